@@ -1,0 +1,96 @@
+package graph
+
+import (
+	"fmt"
+
+	"github.com/newtonia/newtonia/ops"
+	G "gorgonia.org/gorgonia"
+)
+
+// Gradient is the reverse pass of a scalar loss: Grads[i] = ∂Loss/∂Wrt[i].
+type Gradient struct {
+	Pass
+	Loss  *G.Node
+	Wrt   []*G.Node
+	Grads []*G.Node
+	Seed  *G.Node // the constant 1 = ∂Loss/∂Loss
+}
+
+func isFrozen(n *G.Node) bool { return n.Op() != nil && ops.IsPiecewiseConstant(n.Op()) }
+
+// BuildGradient adds to loss's graph the gradient of loss with respect to
+// each node of wrt, which must be distinct input nodes, by a reverse
+// traversal that calls each op's VJP rule and sums the contributions of a
+// node's uses. Unlike gorgonia.Grad it can be called any number of times
+// and its result differentiated again.
+func BuildGradient(loss *G.Node, wrt []*G.Node) (*Gradient, error) {
+	if loss == nil || len(wrt) == 0 {
+		return nil, fmt.Errorf("graph: a loss and at least one weight are needed")
+	}
+	if !loss.Shape().IsScalar() {
+		return nil, &ShapeError{Node: loss, Reason: fmt.Sprintf("loss has shape %v, want a scalar", loss.Shape())}
+	}
+	seen := map[*G.Node]bool{}
+	for _, w := range wrt {
+		if w == nil || w.Op() != nil {
+			return nil, &ShapeError{Node: w, Reason: "a weight must be an input node"}
+		}
+		if seen[w] {
+			return nil, &ShapeError{Node: w, Reason: "weight listed twice"}
+		}
+		seen[w] = true
+	}
+	order := topo(loss)
+	needs := dependents(order, wrt...)
+	grad := &Gradient{Loss: loss, Wrt: wrt, Grads: make([]*G.Node, len(wrt))}
+	g := loss.Graph()
+	var err error
+	grad.Pass, err = record(g, "gradient", func() error {
+		grad.Seed = g.Constant(G.NewF64(1))
+		adj := map[*G.Node]*G.Node{loss: grad.Seed}
+		for i := len(order) - 1; i >= 0; i-- {
+			n := order[i]
+			a := adj[n]
+			if a == nil || n.Op() == nil || !needs[n] {
+				continue
+			}
+			in := children(n)
+			if len(in) == 0 {
+				continue
+			}
+			vjp, ok := n.Op().(ops.VJPer)
+			if !ok {
+				return &NoRuleError{Node: n, Op: n.Op(), Rule: "VJP"}
+			}
+			flags := make([]bool, len(in))
+			for j, c := range in {
+				flags[j] = needs[c]
+			}
+			contrib, err := vjp.VJP(in, n, a, flags)
+			if err != nil {
+				return &NoRuleError{Node: n, Op: n.Op(), Rule: "VJP", Err: err}
+			}
+			for j, c := range in {
+				if !flags[j] || j >= len(contrib) || contrib[j] == nil {
+					continue
+				}
+				if prev := adj[c]; prev != nil {
+					if contrib[j], err = ops.Add(prev, contrib[j]); err != nil {
+						return &NoRuleError{Node: n, Op: n.Op(), Rule: "VJP", Err: err}
+					}
+				}
+				adj[c] = contrib[j]
+			}
+		}
+		for i, w := range wrt {
+			if grad.Grads[i] = adj[w]; grad.Grads[i] == nil {
+				return &ShapeError{Node: w, Reason: "the loss does not depend on this weight"}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return grad, nil
+}

@@ -1,0 +1,87 @@
+package graph
+
+import (
+	"fmt"
+
+	"github.com/newtonia/newtonia/ops"
+	G "gorgonia.org/gorgonia"
+)
+
+// Step is one op of the gradient pass inverted by an inverse pass: Node's
+// op solved for its input Wrt (the one that depends on the weight), giving
+// Inverse.
+type Step struct {
+	Node      *G.Node
+	Wrt       int
+	Inverse   *G.Node
+	Condition string // when the op's inverse is exact, from its rule
+}
+
+// Inverse is the inverse pass of one block's gradient map G_l: W_l ↦ g_l
+// (every other input held fixed), started at Root: Result = G_l⁻¹(Root).
+type Inverse struct {
+	Pass
+	Weight, Grad, Root, Result *G.Node
+	// Steps runs from Grad back to Weight, in the order the ops were
+	// inverted.
+	Steps []Step
+}
+
+// BuildInverse adds to the graph the inverse pass of grad = ∂J/∂weight
+// with respect to weight, evaluated at root (grad itself, or any node of
+// grad's shape standing for another gradient value).
+//
+// Following method.md §7, nodes that depend on weight are marked, treating
+// piecewise-constant ops as constants; the marked nodes from weight to
+// grad must form a chain in which every op has exactly one marked input.
+// The walk from grad asks each op of the chain for its inverse with
+// respect to that input, given its output and its other inputs (their
+// current values: constants of the pass). A missing inverse rule gives a
+// *NoRuleError; two marked inputs a *DependencyLoopError.
+func BuildInverse(grad, weight, root *G.Node) (*Inverse, error) {
+	if !grad.Shape().Eq(weight.Shape()) || !root.Shape().Eq(grad.Shape()) {
+		return nil, &ShapeError{Node: root, Reason: fmt.Sprintf("shapes of gradient %v, weight %v and root %v differ",
+			grad.Shape(), weight.Shape(), root.Shape())}
+	}
+	marked := dependents(topo(grad), weight)
+	if !marked[grad] {
+		return nil, &ShapeError{Node: grad, Reason: "does not depend on " + Label(weight)}
+	}
+	inv := &Inverse{Weight: weight, Grad: grad, Root: root}
+	var err error
+	inv.Pass, err = record(grad.Graph(), "inverse "+weight.Name(), func() error {
+		cur, value := grad, root
+		for cur != weight {
+			in := children(cur)
+			var wrt []int
+			for i, c := range in {
+				if marked[c] {
+					wrt = append(wrt, i)
+				}
+			}
+			if len(wrt) != 1 {
+				return &DependencyLoopError{Node: cur, Op: cur.Op(), Inputs: wrt, Weight: weight}
+			}
+			i := wrt[0]
+			r, ok := cur.Op().(ops.Inverter)
+			if !ok {
+				return &NoRuleError{Node: cur, Op: cur.Op(), Rule: "inverse"}
+			}
+			known := make([]*G.Node, len(in))
+			copy(known, in)
+			known[i] = nil
+			next, err := r.Inverse(i, known, value)
+			if err != nil {
+				return &NoRuleError{Node: cur, Op: cur.Op(), Rule: "inverse", Err: err}
+			}
+			inv.Steps = append(inv.Steps, Step{Node: cur, Wrt: i, Inverse: next, Condition: r.InverseCondition(i)})
+			cur, value = in[i], next
+		}
+		inv.Result = value
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return inv, nil
+}

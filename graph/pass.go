@@ -1,0 +1,121 @@
+package graph
+
+import (
+	"fmt"
+	"strings"
+
+	G "gorgonia.org/gorgonia"
+)
+
+// Pass is a set of nodes a rewrite added to a graph, in creation order
+// (which is a topological order).
+type Pass struct {
+	Name  string
+	Nodes []*G.Node
+}
+
+// record runs build and returns the nodes it added to g as a Pass.
+func record(g *G.ExprGraph, name string, build func() error) (Pass, error) {
+	before := len(g.AllNodes())
+	err := build()
+	all := g.AllNodes()
+	nodes := make([]*G.Node, len(all)-before)
+	copy(nodes, all[before:])
+	return Pass{Name: name, Nodes: nodes}, err
+}
+
+// String prints the pass one node a line: %id = op(%input, …) :: shape.
+func (p Pass) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# %s: %d nodes\n", p.Name, len(p.Nodes))
+	for _, n := range p.Nodes {
+		fmt.Fprintf(&b, "%%%x = %v(", n.ID(), n.Op())
+		for i, c := range children(n) {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "%%%x", c.ID())
+		}
+		fmt.Fprintf(&b, ") :: %v\n", n.Shape())
+	}
+	return b.String()
+}
+
+// Dot prints the pass as a Graphviz digraph: its nodes boxed, the nodes
+// they read from outside the pass as ellipses, edges from input to use.
+func (p Pass) Dot() string {
+	var b strings.Builder
+	in := make(map[*G.Node]bool, len(p.Nodes))
+	for _, n := range p.Nodes {
+		in[n] = true
+	}
+	fmt.Fprintf(&b, "digraph %q {\n\trankdir=BT;\n", p.Name)
+	outside := map[*G.Node]bool{}
+	for _, n := range p.Nodes {
+		fmt.Fprintf(&b, "\tn%d [shape=box,label=%q];\n", n.ID(), fmt.Sprintf("%%%x %v %v", n.ID(), n.Op(), n.Shape()))
+		for _, c := range children(n) {
+			if !in[c] && !outside[c] {
+				outside[c] = true
+				fmt.Fprintf(&b, "\tn%d [shape=ellipse,label=%q];\n", c.ID(), Label(c))
+			}
+			fmt.Fprintf(&b, "\tn%d -> n%d;\n", c.ID(), n.ID())
+		}
+	}
+	b.WriteString("}\n")
+	return b.String()
+}
+
+// children returns n's inputs in order.
+func children(n *G.Node) []*G.Node {
+	it := n.Graph().From(n.ID())
+	if it == nil {
+		return nil
+	}
+	out := make([]*G.Node, 0, it.Len())
+	for it.Next() {
+		out = append(out, it.Node().(*G.Node))
+	}
+	return out
+}
+
+// topo returns the ancestry of roots, inputs before the nodes using them.
+func topo(roots ...*G.Node) []*G.Node {
+	var order []*G.Node
+	seen := map[*G.Node]bool{}
+	var visit func(n *G.Node)
+	visit = func(n *G.Node) {
+		if seen[n] {
+			return
+		}
+		seen[n] = true
+		for _, c := range children(n) {
+			visit(c)
+		}
+		order = append(order, n)
+	}
+	for _, r := range roots {
+		visit(r)
+	}
+	return order
+}
+
+// dependents returns the nodes among order (topologically sorted) that
+// depend on any of srcs through ops that are not piecewise constant.
+func dependents(order []*G.Node, srcs ...*G.Node) map[*G.Node]bool {
+	dep := make(map[*G.Node]bool, len(order))
+	for _, s := range srcs {
+		dep[s] = true
+	}
+	for _, n := range order {
+		if dep[n] || n.Op() == nil || isFrozen(n) {
+			continue
+		}
+		for _, c := range children(n) {
+			if dep[c] {
+				dep[n] = true
+				break
+			}
+		}
+	}
+	return dep
+}

@@ -1,0 +1,48 @@
+package ops
+
+import (
+	"hash"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// AddOp is the elementwise sum Y = A + B of two values of one shape.
+//
+//	backward:  Ā = Ȳ,  B̄ = Ȳ
+//	JVP:       Ẏ = Ȧ + Ḃ
+//	inverse:   A = Y − B,  B = Y − A  (always)
+type AddOp struct{ pure }
+
+// Add returns the node a + b.
+func Add(a, b *G.Node) (*G.Node, error) { return Apply(AddOp{}, a, b) }
+
+func (AddOp) String() string          { return "A+B" }
+func (AddOp) Arity() int              { return 2 }
+func (AddOp) Type() hm.Type           { return sameType(2) }
+func (o AddOp) WriteHash(h hash.Hash) { writeHash(h, o) }
+func (o AddOp) Hashcode() uint32      { return hashcode(o) }
+func (o AddOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	return equalShapes(o, 2, in)
+}
+
+func (AddOp) Do(v ...G.Value) (G.Value, error) {
+	return zip(v[0], v[1], func(x, y float64) (float64, error) { return x + y, nil })
+}
+
+func (AddOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
+	return []*G.Node{adj, adj}, nil
+}
+
+func (AddOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
+	var b builder
+	return b.add(tan[0], tan[1]), b.err
+}
+
+func (AddOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
+	var b builder
+	return b.sub(out, in[1-wrt]), b.err
+}
+
+func (AddOp) InverseCondition(int) string { return "always" }

@@ -1,0 +1,81 @@
+package ops
+
+import (
+	"errors"
+	"hash"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// ErrDivByZero is returned (wrapped) by DivOp when a divisor entry is zero:
+// the library never produces an Inf silently.
+var ErrDivByZero = errors.New("division by zero")
+
+// DivOp is the elementwise quotient Y = A ⊘ B. A zero divisor is an error.
+//
+//	backward:  Ā = Ȳ ⊘ B,  B̄ = −(Ȳ ⊙ Y) ⊘ B
+//	JVP:       Ẏ = (Ȧ − Y ⊙ Ḃ) ⊘ B
+//	inverse:   A = Y ⊙ B  (always),  B = A ⊘ Y  (Y has no zero entry)
+type DivOp struct{ pure }
+
+// Div returns the node a ⊘ b.
+func Div(a, b *G.Node) (*G.Node, error) { return Apply(DivOp{}, a, b) }
+
+func (DivOp) String() string          { return "A⊘B" }
+func (DivOp) Arity() int              { return 2 }
+func (DivOp) Type() hm.Type           { return sameType(2) }
+func (o DivOp) WriteHash(h hash.Hash) { writeHash(h, o) }
+func (o DivOp) Hashcode() uint32      { return hashcode(o) }
+func (o DivOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	return equalShapes(o, 2, in)
+}
+
+func (DivOp) Do(v ...G.Value) (G.Value, error) {
+	return zip(v[0], v[1], func(x, y float64) (float64, error) {
+		if y == 0 {
+			return 0, ErrDivByZero
+		}
+		return x / y, nil
+	})
+}
+
+func (DivOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
+	var b builder
+	g := make([]*G.Node, 2)
+	if need(needs, 0) {
+		g[0] = b.div(adj, in[1])
+	}
+	if need(needs, 1) {
+		g[1] = b.scale(-1, b.div(b.mul(adj, out), in[1]))
+	}
+	return g, b.err
+}
+
+func (DivOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
+	if tan[0] == nil && tan[1] == nil {
+		return nil, nil
+	}
+	var b builder
+	var yb *G.Node
+	if tan[1] != nil {
+		yb = b.mul(out, tan[1])
+	}
+	return b.div(b.sub(tan[0], yb), in[1]), b.err
+}
+
+func (DivOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
+	var b builder
+	if wrt == 0 {
+		return b.mul(out, in[1]), b.err
+	}
+	return b.div(in[0], out), b.err
+}
+
+func (DivOp) InverseCondition(wrt int) string {
+	if wrt == 0 {
+		return "always"
+	}
+	return "the quotient has no zero entry"
+}

@@ -1,0 +1,132 @@
+package ops
+
+import (
+	"fmt"
+	"hash"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// ScalarFunc is a scalar function known by its derivatives: the table of
+// rules from which ElementwiseOp derives every rule of an activation.
+type ScalarFunc interface {
+	// String names the function and all its parameters (it is hashed).
+	String() string
+	// Deriv returns the order-th derivative at x (order 0 is the value);
+	// ok is false when that derivative is not provided.
+	Deriv(order int, x float64) (d float64, ok bool)
+}
+
+// InvertibleFunc is a ScalarFunc with a functional inverse.
+type InvertibleFunc interface {
+	ScalarFunc
+	// Inverse returns f⁻¹, or an error saying why f is not injective.
+	Inverse() (ScalarFunc, error)
+	// InverseCondition states where f⁻¹ is defined.
+	InverseCondition() string
+}
+
+// PiecewiseLinearFunc is a ScalarFunc whose derivative is piecewise
+// constant (f” = 0 almost everywhere).
+type PiecewiseLinearFunc interface {
+	ScalarFunc
+	PiecewiseLinear() bool
+}
+
+// ElementwiseOp applies the Order-th derivative of F to each element:
+// Y = F⁽ᵏ⁾(X). Order 0 is the activation itself; its backward and JVP rules
+// use the node F⁽ᵏ⁺¹⁾(X), so second-order passes need F⁽ᵏ⁺²⁾, and so on.
+//
+//	backward:  X̄ = Ȳ ⊙ F⁽ᵏ⁺¹⁾(X)
+//	JVP:       Ẏ = Ẋ ⊙ F⁽ᵏ⁺¹⁾(X)
+//	inverse:   X = (F⁻¹)(Y)  (order 0, F an InvertibleFunc)
+//
+// For a piecewise-linear F every derivative op (k ≥ 1) is piecewise
+// constant: its tangent is zero and the inverse pass freezes it.
+type ElementwiseOp struct {
+	pure
+	F     ScalarFunc
+	Order int
+}
+
+// Map returns the node f(x), applied elementwise.
+func Map(f ScalarFunc, x *G.Node) (*G.Node, error) { return Apply(ElementwiseOp{F: f}, x) }
+
+func (o ElementwiseOp) String() string {
+	if o.Order == 0 {
+		return o.F.String()
+	}
+	return fmt.Sprintf("%s⁽%d⁾", o.F, o.Order)
+}
+func (ElementwiseOp) Arity() int              { return 1 }
+func (ElementwiseOp) Type() hm.Type           { return sameType(1) }
+func (o ElementwiseOp) WriteHash(h hash.Hash) { writeHash(h, o) }
+func (o ElementwiseOp) Hashcode() uint32      { return hashcode(o) }
+func (o ElementwiseOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	return equalShapes(o, 1, in)
+}
+
+func (o ElementwiseOp) Do(v ...G.Value) (G.Value, error) {
+	return mapValue(v[0], func(x float64) (float64, error) {
+		d, ok := o.F.Deriv(o.Order, x)
+		if !ok {
+			return 0, fmt.Errorf("%v: derivative of order %d not provided", o.F, o.Order)
+		}
+		if !finite(d) && finite(x) {
+			return 0, fmt.Errorf("%v: not finite at x = %g", o, x)
+		}
+		return d, nil
+	})
+}
+
+// PiecewiseConstant reports whether the output is locally constant: a
+// derivative of a piecewise-linear function.
+func (o ElementwiseOp) PiecewiseConstant() bool {
+	p, ok := o.F.(PiecewiseLinearFunc)
+	return o.Order >= 1 && ok && p.PiecewiseLinear()
+}
+
+func (o ElementwiseOp) derivative(x *G.Node, b *builder) *G.Node {
+	return b.apply(ElementwiseOp{F: o.F, Order: o.Order + 1}, x)
+}
+
+func (o ElementwiseOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
+	if o.PiecewiseConstant() {
+		return []*G.Node{nil}, nil
+	}
+	var b builder
+	return []*G.Node{b.mul(adj, o.derivative(in[0], &b))}, b.err
+}
+
+func (o ElementwiseOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
+	if tan[0] == nil || o.PiecewiseConstant() {
+		return nil, nil
+	}
+	var b builder
+	return b.mul(tan[0], o.derivative(in[0], &b)), b.err
+}
+
+func (o ElementwiseOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
+	if o.Order != 0 {
+		return nil, noInverse(o, wrt, "a derivative of an activation is not inverted")
+	}
+	f, ok := o.F.(InvertibleFunc)
+	if !ok {
+		return nil, noInverse(o, wrt, "%v is not injective (no InvertibleFunc rule)", o.F)
+	}
+	inv, err := f.Inverse()
+	if err != nil {
+		return nil, noInverse(o, wrt, "%v", err)
+	}
+	var b builder
+	return b.apply(ElementwiseOp{F: inv}, out), b.err
+}
+
+func (o ElementwiseOp) InverseCondition(int) string {
+	if f, ok := o.F.(InvertibleFunc); ok && o.Order == 0 {
+		return f.InverseCondition()
+	}
+	return "none"
+}

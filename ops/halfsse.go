@@ -1,0 +1,69 @@
+package ops
+
+import (
+	"hash"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// HalfSSEOp is the half squared-error loss J = ½‖H − Y‖²_F, a scalar.
+//
+//	backward:  H̄ = J̄·(H − Y),  Ȳ = J̄·(Y − H)
+//	JVP:       J̇ = ⟨H − Y, Ḣ − Ẏ⟩
+//	inverse:   none (a scalar does not determine a matrix). The inverse
+//	           pass never needs one: it inverts the backward rule's nodes,
+//	           H − Y and J̄·(H − Y), which are invertible.
+type HalfSSEOp struct{ pure }
+
+// HalfSSE returns the scalar node ½‖h − y‖².
+func HalfSSE(h, y *G.Node) (*G.Node, error) { return Apply(HalfSSEOp{}, h, y) }
+
+func (HalfSSEOp) String() string          { return "½‖H−Y‖²" }
+func (HalfSSEOp) Arity() int              { return 2 }
+func (HalfSSEOp) Type() hm.Type           { return toScalar(2) }
+func (o HalfSSEOp) WriteHash(h hash.Hash) { writeHash(h, o) }
+func (o HalfSSEOp) Hashcode() uint32      { return hashcode(o) }
+
+func (o HalfSSEOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	if _, err := equalShapes(o, 2, in); err != nil {
+		return nil, err
+	}
+	return tensor.ScalarShape(), nil
+}
+
+func (HalfSSEOp) Do(v ...G.Value) (G.Value, error) {
+	d, err := zip(v[0], v[1], func(x, y float64) (float64, error) { return x - y, nil })
+	if err != nil {
+		return nil, err
+	}
+	data, _, _ := floats(d)
+	var s float64
+	for _, x := range data {
+		s += x * x
+	}
+	return G.NewF64(s / 2), nil
+}
+
+func (HalfSSEOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
+	var b builder
+	g := make([]*G.Node, 2)
+	if need(needs, 0) {
+		g[0] = b.apply(ScalarMulOp{}, adj, b.sub(in[0], in[1]))
+	}
+	if need(needs, 1) {
+		g[1] = b.apply(ScalarMulOp{}, adj, b.sub(in[1], in[0]))
+	}
+	return g, b.err
+}
+
+func (HalfSSEOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
+	d := tan[0]
+	var b builder
+	d = b.sub(d, tan[1])
+	if d == nil {
+		return nil, nil
+	}
+	return b.apply(InnerOp{}, b.sub(in[0], in[1]), d), b.err
+}

@@ -1,0 +1,69 @@
+package ops
+
+import (
+	"hash"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// InnerOp is the Frobenius inner product y = ⟨A, B⟩ = Σ A⊙B, a scalar.
+//
+//	backward:  Ā = ȳ·B,  B̄ = ȳ·A
+//	JVP:       ẏ = ⟨Ȧ, B⟩ + ⟨A, Ḃ⟩
+//	inverse:   none (a scalar does not determine a matrix)
+type InnerOp struct{ pure }
+
+// Inner returns the scalar node ⟨a, b⟩.
+func Inner(a, b *G.Node) (*G.Node, error) { return Apply(InnerOp{}, a, b) }
+
+func (InnerOp) String() string          { return "⟨A,B⟩" }
+func (InnerOp) Arity() int              { return 2 }
+func (InnerOp) Type() hm.Type           { return toScalar(2) }
+func (o InnerOp) WriteHash(h hash.Hash) { writeHash(h, o) }
+func (o InnerOp) Hashcode() uint32      { return hashcode(o) }
+
+func (o InnerOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	if _, err := equalShapes(o, 2, in); err != nil {
+		return nil, err
+	}
+	return tensor.ScalarShape(), nil
+}
+
+func (InnerOp) Do(v ...G.Value) (G.Value, error) {
+	p, err := zip(v[0], v[1], func(x, y float64) (float64, error) { return x * y, nil })
+	if err != nil {
+		return nil, err
+	}
+	data, _, _ := floats(p)
+	var s float64
+	for _, x := range data {
+		s += x
+	}
+	return G.NewF64(s), nil
+}
+
+func (InnerOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
+	var b builder
+	g := make([]*G.Node, 2)
+	if need(needs, 0) {
+		g[0] = b.apply(ScalarMulOp{}, adj, in[1])
+	}
+	if need(needs, 1) {
+		g[1] = b.apply(ScalarMulOp{}, adj, in[0])
+	}
+	return g, b.err
+}
+
+func (InnerOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
+	var b builder
+	var r *G.Node
+	if tan[0] != nil {
+		r = b.apply(InnerOp{}, tan[0], in[1])
+	}
+	if tan[1] != nil {
+		r = b.add(r, b.apply(InnerOp{}, in[0], tan[1]))
+	}
+	return r, b.err
+}

@@ -1,0 +1,115 @@
+package ops
+
+import (
+	"fmt"
+	"hash"
+
+	"github.com/chewxy/hm"
+	"gonum.org/v1/gonum/mat"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// MatMulOp is the matrix product C = A·B of an m×k and a k×n matrix.
+//
+//	backward:  Ā = C̄ Bᵀ,  B̄ = Aᵀ C̄
+//	JVP:       Ċ = Ȧ B + A Ḃ
+//	inverse:   B = A⁻¹ C  (A square, LU)   else  B = A⁺ C  (SVD)
+//	           A = C B⁻¹  (B square, LU)   else  A = C B⁺  (SVD)
+//
+// The pseudo-inverse branch is an exact inverse when the known factor has
+// full rank on the side being solved (A full column rank, B full row rank);
+// otherwise it returns the minimum-norm least-squares solution.
+type MatMulOp struct{ pure }
+
+// MatMul returns the node a·b.
+func MatMul(a, b *G.Node) (*G.Node, error) { return Apply(MatMulOp{}, a, b) }
+
+func (MatMulOp) String() string          { return "A×B" }
+func (MatMulOp) Arity() int              { return 2 }
+func (MatMulOp) Type() hm.Type           { return sameType(2) }
+func (o MatMulOp) WriteHash(h hash.Hash) { writeHash(h, o) }
+func (o MatMulOp) Hashcode() uint32      { return hashcode(o) }
+
+func (o MatMulOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	s, err := matrixShapes(o, 2, in)
+	if err != nil {
+		return nil, err
+	}
+	if s[0][1] != s[1][0] {
+		return nil, fmt.Errorf("%v: inner dimensions differ: %v × %v", o, s[0], s[1])
+	}
+	return tensor.Shape{s[0][0], s[1][1]}, nil
+}
+
+func (o MatMulOp) Do(v ...G.Value) (G.Value, error) {
+	a, err := matrix(v[0])
+	if err != nil {
+		return nil, err
+	}
+	b, err := matrix(v[1])
+	if err != nil {
+		return nil, err
+	}
+	if _, k := a.Dims(); k != b.RawMatrix().Rows {
+		return nil, fmt.Errorf("%v: inner dimensions differ", o)
+	}
+	var c mat.Dense
+	c.Mul(a, b)
+	return fromMatrix(&c), nil
+}
+
+func (MatMulOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
+	var b builder
+	g := make([]*G.Node, 2)
+	if need(needs, 0) {
+		g[0] = b.mm(adj, b.t(in[1]))
+	}
+	if need(needs, 1) {
+		g[1] = b.mm(b.t(in[0]), adj)
+	}
+	return g, b.err
+}
+
+func (MatMulOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
+	var b builder
+	var r *G.Node
+	if tan[0] != nil {
+		r = b.mm(tan[0], in[1])
+	}
+	if tan[1] != nil {
+		r = b.add(r, b.mm(in[0], tan[1]))
+	}
+	return r, b.err
+}
+
+func (MatMulOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
+	var b builder
+	var r *G.Node
+	switch wrt {
+	case 1: // B from C = A·B
+		a := in[0]
+		if s := a.Shape(); s[0] == s[1] {
+			r = b.apply(SolveOp{}, a, out)
+		} else {
+			r = b.mm(b.apply(PInvOp{}, a), out)
+		}
+	case 0: // A from C = A·B
+		bm := in[1]
+		if s := bm.Shape(); s[0] == s[1] {
+			r = b.apply(SolveOp{Right: true}, bm, out)
+		} else {
+			r = b.mm(out, b.apply(PInvOp{}, bm))
+		}
+	default:
+		return nil, noInverse(MatMulOp{}, wrt, "no such input")
+	}
+	return r, b.err
+}
+
+func (MatMulOp) InverseCondition(wrt int) string {
+	if wrt == 1 {
+		return "A square and nonsingular (B = A⁻¹C); otherwise B = A⁺C, exact when A has full column rank, minimum-norm when A has full row rank"
+	}
+	return "B square and nonsingular (A = CB⁻¹); otherwise A = CB⁺, exact when B has full row rank, minimum-norm when B has full column rank"
+}

@@ -1,0 +1,64 @@
+package ops
+
+import (
+	"hash"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// MulOp is the elementwise (Hadamard) product Y = A ⊙ B.
+//
+//	backward:  Ā = Ȳ ⊙ B,  B̄ = Ȳ ⊙ A
+//	JVP:       Ẏ = Ȧ ⊙ B + A ⊙ Ḃ
+//	inverse:   A = Y ⊘ B,  B = Y ⊘ A  (the known factor has no zero entry;
+//	           checked when the inverse runs)
+type MulOp struct{ pure }
+
+// Mul returns the node a ⊙ b.
+func Mul(a, b *G.Node) (*G.Node, error) { return Apply(MulOp{}, a, b) }
+
+func (MulOp) String() string          { return "A⊙B" }
+func (MulOp) Arity() int              { return 2 }
+func (MulOp) Type() hm.Type           { return sameType(2) }
+func (o MulOp) WriteHash(h hash.Hash) { writeHash(h, o) }
+func (o MulOp) Hashcode() uint32      { return hashcode(o) }
+func (o MulOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	return equalShapes(o, 2, in)
+}
+
+func (MulOp) Do(v ...G.Value) (G.Value, error) {
+	return zip(v[0], v[1], func(x, y float64) (float64, error) { return x * y, nil })
+}
+
+func (MulOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
+	var b builder
+	g := make([]*G.Node, 2)
+	if need(needs, 0) {
+		g[0] = b.mul(adj, in[1])
+	}
+	if need(needs, 1) {
+		g[1] = b.mul(adj, in[0])
+	}
+	return g, b.err
+}
+
+func (MulOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
+	var b builder
+	var r *G.Node
+	if tan[0] != nil {
+		r = b.mul(tan[0], in[1])
+	}
+	if tan[1] != nil {
+		r = b.add(r, b.mul(in[0], tan[1]))
+	}
+	return r, b.err
+}
+
+func (MulOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
+	var b builder
+	return b.div(out, in[1-wrt]), b.err
+}
+
+func (MulOp) InverseCondition(int) string { return "the other factor has no zero entry" }

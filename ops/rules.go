@@ -1,0 +1,143 @@
+package ops
+
+import (
+	"fmt"
+
+	G "gorgonia.org/gorgonia"
+)
+
+// The rules an op may register. Each is a separate small interface, found by
+// type assertion, so an op can have a JVP and no inverse (ReLU), or a
+// backward rule and nothing else. Every rule builds graph nodes, never
+// numbers: the passes it contributes to can themselves be differentiated.
+
+// VJPer is an op with a reverse-mode (vector-Jacobian) rule.
+type VJPer interface {
+	// VJP returns, for each input i with need[i] set, the adjoint
+	//	in̄_i = (∂out/∂in_i)ᵀ adj
+	// where adj is the adjoint of the output (same shape as out). Entries
+	// for inputs not needed, or whose adjoint is zero, may be nil.
+	VJP(in []*G.Node, out, adj *G.Node, need []bool) ([]*G.Node, error)
+}
+
+// JVPer is an op with a forward-mode (Jacobian-vector, Pearlmutter's R{·})
+// rule.
+type JVPer interface {
+	// JVP returns R{out} = Σ_i (∂out/∂in_i) tan_i. A nil tangent means zero;
+	// a nil result means the output's tangent is zero.
+	JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error)
+}
+
+// Inverter is an op that can be solved for one of its inputs given its
+// output and its other inputs (its functional inverse with respect to that
+// input).
+type Inverter interface {
+	// Inverse returns a node computing in_wrt from out and the other
+	// inputs; in[wrt] is nil. It returns a *NoInverseError when no inverse
+	// with respect to wrt exists for these shapes or parameters.
+	Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error)
+	// InverseCondition states, for people, when the inverse built by
+	// Inverse is exact.
+	InverseCondition(wrt int) string
+}
+
+// PiecewiseConstanter is an op whose output is locally constant almost
+// everywhere (an activation's derivative mask, a comparison). Its tangent is
+// zero, no adjoint flows through it, and the inverse pass treats its node as
+// a constant (method.md §7: "frozen").
+type PiecewiseConstanter interface {
+	PiecewiseConstant() bool
+}
+
+// IsPiecewiseConstant reports whether op declares itself piecewise constant.
+func IsPiecewiseConstant(op G.Op) bool {
+	p, ok := op.(PiecewiseConstanter)
+	return ok && p.PiecewiseConstant()
+}
+
+// NoInverseError is returned by Inverse when an op cannot be solved for an
+// input.
+type NoInverseError struct {
+	Op     string // the op, as printed
+	Input  int    // the input it cannot be solved for
+	Reason string
+}
+
+func (e *NoInverseError) Error() string {
+	return fmt.Sprintf("op %s has no inverse with respect to input %d: %s", e.Op, e.Input, e.Reason)
+}
+
+func noInverse(op fmt.Stringer, wrt int, format string, args ...any) error {
+	return &NoInverseError{Op: op.String(), Input: wrt, Reason: fmt.Sprintf(format, args...)}
+}
+
+// Apply is gorgonia.ApplyOp with panics turned into errors.
+func Apply(op G.Op, in ...*G.Node) (n *G.Node, err error) {
+	for i, x := range in {
+		if x == nil {
+			return nil, fmt.Errorf("ops: %v: input %d is nil", op, i)
+		}
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			n, err = nil, fmt.Errorf("ops: applying %v: %v", op, r)
+		}
+	}()
+	return G.ApplyOp(op, in...)
+}
+
+// builder applies ops one after another and keeps the first error, so that
+// a rule reads as its formula. After an error every call returns nil.
+type builder struct{ err error }
+
+func (b *builder) apply(op G.Op, in ...*G.Node) *G.Node {
+	if b.err != nil {
+		return nil
+	}
+	n, err := Apply(op, in...)
+	if err != nil {
+		b.err = err
+	}
+	return n
+}
+
+func (b *builder) mm(x, y *G.Node) *G.Node  { return b.apply(MatMulOp{}, x, y) }
+func (b *builder) t(x *G.Node) *G.Node      { return b.apply(TransposeOp{}, x) }
+func (b *builder) mul(x, y *G.Node) *G.Node { return b.apply(MulOp{}, x, y) }
+func (b *builder) div(x, y *G.Node) *G.Node { return b.apply(DivOp{}, x, y) }
+
+// scale returns c·x, or nil when x is nil (a zero tangent).
+func (b *builder) scale(c float64, x *G.Node) *G.Node {
+	if x == nil {
+		return nil
+	}
+	if c == 1 {
+		return x
+	}
+	return b.apply(ScaleOp{C: c}, x)
+}
+
+// add returns x + y where nil means zero.
+func (b *builder) add(x, y *G.Node) *G.Node {
+	switch {
+	case x == nil:
+		return y
+	case y == nil:
+		return x
+	}
+	return b.apply(AddOp{}, x, y)
+}
+
+// sub returns x − y where nil means zero.
+func (b *builder) sub(x, y *G.Node) *G.Node {
+	switch {
+	case y == nil:
+		return x
+	case x == nil:
+		return b.scale(-1, y)
+	}
+	return b.apply(SubOp{}, x, y)
+}
+
+// need returns whether the i-th flag is set (a nil slice needs everything).
+func need(flags []bool, i int) bool { return flags == nil || (i < len(flags) && flags[i]) }

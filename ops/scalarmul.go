@@ -1,0 +1,116 @@
+package ops
+
+import (
+	"fmt"
+	"hash"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// ScalarMulOp multiplies a value by a scalar node: Y = s·X, or Y = X / s
+// when Divide is set (s = 0 is then an error). Its main use is the
+// backward rule of a scalar loss, where s is the loss's adjoint.
+//
+//	backward:  X̄ = s·Ȳ            s̄ = ⟨Ȳ, X⟩
+//	           X̄ = Ȳ / s  (Divide) s̄ = −⟨Ȳ, Y⟩ / s
+//	JVP:       Ẏ = ṡ·X + s·Ẋ       Ẏ = (Ẋ − ṡ·Y) / s  (Divide)
+//	inverse:   X = Y / s  (s ≠ 0),  X = s·Y  (Divide); none for s
+type ScalarMulOp struct {
+	pure
+	Divide bool
+}
+
+// ScalarMul returns the node s·x (s a scalar node).
+func ScalarMul(s, x *G.Node) (*G.Node, error) { return Apply(ScalarMulOp{}, s, x) }
+
+func (o ScalarMulOp) String() string {
+	if o.Divide {
+		return "X/s"
+	}
+	return "s·X"
+}
+func (ScalarMulOp) Arity() int              { return 2 }
+func (ScalarMulOp) Type() hm.Type           { return hm.NewFnType(tensor.Float64, tvA, tvA) }
+func (o ScalarMulOp) WriteHash(h hash.Hash) { writeHash(h, o) }
+func (o ScalarMulOp) Hashcode() uint32      { return hashcode(o) }
+
+func (o ScalarMulOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	s, err := shapes(o, 2, in)
+	if err != nil {
+		return nil, err
+	}
+	if !s[0].IsScalar() {
+		return nil, fmt.Errorf("%v: s has shape %v, want a scalar", o, s[0])
+	}
+	return s[1].Clone(), nil
+}
+
+func (o ScalarMulOp) Do(v ...G.Value) (G.Value, error) {
+	s, err := scalar(v[0])
+	if err != nil {
+		return nil, err
+	}
+	if o.Divide {
+		if s == 0 {
+			return nil, fmt.Errorf("%v: %w", o, ErrDivByZero)
+		}
+		return mapValue(v[1], func(x float64) (float64, error) { return x / s, nil })
+	}
+	return mapValue(v[1], func(x float64) (float64, error) { return s * x, nil })
+}
+
+func (o ScalarMulOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
+	var b builder
+	g := make([]*G.Node, 2)
+	if need(needs, 0) {
+		if o.Divide {
+			g[0] = b.scale(-1, b.div(b.apply(InnerOp{}, adj, out), in[0]))
+		} else {
+			g[0] = b.apply(InnerOp{}, adj, in[1])
+		}
+	}
+	if need(needs, 1) {
+		g[1] = b.apply(o, in[0], adj)
+	}
+	return g, b.err
+}
+
+func (o ScalarMulOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
+	var b builder
+	ds, dx := tan[0], tan[1]
+	if o.Divide {
+		if ds == nil && dx == nil {
+			return nil, nil
+		}
+		var sy *G.Node
+		if ds != nil {
+			sy = b.apply(ScalarMulOp{}, ds, out)
+		}
+		return b.apply(o, in[0], b.sub(dx, sy)), b.err
+	}
+	var r *G.Node
+	if ds != nil {
+		r = b.apply(o, ds, in[1])
+	}
+	if dx != nil {
+		r = b.add(r, b.apply(o, in[0], dx))
+	}
+	return r, b.err
+}
+
+func (o ScalarMulOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
+	if wrt != 1 {
+		return nil, noInverse(o, wrt, "a scalar factor is not determined by a tensor product (it would need a least-squares fit)")
+	}
+	var b builder
+	return b.apply(ScalarMulOp{Divide: !o.Divide}, in[0], out), b.err
+}
+
+func (o ScalarMulOp) InverseCondition(wrt int) string {
+	if wrt != 1 {
+		return "none"
+	}
+	return "s ≠ 0"
+}

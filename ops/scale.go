@@ -1,0 +1,56 @@
+package ops
+
+import (
+	"fmt"
+	"hash"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// ScaleOp multiplies by a constant: Y = C·A.
+//
+//	backward:  Ā = C·Ȳ
+//	JVP:       Ẏ = C·Ȧ
+//	inverse:   A = Y / C  (C ≠ 0)
+type ScaleOp struct {
+	pure
+	C float64
+}
+
+// Scale returns the node c·a.
+func Scale(c float64, a *G.Node) (*G.Node, error) { return Apply(ScaleOp{C: c}, a) }
+
+func (o ScaleOp) String() string        { return fmt.Sprintf("%v·A", o.C) }
+func (ScaleOp) Arity() int              { return 1 }
+func (ScaleOp) Type() hm.Type           { return sameType(1) }
+func (o ScaleOp) WriteHash(h hash.Hash) { writeHash(h, o) }
+func (o ScaleOp) Hashcode() uint32      { return hashcode(o) }
+func (o ScaleOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	return equalShapes(o, 1, in)
+}
+
+func (o ScaleOp) Do(v ...G.Value) (G.Value, error) {
+	return mapValue(v[0], func(x float64) (float64, error) { return o.C * x, nil })
+}
+
+func (o ScaleOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
+	var b builder
+	return []*G.Node{b.scale(o.C, adj)}, b.err
+}
+
+func (o ScaleOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
+	var b builder
+	return b.scale(o.C, tan[0]), b.err
+}
+
+func (o ScaleOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
+	if o.C == 0 {
+		return nil, noInverse(o, wrt, "scaling by zero is not injective")
+	}
+	var b builder
+	return b.scale(1/o.C, out), b.err
+}
+
+func (ScaleOp) InverseCondition(int) string { return "C ≠ 0" }

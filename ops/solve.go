@@ -1,0 +1,187 @@
+package ops
+
+import (
+	"fmt"
+	"hash"
+
+	"github.com/chewxy/hm"
+	"gonum.org/v1/gonum/mat"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// SingularCond is the condition-number estimate (1-norm, from the LU
+// factorisation) above which SolveOp and InvOp refuse a matrix as
+// numerically singular, returning a *SingularError. It is gonum's
+// mat.ConditionTolerance: past it no digit of the solution can be trusted.
+const SingularCond = mat.ConditionTolerance
+
+// SingularError reports a matrix that an LU-based op cannot invert.
+type SingularError struct {
+	Op   string
+	Cond float64 // +Inf when exactly singular
+}
+
+func (e *SingularError) Error() string {
+	return fmt.Sprintf("op %s: matrix is numerically singular (condition estimate %.3g > %.0e)", e.Op, e.Cond, SingularCond)
+}
+
+// factorize returns the LU factorisation of a square matrix, or a
+// *SingularError.
+func factorize(op fmt.Stringer, a *mat.Dense) (*mat.LU, error) {
+	r, c := a.Dims()
+	if r != c {
+		return nil, fmt.Errorf("%v: matrix is %d×%d, want square", op, r, c)
+	}
+	var lu mat.LU
+	lu.Factorize(a)
+	if cond := lu.Cond(); !(cond <= SingularCond) {
+		return nil, &SingularError{Op: op.String(), Cond: cond}
+	}
+	return &lu, nil
+}
+
+// SolveOp solves a linear system with the LU factorisation of its first
+// input A (square), writing Â for A, or Aᵀ when Trans is set:
+//
+//	X = Â⁻¹ C   (Right unset)        X = C Â⁻¹   (Right set)
+//
+// Rules (left form; the right form mirrors them):
+//
+//	backward:  C̄ = Â⁻ᵀ X̄,  Â̄ = −C̄ Xᵀ
+//	JVP:       Ẋ = Â⁻¹ (Ċ − Â̇ X)
+//	inverse:   C = Â X  (always);  Â = C X⁻¹  (X square and nonsingular)
+type SolveOp struct {
+	pure
+	Right, Trans bool
+}
+
+// Solve returns the node a⁻¹c.
+func Solve(a, c *G.Node) (*G.Node, error) { return Apply(SolveOp{}, a, c) }
+
+func (o SolveOp) String() string {
+	a := "A"
+	if o.Trans {
+		a = "Aᵀ"
+	}
+	if o.Right {
+		return "C" + a + "⁻¹"
+	}
+	return a + "⁻¹C"
+}
+func (SolveOp) Arity() int              { return 2 }
+func (SolveOp) Type() hm.Type           { return sameType(2) }
+func (o SolveOp) WriteHash(h hash.Hash) { writeHash(h, o) }
+func (o SolveOp) Hashcode() uint32      { return hashcode(o) }
+
+func (o SolveOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	s, err := matrixShapes(o, 2, in)
+	if err != nil {
+		return nil, err
+	}
+	a, c := s[0], s[1]
+	if a[0] != a[1] {
+		return nil, fmt.Errorf("%v: A has shape %v, want square", o, a)
+	}
+	if (!o.Right && c[0] != a[0]) || (o.Right && c[1] != a[0]) {
+		return nil, fmt.Errorf("%v: C has shape %v, incompatible with A %v", o, c, a)
+	}
+	return c.Clone(), nil
+}
+
+func (o SolveOp) Do(v ...G.Value) (G.Value, error) {
+	a, err := matrix(v[0])
+	if err != nil {
+		return nil, err
+	}
+	c, err := matrix(v[1])
+	if err != nil {
+		return nil, err
+	}
+	lu, err := factorize(o, a)
+	if err != nil {
+		return nil, err
+	}
+	var x mat.Dense
+	if !o.Right {
+		err = lu.SolveTo(&x, o.Trans, c)
+		return fromMatrix(&x), wrapCond(o, err)
+	}
+	// X Â = C  ⇔  Âᵀ Xᵀ = Cᵀ
+	err = lu.SolveTo(&x, !o.Trans, c.T())
+	var xt mat.Dense
+	xt.CloneFrom(x.T())
+	return fromMatrix(&xt), wrapCond(o, err)
+}
+
+func wrapCond(op fmt.Stringer, err error) error {
+	if c, ok := err.(mat.Condition); ok {
+		return &SingularError{Op: op.String(), Cond: float64(c)}
+	}
+	return err
+}
+
+// hat returns Â = A or Aᵀ, as a node (for a tangent, nil stays nil).
+func (o SolveOp) hat(a *G.Node, b *builder) *G.Node {
+	if a == nil || !o.Trans {
+		return a
+	}
+	return b.t(a)
+}
+
+func (o SolveOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
+	var b builder
+	adjoint := SolveOp{Right: o.Right, Trans: !o.Trans}
+	gc := b.apply(adjoint, in[0], adj) // Â⁻ᵀ X̄  or  X̄ Â⁻ᵀ
+	g := []*G.Node{nil, gc}
+	if need(needs, 0) {
+		var ghat *G.Node
+		if o.Right {
+			ghat = b.scale(-1, b.mm(b.t(out), gc)) // −Xᵀ C̄
+		} else {
+			ghat = b.scale(-1, b.mm(gc, b.t(out))) // −C̄ Xᵀ
+		}
+		g[0] = o.hat(ghat, &b)
+	}
+	return g, b.err
+}
+
+func (o SolveOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
+	if tan[0] == nil && tan[1] == nil {
+		return nil, nil
+	}
+	var b builder
+	var r *G.Node
+	if dA := o.hat(tan[0], &b); dA != nil {
+		if o.Right {
+			r = b.mm(out, dA)
+		} else {
+			r = b.mm(dA, out)
+		}
+	}
+	return b.apply(o, in[0], b.sub(tan[1], r)), b.err
+}
+
+func (o SolveOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
+	var b builder
+	if wrt == 1 {
+		ahat := o.hat(in[0], &b)
+		if o.Right {
+			return b.mm(out, ahat), b.err
+		}
+		return b.mm(ahat, out), b.err
+	}
+	if s := out.Shape(); s[0] != s[1] {
+		return nil, noInverse(o, wrt, "X is %v, not square: A is not determined by X and C", s)
+	}
+	// Left: Â X = C ⇒ Â = C X⁻¹.  Right: X Â = C ⇒ Â = X⁻¹ C.
+	ahat := b.apply(SolveOp{Right: !o.Right}, out, in[1])
+	return o.hat(ahat, &b), b.err
+}
+
+func (o SolveOp) InverseCondition(wrt int) string {
+	if wrt == 1 {
+		return "always"
+	}
+	return "X square and nonsingular"
+}

@@ -1,0 +1,56 @@
+package ops
+
+import (
+	"hash"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// SubOp is the elementwise difference Y = A − B of two values of one shape.
+//
+//	backward:  Ā = Ȳ,  B̄ = −Ȳ
+//	JVP:       Ẏ = Ȧ − Ḃ
+//	inverse:   A = Y + B,  B = A − Y  (always)
+type SubOp struct{ pure }
+
+// Sub returns the node a − b.
+func Sub(a, b *G.Node) (*G.Node, error) { return Apply(SubOp{}, a, b) }
+
+func (SubOp) String() string          { return "A−B" }
+func (SubOp) Arity() int              { return 2 }
+func (SubOp) Type() hm.Type           { return sameType(2) }
+func (o SubOp) WriteHash(h hash.Hash) { writeHash(h, o) }
+func (o SubOp) Hashcode() uint32      { return hashcode(o) }
+func (o SubOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	return equalShapes(o, 2, in)
+}
+
+func (SubOp) Do(v ...G.Value) (G.Value, error) {
+	return zip(v[0], v[1], func(x, y float64) (float64, error) { return x - y, nil })
+}
+
+func (SubOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
+	var b builder
+	g := []*G.Node{adj, nil}
+	if need(needs, 1) {
+		g[1] = b.scale(-1, adj)
+	}
+	return g, b.err
+}
+
+func (SubOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
+	var b builder
+	return b.sub(tan[0], tan[1]), b.err
+}
+
+func (SubOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
+	var b builder
+	if wrt == 0 {
+		return b.add(out, in[1]), b.err
+	}
+	return b.sub(in[0], out), b.err
+}
+
+func (SubOp) InverseCondition(int) string { return "always" }

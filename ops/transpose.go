@@ -1,0 +1,65 @@
+package ops
+
+import (
+	"hash"
+
+	"github.com/chewxy/hm"
+	"gonum.org/v1/gonum/mat"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// TransposeOp is the matrix transpose Y = Aᵀ (materialised: the output owns
+// its memory). It is linear and its own inverse:
+//
+//	backward:  Ā = Ȳᵀ
+//	JVP:       Ẏ = Ȧᵀ
+//	inverse:   A = Yᵀ  (always)
+type TransposeOp struct{ pure }
+
+// Transpose returns the node aᵀ.
+func Transpose(a *G.Node) (*G.Node, error) { return Apply(TransposeOp{}, a) }
+
+func (TransposeOp) String() string          { return "Aᵀ" }
+func (TransposeOp) Arity() int              { return 1 }
+func (TransposeOp) Type() hm.Type           { return sameType(1) }
+func (o TransposeOp) WriteHash(h hash.Hash) { writeHash(h, o) }
+func (o TransposeOp) Hashcode() uint32      { return hashcode(o) }
+
+func (o TransposeOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	s, err := matrixShapes(o, 1, in)
+	if err != nil {
+		return nil, err
+	}
+	return tensor.Shape{s[0][1], s[0][0]}, nil
+}
+
+func (TransposeOp) Do(v ...G.Value) (G.Value, error) {
+	a, err := matrix(v[0])
+	if err != nil {
+		return nil, err
+	}
+	var t mat.Dense
+	t.CloneFrom(a.T())
+	return fromMatrix(&t), nil
+}
+
+func (TransposeOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
+	var b builder
+	return []*G.Node{b.t(adj)}, b.err
+}
+
+func (TransposeOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
+	if tan[0] == nil {
+		return nil, nil
+	}
+	var b builder
+	return b.t(tan[0]), b.err
+}
+
+func (TransposeOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
+	var b builder
+	return b.t(out), b.err
+}
+
+func (TransposeOp) InverseCondition(int) string { return "always" }

@@ -1,0 +1,120 @@
+package ops
+
+import (
+	"fmt"
+	"math"
+
+	"gonum.org/v1/gonum/mat"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// floats returns the float64 elements of v in row-major order and its shape.
+// Scalars (*gorgonia.F64 or 0-d tensors) have shape (). Views are
+// materialised, so the returned slice never aliases a strided view.
+func floats(v G.Value) ([]float64, tensor.Shape, error) {
+	switch v := v.(type) {
+	case *G.F64:
+		return []float64{float64(*v)}, tensor.ScalarShape(), nil
+	case *tensor.Dense:
+		if v.Dtype() != tensor.Float64 {
+			return nil, nil, fmt.Errorf("ops: dtype %v, want float64", v.Dtype())
+		}
+		if v.IsView() || v.RequiresIterator() {
+			v = v.Materialize().(*tensor.Dense)
+		}
+		return v.Float64s(), v.Shape(), nil
+	case nil:
+		return nil, nil, fmt.Errorf("ops: missing value (input not set?)")
+	default:
+		return nil, nil, fmt.Errorf("ops: value of type %T, want *tensor.Dense or *gorgonia.F64", v)
+	}
+}
+
+// newValue wraps data (owned by the result from now on) as a Gorgonia value of shape s.
+func newValue(s tensor.Shape, data []float64) G.Value {
+	if s.IsScalar() {
+		return G.NewF64(data[0])
+	}
+	return tensor.New(tensor.WithShape(s.Clone()...), tensor.WithBacking(data))
+}
+
+// matrix views v, which must be a float64 matrix, as a gonum matrix sharing its memory.
+func matrix(v G.Value) (*mat.Dense, error) {
+	data, s, err := floats(v)
+	if err != nil {
+		return nil, err
+	}
+	if len(s) != 2 {
+		return nil, fmt.Errorf("ops: shape %v, want a matrix", s)
+	}
+	if s[0] == 0 || s[1] == 0 {
+		return nil, fmt.Errorf("ops: empty matrix of shape %v", s)
+	}
+	return mat.NewDense(s[0], s[1], data), nil
+}
+
+// fromMatrix returns m as a tensor, sharing memory when m is contiguous.
+func fromMatrix(m *mat.Dense) *tensor.Dense {
+	r, c := m.Dims()
+	raw := m.RawMatrix()
+	data := raw.Data
+	if raw.Stride != c || len(data) != r*c {
+		data = make([]float64, r*c)
+		for i := 0; i < r; i++ {
+			copy(data[i*c:(i+1)*c], raw.Data[i*raw.Stride:i*raw.Stride+c])
+		}
+	}
+	return tensor.New(tensor.WithShape(r, c), tensor.WithBacking(data))
+}
+
+// scalar returns the value of a scalar input.
+func scalar(v G.Value) (float64, error) {
+	data, s, err := floats(v)
+	if err != nil {
+		return 0, err
+	}
+	if !s.IsScalar() && len(data) != 1 {
+		return 0, fmt.Errorf("ops: shape %v, want a scalar", s)
+	}
+	return data[0], nil
+}
+
+// zip applies f elementwise to two values of equal shape.
+func zip(a, b G.Value, f func(x, y float64) (float64, error)) (G.Value, error) {
+	x, sx, err := floats(a)
+	if err != nil {
+		return nil, err
+	}
+	y, sy, err := floats(b)
+	if err != nil {
+		return nil, err
+	}
+	if !sx.Eq(sy) {
+		return nil, fmt.Errorf("ops: shapes %v and %v differ", sx, sy)
+	}
+	out := make([]float64, len(x))
+	for i := range x {
+		if out[i], err = f(x[i], y[i]); err != nil {
+			return nil, fmt.Errorf("ops: element %d: %w", i, err)
+		}
+	}
+	return newValue(sx, out), nil
+}
+
+// mapValue applies f to each element of a.
+func mapValue(a G.Value, f func(x float64) (float64, error)) (G.Value, error) {
+	x, s, err := floats(a)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float64, len(x))
+	for i := range x {
+		if out[i], err = f(x[i]); err != nil {
+			return nil, fmt.Errorf("ops: element %d (x=%g): %w", i, x[i], err)
+		}
+	}
+	return newValue(s, out), nil
+}
+
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
