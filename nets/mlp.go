@@ -96,13 +96,21 @@ func Randn(rng *rand.Rand, r, c int, diag float64) *tensor.Dense {
 	return tensor.New(tensor.WithShape(r, c), tensor.WithBacking(data))
 }
 
-// Randomize draws x, y ~ N(0, 1) and W_k ~ N(0, 1) + diag·I, and binds them.
-func (m *MLP) Randomize(rng *rand.Rand, diag float64) error {
+// Randomize draws x, y ~ N(0, 1) and W_k ~ scale·N(0, 1) + diag·I, and
+// binds them.
+func (m *MLP) Randomize(rng *rand.Rand, scale, diag float64) error {
 	xs, ys := m.X.Shape(), m.Y.Shape()
 	ws := make([]*tensor.Dense, len(m.Weights))
 	for k, w := range m.Weights {
 		s := w.Shape()
-		ws[k] = Randn(rng, s[0], s[1], diag)
+		ws[k] = Randn(rng, s[0], s[1], 0)
+		d := ws[k].Float64s()
+		for i := range d {
+			d[i] *= scale
+		}
+		for i := 0; i < min(s[0], s[1]); i++ {
+			d[i*s[1]+i] += diag
+		}
 	}
 	return m.Set(Randn(rng, xs[0], xs[1], 0), Randn(rng, ys[0], ys[1], 0), ws)
 }

@@ -71,7 +71,7 @@ func run(draws int, seed uint64) error {
 		stats[l] = &blockStats{fd: make([][]float64, len(fdSteps)), pass: make([]int, len(fdSteps))}
 	}
 	for d := 0; d < draws; d++ {
-		if err := net.Randomize(rng, 0.1); err != nil {
+		if err := net.Randomize(rng, 1, 0.1); err != nil {
 			return err
 		}
 		for l, w := range net.Weights {

@@ -1,0 +1,440 @@
+// Package opcheck checks an op's rules against central finite differences
+// and its inverse by a round trip: the one checker every op of newtonia is
+// tested with, exported for people writing new ops.
+//
+// For an op y = f(x_1, …, x_n) at given inputs, random directions d_i and a
+// random output weight ȳ, it measures
+//
+//	JVP       ‖Σ_i J_i d_i − (f(x + r d) − f(x − r d)) / 2r‖ / ‖·‖
+//	VJP       |Σ_i ⟨VJP_i(ȳ), d_i⟩ − ⟨ȳ, JVP(d)⟩| / scale    (the adjoint identity)
+//	VJP-FD    |Σ_i ⟨VJP_i(ȳ), d_i⟩ − (s(x + r d) − s(x − r d)) / 2r|, s = ⟨ȳ, f⟩
+//	inverse   ‖Inverse_i(y, x_{≠i}) − x_i‖ / ‖x_i‖  for each input i
+//
+// all through the op's graph-building rules run in a TapeMachine.
+package opcheck
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/newtonia/newtonia/ops"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Tolerances are the relative errors a Check accepts. Zero fields take the
+// defaults of DefaultTolerances.
+type Tolerances struct {
+	FD      float64 // JVP and VJP against central differences: O(r²) + O(ε/r)
+	Adjoint float64 // ⟨VJP, d⟩ against ⟨ȳ, JVP d⟩: rounding only
+	Inverse float64 // round trip: rounding times the conditioning of the op
+	Step    float64 // the finite-difference step r
+}
+
+// DefaultTolerances suit well-scaled inputs of size about 1: central
+// differences at r = 1e-6 are good to about 1e-9 relative, the adjoint
+// identity holds to rounding (1e-12 leaves room for sums of a few hundred
+// terms), and the inverse round trip to rounding times a moderate
+// condition number.
+var DefaultTolerances = Tolerances{FD: 1e-7, Adjoint: 1e-12, Inverse: 1e-10, Step: 1e-6}
+
+// Report holds the measured errors of one Check.
+type Report struct {
+	JVP, VJP, VJPFD float64
+	Inverse         map[int]float64 // by input; inputs without an inverse are absent
+	NoInverse       map[int]error   // why an input has none
+}
+
+// Check measures op's rules at inputs (float64 tensors; scalars as shape
+// ()) and returns the report and an error naming every rule outside tol.
+// Inputs listed in skip are held constant (no direction, no inverse).
+func Check(op G.Op, inputs []*tensor.Dense, tol Tolerances, rng *rand.Rand, skip ...int) (rep Report, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("opcheck: %v: panic: %v", op, r)
+		}
+	}()
+	tol = withDefaults(tol)
+	c, err := newCase(op, inputs, rng, skip)
+	if err != nil {
+		return rep, err
+	}
+	var errs []error
+	fail := func(rule string, got, limit float64) {
+		if !(got <= limit) {
+			errs = append(errs, fmt.Errorf("%v: %s error %.3g > %.3g", op, rule, got, limit))
+		}
+	}
+	if rep.JVP, err = c.jvpError(tol.Step); err != nil {
+		return rep, err
+	}
+	fail("JVP vs finite differences", rep.JVP, tol.FD)
+	if rep.VJP, rep.VJPFD, err = c.vjpErrors(tol.Step); err != nil {
+		return rep, err
+	}
+	fail("VJP adjoint identity", rep.VJP, tol.Adjoint)
+	fail("VJP vs finite differences", rep.VJPFD, tol.FD)
+	rep.Inverse, rep.NoInverse = map[int]float64{}, map[int]error{}
+	if _, ok := op.(ops.Inverter); ok {
+		for i := range inputs {
+			if c.skip[i] {
+				continue
+			}
+			e, err := c.inverseError(i)
+			var no *ops.NoInverseError
+			switch {
+			case errors.As(err, &no):
+				rep.NoInverse[i] = err
+				continue
+			case err != nil:
+				return rep, err
+			}
+			rep.Inverse[i] = e
+			fail(fmt.Sprintf("inverse round trip (input %d)", i), e, tol.Inverse)
+		}
+	}
+	return rep, errors.Join(errs...)
+}
+
+func withDefaults(t Tolerances) Tolerances {
+	d := DefaultTolerances
+	if t.FD == 0 {
+		t.FD = d.FD
+	}
+	if t.Adjoint == 0 {
+		t.Adjoint = d.Adjoint
+	}
+	if t.Inverse == 0 {
+		t.Inverse = d.Inverse
+	}
+	if t.Step == 0 {
+		t.Step = d.Step
+	}
+	return t
+}
+
+// testCase is one op at one point, with its directions.
+type testCase struct {
+	op     G.Op
+	x, d   []*tensor.Dense
+	ybar   *tensor.Dense
+	skip   map[int]bool
+	yshape tensor.Shape
+}
+
+func newCase(op G.Op, inputs []*tensor.Dense, rng *rand.Rand, skip []int) (*testCase, error) {
+	c := &testCase{op: op, x: inputs, skip: map[int]bool{}}
+	for _, i := range skip {
+		c.skip[i] = true
+	}
+	for i, x := range inputs {
+		if c.skip[i] {
+			c.d = append(c.d, nil)
+			continue
+		}
+		c.d = append(c.d, randLike(rng, x))
+	}
+	y, err := c.eval(inputs)
+	if err != nil {
+		return nil, err
+	}
+	c.yshape = y.Shape()
+	c.ybar = randLike(rng, y)
+	return c, nil
+}
+
+func randLike(rng *rand.Rand, x *tensor.Dense) *tensor.Dense {
+	data := make([]float64, max(1, x.Shape().TotalSize()))
+	for i := range data {
+		data[i] = rng.NormFloat64()
+	}
+	return dense(x.Shape(), data)
+}
+
+func zerosLike(x *tensor.Dense) *tensor.Dense {
+	return dense(x.Shape(), make([]float64, max(1, x.Shape().TotalSize())))
+}
+
+func dense(s tensor.Shape, data []float64) *tensor.Dense {
+	if s.IsScalar() {
+		return tensor.New(tensor.FromScalar(data[0]))
+	}
+	return tensor.New(tensor.WithShape(s.Clone()...), tensor.WithBacking(data))
+}
+
+// graph builds a graph with named inputs holding vals, and returns them.
+func graph(vals []*tensor.Dense, prefix string) (*G.ExprGraph, []*G.Node, error) {
+	g := G.NewGraph()
+	ns := make([]*G.Node, len(vals))
+	for i, v := range vals {
+		name := fmt.Sprintf("%s%d", prefix, i)
+		if v.Shape().IsScalar() {
+			ns[i] = G.NewScalar(g, tensor.Float64, G.WithName(name))
+			if err := G.Let(ns[i], G.NewF64(v.ScalarValue().(float64))); err != nil {
+				return nil, nil, err
+			}
+			continue
+		}
+		ns[i] = G.NewTensor(g, tensor.Float64, v.Dims(), G.WithShape(v.Shape()...), G.WithName(name))
+		if err := G.Let(ns[i], v); err != nil {
+			return nil, nil, err
+		}
+	}
+	return g, ns, nil
+}
+
+// run evaluates roots with a fresh TapeMachine and returns their values.
+func run(g *G.ExprGraph, roots ...*G.Node) ([]*tensor.Dense, error) {
+	m := G.NewTapeMachine(g.SubgraphRoots(roots...))
+	defer m.Close()
+	if err := m.RunAll(); err != nil {
+		return nil, err
+	}
+	out := make([]*tensor.Dense, len(roots))
+	for i, r := range roots {
+		data, s, err := flat(r.Value())
+		if err != nil {
+			return nil, err
+		}
+		out[i] = dense(s, data)
+	}
+	return out, nil
+}
+
+func flat(v G.Value) ([]float64, tensor.Shape, error) {
+	switch v := v.(type) {
+	case *G.F64:
+		return []float64{float64(*v)}, tensor.ScalarShape(), nil
+	case *tensor.Dense:
+		if v.IsView() {
+			v = v.Materialize().(*tensor.Dense)
+		}
+		if v.Shape().IsScalar() {
+			return []float64{v.ScalarValue().(float64)}, v.Shape(), nil
+		}
+		return append([]float64(nil), v.Float64s()...), v.Shape(), nil
+	}
+	return nil, nil, fmt.Errorf("opcheck: value %T", v)
+}
+
+func data(t *tensor.Dense) []float64 {
+	d, _, _ := flat(t)
+	return d
+}
+
+func (c *testCase) eval(x []*tensor.Dense) (*tensor.Dense, error) {
+	g, ns, err := graph(x, "x")
+	if err != nil {
+		return nil, err
+	}
+	y, err := ops.Apply(c.op, ns...)
+	if err != nil {
+		return nil, err
+	}
+	v, err := run(g, y)
+	if err != nil {
+		return nil, err
+	}
+	return v[0], nil
+}
+
+// shifted returns x + s·d.
+func (c *testCase) shifted(s float64) []*tensor.Dense {
+	out := make([]*tensor.Dense, len(c.x))
+	for i, x := range c.x {
+		if c.d[i] == nil {
+			out[i] = x
+			continue
+		}
+		xs, ds := data(x), data(c.d[i])
+		v := make([]float64, len(xs))
+		for k := range xs {
+			v[k] = xs[k] + s*ds[k]
+		}
+		out[i] = dense(x.Shape(), v)
+	}
+	return out
+}
+
+// centralDiff returns (f(x + r d) − f(x − r d)) / 2r.
+func (c *testCase) centralDiff(r float64) ([]float64, error) {
+	yp, err := c.eval(c.shifted(r))
+	if err != nil {
+		return nil, err
+	}
+	ym, err := c.eval(c.shifted(-r))
+	if err != nil {
+		return nil, err
+	}
+	p, m := data(yp), data(ym)
+	out := make([]float64, len(p))
+	for k := range p {
+		out[k] = (p[k] - m[k]) / (2 * r)
+	}
+	return out, nil
+}
+
+// rules builds the op with its JVP along d and its VJP of ȳ, and returns
+// the values of JVP and of each VJP.
+func (c *testCase) rules() (jvp *tensor.Dense, vjp []*tensor.Dense, err error) {
+	vals := append(append([]*tensor.Dense{}, c.x...), c.ybar)
+	for _, d := range c.d {
+		if d != nil {
+			vals = append(vals, d)
+		}
+	}
+	g, ns, err := graph(vals, "in")
+	if err != nil {
+		return nil, nil, err
+	}
+	n := len(c.x)
+	x, ybar := ns[:n], ns[n]
+	tan := make([]*G.Node, n)
+	k := n + 1
+	for i := range c.x {
+		if c.d[i] != nil {
+			tan[i], k = ns[k], k+1
+		}
+	}
+	y, err := ops.Apply(c.op, x...)
+	if err != nil {
+		return nil, nil, err
+	}
+	jr, ok := c.op.(ops.JVPer)
+	if !ok {
+		return nil, nil, fmt.Errorf("opcheck: %v has no JVP rule", c.op)
+	}
+	jn, err := jr.JVP(x, y, tan)
+	if err != nil {
+		return nil, nil, fmt.Errorf("opcheck: %v: JVP: %w", c.op, err)
+	}
+	vr, ok := c.op.(ops.VJPer)
+	if !ok {
+		return nil, nil, fmt.Errorf("opcheck: %v has no VJP rule", c.op)
+	}
+	need := make([]bool, n)
+	for i := range need {
+		need[i] = !c.skip[i]
+	}
+	vn, err := vr.VJP(x, y, ybar, need)
+	if err != nil {
+		return nil, nil, fmt.Errorf("opcheck: %v: VJP: %w", c.op, err)
+	}
+	// A nil JVP or VJP node is a zero (a piecewise-constant op): it
+	// stands for zeros, which the finite differences must then confirm.
+	roots := []*G.Node{y}
+	if jn != nil {
+		roots = append(roots, jn)
+	}
+	for i := range c.x {
+		if need[i] && i < len(vn) && vn[i] != nil {
+			roots = append(roots, vn[i])
+		}
+	}
+	vals, err = run(g, roots...)
+	if err != nil {
+		return nil, nil, err
+	}
+	k = 1
+	jvp = zerosLike(vals[0])
+	if jn != nil {
+		jvp, k = vals[1], 2
+	}
+	vjp = make([]*tensor.Dense, n)
+	for i := range c.x {
+		switch {
+		case !need[i]:
+		case i < len(vn) && vn[i] != nil:
+			vjp[i], k = vals[k], k+1
+		default:
+			vjp[i] = zerosLike(c.x[i])
+		}
+	}
+	return jvp, vjp, nil
+}
+
+func (c *testCase) jvpError(r float64) (float64, error) {
+	jvp, _, err := c.rules()
+	if err != nil {
+		return 0, err
+	}
+	fd, err := c.centralDiff(r)
+	if err != nil {
+		return 0, err
+	}
+	return relErr(data(jvp), fd), nil
+}
+
+func (c *testCase) vjpErrors(r float64) (adjoint, fdErr float64, err error) {
+	jvp, vjp, err := c.rules()
+	if err != nil {
+		return 0, 0, err
+	}
+	var lhs, lhsScale float64 // Σ ⟨VJP_i, d_i⟩
+	for i := range c.x {
+		if vjp[i] == nil {
+			continue
+		}
+		a, b := data(vjp[i]), data(c.d[i])
+		for k := range a {
+			lhs += a[k] * b[k]
+			lhsScale += math.Abs(a[k] * b[k])
+		}
+	}
+	var rhs, rhsScale float64 // ⟨ȳ, JVP d⟩
+	yb, jd := data(c.ybar), data(jvp)
+	for k := range yb {
+		rhs += yb[k] * jd[k]
+		rhsScale += math.Abs(yb[k] * jd[k])
+	}
+	fd, err := c.centralDiff(r)
+	if err != nil {
+		return 0, 0, err
+	}
+	var fdDot float64
+	for k := range yb {
+		fdDot += yb[k] * fd[k]
+	}
+	scale := math.Max(math.Max(lhsScale, rhsScale), math.SmallestNonzeroFloat64)
+	return math.Abs(lhs-rhs) / scale, math.Abs(lhs-fdDot) / math.Max(scale, math.Abs(fdDot)), nil
+}
+
+// inverseError builds Inverse(i) from f(x) and the other inputs, and returns
+// its relative distance to x_i.
+func (c *testCase) inverseError(i int) (float64, error) {
+	g, ns, err := graph(c.x, "x")
+	if err != nil {
+		return 0, err
+	}
+	y, err := ops.Apply(c.op, ns...)
+	if err != nil {
+		return 0, err
+	}
+	known := append([]*G.Node(nil), ns...)
+	known[i] = nil
+	xi, err := c.op.(ops.Inverter).Inverse(i, known, y)
+	if err != nil {
+		return 0, err
+	}
+	v, err := run(g, xi)
+	if err != nil {
+		return 0, err
+	}
+	return relErr(data(v[0]), data(c.x[i])), nil
+}
+
+// relErr returns ‖a − b‖ / ‖b‖, or ‖a − b‖ when b is zero (the
+// derivative of a piecewise-constant op).
+func relErr(a, b []float64) float64 {
+	var d, n float64
+	for k := range a {
+		d += (a[k] - b[k]) * (a[k] - b[k])
+		n += b[k] * b[k]
+	}
+	if n == 0 {
+		return math.Sqrt(d)
+	}
+	return math.Sqrt(d / n)
+}

@@ -1,0 +1,110 @@
+package ops_test
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/newtonia/newtonia/ops"
+	"github.com/newtonia/newtonia/ops/opcheck"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+func randn(rng *rand.Rand, r, c int, shift float64) *tensor.Dense {
+	d := make([]float64, r*c)
+	for i := range d {
+		d[i] = rng.NormFloat64()
+	}
+	for i := 0; i < min(r, c); i++ {
+		d[i*c+i] += shift
+	}
+	return tensor.New(tensor.WithShape(r, c), tensor.WithBacking(d))
+}
+
+// awayFromZero maps every entry x to sign(x)(1 + |x|): divisors, and
+// inputs of leaky ReLU that stay clear of the kink under a step of 1e-6.
+func awayFromZero(t *tensor.Dense) *tensor.Dense {
+	d := t.Float64s()
+	for i, x := range d {
+		d[i] = math.Copysign(1+math.Abs(x), x)
+	}
+	return t
+}
+
+func scalar(x float64) *tensor.Dense { return tensor.New(tensor.FromScalar(x)) }
+
+// TestRules checks every op's JVP and VJP against central differences and
+// the adjoint identity, and its inverse by a round trip, with one shared
+// checker (opcheck). Tolerances are opcheck's defaults unless the case
+// says why not.
+func TestRules(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	m := func(r, c int) *tensor.Dense { return randn(rng, r, c, 0) }
+	wellCond := func(n int) *tensor.Dense { return randn(rng, n, n, 4) } // diagonal shift: cond ≈ 10
+	cases := []struct {
+		name      string
+		op        G.Op
+		in        []*tensor.Dense
+		noInverse []int // inputs whose inverse must be refused
+		skip      []int
+	}{
+		{"matmul square", ops.MatMulOp{}, []*tensor.Dense{wellCond(3), wellCond(3)}, nil, nil},
+		// A 5×3 has full column rank: B = A⁺C is exact; B 3×4 full row rank: A = CB⁺ exact.
+		{"matmul rectangular", ops.MatMulOp{}, []*tensor.Dense{m(5, 3), m(3, 4)}, nil, nil},
+		{"transpose", ops.TransposeOp{}, []*tensor.Dense{m(3, 4)}, nil, nil},
+		{"add", ops.AddOp{}, []*tensor.Dense{m(3, 4), m(3, 4)}, nil, nil},
+		{"sub", ops.SubOp{}, []*tensor.Dense{m(3, 4), m(3, 4)}, nil, nil},
+		{"mul", ops.MulOp{}, []*tensor.Dense{awayFromZero(m(3, 4)), awayFromZero(m(3, 4))}, nil, nil},
+		{"div", ops.DivOp{}, []*tensor.Dense{awayFromZero(m(3, 4)), awayFromZero(m(3, 4))}, nil, nil},
+		{"add scalars", ops.AddOp{}, []*tensor.Dense{scalar(0.3), scalar(-1.2)}, nil, nil},
+		{"scale", ops.ScaleOp{C: 2.5}, []*tensor.Dense{m(3, 4)}, nil, nil},
+		{"scale by zero", ops.ScaleOp{C: 0}, []*tensor.Dense{m(3, 4)}, []int{0}, nil},
+		{"scalar mul", ops.ScalarMulOp{}, []*tensor.Dense{scalar(1.7), m(3, 4)}, []int{0}, nil},
+		{"scalar div", ops.ScalarMulOp{Divide: true}, []*tensor.Dense{scalar(-1.3), m(3, 4)}, []int{0}, nil},
+		{"inner", ops.InnerOp{}, []*tensor.Dense{m(3, 4), m(3, 4)}, nil, nil},
+		{"half sse", ops.HalfSSEOp{}, []*tensor.Dense{m(3, 4), m(3, 4)}, nil, nil},
+		{"leaky relu", ops.ElementwiseOp{F: ops.LeakyReLUFunc{Alpha: 0.5}}, []*tensor.Dense{awayFromZero(m(3, 4))}, nil, nil},
+		{"leaky relu derivative", ops.ElementwiseOp{F: ops.LeakyReLUFunc{Alpha: 0.5}, Order: 1}, []*tensor.Dense{awayFromZero(m(3, 4))}, []int{0}, nil},
+		{"leaky relu slope 0", ops.ElementwiseOp{F: ops.LeakyReLUFunc{Alpha: 0}}, []*tensor.Dense{awayFromZero(m(3, 4))}, []int{0}, nil},
+		{"relu", ops.ElementwiseOp{F: ops.ReLUFunc{}}, []*tensor.Dense{awayFromZero(m(3, 4))}, []int{0}, nil},
+		{"identity", ops.ElementwiseOp{F: ops.IdentityFunc{}}, []*tensor.Dense{m(3, 4)}, nil, nil},
+		{"tanh", ops.ElementwiseOp{F: ops.TanhFunc{}}, []*tensor.Dense{m(3, 4)}, nil, nil},
+		{"tanh'", ops.ElementwiseOp{F: ops.TanhFunc{}, Order: 1}, []*tensor.Dense{m(3, 4)}, []int{0}, nil},
+		{"tanh''", ops.ElementwiseOp{F: ops.TanhFunc{}, Order: 2}, []*tensor.Dense{m(3, 4)}, []int{0}, nil},
+		{"inv", ops.InvOp{}, []*tensor.Dense{wellCond(4)}, nil, nil},
+		{"solve", ops.SolveOp{}, []*tensor.Dense{wellCond(3), m(3, 3)}, nil, nil},
+		{"solve rect", ops.SolveOp{}, []*tensor.Dense{wellCond(3), m(3, 2)}, []int{0}, nil},
+		{"solve trans", ops.SolveOp{Trans: true}, []*tensor.Dense{wellCond(3), m(3, 3)}, nil, nil},
+		{"solve right", ops.SolveOp{Right: true}, []*tensor.Dense{wellCond(3), m(3, 3)}, nil, nil},
+		{"solve right trans", ops.SolveOp{Right: true, Trans: true}, []*tensor.Dense{wellCond(3), m(2, 3)}, []int{0}, nil},
+		{"pinv tall", ops.PInvOp{}, []*tensor.Dense{m(5, 3)}, nil, nil},
+		{"pinv wide", ops.PInvOp{}, []*tensor.Dense{m(3, 5)}, nil, nil},
+		{"pinv square", ops.PInvOp{}, []*tensor.Dense{wellCond(3)}, nil, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rep, err := opcheck.Check(c.op, c.in, opcheck.Tolerances{}, rng, c.skip...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("JVP %.2e  VJP adjoint %.2e  VJP-FD %.2e  inverse %v", rep.JVP, rep.VJP, rep.VJPFD, rep.Inverse)
+			refused := map[int]bool{}
+			for _, i := range c.noInverse {
+				refused[i] = true
+				if _, ok := rep.NoInverse[i]; !ok {
+					if _, inv := c.op.(ops.Inverter); inv {
+						t.Errorf("input %d: inverse was not refused (error %v)", i, rep.Inverse[i])
+					}
+				}
+			}
+			if inv, ok := c.op.(ops.Inverter); ok {
+				for i := range c.in {
+					if _, got := rep.Inverse[i]; !got && !refused[i] {
+						t.Errorf("input %d: no inverse (%v); condition %q", i, rep.NoInverse[i], inv.InverseCondition(i))
+					}
+				}
+			}
+		})
+	}
+}
