@@ -269,7 +269,7 @@ func TestInputsUnchanged(t *testing.T) {
 	}
 }
 
-// A smooth net: Hv is exact (it needs tanh''), InvHv is refused with the
+// A smooth net: Hv is exact (it needs tanh”), InvHv is refused with the
 // rewriter's typed error rather than returning a Gauss–Newton answer.
 func TestTanhNet(t *testing.T) {
 	rng := rand.New(rand.NewPCG(8, 8))
