@@ -42,7 +42,7 @@ func TestInverseWalksTheChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inv, err := graph.BuildInverse(grad.Grads[0], m.Weights[0], grad.Grads[0])
+	inv, err := graph.BuildInverse(grad, 0, grad.Grads[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestReLUHasNoInverse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = graph.BuildInverse(grad.Grads[0], m.Weights[0], grad.Grads[0])
+	_, err = graph.BuildInverse(grad, 0, grad.Grads[0])
 	var nr *graph.NoRuleError
 	if !errors.As(err, &nr) || nr.Rule != "inverse" || nr.Op.String() != "relu" {
 		t.Fatalf("error %v, want a NoRuleError for the relu node", err)
@@ -91,7 +91,7 @@ func TestReLUHasNoInverse(t *testing.T) {
 		t.Errorf("message %q does not say why", err)
 	}
 	// The block after the ReLU does not pass through it: it inverts.
-	if _, err := graph.BuildInverse(grad.Grads[1], m.Weights[1], grad.Grads[1]); err != nil {
+	if _, err := graph.BuildInverse(grad, 1, grad.Grads[1]); err != nil {
 		t.Errorf("block 2: %v", err)
 	}
 }
@@ -104,7 +104,7 @@ func TestTanhIsADependencyLoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = graph.BuildInverse(grad.Grads[0], m.Weights[0], grad.Grads[0])
+	_, err = graph.BuildInverse(grad, 0, grad.Grads[0])
 	var loop *graph.DependencyLoopError
 	if !errors.As(err, &loop) || len(loop.Inputs) != 2 || loop.Op.String() != "A⊙B" {
 		t.Fatalf("error %v, want a DependencyLoopError at δ = e ⊙ tanh'(net)", err)
@@ -136,5 +136,49 @@ func TestBadArguments(t *testing.T) {
 	}
 	if _, err := graph.BuildGradient(m.Loss, []*G.Node{m.Out}); err == nil {
 		t.Error("a non-input weight was accepted")
+	}
+}
+
+// Classify reproduces method.md §4's table from the ops' shapes alone.
+func TestClassify(t *testing.T) {
+	leaky := ops.LeakyReLUFunc{Alpha: 0.5}
+	cases := []struct {
+		name      string
+		batch, in int
+		widths    []int
+		want      []graph.Kind
+	}{
+		{"equal widths, batch = fan-in", 6, 6, []int{6, 6, 6}, []graph.Kind{graph.Exact, graph.Exact, graph.Exact}},
+		{"batch < fan-in", 5, 8, []int{8, 8, 8}, []graph.Kind{graph.PseudoInverse, graph.PseudoInverse, graph.PseudoInverse}},
+		{"widths shrinking", 6, 12, []int{10, 8, 6}, []graph.Kind{graph.NewtonOnly, graph.NewtonOnly, graph.PseudoInverse}},
+		{"batch > fan-in", 12, 8, []int{8, 8, 8}, []graph.Kind{graph.Refused, graph.Refused, graph.Refused}},
+		{"widths growing", 6, 6, []int{8, 10, 12}, []graph.Kind{graph.Refused, graph.Refused, graph.PseudoInverse}},
+	}
+	for _, c := range cases {
+		var layers []nets.Layer
+		for _, w := range c.widths {
+			layers = append(layers, nets.Layer{Out: w, Act: leaky})
+		}
+		m, err := nets.NewMLP(c.batch, c.in, layers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		grad, err := graph.BuildGradient(m.Loss, m.Weights)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for l := range m.Weights {
+			inv, err := graph.BuildInverse(grad, l, grad.Grads[l])
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, reasons := inv.Classify()
+			if got != c.want[l] {
+				t.Errorf("%s, block %d: %v, want %v; reasons %q", c.name, l, got, c.want[l], reasons)
+			}
+			if got != graph.Exact && len(reasons) == 0 {
+				t.Errorf("%s, block %d: %v without a reason", c.name, l, got)
+			}
+		}
 	}
 }

@@ -7,14 +7,18 @@ import (
 	G "gorgonia.org/gorgonia"
 )
 
-// Step is one op of the gradient pass inverted by an inverse pass: Node's
-// op solved for its input Wrt (the one that depends on the weight), giving
-// Inverse.
+// Step is one op inverted by an inverse pass: Node's op solved for its
+// input Wrt (the one that depends on the weight), giving Inverse.
 type Step struct {
 	Node      *G.Node
 	Wrt       int
 	Inverse   *G.Node
-	Condition string // when the op's inverse is exact, from its rule
+	Condition string          // when the op's inverse is exact, from its rule
+	Kind      ops.InverseKind // how much of the input the inverse recovers
+	Why       string          // the op's reason for Kind
+	// Backward is set for ops of the gradient pass (they depend on the
+	// loss's seed), unset for ops of the forward pass.
+	Backward bool
 }
 
 // Inverse is the inverse pass of one block's gradient map G_l: W_l ↦ g_l
@@ -27,9 +31,10 @@ type Inverse struct {
 	Steps []Step
 }
 
-// BuildInverse adds to the graph the inverse pass of grad = ∂J/∂weight
-// with respect to weight, evaluated at root (grad itself, or any node of
-// grad's shape standing for another gradient value).
+// BuildInverse adds to the graph the inverse pass of block l of the
+// gradient gp, grad = ∂J/∂weight with weight = gp.Wrt[l], evaluated at
+// root (grad itself, or any node of grad's shape standing for another
+// gradient value).
 //
 // Following method.md §7, nodes that depend on weight are marked, treating
 // piecewise-constant ops as constants; the marked nodes from weight to
@@ -38,12 +43,18 @@ type Inverse struct {
 // respect to that input, given its output and its other inputs (their
 // current values: constants of the pass). A missing inverse rule gives a
 // *NoRuleError; two marked inputs a *DependencyLoopError.
-func BuildInverse(grad, weight, root *G.Node) (*Inverse, error) {
+func BuildInverse(gp *Gradient, l int, root *G.Node) (*Inverse, error) {
+	if l < 0 || l >= len(gp.Wrt) {
+		return nil, fmt.Errorf("graph: block %d out of range", l)
+	}
+	grad, weight := gp.Grads[l], gp.Wrt[l]
 	if !grad.Shape().Eq(weight.Shape()) || !root.Shape().Eq(grad.Shape()) {
 		return nil, &ShapeError{Node: root, Reason: fmt.Sprintf("shapes of gradient %v, weight %v and root %v differ",
 			grad.Shape(), weight.Shape(), root.Shape())}
 	}
-	marked := dependents(topo(grad), weight)
+	order := topo(grad)
+	marked := dependents(order, weight)
+	backward := dependents(order, gp.Seed)
 	if !marked[grad] {
 		return nil, &ShapeError{Node: grad, Reason: "does not depend on " + Label(weight)}
 	}
@@ -74,7 +85,11 @@ func BuildInverse(grad, weight, root *G.Node) (*Inverse, error) {
 			if err != nil {
 				return &NoRuleError{Node: cur, Op: cur.Op(), Rule: "inverse", Err: err}
 			}
-			inv.Steps = append(inv.Steps, Step{Node: cur, Wrt: i, Inverse: next, Condition: r.InverseCondition(i)})
+			step := Step{Node: cur, Wrt: i, Inverse: next, Condition: r.InverseCondition(i), Backward: backward[cur]}
+			if k, ok := r.(ops.InverseKinder); ok {
+				step.Kind, step.Why = k.InverseKind(i, known, value)
+			}
+			inv.Steps = append(inv.Steps, step)
 			cur, value = in[i], next
 		}
 		inv.Result = value

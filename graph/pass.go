@@ -119,3 +119,15 @@ func dependents(order []*G.Node, srcs ...*G.Node) map[*G.Node]bool {
 	}
 	return dep
 }
+
+// Inputs returns the input nodes (nodes without an op) that roots depend
+// on, in topological order.
+func Inputs(roots ...*G.Node) []*G.Node {
+	var in []*G.Node
+	for _, n := range topo(roots...) {
+		if n.Op() == nil {
+			in = append(in, n)
+		}
+	}
+	return in
+}

@@ -28,9 +28,10 @@ func ExampleProducts_InvHv() {
 		if err != nil {
 			panic(err)
 		}
-		fmt.Printf("%s: %s, residual below 1e-12: %v\n", net.Weights[l].Name(), u.Method, u.Residual < 1e-12)
+		fmt.Printf("%s: %s by the %s, certified %v, residual below 1e-12: %v\n",
+			net.Weights[l].Name(), u.Kind, u.Method, u.Certified, u.Residual < 1e-12)
 	}
 	// Output:
-	// W1: B-pass (exact), residual below 1e-12: true
-	// W2: B-pass (exact), residual below 1e-12: true
+	// W1: exact inverse by the B-pass, certified true, residual below 1e-12: true
+	// W2: exact inverse by the B-pass, certified true, residual below 1e-12: true
 }

@@ -15,6 +15,10 @@ import (
 	"gorgonia.org/tensor"
 )
 
+// The numerical comparisons take every result, certified or not; the
+// certification itself is tested in conditions_test.go.
+var bestEffort = &hvp.Options{BestEffort: true}
+
 var sizes = []struct{ depth, width int }{
 	{1, 3}, {2, 3}, {3, 3}, {4, 3}, {5, 3},
 	{1, 8}, {2, 8}, {3, 8}, {4, 8}, {5, 8},
@@ -108,7 +112,7 @@ func TestInvHvMatchesDenseBlockSolve(t *testing.T) {
 	for _, s := range sizes {
 		m, p := square(t, rng, s.depth, s.width)
 		v := randLike(rng, m)
-		all, err := p.InvHvAll(v)
+		all, err := p.InvHvAllWith(v, bestEffort)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -119,7 +123,7 @@ func TestInvHvMatchesDenseBlockSolve(t *testing.T) {
 			}
 			cond := mat.Cond(hb, 2)
 			ref := solve(t, hb, v[l])
-			u, err := p.InvHv(l, v[l])
+			u, err := p.InvHvWith(l, v[l], bestEffort)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -198,11 +202,11 @@ func TestFiniteDifferenceProducts(t *testing.T) {
 		t.Errorf("HvFD vs Hv: %.2e", e)
 	}
 	for l := range m.Weights {
-		u, err := p.InvHv(l, v[l])
+		u, err := p.InvHvWith(l, v[l], bestEffort)
 		if err != nil {
 			t.Fatal(err)
 		}
-		f, err := p.InvHvFD(l, v[l], 1e-6)
+		f, err := p.InvHvFDWith(l, v[l], 1e-6, bestEffort)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,12 +12,13 @@ import (
 )
 
 // Products holds the passes built for one loss and its weights, and the
-// machines that run them.
+// machines that run them. It is not safe for concurrent use.
 type Products struct {
 	Loss    *G.Node
 	Weights []*G.Node
 
 	grad     *graph.Gradient
+	inputs   []*G.Node // every input the loss reads
 	tangents []*G.Node // inputs V_l of the R-pass
 	hv       []*G.Node // R{g_l}
 	rpass    graph.Pass
@@ -28,38 +29,34 @@ type Products struct {
 
 // block is what was built for one weight block.
 type block struct {
-	err   error          // why there is no exact inverse pass
-	inv   *graph.Inverse // rooted at g_l
-	dir   *G.Node        // input: the direction v_l
-	u     *G.Node        // B{W_l} = H_ll⁻¹ v_l
-	bpass graph.Pass
-	hu    *G.Node // H_ll u, the certificate
-	cert  graph.Pass
+	kind    graph.Kind
+	reasons []string
+	err     error          // why there is no inverse pass (a *NoInverseError)
+	inv     *graph.Inverse // rooted at g_l
+	dir     *G.Node        // input: the direction v_l
+	u       *G.Node        // B{W_l} = H_ll⁻¹ v_l
+	bpass   graph.Pass
+	hu      *G.Node // H_ll u, the certificate
+	cert    graph.Pass
+	factors []*G.Node // nodes of the inverse and B-passes that factorise a matrix
 
 	fdErr  error
 	fdRoot *G.Node // input: a gradient value for the FD inverse
 	fd     *graph.Inverse
 }
 
-// Inverse is an inverse-Hessian-vector product with its certificate.
-type Inverse struct {
-	U        *tensor.Dense
-	Residual float64 // ‖H_ll U − v‖_F / ‖v‖_F, with the exact Hv
-	Method   string  // "B-pass (exact)" or "finite differences, r = …"
-}
-
 // New builds the gradient pass, the R-pass, and each block's inverse pass,
 // B-pass and certificate for loss with respect to weights (input nodes,
 // which must have values before any product runs, like every other input
 // of the graph). A block whose inverse pass cannot be built does not make
-// New fail: its InvHv returns the reason.
+// New fail: Conditions reports it and its InvHv returns the reason.
 func New(loss *G.Node, weights ...*G.Node) (p *Products, err error) {
 	defer recoverTo(&err)
 	grad, err := graph.BuildGradient(loss, weights)
 	if err != nil {
 		return nil, err
 	}
-	p = &Products{Loss: loss, Weights: weights, grad: grad, machines: map[string]G.VM{}}
+	p = &Products{Loss: loss, Weights: weights, grad: grad, machines: map[string]G.VM{}, inputs: graph.Inputs(loss)}
 	g := loss.Graph()
 	seeds := map[*G.Node]*G.Node{}
 	for _, w := range weights {
@@ -79,10 +76,15 @@ func New(loss *G.Node, weights ...*G.Node) (p *Products, err error) {
 		b := &block{dir: input(g, w, "d"), fdRoot: input(g, w, "q")}
 		p.blocks = append(p.blocks, b)
 		gl := grad.Grads[l]
-		if b.inv, b.err = graph.BuildInverse(gl, w, gl); b.err == nil {
+		b.inv, b.err = graph.BuildInverse(grad, l, gl)
+		if b.err == nil {
+			b.kind, b.reasons = b.inv.Classify()
 			b.err = p.buildBPass(b, gl, w)
 		}
-		b.fd, b.fdErr = graph.BuildInverse(gl, w, b.fdRoot)
+		if b.err != nil {
+			b.kind, b.err = graph.Refused, &NoInverseError{Block: l, Weight: w.Name(), Err: b.err}
+		}
+		b.fd, b.fdErr = graph.BuildInverse(grad, l, b.fdRoot)
 	}
 	return p, nil
 }
@@ -93,13 +95,18 @@ func (p *Products) buildBPass(b *block, gl, w *G.Node) error {
 		return err
 	}
 	if b.u, b.bpass = u[0], pass; b.u == nil {
-		return fmt.Errorf("hvp: B-pass of %s is identically zero", w.Name())
+		return fmt.Errorf("the B-pass of %s is identically zero", w.Name())
 	}
 	hu, cert, err := graph.JVP("certificate "+w.Name(), []*G.Node{gl}, map[*G.Node]*G.Node{w: b.u})
 	if err != nil {
 		return err
 	}
 	b.hu, b.cert = hu[0], cert
+	for _, n := range append(append([]*G.Node{}, b.inv.Pass.Nodes...), b.bpass.Nodes...) {
+		if _, ok := n.Op().(ops.Conditioner); ok {
+			b.factors = append(b.factors, n)
+		}
+	}
 	return nil
 }
 
@@ -120,7 +127,7 @@ func (p *Products) Passes() []graph.Pass {
 		if b.inv != nil {
 			ps = append(ps, b.inv.Pass)
 		}
-		if b.err == nil {
+		if b.u != nil {
 			ps = append(ps, b.bpass, b.cert)
 		}
 	}
@@ -141,23 +148,30 @@ func (p *Products) InverseSteps(l int) ([]graph.Step, error) {
 }
 
 // Gradient returns the loss and its gradient at the current inputs.
-func (p *Products) Gradient() (float64, []*tensor.Dense, error) {
+func (p *Products) Gradient() (loss float64, grads []*tensor.Dense, err error) {
+	defer recoverTo(&err)
+	if err := p.checkInputs(); err != nil {
+		return 0, nil, err
+	}
 	roots := append([]*G.Node{p.Loss}, p.grad.Grads...)
 	if err := p.run("gradient", roots); err != nil {
 		return 0, nil, err
 	}
-	loss, err := scalarValue(p.Loss)
-	if err != nil {
+	if loss, err = scalarValue(p.Loss); err != nil {
 		return 0, nil, err
 	}
-	gs, err := values(p.grad.Grads)
-	return loss, gs, err
+	grads, err = values(p.grad.Grads)
+	return loss, grads, err
 }
 
 // Hv returns the exact product of the full Hessian with v (one matrix per
 // block), by the R-pass.
-func (p *Products) Hv(v []*tensor.Dense) ([]*tensor.Dense, error) {
-	if err := p.setAll(p.tangents, v, "v"); err != nil {
+func (p *Products) Hv(v []*tensor.Dense) (hv []*tensor.Dense, err error) {
+	defer recoverTo(&err)
+	if err := p.checkInputs(); err != nil {
+		return nil, err
+	}
+	if err := p.setAll(p.tangents, v, "direction"); err != nil {
 		return nil, err
 	}
 	if err := p.run("hv", p.hv); err != nil {
@@ -188,11 +202,12 @@ func (p *Products) BlockHv(l int, v *tensor.Dense) (*tensor.Dense, error) {
 
 // HvFD returns the central difference (g(w + r v) − g(w − r v)) / 2r of the
 // gradient: an approximation of Hv with error O(r²) + O(ε‖g‖/r).
-func (p *Products) HvFD(v []*tensor.Dense, r float64) ([]*tensor.Dense, error) {
+func (p *Products) HvFD(v []*tensor.Dense, r float64) (hv []*tensor.Dense, err error) {
+	defer recoverTo(&err)
 	if !(r > 0) || math.IsInf(r, 0) {
 		return nil, fmt.Errorf("hvp: step r = %v, want a finite r > 0", r)
 	}
-	if err := p.checkAll(v, "v"); err != nil {
+	if err := p.checkAll(v, "direction"); err != nil {
 		return nil, err
 	}
 	base, err := p.weightValues()
@@ -226,115 +241,6 @@ func (p *Products) HvFD(v []*tensor.Dense, r float64) ([]*tensor.Dense, error) {
 	return out, nil
 }
 
-// InvHv returns u = H_ll⁻¹ v by the B-pass, with its residual. The result
-// is exact under the conditions of method.md §4; where they fail the
-// residual shows it.
-func (p *Products) InvHv(l int, v *tensor.Dense) (*Inverse, error) {
-	if err := p.checkBlock(l); err != nil {
-		return nil, err
-	}
-	b := p.blocks[l]
-	if b.err != nil {
-		return nil, b.err
-	}
-	if err := p.set(b.dir, v, "v"); err != nil {
-		return nil, err
-	}
-	if err := p.run(fmt.Sprintf("inv/%d", l), []*G.Node{b.u, b.hu}); err != nil {
-		return nil, err
-	}
-	return certified(b, v, "B-pass (exact)")
-}
-
-// InvHvAll returns H_ll⁻¹ v_l for every block l in one run of one machine.
-// It fails if any block has no inverse pass.
-func (p *Products) InvHvAll(v []*tensor.Dense) ([]*Inverse, error) {
-	if err := p.checkAll(v, "v"); err != nil {
-		return nil, err
-	}
-	var roots []*G.Node
-	for l, b := range p.blocks {
-		if b.err != nil {
-			return nil, fmt.Errorf("block %d: %w", l, b.err)
-		}
-		if err := p.set(b.dir, v[l], "v"); err != nil {
-			return nil, err
-		}
-		roots = append(roots, b.u, b.hu)
-	}
-	if err := p.run("inv/all", roots); err != nil {
-		return nil, err
-	}
-	out := make([]*Inverse, len(p.blocks))
-	for l, b := range p.blocks {
-		var err error
-		if out[l], err = certified(b, v[l], "B-pass (exact)"); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
-func certified(b *block, v *tensor.Dense, method string) (*Inverse, error) {
-	u, err := value(b.u)
-	if err != nil {
-		return nil, err
-	}
-	hu, err := value(b.hu)
-	if err != nil {
-		return nil, err
-	}
-	return &Inverse{U: u, Residual: relDiff(hu, v), Method: method}, nil
-}
-
-// InvHvFD returns the central difference of block l's inverse pass,
-// (G_l⁻¹(g_l + r v) − G_l⁻¹(g_l − r v)) / 2r, with the activation pattern
-// and the other blocks at the current point: the seed's finite-difference
-// method, with error about ε·cond/r plus O(r²) terms. Its residual is
-// computed with the exact BlockHv.
-func (p *Products) InvHvFD(l int, v *tensor.Dense, r float64) (*Inverse, error) {
-	if err := p.checkBlock(l); err != nil {
-		return nil, err
-	}
-	if !(r > 0) || math.IsInf(r, 0) {
-		return nil, fmt.Errorf("hvp: step r = %v, want a finite r > 0", r)
-	}
-	b := p.blocks[l]
-	if b.fdErr != nil {
-		return nil, b.fdErr
-	}
-	if err := p.check(p.Weights[l], v, "v"); err != nil {
-		return nil, err
-	}
-	_, g, err := p.Gradient()
-	if err != nil {
-		return nil, err
-	}
-	at := func(s float64) (*tensor.Dense, error) {
-		if err := p.set(b.fdRoot, axpy(g[l], s, v), "q"); err != nil {
-			return nil, err
-		}
-		if err := p.run(fmt.Sprintf("fd/%d", l), []*G.Node{b.fd.Result}); err != nil {
-			return nil, err
-		}
-		return value(b.fd.Result)
-	}
-	wp, err := at(r)
-	if err != nil {
-		return nil, err
-	}
-	wm, err := at(-r)
-	if err != nil {
-		return nil, err
-	}
-	u := scaled(1/(2*r), axpy(wp, -1, wm))
-	hu, err := p.BlockHv(l, u)
-	if err != nil {
-		return nil, err
-	}
-	return &Inverse{U: u, Residual: relDiff(hu, v), Method: fmt.Sprintf("finite differences, r = %g", r)}, nil
-}
-
 // run executes the machine for roots, compiling it on first use.
 func (p *Products) run(key string, roots []*G.Node) (err error) {
 	defer recoverTo(&err)
@@ -357,77 +263,13 @@ func recoverTo(err *error) {
 	}
 }
 
-// ErrShape is wrapped by errors about values of the wrong shape.
-var ErrShape = errors.New("wrong shape")
-
-// ErrNotFinite is wrapped by errors about values holding NaN or Inf.
-var ErrNotFinite = errors.New("not finite")
-
-func (p *Products) checkBlock(l int) error {
-	if l < 0 || l >= len(p.Weights) {
-		return fmt.Errorf("hvp: block %d out of range [0, %d)", l, len(p.Weights))
-	}
-	return nil
-}
-
-// check validates a value meant for a node shaped like w.
-func (p *Products) check(w *G.Node, v *tensor.Dense, what string) error {
-	if v == nil {
-		return fmt.Errorf("hvp: %s for %s is nil", what, w.Name())
-	}
-	if !v.Shape().Eq(w.Shape()) {
-		return fmt.Errorf("hvp: %s for %s has shape %v, want %v: %w", what, w.Name(), v.Shape(), w.Shape(), ErrShape)
-	}
-	if v.Dtype() != tensor.Float64 {
-		return fmt.Errorf("hvp: %s for %s has dtype %v, want float64", what, w.Name(), v.Dtype())
-	}
-	for i, x := range denseData(v) {
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return fmt.Errorf("hvp: %s for %s: element %d is %v: %w", what, w.Name(), i, x, ErrNotFinite)
-		}
-	}
-	return nil
-}
-
-func (p *Products) checkAll(v []*tensor.Dense, what string) error {
-	if len(v) != len(p.Weights) {
-		return fmt.Errorf("hvp: %d %s matrices for %d blocks: %w", len(v), what, len(p.Weights), ErrShape)
-	}
-	for k, w := range p.Weights {
-		if err := p.check(w, v[k], what); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// set binds a checked copy of v to the input node n.
-func (p *Products) set(n *G.Node, v *tensor.Dense, what string) error {
-	if err := p.check(n, v, what); err != nil {
-		return err
-	}
-	return G.Let(n, v.Clone().(*tensor.Dense))
-}
-
-func (p *Products) setAll(ns []*G.Node, v []*tensor.Dense, what string) error {
-	if err := p.checkAll(v, what); err != nil {
-		return err
-	}
-	for k, n := range ns {
-		if err := G.Let(n, v[k].Clone().(*tensor.Dense)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // weightValues returns the weights' current values (not copies).
 func (p *Products) weightValues() ([]*tensor.Dense, error) {
 	out := make([]*tensor.Dense, len(p.Weights))
 	for k, w := range p.Weights {
 		t, ok := w.Value().(*tensor.Dense)
 		if !ok {
-			return nil, fmt.Errorf("hvp: weight %s has no matrix value (got %T)", w.Name(), w.Value())
+			return nil, &ShapeError{What: "weight " + w.Name(), Reason: fmt.Sprintf("no matrix value (got %T)", w.Value())}
 		}
 		out[k] = t
 	}
@@ -442,4 +284,11 @@ func (p *Products) setWeights(ws []*tensor.Dense) error {
 		}
 	}
 	return nil
+}
+
+// asSingular extracts an LU op's singular-matrix error from a run error.
+func asSingular(err error) (*ops.SingularError, bool) {
+	var s *ops.SingularError
+	ok := errors.As(err, &s)
+	return s, ok
 }

@@ -81,3 +81,6 @@ func (InvOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
 }
 
 func (InvOp) InverseCondition(int) string { return "always (A⁻¹ is nonsingular)" }
+
+// Condition reports the rank and 1-norm condition estimate of A.
+func (o InvOp) Condition(in []G.Value) (MatrixCondition, error) { return luCondition(o, in[0]) }

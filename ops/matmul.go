@@ -113,3 +113,33 @@ func (MatMulOp) InverseCondition(wrt int) string {
 	}
 	return "B square and nonsingular (A = CB⁻¹); otherwise A = CB⁺, exact when B has full row rank, minimum-norm when B has full column rank"
 }
+
+// InverseKind classifies the inverse by the known factor's shape: solving
+// C = A·B for B is injective when A has at least as many rows as columns
+// (full column rank), and solving for A when B has at least as many
+// columns as rows.
+func (MatMulOp) InverseKind(wrt int, in []*G.Node, out *G.Node) (InverseKind, string) {
+	var s []int
+	var r, c int
+	if wrt == 1 {
+		s = in[0].Shape()
+		r, c = s[0], s[1]
+	} else {
+		s = in[1].Shape()
+		r, c = s[1], s[0] // A ↦ A·B behaves like Bᵀ acting on Aᵀ
+	}
+	factor := map[int]string{1: "A", 0: "B"}[wrt]
+	switch {
+	case r == c:
+		return Bijective, fmt.Sprintf("%s is %v, square", factor, s)
+	case r > c:
+		return LeftInverse, fmt.Sprintf("%s is %v: the map is injective but not onto; exact on its range", factor, s)
+	}
+	var hint string
+	if wrt == 1 {
+		hint = fmt.Sprintf("%s has more columns (%d) than rows (%d)", factor, s[1], s[0])
+	} else {
+		hint = fmt.Sprintf("%s has more rows (%d) than columns (%d)", factor, s[0], s[1])
+	}
+	return MinNorm, hint + ": the map is not injective, the inverse is the minimum-norm preimage"
+}

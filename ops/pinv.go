@@ -3,6 +3,7 @@ package ops
 import (
 	"fmt"
 	"hash"
+	"math"
 
 	"github.com/chewxy/hm"
 	"gonum.org/v1/gonum/mat"
@@ -117,4 +118,25 @@ func (PInvOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
 
 func (PInvOp) InverseCondition(int) string {
 	return "always ((A⁺)⁺ = A); derivatives assume the rank is locally constant"
+}
+
+// Condition reports the numerical rank of A and σ_max/σ_rank, the
+// condition number of A on its range.
+func (o PInvOp) Condition(in []G.Value) (MatrixCondition, error) {
+	a, err := matrix(in[0])
+	if err != nil {
+		return MatrixCondition{}, err
+	}
+	r, c := a.Dims()
+	var svd mat.SVD
+	if !svd.Factorize(a, mat.SVDNone) {
+		return MatrixCondition{}, fmt.Errorf("%v: SVD did not converge", o)
+	}
+	s := svd.Values(nil)
+	rank := svd.Rank(float64(max(r, c)) * 0x1p-52)
+	mc := MatrixCondition{Rows: r, Cols: c, Rank: rank, Cond: math.Inf(1), Method: "SVD (2-norm, on the range)"}
+	if rank > 0 {
+		mc.Cond = s[0] / s[rank-1]
+	}
+	return mc, nil
 }

@@ -141,3 +141,53 @@ func (b *builder) sub(x, y *G.Node) *G.Node {
 
 // need returns whether the i-th flag is set (a nil slice needs everything).
 func need(flags []bool, i int) bool { return flags == nil || (i < len(flags) && flags[i]) }
+
+// InverseKind says how much of its input an op's inverse recovers, for
+// the forward map x ↦ op(…, x, …) with the other inputs fixed.
+type InverseKind int
+
+const (
+	// Bijective: the map is invertible; the inverse is exact.
+	Bijective InverseKind = iota
+	// LeftInverse: the map is injective, not surjective (a tall factor):
+	// the inverse recovers x from any output in its range.
+	LeftInverse
+	// MinNorm: the map is surjective, not injective (a wide factor): the
+	// inverse returns the minimum-norm preimage.
+	MinNorm
+	// Lossy: neither; the inverse is a least-squares guess.
+	Lossy
+)
+
+func (k InverseKind) String() string {
+	switch k {
+	case Bijective:
+		return "bijective"
+	case LeftInverse:
+		return "left inverse (injective)"
+	case MinNorm:
+		return "minimum-norm (not injective)"
+	}
+	return "lossy"
+}
+
+// InverseKinder is an Inverter that can say, from the shapes of its
+// operands, which InverseKind its inverse with respect to wrt is, and why.
+// An Inverter that does not implement it is taken to be Bijective.
+type InverseKinder interface {
+	InverseKind(wrt int, in []*G.Node, out *G.Node) (InverseKind, string)
+}
+
+// MatrixCondition describes a matrix an op factorises.
+type MatrixCondition struct {
+	Rows, Cols int
+	Rank       int     // numerical rank
+	Cond       float64 // condition number estimate (on the range, for SVD-based ops)
+	Method     string  // "LU (1-norm estimate)" or "SVD (2-norm)"
+}
+
+// Conditioner is an op that factorises one of its inputs and can report
+// that matrix's rank and condition from the input values.
+type Conditioner interface {
+	Condition(in []G.Value) (MatrixCondition, error)
+}

@@ -185,3 +185,22 @@ func (o SolveOp) InverseCondition(wrt int) string {
 	}
 	return "X square and nonsingular"
 }
+
+// Condition reports the rank and 1-norm condition estimate of A from its
+// LU factorisation.
+func (o SolveOp) Condition(in []G.Value) (MatrixCondition, error) { return luCondition(o, in[0]) }
+
+func luCondition(op fmt.Stringer, v G.Value) (MatrixCondition, error) {
+	a, err := matrix(v)
+	if err != nil {
+		return MatrixCondition{}, err
+	}
+	r, c := a.Dims()
+	mc := MatrixCondition{Rows: r, Cols: c, Rank: r, Method: "LU (1-norm estimate)"}
+	var lu mat.LU
+	lu.Factorize(a)
+	if mc.Cond = lu.Cond(); !(mc.Cond <= SingularCond) {
+		mc.Rank = r - 1 // at most: the estimate says singular
+	}
+	return mc, nil
+}
