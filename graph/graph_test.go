@@ -42,7 +42,7 @@ func TestInverseWalksTheChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inv, err := graph.BuildInverse(grad, 0, grad.Grads[0])
+	inv, err := graph.BuildInverse(grad, 0, grad.Grads[0], false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestReLUHasNoInverse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = graph.BuildInverse(grad, 0, grad.Grads[0])
+	_, err = graph.BuildInverse(grad, 0, grad.Grads[0], false)
 	var nr *graph.NoRuleError
 	if !errors.As(err, &nr) || nr.Rule != "inverse" || nr.Op.String() != "relu" {
 		t.Fatalf("error %v, want a NoRuleError for the relu node", err)
@@ -91,7 +91,7 @@ func TestReLUHasNoInverse(t *testing.T) {
 		t.Errorf("message %q does not say why", err)
 	}
 	// The block after the ReLU does not pass through it: it inverts.
-	if _, err := graph.BuildInverse(grad, 1, grad.Grads[1]); err != nil {
+	if _, err := graph.BuildInverse(grad, 1, grad.Grads[1], false); err != nil {
 		t.Errorf("block 2: %v", err)
 	}
 }
@@ -104,7 +104,7 @@ func TestTanhIsADependencyLoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = graph.BuildInverse(grad, 0, grad.Grads[0])
+	_, err = graph.BuildInverse(grad, 0, grad.Grads[0], false)
 	var loop *graph.DependencyLoopError
 	if !errors.As(err, &loop) || len(loop.Inputs) != 2 || loop.Op.String() != "A⊙B" {
 		t.Fatalf("error %v, want a DependencyLoopError at δ = e ⊙ tanh'(net)", err)
@@ -168,7 +168,7 @@ func TestClassify(t *testing.T) {
 			t.Fatal(err)
 		}
 		for l := range m.Weights {
-			inv, err := graph.BuildInverse(grad, l, grad.Grads[l])
+			inv, err := graph.BuildInverse(grad, l, grad.Grads[l], false)
 			if err != nil {
 				t.Fatal(err)
 			}

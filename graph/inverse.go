@@ -41,9 +41,16 @@ type Inverse struct {
 // grad must form a chain in which every op has exactly one marked input.
 // The walk from grad asks each op of the chain for its inverse with
 // respect to that input, given its output and its other inputs (their
-// current values: constants of the pass). A missing inverse rule gives a
+// current values: constants of the pass); a piecewise-linear op is inverted
+// with the activation pattern of the current point (ops.PatternInverter). A missing inverse rule gives a
 // *NoRuleError; two marked inputs a *DependencyLoopError.
-func BuildInverse(gp *Gradient, l int, root *G.Node) (*Inverse, error) {
+//
+// With functional set, piecewise-linear ops are inverted by their plain
+// functional inverse instead (the pattern follows the reconstructed
+// values): the inverse map G_l⁻¹ itself, for finite differences. Its
+// derivative at root = g_l equals the B-pass's where the inverse pass
+// reproduces the current point (exact blocks).
+func BuildInverse(gp *Gradient, l int, root *G.Node, functional bool) (*Inverse, error) {
 	if l < 0 || l >= len(gp.Wrt) {
 		return nil, fmt.Errorf("graph: block %d out of range", l)
 	}
@@ -81,7 +88,13 @@ func BuildInverse(gp *Gradient, l int, root *G.Node) (*Inverse, error) {
 			known := make([]*G.Node, len(in))
 			copy(known, in)
 			known[i] = nil
-			next, err := r.Inverse(i, known, value)
+			var next *G.Node
+			var err error
+			if pr, ok := cur.Op().(ops.PatternInverter); ok && !functional {
+				next, err = pr.InverseAt(i, known, value, in[i])
+			} else {
+				next, err = r.Inverse(i, known, value)
+			}
 			if err != nil {
 				return &NoRuleError{Node: cur, Op: cur.Op(), Rule: "inverse", Err: err}
 			}

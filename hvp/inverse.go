@@ -197,8 +197,8 @@ func (p *Products) exact(l int, v *tensor.Dense, o Options, run func() error) (*
 		return nil, &ConditionError{Block: l, Weight: w, Reason: "refused before running: " + strings.Join(b.reasons, "; ")}
 	}
 	if err := run(); err != nil {
-		if s, ok := asSingular(err); ok {
-			return nil, &ConditionError{Block: l, Weight: w, Op: s.Op, Reason: s.Error(), Value: s.Cond}
+		if s, node, ok := asSingular(err); ok {
+			return nil, &ConditionError{Block: l, Weight: w, Node: node, Op: s.Op, Reason: s.Error(), Value: s.Cond}
 		}
 		return nil, err
 	}
@@ -338,11 +338,12 @@ func graphChildren(n *G.Node) []*G.Node {
 	return out
 }
 
-// InvHvFD returns the central difference of block l's inverse pass,
-// (G_l⁻¹(g_l + r v) − G_l⁻¹(g_l − r v)) / 2r, with the activation pattern
-// and the other blocks at the current point: the seed's finite-difference
-// method, with error about ε·cond/r (plus pattern flips for large r). It is
-// certified like InvHv by its residual, computed with the exact BlockHv.
+// InvHvFD returns the central difference of block l's functional inverse,
+// (G_l⁻¹(g_l + r v) − G_l⁻¹(g_l − r v)) / 2r, the other blocks and inputs
+// at the current point: the seed's finite-difference method, with error
+// about ε·cond/r for small r, and activation-pattern flips of the
+// reconstructed pre-activations for large r. It is certified like InvHv by
+// its residual, computed with the exact BlockHv.
 func (p *Products) InvHvFD(l int, v *tensor.Dense, r float64) (*Inverse, error) {
 	return p.InvHvFDWith(l, v, r, nil)
 }

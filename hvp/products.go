@@ -76,7 +76,7 @@ func New(loss *G.Node, weights ...*G.Node) (p *Products, err error) {
 		b := &block{dir: input(g, w, "d"), fdRoot: input(g, w, "q")}
 		p.blocks = append(p.blocks, b)
 		gl := grad.Grads[l]
-		b.inv, b.err = graph.BuildInverse(grad, l, gl)
+		b.inv, b.err = graph.BuildInverse(grad, l, gl, false)
 		if b.err == nil {
 			b.kind, b.reasons = b.inv.Classify()
 			b.err = p.buildBPass(b, gl, w)
@@ -84,7 +84,7 @@ func New(loss *G.Node, weights ...*G.Node) (p *Products, err error) {
 		if b.err != nil {
 			b.kind, b.err = graph.Refused, &NoInverseError{Block: l, Weight: w.Name(), Err: b.err}
 		}
-		b.fd, b.fdErr = graph.BuildInverse(grad, l, b.fdRoot)
+		b.fd, b.fdErr = graph.BuildInverse(grad, l, b.fdRoot, true)
 	}
 	return p, nil
 }
@@ -251,9 +251,41 @@ func (p *Products) run(key string, roots []*G.Node) (err error) {
 	}
 	m.Reset()
 	if err := m.RunAll(); err != nil {
-		return fmt.Errorf("hvp: running %s: %w", key, err)
+		return runError(key, err)
 	}
 	return nil
+}
+
+// RunError reports an op that failed while a product ran, naming its node.
+type RunError struct {
+	Machine string // the product being run
+	Node    string // the failing node, when Gorgonia says
+	Op      string
+	Err     error // the op's error
+}
+
+func (e *RunError) Error() string {
+	if e.Node == "" {
+		return fmt.Sprintf("hvp: running %s: %v", e.Machine, e.Err)
+	}
+	return fmt.Sprintf("hvp: running %s: node %s, op %s: %v", e.Machine, e.Node, e.Op, e.Err)
+}
+func (e *RunError) Unwrap() error { return e.Err }
+
+// runError unpacks Gorgonia's contextual VM error (which does not
+// implement Unwrap) into a *RunError naming the node.
+func runError(key string, err error) error {
+	re := &RunError{Machine: key, Err: err}
+	if ctx, ok := err.(interface {
+		Node() *G.Node
+		Err() error
+	}); ok {
+		re.Err = ctx.Err()
+		if n := ctx.Node(); n != nil {
+			re.Node, re.Op = graph.Label(n), n.Op().String()
+		}
+	}
+	return re
 }
 
 // recoverTo turns a panic from Gorgonia or gonum into an error.
@@ -286,9 +318,16 @@ func (p *Products) setWeights(ws []*tensor.Dense) error {
 	return nil
 }
 
-// asSingular extracts an LU op's singular-matrix error from a run error.
-func asSingular(err error) (*ops.SingularError, bool) {
+// asSingular extracts an LU op's singular-matrix error from a run error,
+// and the failing node.
+func asSingular(err error) (*ops.SingularError, string, bool) {
 	var s *ops.SingularError
-	ok := errors.As(err, &s)
-	return s, ok
+	if !errors.As(err, &s) {
+		return nil, "", false
+	}
+	var re *RunError
+	if errors.As(err, &re) {
+		return s, re.Node, true
+	}
+	return s, "", true
 }

@@ -41,7 +41,9 @@ type PiecewiseLinearFunc interface {
 //
 //	backward:  X̄ = Ȳ ⊙ F⁽ᵏ⁺¹⁾(X)
 //	JVP:       Ẏ = Ẋ ⊙ F⁽ᵏ⁺¹⁾(X)
-//	inverse:   X = (F⁻¹)(Y)  (order 0, F an InvertibleFunc)
+//	inverse:   X = (F⁻¹)(Y)  (order 0, F an InvertibleFunc), or, for a
+//	           piecewise-linear F, X = Y ⊘ F'(X₀) with the pattern of the
+//	           current input X₀ frozen (InverseAt)
 //
 // For a piecewise-linear F every derivative op (k ≥ 1) is piecewise
 // constant: its tangent is zero and the inverse pass freezes it.
@@ -122,6 +124,21 @@ func (o ElementwiseOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, err
 	}
 	var b builder
 	return b.apply(ElementwiseOp{F: inv}, out), b.err
+}
+
+// InverseAt, for a piecewise-linear F with F(0) = 0 (so F(x) = F'(x)·x),
+// is X = Y ⊘ F'(X₀) with the derivative taken at the current input X₀: the
+// inverse with the activation pattern frozen. Other functions use Inverse.
+func (o ElementwiseOp) InverseAt(wrt int, in []*G.Node, out, at *G.Node) (*G.Node, error) {
+	p, ok := o.F.(PiecewiseLinearFunc)
+	if f0, _ := o.F.Deriv(0, 0); !ok || !p.PiecewiseLinear() || f0 != 0 || o.Order != 0 {
+		return o.Inverse(wrt, in, out)
+	}
+	if _, err := o.Inverse(wrt, in, out); err != nil { // not injective: refuse alike
+		return nil, err
+	}
+	var b builder
+	return b.div(out, o.derivative(at, &b)), b.err
 }
 
 func (o ElementwiseOp) InverseCondition(int) string {

@@ -41,6 +41,19 @@ type Inverter interface {
 	InverseCondition(wrt int) string
 }
 
+// PatternInverter is an Inverter of a piecewise-linear op whose inverse
+// can be taken with the activation pattern of the current point frozen
+// (method.md §3: B{·} = 0 for the activation pattern). InverseAt builds
+// in_wrt from out using at, the current value of in_wrt, only through
+// piecewise-constant ops (its pattern). The rewriter prefers it to
+// Inverse: where the inverse pass does not reproduce the current point
+// (pseudo-inverse and Newton-only blocks), the pattern of the
+// reconstructed point differs from the current one and the plain inverse
+// would be linearised at the wrong place.
+type PatternInverter interface {
+	InverseAt(wrt int, in []*G.Node, out, at *G.Node) (*G.Node, error)
+}
+
 // PiecewiseConstanter is an op whose output is locally constant almost
 // everywhere (an activation's derivative mask, a comparison). Its tangent is
 // zero, no adjoint flows through it, and the inverse pass treats its node as

@@ -1,0 +1,322 @@
+package hvp_test
+
+import (
+	"errors"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/newtonia/newtonia/graph"
+	"github.com/newtonia/newtonia/hvp"
+	"github.com/newtonia/newtonia/nets"
+	"github.com/newtonia/newtonia/ops"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+	"gonum.org/v1/gonum/mat"
+)
+
+func wantCondition(t *testing.T, err error, block int, parts ...string) *hvp.ConditionError {
+	t.Helper()
+	var ce *hvp.ConditionError
+	if !errors.As(err, &ce) || !errors.Is(err, hvp.ErrCondition) {
+		t.Fatalf("error %v (%T), want a *hvp.ConditionError", err, err)
+	}
+	if ce.Block != block {
+		t.Errorf("error names block %d, want %d", ce.Block, block)
+	}
+	for _, p := range parts {
+		if !strings.Contains(err.Error(), p) {
+			t.Errorf("error %q does not mention %q", err, p)
+		}
+	}
+	return ce
+}
+
+// Batch > fan-in: refused before running, with the numbers; best effort
+// returns the (wrong) result flagged, with its O(1) residual.
+func TestBatchAboveFanIn(t *testing.T) {
+	rng := rand.New(rand.NewPCG(10, 10))
+	m, p := mlp(t, rng, 12, 8, []int{8, 8, 8}, leaky())
+	conds := p.Conditions()
+	for l, c := range conds {
+		if c.Kind != graph.Refused {
+			t.Errorf("block %d: %v, want refused", l, c.Kind)
+		}
+	}
+	if s := conds.String(); !strings.Contains(s, "(12) than rows (8)") {
+		t.Errorf("report does not give batch 12 and fan-in 8:\n%s", s)
+	}
+	_, g, err := p.Gradient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.InvHv(1, g[1])
+	wantCondition(t, err, 1, "refused before running", "W2")
+	res, err := p.InvHvWith(1, g[1], &hvp.Options{BestEffort: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Certified || res.Kind != hvp.KindRefused || res.Residual < 1e-3 {
+		t.Errorf("best effort: certified %v, kind %v, residual %.2e; want uncertified, refused, large", res.Certified, res.Kind, res.Residual)
+	}
+	_ = m
+}
+
+// Widths growing after the block: refused; the last block is only
+// batch < fan-in, a pseudo-inverse.
+func TestWidthsGrowing(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 11))
+	_, p := mlp(t, rng, 6, 6, []int{8, 10, 12}, leaky())
+	want := []graph.Kind{graph.Refused, graph.Refused, graph.PseudoInverse}
+	for l, c := range p.Conditions() {
+		if c.Kind != want[l] {
+			t.Errorf("block %d: %v, want %v", l, c.Kind, want[l])
+		}
+	}
+	_, g, _ := p.Gradient()
+	_, err := p.InvHv(0, g[0])
+	wantCondition(t, err, 0, "minimum-norm")
+	if _, err := p.InvHv(2, g[2]); err != nil {
+		t.Errorf("last block: %v", err)
+	}
+}
+
+// Widths shrinking: Newton-only. The gradient is in the range: certified.
+// A random v is not: the residual check refuses it.
+func TestNewtonOnly(t *testing.T) {
+	rng := rand.New(rand.NewPCG(12, 12))
+	m, p := mlp(t, rng, 6, 12, []int{10, 8, 6}, leaky())
+	if k := p.Conditions()[0].Kind; k != graph.NewtonOnly {
+		t.Fatalf("block 0: %v, want Newton-only", k)
+	}
+	_, g, _ := p.Gradient()
+	res, err := p.InvHv(0, g[0])
+	if err != nil {
+		t.Fatalf("v = g: %v", err)
+	}
+	if res.Kind != hvp.KindNewtonOnly || !res.Certified {
+		t.Errorf("v = g: kind %v certified %v", res.Kind, res.Certified)
+	}
+	_, err = p.InvHv(0, randLike(rng, m)[0])
+	wantCondition(t, err, 0, "Newton-only", "range")
+}
+
+// A rank-deficient weight matrix: the blocks whose inverse pass solves with
+// it fail with the singular factorisation named; the others are fine.
+func TestRankDeficientWeight(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 13))
+	m, p := square(t, rng, 3, 5)
+	w2 := m.Weights[1].Value().(*tensor.Dense)
+	d := w2.Float64s()
+	for j := 0; j < 5; j++ { // row 4 = row 3: rank 4
+		d[4*5+j] = d[3*5+j]
+	}
+	_, g, err := p.Gradient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.InvHv(0, g[0])
+	ce := wantCondition(t, err, 0)
+	if !strings.Contains(ce.Reason, "singular") && !strings.Contains(ce.Reason, "rank 4") {
+		t.Errorf("reason %q does not say singular or rank 4", ce.Reason)
+	}
+	if _, err := p.InvHv(1, g[1]); err != nil {
+		t.Errorf("block 1 does not solve with W2: %v", err)
+	}
+}
+
+// A singular input batch (two equal samples): every block's inverse pass
+// solves with a singular h_{l−1}.
+func TestSingularInputBatch(t *testing.T) {
+	rng := rand.New(rand.NewPCG(14, 14))
+	m, p := square(t, rng, 2, 4)
+	x := m.X.Value().(*tensor.Dense).Float64s()
+	copy(x[4:8], x[0:4])
+	_, g, err := p.Gradient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for l := range m.Weights {
+		_, err := p.InvHv(l, g[l])
+		wantCondition(t, err, l)
+	}
+}
+
+// NaN in a weight: every product refuses, naming the weight.
+func TestNaNWeight(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 15))
+	m, p := square(t, rng, 2, 3)
+	v := randLike(rng, m)
+	m.Weights[1].Value().(*tensor.Dense).Float64s()[2] = math.NaN()
+	var nf *hvp.NotFiniteError
+	_, _, err := p.Gradient()
+	if !errors.As(err, &nf) || !errors.Is(err, hvp.ErrNotFinite) || !strings.Contains(err.Error(), "W2") {
+		t.Errorf("Gradient: %v", err)
+	}
+	if _, err := p.Hv(v); !errors.Is(err, hvp.ErrNotFinite) {
+		t.Errorf("Hv: %v", err)
+	}
+	if _, err := p.InvHv(0, v[0]); !errors.Is(err, hvp.ErrNotFinite) {
+		t.Errorf("InvHv: %v", err)
+	}
+	if _, err := p.InvHvFD(0, v[0], 1e-6); !errors.Is(err, hvp.ErrNotFinite) {
+		t.Errorf("InvHvFD: %v", err)
+	}
+	if _, err := p.DenseBlockHessian(0, 0); !errors.Is(err, hvp.ErrNotFinite) {
+		t.Errorf("DenseBlockHessian: %v", err)
+	}
+}
+
+// A direction of the wrong shape is a *ShapeError with both shapes.
+func TestWrongDirectionShape(t *testing.T) {
+	rng := rand.New(rand.NewPCG(16, 16))
+	_, p := square(t, rng, 2, 3)
+	_, err := p.InvHv(0, nets.Randn(rng, 3, 4, 0))
+	var se *hvp.ShapeError
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), "(3, 4)") || !strings.Contains(err.Error(), "(3, 3)") {
+		t.Errorf("error %v", err)
+	}
+}
+
+// A plain ReLU and a leaky ReLU of slope 0: no inverse, the node named;
+// Hv still works.
+func TestNonInjectiveActivations(t *testing.T) {
+	for _, act := range []ops.ScalarFunc{ops.ReLUFunc{}, ops.LeakyReLUFunc{Alpha: 0}} {
+		rng := rand.New(rand.NewPCG(17, 17))
+		m, p := mlp(t, rng, 4, 4, []int{4, 4}, act)
+		c := p.Conditions()[0]
+		if c.Kind != graph.Refused || !strings.Contains(c.Error, act.String()) {
+			t.Errorf("%v: report %+v", act, c)
+		}
+		v := randLike(rng, m)
+		_, err := p.InvHv(0, v[0])
+		var ni *hvp.NoInverseError
+		var nr *graph.NoRuleError
+		if !errors.As(err, &ni) || !errors.Is(err, hvp.ErrNoInverse) || !errors.As(err, &nr) || nr.Op.String() != act.String() {
+			t.Errorf("%v: error %v", act, err)
+		}
+		if _, err := p.Hv(v); err != nil {
+			t.Errorf("%v: Hv: %v", act, err)
+		}
+	}
+}
+
+// An empty batch cannot be built: an error, not a panic.
+func TestEmptyBatch(t *testing.T) {
+	if _, err := nets.NewMLP(0, 3, []nets.Layer{{Out: 3, Act: leaky()}}); err == nil {
+		t.Error("nets accepted batch 0")
+	}
+	g := G.NewGraph()
+	var err error
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				t.Errorf("panic: %v", r)
+			}
+		}()
+		x := G.NewMatrix(g, tensor.Float64, G.WithShape(0, 3), G.WithName("x"))
+		w := G.NewMatrix(g, tensor.Float64, G.WithShape(3, 3), G.WithName("w"))
+		y := G.NewMatrix(g, tensor.Float64, G.WithShape(0, 3), G.WithName("y"))
+		var h, loss *G.Node
+		if h, err = ops.MatMul(x, w); err != nil {
+			return
+		}
+		if loss, err = ops.HalfSSE(h, y); err != nil {
+			return
+		}
+		var p *hvp.Products
+		if p, err = hvp.New(loss, w); err != nil {
+			return
+		}
+		_, _, err = p.Gradient()
+	}()
+	if err == nil {
+		t.Error("an empty batch gave no error")
+	}
+	t.Logf("empty batch: %v", err)
+}
+
+// A condition limit below the factors' conditions refuses, naming the
+// node; best effort returns the flagged result.
+func TestMaxCond(t *testing.T) {
+	rng := rand.New(rand.NewPCG(18, 18))
+	_, p := square(t, rng, 2, 4)
+	_, g, _ := p.Gradient()
+	_, err := p.InvHvWith(0, g[0], &hvp.Options{MaxCond: 1.5})
+	ce := wantCondition(t, err, 0, "condition estimate", "limit")
+	if ce.Node == "" || ce.Op == "" {
+		t.Errorf("no node or op named: %+v", ce)
+	}
+	res, err := p.InvHvWith(0, g[0], &hvp.Options{MaxCond: 1.5, BestEffort: true})
+	if err != nil || res.Certified || len(res.Factorizations) == 0 {
+		t.Errorf("best effort: %v, %+v", err, res)
+	}
+}
+
+// Exact-else-CG: a refused block is solved by CG on the exact Hv, and the
+// result says so. The block of a batch > fan-in net is positive definite
+// (H_ll = J_lᵀJ_l with J_l of full column rank), so CG converges.
+func TestFallbackToCG(t *testing.T) {
+	rng := rand.New(rand.NewPCG(19, 19))
+	m, p := mlp(t, rng, 8, 3, []int{3, 3}, leaky())
+	v := randLike(rng, m)
+	res, err := p.InvHvWith(0, v[0], &hvp.Options{Fallback: &hvp.CGOptions{Tol: 1e-10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Kind != hvp.KindCG || res.CG == nil || !res.CG.Converged || res.Fallback == "" || !res.Certified {
+		t.Fatalf("result %+v", res)
+	}
+	hb, _ := m.BlockHessian(0)
+	ref := solve(t, hb, v[0])
+	// CG to a relative residual of 1e-10 on a block of condition κ: error ≤ κ·1e-10.
+	if e, tol := hvp.RelDiff(res.U, ref), mat.Cond(hb, 2)*1e-10; e > tol {
+		t.Errorf("CG vs dense: %.2e > %.2e", e, tol)
+	}
+	t.Logf("CG: %d iterations, residual %.2e; fell back because: %s", res.CG.Iterations, res.CG.Residual, res.Fallback)
+}
+
+// CG on the full Hessian with damping, against the dense solve.
+func TestCGFullHessian(t *testing.T) {
+	rng := rand.New(rand.NewPCG(20, 20))
+	m, p := square(t, rng, 2, 3)
+	v := randLike(rng, m)
+	h, err := p.DenseHessian(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := h.Dims()
+	// A damping above |λ_min| makes H + λI positive definite.
+	var eig mat.EigenSym
+	eig.Factorize(mat.NewSymDense(n, symmetrize(h).RawMatrix().Data), false)
+	lambda := math.Max(0, -eig.Values(nil)[0]) + 1
+	u, stats, err := p.InvHvCGFull(v, &hvp.CGOptions{Damping: lambda, Tol: 1e-12})
+	if err != nil || !stats.Converged {
+		t.Fatalf("%v %+v", err, stats)
+	}
+	hd := mat.DenseCopyOf(h)
+	for i := 0; i < n; i++ {
+		hd.Set(i, i, hd.At(i, i)+lambda)
+	}
+	var ref mat.VecDense
+	if err := ref.SolveVec(hd, mat.NewVecDense(n, hvp.Flatten(v))); err != nil {
+		t.Fatal(err)
+	}
+	// The dense Hessian carries an O(r⁴) truncation error of ~1e-11 (see
+	// TestHvMatchesDenseHessian): 1e-8 relative leaves room for cond(H + λI).
+	if e := flatRelDiff(hvp.Flatten(u), ref.RawVector().Data); e > 1e-8 {
+		t.Errorf("CG full vs dense: %.2e", e)
+	}
+	// Without damping the full Hessian is indefinite here: CG stops and says why.
+	if eig.Values(nil)[0] < 0 {
+		_, stats, err := p.InvHvCGFull(v, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stats.Converged && stats.Residual > 1e-8 {
+			t.Errorf("indefinite H: CG claims convergence at residual %.2e", stats.Residual)
+		}
+		t.Logf("undamped, indefinite H: %+v", *stats)
+	}
+}
