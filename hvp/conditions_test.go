@@ -2,6 +2,7 @@ package hvp_test
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -11,9 +12,9 @@ import (
 	"github.com/newtonia/newtonia/hvp"
 	"github.com/newtonia/newtonia/nets"
 	"github.com/newtonia/newtonia/ops"
+	"gonum.org/v1/gonum/mat"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
-	"gonum.org/v1/gonum/mat"
 )
 
 func wantCondition(t *testing.T, err error, block int, parts ...string) *hvp.ConditionError {
@@ -319,4 +320,70 @@ func TestCGFullHessian(t *testing.T) {
 		}
 		t.Logf("undamped, indefinite H: %+v", *stats)
 	}
+}
+
+// The conditions report against the numbers, over random blocks as in
+// method.md §4's sweep (1–4 layers, widths 3–9, batch 2–10, leaky ReLU):
+// an exact block's B-pass is H_ll⁻¹v, a pseudo-inverse block's is H_ll⁺v,
+// a Newton-only block's solves H_ll u = g_l, and a refused block's result
+// for v = g_l has a residual far above rounding (the report never refuses
+// a block that would have been right, and never accepts one that is wrong).
+func TestConditionsMatchNumbers(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 21))
+	count := map[graph.Kind]int{}
+	for trial := 0; trial < 60; trial++ {
+		depth := 1 + rng.IntN(4)
+		widths := make([]int, depth)
+		for i := range widths {
+			widths[i] = 3 + rng.IntN(7)
+		}
+		in, batch := 3+rng.IntN(7), 2+rng.IntN(9)
+		m, p := mlp(t, rng, batch, in, widths, leaky())
+		_, g, err := p.Gradient()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for l, c := range p.Conditions() {
+			count[c.Kind]++
+			hb, err := m.BlockHessian(l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := randLike(rng, m)[l]
+			rg, err := p.InvHvWith(l, g[l], bestEffort)
+			if err != nil {
+				t.Fatal(err)
+			}
+			where := fmt.Sprintf("trial %d (batch %d, %d-%v) block %d %v", trial, batch, in, widths, l, c.Kind)
+			switch c.Kind {
+			case graph.Exact:
+				u, err := p.InvHvWith(l, v, bestEffort)
+				if err != nil {
+					t.Fatal(err)
+				}
+				cond := mat.Cond(hb, 2)
+				if e, tol := hvp.RelDiff(u.U, solve(t, hb, v)), 100*eps*cond; e > tol {
+					t.Errorf("%s: vs H⁻¹v %.2e > %.2e", where, e, tol)
+				}
+			case graph.PseudoInverse:
+				u, err := p.InvHvWith(l, v, bestEffort)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ref, _, cond := pinvSolve(t, hb, v, 1e-10)
+				if e, tol := hvp.RelDiff(u.U, ref), 100*eps*cond; e > tol {
+					t.Errorf("%s: vs H⁺v %.2e > %.2e", where, e, tol)
+				}
+			case graph.NewtonOnly:
+				if rg.Residual > 1e-9 {
+					t.Errorf("%s: H u = g residual %.2e", where, rg.Residual)
+				}
+			case graph.Refused:
+				if rg.Residual < 1e-6 {
+					t.Errorf("%s: refused, yet the residual for v = g is %.2e", where, rg.Residual)
+				}
+			}
+		}
+	}
+	t.Logf("blocks by kind: %v", count)
 }

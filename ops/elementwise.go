@@ -71,13 +71,18 @@ func (o ElementwiseOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 }
 
 func (o ElementwiseOp) Do(v ...G.Value) (G.Value, error) {
+	out, err := o.do(v...)
+	return checked(o, out, err)
+}
+
+func (o ElementwiseOp) do(v ...G.Value) (G.Value, error) {
 	return mapValue(v[0], func(x float64) (float64, error) {
 		d, ok := o.F.Deriv(o.Order, x)
 		if !ok {
 			return 0, fmt.Errorf("%v: derivative of order %d not provided", o.F, o.Order)
 		}
 		if !finite(d) && finite(x) {
-			return 0, fmt.Errorf("%v: not finite at x = %g", o, x)
+			return 0, fmt.Errorf("%v: not finite at x = %g: %w", o, x, ErrNotFinite)
 		}
 		return d, nil
 	})

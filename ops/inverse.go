@@ -39,6 +39,11 @@ func (o InvOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 }
 
 func (o InvOp) Do(v ...G.Value) (G.Value, error) {
+	out, err := o.do(v...)
+	return checked(o, out, err)
+}
+
+func (o InvOp) do(v ...G.Value) (G.Value, error) {
 	a, err := matrix(v[0])
 	if err != nil {
 		return nil, err

@@ -43,6 +43,11 @@ func (o MatMulOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 }
 
 func (o MatMulOp) Do(v ...G.Value) (G.Value, error) {
+	out, err := o.do(v...)
+	return checked(o, out, err)
+}
+
+func (o MatMulOp) do(v ...G.Value) (G.Value, error) {
 	a, err := matrix(v[0])
 	if err != nil {
 		return nil, err

@@ -43,6 +43,11 @@ func (o PInvOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 }
 
 func (o PInvOp) Do(v ...G.Value) (G.Value, error) {
+	out, err := o.do(v...)
+	return checked(o, out, err)
+}
+
+func (o PInvOp) do(v ...G.Value) (G.Value, error) {
 	a, err := matrix(v[0])
 	if err != nil {
 		return nil, err

@@ -48,6 +48,11 @@ func (o ScalarMulOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 }
 
 func (o ScalarMulOp) Do(v ...G.Value) (G.Value, error) {
+	out, err := o.do(v...)
+	return checked(o, out, err)
+}
+
+func (o ScalarMulOp) do(v ...G.Value) (G.Value, error) {
 	s, err := scalar(v[0])
 	if err != nil {
 		return nil, err

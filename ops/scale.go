@@ -32,6 +32,11 @@ func (o ScaleOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 }
 
 func (o ScaleOp) Do(v ...G.Value) (G.Value, error) {
+	out, err := o.do(v...)
+	return checked(o, out, err)
+}
+
+func (o ScaleOp) do(v ...G.Value) (G.Value, error) {
 	return mapValue(v[0], func(x float64) (float64, error) { return o.C * x, nil })
 }
 

@@ -90,6 +90,11 @@ func (o SolveOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 }
 
 func (o SolveOp) Do(v ...G.Value) (G.Value, error) {
+	out, err := o.do(v...)
+	return checked(o, out, err)
+}
+
+func (o SolveOp) do(v ...G.Value) (G.Value, error) {
 	a, err := matrix(v[0])
 	if err != nil {
 		return nil, err

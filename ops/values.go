@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
@@ -118,3 +119,24 @@ func mapValue(a G.Value, f func(x float64) (float64, error)) (G.Value, error) {
 }
 
 func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+
+// ErrNotFinite is wrapped by the error of an op whose result would hold a
+// NaN or an Inf (overflow, or a non-finite input): ops never return one.
+var ErrNotFinite = errors.New("result not finite")
+
+// checked returns v, or an error naming op if v holds a NaN or an Inf.
+func checked(op fmt.Stringer, v G.Value, err error) (G.Value, error) {
+	if err != nil {
+		return nil, err
+	}
+	data, _, err := floats(v)
+	if err != nil {
+		return nil, err
+	}
+	for i, x := range data {
+		if !finite(x) {
+			return nil, fmt.Errorf("%v: element %d is %v: %w", op, i, x, ErrNotFinite)
+		}
+	}
+	return v, nil
+}
