@@ -43,15 +43,14 @@ func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
 //   - otherwise NewtonOnly (a forward step other than the last loses
 //     information: widths shrinking after the block).
 //
-// The reasons name each step that is not bijective.
+// The reasons name the steps that decide the kind.
 func (inv *Inverse) Classify() (Kind, []string) {
-	var reasons []string
-	kind := Exact
-	raise := func(k Kind) {
-		if k > kind {
-			kind = k
-		}
+	type verdict struct {
+		kind   Kind
+		reason string
 	}
+	var vs []verdict
+	kind := Exact
 	for i, s := range inv.Steps {
 		if s.Kind == ops.Bijective {
 			continue
@@ -60,26 +59,31 @@ func (inv *Inverse) Classify() (Kind, []string) {
 		if s.Backward {
 			pass = "gradient"
 		}
-		reasons = append(reasons, fmt.Sprintf("%s-pass node %s, op %v solved for input %d: %v (%s)",
-			pass, Label(s.Node), s.Node.Op(), s.Wrt, s.Kind, s.Why))
+		v := verdict{NewtonOnly, fmt.Sprintf("%s-pass node %s, op %v solved for input %d: %v (%s)",
+			pass, Label(s.Node), s.Node.Op(), s.Wrt, s.Kind, s.Why)}
 		last := i == len(inv.Steps)-1
 		switch {
-		case s.Kind == ops.Lossy:
-			raise(Refused)
-		case s.Backward && s.Kind == ops.MinNorm:
-			raise(Refused)
-		case s.Backward: // LeftInverse of a gradient-pass op: exact on the range
-			raise(PseudoInverse)
+		case s.Kind == ops.Lossy, s.Backward && s.Kind == ops.MinNorm:
+			v.kind = Refused
+		case s.Backward: // a left inverse of a gradient-pass op: exact on its range
+			v.kind = PseudoInverse
 		case last && s.Kind == ops.MinNorm:
-			raise(PseudoInverse)
-		default:
-			raise(NewtonOnly)
+			v.kind = PseudoInverse
 		}
+		kind = max(kind, v.kind)
+		vs = append(vs, v)
 	}
 	if kind == PseudoInverse && !inv.lastIsMinNorm() {
 		// Only gradient-pass left inverses: the gradient map is injective
 		// and the inverse pass exact on its range.
 		kind = Exact
+	}
+	// The reasons are the steps that decide the kind.
+	var reasons []string
+	for _, v := range vs {
+		if v.kind == kind || kind == NewtonOnly && v.kind == PseudoInverse {
+			reasons = append(reasons, v.reason)
+		}
 	}
 	return kind, reasons
 }
