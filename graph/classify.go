@@ -29,6 +29,17 @@ func (k Kind) String() string {
 // MarshalText names the kind in JSON and other text encodings.
 func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
 
+// UnmarshalText reads a kind written by MarshalText.
+func (k *Kind) UnmarshalText(b []byte) error {
+	for c := Exact; c <= Refused; c++ {
+		if c.String() == string(b) {
+			*k = c
+			return nil
+		}
+	}
+	return fmt.Errorf("graph: unknown kind %q", b)
+}
+
 // Classify decides the kind of the inverse pass from the InverseKind of
 // each step, generically (method.md §4, read per op):
 //

@@ -1,0 +1,51 @@
+// Command newtonia reports the Hessian products of a net given as .npy
+// files, side by side.
+//
+//	newtonia check NET.json                 the conditions report of each block
+//	newtonia products [flags] NET.json      every product by every method
+//	newtonia products -random 32,32,32,32   the same for a random net, saved first
+//
+// A net is a JSON file naming .npy arrays (see nets.File and the README).
+// Exit codes: 0 success; 1 bad input or failure; 2 bad usage; 3 finished,
+// but some block's exact inverse was refused (the report says why).
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+const usage = `usage:
+  newtonia check [-json] NET.json
+  newtonia products [flags] NET.json
+  newtonia products [flags] -random n0,n1,...,nL [-batch B] [-seed S] [-slope A]
+run "newtonia products -h" for the flags`
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitError   = 1
+	exitUsage   = 2
+	exitRefused = 3
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "check":
+		return check(args[1:], stdout, stderr)
+	case "products":
+		return products(args[1:], stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprintln(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "newtonia: unknown command %q\n%s\n", args[0], usage)
+	return exitUsage
+}
