@@ -64,7 +64,7 @@ func products(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var s settings
 	fs.StringVar(&s.out, "out", "newtonia-products", "folder for the .npy results and report.json")
-	stepList := fs.String("r", "1e-6,1e-4", "finite-difference steps, comma-separated")
+	stepList := fs.String("r", "1e-6,1e-4", "finite-difference steps, comma-separated: the perturbation r·v/‖v‖ has norm r")
 	fs.Float64Var(&s.cgTol, "cg-tol", 1e-10, "conjugate-gradient target residual")
 	fs.IntVar(&s.cgIter, "cg-maxiter", 0, "conjugate-gradient iteration cap (0: twice the unknowns)")
 	fs.Float64Var(&s.damping, "damping", 0, "conjugate-gradient damping λ, solving (H + λI) u = v")
@@ -221,7 +221,7 @@ func compute(path string, s settings, stderr io.Writer) (*Report, error) {
 		for _, r := range s.steps {
 			e := &Entry{Block: name, Product: "Hv", Method: fmt.Sprintf("fd r=%g", r)}
 			if err := timed(e, func() error {
-				hv, err := p.HvFD(zeros(l, v[l]), r)
+				hv, err := p.HvFD(zeros(l, v[l]), r/hvp.Norm(v[l]))
 				if err == nil {
 					e.value = []*tensor.Dense{hv[l]}
 				}
@@ -261,7 +261,7 @@ func compute(path string, s settings, stderr io.Writer) (*Report, error) {
 		for _, r := range s.steps {
 			e := &Entry{Block: name, Product: "InvHv", Method: fmt.Sprintf("fd r=%g", r)}
 			_ = timed(e, func() error {
-				res, err := p.InvHvFDWith(l, v[l], r, &hvp.Options{BestEffort: true})
+				res, err := p.InvHvFDWith(l, v[l], r/hvp.Norm(v[l]), &hvp.Options{BestEffort: true})
 				if err != nil {
 					e.Note = err.Error()
 					return nil
@@ -323,7 +323,7 @@ func compute(path string, s settings, stderr io.Writer) (*Report, error) {
 		e := &Entry{Block: "full", Product: "Hv", Method: fmt.Sprintf("fd r=%g", r)}
 		if err := timed(e, func() error {
 			var err error
-			e.value, err = p.HvFD(v, r)
+			e.value, err = p.HvFD(v, r/norm(v))
 			return err
 		}); err != nil {
 			return nil, err
@@ -383,6 +383,14 @@ func compare(rep *Report) {
 			e.RelToDense = rel(e.value, d.value)
 		}
 	}
+}
+
+func norm(v []*tensor.Dense) float64 {
+	var s float64
+	for _, x := range hvp.Flatten(v) {
+		s += x * x
+	}
+	return math.Sqrt(s)
 }
 
 func flatRel(a, b []float64) float64 {
