@@ -3,88 +3,131 @@ package hvp_test
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/newtonia/newtonia/hvp"
-	"github.com/newtonia/newtonia/nets"
 	"gorgonia.org/tensor"
 )
 
-// benchNet is a square 3-layer leaky-ReLU net with batch = width = n.
-func benchNet(b *testing.B, n int) (*nets.MLP, *hvp.Products, []*tensor.Dense) {
-	rng := rand.New(rand.NewPCG(uint64(n), 1))
-	m, p := square(b, rng, 3, n)
-	_, g, err := p.Gradient()
-	if err != nil {
-		b.Fatal(err)
+// benchSizes are the widths (= batch) of the square 3-layer nets timed;
+// NEWTONIA_BENCH_SIZES=16,64 overrides them.
+func benchSizes() []int {
+	sizes := []int{16, 32, 64, 128, 256, 512}
+	if env := os.Getenv("NEWTONIA_BENCH_SIZES"); env != "" {
+		sizes = nil
+		for _, f := range strings.Split(env, ",") {
+			if n, err := strconv.Atoi(f); err == nil {
+				sizes = append(sizes, n)
+			}
+		}
 	}
-	// Compile every machine outside the timed loops.
-	if _, err := p.Hv(g); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := p.InvHvAll(g); err != nil {
-		b.Fatal(err)
-	}
-	return m, p, g
+	return sizes
 }
 
-var benchSizes = []int{16, 64, 256}
-
-// BenchmarkProducts times each product on its own.
-func BenchmarkProducts(b *testing.B) {
-	for _, n := range benchSizes {
-		_, p, g := benchNet(b, n)
-		b.Run(fmt.Sprintf("n=%d/gradient", n), func(b *testing.B) {
-			for b.Loop() {
-				if _, _, err := p.Gradient(); err != nil {
-					b.Fatal(err)
+// BenchmarkScaling times every product on a square 3-layer leaky-ReLU net
+// with batch = width = n. Each iteration runs the gradient twice and the
+// product twice and times the second of each (the first absorbs the cost
+// of switching machines: caches, garbage collection); ns/op is the
+// product's, and "x-grad" the ratio of the two measured in the same loop,
+// which machine noise affects far less than ratios of separate benchmarks.
+//
+//	go test -run '^$' -bench Scaling -benchtime 5x ./hvp
+func BenchmarkScaling(b *testing.B) {
+	for _, n := range benchSizes() {
+		rng := rand.New(rand.NewPCG(uint64(n), 1))
+		m, p := square(b, rng, 3, n)
+		_, g, err := p.Gradient()
+		if err != nil {
+			b.Fatal(err)
+		}
+		products := []struct {
+			name string
+			run  func() (extra float64, err error)
+			max  int // largest n this product is timed at
+		}{
+			{"Gradient", func() (float64, error) { _, _, err := p.Gradient(); return 0, err }, 1 << 30},
+			{"Hv", func() (float64, error) { _, err := p.Hv(g); return 0, err }, 1 << 30},
+			{"InvHvAll", func() (float64, error) { // every block's B-pass and its certificate
+				_, err := p.InvHvAllWith(g, bestEffort)
+				return 0, err
+			}, 1 << 30},
+			{"InvHvAllUncertified", func() (float64, error) { // every block's B-pass, factorisations included
+				_, err := p.InvHvAllWith(g, &hvp.Options{BestEffort: true, NoCertificate: true})
+				return 0, err
+			}, 1 << 30},
+			{"InvHvBlock0", func() (float64, error) {
+				_, err := p.InvHvWith(0, g[0], &hvp.Options{BestEffort: true, NoCertificate: true})
+				return 0, err
+			}, 1 << 30},
+			{"InvHvFD", func() (float64, error) {
+				_, err := p.InvHvFDWith(0, g[0], 1e-6, bestEffort)
+				return 0, err
+			}, 1 << 30},
+			{"CG1e-6", func() (float64, error) { // block 0 to a relative residual of 1e-6, at most 500 Hv
+				res, err := p.InvHvCG(0, g[0], &hvp.CGOptions{Tol: 1e-6, MaxIter: 500})
+				if res == nil {
+					if ce, ok := err.(*hvp.ConditionError); ok && ce.Result != nil {
+						res, err = ce.Result, nil
+					}
 				}
+				if res == nil {
+					return 0, err
+				}
+				return float64(res.CG.Iterations), nil
+			}, 128},
+			{"DenseBlock0", func() (float64, error) { // FD dense block Hessian and its LU solve
+				h, err := p.DenseBlockHessian(0, 0)
+				if err != nil {
+					return 0, err
+				}
+				_ = solve(b, h, g[0])
+				return 0, nil
+			}, 32},
+		}
+		for _, pr := range products {
+			if n > pr.max {
+				continue
 			}
-		})
-		b.Run(fmt.Sprintf("n=%d/Hv", n), func(b *testing.B) {
-			for b.Loop() {
-				if _, err := p.Hv(g); err != nil {
+			b.Run(fmt.Sprintf("n=%d/%s", n, pr.name), func(b *testing.B) {
+				if _, err := pr.run(); err != nil { // compile the machines
 					b.Fatal(err)
 				}
-			}
-		})
-		b.Run(fmt.Sprintf("n=%d/InvHvAll", n), func(b *testing.B) {
-			for b.Loop() {
-				if _, err := p.InvHvAll(g); err != nil {
-					b.Fatal(err)
+				var tg, tp time.Duration
+				var extra float64
+				for b.Loop() {
+					b.StopTimer()
+					for i := 0; i < 2; i++ {
+						t0 := time.Now()
+						if _, _, err := p.Gradient(); err != nil {
+							b.Fatal(err)
+						}
+						if i == 1 {
+							tg += time.Since(t0)
+						}
+					}
+					if _, err := pr.run(); err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+					t1 := time.Now()
+					e, err := pr.run()
+					if err != nil {
+						b.Fatal(err)
+					}
+					tp += time.Since(t1)
+					extra = e
 				}
-			}
-		})
-	}
-}
-
-// BenchmarkRatio runs a gradient and a certified InvHv for all blocks
-// alternately in one loop and reports their time ratio (robust to machine
-// noise, unlike ratios of separate benchmarks).
-func BenchmarkRatio(b *testing.B) {
-	for _, n := range benchSizes {
-		_, p, g := benchNet(b, n)
-		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
-			var tg, ti, th time.Duration
-			for b.Loop() {
-				t0 := time.Now()
-				if _, _, err := p.Gradient(); err != nil {
-					b.Fatal(err)
+				b.ReportMetric(float64(tp)/float64(tg), "x-grad")
+				if pr.name == "CG1e-6" {
+					b.ReportMetric(extra, "iterations")
 				}
-				t1 := time.Now()
-				if _, err := p.Hv(g); err != nil {
-					b.Fatal(err)
-				}
-				t2 := time.Now()
-				if _, err := p.InvHvAll(g); err != nil {
-					b.Fatal(err)
-				}
-				tg, th, ti = tg+t1.Sub(t0), th+t2.Sub(t1), ti+time.Since(t2)
-			}
-			b.ReportMetric(float64(th)/float64(tg), "Hv/grad")
-			b.ReportMetric(float64(ti)/float64(tg), "InvHvAll/grad")
-			b.ReportMetric(float64(tg.Microseconds())/float64(b.N), "grad-µs")
-		})
+			})
+		}
+		_ = m
+		_ = tensor.Float64
 	}
 }

@@ -67,6 +67,13 @@ type Options struct {
 	// refused or fails a check is solved by conjugate gradients on the
 	// exact Hv with these settings, and the result says why (Fallback).
 	Fallback *CGOptions
+	// NoCertificate skips the residual and the R-pass it costs (about one
+	// and a half gradients for all blocks of a 3-layer net): the result
+	// comes back with Certified = false and Residual = NaN, and no residual
+	// check runs (condition checks still do). For callers who time the
+	// B-pass alone or certify otherwise. It cannot be combined with
+	// Fallback, which needs the residual to decide.
+	NoCertificate bool
 }
 
 func (o *Options) withDefaults() Options {
@@ -134,9 +141,15 @@ func (p *Products) InvHvWith(l int, v *tensor.Dense, opt *Options) (res *Inverse
 	if err := p.checkInputs(); err != nil {
 		return nil, err
 	}
+	if o.NoCertificate && o.Fallback != nil {
+		return nil, &ShapeError{What: "options", Reason: "NoCertificate cannot be combined with Fallback"}
+	}
 	res, err = p.exact(l, v, o, func() error {
 		if err := p.set(p.blocks[l].dir, v, "direction"); err != nil {
 			return err
+		}
+		if o.NoCertificate {
+			return p.run(fmt.Sprintf("inv/%d/raw", l), []*G.Node{p.blocks[l].u})
 		}
 		return p.run(fmt.Sprintf("inv/%d", l), []*G.Node{p.blocks[l].u, p.blocks[l].hu})
 	})
@@ -158,6 +171,9 @@ func (p *Products) InvHvAllWith(v []*tensor.Dense, opt *Options) (out []*Inverse
 	if err := p.checkInputs(); err != nil {
 		return nil, err
 	}
+	if o.NoCertificate && o.Fallback != nil {
+		return nil, &ShapeError{What: "options", Reason: "NoCertificate cannot be combined with Fallback"}
+	}
 	var roots []*G.Node
 	for l, b := range p.blocks {
 		if b.u == nil {
@@ -166,13 +182,20 @@ func (p *Products) InvHvAllWith(v []*tensor.Dense, opt *Options) (out []*Inverse
 		if err := p.set(b.dir, v[l], "direction"); err != nil {
 			return nil, err
 		}
-		roots = append(roots, b.u, b.hu)
+		roots = append(roots, b.u)
+		if !o.NoCertificate {
+			roots = append(roots, b.hu)
+		}
+	}
+	key := "inv/all"
+	if o.NoCertificate {
+		key = "inv/all/raw"
 	}
 	var runErr error
 	ran := false
 	run := func() error {
 		if !ran {
-			ran, runErr = true, p.run("inv/all", roots)
+			ran, runErr = true, p.run(key, roots)
 		}
 		return runErr
 	}
@@ -206,14 +229,18 @@ func (p *Products) exact(l int, v *tensor.Dense, o Options, run func() error) (*
 	if err != nil {
 		return nil, err
 	}
+	res := &Inverse{U: u, Kind: kindOf(b.kind), Method: "B-pass", Residual: math.NaN(), Reasons: b.reasons}
+	if res.Factorizations, err = factorizations(b.factors); err != nil {
+		return nil, err
+	}
+	if o.NoCertificate {
+		return res, p.certify(l, res, o)
+	}
 	hu, err := value(b.hu)
 	if err != nil {
 		return nil, err
 	}
-	res := &Inverse{U: u, Kind: kindOf(b.kind), Method: "B-pass", Residual: relDiff(hu, v), Reasons: b.reasons}
-	if res.Factorizations, err = factorizations(b.factors); err != nil {
-		return nil, err
-	}
+	res.Residual = relDiff(hu, v)
 	if res.Kind == KindPseudoInverse && res.Residual > o.Tol {
 		if res.NormalResidual, err = p.normalResidual(l, u, hu, v); err != nil {
 			return nil, err
@@ -239,6 +266,9 @@ func (p *Products) certify(l int, res *Inverse, o Options) error {
 	if res.Kind == KindCG {
 		ok = res.CG.Converged
 	}
+	if o.NoCertificate {
+		ok = true // not checked; Certified stays false below
+	}
 	if fail == nil && !ok {
 		reason := fmt.Sprintf("%s result: residual ‖H u − v‖/‖v‖ = %.3g > tolerance %.3g", res.Kind, res.Residual, o.Tol)
 		switch res.Kind {
@@ -253,7 +283,7 @@ func (p *Products) certify(l int, res *Inverse, o Options) error {
 		}
 		fail = &ConditionError{Block: l, Weight: w, Reason: reason, Value: res.Residual}
 	}
-	res.Certified = fail == nil && res.Kind != KindRefused
+	res.Certified = fail == nil && res.Kind != KindRefused && !o.NoCertificate
 	if fail == nil || o.BestEffort {
 		return nil
 	}

@@ -48,7 +48,7 @@ func (o InvOp) do(v ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	lu, err := factorize(o, a)
+	lu, err := cachedLU(o, a)
 	if err != nil {
 		return nil, err
 	}

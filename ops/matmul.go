@@ -95,14 +95,22 @@ func (MatMulOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
 	case 1: // B from C = A·B
 		a := in[0]
 		if s := a.Shape(); s[0] == s[1] {
-			r = b.apply(SolveOp{}, a, out)
+			if at, ok := transposed(a); ok { // solve with Aᵀ's LU: shared with A's
+				r = b.apply(SolveOp{Trans: true}, at, out)
+			} else {
+				r = b.apply(SolveOp{}, a, out)
+			}
 		} else {
 			r = b.mm(b.apply(PInvOp{}, a), out)
 		}
 	case 0: // A from C = A·B
 		bm := in[1]
 		if s := bm.Shape(); s[0] == s[1] {
-			r = b.apply(SolveOp{Right: true}, bm, out)
+			if bt, ok := transposed(bm); ok {
+				r = b.apply(SolveOp{Right: true, Trans: true}, bt, out)
+			} else {
+				r = b.apply(SolveOp{Right: true}, bm, out)
+			}
 		} else {
 			r = b.mm(out, b.apply(PInvOp{}, bm))
 		}
@@ -147,4 +155,16 @@ func (MatMulOp) InverseKind(wrt int, in []*G.Node, out *G.Node) (InverseKind, st
 		hint = fmt.Sprintf("%s has more rows (%d) than columns (%d)", factor, s[0], s[1])
 	}
 	return MinNorm, hint + ": the map is not injective, the inverse is the minimum-norm preimage"
+}
+
+// transposed returns X when n is the node Xᵀ (a TransposeOp).
+func transposed(n *G.Node) (*G.Node, bool) {
+	if _, ok := n.Op().(TransposeOp); !ok {
+		return nil, false
+	}
+	it := n.Graph().From(n.ID())
+	if it == nil || !it.Next() {
+		return nil, false
+	}
+	return it.Node().(*G.Node), true
 }

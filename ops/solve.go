@@ -26,21 +26,6 @@ func (e *SingularError) Error() string {
 	return fmt.Sprintf("op %s: matrix is numerically singular (condition estimate %.3g > %.0e)", e.Op, e.Cond, SingularCond)
 }
 
-// factorize returns the LU factorisation of a square matrix, or a
-// *SingularError.
-func factorize(op fmt.Stringer, a *mat.Dense) (*mat.LU, error) {
-	r, c := a.Dims()
-	if r != c {
-		return nil, fmt.Errorf("%v: matrix is %d×%d, want square", op, r, c)
-	}
-	var lu mat.LU
-	lu.Factorize(a)
-	if cond := lu.Cond(); !(cond <= SingularCond) {
-		return nil, &SingularError{Op: op.String(), Cond: cond}
-	}
-	return &lu, nil
-}
-
 // SolveOp solves a linear system with the LU factorisation of its first
 // input A (square), writing Â for A, or Aᵀ when Trans is set:
 //
@@ -103,7 +88,7 @@ func (o SolveOp) do(v ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	lu, err := factorize(o, a)
+	lu, err := cachedLU(o, a)
 	if err != nil {
 		return nil, err
 	}
@@ -202,10 +187,14 @@ func luCondition(op fmt.Stringer, v G.Value) (MatrixCondition, error) {
 	}
 	r, c := a.Dims()
 	mc := MatrixCondition{Rows: r, Cols: c, Rank: r, Method: "LU (1-norm estimate)"}
-	var lu mat.LU
-	lu.Factorize(a)
-	if mc.Cond = lu.Cond(); !(mc.Cond <= SingularCond) {
-		mc.Rank = r - 1 // at most: the estimate says singular
+	lu, err := cachedLU(op, a)
+	if s, ok := err.(*SingularError); ok {
+		mc.Cond, mc.Rank = s.Cond, r-1 // at most: the estimate says singular
+		return mc, nil
 	}
+	if err != nil {
+		return mc, err
+	}
+	mc.Cond = lu.Cond()
 	return mc, nil
 }
