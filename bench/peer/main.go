@@ -1,0 +1,193 @@
+// Command peer compares newtonia with PyTorch on the same nets: square
+// 3-layer leaky-ReLU nets (batch = width = n) written in newtonia's JSON +
+// .npy format, timed by both, with their results checked against each
+// other. Not part of CI.
+//
+// It needs Debian's python3-torch and python3-numpy (apt-get install
+// python3-torch python3-numpy) and installs nothing. Typical runs:
+//
+//	go run ./bench/peer                                   # pure-Go BLAS
+//	OPENBLAS_NUM_THREADS=1 go run -tags openblas ./bench/peer   # OpenBLAS (apt-get install libopenblas-dev)
+//
+// PyTorch runs on one thread (-threads), float64; newtonia on as many Go
+// threads (GOMAXPROCS = -threads).
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/newtonia/newtonia/hvp"
+	"github.com/newtonia/newtonia/nets"
+	"github.com/newtonia/newtonia/ops"
+	"gorgonia.org/tensor"
+)
+
+type torchTimes struct {
+	Torch     string  `json:"torch"`
+	Threads   int     `json:"threads"`
+	GradientS float64 `json:"gradient_s"`
+	HvS       float64 `json:"hv_s"`
+	BlockHvS  float64 `json:"block_hv_s"`
+	CG        struct {
+		Seconds    float64 `json:"seconds"`
+		Iterations int     `json:"iterations"`
+		Converged  bool    `json:"converged"`
+		Reason     string  `json:"reason"`
+		Residual   float64 `json:"residual"`
+	} `json:"cg"`
+}
+
+func main() {
+	sizes := flag.String("sizes", "64,128,256", "widths n (= batch) of the square 3-layer nets")
+	reps := flag.Int("reps", 5, "repetitions; the best time is kept")
+	out := flag.String("out", "bench-peer", "folder for the nets and both sides' results")
+	python := flag.String("python", "/usr/bin/python3", "the Python with Debian's torch and numpy")
+	threads := flag.Int("threads", 1, "threads for PyTorch and GOMAXPROCS for newtonia")
+	cgSeconds := flag.Float64("cg-seconds", 30, "time cap of PyTorch's CG per net")
+	flag.Parse()
+	runtime.GOMAXPROCS(*threads)
+	if _, err := exec.LookPath(*python); err != nil {
+		fail(fmt.Errorf("%s not found: install Debian's python3, python3-torch and python3-numpy", *python))
+	}
+	script := filepath.Join(sourceDir(), "torch_peer.py")
+	fmt.Printf("newtonia vs PyTorch, square 3-layer leaky-ReLU nets, batch = width = n, float64; v = the gradient\n")
+	fmt.Printf("best of %d runs; newtonia GOMAXPROCS=%d, BLAS: %s\n\n", *reps, *threads, blasName())
+	fmt.Printf("%5s | %-32s | %-29s | %-31s | %s\n", "", "PyTorch", "newtonia", "ratios", "agreement (rel. diff.)")
+	fmt.Printf("%5s | %8s %8s %14s | %8s %8s %11s | %9s %9s %11s | %8s %8s %8s\n",
+		"n", "grad", "Hv", "CG block 0", "grad", "Hv", "InvHvAll", "Inv/tgrad", "Hv/tHv", "Inv/grad", "grad", "Hv", "CG-inv")
+	for _, f := range strings.Split(*sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			fail(fmt.Errorf("bad size %q", f))
+		}
+		if err := compare(n, *reps, *out, *python, script, *threads, *cgSeconds); err != nil {
+			fail(fmt.Errorf("n = %d: %w", n, err))
+		}
+	}
+	fmt.Printf("\nInvHvAll: every block's B-pass, LU factorisations included, no residual certificate;\n" +
+		"CG block 0: PyTorch CG on H_00 u = g_0 to 1e-8 (iterations; '>' = did not converge)\n")
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "peer:", err)
+	os.Exit(1)
+}
+
+func sourceDir() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(file)
+}
+
+func compare(n, reps int, out, python, script string, threads int, cgSeconds float64) error {
+	dir := filepath.Join(out, fmt.Sprintf("n%d", n))
+	m, err := nets.NewMLP(n, n, []nets.Layer{
+		{Out: n, Act: ops.LeakyReLUFunc{Alpha: 0.5}}, {Out: n, Act: ops.LeakyReLUFunc{Alpha: 0.5}}, {Out: n, Act: ops.LeakyReLUFunc{Alpha: 0.5}}})
+	if err != nil {
+		return err
+	}
+	if err := m.Randomize(rand.New(rand.NewPCG(uint64(n), 7)), 1/math.Sqrt(float64(n)), 1); err != nil {
+		return err
+	}
+	path, err := nets.Save(dir, m, nil, true)
+	if err != nil {
+		return err
+	}
+	net, err := nets.Load(path) // both sides read the same files
+	if err != nil {
+		return err
+	}
+	p, err := hvp.New(net.Loss, net.Weights...)
+	if err != nil {
+		return err
+	}
+	_, g, err := p.Gradient()
+	if err != nil {
+		return err
+	}
+	best := func(f func() error) (float64, error) {
+		if err := f(); err != nil {
+			return 0, err
+		}
+		b := math.Inf(1)
+		for i := 0; i < reps; i++ {
+			t0 := time.Now()
+			if err := f(); err != nil {
+				return 0, err
+			}
+			b = math.Min(b, time.Since(t0).Seconds())
+		}
+		return b, nil
+	}
+	var hv []*tensor.Dense
+	var inv []*hvp.Inverse
+	tg, err := best(func() error { _, _, err := p.Gradient(); return err })
+	if err != nil {
+		return err
+	}
+	th, err := best(func() error { hv, err = p.Hv(g); return err })
+	if err != nil {
+		return err
+	}
+	ti, err := best(func() error {
+		inv, err = p.InvHvAllWith(g, &hvp.Options{NoCertificate: true, BestEffort: true})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(python, script, "--net", path, "--out", filepath.Join(dir, "torch"),
+		"--reps", strconv.Itoa(reps), "--threads", strconv.Itoa(threads), "--cg-seconds", fmt.Sprint(cgSeconds))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s: %v: %s", script, err, stderr.String())
+	}
+	var tt torchTimes
+	if err := json.Unmarshal(stdout.Bytes(), &tt); err != nil {
+		return fmt.Errorf("reading PyTorch's timings: %v (%q)", err, stdout.String())
+	}
+	read := func(name string, k int) *tensor.Dense {
+		t, err := nets.ReadNpy(filepath.Join(dir, "torch", fmt.Sprintf("%s.W%d.npy", name, k)))
+		if err != nil {
+			fail(err)
+		}
+		return t
+	}
+	var tgr, thv []*tensor.Dense
+	for k := range net.Weights {
+		tgr, thv = append(tgr, read("grad", k+1)), append(thv, read("hv", k+1))
+	}
+	dg := rel(hvp.Flatten(g), hvp.Flatten(tgr))
+	dh := rel(hvp.Flatten(hv), hvp.Flatten(thv))
+	dcg := rel(hvp.Flatten([]*tensor.Dense{read("cg", 1)}), hvp.Flatten([]*tensor.Dense{inv[0].U}))
+	cg := fmt.Sprintf("%d", tt.CG.Iterations)
+	if !tt.CG.Converged {
+		cg = ">" + cg
+	}
+	ms := func(s float64) string { return fmt.Sprintf("%.3gms", 1e3*s) }
+	fmt.Printf("%5d | %8s %8s %5s %8s | %8s %8s %11s | %9.2f %9.2f %11.2f | %8.1e %8.1e %8.1e\n",
+		n, ms(tt.GradientS), ms(tt.HvS), cg, ms(tt.CG.Seconds), ms(tg), ms(th), ms(ti),
+		ti/tt.GradientS, th/tt.HvS, ti/tg, dg, dh, dcg)
+	return nil
+}
+
+func rel(a, b []float64) float64 {
+	var d, s float64
+	for i := range a {
+		d += (a[i] - b[i]) * (a[i] - b[i])
+		s += b[i] * b[i]
+	}
+	return math.Sqrt(d / s)
+}
