@@ -143,3 +143,5 @@ func lossAt(t testing.TB, p *hvp.Products, ws []*G.Node, d []*tensor.Dense, s fl
 	}
 	return loss
 }
+
+func condOf(h *mat.Dense) float64 { return mat.Cond(h, 2) }

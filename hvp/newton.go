@@ -1,0 +1,382 @@
+package hvp
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"gonum.org/v1/gonum/mat"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Fallback says how Newton replaces a block whose exact Newton direction
+// is refused, fails its checks, or is not a descent direction.
+type Fallback int
+
+const (
+	// FallbackCG solves (H_ll + λI) u = g_l by conjugate gradients on the
+	// exact Hv (NewtonSettings.CG), and takes a gradient step if even that
+	// is not a descent direction.
+	FallbackCG Fallback = iota
+	// FallbackGradient takes u = LearnRate·g_l.
+	FallbackGradient
+)
+
+// Combine says how Newton combines the block directions u_l into a step.
+type Combine int
+
+const (
+	// CombineSubspace minimises the exact quadratic model of the loss over
+	// the span of the block directions: d = −Σ_l t_l u_l with t solving the
+	// L×L system M t = b, M_kl = u_kᵀ H_kl u_l (cross-block curvature, from
+	// L exact Hv products), b_l = ⟨g_l, u_l⟩. Each u_l alone minimises its
+	// block's model; t accounts for their coupling. Where M is not
+	// positive definite (the loss is not convex on that span) it takes the
+	// average of the block steps, t_l = 1/L.
+	CombineSubspace Combine = iota
+	// CombineSum takes d = −Σ_l u_l (block-Jacobi Newton): blocks ignore
+	// each other's curvature, and the line search has to shrink the step,
+	// typically by about the number of blocks.
+	CombineSum
+	// CombineCyclic updates one block per step, in turn (block coordinate
+	// Newton): with a piecewise-linear net and squared error the loss is
+	// exactly quadratic in one block while the activation pattern holds, so
+	// the step minimises it there.
+	CombineCyclic
+)
+
+// NewtonSettings configure Newton. Every zero value means the default
+// documented beside it.
+type NewtonSettings struct {
+	Combine       Combine // (0: CombineSubspace)
+	MaxStep       float64 // first step size of the line search (0: 1)
+	Shrink        float64 // factor per backtrack (0: 0.5)
+	Armijo        float64 // sufficient decrease c: J(w + t d) ≤ J(w) + c·t·⟨g, d⟩ (0: 1e-4)
+	MaxBacktracks int     // (0: 30); past it the step is rejected and the weights kept
+	// Radius is the initial trust radius: the first step tried is at most
+	// Radius·max(‖w‖, 1) long (0: 1). It then adapts: doubled after a full
+	// step, set to the accepted length after a backtrack, quartered after a
+	// rejected step.
+	Radius   float64
+	Fallback Fallback // (0: FallbackCG)
+	// CG are the fallback's settings (zero: damping 1e-4·‖g_l‖, tolerance
+	// 1e-6, at most 100 iterations).
+	CG        CGOptions
+	LearnRate float64 // of the gradient fallback (0: 1e-2)
+	// Checks are the exact products' checks (zero: the defaults of
+	// Options). Newton always uses the gradient as the direction, so
+	// Newton-only blocks qualify.
+	Checks Options
+}
+
+// BlockStep records what one block contributed to a step.
+type BlockStep struct {
+	Kind     Kind    // of the direction used (KindCG or a B-pass kind; gradient fallbacks say so in Fallback)
+	Residual float64 // ‖H_ll u − g_l‖/‖g_l‖ of the direction used
+	Slope    float64 // ⟨g_l, u_l⟩ > 0: the block's share of the descent
+	Fallback string  // empty, or why the exact direction was replaced
+}
+
+// StepRecord records one Newton step, for a caller to log.
+type StepRecord struct {
+	Step       int
+	Loss       float64 // before the step
+	NewLoss    float64 // after (equal to Loss when the step was rejected)
+	StepSize   float64 // the line search's t (0: rejected)
+	Backtracks int
+	Blocks     []BlockStep
+	Fallbacks  int       // blocks that fell back in this step
+	Weights    []float64 // CombineSubspace's t_l (nil with CombineSum)
+	Duration   time.Duration
+}
+
+// Newton takes block-Newton steps on the weights of a Products: per block
+// the exact u_l = H_ll⁻¹ g_l (a solution of H_ll u = g_l for Newton-only
+// blocks), combined into d = −(u_1, …, u_L), with a backtracking line
+// search on the loss. It is also a gorgonia.Solver.
+type Newton struct {
+	P        *Products
+	Settings NewtonSettings
+	// Steps and Fallbacks count the steps taken and the blocks that fell
+	// back, over the solver's life.
+	Steps, Fallbacks int
+	radius           float64 // the current trust radius, relative to ‖w‖
+}
+
+var _ G.Solver = (*Newton)(nil)
+
+// NewNewton returns a Newton solver on p's weights (settings may be nil).
+func NewNewton(p *Products, settings *NewtonSettings) *Newton {
+	n := &Newton{P: p}
+	if settings != nil {
+		n.Settings = *settings
+	}
+	return n
+}
+
+func (n *Newton) settings() NewtonSettings {
+	s := n.Settings
+	if s.MaxStep == 0 {
+		s.MaxStep = 1
+	}
+	if s.Radius == 0 {
+		s.Radius = 1
+	}
+	if s.Shrink == 0 {
+		s.Shrink = 0.5
+	}
+	if s.Armijo == 0 {
+		s.Armijo = 1e-4
+	}
+	if s.MaxBacktracks == 0 {
+		s.MaxBacktracks = 30
+	}
+	if s.LearnRate == 0 {
+		s.LearnRate = 1e-2
+	}
+	if s.CG.Tol == 0 {
+		s.CG.Tol = 1e-6
+	}
+	if s.CG.MaxIter == 0 {
+		s.CG.MaxIter = 100
+	}
+	s.Checks.BestEffort, s.Checks.Fallback, s.Checks.NoCertificate = false, nil, false
+	return s
+}
+
+// Iterate takes one step at the current inputs (set the batch with
+// gorgonia.Let before calling) and binds the new weights (fresh tensors:
+// the previous ones are not modified).
+func (n *Newton) Iterate() (rec *StepRecord, err error) {
+	defer recoverTo(&err)
+	t0 := time.Now()
+	s := n.settings()
+	p := n.P
+	loss, g, err := p.Gradient()
+	if err != nil {
+		return nil, err
+	}
+	rec = &StepRecord{Step: n.Steps, Loss: loss, NewLoss: loss}
+	u := make([]*tensor.Dense, len(g))
+	for l := range g {
+		var bs BlockStep
+		if s.Combine == CombineCyclic && l != n.Steps%len(g) {
+			u[l] = scaled(0, g[l])
+			rec.Blocks = append(rec.Blocks, bs)
+			continue
+		}
+		u[l], bs, err = n.direction(l, g[l], s)
+		if err != nil {
+			return nil, err
+		}
+		if bs.Fallback != "" {
+			rec.Fallbacks++
+		}
+		rec.Blocks = append(rec.Blocks, bs)
+	}
+	if s.Combine == CombineSubspace {
+		if rec.Weights, err = n.subspace(g, u); err != nil {
+			return nil, err
+		}
+		for l := range u {
+			u[l] = scaled(rec.Weights[l], u[l])
+		}
+	}
+	var slope float64 // ⟨g, d⟩ < 0
+	for l := range u {
+		slope -= dotT(g[l], u[l])
+	}
+	n.Steps++
+	n.Fallbacks += rec.Fallbacks
+	base, err := p.weightValues()
+	if err != nil {
+		return nil, err
+	}
+	// The first step is capped at the trust radius (relative to ‖w‖): an
+	// exact Newton step of an ill-conditioned block can be enormous along
+	// its flat directions, far beyond the region where the model holds.
+	dn, wn := norm2(Flatten(u)), norm2(Flatten(base))
+	if n.radius == 0 {
+		n.radius = s.Radius
+	}
+	t := s.MaxStep
+	if capped := n.radius * math.Max(wn, 1) / dn; capped < t {
+		t = capped
+	}
+	first := t
+	for rec.Backtracks = 0; rec.Backtracks <= s.MaxBacktracks; rec.Backtracks++ {
+		ws := make([]*tensor.Dense, len(base))
+		for k := range base {
+			ws[k] = axpy(base[k], -t, u[k])
+		}
+		if err := p.setWeights(ws); err != nil {
+			return nil, err
+		}
+		lt, err := p.LossValue()
+		if err == nil && lt <= loss+s.Armijo*t*slope {
+			rec.StepSize, rec.NewLoss = t, lt
+			rec.Duration = time.Since(t0)
+			// Grow the radius after a full step, shrink it to what worked.
+			if t == first {
+				n.radius = math.Min(2*n.radius, 1e6)
+			} else {
+				n.radius = t * dn / math.Max(wn, 1)
+			}
+			return rec, nil
+		}
+		t *= s.Shrink
+	}
+	rec.Backtracks--
+	n.radius /= 4
+	if err := p.setWeights(base); err != nil { // rejected: keep the weights
+		return nil, err
+	}
+	rec.Duration = time.Since(t0)
+	return rec, nil
+}
+
+// subspace returns t minimising the quadratic model over span{u_l}:
+// M t = b with M_kl = u_kᵀ (H (0, …, u_l, …, 0))_k, b_l = ⟨g_l, u_l⟩; all
+// the average t_l = 1/L if M is not positive definite (the loss is not
+// convex on the span: every block's step alone may already fit the batch).
+func (n *Newton) subspace(g, u []*tensor.Dense) ([]float64, error) {
+	L := len(u)
+	m := mat.NewSymDense(L, nil)
+	b := mat.NewVecDense(L, nil)
+	ones := make([]float64, L) // the fallback: the average of the block steps
+	for l := range u {
+		ones[l] = 1 / float64(L)
+		b.SetVec(l, dotT(g[l], u[l]))
+		vs := make([]*tensor.Dense, L)
+		for k, w := range n.P.Weights {
+			vs[k] = tensor.New(tensor.WithShape(w.Shape()...), tensor.Of(tensor.Float64))
+		}
+		vs[l] = u[l]
+		hu, err := n.P.Hv(vs)
+		if err != nil {
+			return nil, err
+		}
+		for k := 0; k <= l; k++ {
+			m.SetSym(k, l, dotT(u[k], hu[k]))
+		}
+	}
+	var chol mat.Cholesky
+	if !chol.Factorize(m) {
+		return ones, nil
+	}
+	var t mat.VecDense
+	if err := chol.SolveVecTo(&t, b); err != nil {
+		return ones, nil
+	}
+	for _, x := range t.RawVector().Data {
+		if !(x > 0) || math.IsInf(x, 0) { // keep each block's step a descent step
+			return ones, nil
+		}
+	}
+	return t.RawVector().Data, nil
+}
+
+// direction returns block l's step u_l (to be subtracted) and its record.
+func (n *Newton) direction(l int, g *tensor.Dense, s NewtonSettings) (*tensor.Dense, BlockStep, error) {
+	var bs BlockStep
+	res, err := n.P.InvHvWith(l, g, &s.Checks)
+	if err == nil {
+		if sl := dotT(g, res.U); sl > 0 {
+			bs.Kind, bs.Residual, bs.Slope = res.Kind, res.Residual, sl
+			return res.U, bs, nil
+		}
+		bs.Fallback = fmt.Sprintf("%s direction is not a descent direction", res.Kind)
+	} else {
+		bs.Fallback = err.Error()
+	}
+	if s.Fallback == FallbackCG {
+		cg := s.CG
+		if cg.Damping == 0 {
+			cg.Damping = 1e-4 * Norm(g)
+		}
+		res, err := n.P.InvHvCG(l, g, &cg)
+		if ce, ok := err.(*ConditionError); ok && ce.Result != nil {
+			res, err = ce.Result, nil // an unconverged CG iterate is still a descent direction of the damped model
+		}
+		if err == nil {
+			if sl := dotT(g, res.U); sl > 0 {
+				bs.Kind, bs.Residual, bs.Slope = KindCG, res.Residual, sl
+				return res.U, bs, nil
+			}
+		}
+	}
+	u := scaled(s.LearnRate, g)
+	bs.Kind, bs.Slope, bs.Residual = KindRefused, dotT(g, u), math.NaN()
+	bs.Fallback += "; gradient step"
+	return u, bs, nil
+}
+
+// Step implements gorgonia.Solver: model must be the weights of n.P, in
+// order. Their gradients are recomputed (the ValueGrads' own are not
+// used) and the new weights are written into the model's value tensors.
+func (n *Newton) Step(model []G.ValueGrad) error {
+	if len(model) != len(n.P.Weights) {
+		return &ShapeError{What: "model", Reason: fmt.Sprintf("%d values for %d weights", len(model), len(n.P.Weights))}
+	}
+	if _, err := n.Iterate(); err != nil {
+		return err
+	}
+	for k, vg := range model {
+		dst, ok := vg.Value().(*tensor.Dense)
+		src, ok2 := n.P.Weights[k].Value().(*tensor.Dense)
+		if !ok || !ok2 || !dst.Shape().Eq(src.Shape()) {
+			return &ShapeError{What: fmt.Sprintf("model value %d", k), Reason: "not a matrix of the weight's shape"}
+		}
+		copy(denseData(dst), denseData(src))
+	}
+	return nil
+}
+
+func dotT(a, b *tensor.Dense) float64 {
+	x, y := denseData(a), denseData(b)
+	var s float64
+	for i := range x {
+		s += x[i] * y[i]
+	}
+	return s
+}
+
+// LossValue returns the loss at the current inputs (the forward pass only).
+func (p *Products) LossValue() (loss float64, err error) {
+	defer recoverTo(&err)
+	if err := p.checkInputs(); err != nil {
+		return 0, err
+	}
+	if err := p.run("loss", []*G.Node{p.Loss}); err != nil {
+		return 0, err
+	}
+	return scalarValue(p.Loss)
+}
+
+// valueGrad pairs a value with a gradient for Gorgonia's solvers.
+type valueGrad struct {
+	v, g *tensor.Dense
+}
+
+func (vg valueGrad) Value() G.Value         { return vg.v }
+func (vg valueGrad) Grad() (G.Value, error) { return vg.g, nil }
+
+// ValueGrads pairs each weight's current value with a gradient (from
+// Gradient), so that Gorgonia's own solvers (SGD, Adam, RMSProp, …) can
+// train a net whose gradient newtonia computes: they update the weights'
+// value tensors in place.
+func (p *Products) ValueGrads(grads []*tensor.Dense) ([]G.ValueGrad, error) {
+	ws, err := p.weightValues()
+	if err != nil {
+		return nil, err
+	}
+	if err := p.checkAll(grads, "gradient"); err != nil {
+		return nil, err
+	}
+	out := make([]G.ValueGrad, len(ws))
+	for k := range ws {
+		out[k] = valueGrad{ws[k], grads[k]}
+	}
+	return out, nil
+}
