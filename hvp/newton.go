@@ -58,12 +58,22 @@ type NewtonSettings struct {
 	// Radius·max(‖w‖, 1) long (0: 1). It then adapts: doubled after a full
 	// step, set to the accepted length after a backtrack, quartered after a
 	// rejected step.
-	Radius   float64
-	Fallback Fallback // (0: FallbackCG)
+	Radius float64
+	// MaxRadius caps the trust radius's growth (0: 1e6). Stochastic
+	// training, where each step sees a new minibatch, wants it small:
+	// an exact Newton step fits its batch, and a long one does not
+	// generalise.
+	MaxRadius float64
+	Fallback  Fallback // (0: FallbackCG)
 	// CG are the fallback's settings (zero: damping 1e-4·‖g_l‖, tolerance
 	// 1e-6, at most 100 iterations).
 	CG        CGOptions
 	LearnRate float64 // of the gradient fallback (0: 1e-2)
+	// ExactOnly sends Newton-only blocks to the fallback too: their B-pass
+	// solves H_ll u = g_l, but not with the minimum norm, and on wide,
+	// ill-conditioned blocks the extra null-space component can dwarf the
+	// useful one (measured on MNIST: README).
+	ExactOnly bool
 	// Checks are the exact products' checks (zero: the defaults of
 	// Options). Newton always uses the gradient as the direction, so
 	// Newton-only blocks qualify.
@@ -122,6 +132,9 @@ func (n *Newton) settings() NewtonSettings {
 	}
 	if s.Radius == 0 {
 		s.Radius = 1
+	}
+	if s.MaxRadius == 0 {
+		s.MaxRadius = 1e6
 	}
 	if s.Shrink == 0 {
 		s.Shrink = 0.5
@@ -219,7 +232,7 @@ func (n *Newton) Iterate() (rec *StepRecord, err error) {
 			rec.Duration = time.Since(t0)
 			// Grow the radius after a full step, shrink it to what worked.
 			if t == first {
-				n.radius = math.Min(2*n.radius, 1e6)
+				n.radius = math.Min(2*n.radius, s.MaxRadius)
 			} else {
 				n.radius = t * dn / math.Max(wn, 1)
 			}
@@ -281,6 +294,9 @@ func (n *Newton) subspace(g, u []*tensor.Dense) ([]float64, error) {
 func (n *Newton) direction(l int, g *tensor.Dense, s NewtonSettings) (*tensor.Dense, BlockStep, error) {
 	var bs BlockStep
 	res, err := n.P.InvHvWith(l, g, &s.Checks)
+	if err == nil && s.ExactOnly && res.Kind == KindNewtonOnly {
+		res, err = nil, fmt.Errorf("block %d is Newton-only and ExactOnly is set", l)
+	}
 	if err == nil {
 		if sl := dotT(g, res.U); sl > 0 {
 			bs.Kind, bs.Residual, bs.Slope = res.Kind, res.Residual, sl

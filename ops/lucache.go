@@ -8,66 +8,83 @@ import (
 	"gonum.org/v1/gonum/mat"
 )
 
-// The LU factorisations of recent matrices, so that one evaluation of the
-// passes factorises each matrix once however many solves use it: the
-// inverse pass and the B-pass of every block solve with the same h_{l−1}
-// and W_k (and their transposes, through SolveOp.Trans), and the condition
-// estimates reuse them too. Entries are keyed by the matrix's contents,
-// compared exactly, so a changed matrix is never served a stale
-// factorisation.
-var luCache struct {
+// matrixCache holds the factorisations (LU) and pseudo-inverses of recent
+// matrices, so that one evaluation of the passes factorises each matrix
+// once however many solves use it: the inverse pass and the B-pass of every
+// block solve with the same h_{l−1} and W_k (and their transposes, through
+// SolveOp.Trans), and the condition estimates reuse them too. Entries are
+// keyed by the matrix's contents, compared exactly, so a changed matrix is
+// never served a stale result.
+type matrixCache struct {
 	sync.Mutex
-	entries []*luEntry // most recently used first
+	entries []*cacheEntry // most recently used first
 }
 
-// luCacheSize bounds the cache: enough for every distinct matrix of a net
+// cacheSize bounds each cache: enough for every distinct matrix of a net
 // with a dozen layers.
-const luCacheSize = 24
+const cacheSize = 24
 
-type luEntry struct {
-	rows int
-	a    []float64 // a copy of the factorised matrix
+type cacheEntry struct {
+	rows, cols int
+	a          []float64 // a copy of the matrix
+	val        any
+}
+
+var (
+	luCache   matrixCache // *luResult
+	pinvCache matrixCache // *pinvResult
+)
+
+// get returns the value cached for a, or computes it with f and caches it.
+func (c *matrixCache) get(a *mat.Dense, f func() (any, error)) (any, error) {
+	r, cols := a.Dims()
+	raw := a.RawMatrix()
+	c.Lock()
+	for i, e := range c.entries {
+		if e.rows == r && e.cols == cols && sameMatrix(e.a, raw) {
+			copy(c.entries[1:i+1], c.entries[:i])
+			c.entries[0] = e
+			c.Unlock()
+			return e.val, nil
+		}
+	}
+	c.Unlock()
+	v, err := f()
+	if err != nil {
+		return nil, err
+	}
+	data := make([]float64, r*cols)
+	for i := 0; i < r; i++ {
+		copy(data[i*cols:(i+1)*cols], raw.Data[i*raw.Stride:i*raw.Stride+cols])
+	}
+	c.Lock()
+	c.entries = append([]*cacheEntry{{rows: r, cols: cols, a: data, val: v}}, c.entries...)
+	if len(c.entries) > cacheSize {
+		c.entries = c.entries[:cacheSize]
+	}
+	c.Unlock()
+	return v, nil
+}
+
+type luResult struct {
 	lu   *mat.LU
 	cond float64
 }
 
-// cachedLU returns the LU factorisation of the square matrix a, with its
-// condition estimate, factorising it only if no cached entry holds the same
-// matrix. A numerically singular matrix is a *SingularError.
+// cachedLU returns the LU factorisation of the square matrix a,
+// factorising it only if no cached entry holds the same matrix. A
+// numerically singular matrix is a *SingularError.
 func cachedLU(op fmt.Stringer, a *mat.Dense) (*mat.LU, error) {
 	r, c := a.Dims()
 	if r != c {
 		return nil, fmt.Errorf("%v: matrix is %d×%d, want square", op, r, c)
 	}
-	raw := a.RawMatrix()
-	luCache.Lock()
-	for i, e := range luCache.entries {
-		if e.rows == r && sameMatrix(e.a, raw) {
-			copy(luCache.entries[1:i+1], luCache.entries[:i])
-			luCache.entries[0] = e
-			luCache.Unlock()
-			return checkCond(op, e)
-		}
-	}
-	luCache.Unlock()
-
-	var lu mat.LU
-	lu.Factorize(a)
-	data := make([]float64, r*c)
-	for i := 0; i < r; i++ {
-		copy(data[i*c:(i+1)*c], raw.Data[i*raw.Stride:i*raw.Stride+c])
-	}
-	e := &luEntry{rows: r, a: data, lu: &lu, cond: lu.Cond()}
-	luCache.Lock()
-	luCache.entries = append([]*luEntry{e}, luCache.entries...)
-	if len(luCache.entries) > luCacheSize {
-		luCache.entries = luCache.entries[:luCacheSize]
-	}
-	luCache.Unlock()
-	return checkCond(op, e)
-}
-
-func checkCond(op fmt.Stringer, e *luEntry) (*mat.LU, error) {
+	v, _ := luCache.get(a, func() (any, error) {
+		var lu mat.LU
+		lu.Factorize(a)
+		return &luResult{lu: &lu, cond: lu.Cond()}, nil
+	})
+	e := v.(*luResult)
 	if !(e.cond <= SingularCond) {
 		return nil, &SingularError{Op: op.String(), Cond: e.cond}
 	}

