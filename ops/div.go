@@ -32,7 +32,12 @@ func (o DivOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return equalShapes(o, 2, in)
 }
 
-func (DivOp) Do(v ...G.Value) (G.Value, error) {
+func (o DivOp) Do(v ...G.Value) (G.Value, error) {
+	out, err := o.do(v...)
+	return checked(o, out, err)
+}
+
+func (DivOp) do(v ...G.Value) (G.Value, error) {
 	return zip(v[0], v[1], func(x, y float64) (float64, error) {
 		if y == 0 {
 			return 0, ErrDivByZero

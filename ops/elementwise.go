@@ -28,6 +28,13 @@ type InvertibleFunc interface {
 	InverseCondition() string
 }
 
+// SliceFunc is an optional fast path of a ScalarFunc: DerivSlice writes
+// the order-th derivative of every src element into dst and reports
+// whether it could (false: use Deriv element by element).
+type SliceFunc interface {
+	DerivSlice(order int, dst, src []float64) bool
+}
+
 // PiecewiseLinearFunc is a ScalarFunc whose derivative is piecewise
 // constant (f” = 0 almost everywhere).
 type PiecewiseLinearFunc interface {
@@ -76,6 +83,16 @@ func (o ElementwiseOp) Do(v ...G.Value) (G.Value, error) {
 }
 
 func (o ElementwiseOp) do(v ...G.Value) (G.Value, error) {
+	if f, ok := o.F.(SliceFunc); ok {
+		x, s, err := floats(v[0])
+		if err != nil {
+			return nil, err
+		}
+		out := make([]float64, len(x))
+		if f.DerivSlice(o.Order, out, x) {
+			return newValue(s, out), nil // non-finite results are caught by Do
+		}
+	}
 	return mapValue(v[0], func(x float64) (float64, error) {
 		d, ok := o.F.Deriv(o.Order, x)
 		if !ok {

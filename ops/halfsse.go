@@ -33,7 +33,12 @@ func (o HalfSSEOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return tensor.ScalarShape(), nil
 }
 
-func (HalfSSEOp) Do(v ...G.Value) (G.Value, error) {
+func (o HalfSSEOp) Do(v ...G.Value) (G.Value, error) {
+	out, err := o.do(v...)
+	return checked(o, out, err)
+}
+
+func (HalfSSEOp) do(v ...G.Value) (G.Value, error) {
 	d, err := zip(v[0], v[1], func(x, y float64) (float64, error) { return x - y, nil })
 	if err != nil {
 		return nil, err

@@ -31,7 +31,12 @@ func (o InnerOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return tensor.ScalarShape(), nil
 }
 
-func (InnerOp) Do(v ...G.Value) (G.Value, error) {
+func (o InnerOp) Do(v ...G.Value) (G.Value, error) {
+	out, err := o.do(v...)
+	return checked(o, out, err)
+}
+
+func (InnerOp) do(v ...G.Value) (G.Value, error) {
 	p, err := zip(v[0], v[1], func(x, y float64) (float64, error) { return x * y, nil })
 	if err != nil {
 		return nil, err

@@ -32,6 +32,25 @@ func (f LeakyReLUFunc) Deriv(order int, x float64) (float64, bool) {
 	return 0, true
 }
 
+// DerivSlice is Deriv over a slice, without an interface call per element.
+func (f LeakyReLUFunc) DerivSlice(order int, dst, src []float64) bool {
+	for i, x := range src {
+		switch {
+		case order == 0 && x > 0:
+			dst[i] = x
+		case order == 0:
+			dst[i] = f.Alpha * x
+		case order == 1 && x > 0:
+			dst[i] = 1
+		case order == 1:
+			dst[i] = f.Alpha
+		default:
+			dst[i] = 0
+		}
+	}
+	return true
+}
+
 func (f LeakyReLUFunc) Inverse() (ScalarFunc, error) {
 	if !(f.Alpha > 0) || !finite(f.Alpha) {
 		return nil, fmt.Errorf("slope %v: a leaky ReLU is injective only for a finite slope > 0", f.Alpha)

@@ -28,8 +28,17 @@ func (o MulOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return equalShapes(o, 2, in)
 }
 
-func (MulOp) Do(v ...G.Value) (G.Value, error) {
-	return zip(v[0], v[1], func(x, y float64) (float64, error) { return x * y, nil })
+func (o MulOp) Do(v ...G.Value) (G.Value, error) {
+	out, err := o.do(v...)
+	return checked(o, out, err)
+}
+
+func (MulOp) do(v ...G.Value) (G.Value, error) {
+	return zipFast(v[0], v[1], func(out, x, y []float64) {
+		for i := range out {
+			out[i] = x[i] * y[i]
+		}
+	})
 }
 
 func (MulOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {

@@ -1,6 +1,7 @@
 package ops_test
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -107,4 +108,47 @@ func TestRules(t *testing.T) {
 			}
 		})
 	}
+}
+
+// No op returns a non-finite value: overflow is an error wrapping
+// ErrNotFinite, for every op kind (elementwise, products, scalars).
+func TestOverflowIsAnError(t *testing.T) {
+	big := tensor.New(tensor.WithShape(2, 2), tensor.WithBacking([]float64{1e308, 1e308, 1e308, 1e308}))
+	cases := []struct {
+		op G.Op
+		in []*tensor.Dense
+	}{
+		{ops.AddOp{}, []*tensor.Dense{big, big}},
+		{ops.MulOp{}, []*tensor.Dense{big, big}},
+		{ops.SubOp{}, []*tensor.Dense{big, big.Clone().(*tensor.Dense)}},
+		{ops.MatMulOp{}, []*tensor.Dense{big, big}},
+		{ops.ScaleOp{C: 10}, []*tensor.Dense{big}},
+		{ops.InnerOp{}, []*tensor.Dense{big, big}},
+		{ops.HalfSSEOp{}, []*tensor.Dense{big, scalarLike(big, -1e308)}},
+		{ops.DivOp{}, []*tensor.Dense{big, scalarLike(big, 1e-308)}},
+	}
+	for _, c := range cases {
+		vals := make([]G.Value, len(c.in))
+		for i, x := range c.in {
+			vals[i] = x
+		}
+		_, err := c.op.Do(vals...)
+		if c.op.String() == (ops.SubOp{}).String() {
+			if err != nil { // 1e308 − 1e308 = 0: no overflow
+				t.Errorf("%v: %v", c.op, err)
+			}
+			continue
+		}
+		if !errors.Is(err, ops.ErrNotFinite) {
+			t.Errorf("%v: error %v, want ErrNotFinite", c.op, err)
+		}
+	}
+}
+
+func scalarLike(t *tensor.Dense, v float64) *tensor.Dense {
+	d := make([]float64, t.Shape().TotalSize())
+	for i := range d {
+		d[i] = v
+	}
+	return tensor.New(tensor.WithShape(t.Shape()...), tensor.WithBacking(d))
 }

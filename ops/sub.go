@@ -27,8 +27,17 @@ func (o SubOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return equalShapes(o, 2, in)
 }
 
-func (SubOp) Do(v ...G.Value) (G.Value, error) {
-	return zip(v[0], v[1], func(x, y float64) (float64, error) { return x - y, nil })
+func (o SubOp) Do(v ...G.Value) (G.Value, error) {
+	out, err := o.do(v...)
+	return checked(o, out, err)
+}
+
+func (SubOp) do(v ...G.Value) (G.Value, error) {
+	return zipFast(v[0], v[1], func(out, x, y []float64) {
+		for i := range out {
+			out[i] = x[i] - y[i]
+		}
+	})
 }
 
 func (SubOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {

@@ -34,7 +34,12 @@ func (o TransposeOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return tensor.Shape{s[0][1], s[0][0]}, nil
 }
 
-func (TransposeOp) Do(v ...G.Value) (G.Value, error) {
+func (o TransposeOp) Do(v ...G.Value) (G.Value, error) {
+	out, err := o.do(v...)
+	return checked(o, out, err)
+}
+
+func (TransposeOp) do(v ...G.Value) (G.Value, error) {
 	a, err := matrix(v[0])
 	if err != nil {
 		return nil, err

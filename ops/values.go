@@ -103,6 +103,24 @@ func zip(a, b G.Value, f func(x, y float64) (float64, error)) (G.Value, error) {
 	return newValue(sx, out), nil
 }
 
+// zipFast is zip for operations that cannot fail, over whole slices.
+func zipFast(a, b G.Value, f func(out, x, y []float64)) (G.Value, error) {
+	x, sx, err := floats(a)
+	if err != nil {
+		return nil, err
+	}
+	y, sy, err := floats(b)
+	if err != nil {
+		return nil, err
+	}
+	if !sx.Eq(sy) {
+		return nil, fmt.Errorf("ops: shapes %v and %v differ", sx, sy)
+	}
+	out := make([]float64, len(x))
+	f(out, x, y)
+	return newValue(sx, out), nil
+}
+
 // mapValue applies f to each element of a.
 func mapValue(a G.Value, f func(x float64) (float64, error)) (G.Value, error) {
 	x, s, err := floats(a)
@@ -133,9 +151,17 @@ func checked(op fmt.Stringer, v G.Value, err error) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	for i, x := range data {
-		if !finite(x) {
-			return nil, fmt.Errorf("%v: element %d is %v: %w", op, i, x, ErrNotFinite)
+	// x − x is 0 for a finite x and NaN for ±Inf and NaN: one branch-free
+	// pass, then a search only if something is off.
+	var acc float64
+	for _, x := range data {
+		acc += x - x
+	}
+	if acc != 0 || acc != acc {
+		for i, x := range data {
+			if !finite(x) {
+				return nil, fmt.Errorf("%v: element %d is %v: %w", op, i, x, ErrNotFinite)
+			}
 		}
 	}
 	return v, nil
