@@ -180,7 +180,7 @@ func writePNG(path string, names []string, data map[string][]point) error {
 	p.Y.Label.Text = "seconds"
 	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
 	p.X.Tick.Marker, p.Y.Tick.Marker = plot.LogTicks{Prec: -1}, plot.LogTicks{Prec: -1}
-	p.Legend.Top, p.Legend.Left = true, true
+	p.Legend.Top, p.Legend.Left = false, false // the lower right is empty: times grow with n
 	var args []any
 	for _, name := range names {
 		xys := make(plotter.XYs, len(data[name]))
