@@ -7,7 +7,9 @@
 //	go run ./examples/mnist -long           # 2 minutes per method
 //	go run ./examples/mnist -methods newton,adam -budget 30s
 //
-// Methods: newton (hvp.Newton: exact block Newton directions), sgd and adam
+// Methods: newton (hvp.Newton: exact block Newton directions, one block per
+// step, trust radius 0.03·‖w‖), newton-exact (the same, but blocks whose
+// direction is only Newton-only take a gradient step instead), sgd and adam
 // (Gorgonia's VanillaSolver and AdamSolver, learning rates from a grid, see
 // -tune), hf (Hessian-free: damped CG on the exact Hv), lbfgs (gonum's
 // LBFGS through hvp.Products.Problem on one fixed batch). The data come
@@ -25,7 +27,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
-	"sort"
 	"strings"
 	"time"
 
@@ -51,6 +52,7 @@ type config struct {
 	slope         float64
 	combine       string
 	exactOnly     bool
+	gradFallback  bool
 	logSteps      io.Writer // Newton's step records, if set
 	radius        float64
 	tune          bool
@@ -72,10 +74,10 @@ func main() {
 	long := flag.Bool("long", false, "the longer run: 2 minutes per method, 12 evaluations")
 	flag.IntVar(&c.batch, "batch", 256, "minibatch (≤ hidden width keeps every block's Newton direction exact)")
 	flag.IntVar(&c.hidden, "hidden", 256, "width of the two hidden layers")
-	flag.DurationVar(&c.budget, "budget", 15*time.Second, "training wall-clock per method")
+	flag.DurationVar(&c.budget, "budget", 13*time.Second, "training wall-clock per method")
 	flag.IntVar(&c.evals, "evals", 6, "evaluations per method")
 	flag.Uint64Var(&c.seed, "seed", 1, "seed of the initial weights and the minibatch order")
-	flag.StringVar(&methods, "methods", "newton,sgd,adam,hf,lbfgs", "methods to run, comma-separated")
+	flag.StringVar(&methods, "methods", "newton,newton-exact,sgd,adam,hf,lbfgs", "methods to run, comma-separated")
 	flag.StringVar(&c.out, "out", "mnist-out", "folder for mnist.csv and mnist.png")
 	flag.StringVar(&c.data, "data", "", "folder with the four MNIST .gz files (default: the GoMNIST module's)")
 	flag.IntVar(&c.trainN, "train", 0, "training examples used (0: all 60000)")
@@ -84,9 +86,10 @@ func main() {
 	flag.Float64Var(&c.sgdLR, "sgd-lr", defaultSGDLR, "SGD learning rate (per-example average gradient)")
 	flag.Float64Var(&c.adamLR, "adam-lr", defaultAdamLR, "Adam learning rate")
 	flag.Float64Var(&c.slope, "slope", 0.1, "leaky-ReLU slope")
-	flag.BoolVar(&c.exactOnly, "newton-exact-only", false, "Newton-only blocks fall back to damped CG")
+	flag.BoolVar(&c.exactOnly, "newton-exact-only", false, "Newton-only blocks fall back (to damped CG, or see -newton-gradient-fallback)")
+	flag.BoolVar(&c.gradFallback, "newton-gradient-fallback", false, "Newton's fallback is a gradient step at SGD's learning rate")
 	flag.StringVar(&c.combine, "newton-combine", "cyclic", "how Newton combines the block steps: subspace, sum or cyclic")
-	flag.Float64Var(&c.radius, "newton-radius", 0.01, "Newton's trust radius, relative to ‖w‖ (fixed: each step sees a new minibatch)")
+	flag.Float64Var(&c.radius, "newton-radius", 0.03, "Newton's trust radius, relative to ‖w‖ (fixed: each step sees a new minibatch)")
 	flag.BoolVar(&c.tune, "tune", false, "grid-search the SGD and Adam learning rates first")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file")
 	logNewton := flag.Bool("log-newton", false, "print every Newton step's record on stderr")
@@ -342,7 +345,7 @@ func (e *experiment) runMethod(method string) ([]record, error) {
 	var trained time.Duration
 	examples, steps := 0, 0
 	bar := progressbar.NewOptions64(e.c.budget.Milliseconds(),
-		progressbar.OptionSetWriter(e.c.progress), progressbar.OptionSetDescription(fmt.Sprintf("%-7s", method)),
+		progressbar.OptionSetWriter(e.c.progress), progressbar.OptionSetDescription(fmt.Sprintf("%-12s", method)),
 		progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionClearOnFinish(), progressbar.OptionSetWidth(30))
 	defer bar.Finish()
 	evalAt := func(final bool) error {
@@ -414,12 +417,18 @@ func (e *experiment) runMethod(method string) ([]record, error) {
 func (e *experiment) method(name string) (stepper, error) {
 	b := e.c.batch
 	switch name {
-	case "newton":
+	case "newton", "newton-exact":
 		combine, ok := map[string]hvp.Combine{"subspace": hvp.CombineSubspace, "sum": hvp.CombineSum, "cyclic": hvp.CombineCyclic}[e.c.combine]
 		if !ok {
 			return nil, fmt.Errorf("unknown -newton-combine %q", e.c.combine)
 		}
-		s := hvp.NewNewton(e.p, &hvp.NewtonSettings{Combine: combine, Radius: e.c.radius, MaxRadius: e.c.radius, ExactOnly: e.c.exactOnly})
+		settings := &hvp.NewtonSettings{Combine: combine, Radius: e.c.radius, MaxRadius: e.c.radius, ExactOnly: e.c.exactOnly}
+		if name == "newton-exact" { // exact blocks by Newton, the others by gradient steps
+			settings.ExactOnly, settings.Fallback, settings.LearnRate = true, hvp.FallbackGradient, e.c.sgdLR/float64(b)
+		} else if e.c.gradFallback {
+			settings.Fallback, settings.LearnRate = hvp.FallbackGradient, e.c.sgdLR/float64(b)
+		}
+		s := hvp.NewNewton(e.p, settings)
 		return func() (int, error) {
 			if err := e.nextBatch(); err != nil {
 				return 0, err
@@ -461,7 +470,7 @@ func (e *experiment) method(name string) (stepper, error) {
 	case "hf":
 		return e.hessianFree(), nil
 	}
-	return nil, fmt.Errorf("unknown method %q (want newton, sgd, adam, hf or lbfgs)", name)
+	return nil, fmt.Errorf("unknown method %q (want newton, newton-exact, sgd, adam, hf or lbfgs)", name)
 }
 
 // hessianFree is Martens-style Hessian-free optimisation on minibatches:
@@ -661,21 +670,29 @@ func summary(w io.Writer, recs []record, c config) {
 	for _, rs := range byMethod {
 		common = math.Min(common, rs[len(rs)-1].passes)
 	}
-	fmt.Fprintf(w, "\n%-7s %7s %8s %9s | after %v of training: %10s %9s | after %.3g passes: %10s %9s\n",
+	fmt.Fprintf(w, "\n%-12s %7s %8s %9s | after %v of training: %10s %9s | after %.3g passes: %10s %9s\n",
 		"method", "steps", "passes", "ms/step", c.budget, "train loss", "test acc", common, "train loss", "test acc")
 	for _, m := range order {
 		rs := byMethod[m]
 		last := rs[len(rs)-1]
-		at := rs[0]
-		for _, r := range rs {
-			if r.passes <= common*(1+1e-9) {
-				at = r
-			}
-		}
-		fmt.Fprintf(w, "%-7s %7d %8.3f %9.1f | %32.4f %8.2f%% | %30.4f %8.2f%%\n", m, last.step, last.passes,
-			1e3*last.seconds/math.Max(1, float64(last.step)), last.loss, 100*last.acc, at.loss, 100*at.acc)
+		loss, acc := interpolate(rs, common)
+		fmt.Fprintf(w, "%-12s %7d %8.3f %9.1f | %32.4f %8.2f%% | %30.4f %8.2f%%\n", m, last.step, last.passes,
+			1e3*last.seconds/math.Max(1, float64(last.step)), last.loss, 100*last.acc, loss, 100*acc)
 	}
 	fmt.Fprintln(w, "(test accuracy: the final row on all 10000 test images, the others on the first -test images;"+
-		" 'after N passes' is the last evaluation at or before N passes)")
-	_ = sort.Strings
+		" 'after N passes' interpolates linearly between the evaluations around N passes)")
+}
+
+// interpolate returns the loss and accuracy at the given passes, linearly
+// between the evaluations around it (records are in order of passes).
+func interpolate(rs []record, passes float64) (loss, acc float64) {
+	for i := 1; i < len(rs); i++ {
+		a, b := rs[i-1], rs[i]
+		if b.passes >= passes && b.passes > a.passes {
+			f := (passes - a.passes) / (b.passes - a.passes)
+			return a.loss + f*(b.loss-a.loss), a.acc + f*(b.acc-a.acc)
+		}
+	}
+	last := rs[len(rs)-1]
+	return last.loss, last.acc
 }

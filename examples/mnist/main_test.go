@@ -1,0 +1,81 @@
+package main
+
+import (
+	"bytes"
+	"encoding/csv"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The loader says clearly what is missing and where.
+func TestMissingData(t *testing.T) {
+	dir := t.TempDir()
+	_, err := findData(dir)
+	if err == nil || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "train-images-idx3-ubyte.gz") || !strings.Contains(err.Error(), "-data") {
+		t.Errorf("error %v", err)
+	}
+	if _, _, err := loadMNIST(filepath.Join(dir, "nope")); err == nil || !strings.Contains(err.Error(), "MNIST data not found") {
+		t.Errorf("error %v", err)
+	}
+	// A file that is there but broken is an error too, not a panic.
+	for _, f := range mnistFiles {
+		os.WriteFile(filepath.Join(dir, f), []byte("not gzip"), 0o644)
+	}
+	if _, _, err := loadMNIST(dir); err == nil || !strings.Contains(err.Error(), dir) {
+		t.Errorf("broken files: error %v", err)
+	}
+}
+
+// A short run of every method on a subset writes the CSV and the PNG, and
+// every method lowers the monitored loss from the common start.
+func TestShortRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains six methods")
+	}
+	if _, err := findData(""); err != nil {
+		t.Skip(err)
+	}
+	out := t.TempDir()
+	c := config{batch: 64, hidden: 64, budget: 1500 * time.Millisecond, evals: 2, seed: 1,
+		methods: []string{"newton", "newton-exact", "sgd", "adam", "hf", "lbfgs"}, out: out, trainN: 3000, testN: 1000, monitor: 1000,
+		sgdLR: defaultSGDLR, adamLR: defaultAdamLR, slope: 0.1, combine: "cyclic", radius: 0.03, progress: io.Discard}
+	var w bytes.Buffer
+	if err := run(c, &w); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join(out, "mnist.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(f).ReadAll()
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, last := map[string]float64{}, map[string]float64{}
+	for _, r := range rows[1:] {
+		loss, _ := strconv.ParseFloat(r[4], 64)
+		if _, ok := first[r[0]]; !ok {
+			first[r[0]] = loss
+		}
+		last[r[0]] = loss
+	}
+	for _, m := range c.methods {
+		if _, ok := last[m]; !ok {
+			t.Errorf("no rows for %s", m)
+			continue
+		}
+		if !(last[m] < first[m]) {
+			t.Errorf("%s: monitored loss %.4g → %.4g", m, first[m], last[m])
+		}
+	}
+	if st, err := os.Stat(filepath.Join(out, "mnist.png")); err != nil || st.Size() < 1000 {
+		t.Errorf("PNG: %v", err)
+	}
+	t.Log(w.String())
+}
