@@ -65,18 +65,7 @@ func TestHvMatchesDenseHessian(t *testing.T) {
 		}
 		m, p := square(t, rng, s.depth, s.width)
 		v := randLike(rng, m)
-		hv, err := p.Hv(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, err := p.DenseHessian(1e-3)
-		if err != nil {
-			t.Fatal(err)
-		}
-		n, _ := h.Dims()
-		var ref mat.VecDense
-		ref.MulVec(h, mat.NewVecDense(n, hvp.Flatten(v)))
-		e := flatRelDiff(hvp.Flatten(hv), ref.RawVector().Data)
+		e := hvVsDense(t, p, v)
 		worst = math.Max(worst, e)
 		if e > 1e-8 {
 			t.Errorf("depth %d width %d: Hv vs dense: rel. error %.2e", s.depth, s.width, e)
@@ -273,28 +262,17 @@ func TestInputsUnchanged(t *testing.T) {
 	}
 }
 
-// A smooth net: Hv is exact (it needs tanh”), InvHv is refused with the
+// A smooth net: Hv is exact (it needs tanh″), InvHv is refused with the
 // rewriter's typed error rather than returning a Gauss–Newton answer.
 func TestTanhNet(t *testing.T) {
 	rng := rand.New(rand.NewPCG(8, 8))
 	m, p := mlp(t, rng, 4, 4, []int{4, 4, 4}, ops.TanhFunc{})
 	v := randLike(rng, m)
-	hv, err := p.Hv(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := p.DenseHessian(1e-3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, _ := h.Dims()
-	var ref mat.VecDense
-	ref.MulVec(h, mat.NewVecDense(n, hvp.Flatten(v)))
 	// Richardson-extrapolated central differences: O(r⁴) = 1e-12 truncation.
-	if e := flatRelDiff(hvp.Flatten(hv), ref.RawVector().Data); e > 1e-8 {
+	if e := hvVsDense(t, p, v); e > 1e-8 {
 		t.Errorf("tanh Hv vs dense: %.2e", e)
 	}
-	_, err = p.InvHv(0, v[0])
+	_, err := p.InvHv(0, v[0])
 	var loop *graph.DependencyLoopError
 	if !errors.As(err, &loop) {
 		t.Errorf("tanh InvHv: error %v, want a DependencyLoopError", err)
@@ -323,4 +301,23 @@ func TestBadDirections(t *testing.T) {
 	if _, err := p.HvFD(v, 0); err == nil {
 		t.Error("r = 0 accepted")
 	}
+}
+
+// hvVsDense returns the relative difference between Hv and the dense
+// Hessian (central differences of the gradient, Richardson, r = 1e-3)
+// times v.
+func hvVsDense(t *testing.T, p *hvp.Products, v []*tensor.Dense) float64 {
+	t.Helper()
+	hv, err := p.Hv(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := p.DenseHessian(1e-3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := h.Dims()
+	var ref mat.VecDense
+	ref.MulVec(h, mat.NewVecDense(n, hvp.Flatten(v)))
+	return flatRelDiff(hvp.Flatten(hv), ref.RawVector().Data)
 }

@@ -48,11 +48,7 @@ func (o MatMulOp) Do(v ...G.Value) (G.Value, error) {
 }
 
 func (o MatMulOp) do(v ...G.Value) (G.Value, error) {
-	a, err := matrix(v[0])
-	if err != nil {
-		return nil, err
-	}
-	b, err := matrix(v[1])
+	a, b, err := matrices(v)
 	if err != nil {
 		return nil, err
 	}

@@ -80,11 +80,7 @@ func (o SolveOp) Do(v ...G.Value) (G.Value, error) {
 }
 
 func (o SolveOp) do(v ...G.Value) (G.Value, error) {
-	a, err := matrix(v[0])
-	if err != nil {
-		return nil, err
-	}
-	c, err := matrix(v[1])
+	a, c, err := matrices(v)
 	if err != nil {
 		return nil, err
 	}

@@ -81,18 +81,38 @@ func scalar(v G.Value) (float64, error) {
 	return data[0], nil
 }
 
-// zip applies f elementwise to two values of equal shape.
-func zip(a, b G.Value, f func(x, y float64) (float64, error)) (G.Value, error) {
+// pair returns the elements of two values of equal shape, and the shape.
+func pair(a, b G.Value) (x, y []float64, s tensor.Shape, err error) {
 	x, sx, err := floats(a)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	y, sy, err := floats(b)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	if !sx.Eq(sy) {
-		return nil, fmt.Errorf("ops: shapes %v and %v differ", sx, sy)
+		return nil, nil, nil, fmt.Errorf("ops: shapes %v and %v differ", sx, sy)
+	}
+	return x, y, sx, nil
+}
+
+// matrices returns the first two values as gonum matrices.
+func matrices(v []G.Value) (a, b *mat.Dense, err error) {
+	if a, err = matrix(v[0]); err != nil {
+		return nil, nil, err
+	}
+	if b, err = matrix(v[1]); err != nil {
+		return nil, nil, err
+	}
+	return a, b, nil
+}
+
+// zip applies f elementwise to two values of equal shape.
+func zip(a, b G.Value, f func(x, y float64) (float64, error)) (G.Value, error) {
+	x, y, sx, err := pair(a, b)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]float64, len(x))
 	for i := range x {
@@ -105,16 +125,9 @@ func zip(a, b G.Value, f func(x, y float64) (float64, error)) (G.Value, error) {
 
 // zipFast is zip for operations that cannot fail, over whole slices.
 func zipFast(a, b G.Value, f func(out, x, y []float64)) (G.Value, error) {
-	x, sx, err := floats(a)
+	x, y, sx, err := pair(a, b)
 	if err != nil {
 		return nil, err
-	}
-	y, sy, err := floats(b)
-	if err != nil {
-		return nil, err
-	}
-	if !sx.Eq(sy) {
-		return nil, fmt.Errorf("ops: shapes %v and %v differ", sx, sy)
 	}
 	out := make([]float64, len(x))
 	f(out, x, y)
