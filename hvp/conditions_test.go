@@ -306,7 +306,7 @@ func TestCGFullHessian(t *testing.T) {
 	}
 	// The dense Hessian carries an O(r⁴) truncation error of ~1e-11 (see
 	// TestHvMatchesDenseHessian): 1e-8 relative leaves room for cond(H + λI).
-	if e := flatRelDiff(hvp.Flatten(u), ref.RawVector().Data); e > 1e-8 {
+	if e := hvp.FlatRelDiff(hvp.Flatten(u), ref.RawVector().Data); e > 1e-8 {
 		t.Errorf("CG full vs dense: %.2e", e)
 	}
 	// Without damping the full Hessian is indefinite here: CG stops and says why.

@@ -106,15 +106,6 @@ func symmetrize(h *mat.Dense) *mat.Dense {
 	return &s
 }
 
-func flatRelDiff(a, b []float64) float64 {
-	var d, n float64
-	for i := range a {
-		d += (a[i] - b[i]) * (a[i] - b[i])
-		n += b[i] * b[i]
-	}
-	return math.Sqrt(d / n)
-}
-
 func leaky() ops.ScalarFunc { return ops.LeakyReLUFunc{Alpha: 0.5} }
 
 // lossAt returns the loss at weights + s·d, and restores the weights.

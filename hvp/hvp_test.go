@@ -83,7 +83,7 @@ func TestHvMatchesDenseHessian(t *testing.T) {
 			nb, _ := hb.Dims()
 			var rb mat.VecDense
 			rb.MulVec(hb, mat.NewVecDense(nb, v[l].Float64s()))
-			if e := flatRelDiff(bh.Float64s(), rb.RawVector().Data); e > 1e-12 {
+			if e := hvp.FlatRelDiff(bh.Float64s(), rb.RawVector().Data); e > 1e-12 {
 				t.Errorf("depth %d width %d block %d: BlockHv vs closed form: %.2e", s.depth, s.width, l, e)
 			}
 		}
@@ -187,7 +187,7 @@ func TestFiniteDifferenceProducts(t *testing.T) {
 		t.Fatal(err)
 	}
 	// O(r²) = 1e-10 truncation plus ε‖g‖/r ≈ 1e-11 rounding.
-	if e := flatRelDiff(hvp.Flatten(fd), hvp.Flatten(hv)); e > 1e-7 {
+	if e := hvp.FlatRelDiff(hvp.Flatten(fd), hvp.Flatten(hv)); e > 1e-7 {
 		t.Errorf("HvFD vs Hv: %.2e", e)
 	}
 	for l := range m.Weights {
@@ -319,5 +319,5 @@ func hvVsDense(t *testing.T, p *hvp.Products, v []*tensor.Dense) float64 {
 	n, _ := h.Dims()
 	var ref mat.VecDense
 	ref.MulVec(h, mat.NewVecDense(n, hvp.Flatten(v)))
-	return flatRelDiff(hvp.Flatten(hv), ref.RawVector().Data)
+	return hvp.FlatRelDiff(hvp.Flatten(hv), ref.RawVector().Data)
 }

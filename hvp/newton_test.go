@@ -73,7 +73,7 @@ func TestNewtonMatchesDenseStep(t *testing.T) {
 		for i := range u {
 			u[i] = (before[l].Float64s()[i] - after.Float64s()[i]) / rec.StepSize
 		}
-		if e := flatRelDiff(u, want[l].Float64s()); e > tol {
+		if e := hvp.FlatRelDiff(u, want[l].Float64s()); e > tol {
 			t.Errorf("block %d: direction vs dense Newton: %.2e > %.2e", l, e, tol)
 		}
 	}
@@ -134,7 +134,7 @@ func TestNewtonAsGorgoniaSolver(t *testing.T) {
 	for k := range model {
 		got := model[k].Value().(*tensor.Dense).Float64s()
 		want := m.Weights[k].Value().(*tensor.Dense).Float64s()
-		if flatRelDiff(got, want) != 0 {
+		if hvp.FlatRelDiff(got, want) != 0 {
 			t.Errorf("model %d not updated to the new weights", k)
 		}
 	}
@@ -155,7 +155,7 @@ func TestGonumProblem(t *testing.T) {
 	}
 	grad := make([]float64, len(x0))
 	prob.Grad(grad, x0)
-	if flatRelDiff(grad, hvp.Flatten(g)) != 0 {
+	if hvp.FlatRelDiff(grad, hvp.Flatten(g)) != 0 {
 		t.Error("Grad differs from Gradient")
 	}
 	res, err := optimize.Minimize(prob, x0, &optimize.Settings{MajorIterations: 50}, &optimize.LBFGS{})

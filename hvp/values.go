@@ -98,3 +98,16 @@ func relDiff(a, b *tensor.Dense) float64 {
 
 // RelDiff returns ‖a − b‖_F / ‖b‖_F (‖a − b‖_F when b = 0).
 func RelDiff(a, b *tensor.Dense) float64 { return relDiff(a, b) }
+
+// FlatRelDiff is RelDiff for flattened values (see Flatten).
+func FlatRelDiff(a, b []float64) float64 {
+	var d, n float64
+	for i := range a {
+		d += (a[i] - b[i]) * (a[i] - b[i])
+		n += b[i] * b[i]
+	}
+	if n == 0 {
+		return math.Sqrt(d)
+	}
+	return math.Sqrt(d / n)
+}

@@ -169,9 +169,9 @@ func compare(n, reps int, out, python, script string, threads int, cgSeconds flo
 	for k := range net.Weights {
 		tgr, thv = append(tgr, read("grad", k+1)), append(thv, read("hv", k+1))
 	}
-	dg := rel(hvp.Flatten(g), hvp.Flatten(tgr))
-	dh := rel(hvp.Flatten(hv), hvp.Flatten(thv))
-	dcg := rel(hvp.Flatten([]*tensor.Dense{read("cg", 1)}), hvp.Flatten([]*tensor.Dense{inv[0].U}))
+	dg := hvp.FlatRelDiff(hvp.Flatten(g), hvp.Flatten(tgr))
+	dh := hvp.FlatRelDiff(hvp.Flatten(hv), hvp.Flatten(thv))
+	dcg := hvp.FlatRelDiff(hvp.Flatten([]*tensor.Dense{read("cg", 1)}), hvp.Flatten([]*tensor.Dense{inv[0].U}))
 	cg := fmt.Sprintf("%d", tt.CG.Iterations)
 	if !tt.CG.Converged {
 		cg = ">" + cg
@@ -181,13 +181,4 @@ func compare(n, reps int, out, python, script string, threads int, cgSeconds flo
 		n, ms(tt.GradientS), ms(tt.HvS), cg, ms(tt.CG.Seconds), ms(tg), ms(th), ms(ti),
 		ti/tt.GradientS, th/tt.HvS, ti/tg, dg, dh, dcg)
 	return nil
-}
-
-func rel(a, b []float64) float64 {
-	var d, s float64
-	for i := range a {
-		d += (a[i] - b[i]) * (a[i] - b[i])
-		s += b[i] * b[i]
-	}
-	return math.Sqrt(d / s)
 }

@@ -369,7 +369,7 @@ func compare(rep *Report) {
 		return nil
 	}
 	rel := func(a, b []*tensor.Dense) *float64 {
-		d := flatRel(hvp.Flatten(a), hvp.Flatten(b))
+		d := hvp.FlatRelDiff(hvp.Flatten(a), hvp.Flatten(b))
 		return &d
 	}
 	for _, e := range rep.Entries {
@@ -391,18 +391,6 @@ func norm(v []*tensor.Dense) float64 {
 		s += x * x
 	}
 	return math.Sqrt(s)
-}
-
-func flatRel(a, b []float64) float64 {
-	var d, n float64
-	for i := range a {
-		d += (a[i] - b[i]) * (a[i] - b[i])
-		n += b[i] * b[i]
-	}
-	if n == 0 {
-		return math.Sqrt(d)
-	}
-	return math.Sqrt(d / n)
 }
 
 func matVec(h *mat.Dense, v *tensor.Dense) *tensor.Dense {
