@@ -32,21 +32,29 @@ func (f LeakyReLUFunc) Deriv(order int, x float64) (float64, bool) {
 	return 0, true
 }
 
-// DerivSlice is Deriv over a slice, without an interface call per element.
+// DerivSlice is Deriv over a slice, without an interface call or an
+// unpredictable branch per element (the selects compile to conditional
+// moves).
 func (f LeakyReLUFunc) DerivSlice(order int, dst, src []float64) bool {
-	for i, x := range src {
-		switch {
-		case order == 0 && x > 0:
-			dst[i] = x
-		case order == 0:
-			dst[i] = f.Alpha * x
-		case order == 1 && x > 0:
-			dst[i] = 1
-		case order == 1:
-			dst[i] = f.Alpha
-		default:
-			dst[i] = 0
+	switch order {
+	case 0:
+		for i, x := range src {
+			y := f.Alpha * x
+			if x > 0 {
+				y = x
+			}
+			dst[i] = y
 		}
+	case 1:
+		for i, x := range src {
+			y := f.Alpha
+			if x > 0 {
+				y = 1
+			}
+			dst[i] = y
+		}
+	default:
+		clear(dst)
 	}
 	return true
 }

@@ -166,11 +166,18 @@ func checked(op fmt.Stringer, v G.Value, err error) (G.Value, error) {
 	}
 	// x − x is 0 for a finite x and NaN for ±Inf and NaN: one branch-free
 	// pass, then a search only if something is off.
-	var acc float64
-	for _, x := range data {
-		acc += x - x
+	var a0, a1, a2, a3 float64 // four chains, so the adds overlap
+	n := len(data) &^ 3
+	for i := 0; i < n; i += 4 {
+		a0 += data[i] - data[i]
+		a1 += data[i+1] - data[i+1]
+		a2 += data[i+2] - data[i+2]
+		a3 += data[i+3] - data[i+3]
 	}
-	if acc != 0 || acc != acc {
+	for _, x := range data[n:] {
+		a0 += x - x
+	}
+	if acc := a0 + a1 + a2 + a3; acc != 0 || acc != acc {
 		for i, x := range data {
 			if !finite(x) {
 				return nil, fmt.Errorf("%v: element %d is %v: %w", op, i, x, ErrNotFinite)
