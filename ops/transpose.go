@@ -1,10 +1,10 @@
 package ops
 
 import (
+	"fmt"
 	"hash"
 
 	"github.com/chewxy/hm"
-	"gonum.org/v1/gonum/mat"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -40,13 +40,28 @@ func (o TransposeOp) Do(v ...G.Value) (G.Value, error) {
 }
 
 func (TransposeOp) do(v ...G.Value) (G.Value, error) {
-	a, err := matrix(v[0])
+	src, s, err := floats(v[0])
 	if err != nil {
 		return nil, err
 	}
-	var t mat.Dense
-	t.CloneFrom(a.T())
-	return fromMatrix(&t), nil
+	if len(s) != 2 {
+		return nil, fmt.Errorf("Aᵀ: shape %v, want a matrix", s)
+	}
+	r, c := s[0], s[1]
+	dst := make([]float64, r*c)
+	// 32×32 tiles keep both the rows read and the rows written in cache.
+	const tile = 32
+	for i0 := 0; i0 < r; i0 += tile {
+		for j0 := 0; j0 < c; j0 += tile {
+			for i := i0; i < min(i0+tile, r); i++ {
+				row := src[i*c : (i+1)*c]
+				for j := j0; j < min(j0+tile, c); j++ {
+					dst[j*r+i] = row[j]
+				}
+			}
+		}
+	}
+	return newValue(tensor.Shape{c, r}, dst), nil
 }
 
 func (TransposeOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
