@@ -65,7 +65,7 @@ func decodeNpy(raw []byte) (*tensor.Dense, error) {
 		return nil, fmt.Errorf("dtype %q, want float64 ('<f8', little-endian)", d)
 	}
 	if m = npyFortran.FindSubmatch(header); m == nil || string(m[1]) != "False" {
-		return nil, errors.New("Fortran-ordered or unspecified order; save in C order")
+		return nil, errors.New("the array is in Fortran (column-major) or unspecified order; save it in C order")
 	}
 	if m = npyShape.FindSubmatch(header); m == nil {
 		return nil, errors.New("no shape in header")

@@ -33,7 +33,6 @@ func hashcode(op fmt.Stringer) uint32 {
 
 var (
 	tvA = hm.TypeVariable('a')
-	tvB = hm.TypeVariable('b')
 )
 
 // sameShape is the type of an op taking n values of one type to that type.

@@ -45,7 +45,7 @@ func (TransposeOp) do(v ...G.Value) (G.Value, error) {
 		return nil, err
 	}
 	if len(s) != 2 {
-		return nil, fmt.Errorf("Aᵀ: shape %v, want a matrix", s)
+		return nil, fmt.Errorf("ops: Aᵀ: shape %v, want a matrix", s)
 	}
 	r, c := s[0], s[1]
 	dst := make([]float64, r*c)
