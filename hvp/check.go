@@ -87,15 +87,18 @@ func (p *Products) set(n *G.Node, v *tensor.Dense, what string) error {
 	if err := check(n, v, what); err != nil {
 		return err
 	}
-	return G.Let(n, v.Clone().(*tensor.Dense))
+	return bind(n, v)
 }
+
+// bind binds a copy of v, already checked, to the input node n.
+func bind(n *G.Node, v *tensor.Dense) error { return G.Let(n, v.Clone().(*tensor.Dense)) }
 
 func (p *Products) setAll(ns []*G.Node, v []*tensor.Dense, what string) error {
 	if err := p.checkAll(v, what); err != nil {
 		return err
 	}
 	for k, n := range ns {
-		if err := G.Let(n, v[k].Clone().(*tensor.Dense)); err != nil {
+		if err := bind(n, v[k]); err != nil {
 			return err
 		}
 	}

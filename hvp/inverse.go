@@ -145,7 +145,7 @@ func (p *Products) InvHvWith(l int, v *tensor.Dense, opt *Options) (res *Inverse
 		return nil, &ShapeError{What: "options", Reason: "NoCertificate cannot be combined with Fallback"}
 	}
 	res, err = p.exact(l, v, o, func() error {
-		if err := p.set(p.blocks[l].dir, v, "direction"); err != nil {
+		if err := bind(p.blocks[l].dir, v); err != nil { // checked above
 			return err
 		}
 		if o.NoCertificate {
@@ -179,7 +179,7 @@ func (p *Products) InvHvAllWith(v []*tensor.Dense, opt *Options) (out []*Inverse
 		if b.u == nil {
 			continue
 		}
-		if err := p.set(b.dir, v[l], "direction"); err != nil {
+		if err := bind(b.dir, v[l]); err != nil { // checked above
 			return nil, err
 		}
 		roots = append(roots, b.u)

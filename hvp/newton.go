@@ -261,12 +261,7 @@ func (n *Newton) subspace(g, u []*tensor.Dense) ([]float64, error) {
 	for l := range u {
 		ones[l] = 1 / float64(L)
 		b.SetVec(l, dotT(g[l], u[l]))
-		vs := make([]*tensor.Dense, L)
-		for k, w := range n.P.Weights {
-			vs[k] = tensor.New(tensor.WithShape(w.Shape()...), tensor.Of(tensor.Float64))
-		}
-		vs[l] = u[l]
-		hu, err := n.P.Hv(vs)
+		hu, err := n.P.Hv(n.P.BlockDirection(l, u[l]))
 		if err != nil {
 			return nil, err
 		}

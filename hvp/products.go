@@ -185,6 +185,16 @@ func (p *Products) BlockHv(l int, v *tensor.Dense) (*tensor.Dense, error) {
 	if err := p.checkBlock(l); err != nil {
 		return nil, err
 	}
+	hv, err := p.Hv(p.BlockDirection(l, v))
+	if err != nil {
+		return nil, err
+	}
+	return hv[l], nil
+}
+
+// BlockDirection returns a direction over all blocks that is v (not
+// copied) on block l and zero on the others.
+func (p *Products) BlockDirection(l int, v *tensor.Dense) []*tensor.Dense {
 	vs := make([]*tensor.Dense, len(p.Weights))
 	for k, w := range p.Weights {
 		if k == l {
@@ -193,11 +203,7 @@ func (p *Products) BlockHv(l int, v *tensor.Dense) (*tensor.Dense, error) {
 			vs[k] = tensor.New(tensor.WithShape(w.Shape()...), tensor.Of(tensor.Float64))
 		}
 	}
-	hv, err := p.Hv(vs)
-	if err != nil {
-		return nil, err
-	}
-	return hv[l], nil
+	return vs
 }
 
 // HvFD returns the central difference (g(w + r v) − g(w − r v)) / 2r of the

@@ -6,22 +6,12 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/newtonia/newtonia/nets"
 	"github.com/newtonia/newtonia/ops"
 	"github.com/newtonia/newtonia/ops/opcheck"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
-
-func randn(rng *rand.Rand, r, c int, shift float64) *tensor.Dense {
-	d := make([]float64, r*c)
-	for i := range d {
-		d[i] = rng.NormFloat64()
-	}
-	for i := 0; i < min(r, c); i++ {
-		d[i*c+i] += shift
-	}
-	return tensor.New(tensor.WithShape(r, c), tensor.WithBacking(d))
-}
 
 // awayFromZero maps every entry x to sign(x)(1 + |x|): divisors, and
 // inputs of leaky ReLU that stay clear of the kink under a step of 1e-6.
@@ -41,8 +31,8 @@ func scalar(x float64) *tensor.Dense { return tensor.New(tensor.FromScalar(x)) }
 // says why not.
 func TestRules(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 7))
-	m := func(r, c int) *tensor.Dense { return randn(rng, r, c, 0) }
-	wellCond := func(n int) *tensor.Dense { return randn(rng, n, n, 4) } // diagonal shift: cond ≈ 10
+	m := func(r, c int) *tensor.Dense { return nets.Randn(rng, r, c, 0) }
+	wellCond := func(n int) *tensor.Dense { return nets.Randn(rng, n, n, 4) } // diagonal shift: cond ≈ 10
 	cases := []struct {
 		name      string
 		op        G.Op

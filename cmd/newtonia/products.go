@@ -197,14 +197,6 @@ func compute(path string, s settings, stderr io.Writer) (*Report, error) {
 		return err
 	}
 	add := func(e *Entry) { rep.Entries = append(rep.Entries, e) }
-	zeros := func(except int, vl *tensor.Dense) []*tensor.Dense {
-		out := make([]*tensor.Dense, len(net.Weights))
-		for k, w := range net.Weights {
-			out[k] = tensor.New(tensor.WithShape(w.Shape()...), tensor.Of(tensor.Float64))
-		}
-		out[except] = vl
-		return out
-	}
 	for l, w := range net.Weights {
 		name := w.Name()
 		n := w.Shape().TotalSize()
@@ -221,7 +213,7 @@ func compute(path string, s settings, stderr io.Writer) (*Report, error) {
 		for _, r := range s.steps {
 			e := &Entry{Block: name, Product: "Hv", Method: fmt.Sprintf("fd r=%g", r)}
 			if err := timed(e, func() error {
-				hv, err := p.HvFD(zeros(l, v[l]), r/hvp.Norm(v[l]))
+				hv, err := p.HvFD(p.BlockDirection(l, v[l]), r/hvp.Norm(v[l]))
 				if err == nil {
 					e.value = []*tensor.Dense{hv[l]}
 				}
