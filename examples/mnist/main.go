@@ -42,6 +42,7 @@ import (
 type config struct {
 	batch, hidden int
 	budget        time.Duration // training wall-clock per method
+	maxSteps      int           // if > 0, also stop each method after this many steps (reproducible runs)
 	evals         int           // evaluations per method, evenly spread in time
 	seed          uint64
 	methods       []string
@@ -378,7 +379,7 @@ func (e *experiment) runMethod(method string) ([]record, error) {
 			}
 			next++
 		}
-		if trained >= e.c.budget {
+		if trained >= e.c.budget || (e.c.maxSteps > 0 && steps >= e.c.maxSteps) {
 			return errStop
 		}
 		return nil
