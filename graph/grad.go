@@ -3,6 +3,8 @@ package graph
 import (
 	"fmt"
 
+	"github.com/newtonia/newtonia/errs"
+
 	"github.com/newtonia/newtonia/ops"
 	G "gorgonia.org/gorgonia"
 )
@@ -25,18 +27,18 @@ func isFrozen(n *G.Node) bool { return n.Op() != nil && ops.IsPiecewiseConstant(
 // and its result differentiated again.
 func BuildGradient(loss *G.Node, wrt []*G.Node) (*Gradient, error) {
 	if loss == nil || len(wrt) == 0 {
-		return nil, fmt.Errorf("graph: a loss and at least one weight are needed")
+		return nil, &errs.ArgumentError{What: "graph.BuildGradient", Value: fmt.Sprintf("loss %v, %d weights", loss, len(wrt)), Reason: "a loss and at least one weight are needed"}
 	}
 	if !loss.Shape().IsScalar() {
-		return nil, &ShapeError{Node: loss, Reason: fmt.Sprintf("loss has shape %v, want a scalar", loss.Shape())}
+		return nil, &errs.ShapeError{What: "loss " + errs.Label(loss), Got: loss.Shape(), Want: []int{}, Reason: fmt.Sprintf("shape %v, want a scalar", loss.Shape())}
 	}
 	seen := map[*G.Node]bool{}
 	for _, w := range wrt {
 		if w == nil || w.Op() != nil {
-			return nil, &ShapeError{Node: w, Reason: "a weight must be an input node"}
+			return nil, &errs.ShapeError{What: "weight " + errs.Label(w), Reason: "a weight must be an input node (no op)"}
 		}
 		if seen[w] {
-			return nil, &ShapeError{Node: w, Reason: "weight listed twice"}
+			return nil, &errs.ShapeError{What: "weight " + errs.Label(w), Reason: "listed twice"}
 		}
 		seen[w] = true
 	}
@@ -54,13 +56,13 @@ func BuildGradient(loss *G.Node, wrt []*G.Node) (*Gradient, error) {
 			if a == nil || n.Op() == nil || !needs[n] {
 				continue
 			}
-			in := children(n)
+			in := Children(n)
 			if len(in) == 0 {
 				continue
 			}
 			vjp, ok := n.Op().(ops.VJPer)
 			if !ok {
-				return &NoRuleError{Node: n, Op: n.Op(), Rule: "VJP"}
+				return &errs.NoRuleError{Node: n, Op: n.Op(), Rule: "VJP"}
 			}
 			flags := make([]bool, len(in))
 			for j, c := range in {
@@ -68,7 +70,7 @@ func BuildGradient(loss *G.Node, wrt []*G.Node) (*Gradient, error) {
 			}
 			contrib, err := vjp.VJP(in, n, a, flags)
 			if err != nil {
-				return &NoRuleError{Node: n, Op: n.Op(), Rule: "VJP", Err: err}
+				return &errs.NoRuleError{Node: n, Op: n.Op(), Rule: "VJP", Err: err}
 			}
 			for j, c := range in {
 				if !flags[j] || j >= len(contrib) || contrib[j] == nil {
@@ -76,7 +78,7 @@ func BuildGradient(loss *G.Node, wrt []*G.Node) (*Gradient, error) {
 				}
 				if prev := adj[c]; prev != nil {
 					if contrib[j], err = ops.Add(prev, contrib[j]); err != nil {
-						return &NoRuleError{Node: n, Op: n.Op(), Rule: "VJP", Err: err}
+						return &errs.NoRuleError{Node: n, Op: n.Op(), Rule: "VJP", Err: err}
 					}
 				}
 				adj[c] = contrib[j]
@@ -84,7 +86,7 @@ func BuildGradient(loss *G.Node, wrt []*G.Node) (*Gradient, error) {
 		}
 		for i, w := range wrt {
 			if grad.Grads[i] = adj[w]; grad.Grads[i] == nil {
-				return &ShapeError{Node: w, Reason: "the loss does not depend on this weight"}
+				return &errs.ShapeError{What: "weight " + errs.Label(w), Reason: "the loss does not depend on it"}
 			}
 		}
 		return nil

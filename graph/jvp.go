@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/ops"
 	G "gorgonia.org/gorgonia"
 )
@@ -30,7 +31,7 @@ func JVP(name string, roots []*G.Node, seeds map[*G.Node]*G.Node) ([]*G.Node, Pa
 			if n.Op() == nil || isFrozen(n) {
 				continue
 			}
-			in := children(n)
+			in := Children(n)
 			ts := make([]*G.Node, len(in))
 			any := false
 			for i, c := range in {
@@ -42,11 +43,11 @@ func JVP(name string, roots []*G.Node, seeds map[*G.Node]*G.Node) ([]*G.Node, Pa
 			}
 			jvp, ok := n.Op().(ops.JVPer)
 			if !ok {
-				return &NoRuleError{Node: n, Op: n.Op(), Rule: "JVP"}
+				return &errs.NoRuleError{Node: n, Op: n.Op(), Rule: "JVP"}
 			}
 			t, err := jvp.JVP(in, n, ts)
 			if err != nil {
-				return &NoRuleError{Node: n, Op: n.Op(), Rule: "JVP", Err: err}
+				return &errs.NoRuleError{Node: n, Op: n.Op(), Rule: "JVP", Err: err}
 			}
 			tan[n] = t
 		}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/newtonia/newtonia/errs"
+
 	G "gorgonia.org/gorgonia"
 )
 
@@ -30,7 +32,7 @@ func (p Pass) String() string {
 	fmt.Fprintf(&b, "# %s: %d nodes\n", p.Name, len(p.Nodes))
 	for _, n := range p.Nodes {
 		fmt.Fprintf(&b, "%%%x = %v(", n.ID(), n.Op())
-		for i, c := range children(n) {
+		for i, c := range Children(n) {
 			if i > 0 {
 				b.WriteString(", ")
 			}
@@ -53,10 +55,10 @@ func (p Pass) Dot() string {
 	outside := map[*G.Node]bool{}
 	for _, n := range p.Nodes {
 		fmt.Fprintf(&b, "\tn%d [shape=box,label=%q];\n", n.ID(), fmt.Sprintf("%%%x %v %v", n.ID(), n.Op(), n.Shape()))
-		for _, c := range children(n) {
+		for _, c := range Children(n) {
 			if !in[c] && !outside[c] {
 				outside[c] = true
-				fmt.Fprintf(&b, "\tn%d [shape=ellipse,label=%q];\n", c.ID(), Label(c))
+				fmt.Fprintf(&b, "\tn%d [shape=ellipse,label=%q];\n", c.ID(), errs.Label(c))
 			}
 			fmt.Fprintf(&b, "\tn%d -> n%d;\n", c.ID(), n.ID())
 		}
@@ -65,36 +67,37 @@ func (p Pass) Dot() string {
 	return b.String()
 }
 
-// children returns n's inputs in order.
-func children(n *G.Node) []*G.Node {
-	it := n.Graph().From(n.ID())
-	if it == nil {
-		return nil
-	}
-	out := make([]*G.Node, 0, it.Len())
-	for it.Next() {
-		out = append(out, it.Node().(*G.Node))
-	}
-	return out
-}
-
-// topo returns the ancestry of roots, inputs before the nodes using them.
+// topo returns the ancestry of roots, inputs before the nodes using them
+// (iteratively: a deep graph does not deepen the stack).
 func topo(roots ...*G.Node) []*G.Node {
 	var order []*G.Node
 	seen := map[*G.Node]bool{}
-	var visit func(n *G.Node)
-	visit = func(n *G.Node) {
-		if seen[n] {
-			return
-		}
-		seen[n] = true
-		for _, c := range children(n) {
-			visit(c)
-		}
-		order = append(order, n)
+	type frame struct {
+		n    *G.Node
+		next int
 	}
+	var stack []frame
 	for _, r := range roots {
-		visit(r)
+		if seen[r] {
+			continue
+		}
+		seen[r] = true
+		stack = append(stack[:0], frame{n: r})
+		for len(stack) > 0 {
+			f := &stack[len(stack)-1]
+			kids := Children(f.n)
+			if f.next < len(kids) {
+				c := kids[f.next]
+				f.next++
+				if !seen[c] {
+					seen[c] = true
+					stack = append(stack, frame{n: c})
+				}
+				continue
+			}
+			order = append(order, f.n)
+			stack = stack[:len(stack)-1]
+		}
 	}
 	return order
 }
@@ -110,7 +113,7 @@ func dependents(order []*G.Node, srcs ...*G.Node) map[*G.Node]bool {
 		if dep[n] || n.Op() == nil || isFrozen(n) {
 			continue
 		}
-		for _, c := range children(n) {
+		for _, c := range Children(n) {
 			if dep[c] {
 				dep[n] = true
 				break

@@ -5,39 +5,145 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/graph"
+	"github.com/newtonia/newtonia/ops"
 )
+
+// Kind is what an inverse product is: decided for a block's B-pass before
+// anything runs (the first four), or the method of another product.
+type Kind int
+
+const (
+	// KindExact: u = H_ll⁻¹ v. Every op on the inverse pass is bijective.
+	KindExact Kind = iota
+	// KindPseudoInverse: u = H_ll⁺ v, the minimum-norm least-squares
+	// solution (method.md §4: batch < fan-in, widths after the block equal).
+	KindPseudoInverse
+	// KindNewtonOnly: H_ll u = v holds for v in the range of H_ll, such as
+	// the gradient g_l, but u is not H_ll⁺ v (widths shrinking after the
+	// block).
+	KindNewtonOnly
+	// KindRefused: the inverse pass is not an inverse of the gradient map;
+	// a B-pass computed anyway is only for callers who asked for best effort.
+	KindRefused
+	// KindFiniteDifference: central differences of the functional inverse.
+	KindFiniteDifference
+	// KindCG: conjugate gradients on the exact Hv.
+	KindCG
+)
+
+var kindNames = [...]string{"exact inverse", "pseudo-inverse", "Newton-only", "refused", "finite differences", "conjugate gradients"}
+
+func (k Kind) String() string {
+	if k < 0 || int(k) >= len(kindNames) {
+		return fmt.Sprintf("Kind(%d)", int(k))
+	}
+	return kindNames[k]
+}
+
+// MarshalText names the kind in JSON and other text encodings.
+func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// UnmarshalText reads a kind written by MarshalText.
+func (k *Kind) UnmarshalText(b []byte) error {
+	for c := range Kind(len(kindNames)) {
+		if c.String() == string(b) {
+			*k = c
+			return nil
+		}
+	}
+	return fmt.Errorf("hvp: unknown kind %q", b)
+}
+
+// Classify decides the kind of an inverse pass from the InverseKind of
+// each step, generically (method.md §4, read per op):
+//
+//   - information lost by a step of the gradient pass (an op whose
+//     inverse is not injective-exact: MinNorm or Lossy) cannot be recovered:
+//     KindRefused. In a dense layer this is batch > fan-in, or a width
+//     growing after the block;
+//   - all steps bijective: KindExact;
+//   - otherwise, if the only forward-pass step that is not bijective is the
+//     last one (solving for the weight itself) and it is MinNorm:
+//     KindPseudoInverse (batch < fan-in);
+//   - otherwise KindNewtonOnly (a forward step other than the last loses
+//     information: widths shrinking after the block).
+//
+// The reasons name the steps that decide the kind.
+func Classify(inv *graph.InversePass) (Kind, []string) {
+	type verdict struct {
+		kind   Kind
+		reason string
+	}
+	var vs []verdict
+	kind := KindExact
+	for i, s := range inv.Steps {
+		if s.Kind == ops.Bijective {
+			continue
+		}
+		pass := "forward"
+		if s.Backward {
+			pass = "gradient"
+		}
+		v := verdict{KindNewtonOnly, fmt.Sprintf("%s-pass node %s, op %v solved for input %d: %v (%s)",
+			pass, errs.Label(s.Node), s.Node.Op(), s.Wrt, s.Kind, s.Why)}
+		last := i == len(inv.Steps)-1
+		switch {
+		case s.Kind == ops.Lossy, s.Backward && s.Kind == ops.MinNorm:
+			v.kind = KindRefused
+		case s.Backward: // a left inverse of a gradient-pass op: exact on its range
+			v.kind = KindPseudoInverse
+		case last && s.Kind == ops.MinNorm:
+			v.kind = KindPseudoInverse
+		}
+		kind = max(kind, v.kind)
+		vs = append(vs, v)
+	}
+	if n := len(inv.Steps); kind == KindPseudoInverse && !(n > 0 && !inv.Steps[n-1].Backward && inv.Steps[n-1].Kind == ops.MinNorm) {
+		// Only gradient-pass left inverses: the gradient map is injective
+		// and the inverse pass exact on its range.
+		kind = KindExact
+	}
+	var reasons []string
+	for _, v := range vs {
+		if v.kind == kind || kind == KindNewtonOnly && v.kind == KindPseudoInverse {
+			reasons = append(reasons, v.reason)
+		}
+	}
+	return kind, reasons
+}
 
 // BlockConditions is the conditions report of one block: what its B-pass
 // computes, decided from the graph and the shapes before anything runs.
 type BlockConditions struct {
-	Block   int        `json:"block"`
-	Weight  string     `json:"weight"`
-	Kind    graph.Kind `json:"kind"`
-	Reasons []string   `json:"reasons,omitempty"` // each non-bijective step: node, op, shapes
-	Steps   int        `json:"steps"`             // ops the inverse pass inverts
-	Err     error      `json:"-"`                 // for a block with no inverse pass
-	Error   string     `json:"error,omitempty"`
+	Block   int      `json:"block"`
+	Weight  string   `json:"weight"`
+	Kind    Kind     `json:"kind"`
+	Reasons []string `json:"reasons,omitempty"` // each non-bijective step: node, op, shapes
+	Steps   int      `json:"steps"`             // ops the inverse pass inverts
+	Err     error    `json:"-"`                 // for a block with no inverse pass
+	Error   string   `json:"error,omitempty"`
 }
 
 // Conditions is the report of every block, printable for people (String)
 // and as data (its fields, JSON-tagged).
 type Conditions []BlockConditions
 
-// Conditions returns the conditions report (method.md §4), without running
-// anything.
+// Conditions returns the conditions report (method.md §4), building every
+// block's passes but running nothing.
 func (p *Products) Conditions() Conditions {
 	out := make(Conditions, len(p.blocks))
-	for l, b := range p.blocks {
+	for l := range p.blocks {
+		b := p.block(l)
 		c := BlockConditions{Block: l, Weight: p.Weights[l].Name(), Kind: b.kind, Reasons: b.reasons, Err: b.err}
 		if b.inv != nil {
 			c.Steps = len(b.inv.Steps)
 		}
 		if b.err != nil {
 			c.Error = b.err.Error()
-			var ni *NoInverseError
-			if errors.As(b.err, &ni) {
-				c.Error = ni.Err.Error()
+			if u := errors.Unwrap(b.err); u != nil {
+				c.Error = u.Error()
 			}
 		}
 		out[l] = c
@@ -45,11 +151,11 @@ func (p *Products) Conditions() Conditions {
 	return out
 }
 
-var meaning = map[graph.Kind]string{
-	graph.Exact:         "InvHv gives H_ll⁻¹ v",
-	graph.PseudoInverse: "InvHv gives H_ll⁺ v, the minimum-norm least-squares solution (in a dense net: batch < fan-in)",
-	graph.NewtonOnly:    "InvHv solves H_ll u = v only for v in the range of H_ll, e.g. v = g_l: a Newton direction (in a dense net: widths shrink after the block)",
-	graph.Refused:       "InvHv refuses: the inverse pass is not an inverse of the gradient map",
+var meaning = map[Kind]string{
+	KindExact:         "InvHv gives H_ll⁻¹ v",
+	KindPseudoInverse: "InvHv gives H_ll⁺ v, the minimum-norm least-squares solution (in a dense net: batch < fan-in)",
+	KindNewtonOnly:    "InvHv solves H_ll u = v only for v in the range of H_ll, e.g. v = g_l: a Newton direction (in a dense net: widths shrink after the block)",
+	KindRefused:       "InvHv refuses: the inverse pass is not an inverse of the gradient map",
 }
 
 func (c Conditions) String() string {
@@ -62,9 +168,20 @@ func (c Conditions) String() string {
 		for _, r := range bc.Reasons {
 			fmt.Fprintf(&b, "    %s\n", r)
 		}
-		if bc.Kind == graph.Refused && bc.Err == nil {
+		if bc.Kind == KindRefused && bc.Err == nil {
 			b.WriteString("    (a gradient-pass op loses information: in a dense net, batch > fan-in or a width growing after the block)\n")
 		}
 	}
 	return b.String()
+}
+
+// Refused reports whether any block's exact inverse is refused before
+// running.
+func (c Conditions) Refused() bool {
+	for _, bc := range c {
+		if bc.Kind == KindRefused {
+			return true
+		}
+	}
+	return false
 }

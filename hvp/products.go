@@ -1,18 +1,25 @@
 package hvp
 
 import (
-	"errors"
 	"fmt"
-	"math"
+	"sync"
 
+	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/graph"
 	"github.com/newtonia/newtonia/ops"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
 
-// Products holds the passes built for one loss and its weights, and the
-// machines that run them. It is not safe for concurrent use.
+// Products holds the passes built for one loss and its weights.
+//
+// It is safe for concurrent use: the passes are built once (each block's
+// on first use, under a lock) and every product evaluates them with its
+// own values (graph.Program), binding directions and trial weights per
+// call without touching the graph. The graph's inputs (data, targets,
+// weights) are read from their nodes: change them with gorgonia.Let from
+// one goroutine while no product runs, or pass weights explicitly
+// (Evaluate, LossAt).
 type Products struct {
 	Loss    *G.Node
 	Weights []*G.Node
@@ -20,43 +27,59 @@ type Products struct {
 	grad     *graph.Gradient
 	inputs   []*G.Node // every input the loss reads
 	tangents []*G.Node // inputs V_l of the R-pass
-	hv       []*G.Node // R{g_l}
+	hv       []*G.Node // R{g_l}; a zeros node where the R-pass gives none
 	rpass    graph.Pass
-	blocks   []*block
-	frozen   []*G.Node // piecewise-constant nodes: the activation pattern
-	machines map[string]G.VM
+	frozen   []*G.Node // piecewise-constant nodes of the gradient pass: the activation pattern
+
+	mu     sync.Mutex // guards the graph while blocks are built, blocks and progs
+	blocks []*block   // built on first use
+	progs  map[string]*graph.Program
 }
 
 // block is what was built for one weight block.
 type block struct {
-	kind    graph.Kind
+	built   bool
+	kind    Kind
 	reasons []string
-	err     error          // why there is no inverse pass (a *NoInverseError)
-	inv     *graph.Inverse // rooted at g_l
-	dir     *G.Node        // input: the direction v_l
-	u       *G.Node        // B{W_l} = H_ll⁻¹ v_l
+	err     error              // why there is no inverse pass
+	inv     *graph.InversePass // rooted at g_l
+	dir     *G.Node            // input: the direction v_l
+	u       *G.Node            // B{W_l} = H_ll⁻¹ v_l
 	bpass   graph.Pass
 	hu      *G.Node // H_ll u, the certificate
 	cert    graph.Pass
 	factors []*G.Node // nodes of the inverse and B-passes that factorise a matrix
+	keep    []*G.Node // their inputs, whose values the condition estimates read
 
-	fdErr  error
-	fdRoot *G.Node // input: a gradient value for the FD inverse
-	fd     *graph.Inverse
+	fdBuilt bool
+	fdErr   error
+	fdRoot  *G.Node // input: a gradient value for the functional inverse
+	fd      *graph.InversePass
 }
 
-// New builds the gradient pass, the R-pass, and each block's inverse pass,
-// B-pass and certificate for loss with respect to weights (input nodes,
-// which must have values before any product runs, like every other input
-// of the graph). A block whose inverse pass cannot be built does not make
-// New fail: Conditions reports it and its InvHv returns the reason.
+// New builds, in loss's graph, the gradient pass and the R-pass for loss
+// with respect to weights (input nodes, which must have values before any
+// product runs, like every other input of the graph). Each block's inverse
+// pass, B-pass and certificate are built when first needed (InvHv,
+// Conditions), so that New is linear in the size of the net. A block
+// whose inverse pass cannot be built does not make anything else fail:
+// Conditions reports it and its InvHv returns the reason.
 func New(loss *G.Node, weights ...*G.Node) (p *Products, err error) {
-	defer recoverTo(&err)
+	defer errs.Recover("hvp.New", &err)
+	for i, w := range weights {
+		if w == nil {
+			return nil, &errs.ShapeError{What: fmt.Sprintf("weight %d", i), Reason: "nil"}
+		}
+		if w.Dtype() != tensor.Float64 {
+			return nil, &errs.ShapeError{What: "weight " + errs.Label(w), Reason: fmt.Sprintf("dtype %v, want float64", w.Dtype())}
+		}
+	}
 	grad, err := graph.BuildGradient(loss, weights)
 	if err != nil {
 		return nil, err
 	}
-	p = &Products{Loss: loss, Weights: weights, grad: grad, machines: map[string]G.VM{}, inputs: graph.Inputs(loss)}
+	p = &Products{Loss: loss, Weights: weights, grad: grad, inputs: graph.Inputs(loss),
+		blocks: make([]*block, len(weights)), progs: map[string]*graph.Program{}}
 	g := loss.Graph()
 	seeds := map[*G.Node]*G.Node{}
 	for _, w := range weights {
@@ -67,47 +90,99 @@ func New(loss *G.Node, weights ...*G.Node) (p *Products, err error) {
 	if p.hv, p.rpass, err = graph.JVP("R-pass", grad.Grads, seeds); err != nil {
 		return nil, err
 	}
+	for l := range p.hv {
+		if p.hv[l], err = nonNil(p.hv[l], grad.Grads[l]); err != nil {
+			return nil, err
+		}
+	}
 	for _, n := range grad.Pass.Nodes {
 		if ops.IsPiecewiseConstant(n.Op()) {
 			p.frozen = append(p.frozen, n)
 		}
 	}
-	for l, w := range weights {
-		b := &block{dir: input(g, w, "d"), fdRoot: input(g, w, "q")}
-		p.blocks = append(p.blocks, b)
-		gl := grad.Grads[l]
-		b.inv, b.err = graph.BuildInverse(grad, l, gl, false)
-		if b.err == nil {
-			b.kind, b.reasons = b.inv.Classify()
-			b.err = p.buildBPass(b, gl, w)
-		}
-		if b.err != nil {
-			b.kind, b.err = graph.Refused, &NoInverseError{Block: l, Weight: w.Name(), Err: b.err}
-		}
-		b.fd, b.fdErr = graph.BuildInverse(grad, l, b.fdRoot, true)
+	for l := range p.blocks {
+		p.blocks[l] = &block{}
 	}
 	return p, nil
 }
 
-func (p *Products) buildBPass(b *block, gl, w *G.Node) error {
+// nonNil returns t, or, for a nil (zero) tangent, a node of like's shape
+// holding zeros: a loss linear in a weight has a zero Hessian block, and
+// the product must be a real zero, not a missing node.
+func nonNil(t, like *G.Node) (*G.Node, error) {
+	if t != nil {
+		return t, nil
+	}
+	return ops.ZerosLike(like)
+}
+
+// block returns block l, building its passes on first use.
+func (p *Products) block(l int) *block {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	b := p.blocks[l]
+	if !b.built {
+		b.built = true
+		if err := p.buildBlock(l, b); err != nil {
+			b.kind, b.err = KindRefused, fmt.Errorf("block %d (%s): %w", l, p.Weights[l].Name(), err)
+		}
+	}
+	return b
+}
+
+// buildBlock builds block l's inverse pass, B-pass and certificate.
+func (p *Products) buildBlock(l int, b *block) (err error) {
+	defer errs.Recover("building the inverse pass", &err)
+	w, gl := p.Weights[l], p.grad.Grads[l]
+	b.dir = input(w.Graph(), w, "d")
+	if b.inv, err = graph.BuildInverse(p.grad, l, gl, false); err != nil {
+		return err
+	}
+	b.kind, b.reasons = Classify(b.inv)
 	u, pass, err := graph.JVP("B-pass "+w.Name(), []*G.Node{b.inv.Result}, map[*G.Node]*G.Node{gl: b.dir})
 	if err != nil {
 		return err
 	}
 	if b.u, b.bpass = u[0], pass; b.u == nil {
-		return fmt.Errorf("the B-pass of %s is identically zero", w.Name())
+		return &errs.NoRuleError{Node: b.inv.Result, Op: b.inv.Result.Op(), Rule: "inverse",
+			Err: &errs.NoInverseError{Op: "inverse pass", Reason: "its B-pass is identically zero: the gradient does not depend on the weight"}}
 	}
 	hu, cert, err := graph.JVP("certificate "+w.Name(), []*G.Node{gl}, map[*G.Node]*G.Node{w: b.u})
 	if err != nil {
 		return err
 	}
-	b.hu, b.cert = hu[0], cert
+	if b.hu, err = nonNil(hu[0], gl); err != nil {
+		return err
+	}
+	b.cert = cert
 	for _, n := range append(append([]*G.Node{}, b.inv.Pass.Nodes...), b.bpass.Nodes...) {
 		if _, ok := n.Op().(ops.Conditioner); ok {
 			b.factors = append(b.factors, n)
+			b.keep = append(b.keep, graph.Children(n)...)
 		}
 	}
 	return nil
+}
+
+// fdBlock returns block l with its functional inverse pass (for finite
+// differences) built.
+func (p *Products) fdBlock(l int) *block {
+	b := p.block(l)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !b.fdBuilt {
+		b.fdBuilt = true
+		w := p.Weights[l]
+		b.fdRoot = input(w.Graph(), w, "q")
+		func() {
+			defer errs.Recover("building the functional inverse", &b.fdErr)
+			b.fd, b.fdErr = graph.BuildInverse(p.grad, l, b.fdRoot, true)
+		}()
+		if b.fdErr != nil {
+			b.fdErr = fmt.Errorf("block %d (%s): %w", l, w.Name(), b.fdErr)
+		}
+	}
+	return b
 }
 
 // input adds a named input node shaped like w. Names keep Gorgonia's
@@ -117,11 +192,35 @@ func input(g *G.ExprGraph, w *G.Node, role string) *G.Node {
 		G.WithName(fmt.Sprintf("newtonia.%s[%s]", role, w.Name())))
 }
 
+// program returns the compiled program for roots under key.
+func (p *Products) program(key string, roots []*G.Node, keep ...*G.Node) *graph.Program {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	prog, ok := p.progs[key]
+	if !ok {
+		prog = graph.Compile(key, roots, keep...)
+		p.progs[key] = prog
+	}
+	return prog
+}
+
+// run evaluates the program for key with bind, after checking every input
+// of the loss (weights from bind where given).
+func (p *Products) run(key string, roots []*G.Node, bind graph.Values, keep ...*G.Node) (graph.Values, error) {
+	if err := p.checkInputs(bind); err != nil {
+		return nil, err
+	}
+	return p.program(key, roots, keep...).Run(bind)
+}
+
 // Blocks returns the number of weight blocks.
 func (p *Products) Blocks() int { return len(p.Weights) }
 
-// Passes returns every pass built, for printing.
+// Passes returns every pass built so far (call Conditions first to build
+// every block's), for printing.
 func (p *Products) Passes() []graph.Pass {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	ps := []graph.Pass{p.grad.Pass, p.rpass}
 	for _, b := range p.blocks {
 		if b.inv != nil {
@@ -140,44 +239,118 @@ func (p *Products) InverseSteps(l int) ([]graph.Step, error) {
 	if err := p.checkBlock(l); err != nil {
 		return nil, err
 	}
-	b := p.blocks[l]
+	b := p.block(l)
 	if b.inv == nil {
 		return nil, b.err
 	}
 	return b.inv.Steps, nil
 }
 
-// Gradient returns the loss and its gradient at the current inputs.
-func (p *Products) Gradient() (loss float64, grads []*tensor.Dense, err error) {
-	defer recoverTo(&err)
-	if err := p.checkInputs(); err != nil {
-		return 0, nil, err
+// Point is the loss, its gradient and the activation pattern at some
+// weights.
+type Point struct {
+	Loss  float64
+	Grads []*tensor.Dense
+	// Pattern holds the values of the gradient pass's piecewise-constant
+	// nodes (the derivative masks of piecewise-linear activations), in a
+	// fixed order: two points share an activation pattern when their
+	// Patterns are equal.
+	Pattern [][]float64
+}
+
+// Evaluate returns the loss, gradient and activation pattern at weights ws
+// (nil: the weights' current values), leaving the graph untouched.
+func (p *Products) Evaluate(ws []*tensor.Dense) (pt *Point, err error) {
+	defer errs.Recover("hvp.Evaluate", &err)
+	bind, err := p.bindWeights(ws)
+	if err != nil {
+		return nil, err
 	}
 	roots := append([]*G.Node{p.Loss}, p.grad.Grads...)
-	if err := p.run("gradient", roots); err != nil {
+	vals, err := p.run("gradient", roots, bind, p.frozen...)
+	if err != nil {
+		return nil, err
+	}
+	pt = &Point{}
+	if pt.Loss, err = scalarValue(vals, p.Loss); err != nil {
+		return nil, err
+	}
+	if pt.Grads, err = denseValues(vals, p.grad.Grads); err != nil {
+		return nil, err
+	}
+	for _, n := range p.frozen {
+		t, err := denseValue(vals, n)
+		if err != nil {
+			return nil, err
+		}
+		pt.Pattern = append(pt.Pattern, t.Float64s())
+	}
+	return pt, nil
+}
+
+// Gradient returns the loss and its gradient at the current inputs.
+func (p *Products) Gradient() (loss float64, grads []*tensor.Dense, err error) {
+	pt, err := p.Evaluate(nil)
+	if err != nil {
 		return 0, nil, err
 	}
-	if loss, err = scalarValue(p.Loss); err != nil {
-		return 0, nil, err
+	return pt.Loss, pt.Grads, nil
+}
+
+// LossAt returns the loss at weights ws (nil: the current weights), by the
+// forward pass alone.
+func (p *Products) LossAt(ws []*tensor.Dense) (loss float64, err error) {
+	defer errs.Recover("hvp.LossAt", &err)
+	bind, err := p.bindWeights(ws)
+	if err != nil {
+		return 0, err
 	}
-	grads, err = values(p.grad.Grads)
-	return loss, grads, err
+	vals, err := p.run("loss", []*G.Node{p.Loss}, bind)
+	if err != nil {
+		return 0, err
+	}
+	return scalarValue(vals, p.Loss)
 }
 
 // Hv returns the exact product of the full Hessian with v (one matrix per
-// block), by the R-pass.
+// block), by the R-pass. The product is computed for v/‖v‖ and scaled
+// back, so that directions near the ends of the float64 range neither
+// overflow nor underflow inside the pass; v = 0 gives zeros.
 func (p *Products) Hv(v []*tensor.Dense) (hv []*tensor.Dense, err error) {
-	defer recoverTo(&err)
-	if err := p.checkInputs(); err != nil {
+	defer errs.Recover("hvp.Hv", &err)
+	if err := p.checkAll(v, "direction"); err != nil {
 		return nil, err
 	}
-	if err := p.setAll(p.tangents, v, "direction"); err != nil {
+	return p.hvChecked(v)
+}
+
+// hvChecked is Hv for directions already checked.
+func (p *Products) hvChecked(v []*tensor.Dense) ([]*tensor.Dense, error) {
+	s := Norm(v...)
+	if s == 0 {
+		if err := p.checkInputs(nil); err != nil {
+			return nil, err
+		}
+		return zerosLike(v), nil
+	}
+	bind := graph.Values{}
+	for k, n := range p.tangents {
+		bind[n] = scaled(1/s, v[k])
+	}
+	vals, err := p.run("hv", p.hv, bind)
+	if err != nil {
 		return nil, err
 	}
-	if err := p.run("hv", p.hv); err != nil {
+	hv, err := denseValues(vals, p.hv)
+	if err != nil {
 		return nil, err
 	}
-	return values(p.hv)
+	for k := range hv {
+		if hv[k], err = scaledFinite(s, hv[k], "H v for "+p.Weights[k].Name()); err != nil {
+			return nil, err
+		}
+	}
+	return hv, nil
 }
 
 // BlockHv returns H_ll v, the diagonal block l of the Hessian times v.
@@ -185,7 +358,10 @@ func (p *Products) BlockHv(l int, v *tensor.Dense) (*tensor.Dense, error) {
 	if err := p.checkBlock(l); err != nil {
 		return nil, err
 	}
-	hv, err := p.Hv(p.BlockDirection(l, v))
+	if err := check(p.Weights[l], v, "direction"); err != nil {
+		return nil, err
+	}
+	hv, err := p.hvChecked(p.BlockDirection(l, v))
 	if err != nil {
 		return nil, err
 	}
@@ -204,136 +380,4 @@ func (p *Products) BlockDirection(l int, v *tensor.Dense) []*tensor.Dense {
 		}
 	}
 	return vs
-}
-
-// HvFD returns the central difference (g(w + r v) − g(w − r v)) / 2r of the
-// gradient: an approximation of Hv with error O(r²) + O(ε‖g‖/r).
-func (p *Products) HvFD(v []*tensor.Dense, r float64) (hv []*tensor.Dense, err error) {
-	defer recoverTo(&err)
-	if !(r > 0) || math.IsInf(r, 0) {
-		return nil, fmt.Errorf("hvp: step r = %v, want a finite r > 0", r)
-	}
-	if err := p.checkAll(v, "direction"); err != nil {
-		return nil, err
-	}
-	base, err := p.weightValues()
-	if err != nil {
-		return nil, err
-	}
-	defer p.setWeights(base)
-	at := func(s float64) ([]*tensor.Dense, error) {
-		ws := make([]*tensor.Dense, len(base))
-		for k := range base {
-			ws[k] = axpy(base[k], s, v[k])
-		}
-		if err := p.setWeights(ws); err != nil {
-			return nil, err
-		}
-		_, g, err := p.Gradient()
-		return g, err
-	}
-	gp, err := at(r)
-	if err != nil {
-		return nil, err
-	}
-	gm, err := at(-r)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*tensor.Dense, len(gp))
-	for k := range gp {
-		out[k] = scaled(1/(2*r), axpy(gp[k], -1, gm[k]))
-	}
-	return out, nil
-}
-
-// run executes the machine for roots, compiling it on first use.
-func (p *Products) run(key string, roots []*G.Node) (err error) {
-	defer recoverTo(&err)
-	m, ok := p.machines[key]
-	if !ok {
-		m = G.NewTapeMachine(p.Loss.Graph().SubgraphRoots(roots...))
-		p.machines[key] = m
-	}
-	m.Reset()
-	if err := m.RunAll(); err != nil {
-		return runError(key, err)
-	}
-	return nil
-}
-
-// RunError reports an op that failed while a product ran, naming its node.
-type RunError struct {
-	Machine string // the product being run
-	Node    string // the failing node, when Gorgonia says
-	Op      string
-	Err     error // the op's error
-}
-
-func (e *RunError) Error() string {
-	if e.Node == "" {
-		return fmt.Sprintf("hvp: running %s: %v", e.Machine, e.Err)
-	}
-	return fmt.Sprintf("hvp: running %s: node %s, op %s: %v", e.Machine, e.Node, e.Op, e.Err)
-}
-func (e *RunError) Unwrap() error { return e.Err }
-
-// runError unpacks Gorgonia's contextual VM error (which does not
-// implement Unwrap) into a *RunError naming the node.
-func runError(key string, err error) error {
-	re := &RunError{Machine: key, Err: err}
-	if ctx, ok := err.(interface {
-		Node() *G.Node
-		Err() error
-	}); ok {
-		re.Err = ctx.Err()
-		if n := ctx.Node(); n != nil {
-			re.Node, re.Op = graph.Label(n), n.Op().String()
-		}
-	}
-	return re
-}
-
-// recoverTo turns a panic from Gorgonia or gonum into an error.
-func recoverTo(err *error) {
-	if r := recover(); r != nil {
-		*err = fmt.Errorf("hvp: internal panic: %v", r)
-	}
-}
-
-// weightValues returns the weights' current values (not copies).
-func (p *Products) weightValues() ([]*tensor.Dense, error) {
-	out := make([]*tensor.Dense, len(p.Weights))
-	for k, w := range p.Weights {
-		t, ok := w.Value().(*tensor.Dense)
-		if !ok {
-			return nil, &ShapeError{What: "weight " + w.Name(), Reason: fmt.Sprintf("no matrix value (got %T)", w.Value())}
-		}
-		out[k] = t
-	}
-	return out, nil
-}
-
-// setWeights binds the given tensors (not copies) to the weights.
-func (p *Products) setWeights(ws []*tensor.Dense) error {
-	for k, w := range p.Weights {
-		if err := G.Let(w, ws[k]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// asSingular extracts an LU op's singular-matrix error from a run error,
-// and the failing node.
-func asSingular(err error) (*ops.SingularError, string, bool) {
-	var s *ops.SingularError
-	if !errors.As(err, &s) {
-		return nil, "", false
-	}
-	var re *RunError
-	if errors.As(err, &re) {
-		return s, re.Node, true
-	}
-	return s, "", true
 }

@@ -2,13 +2,16 @@ package hvp
 
 import (
 	"fmt"
-	"math"
 
+	"github.com/newtonia/newtonia/errs"
+	"github.com/newtonia/newtonia/graph"
+	"gonum.org/v1/gonum/floats"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
 
-// denseData returns the elements of t in row-major order.
+// denseData returns the elements of t in row-major order (t's own slice
+// unless t is a view).
 func denseData(t *tensor.Dense) []float64 {
 	if t.IsView() || t.RequiresIterator() {
 		t = t.Materialize().(*tensor.Dense)
@@ -16,28 +19,28 @@ func denseData(t *tensor.Dense) []float64 {
 	return t.Float64s()
 }
 
-// value returns a copy of n's current value as a float64 tensor.
-func value(n *G.Node) (*tensor.Dense, error) {
-	t, ok := n.Value().(*tensor.Dense)
+// denseValue returns a copy of n's value in a run.
+func denseValue(vals graph.Values, n *G.Node) (*tensor.Dense, error) {
+	t, ok := vals[n].(*tensor.Dense)
 	if !ok {
-		return nil, fmt.Errorf("hvp: node %s has no tensor value (got %T)", n.Name(), n.Value())
+		return nil, &errs.ShapeError{What: "node " + errs.Label(n), Reason: fmt.Sprintf("no tensor value (got %T)", vals[n])}
 	}
 	return newDense(t.Shape(), append([]float64(nil), denseData(t)...)), nil
 }
 
-func values(ns []*G.Node) ([]*tensor.Dense, error) {
+func denseValues(vals graph.Values, ns []*G.Node) ([]*tensor.Dense, error) {
 	out := make([]*tensor.Dense, len(ns))
 	for i, n := range ns {
 		var err error
-		if out[i], err = value(n); err != nil {
+		if out[i], err = denseValue(vals, n); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
 }
 
-func scalarValue(n *G.Node) (float64, error) {
-	switch v := n.Value().(type) {
+func scalarValue(vals graph.Values, n *G.Node) (float64, error) {
+	switch v := vals[n].(type) {
 	case *G.F64:
 		return float64(*v), nil
 	case *tensor.Dense:
@@ -45,69 +48,92 @@ func scalarValue(n *G.Node) (float64, error) {
 			return d[0], nil
 		}
 	}
-	return 0, fmt.Errorf("hvp: node %s has no scalar value (got %T)", n.Name(), n.Value())
+	return 0, &errs.ShapeError{What: "node " + errs.Label(n), Reason: fmt.Sprintf("no scalar value (got %T)", vals[n])}
 }
 
 func newDense(s tensor.Shape, data []float64) *tensor.Dense {
 	return tensor.New(tensor.WithShape(s.Clone()...), tensor.WithBacking(data))
 }
 
+func zerosLike(v []*tensor.Dense) []*tensor.Dense {
+	out := make([]*tensor.Dense, len(v))
+	for k, t := range v {
+		out[k] = newDense(t.Shape(), make([]float64, t.Shape().TotalSize()))
+	}
+	return out
+}
+
 // axpy returns x + a·y as a new tensor.
 func axpy(x *tensor.Dense, a float64, y *tensor.Dense) *tensor.Dense {
-	xs, ys := denseData(x), denseData(y)
-	out := make([]float64, len(xs))
-	for i := range xs {
-		out[i] = xs[i] + a*ys[i]
-	}
+	out := append([]float64(nil), denseData(x)...)
+	floats.AddScaled(out, a, denseData(y))
 	return newDense(x.Shape(), out)
 }
 
 // scaled returns a·x as a new tensor.
 func scaled(a float64, x *tensor.Dense) *tensor.Dense {
-	xs := denseData(x)
-	out := make([]float64, len(xs))
-	for i := range xs {
-		out[i] = a * xs[i]
-	}
+	out := append([]float64(nil), denseData(x)...)
+	floats.Scale(a, out)
 	return newDense(x.Shape(), out)
 }
 
-// Norm returns the Frobenius norm of x.
-func Norm(x *tensor.Dense) float64 {
-	var s, scale float64 = 0, 0
-	for _, v := range denseData(x) {
-		scale = math.Max(scale, math.Abs(v))
+// scaledFinite is scaled for results: an overflow is a NotFiniteError
+// naming what.
+func scaledFinite(a float64, x *tensor.Dense, what string) (*tensor.Dense, error) {
+	out := scaled(a, x)
+	if err := finite(out.Float64s(), what); err != nil {
+		return nil, err
 	}
-	if scale == 0 {
-		return 0
-	}
-	for _, v := range denseData(x) {
-		s += (v / scale) * (v / scale)
-	}
-	return scale * math.Sqrt(s)
+	return out, nil
 }
 
-// relDiff returns ‖a − b‖ / ‖b‖ (‖a − b‖ when b = 0).
-func relDiff(a, b *tensor.Dense) float64 {
-	d := Norm(axpy(a, -1, b))
-	if nb := Norm(b); nb > 0 {
-		return d / nb
+// Norm returns the Frobenius norm of the matrices xs taken together,
+// without overflow or underflow (gonum's scaled 2-norm).
+func Norm(xs ...*tensor.Dense) float64 {
+	if len(xs) == 1 {
+		return floats.Norm(denseData(xs[0]), 2)
+	}
+	return floats.Norm(Flatten(xs), 2)
+}
+
+// RelDiff returns ‖a − b‖_F / ‖b‖_F (‖a − b‖_F when b = 0).
+func RelDiff(a, b *tensor.Dense) float64 { return FlatRelDiff(denseData(a), denseData(b)) }
+
+// FlatRelDiff is RelDiff for flattened values (see Flatten).
+func FlatRelDiff(a, b []float64) float64 {
+	d := floats.Distance(a, b, 2)
+	if n := floats.Norm(b, 2); n > 0 {
+		return d / n
 	}
 	return d
 }
 
-// RelDiff returns ‖a − b‖_F / ‖b‖_F (‖a − b‖_F when b = 0).
-func RelDiff(a, b *tensor.Dense) float64 { return relDiff(a, b) }
+// Flatten concatenates matrices in row-major order (the order in which
+// dense Hessians index parameters: block by block, in the order the
+// weights were given).
+func Flatten(ts []*tensor.Dense) []float64 {
+	var out []float64
+	for _, t := range ts {
+		out = append(out, denseData(t)...)
+	}
+	return out
+}
 
-// FlatRelDiff is RelDiff for flattened values (see Flatten).
-func FlatRelDiff(a, b []float64) float64 {
-	var d, n float64
-	for i := range a {
-		d += (a[i] - b[i]) * (a[i] - b[i])
-		n += b[i] * b[i]
+// Unflatten splits x into matrices shaped like the given nodes (the
+// inverse of Flatten).
+func Unflatten(x []float64, like []*G.Node) ([]*tensor.Dense, error) {
+	out := make([]*tensor.Dense, len(like))
+	off := 0
+	for i, n := range like {
+		sz := n.Shape().TotalSize()
+		if off+sz > len(x) {
+			return nil, &errs.ShapeError{What: "flattened values", Reason: fmt.Sprintf("%d values for shapes needing more", len(x))}
+		}
+		out[i] = newDense(n.Shape(), append([]float64(nil), x[off:off+sz]...))
+		off += sz
 	}
-	if n == 0 {
-		return math.Sqrt(d)
+	if off != len(x) {
+		return nil, &errs.ShapeError{What: "flattened values", Reason: fmt.Sprintf("%d values, shapes take %d", len(x), off)}
 	}
-	return math.Sqrt(d / n)
+	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -58,6 +59,9 @@ type Named struct {
 }
 
 func activation(l LayerFile) (ops.ScalarFunc, error) {
+	if l.Slope != nil && l.Activation != "leaky_relu" {
+		return nil, fmt.Errorf(`"slope" is given for activation %q, which has none (only "leaky_relu" does)`, l.Activation)
+	}
 	switch l.Activation {
 	case "leaky_relu":
 		if l.Slope == nil {
@@ -105,6 +109,12 @@ func Load(path string) (*Loaded, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%s: data after the net's JSON object (one object per file)", path)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("%s: data after the net's JSON object (one object per file)", path)
 	}
 	if f.Loss != "half_squared_error" {
 		return nil, fmt.Errorf("%s: unknown loss %q (want half_squared_error)", path, f.Loss)
@@ -241,5 +251,5 @@ func Save(dir string, m *MLP, dirs []*tensor.Dense, force bool) (string, error) 
 		return "", err
 	}
 	path := filepath.Join(dir, "net.json")
-	return path, writeFile(path, append(js, '\n'), force)
+	return path, WriteFile(path, append(js, '\n'), force)
 }

@@ -13,7 +13,7 @@ import (
 //	backward:  Ā = Ȳ,  B̄ = Ȳ
 //	JVP:       Ẏ = Ȧ + Ḃ
 //	inverse:   A = Y − B,  B = Y − A  (always)
-type AddOp struct{ pure }
+type AddOp struct{ Pure }
 
 // Add returns the node a + b.
 func Add(a, b *G.Node) (*G.Node, error) { return Apply(AddOp{}, a, b) }
@@ -21,8 +21,8 @@ func Add(a, b *G.Node) (*G.Node, error) { return Apply(AddOp{}, a, b) }
 func (AddOp) String() string          { return "A+B" }
 func (AddOp) Arity() int              { return 2 }
 func (AddOp) Type() hm.Type           { return sameType(2) }
-func (o AddOp) WriteHash(h hash.Hash) { writeHash(h, o) }
-func (o AddOp) Hashcode() uint32      { return hashcode(o) }
+func (o AddOp) WriteHash(h hash.Hash) { WriteHash(h, o) }
+func (o AddOp) Hashcode() uint32      { return Hashcode(o) }
 func (o AddOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return equalShapes(o, 2, in)
 }

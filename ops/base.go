@@ -6,28 +6,49 @@ import (
 	"hash/fnv"
 
 	"github.com/chewxy/hm"
+	"github.com/newtonia/newtonia/errs"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
 
-// pure supplies the Op methods that are the same for every op of this
-// package: each Do allocates a fresh output, never returns a pointer into
-// an input and never overwrites one (see gorgonia.md: in-place ops clobber
-// values that other passes still read).
-type pure struct{}
+// Pure supplies, embedded in an op, the gorgonia.Op methods that are the
+// same for every op of newtonia: Do allocates a fresh output, never returns
+// a pointer into an input and never overwrites one (gorgonia.md: in-place
+// ops clobber values that other passes still read).
+type Pure struct{}
 
-func (pure) ReturnsPtr() bool     { return false }
-func (pure) CallsExtern() bool    { return false }
-func (pure) OverwritesInput() int { return -1 }
+func (Pure) ReturnsPtr() bool     { return false }
+func (Pure) CallsExtern() bool    { return false }
+func (Pure) OverwritesInput() int { return -1 }
 
-// writeHash writes op's String, which by convention names the op and every
-// parameter: two ops with equal strings are the same function, so
-// Gorgonia's hash-consing may merge their nodes.
-func writeHash(h hash.Hash, op fmt.Stringer) { fmt.Fprintf(h, "newtonia/%T/%s", op, op) }
+// Unary supplies, embedded in an elementwise op of one input, every
+// gorgonia.Op method but String, Do, WriteHash and Hashcode: arity 1, type
+// a → a, the output shaped like the input. WriteHash and Hashcode are
+// one line each with WriteHash and Hashcode below:
+//
+//	func (o MyOp) WriteHash(h hash.Hash) { ops.WriteHash(h, o) }
+//	func (o MyOp) Hashcode() uint32      { return ops.Hashcode(o) }
+type Unary struct{ Pure }
 
-func hashcode(op fmt.Stringer) uint32 {
+func (Unary) Arity() int    { return 1 }
+func (Unary) Type() hm.Type { return sameType(1) }
+func (Unary) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	return equalShapes(unaryName{}, 1, in)
+}
+
+type unaryName struct{}
+
+func (unaryName) String() string { return "elementwise op" }
+
+// WriteHash writes op's type and String, which by convention names the op
+// and every parameter: two ops with equal strings are the same function,
+// so Gorgonia's hash-consing may merge their nodes.
+func WriteHash(h hash.Hash, op fmt.Stringer) { fmt.Fprintf(h, "newtonia/%T/%s", op, op) }
+
+// Hashcode is the 32-bit FNV hash of what WriteHash writes.
+func Hashcode(op fmt.Stringer) uint32 {
 	h := fnv.New32a()
-	writeHash(h, op)
+	WriteHash(h, op)
 	return h.Sum32()
 }
 
@@ -57,13 +78,13 @@ func toScalar(n int) hm.Type {
 // shapes extracts the full shapes of an op's inputs.
 func shapes(op fmt.Stringer, want int, in []G.DimSizer) ([]tensor.Shape, error) {
 	if len(in) != want {
-		return nil, fmt.Errorf("%v: %d inputs, want %d", op, len(in), want)
+		return nil, &errs.ShapeError{What: op.String(), Reason: fmt.Sprintf("%d inputs, want %d", len(in), want)}
 	}
 	out := make([]tensor.Shape, len(in))
 	for i, d := range in {
 		s, ok := d.(tensor.Shape)
 		if !ok {
-			return nil, fmt.Errorf("%v: input %d has no static shape (%T)", op, i, d)
+			return nil, &errs.ShapeError{What: op.String(), Reason: fmt.Sprintf("input %d has no static shape (%T)", i, d)}
 		}
 		out[i] = s
 	}
@@ -78,7 +99,7 @@ func matrixShapes(op fmt.Stringer, want int, in []G.DimSizer) ([]tensor.Shape, e
 	}
 	for i, s := range ss {
 		if len(s) != 2 {
-			return nil, fmt.Errorf("%v: input %d has shape %v, want a matrix", op, i, s)
+			return nil, &errs.ShapeError{What: op.String(), Reason: fmt.Sprintf("input %d has shape %v, want a matrix", i, s)}
 		}
 	}
 	return ss, nil
@@ -92,7 +113,7 @@ func equalShapes(op fmt.Stringer, want int, in []G.DimSizer) (tensor.Shape, erro
 	}
 	for i, s := range ss[1:] {
 		if !s.Eq(ss[0]) {
-			return nil, fmt.Errorf("%v: input %d has shape %v, input 0 has %v", op, i+1, s, ss[0])
+			return nil, &errs.ShapeError{What: op.String(), Reason: fmt.Sprintf("input %d has shape %v, input 0 has %v", i+1, s, ss[0])}
 		}
 	}
 	return ss[0].Clone(), nil

@@ -1,24 +1,21 @@
 package ops
 
 import (
-	"errors"
 	"hash"
+
+	"github.com/newtonia/newtonia/errs"
 
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
 
-// ErrDivByZero is returned (wrapped) by DivOp when a divisor entry is zero:
-// the library never produces an Inf silently.
-var ErrDivByZero = errors.New("division by zero")
-
 // DivOp is the elementwise quotient Y = A ⊘ B. A zero divisor is an error.
 //
 //	backward:  Ā = Ȳ ⊘ B,  B̄ = −(Ȳ ⊙ Y) ⊘ B
 //	JVP:       Ẏ = (Ȧ − Y ⊙ Ḃ) ⊘ B
 //	inverse:   A = Y ⊙ B  (always),  B = A ⊘ Y  (Y has no zero entry)
-type DivOp struct{ pure }
+type DivOp struct{ Pure }
 
 // Div returns the node a ⊘ b.
 func Div(a, b *G.Node) (*G.Node, error) { return Apply(DivOp{}, a, b) }
@@ -26,8 +23,8 @@ func Div(a, b *G.Node) (*G.Node, error) { return Apply(DivOp{}, a, b) }
 func (DivOp) String() string          { return "A⊘B" }
 func (DivOp) Arity() int              { return 2 }
 func (DivOp) Type() hm.Type           { return sameType(2) }
-func (o DivOp) WriteHash(h hash.Hash) { writeHash(h, o) }
-func (o DivOp) Hashcode() uint32      { return hashcode(o) }
+func (o DivOp) WriteHash(h hash.Hash) { WriteHash(h, o) }
+func (o DivOp) Hashcode() uint32      { return Hashcode(o) }
 func (o DivOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return equalShapes(o, 2, in)
 }
@@ -40,7 +37,7 @@ func (o DivOp) Do(v ...G.Value) (G.Value, error) {
 func (DivOp) do(v ...G.Value) (G.Value, error) {
 	return zip(v[0], v[1], func(x, y float64) (float64, error) {
 		if y == 0 {
-			return 0, ErrDivByZero
+			return 0, &errs.NotFiniteError{What: "A⊘B: division by zero", Index: -1}
 		}
 		return x / y, nil
 	})

@@ -27,7 +27,7 @@
 //
 //	MatMulOp, TransposeOp, AddOp, SubOp, MulOp, DivOp, ScaleOp, ScalarMulOp,
 //	InnerOp, HalfSSEOp, ElementwiseOp (LeakyReLUFunc, ReLUFunc, IdentityFunc,
-//	TanhFunc, AtanhFunc), InvOp and SolveOp (LU), PInvOp (QR when of full
+//	TanhFunc, AtanhFunc), MatInvOp and SolveOp (LU), PInvOp (QR when of full
 //	rank, else SVD).
 //
 // Every Do allocates its output, never writes an input, and returns an

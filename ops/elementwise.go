@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"hash"
 
+	"github.com/newtonia/newtonia/errs"
+
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -55,7 +57,7 @@ type PiecewiseLinearFunc interface {
 // For a piecewise-linear F every derivative op (k ≥ 1) is piecewise
 // constant: its tangent is zero and the inverse pass freezes it.
 type ElementwiseOp struct {
-	pure
+	Pure
 	F     ScalarFunc
 	Order int
 }
@@ -71,8 +73,8 @@ func (o ElementwiseOp) String() string {
 }
 func (ElementwiseOp) Arity() int              { return 1 }
 func (ElementwiseOp) Type() hm.Type           { return sameType(1) }
-func (o ElementwiseOp) WriteHash(h hash.Hash) { writeHash(h, o) }
-func (o ElementwiseOp) Hashcode() uint32      { return hashcode(o) }
+func (o ElementwiseOp) WriteHash(h hash.Hash) { WriteHash(h, o) }
+func (o ElementwiseOp) Hashcode() uint32      { return Hashcode(o) }
 func (o ElementwiseOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return equalShapes(o, 1, in)
 }
@@ -96,10 +98,10 @@ func (o ElementwiseOp) do(v ...G.Value) (G.Value, error) {
 	return mapValue(v[0], func(x float64) (float64, error) {
 		d, ok := o.F.Deriv(o.Order, x)
 		if !ok {
-			return 0, fmt.Errorf("%v: derivative of order %d not provided", o.F, o.Order)
+			return 0, &errs.NoRuleError{Op: o, Rule: fmt.Sprintf("derivative of order %d", o.Order)}
 		}
 		if !finite(d) && finite(x) {
-			return 0, fmt.Errorf("%v: not finite at x = %g: %w", o, x, ErrNotFinite)
+			return 0, &errs.NotFiniteError{What: fmt.Sprintf("%v at x = %g", o, x), Index: -1, Value: d}
 		}
 		return d, nil
 	})

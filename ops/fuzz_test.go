@@ -33,7 +33,7 @@ var fuzzOps = []fuzzCase{
 	{func(float64) G.Op { return ops.ElementwiseOp{F: ops.ReLUFunc{}} }, func(r, c int) [][2]int { return [][2]int{{r, c}} }},
 	{func(float64) G.Op { return ops.ElementwiseOp{F: ops.IdentityFunc{}} }, func(r, c int) [][2]int { return [][2]int{{r, c}} }},
 	{func(float64) G.Op { return ops.ElementwiseOp{F: ops.TanhFunc{}} }, func(r, c int) [][2]int { return [][2]int{{r, c}} }},
-	{func(float64) G.Op { return ops.InvOp{} }, func(r, c int) [][2]int { return [][2]int{{r, r}} }},
+	{func(float64) G.Op { return ops.MatInvOp{} }, func(r, c int) [][2]int { return [][2]int{{r, r}} }},
 	{func(float64) G.Op { return ops.SolveOp{} }, func(r, c int) [][2]int { return [][2]int{{r, r}, {r, c}} }},
 	{func(float64) G.Op { return ops.SolveOp{Trans: true} }, func(r, c int) [][2]int { return [][2]int{{r, r}, {r, r}} }},
 	{func(float64) G.Op { return ops.SolveOp{Right: true} }, func(r, c int) [][2]int { return [][2]int{{r, r}, {c, r}} }},

@@ -15,7 +15,7 @@ import (
 //	inverse:   none (a scalar does not determine a matrix). The inverse
 //	           pass never needs one: it inverts the backward rule's nodes,
 //	           H − Y and J̄·(H − Y), which are invertible.
-type HalfSSEOp struct{ pure }
+type HalfSSEOp struct{ Pure }
 
 // HalfSSE returns the scalar node ½‖h − y‖².
 func HalfSSE(h, y *G.Node) (*G.Node, error) { return Apply(HalfSSEOp{}, h, y) }
@@ -23,8 +23,8 @@ func HalfSSE(h, y *G.Node) (*G.Node, error) { return Apply(HalfSSEOp{}, h, y) }
 func (HalfSSEOp) String() string          { return "½‖H−Y‖²" }
 func (HalfSSEOp) Arity() int              { return 2 }
 func (HalfSSEOp) Type() hm.Type           { return toScalar(2) }
-func (o HalfSSEOp) WriteHash(h hash.Hash) { writeHash(h, o) }
-func (o HalfSSEOp) Hashcode() uint32      { return hashcode(o) }
+func (o HalfSSEOp) WriteHash(h hash.Hash) { WriteHash(h, o) }
+func (o HalfSSEOp) Hashcode() uint32      { return Hashcode(o) }
 
 func (o HalfSSEOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	if _, err := equalShapes(o, 2, in); err != nil {

@@ -13,7 +13,7 @@ import (
 //	backward:  Ā = ȳ·B,  B̄ = ȳ·A
 //	JVP:       ẏ = ⟨Ȧ, B⟩ + ⟨A, Ḃ⟩
 //	inverse:   none (a scalar does not determine a matrix)
-type InnerOp struct{ pure }
+type InnerOp struct{ Pure }
 
 // Inner returns the scalar node ⟨a, b⟩.
 func Inner(a, b *G.Node) (*G.Node, error) { return Apply(InnerOp{}, a, b) }
@@ -21,8 +21,8 @@ func Inner(a, b *G.Node) (*G.Node, error) { return Apply(InnerOp{}, a, b) }
 func (InnerOp) String() string          { return "⟨A,B⟩" }
 func (InnerOp) Arity() int              { return 2 }
 func (InnerOp) Type() hm.Type           { return toScalar(2) }
-func (o InnerOp) WriteHash(h hash.Hash) { writeHash(h, o) }
-func (o InnerOp) Hashcode() uint32      { return hashcode(o) }
+func (o InnerOp) WriteHash(h hash.Hash) { WriteHash(h, o) }
+func (o InnerOp) Hashcode() uint32      { return Hashcode(o) }
 
 func (o InnerOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	if _, err := equalShapes(o, 2, in); err != nil {
@@ -63,12 +63,5 @@ func (InnerOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, err
 
 func (InnerOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
 	var b builder
-	var r *G.Node
-	if tan[0] != nil {
-		r = b.apply(InnerOp{}, tan[0], in[1])
-	}
-	if tan[1] != nil {
-		r = b.add(r, b.apply(InnerOp{}, in[0], tan[1]))
-	}
-	return r, b.err
+	return b.bilinear(func(x, y *G.Node) *G.Node { return b.apply(InnerOp{}, x, y) }, in, tan), b.err
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/newtonia/newtonia/errs"
+
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
 )
@@ -77,7 +79,7 @@ type luResult struct {
 func cachedLU(op fmt.Stringer, a *mat.Dense) (*mat.LU, error) {
 	r, c := a.Dims()
 	if r != c {
-		return nil, fmt.Errorf("%v: matrix is %d×%d, want square", op, r, c)
+		return nil, &errs.ShapeError{What: op.String(), Reason: fmt.Sprintf("matrix is %d×%d, want square", r, c)}
 	}
 	v, _ := luCache.get(a, func() (any, error) {
 		var lu mat.LU
@@ -86,7 +88,7 @@ func cachedLU(op fmt.Stringer, a *mat.Dense) (*mat.LU, error) {
 	})
 	e := v.(*luResult)
 	if !(e.cond <= SingularCond) {
-		return nil, &SingularError{Op: op.String(), Cond: e.cond}
+		return nil, singular(op, e.cond)
 	}
 	return e.lu, nil
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"hash"
 
+	"github.com/newtonia/newtonia/errs"
+
 	"github.com/chewxy/hm"
 	"gonum.org/v1/gonum/mat"
 	G "gorgonia.org/gorgonia"
@@ -20,7 +22,7 @@ import (
 // The pseudo-inverse branch is an exact inverse when the known factor has
 // full rank on the side being solved (A full column rank, B full row rank);
 // otherwise it returns the minimum-norm least-squares solution.
-type MatMulOp struct{ pure }
+type MatMulOp struct{ Pure }
 
 // MatMul returns the node a·b.
 func MatMul(a, b *G.Node) (*G.Node, error) { return Apply(MatMulOp{}, a, b) }
@@ -28,8 +30,8 @@ func MatMul(a, b *G.Node) (*G.Node, error) { return Apply(MatMulOp{}, a, b) }
 func (MatMulOp) String() string          { return "A×B" }
 func (MatMulOp) Arity() int              { return 2 }
 func (MatMulOp) Type() hm.Type           { return sameType(2) }
-func (o MatMulOp) WriteHash(h hash.Hash) { writeHash(h, o) }
-func (o MatMulOp) Hashcode() uint32      { return hashcode(o) }
+func (o MatMulOp) WriteHash(h hash.Hash) { WriteHash(h, o) }
+func (o MatMulOp) Hashcode() uint32      { return Hashcode(o) }
 
 func (o MatMulOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	s, err := matrixShapes(o, 2, in)
@@ -37,7 +39,7 @@ func (o MatMulOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 		return nil, err
 	}
 	if s[0][1] != s[1][0] {
-		return nil, fmt.Errorf("%v: inner dimensions differ: %v × %v", o, s[0], s[1])
+		return nil, &errs.ShapeError{What: o.String(), Reason: fmt.Sprintf("inner dimensions differ: %v × %v", s[0], s[1])}
 	}
 	return tensor.Shape{s[0][0], s[1][1]}, nil
 }
@@ -53,7 +55,7 @@ func (o MatMulOp) do(v ...G.Value) (G.Value, error) {
 		return nil, err
 	}
 	if _, k := a.Dims(); k != b.RawMatrix().Rows {
-		return nil, fmt.Errorf("%v: inner dimensions differ", o)
+		return nil, &errs.ShapeError{What: o.String(), Reason: "inner dimensions differ"}
 	}
 	var c mat.Dense
 	c.Mul(a, b)
@@ -74,14 +76,7 @@ func (MatMulOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, er
 
 func (MatMulOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
 	var b builder
-	var r *G.Node
-	if tan[0] != nil {
-		r = b.mm(tan[0], in[1])
-	}
-	if tan[1] != nil {
-		r = b.add(r, b.mm(in[0], tan[1]))
-	}
-	return r, b.err
+	return b.bilinear(b.mm, in, tan), b.err
 }
 
 func (MatMulOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {

@@ -14,7 +14,7 @@ import (
 //	JVP:       Ẏ = Ȧ ⊙ B + A ⊙ Ḃ
 //	inverse:   A = Y ⊘ B,  B = Y ⊘ A  (the known factor has no zero entry;
 //	           checked when the inverse runs)
-type MulOp struct{ pure }
+type MulOp struct{ Pure }
 
 // Mul returns the node a ⊙ b.
 func Mul(a, b *G.Node) (*G.Node, error) { return Apply(MulOp{}, a, b) }
@@ -22,8 +22,8 @@ func Mul(a, b *G.Node) (*G.Node, error) { return Apply(MulOp{}, a, b) }
 func (MulOp) String() string          { return "A⊙B" }
 func (MulOp) Arity() int              { return 2 }
 func (MulOp) Type() hm.Type           { return sameType(2) }
-func (o MulOp) WriteHash(h hash.Hash) { writeHash(h, o) }
-func (o MulOp) Hashcode() uint32      { return hashcode(o) }
+func (o MulOp) WriteHash(h hash.Hash) { WriteHash(h, o) }
+func (o MulOp) Hashcode() uint32      { return Hashcode(o) }
 func (o MulOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return equalShapes(o, 2, in)
 }
@@ -55,14 +55,7 @@ func (MulOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error
 
 func (MulOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
 	var b builder
-	var r *G.Node
-	if tan[0] != nil {
-		r = b.mul(tan[0], in[1])
-	}
-	if tan[1] != nil {
-		r = b.add(r, b.mul(in[0], tan[1]))
-	}
-	return r, b.err
+	return b.bilinear(b.mul, in, tan), b.err
 }
 
 func (MulOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {

@@ -63,7 +63,7 @@ func TestRules(t *testing.T) {
 		{"tanh", ops.ElementwiseOp{F: ops.TanhFunc{}}, []*tensor.Dense{m(3, 4)}, nil, nil},
 		{"tanh'", ops.ElementwiseOp{F: ops.TanhFunc{}, Order: 1}, []*tensor.Dense{m(3, 4)}, []int{0}, nil},
 		{"tanh''", ops.ElementwiseOp{F: ops.TanhFunc{}, Order: 2}, []*tensor.Dense{m(3, 4)}, []int{0}, nil},
-		{"inv", ops.InvOp{}, []*tensor.Dense{wellCond(4)}, nil, nil},
+		{"inv", ops.MatInvOp{}, []*tensor.Dense{wellCond(4)}, nil, nil},
 		{"solve", ops.SolveOp{}, []*tensor.Dense{wellCond(3), m(3, 3)}, nil, nil},
 		{"solve rect", ops.SolveOp{}, []*tensor.Dense{wellCond(3), m(3, 2)}, []int{0}, nil},
 		{"solve trans", ops.SolveOp{Trans: true}, []*tensor.Dense{wellCond(3), m(3, 3)}, nil, nil},

@@ -5,6 +5,8 @@ import (
 	"hash"
 	"math"
 
+	"github.com/newtonia/newtonia/errs"
+
 	"github.com/chewxy/hm"
 	"gonum.org/v1/gonum/mat"
 	G "gorgonia.org/gorgonia"
@@ -23,7 +25,7 @@ import (
 //
 // The I − P terms are expanded (Z − P Z) so that no identity matrix node
 // is needed.
-type PInvOp struct{ pure }
+type PInvOp struct{ Pure }
 
 // PInv returns the node a⁺.
 func PInv(a *G.Node) (*G.Node, error) { return Apply(PInvOp{}, a) }
@@ -31,8 +33,8 @@ func PInv(a *G.Node) (*G.Node, error) { return Apply(PInvOp{}, a) }
 func (PInvOp) String() string          { return "A⁺" }
 func (PInvOp) Arity() int              { return 1 }
 func (PInvOp) Type() hm.Type           { return sameType(1) }
-func (o PInvOp) WriteHash(h hash.Hash) { writeHash(h, o) }
-func (o PInvOp) Hashcode() uint32      { return hashcode(o) }
+func (o PInvOp) WriteHash(h hash.Hash) { WriteHash(h, o) }
+func (o PInvOp) Hashcode() uint32      { return Hashcode(o) }
 
 func (o PInvOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	s, err := matrixShapes(o, 1, in)
@@ -126,7 +128,7 @@ func pinvSVD(a *mat.Dense) *pinvResult {
 	m, n := a.Dims()
 	var svd mat.SVD
 	if !svd.Factorize(a, mat.SVDThin) {
-		return &pinvResult{err: fmt.Errorf("SVD did not converge")}
+		return &pinvResult{err: &errs.ConditionError{Block: -1, Reason: "SVD did not converge"}}
 	}
 	s := svd.Values(nil)
 	rank := svd.Rank(float64(max(m, n)) * 0x1p-52)

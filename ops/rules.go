@@ -3,6 +3,8 @@ package ops
 import (
 	"fmt"
 
+	"github.com/newtonia/newtonia/errs"
+
 	G "gorgonia.org/gorgonia"
 )
 
@@ -68,32 +70,20 @@ func IsPiecewiseConstant(op G.Op) bool {
 	return ok && p.PiecewiseConstant()
 }
 
-// NoInverseError is returned by Inverse when an op cannot be solved for an
-// input.
-type NoInverseError struct {
-	Op     string // the op, as printed
-	Input  int    // the input it cannot be solved for
-	Reason string
-}
-
-func (e *NoInverseError) Error() string {
-	return fmt.Sprintf("op %s has no inverse with respect to input %d: %s", e.Op, e.Input, e.Reason)
-}
-
 func noInverse(op fmt.Stringer, wrt int, format string, args ...any) error {
-	return &NoInverseError{Op: op.String(), Input: wrt, Reason: fmt.Sprintf(format, args...)}
+	return &errs.NoInverseError{Op: op.String(), Input: wrt, Reason: fmt.Sprintf(format, args...)}
 }
 
 // Apply is gorgonia.ApplyOp with panics turned into errors.
 func Apply(op G.Op, in ...*G.Node) (n *G.Node, err error) {
 	for i, x := range in {
 		if x == nil {
-			return nil, fmt.Errorf("ops: %v: input %d is nil", op, i)
+			return nil, &errs.ShapeError{What: fmt.Sprintf("ops: %v", op), Reason: fmt.Sprintf("input %d is nil", i)}
 		}
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			n, err = nil, fmt.Errorf("ops: applying %v: %v", op, r)
+			n, err = nil, &errs.ShapeError{What: fmt.Sprintf("ops: applying %v", op), Reason: fmt.Sprint(r)}
 		}
 	}()
 	return G.ApplyOp(op, in...)
@@ -150,6 +140,19 @@ func (b *builder) sub(x, y *G.Node) *G.Node {
 		return b.scale(-1, y)
 	}
 	return b.apply(SubOp{}, x, y)
+}
+
+// bilinear is the JVP of an op bilinear in its two inputs (JAX's
+// defbilinear): Ẏ = f(Ȧ, B) + f(A, Ḃ), nil tangents skipped.
+func (b *builder) bilinear(f func(x, y *G.Node) *G.Node, in, tan []*G.Node) *G.Node {
+	var r *G.Node
+	if tan[0] != nil {
+		r = f(tan[0], in[1])
+	}
+	if tan[1] != nil {
+		r = b.add(r, f(in[0], tan[1]))
+	}
+	return r
 }
 
 // need returns whether the i-th flag is set (a nil slice needs everything).

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"hash"
 
+	"github.com/newtonia/newtonia/errs"
+
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -18,7 +20,7 @@ import (
 //	JVP:       Ẏ = ṡ·X + s·Ẋ       Ẏ = (Ẋ − ṡ·Y) / s  (Divide)
 //	inverse:   X = Y / s  (s ≠ 0),  X = s·Y  (Divide); none for s
 type ScalarMulOp struct {
-	pure
+	Pure
 	Divide bool
 }
 
@@ -33,8 +35,8 @@ func (o ScalarMulOp) String() string {
 }
 func (ScalarMulOp) Arity() int              { return 2 }
 func (ScalarMulOp) Type() hm.Type           { return hm.NewFnType(tensor.Float64, tvA, tvA) }
-func (o ScalarMulOp) WriteHash(h hash.Hash) { writeHash(h, o) }
-func (o ScalarMulOp) Hashcode() uint32      { return hashcode(o) }
+func (o ScalarMulOp) WriteHash(h hash.Hash) { WriteHash(h, o) }
+func (o ScalarMulOp) Hashcode() uint32      { return Hashcode(o) }
 
 func (o ScalarMulOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	s, err := shapes(o, 2, in)
@@ -42,7 +44,7 @@ func (o ScalarMulOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 		return nil, err
 	}
 	if !s[0].IsScalar() {
-		return nil, fmt.Errorf("%v: s has shape %v, want a scalar", o, s[0])
+		return nil, &errs.ShapeError{What: o.String(), Reason: fmt.Sprintf("s has shape %v, want a scalar", s[0])}
 	}
 	return s[1].Clone(), nil
 }
@@ -59,7 +61,7 @@ func (o ScalarMulOp) do(v ...G.Value) (G.Value, error) {
 	}
 	if o.Divide {
 		if s == 0 {
-			return nil, fmt.Errorf("%v: %w", o, ErrDivByZero)
+			return nil, &errs.NotFiniteError{What: o.String() + ": division by zero", Index: -1}
 		}
 		return mapValue(v[1], func(x float64) (float64, error) { return x / s, nil })
 	}
@@ -95,14 +97,7 @@ func (o ScalarMulOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, err
 		}
 		return b.apply(o, in[0], b.sub(dx, sy)), b.err
 	}
-	var r *G.Node
-	if ds != nil {
-		r = b.apply(o, ds, in[1])
-	}
-	if dx != nil {
-		r = b.add(r, b.apply(o, in[0], dx))
-	}
-	return r, b.err
+	return b.bilinear(func(s, x *G.Node) *G.Node { return b.apply(o, s, x) }, in, tan), b.err
 }
 
 func (o ScalarMulOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {

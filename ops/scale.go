@@ -15,7 +15,7 @@ import (
 //	JVP:       Ẏ = C·Ȧ
 //	inverse:   A = Y / C  (C ≠ 0)
 type ScaleOp struct {
-	pure
+	Pure
 	C float64
 }
 
@@ -25,8 +25,8 @@ func Scale(c float64, a *G.Node) (*G.Node, error) { return Apply(ScaleOp{C: c}, 
 func (o ScaleOp) String() string        { return fmt.Sprintf("%v·A", o.C) }
 func (ScaleOp) Arity() int              { return 1 }
 func (ScaleOp) Type() hm.Type           { return sameType(1) }
-func (o ScaleOp) WriteHash(h hash.Hash) { writeHash(h, o) }
-func (o ScaleOp) Hashcode() uint32      { return hashcode(o) }
+func (o ScaleOp) WriteHash(h hash.Hash) { WriteHash(h, o) }
+func (o ScaleOp) Hashcode() uint32      { return Hashcode(o) }
 func (o ScaleOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return equalShapes(o, 1, in)
 }

@@ -1,29 +1,29 @@
 package ops
 
 import (
+	"errors"
 	"fmt"
 	"hash"
 
 	"github.com/chewxy/hm"
+	"github.com/newtonia/newtonia/errs"
 	"gonum.org/v1/gonum/mat"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
 
 // SingularCond is the condition-number estimate (1-norm, from the LU
-// factorisation) above which SolveOp and InvOp refuse a matrix as
-// numerically singular, returning a *SingularError. It is gonum's
+// factorisation) above which SolveOp and MatInvOp refuse a matrix as
+// numerically singular, returning an *errs.ConditionError whose Value is
+// the estimate (+Inf when exactly singular). It is gonum's
 // mat.ConditionTolerance: past it no digit of the solution can be trusted.
 const SingularCond = mat.ConditionTolerance
 
-// SingularError reports a matrix that an LU-based op cannot invert.
-type SingularError struct {
-	Op   string
-	Cond float64 // +Inf when exactly singular
-}
-
-func (e *SingularError) Error() string {
-	return fmt.Sprintf("op %s: matrix is numerically singular (condition estimate %.3g > %.0e)", e.Op, e.Cond, SingularCond)
+// singular is the error of an LU-based op given a numerically singular
+// matrix.
+func singular(op fmt.Stringer, cond float64) error {
+	return &errs.ConditionError{Block: -1, Op: op.String(), Value: cond,
+		Reason: fmt.Sprintf("matrix is numerically singular (condition estimate %.3g > %.0e)", cond, SingularCond)}
 }
 
 // SolveOp solves a linear system with the LU factorisation of its first
@@ -37,11 +37,11 @@ func (e *SingularError) Error() string {
 //	JVP:       Ẋ = Â⁻¹ (Ċ − Â̇ X)
 //	inverse:   C = Â X  (always);  Â = C X⁻¹  (X square and nonsingular)
 type SolveOp struct {
-	pure
+	Pure
 	Right, Trans bool
 }
 
-// Solve returns the node a⁻¹c.
+// Solve returns the node a⁻¹ (the matrix inverse)c.
 func Solve(a, c *G.Node) (*G.Node, error) { return Apply(SolveOp{}, a, c) }
 
 func (o SolveOp) String() string {
@@ -56,8 +56,8 @@ func (o SolveOp) String() string {
 }
 func (SolveOp) Arity() int              { return 2 }
 func (SolveOp) Type() hm.Type           { return sameType(2) }
-func (o SolveOp) WriteHash(h hash.Hash) { writeHash(h, o) }
-func (o SolveOp) Hashcode() uint32      { return hashcode(o) }
+func (o SolveOp) WriteHash(h hash.Hash) { WriteHash(h, o) }
+func (o SolveOp) Hashcode() uint32      { return Hashcode(o) }
 
 func (o SolveOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	s, err := matrixShapes(o, 2, in)
@@ -66,10 +66,10 @@ func (o SolveOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	}
 	a, c := s[0], s[1]
 	if a[0] != a[1] {
-		return nil, fmt.Errorf("%v: A has shape %v, want square", o, a)
+		return nil, &errs.ShapeError{What: o.String(), Reason: fmt.Sprintf("A has shape %v, want square", a)}
 	}
 	if (!o.Right && c[0] != a[0]) || (o.Right && c[1] != a[0]) {
-		return nil, fmt.Errorf("%v: C has shape %v, incompatible with A %v", o, c, a)
+		return nil, &errs.ShapeError{What: o.String(), Reason: fmt.Sprintf("C has shape %v, incompatible with A %v", c, a)}
 	}
 	return c.Clone(), nil
 }
@@ -102,7 +102,7 @@ func (o SolveOp) do(v ...G.Value) (G.Value, error) {
 
 func wrapCond(op fmt.Stringer, err error) error {
 	if c, ok := err.(mat.Condition); ok {
-		return &SingularError{Op: op.String(), Cond: float64(c)}
+		return singular(op, float64(c))
 	}
 	return err
 }
@@ -184,8 +184,9 @@ func luCondition(op fmt.Stringer, v G.Value) (MatrixCondition, error) {
 	r, c := a.Dims()
 	mc := MatrixCondition{Rows: r, Cols: c, Rank: r, Method: "LU (1-norm estimate)"}
 	lu, err := cachedLU(op, a)
-	if s, ok := err.(*SingularError); ok {
-		mc.Cond, mc.Rank = s.Cond, r-1 // at most: the estimate says singular
+	var s *errs.ConditionError
+	if errors.As(err, &s) {
+		mc.Cond, mc.Rank = s.Value, r-1 // at most: the estimate says singular
 		return mc, nil
 	}
 	if err != nil {

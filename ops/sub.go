@@ -13,7 +13,7 @@ import (
 //	backward:  Ā = Ȳ,  B̄ = −Ȳ
 //	JVP:       Ẏ = Ȧ − Ḃ
 //	inverse:   A = Y + B,  B = A − Y  (always)
-type SubOp struct{ pure }
+type SubOp struct{ Pure }
 
 // Sub returns the node a − b.
 func Sub(a, b *G.Node) (*G.Node, error) { return Apply(SubOp{}, a, b) }
@@ -21,8 +21,8 @@ func Sub(a, b *G.Node) (*G.Node, error) { return Apply(SubOp{}, a, b) }
 func (SubOp) String() string          { return "A−B" }
 func (SubOp) Arity() int              { return 2 }
 func (SubOp) Type() hm.Type           { return sameType(2) }
-func (o SubOp) WriteHash(h hash.Hash) { writeHash(h, o) }
-func (o SubOp) Hashcode() uint32      { return hashcode(o) }
+func (o SubOp) WriteHash(h hash.Hash) { WriteHash(h, o) }
+func (o SubOp) Hashcode() uint32      { return Hashcode(o) }
 func (o SubOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return equalShapes(o, 2, in)
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"hash"
 
+	"github.com/newtonia/newtonia/errs"
+
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -15,7 +17,7 @@ import (
 //	backward:  Ā = Ȳᵀ
 //	JVP:       Ẏ = Ȧᵀ
 //	inverse:   A = Yᵀ  (always)
-type TransposeOp struct{ pure }
+type TransposeOp struct{ Pure }
 
 // Transpose returns the node aᵀ.
 func Transpose(a *G.Node) (*G.Node, error) { return Apply(TransposeOp{}, a) }
@@ -23,8 +25,8 @@ func Transpose(a *G.Node) (*G.Node, error) { return Apply(TransposeOp{}, a) }
 func (TransposeOp) String() string          { return "Aᵀ" }
 func (TransposeOp) Arity() int              { return 1 }
 func (TransposeOp) Type() hm.Type           { return sameType(1) }
-func (o TransposeOp) WriteHash(h hash.Hash) { writeHash(h, o) }
-func (o TransposeOp) Hashcode() uint32      { return hashcode(o) }
+func (o TransposeOp) WriteHash(h hash.Hash) { WriteHash(h, o) }
+func (o TransposeOp) Hashcode() uint32      { return Hashcode(o) }
 
 func (o TransposeOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	s, err := matrixShapes(o, 1, in)
@@ -45,7 +47,7 @@ func (TransposeOp) do(v ...G.Value) (G.Value, error) {
 		return nil, err
 	}
 	if len(s) != 2 {
-		return nil, fmt.Errorf("ops: Aᵀ: shape %v, want a matrix", s)
+		return nil, &errs.ShapeError{What: "Aᵀ", Reason: fmt.Sprintf("shape %v, want a matrix", s)}
 	}
 	r, c := s[0], s[1]
 	dst := make([]float64, r*c)

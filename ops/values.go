@@ -1,10 +1,10 @@
 package ops
 
 import (
-	"errors"
 	"fmt"
 	"math"
 
+	"github.com/newtonia/newtonia/errs"
 	"gonum.org/v1/gonum/mat"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -19,16 +19,16 @@ func floats(v G.Value) ([]float64, tensor.Shape, error) {
 		return []float64{float64(*v)}, tensor.ScalarShape(), nil
 	case *tensor.Dense:
 		if v.Dtype() != tensor.Float64 {
-			return nil, nil, fmt.Errorf("ops: dtype %v, want float64", v.Dtype())
+			return nil, nil, &errs.ShapeError{What: "ops: value", Reason: fmt.Sprintf("dtype %v, want float64", v.Dtype())}
 		}
 		if v.IsView() || v.RequiresIterator() {
 			v = v.Materialize().(*tensor.Dense)
 		}
 		return v.Float64s(), v.Shape(), nil
 	case nil:
-		return nil, nil, fmt.Errorf("ops: missing value (input not set?)")
+		return nil, nil, &errs.ShapeError{What: "ops: value", Reason: "missing (input not set?)"}
 	default:
-		return nil, nil, fmt.Errorf("ops: value of type %T, want *tensor.Dense or *gorgonia.F64", v)
+		return nil, nil, &errs.ShapeError{What: "ops: value", Reason: fmt.Sprintf("of type %T, want *tensor.Dense or *gorgonia.F64", v)}
 	}
 }
 
@@ -47,10 +47,10 @@ func matrix(v G.Value) (*mat.Dense, error) {
 		return nil, err
 	}
 	if len(s) != 2 {
-		return nil, fmt.Errorf("ops: shape %v, want a matrix", s)
+		return nil, &errs.ShapeError{What: "ops: value", Reason: fmt.Sprintf("shape %v, want a matrix", s)}
 	}
 	if s[0] == 0 || s[1] == 0 {
-		return nil, fmt.Errorf("ops: empty matrix of shape %v", s)
+		return nil, &errs.ShapeError{What: "ops: value", Reason: fmt.Sprintf("empty matrix of shape %v", s)}
 	}
 	return mat.NewDense(s[0], s[1], data), nil
 }
@@ -76,7 +76,7 @@ func scalar(v G.Value) (float64, error) {
 		return 0, err
 	}
 	if !s.IsScalar() && len(data) != 1 {
-		return 0, fmt.Errorf("ops: shape %v, want a scalar", s)
+		return 0, &errs.ShapeError{What: "ops: value", Reason: fmt.Sprintf("shape %v, want a scalar", s)}
 	}
 	return data[0], nil
 }
@@ -92,7 +92,7 @@ func pair(a, b G.Value) (x, y []float64, s tensor.Shape, err error) {
 		return nil, nil, nil, err
 	}
 	if !sx.Eq(sy) {
-		return nil, nil, nil, fmt.Errorf("ops: shapes %v and %v differ", sx, sy)
+		return nil, nil, nil, &errs.ShapeError{What: "ops: values", Reason: fmt.Sprintf("shapes %v and %v differ", sx, sy)}
 	}
 	return x, y, sx, nil
 }
@@ -151,10 +151,6 @@ func mapValue(a G.Value, f func(x float64) (float64, error)) (G.Value, error) {
 
 func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 
-// ErrNotFinite is wrapped by the error of an op whose result would hold a
-// NaN or an Inf (overflow, or a non-finite input): ops never return one.
-var ErrNotFinite = errors.New("result not finite")
-
 // checked returns v, or an error naming op if v holds a NaN or an Inf.
 func checked(op fmt.Stringer, v G.Value, err error) (G.Value, error) {
 	if err != nil {
@@ -180,7 +176,7 @@ func checked(op fmt.Stringer, v G.Value, err error) (G.Value, error) {
 	if acc := a0 + a1 + a2 + a3; acc != 0 || acc != acc {
 		for i, x := range data {
 			if !finite(x) {
-				return nil, fmt.Errorf("%v: element %d is %v: %w", op, i, x, ErrNotFinite)
+				return nil, &errs.NotFiniteError{What: "result of " + op.String(), Index: i, Value: x}
 			}
 		}
 	}

@@ -142,7 +142,7 @@ func compare(n, reps int, out, python, script string, threads int, cgSeconds flo
 		return b, nil
 	}
 	var hv []*tensor.Dense
-	var inv []*hvp.Inverse
+	var inv []*hvp.Result
 	tg, err := best(func() error { _, _, err := p.Gradient(); return err })
 	if err != nil {
 		return err
@@ -152,7 +152,7 @@ func compare(n, reps int, out, python, script string, threads int, cgSeconds flo
 		return err
 	}
 	ti, err := best(func() error {
-		inv, err = p.InvHvAllWith(g, &hvp.Options{NoCertificate: true, BestEffort: true})
+		inv, err = p.InvHvAll(g, &hvp.Options{NoCertificate: true, BestEffort: true})
 		return err
 	})
 	if err != nil {

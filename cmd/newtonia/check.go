@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/newtonia/newtonia/graph"
 	"github.com/newtonia/newtonia/hvp"
 	"github.com/newtonia/newtonia/nets"
 )
@@ -51,7 +50,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 func refusedExit(conds hvp.Conditions, stderr io.Writer) int {
 	code := exitOK
 	for _, c := range conds {
-		if c.Kind == graph.Refused {
+		if c.Kind == hvp.KindRefused {
 			fmt.Fprintf(stderr, "newtonia: block %d (%s): exact inverse refused\n", c.Block, c.Weight)
 			code = exitRefused
 		}

@@ -8,36 +8,48 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/hvp"
 	"github.com/newtonia/newtonia/nets"
 	"github.com/newtonia/newtonia/ops"
+	"github.com/newtonia/newtonia/reference"
+	"github.com/newtonia/newtonia/solver"
 	"gonum.org/v1/gonum/mat"
 	"gorgonia.org/tensor"
 )
 
 // settings of the products command.
 type settings struct {
-	out      string
-	steps    []float64
-	cgTol    float64
-	cgIter   int
-	damping  float64
-	denseMax int
-	asJSON   bool
-	force    bool
+	out       string
+	steps     []float64
+	cgTol     float64
+	cgIter    int
+	cgTime    time.Duration
+	damping   float64
+	denseMax  int
+	denseMem  int64
+	denseTime time.Duration
+	asJSON    bool
+	force     bool
 }
 
 // Entry is one product by one method in the report.
 type Entry struct {
-	Block        string   `json:"block"`   // a weight's name, or "full" for the whole Hessian
-	Product      string   `json:"product"` // "Hv" or "InvHv"
-	Method       string   `json:"method"`  // "exact", "fd r=…", "cg", "dense"
+	Block   string `json:"block"`   // a weight's name, or "full" for the whole Hessian
+	Product string `json:"product"` // "Hv" or "InvHv"
+	// Method names how the value was computed, and is the file name's
+	// middle part: "exact" (an exact result; for InvHv only a certified
+	// exact or pseudo-inverse one), "newton-only" (a certified solution of
+	// H u = v that is not H⁺v), "uncertified" (a B-pass that failed its
+	// checks, kept for comparison), "fd r=…", "cg", "dense" (from a dense
+	// matrix of exact R-pass columns), "dense-fd" (from a dense matrix of
+	// finite differences).
+	Method       string   `json:"method"`
 	Files        []string `json:"files,omitempty"`
 	RelToDense   *float64 `json:"rel_to_dense,omitempty"`
 	RelToExact   *float64 `json:"rel_to_exact,omitempty"`
@@ -46,69 +58,113 @@ type Entry struct {
 	Certified    *bool    `json:"certified,omitempty"`
 	Seconds      float64  `json:"seconds"`
 	CGIterations *int     `json:"cg_iterations,omitempty"`
+	Capped       string   `json:"capped,omitempty"` // the cap that stopped the method: "iterations", "time"
 	Note         string   `json:"note,omitempty"`
+	Error        string   `json:"error,omitempty"` // why this product has no value
 
 	value []*tensor.Dense
+	fatal bool // an exact Hv failed
 }
 
-// Report is what products prints.
+// Report is what products prints and writes as report.json.
 type Report struct {
 	Net        string         `json:"net"`
 	Directions string         `json:"directions"`
 	Conditions hvp.Conditions `json:"conditions"`
 	Entries    []*Entry       `json:"entries"`
+	// ExactRefused lists the blocks whose exact inverse product was
+	// refused or is uncertified (the reason is in the entry): exit code 3.
+	ExactRefused []string `json:"exact_refused,omitempty"`
 }
 
 func products(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("products", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var s settings
-	fs.StringVar(&s.out, "out", "newtonia-products", "folder for the .npy results and report.json")
+	fs.StringVar(&s.out, "out", "newtonia-products", "folder for the .npy results and report.json (written whole, atomically)")
 	stepList := fs.String("r", "1e-6,1e-4", "finite-difference steps, comma-separated: the perturbation r·v/‖v‖ has norm r")
-	fs.Float64Var(&s.cgTol, "cg-tol", 1e-10, "conjugate-gradient target residual")
-	fs.IntVar(&s.cgIter, "cg-maxiter", 0, "conjugate-gradient iteration cap (0: twice the unknowns)")
-	fs.Float64Var(&s.damping, "damping", 0, "conjugate-gradient damping λ, solving (H + λI) u = v")
-	fs.IntVar(&s.denseMax, "dense-max", 1024, "largest parameter count for a dense Hessian reference (block or full); its finite differences cost 4 gradients per parameter and n² memory")
+	fs.Float64Var(&s.cgTol, "cg-tol", 1e-10, "conjugate-gradient target residual (> 0)")
+	fs.IntVar(&s.cgIter, "cg-maxiter", 0, fmt.Sprintf("conjugate-gradient iteration cap (0: min(2n, %d))", solver.DefaultCGMaxIter))
+	fs.DurationVar(&s.cgTime, "cg-time", solver.DefaultCGMaxTime, "conjugate-gradient time cap per solve")
+	fs.Float64Var(&s.damping, "damping", 0, "conjugate-gradient damping λ ≥ 0, solving (H + λI) u = v")
+	fs.IntVar(&s.denseMax, "dense-max", 1024, "largest parameter count for a dense Hessian reference (block or full)")
+	fs.Int64Var(&s.denseMem, "dense-mem", reference.DefaultMaxBytes, "memory cap of one dense reference, bytes; estimated before building")
+	fs.DurationVar(&s.denseTime, "dense-time", reference.DefaultMaxTime, "time cap of one dense reference; estimated before building")
 	fs.BoolVar(&s.asJSON, "json", false, "print the report as JSON instead of a table")
-	fs.BoolVar(&s.force, "force", false, "replace existing files")
+	fs.BoolVar(&s.force, "force", false, "replace the -out folder of an earlier run (the whole result set)")
 	random := fs.String("random", "", "generate a random leaky-ReLU net with widths n0,n1,...,nL instead of reading NET.json")
 	batch := fs.Int("batch", 0, "batch of the random net (0: n0)")
 	seed := fs.Uint64("seed", 1, "seed of the random net")
-	slope := fs.Float64("slope", 0.5, "leaky-ReLU slope of the random net")
+	slope := fs.Float64("slope", 0.5, "leaky-ReLU slope of the random net (finite, ≥ 0)")
 	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	usageErr := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "newtonia products: "+format+"\n", a...)
 		return exitUsage
 	}
 	for _, f := range strings.Split(*stepList, ",") {
 		r, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
 		if err != nil || !(r > 0) || math.IsInf(r, 0) {
-			fmt.Fprintf(stderr, "newtonia products: bad step %q in -r\n", f)
-			return exitUsage
+			return usageErr("-r: bad step %q (want finite steps > 0)", f)
 		}
 		s.steps = append(s.steps, r)
 	}
-	var path string
 	switch {
-	case *random != "" && fs.NArg() == 0:
-		var err error
-		if path, err = generate(*random, *batch, *seed, *slope, filepath.Join(s.out, "net"), s.force); err != nil {
+	case !(s.cgTol > 0) || math.IsInf(s.cgTol, 0):
+		return usageErr("-cg-tol %v: want a finite tolerance > 0", s.cgTol)
+	case s.cgIter < 0:
+		return usageErr("-cg-maxiter %d: want ≥ 0 (0: the default)", s.cgIter)
+	case s.cgTime <= 0:
+		return usageErr("-cg-time %v: want > 0", s.cgTime)
+	case !(s.damping >= 0) || math.IsInf(s.damping, 0):
+		return usageErr("-damping %v: want a finite λ ≥ 0", s.damping)
+	case s.denseMax < 0:
+		return usageErr("-dense-max %d: want ≥ 0", s.denseMax)
+	case s.denseMem <= 0:
+		return usageErr("-dense-mem %d: want > 0", s.denseMem)
+	case s.denseTime <= 0:
+		return usageErr("-dense-time %v: want > 0", s.denseTime)
+	case *random == "" && (*batch != 0 || isSet(fs, "seed") || isSet(fs, "slope")):
+		return usageErr("-batch, -seed and -slope apply to -random only")
+	case *random != "" && (!(*slope >= 0) || math.IsInf(*slope, 0)):
+		return usageErr("-slope %v: want a finite slope ≥ 0", *slope)
+	case *random != "" && *batch < 0:
+		return usageErr("-batch %d: want ≥ 1 (0: n0)", *batch)
+	case *random != "" && fs.NArg() != 0, *random == "" && fs.NArg() != 1:
+		return usageErr("want one NET.json, or -random without one")
+	}
+	out, err := newOutput(s.out, s.force)
+	if err != nil {
+		fmt.Fprintln(stderr, "newtonia:", err)
+		return exitError
+	}
+	defer out.abort()
+	path := fs.Arg(0)
+	if *random != "" {
+		if path, err = generate(*random, *batch, *seed, *slope, filepath.Join(out.tmp, "net")); err != nil {
 			fmt.Fprintln(stderr, "newtonia:", err)
 			return exitError
 		}
-		fmt.Fprintf(stderr, "newtonia: random net saved as %s\n", path)
-	case *random == "" && fs.NArg() == 1:
-		path = fs.Arg(0)
-	default:
-		fmt.Fprintln(stderr, "newtonia products: want one NET.json, or -random without one")
-		return exitUsage
 	}
 	rep, err := compute(path, s, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "newtonia:", err)
 		return exitError
 	}
-	if err := write(rep, s); err != nil {
+	if *random != "" {
+		rep.Net = filepath.Join(s.out, "net", "net.json")
+	}
+	if err := out.write(rep); err != nil {
 		fmt.Fprintln(stderr, "newtonia:", err)
 		return exitError
+	}
+	if err := out.commit(); err != nil {
+		fmt.Fprintln(stderr, "newtonia:", err)
+		return exitError
+	}
+	if *random != "" {
+		fmt.Fprintf(stderr, "newtonia: random net saved as %s\n", rep.Net)
 	}
 	if s.asJSON {
 		enc := json.NewEncoder(stdout)
@@ -120,17 +176,36 @@ func products(args []string, stdout, stderr io.Writer) int {
 	} else {
 		printTable(stdout, rep, s)
 	}
-	return refusedExit(rep.Conditions, stderr)
+	for _, e := range rep.Entries {
+		if e.fatal {
+			fmt.Fprintf(stderr, "newtonia: %s %s exact failed: %s\n", e.Block, e.Product, e.Error)
+			return exitError
+		}
+	}
+	for _, b := range rep.ExactRefused {
+		fmt.Fprintf(stderr, "newtonia: %s: exact inverse refused or uncertified\n", b)
+	}
+	if len(rep.ExactRefused) > 0 {
+		return exitRefused
+	}
+	return exitOK
+}
+
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // generate draws a random leaky-ReLU net (weights randn/√fan-in + I, data
-// and targets randn, no directions: the gradient is used) and saves it.
-func generate(widthList string, batch int, seed uint64, slope float64, dir string, force bool) (string, error) {
+// and targets randn, no directions: the gradient is used) and saves it
+// into dir.
+func generate(widthList string, batch int, seed uint64, slope float64, dir string) (string, error) {
 	var widths []int
 	for _, f := range strings.Split(widthList, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 1 {
-			return "", fmt.Errorf("bad width %q in -random (want n0,n1,...,nL, each ≥ 1)", f)
+		if err != nil || n < 1 || n > 1<<16 {
+			return "", fmt.Errorf("-random: bad width %q (want n0,n1,...,nL, each 1 to 65536)", f)
 		}
 		widths = append(widths, n)
 	}
@@ -151,7 +226,15 @@ func generate(widthList string, batch int, seed uint64, slope float64, dir strin
 	if err := m.Randomize(rand.New(rand.NewPCG(seed, 0x6e6574)), 1/math.Sqrt(float64(widths[0])), 1); err != nil {
 		return "", err
 	}
-	return nets.Save(dir, m, nil, force)
+	return nets.Save(dir, m, nil, false)
+}
+
+// run is what one method computes for one entry: its value, or an error
+// that becomes the entry's Error. Every method of a product runs, whatever
+// another one did.
+type method struct {
+	product, name string
+	run           func(e *Entry) error
 }
 
 // compute runs every product by every method that applies.
@@ -174,179 +257,211 @@ func compute(path string, s settings, stderr io.Writer) (*Report, error) {
 	} else if _, v, err = p.Gradient(); err != nil {
 		return nil, err
 	}
-	// Progress: one line on stderr per product computed.
-	step, steps := 0, 1+len(s.steps) // the full Hessian's Hv
-	if len(hvp.Flatten(v)) <= s.denseMax {
-		steps++
-	}
-	for _, w := range net.Weights {
-		steps += 2*len(s.steps) + 3 // Hv: exact, FD; InvHv: exact, FD, CG
-		if w.Shape().TotalSize() <= s.denseMax {
-			steps += 2
-		}
-	}
-	progress := func(what string, start time.Time) {
-		step++
-		fmt.Fprintf(stderr, "[%d/%d] %s (%.3gs)\n", step, steps, what, time.Since(start).Seconds())
-	}
-	timed := func(e *Entry, f func() error) error {
-		t0 := time.Now()
-		err := f()
-		e.Seconds = time.Since(t0).Seconds()
-		progress(fmt.Sprintf("%s %s %s", e.Block, e.Product, e.Method), t0)
-		return err
-	}
-	add := func(e *Entry) { rep.Entries = append(rep.Entries, e) }
+	var methods []method
 	for l, w := range net.Weights {
-		name := w.Name()
-		n := w.Shape().TotalSize()
-		// Hv of the block: H_ll v_l.
-		exact := &Entry{Block: name, Product: "Hv", Method: "exact"}
-		if err := timed(exact, func() error {
-			hv, err := p.BlockHv(l, v[l])
-			exact.value = []*tensor.Dense{hv}
-			return err
-		}); err != nil {
-			return nil, err
-		}
-		add(exact)
-		for _, r := range s.steps {
-			e := &Entry{Block: name, Product: "Hv", Method: fmt.Sprintf("fd r=%g", r)}
-			if err := timed(e, func() error {
-				hv, err := p.HvFD(p.BlockDirection(l, v[l]), r/hvp.Norm(v[l]))
-				if err == nil {
-					e.value = []*tensor.Dense{hv[l]}
-				}
-				return err
-			}); err != nil {
-				return nil, err
-			}
-			add(e)
-		}
-		var dense *mat.Dense
-		if n <= s.denseMax {
-			e := &Entry{Block: name, Product: "Hv", Method: "dense"}
-			if err := timed(e, func() error {
-				var err error
-				if dense, err = p.DenseBlockHessian(l, 0); err != nil {
-					return err
-				}
-				e.value = []*tensor.Dense{matVec(dense, v[l])}
-				return nil
-			}); err != nil {
-				return nil, err
-			}
-			add(e)
-		}
-		// H_ll⁻¹ v_l.
-		inv := &Entry{Block: name, Product: "InvHv", Method: "exact"}
-		_ = timed(inv, func() error {
-			res, err := p.InvHvWith(l, v[l], &hvp.Options{BestEffort: true})
-			if err != nil {
-				inv.Note = err.Error()
-				return nil
-			}
-			fillInverse(inv, res)
-			return nil
-		})
-		add(inv)
-		for _, r := range s.steps {
-			e := &Entry{Block: name, Product: "InvHv", Method: fmt.Sprintf("fd r=%g", r)}
-			_ = timed(e, func() error {
-				res, err := p.InvHvFDWith(l, v[l], r/hvp.Norm(v[l]), &hvp.Options{BestEffort: true})
-				if err != nil {
-					e.Note = err.Error()
-					return nil
-				}
-				fillInverse(e, res)
-				return nil
-			})
-			add(e)
-		}
-		cg := &Entry{Block: name, Product: "InvHv", Method: "cg"}
-		_ = timed(cg, func() error {
-			res, err := p.InvHvCG(l, v[l], &hvp.CGOptions{Tol: s.cgTol, MaxIter: s.cgIter, Damping: s.damping})
-			var ce *hvp.ConditionError
-			if errors.As(err, &ce) && ce.Result != nil {
-				res, err = ce.Result, nil
-				cg.Note = "not converged: " + res.CG.Reason
-			}
-			if err != nil {
-				cg.Note = err.Error()
-				return nil
-			}
-			fillInverse(cg, res)
-			it := res.CG.Iterations
-			cg.CGIterations = &it
-			return nil
-		})
-		add(cg)
-		if dense != nil {
-			e := &Entry{Block: name, Product: "InvHv", Method: "dense"}
-			_ = timed(e, func() error {
-				u, err := denseSolve(dense, v[l])
-				if err != nil {
-					e.Note = err.Error()
-					return nil
-				}
-				e.value = []*tensor.Dense{u}
-				hu, err := p.BlockHv(l, u)
-				if err == nil {
-					r := hvp.RelDiff(hu, v[l])
-					e.Residual = &r
-				}
-				e.Note = "minimum-norm least squares (SVD) of the dense block"
-				return nil
-			})
-			add(e)
-		}
+		methods = append(methods, blockMethods(p, l, w.Name(), v[l], s, stderr)...)
 	}
-	// Hv of the full Hessian.
-	full := &Entry{Block: "full", Product: "Hv", Method: "exact"}
-	if err := timed(full, func() error {
-		var err error
-		full.value, err = p.Hv(v)
-		return err
-	}); err != nil {
-		return nil, err
-	}
-	add(full)
-	for _, r := range s.steps {
-		e := &Entry{Block: "full", Product: "Hv", Method: fmt.Sprintf("fd r=%g", r)}
-		if err := timed(e, func() error {
-			var err error
-			e.value, err = p.HvFD(v, r/norm(v))
-			return err
-		}); err != nil {
-			return nil, err
-		}
-		add(e)
-	}
-	if N := len(hvp.Flatten(v)); N <= s.denseMax {
-		e := &Entry{Block: "full", Product: "Hv", Method: "dense"}
-		if err := timed(e, func() error {
-			h, err := p.DenseHessian(0)
-			if err != nil {
-				return err
+	methods = append(methods, fullMethods(p, v, s, stderr)...)
+	for i, m := range methods {
+		block, product := m.product[:strings.Index(m.product, " ")], m.product[strings.Index(m.product, " ")+1:]
+		e := &Entry{Block: block, Product: product, Method: m.name}
+		t0 := time.Now()
+		if err := runMethod(m, e); err != nil {
+			e.value, e.Error = nil, err.Error()
+			var le *errs.LimitError
+			if errors.As(err, &le) && le.Reached {
+				e.Capped = le.Resource
 			}
-			var hv mat.VecDense
-			hv.MulVec(h, mat.NewVecDense(N, hvp.Flatten(v)))
-			e.value, err = hvp.Unflatten(hv.RawVector().Data, net.Weights)
-			e.Note = "central differences of the gradient, Richardson-extrapolated: O(r⁴) truncation"
-			return err
-		}); err != nil {
-			return nil, err
 		}
-		add(e)
+		e.Seconds = time.Since(t0).Seconds()
+		fmt.Fprintf(stderr, "[%d/%d] %s %s %s (%.3gs)%s\n", i+1, len(methods), e.Block, e.Product, e.Method, e.Seconds,
+			map[bool]string{true: ": " + e.Error}[e.Error != ""])
+		rep.Entries = append(rep.Entries, e)
+	}
+	for l, w := range net.Weights {
+		for _, e := range rep.Entries {
+			if e.Block == w.Name() && e.Product == "InvHv" && e.Method == "uncertified" {
+				rep.ExactRefused = append(rep.ExactRefused, fmt.Sprintf("block %d (%s)", l, w.Name()))
+				break
+			}
+		}
 	}
 	compare(rep)
 	return rep, nil
 }
 
-func fillInverse(e *Entry, res *hvp.Inverse) {
+// runMethod runs m, turning a panic into an error of the entry.
+func runMethod(m method, e *Entry) (err error) {
+	defer errs.Recover(e.Block+" "+e.Product+" "+e.Method, &err)
+	return m.run(e)
+}
+
+// every reports progress lines for long methods, at most one every two
+// seconds.
+func every(stderr io.Writer, what string) func(done, total int, extra string) {
+	last := time.Now()
+	return func(done, total int, extra string) {
+		if time.Since(last) < 2*time.Second {
+			return
+		}
+		last = time.Now()
+		fmt.Fprintf(stderr, "    %s: %d/%d%s\n", what, done, total, extra)
+	}
+}
+
+func blockMethods(p *hvp.Products, l int, name string, v *tensor.Dense, s settings, stderr io.Writer) []method {
+	n := v.Shape().TotalSize()
+	var dense, denseFD *mat.Dense
+	lim := func(what string) *reference.Limits {
+		tick := every(stderr, name+" "+what)
+		return &reference.Limits{MaxBytes: s.denseMem, MaxTime: s.denseTime, Progress: func(d, t int) { tick(d, t, " columns") }}
+	}
+	tooBig := fmt.Errorf("skipped: %d parameters > -dense-max %d", n, s.denseMax)
+	ms := []method{{name + " Hv", "exact", func(e *Entry) error {
+		hv, err := p.BlockHv(l, v)
+		e.value, e.fatal = []*tensor.Dense{hv}, err != nil
+		return err
+	}}}
+	for _, r := range s.steps {
+		ms = append(ms, method{name + " Hv", fmt.Sprintf("fd r=%g", r), func(e *Entry) error {
+			hv, err := reference.HvFD(p, p.BlockDirection(l, v), r)
+			if err == nil {
+				e.value = []*tensor.Dense{hv[l]}
+			}
+			e.Note = "central differences of the gradient, perturbation of norm r"
+			return err
+		}})
+	}
+	denseHv := func(h **mat.Dense, build func() (*mat.Dense, error), note string) func(e *Entry) error {
+		return func(e *Entry) error {
+			if n > s.denseMax {
+				return tooBig
+			}
+			var err error
+			if *h, err = build(); err != nil {
+				return err
+			}
+			e.value, e.Note = []*tensor.Dense{matVec(*h, v)}, note
+			return nil
+		}
+	}
+	ms = append(ms,
+		method{name + " Hv", "dense", denseHv(&dense, func() (*mat.Dense, error) { return reference.DenseBlock(p, l, lim("dense")) },
+			"dense block of exact R-pass columns")},
+		method{name + " Hv", "dense-fd", denseHv(&denseFD, func() (*mat.Dense, error) { return reference.DenseBlockFD(p, l, 0, lim("dense-fd")) },
+			"dense block of Richardson-extrapolated central differences of the gradient")},
+		method{name + " InvHv", "exact", func(e *Entry) error {
+			res, err := p.InvHv(l, v, &hvp.Options{BestEffort: true})
+			if err != nil {
+				e.Method = "uncertified"
+				return err
+			}
+			fillResult(e, res)
+			switch {
+			case !res.Certified:
+				e.Method = "uncertified"
+				e.Note = "a B-pass that failed its checks (best effort): not an inverse product"
+			case res.Kind == hvp.KindNewtonOnly:
+				e.Method = "newton-only"
+				e.Note = "a solution of H u = v, not H⁺v (Newton-only block)"
+			case res.Kind != hvp.KindExact && res.Kind != hvp.KindPseudoInverse:
+				e.Method = "uncertified"
+			}
+			return nil
+		}})
+	for _, r := range s.steps {
+		ms = append(ms, method{name + " InvHv", fmt.Sprintf("fd r=%g", r), func(e *Entry) error {
+			res, err := reference.InvHvFD(p, l, v, r, &hvp.Options{BestEffort: true})
+			if err == nil {
+				fillResult(e, res)
+			}
+			return err
+		}})
+	}
+	ms = append(ms, method{name + " InvHv", "cg", func(e *Entry) error {
+		tick := every(stderr, name+" InvHv cg")
+		res, err := solver.InvHvCG(p, l, v, &solver.CGOptions{Tol: s.cgTol, MaxIter: s.cgIter, MaxTime: s.cgTime, Damping: s.damping,
+			Progress: func(i int, r float64) { tick(i, 0, fmt.Sprintf(" iterations, residual %.2g", r)) }})
+		if res == nil {
+			return err
+		}
+		fillResult(e, res.Result)
+		it := res.CG.Iterations
+		e.CGIterations, e.Capped = &it, res.CG.Capped
+		if !res.CG.Converged {
+			e.Note = "not converged: " + res.CG.Reason
+		}
+		return nil
+	}})
+	solveWith := func(h **mat.Dense, label string) func(e *Entry) error {
+		return func(e *Entry) error {
+			if *h == nil {
+				return fmt.Errorf("no %s block (see its Hv entry)", label)
+			}
+			sol, err := reference.MinNormSolve(*h, v.Float64s())
+			if err != nil {
+				return err
+			}
+			u := tensor.New(tensor.WithShape(v.Shape()...), tensor.WithBacking(sol.U))
+			e.value, e.Note = []*tensor.Dense{u}, sol.String()
+			hu, err := p.BlockHv(l, u)
+			if err == nil {
+				r := hvp.RelDiff(hu, v)
+				e.Residual = &r
+			}
+			return nil
+		}
+	}
+	return append(ms, method{name + " InvHv", "dense", solveWith(&dense, "dense")},
+		method{name + " InvHv", "dense-fd", solveWith(&denseFD, "dense-fd")})
+}
+
+func fullMethods(p *hvp.Products, v []*tensor.Dense, s settings, stderr io.Writer) []method {
+	n := len(hvp.Flatten(v))
+	ms := []method{{"full Hv", "exact", func(e *Entry) error {
+		var err error
+		e.value, err = p.Hv(v)
+		e.fatal = err != nil
+		return err
+	}}}
+	for _, r := range s.steps {
+		ms = append(ms, method{"full Hv", fmt.Sprintf("fd r=%g", r), func(e *Entry) error {
+			var err error
+			e.value, err = reference.HvFD(p, v, r)
+			return err
+		}})
+	}
+	dense := func(build func(*reference.Limits) (*mat.Dense, error), what, note string) func(e *Entry) error {
+		return func(e *Entry) error {
+			if n > s.denseMax {
+				return fmt.Errorf("skipped: %d parameters > -dense-max %d", n, s.denseMax)
+			}
+			tick := every(stderr, "full "+what)
+			h, err := build(&reference.Limits{MaxBytes: s.denseMem, MaxTime: s.denseTime, Progress: func(d, t int) { tick(d, t, " columns") }})
+			if err != nil {
+				return err
+			}
+			var hv mat.VecDense
+			hv.MulVec(h, mat.NewVecDense(n, hvp.Flatten(v)))
+			e.value, err = hvp.Unflatten(hv.RawVector().Data, p.Weights)
+			e.Note = note
+			return err
+		}
+	}
+	return append(ms,
+		method{"full Hv", "dense", dense(func(l *reference.Limits) (*mat.Dense, error) { return reference.DenseHessian(p, l) },
+			"dense", "dense Hessian of exact R-pass columns")},
+		method{"full Hv", "dense-fd", dense(func(l *reference.Limits) (*mat.Dense, error) { return reference.DenseHessianFD(p, 0, l) },
+			"dense-fd", "central differences of the gradient, Richardson-extrapolated: O(r⁴) truncation")})
+}
+
+func fillResult(e *Entry, res *hvp.Result) {
 	e.value = []*tensor.Dense{res.U}
 	r, c := res.Residual, res.Certified
 	e.Residual, e.Certified, e.Kind = &r, &c, res.Kind.String()
+	if res.Note != "" {
+		e.Note = res.Note
+	}
 }
 
 // compare fills each entry's relative differences to the exact and the
@@ -377,14 +492,6 @@ func compare(rep *Report) {
 	}
 }
 
-func norm(v []*tensor.Dense) float64 {
-	var s float64
-	for _, x := range hvp.Flatten(v) {
-		s += x * x
-	}
-	return math.Sqrt(s)
-}
-
 func matVec(h *mat.Dense, v *tensor.Dense) *tensor.Dense {
 	n, _ := h.Dims()
 	var y mat.VecDense
@@ -392,78 +499,9 @@ func matVec(h *mat.Dense, v *tensor.Dense) *tensor.Dense {
 	return tensor.New(tensor.WithShape(v.Shape()...), tensor.WithBacking(y.RawVector().Data))
 }
 
-// denseSolve returns the minimum-norm least-squares solution of H u = v by
-// the SVD (singular values below n·ε·σ_max dropped): H⁻¹v when H is
-// nonsingular, H⁺v otherwise.
-func denseSolve(h *mat.Dense, v *tensor.Dense) (*tensor.Dense, error) {
-	n, _ := h.Dims()
-	var svd mat.SVD
-	if !svd.Factorize(h, mat.SVDThin) {
-		return nil, errors.New("SVD of the dense block did not converge")
-	}
-	rank := svd.Rank(float64(n) * 0x1p-52)
-	var u mat.Dense
-	svd.SolveTo(&u, mat.NewDense(n, 1, append([]float64(nil), v.Float64s()...)), rank)
-	return tensor.New(tensor.WithShape(v.Shape()...), tensor.WithBacking(u.RawMatrix().Data)), nil
-}
-
-// write saves every computed value as .npy (refusing to replace files
-// unless forced, checking all names before writing any) and report.json.
-func write(rep *Report, s settings) error {
-	if err := os.MkdirAll(s.out, 0o755); err != nil {
-		return err
-	}
-	type file struct {
-		path string
-		t    *tensor.Dense
-	}
-	var files []file
-	for _, e := range rep.Entries {
-		method := strings.NewReplacer(" ", "_", "=", "").Replace(e.Method)
-		for k, t := range e.value {
-			name := fmt.Sprintf("%s.%s.%s.npy", e.Block, e.Product, method)
-			if e.Block == "full" {
-				name = fmt.Sprintf("full.%s.%s.W%d.npy", e.Product, method, k+1)
-			}
-			e.Files = append(e.Files, name)
-			files = append(files, file{filepath.Join(s.out, name), t})
-		}
-	}
-	report := filepath.Join(s.out, "report.json")
-	if !s.force {
-		for _, f := range append(files, file{path: report}) {
-			if _, err := os.Stat(f.path); err == nil {
-				return fmt.Errorf("%s exists (use -force to replace it)", f.path)
-			}
-		}
-	}
-	for _, f := range files {
-		if err := nets.WriteNpy(f.path, f.t, s.force); err != nil {
-			return err
-		}
-	}
-	js, err := json.MarshalIndent(rep, "", "  ")
-	if err != nil {
-		return err
-	}
-	flag := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-	if !s.force {
-		flag |= os.O_EXCL
-	}
-	f, err := os.OpenFile(report, flag, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(append(js, '\n')); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
 func printTable(w io.Writer, rep *Report, s settings) {
 	fmt.Fprintf(w, "net %s; directions: %s\n%v\n", rep.Net, rep.Directions, rep.Conditions)
-	fmt.Fprintf(w, "%-6s %-6s %-12s %11s %11s %11s %-30s %9s %6s\n", "block", "prod.", "method", "rel. dense", "rel. exact", "residual", "kind", "time", "CG it")
+	fmt.Fprintf(w, "%-6s %-6s %-12s %11s %11s %11s %-22s %9s %6s\n", "block", "prod.", "method", "rel. dense", "rel. exact", "residual", "kind", "time", "CG it")
 	num := func(x *float64) string {
 		if x == nil {
 			return "—"
@@ -473,17 +511,22 @@ func printTable(w io.Writer, rep *Report, s settings) {
 	for _, e := range rep.Entries {
 		kind := e.Kind
 		if e.Certified != nil && !*e.Certified && kind != "" {
-			kind += " (uncertified)"
+			kind += ", uncertified"
 		}
 		it := ""
 		if e.CGIterations != nil {
 			it = strconv.Itoa(*e.CGIterations)
+			if e.Capped != "" {
+				it += " (capped)"
+			}
 		}
-		fmt.Fprintf(w, "%-6s %-6s %-12s %11s %11s %11s %-30s %8.2gs %6s\n", e.Block, e.Product, e.Method,
+		fmt.Fprintf(w, "%-6s %-6s %-12s %11s %11s %11s %-22s %8.2gs %6s\n", e.Block, e.Product, e.Method,
 			num(e.RelToDense), num(e.RelToExact), num(e.Residual), kind, e.Seconds, it)
-		if e.Note != "" && e.value == nil {
-			fmt.Fprintf(w, "       %s\n", e.Note)
+		if e.Error != "" {
+			fmt.Fprintf(w, "       no result: %s\n", e.Error)
+		} else if e.Capped != "" {
+			fmt.Fprintf(w, "       stopped at its %s cap: %s\n", e.Capped, e.Note)
 		}
 	}
-	fmt.Fprintf(w, "\n.npy results and report.json in %s; dense references only up to %d parameters (-dense-max)\n", s.out, s.denseMax)
+	fmt.Fprintf(w, "\n.npy results and report.json in %s; \"dense\" is built from exact R-pass columns, \"dense-fd\" from finite differences, each only up to %d parameters (-dense-max)\n", s.out, s.denseMax)
 }

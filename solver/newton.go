@@ -1,9 +1,13 @@
-package hvp
+package solver
 
 import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/newtonia/newtonia/errs"
+	"github.com/newtonia/newtonia/hvp"
+	"gonum.org/v1/gonum/floats"
 
 	"gonum.org/v1/gonum/mat"
 	G "gorgonia.org/gorgonia"
@@ -77,15 +81,15 @@ type NewtonSettings struct {
 	// Checks are the exact products' checks (zero: the defaults of
 	// Options). Newton always uses the gradient as the direction, so
 	// Newton-only blocks qualify.
-	Checks Options
+	Checks hvp.Options
 }
 
 // BlockStep records what one block contributed to a step.
 type BlockStep struct {
-	Kind     Kind    // of the direction used (KindCG or a B-pass kind; gradient fallbacks say so in Fallback)
-	Residual float64 // ‖H_ll u − g_l‖/‖g_l‖ of the direction used
-	Slope    float64 // ⟨g_l, u_l⟩ > 0: the block's share of the descent
-	Fallback string  // empty, or why the exact direction was replaced
+	Kind     hvp.Kind // of the direction used (KindCG or a B-pass kind; gradient steps say so in Replaced)
+	Residual float64  // ‖H_ll u − g_l‖/‖g_l‖ of the direction used
+	Slope    float64  // ⟨g_l, u_l⟩ > 0: the block's share of the descent
+	Replaced string   // empty, or why the exact direction was replaced
 }
 
 // StepRecord records one Newton step, for a caller to log.
@@ -106,7 +110,7 @@ type StepRecord struct {
 // blocks), combined into d = −(u_1, …, u_L), with a backtracking line
 // search on the loss. It is also a gorgonia.Solver.
 type Newton struct {
-	P        *Products
+	P        *hvp.Products
 	Settings NewtonSettings
 	// Steps and Fallbacks count the steps taken and the blocks that fell
 	// back, over the solver's life.
@@ -117,7 +121,7 @@ type Newton struct {
 var _ G.Solver = (*Newton)(nil)
 
 // NewNewton returns a Newton solver on p's weights (settings may be nil).
-func NewNewton(p *Products, settings *NewtonSettings) *Newton {
+func NewNewton(p *hvp.Products, settings *NewtonSettings) *Newton {
 	n := &Newton{P: p}
 	if settings != nil {
 		n.Settings = *settings
@@ -154,7 +158,7 @@ func (n *Newton) settings() NewtonSettings {
 	if s.CG.MaxIter == 0 {
 		s.CG.MaxIter = 100
 	}
-	s.Checks.BestEffort, s.Checks.Fallback, s.Checks.NoCertificate = false, nil, false
+	s.Checks.BestEffort, s.Checks.NoCertificate = false, false
 	return s
 }
 
@@ -162,7 +166,7 @@ func (n *Newton) settings() NewtonSettings {
 // gorgonia.Let before calling) and binds the new weights (fresh tensors:
 // the previous ones are not modified).
 func (n *Newton) Iterate() (rec *StepRecord, err error) {
-	defer recoverTo(&err)
+	defer errs.Recover("solver.Newton.Iterate", &err)
 	t0 := time.Now()
 	s := n.settings()
 	p := n.P
@@ -183,7 +187,7 @@ func (n *Newton) Iterate() (rec *StepRecord, err error) {
 		if err != nil {
 			return nil, err
 		}
-		if bs.Fallback != "" {
+		if bs.Replaced != "" {
 			rec.Fallbacks++
 		}
 		rec.Blocks = append(rec.Blocks, bs)
@@ -202,14 +206,14 @@ func (n *Newton) Iterate() (rec *StepRecord, err error) {
 	}
 	n.Steps++
 	n.Fallbacks += rec.Fallbacks
-	base, err := p.weightValues()
+	base, err := weights(p)
 	if err != nil {
 		return nil, err
 	}
 	// The first step is capped at the trust radius (relative to ‖w‖): an
 	// exact Newton step of an ill-conditioned block can be enormous along
 	// its flat directions, far beyond the region where the model holds.
-	dn, wn := norm2(Flatten(u)), norm2(Flatten(base))
+	dn, wn := hvp.Norm(u...), hvp.Norm(base...)
 	if n.radius == 0 {
 		n.radius = s.Radius
 	}
@@ -223,11 +227,11 @@ func (n *Newton) Iterate() (rec *StepRecord, err error) {
 		for k := range base {
 			ws[k] = axpy(base[k], -t, u[k])
 		}
-		if err := p.setWeights(ws); err != nil {
-			return nil, err
-		}
-		lt, err := p.LossValue()
+		lt, err := p.LossAt(ws)
 		if err == nil && lt <= loss+s.Armijo*t*slope {
+			if err := setWeights(p, ws); err != nil {
+				return nil, err
+			}
 			rec.StepSize, rec.NewLoss = t, lt
 			rec.Duration = time.Since(t0)
 			// Grow the radius after a full step, shrink it to what worked.
@@ -241,10 +245,7 @@ func (n *Newton) Iterate() (rec *StepRecord, err error) {
 		t *= s.Shrink
 	}
 	rec.Backtracks--
-	n.radius /= 4
-	if err := p.setWeights(base); err != nil { // rejected: keep the weights
-		return nil, err
-	}
+	n.radius /= 4 // rejected: the weights stay
 	rec.Duration = time.Since(t0)
 	return rec, nil
 }
@@ -288,8 +289,8 @@ func (n *Newton) subspace(g, u []*tensor.Dense) ([]float64, error) {
 // direction returns block l's step u_l (to be subtracted) and its record.
 func (n *Newton) direction(l int, g *tensor.Dense, s NewtonSettings) (*tensor.Dense, BlockStep, error) {
 	var bs BlockStep
-	res, err := n.P.InvHvWith(l, g, &s.Checks)
-	if err == nil && s.ExactOnly && res.Kind == KindNewtonOnly {
+	res, err := n.P.InvHv(l, g, &s.Checks)
+	if err == nil && s.ExactOnly && res.Kind == hvp.KindNewtonOnly {
 		res, err = nil, fmt.Errorf("block %d is Newton-only and ExactOnly is set", l)
 	}
 	if err == nil {
@@ -297,29 +298,27 @@ func (n *Newton) direction(l int, g *tensor.Dense, s NewtonSettings) (*tensor.De
 			bs.Kind, bs.Residual, bs.Slope = res.Kind, res.Residual, sl
 			return res.U, bs, nil
 		}
-		bs.Fallback = fmt.Sprintf("%s direction is not a descent direction", res.Kind)
+		bs.Replaced = fmt.Sprintf("%s direction is not a descent direction", res.Kind)
 	} else {
-		bs.Fallback = err.Error()
+		bs.Replaced = err.Error()
 	}
 	if s.Fallback == FallbackCG {
 		cg := s.CG
 		if cg.Damping == 0 {
-			cg.Damping = 1e-4 * Norm(g)
+			cg.Damping = 1e-4 * hvp.Norm(g)
 		}
-		res, err := n.P.InvHvCG(l, g, &cg)
-		if ce, ok := err.(*ConditionError); ok && ce.Result != nil {
-			res, err = ce.Result, nil // an unconverged CG iterate is still a descent direction of the damped model
-		}
-		if err == nil {
+		// An unconverged CG iterate is still a descent direction of the
+		// damped model: its error is ignored when it comes with a result.
+		if res, _ := InvHvCG(n.P, l, g, &cg); res != nil {
 			if sl := dotT(g, res.U); sl > 0 {
-				bs.Kind, bs.Residual, bs.Slope = KindCG, res.Residual, sl
+				bs.Kind, bs.Residual, bs.Slope = hvp.KindCG, res.Residual, sl
 				return res.U, bs, nil
 			}
 		}
 	}
 	u := scaled(s.LearnRate, g)
-	bs.Kind, bs.Slope, bs.Residual = KindRefused, dotT(g, u), math.NaN()
-	bs.Fallback += "; gradient step"
+	bs.Kind, bs.Slope, bs.Residual = hvp.KindRefused, dotT(g, u), math.NaN()
+	bs.Replaced += "; gradient step"
 	return u, bs, nil
 }
 
@@ -328,7 +327,7 @@ func (n *Newton) direction(l int, g *tensor.Dense, s NewtonSettings) (*tensor.De
 // used) and the new weights are written into the model's value tensors.
 func (n *Newton) Step(model []G.ValueGrad) error {
 	if len(model) != len(n.P.Weights) {
-		return &ShapeError{What: "model", Reason: fmt.Sprintf("%d values for %d weights", len(model), len(n.P.Weights))}
+		return &errs.ShapeError{What: "model", Reason: fmt.Sprintf("%d values for %d weights", len(model), len(n.P.Weights))}
 	}
 	if _, err := n.Iterate(); err != nil {
 		return err
@@ -337,57 +336,11 @@ func (n *Newton) Step(model []G.ValueGrad) error {
 		dst, ok := vg.Value().(*tensor.Dense)
 		src, ok2 := n.P.Weights[k].Value().(*tensor.Dense)
 		if !ok || !ok2 || !dst.Shape().Eq(src.Shape()) {
-			return &ShapeError{What: fmt.Sprintf("model value %d", k), Reason: "not a matrix of the weight's shape"}
+			return &errs.ShapeError{What: fmt.Sprintf("model value %d", k), Reason: "not a matrix of the weight's shape"}
 		}
-		copy(denseData(dst), denseData(src))
+		copy(dst.Float64s(), src.Float64s())
 	}
 	return nil
 }
 
-func dotT(a, b *tensor.Dense) float64 {
-	x, y := denseData(a), denseData(b)
-	var s float64
-	for i := range x {
-		s += x[i] * y[i]
-	}
-	return s
-}
-
-// LossValue returns the loss at the current inputs (the forward pass only).
-func (p *Products) LossValue() (loss float64, err error) {
-	defer recoverTo(&err)
-	if err := p.checkInputs(); err != nil {
-		return 0, err
-	}
-	if err := p.run("loss", []*G.Node{p.Loss}); err != nil {
-		return 0, err
-	}
-	return scalarValue(p.Loss)
-}
-
-// valueGrad pairs a value with a gradient for Gorgonia's solvers.
-type valueGrad struct {
-	v, g *tensor.Dense
-}
-
-func (vg valueGrad) Value() G.Value         { return vg.v }
-func (vg valueGrad) Grad() (G.Value, error) { return vg.g, nil }
-
-// ValueGrads pairs each weight's current value with a gradient (from
-// Gradient), so that Gorgonia's own solvers (SGD, Adam, RMSProp, …) can
-// train a net whose gradient newtonia computes: they update the weights'
-// value tensors in place.
-func (p *Products) ValueGrads(grads []*tensor.Dense) ([]G.ValueGrad, error) {
-	ws, err := p.weightValues()
-	if err != nil {
-		return nil, err
-	}
-	if err := p.checkAll(grads, "gradient"); err != nil {
-		return nil, err
-	}
-	out := make([]G.ValueGrad, len(ws))
-	for k := range ws {
-		out[k] = valueGrad{ws[k], grads[k]}
-	}
-	return out, nil
-}
+func dotT(a, b *tensor.Dense) float64 { return floats.Dot(a.Float64s(), b.Float64s()) }

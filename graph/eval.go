@@ -1,0 +1,134 @@
+package graph
+
+import (
+	"fmt"
+
+	"github.com/newtonia/newtonia/errs"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Program evaluates a set of nodes, op by op in topological order, in the
+// calling goroutine. It replaces Gorgonia's TapeMachine for the passes:
+//
+//   - a panic inside an op (or Gorgonia, or gonum) is recovered into an
+//     error naming the node — the TapeMachine runs ops in a goroutine of
+//     its own, where a panic kills the process;
+//   - values live in the run, not in the nodes: a Program is immutable and
+//     safe for concurrent use, input values can be bound per run without
+//     touching the graph (Run's bind), and nothing is clobbered in place;
+//   - a value is dropped after its last use (unless asked for), so memory
+//     follows the live set, not the graph;
+//   - compiling is linear in the number of nodes.
+//
+// Input nodes (no op) take their value from bind, else from the node
+// (gorgonia.Let); constants evaluate their op.
+type Program struct {
+	Name  string
+	nodes []*G.Node
+	args  [][]int // indices into nodes of each node's inputs
+	last  []int   // the last node reading each value; -1: kept
+	index map[*G.Node]int
+}
+
+// Compile returns the program computing roots; the values of keep (nodes
+// among the roots' ancestors) are also returned by Run.
+func Compile(name string, roots []*G.Node, keep ...*G.Node) *Program {
+	order := topo(roots...)
+	p := &Program{Name: name, nodes: order, args: make([][]int, len(order)), last: make([]int, len(order)),
+		index: make(map[*G.Node]int, len(order))}
+	for i, n := range order {
+		p.index[n] = i
+	}
+	for i, n := range order {
+		kids := Children(n)
+		p.args[i] = make([]int, len(kids))
+		for j, c := range kids {
+			k := p.index[c]
+			p.args[i][j] = k
+			p.last[k] = i
+		}
+	}
+	for _, n := range append(append([]*G.Node{}, roots...), keep...) {
+		if i, ok := p.index[n]; ok {
+			p.last[i] = -1
+		}
+	}
+	return p
+}
+
+// Len returns the number of nodes the program evaluates.
+func (p *Program) Len() int { return len(p.nodes) }
+
+// Values holds the values a run returns: of its roots and kept nodes.
+type Values map[*G.Node]G.Value
+
+// Run evaluates the program. bind gives values for some input nodes (they
+// are not copied and must not be modified); other inputs use their own.
+// An op's failure is an *errs.RunError naming the node and wrapping the
+// op's error (a recovered panic: an *errs.InternalError).
+func (p *Program) Run(bind Values) (out Values, err error) {
+	vals := make([]G.Value, len(p.nodes))
+	out = make(Values)
+	for i, n := range p.nodes {
+		var v G.Value
+		if n.Op() == nil {
+			v = bind[n]
+			if v == nil {
+				v = n.Value()
+			}
+			if err := checkInput(n, v); err != nil {
+				return nil, err
+			}
+		} else {
+			in := make([]G.Value, len(p.args[i]))
+			for j, k := range p.args[i] {
+				in[j] = vals[k]
+			}
+			if v, err = do(n, in); err != nil {
+				return nil, &errs.RunError{Product: p.Name, Node: n, Err: err}
+			}
+		}
+		vals[i] = v
+		if p.last[i] == -1 {
+			out[n] = v
+		}
+		for _, k := range p.args[i] { // free what no later node reads
+			if p.last[k] == i {
+				vals[k] = nil
+			}
+		}
+	}
+	return out, nil
+}
+
+// do applies n's op, recovering a panic.
+func do(n *G.Node, in []G.Value) (v G.Value, err error) {
+	defer errs.Recover(fmt.Sprintf("op %v", n.Op()), &err)
+	v, err = n.Op().Do(in...)
+	if err == nil && v == nil {
+		err = &errs.InternalError{Where: fmt.Sprintf("op %v", n.Op()), Panic: "returned no value"}
+	}
+	if err == nil && !sameShape(v.Shape(), n.Shape()) {
+		err = &errs.ShapeError{What: fmt.Sprintf("value of op %v", n.Op()), Got: v.Shape(), Want: n.Shape()}
+	}
+	return v, err
+}
+
+func checkInput(n *G.Node, v G.Value) error {
+	if v == nil {
+		return &errs.ShapeError{What: "input " + errs.Label(n), Reason: "has no value (gorgonia.Let it first)"}
+	}
+	if !sameShape(v.Shape(), n.Shape()) {
+		return &errs.ShapeError{What: "input " + errs.Label(n), Got: v.Shape(), Want: n.Shape()}
+	}
+	return nil
+}
+
+// sameShape compares shapes, all scalar shapes (() and (1)) being equal.
+func sameShape(a, b tensor.Shape) bool {
+	if a.IsScalar() || b.IsScalar() {
+		return a.TotalSize() == b.TotalSize() && (a.IsScalar() || a.TotalSize() == 1) && (b.IsScalar() || b.TotalSize() == 1)
+	}
+	return a.Eq(b)
+}

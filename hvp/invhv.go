@@ -1,0 +1,404 @@
+package hvp
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/newtonia/newtonia/errs"
+	"github.com/newtonia/newtonia/graph"
+	"github.com/newtonia/newtonia/ops"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Defaults of Options.
+const (
+	// DefaultTol is the largest accepted residual ‖H_ll u − v‖/‖v‖: far
+	// above the rounding of a backward-stable solve (ε·cond ≈ 1e-6 only at
+	// cond ≈ 1e10), far below the O(0.01)–O(100) residual of a violated
+	// condition (method.md §4).
+	DefaultTol = 1e-6
+	// DefaultMaxCond is the largest accepted condition estimate of a
+	// matrix the inverse pass factorises: past it, the block's condition
+	// (a product of such factors, squared) leaves no digit to certify.
+	DefaultMaxCond = 1e12
+)
+
+// Options control the checks of an inverse product. A nil *Options, like
+// every zero field, means the default: DefaultTol, DefaultMaxCond, an
+// error on any failed check, a certificate.
+type Options struct {
+	Tol     float64 // largest accepted residual (0: DefaultTol)
+	MaxCond float64 // largest accepted condition estimate of a factorised matrix (0: DefaultMaxCond)
+	// BestEffort returns results that fail a check, with Certified false,
+	// instead of an error; refused blocks are computed anyway (KindRefused).
+	BestEffort bool
+	// NoCertificate skips the residual and the R-pass it costs (about one
+	// and a half gradients for all blocks of a 3-layer net): the result
+	// comes back with Certified false and Residual NaN, and no residual
+	// check runs (condition checks still do). For callers who time the
+	// B-pass alone or certify otherwise.
+	NoCertificate bool
+}
+
+func (o *Options) withDefaults() (Options, error) {
+	var r Options
+	if o != nil {
+		r = *o
+	}
+	if r.Tol == 0 {
+		r.Tol = DefaultTol
+	}
+	if r.MaxCond == 0 {
+		r.MaxCond = DefaultMaxCond
+	}
+	if !(r.Tol > 0) || math.IsInf(r.Tol, 0) {
+		return r, &errs.ArgumentError{What: "Options.Tol", Value: r.Tol, Reason: "want a finite tolerance > 0"}
+	}
+	if !(r.MaxCond >= 1) {
+		return r, &errs.ArgumentError{What: "Options.MaxCond", Value: r.MaxCond, Reason: "want a condition limit ≥ 1"}
+	}
+	return r, nil
+}
+
+// Factorization is the rank and condition of one matrix the inverse pass
+// (or its B-pass) factorises.
+type Factorization struct {
+	Node string // the matrix's node
+	Op   string // the op that factorises it
+	ops.MatrixCondition
+}
+
+// Result is an inverse-Hessian-vector product u ≈ H_ll⁻¹ v with what
+// certifies it. Kind says what u is; only Certified results of KindExact
+// and KindPseudoInverse are exact inverse products.
+type Result struct {
+	U      *tensor.Dense
+	Kind   Kind
+	Method string // how U was computed, e.g. "B-pass", "conjugate gradients, damping 0"
+	// Residual is ‖H_ll U − v‖_F / ‖v‖_F, with H_ll U from the exact
+	// R-pass (0 when v = 0 and U = 0; NaN when not computed).
+	Residual float64
+	// NormalResidual, for a pseudo-inverse whose Residual is above
+	// tolerance, is ‖H_ll r‖ / (σ̂ ‖r‖) with r = H_ll U − v and σ̂ an
+	// estimate of ‖H_ll‖: near rounding when U is a least-squares solution
+	// although v lies outside the range (Residual is then O(1)).
+	NormalResidual float64
+	// Certified reports that every check passed: the residual (or, for a
+	// pseudo-inverse, the normal residual) within tolerance, every
+	// factorised matrix within MaxCond, the method's own criterion (CG
+	// converged). Uncertified results reach only callers who asked for
+	// best effort.
+	Certified      bool
+	Reasons        []string        // why the kind is not exact, from the conditions report
+	Factorizations []Factorization // of the inverse pass and B-pass
+	Note           string          // what else the method reports (CG's stopping reason, a fallback)
+}
+
+// InvHv returns u = H_ll⁻¹ v by the B-pass, certified: an error (an
+// *errs.ConditionError, or errs.ErrNoInverse, ErrShape, ErrNotFinite)
+// unless every check of opt passes (nil opt: the defaults). v = 0 gives
+// u = 0.
+func (p *Products) InvHv(l int, v *tensor.Dense, opt *Options) (res *Result, err error) {
+	defer errs.Recover("hvp.InvHv", &err)
+	o, err := opt.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := p.checkBlock(l); err != nil {
+		return nil, err
+	}
+	if err := check(p.Weights[l], v, "direction"); err != nil {
+		return nil, err
+	}
+	vs := p.BlockDirection(l, v)
+	out, err := p.invHv([]int{l}, vs, o)
+	if err != nil {
+		return nil, err
+	}
+	return out[0], nil
+}
+
+// InvHvAll returns H_ll⁻¹ v_l for every block l, evaluating every B-pass
+// in one program. It fails, naming the block, if any block fails its
+// checks (unless opt asks for best effort).
+func (p *Products) InvHvAll(v []*tensor.Dense, opt *Options) (out []*Result, err error) {
+	defer errs.Recover("hvp.InvHvAll", &err)
+	o, err := opt.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := p.checkAll(v, "direction"); err != nil {
+		return nil, err
+	}
+	all := make([]int, len(p.Weights))
+	for l := range all {
+		all[l] = l
+	}
+	return p.invHv(all, v, o)
+}
+
+// invHv runs and certifies the B-passes of the given blocks, directions
+// already checked. Each direction is scaled to unit norm for the run and
+// the result scaled back (the product is linear in v).
+func (p *Products) invHv(blocks []int, v []*tensor.Dense, o Options) ([]*Result, error) {
+	var roots, keep []*G.Node
+	bind := graph.Values{}
+	scale := make([]float64, len(v))
+	var key strings.Builder
+	key.WriteString("inv")
+	for _, l := range blocks {
+		b := p.block(l)
+		if b.err != nil {
+			return nil, b.err
+		}
+		if b.kind == KindRefused && !o.BestEffort {
+			return nil, &errs.ConditionError{Block: l, Weight: p.Weights[l].Name(),
+				Reason: "refused before running: " + strings.Join(b.reasons, "; ")}
+		}
+		if scale[l] = Norm(v[l]); scale[l] == 0 {
+			continue // u = 0
+		}
+		bind[b.dir] = scaled(1/scale[l], v[l])
+		roots = append(roots, b.u)
+		if !o.NoCertificate {
+			roots = append(roots, b.hu)
+		}
+		keep = append(keep, b.keep...)
+		fmt.Fprintf(&key, "/%d", l)
+	}
+	if o.NoCertificate {
+		key.WriteString("/raw")
+	}
+	vals := graph.Values{}
+	if len(roots) > 0 {
+		var err error
+		if vals, err = p.run(key.String(), roots, bind, keep...); err != nil {
+			return nil, p.blockError(blocks, err)
+		}
+	} else if err := p.checkInputs(nil); err != nil {
+		return nil, err
+	}
+	out := make([]*Result, len(blocks))
+	for i, l := range blocks {
+		res, err := p.result(l, v[l], scale[l], vals, o)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = res
+	}
+	return out, nil
+}
+
+// blockError turns a failed run into the *errs.ConditionError of the block
+// whose factorisation failed, when it is one.
+func (p *Products) blockError(blocks []int, err error) error {
+	var ce *errs.ConditionError
+	var re *errs.RunError
+	if !errors.As(err, &ce) || !errors.As(err, &re) {
+		return err
+	}
+	c := *ce
+	c.Node, c.Op = errs.Label(re.Node), re.Node.Op().String()
+	for _, l := range blocks {
+		b := p.blocks[l]
+		for _, pass := range []graph.Pass{b.inv.Pass, b.bpass, b.cert} {
+			for _, n := range pass.Nodes {
+				if n == re.Node {
+					c.Block, c.Weight = l, p.Weights[l].Name()
+				}
+			}
+		}
+	}
+	return &c
+}
+
+// result builds and certifies block l's result from a run's values.
+func (p *Products) result(l int, v *tensor.Dense, scale float64, vals graph.Values, o Options) (*Result, error) {
+	b := p.blocks[l]
+	res := &Result{Kind: b.kind, Method: "B-pass", Residual: math.NaN(), Reasons: b.reasons}
+	if scale == 0 {
+		res.U, res.Residual = zerosLike([]*tensor.Dense{v})[0], 0
+		if o.NoCertificate {
+			res.Residual = math.NaN()
+		}
+		return res, p.check(l, res, o)
+	}
+	u, err := denseValue(vals, b.u)
+	if err != nil {
+		return nil, err
+	}
+	if res.U, err = scaledFinite(scale, u, "H⁻¹v for "+p.Weights[l].Name()); err != nil {
+		return nil, err
+	}
+	if res.Factorizations, err = factorizations(b.factors, vals); err != nil {
+		return nil, err
+	}
+	if !o.NoCertificate {
+		hu, err := denseValue(vals, b.hu) // of the unit direction: H (u/s)
+		if err != nil {
+			return nil, err
+		}
+		unit := scaled(1/scale, v)
+		res.Residual = RelDiff(hu, unit)
+		if res.Kind == KindPseudoInverse && res.Residual > o.Tol {
+			if res.NormalResidual, err = p.normalResidual(l, u, hu, unit); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return res, p.check(l, res, o)
+}
+
+// Certify computes the residual ‖H_ll u − v‖/‖v‖ of a result of block l
+// for direction v with the exact BlockHv, and runs the checks of opt
+// (nil: the defaults) as InvHv does: for callers that computed u another
+// way (finite differences, conjugate gradients). It sets res.Residual,
+// res.NormalResidual (pseudo-inverses) and res.Certified, and returns the
+// failed check as an *errs.ConditionError unless opt asks for best
+// effort. A method's own failure (CG not converged) is for the caller to
+// record in res.Note before and to refuse after.
+func (p *Products) Certify(l int, v *tensor.Dense, res *Result, opt *Options) (err error) {
+	defer errs.Recover("hvp.Certify", &err)
+	o, err := opt.withDefaults()
+	if err != nil {
+		return err
+	}
+	if err := p.checkBlock(l); err != nil {
+		return err
+	}
+	if err := check(p.Weights[l], v, "direction"); err != nil {
+		return err
+	}
+	if err := check(p.Weights[l], res.U, "result"); err != nil {
+		return err
+	}
+	hu, err := p.BlockHv(l, res.U)
+	if err != nil {
+		return err
+	}
+	res.Residual = RelDiff(hu, v)
+	if Norm(v) == 0 && Norm(res.U) == 0 {
+		res.Residual = 0
+	}
+	if res.Kind == KindPseudoInverse && res.Residual > o.Tol {
+		if res.NormalResidual, err = p.normalResidual(l, res.U, hu, v); err != nil {
+			return err
+		}
+	}
+	o.NoCertificate = false
+	return p.check(l, res, o)
+}
+
+// check sets res.Certified and returns the first failed check as an
+// *errs.ConditionError (nil with BestEffort).
+func (p *Products) check(l int, res *Result, o Options) error {
+	w := p.Weights[l].Name()
+	var fail *errs.ConditionError
+	for _, f := range res.Factorizations {
+		full := f.Rank == min(f.Rows, f.Cols)
+		if fail == nil && (!(f.Cond <= o.MaxCond) || !full) {
+			fail = &errs.ConditionError{Block: l, Weight: w, Node: f.Node, Op: f.Op, Value: f.Cond,
+				Reason: fmt.Sprintf("%d×%d matrix of rank %d, condition estimate %.3g (limit %.0e, %s)",
+					f.Rows, f.Cols, f.Rank, f.Cond, o.MaxCond, f.Method)}
+		}
+	}
+	ok := res.Residual <= o.Tol || (res.Kind == KindPseudoInverse && res.NormalResidual <= o.Tol)
+	if o.NoCertificate {
+		ok = true // not checked; Certified stays false below
+	}
+	if fail == nil && !ok {
+		reason := fmt.Sprintf("%s result: residual ‖H u − v‖/‖v‖ = %.3g > tolerance %.3g", res.Kind, res.Residual, o.Tol)
+		switch res.Kind {
+		case KindNewtonOnly:
+			reason += " (a Newton-only block solves H u = v only for v in the range of H, such as the gradient)"
+		case KindPseudoInverse:
+			reason += fmt.Sprintf(", and normal residual %.3g", res.NormalResidual)
+		case KindRefused:
+			reason += " (the conditions report refused this block)"
+		}
+		fail = &errs.ConditionError{Block: l, Weight: w, Reason: reason, Value: res.Residual}
+	}
+	if fail == nil && res.Kind == KindRefused {
+		fail = &errs.ConditionError{Block: l, Weight: w, Reason: "refused by the conditions report: " + strings.Join(res.Reasons, "; ")}
+	}
+	res.Certified = fail == nil && !o.NoCertificate
+	if fail == nil || o.BestEffort {
+		return nil
+	}
+	return fail
+}
+
+// normalResidual measures how far r = H u − v is from orthogonal to the
+// range of H (zero for a least-squares solution): ‖H r‖ / (σ̂ ‖r‖), with
+// σ̂ = max(‖H u‖/‖u‖, ‖H v‖/‖v‖) ≤ ‖H‖ an estimate of the norm of H (u
+// alone leans to the small eigenvalues). Two extra Hv products.
+func (p *Products) normalResidual(l int, u, hu, v *tensor.Dense) (float64, error) {
+	r := axpy(hu, -1, v)
+	hr, err := p.BlockHv(l, r)
+	if err != nil {
+		return 0, err
+	}
+	hv, err := p.BlockHv(l, v)
+	if err != nil {
+		return 0, err
+	}
+	sigma := math.Max(Norm(hu)/Norm(u), Norm(hv)/Norm(v))
+	if !(sigma > 0) || Norm(r) == 0 {
+		return 0, nil
+	}
+	return Norm(hr) / (sigma * Norm(r)), nil
+}
+
+// factorizations reports every distinct matrix the given nodes factorise,
+// from the values of a run.
+func factorizations(nodes []*G.Node, vals graph.Values) ([]Factorization, error) {
+	seen := map[*G.Node]bool{}
+	var out []Factorization
+	for _, n := range nodes {
+		in := graph.Children(n)
+		if len(in) == 0 || seen[in[0]] {
+			continue
+		}
+		seen[in[0]] = true
+		vs := make([]G.Value, len(in))
+		for i, c := range in {
+			if vs[i] = vals[c]; vs[i] == nil {
+				vs[i] = c.Value() // an input not bound in the run
+			}
+		}
+		mc, err := n.Op().(ops.Conditioner).Condition(vs)
+		if err != nil {
+			return nil, fmt.Errorf("condition of %s: %w", errs.Label(in[0]), err)
+		}
+		out = append(out, Factorization{Node: errs.Label(in[0]), Op: n.Op().String(), MatrixCondition: mc})
+	}
+	return out, nil
+}
+
+// FunctionalInverse returns G_l⁻¹(g): the weights of block l whose block
+// gradient is g, the other blocks and inputs at their current values, by
+// the inverse pass with piecewise-linear activations inverted by their
+// plain functional inverse (their pattern follows the reconstructed
+// values). Its central differences along v are the finite-difference
+// approximation of H_ll⁻¹ v (package reference).
+func (p *Products) FunctionalInverse(l int, g *tensor.Dense) (w *tensor.Dense, err error) {
+	defer errs.Recover("hvp.FunctionalInverse", &err)
+	if err := p.checkBlock(l); err != nil {
+		return nil, err
+	}
+	if err := check(p.Weights[l], g, "gradient"); err != nil {
+		return nil, err
+	}
+	b := p.fdBlock(l)
+	if b.fdErr != nil {
+		return nil, b.fdErr
+	}
+	vals, err := p.run(fmt.Sprintf("functional-inverse/%d", l), []*G.Node{b.fd.Result}, graph.Values{b.fdRoot: g})
+	if err != nil {
+		return nil, err
+	}
+	return denseValue(vals, b.fd.Result)
+}

@@ -1,0 +1,289 @@
+package reference
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/newtonia/newtonia/errs"
+	"github.com/newtonia/newtonia/hvp"
+	"gonum.org/v1/gonum/floats"
+	"gonum.org/v1/gonum/mat"
+	"gorgonia.org/tensor"
+)
+
+// Defaults of Limits.
+const (
+	// DefaultMaxBytes caps the memory of a dense reference: the n×n matrix
+	// and the workspace of its decomposition (about 3 n² float64s).
+	DefaultMaxBytes = 2 << 30
+	// DefaultMaxTime caps the estimated and the actual time of building
+	// one dense reference.
+	DefaultMaxTime = 10 * time.Minute
+	// DefaultStep is the finite-difference step of the FD dense references.
+	DefaultStep = 1e-3
+)
+
+// Limits bound a dense reference. Zero fields mean the defaults above.
+// Before building, the cost is estimated (memory exactly, time from one
+// timed product) and a reference over either cap is refused with an
+// *errs.LimitError carrying the estimate; while building, passing MaxTime
+// stops it with an *errs.LimitError (Reached).
+type Limits struct {
+	MaxBytes int64
+	MaxTime  time.Duration
+	// Progress, if set, is called after each column with the columns done
+	// and the total.
+	Progress func(done, total int)
+}
+
+func (l *Limits) withDefaults() Limits {
+	var r Limits
+	if l != nil {
+		r = *l
+	}
+	if r.MaxBytes == 0 {
+		r.MaxBytes = DefaultMaxBytes
+	}
+	if r.MaxTime == 0 {
+		r.MaxTime = DefaultMaxTime
+	}
+	return r
+}
+
+// DenseBlock returns the diagonal block H_ll (n×n, n the size of W_l) with
+// column j = H_ll e_j from the exact R-pass: exact up to rounding, with no
+// finite-difference error, for any net. Dense matrices index a block's
+// parameters in row-major order.
+func DenseBlock(p *hvp.Products, l int, lim *Limits) (*mat.Dense, error) {
+	if l < 0 || l >= p.Blocks() {
+		return nil, &errs.ArgumentError{What: "block", Value: l, Reason: fmt.Sprintf("want 0 ≤ block < %d", p.Blocks())}
+	}
+	return dense(p, []int{l}, lim, "dense block "+p.Weights[l].Name(), 1, func(k, i int) ([]float64, error) {
+		e := unit(p, k, i)
+		hv, err := p.BlockHv(k, e[k])
+		if err != nil {
+			return nil, err
+		}
+		return hv.Float64s(), nil
+	})
+}
+
+// DenseHessian returns the full Hessian with column j = H e_j from the
+// exact R-pass, blocks in the order of the weights.
+func DenseHessian(p *hvp.Products, lim *Limits) (*mat.Dense, error) {
+	return dense(p, all(p), lim, "dense Hessian", 1, func(k, i int) ([]float64, error) {
+		hv, err := p.Hv(unit(p, k, i))
+		if err != nil {
+			return nil, err
+		}
+		return hvp.Flatten(hv), nil
+	})
+}
+
+// DenseBlockFD returns H_ll as a reference independent of the R-pass:
+// column j is the central difference of the block gradient g_l in
+// coordinate j, with one Richardson step
+//
+//	H e_j ≈ (4 D(r/2) − D(r)) / 3,   D(h) = (g(w + h e_j) − g(w − h e_j)) / 2h
+//
+// (error O(r⁴) plus rounding about ε‖g‖/r). The step is halved for a
+// coordinate, up to 30 times, until no piecewise-constant node (the
+// activation pattern) changes. For piecewise-linear nets the block map
+// W_l ↦ g_l is then affine and the block exact up to rounding (method.md
+// §8). r = 0 means DefaultStep.
+func DenseBlockFD(p *hvp.Products, l int, r float64, lim *Limits) (*mat.Dense, error) {
+	if l < 0 || l >= p.Blocks() {
+		return nil, &errs.ArgumentError{What: "block", Value: l, Reason: fmt.Sprintf("want 0 ≤ block < %d", p.Blocks())}
+	}
+	return denseFD(p, []int{l}, r, lim, "FD dense block "+p.Weights[l].Name())
+}
+
+// DenseHessianFD returns the full Hessian the same way, from all blocks'
+// gradients. Across blocks the gradient is not affine in the weights, so
+// this reference carries an O(r⁴) truncation error (method.md §8).
+func DenseHessianFD(p *hvp.Products, r float64, lim *Limits) (*mat.Dense, error) {
+	return denseFD(p, all(p), r, lim, "FD dense Hessian")
+}
+
+func all(p *hvp.Products) []int {
+	out := make([]int, p.Blocks())
+	for k := range out {
+		out[k] = k
+	}
+	return out
+}
+
+// unit returns e_i of block k as a direction over all blocks.
+func unit(p *hvp.Products, k, i int) []*tensor.Dense {
+	s := p.Weights[k].Shape()
+	e := make([]float64, s.TotalSize())
+	e[i] = 1
+	return p.BlockDirection(k, tensor.New(tensor.WithShape(s...), tensor.WithBacking(e)))
+}
+
+// dense builds the n×n matrix of the given blocks' parameters column by
+// column, each costing about cost products of the timed kind, within lim.
+func dense(p *hvp.Products, blocks []int, lim *Limits, what string, cost float64, column func(k, i int) ([]float64, error)) (h *mat.Dense, err error) {
+	defer errs.Recover(what, &err)
+	o := lim.withDefaults()
+	n := 0
+	for _, k := range blocks {
+		n += p.Weights[k].Shape().TotalSize()
+	}
+	if err := memoryCheck(what, n, o); err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	first, err := column(blocks[0], 0) // timed: the estimate
+	if err != nil {
+		return nil, err
+	}
+	if err := timeCheck(what, n, time.Since(t0), o); err != nil {
+		return nil, err
+	}
+	h = mat.NewDense(n, n, nil)
+	col := 0
+	for _, k := range blocks {
+		for i := 0; i < p.Weights[k].Shape().TotalSize(); i++ {
+			c := first
+			if col > 0 {
+				if c, err = column(k, i); err != nil {
+					return nil, err
+				}
+			}
+			h.SetCol(col, c)
+			col++
+			if err := progress(what, col, n, t0, o); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return h, nil
+}
+
+func memoryCheck(what string, n int, o Limits) error {
+	bytes := 4 * 8 * float64(n) * float64(n) // the matrix and its decomposition's workspace
+	if bytes > float64(o.MaxBytes) {
+		return &errs.LimitError{What: what, Resource: "memory", Estimate: bytes, Limit: float64(o.MaxBytes), Unit: "B",
+			Hint: fmt.Sprintf("%d parameters: about 4·8·n² bytes for the matrix and its decomposition", n)}
+	}
+	return nil
+}
+
+func timeCheck(what string, n int, one time.Duration, o Limits) error {
+	est := one.Seconds() * float64(n)
+	if est > o.MaxTime.Seconds() {
+		return &errs.LimitError{What: what, Resource: "time", Estimate: est, Limit: o.MaxTime.Seconds(), Unit: "s",
+			Hint: fmt.Sprintf("%d columns at %.3g s each", n, one.Seconds())}
+	}
+	return nil
+}
+
+func progress(what string, done, n int, t0 time.Time, o Limits) error {
+	if o.Progress != nil {
+		o.Progress(done, n)
+	}
+	if el := time.Since(t0); el > o.MaxTime && done < n {
+		return &errs.LimitError{What: what, Resource: "time", Estimate: el.Seconds(), Limit: o.MaxTime.Seconds(), Unit: "s",
+			Reached: true, Hint: fmt.Sprintf("stopped after %d of %d columns", done, n)}
+	}
+	return nil
+}
+
+func denseFD(p *hvp.Products, blocks []int, r float64, lim *Limits, what string) (*mat.Dense, error) {
+	if r == 0 {
+		r = DefaultStep
+	}
+	if !(r > 0) || math.IsInf(r, 0) {
+		return nil, &errs.ArgumentError{What: "finite-difference step r", Value: r, Reason: "want a finite r > 0"}
+	}
+	base, err := weights(p)
+	if err != nil {
+		return nil, err
+	}
+	at, err := p.Evaluate(base)
+	if err != nil {
+		return nil, err
+	}
+	return dense(p, blocks, lim, what, 4, func(k, i int) ([]float64, error) {
+		return fdColumn(p, base, blocks, k, i, r, at.Pattern)
+	})
+}
+
+// weights returns copies of the weights' current values.
+func weights(p *hvp.Products) ([]*tensor.Dense, error) {
+	out := make([]*tensor.Dense, len(p.Weights))
+	for k, w := range p.Weights {
+		t, ok := w.Value().(*tensor.Dense)
+		if !ok {
+			return nil, &errs.ShapeError{What: "weight " + w.Name(), Reason: fmt.Sprintf("no matrix value (got %T)", w.Value())}
+		}
+		out[k] = t.Clone().(*tensor.Dense)
+	}
+	return out, nil
+}
+
+// fdColumn returns the Richardson-extrapolated central difference of the
+// selected blocks' gradients in coordinate i of block k.
+func fdColumn(p *hvp.Products, base []*tensor.Dense, blocks []int, k, i int, r float64, pattern [][]float64) ([]float64, error) {
+	for try := 0; try < 30; try, r = try+1, r/2 {
+		d1, ok1, err := centralDiff(p, base, blocks, k, i, r, pattern)
+		if err != nil {
+			return nil, err
+		}
+		d2, ok2, err := centralDiff(p, base, blocks, k, i, r/2, pattern)
+		if err != nil {
+			return nil, err
+		}
+		if !ok1 || !ok2 {
+			continue
+		}
+		floats.Scale(4, d2)
+		floats.Sub(d2, d1)
+		floats.Scale(1.0/3, d2)
+		return d2, nil
+	}
+	return nil, &errs.ConditionError{Block: k, Weight: p.Weights[k].Name(),
+		Reason: fmt.Sprintf("the activation pattern changes for every finite-difference step tried at element %d", i)}
+}
+
+// centralDiff returns (g(w + h e_i) − g(w − h e_i)) / 2h for the selected
+// blocks, and whether the activation pattern stayed as at w.
+func centralDiff(p *hvp.Products, base []*tensor.Dense, blocks []int, k, i int, h float64, pattern [][]float64) ([]float64, bool, error) {
+	var gs [2][]*tensor.Dense
+	for s, sign := range []float64{1, -1} {
+		ws := append([]*tensor.Dense(nil), base...)
+		w := base[k].Clone().(*tensor.Dense)
+		w.Float64s()[i] += sign * h
+		ws[k] = w
+		pt, err := p.Evaluate(ws)
+		if err != nil {
+			return nil, false, err
+		}
+		if !samePattern(pt.Pattern, pattern) {
+			return nil, false, nil
+		}
+		gs[s] = pt.Grads
+	}
+	var out []float64
+	for _, b := range blocks {
+		d := append([]float64(nil), gs[0][b].Float64s()...)
+		floats.Sub(d, gs[1][b].Float64s())
+		floats.Scale(1/(2*h), d)
+		out = append(out, d...)
+	}
+	return out, true, nil
+}
+
+func samePattern(a, b [][]float64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !floats.Equal(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}

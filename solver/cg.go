@@ -1,0 +1,294 @@
+package solver
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/newtonia/newtonia/errs"
+	"github.com/newtonia/newtonia/hvp"
+	"gonum.org/v1/gonum/floats"
+	"gorgonia.org/tensor"
+)
+
+// Defaults of CGOptions.
+const (
+	DefaultCGTol = 1e-8
+	// DefaultCGMaxIter caps the iterations (each one Hessian-vector
+	// product) unless the system is smaller: at most twice the unknowns.
+	DefaultCGMaxIter = 1000
+	// DefaultCGMaxTime caps the wall-clock time of one solve.
+	DefaultCGMaxTime = time.Minute
+)
+
+// CGOptions configure conjugate gradients on the exact Hv (the
+// Hessian-free method, Martens 2010). A nil *CGOptions, like every zero
+// field, means the default: no damping, no preconditioner, DefaultCGTol,
+// min(2n, DefaultCGMaxIter) iterations for n unknowns, DefaultCGMaxTime.
+type CGOptions struct {
+	// Damping λ ≥ 0 solves (H + λI) u = v instead of H u = v.
+	Damping float64
+	// Precond, if set, applies a symmetric positive definite M⁻¹:
+	// dst = M⁻¹ r, both in hvp.Flatten order.
+	Precond func(dst, r []float64)
+	// Tol is the target relative residual ‖(H + λI) u − v‖ / ‖v‖.
+	Tol float64
+	// MaxIter caps the iterations.
+	MaxIter int
+	// MaxTime caps the wall-clock time.
+	MaxTime time.Duration
+	// Progress, if set, is called after each iteration with its number
+	// and the recurrence's relative residual.
+	Progress func(iter int, residual float64)
+}
+
+func (o *CGOptions) withDefaults(n int) (CGOptions, error) {
+	var r CGOptions
+	if o != nil {
+		r = *o
+	}
+	if r.Tol == 0 {
+		r.Tol = DefaultCGTol
+	}
+	if r.MaxIter == 0 {
+		r.MaxIter = min(2*n, DefaultCGMaxIter)
+	}
+	if r.MaxTime == 0 {
+		r.MaxTime = DefaultCGMaxTime
+	}
+	switch {
+	case !(r.Damping >= 0) || math.IsInf(r.Damping, 0):
+		return r, &errs.ArgumentError{What: "CGOptions.Damping", Value: r.Damping, Reason: "want a finite λ ≥ 0"}
+	case !(r.Tol > 0) || math.IsInf(r.Tol, 0):
+		return r, &errs.ArgumentError{What: "CGOptions.Tol", Value: r.Tol, Reason: "want a finite tolerance > 0"}
+	case r.MaxIter < 0:
+		return r, &errs.ArgumentError{What: "CGOptions.MaxIter", Value: r.MaxIter, Reason: "want ≥ 0 (0: the default)"}
+	case r.MaxTime < 0:
+		return r, &errs.ArgumentError{What: "CGOptions.MaxTime", Value: r.MaxTime, Reason: "want ≥ 0 (0: the default)"}
+	}
+	return r, nil
+}
+
+// CGStats report a conjugate-gradient solve.
+type CGStats struct {
+	Iterations int
+	Converged  bool
+	// Capped names the cap that stopped the solve: "", "iterations" or
+	// "time".
+	Capped string
+	// Residual is the final ‖(H + λI) u − v‖ / ‖v‖, recomputed, not the
+	// recurrence's.
+	Residual float64
+	Reason   string // why it stopped
+}
+
+// CGResult is a block solve by conjugate gradients: the hvp.Result
+// (KindCG, its Residual that of the undamped H_ll) and the solve's stats.
+type CGResult struct {
+	*hvp.Result
+	CG CGStats
+}
+
+// InvHvCG solves (H_ll + λI) u = v by conjugate gradients on the exact
+// block Hv, within the caps of o. The result is Certified when CG
+// converged and, undamped, its residual passes the checks of hvp.Options.
+// A solve that did not converge returns its result together with an
+// *errs.LimitError (a cap reached) or an *errs.ConditionError (another
+// reason, e.g. non-positive curvature).
+func InvHvCG(p *hvp.Products, l int, v *tensor.Dense, o *CGOptions) (res *CGResult, err error) {
+	defer errs.Recover("solver.InvHvCG", &err)
+	if l < 0 || l >= p.Blocks() {
+		return nil, &errs.ArgumentError{What: "block", Value: l, Reason: fmt.Sprintf("want 0 ≤ block < %d", p.Blocks())}
+	}
+	if _, err := p.BlockHv(l, v); err != nil { // checks v, and the inputs
+		return nil, err
+	}
+	apply := func(x []float64) ([]float64, error) {
+		hx, err := p.BlockHv(l, tensor.New(tensor.WithShape(v.Shape()...), tensor.WithBacking(x)))
+		if err != nil {
+			return nil, err
+		}
+		return hx.Float64s(), nil
+	}
+	x, stats, err := cg(apply, append([]float64(nil), v.Float64s()...), o)
+	if err != nil {
+		return nil, err
+	}
+	lambda := 0.0
+	if o != nil {
+		lambda = o.Damping
+	}
+	res = &CGResult{CG: *stats, Result: &hvp.Result{
+		U:      tensor.New(tensor.WithShape(v.Shape()...), tensor.WithBacking(x)),
+		Kind:   hvp.KindCG,
+		Method: fmt.Sprintf("conjugate gradients, damping %g", lambda),
+		Note:   fmt.Sprintf("%s after %d iterations", stats.Reason, stats.Iterations),
+	}}
+	if err := p.Certify(l, v, res.Result, &hvp.Options{BestEffort: true}); err != nil {
+		return nil, err
+	}
+	if lambda > 0 { // it solves the damped system: its own residual decides
+		res.Certified = stats.Converged
+	}
+	res.Certified = res.Certified && stats.Converged
+	return res, stats.err(p.Weights[l].Name(), l)
+}
+
+// err returns the error of a solve that did not converge.
+func (s *CGStats) err(weight string, block int) error {
+	switch {
+	case s.Converged:
+		return nil
+	case s.Capped == "iterations":
+		return &errs.LimitError{What: "conjugate gradients on " + weight, Resource: "iterations", Reached: true,
+			Estimate: float64(s.Iterations), Limit: float64(s.Iterations), Hint: fmt.Sprintf("residual %.3g; raise CGOptions.MaxIter", s.Residual)}
+	case s.Capped == "time":
+		return &errs.LimitError{What: "conjugate gradients on " + weight, Resource: "time", Reached: true,
+			Hint: fmt.Sprintf("after %d iterations, residual %.3g; raise CGOptions.MaxTime", s.Iterations, s.Residual)}
+	}
+	return &errs.ConditionError{Block: block, Weight: weight, Value: s.Residual,
+		Reason: fmt.Sprintf("conjugate gradients: %s after %d iterations, residual %.3g", s.Reason, s.Iterations, s.Residual)}
+}
+
+// InvHvCGFull solves (H + λI) u = v for the full Hessian (all blocks
+// jointly) by conjugate gradients on the exact Hv. H may be indefinite
+// across blocks: CG then stops at the first direction of non-positive
+// curvature and says so. Not converging is an error as for InvHvCG,
+// returned with u and the stats.
+func InvHvCGFull(p *hvp.Products, v []*tensor.Dense, o *CGOptions) (u []*tensor.Dense, stats *CGStats, err error) {
+	defer errs.Recover("solver.InvHvCGFull", &err)
+	if _, err := p.Hv(v); err != nil { // checks v and the inputs
+		return nil, nil, err
+	}
+	apply := func(x []float64) ([]float64, error) {
+		xs, err := hvp.Unflatten(x, p.Weights)
+		if err != nil {
+			return nil, err
+		}
+		hx, err := p.Hv(xs)
+		if err != nil {
+			return nil, err
+		}
+		return hvp.Flatten(hx), nil
+	}
+	x, stats, err := cg(apply, hvp.Flatten(v), o)
+	if err != nil {
+		return nil, nil, err
+	}
+	if u, err = hvp.Unflatten(x, p.Weights); err != nil {
+		return nil, nil, err
+	}
+	return u, stats, stats.err("the full Hessian", -1)
+}
+
+// cg solves (A + λI) x = b by (preconditioned) conjugate gradients.
+func cg(apply func([]float64) ([]float64, error), b []float64, o *CGOptions) ([]float64, *CGStats, error) {
+	n := len(b)
+	opt, err := o.withDefaults(n)
+	if err != nil {
+		return nil, nil, err
+	}
+	t0 := time.Now()
+	op := func(x []float64) ([]float64, error) {
+		ax, err := apply(x)
+		if err != nil {
+			return nil, err
+		}
+		floats.AddScaled(ax, opt.Damping, x)
+		return ax, nil
+	}
+	precond := func(r []float64) []float64 {
+		z := make([]float64, len(r))
+		if opt.Precond == nil {
+			copy(z, r)
+		} else {
+			opt.Precond(z, r)
+		}
+		return z
+	}
+	bn := floats.Norm(b, 2)
+	stats := &CGStats{}
+	x := make([]float64, n)
+	if bn == 0 {
+		stats.Converged, stats.Reason = true, "v = 0"
+		return x, stats, nil
+	}
+	r := append([]float64(nil), b...)
+	z := precond(r)
+	d := append([]float64(nil), z...)
+	rz := floats.Dot(r, z)
+	for {
+		res := floats.Norm(r, 2) / bn
+		if res <= opt.Tol {
+			stats.Converged, stats.Reason = true, "tolerance reached"
+			break
+		}
+		if stats.Iterations >= opt.MaxIter {
+			stats.Capped, stats.Reason = "iterations", fmt.Sprintf("iteration cap %d reached", opt.MaxIter)
+			break
+		}
+		if el := time.Since(t0); el > opt.MaxTime {
+			stats.Capped, stats.Reason = "time", fmt.Sprintf("time cap %v reached", opt.MaxTime)
+			break
+		}
+		ad, err := op(d)
+		if err != nil {
+			return nil, nil, err
+		}
+		stats.Iterations++
+		curv := floats.Dot(d, ad)
+		if !(curv > 0) {
+			stats.Reason = fmt.Sprintf("non-positive curvature dᵀ(H + λI)d = %.3g", curv)
+			break
+		}
+		alpha := rz / curv
+		floats.AddScaled(x, alpha, d)
+		floats.AddScaled(r, -alpha, ad)
+		z = precond(r)
+		rzNew := floats.Dot(r, z)
+		beta := rzNew / rz
+		rz = rzNew
+		floats.AddScaledTo(d, z, beta, d)
+		if opt.Progress != nil {
+			opt.Progress(stats.Iterations, floats.Norm(r, 2)/bn)
+		}
+	}
+	// The true residual, not the recurrence's.
+	ax, err := op(x)
+	if err != nil {
+		return nil, nil, err
+	}
+	floats.Sub(ax, b)
+	stats.Residual = floats.Norm(ax, 2) / bn
+	if stats.Converged && stats.Residual > 10*opt.Tol {
+		stats.Converged, stats.Reason = false, fmt.Sprintf("recurrence converged but the true residual is %.3g", stats.Residual)
+	}
+	return x, stats, nil
+}
+
+// InvHv is exact-else-CG: block l's certified B-pass product when it
+// passes the checks of opt, else conjugate gradients on the exact Hv with
+// cgOpt, the result saying in Note why it fell back.
+func InvHv(p *hvp.Products, l int, v *tensor.Dense, opt *hvp.Options, cgOpt *CGOptions) (*hvp.Result, error) {
+	res, err := p.InvHv(l, v, opt)
+	if err == nil && res.Certified {
+		return res, nil
+	}
+	if err != nil && !errors.Is(err, errs.ErrCondition) && !errors.Is(err, errs.ErrNoInverse) {
+		return nil, err
+	}
+	why := "the exact result is not certified"
+	if err != nil {
+		why = err.Error()
+	}
+	cgr, cgErr := InvHvCG(p, l, v, cgOpt)
+	if cgr == nil {
+		return nil, cgErr
+	}
+	cgr.Note = fmt.Sprintf("fell back to CG (%s); CG: %s", why, cgr.Note)
+	if cgErr != nil && (opt == nil || !opt.BestEffort) {
+		return nil, fmt.Errorf("%w (after falling back from: %s)", cgErr, why)
+	}
+	return cgr.Result, nil
+}
