@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"strings"
 
 	G "gorgonia.org/gorgonia"
 )
@@ -59,7 +60,16 @@ func (e *ShapeError) Error() string {
 	if e.Reason != "" {
 		return fmt.Sprintf("%s: %s", e.What, e.Reason)
 	}
-	return fmt.Sprintf("%s has shape %v, want %v", e.What, e.Got, e.Want)
+	return fmt.Sprintf("%s has shape %s, want %s", e.What, shape(e.Got), shape(e.Want))
+}
+
+// shape prints dimensions as a tuple, (3, 4).
+func shape(s []int) string {
+	parts := make([]string, len(s))
+	for i, d := range s {
+		parts[i] = fmt.Sprint(d)
+	}
+	return "(" + strings.Join(parts, ", ") + ")"
 }
 func (e *ShapeError) Is(t error) bool { return t == ErrShape }
 

@@ -2,13 +2,18 @@ package graph_test
 
 import (
 	"errors"
+	"fmt"
+	"hash"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/graph"
 	"github.com/newtonia/newtonia/nets"
 	"github.com/newtonia/newtonia/ops"
 	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
 )
 
 func net(t *testing.T, acts ...ops.ScalarFunc) *nets.MLP {
@@ -79,12 +84,12 @@ func TestReLUHasNoInverse(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = graph.BuildInverse(grad, 0, grad.Grads[0], false)
-	var nr *graph.NoRuleError
+	var nr *errs.NoRuleError
 	if !errors.As(err, &nr) || nr.Rule != "inverse" || nr.Op.String() != "relu" {
 		t.Fatalf("error %v, want a NoRuleError for the relu node", err)
 	}
-	var no *ops.NoInverseError
-	if !errors.As(err, &no) {
+	var no *errs.NoInverseError
+	if !errors.As(err, &no) || !errors.Is(err, errs.ErrNoInverse) {
 		t.Errorf("error %v does not wrap the op's NoInverseError", err)
 	}
 	if !strings.Contains(err.Error(), "relu") || !strings.Contains(err.Error(), "not injective") {
@@ -105,7 +110,7 @@ func TestTanhIsADependencyLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = graph.BuildInverse(grad, 0, grad.Grads[0], false)
-	var loop *graph.DependencyLoopError
+	var loop *errs.DependencyLoopError
 	if !errors.As(err, &loop) || len(loop.Inputs) != 2 || loop.Op.String() != "A⊙B" {
 		t.Fatalf("error %v, want a DependencyLoopError at δ = e ⊙ tanh'(net)", err)
 	}
@@ -119,8 +124,8 @@ func TestMissingRule(t *testing.T) {
 	xw := G.Must(G.Mul(x, w)) // Gorgonia's own matmul: no newtonia rules
 	loss := G.Must(G.Sum(xw))
 	_, err := graph.BuildGradient(loss, []*G.Node{w})
-	var nr *graph.NoRuleError
-	if !errors.As(err, &nr) || nr.Rule != "VJP" {
+	var nr *errs.NoRuleError
+	if !errors.As(err, &nr) || nr.Rule != "VJP" || !errors.Is(err, errs.ErrNoRule) {
 		t.Fatalf("error %v, want a NoRuleError for the VJP", err)
 	}
 }
@@ -128,57 +133,121 @@ func TestMissingRule(t *testing.T) {
 // Bad arguments are errors, not panics.
 func TestBadArguments(t *testing.T) {
 	m := net(t, ops.LeakyReLUFunc{Alpha: 0.5})
-	if _, err := graph.BuildGradient(m.Out, m.Weights); err == nil {
-		t.Error("a matrix loss was accepted")
+	if _, err := graph.BuildGradient(m.Out, m.Weights); !errors.Is(err, errs.ErrShape) {
+		t.Errorf("a matrix loss: %v, want ErrShape", err)
 	}
-	if _, err := graph.BuildGradient(m.Loss, []*G.Node{m.Weights[0], m.Weights[0]}); err == nil {
-		t.Error("a repeated weight was accepted")
+	if _, err := graph.BuildGradient(m.Loss, []*G.Node{m.Weights[0], m.Weights[0]}); !errors.Is(err, errs.ErrShape) {
+		t.Errorf("a repeated weight: %v, want ErrShape", err)
 	}
-	if _, err := graph.BuildGradient(m.Loss, []*G.Node{m.Out}); err == nil {
-		t.Error("a non-input weight was accepted")
+	if _, err := graph.BuildGradient(m.Loss, []*G.Node{m.Out}); !errors.Is(err, errs.ErrShape) {
+		t.Errorf("a non-input weight: %v, want ErrShape", err)
+	}
+	if _, err := graph.BuildGradient(nil, nil); !errors.Is(err, errs.ErrArgument) {
+		t.Errorf("no loss: %v, want ErrArgument", err)
 	}
 }
 
-// Classify reproduces method.md §4's table from the ops' shapes alone.
-func TestClassify(t *testing.T) {
-	leaky := ops.LeakyReLUFunc{Alpha: 0.5}
-	cases := []struct {
-		name      string
-		batch, in int
-		widths    []int
-		want      []graph.Kind
-	}{
-		{"equal widths, batch = fan-in", 6, 6, []int{6, 6, 6}, []graph.Kind{graph.Exact, graph.Exact, graph.Exact}},
-		{"batch < fan-in", 5, 8, []int{8, 8, 8}, []graph.Kind{graph.PseudoInverse, graph.PseudoInverse, graph.PseudoInverse}},
-		{"widths shrinking", 6, 12, []int{10, 8, 6}, []graph.Kind{graph.NewtonOnly, graph.NewtonOnly, graph.PseudoInverse}},
-		{"batch > fan-in", 12, 8, []int{8, 8, 8}, []graph.Kind{graph.Refused, graph.Refused, graph.Refused}},
-		{"widths growing", 6, 6, []int{8, 10, 12}, []graph.Kind{graph.Refused, graph.Refused, graph.PseudoInverse}},
+// Children reads Gorgonia's node field directly (graph/children.go): it
+// must agree with the exported g.From on every node of a net and its
+// passes.
+func TestChildrenMatchFrom(t *testing.T) {
+	m := net(t, ops.LeakyReLUFunc{Alpha: 0.5}, ops.TanhFunc{})
+	grad, err := graph.BuildGradient(m.Loss, m.Weights)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, c := range cases {
-		var layers []nets.Layer
-		for _, w := range c.widths {
-			layers = append(layers, nets.Layer{Out: w, Act: leaky})
+	if _, _, err := graph.JVP("R", grad.Grads, map[*G.Node]*G.Node{m.Weights[0]: m.Weights[1]}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range m.Graph.AllNodes() {
+		want := []*G.Node{}
+		it := m.Graph.From(n.ID())
+		for it.Next() {
+			want = append(want, it.Node().(*G.Node))
 		}
-		m, err := nets.NewMLP(c.batch, c.in, layers)
-		if err != nil {
-			t.Fatal(err)
+		got := graph.Children(n)
+		if len(got) != len(want) {
+			t.Fatalf("node %v: %d children, From gives %d", n, len(got), len(want))
 		}
-		grad, err := graph.BuildGradient(m.Loss, m.Weights)
-		if err != nil {
-			t.Fatal(err)
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("node %v: child %d differs", n, i)
+			}
 		}
-		for l := range m.Weights {
-			inv, err := graph.BuildInverse(grad, l, grad.Grads[l], false)
+	}
+}
+
+// panicOp panics in Do, as a buggy op (or Gorgonia, or gonum) might.
+type panicOp struct{ ops.Unary }
+
+func (panicOp) String() string          { return "panic" }
+func (o panicOp) WriteHash(h hash.Hash) { ops.WriteHash(h, o) }
+func (o panicOp) Hashcode() uint32      { return ops.Hashcode(o) }
+func (panicOp) Do(...G.Value) (G.Value, error) {
+	var m map[string]int
+	m["boom"]++ // a nil-map write: a runtime panic
+	return nil, nil
+}
+
+// A panic inside an op becomes an error naming the node, in the calling
+// goroutine: Gorgonia's TapeMachine runs ops in a goroutine of its own,
+// where the same panic killed the process.
+func TestProgramRecoversPanics(t *testing.T) {
+	g := G.NewGraph()
+	x := G.NewMatrix(g, G.Float64, G.WithShape(2, 2), G.WithName("x"), G.WithValue(tensor.New(tensor.WithShape(2, 2), tensor.WithBacking([]float64{1, 2, 3, 4}))))
+	y, err := ops.Apply(panicOp{}, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = graph.Compile("test", []*G.Node{y}).Run(nil)
+	var re *errs.RunError
+	if !errors.As(err, &re) || re.Node != y || !errors.Is(err, errs.ErrInternal) {
+		t.Fatalf("error %v, want a RunError at the panicking node matching ErrInternal", err)
+	}
+}
+
+// Bound values replace an input's own for one run, leave the node's value
+// alone, and a program runs concurrently with itself.
+func TestProgramBindsAndRunsConcurrently(t *testing.T) {
+	g := G.NewGraph()
+	own := tensor.New(tensor.WithShape(2, 2), tensor.WithBacking([]float64{1, 2, 3, 4}))
+	x := G.NewMatrix(g, G.Float64, G.WithShape(2, 2), G.WithName("x"), G.WithValue(own))
+	y, err := ops.MatMul(x, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := graph.Compile("square", []*G.Node{y})
+	var wg sync.WaitGroup
+	fails := make(chan string, 64)
+	for i := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := float64(i)
+			bound := tensor.New(tensor.WithShape(2, 2), tensor.WithBacking([]float64{c, 0, 0, c}))
+			vals, err := prog.Run(graph.Values{x: bound})
 			if err != nil {
-				t.Fatal(err)
+				fails <- err.Error()
+				return
 			}
-			got, reasons := inv.Classify()
-			if got != c.want[l] {
-				t.Errorf("%s, block %d: %v, want %v; reasons %q", c.name, l, got, c.want[l], reasons)
+			if got := vals[y].(*tensor.Dense).Float64s(); got[0] != c*c || got[3] != c*c || got[1] != 0 {
+				fails <- fmt.Sprintf("run %d: %v", i, got)
 			}
-			if got != graph.Exact && len(reasons) == 0 {
-				t.Errorf("%s, block %d: %v without a reason", c.name, l, got)
-			}
-		}
+		}()
+	}
+	wg.Wait()
+	close(fails)
+	for f := range fails {
+		t.Error(f)
+	}
+	vals, err := prog.Run(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := vals[y].(*tensor.Dense).Float64s(); got[0] != 7 || got[3] != 22 {
+		t.Errorf("unbound run: %v, want x·x = [7 10 15 22]", got)
+	}
+	if own.Float64s()[0] != 1 {
+		t.Error("the input's own value was modified")
 	}
 }

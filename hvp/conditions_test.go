@@ -8,20 +8,22 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/newtonia/newtonia/graph"
+	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/hvp"
+	"github.com/newtonia/newtonia/internal/testnet"
 	"github.com/newtonia/newtonia/nets"
 	"github.com/newtonia/newtonia/ops"
+	"github.com/newtonia/newtonia/reference"
 	"gonum.org/v1/gonum/mat"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
 
-func wantCondition(t *testing.T, err error, block int, parts ...string) *hvp.ConditionError {
+func wantCondition(t *testing.T, err error, block int, parts ...string) *errs.ConditionError {
 	t.Helper()
-	var ce *hvp.ConditionError
-	if !errors.As(err, &ce) || !errors.Is(err, hvp.ErrCondition) {
-		t.Fatalf("error %v (%T), want a *hvp.ConditionError", err, err)
+	var ce *errs.ConditionError
+	if !errors.As(err, &ce) || !errors.Is(err, errs.ErrCondition) {
+		t.Fatalf("error %v (%T), want a *errs.ConditionError", err, err)
 	}
 	if ce.Block != block {
 		t.Errorf("error names block %d, want %d", ce.Block, block)
@@ -38,10 +40,10 @@ func wantCondition(t *testing.T, err error, block int, parts ...string) *hvp.Con
 // returns the (wrong) result flagged, with its O(1) residual.
 func TestBatchAboveFanIn(t *testing.T) {
 	rng := rand.New(rand.NewPCG(10, 10))
-	m, p := mlp(t, rng, 12, 8, []int{8, 8, 8}, leaky())
+	m, p := testnet.MLP(t, rng, 12, 8, []int{8, 8, 8}, testnet.Leaky())
 	conds := p.Conditions()
 	for l, c := range conds {
-		if c.Kind != graph.Refused {
+		if c.Kind != hvp.KindRefused {
 			t.Errorf("block %d: %v, want refused", l, c.Kind)
 		}
 	}
@@ -52,9 +54,9 @@ func TestBatchAboveFanIn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = p.InvHv(1, g[1])
+	_, err = p.InvHv(1, g[1], nil)
 	wantCondition(t, err, 1, "refused before running", "W2")
-	res, err := p.InvHvWith(1, g[1], &hvp.Options{BestEffort: true})
+	res, err := p.InvHv(1, g[1], &hvp.Options{BestEffort: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,17 +70,17 @@ func TestBatchAboveFanIn(t *testing.T) {
 // batch < fan-in, a pseudo-inverse.
 func TestWidthsGrowing(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 11))
-	_, p := mlp(t, rng, 6, 6, []int{8, 10, 12}, leaky())
-	want := []graph.Kind{graph.Refused, graph.Refused, graph.PseudoInverse}
+	_, p := testnet.MLP(t, rng, 6, 6, []int{8, 10, 12}, testnet.Leaky())
+	want := []hvp.Kind{hvp.KindRefused, hvp.KindRefused, hvp.KindPseudoInverse}
 	for l, c := range p.Conditions() {
 		if c.Kind != want[l] {
 			t.Errorf("block %d: %v, want %v", l, c.Kind, want[l])
 		}
 	}
 	_, g, _ := p.Gradient()
-	_, err := p.InvHv(0, g[0])
+	_, err := p.InvHv(0, g[0], nil)
 	wantCondition(t, err, 0, "minimum-norm")
-	if _, err := p.InvHv(2, g[2]); err != nil {
+	if _, err := p.InvHv(2, g[2], nil); err != nil {
 		t.Errorf("last block: %v", err)
 	}
 }
@@ -87,19 +89,19 @@ func TestWidthsGrowing(t *testing.T) {
 // A random v is not: the residual check refuses it.
 func TestNewtonOnly(t *testing.T) {
 	rng := rand.New(rand.NewPCG(12, 12))
-	m, p := mlp(t, rng, 6, 12, []int{10, 8, 6}, leaky())
-	if k := p.Conditions()[0].Kind; k != graph.NewtonOnly {
+	m, p := testnet.MLP(t, rng, 6, 12, []int{10, 8, 6}, testnet.Leaky())
+	if k := p.Conditions()[0].Kind; k != hvp.KindNewtonOnly {
 		t.Fatalf("block 0: %v, want Newton-only", k)
 	}
 	_, g, _ := p.Gradient()
-	res, err := p.InvHv(0, g[0])
+	res, err := p.InvHv(0, g[0], nil)
 	if err != nil {
 		t.Fatalf("v = g: %v", err)
 	}
 	if res.Kind != hvp.KindNewtonOnly || !res.Certified {
 		t.Errorf("v = g: kind %v certified %v", res.Kind, res.Certified)
 	}
-	_, err = p.InvHv(0, randLike(rng, m)[0])
+	_, err = p.InvHv(0, testnet.RandLike(rng, m)[0], nil)
 	wantCondition(t, err, 0, "Newton-only", "range")
 }
 
@@ -107,7 +109,7 @@ func TestNewtonOnly(t *testing.T) {
 // it fail with the singular factorisation named; the others are fine.
 func TestRankDeficientWeight(t *testing.T) {
 	rng := rand.New(rand.NewPCG(13, 13))
-	m, p := square(t, rng, 3, 5)
+	m, p := testnet.Square(t, rng, 3, 5)
 	w2 := m.Weights[1].Value().(*tensor.Dense)
 	d := w2.Float64s()
 	for j := 0; j < 5; j++ { // row 4 = row 3: rank 4
@@ -117,12 +119,12 @@ func TestRankDeficientWeight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = p.InvHv(0, g[0])
+	_, err = p.InvHv(0, g[0], nil)
 	ce := wantCondition(t, err, 0)
 	if !strings.Contains(ce.Reason, "singular") && !strings.Contains(ce.Reason, "rank 4") {
 		t.Errorf("reason %q does not say singular or rank 4", ce.Reason)
 	}
-	if _, err := p.InvHv(1, g[1]); err != nil {
+	if _, err := p.InvHv(1, g[1], nil); err != nil {
 		t.Errorf("block 1 does not solve with W2: %v", err)
 	}
 }
@@ -131,7 +133,7 @@ func TestRankDeficientWeight(t *testing.T) {
 // solves with a singular h_{l−1}.
 func TestSingularInputBatch(t *testing.T) {
 	rng := rand.New(rand.NewPCG(14, 14))
-	m, p := square(t, rng, 2, 4)
+	m, p := testnet.Square(t, rng, 2, 4)
 	x := m.X.Value().(*tensor.Dense).Float64s()
 	copy(x[4:8], x[0:4])
 	_, g, err := p.Gradient()
@@ -139,7 +141,7 @@ func TestSingularInputBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	for l := range m.Weights {
-		_, err := p.InvHv(l, g[l])
+		_, err := p.InvHv(l, g[l], nil)
 		wantCondition(t, err, l)
 	}
 }
@@ -147,24 +149,24 @@ func TestSingularInputBatch(t *testing.T) {
 // NaN in a weight: every product refuses, naming the weight.
 func TestNaNWeight(t *testing.T) {
 	rng := rand.New(rand.NewPCG(15, 15))
-	m, p := square(t, rng, 2, 3)
-	v := randLike(rng, m)
+	m, p := testnet.Square(t, rng, 2, 3)
+	v := testnet.RandLike(rng, m)
 	m.Weights[1].Value().(*tensor.Dense).Float64s()[2] = math.NaN()
-	var nf *hvp.NotFiniteError
+	var nf *errs.NotFiniteError
 	_, _, err := p.Gradient()
-	if !errors.As(err, &nf) || !errors.Is(err, hvp.ErrNotFinite) || !strings.Contains(err.Error(), "W2") {
+	if !errors.As(err, &nf) || !errors.Is(err, errs.ErrNotFinite) || !strings.Contains(err.Error(), "W2") {
 		t.Errorf("Gradient: %v", err)
 	}
-	if _, err := p.Hv(v); !errors.Is(err, hvp.ErrNotFinite) {
+	if _, err := p.Hv(v); !errors.Is(err, errs.ErrNotFinite) {
 		t.Errorf("Hv: %v", err)
 	}
-	if _, err := p.InvHv(0, v[0]); !errors.Is(err, hvp.ErrNotFinite) {
+	if _, err := p.InvHv(0, v[0], nil); !errors.Is(err, errs.ErrNotFinite) {
 		t.Errorf("InvHv: %v", err)
 	}
-	if _, err := p.InvHvFD(0, v[0], 1e-6); !errors.Is(err, hvp.ErrNotFinite) {
+	if _, err := reference.InvHvFD(p, 0, v[0], 1e-6, nil); !errors.Is(err, errs.ErrNotFinite) {
 		t.Errorf("InvHvFD: %v", err)
 	}
-	if _, err := p.DenseBlockHessian(0, 0); !errors.Is(err, hvp.ErrNotFinite) {
+	if _, err := reference.DenseBlockFD(p, 0, 0, nil); !errors.Is(err, errs.ErrNotFinite) {
 		t.Errorf("DenseBlockHessian: %v", err)
 	}
 }
@@ -172,9 +174,9 @@ func TestNaNWeight(t *testing.T) {
 // A direction of the wrong shape is a *ShapeError with both shapes.
 func TestWrongDirectionShape(t *testing.T) {
 	rng := rand.New(rand.NewPCG(16, 16))
-	_, p := square(t, rng, 2, 3)
-	_, err := p.InvHv(0, nets.Randn(rng, 3, 4, 0))
-	var se *hvp.ShapeError
+	_, p := testnet.Square(t, rng, 2, 3)
+	_, err := p.InvHv(0, nets.Randn(rng, 3, 4, 0), nil)
+	var se *errs.ShapeError
 	if !errors.As(err, &se) || !strings.Contains(err.Error(), "(3, 4)") || !strings.Contains(err.Error(), "(3, 3)") {
 		t.Errorf("error %v", err)
 	}
@@ -185,16 +187,16 @@ func TestWrongDirectionShape(t *testing.T) {
 func TestNonInjectiveActivations(t *testing.T) {
 	for _, act := range []ops.ScalarFunc{ops.ReLUFunc{}, ops.LeakyReLUFunc{Alpha: 0}} {
 		rng := rand.New(rand.NewPCG(17, 17))
-		m, p := mlp(t, rng, 4, 4, []int{4, 4}, act)
+		m, p := testnet.MLP(t, rng, 4, 4, []int{4, 4}, act)
 		c := p.Conditions()[0]
-		if c.Kind != graph.Refused || !strings.Contains(c.Error, act.String()) {
+		if c.Kind != hvp.KindRefused || !strings.Contains(c.Error, act.String()) {
 			t.Errorf("%v: report %+v", act, c)
 		}
-		v := randLike(rng, m)
-		_, err := p.InvHv(0, v[0])
-		var ni *hvp.NoInverseError
-		var nr *graph.NoRuleError
-		if !errors.As(err, &ni) || !errors.Is(err, hvp.ErrNoInverse) || !errors.As(err, &nr) || nr.Op.String() != act.String() {
+		v := testnet.RandLike(rng, m)
+		_, err := p.InvHv(0, v[0], nil)
+		var ni *errs.NoInverseError
+		var nr *errs.NoRuleError
+		if !errors.As(err, &ni) || !errors.Is(err, errs.ErrNoInverse) || !errors.As(err, &nr) || nr.Op.String() != act.String() {
 			t.Errorf("%v: error %v", act, err)
 		}
 		if _, err := p.Hv(v); err != nil {
@@ -205,7 +207,7 @@ func TestNonInjectiveActivations(t *testing.T) {
 
 // An empty batch cannot be built: an error, not a panic.
 func TestEmptyBatch(t *testing.T) {
-	if _, err := nets.NewMLP(0, 3, []nets.Layer{{Out: 3, Act: leaky()}}); err == nil {
+	if _, err := nets.NewMLP(0, 3, []nets.Layer{{Out: 3, Act: testnet.Leaky()}}); err == nil {
 		t.Error("nets accepted batch 0")
 	}
 	g := G.NewGraph()
@@ -242,83 +244,16 @@ func TestEmptyBatch(t *testing.T) {
 // node; best effort returns the flagged result.
 func TestMaxCond(t *testing.T) {
 	rng := rand.New(rand.NewPCG(18, 18))
-	_, p := square(t, rng, 2, 4)
+	_, p := testnet.Square(t, rng, 2, 4)
 	_, g, _ := p.Gradient()
-	_, err := p.InvHvWith(0, g[0], &hvp.Options{MaxCond: 1.5})
+	_, err := p.InvHv(0, g[0], &hvp.Options{MaxCond: 1.5})
 	ce := wantCondition(t, err, 0, "condition estimate", "limit")
 	if ce.Node == "" || ce.Op == "" {
 		t.Errorf("no node or op named: %+v", ce)
 	}
-	res, err := p.InvHvWith(0, g[0], &hvp.Options{MaxCond: 1.5, BestEffort: true})
+	res, err := p.InvHv(0, g[0], &hvp.Options{MaxCond: 1.5, BestEffort: true})
 	if err != nil || res.Certified || len(res.Factorizations) == 0 {
 		t.Errorf("best effort: %v, %+v", err, res)
-	}
-}
-
-// Exact-else-CG: a refused block is solved by CG on the exact Hv, and the
-// result says so. The block of a batch > fan-in net is positive definite
-// (H_ll = J_lᵀJ_l with J_l of full column rank), so CG converges.
-func TestFallbackToCG(t *testing.T) {
-	rng := rand.New(rand.NewPCG(19, 19))
-	m, p := mlp(t, rng, 8, 3, []int{3, 3}, leaky())
-	v := randLike(rng, m)
-	res, err := p.InvHvWith(0, v[0], &hvp.Options{Fallback: &hvp.CGOptions{Tol: 1e-10}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Kind != hvp.KindCG || res.CG == nil || !res.CG.Converged || res.Fallback == "" || !res.Certified {
-		t.Fatalf("result %+v", res)
-	}
-	hb, _ := m.BlockHessian(0)
-	ref := solve(t, hb, v[0])
-	// CG to a relative residual of 1e-10 on a block of condition κ: error ≤ κ·1e-10.
-	if e, tol := hvp.RelDiff(res.U, ref), mat.Cond(hb, 2)*1e-10; e > tol {
-		t.Errorf("CG vs dense: %.2e > %.2e", e, tol)
-	}
-	t.Logf("CG: %d iterations, residual %.2e; fell back because: %s", res.CG.Iterations, res.CG.Residual, res.Fallback)
-}
-
-// CG on the full Hessian with damping, against the dense solve.
-func TestCGFullHessian(t *testing.T) {
-	rng := rand.New(rand.NewPCG(20, 20))
-	m, p := square(t, rng, 2, 3)
-	v := randLike(rng, m)
-	h, err := p.DenseHessian(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, _ := h.Dims()
-	// A damping above |λ_min| makes H + λI positive definite.
-	var eig mat.EigenSym
-	eig.Factorize(mat.NewSymDense(n, symmetrize(h).RawMatrix().Data), false)
-	lambda := math.Max(0, -eig.Values(nil)[0]) + 1
-	u, stats, err := p.InvHvCGFull(v, &hvp.CGOptions{Damping: lambda, Tol: 1e-12})
-	if err != nil || !stats.Converged {
-		t.Fatalf("%v %+v", err, stats)
-	}
-	hd := mat.DenseCopyOf(h)
-	for i := 0; i < n; i++ {
-		hd.Set(i, i, hd.At(i, i)+lambda)
-	}
-	var ref mat.VecDense
-	if err := ref.SolveVec(hd, mat.NewVecDense(n, hvp.Flatten(v))); err != nil {
-		t.Fatal(err)
-	}
-	// The dense Hessian carries an O(r⁴) truncation error of ~1e-11 (see
-	// TestHvMatchesDenseHessian): 1e-8 relative leaves room for cond(H + λI).
-	if e := hvp.FlatRelDiff(hvp.Flatten(u), ref.RawVector().Data); e > 1e-8 {
-		t.Errorf("CG full vs dense: %.2e", e)
-	}
-	// Without damping the full Hessian is indefinite here: CG stops and says why.
-	if eig.Values(nil)[0] < 0 {
-		_, stats, err := p.InvHvCGFull(v, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if stats.Converged && stats.Residual > 1e-8 {
-			t.Errorf("indefinite H: CG claims convergence at residual %.2e", stats.Residual)
-		}
-		t.Logf("undamped, indefinite H: %+v", *stats)
 	}
 }
 
@@ -330,7 +265,7 @@ func TestCGFullHessian(t *testing.T) {
 // a block that would have been right, and never accepts one that is wrong).
 func TestConditionsMatchNumbers(t *testing.T) {
 	rng := rand.New(rand.NewPCG(21, 21))
-	count := map[graph.Kind]int{}
+	count := map[hvp.Kind]int{}
 	for trial := 0; trial < 60; trial++ {
 		depth := 1 + rng.IntN(4)
 		widths := make([]int, depth)
@@ -338,7 +273,7 @@ func TestConditionsMatchNumbers(t *testing.T) {
 			widths[i] = 3 + rng.IntN(7)
 		}
 		in, batch := 3+rng.IntN(7), 2+rng.IntN(9)
-		m, p := mlp(t, rng, batch, in, widths, leaky())
+		m, p := testnet.MLP(t, rng, batch, in, widths, testnet.Leaky())
 		_, g, err := p.Gradient()
 		if err != nil {
 			t.Fatal(err)
@@ -349,36 +284,36 @@ func TestConditionsMatchNumbers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			v := randLike(rng, m)[l]
-			rg, err := p.InvHvWith(l, g[l], bestEffort)
+			v := testnet.RandLike(rng, m)[l]
+			rg, err := p.InvHv(l, g[l], bestEffort)
 			if err != nil {
 				t.Fatal(err)
 			}
 			where := fmt.Sprintf("trial %d (batch %d, %d-%v) block %d %v", trial, batch, in, widths, l, c.Kind)
 			switch c.Kind {
-			case graph.Exact:
-				u, err := p.InvHvWith(l, v, bestEffort)
+			case hvp.KindExact:
+				u, err := p.InvHv(l, v, bestEffort)
 				if err != nil {
 					t.Fatal(err)
 				}
 				cond := mat.Cond(hb, 2)
-				if e, tol := hvp.RelDiff(u.U, solve(t, hb, v)), 100*eps*cond; e > tol {
+				if e, tol := hvp.RelDiff(u.U, testnet.Solve(t, hb, v)), 100*testnet.Eps*cond; e > tol {
 					t.Errorf("%s: vs H⁻¹v %.2e > %.2e", where, e, tol)
 				}
-			case graph.PseudoInverse:
-				u, err := p.InvHvWith(l, v, bestEffort)
+			case hvp.KindPseudoInverse:
+				u, err := p.InvHv(l, v, bestEffort)
 				if err != nil {
 					t.Fatal(err)
 				}
-				ref, _, cond := pinvSolve(t, hb, v, 1e-10)
-				if e, tol := hvp.RelDiff(u.U, ref), 100*eps*cond; e > tol {
+				ref, _, cond := testnet.PinvSolve(t, hb, v, 1e-10)
+				if e, tol := hvp.RelDiff(u.U, ref), 100*testnet.Eps*cond; e > tol {
 					t.Errorf("%s: vs H⁺v %.2e > %.2e", where, e, tol)
 				}
-			case graph.NewtonOnly:
+			case hvp.KindNewtonOnly:
 				if rg.Residual > 1e-9 {
 					t.Errorf("%s: H u = g residual %.2e", where, rg.Residual)
 				}
-			case graph.Refused:
+			case hvp.KindRefused:
 				if rg.Residual < 1e-6 {
 					t.Errorf("%s: refused, yet the residual for v = g is %.2e", where, rg.Residual)
 				}

@@ -24,7 +24,7 @@ func ExampleProducts_InvHv() {
 	}
 	_, g, _ := p.Gradient()
 	for l := range net.Weights {
-		u, err := p.InvHv(l, g[l])
+		u, err := p.InvHv(l, g[l], nil)
 		if err != nil {
 			panic(err)
 		}

@@ -7,10 +7,12 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/newtonia/newtonia/graph"
+	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/hvp"
+	"github.com/newtonia/newtonia/internal/testnet"
 	"github.com/newtonia/newtonia/nets"
 	"github.com/newtonia/newtonia/ops"
+	"github.com/newtonia/newtonia/reference"
 	"gonum.org/v1/gonum/mat"
 	"gorgonia.org/tensor"
 )
@@ -30,12 +32,12 @@ var sizes = []struct{ depth, width int }{
 func TestGradientMatchesLossFD(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	for _, s := range sizes {
-		m, p := square(t, rng, s.depth, s.width)
+		m, p := testnet.Square(t, rng, s.depth, s.width)
 		_, g, err := p.Gradient()
 		if err != nil {
 			t.Fatal(err)
 		}
-		d := randLike(rng, m)
+		d := testnet.RandLike(rng, m)
 		var dot float64
 		for k := range g {
 			for i, x := range g[k].Float64s() {
@@ -43,8 +45,8 @@ func TestGradientMatchesLossFD(t *testing.T) {
 			}
 		}
 		const r = 1e-5
-		lp := lossAt(t, p, m.Weights, d, r)
-		lm := lossAt(t, p, m.Weights, d, -r)
+		lp := testnet.LossAt(t, p, m.Weights, d, r)
+		lm := testnet.LossAt(t, p, m.Weights, d, -r)
 		fd := (lp - lm) / (2 * r)
 		if e := math.Abs(fd-dot) / math.Abs(dot); e > 1e-7 {
 			t.Errorf("depth %d width %d: ⟨g, d⟩ = %.12g, FD %.12g, rel. error %.2e", s.depth, s.width, dot, fd, e)
@@ -63,8 +65,8 @@ func TestHvMatchesDenseHessian(t *testing.T) {
 		if testing.Short() && s.width*s.width*s.depth > 300 {
 			continue
 		}
-		m, p := square(t, rng, s.depth, s.width)
-		v := randLike(rng, m)
+		m, p := testnet.Square(t, rng, s.depth, s.width)
+		v := testnet.RandLike(rng, m)
 		e := hvVsDense(t, p, v)
 		worst = math.Max(worst, e)
 		if e > 1e-8 {
@@ -99,9 +101,9 @@ func TestInvHvMatchesDenseBlockSolve(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 3))
 	worst, worstRatio, worstWell := 0.0, 0.0, 0.0
 	for _, s := range sizes {
-		m, p := square(t, rng, s.depth, s.width)
-		v := randLike(rng, m)
-		all, err := p.InvHvAllWith(v, bestEffort)
+		m, p := testnet.Square(t, rng, s.depth, s.width)
+		v := testnet.RandLike(rng, m)
+		all, err := p.InvHvAll(v, bestEffort)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -111,21 +113,21 @@ func TestInvHvMatchesDenseBlockSolve(t *testing.T) {
 				t.Fatal(err)
 			}
 			cond := mat.Cond(hb, 2)
-			ref := solve(t, hb, v[l])
-			u, err := p.InvHvWith(l, v[l], bestEffort)
+			ref := testnet.Solve(t, hb, v[l])
+			u, err := p.InvHv(l, v[l], bestEffort)
 			if err != nil {
 				t.Fatal(err)
 			}
 			e := hvp.RelDiff(u.U, ref)
-			worst, worstRatio = math.Max(worst, e), math.Max(worstRatio, e/(eps*cond))
+			worst, worstRatio = math.Max(worst, e), math.Max(worstRatio, e/(testnet.Eps*cond))
 			if cond <= 1e6 {
 				worstWell = math.Max(worstWell, e)
 			}
 			t.Logf("depth %d width %2d block %d: cond %.2e  rel. error %.2e  residual %.2e", s.depth, s.width, l, cond, e, u.Residual)
-			if tol := 100 * eps * cond; e > tol {
+			if tol := 100 * testnet.Eps * cond; e > tol {
 				t.Errorf("depth %d width %d block %d: cond %.3g, rel. error %.2e > %.2e", s.depth, s.width, l, cond, e, tol)
 			}
-			if tol := 100 * eps * cond; u.Residual > tol {
+			if tol := 100 * testnet.Eps * cond; u.Residual > tol {
 				t.Errorf("depth %d width %d block %d: residual %.2e > %.2e", s.depth, s.width, l, u.Residual, tol)
 			}
 			if d := hvp.RelDiff(all[l].U, u.U); d != 0 {
@@ -143,24 +145,24 @@ func TestInvHvMatchesDenseBlockSolve(t *testing.T) {
 func TestPseudoInverseWhenBatchBelowFanIn(t *testing.T) {
 	rng := rand.New(rand.NewPCG(4, 4))
 	for trial := 0; trial < 5; trial++ {
-		m, p := mlp(t, rng, 5, 8, []int{8, 8, 8}, leaky())
-		v := randLike(rng, m)
+		m, p := testnet.MLP(t, rng, 5, 8, []int{8, 8, 8}, testnet.Leaky())
+		v := testnet.RandLike(rng, m)
 		for l := range m.Weights {
 			hb, err := m.BlockHessian(l)
 			if err != nil {
 				t.Fatal(err)
 			}
-			ref, rank, cond := pinvSolve(t, hb, v[l], 1e-10)
+			ref, rank, cond := testnet.PinvSolve(t, hb, v[l], 1e-10)
 			if rank != 5*8 {
 				t.Fatalf("block %d: rank %d, want batch·width = 40", l, rank)
 			}
-			u, err := p.InvHv(l, v[l])
+			u, err := p.InvHv(l, v[l], nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			// As for the inverse, 100·ε times the condition number of H
 			// restricted to its range.
-			if e, tol := hvp.RelDiff(u.U, ref), 100*eps*cond; e > tol {
+			if e, tol := hvp.RelDiff(u.U, ref), 100*testnet.Eps*cond; e > tol {
 				t.Errorf("trial %d block %d: cond₊ %.3g: B-pass vs H⁺v: rel. error %.2e > %.2e", trial, l, cond, e, tol)
 			}
 			// v is not in range(H), so the residual is O(1): the
@@ -176,13 +178,13 @@ func TestPseudoInverseWhenBatchBelowFanIn(t *testing.T) {
 // close to the exact ones at sensible steps on a well-conditioned net.
 func TestFiniteDifferenceProducts(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 5))
-	m, p := square(t, rng, 3, 6)
-	v := randLike(rng, m)
+	m, p := testnet.Square(t, rng, 3, 6)
+	v := testnet.RandLike(rng, m)
 	hv, err := p.Hv(v)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fd, err := p.HvFD(v, 1e-5)
+	fd, err := reference.HvFD(p, v, 1e-5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,11 +193,11 @@ func TestFiniteDifferenceProducts(t *testing.T) {
 		t.Errorf("HvFD vs Hv: %.2e", e)
 	}
 	for l := range m.Weights {
-		u, err := p.InvHvWith(l, v[l], bestEffort)
+		u, err := p.InvHv(l, v[l], bestEffort)
 		if err != nil {
 			t.Fatal(err)
 		}
-		f, err := p.InvHvFDWith(l, v[l], 1e-6, bestEffort)
+		f, err := reference.InvHvFD(p, l, v[l], 1e-6, bestEffort)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -210,14 +212,14 @@ func TestFiniteDifferenceProducts(t *testing.T) {
 			t.Fatal(err)
 		}
 		cond := mat.Cond(hb, 2)
-		if e, tol := hvp.RelDiff(f.U, u.U), 100*eps*cond/1e-6; e > tol {
+		if e, tol := hvp.RelDiff(f.U, u.U), 100*testnet.Eps*cond/1e-6; e > tol {
 			t.Errorf("block %d: cond %.3g: InvHvFD vs InvHv: %.2e > %.2e", l, cond, e, tol)
 		}
 	}
 	// The FD dense block against the closed form: exact up to rounding
 	// amplified by 1/r (method.md §8: 1e-13 at r = 1e-3).
 	for l := range m.Weights {
-		hfd, err := p.DenseBlockHessian(l, 1e-3)
+		hfd, err := reference.DenseBlockFD(p, l, 1e-3, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -233,23 +235,23 @@ func TestFiniteDifferenceProducts(t *testing.T) {
 // The products never modify the caller's weights or directions.
 func TestInputsUnchanged(t *testing.T) {
 	rng := rand.New(rand.NewPCG(6, 6))
-	m, p := square(t, rng, 2, 4)
+	m, p := testnet.Square(t, rng, 2, 4)
 	before := make([][]float64, len(m.Weights))
 	for k, w := range m.Weights {
 		before[k] = append([]float64(nil), w.Value().(*tensor.Dense).Float64s()...)
 	}
-	v := randLike(rng, m)
+	v := testnet.RandLike(rng, m)
 	vBefore := hvp.Flatten(v)
-	if _, err := p.HvFD(v, 1e-4); err != nil {
+	if _, err := reference.HvFD(p, v, 1e-4); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.InvHvFD(0, v[0], 1e-4); err != nil {
+	if _, err := reference.InvHvFD(p, 0, v[0], 1e-4, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.DenseHessian(0); err != nil {
+	if _, err := reference.DenseHessianFD(p, 0, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.InvHvAll(v); err != nil {
+	if _, err := p.InvHvAll(v, nil); err != nil {
 		t.Fatal(err)
 	}
 	for k, w := range m.Weights {
@@ -266,14 +268,14 @@ func TestInputsUnchanged(t *testing.T) {
 // rewriter's typed error rather than returning a Gauss–Newton answer.
 func TestTanhNet(t *testing.T) {
 	rng := rand.New(rand.NewPCG(8, 8))
-	m, p := mlp(t, rng, 4, 4, []int{4, 4, 4}, ops.TanhFunc{})
-	v := randLike(rng, m)
+	m, p := testnet.MLP(t, rng, 4, 4, []int{4, 4, 4}, ops.TanhFunc{})
+	v := testnet.RandLike(rng, m)
 	// Richardson-extrapolated central differences: O(r⁴) = 1e-12 truncation.
 	if e := hvVsDense(t, p, v); e > 1e-8 {
 		t.Errorf("tanh Hv vs dense: %.2e", e)
 	}
-	_, err := p.InvHv(0, v[0])
-	var loop *graph.DependencyLoopError
+	_, err := p.InvHv(0, v[0], nil)
+	var loop *errs.DependencyLoopError
 	if !errors.As(err, &loop) {
 		t.Errorf("tanh InvHv: error %v, want a DependencyLoopError", err)
 	}
@@ -282,23 +284,23 @@ func TestTanhNet(t *testing.T) {
 // Bad directions are errors naming the problem.
 func TestBadDirections(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 9))
-	m, p := square(t, rng, 2, 3)
-	v := randLike(rng, m)
-	if _, err := p.InvHv(0, nets.Randn(rng, 2, 3, 0)); !errors.Is(err, hvp.ErrShape) {
+	m, p := testnet.Square(t, rng, 2, 3)
+	v := testnet.RandLike(rng, m)
+	if _, err := p.InvHv(0, nets.Randn(rng, 2, 3, 0), nil); !errors.Is(err, errs.ErrShape) {
 		t.Errorf("wrong shape: %v", err)
 	}
-	if _, err := p.Hv(v[:1]); !errors.Is(err, hvp.ErrShape) {
+	if _, err := p.Hv(v[:1]); !errors.Is(err, errs.ErrShape) {
 		t.Errorf("wrong count: %v", err)
 	}
 	bad := v[1].Clone().(*tensor.Dense)
 	bad.Float64s()[4] = math.NaN()
-	if _, err := p.InvHv(1, bad); !errors.Is(err, hvp.ErrNotFinite) {
+	if _, err := p.InvHv(1, bad, nil); !errors.Is(err, errs.ErrNotFinite) {
 		t.Errorf("NaN: %v", err)
 	}
-	if _, err := p.InvHv(2, v[0]); err == nil {
+	if _, err := p.InvHv(2, v[0], nil); err == nil {
 		t.Error("block out of range accepted")
 	}
-	if _, err := p.HvFD(v, 0); err == nil {
+	if _, err := reference.HvFD(p, v, 0); err == nil {
 		t.Error("r = 0 accepted")
 	}
 }
@@ -312,7 +314,7 @@ func hvVsDense(t *testing.T, p *hvp.Products, v []*tensor.Dense) float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := p.DenseHessian(1e-3)
+	h, err := reference.DenseHessianFD(p, 1e-3, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

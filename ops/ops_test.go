@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/nets"
 	"github.com/newtonia/newtonia/ops"
 	"github.com/newtonia/newtonia/ops/opcheck"
@@ -129,7 +130,7 @@ func TestOverflowIsAnError(t *testing.T) {
 			}
 			continue
 		}
-		if !errors.Is(err, ops.ErrNotFinite) {
+		if !errors.Is(err, errs.ErrNotFinite) {
 			t.Errorf("%v: error %v, want ErrNotFinite", c.op, err)
 		}
 	}

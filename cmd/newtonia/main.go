@@ -6,8 +6,10 @@
 //	newtonia products -random 32,32,32,32   the same for a random net, saved first
 //
 // A net is a JSON file naming .npy arrays (see nets.File and the README).
-// Exit codes: 0 success; 1 bad input or failure; 2 bad usage; 3 finished,
-// but some block's exact inverse was refused (the report says why).
+// Exit codes: 0 success; 1 bad input or failure (nothing written); 2 bad
+// usage (flags); 3 finished and written, but some block's exact inverse
+// was refused or is uncertified, whether the conditions report refused it
+// before running or a check failed while running (the report says why).
 package main
 
 import (
@@ -32,7 +34,13 @@ const (
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
-func run(args []string, stdout, stderr io.Writer) int {
+func run(args []string, stdout, stderr io.Writer) (code int) {
+	defer func() { // a panic is a failure (exit 1), never the usage code
+		if r := recover(); r != nil {
+			fmt.Fprintf(stderr, "newtonia: internal error: %v\n", r)
+			code = exitError
+		}
+	}()
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, usage)
 		return exitUsage

@@ -67,7 +67,7 @@ func TestCheck(t *testing.T) {
 // products on the shipped example: the written .npy files hold the
 // library's own results, and the report is complete.
 func TestProductsExample(t *testing.T) {
-	out := t.TempDir()
+	out := filepath.Join(t.TempDir(), "out")
 	code, table, errs := runCmd(t, "products", "-out", out, example)
 	if code != exitOK {
 		t.Fatalf("exit %d\n%s\n%s", code, table, errs)
@@ -92,7 +92,7 @@ func TestProductsExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	for l, w := range net.Weights {
-		u, err := p.InvHv(l, v[l])
+		u, err := p.InvHv(l, v[l], nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -150,7 +150,7 @@ func same(t *testing.T, path string, want *tensor.Dense, tol float64) {
 }
 
 func TestProductsRandom(t *testing.T) {
-	out := t.TempDir()
+	out := filepath.Join(t.TempDir(), "out")
 	code, table, errs := runCmd(t, "products", "-random", "5,5,5", "-seed", "3", "-r", "1e-5", "-out", out)
 	if code != exitOK || !strings.Contains(table, "exact inverse") {
 		t.Fatalf("exit %d\n%s\n%s", code, table, errs)
@@ -280,7 +280,7 @@ func TestBadInput(t *testing.T) {
 // A refused block: everything else is computed and written, the refusal is
 // named, and the exit code says so.
 func TestRefusedBlock(t *testing.T) {
-	out := t.TempDir()
+	out := filepath.Join(t.TempDir(), "out")
 	code, table, errs := runCmd(t, "products", "-random", "4,4,4", "-batch", "7", "-out", out)
 	if code != exitRefused {
 		t.Fatalf("exit %d, want %d\n%s\n%s", code, exitRefused, table, errs)

@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"os"
 
+	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/hvp"
 	"github.com/newtonia/newtonia/nets"
 	"github.com/newtonia/newtonia/ops"
@@ -81,7 +82,7 @@ func report(w io.Writer, rng *rand.Rand, c netCase) error {
 		for i, name := range []string{"v = g", "v random"} {
 			res, err := p.InvHv(l, dirs[i], nil)
 			if err != nil {
-				fmt.Fprintf(w, "  InvHv(%s, %s): error %T: %v\n", wt.Name(), name, err, err)
+				fmt.Fprintf(w, "  InvHv(%s, %s): error [%v]: %v\n", wt.Name(), name, errs.Sentinel(err), err)
 				continue
 			}
 			fmt.Fprintf(w, "  InvHv(%s, %s): %s, certified, residual %.1e", wt.Name(), name, res.Kind, res.Residual)

@@ -10,7 +10,7 @@
 //	VJP-FD    |Σ_i ⟨VJP_i(ȳ), d_i⟩ − (s(x + r d) − s(x − r d)) / 2r|, s = ⟨ȳ, f⟩
 //	inverse   ‖Inverse_i(y, x_{≠i}) − x_i‖ / ‖x_i‖  for each input i
 //
-// all through the op's graph-building rules run in a TapeMachine.
+// all through the op's graph-building rules, evaluated as graph programs.
 package opcheck
 
 import (
@@ -20,6 +20,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/newtonia/newtonia/errs"
+	"github.com/newtonia/newtonia/graph"
 	"github.com/newtonia/newtonia/ops"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -165,7 +166,7 @@ func dense(s tensor.Shape, data []float64) *tensor.Dense {
 }
 
 // graph builds a graph with named inputs holding vals, and returns them.
-func graph(vals []*tensor.Dense, prefix string) (*G.ExprGraph, []*G.Node, error) {
+func inputs(vals []*tensor.Dense, prefix string) (*G.ExprGraph, []*G.Node, error) {
 	g := G.NewGraph()
 	ns := make([]*G.Node, len(vals))
 	for i, v := range vals {
@@ -185,16 +186,15 @@ func graph(vals []*tensor.Dense, prefix string) (*G.ExprGraph, []*G.Node, error)
 	return g, ns, nil
 }
 
-// run evaluates roots with a fresh TapeMachine and returns their values.
+// run evaluates roots and returns their values.
 func run(g *G.ExprGraph, roots ...*G.Node) ([]*tensor.Dense, error) {
-	m := G.NewTapeMachine(g.SubgraphRoots(roots...))
-	defer m.Close()
-	if err := m.RunAll(); err != nil {
+	vals, err := graph.Compile("opcheck", roots).Run(nil)
+	if err != nil {
 		return nil, err
 	}
 	out := make([]*tensor.Dense, len(roots))
 	for i, r := range roots {
-		data, s, err := flat(r.Value())
+		data, s, err := flat(vals[r])
 		if err != nil {
 			return nil, err
 		}
@@ -225,7 +225,7 @@ func data(t *tensor.Dense) []float64 {
 }
 
 func (c *testCase) eval(x []*tensor.Dense) (*tensor.Dense, error) {
-	g, ns, err := graph(x, "x")
+	g, ns, err := inputs(x, "x")
 	if err != nil {
 		return nil, err
 	}
@@ -285,7 +285,7 @@ func (c *testCase) rules() (jvp *tensor.Dense, vjp []*tensor.Dense, err error) {
 			vals = append(vals, d)
 		}
 	}
-	g, ns, err := graph(vals, "in")
+	g, ns, err := inputs(vals, "in")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -404,7 +404,7 @@ func (c *testCase) vjpErrors(r float64) (adjoint, fdErr float64, err error) {
 // inverseError builds Inverse(i) from f(x) and the other inputs, and returns
 // its relative distance to x_i.
 func (c *testCase) inverseError(i int) (float64, error) {
-	g, ns, err := graph(c.x, "x")
+	g, ns, err := inputs(c.x, "x")
 	if err != nil {
 		return 0, err
 	}

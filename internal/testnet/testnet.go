@@ -1,4 +1,6 @@
-package hvp_test
+// Package testnet holds the nets and dense oracles the tests of hvp,
+// reference and solver share.
+package testnet
 
 import (
 	"math"
@@ -13,21 +15,24 @@ import (
 	"gorgonia.org/tensor"
 )
 
-const eps = 0x1p-52
+// Eps is float64's machine epsilon.
+const Eps = 0x1p-52
 
-// square returns a leaky-ReLU net of the given depth with every width and
+// Square returns a leaky-ReLU net of the given depth with every width and
 // the batch equal to n, weights randn/√n + I (activations stay O(1) with
 // depth), and its products.
-func square(t testing.TB, rng *rand.Rand, depth, n int) (*nets.MLP, *hvp.Products) {
+func Square(t testing.TB, rng *rand.Rand, depth, n int) (*nets.MLP, *hvp.Products) {
 	t.Helper()
 	widths := make([]int, depth)
 	for i := range widths {
 		widths[i] = n
 	}
-	return mlp(t, rng, n, n, widths, ops.LeakyReLUFunc{Alpha: 0.5})
+	return MLP(t, rng, n, n, widths, ops.LeakyReLUFunc{Alpha: 0.5})
 }
 
-func mlp(t testing.TB, rng *rand.Rand, batch, in int, widths []int, act ops.ScalarFunc) (*nets.MLP, *hvp.Products) {
+// MLP returns a net with the given batch, input width, layer widths and
+// activation, weights randn/√in + I, and its products.
+func MLP(t testing.TB, rng *rand.Rand, batch, in int, widths []int, act ops.ScalarFunc) (*nets.MLP, *hvp.Products) {
 	t.Helper()
 	var layers []nets.Layer
 	for _, w := range widths {
@@ -47,7 +52,8 @@ func mlp(t testing.TB, rng *rand.Rand, batch, in int, widths []int, act ops.Scal
 	return m, p
 }
 
-func randLike(rng *rand.Rand, m *nets.MLP) []*tensor.Dense {
+// RandLike returns standard normal matrices shaped like m's weights.
+func RandLike(rng *rand.Rand, m *nets.MLP) []*tensor.Dense {
 	out := make([]*tensor.Dense, len(m.Weights))
 	for k, w := range m.Weights {
 		s := w.Shape()
@@ -56,8 +62,8 @@ func randLike(rng *rand.Rand, m *nets.MLP) []*tensor.Dense {
 	return out
 }
 
-// solve returns H⁻¹v (LU) shaped like v.
-func solve(t testing.TB, h *mat.Dense, v *tensor.Dense) *tensor.Dense {
+// Solve returns H⁻¹v (LU) shaped like v.
+func Solve(t testing.TB, h *mat.Dense, v *tensor.Dense) *tensor.Dense {
 	t.Helper()
 	n, _ := h.Dims()
 	var x mat.VecDense
@@ -67,14 +73,14 @@ func solve(t testing.TB, h *mat.Dense, v *tensor.Dense) *tensor.Dense {
 	return tensor.New(tensor.WithShape(v.Shape()...), tensor.WithBacking(x.RawVector().Data))
 }
 
-// pinvSolve returns H⁺v for a symmetric positive semidefinite H, with
+// PinvSolve returns H⁺v for a symmetric positive semidefinite H, with
 // eigenvalues below rcond·λ_max treated as zero, the rank used and the
 // condition number λ_max/λ_min over the range.
-func pinvSolve(t testing.TB, h *mat.Dense, v *tensor.Dense, rcond float64) (*tensor.Dense, int, float64) {
+func PinvSolve(t testing.TB, h *mat.Dense, v *tensor.Dense, rcond float64) (*tensor.Dense, int, float64) {
 	t.Helper()
 	n, _ := h.Dims()
 	var eig mat.EigenSym
-	if !eig.Factorize(mat.NewSymDense(n, symmetrize(h).RawMatrix().Data), true) {
+	if !eig.Factorize(mat.NewSymDense(n, Symmetrize(h).RawMatrix().Data), true) {
 		t.Fatal("eigendecomposition failed")
 	}
 	vals := eig.Values(nil)
@@ -99,17 +105,19 @@ func pinvSolve(t testing.TB, h *mat.Dense, v *tensor.Dense, rcond float64) (*ten
 	return tensor.New(tensor.WithShape(v.Shape()...), tensor.WithBacking(x.RawVector().Data)), rank, top / smallest
 }
 
-func symmetrize(h *mat.Dense) *mat.Dense {
+// Symmetrize returns (h + hᵀ)/2.
+func Symmetrize(h *mat.Dense) *mat.Dense {
 	var s mat.Dense
 	s.Add(h, h.T())
 	s.Scale(0.5, &s)
 	return &s
 }
 
-func leaky() ops.ScalarFunc { return ops.LeakyReLUFunc{Alpha: 0.5} }
+// Leaky is the leaky ReLU of slope 0.5.
+func Leaky() ops.ScalarFunc { return ops.LeakyReLUFunc{Alpha: 0.5} }
 
-// lossAt returns the loss at weights + s·d, and restores the weights.
-func lossAt(t testing.TB, p *hvp.Products, ws []*G.Node, d []*tensor.Dense, s float64) float64 {
+// LossAt returns the loss at weights + s·d, and restores the weights.
+func LossAt(t testing.TB, p *hvp.Products, ws []*G.Node, d []*tensor.Dense, s float64) float64 {
 	t.Helper()
 	base := make([]*tensor.Dense, len(ws))
 	for k, w := range ws {
@@ -135,4 +143,5 @@ func lossAt(t testing.TB, p *hvp.Products, ws []*G.Node, d []*tensor.Dense, s fl
 	return loss
 }
 
-func condOf(h *mat.Dense) float64 { return mat.Cond(h, 2) }
+// Cond is the 2-norm condition number.
+func Cond(h *mat.Dense) float64 { return mat.Cond(h, 2) }

@@ -1,0 +1,250 @@
+package solver_test
+
+import (
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/newtonia/newtonia/hvp"
+	"github.com/newtonia/newtonia/internal/testnet"
+	"github.com/newtonia/newtonia/nets"
+	"github.com/newtonia/newtonia/reference"
+	"github.com/newtonia/newtonia/solver"
+	"gonum.org/v1/gonum/mat"
+	"gonum.org/v1/gonum/optimize"
+	"gorgonia.org/tensor"
+)
+
+// The solver decreases the loss at every step on small nets, with every
+// way of combining the block steps.
+func TestNewtonDecreasesLoss(t *testing.T) {
+	rng := rand.New(rand.NewPCG(30, 30))
+	for i, shape := range [][]int{{4, 4, 4}, {6, 6, 6, 6}, {8, 6, 4}} {
+		_, p := testnet.MLP(t, rng, shape[0], shape[0], shape[1:], testnet.Leaky())
+		s := solver.NewNewton(p, &solver.NewtonSettings{Combine: solver.Combine(i % 3)})
+		prev := math.Inf(1)
+		for i := 0; i < 5; i++ {
+			rec, err := s.Iterate()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !(rec.NewLoss <= rec.Loss) || rec.Loss > prev {
+				t.Errorf("%v step %d: loss %.6g → %.6g (previous %.6g)", shape, i, rec.Loss, rec.NewLoss, prev)
+			}
+			prev = rec.NewLoss
+		}
+		t.Logf("%v: loss after 5 steps %.3g, fallbacks %d", shape, prev, s.Fallbacks)
+	}
+}
+
+// One step's direction equals the dense block Newton step −H_ll⁻¹ g_l,
+// from the closed-form blocks, to the blocks' conditioning (100·ε·cond, as
+// for InvHv).
+func TestNewtonMatchesDenseStep(t *testing.T) {
+	rng := rand.New(rand.NewPCG(31, 31))
+	m, p := testnet.Square(t, rng, 2, 3)
+	_, g, err := p.Gradient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []*tensor.Dense
+	var tol float64
+	for l := range m.Weights {
+		hb, err := m.BlockHessian(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, testnet.Solve(t, hb, g[l]))
+		tol = math.Max(tol, 100*testnet.Eps*testnet.Cond(hb))
+	}
+	before := make([]*tensor.Dense, len(m.Weights))
+	for k, w := range m.Weights {
+		before[k] = w.Value().(*tensor.Dense)
+	}
+	// CombineSum without a trust-radius cap: the step is −t·(u_1, …, u_L).
+	s := solver.NewNewton(p, &solver.NewtonSettings{Combine: solver.CombineSum, Radius: 1e6})
+	rec, err := s.Iterate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.StepSize == 0 || rec.Fallbacks != 0 {
+		t.Fatalf("step %+v", rec)
+	}
+	for l, w := range m.Weights {
+		after := w.Value().(*tensor.Dense)
+		u := make([]float64, 9)
+		for i := range u {
+			u[i] = (before[l].Float64s()[i] - after.Float64s()[i]) / rec.StepSize
+		}
+		if e := hvp.FlatRelDiff(u, want[l].Float64s()); e > tol {
+			t.Errorf("block %d: direction vs dense Newton: %.2e > %.2e", l, e, tol)
+		}
+	}
+}
+
+// A refused block (batch > fan-in) falls back to CG, and it is counted and
+// explained.
+func TestNewtonFallback(t *testing.T) {
+	rng := rand.New(rand.NewPCG(32, 32))
+	_, p := testnet.MLP(t, rng, 8, 3, []int{3, 3}, testnet.Leaky())
+	s := solver.NewNewton(p, nil)
+	rec, err := s.Iterate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Fallbacks == 0 || s.Fallbacks != rec.Fallbacks {
+		t.Fatalf("no fallback counted: %+v", rec)
+	}
+	b := rec.Blocks[0]
+	if b.Kind != hvp.KindCG || !strings.Contains(b.Replaced, "refused") || !(b.Slope > 0) {
+		t.Errorf("block 0: %+v", b)
+	}
+	if !(rec.NewLoss < rec.Loss) {
+		t.Errorf("loss %.6g → %.6g", rec.Loss, rec.NewLoss)
+	}
+	// With the gradient fallback the step is a gradient step on that block.
+	s2 := solver.NewNewton(p, &solver.NewtonSettings{Fallback: solver.FallbackGradient})
+	rec, err = s2.Iterate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(rec.Blocks[0].Replaced, "gradient step") {
+		t.Errorf("gradient fallback: %+v", rec.Blocks[0])
+	}
+}
+
+// Newton as a gorgonia.Solver writes the new weights into the model.
+func TestNewtonAsGorgoniaSolver(t *testing.T) {
+	rng := rand.New(rand.NewPCG(33, 33))
+	m, p := testnet.Square(t, rng, 2, 4)
+	own := make([]*tensor.Dense, len(m.Weights))
+	for k, w := range m.Weights {
+		own[k] = w.Value().(*tensor.Dense).Clone().(*tensor.Dense)
+	}
+	_, g, _ := p.Gradient()
+	model, err := solver.ValueGrads(p, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := p.LossAt(nil)
+	if err := solver.NewNewton(p, nil).Step(model); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := p.LossAt(nil)
+	if !(after < before) {
+		t.Errorf("loss %.6g → %.6g", before, after)
+	}
+	for k := range model {
+		got := model[k].Value().(*tensor.Dense).Float64s()
+		want := m.Weights[k].Value().(*tensor.Dense).Float64s()
+		if hvp.FlatRelDiff(got, want) != 0 {
+			t.Errorf("model %d not updated to the new weights", k)
+		}
+	}
+	_ = own
+}
+
+// The gonum adapter: Func and Grad agree with Gradient, and LBFGS lowers
+// the loss.
+func TestGonumProblem(t *testing.T) {
+	rng := rand.New(rand.NewPCG(34, 34))
+	m, p := testnet.Square(t, rng, 2, 4)
+	x0 := hvp.Flatten(weights(m))
+	var perr error
+	prob := solver.Problem(p, &perr)
+	loss, g, _ := p.Gradient()
+	if f := prob.Func(x0); f != loss {
+		t.Errorf("Func %.17g, loss %.17g", f, loss)
+	}
+	grad := make([]float64, len(x0))
+	prob.Grad(grad, x0)
+	if hvp.FlatRelDiff(grad, hvp.Flatten(g)) != 0 {
+		t.Error("Grad differs from Gradient")
+	}
+	res, err := optimize.Minimize(prob, x0, &optimize.Settings{MajorIterations: 50}, &optimize.LBFGS{})
+	if err != nil && res == nil {
+		t.Fatal(err)
+	}
+	if perr != nil {
+		t.Fatal(perr)
+	}
+	if !(res.F < loss/10) {
+		t.Errorf("LBFGS: loss %.4g → %.4g", loss, res.F)
+	}
+}
+
+// Exact-else-CG: a refused block is solved by CG on the exact Hv, and the
+// result says so. The block of a batch > fan-in net is positive definite
+// (H_ll = J_lᵀJ_l with J_l of full column rank), so CG converges.
+func TestFallbackToCG(t *testing.T) {
+	rng := rand.New(rand.NewPCG(19, 19))
+	m, p := testnet.MLP(t, rng, 8, 3, []int{3, 3}, testnet.Leaky())
+	v := testnet.RandLike(rng, m)
+	res, err := solver.InvHv(p, 0, v[0], nil, &solver.CGOptions{Tol: 1e-10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Kind != hvp.KindCG || !strings.Contains(res.Note, "fell back") || !res.Certified {
+		t.Fatalf("result %+v", res)
+	}
+	hb, _ := m.BlockHessian(0)
+	ref := testnet.Solve(t, hb, v[0])
+	// CG to a relative residual of 1e-10 on a block of condition κ: error ≤ κ·1e-10.
+	if e, tol := hvp.RelDiff(res.U, ref), mat.Cond(hb, 2)*1e-10; e > tol {
+		t.Errorf("CG vs dense: %.2e > %.2e", e, tol)
+	}
+	t.Logf("residual %.2e; %s", res.Residual, res.Note)
+}
+
+// CG on the full Hessian with damping, against the dense solve.
+func TestCGFullHessian(t *testing.T) {
+	rng := rand.New(rand.NewPCG(20, 20))
+	m, p := testnet.Square(t, rng, 2, 3)
+	v := testnet.RandLike(rng, m)
+	h, err := reference.DenseHessianFD(p, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := h.Dims()
+	// A damping above |λ_min| makes H + λI positive definite.
+	var eig mat.EigenSym
+	eig.Factorize(mat.NewSymDense(n, testnet.Symmetrize(h).RawMatrix().Data), false)
+	lambda := math.Max(0, -eig.Values(nil)[0]) + 1
+	u, stats, err := solver.InvHvCGFull(p, v, &solver.CGOptions{Damping: lambda, Tol: 1e-12})
+	if err != nil || !stats.Converged {
+		t.Fatalf("%v %+v", err, stats)
+	}
+	hd := mat.DenseCopyOf(h)
+	for i := 0; i < n; i++ {
+		hd.Set(i, i, hd.At(i, i)+lambda)
+	}
+	var ref mat.VecDense
+	if err := ref.SolveVec(hd, mat.NewVecDense(n, hvp.Flatten(v))); err != nil {
+		t.Fatal(err)
+	}
+	// The dense Hessian carries an O(r⁴) truncation error of ~1e-11 (see
+	// TestHvMatchesDenseHessian): 1e-8 relative leaves room for cond(H + λI).
+	if e := hvp.FlatRelDiff(hvp.Flatten(u), ref.RawVector().Data); e > 1e-8 {
+		t.Errorf("CG full vs dense: %.2e", e)
+	}
+	// Without damping the full Hessian is indefinite here: CG stops and says why.
+	if eig.Values(nil)[0] < 0 {
+		_, stats, err := solver.InvHvCGFull(p, v, nil)
+		if stats == nil || stats.Converged != (err == nil) {
+			t.Fatalf("stats %+v, error %v", stats, err)
+		}
+		if stats.Converged && stats.Residual > 1e-8 {
+			t.Errorf("indefinite H: CG claims convergence at residual %.2e", stats.Residual)
+		}
+		t.Logf("undamped, indefinite H: %+v", *stats)
+	}
+}
+
+func weights(m *nets.MLP) []*tensor.Dense {
+	out := make([]*tensor.Dense, len(m.Weights))
+	for k, w := range m.Weights {
+		out[k] = w.Value().(*tensor.Dense)
+	}
+	return out
+}
