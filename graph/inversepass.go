@@ -67,7 +67,8 @@ func BuildInverse(gp *Gradient, l int, root *G.Node, functional bool) (*InverseP
 	marked := dependents(order, weight)
 	backward := dependents(order, gp.Seed)
 	if !marked[grad] {
-		return nil, &errs.ShapeError{What: "gradient " + errs.Label(grad), Reason: "does not depend on " + errs.Label(weight)}
+		return nil, &errs.NoInverseError{Op: "gradient map of " + errs.Label(weight), Input: l,
+			Reason: "the gradient does not depend on the weight (the loss is linear in it: its Hessian block is zero)"}
 	}
 	inv := &InversePass{Weight: weight, Grad: grad, Root: root}
 	var err error

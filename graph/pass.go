@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/newtonia/newtonia/internal/gorgoniax"
+
 	"github.com/newtonia/newtonia/errs"
 
 	G "gorgonia.org/gorgonia"
@@ -134,3 +136,8 @@ func Inputs(roots ...*G.Node) []*G.Node {
 	}
 	return in
 }
+
+// Children returns n's inputs in argument order (nil for an input node),
+// in O(1) (package internal/gorgoniax says why not g.From). The slice is
+// n's own: do not modify it.
+func Children(n *G.Node) []*G.Node { return gorgoniax.Children(n) }

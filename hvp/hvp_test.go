@@ -174,64 +174,6 @@ func TestPseudoInverseWhenBatchBelowFanIn(t *testing.T) {
 	}
 }
 
-// Finite-difference products are approximations: labelled as such, and
-// close to the exact ones at sensible steps on a well-conditioned net.
-func TestFiniteDifferenceProducts(t *testing.T) {
-	rng := rand.New(rand.NewPCG(5, 5))
-	m, p := testnet.Square(t, rng, 3, 6)
-	v := testnet.RandLike(rng, m)
-	hv, err := p.Hv(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fd, err := reference.HvFD(p, v, 1e-5)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// O(r²) = 1e-10 truncation plus ε‖g‖/r ≈ 1e-11 rounding.
-	if e := hvp.FlatRelDiff(hvp.Flatten(fd), hvp.Flatten(hv)); e > 1e-7 {
-		t.Errorf("HvFD vs Hv: %.2e", e)
-	}
-	for l := range m.Weights {
-		u, err := p.InvHv(l, v[l], bestEffort)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f, err := reference.InvHvFD(p, l, v[l], 1e-6, bestEffort)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if f.Method == u.Method {
-			t.Errorf("FD result labelled %q like the exact one", f.Method)
-		}
-		// With the activation pattern fixed the inverse pass is affine in
-		// g, so its central difference has no truncation error, only
-		// rounding amplified by the block's conditioning: about ε·cond/r.
-		hb, err := m.BlockHessian(l)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cond := mat.Cond(hb, 2)
-		if e, tol := hvp.RelDiff(f.U, u.U), 100*testnet.Eps*cond/1e-6; e > tol {
-			t.Errorf("block %d: cond %.3g: InvHvFD vs InvHv: %.2e > %.2e", l, cond, e, tol)
-		}
-	}
-	// The FD dense block against the closed form: exact up to rounding
-	// amplified by 1/r (method.md §8: 1e-13 at r = 1e-3).
-	for l := range m.Weights {
-		hfd, err := reference.DenseBlockFD(p, l, 1e-3, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		hb, _ := m.BlockHessian(l)
-		var d mat.Dense
-		d.Sub(hfd, hb)
-		if e := mat.Norm(&d, 2) / mat.Norm(hb, 2); e > 1e-11 {
-			t.Errorf("block %d: FD dense block vs closed form: %.2e", l, e)
-		}
-	}
-}
-
 // The products never modify the caller's weights or directions.
 func TestInputsUnchanged(t *testing.T) {
 	rng := rand.New(rand.NewPCG(6, 6))

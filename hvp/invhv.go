@@ -161,7 +161,7 @@ func (p *Products) invHv(blocks []int, v []*tensor.Dense, o Options) ([]*Result,
 		if scale[l] = Norm(v[l]); scale[l] == 0 {
 			continue // u = 0
 		}
-		bind[b.dir] = scaled(1/scale[l], v[l])
+		bind[b.dir] = unit(v[l], scale[l])
 		roots = append(roots, b.u)
 		if !o.NoCertificate {
 			roots = append(roots, b.hu)
@@ -241,10 +241,19 @@ func (p *Products) result(l int, v *tensor.Dense, scale float64, vals graph.Valu
 		if err != nil {
 			return nil, err
 		}
-		unit := scaled(1/scale, v)
-		res.Residual = RelDiff(hu, unit)
+		vu := unit(v, scale)
+		res.Residual = RelDiff(hu, vu)
+		// Scaled back into the subnormal range, U is rounded far more than
+		// u was: certify what is returned.
+		if ub := unit(res.U, scale); RelDiff(ub, u) > 1e-12 {
+			if hu, err = p.BlockHv(l, ub); err != nil {
+				return nil, err
+			}
+			u = ub
+			res.Residual = RelDiff(hu, vu)
+		}
 		if res.Kind == KindPseudoInverse && res.Residual > o.Tol {
-			if res.NormalResidual, err = p.normalResidual(l, u, hu, unit); err != nil {
+			if res.NormalResidual, err = p.normalResidual(l, u, hu, vu); err != nil {
 				return nil, err
 			}
 		}
@@ -275,16 +284,20 @@ func (p *Products) Certify(l int, v *tensor.Dense, res *Result, opt *Options) (e
 	if err := check(p.Weights[l], res.U, "result"); err != nil {
 		return err
 	}
-	hu, err := p.BlockHv(l, res.U)
+	// At the scale of v/‖v‖, so that directions near the ends of the
+	// float64 range are certified at full precision.
+	s := Norm(v)
+	if s == 0 {
+		s = 1
+	}
+	u, vu := unit(res.U, s), unit(v, s)
+	hu, err := p.BlockHv(l, u)
 	if err != nil {
 		return err
 	}
-	res.Residual = RelDiff(hu, v)
-	if Norm(v) == 0 && Norm(res.U) == 0 {
-		res.Residual = 0
-	}
+	res.Residual = RelDiff(hu, vu)
 	if res.Kind == KindPseudoInverse && res.Residual > o.Tol {
-		if res.NormalResidual, err = p.normalResidual(l, res.U, hu, v); err != nil {
+		if res.NormalResidual, err = p.normalResidual(l, u, hu, vu); err != nil {
 			return err
 		}
 	}

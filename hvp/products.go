@@ -335,7 +335,7 @@ func (p *Products) hvChecked(v []*tensor.Dense) ([]*tensor.Dense, error) {
 	}
 	bind := graph.Values{}
 	for k, n := range p.tangents {
-		bind[n] = scaled(1/s, v[k])
+		bind[n] = unit(v[k], s)
 	}
 	vals, err := p.run("hv", p.hv, bind)
 	if err != nil {

@@ -77,6 +77,16 @@ func scaled(a float64, x *tensor.Dense) *tensor.Dense {
 	return newDense(x.Shape(), out)
 }
 
+// unit returns x/s as a new tensor: divided, not multiplied by 1/s, which
+// overflows for a subnormal s.
+func unit(x *tensor.Dense, s float64) *tensor.Dense {
+	out := append([]float64(nil), denseData(x)...)
+	for i := range out {
+		out[i] /= s
+	}
+	return newDense(x.Shape(), out)
+}
+
 // scaledFinite is scaled for results: an overflow is a NotFiniteError
 // naming what.
 func scaledFinite(a float64, x *tensor.Dense, what string) (*tensor.Dense, error) {

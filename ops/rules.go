@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/newtonia/newtonia/errs"
+	"github.com/newtonia/newtonia/internal/gorgoniax"
 
 	G "gorgonia.org/gorgonia"
 )
@@ -80,6 +81,9 @@ func Apply(op G.Op, in ...*G.Node) (n *G.Node, err error) {
 		if x == nil {
 			return nil, &errs.ShapeError{What: fmt.Sprintf("ops: %v", op), Reason: fmt.Sprintf("input %d is nil", i)}
 		}
+	}
+	if len(in) > 0 {
+		gorgoniax.PrimeNextID(in[0].Graph()) // so that Gorgonia finds the new node without a scan
 	}
 	defer func() {
 		if r := recover(); r != nil {

@@ -40,7 +40,7 @@ func HvFD(p *hvp.Products, v []*tensor.Dense, r float64) (hv []*tensor.Dense, er
 				return nil, &errs.ShapeError{What: "direction for " + p.Weights[k].Name(), Got: v[k].Shape(), Want: base[k].Shape()}
 			}
 			d := append([]float64(nil), base[k].Float64s()...)
-			floats.AddScaled(d, t/s, v[k].Float64s())
+			floats.AddScaled(d, t, divided(v[k].Float64s(), s))
 			ws[k] = tensor.New(tensor.WithShape(base[k].Shape()...), tensor.WithBacking(d))
 		}
 		pt, err := p.Evaluate(ws)
@@ -104,7 +104,7 @@ func InvHvFD(p *hvp.Products, l int, v *tensor.Dense, r float64, opt *hvp.Option
 	}
 	at := func(t float64) (*tensor.Dense, error) {
 		d := append([]float64(nil), g[l].Float64s()...)
-		floats.AddScaled(d, t/s, v.Float64s())
+		floats.AddScaled(d, t, divided(v.Float64s(), s))
 		return p.FunctionalInverse(l, tensor.New(tensor.WithShape(v.Shape()...), tensor.WithBacking(d)))
 	}
 	wp, err := at(r)
@@ -120,4 +120,13 @@ func InvHvFD(p *hvp.Products, l int, v *tensor.Dense, r float64, opt *hvp.Option
 	floats.Scale(s/(2*r), d)
 	res.U = wp
 	return res, p.Certify(l, v, res, opt)
+}
+
+// divided returns x/s, divided (1/s overflows for a subnormal s).
+func divided(x []float64, s float64) []float64 {
+	out := make([]float64, len(x))
+	for i, xi := range x {
+		out[i] = xi / s
+	}
+	return out
 }
