@@ -353,3 +353,65 @@ func TestEverySentinel(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+// deep returns a net of the given depth, width 2, batch 2.
+func deep(t testing.TB, depth int) *nets.MLP {
+	t.Helper()
+	layers := make([]nets.Layer, depth)
+	for i := range layers {
+		layers[i] = nets.Layer{Out: 2, Act: ops.LeakyReLUFunc{Alpha: 0.5}}
+	}
+	m, err := nets.NewMLP(2, 2, layers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Randomize(rand.New(rand.NewPCG(55, 55)), 0.02, 1); err != nil { // W ≈ I: a deep product stays well conditioned
+		t.Fatal(err)
+	}
+	return m
+}
+
+// A 1000-layer net builds and runs (hvp.New was quadratic: 200 layers of
+// width 2 took 178 s, 1000 never finished). Timing is for
+// BenchmarkNewDepth; this checks the products on such a net.
+func TestDeepNet(t *testing.T) {
+	m := deep(t, 1000)
+	p, err := hvp.New(m.Loss, m.Weights...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, g, err := p.Gradient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Hv(g); err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.InvHv(999, g[999], nil)
+	if err != nil || !res.Certified {
+		t.Fatalf("last block: %+v, %v", res, err)
+	}
+}
+
+// BenchmarkNewDepth times hvp.New (gradient and R-pass) and the first
+// gradient on width-2 nets of growing depth: time per layer should not
+// grow with depth.
+//
+//	go test -run '^$' -bench NewDepth ./hvp
+func BenchmarkNewDepth(b *testing.B) {
+	for _, depth := range []int{100, 200, 400, 800, 1600} {
+		b.Run(fmt.Sprintf("layers=%d", depth), func(b *testing.B) {
+			for b.Loop() {
+				m := deep(b, depth)
+				p, err := hvp.New(m.Loss, m.Weights...)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, _, err := p.Gradient(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/float64(depth), "µs/layer")
+		})
+	}
+}

@@ -27,6 +27,13 @@ const MaxNpyHeader = 1 << 16
 // size before anything is allocated, and only regular files are read (a
 // FIFO or a device such as /dev/zero is refused, not read forever).
 func ReadNpy(path string) (*tensor.Dense, error) {
+	// Stat before opening: opening a FIFO for reading blocks until a writer
+	// comes.
+	if fi, err := os.Stat(path); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file (%v)", path, fi.Mode().Type())
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err

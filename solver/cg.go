@@ -207,6 +207,8 @@ func cg(apply func([]float64) ([]float64, error), b []float64, o *CGOptions) ([]
 		}
 		return z
 	}
+	// Solved for b/‖b‖ and scaled back: the recurrences' dot products
+	// neither overflow nor underflow for any finite b.
 	bn := floats.Norm(b, 2)
 	stats := &CGStats{}
 	x := make([]float64, n)
@@ -214,13 +216,16 @@ func cg(apply func([]float64) ([]float64, error), b []float64, o *CGOptions) ([]
 		stats.Converged, stats.Reason = true, "v = 0"
 		return x, stats, nil
 	}
+	b = append([]float64(nil), b...)
+	for i := range b {
+		b[i] /= bn
+	}
 	r := append([]float64(nil), b...)
 	z := precond(r)
 	d := append([]float64(nil), z...)
 	rz := floats.Dot(r, z)
 	for {
-		res := floats.Norm(r, 2) / bn
-		if res <= opt.Tol {
+		if floats.Norm(r, 2) <= opt.Tol {
 			stats.Converged, stats.Reason = true, "tolerance reached"
 			break
 		}
@@ -251,7 +256,7 @@ func cg(apply func([]float64) ([]float64, error), b []float64, o *CGOptions) ([]
 		rz = rzNew
 		floats.AddScaledTo(d, z, beta, d)
 		if opt.Progress != nil {
-			opt.Progress(stats.Iterations, floats.Norm(r, 2)/bn)
+			opt.Progress(stats.Iterations, floats.Norm(r, 2))
 		}
 	}
 	// The true residual, not the recurrence's.
@@ -260,10 +265,11 @@ func cg(apply func([]float64) ([]float64, error), b []float64, o *CGOptions) ([]
 		return nil, nil, err
 	}
 	floats.Sub(ax, b)
-	stats.Residual = floats.Norm(ax, 2) / bn
+	stats.Residual = floats.Norm(ax, 2)
 	if stats.Converged && stats.Residual > 10*opt.Tol {
 		stats.Converged, stats.Reason = false, fmt.Sprintf("recurrence converged but the true residual is %.3g", stats.Residual)
 	}
+	floats.Scale(bn, x)
 	return x, stats, nil
 }
 

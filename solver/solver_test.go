@@ -1,11 +1,13 @@
 package solver_test
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
 
+	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/hvp"
 	"github.com/newtonia/newtonia/internal/testnet"
 	"github.com/newtonia/newtonia/nets"
@@ -247,4 +249,67 @@ func weights(m *nets.MLP) []*tensor.Dense {
 		out[k] = w.Value().(*tensor.Dense)
 	}
 	return out
+}
+
+// CG is bounded by default: at most min(2n, DefaultCGMaxIter) iterations
+// and DefaultCGMaxTime; a solve stopped by a cap returns its iterate with
+// an *errs.LimitError saying which (the default cap of 2n let the compare
+// tool run for hours on a 256-wide net, silently).
+func TestCGCaps(t *testing.T) {
+	rng := rand.New(rand.NewPCG(35, 35))
+	m, p := testnet.Square(t, rng, 3, 6)
+	v := testnet.RandLike(rng, m)
+	res, err := solver.InvHvCG(p, 0, v[0], &solver.CGOptions{Tol: 1e-300})
+	var le *errs.LimitError
+	if res == nil || !errors.As(err, &le) || le.Resource != "iterations" || res.CG.Capped != "iterations" || res.CG.Iterations != 72 || res.Certified {
+		t.Fatalf("iteration cap: %+v, %v", res, err)
+	}
+	res, err = solver.InvHvCG(p, 0, v[0], &solver.CGOptions{MaxTime: 1})
+	if res == nil || !errors.As(err, &le) || le.Resource != "time" || res.CG.Capped != "time" || res.CG.Iterations > 1 {
+		t.Fatalf("time cap: %+v, %v", res, err)
+	}
+	calls := 0
+	res, err = solver.InvHvCG(p, 0, v[0], &solver.CGOptions{MaxIter: 5, Progress: func(int, float64) { calls++ }})
+	if calls != 5 || res.CG.Iterations != 5 || !errors.Is(err, errs.ErrLimit) {
+		t.Errorf("progress: %d calls, %+v, %v", calls, res.CG, err)
+	}
+	for _, bad := range []*solver.CGOptions{{Tol: -1}, {MaxIter: -5}, {Damping: math.NaN()}, {Damping: -1}, {MaxTime: -1}} {
+		if _, err := solver.InvHvCG(p, 0, v[0], bad); !errors.Is(err, errs.ErrArgument) {
+			t.Errorf("%+v: %v, want ErrArgument", *bad, err)
+		}
+	}
+	// Converged: certified, no error, and the solve agrees with the dense one.
+	res, err = solver.InvHvCG(p, 2, v[2], &solver.CGOptions{Tol: 1e-10, MaxIter: 1000})
+	if err != nil || !res.Certified || !res.CG.Converged {
+		t.Fatalf("converged: %+v, %v", res, err)
+	}
+}
+
+// CG along directions of norm 1e±300 solves the scaled system (its dot
+// products overflowed).
+func TestCGExtremeScale(t *testing.T) {
+	rng := rand.New(rand.NewPCG(36, 36))
+	m, p := testnet.Square(t, rng, 2, 3)
+	v := testnet.RandLike(rng, m)[1]
+	base, err := solver.InvHvCG(p, 1, v, &solver.CGOptions{Tol: 1e-12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []float64{1e300, 1e-300} {
+		vs := v.Clone().(*tensor.Dense)
+		for i := range vs.Float64s() {
+			vs.Float64s()[i] *= s
+		}
+		res, err := solver.InvHvCG(p, 1, vs, &solver.CGOptions{Tol: 1e-12})
+		if err != nil || !res.Certified {
+			t.Fatalf("scale %g: %+v, %v", s, res, err)
+		}
+		got := res.U.Clone().(*tensor.Dense)
+		for i := range got.Float64s() {
+			got.Float64s()[i] /= s
+		}
+		if e := hvp.RelDiff(got, base.U); e > 1e-12 {
+			t.Errorf("scale %g: %.2e", s, e)
+		}
+	}
 }
