@@ -147,36 +147,6 @@ func TestBadArguments(t *testing.T) {
 	}
 }
 
-// Children reads Gorgonia's node field directly (graph/children.go): it
-// must agree with the exported g.From on every node of a net and its
-// passes.
-func TestChildrenMatchFrom(t *testing.T) {
-	m := net(t, ops.LeakyReLUFunc{Alpha: 0.5}, ops.TanhFunc{})
-	grad, err := graph.BuildGradient(m.Loss, m.Weights)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := graph.JVP("R", grad.Grads, map[*G.Node]*G.Node{m.Weights[0]: m.Weights[1]}); err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range m.Graph.AllNodes() {
-		want := []*G.Node{}
-		it := m.Graph.From(n.ID())
-		for it.Next() {
-			want = append(want, it.Node().(*G.Node))
-		}
-		got := graph.Children(n)
-		if len(got) != len(want) {
-			t.Fatalf("node %v: %d children, From gives %d", n, len(got), len(want))
-		}
-		for i := range got {
-			if got[i] != want[i] {
-				t.Fatalf("node %v: child %d differs", n, i)
-			}
-		}
-	}
-}
-
 // panicOp panics in Do, as a buggy op (or Gorgonia, or gonum) might.
 type panicOp struct{ ops.Unary }
 

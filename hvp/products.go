@@ -246,6 +246,20 @@ func (p *Products) InverseSteps(l int) ([]graph.Step, error) {
 	return b.inv.Steps, nil
 }
 
+// CurrentWeights returns the weights' current values (the tensors bound
+// to the weight nodes, not copies).
+func (p *Products) CurrentWeights() ([]*tensor.Dense, error) {
+	out := make([]*tensor.Dense, len(p.Weights))
+	for k, w := range p.Weights {
+		t, ok := w.Value().(*tensor.Dense)
+		if !ok {
+			return nil, &errs.ShapeError{What: "weight " + w.Name(), Reason: fmt.Sprintf("no matrix value (got %T)", w.Value())}
+		}
+		out[k] = t
+	}
+	return out, nil
+}
+
 // Point is the loss, its gradient and the activation pattern at some
 // weights.
 type Point struct {

@@ -192,14 +192,7 @@ func TestExtremeDirections(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range []float64{0, 1e300, 1e-300, 1e-310} {
-		vs := make([]*tensor.Dense, len(v))
-		for k := range v {
-			d := append([]float64(nil), v[k].Float64s()...)
-			for i := range d {
-				d[i] *= s
-			}
-			vs[k] = tensor.New(tensor.WithShape(v[k].Shape()...), tensor.WithBacking(d))
-		}
+		vs := testnet.Scaled(s, v...)
 		hs, err := p.Hv(vs)
 		if err != nil {
 			t.Fatalf("scale %g: Hv: %v", s, err)

@@ -198,7 +198,7 @@ func denseFD(p *hvp.Products, blocks []int, r float64, lim *Limits, what string)
 	if !(r > 0) || math.IsInf(r, 0) {
 		return nil, &errs.ArgumentError{What: "finite-difference step r", Value: r, Reason: "want a finite r > 0"}
 	}
-	base, err := weights(p)
+	base, err := p.CurrentWeights()
 	if err != nil {
 		return nil, err
 	}
@@ -209,19 +209,6 @@ func denseFD(p *hvp.Products, blocks []int, r float64, lim *Limits, what string)
 	return dense(p, blocks, lim, what, 4, func(k, i int) ([]float64, error) {
 		return fdColumn(p, base, blocks, k, i, r, at.Pattern)
 	})
-}
-
-// weights returns copies of the weights' current values.
-func weights(p *hvp.Products) ([]*tensor.Dense, error) {
-	out := make([]*tensor.Dense, len(p.Weights))
-	for k, w := range p.Weights {
-		t, ok := w.Value().(*tensor.Dense)
-		if !ok {
-			return nil, &errs.ShapeError{What: "weight " + w.Name(), Reason: fmt.Sprintf("no matrix value (got %T)", w.Value())}
-		}
-		out[k] = t.Clone().(*tensor.Dense)
-	}
-	return out, nil
 }
 
 // fdColumn returns the Richardson-extrapolated central difference of the

@@ -22,7 +22,7 @@ func HvFD(p *hvp.Products, v []*tensor.Dense, r float64) (hv []*tensor.Dense, er
 	if len(v) != p.Blocks() {
 		return nil, &errs.ShapeError{What: "direction", Reason: fmt.Sprintf("%d matrices for %d blocks", len(v), p.Blocks())}
 	}
-	base, err := weights(p)
+	base, err := p.CurrentWeights()
 	if err != nil {
 		return nil, err
 	}
@@ -49,11 +49,7 @@ func HvFD(p *hvp.Products, v []*tensor.Dense, r float64) (hv []*tensor.Dense, er
 		}
 		return pt.Grads, nil
 	}
-	gp, err := at(r)
-	if err != nil {
-		return nil, err
-	}
-	gm, err := at(-r)
+	gp, gm, err := central(at, r)
 	if err != nil {
 		return nil, err
 	}
@@ -107,11 +103,7 @@ func InvHvFD(p *hvp.Products, l int, v *tensor.Dense, r float64, opt *hvp.Option
 		floats.AddScaled(d, t, divided(v.Float64s(), s))
 		return p.FunctionalInverse(l, tensor.New(tensor.WithShape(v.Shape()...), tensor.WithBacking(d)))
 	}
-	wp, err := at(r)
-	if err != nil {
-		return nil, err
-	}
-	wm, err := at(-r)
+	wp, wm, err := central(at, r)
 	if err != nil {
 		return nil, err
 	}
@@ -129,4 +121,13 @@ func divided(x []float64, s float64) []float64 {
 		out[i] = xi / s
 	}
 	return out
+}
+
+// central evaluates at(r) and at(−r).
+func central[T any](at func(float64) (T, error), r float64) (plus, minus T, err error) {
+	if plus, err = at(r); err != nil {
+		return plus, minus, err
+	}
+	minus, err = at(-r)
+	return plus, minus, err
 }

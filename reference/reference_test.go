@@ -227,14 +227,7 @@ func TestFDExtremeDirections(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range []float64{0, 1e300, 1e-300, 1e-310} {
-		vs := make([]*tensor.Dense, len(v))
-		for k := range v {
-			d := append([]float64(nil), v[k].Float64s()...)
-			for i := range d {
-				d[i] *= s
-			}
-			vs[k] = tensor.New(tensor.WithShape(v[k].Shape()...), tensor.WithBacking(d))
-		}
+		vs := testnet.Scaled(s, v...)
 		hv, err := reference.HvFD(p, vs, 1e-4)
 		if err != nil {
 			t.Fatalf("scale %g: %v", s, err)
@@ -281,10 +274,4 @@ func tolAt(s float64) float64 {
 	return 1e-14
 }
 
-func scaledCopy(x *tensor.Dense, s float64) *tensor.Dense {
-	d := append([]float64(nil), x.Float64s()...)
-	for i := range d {
-		d[i] *= s
-	}
-	return tensor.New(tensor.WithShape(x.Shape()...), tensor.WithBacking(d))
-}
+func scaledCopy(x *tensor.Dense, s float64) *tensor.Dense { return testnet.Scaled(s, x)[0] }

@@ -206,7 +206,7 @@ func (n *Newton) Iterate() (rec *StepRecord, err error) {
 	}
 	n.Steps++
 	n.Fallbacks += rec.Fallbacks
-	base, err := weights(p)
+	base, err := p.CurrentWeights()
 	if err != nil {
 		return nil, err
 	}

@@ -55,19 +55,6 @@ func Problem(p *hvp.Products, err *error) optimize.Problem {
 	}
 }
 
-// weights returns the weights' current values (not copies).
-func weights(p *hvp.Products) ([]*tensor.Dense, error) {
-	out := make([]*tensor.Dense, len(p.Weights))
-	for k, w := range p.Weights {
-		t, ok := w.Value().(*tensor.Dense)
-		if !ok {
-			return nil, &errs.ShapeError{What: "weight " + w.Name(), Reason: fmt.Sprintf("no matrix value (got %T)", w.Value())}
-		}
-		out[k] = t
-	}
-	return out, nil
-}
-
 // setWeights binds the given tensors (not copies) to p's weights.
 func setWeights(p *hvp.Products, ws []*tensor.Dense) error {
 	for k, w := range p.Weights {
@@ -103,7 +90,7 @@ func (vg valueGrad) Grad() (G.Value, error) { return vg.g, nil }
 // train a net whose gradient newtonia computes: they update the weights'
 // value tensors in place.
 func ValueGrads(p *hvp.Products, grads []*tensor.Dense) ([]G.ValueGrad, error) {
-	ws, err := weights(p)
+	ws, err := p.CurrentWeights()
 	if err != nil {
 		return nil, err
 	}

@@ -33,9 +33,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 	}
 	conds := p.Conditions()
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(conds); err != nil {
+		if err := printJSON(stdout, conds); err != nil {
 			fmt.Fprintln(stderr, "newtonia:", err)
 			return exitError
 		}
@@ -43,6 +41,13 @@ func check(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, conds)
 	}
 	return refusedExit(conds, stderr)
+}
+
+// printJSON prints v as indented JSON.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // refusedExit names each refused block on stderr and returns exitRefused

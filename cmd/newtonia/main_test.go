@@ -109,14 +109,7 @@ func TestProductsExample(t *testing.T) {
 		// conditioning of the exact result (these blocks have cond < 1e6).
 		same(t, filepath.Join(out, w.Name()+".InvHv.dense.npy"), u.U, 1e-8)
 	}
-	raw, err := os.ReadFile(filepath.Join(out, "report.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep Report
-	if err := json.Unmarshal(raw, &rep); err != nil {
-		t.Fatal(err)
-	}
+	rep := report(t, out)
 	methods := map[string]bool{}
 	for _, e := range rep.Entries {
 		methods[e.Block+" "+e.Product+" "+e.Method] = true

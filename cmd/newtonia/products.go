@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -167,9 +166,7 @@ func products(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "newtonia: random net saved as %s\n", rep.Net)
 	}
 	if s.asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
+		if err := printJSON(stdout, rep); err != nil {
 			fmt.Fprintln(stderr, "newtonia:", err)
 			return exitError
 		}

@@ -145,3 +145,16 @@ func LossAt(t testing.TB, p *hvp.Products, ws []*G.Node, d []*tensor.Dense, s fl
 
 // Cond is the 2-norm condition number.
 func Cond(h *mat.Dense) float64 { return mat.Cond(h, 2) }
+
+// Scaled returns s·x for each x, as new matrices.
+func Scaled(s float64, xs ...*tensor.Dense) []*tensor.Dense {
+	out := make([]*tensor.Dense, len(xs))
+	for k, x := range xs {
+		d := append([]float64(nil), x.Float64s()...)
+		for i := range d {
+			d[i] *= s
+		}
+		out[k] = tensor.New(tensor.WithShape(x.Shape()...), tensor.WithBacking(d))
+	}
+	return out
+}
