@@ -500,7 +500,7 @@ func matVec(h *mat.Dense, v *tensor.Dense) *tensor.Dense {
 
 func printTable(w io.Writer, rep *Report, s settings) {
 	fmt.Fprintf(w, "net %s; directions: %s\n%v\n", rep.Net, rep.Directions, rep.Conditions)
-	fmt.Fprintf(w, "%-6s %-6s %-12s %11s %11s %11s %-22s %9s %6s\n", "block", "prod.", "method", "rel. dense", "rel. exact", "residual", "kind", "time", "CG it")
+	fmt.Fprintf(w, "%-6s %-6s %-12s %11s %11s %11s %-34s %9s  %s\n", "block", "prod.", "method", "rel. dense", "rel. exact", "residual", "kind", "time", "CG it")
 	num := func(x *float64) string {
 		if x == nil {
 			return "—"
@@ -519,7 +519,7 @@ func printTable(w io.Writer, rep *Report, s settings) {
 				it += " (capped)"
 			}
 		}
-		fmt.Fprintf(w, "%-6s %-6s %-12s %11s %11s %11s %-22s %8.2gs %6s\n", e.Block, e.Product, e.Method,
+		fmt.Fprintf(w, "%-6s %-6s %-12s %11s %11s %11s %-34s %8.2gs  %s\n", e.Block, e.Product, e.Method,
 			num(e.RelToDense), num(e.RelToExact), num(e.Residual), kind, e.Seconds, it)
 		if e.Error != "" {
 			fmt.Fprintf(w, "       no result: %s\n", e.Error)
