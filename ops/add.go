@@ -55,3 +55,6 @@ func (AddOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
 }
 
 func (AddOp) InverseCondition(int) string { return "always" }
+
+// RowWise: elementwise, and for scalars a sum of sums over samples.
+func (AddOp) RowWise(in []*G.Node, marked []bool) bool { return true }

@@ -81,3 +81,9 @@ func (DivOp) InverseCondition(wrt int) string {
 	}
 	return "the quotient has no zero entry"
 }
+
+// RowWise: elementwise on matrices; on scalars (sums over samples) only
+// the quotient by a constant stays such a sum.
+func (DivOp) RowWise(in []*G.Node, marked []bool) bool {
+	return !in[0].Shape().IsScalar() || !marked[1]
+}

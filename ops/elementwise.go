@@ -171,3 +171,6 @@ func (o ElementwiseOp) InverseCondition(int) string {
 	}
 	return "none"
 }
+
+// RowWise: elementwise.
+func (ElementwiseOp) RowWise(in []*G.Node, marked []bool) bool { return true }

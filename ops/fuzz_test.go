@@ -41,6 +41,12 @@ var fuzzOps = []fuzzCase{
 	{func(float64) G.Op { return ops.SolveOp{Right: true} }, func(r, c int) [][2]int { return [][2]int{{r, r}, {c, r}} }},
 	{func(float64) G.Op { return ops.SolveOp{Right: true, Trans: true} }, func(r, c int) [][2]int { return [][2]int{{r, r}, {r, r}} }},
 	{func(float64) G.Op { return ops.PInvOp{} }, func(r, c int) [][2]int { return [][2]int{{r, c}} }},
+	{func(float64) G.Op { return ops.ElementwiseOp{F: ops.SigmoidFunc{}} }, func(r, c int) [][2]int { return [][2]int{{r, c}} }},
+	{func(float64) G.Op { return ops.ElementwiseOp{F: ops.SoftplusFunc{}} }, func(r, c int) [][2]int { return [][2]int{{r, c}} }},
+	{func(float64) G.Op { return ops.ElementwiseOp{F: ops.ExpFunc{}} }, func(r, c int) [][2]int { return [][2]int{{r, c}} }},
+	{func(float64) G.Op { return ops.ElementwiseOp{F: ops.LogFunc{}} }, func(r, c int) [][2]int { return [][2]int{{r, c}} }},
+	{func(float64) G.Op { return ops.BiasAddOp{} }, func(r, c int) [][2]int { return [][2]int{{r, c}, {1, c}} }},
+	{func(float64) G.Op { return ops.PadOp{Axis: 1, Before: 1, After: 2} }, func(r, c int) [][2]int { return [][2]int{{r, c}} }},
 }
 
 // typed reports whether err is one of the errors the ops document: a

@@ -72,3 +72,6 @@ func (HalfSSEOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) 
 	}
 	return b.apply(InnerOp{}, b.sub(in[0], in[1]), d), b.err
 }
+
+// RowWise: ½‖H − Y‖² = Σ_i ½‖h_i − y_i‖² is a sum over samples.
+func (HalfSSEOp) RowWise(in []*G.Node, marked []bool) bool { return true }

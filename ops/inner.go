@@ -65,3 +65,6 @@ func (InnerOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
 	var b builder
 	return b.bilinear(func(x, y *G.Node) *G.Node { return b.apply(InnerOp{}, x, y) }, in, tan), b.err
 }
+
+// RowWise: ⟨A, B⟩ = Σ_i a_i·b_i is a sum over samples.
+func (InnerOp) RowWise(in []*G.Node, marked []bool) bool { return true }

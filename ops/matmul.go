@@ -163,3 +163,6 @@ func transposed(n *G.Node) (*G.Node, bool) {
 	}
 	return it.Node().(*G.Node), true
 }
+
+// RowWise: row i of A·B is row i of A times the shared B.
+func (MatMulOp) RowWise(in []*G.Node, marked []bool) bool { return !marked[1] }

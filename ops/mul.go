@@ -64,3 +64,9 @@ func (MulOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
 }
 
 func (MulOp) InverseCondition(int) string { return "the other factor has no zero entry" }
+
+// RowWise: elementwise on matrices; on scalars (sums over samples) only a
+// product with a constant stays such a sum.
+func (MulOp) RowWise(in []*G.Node, marked []bool) bool {
+	return !in[0].Shape().IsScalar() || !(marked[0] && marked[1])
+}

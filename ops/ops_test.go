@@ -26,6 +26,33 @@ func awayFromZero(t *tensor.Dense) *tensor.Dense {
 
 func scalar(x float64) *tensor.Dense { return tensor.New(tensor.FromScalar(x)) }
 
+// positive maps every entry x to 1 + |x|.
+func positive(t *tensor.Dense) *tensor.Dense {
+	d := t.Float64s()
+	for i, x := range d {
+		d[i] = 1 + math.Abs(x)
+	}
+	return t
+}
+
+// probabilities maps each row to softmax(row): rows of target
+// distributions.
+func probabilities(t *tensor.Dense) *tensor.Dense {
+	r, c := t.Shape()[0], t.Shape()[1]
+	d := t.Float64s()
+	for i := 0; i < r; i++ {
+		var s float64
+		for j := range c {
+			d[i*c+j] = math.Exp(d[i*c+j])
+			s += d[i*c+j]
+		}
+		for j := range c {
+			d[i*c+j] /= s
+		}
+	}
+	return t
+}
+
 // TestRules checks every op's JVP and VJP against central differences and
 // the adjoint identity, and its inverse by a round trip, with one shared
 // checker (opcheck). Tolerances are opcheck's defaults unless the case
@@ -73,6 +100,32 @@ func TestRules(t *testing.T) {
 		{"pinv tall", ops.PInvOp{}, []*tensor.Dense{m(5, 3)}, nil, nil},
 		{"pinv wide", ops.PInvOp{}, []*tensor.Dense{m(3, 5)}, nil, nil},
 		{"pinv square", ops.PInvOp{}, []*tensor.Dense{wellCond(3)}, nil, nil},
+		{"sigmoid", ops.ElementwiseOp{F: ops.SigmoidFunc{}}, []*tensor.Dense{m(3, 4)}, nil, nil},
+		{"sigmoid'", ops.ElementwiseOp{F: ops.SigmoidFunc{}, Order: 1}, []*tensor.Dense{m(3, 4)}, []int{0}, nil},
+		{"sigmoid''", ops.ElementwiseOp{F: ops.SigmoidFunc{}, Order: 2}, []*tensor.Dense{m(3, 4)}, []int{0}, nil},
+		{"softplus", ops.ElementwiseOp{F: ops.SoftplusFunc{}}, []*tensor.Dense{m(3, 4)}, nil, nil},
+		{"softplus'", ops.ElementwiseOp{F: ops.SoftplusFunc{}, Order: 1}, []*tensor.Dense{m(3, 4)}, []int{0}, nil},
+		{"exp", ops.ElementwiseOp{F: ops.ExpFunc{}}, []*tensor.Dense{m(3, 4)}, nil, nil},
+		{"log", ops.ElementwiseOp{F: ops.LogFunc{}}, []*tensor.Dense{positive(m(3, 4))}, nil, nil},
+		{"log'", ops.ElementwiseOp{F: ops.LogFunc{}, Order: 1}, []*tensor.Dense{positive(m(3, 4))}, []int{0}, nil},
+		{"bias add", ops.BiasAddOp{}, []*tensor.Dense{m(5, 4), m(1, 4)}, nil, nil},
+		{"sum", ops.SumOp{Axis: -1}, []*tensor.Dense{m(3, 4)}, nil, nil},
+		{"mean", ops.SumOp{Axis: -1, Mean: true}, []*tensor.Dense{m(3, 4)}, nil, nil},
+		{"sum rows", ops.SumOp{Axis: 0}, []*tensor.Dense{m(3, 4)}, nil, nil},
+		{"mean rows", ops.SumOp{Axis: 0, Mean: true}, []*tensor.Dense{m(3, 4)}, nil, nil},
+		{"slice rows", ops.SliceOp{Axis: 0, From: 1, To: 3}, []*tensor.Dense{m(4, 3)}, nil, nil},
+		{"slice columns", ops.SliceOp{Axis: 1, From: 0, To: 2}, []*tensor.Dense{m(4, 3)}, nil, nil},
+		{"pad rows", ops.PadOp{Axis: 0, Before: 1, After: 2}, []*tensor.Dense{m(2, 3)}, nil, nil},
+		{"pad columns", ops.PadOp{Axis: 1, Before: 2, After: 1}, []*tensor.Dense{m(2, 3)}, nil, nil},
+		{"fill", ops.FillOp{C: 2}, []*tensor.Dense{m(2, 3)}, nil, nil},
+		// The targets are data: their derivatives are not provided (skip 1).
+		{"softmax CE", ops.SoftmaxCEOp{}, []*tensor.Dense{m(4, 3), probabilities(m(4, 3))}, nil, []int{1}},
+		{"softmax CE gradient", ops.SoftmaxCEOp{Order: 1}, []*tensor.Dense{m(4, 3), probabilities(m(4, 3))}, nil, []int{1}},
+		{"softmax CE Hessian product", ops.SoftmaxCEOp{Order: 2}, []*tensor.Dense{m(4, 3), m(4, 3), probabilities(m(4, 3))}, nil, []int{0, 2}},
+		{"sigmoid BCE", ops.SigmoidBCEOp{}, []*tensor.Dense{m(4, 3), probabilities(m(4, 3))}, nil, nil},
+		// Derivatives with respect to λ and the Jacobian columns are not
+		// provided (skip 0, 2, 3, 4).
+		{"row solve", ops.RowSolveOp{N: 3}, []*tensor.Dense{scalar(0.5), m(4, 3), m(4, 3), m(4, 3), m(4, 3)}, nil, []int{0, 2, 3, 4}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

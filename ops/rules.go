@@ -65,6 +65,20 @@ type PiecewiseConstanter interface {
 	PiecewiseConstant() bool
 }
 
+// RowWiser is an op that can say whether it preserves row separability
+// (method.md §9). Rows are samples: a matrix "depends on the block row by
+// row" when its row i depends only on sample i's row of the block's
+// pre-activation; a scalar does when it is a sum over samples of terms
+// each depending on one sample's row. RowWise reports whether the output
+// depends on the block row by row when the inputs flagged in marked do
+// (and the others do not depend on the block at all).
+//
+// Examples: A·B is row-wise when only A is marked; elementwise ops are;
+// a sum of two marked scalars is, their product is not; a transpose is not.
+type RowWiser interface {
+	RowWise(in []*G.Node, marked []bool) bool
+}
+
 // IsPiecewiseConstant reports whether op declares itself piecewise constant.
 func IsPiecewiseConstant(op G.Op) bool {
 	p, ok := op.(PiecewiseConstanter)
@@ -204,6 +218,10 @@ type MatrixCondition struct {
 	Rank       int     // numerical rank
 	Cond       float64 // condition number estimate (on the range, for SVD-based ops)
 	Method     string  // "LU (1-norm estimate)" or "SVD (2-norm)"
+	// Samples, when > 0, is the number of per-sample Rows×Cols matrices
+	// summarised (RowSolveOp): Rank is then the smallest rank among them
+	// and Cond the largest condition number.
+	Samples int
 }
 
 // Conditioner is an op that factorises one of its inputs and can report

@@ -114,3 +114,7 @@ func (o ScalarMulOp) InverseCondition(wrt int) string {
 	}
 	return "s ≠ 0"
 }
+
+// RowWise: s·X is row-wise in X for a constant s (a scalar depending on the
+// block mixes every sample into every row).
+func (ScalarMulOp) RowWise(in []*G.Node, marked []bool) bool { return !marked[0] }

@@ -59,3 +59,6 @@ func (o ScaleOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
 }
 
 func (ScaleOp) InverseCondition(int) string { return "C ≠ 0" }
+
+// RowWise: a constant multiple.
+func (ScaleOp) RowWise(in []*G.Node, marked []bool) bool { return true }

@@ -63,3 +63,6 @@ func (SubOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
 }
 
 func (SubOp) InverseCondition(int) string { return "always" }
+
+// RowWise: elementwise, and for scalars a difference of sums over samples.
+func (SubOp) RowWise(in []*G.Node, marked []bool) bool { return true }

@@ -1,0 +1,222 @@
+package ops
+
+import (
+	"fmt"
+	"hash"
+	"math"
+
+	"github.com/chewxy/hm"
+	"github.com/newtonia/newtonia/errs"
+	"gonum.org/v1/gonum/mat"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// RowSolveOp solves one small symmetric system per sample (method.md §9):
+// with inputs (λ, X, R_1, …, R_N), all but λ of shape B×N, sample i's
+// matrix M_i has column j equal to row i of R_j (the R_j are the JVPs of
+// a row-wise map along 1e_jᵀ, so M_i is that map's Jacobian at sample i),
+// and
+//
+//	Y_i = (M_i + λI)⁺ X_i        (each row)
+//
+// by the symmetric eigendecomposition of (M_i + Mᵢᵀ)/2 + λI, dropping the
+// eigenvalues within 10·N·ε·|μ|_max of zero: the inverse when M_i + λI is
+// nonsingular, the minimum-norm solution otherwise (a Newton-only block;
+// Condition reports the smallest rank).
+//
+//	backward:  X̄_i = (M_i + λI)⁺ Ȳ_i    (symmetric)
+//	JVP:       Ẏ_i = (M_i + λI)⁺ Ẋ_i;   derivatives with respect to λ and
+//	           the R_j are not provided (an error if asked for)
+type RowSolveOp struct {
+	Pure
+	N int
+}
+
+// RowSolve returns the node of the per-sample solves (M_i + λI)⁺ x_i.
+func RowSolve(lambda, x *G.Node, cols ...*G.Node) (*G.Node, error) {
+	return Apply(RowSolveOp{N: len(cols)}, append([]*G.Node{lambda, x}, cols...)...)
+}
+
+func (o RowSolveOp) String() string        { return fmt.Sprintf("rowsolve%d", o.N) }
+func (o RowSolveOp) Arity() int            { return o.N + 2 }
+func (o RowSolveOp) WriteHash(h hash.Hash) { WriteHash(h, o) }
+func (o RowSolveOp) Hashcode() uint32      { return Hashcode(o) }
+
+func (o RowSolveOp) Type() hm.Type {
+	ts := []hm.Type{tensor.Float64}
+	for i := 0; i <= o.N; i++ {
+		ts = append(ts, tvA)
+	}
+	return hm.NewFnType(append(ts, tvA)...)
+}
+
+func (o RowSolveOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	ss, err := shapes(o, o.N+2, in)
+	if err != nil {
+		return nil, err
+	}
+	x := ss[1]
+	if len(x) != 2 || x[1] != o.N {
+		return nil, &errs.ShapeError{What: o.String(), Reason: fmt.Sprintf("X has shape %v, want (B, %d)", x, o.N)}
+	}
+	for i, s := range ss[2:] {
+		if !s.Eq(x) {
+			return nil, &errs.ShapeError{What: o.String(), Reason: fmt.Sprintf("column %d has shape %v, X has %v", i, s, x)}
+		}
+	}
+	return x.Clone(), nil
+}
+
+// systems calls f with each sample's symmetrised, damped matrix and its
+// row of X.
+func (o RowSolveOp) systems(v []G.Value, f func(i int, m *mat.SymDense, x []float64) error) error {
+	lambda, err := scalar(v[0])
+	if err != nil {
+		return err
+	}
+	x, s, err := floats(v[1])
+	if err != nil {
+		return err
+	}
+	n := o.N
+	if len(s) != 2 || s[1] != n || len(v) != n+2 {
+		return &errs.ShapeError{What: o.String(), Reason: fmt.Sprintf("X of shape %v with %d columns", s, len(v)-2)}
+	}
+	cols := make([][]float64, n)
+	for j := range cols {
+		if cols[j], _, err = floats(v[j+2]); err != nil {
+			return err
+		}
+	}
+	m := mat.NewSymDense(n, nil)
+	for i := 0; i < s[0]; i++ {
+		for a := 0; a < n; a++ {
+			for b := a; b < n; b++ {
+				mab := (cols[b][i*n+a] + cols[a][i*n+b]) / 2
+				if a == b {
+					mab += lambda
+				}
+				m.SetSym(a, b, mab)
+			}
+		}
+		if err := f(i, m, x[i*n:(i+1)*n]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// eig returns the eigenvalues (ascending) and, if vectors, eigenvectors of m,
+// and the tolerance below which an eigenvalue counts as zero.
+func eig(m *mat.SymDense, vectors bool) ([]float64, *mat.Dense, float64, error) {
+	var e mat.EigenSym
+	if !e.Factorize(m, vectors) {
+		return nil, nil, 0, &errs.ConditionError{Block: -1, Reason: "per-sample eigendecomposition did not converge"}
+	}
+	vals := e.Values(nil)
+	top := 0.0
+	for _, l := range vals {
+		top = math.Max(top, math.Abs(l))
+	}
+	var q mat.Dense
+	if vectors {
+		e.VectorsTo(&q)
+	}
+	return vals, &q, 10 * float64(len(vals)) * 0x1p-52 * top, nil
+}
+
+func (o RowSolveOp) Do(v ...G.Value) (G.Value, error) {
+	x, s, err := floats(v[1])
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float64, len(x))
+	n := o.N
+	err = o.systems(v, func(i int, m *mat.SymDense, xi []float64) error {
+		vals, q, tol, err := eig(m, true)
+		if err != nil {
+			return err
+		}
+		yi := out[i*n : (i+1)*n]
+		for k, l := range vals {
+			if !(math.Abs(l) > tol) {
+				continue
+			}
+			var c float64
+			for a := range n {
+				c += q.At(a, k) * xi[a]
+			}
+			c /= l
+			for a := range n {
+				yi[a] += c * q.At(a, k)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return checked(o, newValue(s, out), nil)
+}
+
+// Condition reports the smallest rank and the largest condition number
+// (|μ|_max/|μ|_min over the eigenvalues kept) among the per-sample
+// matrices M_i + λI.
+func (o RowSolveOp) Condition(in []G.Value) (MatrixCondition, error) {
+	mc := MatrixCondition{Rows: o.N, Cols: o.N, Rank: o.N, Cond: 1, Method: "per-sample symmetric eigendecomposition (2-norm)"}
+	err := o.systems(in, func(i int, m *mat.SymDense, _ []float64) error {
+		vals, _, tol, err := eig(m, false)
+		if err != nil {
+			return err
+		}
+		rank, lo, hi := 0, math.Inf(1), 0.0
+		for _, l := range vals {
+			if a := math.Abs(l); a > tol {
+				rank++
+				lo, hi = math.Min(lo, a), math.Max(hi, a)
+			}
+		}
+		mc.Samples++
+		mc.Rank = min(mc.Rank, rank)
+		if rank > 0 {
+			mc.Cond = math.Max(mc.Cond, hi/lo)
+		}
+		return nil
+	})
+	return mc, err
+}
+
+func (o RowSolveOp) rest(in []*G.Node, x *G.Node) []*G.Node {
+	return append([]*G.Node{in[0], x}, in[2:]...)
+}
+
+func (o RowSolveOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
+	g := make([]*G.Node, len(in))
+	for i := range in {
+		if i != 1 && need(needs, i) {
+			return nil, &errs.NoRuleError{Op: o, Rule: fmt.Sprintf("VJP with respect to input %d (λ or a Jacobian column)", i)}
+		}
+	}
+	var b builder
+	if need(needs, 1) {
+		g[1] = b.apply(o, o.rest(in, adj)...)
+	}
+	return g, b.err
+}
+
+func (o RowSolveOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
+	for i, t := range tan {
+		if i != 1 && t != nil {
+			return nil, &errs.NoRuleError{Op: o, Rule: fmt.Sprintf("JVP with respect to input %d (λ or a Jacobian column)", i)}
+		}
+	}
+	if tan[1] == nil {
+		return nil, nil
+	}
+	var b builder
+	return b.apply(o, o.rest(in, tan[1])...), b.err
+}
+
+// RowWise: sample i's output row depends on sample i's rows only.
+func (RowSolveOp) RowWise(in []*G.Node, marked []bool) bool { return true }
