@@ -16,6 +16,10 @@ type Gradient struct {
 	Wrt   []*G.Node
 	Grads []*G.Node
 	Seed  *G.Node // the constant 1 = ∂Loss/∂Loss
+	// Adjoints maps each node the weights influence to its adjoint
+	// ∂Loss/∂node in the gradient pass (for a layer's pre-activation, the
+	// δ of method.md §1).
+	Adjoints map[*G.Node]*G.Node
 }
 
 func isFrozen(n *G.Node) bool { return n.Op() != nil && ops.IsPiecewiseConstant(n.Op()) }
@@ -84,6 +88,7 @@ func BuildGradient(loss *G.Node, wrt []*G.Node) (*Gradient, error) {
 				adj[c] = contrib[j]
 			}
 		}
+		grad.Adjoints = adj
 		for i, w := range wrt {
 			if grad.Grads[i] = adj[w]; grad.Grads[i] == nil {
 				return &errs.ShapeError{What: "weight " + errs.Label(w), Reason: "the loss does not depend on it"}

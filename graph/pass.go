@@ -141,3 +141,15 @@ func Inputs(roots ...*G.Node) []*G.Node {
 // in O(1) (package internal/gorgoniax says why not g.From). The slice is
 // n's own: do not modify it.
 func Children(n *G.Node) []*G.Node { return gorgoniax.Children(n) }
+
+// Uses returns, for every node root depends on, the nodes among them that
+// use it as an input (in topological order).
+func Uses(root *G.Node) map[*G.Node][]*G.Node {
+	uses := map[*G.Node][]*G.Node{}
+	for _, n := range topo(root) {
+		for _, c := range Children(n) {
+			uses[c] = append(uses[c], n)
+		}
+	}
+	return uses
+}

@@ -68,15 +68,15 @@ func BenchmarkScaling(b *testing.B) {
 				return 0, err
 			}, 1 << 30},
 			{"InvHvBlock0", func() (float64, error) {
-				_, err := p.InvHv(0, g[0], &hvp.Options{BestEffort: true, NoCertificate: true})
+				_, err := p.InvHv(0, g[:1], &hvp.Options{BestEffort: true, NoCertificate: true})
 				return 0, err
 			}, 1 << 30},
 			{"InvHvFD", func() (float64, error) {
-				_, err := reference.InvHvFD(p, 0, g[0], 1e-6, bestEffort)
+				_, err := reference.InvHvFD(p, 0, g[:1], 1e-6, bestEffort)
 				return 0, err
 			}, 1 << 30},
 			{"CG1e-6", func() (float64, error) { // block 0 to a relative residual of 1e-6, at most 500 Hv
-				res, err := solver.InvHvCG(p, 0, g[0], &solver.CGOptions{Tol: 1e-6, MaxIter: 500, MaxTime: time.Hour})
+				res, err := solver.InvHvCG(p, 0, g[:1], &solver.CGOptions{Tol: 1e-6, MaxIter: 500, MaxTime: time.Hour})
 				if res == nil { // a result without convergence is timed too
 					return 0, err
 				}

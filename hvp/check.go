@@ -11,8 +11,8 @@ import (
 )
 
 func (p *Products) checkBlock(l int) error {
-	if l < 0 || l >= len(p.Weights) {
-		return &errs.ArgumentError{What: "block", Value: l, Reason: fmt.Sprintf("want 0 ≤ block < %d", len(p.Weights))}
+	if l < 0 || l >= len(p.blocks) {
+		return &errs.ArgumentError{What: "block", Value: l, Reason: fmt.Sprintf("want 0 ≤ block < %d", len(p.blocks))}
 	}
 	return nil
 }
@@ -101,6 +101,24 @@ func (p *Products) checkInputs(bind graph.Values) error {
 			}
 		default:
 			return &errs.ShapeError{What: what, Reason: fmt.Sprintf("value of type %T", v)}
+		}
+	}
+	return nil
+}
+
+// checkBlockDir validates a direction for block l: one matrix per weight
+// of the block.
+func (p *Products) checkBlockDir(l int, v []*tensor.Dense, what string) error {
+	if err := p.checkBlock(l); err != nil {
+		return err
+	}
+	ks := p.blocks[l].params
+	if len(v) != len(ks) {
+		return &errs.ShapeError{What: fmt.Sprintf("%s for block %s", what, p.blocks[l].name), Reason: fmt.Sprintf("%d matrices for %d weights", len(v), len(ks))}
+	}
+	for i, k := range ks {
+		if err := check(p.Weights[k], v[i], what); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -114,15 +114,17 @@ func Classify(inv *graph.InversePass) (Kind, []string) {
 	return kind, reasons
 }
 
-// BlockConditions is the conditions report of one block: what its B-pass
-// computes, decided from the graph and the shapes before anything runs.
+// BlockConditions is the conditions report of one block: which route its
+// B-pass takes and what it computes, decided from the graph and the shapes
+// before anything runs.
 type BlockConditions struct {
 	Block   int      `json:"block"`
-	Weight  string   `json:"weight"`
+	Weight  string   `json:"weight"` // the block's weights, e.g. "W1+b1"
+	Route   string   `json:"route,omitempty"`
 	Kind    Kind     `json:"kind"`
-	Reasons []string `json:"reasons,omitempty"` // each non-bijective step: node, op, shapes
-	Steps   int      `json:"steps"`             // ops the inverse pass inverts
-	Err     error    `json:"-"`                 // for a block with no inverse pass
+	Reasons []string `json:"reasons,omitempty"` // what decides the kind: non-bijective steps, shapes
+	Steps   int      `json:"steps,omitempty"`   // ops the chain route's inverse pass inverts
+	Err     error    `json:"-"`                 // for a block with no route
 	Error   string   `json:"error,omitempty"`
 }
 
@@ -130,15 +132,18 @@ type BlockConditions struct {
 // and as data (its fields, JSON-tagged).
 type Conditions []BlockConditions
 
-// Conditions returns the conditions report (method.md §4), building every
-// block's passes but running nothing.
+// Conditions returns the conditions report (method.md §4 and §9),
+// building every block's passes but running nothing.
 func (p *Products) Conditions() Conditions {
 	out := make(Conditions, len(p.blocks))
 	for l := range p.blocks {
 		b := p.block(l)
-		c := BlockConditions{Block: l, Weight: p.Weights[l].Name(), Kind: b.kind, Reasons: b.reasons, Err: b.err}
-		if b.inv != nil {
-			c.Steps = len(b.inv.Steps)
+		c := BlockConditions{Block: l, Weight: b.name, Kind: KindRefused, Err: b.err}
+		if b.main != nil {
+			c.Route, c.Kind, c.Reasons = b.main.name, b.main.kind, b.main.reasons
+		}
+		if b.chain != nil && b.main != nil && b.main.name == RouteChain {
+			c.Steps = len(b.chain.Steps)
 		}
 		if b.err != nil {
 			c.Error = b.err.Error()
@@ -161,14 +166,18 @@ var meaning = map[Kind]string{
 func (c Conditions) String() string {
 	var b strings.Builder
 	for _, bc := range c {
-		fmt.Fprintf(&b, "block %d (%s): %s — %s\n", bc.Block, bc.Weight, bc.Kind, meaning[bc.Kind])
+		route := ""
+		if bc.Route != "" {
+			route = ", " + bc.Route + " route"
+		}
+		fmt.Fprintf(&b, "block %d (%s%s): %s — %s\n", bc.Block, bc.Weight, route, bc.Kind, meaning[bc.Kind])
 		if bc.Error != "" {
 			fmt.Fprintf(&b, "    %s\n", bc.Error)
 		}
 		for _, r := range bc.Reasons {
 			fmt.Fprintf(&b, "    %s\n", r)
 		}
-		if bc.Kind == KindRefused && bc.Err == nil {
+		if bc.Kind == KindRefused && bc.Err == nil && bc.Route == RouteChain {
 			b.WriteString("    (a gradient-pass op loses information: in a dense net, batch > fan-in or a width growing after the block)\n")
 		}
 	}

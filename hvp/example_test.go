@@ -24,7 +24,7 @@ func ExampleProducts_InvHv() {
 	}
 	_, g, _ := p.Gradient()
 	for l := range net.Weights {
-		u, err := p.InvHv(l, g[l], nil)
+		u, err := p.InvHv(l, g[l:l+1], nil)
 		if err != nil {
 			panic(err)
 		}
@@ -32,6 +32,6 @@ func ExampleProducts_InvHv() {
 			net.Weights[l].Name(), u.Kind, u.Method, u.Certified, u.Residual < 1e-12)
 	}
 	// Output:
-	// W1: exact inverse by the B-pass, certified true, residual below 1e-12: true
-	// W2: exact inverse by the B-pass, certified true, residual below 1e-12: true
+	// W1: exact inverse by the B-pass (chain), certified true, residual below 1e-12: true
+	// W2: exact inverse by the B-pass (chain), certified true, residual below 1e-12: true
 }

@@ -74,9 +74,9 @@ func FuzzNets(f *testing.F) {
 			s := w.Shape()
 			for _, v := range []*tensor.Dense{g[l], nets.Randn(rng, s[0], s[1], 0)} {
 				for _, fallback := range []bool{false, true} {
-					res, err := p.InvHv(l, v, nil)
+					res, err := p.InvHv(l, []*tensor.Dense{v}, nil)
 					if fallback {
-						res, err = solver.InvHv(p, l, v, nil, &solver.CGOptions{Tol: 1e-8})
+						res, err = solver.InvHv(p, l, []*tensor.Dense{v}, nil, &solver.CGOptions{Tol: 1e-8})
 					}
 					if err != nil {
 						if !documented(err) {
@@ -91,7 +91,7 @@ func FuzzNets(f *testing.F) {
 						t.Fatalf("block %d: uncertified or out-of-tolerance result returned: kind %v, certified %v, residual %.3g",
 							l, res.Kind, res.Certified, res.Residual)
 					}
-					if !allFinite(res.U) {
+					if !allFinite(res.U[0]) {
 						t.Fatalf("block %d: non-finite result", l)
 					}
 				}

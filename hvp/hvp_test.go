@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/newtonia/newtonia/errs"
@@ -74,7 +75,7 @@ func TestHvMatchesDenseHessian(t *testing.T) {
 		}
 		// Per block, against the closed-form block (exact up to rounding): 1e-12.
 		for l := range m.Weights {
-			bh, err := p.BlockHv(l, v[l])
+			bh, err := p.BlockHv(l, v[l:l+1])
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -85,7 +86,7 @@ func TestHvMatchesDenseHessian(t *testing.T) {
 			nb, _ := hb.Dims()
 			var rb mat.VecDense
 			rb.MulVec(hb, mat.NewVecDense(nb, v[l].Float64s()))
-			if e := hvp.FlatRelDiff(bh.Float64s(), rb.RawVector().Data); e > 1e-12 {
+			if e := hvp.FlatRelDiff(bh[0].Float64s(), rb.RawVector().Data); e > 1e-12 {
 				t.Errorf("depth %d width %d block %d: BlockHv vs closed form: %.2e", s.depth, s.width, l, e)
 			}
 		}
@@ -114,11 +115,11 @@ func TestInvHvMatchesDenseBlockSolve(t *testing.T) {
 			}
 			cond := mat.Cond(hb, 2)
 			ref := testnet.Solve(t, hb, v[l])
-			u, err := p.InvHv(l, v[l], bestEffort)
+			u, err := p.InvHv(l, v[l:l+1], bestEffort)
 			if err != nil {
 				t.Fatal(err)
 			}
-			e := hvp.RelDiff(u.U, ref)
+			e := hvp.RelDiff(u.U[0], ref)
 			worst, worstRatio = math.Max(worst, e), math.Max(worstRatio, e/(testnet.Eps*cond))
 			if cond <= 1e6 {
 				worstWell = math.Max(worstWell, e)
@@ -130,7 +131,7 @@ func TestInvHvMatchesDenseBlockSolve(t *testing.T) {
 			if tol := 100 * testnet.Eps * cond; u.Residual > tol {
 				t.Errorf("depth %d width %d block %d: residual %.2e > %.2e", s.depth, s.width, l, u.Residual, tol)
 			}
-			if d := hvp.RelDiff(all[l].U, u.U); d != 0 {
+			if d := hvp.RelDiff(all[l].U[0], u.U[0]); d != 0 {
 				t.Errorf("depth %d width %d block %d: InvHvAll and InvHv differ by %.2e", s.depth, s.width, l, d)
 			}
 		}
@@ -156,13 +157,13 @@ func TestPseudoInverseWhenBatchBelowFanIn(t *testing.T) {
 			if rank != 5*8 {
 				t.Fatalf("block %d: rank %d, want batch·width = 40", l, rank)
 			}
-			u, err := p.InvHv(l, v[l], nil)
+			u, err := p.InvHv(l, v[l:l+1], nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			// As for the inverse, 100·ε times the condition number of H
 			// restricted to its range.
-			if e, tol := hvp.RelDiff(u.U, ref), 100*testnet.Eps*cond; e > tol {
+			if e, tol := hvp.RelDiff(u.U[0], ref), 100*testnet.Eps*cond; e > tol {
 				t.Errorf("trial %d block %d: cond₊ %.3g: B-pass vs H⁺v: rel. error %.2e > %.2e", trial, l, cond, e, tol)
 			}
 			// v is not in range(H), so the residual is O(1): the
@@ -187,7 +188,7 @@ func TestInputsUnchanged(t *testing.T) {
 	if _, err := reference.HvFD(p, v, 1e-4); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := reference.InvHvFD(p, 0, v[0], 1e-4, nil); err != nil {
+	if _, err := reference.InvHvFD(p, 0, v[:1], 1e-4, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := reference.DenseHessianFD(p, 0, nil); err != nil {
@@ -206,8 +207,10 @@ func TestInputsUnchanged(t *testing.T) {
 	}
 }
 
-// A smooth net: Hv is exact (it needs tanh″), InvHv is refused with the
-// rewriter's typed error rather than returning a Gauss–Newton answer.
+// A smooth net: Hv is exact (it needs tanh″), and the op-by-op chain meets
+// the dependency loop of method.md §4, so InvHv takes the per-sample route
+// (§9): H_ll⁻¹v exactly, against the closed-form per-sample oracle
+// (nets.MLP.PerSampleHessian) to 100·ε·cond.
 func TestTanhNet(t *testing.T) {
 	rng := rand.New(rand.NewPCG(8, 8))
 	m, p := testnet.MLP(t, rng, 4, 4, []int{4, 4, 4}, ops.TanhFunc{})
@@ -216,10 +219,22 @@ func TestTanhNet(t *testing.T) {
 	if e := hvVsDense(t, p, v); e > 1e-8 {
 		t.Errorf("tanh Hv vs dense: %.2e", e)
 	}
-	_, err := p.InvHv(0, v[0], nil)
-	var loop *errs.DependencyLoopError
-	if !errors.As(err, &loop) {
-		t.Errorf("tanh InvHv: error %v, want a DependencyLoopError", err)
+	for l := range m.Weights {
+		c := p.Conditions()[l]
+		if c.Route != hvp.RoutePerSample || !strings.Contains(strings.Join(c.Reasons, " "), "dependency loop") {
+			t.Errorf("block %d: %+v", l, c)
+		}
+		res, err := p.InvHv(l, v[l:l+1], nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := m.PerSampleHessian(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e, tol := hvp.RelDiff(res.U[0], testnet.Solve(t, h, v[l])), 100*testnet.Eps*mat.Cond(h, 2); e > tol || res.Kind != hvp.KindExact {
+			t.Errorf("block %d (%v): vs dense %.2e > %.2e", l, res.Kind, e, tol)
+		}
 	}
 }
 
@@ -228,7 +243,7 @@ func TestBadDirections(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 9))
 	m, p := testnet.Square(t, rng, 2, 3)
 	v := testnet.RandLike(rng, m)
-	if _, err := p.InvHv(0, nets.Randn(rng, 2, 3, 0), nil); !errors.Is(err, errs.ErrShape) {
+	if _, err := p.InvHv(0, []*tensor.Dense{nets.Randn(rng, 2, 3, 0)}, nil); !errors.Is(err, errs.ErrShape) {
 		t.Errorf("wrong shape: %v", err)
 	}
 	if _, err := p.Hv(v[:1]); !errors.Is(err, errs.ErrShape) {
@@ -236,10 +251,10 @@ func TestBadDirections(t *testing.T) {
 	}
 	bad := v[1].Clone().(*tensor.Dense)
 	bad.Float64s()[4] = math.NaN()
-	if _, err := p.InvHv(1, bad, nil); !errors.Is(err, errs.ErrNotFinite) {
+	if _, err := p.InvHv(1, []*tensor.Dense{bad}, nil); !errors.Is(err, errs.ErrNotFinite) {
 		t.Errorf("NaN: %v", err)
 	}
-	if _, err := p.InvHv(2, v[0], nil); err == nil {
+	if _, err := p.InvHv(2, v[:1], nil); err == nil {
 		t.Error("block out of range accepted")
 	}
 	if _, err := reference.HvFD(p, v, 0); err == nil {

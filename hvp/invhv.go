@@ -9,6 +9,7 @@ import (
 	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/graph"
 	"github.com/newtonia/newtonia/ops"
+	"gonum.org/v1/gonum/mat"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -26,10 +27,15 @@ const (
 	DefaultMaxCond = 1e12
 )
 
-// Options control the checks of an inverse product. A nil *Options, like
-// every zero field, means the default: DefaultTol, DefaultMaxCond, an
+// Options control an inverse product. A nil *Options, like every zero
+// field, means the default: no damping, DefaultTol, DefaultMaxCond, an
 // error on any failed check, a certificate.
 type Options struct {
+	// Damping λ ≥ 0 solves (H_ll + λ·h̃ᵀh̃ ⊗ I) u = v exactly, by the
+	// per-sample route (method.md §9): Levenberg–Marquardt damping in the
+	// metric of the layer's inputs h̃. The certificate uses the same damped
+	// operator. A block without a per-sample route cannot be damped.
+	Damping float64
 	Tol     float64 // largest accepted residual (0: DefaultTol)
 	MaxCond float64 // largest accepted condition estimate of a factorised matrix (0: DefaultMaxCond)
 	// BestEffort returns results that fail a check, with Certified false,
@@ -54,17 +60,20 @@ func (o *Options) withDefaults() (Options, error) {
 	if r.MaxCond == 0 {
 		r.MaxCond = DefaultMaxCond
 	}
-	if !(r.Tol > 0) || math.IsInf(r.Tol, 0) {
+	switch {
+	case !(r.Tol > 0) || math.IsInf(r.Tol, 0):
 		return r, &errs.ArgumentError{What: "Options.Tol", Value: r.Tol, Reason: "want a finite tolerance > 0"}
-	}
-	if !(r.MaxCond >= 1) {
+	case !(r.MaxCond >= 1):
 		return r, &errs.ArgumentError{What: "Options.MaxCond", Value: r.MaxCond, Reason: "want a condition limit ≥ 1"}
+	case !(r.Damping >= 0) || math.IsInf(r.Damping, 0):
+		return r, &errs.ArgumentError{What: "Options.Damping", Value: r.Damping, Reason: "want a finite λ ≥ 0"}
 	}
 	return r, nil
 }
 
 // Factorization is the rank and condition of one matrix the inverse pass
-// (or its B-pass) factorises.
+// (or its B-pass) factorises, or, for the per-sample solve, the worst of
+// its per-sample matrices (Samples > 0).
 type Factorization struct {
 	Node string // the matrix's node
 	Op   string // the op that factorises it
@@ -75,11 +84,14 @@ type Factorization struct {
 // certifies it. Kind says what u is; only Certified results of KindExact
 // and KindPseudoInverse are exact inverse products.
 type Result struct {
-	U      *tensor.Dense
-	Kind   Kind
-	Method string // how U was computed, e.g. "B-pass", "conjugate gradients, damping 0"
-	// Residual is ‖H_ll U − v‖_F / ‖v‖_F, with H_ll U from the exact
-	// R-pass (0 when v = 0 and U = 0; NaN when not computed).
+	U       []*tensor.Dense // one matrix per weight of the block
+	Kind    Kind
+	Method  string  // how U was computed, e.g. "B-pass (chain)", "conjugate gradients, damping 0"
+	Route   string  // RouteChain or RoutePerSample, for the B-pass
+	Damping float64 // λ of (H_ll + λ·h̃ᵀh̃ ⊗ I), for the B-pass
+	// Residual is ‖(H_ll + λ·h̃ᵀh̃ ⊗ I) U − v‖_F / ‖v‖_F (λ = Damping), with
+	// H_ll U from the exact R-pass (0 when v = 0 and U = 0; NaN when not
+	// computed).
 	Residual float64
 	// NormalResidual, for a pseudo-inverse whose Residual is above
 	// tolerance, is ‖H_ll r‖ / (σ̂ ‖r‖) with r = H_ll U − v and σ̂ an
@@ -97,33 +109,31 @@ type Result struct {
 	Note           string          // what else the method reports (CG's stopping reason, a fallback)
 }
 
-// InvHv returns u = H_ll⁻¹ v by the B-pass, certified: an error (an
+// InvHv returns u = H_ll⁻¹ v for block l (v: one matrix per weight of the
+// block, see BlockOf) by the B-pass, certified: an error (an
 // *errs.ConditionError, or errs.ErrNoInverse, ErrShape, ErrNotFinite)
 // unless every check of opt passes (nil opt: the defaults). v = 0 gives
 // u = 0.
-func (p *Products) InvHv(l int, v *tensor.Dense, opt *Options) (res *Result, err error) {
+func (p *Products) InvHv(l int, v []*tensor.Dense, opt *Options) (res *Result, err error) {
 	defer errs.Recover("hvp.InvHv", &err)
 	o, err := opt.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	if err := p.checkBlock(l); err != nil {
+	if err := p.checkBlockDir(l, v, "direction"); err != nil {
 		return nil, err
 	}
-	if err := check(p.Weights[l], v, "direction"); err != nil {
-		return nil, err
-	}
-	vs := p.BlockDirection(l, v)
-	out, err := p.invHv([]int{l}, vs, o)
+	out, err := p.invHv([]int{l}, map[int][]*tensor.Dense{l: v}, o)
 	if err != nil {
 		return nil, err
 	}
 	return out[0], nil
 }
 
-// InvHvAll returns H_ll⁻¹ v_l for every block l, evaluating every B-pass
-// in one program. It fails, naming the block, if any block fails its
-// checks (unless opt asks for best effort).
+// InvHvAll returns H_ll⁻¹ v_l for every block l (v: one matrix per weight,
+// in the order of Weights), evaluating every B-pass in one program. It
+// fails, naming the block, if any block fails its checks (unless opt asks
+// for best effort).
 func (p *Products) InvHvAll(v []*tensor.Dense, opt *Options) (out []*Result, err error) {
 	defer errs.Recover("hvp.InvHvAll", &err)
 	o, err := opt.withDefaults()
@@ -133,41 +143,70 @@ func (p *Products) InvHvAll(v []*tensor.Dense, opt *Options) (out []*Result, err
 	if err := p.checkAll(v, "direction"); err != nil {
 		return nil, err
 	}
-	all := make([]int, len(p.Weights))
+	all := make([]int, len(p.blocks))
+	dirs := map[int][]*tensor.Dense{}
 	for l := range all {
-		all[l] = l
+		all[l], dirs[l] = l, p.BlockOf(l, v)
 	}
-	return p.invHv(all, v, o)
+	return p.invHv(all, dirs, o)
+}
+
+// routeFor returns the route block l takes with the options: the
+// per-sample route when damped.
+func (p *Products) routeFor(l int, o Options) (*route, error) {
+	b := p.block(l)
+	if b.err != nil {
+		return nil, b.err
+	}
+	if o.Damping == 0 {
+		return b.main, nil
+	}
+	p.mu.Lock()
+	r, err := p.perSampleRoute(b)
+	p.mu.Unlock()
+	if err != nil {
+		return nil, &errs.ArgumentError{What: "Options.Damping", Value: o.Damping,
+			Reason: fmt.Sprintf("block %d (%s) has no per-sample route to damp: %v", l, b.name, err)}
+	}
+	return r, nil
 }
 
 // invHv runs and certifies the B-passes of the given blocks, directions
 // already checked. Each direction is scaled to unit norm for the run and
 // the result scaled back (the product is linear in v).
-func (p *Products) invHv(blocks []int, v []*tensor.Dense, o Options) ([]*Result, error) {
+func (p *Products) invHv(blocks []int, v map[int][]*tensor.Dense, o Options) ([]*Result, error) {
 	var roots, keep []*G.Node
 	bind := graph.Values{}
-	scale := make([]float64, len(v))
+	scale := map[int]float64{}
+	routes := map[int]*route{}
 	var key strings.Builder
 	key.WriteString("inv")
 	for _, l := range blocks {
-		b := p.block(l)
-		if b.err != nil {
-			return nil, b.err
+		r, err := p.routeFor(l, o)
+		if err != nil {
+			return nil, err
 		}
-		if b.kind == KindRefused && !o.BestEffort {
-			return nil, &errs.ConditionError{Block: l, Weight: p.Weights[l].Name(),
-				Reason: "refused before running: " + strings.Join(b.reasons, "; ")}
+		routes[l] = r
+		if r.kind == KindRefused && !o.BestEffort {
+			return nil, &errs.ConditionError{Block: l, Weight: p.blocks[l].name,
+				Reason: "refused before running: " + strings.Join(r.reasons, "; ")}
 		}
-		if scale[l] = Norm(v[l]); scale[l] == 0 {
+		if scale[l] = Norm(v[l]...); scale[l] == 0 {
 			continue // u = 0
 		}
-		bind[b.dir] = unit(v[l], scale[l])
-		roots = append(roots, b.u)
-		if !o.NoCertificate {
-			roots = append(roots, b.hu)
+		for i, d := range r.dirs {
+			bind[d] = unit(v[l][i], scale[l])
 		}
-		keep = append(keep, b.keep...)
-		fmt.Fprintf(&key, "/%d", l)
+		if r.lambda != nil {
+			bind[r.lambda] = G.NewF64(o.Damping)
+		}
+		roots = append(roots, r.u...)
+		if !o.NoCertificate {
+			roots = append(roots, r.hu...)
+			roots = append(roots, r.damp...)
+		}
+		keep = append(keep, r.keep...)
+		fmt.Fprintf(&key, "/%d%s", l, r.name)
 	}
 	if o.NoCertificate {
 		key.WriteString("/raw")
@@ -176,14 +215,14 @@ func (p *Products) invHv(blocks []int, v []*tensor.Dense, o Options) ([]*Result,
 	if len(roots) > 0 {
 		var err error
 		if vals, err = p.run(key.String(), roots, bind, keep...); err != nil {
-			return nil, p.blockError(blocks, err)
+			return nil, p.blockError(blocks, routes, err)
 		}
 	} else if err := p.checkInputs(nil); err != nil {
 		return nil, err
 	}
 	out := make([]*Result, len(blocks))
 	for i, l := range blocks {
-		res, err := p.result(l, v[l], scale[l], vals, o)
+		res, err := p.result(l, routes[l], v[l], scale[l], vals, o)
 		if err != nil {
 			return nil, err
 		}
@@ -194,7 +233,7 @@ func (p *Products) invHv(blocks []int, v []*tensor.Dense, o Options) ([]*Result,
 
 // blockError turns a failed run into the *errs.ConditionError of the block
 // whose factorisation failed, when it is one.
-func (p *Products) blockError(blocks []int, err error) error {
+func (p *Products) blockError(blocks []int, routes map[int]*route, err error) error {
 	var ce *errs.ConditionError
 	var re *errs.RunError
 	if !errors.As(err, &ce) || !errors.As(err, &re) {
@@ -203,11 +242,10 @@ func (p *Products) blockError(blocks []int, err error) error {
 	c := *ce
 	c.Node, c.Op = errs.Label(re.Node), re.Node.Op().String()
 	for _, l := range blocks {
-		b := p.blocks[l]
-		for _, pass := range []graph.Pass{b.inv.Pass, b.bpass, b.cert} {
+		for _, pass := range routes[l].passes {
 			for _, n := range pass.Nodes {
 				if n == re.Node {
-					c.Block, c.Weight = l, p.Weights[l].Name()
+					c.Block, c.Weight = l, p.blocks[l].name
 				}
 			}
 		}
@@ -216,87 +254,126 @@ func (p *Products) blockError(blocks []int, err error) error {
 }
 
 // result builds and certifies block l's result from a run's values.
-func (p *Products) result(l int, v *tensor.Dense, scale float64, vals graph.Values, o Options) (*Result, error) {
-	b := p.blocks[l]
-	res := &Result{Kind: b.kind, Method: "B-pass", Residual: math.NaN(), Reasons: b.reasons}
+func (p *Products) result(l int, r *route, v []*tensor.Dense, scale float64, vals graph.Values, o Options) (*Result, error) {
+	res := &Result{Kind: r.kind, Method: "B-pass (" + r.name + ")", Route: r.name, Damping: o.Damping, Residual: math.NaN(), Reasons: r.reasons}
+	if r.lambda == nil {
+		res.Damping = 0
+	}
 	if scale == 0 {
-		res.U, res.Residual = zerosLike([]*tensor.Dense{v})[0], 0
+		res.U, res.Residual = zerosLike(v), 0
 		if o.NoCertificate {
 			res.Residual = math.NaN()
 		}
 		return res, p.check(l, res, o)
 	}
-	u, err := denseValue(vals, b.u)
+	u, err := denseValues(vals, r.u)
 	if err != nil {
 		return nil, err
 	}
-	if res.U, err = scaledFinite(scale, u, "H⁻¹v for "+p.Weights[l].Name()); err != nil {
+	res.U = make([]*tensor.Dense, len(u))
+	for i := range u {
+		if res.U[i], err = scaledFinite(scale, u[i], "H⁻¹v for "+p.blocks[l].name); err != nil {
+			return nil, err
+		}
+	}
+	if res.Factorizations, err = factorizations(r.factors, vals); err != nil {
 		return nil, err
 	}
-	if res.Factorizations, err = factorizations(b.factors, vals); err != nil {
+	for _, f := range res.Factorizations { // a singular M_i: a Newton direction, not an inverse
+		if f.Samples > 0 && f.Rank < f.Rows && (res.Kind == KindExact || res.Kind == KindPseudoInverse) {
+			res.Kind = KindNewtonOnly
+			res.Reasons = append(res.Reasons, fmt.Sprintf("per-sample route: a matrix M_i + λI has rank %d < %d (of %d samples)", f.Rank, f.Rows, f.Samples))
+		}
+	}
+	if o.NoCertificate {
+		return res, p.check(l, res, o)
+	}
+	hu, err := denseValues(vals, r.hu) // of the unit direction: H (u/s)
+	if err != nil {
 		return nil, err
 	}
-	if !o.NoCertificate {
-		hu, err := denseValue(vals, b.hu) // of the unit direction: H (u/s)
+	if r.damp != nil && o.Damping > 0 {
+		damp, err := denseValues(vals, r.damp)
 		if err != nil {
 			return nil, err
 		}
-		vu := unit(v, scale)
-		res.Residual = RelDiff(hu, vu)
-		// Scaled back into the subnormal range, U is rounded far more than
-		// u was: certify what is returned.
-		if ub := unit(res.U, scale); RelDiff(ub, u) > 1e-12 {
-			if hu, err = p.BlockHv(l, ub); err != nil {
-				return nil, err
-			}
-			u = ub
-			res.Residual = RelDiff(hu, vu)
+		for i := range hu {
+			hu[i] = axpy(hu[i], o.Damping, damp[i])
 		}
-		if res.Kind == KindPseudoInverse && res.Residual > o.Tol {
-			if res.NormalResidual, err = p.normalResidual(l, u, hu, vu); err != nil {
-				return nil, err
-			}
+	}
+	vu := make([]*tensor.Dense, len(v))
+	for i := range v {
+		vu[i] = unit(v[i], scale)
+	}
+	res.Residual = FlatRelDiff(Flatten(hu), Flatten(vu))
+	// Scaled back into the subnormal range, U is rounded far more than u
+	// was: certify what is returned.
+	ub := make([]*tensor.Dense, len(u))
+	for i := range u {
+		ub[i] = unit(res.U[i], scale)
+	}
+	if FlatRelDiff(Flatten(ub), Flatten(u)) > 1e-12 {
+		return res, p.certifyUnit(l, ub, vu, res, o)
+	}
+	if res.Kind == KindPseudoInverse && res.Residual > o.Tol && o.Damping == 0 {
+		if res.NormalResidual, err = p.normalResidual(l, u, hu, vu); err != nil {
+			return nil, err
 		}
 	}
 	return res, p.check(l, res, o)
 }
 
 // Certify computes the residual ‖H_ll u − v‖/‖v‖ of a result of block l
-// for direction v with the exact BlockHv, and runs the checks of opt
-// (nil: the defaults) as InvHv does: for callers that computed u another
-// way (finite differences, conjugate gradients). It sets res.Residual,
-// res.NormalResidual (pseudo-inverses) and res.Certified, and returns the
-// failed check as an *errs.ConditionError unless opt asks for best
-// effort. A method's own failure (CG not converged) is for the caller to
-// record in res.Note before and to refuse after.
-func (p *Products) Certify(l int, v *tensor.Dense, res *Result, opt *Options) (err error) {
+// for direction v (undamped) with the exact BlockHv, and runs the checks
+// of opt (nil: the defaults) as InvHv does: for callers that computed u
+// another way (finite differences, conjugate gradients). It sets
+// res.Residual, res.NormalResidual (pseudo-inverses) and res.Certified,
+// and returns the failed check as an *errs.ConditionError unless opt asks
+// for best effort. A method's own failure (CG not converged) is for the
+// caller to record in res.Note before and to refuse after.
+func (p *Products) Certify(l int, v []*tensor.Dense, res *Result, opt *Options) (err error) {
 	defer errs.Recover("hvp.Certify", &err)
 	o, err := opt.withDefaults()
 	if err != nil {
 		return err
 	}
-	if err := p.checkBlock(l); err != nil {
+	if err := p.checkBlockDir(l, v, "direction"); err != nil {
 		return err
 	}
-	if err := check(p.Weights[l], v, "direction"); err != nil {
-		return err
-	}
-	if err := check(p.Weights[l], res.U, "result"); err != nil {
+	if err := p.checkBlockDir(l, res.U, "result"); err != nil {
 		return err
 	}
 	// At the scale of v/‖v‖, so that directions near the ends of the
 	// float64 range are certified at full precision.
-	s := Norm(v)
+	s := Norm(v...)
 	if s == 0 {
 		s = 1
 	}
-	u, vu := unit(res.U, s), unit(v, s)
+	u, vu := make([]*tensor.Dense, len(v)), make([]*tensor.Dense, len(v))
+	for i := range v {
+		u[i], vu[i] = unit(res.U[i], s), unit(v[i], s)
+	}
+	o.Damping, res.Damping = 0, 0
+	return p.certifyUnit(l, u, vu, res, o)
+}
+
+// certifyUnit sets the residual of u for vu (both at unit scale) and checks.
+func (p *Products) certifyUnit(l int, u, vu []*tensor.Dense, res *Result, o Options) error {
 	hu, err := p.BlockHv(l, u)
 	if err != nil {
 		return err
 	}
-	res.Residual = RelDiff(hu, vu)
-	if res.Kind == KindPseudoInverse && res.Residual > o.Tol {
+	if res.Damping > 0 {
+		d, err := p.DampingTerm(l, u)
+		if err != nil {
+			return err
+		}
+		for i := range hu {
+			hu[i] = axpy(hu[i], res.Damping, d[i])
+		}
+	}
+	res.Residual = FlatRelDiff(Flatten(hu), Flatten(vu))
+	if res.Kind == KindPseudoInverse && res.Residual > o.Tol && res.Damping == 0 {
 		if res.NormalResidual, err = p.normalResidual(l, u, hu, vu); err != nil {
 			return err
 		}
@@ -305,13 +382,54 @@ func (p *Products) Certify(l int, v *tensor.Dense, res *Result, opt *Options) (e
 	return p.check(l, res, o)
 }
 
+// DampingTerm returns (h̃ᵀh̃ ⊗ I) u for block l: h̃ᵀ(h̃ Û), Û = u_W, or
+// u_W over u_b, from h̃'s value: the metric of Options.Damping, for
+// references that build the damped operator (blocks with a per-sample
+// route only).
+func (p *Products) DampingTerm(l int, u []*tensor.Dense) (out []*tensor.Dense, err error) {
+	defer errs.Recover("hvp.DampingTerm", &err)
+	if err := p.checkBlockDir(l, u, "direction"); err != nil {
+		return nil, err
+	}
+	r, err := p.routeFor(l, Options{Damping: 1})
+	if err != nil {
+		return nil, err
+	}
+	vals, err := p.run(fmt.Sprintf("rows/%d", l), []*G.Node{r.rows}, nil)
+	if err != nil {
+		return nil, err
+	}
+	h, err := denseValue(vals, r.rows)
+	if err != nil {
+		return nil, err
+	}
+	hm := mat.NewDense(h.Shape()[0], h.Shape()[1], h.Float64s())
+	var stacked []float64
+	for _, ui := range u {
+		stacked = append(stacked, ui.Float64s()...)
+	}
+	_, k := hm.Dims()
+	n := u[0].Shape()[1]
+	var hu, d mat.Dense
+	hu.Mul(hm, mat.NewDense(k, n, stacked))
+	d.Mul(hm.T(), &hu)
+	out = make([]*tensor.Dense, len(u))
+	off := 0
+	for i, ui := range u {
+		rows := ui.Shape()[0]
+		out[i] = newDense(ui.Shape(), append([]float64(nil), d.RawMatrix().Data[off*n:(off+rows)*n]...))
+		off += rows
+	}
+	return out, nil
+}
+
 // check sets res.Certified and returns the first failed check as an
 // *errs.ConditionError (nil with BestEffort).
 func (p *Products) check(l int, res *Result, o Options) error {
-	w := p.Weights[l].Name()
+	w := p.blocks[l].name
 	var fail *errs.ConditionError
 	for _, f := range res.Factorizations {
-		full := f.Rank == min(f.Rows, f.Cols)
+		full := f.Rank == min(f.Rows, f.Cols) || f.Samples > 0 // a singular M_i makes the result Newton-only instead
 		if fail == nil && (!(f.Cond <= o.MaxCond) || !full) {
 			fail = &errs.ConditionError{Block: l, Weight: w, Node: f.Node, Op: f.Op, Value: f.Cond,
 				Reason: fmt.Sprintf("%d×%d matrix of rank %d, condition estimate %.3g (limit %.0e, %s)",
@@ -348,8 +466,11 @@ func (p *Products) check(l int, res *Result, o Options) error {
 // range of H (zero for a least-squares solution): ‖H r‖ / (σ̂ ‖r‖), with
 // σ̂ = max(‖H u‖/‖u‖, ‖H v‖/‖v‖) ≤ ‖H‖ an estimate of the norm of H (u
 // alone leans to the small eigenvalues). Two extra Hv products.
-func (p *Products) normalResidual(l int, u, hu, v *tensor.Dense) (float64, error) {
-	r := axpy(hu, -1, v)
+func (p *Products) normalResidual(l int, u, hu, v []*tensor.Dense) (float64, error) {
+	r := make([]*tensor.Dense, len(hu))
+	for i := range hu {
+		r[i] = axpy(hu[i], -1, v[i])
+	}
 	hr, err := p.BlockHv(l, r)
 	if err != nil {
 		return 0, err
@@ -358,11 +479,11 @@ func (p *Products) normalResidual(l int, u, hu, v *tensor.Dense) (float64, error
 	if err != nil {
 		return 0, err
 	}
-	sigma := math.Max(Norm(hu)/Norm(u), Norm(hv)/Norm(v))
-	if !(sigma > 0) || Norm(r) == 0 {
+	sigma := math.Max(Norm(hu...)/Norm(u...), Norm(hv...)/Norm(v...))
+	if !(sigma > 0) || Norm(r...) == 0 {
 		return 0, nil
 	}
-	return Norm(hr) / (sigma * Norm(r)), nil
+	return Norm(hr...) / (sigma * Norm(r...)), nil
 }
 
 // factorizations reports every distinct matrix the given nodes factorise,
@@ -391,23 +512,24 @@ func factorizations(nodes []*G.Node, vals graph.Values) ([]Factorization, error)
 	return out, nil
 }
 
-// FunctionalInverse returns G_l⁻¹(g): the weights of block l whose block
-// gradient is g, the other blocks and inputs at their current values, by
-// the inverse pass with piecewise-linear activations inverted by their
-// plain functional inverse (their pattern follows the reconstructed
+// FunctionalInverse returns G_l⁻¹(g): the weight of one-weight block l
+// whose block gradient is g, the other blocks and inputs at their current
+// values, by the inverse pass with piecewise-linear activations inverted by
+// their plain functional inverse (their pattern follows the reconstructed
 // values). Its central differences along v are the finite-difference
-// approximation of H_ll⁻¹ v (package reference).
+// approximation of H_ll⁻¹ v (package reference). Blocks without an
+// op-by-op inverse pass (smooth activations, biases) have none.
 func (p *Products) FunctionalInverse(l int, g *tensor.Dense) (w *tensor.Dense, err error) {
 	defer errs.Recover("hvp.FunctionalInverse", &err)
 	if err := p.checkBlock(l); err != nil {
 		return nil, err
 	}
-	if err := check(p.Weights[l], g, "gradient"); err != nil {
-		return nil, err
-	}
 	b := p.fdBlock(l)
 	if b.fdErr != nil {
 		return nil, b.fdErr
+	}
+	if err := check(p.Weights[b.params[0]], g, "gradient"); err != nil {
+		return nil, err
 	}
 	vals, err := p.run(fmt.Sprintf("functional-inverse/%d", l), []*G.Node{b.fd.Result}, graph.Values{b.fdRoot: g})
 	if err != nil {

@@ -32,39 +32,41 @@ type Products struct {
 	frozen   []*G.Node // piecewise-constant nodes of the gradient pass: the activation pattern
 
 	mu     sync.Mutex // guards the graph while blocks are built, blocks and progs
-	blocks []*block   // built on first use
+	blocks []*block   // their routes built on first use
 	progs  map[string]*graph.Program
-}
-
-// block is what was built for one weight block.
-type block struct {
-	built   bool
-	kind    Kind
-	reasons []string
-	err     error              // why there is no inverse pass
-	inv     *graph.InversePass // rooted at g_l
-	dir     *G.Node            // input: the direction v_l
-	u       *G.Node            // B{W_l} = H_ll⁻¹ v_l
-	bpass   graph.Pass
-	hu      *G.Node // H_ll u, the certificate
-	cert    graph.Pass
-	factors []*G.Node // nodes of the inverse and B-passes that factorise a matrix
-	keep    []*G.Node // their inputs, whose values the condition estimates read
-
-	fdBuilt bool
-	fdErr   error
-	fdRoot  *G.Node // input: a gradient value for the functional inverse
-	fd      *graph.InversePass
 }
 
 // New builds, in loss's graph, the gradient pass and the R-pass for loss
 // with respect to weights (input nodes, which must have values before any
-// product runs, like every other input of the graph). Each block's inverse
-// pass, B-pass and certificate are built when first needed (InvHv,
-// Conditions), so that New is linear in the size of the net. A block
-// whose inverse pass cannot be built does not make anything else fail:
-// Conditions reports it and its InvHv returns the reason.
-func New(loss *G.Node, weights ...*G.Node) (p *Products, err error) {
+// product runs, like every other input of the graph), and groups them into
+// blocks: a layer's weight and its bias (a weight W used once, as h·W,
+// whose product gets a bias b by ops.BiasAddOp, b also among the weights)
+// form one block, every other weight a block alone. NewBlocks chooses the
+// blocks. Each block's inverse pass, B-pass and certificate are built when
+// first needed (InvHv, Conditions), so that New is linear in the size of
+// the net. A block whose inverse cannot be built does not make anything
+// else fail: Conditions reports it and its InvHv returns the reason.
+func New(loss *G.Node, weights ...*G.Node) (*Products, error) {
+	return newProducts(loss, weights, nil)
+}
+
+// NewBlocks is New with the blocks given: each a weight, or a weight and
+// its bias; together, every weight once.
+func NewBlocks(loss *G.Node, blocks ...[]*G.Node) (*Products, error) {
+	var weights []*G.Node
+	var groups [][]int
+	for _, b := range blocks {
+		var g []int
+		for _, w := range b {
+			g = append(g, len(weights))
+			weights = append(weights, w)
+		}
+		groups = append(groups, g)
+	}
+	return newProducts(loss, weights, groups)
+}
+
+func newProducts(loss *G.Node, weights []*G.Node, groups [][]int) (p *Products, err error) {
 	defer errs.Recover("hvp.New", &err)
 	for i, w := range weights {
 		if w == nil {
@@ -74,12 +76,16 @@ func New(loss *G.Node, weights ...*G.Node) (p *Products, err error) {
 			return nil, &errs.ShapeError{What: "weight " + errs.Label(w), Reason: fmt.Sprintf("dtype %v, want float64", w.Dtype())}
 		}
 	}
+	for i, g := range groups {
+		if len(g) == 0 || len(g) > 2 {
+			return nil, &errs.ArgumentError{What: fmt.Sprintf("block %d", i), Value: len(g), Reason: "want a weight, or a weight and its bias"}
+		}
+	}
 	grad, err := graph.BuildGradient(loss, weights)
 	if err != nil {
 		return nil, err
 	}
-	p = &Products{Loss: loss, Weights: weights, grad: grad, inputs: graph.Inputs(loss),
-		blocks: make([]*block, len(weights)), progs: map[string]*graph.Program{}}
+	p = &Products{Loss: loss, Weights: weights, grad: grad, inputs: graph.Inputs(loss), progs: map[string]*graph.Program{}}
 	g := loss.Graph()
 	seeds := map[*G.Node]*G.Node{}
 	for _, w := range weights {
@@ -100,8 +106,15 @@ func New(loss *G.Node, weights ...*G.Node) (p *Products, err error) {
 			p.frozen = append(p.frozen, n)
 		}
 	}
-	for l := range p.blocks {
-		p.blocks[l] = &block{}
+	if groups == nil {
+		groups = groupBlocks(loss, weights)
+	}
+	for _, g := range groups {
+		ps := make([]*G.Node, len(g))
+		for i, k := range g {
+			ps[i] = weights[k]
+		}
+		p.blocks = append(p.blocks, &block{params: g, name: blockName(ps)})
 	}
 	return p, nil
 }
@@ -114,75 +127,6 @@ func nonNil(t, like *G.Node) (*G.Node, error) {
 		return t, nil
 	}
 	return ops.ZerosLike(like)
-}
-
-// block returns block l, building its passes on first use.
-func (p *Products) block(l int) *block {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	b := p.blocks[l]
-	if !b.built {
-		b.built = true
-		if err := p.buildBlock(l, b); err != nil {
-			b.kind, b.err = KindRefused, fmt.Errorf("block %d (%s): %w", l, p.Weights[l].Name(), err)
-		}
-	}
-	return b
-}
-
-// buildBlock builds block l's inverse pass, B-pass and certificate.
-func (p *Products) buildBlock(l int, b *block) (err error) {
-	defer errs.Recover("building the inverse pass", &err)
-	w, gl := p.Weights[l], p.grad.Grads[l]
-	b.dir = input(w.Graph(), w, "d")
-	if b.inv, err = graph.BuildInverse(p.grad, l, gl, false); err != nil {
-		return err
-	}
-	b.kind, b.reasons = Classify(b.inv)
-	u, pass, err := graph.JVP("B-pass "+w.Name(), []*G.Node{b.inv.Result}, map[*G.Node]*G.Node{gl: b.dir})
-	if err != nil {
-		return err
-	}
-	if b.u, b.bpass = u[0], pass; b.u == nil {
-		return &errs.NoRuleError{Node: b.inv.Result, Op: b.inv.Result.Op(), Rule: "inverse",
-			Err: &errs.NoInverseError{Op: "inverse pass", Reason: "its B-pass is identically zero: the gradient does not depend on the weight"}}
-	}
-	hu, cert, err := graph.JVP("certificate "+w.Name(), []*G.Node{gl}, map[*G.Node]*G.Node{w: b.u})
-	if err != nil {
-		return err
-	}
-	if b.hu, err = nonNil(hu[0], gl); err != nil {
-		return err
-	}
-	b.cert = cert
-	for _, n := range append(append([]*G.Node{}, b.inv.Pass.Nodes...), b.bpass.Nodes...) {
-		if _, ok := n.Op().(ops.Conditioner); ok {
-			b.factors = append(b.factors, n)
-			b.keep = append(b.keep, graph.Children(n)...)
-		}
-	}
-	return nil
-}
-
-// fdBlock returns block l with its functional inverse pass (for finite
-// differences) built.
-func (p *Products) fdBlock(l int) *block {
-	b := p.block(l)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if !b.fdBuilt {
-		b.fdBuilt = true
-		w := p.Weights[l]
-		b.fdRoot = input(w.Graph(), w, "q")
-		func() {
-			defer errs.Recover("building the functional inverse", &b.fdErr)
-			b.fd, b.fdErr = graph.BuildInverse(p.grad, l, b.fdRoot, true)
-		}()
-		if b.fdErr != nil {
-			b.fdErr = fmt.Errorf("block %d (%s): %w", l, w.Name(), b.fdErr)
-		}
-	}
-	return b
 }
 
 // input adds a named input node shaped like w. Names keep Gorgonia's
@@ -213,8 +157,27 @@ func (p *Products) run(key string, roots []*G.Node, bind graph.Values, keep ...*
 	return p.program(key, roots, keep...).Run(bind)
 }
 
-// Blocks returns the number of weight blocks.
-func (p *Products) Blocks() int { return len(p.Weights) }
+// Blocks returns the number of blocks.
+func (p *Products) Blocks() int { return len(p.blocks) }
+
+// Block returns the indices (into Weights) of block l's weights: a weight,
+// or a weight and its bias.
+func (p *Products) Block(l int) []int { return append([]int(nil), p.blocks[l].params...) }
+
+// BlockName returns block l's name: its weights' names joined by "+".
+func (p *Products) BlockName(l int) string { return p.blocks[l].name }
+
+// BlockOf returns the matrices of block l among all (one per weight, in
+// the order of Weights), not copied.
+func (p *Products) BlockOf(l int, all []*tensor.Dense) []*tensor.Dense {
+	out := make([]*tensor.Dense, len(p.blocks[l].params))
+	for i, k := range p.blocks[l].params {
+		if k < len(all) {
+			out[i] = all[k]
+		}
+	}
+	return out
+}
 
 // Passes returns every pass built so far (call Conditions first to build
 // every block's), for printing.
@@ -223,11 +186,10 @@ func (p *Products) Passes() []graph.Pass {
 	defer p.mu.Unlock()
 	ps := []graph.Pass{p.grad.Pass, p.rpass}
 	for _, b := range p.blocks {
-		if b.inv != nil {
-			ps = append(ps, b.inv.Pass)
-		}
-		if b.u != nil {
-			ps = append(ps, b.bpass, b.cert)
+		for _, r := range []*route{b.main, b.ps} {
+			if r != nil && (r != b.ps || b.ps != b.main) {
+				ps = append(ps, r.passes...)
+			}
 		}
 	}
 	return ps
@@ -240,10 +202,13 @@ func (p *Products) InverseSteps(l int) ([]graph.Step, error) {
 		return nil, err
 	}
 	b := p.block(l)
-	if b.inv == nil {
-		return nil, b.err
+	if b.chain == nil {
+		if b.err != nil {
+			return nil, b.err
+		}
+		return nil, &errs.NoInverseError{Op: "block " + b.name, Input: -1, Reason: "takes the per-sample route: no op-by-op inverse pass"}
 	}
-	return b.inv.Steps, nil
+	return b.chain.Steps, nil
 }
 
 // CurrentWeights returns the weights' current values (the tensors bound
@@ -367,30 +332,29 @@ func (p *Products) hvChecked(v []*tensor.Dense) ([]*tensor.Dense, error) {
 	return hv, nil
 }
 
-// BlockHv returns H_ll v, the diagonal block l of the Hessian times v.
-func (p *Products) BlockHv(l int, v *tensor.Dense) (*tensor.Dense, error) {
-	if err := p.checkBlock(l); err != nil {
+// BlockHv returns H_ll v, the diagonal block l of the Hessian times v
+// (one matrix per weight of the block).
+func (p *Products) BlockHv(l int, v []*tensor.Dense) ([]*tensor.Dense, error) {
+	if err := p.checkBlockDir(l, v, "direction"); err != nil {
 		return nil, err
 	}
-	if err := check(p.Weights[l], v, "direction"); err != nil {
-		return nil, err
-	}
-	hv, err := p.hvChecked(p.BlockDirection(l, v))
+	hv, err := p.hvChecked(p.Scatter(l, v))
 	if err != nil {
 		return nil, err
 	}
-	return hv[l], nil
+	return p.BlockOf(l, hv), nil
 }
 
-// BlockDirection returns a direction over all blocks that is v (not
-// copied) on block l and zero on the others.
-func (p *Products) BlockDirection(l int, v *tensor.Dense) []*tensor.Dense {
+// Scatter returns a direction over all weights that is v (not copied) on
+// block l's weights and zero on the others.
+func (p *Products) Scatter(l int, v []*tensor.Dense) []*tensor.Dense {
 	vs := make([]*tensor.Dense, len(p.Weights))
 	for k, w := range p.Weights {
-		if k == l {
-			vs[k] = v
-		} else {
-			vs[k] = tensor.New(tensor.WithShape(w.Shape()...), tensor.Of(tensor.Float64))
+		vs[k] = tensor.New(tensor.WithShape(w.Shape()...), tensor.Of(tensor.Float64))
+	}
+	for i, k := range p.blocks[l].params {
+		if i < len(v) {
+			vs[k] = v[i]
 		}
 	}
 	return vs

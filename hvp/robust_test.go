@@ -62,10 +62,10 @@ func TestLinearLoss(t *testing.T) {
 	if e := hvp.RelDiff(hv[1], xtxv(x.Value().(*tensor.Dense), v[1])); e > 1e-14 {
 		t.Errorf("H_22 v: rel. error %.2e", e)
 	}
-	if _, err := p.InvHv(0, v[0], nil); !errors.Is(err, errs.ErrNoInverse) {
+	if _, err := p.InvHv(0, v[:1], nil); !errors.Is(err, errs.ErrNoInverse) {
 		t.Errorf("InvHv of the zero block: %v, want ErrNoInverse", err)
 	}
-	res, err := p.InvHv(1, v[1], nil)
+	res, err := p.InvHv(1, v[1:1+1], nil)
 	if err != nil || res.Residual > 1e-12 {
 		t.Errorf("InvHv of the quadratic block: %v, %v", res, err)
 	}
@@ -116,10 +116,10 @@ func TestConcurrentUse(t *testing.T) {
 				if err != nil {
 					return result{}, err
 				}
-				return result{"InvHvAll", append(append(r[0].U.Float64s(), r[1].U.Float64s()...), r[2].U.Float64s()...)}, nil
+				return result{"InvHvAll", append(append(r[0].U[0].Float64s(), r[1].U[0].Float64s()...), r[2].U[0].Float64s()...)}, nil
 			},
-			func() (result, error) { r, err := p.InvHv(1, v[1], nil); return result{"InvHv 1", resU(r)}, err },
-			func() (result, error) { r, err := p.InvHv(2, v[2], nil); return result{"InvHv 2", resU(r)}, err },
+			func() (result, error) { r, err := p.InvHv(1, v[1:1+1], nil); return result{"InvHv 1", resU(r)}, err },
+			func() (result, error) { r, err := p.InvHv(2, v[2:2+1], nil); return result{"InvHv 2", resU(r)}, err },
 			func() (result, error) { w, err := p.FunctionalInverse(0, v[0]); return result{"G⁻¹", flat(w)}, err },
 			func() (result, error) {
 				c := p.Conditions()
@@ -165,7 +165,7 @@ func resU(r *hvp.Result) []float64 {
 	if r == nil {
 		return nil
 	}
-	return r.U.Float64s()
+	return r.U[0].Float64s()
 }
 
 func flat(t *tensor.Dense) []float64 {
@@ -209,15 +209,15 @@ func TestExtremeDirections(t *testing.T) {
 				tol = 1e-11
 			}
 			if s == 0 {
-				if hvp.Norm(hs[k]) != 0 || hvp.Norm(us[k].U) != 0 || us[k].Residual != 0 || !us[k].Certified {
-					t.Errorf("v = 0, block %d: Hv norm %g, u norm %g, residual %g, certified %v", k, hvp.Norm(hs[k]), hvp.Norm(us[k].U), us[k].Residual, us[k].Certified)
+				if hvp.Norm(hs[k]) != 0 || hvp.Norm(us[k].U[0]) != 0 || us[k].Residual != 0 || !us[k].Certified {
+					t.Errorf("v = 0, block %d: Hv norm %g, u norm %g, residual %g, certified %v", k, hvp.Norm(hs[k]), hvp.Norm(us[k].U[0]), us[k].Residual, us[k].Certified)
 				}
 				continue
 			}
 			if e := relScaled(hs[k], hv[k], s); e > tol {
 				t.Errorf("scale %g block %d: Hv rel. error %.2e", s, k, e)
 			}
-			if e := relScaled(us[k].U, inv[k].U, s); e > tol || !us[k].Certified {
+			if e := relScaled(us[k].U[0], inv[k].U[0], s); e > tol || !us[k].Certified {
 				t.Errorf("scale %g block %d: InvHv rel. error %.2e, certified %v", s, k, e, us[k].Certified)
 			}
 		}
@@ -235,7 +235,7 @@ func TestSubnormalDirection(t *testing.T) {
 	for i := range d {
 		d[i] *= 1e-320
 	}
-	_, err := p.InvHv(0, tensor.New(tensor.WithShape(4, 4), tensor.WithBacking(d)), nil)
+	_, err := p.InvHv(0, []*tensor.Dense{tensor.New(tensor.WithShape(4, 4), tensor.WithBacking(d))}, nil)
 	if !errors.Is(err, errs.ErrCondition) {
 		t.Errorf("InvHv at 1e-320: %v, want a residual above tolerance", err)
 	}
@@ -273,7 +273,7 @@ func TestZeroGradient(t *testing.T) {
 		t.Fatal(err)
 	}
 	for k, r := range res {
-		if hvp.Norm(r.U) != 0 || !r.Certified {
+		if hvp.Norm(r.U[0]) != 0 || !r.Certified {
 			t.Errorf("block %d: %+v", k, r)
 		}
 	}
@@ -300,7 +300,7 @@ func TestEverySentinel(t *testing.T) {
 	v := testnet.RandLike(rng, m)
 	nan := v[0].Clone().(*tensor.Dense)
 	nan.Float64s()[0] = math.NaN()
-	_, relu := testnet.MLP(t, rng, 3, 3, []int{3}, ops.ReLUFunc{})
+	twice := usedTwice(t)
 	_, wide := testnet.MLP(t, rng, 5, 3, []int{3}, testnet.Leaky())
 	g := G.NewGraph()
 	f32 := G.NewMatrix(g, tensor.Float32, G.WithShape(2, 2), G.WithName("w32"))
@@ -317,13 +317,13 @@ func TestEverySentinel(t *testing.T) {
 		{"New: no weights", second(hvp.New(m.Loss)), errs.ErrArgument},
 		{"Hv: count", second(p.Hv(v[:1])), errs.ErrShape},
 		{"Hv: NaN", second(p.Hv([]*tensor.Dense{nan, v[1]})), errs.ErrNotFinite},
-		{"BlockHv: block", second(p.BlockHv(7, v[0])), errs.ErrArgument},
-		{"InvHv: shape", second(p.InvHv(0, nets.Randn(rng, 2, 3, 0), nil)), errs.ErrShape},
+		{"BlockHv: block", second(p.BlockHv(7, v[:1])), errs.ErrArgument},
+		{"InvHv: shape", second(p.InvHv(0, []*tensor.Dense{nets.Randn(rng, 2, 3, 0)}, nil)), errs.ErrShape},
 		{"InvHv: nil", second(p.InvHv(0, nil, nil)), errs.ErrShape},
-		{"InvHv: tolerance", second(p.InvHv(0, v[0], &hvp.Options{Tol: -1})), errs.ErrArgument},
-		{"InvHv: condition limit", second(p.InvHv(0, v[0], &hvp.Options{MaxCond: 1.01})), errs.ErrCondition},
-		{"InvHv: ReLU", second(relu.InvHv(0, v[0], nil)), errs.ErrNoInverse},
-		{"InvHv: batch > fan-in", second(wide.InvHv(0, v[0], nil)), errs.ErrCondition},
+		{"InvHv: tolerance", second(p.InvHv(0, v[:1], &hvp.Options{Tol: -1})), errs.ErrArgument},
+		{"InvHv: condition limit", second(p.InvHv(0, v[:1], &hvp.Options{MaxCond: 1.01})), errs.ErrCondition},
+		{"InvHv: a weight used twice", second(twice.InvHv(0, v[:1], nil)), errs.ErrNoInverse},
+		{"InvHv: batch > fan-in", second(wide.InvHv(0, v[:1], nil)), errs.ErrCondition},
 		{"Evaluate: weights", second(p.Evaluate(v[:1])), errs.ErrShape},
 		{"FunctionalInverse: NaN", second(p.FunctionalInverse(0, nan)), errs.ErrNotFinite},
 		{"InverseSteps: block", second(p.InverseSteps(-1)), errs.ErrArgument},
@@ -346,6 +346,34 @@ func TestEverySentinel(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+// usedTwice returns the products of ½‖x W W − y‖²: W is used twice, so
+// neither route inverts it.
+func usedTwice(t *testing.T) *hvp.Products {
+	rng := rand.New(rand.NewPCG(56, 56))
+	g := G.NewGraph()
+	mk := func(name string) *G.Node {
+		return G.NewMatrix(g, tensor.Float64, G.WithShape(3, 3), G.WithName(name), G.WithValue(nets.Randn(rng, 3, 3, 1)))
+	}
+	x, w, y := mk("x"), mk("W"), mk("y")
+	xw, err := ops.MatMul(x, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	xww, err := ops.MatMul(xw, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loss, err := ops.HalfSSE(xww, y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := hvp.New(loss, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
 
 // deep returns a net of the given depth, width 2, batch 2.
 func deep(t testing.TB, depth int) *nets.MLP {
@@ -380,7 +408,7 @@ func TestDeepNet(t *testing.T) {
 	if _, err := p.Hv(g); err != nil {
 		t.Fatal(err)
 	}
-	res, err := p.InvHv(999, g[999], nil)
+	res, err := p.InvHv(999, g[999:999+1], nil)
 	if err != nil || !res.Certified {
 		t.Fatalf("last block: %+v, %v", res, err)
 	}

@@ -45,13 +45,13 @@ func (AddOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error
 }
 
 func (AddOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
-	var b builder
-	return b.add(tan[0], tan[1]), b.err
+	var b Builder
+	return b.add(tan[0], tan[1]), b.Err
 }
 
 func (AddOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
-	var b builder
-	return b.sub(out, in[1-wrt]), b.err
+	var b Builder
+	return b.sub(out, in[1-wrt]), b.Err
 }
 
 func (AddOp) InverseCondition(int) string { return "always" }

@@ -69,34 +69,34 @@ func (o BiasAddOp) do(v ...G.Value) (G.Value, error) {
 }
 
 func (BiasAddOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
-	var b builder
+	var b Builder
 	g := []*G.Node{nil, nil}
 	if need(needs, 0) {
 		g[0] = adj
 	}
 	if need(needs, 1) {
-		g[1] = b.apply(SumOp{Axis: 0}, adj)
+		g[1] = b.Apply(SumOp{Axis: 0}, adj)
 	}
-	return g, b.err
+	return g, b.Err
 }
 
 func (o BiasAddOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
-	var b builder
+	var b Builder
 	switch {
 	case tan[1] == nil:
 		return tan[0], nil
 	case tan[0] == nil:
-		return b.apply(o, b.apply(FillOp{C: 0}, in[0]), tan[1]), b.err
+		return b.Apply(o, b.Apply(FillOp{C: 0}, in[0]), tan[1]), b.Err
 	}
-	return b.apply(o, tan[0], tan[1]), b.err
+	return b.Apply(o, tan[0], tan[1]), b.Err
 }
 
 func (o BiasAddOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
-	var b builder
+	var b Builder
 	if wrt == 0 {
-		return b.apply(o, out, b.scale(-1, in[1])), b.err
+		return b.Apply(o, out, b.scale(-1, in[1])), b.Err
 	}
-	return b.apply(SumOp{Axis: 0, Mean: true}, b.sub(out, in[0])), b.err
+	return b.Apply(SumOp{Axis: 0, Mean: true}, b.sub(out, in[0])), b.Err
 }
 
 func (BiasAddOp) InverseCondition(wrt int) string {

@@ -44,7 +44,7 @@ func (DivOp) do(v ...G.Value) (G.Value, error) {
 }
 
 func (DivOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
-	var b builder
+	var b Builder
 	g := make([]*G.Node, 2)
 	if need(needs, 0) {
 		g[0] = b.div(adj, in[1])
@@ -52,27 +52,27 @@ func (DivOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error
 	if need(needs, 1) {
 		g[1] = b.scale(-1, b.div(b.mul(adj, out), in[1]))
 	}
-	return g, b.err
+	return g, b.Err
 }
 
 func (DivOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
 	if tan[0] == nil && tan[1] == nil {
 		return nil, nil
 	}
-	var b builder
+	var b Builder
 	var yb *G.Node
 	if tan[1] != nil {
 		yb = b.mul(out, tan[1])
 	}
-	return b.div(b.sub(tan[0], yb), in[1]), b.err
+	return b.div(b.sub(tan[0], yb), in[1]), b.Err
 }
 
 func (DivOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
-	var b builder
+	var b Builder
 	if wrt == 0 {
-		return b.mul(out, in[1]), b.err
+		return b.mul(out, in[1]), b.Err
 	}
-	return b.div(in[0], out), b.err
+	return b.div(in[0], out), b.Err
 }
 
 func (DivOp) InverseCondition(wrt int) string {

@@ -114,24 +114,24 @@ func (o ElementwiseOp) PiecewiseConstant() bool {
 	return o.Order >= 1 && ok && p.PiecewiseLinear()
 }
 
-func (o ElementwiseOp) derivative(x *G.Node, b *builder) *G.Node {
-	return b.apply(ElementwiseOp{F: o.F, Order: o.Order + 1}, x)
+func (o ElementwiseOp) derivative(x *G.Node, b *Builder) *G.Node {
+	return b.Apply(ElementwiseOp{F: o.F, Order: o.Order + 1}, x)
 }
 
 func (o ElementwiseOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
 	if o.PiecewiseConstant() {
 		return []*G.Node{nil}, nil
 	}
-	var b builder
-	return []*G.Node{b.mul(adj, o.derivative(in[0], &b))}, b.err
+	var b Builder
+	return []*G.Node{b.mul(adj, o.derivative(in[0], &b))}, b.Err
 }
 
 func (o ElementwiseOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
 	if tan[0] == nil || o.PiecewiseConstant() {
 		return nil, nil
 	}
-	var b builder
-	return b.mul(tan[0], o.derivative(in[0], &b)), b.err
+	var b Builder
+	return b.mul(tan[0], o.derivative(in[0], &b)), b.Err
 }
 
 func (o ElementwiseOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
@@ -146,8 +146,8 @@ func (o ElementwiseOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, err
 	if err != nil {
 		return nil, noInverse(o, wrt, "%v", err)
 	}
-	var b builder
-	return b.apply(ElementwiseOp{F: inv}, out), b.err
+	var b Builder
+	return b.Apply(ElementwiseOp{F: inv}, out), b.Err
 }
 
 // InverseAt, for a piecewise-linear F with F(0) = 0 (so F(x) = F'(x)·x),
@@ -161,8 +161,8 @@ func (o ElementwiseOp) InverseAt(wrt int, in []*G.Node, out, at *G.Node) (*G.Nod
 	if _, err := o.Inverse(wrt, in, out); err != nil { // not injective: refuse alike
 		return nil, err
 	}
-	var b builder
-	return b.div(out, o.derivative(at, &b)), b.err
+	var b Builder
+	return b.div(out, o.derivative(at, &b)), b.Err
 }
 
 func (o ElementwiseOp) InverseCondition(int) string {

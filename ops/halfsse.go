@@ -52,25 +52,25 @@ func (HalfSSEOp) do(v ...G.Value) (G.Value, error) {
 }
 
 func (HalfSSEOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
-	var b builder
+	var b Builder
 	g := make([]*G.Node, 2)
 	if need(needs, 0) {
-		g[0] = b.apply(ScalarMulOp{}, adj, b.sub(in[0], in[1]))
+		g[0] = b.Apply(ScalarMulOp{}, adj, b.sub(in[0], in[1]))
 	}
 	if need(needs, 1) {
-		g[1] = b.apply(ScalarMulOp{}, adj, b.sub(in[1], in[0]))
+		g[1] = b.Apply(ScalarMulOp{}, adj, b.sub(in[1], in[0]))
 	}
-	return g, b.err
+	return g, b.Err
 }
 
 func (HalfSSEOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
 	d := tan[0]
-	var b builder
+	var b Builder
 	d = b.sub(d, tan[1])
 	if d == nil {
 		return nil, nil
 	}
-	return b.apply(InnerOp{}, b.sub(in[0], in[1]), d), b.err
+	return b.Apply(InnerOp{}, b.sub(in[0], in[1]), d), b.Err
 }
 
 // RowWise: ½‖H − Y‖² = Σ_i ½‖h_i − y_i‖² is a sum over samples.

@@ -50,20 +50,20 @@ func (InnerOp) do(v ...G.Value) (G.Value, error) {
 }
 
 func (InnerOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
-	var b builder
+	var b Builder
 	g := make([]*G.Node, 2)
 	if need(needs, 0) {
-		g[0] = b.apply(ScalarMulOp{}, adj, in[1])
+		g[0] = b.Apply(ScalarMulOp{}, adj, in[1])
 	}
 	if need(needs, 1) {
-		g[1] = b.apply(ScalarMulOp{}, adj, in[0])
+		g[1] = b.Apply(ScalarMulOp{}, adj, in[0])
 	}
-	return g, b.err
+	return g, b.Err
 }
 
 func (InnerOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
-	var b builder
-	return b.bilinear(func(x, y *G.Node) *G.Node { return b.apply(InnerOp{}, x, y) }, in, tan), b.err
+	var b Builder
+	return b.bilinear(func(x, y *G.Node) *G.Node { return b.Apply(InnerOp{}, x, y) }, in, tan), b.Err
 }
 
 // RowWise: ⟨A, B⟩ = Σ_i a_i·b_i is a sum over samples.

@@ -67,22 +67,22 @@ func eye(n int) *mat.DiagDense {
 }
 
 func (MatInvOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
-	var b builder
+	var b Builder
 	yt := b.t(out)
-	return []*G.Node{b.scale(-1, b.mm(yt, b.mm(adj, yt)))}, b.err
+	return []*G.Node{b.scale(-1, b.mm(yt, b.mm(adj, yt)))}, b.Err
 }
 
 func (MatInvOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
 	if tan[0] == nil {
 		return nil, nil
 	}
-	var b builder
-	return b.scale(-1, b.mm(out, b.mm(tan[0], out))), b.err
+	var b Builder
+	return b.scale(-1, b.mm(out, b.mm(tan[0], out))), b.Err
 }
 
 func (MatInvOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
-	var b builder
-	return b.apply(MatInvOp{}, out), b.err
+	var b Builder
+	return b.Apply(MatInvOp{}, out), b.Err
 }
 
 func (MatInvOp) InverseCondition(int) string { return "always (A⁻¹ is nonsingular)" }

@@ -63,7 +63,7 @@ func (o MatMulOp) do(v ...G.Value) (G.Value, error) {
 }
 
 func (MatMulOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
-	var b builder
+	var b Builder
 	g := make([]*G.Node, 2)
 	if need(needs, 0) {
 		g[0] = b.mm(adj, b.t(in[1]))
@@ -71,48 +71,48 @@ func (MatMulOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, er
 	if need(needs, 1) {
 		g[1] = b.mm(b.t(in[0]), adj)
 	}
-	return g, b.err
+	return g, b.Err
 }
 
 func (MatMulOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
-	var b builder
-	return b.bilinear(b.mm, in, tan), b.err
+	var b Builder
+	return b.bilinear(b.mm, in, tan), b.Err
 }
 
 func (MatMulOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
-	var b builder
+	var b Builder
 	var r *G.Node
 	switch wrt {
 	case 1: // B from C = A·B
 		a := in[0]
 		if s := a.Shape(); s[0] == s[1] {
 			if at, ok := transposed(a); ok { // solve with Aᵀ's LU: shared with A's
-				r = b.apply(SolveOp{Trans: true}, at, out)
+				r = b.Apply(SolveOp{Trans: true}, at, out)
 			} else {
-				r = b.apply(SolveOp{}, a, out)
+				r = b.Apply(SolveOp{}, a, out)
 			}
 		} else if at, ok := transposed(a); ok { // (Xᵀ)⁺ = (X⁺)ᵀ: one SVD for X and Xᵀ
-			r = b.mm(b.t(b.apply(PInvOp{}, at)), out)
+			r = b.mm(b.t(b.Apply(PInvOp{}, at)), out)
 		} else {
-			r = b.mm(b.apply(PInvOp{}, a), out)
+			r = b.mm(b.Apply(PInvOp{}, a), out)
 		}
 	case 0: // A from C = A·B
 		bm := in[1]
 		if s := bm.Shape(); s[0] == s[1] {
 			if bt, ok := transposed(bm); ok {
-				r = b.apply(SolveOp{Right: true, Trans: true}, bt, out)
+				r = b.Apply(SolveOp{Right: true, Trans: true}, bt, out)
 			} else {
-				r = b.apply(SolveOp{Right: true}, bm, out)
+				r = b.Apply(SolveOp{Right: true}, bm, out)
 			}
 		} else if bt, ok := transposed(bm); ok {
-			r = b.mm(out, b.t(b.apply(PInvOp{}, bt)))
+			r = b.mm(out, b.t(b.Apply(PInvOp{}, bt)))
 		} else {
-			r = b.mm(out, b.apply(PInvOp{}, bm))
+			r = b.mm(out, b.Apply(PInvOp{}, bm))
 		}
 	default:
 		return nil, noInverse(MatMulOp{}, wrt, "no such input")
 	}
-	return r, b.err
+	return r, b.Err
 }
 
 func (MatMulOp) InverseCondition(wrt int) string {

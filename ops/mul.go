@@ -42,7 +42,7 @@ func (MulOp) do(v ...G.Value) (G.Value, error) {
 }
 
 func (MulOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
-	var b builder
+	var b Builder
 	g := make([]*G.Node, 2)
 	if need(needs, 0) {
 		g[0] = b.mul(adj, in[1])
@@ -50,17 +50,17 @@ func (MulOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error
 	if need(needs, 1) {
 		g[1] = b.mul(adj, in[0])
 	}
-	return g, b.err
+	return g, b.Err
 }
 
 func (MulOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
-	var b builder
-	return b.bilinear(b.mul, in, tan), b.err
+	var b Builder
+	return b.bilinear(b.mul, in, tan), b.Err
 }
 
 func (MulOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
-	var b builder
-	return b.div(out, in[1-wrt]), b.err
+	var b Builder
+	return b.div(out, in[1-wrt]), b.Err
 }
 
 func (MulOp) InverseCondition(int) string { return "the other factor has no zero entry" }

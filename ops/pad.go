@@ -68,22 +68,22 @@ func (o PadOp) slice(x *G.Node) SliceOp {
 }
 
 func (o PadOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
-	var b builder
-	return []*G.Node{b.apply(o.slice(in[0]), adj)}, b.err
+	var b Builder
+	return []*G.Node{b.Apply(o.slice(in[0]), adj)}, b.Err
 }
 
 func (o PadOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
 	if tan[0] == nil {
 		return nil, nil
 	}
-	var b builder
-	return b.apply(o, tan[0]), b.err
+	var b Builder
+	return b.Apply(o, tan[0]), b.Err
 }
 
 func (o PadOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
 	n := out.Shape()[o.Axis] - o.Before - o.After
-	var b builder
-	return b.apply(SliceOp{Axis: o.Axis, From: o.Before, To: o.Before + n}, out), b.err
+	var b Builder
+	return b.Apply(SliceOp{Axis: o.Axis, From: o.Before, To: o.Before + n}, out), b.Err
 }
 
 func (PadOp) InverseCondition(int) string { return "the padding is zero" }

@@ -157,7 +157,7 @@ func (PInvOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
 	if dA == nil {
 		return nil, nil
 	}
-	var b builder
+	var b Builder
 	a, y := in[0], out
 	dAt := b.t(dA)
 	yyt := b.mm(y, b.t(y))
@@ -169,11 +169,11 @@ func (PInvOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
 	right := b.mm(dAt, yty)
 	t3 := b.sub(right, b.mm(y, b.mm(a, right)))
 	t1 := b.scale(-1, b.mm(y, b.mm(dA, y)))
-	return b.add(t1, b.add(t2, t3)), b.err
+	return b.add(t1, b.add(t2, t3)), b.Err
 }
 
 func (PInvOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
-	var b builder
+	var b Builder
 	a, y := in[0], out
 	yt, gt := b.t(y), b.t(adj)
 	t1 := b.scale(-1, b.mm(yt, b.mm(adj, yt)))
@@ -183,12 +183,12 @@ func (PInvOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, erro
 	// Yᵀ Y Ȳᵀ (I − Y A) = W − (W Y) A,  W = Yᵀ Y Ȳᵀ
 	w := b.mm(b.mm(yt, y), gt)
 	t3 := b.sub(w, b.mm(b.mm(w, y), a))
-	return []*G.Node{b.add(t1, b.add(t2, t3))}, b.err
+	return []*G.Node{b.add(t1, b.add(t2, t3))}, b.Err
 }
 
 func (PInvOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
-	var b builder
-	return b.apply(PInvOp{}, out), b.err
+	var b Builder
+	return b.Apply(PInvOp{}, out), b.Err
 }
 
 func (PInvOp) InverseCondition(int) string {

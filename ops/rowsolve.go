@@ -198,11 +198,11 @@ func (o RowSolveOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node
 			return nil, &errs.NoRuleError{Op: o, Rule: fmt.Sprintf("VJP with respect to input %d (λ or a Jacobian column)", i)}
 		}
 	}
-	var b builder
+	var b Builder
 	if need(needs, 1) {
-		g[1] = b.apply(o, o.rest(in, adj)...)
+		g[1] = b.Apply(o, o.rest(in, adj)...)
 	}
-	return g, b.err
+	return g, b.Err
 }
 
 func (o RowSolveOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
@@ -214,8 +214,8 @@ func (o RowSolveOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, erro
 	if tan[1] == nil {
 		return nil, nil
 	}
-	var b builder
-	return b.apply(o, o.rest(in, tan[1])...), b.err
+	var b Builder
+	return b.Apply(o, o.rest(in, tan[1])...), b.Err
 }
 
 // RowWise: sample i's output row depends on sample i's rows only.

@@ -107,62 +107,64 @@ func Apply(op G.Op, in ...*G.Node) (n *G.Node, err error) {
 	return G.ApplyOp(op, in...)
 }
 
-// builder applies ops one after another and keeps the first error, so that
-// a rule reads as its formula. After an error every call returns nil.
-type builder struct{ err error }
+// Builder applies ops one after another and keeps the first error (Err),
+// so that a rule reads as its formula. After an error every call returns
+// nil.
+type Builder struct{ Err error }
 
-func (b *builder) apply(op G.Op, in ...*G.Node) *G.Node {
-	if b.err != nil {
+// Apply is Apply, unless an earlier call failed.
+func (b *Builder) Apply(op G.Op, in ...*G.Node) *G.Node {
+	if b.Err != nil {
 		return nil
 	}
 	n, err := Apply(op, in...)
 	if err != nil {
-		b.err = err
+		b.Err = err
 	}
 	return n
 }
 
-func (b *builder) mm(x, y *G.Node) *G.Node  { return b.apply(MatMulOp{}, x, y) }
-func (b *builder) t(x *G.Node) *G.Node      { return b.apply(TransposeOp{}, x) }
-func (b *builder) mul(x, y *G.Node) *G.Node { return b.apply(MulOp{}, x, y) }
-func (b *builder) div(x, y *G.Node) *G.Node { return b.apply(DivOp{}, x, y) }
+func (b *Builder) mm(x, y *G.Node) *G.Node  { return b.Apply(MatMulOp{}, x, y) }
+func (b *Builder) t(x *G.Node) *G.Node      { return b.Apply(TransposeOp{}, x) }
+func (b *Builder) mul(x, y *G.Node) *G.Node { return b.Apply(MulOp{}, x, y) }
+func (b *Builder) div(x, y *G.Node) *G.Node { return b.Apply(DivOp{}, x, y) }
 
 // scale returns c·x, or nil when x is nil (a zero tangent).
-func (b *builder) scale(c float64, x *G.Node) *G.Node {
+func (b *Builder) scale(c float64, x *G.Node) *G.Node {
 	if x == nil {
 		return nil
 	}
 	if c == 1 {
 		return x
 	}
-	return b.apply(ScaleOp{C: c}, x)
+	return b.Apply(ScaleOp{C: c}, x)
 }
 
 // add returns x + y where nil means zero.
-func (b *builder) add(x, y *G.Node) *G.Node {
+func (b *Builder) add(x, y *G.Node) *G.Node {
 	switch {
 	case x == nil:
 		return y
 	case y == nil:
 		return x
 	}
-	return b.apply(AddOp{}, x, y)
+	return b.Apply(AddOp{}, x, y)
 }
 
 // sub returns x − y where nil means zero.
-func (b *builder) sub(x, y *G.Node) *G.Node {
+func (b *Builder) sub(x, y *G.Node) *G.Node {
 	switch {
 	case y == nil:
 		return x
 	case x == nil:
 		return b.scale(-1, y)
 	}
-	return b.apply(SubOp{}, x, y)
+	return b.Apply(SubOp{}, x, y)
 }
 
 // bilinear is the JVP of an op bilinear in its two inputs (JAX's
 // defbilinear): Ẏ = f(Ȧ, B) + f(A, Ḃ), nil tangents skipped.
-func (b *builder) bilinear(f func(x, y *G.Node) *G.Node, in, tan []*G.Node) *G.Node {
+func (b *Builder) bilinear(f func(x, y *G.Node) *G.Node, in, tan []*G.Node) *G.Node {
 	var r *G.Node
 	if tan[0] != nil {
 		r = f(tan[0], in[1])

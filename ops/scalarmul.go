@@ -69,23 +69,23 @@ func (o ScalarMulOp) do(v ...G.Value) (G.Value, error) {
 }
 
 func (o ScalarMulOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
-	var b builder
+	var b Builder
 	g := make([]*G.Node, 2)
 	if need(needs, 0) {
 		if o.Divide {
-			g[0] = b.scale(-1, b.div(b.apply(InnerOp{}, adj, out), in[0]))
+			g[0] = b.scale(-1, b.div(b.Apply(InnerOp{}, adj, out), in[0]))
 		} else {
-			g[0] = b.apply(InnerOp{}, adj, in[1])
+			g[0] = b.Apply(InnerOp{}, adj, in[1])
 		}
 	}
 	if need(needs, 1) {
-		g[1] = b.apply(o, in[0], adj)
+		g[1] = b.Apply(o, in[0], adj)
 	}
-	return g, b.err
+	return g, b.Err
 }
 
 func (o ScalarMulOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
-	var b builder
+	var b Builder
 	ds, dx := tan[0], tan[1]
 	if o.Divide {
 		if ds == nil && dx == nil {
@@ -93,19 +93,19 @@ func (o ScalarMulOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, err
 		}
 		var sy *G.Node
 		if ds != nil {
-			sy = b.apply(ScalarMulOp{}, ds, out)
+			sy = b.Apply(ScalarMulOp{}, ds, out)
 		}
-		return b.apply(o, in[0], b.sub(dx, sy)), b.err
+		return b.Apply(o, in[0], b.sub(dx, sy)), b.Err
 	}
-	return b.bilinear(func(s, x *G.Node) *G.Node { return b.apply(o, s, x) }, in, tan), b.err
+	return b.bilinear(func(s, x *G.Node) *G.Node { return b.Apply(o, s, x) }, in, tan), b.Err
 }
 
 func (o ScalarMulOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
 	if wrt != 1 {
 		return nil, noInverse(o, wrt, "a scalar factor is not determined by a tensor product (it would need a least-squares fit)")
 	}
-	var b builder
-	return b.apply(ScalarMulOp{Divide: !o.Divide}, in[0], out), b.err
+	var b Builder
+	return b.Apply(ScalarMulOp{Divide: !o.Divide}, in[0], out), b.Err
 }
 
 func (o ScalarMulOp) InverseCondition(wrt int) string {

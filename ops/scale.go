@@ -41,21 +41,21 @@ func (o ScaleOp) do(v ...G.Value) (G.Value, error) {
 }
 
 func (o ScaleOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
-	var b builder
-	return []*G.Node{b.scale(o.C, adj)}, b.err
+	var b Builder
+	return []*G.Node{b.scale(o.C, adj)}, b.Err
 }
 
 func (o ScaleOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
-	var b builder
-	return b.scale(o.C, tan[0]), b.err
+	var b Builder
+	return b.scale(o.C, tan[0]), b.Err
 }
 
 func (o ScaleOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
 	if o.C == 0 {
 		return nil, noInverse(o, wrt, "scaling by zero is not injective")
 	}
-	var b builder
-	return b.scale(1/o.C, out), b.err
+	var b Builder
+	return b.scale(1/o.C, out), b.Err
 }
 
 func (ScaleOp) InverseCondition(int) string { return "C ≠ 0" }

@@ -54,27 +54,27 @@ func (SigmoidBCEOp) do(v ...G.Value) (G.Value, error) {
 }
 
 func (SigmoidBCEOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
-	var b builder
+	var b Builder
 	g := make([]*G.Node, 2)
 	if need(needs, 0) {
-		g[0] = b.apply(ScalarMulOp{}, adj, b.sub(b.apply(ElementwiseOp{F: SigmoidFunc{}}, in[0]), in[1]))
+		g[0] = b.Apply(ScalarMulOp{}, adj, b.sub(b.Apply(ElementwiseOp{F: SigmoidFunc{}}, in[0]), in[1]))
 	}
 	if need(needs, 1) {
-		g[1] = b.apply(ScalarMulOp{}, adj, b.scale(-1, in[0]))
+		g[1] = b.Apply(ScalarMulOp{}, adj, b.scale(-1, in[0]))
 	}
-	return g, b.err
+	return g, b.Err
 }
 
 func (SigmoidBCEOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
-	var b builder
+	var b Builder
 	var r *G.Node
 	if tan[0] != nil {
-		r = b.apply(InnerOp{}, b.sub(b.apply(ElementwiseOp{F: SigmoidFunc{}}, in[0]), in[1]), tan[0])
+		r = b.Apply(InnerOp{}, b.sub(b.Apply(ElementwiseOp{F: SigmoidFunc{}}, in[0]), in[1]), tan[0])
 	}
 	if tan[1] != nil {
-		r = b.sub(r, b.apply(InnerOp{}, in[0], tan[1]))
+		r = b.sub(r, b.Apply(InnerOp{}, in[0], tan[1]))
 	}
-	return r, b.err
+	return r, b.Err
 }
 
 // RowWise: a sum over elements of elementwise terms.

@@ -61,17 +61,17 @@ func (o SliceOp) Do(v ...G.Value) (G.Value, error) {
 }
 
 func (o SliceOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
-	var b builder
+	var b Builder
 	n := in[0].Shape()[o.Axis]
-	return []*G.Node{b.apply(PadOp{Axis: o.Axis, Before: o.From, After: n - o.To}, adj)}, b.err
+	return []*G.Node{b.Apply(PadOp{Axis: o.Axis, Before: o.From, After: n - o.To}, adj)}, b.Err
 }
 
 func (o SliceOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
 	if tan[0] == nil {
 		return nil, nil
 	}
-	var b builder
-	return b.apply(o, tan[0]), b.err
+	var b Builder
+	return b.Apply(o, tan[0]), b.Err
 }
 
 // RowWise: a slice of columns keeps each row's own entries.

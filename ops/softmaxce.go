@@ -155,30 +155,30 @@ func softmax(p, z []float64) float64 {
 }
 
 func (o SoftmaxCEOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
-	var b builder
+	var b Builder
 	g := make([]*G.Node, len(in))
 	y := in[len(in)-1]
 	switch o.Order {
 	case 0:
 		if need(needs, 0) {
-			g[0] = b.apply(ScalarMulOp{}, adj, b.apply(SoftmaxCEOp{Order: 1}, in[0], y))
+			g[0] = b.Apply(ScalarMulOp{}, adj, b.Apply(SoftmaxCEOp{Order: 1}, in[0], y))
 		}
 	case 1:
 		if need(needs, 0) {
-			g[0] = b.apply(SoftmaxCEOp{Order: 2}, in[0], adj, y)
+			g[0] = b.Apply(SoftmaxCEOp{Order: 2}, in[0], adj, y)
 		}
 	case 2:
 		if need(needs, 0) {
 			return nil, o.third()
 		}
 		if need(needs, 1) {
-			g[1] = b.apply(o, in[0], adj, y)
+			g[1] = b.Apply(o, in[0], adj, y)
 		}
 	}
 	if need(needs, len(in)-1) {
 		return nil, &errs.NoRuleError{Op: o, Rule: "VJP with respect to the targets (data)"}
 	}
-	return g, b.err
+	return g, b.Err
 }
 
 func (o SoftmaxCEOp) third() error {
@@ -186,7 +186,7 @@ func (o SoftmaxCEOp) third() error {
 }
 
 func (o SoftmaxCEOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
-	var b builder
+	var b Builder
 	y, ty := in[len(in)-1], tan[len(tan)-1]
 	var r *G.Node
 	switch o.Order {
@@ -195,24 +195,24 @@ func (o SoftmaxCEOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, err
 			return nil, &errs.NoRuleError{Op: o, Rule: "JVP with respect to the targets (data)"}
 		}
 		if tan[0] != nil {
-			r = b.apply(InnerOp{}, b.apply(SoftmaxCEOp{Order: 1}, in[0], y), tan[0])
+			r = b.Apply(InnerOp{}, b.Apply(SoftmaxCEOp{Order: 1}, in[0], y), tan[0])
 		}
 	case 1:
 		if tan[0] != nil {
-			r = b.apply(SoftmaxCEOp{Order: 2}, in[0], tan[0], y)
+			r = b.Apply(SoftmaxCEOp{Order: 2}, in[0], tan[0], y)
 		}
 		if ty != nil {
-			r = b.add(r, b.apply(o, in[0], ty))
+			r = b.add(r, b.Apply(o, in[0], ty))
 		}
 	case 2:
 		if tan[0] != nil || ty != nil {
 			return nil, o.third()
 		}
 		if tan[1] != nil {
-			r = b.apply(o, in[0], tan[1], y)
+			r = b.Apply(o, in[0], tan[1], y)
 		}
 	}
-	return r, b.err
+	return r, b.Err
 }
 
 // RowWise: every order acts row by row (order 0 is a sum over rows).

@@ -108,7 +108,7 @@ func wrapCond(op fmt.Stringer, err error) error {
 }
 
 // hat returns Â = A or Aᵀ, as a node (for a tangent, nil stays nil).
-func (o SolveOp) hat(a *G.Node, b *builder) *G.Node {
+func (o SolveOp) hat(a *G.Node, b *Builder) *G.Node {
 	if a == nil || !o.Trans {
 		return a
 	}
@@ -116,9 +116,9 @@ func (o SolveOp) hat(a *G.Node, b *builder) *G.Node {
 }
 
 func (o SolveOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
-	var b builder
+	var b Builder
 	adjoint := SolveOp{Right: o.Right, Trans: !o.Trans}
-	gc := b.apply(adjoint, in[0], adj) // Â⁻ᵀ X̄  or  X̄ Â⁻ᵀ
+	gc := b.Apply(adjoint, in[0], adj) // Â⁻ᵀ X̄  or  X̄ Â⁻ᵀ
 	g := []*G.Node{nil, gc}
 	if need(needs, 0) {
 		var ghat *G.Node
@@ -129,14 +129,14 @@ func (o SolveOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, e
 		}
 		g[0] = o.hat(ghat, &b)
 	}
-	return g, b.err
+	return g, b.Err
 }
 
 func (o SolveOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
 	if tan[0] == nil && tan[1] == nil {
 		return nil, nil
 	}
-	var b builder
+	var b Builder
 	var r *G.Node
 	if dA := o.hat(tan[0], &b); dA != nil {
 		if o.Right {
@@ -145,24 +145,24 @@ func (o SolveOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) 
 			r = b.mm(dA, out)
 		}
 	}
-	return b.apply(o, in[0], b.sub(tan[1], r)), b.err
+	return b.Apply(o, in[0], b.sub(tan[1], r)), b.Err
 }
 
 func (o SolveOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
-	var b builder
+	var b Builder
 	if wrt == 1 {
 		ahat := o.hat(in[0], &b)
 		if o.Right {
-			return b.mm(out, ahat), b.err
+			return b.mm(out, ahat), b.Err
 		}
-		return b.mm(ahat, out), b.err
+		return b.mm(ahat, out), b.Err
 	}
 	if s := out.Shape(); s[0] != s[1] {
 		return nil, noInverse(o, wrt, "X is %v, not square: A is not determined by X and C", s)
 	}
 	// Left: Â X = C ⇒ Â = C X⁻¹.  Right: X Â = C ⇒ Â = X⁻¹ C.
-	ahat := b.apply(SolveOp{Right: !o.Right}, out, in[1])
-	return o.hat(ahat, &b), b.err
+	ahat := b.Apply(SolveOp{Right: !o.Right}, out, in[1])
+	return o.hat(ahat, &b), b.Err
 }
 
 func (o SolveOp) InverseCondition(wrt int) string {

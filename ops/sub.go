@@ -41,25 +41,25 @@ func (SubOp) do(v ...G.Value) (G.Value, error) {
 }
 
 func (SubOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
-	var b builder
+	var b Builder
 	g := []*G.Node{adj, nil}
 	if need(needs, 1) {
 		g[1] = b.scale(-1, adj)
 	}
-	return g, b.err
+	return g, b.Err
 }
 
 func (SubOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
-	var b builder
-	return b.sub(tan[0], tan[1]), b.err
+	var b Builder
+	return b.sub(tan[0], tan[1]), b.Err
 }
 
 func (SubOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
-	var b builder
+	var b Builder
 	if wrt == 0 {
-		return b.add(out, in[1]), b.err
+		return b.add(out, in[1]), b.Err
 	}
-	return b.sub(in[0], out), b.err
+	return b.sub(in[0], out), b.Err
 }
 
 func (SubOp) InverseCondition(int) string { return "always" }

@@ -122,22 +122,22 @@ func (o SumOp) factor(x *G.Node) float64 {
 }
 
 func (o SumOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
-	var b builder
+	var b Builder
 	var g *G.Node
 	if o.Axis == -1 {
-		g = b.apply(ScalarMulOp{}, adj, b.apply(FillOp{C: 1}, in[0]))
+		g = b.Apply(ScalarMulOp{}, adj, b.Apply(FillOp{C: 1}, in[0]))
 	} else {
-		g = b.apply(BiasAddOp{}, b.apply(FillOp{C: 0}, in[0]), adj)
+		g = b.Apply(BiasAddOp{}, b.Apply(FillOp{C: 0}, in[0]), adj)
 	}
-	return []*G.Node{b.scale(o.factor(in[0]), g)}, b.err
+	return []*G.Node{b.scale(o.factor(in[0]), g)}, b.Err
 }
 
 func (o SumOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
 	if tan[0] == nil {
 		return nil, nil
 	}
-	var b builder
-	return b.apply(o, tan[0]), b.err
+	var b Builder
+	return b.Apply(o, tan[0]), b.Err
 }
 
 // RowWise: a sum over everything of row-wise terms is a sum over samples;

@@ -67,21 +67,21 @@ func (TransposeOp) do(v ...G.Value) (G.Value, error) {
 }
 
 func (TransposeOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
-	var b builder
-	return []*G.Node{b.t(adj)}, b.err
+	var b Builder
+	return []*G.Node{b.t(adj)}, b.Err
 }
 
 func (TransposeOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
 	if tan[0] == nil {
 		return nil, nil
 	}
-	var b builder
-	return b.t(tan[0]), b.err
+	var b Builder
+	return b.t(tan[0]), b.Err
 }
 
 func (TransposeOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
-	var b builder
-	return b.t(out), b.err
+	var b Builder
+	return b.t(out), b.Err
 }
 
 func (TransposeOp) InverseCondition(int) string { return "always" }

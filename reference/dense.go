@@ -51,21 +51,21 @@ func (l *Limits) withDefaults() Limits {
 	return r
 }
 
-// DenseBlock returns the diagonal block H_ll (n×n, n the size of W_l) with
-// column j = H_ll e_j from the exact R-pass: exact up to rounding, with no
-// finite-difference error, for any net. Dense matrices index a block's
-// parameters in row-major order.
+// DenseBlock returns the diagonal block H_ll (n×n, n the number of block
+// l's parameters) with column j = H_ll e_j from the exact R-pass: exact up
+// to rounding, with no finite-difference error, for any net. Dense
+// matrices index parameters weight by weight, in the order of
+// Products.Weights, each matrix in row-major order (hvp.Flatten).
 func DenseBlock(p *hvp.Products, l int, lim *Limits) (*mat.Dense, error) {
 	if l < 0 || l >= p.Blocks() {
 		return nil, &errs.ArgumentError{What: "block", Value: l, Reason: fmt.Sprintf("want 0 ≤ block < %d", p.Blocks())}
 	}
-	return dense(p, []int{l}, lim, "dense block "+p.Weights[l].Name(), 1, func(k, i int) ([]float64, error) {
-		e := unit(p, k, i)
-		hv, err := p.BlockHv(k, e[k])
+	return dense(p, p.Block(l), lim, "dense block "+p.BlockName(l), 1, func(k, i int) ([]float64, error) {
+		hv, err := p.BlockHv(l, p.BlockOf(l, unit(p, k, i)))
 		if err != nil {
 			return nil, err
 		}
-		return hv.Float64s(), nil
+		return hvp.Flatten(hv), nil
 	})
 }
 
@@ -96,7 +96,7 @@ func DenseBlockFD(p *hvp.Products, l int, r float64, lim *Limits) (*mat.Dense, e
 	if l < 0 || l >= p.Blocks() {
 		return nil, &errs.ArgumentError{What: "block", Value: l, Reason: fmt.Sprintf("want 0 ≤ block < %d", p.Blocks())}
 	}
-	return denseFD(p, []int{l}, r, lim, "FD dense block "+p.Weights[l].Name())
+	return denseFD(p, p.Block(l), r, lim, "FD dense block "+p.BlockName(l))
 }
 
 // DenseHessianFD returns the full Hessian the same way, from all blocks'
@@ -107,22 +107,27 @@ func DenseHessianFD(p *hvp.Products, r float64, lim *Limits) (*mat.Dense, error)
 }
 
 func all(p *hvp.Products) []int {
-	out := make([]int, p.Blocks())
+	out := make([]int, len(p.Weights))
 	for k := range out {
 		out[k] = k
 	}
 	return out
 }
 
-// unit returns e_i of block k as a direction over all blocks.
+// unit returns e_i of weight k as a direction over all weights.
 func unit(p *hvp.Products, k, i int) []*tensor.Dense {
-	s := p.Weights[k].Shape()
-	e := make([]float64, s.TotalSize())
-	e[i] = 1
-	return p.BlockDirection(k, tensor.New(tensor.WithShape(s...), tensor.WithBacking(e)))
+	out := make([]*tensor.Dense, len(p.Weights))
+	for j, w := range p.Weights {
+		e := make([]float64, w.Shape().TotalSize())
+		if j == k {
+			e[i] = 1
+		}
+		out[j] = tensor.New(tensor.WithShape(w.Shape()...), tensor.WithBacking(e))
+	}
+	return out
 }
 
-// dense builds the n×n matrix of the given blocks' parameters column by
+// dense builds the n×n matrix of the given weights' parameters column by
 // column, each costing about cost products of the timed kind, within lim.
 func dense(p *hvp.Products, blocks []int, lim *Limits, what string, cost float64, column func(k, i int) ([]float64, error)) (h *mat.Dense, err error) {
 	defer errs.Recover(what, &err)

@@ -19,8 +19,8 @@ func HvFD(p *hvp.Products, v []*tensor.Dense, r float64) (hv []*tensor.Dense, er
 	if !(r > 0) || math.IsInf(r, 0) {
 		return nil, &errs.ArgumentError{What: "finite-difference step r", Value: r, Reason: "want a finite r > 0"}
 	}
-	if len(v) != p.Blocks() {
-		return nil, &errs.ShapeError{What: "direction", Reason: fmt.Sprintf("%d matrices for %d blocks", len(v), p.Blocks())}
+	if len(v) != len(p.Weights) {
+		return nil, &errs.ShapeError{What: "direction", Reason: fmt.Sprintf("%d matrices for %d weights", len(v), len(p.Weights))}
 	}
 	base, err := p.CurrentWeights()
 	if err != nil {
@@ -63,18 +63,20 @@ func HvFD(p *hvp.Products, v []*tensor.Dense, r float64) (hv []*tensor.Dense, er
 	return out, nil
 }
 
-// InvHvFD returns the central difference of block l's functional inverse
-// along u = v/‖v‖,
+// InvHvFD returns the central difference of one-weight block l's
+// functional inverse along u = v/‖v‖ (v: the block's direction, one
+// matrix),
 //
 //	(G_l⁻¹(g_l + r u) − G_l⁻¹(g_l − r u)) / 2r · ‖v‖,
 //
 // the other blocks and inputs at the current point: the seed's
 // finite-difference method, with error about ε·cond/r for small r, and
 // activation-pattern flips of the reconstructed pre-activations for large
-// r. It is certified like InvHv by its residual from the exact BlockHv
-// (hvp.Products.Certify, with opt); KindFiniteDifference is never an
-// exact result. v = 0 gives u = 0.
-func InvHvFD(p *hvp.Products, l int, v *tensor.Dense, r float64, opt *hvp.Options) (res *hvp.Result, err error) {
+// r. It exists where the block has an op-by-op inverse pass
+// (hvp.Products.FunctionalInverse). It is certified like InvHv by its
+// residual from the exact BlockHv (hvp.Products.Certify, with opt);
+// KindFiniteDifference is never an exact result. v = 0 gives u = 0.
+func InvHvFD(p *hvp.Products, l int, v []*tensor.Dense, r float64, opt *hvp.Options) (res *hvp.Result, err error) {
 	defer errs.Recover("reference.InvHvFD", &err)
 	if !(r > 0) || math.IsInf(r, 0) {
 		return nil, &errs.ArgumentError{What: "finite-difference step r", Value: r, Reason: "want a finite r > 0"}
@@ -82,26 +84,31 @@ func InvHvFD(p *hvp.Products, l int, v *tensor.Dense, r float64, opt *hvp.Option
 	if l < 0 || l >= p.Blocks() {
 		return nil, &errs.ArgumentError{What: "block", Value: l, Reason: fmt.Sprintf("want 0 ≤ block < %d", p.Blocks())}
 	}
-	if v == nil || !v.Shape().Eq(p.Weights[l].Shape()) {
-		return nil, &errs.ShapeError{What: "direction for " + p.Weights[l].Name(), Reason: "nil or of another shape than the weight"}
+	if len(v) != 1 || len(p.Block(l)) != 1 {
+		return nil, &errs.ShapeError{What: "direction for block " + p.BlockName(l), Reason: fmt.Sprintf("%d matrices for a block of %d weights; finite differences of the functional inverse need a one-weight block", len(v), len(p.Block(l)))}
 	}
-	s := hvp.Norm(v)
+	w := p.Weights[p.Block(l)[0]]
+	if v[0] == nil || !v[0].Shape().Eq(w.Shape()) {
+		return nil, &errs.ShapeError{What: "direction for " + w.Name(), Reason: "nil or of another shape than the weight"}
+	}
+	s := hvp.Norm(v[0])
 	if math.IsNaN(s) || math.IsInf(s, 0) {
-		return nil, &errs.NotFiniteError{What: "direction for " + p.Weights[l].Name(), Index: -1, Value: s}
+		return nil, &errs.NotFiniteError{What: "direction for " + w.Name(), Index: -1, Value: s}
 	}
 	res = &hvp.Result{Kind: hvp.KindFiniteDifference, Method: fmt.Sprintf("finite differences of the functional inverse, r = %g", r)}
 	if s == 0 {
-		res.U = tensor.New(tensor.WithShape(v.Shape()...), tensor.Of(tensor.Float64))
+		res.U = []*tensor.Dense{tensor.New(tensor.WithShape(v[0].Shape()...), tensor.Of(tensor.Float64))}
 		return res, p.Certify(l, v, res, opt)
 	}
 	_, g, err := p.Gradient()
 	if err != nil {
 		return nil, err
 	}
+	gl := p.BlockOf(l, g)[0]
 	at := func(t float64) (*tensor.Dense, error) {
-		d := append([]float64(nil), g[l].Float64s()...)
-		floats.AddScaled(d, t, divided(v.Float64s(), s))
-		return p.FunctionalInverse(l, tensor.New(tensor.WithShape(v.Shape()...), tensor.WithBacking(d)))
+		d := append([]float64(nil), gl.Float64s()...)
+		floats.AddScaled(d, t, divided(v[0].Float64s(), s))
+		return p.FunctionalInverse(l, tensor.New(tensor.WithShape(v[0].Shape()...), tensor.WithBacking(d)))
 	}
 	wp, wm, err := central(at, r)
 	if err != nil {
@@ -110,17 +117,8 @@ func InvHvFD(p *hvp.Products, l int, v *tensor.Dense, r float64, opt *hvp.Option
 	d := wp.Float64s()
 	floats.Sub(d, wm.Float64s())
 	floats.Scale(s/(2*r), d)
-	res.U = wp
+	res.U = []*tensor.Dense{wp}
 	return res, p.Certify(l, v, res, opt)
-}
-
-// divided returns x/s, divided (1/s overflows for a subnormal s).
-func divided(x []float64, s float64) []float64 {
-	out := make([]float64, len(x))
-	for i, xi := range x {
-		out[i] = xi / s
-	}
-	return out
 }
 
 // central evaluates at(r) and at(−r).
@@ -130,4 +128,13 @@ func central[T any](at func(float64) (T, error), r float64) (plus, minus T, err 
 	}
 	minus, err = at(-r)
 	return plus, minus, err
+}
+
+// divided returns x/s, divided (1/s overflows for a subnormal s).
+func divided(x []float64, s float64) []float64 {
+	out := make([]float64, len(x))
+	for i, xi := range x {
+		out[i] = xi / s
+	}
+	return out
 }

@@ -96,7 +96,7 @@ type CGResult struct {
 // A solve that did not converge returns its result together with an
 // *errs.LimitError (a cap reached) or an *errs.ConditionError (another
 // reason, e.g. non-positive curvature).
-func InvHvCG(p *hvp.Products, l int, v *tensor.Dense, o *CGOptions) (res *CGResult, err error) {
+func InvHvCG(p *hvp.Products, l int, v []*tensor.Dense, o *CGOptions) (res *CGResult, err error) {
 	defer errs.Recover("solver.InvHvCG", &err)
 	if l < 0 || l >= p.Blocks() {
 		return nil, &errs.ArgumentError{What: "block", Value: l, Reason: fmt.Sprintf("want 0 ≤ block < %d", p.Blocks())}
@@ -105,13 +105,21 @@ func InvHvCG(p *hvp.Products, l int, v *tensor.Dense, o *CGOptions) (res *CGResu
 		return nil, err
 	}
 	apply := func(x []float64) ([]float64, error) {
-		hx, err := p.BlockHv(l, tensor.New(tensor.WithShape(v.Shape()...), tensor.WithBacking(x)))
+		xs, err := split(x, v)
 		if err != nil {
 			return nil, err
 		}
-		return hx.Float64s(), nil
+		hx, err := p.BlockHv(l, xs)
+		if err != nil {
+			return nil, err
+		}
+		return hvp.Flatten(hx), nil
 	}
-	x, stats, err := cg(apply, append([]float64(nil), v.Float64s()...), o)
+	x, stats, err := cg(apply, hvp.Flatten(v), o)
+	if err != nil {
+		return nil, err
+	}
+	u, err := split(x, v)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +128,7 @@ func InvHvCG(p *hvp.Products, l int, v *tensor.Dense, o *CGOptions) (res *CGResu
 		lambda = o.Damping
 	}
 	res = &CGResult{CG: *stats, Result: &hvp.Result{
-		U:      tensor.New(tensor.WithShape(v.Shape()...), tensor.WithBacking(x)),
+		U:      u,
 		Kind:   hvp.KindCG,
 		Method: fmt.Sprintf("conjugate gradients, damping %g", lambda),
 		Note:   fmt.Sprintf("%s after %d iterations", stats.Reason, stats.Iterations),
@@ -132,7 +140,22 @@ func InvHvCG(p *hvp.Products, l int, v *tensor.Dense, o *CGOptions) (res *CGResu
 		res.Certified = stats.Converged
 	}
 	res.Certified = res.Certified && stats.Converged
-	return res, stats.err(p.Weights[l].Name(), l)
+	return res, stats.err(p.BlockName(l), l)
+}
+
+// split cuts x into matrices shaped like those of like.
+func split(x []float64, like []*tensor.Dense) ([]*tensor.Dense, error) {
+	out := make([]*tensor.Dense, len(like))
+	off := 0
+	for i, t := range like {
+		n := t.Shape().TotalSize()
+		if off+n > len(x) {
+			return nil, &errs.ShapeError{What: "conjugate-gradient iterate", Reason: fmt.Sprintf("%d values for more", len(x))}
+		}
+		out[i] = tensor.New(tensor.WithShape(t.Shape()...), tensor.WithBacking(append([]float64(nil), x[off:off+n]...)))
+		off += n
+	}
+	return out, nil
 }
 
 // err returns the error of a solve that did not converge.
@@ -276,7 +299,7 @@ func cg(apply func([]float64) ([]float64, error), b []float64, o *CGOptions) ([]
 // InvHv is exact-else-CG: block l's certified B-pass product when it
 // passes the checks of opt, else conjugate gradients on the exact Hv with
 // cgOpt, the result saying in Note why it fell back.
-func InvHv(p *hvp.Products, l int, v *tensor.Dense, opt *hvp.Options, cgOpt *CGOptions) (*hvp.Result, error) {
+func InvHv(p *hvp.Products, l int, v []*tensor.Dense, opt *hvp.Options, cgOpt *CGOptions) (*hvp.Result, error) {
 	res, err := p.InvHv(l, v, opt)
 	if err == nil && res.Certified {
 		return res, nil

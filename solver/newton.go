@@ -175,15 +175,17 @@ func (n *Newton) Iterate() (rec *StepRecord, err error) {
 		return nil, err
 	}
 	rec = &StepRecord{Step: n.Steps, Loss: loss, NewLoss: loss}
-	u := make([]*tensor.Dense, len(g))
-	for l := range g {
+	L := p.Blocks()
+	ub := make([][]*tensor.Dense, L) // each block's step
+	for l := range L {
 		var bs BlockStep
-		if s.Combine == CombineCyclic && l != n.Steps%len(g) {
-			u[l] = scaled(0, g[l])
+		gl := p.BlockOf(l, g)
+		if s.Combine == CombineCyclic && l != n.Steps%L {
+			ub[l] = scaledAll(0, gl)
 			rec.Blocks = append(rec.Blocks, bs)
 			continue
 		}
-		u[l], bs, err = n.direction(l, g[l], s)
+		ub[l], bs, err = n.direction(l, gl, s)
 		if err != nil {
 			return nil, err
 		}
@@ -193,16 +195,22 @@ func (n *Newton) Iterate() (rec *StepRecord, err error) {
 		rec.Blocks = append(rec.Blocks, bs)
 	}
 	if s.Combine == CombineSubspace {
-		if rec.Weights, err = n.subspace(g, u); err != nil {
+		if rec.Weights, err = n.subspace(g, ub); err != nil {
 			return nil, err
 		}
-		for l := range u {
-			u[l] = scaled(rec.Weights[l], u[l])
+		for l := range ub {
+			ub[l] = scaledAll(rec.Weights[l], ub[l])
+		}
+	}
+	u := make([]*tensor.Dense, len(g))
+	for l := range ub {
+		for i, k := range p.Block(l) {
+			u[k] = ub[l][i]
 		}
 	}
 	var slope float64 // ⟨g, d⟩ < 0
-	for l := range u {
-		slope -= dotT(g[l], u[l])
+	for k := range u {
+		slope -= dotT(g[k], u[k])
 	}
 	n.Steps++
 	n.Fallbacks += rec.Fallbacks
@@ -254,20 +262,20 @@ func (n *Newton) Iterate() (rec *StepRecord, err error) {
 // M t = b with M_kl = u_kᵀ (H (0, …, u_l, …, 0))_k, b_l = ⟨g_l, u_l⟩; all
 // the average t_l = 1/L if M is not positive definite (the loss is not
 // convex on the span: every block's step alone may already fit the batch).
-func (n *Newton) subspace(g, u []*tensor.Dense) ([]float64, error) {
+func (n *Newton) subspace(g []*tensor.Dense, u [][]*tensor.Dense) ([]float64, error) {
 	L := len(u)
 	m := mat.NewSymDense(L, nil)
 	b := mat.NewVecDense(L, nil)
 	ones := make([]float64, L) // the fallback: the average of the block steps
 	for l := range u {
 		ones[l] = 1 / float64(L)
-		b.SetVec(l, dotT(g[l], u[l]))
-		hu, err := n.P.Hv(n.P.BlockDirection(l, u[l]))
+		b.SetVec(l, dotAll(n.P.BlockOf(l, g), u[l]))
+		hu, err := n.P.Hv(n.P.Scatter(l, u[l]))
 		if err != nil {
 			return nil, err
 		}
 		for k := 0; k <= l; k++ {
-			m.SetSym(k, l, dotT(u[k], hu[k]))
+			m.SetSym(k, l, dotAll(u[k], n.P.BlockOf(k, hu)))
 		}
 	}
 	var chol mat.Cholesky
@@ -287,14 +295,14 @@ func (n *Newton) subspace(g, u []*tensor.Dense) ([]float64, error) {
 }
 
 // direction returns block l's step u_l (to be subtracted) and its record.
-func (n *Newton) direction(l int, g *tensor.Dense, s NewtonSettings) (*tensor.Dense, BlockStep, error) {
+func (n *Newton) direction(l int, g []*tensor.Dense, s NewtonSettings) ([]*tensor.Dense, BlockStep, error) {
 	var bs BlockStep
 	res, err := n.P.InvHv(l, g, &s.Checks)
 	if err == nil && s.ExactOnly && res.Kind == hvp.KindNewtonOnly {
 		res, err = nil, fmt.Errorf("block %d is Newton-only and ExactOnly is set", l)
 	}
 	if err == nil {
-		if sl := dotT(g, res.U); sl > 0 {
+		if sl := dotAll(g, res.U); sl > 0 {
 			bs.Kind, bs.Residual, bs.Slope = res.Kind, res.Residual, sl
 			return res.U, bs, nil
 		}
@@ -305,19 +313,19 @@ func (n *Newton) direction(l int, g *tensor.Dense, s NewtonSettings) (*tensor.De
 	if s.Fallback == FallbackCG {
 		cg := s.CG
 		if cg.Damping == 0 {
-			cg.Damping = 1e-4 * hvp.Norm(g)
+			cg.Damping = 1e-4 * hvp.Norm(g...)
 		}
 		// An unconverged CG iterate is still a descent direction of the
 		// damped model: its error is ignored when it comes with a result.
 		if res, _ := InvHvCG(n.P, l, g, &cg); res != nil {
-			if sl := dotT(g, res.U); sl > 0 {
+			if sl := dotAll(g, res.U); sl > 0 {
 				bs.Kind, bs.Residual, bs.Slope = hvp.KindCG, res.Residual, sl
 				return res.U, bs, nil
 			}
 		}
 	}
-	u := scaled(s.LearnRate, g)
-	bs.Kind, bs.Slope, bs.Residual = hvp.KindRefused, dotT(g, u), math.NaN()
+	u := scaledAll(s.LearnRate, g)
+	bs.Kind, bs.Slope, bs.Residual = hvp.KindRefused, dotAll(g, u), math.NaN()
 	bs.Replaced += "; gradient step"
 	return u, bs, nil
 }
@@ -344,3 +352,14 @@ func (n *Newton) Step(model []G.ValueGrad) error {
 }
 
 func dotT(a, b *tensor.Dense) float64 { return floats.Dot(a.Float64s(), b.Float64s()) }
+
+// dotAll is the inner product of two lists of matrices.
+func dotAll(a, b []*tensor.Dense) float64 { return floats.Dot(hvp.Flatten(a), hvp.Flatten(b)) }
+
+func scaledAll(c float64, xs []*tensor.Dense) []*tensor.Dense {
+	out := make([]*tensor.Dense, len(xs))
+	for i, x := range xs {
+		out[i] = scaled(c, x)
+	}
+	return out
+}

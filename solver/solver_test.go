@@ -183,7 +183,7 @@ func TestFallbackToCG(t *testing.T) {
 	rng := rand.New(rand.NewPCG(19, 19))
 	m, p := testnet.MLP(t, rng, 8, 3, []int{3, 3}, testnet.Leaky())
 	v := testnet.RandLike(rng, m)
-	res, err := solver.InvHv(p, 0, v[0], nil, &solver.CGOptions{Tol: 1e-10})
+	res, err := solver.InvHv(p, 0, v[:1], nil, &solver.CGOptions{Tol: 1e-10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +193,7 @@ func TestFallbackToCG(t *testing.T) {
 	hb, _ := m.BlockHessian(0)
 	ref := testnet.Solve(t, hb, v[0])
 	// CG to a relative residual of 1e-10 on a block of condition κ: error ≤ κ·1e-10.
-	if e, tol := hvp.RelDiff(res.U, ref), mat.Cond(hb, 2)*1e-10; e > tol {
+	if e, tol := hvp.RelDiff(res.U[0], ref), mat.Cond(hb, 2)*1e-10; e > tol {
 		t.Errorf("CG vs dense: %.2e > %.2e", e, tol)
 	}
 	t.Logf("residual %.2e; %s", res.Residual, res.Note)
@@ -259,27 +259,27 @@ func TestCGCaps(t *testing.T) {
 	rng := rand.New(rand.NewPCG(35, 35))
 	m, p := testnet.Square(t, rng, 3, 6)
 	v := testnet.RandLike(rng, m)
-	res, err := solver.InvHvCG(p, 0, v[0], &solver.CGOptions{Tol: 1e-300})
+	res, err := solver.InvHvCG(p, 0, v[:1], &solver.CGOptions{Tol: 1e-300})
 	var le *errs.LimitError
 	if res == nil || !errors.As(err, &le) || le.Resource != "iterations" || res.CG.Capped != "iterations" || res.CG.Iterations != 72 || res.Certified {
 		t.Fatalf("iteration cap: %+v, %v", res, err)
 	}
-	res, err = solver.InvHvCG(p, 0, v[0], &solver.CGOptions{MaxTime: 1})
+	res, err = solver.InvHvCG(p, 0, v[:1], &solver.CGOptions{MaxTime: 1})
 	if res == nil || !errors.As(err, &le) || le.Resource != "time" || res.CG.Capped != "time" || res.CG.Iterations > 1 {
 		t.Fatalf("time cap: %+v, %v", res, err)
 	}
 	calls := 0
-	res, err = solver.InvHvCG(p, 0, v[0], &solver.CGOptions{MaxIter: 5, Progress: func(int, float64) { calls++ }})
+	res, err = solver.InvHvCG(p, 0, v[:1], &solver.CGOptions{MaxIter: 5, Progress: func(int, float64) { calls++ }})
 	if calls != 5 || res.CG.Iterations != 5 || !errors.Is(err, errs.ErrLimit) {
 		t.Errorf("progress: %d calls, %+v, %v", calls, res.CG, err)
 	}
 	for _, bad := range []*solver.CGOptions{{Tol: -1}, {MaxIter: -5}, {Damping: math.NaN()}, {Damping: -1}, {MaxTime: -1}} {
-		if _, err := solver.InvHvCG(p, 0, v[0], bad); !errors.Is(err, errs.ErrArgument) {
+		if _, err := solver.InvHvCG(p, 0, v[:1], bad); !errors.Is(err, errs.ErrArgument) {
 			t.Errorf("%+v: %v, want ErrArgument", *bad, err)
 		}
 	}
 	// Converged: certified, no error, and the solve agrees with the dense one.
-	res, err = solver.InvHvCG(p, 2, v[2], &solver.CGOptions{Tol: 1e-10, MaxIter: 1000})
+	res, err = solver.InvHvCG(p, 2, v[2:2+1], &solver.CGOptions{Tol: 1e-10, MaxIter: 1000})
 	if err != nil || !res.Certified || !res.CG.Converged {
 		t.Fatalf("converged: %+v, %v", res, err)
 	}
@@ -291,7 +291,7 @@ func TestCGExtremeScale(t *testing.T) {
 	rng := rand.New(rand.NewPCG(36, 36))
 	m, p := testnet.Square(t, rng, 2, 3)
 	v := testnet.RandLike(rng, m)[1]
-	base, err := solver.InvHvCG(p, 1, v, &solver.CGOptions{Tol: 1e-12})
+	base, err := solver.InvHvCG(p, 1, []*tensor.Dense{v}, &solver.CGOptions{Tol: 1e-12})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,15 +300,15 @@ func TestCGExtremeScale(t *testing.T) {
 		for i := range vs.Float64s() {
 			vs.Float64s()[i] *= s
 		}
-		res, err := solver.InvHvCG(p, 1, vs, &solver.CGOptions{Tol: 1e-12})
+		res, err := solver.InvHvCG(p, 1, []*tensor.Dense{vs}, &solver.CGOptions{Tol: 1e-12})
 		if err != nil || !res.Certified {
 			t.Fatalf("scale %g: %+v, %v", s, res, err)
 		}
-		got := res.U.Clone().(*tensor.Dense)
+		got := res.U[0].Clone().(*tensor.Dense)
 		for i := range got.Float64s() {
 			got.Float64s()[i] /= s
 		}
-		if e := hvp.RelDiff(got, base.U); e > 1e-12 {
+		if e := hvp.RelDiff(got, base.U[0]); e > 1e-12 {
 			t.Errorf("scale %g: %.2e", s, e)
 		}
 	}

@@ -182,7 +182,7 @@ func compare(n, reps int, out, python, script string, threads int, cgSeconds flo
 	}
 	dg := hvp.FlatRelDiff(hvp.Flatten(g), hvp.Flatten(tgr))
 	dh := hvp.FlatRelDiff(hvp.Flatten(hv), hvp.Flatten(thv))
-	dcg := hvp.FlatRelDiff(hvp.Flatten([]*tensor.Dense{read("cg", 1)}), hvp.Flatten([]*tensor.Dense{inv[0].U}))
+	dcg := hvp.FlatRelDiff(hvp.Flatten([]*tensor.Dense{read("cg", 1)}), hvp.Flatten(inv[0].U))
 	cg := fmt.Sprintf("%d", tt.CG.Iterations)
 	if !tt.CG.Converged {
 		cg = ">" + cg

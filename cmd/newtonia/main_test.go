@@ -92,22 +92,22 @@ func TestProductsExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	for l, w := range net.Weights {
-		u, err := p.InvHv(l, v[l], nil)
+		u, err := p.InvHv(l, v[l:l+1], nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		// The command ran the same computation: equal to rounding (the
 		// machines may sum in another order), 1e-12.
-		same(t, filepath.Join(out, w.Name()+".InvHv.exact.npy"), u.U, 1e-12)
+		same(t, filepath.Join(out, w.Name()+".InvHv.exact.npy"), u.U[0], 1e-12)
 		same(t, filepath.Join(out, "full.Hv.exact."+w.Name()+".npy"), hv[l], 1e-12)
-		bh, err := p.BlockHv(l, v[l])
+		bh, err := p.BlockHv(l, v[l:l+1])
 		if err != nil {
 			t.Fatal(err)
 		}
-		same(t, filepath.Join(out, w.Name()+".Hv.exact.npy"), bh, 1e-12)
+		same(t, filepath.Join(out, w.Name()+".Hv.exact.npy"), bh[0], 1e-12)
 		// The dense solve is an independent reference: within the block's
 		// conditioning of the exact result (these blocks have cond < 1e6).
-		same(t, filepath.Join(out, w.Name()+".InvHv.dense.npy"), u.U, 1e-8)
+		same(t, filepath.Join(out, w.Name()+".InvHv.dense.npy"), u.U[0], 1e-8)
 	}
 	rep := report(t, out)
 	methods := map[string]bool{}

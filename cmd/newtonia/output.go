@@ -51,10 +51,13 @@ func newOutput(dir string, force bool) (*output, error) {
 func (o *output) write(rep *Report) error {
 	for _, e := range rep.Entries {
 		method := strings.NewReplacer(" ", "_", "=", "").Replace(e.Method)
+		params := strings.Split(e.Block, "+")
 		for k, t := range e.value {
-			name := fmt.Sprintf("%s.%s.%s.npy", e.Block, e.Product, method)
+			var name string
 			if e.Block == "full" {
-				name = fmt.Sprintf("full.%s.%s.W%d.npy", e.Product, method, k+1)
+				name = fmt.Sprintf("full.%s.%s.%s.npy", e.Product, method, rep.Params[k])
+			} else {
+				name = fmt.Sprintf("%s.%s.%s.npy", params[k], e.Product, method)
 			}
 			if err := nets.WriteNpy(filepath.Join(o.tmp, name), t, false); err != nil {
 				return err

@@ -30,6 +30,7 @@ type settings struct {
 	cgIter    int
 	cgTime    time.Duration
 	damping   float64
+	exactDamp float64
 	denseMax  int
 	denseMem  int64
 	denseTime time.Duration
@@ -39,7 +40,7 @@ type settings struct {
 
 // Entry is one product by one method in the report.
 type Entry struct {
-	Block   string `json:"block"`   // a weight's name, or "full" for the whole Hessian
+	Block   string `json:"block"`   // a block's weights (e.g. "W1+b1"), or "full" for the whole Hessian
 	Product string `json:"product"` // "Hv" or "InvHv"
 	// Method names how the value was computed, and is the file name's
 	// middle part: "exact" (an exact result; for InvHv only a certified
@@ -69,6 +70,7 @@ type Entry struct {
 type Report struct {
 	Net        string         `json:"net"`
 	Directions string         `json:"directions"`
+	Params     []string       `json:"params"` // the weights, in the order of the full Hessian's files
 	Conditions hvp.Conditions `json:"conditions"`
 	Entries    []*Entry       `json:"entries"`
 	// ExactRefused lists the blocks whose exact inverse product was
@@ -86,6 +88,7 @@ func products(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&s.cgIter, "cg-maxiter", 0, fmt.Sprintf("conjugate-gradient iteration cap (0: min(2n, %d))", solver.DefaultCGMaxIter))
 	fs.DurationVar(&s.cgTime, "cg-time", solver.DefaultCGMaxTime, "conjugate-gradient time cap per solve")
 	fs.Float64Var(&s.damping, "damping", 0, "conjugate-gradient damping λ ≥ 0, solving (H + λI) u = v")
+	fs.Float64Var(&s.exactDamp, "exact-damping", 0, "exact damping λ ≥ 0 of the B-pass and the dense references: (H_ll + λ·h̃ᵀh̃ ⊗ I) u = v (per-sample route)")
 	fs.IntVar(&s.denseMax, "dense-max", 1024, "largest parameter count for a dense Hessian reference (block or full)")
 	fs.Int64Var(&s.denseMem, "dense-mem", reference.DefaultMaxBytes, "memory cap of one dense reference, bytes; estimated before building")
 	fs.DurationVar(&s.denseTime, "dense-time", reference.DefaultMaxTime, "time cap of one dense reference; estimated before building")
@@ -118,6 +121,8 @@ func products(args []string, stdout, stderr io.Writer) int {
 		return usageErr("-cg-time %v: want > 0", s.cgTime)
 	case !(s.damping >= 0) || math.IsInf(s.damping, 0):
 		return usageErr("-damping %v: want a finite λ ≥ 0", s.damping)
+	case !(s.exactDamp >= 0) || math.IsInf(s.exactDamp, 0):
+		return usageErr("-exact-damping %v: want a finite λ ≥ 0", s.exactDamp)
 	case s.denseMax < 0:
 		return usageErr("-dense-max %d: want ≥ 0", s.denseMax)
 	case s.denseMem <= 0:
@@ -230,8 +235,8 @@ func generate(widthList string, batch int, seed uint64, slope float64, dir strin
 // that becomes the entry's Error. Every method of a product runs, whatever
 // another one did.
 type method struct {
-	product, name string
-	run           func(e *Entry) error
+	block, product, name string
+	run                  func(e *Entry) error
 }
 
 // compute runs every product by every method that applies.
@@ -240,11 +245,14 @@ func compute(path string, s settings, stderr io.Writer) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := hvp.New(net.Loss, net.Weights...)
+	p, err := hvp.New(net.Loss, net.Params()...)
 	if err != nil {
 		return nil, err
 	}
 	rep := &Report{Net: path, Conditions: p.Conditions(), Directions: "gradient (Newton directions)"}
+	for _, w := range p.Weights {
+		rep.Params = append(rep.Params, w.Name())
+	}
 	var v []*tensor.Dense
 	if net.Directions != nil {
 		rep.Directions = "from the net file"
@@ -255,13 +263,12 @@ func compute(path string, s settings, stderr io.Writer) (*Report, error) {
 		return nil, err
 	}
 	var methods []method
-	for l, w := range net.Weights {
-		methods = append(methods, blockMethods(p, l, w.Name(), v[l], s, stderr)...)
+	for l := range p.Blocks() {
+		methods = append(methods, blockMethods(p, l, p.BlockOf(l, v), s, stderr)...)
 	}
 	methods = append(methods, fullMethods(p, v, s, stderr)...)
 	for i, m := range methods {
-		block, product := m.product[:strings.Index(m.product, " ")], m.product[strings.Index(m.product, " ")+1:]
-		e := &Entry{Block: block, Product: product, Method: m.name}
+		e := &Entry{Block: m.block, Product: m.product, Method: m.name}
 		t0 := time.Now()
 		if err := runMethod(m, e); err != nil {
 			e.value, e.Error = nil, err.Error()
@@ -275,10 +282,10 @@ func compute(path string, s settings, stderr io.Writer) (*Report, error) {
 			map[bool]string{true: ": " + e.Error}[e.Error != ""])
 		rep.Entries = append(rep.Entries, e)
 	}
-	for l, w := range net.Weights {
+	for l := range p.Blocks() {
 		for _, e := range rep.Entries {
-			if e.Block == w.Name() && e.Product == "InvHv" && e.Method == "uncertified" {
-				rep.ExactRefused = append(rep.ExactRefused, fmt.Sprintf("block %d (%s)", l, w.Name()))
+			if e.Block == p.BlockName(l) && e.Product == "InvHv" && e.Method == "uncertified" {
+				rep.ExactRefused = append(rep.ExactRefused, fmt.Sprintf("block %d (%s)", l, e.Block))
 				break
 			}
 		}
@@ -306,28 +313,32 @@ func every(stderr io.Writer, what string) func(done, total int, extra string) {
 	}
 }
 
-func blockMethods(p *hvp.Products, l int, name string, v *tensor.Dense, s settings, stderr io.Writer) []method {
-	n := v.Shape().TotalSize()
+func blockMethods(p *hvp.Products, l int, v []*tensor.Dense, s settings, stderr io.Writer) []method {
+	name := p.BlockName(l)
+	n := len(hvp.Flatten(v))
 	var dense, denseFD *mat.Dense
 	lim := func(what string) *reference.Limits {
 		tick := every(stderr, name+" "+what)
 		return &reference.Limits{MaxBytes: s.denseMem, MaxTime: s.denseTime, Progress: func(d, t int) { tick(d, t, " columns") }}
 	}
 	tooBig := fmt.Errorf("skipped: %d parameters > -dense-max %d", n, s.denseMax)
-	ms := []method{{name + " Hv", "exact", func(e *Entry) error {
+	m := func(product, how string, run func(e *Entry) error) method {
+		return method{block: name, product: product, name: how, run: run}
+	}
+	ms := []method{m("Hv", "exact", func(e *Entry) error {
 		hv, err := p.BlockHv(l, v)
-		e.value, e.fatal = []*tensor.Dense{hv}, err != nil
+		e.value, e.fatal = hv, err != nil
 		return err
-	}}}
+	})}
 	for _, r := range s.steps {
-		ms = append(ms, method{name + " Hv", fmt.Sprintf("fd r=%g", r), func(e *Entry) error {
-			hv, err := reference.HvFD(p, p.BlockDirection(l, v), r)
+		ms = append(ms, m("Hv", fmt.Sprintf("fd r=%g", r), func(e *Entry) error {
+			hv, err := reference.HvFD(p, p.Scatter(l, v), r)
 			if err == nil {
-				e.value = []*tensor.Dense{hv[l]}
+				e.value = p.BlockOf(l, hv)
 			}
 			e.Note = "central differences of the gradient, perturbation of norm r"
 			return err
-		}})
+		}))
 	}
 	denseHv := func(h **mat.Dense, build func() (*mat.Dense, error), note string) func(e *Entry) error {
 		return func(e *Entry) error {
@@ -338,44 +349,51 @@ func blockMethods(p *hvp.Products, l int, name string, v *tensor.Dense, s settin
 			if *h, err = build(); err != nil {
 				return err
 			}
-			e.value, e.Note = []*tensor.Dense{matVec(*h, v)}, note
+			e.value, e.Note = matVec(*h, v), note
 			return nil
 		}
 	}
 	ms = append(ms,
-		method{name + " Hv", "dense", denseHv(&dense, func() (*mat.Dense, error) { return reference.DenseBlock(p, l, lim("dense")) },
-			"dense block of exact R-pass columns")},
-		method{name + " Hv", "dense-fd", denseHv(&denseFD, func() (*mat.Dense, error) { return reference.DenseBlockFD(p, l, 0, lim("dense-fd")) },
-			"dense block of Richardson-extrapolated central differences of the gradient")},
-		method{name + " InvHv", "exact", func(e *Entry) error {
-			res, err := p.InvHv(l, v, &hvp.Options{BestEffort: true})
+		m("Hv", "dense", denseHv(&dense, func() (*mat.Dense, error) { return reference.DenseBlock(p, l, lim("dense")) },
+			"dense block of exact R-pass columns")),
+		m("Hv", "dense-fd", denseHv(&denseFD, func() (*mat.Dense, error) { return reference.DenseBlockFD(p, l, 0, lim("dense-fd")) },
+			"dense block of Richardson-extrapolated central differences of the gradient")),
+		m("InvHv", "exact", func(e *Entry) error {
+			res, err := p.InvHv(l, v, &hvp.Options{BestEffort: true, Damping: s.exactDamp})
 			if err != nil {
 				e.Method = "uncertified"
 				return err
 			}
 			fillResult(e, res)
+			e.Note = fmt.Sprintf("%s route", res.Route)
+			if res.Damping > 0 {
+				e.Note += fmt.Sprintf(", damped: (H + %g·h̃ᵀh̃ ⊗ I)⁻¹v", res.Damping)
+			}
 			switch {
 			case !res.Certified:
 				e.Method = "uncertified"
-				e.Note = "a B-pass that failed its checks (best effort): not an inverse product"
+				e.Note += "; a B-pass that failed its checks (best effort): not an inverse product"
 			case res.Kind == hvp.KindNewtonOnly:
 				e.Method = "newton-only"
-				e.Note = "a solution of H u = v, not H⁺v (Newton-only block)"
+				e.Note += "; a solution of H u = v, not H⁺v (Newton-only block)"
 			case res.Kind != hvp.KindExact && res.Kind != hvp.KindPseudoInverse:
 				e.Method = "uncertified"
 			}
 			return nil
-		}})
+		}))
 	for _, r := range s.steps {
-		ms = append(ms, method{name + " InvHv", fmt.Sprintf("fd r=%g", r), func(e *Entry) error {
+		ms = append(ms, m("InvHv", fmt.Sprintf("fd r=%g", r), func(e *Entry) error {
+			if s.exactDamp > 0 {
+				return errors.New("skipped: finite differences of the functional inverse are undamped (-exact-damping)")
+			}
 			res, err := reference.InvHvFD(p, l, v, r, &hvp.Options{BestEffort: true})
 			if err == nil {
 				fillResult(e, res)
 			}
 			return err
-		}})
+		}))
 	}
-	ms = append(ms, method{name + " InvHv", "cg", func(e *Entry) error {
+	ms = append(ms, m("InvHv", "cg", func(e *Entry) error {
 		tick := every(stderr, name+" InvHv cg")
 		res, err := solver.InvHvCG(p, l, v, &solver.CGOptions{Tol: s.cgTol, MaxIter: s.cgIter, MaxTime: s.cgTime, Damping: s.damping,
 			Progress: func(i int, r float64) { tick(i, 0, fmt.Sprintf(" iterations, residual %.2g", r)) }})
@@ -389,40 +407,77 @@ func blockMethods(p *hvp.Products, l int, name string, v *tensor.Dense, s settin
 			e.Note = "not converged: " + res.CG.Reason
 		}
 		return nil
-	}})
+	}))
 	solveWith := func(h **mat.Dense, label string) func(e *Entry) error {
 		return func(e *Entry) error {
 			if *h == nil {
 				return fmt.Errorf("no %s block (see its Hv entry)", label)
 			}
-			sol, err := reference.MinNormSolve(*h, v.Float64s())
+			a := *h
+			if s.exactDamp > 0 {
+				var err error
+				if a, err = damped(p, l, v, *h, s.exactDamp); err != nil {
+					return err
+				}
+			}
+			sol, err := reference.MinNormSolve(a, hvp.Flatten(v))
 			if err != nil {
 				return err
 			}
-			u := tensor.New(tensor.WithShape(v.Shape()...), tensor.WithBacking(sol.U))
-			e.value, e.Note = []*tensor.Dense{u}, sol.String()
+			u := split(sol.U, v)
+			e.value, e.Note = u, sol.String()
 			hu, err := p.BlockHv(l, u)
-			if err == nil {
-				r := hvp.RelDiff(hu, v)
+			if err == nil && s.exactDamp == 0 {
+				r := hvp.FlatRelDiff(hvp.Flatten(hu), hvp.Flatten(v))
 				e.Residual = &r
 			}
 			return nil
 		}
 	}
-	return append(ms, method{name + " InvHv", "dense", solveWith(&dense, "dense")},
-		method{name + " InvHv", "dense-fd", solveWith(&denseFD, "dense-fd")})
+	return append(ms, m("InvHv", "dense", solveWith(&dense, "dense")), m("InvHv", "dense-fd", solveWith(&denseFD, "dense-fd")))
+}
+
+// damped returns h + λ·(h̃ᵀh̃ ⊗ I) for block l, the metric's columns from
+// hvp.Products.DampingTerm.
+func damped(p *hvp.Products, l int, v []*tensor.Dense, h *mat.Dense, lambda float64) (*mat.Dense, error) {
+	n, _ := h.Dims()
+	out := mat.DenseCopyOf(h)
+	for j := range n {
+		e := make([]float64, n)
+		e[j] = 1
+		d, err := p.DampingTerm(l, split(e, v))
+		if err != nil {
+			return nil, err
+		}
+		for i, x := range hvp.Flatten(d) {
+			out.Set(i, j, out.At(i, j)+lambda*x)
+		}
+	}
+	return out, nil
+}
+
+// split cuts x into matrices shaped like those of like.
+func split(x []float64, like []*tensor.Dense) []*tensor.Dense {
+	out := make([]*tensor.Dense, len(like))
+	off := 0
+	for i, t := range like {
+		k := t.Shape().TotalSize()
+		out[i] = tensor.New(tensor.WithShape(t.Shape()...), tensor.WithBacking(append([]float64(nil), x[off:off+k]...)))
+		off += k
+	}
+	return out
 }
 
 func fullMethods(p *hvp.Products, v []*tensor.Dense, s settings, stderr io.Writer) []method {
 	n := len(hvp.Flatten(v))
-	ms := []method{{"full Hv", "exact", func(e *Entry) error {
+	ms := []method{{"full", "Hv", "exact", func(e *Entry) error {
 		var err error
 		e.value, err = p.Hv(v)
 		e.fatal = err != nil
 		return err
 	}}}
 	for _, r := range s.steps {
-		ms = append(ms, method{"full Hv", fmt.Sprintf("fd r=%g", r), func(e *Entry) error {
+		ms = append(ms, method{"full", "Hv", fmt.Sprintf("fd r=%g", r), func(e *Entry) error {
 			var err error
 			e.value, err = reference.HvFD(p, v, r)
 			return err
@@ -446,14 +501,14 @@ func fullMethods(p *hvp.Products, v []*tensor.Dense, s settings, stderr io.Write
 		}
 	}
 	return append(ms,
-		method{"full Hv", "dense", dense(func(l *reference.Limits) (*mat.Dense, error) { return reference.DenseHessian(p, l) },
+		method{"full", "Hv", "dense", dense(func(l *reference.Limits) (*mat.Dense, error) { return reference.DenseHessian(p, l) },
 			"dense", "dense Hessian of exact R-pass columns")},
-		method{"full Hv", "dense-fd", dense(func(l *reference.Limits) (*mat.Dense, error) { return reference.DenseHessianFD(p, 0, l) },
+		method{"full", "Hv", "dense-fd", dense(func(l *reference.Limits) (*mat.Dense, error) { return reference.DenseHessianFD(p, 0, l) },
 			"dense-fd", "central differences of the gradient, Richardson-extrapolated: O(r⁴) truncation")})
 }
 
 func fillResult(e *Entry, res *hvp.Result) {
-	e.value = []*tensor.Dense{res.U}
+	e.value = res.U
 	r, c := res.Residual, res.Certified
 	e.Residual, e.Certified, e.Kind = &r, &c, res.Kind.String()
 	if res.Note != "" {
@@ -491,11 +546,11 @@ func compare(rep *Report) {
 	}
 }
 
-func matVec(h *mat.Dense, v *tensor.Dense) *tensor.Dense {
+func matVec(h *mat.Dense, v []*tensor.Dense) []*tensor.Dense {
 	n, _ := h.Dims()
 	var y mat.VecDense
-	y.MulVec(h, mat.NewVecDense(n, append([]float64(nil), v.Float64s()...)))
-	return tensor.New(tensor.WithShape(v.Shape()...), tensor.WithBacking(y.RawVector().Data))
+	y.MulVec(h, mat.NewVecDense(n, hvp.Flatten(v)))
+	return split(y.RawVector().Data, v)
 }
 
 func printTable(w io.Writer, rep *Report, s settings) {

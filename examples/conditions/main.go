@@ -1,7 +1,8 @@
 // Command conditions prints newtonia's conditions report for nets that meet
-// and that violate the exactness conditions of method.md §4, and what
-// InvHv then returns for each block: a certified result or the typed error
-// naming the cause.
+// and that violate the exactness conditions of method.md §4 and §9 — which
+// route each block takes (the op-by-op chain, or the per-sample solve) and
+// why — and what InvHv then returns for each block: a certified result or
+// the typed error naming the cause.
 //
 //	go run ./examples/conditions
 package main
@@ -80,7 +81,7 @@ func report(w io.Writer, rng *rand.Rand, c netCase) error {
 		s := wt.Shape()
 		dirs := []*tensor.Dense{g[l], nets.Randn(rng, s[0], s[1], 0)}
 		for i, name := range []string{"v = g", "v random"} {
-			res, err := p.InvHv(l, dirs[i], nil)
+			res, err := p.InvHv(l, dirs[i:i+1], nil)
 			if err != nil {
 				fmt.Fprintf(w, "  InvHv(%s, %s): error [%v]: %v\n", wt.Name(), name, errs.Sentinel(err), err)
 				continue

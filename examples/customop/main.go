@@ -191,7 +191,7 @@ func run(w io.Writer) (float64, error) {
 	worst := 0.0
 	for l := range ws {
 		v := randn(rng, n, n)
-		u, err := p.InvHv(l, v, nil)
+		u, err := p.InvHv(l, []*tensor.Dense{v}, nil)
 		if err != nil {
 			return 0, err
 		}
@@ -207,7 +207,7 @@ func run(w io.Writer) (float64, error) {
 			return 0, err
 		}
 		cond := mat.Cond(hb, 2)
-		e := hvp.RelDiff(u.U, tensor.New(tensor.WithShape(n, n), tensor.WithBacking(ref.RawVector().Data)))
+		e := hvp.RelDiff(u.U[0], tensor.New(tensor.WithShape(n, n), tensor.WithBacking(ref.RawVector().Data)))
 		worst = math.Max(worst, e/(0x1p-52*cond))
 		fmt.Fprintf(w, "%-5s %10.3g %12.3g %12.3g\n", ws[l].Name(), cond, e, u.Residual)
 	}

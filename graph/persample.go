@@ -1,0 +1,157 @@
+package graph
+
+import (
+	"fmt"
+
+	"github.com/newtonia/newtonia/errs"
+	"github.com/newtonia/newtonia/ops"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// PerSample is the per-sample route of method.md §9 for one block: a
+// layer's weight W, or W and its bias b jointly (W̃ = [W; bᵀ]). With every
+// other weight fixed the loss is Σ_i ℓ_i(net_i), net = h̃ W̃, h̃ = h or
+// [h, 1], so
+//
+//	H_ll = Aᵀ blockdiag(M_i) A,   A = h̃ ⊗ I,   M_i = ∂²ℓ_i/∂net_i²
+//
+// and the B-pass is (H_ll + λ h̃ᵀh̃ ⊗ I)⁻¹ v:
+//
+//	X = (h̃ᵀ)⁺ V̂        Y_i = (M_i + λI)⁺ X_i        Û = h̃⁺ Y
+//
+// (V̂ = v_W, or v_W over v_b). Column j of every M_i is row i of the JVP
+// of δ = ∂J/∂net along 1e_jᵀ at net: n_l JVPs of the gradient pass from
+// the layer to the loss, each built by the ops' JVP rules.
+type PerSample struct {
+	Pass
+	Params []*G.Node // W, or W and its bias b
+	Net    *G.Node   // the pre-activation h̃ W̃
+	Rows   *G.Node   // h̃: h, or [h, 1] with a bias (B × k)
+	Delta  *G.Node   // ∂J/∂net in the gradient pass
+	Cols   []*G.Node // R_j{δ} along 1e_jᵀ: column j of every M_i
+	Lambda *G.Node   // input: the damping λ, a scalar (bind 0 for none)
+	Dirs   []*G.Node // inputs: the direction, one per parameter
+	U      []*G.Node // the B-pass, one per parameter
+	Damp   []*G.Node // (h̃ᵀh̃ ⊗ I) U, one per parameter: the damping term of the certificate
+	Solve  *G.Node   // the per-sample solve (its Condition describes the M_i)
+	Pinv   *G.Node   // h̃⁺ (its Condition describes h̃)
+	Batch  int       // B, the rows of net
+	FanIn  int       // k, the columns of h̃
+}
+
+// BuildPerSample builds the per-sample route for params (a weight W used
+// once, as the right factor of a product h·W, and optionally its bias b,
+// added once to that product by ops.BiasAddOp) of gradient gp. It returns
+// an error naming the node when the structure is not that of a layer or
+// the loss is not row-separable from the layer's pre-activation on
+// (RowSeparable).
+func BuildPerSample(gp *Gradient, params []*G.Node) (*PerSample, error) {
+	if len(params) == 0 || len(params) > 2 {
+		return nil, &errs.ArgumentError{What: "per-sample block", Value: len(params), Reason: "want a weight, or a weight and its bias"}
+	}
+	order := topo(gp.Loss)
+	uses := Uses(gp.Loss)
+	only := func(p *G.Node) (*G.Node, error) {
+		if len(uses[p]) != 1 {
+			return nil, &errs.NoInverseError{Op: "parameter " + errs.Label(p), Input: -1,
+				Reason: fmt.Sprintf("used by %d nodes: the per-sample route needs a weight used once, by its layer", len(uses[p]))}
+		}
+		return uses[p][0], nil
+	}
+	w := params[0]
+	prod, err := only(w)
+	if err != nil {
+		return nil, err
+	}
+	kids := Children(prod)
+	if _, ok := prod.Op().(ops.MatMulOp); !ok || kids[1] != w {
+		return nil, &errs.NoInverseError{Op: fmt.Sprintf("node %s (op %v)", errs.Label(prod), prod.Op()), Input: -1,
+			Reason: "the per-sample route needs the weight as the right factor of a product h·W (rows are samples)"}
+	}
+	h, net := kids[0], prod
+	if len(params) == 2 {
+		b := params[1]
+		add, err := only(b)
+		if err != nil {
+			return nil, err
+		}
+		if _, ok := add.Op().(ops.BiasAddOp); !ok || Children(add)[0] != prod || Children(add)[1] != b || len(uses[prod]) != 1 {
+			return nil, &errs.NoInverseError{Op: "bias " + errs.Label(b), Input: -1,
+				Reason: fmt.Sprintf("not added once to %s by a bias add (X+1b)", errs.Label(prod))}
+		}
+		net = add
+	}
+	if dep := dependents(order, params...); dep[h] {
+		return nil, &errs.NoInverseError{Op: "layer input " + errs.Label(h), Input: -1, Reason: "depends on the block's own parameters"}
+	}
+	if err := RowSeparable(gp.Loss, net); err != nil {
+		return nil, err
+	}
+	delta := gp.Adjoints[net]
+	if delta == nil {
+		return nil, &errs.NoInverseError{Op: "node " + errs.Label(net), Input: -1, Reason: "has no adjoint in the gradient pass"}
+	}
+	s := net.Shape()
+	ps := &PerSample{Params: params, Net: net, Delta: delta, Batch: s[0]}
+	g := net.Graph()
+	ps.Pass, err = record(g, "per-sample "+w.Name(), func() error { return ps.build(g, h, s) })
+	if err != nil {
+		return nil, err
+	}
+	return ps, nil
+}
+
+func (ps *PerSample) build(g *G.ExprGraph, h *G.Node, s tensor.Shape) error {
+	batch, n := s[0], s[1]
+	k0 := h.Shape()[1]
+	bias := len(ps.Params) == 2
+	var b ops.Builder
+	ps.Rows = h
+	if bias { // h̃ = [h, 1]
+		ones := b.Apply(ops.FillOp{C: 1}, b.Apply(ops.SliceOp{Axis: 1, From: 0, To: 1}, h))
+		ps.Rows = b.Apply(ops.AddOp{}, b.Apply(ops.PadOp{Axis: 1, After: 1}, h), b.Apply(ops.PadOp{Axis: 1, Before: k0}, ones))
+	}
+	ps.FanIn = k0
+	if bias {
+		ps.FanIn++
+	}
+	// Column j of every M_i: the JVP of δ along 1e_jᵀ at net.
+	for j := range n {
+		e := make([]float64, batch*n)
+		for i := range batch {
+			e[i*n+j] = 1
+		}
+		seed := G.NewTensor(g, tensor.Float64, 2, G.WithShape(batch, n), G.WithName(fmt.Sprintf("newtonia.e%d[%s]", j, errs.Label(ps.Net))),
+			G.WithValue(tensor.New(tensor.WithShape(batch, n), tensor.WithBacking(e))))
+		col, _, err := JVP(fmt.Sprintf("M column %d", j), []*G.Node{ps.Delta}, map[*G.Node]*G.Node{ps.Net: seed})
+		if err != nil {
+			return err
+		}
+		if col[0] == nil { // δ does not depend on net: M = 0
+			col[0] = b.Apply(ops.FillOp{C: 0}, ps.Delta)
+		}
+		ps.Cols = append(ps.Cols, col[0])
+	}
+	ps.Lambda = G.NewScalar(g, tensor.Float64, G.WithName("newtonia.λ["+ps.Params[0].Name()+"]"))
+	for _, p := range ps.Params {
+		ps.Dirs = append(ps.Dirs, G.NewTensor(g, tensor.Float64, p.Dims(), G.WithShape(p.Shape()...), G.WithName("newtonia.ps.d["+p.Name()+"]")))
+	}
+	v := ps.Dirs[0]
+	if bias { // V̂ = v_W over v_b
+		v = b.Apply(ops.AddOp{}, b.Apply(ops.PadOp{Axis: 0, After: 1}, ps.Dirs[0]), b.Apply(ops.PadOp{Axis: 0, Before: k0}, ps.Dirs[1]))
+	}
+	ps.Pinv = b.Apply(ops.PInvOp{}, ps.Rows)
+	x := b.Apply(ops.MatMulOp{}, b.Apply(ops.TransposeOp{}, ps.Pinv), v)
+	ps.Solve = b.Apply(ops.RowSolveOp{N: n}, append([]*G.Node{ps.Lambda, x}, ps.Cols...)...)
+	u := b.Apply(ops.MatMulOp{}, ps.Pinv, ps.Solve)
+	damp := b.Apply(ops.MatMulOp{}, b.Apply(ops.TransposeOp{}, ps.Rows), b.Apply(ops.MatMulOp{}, ps.Rows, u))
+	split := func(x *G.Node) []*G.Node {
+		if !bias {
+			return []*G.Node{x}
+		}
+		return []*G.Node{b.Apply(ops.SliceOp{Axis: 0, From: 0, To: k0}, x), b.Apply(ops.SliceOp{Axis: 0, From: k0, To: k0 + 1}, x)}
+	}
+	ps.U, ps.Damp = split(u), split(damp)
+	return b.Err
+}

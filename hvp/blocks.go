@@ -1,0 +1,274 @@
+package hvp
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/newtonia/newtonia/errs"
+	"github.com/newtonia/newtonia/graph"
+	"github.com/newtonia/newtonia/ops"
+	G "gorgonia.org/gorgonia"
+)
+
+// The routes of a block's B-pass.
+const (
+	// RouteChain inverts the gradient pass op by op (method.md §3):
+	// piecewise-linear nets, squared error, equal widths.
+	RouteChain = "chain"
+	// RoutePerSample solves per sample with M_i = ∂²ℓ_i/∂net_i² (method.md
+	// §9): any row-separable net — smooth activations, biases,
+	// cross-entropies, shrinking widths — and exact damping.
+	RoutePerSample = "per-sample"
+)
+
+// route is one way of computing a block's B-pass, with its certificate.
+type route struct {
+	name    string
+	kind    Kind
+	reasons []string
+	dirs    []*G.Node // inputs: the direction, one per parameter of the block
+	u       []*G.Node // the B-pass
+	hu      []*G.Node // H_ll u, the certificate
+	damp    []*G.Node // (h̃ᵀh̃ ⊗ I) u: the damping term (per-sample only)
+	lambda  *G.Node   // input: the damping λ (per-sample only)
+	rows    *G.Node   // h̃ (per-sample only)
+	factors []*G.Node // nodes that factorise a matrix
+	keep    []*G.Node // their inputs, whose values the condition estimates read
+	passes  []graph.Pass
+}
+
+// block is what was built for one block: a weight, or a weight and its
+// bias.
+type block struct {
+	params []int  // indices into Products.Weights
+	name   string // e.g. "W1" or "W1+b1"
+
+	built bool
+	err   error  // why there is no route at all
+	main  *route // the route InvHv takes without damping
+	chain *graph.InversePass
+
+	psTried bool
+	ps      *route // the per-sample route, when it exists
+	psErr   error
+
+	fdBuilt bool
+	fdErr   error
+	fdRoot  *G.Node // input: a gradient value for the functional inverse
+	fd      *graph.InversePass
+}
+
+// groupBlocks pairs each weight with its bias when both are parameters: W
+// used once, as the right factor of h·W, whose product is used once, by a
+// bias add X+1b of parameter b. Every other parameter is a block alone.
+func groupBlocks(loss *G.Node, params []*G.Node) [][]int {
+	index := map[*G.Node]int{}
+	for i, w := range params {
+		index[w] = i
+	}
+	uses := graph.Uses(loss)
+	biasOf := map[int]int{}
+	isBias := map[int]bool{}
+	for i, w := range params {
+		if len(uses[w]) != 1 {
+			continue
+		}
+		prod := uses[w][0]
+		if _, ok := prod.Op().(ops.MatMulOp); !ok || graph.Children(prod)[1] != w || len(uses[prod]) != 1 {
+			continue
+		}
+		add := uses[prod][0]
+		if _, ok := add.Op().(ops.BiasAddOp); !ok || graph.Children(add)[0] != prod {
+			continue
+		}
+		if j, ok := index[graph.Children(add)[1]]; ok && len(uses[params[j]]) == 1 && !isBias[j] {
+			biasOf[i], isBias[j] = j, true
+		}
+	}
+	var blocks [][]int
+	for i := range params {
+		if isBias[i] {
+			continue
+		}
+		if j, ok := biasOf[i]; ok {
+			blocks = append(blocks, []int{i, j})
+		} else {
+			blocks = append(blocks, []int{i})
+		}
+	}
+	return blocks
+}
+
+// block returns block l, building its routes on first use.
+func (p *Products) block(l int) *block {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	b := p.blocks[l]
+	if !b.built {
+		b.built = true
+		if err := p.buildBlock(b); err != nil {
+			b.err = fmt.Errorf("block %d (%s): %w", l, b.name, err)
+		}
+	}
+	return b
+}
+
+// buildBlock chooses the route: the op-by-op chain where it exists and is
+// not refused (it is cheaper), else the per-sample route.
+func (p *Products) buildBlock(b *block) (err error) {
+	defer errs.Recover("building the inverse pass", &err)
+	var chainErr error
+	if len(b.params) == 1 {
+		b.main, chainErr = p.chainRoute(b)
+		if chainErr == nil && b.main.kind != KindRefused {
+			return nil
+		}
+	}
+	ps, psErr := p.perSampleRoute(b)
+	switch {
+	case psErr == nil && (b.main == nil || ps.kind < b.main.kind):
+		if chainErr != nil {
+			ps.reasons = append([]string{"chain route: " + chainErr.Error()}, ps.reasons...)
+		} else if b.main != nil {
+			ps.reasons = append([]string{"chain route: refused: " + strings.Join(b.main.reasons, "; ")}, ps.reasons...)
+		}
+		b.main = ps
+	case b.main != nil:
+		if psErr != nil {
+			b.main.reasons = append(b.main.reasons, "per-sample route: "+psErr.Error())
+		}
+	case chainErr != nil && psErr != nil:
+		return fmt.Errorf("%w (per-sample route: %v)", chainErr, psErr)
+	case psErr != nil:
+		return psErr
+	}
+	return nil
+}
+
+// chainRoute builds the inverse pass of a one-weight block, its B-pass and
+// its certificate.
+func (p *Products) chainRoute(b *block) (*route, error) {
+	l := b.params[0]
+	w, gl := p.Weights[l], p.grad.Grads[l]
+	inv, err := graph.BuildInverse(p.grad, l, gl, false)
+	if err != nil {
+		return nil, err
+	}
+	b.chain = inv
+	r := &route{name: RouteChain, dirs: []*G.Node{input(w.Graph(), w, "d")}}
+	r.kind, r.reasons = Classify(inv)
+	u, pass, err := graph.JVP("B-pass "+w.Name(), []*G.Node{inv.Result}, map[*G.Node]*G.Node{gl: r.dirs[0]})
+	if err != nil {
+		return nil, err
+	}
+	if u[0] == nil {
+		return nil, &errs.NoRuleError{Node: inv.Result, Op: inv.Result.Op(), Rule: "inverse",
+			Err: &errs.NoInverseError{Op: "inverse pass", Reason: "its B-pass is identically zero: the gradient does not depend on the weight"}}
+	}
+	r.u, r.passes = u, []graph.Pass{inv.Pass, pass}
+	return r, p.certificate(b, r, append(inv.Pass.Nodes, pass.Nodes...))
+}
+
+// perSampleRoute returns the block's per-sample route, building it once.
+func (p *Products) perSampleRoute(b *block) (*route, error) {
+	if b.psTried {
+		return b.ps, b.psErr
+	}
+	b.psTried = true
+	params := make([]*G.Node, len(b.params))
+	for i, k := range b.params {
+		params[i] = p.Weights[k]
+	}
+	ps, err := graph.BuildPerSample(p.grad, params)
+	if err != nil {
+		b.psErr = err
+		return nil, err
+	}
+	r := &route{name: RoutePerSample, dirs: ps.Dirs, u: ps.U, damp: ps.Damp, lambda: ps.Lambda, rows: ps.Rows, passes: []graph.Pass{ps.Pass}}
+	bias := ""
+	if len(params) == 2 {
+		bias = " + 1 (bias)"
+	}
+	switch {
+	case ps.Batch == ps.FanIn:
+		r.kind = KindExact
+	case ps.Batch < ps.FanIn:
+		r.kind = KindPseudoInverse
+		r.reasons = []string{fmt.Sprintf("per-sample route: batch %d < fan-in %d%s: h̃ has more columns than rows, the inverse is the minimum-norm one", ps.Batch, ps.FanIn, bias)}
+	default:
+		r.kind = KindRefused
+		r.reasons = []string{fmt.Sprintf("per-sample route: batch %d > fan-in %d%s: h̃ᵀ is not injective, the gradient map has no inverse", ps.Batch, ps.FanIn, bias)}
+	}
+	if r.kind != KindRefused {
+		r.reasons = append(r.reasons, fmt.Sprintf("per-sample route: %s when every M_i (%d×%d, from %d JVPs) is nonsingular, Newton-only otherwise (checked when run)",
+			r.kind, len(ps.Cols), len(ps.Cols), len(ps.Cols)))
+	}
+	if err := p.certificate(b, r, ps.Pass.Nodes); err != nil {
+		b.psErr = err
+		return nil, err
+	}
+	b.ps = r
+	return r, nil
+}
+
+// certificate builds H_ll u by the R-pass for route r and lists the
+// nodes among nodes that factorise a matrix.
+func (p *Products) certificate(b *block, r *route, nodes []*G.Node) error {
+	seeds := map[*G.Node]*G.Node{}
+	grads := make([]*G.Node, len(b.params))
+	for i, k := range b.params {
+		seeds[p.Weights[k]] = r.u[i]
+		grads[i] = p.grad.Grads[k]
+	}
+	hu, pass, err := graph.JVP("certificate "+b.name, grads, seeds)
+	if err != nil {
+		return err
+	}
+	for i := range hu {
+		if hu[i], err = nonNil(hu[i], grads[i]); err != nil {
+			return err
+		}
+	}
+	r.hu, r.passes = hu, append(r.passes, pass)
+	for _, n := range nodes {
+		if _, ok := n.Op().(ops.Conditioner); ok {
+			r.factors = append(r.factors, n)
+			r.keep = append(r.keep, graph.Children(n)...)
+		}
+	}
+	return nil
+}
+
+// fdBlock returns block l with its functional inverse pass (for finite
+// differences) built: one-weight blocks only.
+func (p *Products) fdBlock(l int) *block {
+	b := p.block(l)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !b.fdBuilt {
+		b.fdBuilt = true
+		if len(b.params) != 1 {
+			b.fdErr = &errs.NoInverseError{Op: "block " + b.name, Input: -1, Reason: "the functional inverse is built for one-weight blocks only"}
+			return b
+		}
+		k := b.params[0]
+		w := p.Weights[k]
+		b.fdRoot = input(w.Graph(), w, "q")
+		func() {
+			defer errs.Recover("building the functional inverse", &b.fdErr)
+			b.fd, b.fdErr = graph.BuildInverse(p.grad, k, b.fdRoot, true)
+		}()
+		if b.fdErr != nil {
+			b.fdErr = fmt.Errorf("block %d (%s): %w", l, b.name, b.fdErr)
+		}
+	}
+	return b
+}
+
+func blockName(params []*G.Node) string {
+	names := make([]string, len(params))
+	for i, w := range params {
+		names[i] = w.Name()
+	}
+	return strings.Join(names, "+")
+}
