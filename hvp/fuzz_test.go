@@ -21,34 +21,40 @@ func documented(err error) bool {
 	return s != nil && s != errs.ErrInternal
 }
 
-// FuzzNets draws a leaky-ReLU MLP (depth 1–4, widths and batch 1–9, slope
-// 0–1 including 0 and 1, weights scaled from 1e-4 to 1e4, sometimes a plain
-// ReLU layer) and, for every block, a random direction and the gradient.
-// The property, for InvHv (exact only) and exact-else-CG: either a certified
-// result whose residual is within the tolerance, or a documented typed
-// error. Never a panic, never an uncertified result without best effort.
+// FuzzNets draws an MLP (depth 1–4, widths and batch 1–9; leaky ReLU of
+// slope 0–1 including 0 and 1, tanh, sigmoid or softplus; sometimes a
+// plain ReLU layer; with or without biases; half squared error, softmax or
+// sigmoid cross-entropy; weights scaled from 1e-4 to 1e4) and, for every
+// block, a random direction and the gradient. The property, for Hv, InvHv
+// (undamped and damped) and exact-else-CG: either a certified result whose
+// residual is within the tolerance, or a documented typed error. Never a
+// panic, never an uncertified result without best effort.
 func FuzzNets(f *testing.F) {
-	f.Add(uint64(1), uint8(2), uint8(3), uint8(3), uint8(3), uint8(3), uint8(128), int8(0), false)  // square
-	f.Add(uint64(2), uint8(3), uint8(5), uint8(8), uint8(8), uint8(8), uint8(128), int8(0), false)  // batch < fan-in
-	f.Add(uint64(3), uint8(3), uint8(8), uint8(4), uint8(6), uint8(8), uint8(128), int8(0), false)  // widening
-	f.Add(uint64(4), uint8(2), uint8(9), uint8(3), uint8(3), uint8(3), uint8(0), int8(0), false)    // slope 0, batch > fan-in
-	f.Add(uint64(5), uint8(3), uint8(4), uint8(8), uint8(6), uint8(4), uint8(255), int8(4), true)   // shrinking, ReLU, big weights
-	f.Add(uint64(6), uint8(1), uint8(1), uint8(1), uint8(1), uint8(1), uint8(200), int8(-4), false) // 1×1, tiny weights
-	f.Fuzz(func(t *testing.T, seed uint64, depth, batch, in, w1, w2, slope uint8, logScale int8, relu bool) {
+	f.Add(uint64(1), uint8(2), uint8(3), uint8(3), uint8(3), uint8(3), uint8(128), int8(0), false, uint8(0))    // square
+	f.Add(uint64(2), uint8(3), uint8(5), uint8(8), uint8(8), uint8(8), uint8(128), int8(0), false, uint8(0))    // batch < fan-in
+	f.Add(uint64(3), uint8(3), uint8(8), uint8(4), uint8(6), uint8(8), uint8(128), int8(0), false, uint8(0))    // widening
+	f.Add(uint64(4), uint8(2), uint8(9), uint8(3), uint8(3), uint8(3), uint8(0), int8(0), false, uint8(0))      // slope 0, batch > fan-in
+	f.Add(uint64(5), uint8(3), uint8(4), uint8(8), uint8(6), uint8(4), uint8(255), int8(4), true, uint8(0))     // shrinking, ReLU, big weights
+	f.Add(uint64(6), uint8(1), uint8(1), uint8(1), uint8(1), uint8(1), uint8(200), int8(-4), false, uint8(0))   // 1×1, tiny weights
+	f.Add(uint64(7), uint8(2), uint8(5), uint8(4), uint8(4), uint8(3), uint8(128), int8(0), false, uint8(0x15)) // tanh, biases, softmax CE
+	f.Add(uint64(8), uint8(1), uint8(3), uint8(5), uint8(4), uint8(2), uint8(128), int8(1), false, uint8(0x26)) // sigmoid, sigmoid CE
+	f.Fuzz(func(t *testing.T, seed uint64, depth, batch, in, w1, w2, slope uint8, logScale int8, relu bool, kind uint8) {
 		d := 1 + int(depth)%4
 		b, n0 := 1+int(batch)%9, 1+int(in)%9
 		widths := []int{1 + int(w1)%9, 1 + int(w2)%9, 1 + int(w1^w2)%9, 1 + int(w1+w2)%9}[:d]
 		alpha := float64(slope) / 255
 		scale := math.Pow(10, float64(max(-4, min(4, int(logScale)))))
-		var layers []nets.Layer
+		acts := []ops.ScalarFunc{ops.LeakyReLUFunc{Alpha: alpha}, ops.TanhFunc{}, ops.SigmoidFunc{}, ops.SoftplusFunc{}}
+		losses := []string{nets.HalfSquaredError, nets.SoftmaxCrossEntropy, nets.SigmoidCrossEntropy}
+		spec := nets.Spec{Batch: b, In: n0, Loss: losses[int(kind>>4)%3]}
 		for k, w := range widths {
-			var act ops.ScalarFunc = ops.LeakyReLUFunc{Alpha: alpha}
+			act := acts[int(kind)%4]
 			if relu && k == 0 {
 				act = ops.ReLUFunc{}
 			}
-			layers = append(layers, nets.Layer{Out: w, Act: act})
+			spec.Layers = append(spec.Layers, nets.Layer{Out: w, Act: act, Bias: kind&4 != 0})
 		}
-		m, err := nets.NewMLP(b, n0, layers)
+		m, err := nets.Build(spec)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -56,7 +62,7 @@ func FuzzNets(f *testing.F) {
 		if err := m.Randomize(rng, scale/math.Sqrt(float64(n0)), 0); err != nil {
 			t.Fatal(err)
 		}
-		p, err := hvp.New(m.Loss, m.Weights...)
+		p, err := hvp.New(m.Loss, m.Params()...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -70,17 +76,27 @@ func FuzzNets(f *testing.F) {
 		if _, err := p.Hv(g); err != nil && !documented(err) {
 			t.Fatalf("Hv: undocumented error %v", err)
 		}
-		for l, w := range m.Weights {
-			s := w.Shape()
-			for _, v := range []*tensor.Dense{g[l], nets.Randn(rng, s[0], s[1], 0)} {
-				for _, fallback := range []bool{false, true} {
-					res, err := p.InvHv(l, []*tensor.Dense{v}, nil)
-					if fallback {
-						res, err = solver.InvHv(p, l, []*tensor.Dense{v}, nil, &solver.CGOptions{Tol: 1e-8})
+		for l := range p.Blocks() {
+			var v []*tensor.Dense
+			for _, k := range p.Block(l) {
+				s := p.Weights[k].Shape()
+				v = append(v, nets.Randn(rng, s[0], s[1], 0))
+			}
+			for _, dir := range [][]*tensor.Dense{p.BlockOf(l, g), v} {
+				for try := 0; try < 3; try++ {
+					var res *hvp.Result
+					var err error
+					switch try {
+					case 0:
+						res, err = p.InvHv(l, dir, nil)
+					case 1:
+						res, err = p.InvHv(l, dir, &hvp.Options{Damping: 0.1})
+					case 2:
+						res, err = solver.InvHv(p, l, dir, nil, &solver.CGOptions{Tol: 1e-8})
 					}
 					if err != nil {
 						if !documented(err) {
-							t.Fatalf("block %d: undocumented error %v (%T)", l, err, err)
+							t.Fatalf("block %d, try %d: undocumented error %v (%T)", l, try, err, err)
 						}
 						continue
 					}
@@ -88,11 +104,13 @@ func FuzzNets(f *testing.F) {
 						res.Kind == hvp.KindPseudoInverse && res.NormalResidual <= hvp.DefaultTol ||
 						res.Kind == hvp.KindCG)
 					if !ok {
-						t.Fatalf("block %d: uncertified or out-of-tolerance result returned: kind %v, certified %v, residual %.3g",
-							l, res.Kind, res.Certified, res.Residual)
+						t.Fatalf("block %d, try %d: uncertified or out-of-tolerance result returned: kind %v, certified %v, residual %.3g",
+							l, try, res.Kind, res.Certified, res.Residual)
 					}
-					if !allFinite(res.U[0]) {
-						t.Fatalf("block %d: non-finite result", l)
+					for _, u := range res.U {
+						if !allFinite(u) {
+							t.Fatalf("block %d, try %d: non-finite result", l, try)
+						}
 					}
 				}
 			}

@@ -267,3 +267,52 @@ func (m *MLP) PerSampleHessian(l int) (*mat.Dense, error) {
 	}
 	return hess, nil
 }
+
+// LayerInput returns h̃ for block l: the layer's input h_{l−1} for the
+// bound values, with a column of ones appended when the layer has a bias
+// (plain gonum arithmetic, no graph): the metric h̃ᵀh̃ ⊗ I of the exact
+// damping.
+func (m *MLP) LayerInput(l int) (*mat.Dense, error) {
+	if l < 0 || l >= len(m.Weights) {
+		return nil, fmt.Errorf("nets: block %d out of range", l)
+	}
+	h, err := asMat(m.X.Value())
+	if err != nil {
+		return nil, fmt.Errorf("nets: x: %w", err)
+	}
+	for q := 0; q < l; q++ {
+		w, err := asMat(m.Weights[q].Value())
+		if err != nil {
+			return nil, err
+		}
+		var z mat.Dense
+		z.Mul(h, w)
+		if m.Biases[q] != nil {
+			b, err := asMat(m.Biases[q].Value())
+			if err != nil {
+				return nil, err
+			}
+			r, c := z.Dims()
+			for i := 0; i < r; i++ {
+				for j := 0; j < c; j++ {
+					z.Set(i, j, z.At(i, j)+b.At(0, j))
+				}
+			}
+		}
+		act := m.Acts[q]
+		z.Apply(func(_, _ int, x float64) float64 { y, _ := act.Deriv(0, x); return y }, &z)
+		h = &z
+	}
+	if m.Biases[l] == nil {
+		return h, nil
+	}
+	r, c := h.Dims()
+	out := mat.NewDense(r, c+1, nil)
+	for i := 0; i < r; i++ {
+		for j := 0; j < c; j++ {
+			out.Set(i, j, h.At(i, j))
+		}
+		out.Set(i, c, 1)
+	}
+	return out, nil
+}

@@ -166,7 +166,9 @@ func (o RowSolveOp) Do(v ...G.Value) (G.Value, error) {
 func (o RowSolveOp) Condition(in []G.Value) (MatrixCondition, error) {
 	mc := MatrixCondition{Rows: o.N, Cols: o.N, Rank: o.N, Cond: 1, Method: "per-sample symmetric eigendecomposition (2-norm)"}
 	err := o.systems(in, func(i int, m *mat.SymDense, _ []float64) error {
-		vals, _, tol, err := eig(m, false)
+		// With vectors: gonum v0.17's eigenvalues-only path (Dsterf) panics
+		// in Dlascl for some scaled matrices ("insufficient length of a").
+		vals, _, tol, err := eig(m, true)
 		if err != nil {
 			return err
 		}

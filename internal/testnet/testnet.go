@@ -73,9 +73,9 @@ func Solve(t testing.TB, h *mat.Dense, v *tensor.Dense) *tensor.Dense {
 	return tensor.New(tensor.WithShape(v.Shape()...), tensor.WithBacking(x.RawVector().Data))
 }
 
-// PinvSolve returns H⁺v for a symmetric positive semidefinite H, with
-// eigenvalues below rcond·λ_max treated as zero, the rank used and the
-// condition number λ_max/λ_min over the range.
+// PinvSolve returns H⁺v for a symmetric H (indefinite allowed), with
+// eigenvalues below rcond·|λ|_max in magnitude treated as zero, the rank
+// used and the condition number |λ|_max/|λ|_min over the range.
 func PinvSolve(t testing.TB, h *mat.Dense, v *tensor.Dense, rcond float64) (*tensor.Dense, int, float64) {
 	t.Helper()
 	n, _ := h.Dims()
@@ -89,11 +89,11 @@ func PinvSolve(t testing.TB, h *mat.Dense, v *tensor.Dense, rcond float64) (*ten
 	b := mat.NewVecDense(n, hvp.Flatten([]*tensor.Dense{v}))
 	var qtb mat.VecDense
 	qtb.MulVec(q.T(), b)
-	top := vals[n-1]
+	top := math.Max(math.Abs(vals[0]), math.Abs(vals[n-1]))
 	rank, smallest := 0, top
 	for i, l := range vals {
-		if l > rcond*top {
-			smallest = math.Min(smallest, l)
+		if math.Abs(l) > rcond*top {
+			smallest = math.Min(smallest, math.Abs(l))
 			qtb.SetVec(i, qtb.AtVec(i)/l)
 			rank++
 		} else {

@@ -1,0 +1,291 @@
+package hvp_test
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/newtonia/newtonia/errs"
+	"github.com/newtonia/newtonia/hvp"
+	"github.com/newtonia/newtonia/internal/testnet"
+	"github.com/newtonia/newtonia/nets"
+	"github.com/newtonia/newtonia/ops"
+	"github.com/newtonia/newtonia/reference"
+	"gonum.org/v1/gonum/mat"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// smoothNet is a net of the per-sample route's tests.
+type smoothNet struct {
+	name      string
+	batch, in int
+	layers    []nets.Layer
+	loss, red string
+	want      []hvp.Kind // per block, the kind the result must have
+}
+
+var (
+	tanh     = ops.TanhFunc{}
+	sigmoid  = ops.SigmoidFunc{}
+	softplus = ops.SoftplusFunc{}
+	identity = ops.IdentityFunc{}
+	leaky    = ops.LeakyReLUFunc{Alpha: 0.5}
+	ex, pi   = hvp.KindExact, hvp.KindPseudoInverse
+	no       = hvp.KindNewtonOnly
+	rf       = hvp.KindRefused
+)
+
+func L(out int, act ops.ScalarFunc, bias bool) nets.Layer {
+	return nets.Layer{Out: out, Act: act, Bias: bias}
+}
+
+var smoothNets = []smoothNet{
+	{"tanh 5-5-5-5", 5, 5, []nets.Layer{L(5, tanh, false), L(5, tanh, false), L(5, tanh, false)}, nets.HalfSquaredError, "", []hvp.Kind{ex, ex, ex}},
+	{"tanh, sigmoid, id 6-6-6-3", 6, 6, []nets.Layer{L(6, tanh, false), L(6, sigmoid, false), L(3, identity, false)}, nets.HalfSquaredError, "", []hvp.Kind{ex, ex, ex}},
+	// Blocks 1 and 2 have fan-in 4 < batch 6: refused.
+	{"softplus, tanh, id 6-4-4-4 (shrinking)", 6, 6, []nets.Layer{L(4, softplus, false), L(4, tanh, false), L(4, identity, false)}, nets.HalfSquaredError, "", []hvp.Kind{ex, rf, rf}},
+	{"softplus, tanh, id 4-6-5-3 (shrinking), B 4", 4, 6, []nets.Layer{L(5, softplus, false), L(5, tanh, false), L(3, identity, false)}, nets.HalfSquaredError, "", []hvp.Kind{pi, pi, pi}},
+	{"tanh with biases, B = fan-in + 1", 6, 5, []nets.Layer{L(5, tanh, true), L(5, tanh, true), L(5, tanh, true)}, nets.HalfSquaredError, "", []hvp.Kind{ex, ex, ex}},
+	{"tanh + bias, softmax CE, mean", 6, 5, []nets.Layer{L(5, tanh, true), L(5, tanh, true), L(4, identity, true)}, nets.SoftmaxCrossEntropy, nets.ReductionMean, []hvp.Kind{ex, ex, no}},
+	{"sigmoid BCE, B < fan-in", 4, 6, []nets.Layer{L(6, sigmoid, true), L(3, identity, true)}, nets.SigmoidCrossEntropy, "", []hvp.Kind{pi, pi}},
+	{"leaky + bias, shrinking 6-5-4, B 7", 7, 6, []nets.Layer{L(5, leaky, true), L(4, identity, true)}, nets.HalfSquaredError, "", []hvp.Kind{no, rf}},
+}
+
+func (c smoothNet) build(t *testing.T, rng *rand.Rand) (*nets.MLP, *hvp.Products) {
+	t.Helper()
+	m, err := nets.Build(nets.Spec{Batch: c.batch, In: c.in, Layers: c.layers, Loss: c.loss, Reduction: c.red})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Randomize(rng, 1/math.Sqrt(float64(c.in)), 1); err != nil {
+		t.Fatal(err)
+	}
+	p, err := hvp.New(m.Loss, m.Params()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, p
+}
+
+// The closed-form per-sample oracle (nets.MLP.PerSampleHessian, plain
+// gonum) against the dense block of Richardson central differences of
+// the gradient, which shares nothing with it: O(r⁴) truncation at
+// r = 1e-3 and rounding ≈ ε‖g‖/r, so 1e-8 relative.
+func TestPerSampleOracle(t *testing.T) {
+	rng := rand.New(rand.NewPCG(60, 60))
+	for _, c := range smoothNets {
+		m, p := c.build(t, rng)
+		for l := range p.Blocks() {
+			h, err := m.PerSampleHessian(l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fd, err := reference.DenseBlockFD(p, l, 1e-3, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e := relDense(fd, h); e > 1e-8 {
+				t.Errorf("%s block %d: oracle vs FD dense block: %.2e", c.name, l, e)
+			}
+		}
+	}
+}
+
+func relDense(a, b *mat.Dense) float64 {
+	var d mat.Dense
+	d.Sub(a, b)
+	return mat.Norm(&d, 2) / mat.Norm(b, 2)
+}
+
+// Hv through every new op (biases, sigmoid, softplus, the cross-entropies,
+// the mean) is exact: BlockHv against the oracle times v to 1e-12, and the
+// exact-column dense block to 1e-13.
+func TestPerSampleHv(t *testing.T) {
+	rng := rand.New(rand.NewPCG(61, 61))
+	for _, c := range smoothNets {
+		m, p := c.build(t, rng)
+		for l := range p.Blocks() {
+			h, err := m.PerSampleHessian(l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			vl := blockRand(rng, p, l)
+			hv, err := p.BlockHv(l, vl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, _ := h.Dims()
+			var want mat.VecDense
+			want.MulVec(h, mat.NewVecDense(n, hvp.Flatten(vl)))
+			if e := hvp.FlatRelDiff(hvp.Flatten(hv), want.RawVector().Data); e > 1e-12 {
+				t.Errorf("%s block %d: BlockHv vs oracle: %.2e", c.name, l, e)
+			}
+			dense, err := reference.DenseBlock(p, l, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e := relDense(dense, h); e > 1e-13 {
+				t.Errorf("%s block %d: exact-column dense block vs oracle: %.2e", c.name, l, e)
+			}
+		}
+	}
+}
+
+// blockRand returns a random direction for block l.
+func blockRand(rng *rand.Rand, p *hvp.Products, l int) []*tensor.Dense {
+	var out []*tensor.Dense
+	for _, k := range p.Block(l) {
+		s := p.Weights[k].Shape()
+		out = append(out, nets.Randn(rng, s[0], s[1], 0))
+	}
+	return out
+}
+
+// The per-sample B-pass on every net: the kind the report and the run
+// give, and u against the dense solve of the oracle's block — H⁻¹v or H⁺v
+// to 100·ε·cond₊ (backward-stable solves, as for the chain route); for a
+// Newton-only block (softmax cross-entropy's M_i is singular; leaky ReLU
+// with shrinking widths) H u = g to 1e-9; with damping λ,
+// (H + λ·h̃ᵀh̃ ⊗ I)⁻¹v, h̃ from nets.MLP.LayerInput, to 100·ε·cond.
+func TestPerSampleInverse(t *testing.T) {
+	rng := rand.New(rand.NewPCG(62, 62))
+	worst := 0.0
+	for _, c := range smoothNets {
+		m, p := c.build(t, rng)
+		_, g, err := p.Gradient()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for l := range p.Blocks() {
+			where := fmt.Sprintf("%s block %d (%s)", c.name, l, p.BlockName(l))
+			h, err := m.PerSampleHessian(l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := blockRand(rng, p, l)
+			res, err := p.InvHv(l, v, &hvp.Options{BestEffort: true})
+			if err != nil {
+				t.Fatalf("%s: %v", where, err)
+			}
+			if res.Kind != c.want[l] {
+				t.Errorf("%s: kind %v (%s route), want %v; %q", where, res.Kind, res.Route, c.want[l], res.Reasons)
+			}
+			switch res.Kind {
+			case ex, pi:
+				want, _, cond := testnet.PinvSolve(t, h, tensor.New(tensor.WithShape(len(hvp.Flatten(v))), tensor.WithBacking(hvp.Flatten(v))), 1e-10)
+				e := hvp.FlatRelDiff(hvp.Flatten(res.U), want.Float64s())
+				worst = math.Max(worst, e/(testnet.Eps*cond))
+				if tol := 100 * testnet.Eps * cond; e > tol || !res.Certified {
+					t.Errorf("%s: %v vs the dense solve: %.2e > %.2e (certified %v)", where, res.Kind, e, tol, res.Certified)
+				}
+			case no:
+				rg, err := p.InvHv(l, p.BlockOf(l, g), nil)
+				if err != nil || rg.Residual > 1e-9 || rg.Kind != no {
+					t.Errorf("%s: Newton-only, v = g: %+v, %v", where, rg, err)
+				}
+			}
+			if res.Kind == rf {
+				continue // damping does not make batch > fan-in invertible
+			}
+			// Damped: exact for every block, including the Newton-only ones.
+			const lambda = 0.3
+			hd, err := m.LayerInput(l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := dampedOracle(h, hd, lambda)
+			res, err = p.InvHv(l, v, &hvp.Options{Damping: lambda, BestEffort: true})
+			if err != nil {
+				t.Fatalf("%s damped: %v", where, err)
+			}
+			// For batch < fan-in the damped operator is singular too (h̃ᵀh̃ has
+			// rank B): its pseudo-inverse, and the residual is that of v's
+			// component in the range.
+			ref, _, cond := testnet.PinvSolve(t, a, tensor.New(tensor.WithShape(len(hvp.Flatten(v))), tensor.WithBacking(hvp.Flatten(v))), 1e-10)
+			if e, tol := hvp.FlatRelDiff(hvp.Flatten(res.U), ref.Float64s()), 100*testnet.Eps*cond; e > tol || res.Route != hvp.RoutePerSample || (res.Kind == ex && res.Residual > 1e-10) {
+				t.Errorf("%s damped: vs the dense solve %.2e > %.2e, route %s, residual %.2e", where, e, tol, res.Route, res.Residual)
+			}
+		}
+	}
+	t.Logf("largest error/(ε·cond) of an exact or pseudo-inverse result: %.3g", worst)
+}
+
+// dampedOracle returns H + λ·(h̃ᵀh̃ ⊗ I), parameters row-major.
+func dampedOracle(h, ht *mat.Dense, lambda float64) *mat.Dense {
+	var g mat.Dense
+	g.Mul(ht.T(), ht)
+	k, _ := g.Dims()
+	n := h.RawMatrix().Rows / k
+	out := mat.DenseCopyOf(h)
+	for a := range k {
+		for c := range k {
+			for b := range n {
+				out.Set(a*n+b, c*n+b, out.At(a*n+b, c*n+b)+lambda*g.At(a, c))
+			}
+		}
+	}
+	return out
+}
+
+// The per-sample route's conditions: a bias joins its weight (one block
+// "W1+b1"); batch > fan-in + 1 is refused before running; a node that does
+// not act row by row (a transpose) is named; blocks are per layer unless
+// NewBlocks asks for a weight alone.
+func TestPerSampleConditions(t *testing.T) {
+	rng := rand.New(rand.NewPCG(63, 63))
+	c := smoothNet{"", 7, 5, []nets.Layer{L(5, tanh, true), L(3, identity, true)}, nets.HalfSquaredError, "", nil}
+	m, p := c.build(t, rng)
+	conds := p.Conditions()
+	if len(conds) != 2 || conds[0].Weight != "W1+b1" || conds[1].Kind != hvp.KindRefused || conds[0].Kind != hvp.KindRefused {
+		t.Fatalf("batch 7 > fan-in 5 + 1: %v", conds)
+	}
+	if s := conds.String(); !strings.Contains(s, "batch 7 > fan-in 6 + 1 (bias)") {
+		t.Errorf("report:\n%s", s)
+	}
+	_, err := p.InvHv(0, blockRand(rng, p, 0), nil)
+	wantCondition(t, err, 0, "refused before running", "W1+b1")
+	// W1 alone, its bias held fixed.
+	q, err := hvp.NewBlocks(m.Loss, []*G.Node{m.Weights[0]}, []*G.Node{m.Biases[0]}, []*G.Node{m.Weights[1], m.Biases[1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.Blocks() != 3 || q.BlockName(0) != "W1" || q.BlockName(1) != "b1" {
+		t.Errorf("blocks %d: %s, %s", q.Blocks(), q.BlockName(0), q.BlockName(1))
+	}
+	if k := q.Conditions()[0].Kind; k != hvp.KindRefused {
+		t.Errorf("W1 alone, batch 7 > fan-in 5: %v", k)
+	}
+	// A loss mixing samples: the transpose is named.
+	g := G.NewGraph()
+	mk := func(name string) *G.Node {
+		return G.NewMatrix(g, tensor.Float64, G.WithShape(4, 4), G.WithName(name), G.WithValue(nets.Randn(rng, 4, 4, 1)))
+	}
+	x, w, y := mk("x"), mk("W"), mk("y")
+	h, err := ops.MatMul(x, w)
+	if err == nil {
+		h, err = ops.Tanh(h)
+	}
+	var ht *G.Node
+	if err == nil {
+		ht, err = ops.Apply(ops.TransposeOp{}, h)
+	}
+	var loss *G.Node
+	if err == nil {
+		loss, err = ops.HalfSSE(ht, y)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := hvp.New(loss, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.InvHv(0, []*tensor.Dense{nets.Randn(rng, 4, 4, 0)}, nil)
+	if !errors.Is(err, errs.ErrNoInverse) || !strings.Contains(err.Error(), "Aᵀ") || !strings.Contains(err.Error(), "row by row") {
+		t.Errorf("transposed loss: %v", err)
+	}
+}
