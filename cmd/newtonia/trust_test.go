@@ -362,3 +362,61 @@ func TestValidation(t *testing.T) {
 		}
 	}
 }
+
+// The format's new fields: biases (bias results written as b<l> files
+// beside the W<l> ones, full.Hv.exact.b1.npy among them), smooth
+// activations, softmax cross-entropy, the mean reduction, bias_directions
+// and -exact-damping; blocks are a weight with its bias.
+func TestBiasedNetFile(t *testing.T) {
+	rng := rand.New(rand.NewPCG(70, 70))
+	m, err := nets.Build(nets.Spec{Batch: 6, In: 5, Loss: nets.SoftmaxCrossEntropy, Reduction: nets.ReductionMean,
+		Layers: []nets.Layer{{Out: 5, Act: ops.TanhFunc{}, Bias: true}, {Out: 4, Act: ops.IdentityFunc{}, Bias: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Randomize(rng, 0.5, 1); err != nil {
+		t.Fatal(err)
+	}
+	var dirs []*tensor.Dense
+	for _, p := range m.Params() {
+		s := p.Shape()
+		dirs = append(dirs, nets.Randn(rng, s[0], s[1], 0))
+	}
+	path, err := nets.Save(filepath.Join(t.TempDir(), "net"), m, dirs, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(path)
+	for _, want := range []string{`"bias": "b1.npy"`, `"bias_directions"`, `"reduction": "mean"`, `"softmax_cross_entropy"`, `"tanh"`} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("net.json lacks %s:\n%s", want, raw)
+		}
+	}
+	for _, damping := range []string{"0", "0.01"} {
+		out := filepath.Join(t.TempDir(), "out")
+		code, table, stderr := runCmd(t, "products", "-out", out, "-exact-damping", damping, path)
+		rep := report(t, out)
+		if len(rep.Conditions) != 2 || rep.Conditions[0].Weight != "W1+b1" || rep.Conditions[0].Route != "per-sample" {
+			t.Fatalf("damping %s: conditions %+v", damping, rep.Conditions)
+		}
+		for _, f := range []string{"W1.InvHv.exact.npy", "b1.InvHv.exact.npy", "b1.Hv.exact.npy", "full.Hv.exact.b1.npy", "b2.InvHv.dense.npy"} {
+			if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+				t.Errorf("damping %s: %s not written: %v", damping, f, err)
+			}
+		}
+		e := entry(rep, "W1+b1", "InvHv", "exact")
+		if e == nil || e.RelToDense == nil || *e.RelToDense > 1e-9 {
+			t.Errorf("damping %s: W1+b1 exact vs dense: %+v\n%s", damping, e, table)
+		}
+		// The output block ends in softmax cross-entropy: its M_i are
+		// singular, so undamped it is Newton-only (random v: uncertified,
+		// exit 3); damped, exact.
+		if damping == "0" {
+			if code != exitRefused || entry(rep, "W2+b2", "InvHv", "uncertified") == nil {
+				t.Errorf("undamped: exit %d\n%s\n%s", code, table, stderr)
+			}
+		} else if e := entry(rep, "W2+b2", "InvHv", "exact"); code != exitOK || e == nil || *e.RelToDense > 1e-9 || !strings.Contains(e.Note, "damped") {
+			t.Errorf("damped: exit %d, %+v\n%s\n%s", code, e, table, stderr)
+		}
+	}
+}
