@@ -13,16 +13,18 @@ import (
 	"github.com/newtonia/newtonia/hvp"
 	"github.com/newtonia/newtonia/internal/testnet"
 	"github.com/newtonia/newtonia/nets"
+	"github.com/newtonia/newtonia/ops"
 	"github.com/newtonia/newtonia/reference"
 	"github.com/newtonia/newtonia/solver"
+	"gonum.org/v1/gonum/mat"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
 
-// benchSizes are the widths (= batch) of the square 3-layer nets timed;
-// NEWTONIA_BENCH_SIZES=16,64 overrides them.
-func benchSizes() []int {
-	sizes := []int{16, 32, 64, 128, 256, 512}
+// benchSizes returns the widths a benchmark times: def, or
+// NEWTONIA_BENCH_SIZES=16,64.
+func benchSizes(def ...int) []int {
+	sizes := def
 	if env := os.Getenv("NEWTONIA_BENCH_SIZES"); env != "" {
 		sizes = nil
 		for _, f := range strings.Split(env, ",") {
@@ -45,7 +47,7 @@ func benchSizes() []int {
 //
 //	go test -run '^$' -bench Scaling -benchtime 5x ./hvp
 func BenchmarkScaling(b *testing.B) {
-	for _, n := range benchSizes() {
+	for _, n := range benchSizes(16, 32, 64, 128, 256, 512) {
 		rng := rand.New(rand.NewPCG(uint64(n), 1))
 		m, p := testnet.Square(b, rng, 3, n)
 		_, g, err := p.Gradient()
@@ -142,5 +144,80 @@ func nudge(m *nets.MLP) {
 	for _, n := range append([]*G.Node{m.X}, m.Weights...) {
 		d := n.Value().(*tensor.Dense).Float64s()
 		d[0] = math.Nextafter(d[0], math.Inf(1))
+	}
+}
+
+// BenchmarkPerSample times the per-sample route (method.md §9) on tanh
+// 3-layer nets with biases, n-n-n-n, batch n + 1 = fan-in + 1, half
+// squared error: every block's B-pass with its certificate (InvHvAll), as
+// a multiple of a gradient timed in the same loop ("x-grad"), and, for
+// n ≤ 64, the largest relative error of the blocks against the
+// LU solve of their dense block of exact R-pass columns, as correct
+// digits, −log10 of the relative error ("digits"), with the largest
+// 1-norm condition number of the blocks ("cond").
+//
+//	go test -run '^$' -bench PerSample -benchtime 3x ./hvp
+func BenchmarkPerSample(b *testing.B) {
+	for _, n := range benchSizes(16, 32, 64, 128) {
+		m, err := nets.Build(nets.Spec{Batch: n + 1, In: n, Layers: []nets.Layer{
+			{Out: n, Act: ops.TanhFunc{}, Bias: true}, {Out: n, Act: ops.TanhFunc{}, Bias: true}, {Out: n, Act: ops.TanhFunc{}, Bias: true}}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := m.Randomize(rand.New(rand.NewPCG(uint64(n), 3)), 1/math.Sqrt(float64(n)), 1); err != nil {
+			b.Fatal(err)
+		}
+		p, err := hvp.New(m.Loss, m.Params()...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, g, err := p.Gradient()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("n=%d/InvHvAll", n), func(b *testing.B) {
+			res, err := p.InvHvAll(g, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var tg, tp time.Duration
+			for b.Loop() {
+				b.StopTimer()
+				t0 := time.Now()
+				if _, _, err := p.Gradient(); err != nil {
+					b.Fatal(err)
+				}
+				tg += time.Since(t0)
+				nudge(m)
+				b.StartTimer()
+				t1 := time.Now()
+				if res, err = p.InvHvAll(g, nil); err != nil {
+					b.Fatal(err)
+				}
+				tp += time.Since(t1)
+			}
+			b.ReportMetric(float64(tp)/float64(tg), "x-grad")
+			if n > 64 {
+				return
+			}
+			worst, cond := 0.0, 0.0
+			for l := range p.Blocks() {
+				h, err := reference.DenseBlock(p, l, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				// B = fan-in + 1: the blocks are nonsingular, an LU solve is
+				// the reference (an eigendecomposition takes minutes at n = 64).
+				nb, _ := h.Dims()
+				var x mat.VecDense
+				if err := x.SolveVec(h, mat.NewVecDense(nb, hvp.Flatten(p.BlockOf(l, g)))); err != nil {
+					b.Fatal(err)
+				}
+				worst = math.Max(worst, hvp.FlatRelDiff(hvp.Flatten(res[l].U), x.RawVector().Data))
+				cond = math.Max(cond, mat.Cond(h, 1))
+			}
+			b.ReportMetric(-math.Log10(worst), "digits")
+			b.ReportMetric(cond, "cond")
+		})
 	}
 }

@@ -136,6 +136,8 @@ func (p *Products) buildBlock(b *block) (err error) {
 	case b.main != nil:
 		if psErr != nil {
 			b.main.reasons = append(b.main.reasons, "per-sample route: "+psErr.Error())
+		} else {
+			b.main.reasons = append(b.main.reasons, ps.reasons...)
 		}
 	case chainErr != nil && psErr != nil:
 		return fmt.Errorf("%w (per-sample route: %v)", chainErr, psErr)
