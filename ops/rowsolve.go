@@ -20,7 +20,8 @@ import (
 //
 //	Y_i = (M_i + λI)⁺ X_i        (each row)
 //
-// by the symmetric eigendecomposition of (M_i + Mᵢᵀ)/2 + λI, dropping the
+// of the symmetrised (M_i + Mᵢᵀ)/2 + λI: by LU where its condition
+// estimate is below 1e8, else by its eigendecomposition, dropping the
 // eigenvalues within 10·N·ε·|μ|_max of zero: the inverse when M_i + λI is
 // nonsingular, the minimum-norm solution otherwise (a Newton-only block;
 // Condition reports the smallest rank).
@@ -126,6 +127,51 @@ func eig(m *mat.SymDense, vectors bool) ([]float64, *mat.Dense, float64, error) 
 	return vals, &q, 10 * float64(len(vals)) * 0x1p-52 * top, nil
 }
 
+// luCond is the 1-norm condition estimate below which a sample's system
+// is solved by LU (≈ n³/3 flops); above it, by the eigendecomposition,
+// which finds the rank (≈ 9n³ flops).
+const luCond = 1e8
+
+// solveSample solves (M + λI) y = x for one sample into y and returns the
+// rank and the condition number it found.
+func solveSample(m *mat.SymDense, x, y []float64) (rank int, cond float64, err error) {
+	n := len(x)
+	var lu mat.LU
+	lu.Factorize(m)
+	if c := lu.Cond(); c < luCond {
+		var sol mat.VecDense
+		if err := lu.SolveVecTo(&sol, false, mat.NewVecDense(n, x)); err == nil {
+			copy(y, sol.RawVector().Data)
+			return n, c, nil
+		}
+	}
+	vals, q, tol, err := eig(m, true)
+	if err != nil {
+		return 0, 0, err
+	}
+	clear(y)
+	lo, hi := math.Inf(1), 0.0
+	for k, l := range vals {
+		if !(math.Abs(l) > tol) {
+			continue
+		}
+		rank++
+		lo, hi = math.Min(lo, math.Abs(l)), math.Max(hi, math.Abs(l))
+		var c float64
+		for a := range n {
+			c += q.At(a, k) * x[a]
+		}
+		c /= l
+		for a := range n {
+			y[a] += c * q.At(a, k)
+		}
+	}
+	if rank == 0 {
+		return 0, math.Inf(1), nil
+	}
+	return rank, hi / lo, nil
+}
+
 func (o RowSolveOp) Do(v ...G.Value) (G.Value, error) {
 	x, s, err := floats(v[1])
 	if err != nil {
@@ -134,25 +180,8 @@ func (o RowSolveOp) Do(v ...G.Value) (G.Value, error) {
 	out := make([]float64, len(x))
 	n := o.N
 	err = o.systems(v, func(i int, m *mat.SymDense, xi []float64) error {
-		vals, q, tol, err := eig(m, true)
-		if err != nil {
-			return err
-		}
-		yi := out[i*n : (i+1)*n]
-		for k, l := range vals {
-			if !(math.Abs(l) > tol) {
-				continue
-			}
-			var c float64
-			for a := range n {
-				c += q.At(a, k) * xi[a]
-			}
-			c /= l
-			for a := range n {
-				yi[a] += c * q.At(a, k)
-			}
-		}
-		return nil
+		_, _, err := solveSample(m, xi, out[i*n:(i+1)*n])
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -161,29 +190,20 @@ func (o RowSolveOp) Do(v ...G.Value) (G.Value, error) {
 }
 
 // Condition reports the smallest rank and the largest condition number
-// (|μ|_max/|μ|_min over the eigenvalues kept) among the per-sample
-// matrices M_i + λI.
+// (the LU's 1-norm estimate, or |μ|_max/|μ|_min over the eigenvalues kept
+// for a sample solved by eigendecomposition) among the per-sample matrices
+// M_i + λI.
 func (o RowSolveOp) Condition(in []G.Value) (MatrixCondition, error) {
-	mc := MatrixCondition{Rows: o.N, Cols: o.N, Rank: o.N, Cond: 1, Method: "per-sample symmetric eigendecomposition (2-norm)"}
-	err := o.systems(in, func(i int, m *mat.SymDense, _ []float64) error {
-		// With vectors: gonum v0.17's eigenvalues-only path (Dsterf) panics
-		// in Dlascl for some scaled matrices ("insufficient length of a").
-		vals, _, tol, err := eig(m, true)
+	mc := MatrixCondition{Rows: o.N, Cols: o.N, Rank: o.N, Cond: 1, Method: "per-sample LU (1-norm estimate), or eigendecomposition (2-norm) past 1e8"}
+	y := make([]float64, o.N)
+	err := o.systems(in, func(i int, m *mat.SymDense, x []float64) error {
+		rank, cond, err := solveSample(m, x, y)
 		if err != nil {
 			return err
 		}
-		rank, lo, hi := 0, math.Inf(1), 0.0
-		for _, l := range vals {
-			if a := math.Abs(l); a > tol {
-				rank++
-				lo, hi = math.Min(lo, a), math.Max(hi, a)
-			}
-		}
 		mc.Samples++
 		mc.Rank = min(mc.Rank, rank)
-		if rank > 0 {
-			mc.Cond = math.Max(mc.Cond, hi/lo)
-		}
+		mc.Cond = math.Max(mc.Cond, cond)
 		return nil
 	})
 	return mc, err
