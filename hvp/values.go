@@ -147,3 +147,22 @@ func Unflatten(x []float64, like []*G.Node) ([]*tensor.Dense, error) {
 	}
 	return out, nil
 }
+
+// SplitLike cuts x (hvp.Flatten order) into new matrices shaped like
+// those of like.
+func SplitLike(x []float64, like []*tensor.Dense) ([]*tensor.Dense, error) {
+	out := make([]*tensor.Dense, len(like))
+	off := 0
+	for i, t := range like {
+		n := t.Shape().TotalSize()
+		if off+n > len(x) {
+			return nil, &errs.ShapeError{What: "flattened values", Reason: fmt.Sprintf("%d values for shapes needing more", len(x))}
+		}
+		out[i] = newDense(t.Shape(), append([]float64(nil), x[off:off+n]...))
+		off += n
+	}
+	if off != len(x) {
+		return nil, &errs.ShapeError{What: "flattened values", Reason: fmt.Sprintf("%d values, shapes take %d", len(x), off)}
+	}
+	return out, nil
+}

@@ -279,3 +279,28 @@ func samePattern(a, b [][]float64) bool {
 	}
 	return true
 }
+
+// Damp returns h + λ·(h̃ᵀh̃ ⊗ I) for a dense block h of block l: the
+// operator that hvp.Options.Damping inverts, its metric's columns from
+// hvp.Products.DampingTerm (per-sample blocks only).
+func Damp(p *hvp.Products, l int, h *mat.Dense, lambda float64) (*mat.Dense, error) {
+	like := p.BlockOf(l, unit(p, 0, 0))
+	n, _ := h.Dims()
+	out := mat.DenseCopyOf(h)
+	for j := range n {
+		e := make([]float64, n)
+		e[j] = 1
+		parts, err := hvp.SplitLike(e, like)
+		if err != nil {
+			return nil, err
+		}
+		d, err := p.DampingTerm(l, parts)
+		if err != nil {
+			return nil, err
+		}
+		for i, x := range hvp.Flatten(d) {
+			out.Set(i, j, out.At(i, j)+lambda*x)
+		}
+	}
+	return out, nil
+}

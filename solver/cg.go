@@ -105,7 +105,7 @@ func InvHvCG(p *hvp.Products, l int, v []*tensor.Dense, o *CGOptions) (res *CGRe
 		return nil, err
 	}
 	apply := func(x []float64) ([]float64, error) {
-		xs, err := split(x, v)
+		xs, err := hvp.SplitLike(x, v)
 		if err != nil {
 			return nil, err
 		}
@@ -119,7 +119,7 @@ func InvHvCG(p *hvp.Products, l int, v []*tensor.Dense, o *CGOptions) (res *CGRe
 	if err != nil {
 		return nil, err
 	}
-	u, err := split(x, v)
+	u, err := hvp.SplitLike(x, v)
 	if err != nil {
 		return nil, err
 	}
@@ -141,21 +141,6 @@ func InvHvCG(p *hvp.Products, l int, v []*tensor.Dense, o *CGOptions) (res *CGRe
 	}
 	res.Certified = res.Certified && stats.Converged
 	return res, stats.err(p.BlockName(l), l)
-}
-
-// split cuts x into matrices shaped like those of like.
-func split(x []float64, like []*tensor.Dense) ([]*tensor.Dense, error) {
-	out := make([]*tensor.Dense, len(like))
-	off := 0
-	for i, t := range like {
-		n := t.Shape().TotalSize()
-		if off+n > len(x) {
-			return nil, &errs.ShapeError{What: "conjugate-gradient iterate", Reason: fmt.Sprintf("%d values for more", len(x))}
-		}
-		out[i] = tensor.New(tensor.WithShape(t.Shape()...), tensor.WithBacking(append([]float64(nil), x[off:off+n]...)))
-		off += n
-	}
-	return out, nil
 }
 
 // err returns the error of a solve that did not converge.

@@ -416,7 +416,7 @@ func blockMethods(p *hvp.Products, l int, v []*tensor.Dense, s settings, stderr 
 			a := *h
 			if s.exactDamp > 0 {
 				var err error
-				if a, err = damped(p, l, v, *h, s.exactDamp); err != nil {
+				if a, err = reference.Damp(p, l, *h, s.exactDamp); err != nil {
 					return err
 				}
 			}
@@ -424,7 +424,10 @@ func blockMethods(p *hvp.Products, l int, v []*tensor.Dense, s settings, stderr 
 			if err != nil {
 				return err
 			}
-			u := split(sol.U, v)
+			u, err := hvp.SplitLike(sol.U, v)
+			if err != nil {
+				return err
+			}
 			e.value, e.Note = u, sol.String()
 			hu, err := p.BlockHv(l, u)
 			if err == nil && s.exactDamp == 0 {
@@ -435,37 +438,6 @@ func blockMethods(p *hvp.Products, l int, v []*tensor.Dense, s settings, stderr 
 		}
 	}
 	return append(ms, m("InvHv", "dense", solveWith(&dense, "dense")), m("InvHv", "dense-fd", solveWith(&denseFD, "dense-fd")))
-}
-
-// damped returns h + λ·(h̃ᵀh̃ ⊗ I) for block l, the metric's columns from
-// hvp.Products.DampingTerm.
-func damped(p *hvp.Products, l int, v []*tensor.Dense, h *mat.Dense, lambda float64) (*mat.Dense, error) {
-	n, _ := h.Dims()
-	out := mat.DenseCopyOf(h)
-	for j := range n {
-		e := make([]float64, n)
-		e[j] = 1
-		d, err := p.DampingTerm(l, split(e, v))
-		if err != nil {
-			return nil, err
-		}
-		for i, x := range hvp.Flatten(d) {
-			out.Set(i, j, out.At(i, j)+lambda*x)
-		}
-	}
-	return out, nil
-}
-
-// split cuts x into matrices shaped like those of like.
-func split(x []float64, like []*tensor.Dense) []*tensor.Dense {
-	out := make([]*tensor.Dense, len(like))
-	off := 0
-	for i, t := range like {
-		k := t.Shape().TotalSize()
-		out[i] = tensor.New(tensor.WithShape(t.Shape()...), tensor.WithBacking(append([]float64(nil), x[off:off+k]...)))
-		off += k
-	}
-	return out
 }
 
 func fullMethods(p *hvp.Products, v []*tensor.Dense, s settings, stderr io.Writer) []method {
@@ -550,7 +522,8 @@ func matVec(h *mat.Dense, v []*tensor.Dense) []*tensor.Dense {
 	n, _ := h.Dims()
 	var y mat.VecDense
 	y.MulVec(h, mat.NewVecDense(n, hvp.Flatten(v)))
-	return split(y.RawVector().Data, v)
+	out, _ := hvp.SplitLike(y.RawVector().Data, v) // h is n×n for v's n values
+	return out
 }
 
 func printTable(w io.Writer, rep *Report, s settings) {

@@ -89,7 +89,7 @@ func run(w io.Writer, n int, seed uint64, lambda float64) error {
 		if err != nil {
 			return err
 		}
-		hd, err := damped(p, l, v, h, lambda)
+		hd, err := reference.Damp(p, l, h, lambda)
 		if err != nil {
 			return err
 		}
@@ -155,30 +155,4 @@ func run(w io.Writer, n int, seed uint64, lambda float64) error {
 	}
 	fmt.Fprintln(w, "\nrel. dense: ‖u − u_dense‖/‖u_dense‖, u_dense the minimum-norm solve of the dense block of exact R-pass columns (damped rows: of H + λ·h̃ᵀh̃ ⊗ I)")
 	return nil
-}
-
-// damped returns h + λ·(h̃ᵀh̃ ⊗ I), the metric's columns by
-// hvp.Products.DampingTerm.
-func damped(p *hvp.Products, l int, v []*tensor.Dense, h *mat.Dense, lambda float64) (*mat.Dense, error) {
-	n, _ := h.Dims()
-	out := mat.DenseCopyOf(h)
-	for j := range n {
-		e := make([]float64, n)
-		e[j] = 1
-		var parts []*tensor.Dense
-		off := 0
-		for _, t := range v {
-			k := t.Shape().TotalSize()
-			parts = append(parts, tensor.New(tensor.WithShape(t.Shape()...), tensor.WithBacking(e[off:off+k])))
-			off += k
-		}
-		d, err := p.DampingTerm(l, parts)
-		if err != nil {
-			return nil, err
-		}
-		for i, x := range hvp.Flatten(d) {
-			out.Set(i, j, out.At(i, j)+lambda*x)
-		}
-	}
-	return out, nil
 }
