@@ -52,35 +52,19 @@ func BuildPerSample(gp *Gradient, params []*G.Node) (*PerSample, error) {
 	}
 	order := topo(gp.Loss)
 	uses := Uses(gp.Loss)
-	only := func(p *G.Node) (*G.Node, error) {
-		if len(uses[p]) != 1 {
-			return nil, &errs.NoInverseError{Op: "parameter " + errs.Label(p), Input: -1,
-				Reason: fmt.Sprintf("used by %d nodes: the per-sample route needs a weight used once, by its layer", len(uses[p]))}
-		}
-		return uses[p][0], nil
-	}
 	w := params[0]
-	prod, err := only(w)
+	layer, err := LayerOf(uses, w)
 	if err != nil {
 		return nil, err
 	}
-	kids := Children(prod)
-	if _, ok := prod.Op().(ops.MatMulOp); !ok || kids[1] != w {
-		return nil, &errs.NoInverseError{Op: fmt.Sprintf("node %s (op %v)", errs.Label(prod), prod.Op()), Input: -1,
-			Reason: "the per-sample route needs the weight as the right factor of a product h·W (rows are samples)"}
-	}
-	h, net := kids[0], prod
+	h, net := layer.In, layer.Prod
 	if len(params) == 2 {
 		b := params[1]
-		add, err := only(b)
-		if err != nil {
-			return nil, err
-		}
-		if _, ok := add.Op().(ops.BiasAddOp); !ok || Children(add)[0] != prod || Children(add)[1] != b || len(uses[prod]) != 1 {
+		if layer.Bias != b || len(uses[b]) != 1 {
 			return nil, &errs.NoInverseError{Op: "bias " + errs.Label(b), Input: -1,
-				Reason: fmt.Sprintf("not added once to %s by a bias add (X+1b)", errs.Label(prod))}
+				Reason: fmt.Sprintf("not added once to %s by a bias add (X+1b)", errs.Label(layer.Prod))}
 		}
-		net = add
+		net = layer.Add
 	}
 	if dep := dependents(order, params...); dep[h] {
 		return nil, &errs.NoInverseError{Op: "layer input " + errs.Label(h), Input: -1, Reason: "depends on the block's own parameters"}
@@ -100,6 +84,38 @@ func BuildPerSample(gp *Gradient, params []*G.Node) (*PerSample, error) {
 		return nil, err
 	}
 	return ps, nil
+}
+
+// Layer is the structure of a dense layer around a weight W: its
+// pre-activation Prod = In·W, and, when Prod's only use adds a row to it
+// (ops.BiasAddOp), that node Add = Prod + 1·Bias.
+type Layer struct {
+	In, Prod  *G.Node
+	Add, Bias *G.Node // nil without a bias add
+}
+
+// LayerOf finds the layer of weight w from the uses of every node (Uses):
+// w must be used once, as the right factor of a product h·W (rows are
+// samples); otherwise the error names the node.
+func LayerOf(uses map[*G.Node][]*G.Node, w *G.Node) (Layer, error) {
+	if len(uses[w]) != 1 {
+		return Layer{}, &errs.NoInverseError{Op: "parameter " + errs.Label(w), Input: -1,
+			Reason: fmt.Sprintf("used by %d nodes: the per-sample route needs a weight used once, by its layer", len(uses[w]))}
+	}
+	prod := uses[w][0]
+	kids := Children(prod)
+	if _, ok := prod.Op().(ops.MatMulOp); !ok || kids[1] != w {
+		return Layer{}, &errs.NoInverseError{Op: fmt.Sprintf("node %s (op %v)", errs.Label(prod), prod.Op()), Input: -1,
+			Reason: "the per-sample route needs the weight as the right factor of a product h·W (rows are samples)"}
+	}
+	layer := Layer{In: kids[0], Prod: prod}
+	if len(uses[prod]) == 1 {
+		add := uses[prod][0]
+		if _, ok := add.Op().(ops.BiasAddOp); ok && Children(add)[0] == prod {
+			layer.Add, layer.Bias = add, Children(add)[1]
+		}
+	}
+	return layer, nil
 }
 
 func (ps *PerSample) build(g *G.ExprGraph, h *G.Node, s tensor.Shape) error {

@@ -70,18 +70,11 @@ func groupBlocks(loss *G.Node, params []*G.Node) [][]int {
 	biasOf := map[int]int{}
 	isBias := map[int]bool{}
 	for i, w := range params {
-		if len(uses[w]) != 1 {
+		layer, err := graph.LayerOf(uses, w)
+		if err != nil || layer.Bias == nil {
 			continue
 		}
-		prod := uses[w][0]
-		if _, ok := prod.Op().(ops.MatMulOp); !ok || graph.Children(prod)[1] != w || len(uses[prod]) != 1 {
-			continue
-		}
-		add := uses[prod][0]
-		if _, ok := add.Op().(ops.BiasAddOp); !ok || graph.Children(add)[0] != prod {
-			continue
-		}
-		if j, ok := index[graph.Children(add)[1]]; ok && len(uses[params[j]]) == 1 && !isBias[j] {
+		if j, ok := index[layer.Bias]; ok && len(uses[params[j]]) == 1 && !isBias[j] {
 			biasOf[i], isBias[j] = j, true
 		}
 	}
