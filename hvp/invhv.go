@@ -364,7 +364,7 @@ func (p *Products) certifyUnit(l int, u, vu []*tensor.Dense, res *Result, o Opti
 		return err
 	}
 	if res.Damping > 0 {
-		d, err := p.DampingTerm(l, u)
+		d, err := p.dampingTerm(l, u)
 		if err != nil {
 			return err
 		}
@@ -382,13 +382,13 @@ func (p *Products) certifyUnit(l int, u, vu []*tensor.Dense, res *Result, o Opti
 	return p.check(l, res, o)
 }
 
-// DampingTerm returns (h̃ᵀh̃ ⊗ I) u for block l: h̃ᵀ(h̃ Û), Û = u_W, or
-// u_W over u_b, from h̃'s value: the metric of Options.Damping, for
-// references that build the damped operator (blocks with a per-sample
-// route only).
-func (p *Products) DampingTerm(l int, u []*tensor.Dense) (out []*tensor.Dense, err error) {
-	defer errs.Recover("hvp.DampingTerm", &err)
-	if err := p.checkBlockDir(l, u, "direction"); err != nil {
+// Gram returns h̃ᵀh̃ (k×k) for a block with a per-sample route: h̃ is the
+// layer's input, with a column of ones for a bias. The metric of
+// Options.Damping is h̃ᵀh̃ ⊗ I, for references that build the damped
+// operator.
+func (p *Products) Gram(l int) (g *mat.Dense, err error) {
+	defer errs.Recover("hvp.Gram", &err)
+	if err := p.checkBlock(l); err != nil {
 		return nil, err
 	}
 	r, err := p.routeFor(l, Options{Damping: 1})
@@ -404,23 +404,23 @@ func (p *Products) DampingTerm(l int, u []*tensor.Dense) (out []*tensor.Dense, e
 		return nil, err
 	}
 	hm := mat.NewDense(h.Shape()[0], h.Shape()[1], h.Float64s())
-	var stacked []float64
-	for _, ui := range u {
-		stacked = append(stacked, ui.Float64s()...)
+	g = &mat.Dense{}
+	g.Mul(hm.T(), hm)
+	return g, nil
+}
+
+// dampingTerm returns (h̃ᵀh̃ ⊗ I) u = G Û for block l, Û = u_W, or u_W
+// over u_b.
+func (p *Products) dampingTerm(l int, u []*tensor.Dense) ([]*tensor.Dense, error) {
+	g, err := p.Gram(l)
+	if err != nil {
+		return nil, err
 	}
-	_, k := hm.Dims()
+	k, _ := g.Dims()
 	n := u[0].Shape()[1]
-	var hu, d mat.Dense
-	hu.Mul(hm, mat.NewDense(k, n, stacked))
-	d.Mul(hm.T(), &hu)
-	out = make([]*tensor.Dense, len(u))
-	off := 0
-	for i, ui := range u {
-		rows := ui.Shape()[0]
-		out[i] = newDense(ui.Shape(), append([]float64(nil), d.RawMatrix().Data[off*n:(off+rows)*n]...))
-		off += rows
-	}
-	return out, nil
+	var d mat.Dense
+	d.Mul(g, mat.NewDense(k, n, Flatten(u)))
+	return SplitLike(d.RawMatrix().Data, u)
 }
 
 // check sets res.Certified and returns the first failed check as an

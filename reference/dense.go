@@ -281,25 +281,27 @@ func samePattern(a, b [][]float64) bool {
 }
 
 // Damp returns h + λ·(h̃ᵀh̃ ⊗ I) for a dense block h of block l: the
-// operator that hvp.Options.Damping inverts, its metric's columns from
-// hvp.Products.DampingTerm (per-sample blocks only).
+// operator that hvp.Options.Damping inverts, its metric from
+// hvp.Products.Gram (per-sample blocks only). Parameters are ordered as in
+// h: the block's weights row-major, W then b, so that entry (a·n + j,
+// c·n + j) of the metric is (h̃ᵀh̃)_ac, n the width of the layer.
 func Damp(p *hvp.Products, l int, h *mat.Dense, lambda float64) (*mat.Dense, error) {
-	like := p.BlockOf(l, unit(p, 0, 0))
-	n, _ := h.Dims()
+	g, err := p.Gram(l)
+	if err != nil {
+		return nil, err
+	}
+	k, _ := g.Dims()
+	size, _ := h.Dims()
+	if k == 0 || size%k != 0 {
+		return nil, &errs.ShapeError{What: "dense block " + p.BlockName(l), Reason: fmt.Sprintf("%d×%d, not k·n for h̃ᵀh̃ of size %d", size, size, k)}
+	}
+	n := size / k
 	out := mat.DenseCopyOf(h)
-	for j := range n {
-		e := make([]float64, n)
-		e[j] = 1
-		parts, err := hvp.SplitLike(e, like)
-		if err != nil {
-			return nil, err
-		}
-		d, err := p.DampingTerm(l, parts)
-		if err != nil {
-			return nil, err
-		}
-		for i, x := range hvp.Flatten(d) {
-			out.Set(i, j, out.At(i, j)+lambda*x)
+	for a := range k {
+		for c := range k {
+			for j := range n {
+				out.Set(a*n+j, c*n+j, out.At(a*n+j, c*n+j)+lambda*g.At(a, c))
+			}
 		}
 	}
 	return out, nil
