@@ -305,7 +305,6 @@ func (p *Products) result(l int, r *route, v []*tensor.Dense, scale float64, val
 	for i := range v {
 		vu[i] = unit(v[i], scale)
 	}
-	res.Residual = FlatRelDiff(Flatten(hu), Flatten(vu))
 	// Scaled back into the subnormal range, U is rounded far more than u
 	// was: certify what is returned.
 	ub := make([]*tensor.Dense, len(u))
@@ -315,12 +314,7 @@ func (p *Products) result(l int, r *route, v []*tensor.Dense, scale float64, val
 	if FlatRelDiff(Flatten(ub), Flatten(u)) > 1e-12 {
 		return res, p.certifyUnit(l, ub, vu, res, o)
 	}
-	if res.Kind == KindPseudoInverse && res.Residual > o.Tol && o.Damping == 0 {
-		if res.NormalResidual, err = p.normalResidual(l, u, hu, vu); err != nil {
-			return nil, err
-		}
-	}
-	return res, p.check(l, res, o)
+	return res, p.settle(l, u, hu, vu, res, o)
 }
 
 // Certify computes the residual ‖H_ll u − v‖/‖v‖ of a result of block l
@@ -372,13 +366,20 @@ func (p *Products) certifyUnit(l int, u, vu []*tensor.Dense, res *Result, o Opti
 			hu[i] = axpy(hu[i], res.Damping, d[i])
 		}
 	}
+	o.NoCertificate = false
+	return p.settle(l, u, hu, vu, res, o)
+}
+
+// settle sets res's residual from (H + λD)u = hu and vu, all at unit scale,
+// the normal residual of an undamped pseudo-inverse above tolerance, and
+// runs the checks.
+func (p *Products) settle(l int, u, hu, vu []*tensor.Dense, res *Result, o Options) (err error) {
 	res.Residual = FlatRelDiff(Flatten(hu), Flatten(vu))
 	if res.Kind == KindPseudoInverse && res.Residual > o.Tol && res.Damping == 0 {
 		if res.NormalResidual, err = p.normalResidual(l, u, hu, vu); err != nil {
 			return err
 		}
 	}
-	o.NoCertificate = false
 	return p.check(l, res, o)
 }
 
