@@ -28,29 +28,28 @@ type Program struct {
 	nodes []*G.Node
 	args  [][]int // indices into nodes of each node's inputs
 	last  []int   // the last node reading each value; -1: kept
-	index map[*G.Node]int
 }
 
 // Compile returns the program computing roots; the values of keep (nodes
 // among the roots' ancestors) are also returned by Run.
 func Compile(name string, roots []*G.Node, keep ...*G.Node) *Program {
 	order := topo(roots...)
-	p := &Program{Name: name, nodes: order, args: make([][]int, len(order)), last: make([]int, len(order)),
-		index: make(map[*G.Node]int, len(order))}
+	p := &Program{Name: name, nodes: order, args: make([][]int, len(order)), last: make([]int, len(order))}
+	index := make(map[*G.Node]int, len(order))
 	for i, n := range order {
-		p.index[n] = i
+		index[n] = i
 	}
 	for i, n := range order {
 		kids := Children(n)
 		p.args[i] = make([]int, len(kids))
 		for j, c := range kids {
-			k := p.index[c]
+			k := index[c]
 			p.args[i][j] = k
 			p.last[k] = i
 		}
 	}
 	for _, n := range append(append([]*G.Node{}, roots...), keep...) {
-		if i, ok := p.index[n]; ok {
+		if i, ok := index[n]; ok {
 			p.last[i] = -1
 		}
 	}

@@ -349,12 +349,14 @@ func (p *Products) BlockHv(l int, v []*tensor.Dense) ([]*tensor.Dense, error) {
 // block l's weights and zero on the others.
 func (p *Products) Scatter(l int, v []*tensor.Dense) []*tensor.Dense {
 	vs := make([]*tensor.Dense, len(p.Weights))
-	for k, w := range p.Weights {
-		vs[k] = tensor.New(tensor.WithShape(w.Shape()...), tensor.Of(tensor.Float64))
-	}
 	for i, k := range p.blocks[l].params {
 		if i < len(v) {
 			vs[k] = v[i]
+		}
+	}
+	for k, w := range p.Weights {
+		if vs[k] == nil {
+			vs[k] = tensor.New(tensor.WithShape(w.Shape()...), tensor.Of(tensor.Float64))
 		}
 	}
 	return vs

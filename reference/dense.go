@@ -60,7 +60,7 @@ func DenseBlock(p *hvp.Products, l int, lim *Limits) (*mat.Dense, error) {
 	if l < 0 || l >= p.Blocks() {
 		return nil, &errs.ArgumentError{What: "block", Value: l, Reason: fmt.Sprintf("want 0 ≤ block < %d", p.Blocks())}
 	}
-	return dense(p, p.Block(l), lim, "dense block "+p.BlockName(l), 1, func(k, i int) ([]float64, error) {
+	return dense(p, p.Block(l), lim, "dense block "+p.BlockName(l), func(k, i int) ([]float64, error) {
 		hv, err := p.BlockHv(l, p.BlockOf(l, unit(p, k, i)))
 		if err != nil {
 			return nil, err
@@ -72,7 +72,7 @@ func DenseBlock(p *hvp.Products, l int, lim *Limits) (*mat.Dense, error) {
 // DenseHessian returns the full Hessian with column j = H e_j from the
 // exact R-pass, blocks in the order of the weights.
 func DenseHessian(p *hvp.Products, lim *Limits) (*mat.Dense, error) {
-	return dense(p, all(p), lim, "dense Hessian", 1, func(k, i int) ([]float64, error) {
+	return dense(p, all(p), lim, "dense Hessian", func(k, i int) ([]float64, error) {
 		hv, err := p.Hv(unit(p, k, i))
 		if err != nil {
 			return nil, err
@@ -127,20 +127,20 @@ func unit(p *hvp.Products, k, i int) []*tensor.Dense {
 	return out
 }
 
-// dense builds the n×n matrix of the given weights' parameters column by
-// column, each costing about cost products of the timed kind, within lim.
-func dense(p *hvp.Products, blocks []int, lim *Limits, what string, cost float64, column func(k, i int) ([]float64, error)) (h *mat.Dense, err error) {
+// dense builds the n×n matrix of the parameters of weights ks column by
+// column, within lim (the time estimated from the first column).
+func dense(p *hvp.Products, ks []int, lim *Limits, what string, column func(k, i int) ([]float64, error)) (h *mat.Dense, err error) {
 	defer errs.Recover(what, &err)
 	o := lim.withDefaults()
 	n := 0
-	for _, k := range blocks {
+	for _, k := range ks {
 		n += p.Weights[k].Shape().TotalSize()
 	}
 	if err := memoryCheck(what, n, o); err != nil {
 		return nil, err
 	}
 	t0 := time.Now()
-	first, err := column(blocks[0], 0) // timed: the estimate
+	first, err := column(ks[0], 0) // timed: the estimate
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +149,7 @@ func dense(p *hvp.Products, blocks []int, lim *Limits, what string, cost float64
 	}
 	h = mat.NewDense(n, n, nil)
 	col := 0
-	for _, k := range blocks {
+	for _, k := range ks {
 		for i := 0; i < p.Weights[k].Shape().TotalSize(); i++ {
 			c := first
 			if col > 0 {
@@ -196,7 +196,7 @@ func progress(what string, done, n int, t0 time.Time, o Limits) error {
 	return nil
 }
 
-func denseFD(p *hvp.Products, blocks []int, r float64, lim *Limits, what string) (*mat.Dense, error) {
+func denseFD(p *hvp.Products, ks []int, r float64, lim *Limits, what string) (*mat.Dense, error) {
 	if r == 0 {
 		r = DefaultStep
 	}
@@ -211,20 +211,20 @@ func denseFD(p *hvp.Products, blocks []int, r float64, lim *Limits, what string)
 	if err != nil {
 		return nil, err
 	}
-	return dense(p, blocks, lim, what, 4, func(k, i int) ([]float64, error) {
-		return fdColumn(p, base, blocks, k, i, r, at.Pattern)
+	return dense(p, ks, lim, what, func(k, i int) ([]float64, error) {
+		return fdColumn(p, base, ks, k, i, r, at.Pattern)
 	})
 }
 
 // fdColumn returns the Richardson-extrapolated central difference of the
-// selected blocks' gradients in coordinate i of block k.
-func fdColumn(p *hvp.Products, base []*tensor.Dense, blocks []int, k, i int, r float64, pattern [][]float64) ([]float64, error) {
+// gradients of weights ks in coordinate i of weight k.
+func fdColumn(p *hvp.Products, base []*tensor.Dense, ks []int, k, i int, r float64, pattern [][]float64) ([]float64, error) {
 	for try := 0; try < 30; try, r = try+1, r/2 {
-		d1, ok1, err := centralDiff(p, base, blocks, k, i, r, pattern)
+		d1, ok1, err := centralDiff(p, base, ks, k, i, r, pattern)
 		if err != nil {
 			return nil, err
 		}
-		d2, ok2, err := centralDiff(p, base, blocks, k, i, r/2, pattern)
+		d2, ok2, err := centralDiff(p, base, ks, k, i, r/2, pattern)
 		if err != nil {
 			return nil, err
 		}
@@ -241,8 +241,8 @@ func fdColumn(p *hvp.Products, base []*tensor.Dense, blocks []int, k, i int, r f
 }
 
 // centralDiff returns (g(w + h e_i) − g(w − h e_i)) / 2h for the selected
-// blocks, and whether the activation pattern stayed as at w.
-func centralDiff(p *hvp.Products, base []*tensor.Dense, blocks []int, k, i int, h float64, pattern [][]float64) ([]float64, bool, error) {
+// weights ks, and whether the activation pattern stayed as at w.
+func centralDiff(p *hvp.Products, base []*tensor.Dense, ks []int, k, i int, h float64, pattern [][]float64) ([]float64, bool, error) {
 	var gs [2][]*tensor.Dense
 	for s, sign := range []float64{1, -1} {
 		ws := append([]*tensor.Dense(nil), base...)
@@ -259,7 +259,7 @@ func centralDiff(p *hvp.Products, base []*tensor.Dense, blocks []int, k, i int, 
 		gs[s] = pt.Grads
 	}
 	var out []float64
-	for _, b := range blocks {
+	for _, b := range ks {
 		d := append([]float64(nil), gs[0][b].Float64s()...)
 		floats.Sub(d, gs[1][b].Float64s())
 		floats.Scale(1/(2*h), d)
