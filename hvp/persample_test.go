@@ -88,17 +88,11 @@ func TestPerSampleOracle(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if e := relDense(fd, h); e > 1e-8 {
+			if e := testnet.RelDense(fd, h); e > 1e-8 {
 				t.Errorf("%s block %d: oracle vs FD dense block: %.2e", c.name, l, e)
 			}
 		}
 	}
-}
-
-func relDense(a, b *mat.Dense) float64 {
-	var d mat.Dense
-	d.Sub(a, b)
-	return mat.Norm(&d, 2) / mat.Norm(b, 2)
 }
 
 // Hv through every new op (biases, sigmoid, softplus, the cross-entropies,
@@ -128,7 +122,7 @@ func TestPerSampleHv(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if e := relDense(dense, h); e > 1e-13 {
+			if e := testnet.RelDense(dense, h); e > 1e-13 {
 				t.Errorf("%s block %d: exact-column dense block vs oracle: %.2e", c.name, l, e)
 			}
 		}

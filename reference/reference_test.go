@@ -90,17 +90,11 @@ func TestDenseBlockMatchesClosedForm(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if e := relDiff(h, hb); e > 1e-13 {
+			if e := testnet.RelDense(h, hb); e > 1e-13 {
 				t.Errorf("%v block %d: exact-column dense block vs closed form: %.2e", shape, l, e)
 			}
 		}
 	}
-}
-
-func relDiff(a, b *mat.Dense) float64 {
-	var d mat.Dense
-	d.Sub(a, b)
-	return mat.Norm(&d, 2) / mat.Norm(b, 2)
 }
 
 // The minimum-norm reference on rank-deficient blocks (issue: it was wrong

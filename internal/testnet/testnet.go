@@ -158,3 +158,10 @@ func Scaled(s float64, xs ...*tensor.Dense) []*tensor.Dense {
 	}
 	return out
 }
+
+// RelDense returns ‖a − b‖₂/‖b‖₂ for dense matrices.
+func RelDense(a, b *mat.Dense) float64 {
+	var d mat.Dense
+	d.Sub(a, b)
+	return mat.Norm(&d, 2) / mat.Norm(b, 2)
+}
