@@ -7,7 +7,8 @@
 //	ErrShape       *ShapeError                 a value, count or dtype does not fit its node
 //	ErrArgument    *ArgumentError              a setting or argument out of its domain (r ≤ 0, NaN damping, …)
 //	ErrNotFinite   *NotFiniteError             a NaN or Inf in an input, or an op that would produce one
-//	ErrNoRule      *NoRuleError                an op lacks the VJP or JVP rule a pass needs
+//	ErrNoRule      *NoRuleError,               an op lacks the VJP or JVP rule a pass needs;
+//	               *UntranslatedError           Gorgonia ops with no translation (all listed)
 //	ErrNoInverse   *NoInverseError,            no op-by-op inverse: an op that cannot be solved for an
 //	               *NoRuleError{Rule:"inverse"},  input, a missing inverse rule, or a node with two
 //	               *DependencyLoopError          inputs depending on the weight
@@ -156,6 +157,32 @@ func (e *DependencyLoopError) Error() string {
 		Label(e.Node), e.Op, e.Inputs, Label(e.Weight))
 }
 func (e *DependencyLoopError) Is(t error) bool { return t == ErrNoInverse }
+
+// UntranslatedError lists every node of a Gorgonia-built graph that has
+// no translation into newtonia's ops (package native), at once.
+type UntranslatedError struct {
+	Nodes []Untranslated
+}
+
+// Untranslated is one node without a translation.
+type Untranslated struct {
+	Node   string // the user's node: its name, or its op and inputs
+	Op     string // the op, as Gorgonia prints it, and its Go type
+	Reason string
+}
+
+func (e *UntranslatedError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d node(s) of the graph have no translation into newtonia's ops:", len(e.Nodes))
+	for _, n := range e.Nodes {
+		fmt.Fprintf(&b, "\n  %s (op %s): %s", n.Node, n.Op, n.Reason)
+	}
+	b.WriteString("\nTo support one, build that part of the graph with a newtonia op that has its rules " +
+		"(ops.VJPer, ops.JVPer; examples/customop shows one in 60 lines), or register a translation of the " +
+		"Gorgonia op with native.Register")
+	return b.String()
+}
+func (e *UntranslatedError) Is(t error) bool { return t == ErrNoRule }
 
 // ConditionError reports a violated condition of exactness: a block
 // refused before running, a matrix too ill-conditioned (or singular) to

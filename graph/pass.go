@@ -153,3 +153,7 @@ func Uses(root *G.Node) map[*G.Node][]*G.Node {
 	}
 	return uses
 }
+
+// Sorted returns the roots and their ancestors, every node after its
+// inputs.
+func Sorted(roots ...*G.Node) []*G.Node { return topo(roots...) }

@@ -144,7 +144,7 @@ func (p *Products) buildBlock(b *block) (err error) {
 // its certificate.
 func (p *Products) chainRoute(b *block) (*route, error) {
 	l := b.params[0]
-	w, gl := p.Weights[l], p.grad.Grads[l]
+	w, gl := p.ws[l], p.grad.Grads[l]
 	inv, err := graph.BuildInverse(p.grad, l, gl, false)
 	if err != nil {
 		return nil, err
@@ -172,7 +172,7 @@ func (p *Products) perSampleRoute(b *block) (*route, error) {
 	b.psTried = true
 	params := make([]*G.Node, len(b.params))
 	for i, k := range b.params {
-		params[i] = p.Weights[k]
+		params[i] = p.ws[k]
 	}
 	ps, err := graph.BuildPerSample(p.grad, params)
 	if err != nil {
@@ -212,7 +212,7 @@ func (p *Products) certificate(b *block, r *route, nodes []*G.Node) error {
 	seeds := map[*G.Node]*G.Node{}
 	grads := make([]*G.Node, len(b.params))
 	for i, k := range b.params {
-		seeds[p.Weights[k]] = r.u[i]
+		seeds[p.ws[k]] = r.u[i]
 		grads[i] = p.grad.Grads[k]
 	}
 	hu, pass, err := graph.JVP("certificate "+b.name, grads, seeds)
@@ -247,7 +247,7 @@ func (p *Products) fdBlock(l int) *block {
 			return b
 		}
 		k := b.params[0]
-		w := p.Weights[k]
+		w := p.ws[k]
 		b.fdRoot = input(w.Graph(), w, "q")
 		func() {
 			defer errs.Recover("building the functional inverse", &b.fdErr)

@@ -42,17 +42,68 @@ func finite(xs []float64, what string) error {
 	return nil
 }
 
-// checkAll validates one value per weight.
-func (p *Products) checkAll(v []*tensor.Dense, what string) error {
-	if len(v) != len(p.Weights) {
-		return &errs.ShapeError{What: what, Reason: fmt.Sprintf("%d matrices for %d blocks", len(v), len(p.Weights))}
+// in validates v, a value given for weight k in the user's shape and
+// dtype, and returns it as the passes take it: float64, shaped like the
+// (private) weight node — v itself when nothing needs converting.
+func (p *Products) in(k int, v *tensor.Dense, what string) (*tensor.Dense, error) {
+	if p.tr == nil {
+		return v, check(p.ws[k], v, what)
 	}
-	for k, w := range p.Weights {
-		if err := check(w, v[k], what); err != nil {
-			return err
+	out, err := p.tr.ToInternal(k, v, what)
+	if err != nil {
+		return nil, err
+	}
+	return out, finite(denseData(out), fmt.Sprintf("%s for %s", what, p.Weights[k].Name()))
+}
+
+// out returns v, a float64 value of weight k's node, in the user's shape
+// and dtype (rounded to nearest for float32).
+func (p *Products) out(k int, v *tensor.Dense) *tensor.Dense {
+	if p.tr == nil || v == nil {
+		return v
+	}
+	return p.tr.ToUser(k, v)
+}
+
+// checkAll validates one value per weight (see in).
+func (p *Products) checkAll(v []*tensor.Dense, what string) ([]*tensor.Dense, error) {
+	if len(v) != len(p.ws) {
+		return nil, &errs.ShapeError{What: what, Reason: fmt.Sprintf("%d matrices for %d blocks", len(v), len(p.ws))}
+	}
+	out := make([]*tensor.Dense, len(v))
+	for k := range p.ws {
+		var err error
+		if out[k], err = p.in(k, v[k], what); err != nil {
+			return nil, err
 		}
 	}
-	return nil
+	return out, nil
+}
+
+// outAll is out for one value per weight.
+func (p *Products) outAll(v []*tensor.Dense) []*tensor.Dense {
+	if p.tr == nil {
+		return v
+	}
+	out := make([]*tensor.Dense, len(v))
+	for k := range v {
+		out[k] = p.out(k, v[k])
+	}
+	return out
+}
+
+// outBlock is out for one value per weight of block l.
+func (p *Products) outBlock(l int, v []*tensor.Dense) []*tensor.Dense {
+	if p.tr == nil {
+		return v
+	}
+	out := make([]*tensor.Dense, len(v))
+	for i, k := range p.blocks[l].params {
+		if i < len(v) {
+			out[i] = p.out(k, v[i])
+		}
+	}
+	return out
 }
 
 // bindWeights checks ws (nil: the weights' own values are used) and
@@ -61,11 +112,12 @@ func (p *Products) bindWeights(ws []*tensor.Dense) (graph.Values, error) {
 	if ws == nil {
 		return graph.Values{}, nil
 	}
-	if err := p.checkAll(ws, "weights"); err != nil {
+	ws, err := p.checkAll(ws, "weights")
+	if err != nil {
 		return nil, err
 	}
 	bind := graph.Values{}
-	for k, w := range p.Weights {
+	for k, w := range p.ws {
 		bind[w] = ws[k]
 	}
 	return bind, nil
@@ -108,18 +160,21 @@ func (p *Products) checkInputs(bind graph.Values) error {
 
 // checkBlockDir validates a direction for block l: one matrix per weight
 // of the block.
-func (p *Products) checkBlockDir(l int, v []*tensor.Dense, what string) error {
+// (see in).
+func (p *Products) checkBlockDir(l int, v []*tensor.Dense, what string) ([]*tensor.Dense, error) {
 	if err := p.checkBlock(l); err != nil {
-		return err
+		return nil, err
 	}
 	ks := p.blocks[l].params
 	if len(v) != len(ks) {
-		return &errs.ShapeError{What: fmt.Sprintf("%s for block %s", what, p.blocks[l].name), Reason: fmt.Sprintf("%d matrices for %d weights", len(v), len(ks))}
+		return nil, &errs.ShapeError{What: fmt.Sprintf("%s for block %s", what, p.blocks[l].name), Reason: fmt.Sprintf("%d matrices for %d weights", len(v), len(ks))}
 	}
+	out := make([]*tensor.Dense, len(v))
 	for i, k := range ks {
-		if err := check(p.Weights[k], v[i], what); err != nil {
-			return err
+		var err error
+		if out[i], err = p.in(k, v[i], what); err != nil {
+			return nil, err
 		}
 	}
-	return nil
+	return out, nil
 }

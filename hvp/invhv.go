@@ -21,6 +21,11 @@ const (
 	// cond ≈ 1e10), far below the O(0.01)–O(100) residual of a violated
 	// condition (method.md §4).
 	DefaultTol = 1e-6
+	// DefaultTol32 is DefaultTol for a float32 graph, whose results are
+	// rounded to float32: the rounding alone leaves a residual up to
+	// ε₃₂·cond ≈ 6e-8·cond, so 1e-3 accepts cond ≈ 1e4 in the worst case
+	// and is still below the residual of a violated condition.
+	DefaultTol32 = 1e-3
 	// DefaultMaxCond is the largest accepted condition estimate of a
 	// matrix the inverse pass factorises: past it, the block's condition
 	// (a product of such factors, squared) leaves no digit to certify.
@@ -36,7 +41,7 @@ type Options struct {
 	// metric of the layer's inputs h̃. The certificate uses the same damped
 	// operator. A block without a per-sample route cannot be damped.
 	Damping float64
-	Tol     float64 // largest accepted residual (0: DefaultTol)
+	Tol     float64 // largest accepted residual (0: DefaultTol, or DefaultTol32 for a float32 graph)
 	MaxCond float64 // largest accepted condition estimate of a factorised matrix (0: DefaultMaxCond)
 	// BestEffort returns results that fail a check, with Certified false,
 	// instead of an error; refused blocks are computed anyway (KindRefused).
@@ -49,13 +54,16 @@ type Options struct {
 	NoCertificate bool
 }
 
-func (o *Options) withDefaults() (Options, error) {
+func (o *Options) withDefaults(dt tensor.Dtype) (Options, error) {
 	var r Options
 	if o != nil {
 		r = *o
 	}
 	if r.Tol == 0 {
 		r.Tol = DefaultTol
+		if dt == tensor.Float32 {
+			r.Tol = DefaultTol32
+		}
 	}
 	if r.MaxCond == 0 {
 		r.MaxCond = DefaultMaxCond
@@ -116,17 +124,18 @@ type Result struct {
 // u = 0.
 func (p *Products) InvHv(l int, v []*tensor.Dense, opt *Options) (res *Result, err error) {
 	defer errs.Recover("hvp.InvHv", &err)
-	o, err := opt.withDefaults()
+	o, err := opt.withDefaults(p.Dtype())
 	if err != nil {
 		return nil, err
 	}
-	if err := p.checkBlockDir(l, v, "direction"); err != nil {
+	if v, err = p.checkBlockDir(l, v, "direction"); err != nil {
 		return nil, err
 	}
 	out, err := p.invHv([]int{l}, map[int][]*tensor.Dense{l: v}, o)
 	if err != nil {
 		return nil, err
 	}
+	out[0].U = p.outBlock(l, out[0].U)
 	return out[0], nil
 }
 
@@ -136,11 +145,11 @@ func (p *Products) InvHv(l int, v []*tensor.Dense, opt *Options) (res *Result, e
 // for best effort).
 func (p *Products) InvHvAll(v []*tensor.Dense, opt *Options) (out []*Result, err error) {
 	defer errs.Recover("hvp.InvHvAll", &err)
-	o, err := opt.withDefaults()
+	o, err := opt.withDefaults(p.Dtype())
 	if err != nil {
 		return nil, err
 	}
-	if err := p.checkAll(v, "direction"); err != nil {
+	if v, err = p.checkAll(v, "direction"); err != nil {
 		return nil, err
 	}
 	all := make([]int, len(p.blocks))
@@ -148,7 +157,13 @@ func (p *Products) InvHvAll(v []*tensor.Dense, opt *Options) (out []*Result, err
 	for l := range all {
 		all[l], dirs[l] = l, p.BlockOf(l, v)
 	}
-	return p.invHv(all, dirs, o)
+	if out, err = p.invHv(all, dirs, o); err != nil {
+		return nil, err
+	}
+	for l, res := range out {
+		res.U = p.outBlock(l, res.U)
+	}
+	return out, nil
 }
 
 // routeFor returns the route block l takes with the options: the
@@ -217,7 +232,7 @@ func (p *Products) invHv(blocks []int, v map[int][]*tensor.Dense, o Options) ([]
 		if vals, err = p.run(key.String(), roots, bind, keep...); err != nil {
 			return nil, p.blockError(blocks, routes, err)
 		}
-	} else if err := p.checkInputs(nil); err != nil {
+	} else if err := p.checkBound(); err != nil {
 		return nil, err
 	}
 	out := make([]*Result, len(blocks))
@@ -275,6 +290,12 @@ func (p *Products) result(l int, r *route, v []*tensor.Dense, scale float64, val
 		if res.U[i], err = scaledFinite(scale, u[i], "H⁻¹v for "+p.blocks[l].name); err != nil {
 			return nil, err
 		}
+		if p.Dtype() == tensor.Float32 { // certify the float32 result returned
+			x := res.U[i].Float64s()
+			for j := range x {
+				x[j] = float64(float32(x[j]))
+			}
+		}
 	}
 	if res.Factorizations, err = factorizations(r.factors, vals); err != nil {
 		return nil, err
@@ -327,14 +348,15 @@ func (p *Products) result(l int, r *route, v []*tensor.Dense, scale float64, val
 // caller to record in res.Note before and to refuse after.
 func (p *Products) Certify(l int, v []*tensor.Dense, res *Result, opt *Options) (err error) {
 	defer errs.Recover("hvp.Certify", &err)
-	o, err := opt.withDefaults()
+	o, err := opt.withDefaults(p.Dtype())
 	if err != nil {
 		return err
 	}
-	if err := p.checkBlockDir(l, v, "direction"); err != nil {
+	if v, err = p.checkBlockDir(l, v, "direction"); err != nil {
 		return err
 	}
-	if err := p.checkBlockDir(l, res.U, "result"); err != nil {
+	ru, err := p.checkBlockDir(l, res.U, "result")
+	if err != nil {
 		return err
 	}
 	// At the scale of v/‖v‖, so that directions near the ends of the
@@ -345,7 +367,7 @@ func (p *Products) Certify(l int, v []*tensor.Dense, res *Result, opt *Options) 
 	}
 	u, vu := make([]*tensor.Dense, len(v)), make([]*tensor.Dense, len(v))
 	for i := range v {
-		u[i], vu[i] = unit(res.U[i], s), unit(v[i], s)
+		u[i], vu[i] = unit(ru[i], s), unit(v[i], s)
 	}
 	o.Damping, res.Damping = 0, 0
 	return p.certifyUnit(l, u, vu, res, o)
@@ -353,7 +375,7 @@ func (p *Products) Certify(l int, v []*tensor.Dense, res *Result, opt *Options) 
 
 // certifyUnit sets the residual of u for vu (both at unit scale) and checks.
 func (p *Products) certifyUnit(l int, u, vu []*tensor.Dense, res *Result, o Options) error {
-	hu, err := p.BlockHv(l, u)
+	hu, err := p.blockHv(l, u)
 	if err != nil {
 		return err
 	}
@@ -472,11 +494,11 @@ func (p *Products) normalResidual(l int, u, hu, v []*tensor.Dense) (float64, err
 	for i := range hu {
 		r[i] = axpy(hu[i], -1, v[i])
 	}
-	hr, err := p.BlockHv(l, r)
+	hr, err := p.blockHv(l, r)
 	if err != nil {
 		return 0, err
 	}
-	hv, err := p.BlockHv(l, v)
+	hv, err := p.blockHv(l, v)
 	if err != nil {
 		return 0, err
 	}
@@ -529,12 +551,13 @@ func (p *Products) FunctionalInverse(l int, g *tensor.Dense) (w *tensor.Dense, e
 	if b.fdErr != nil {
 		return nil, b.fdErr
 	}
-	if err := check(p.Weights[b.params[0]], g, "gradient"); err != nil {
+	if g, err = p.in(b.params[0], g, "gradient"); err != nil {
 		return nil, err
 	}
 	vals, err := p.run(fmt.Sprintf("functional-inverse/%d", l), []*G.Node{b.fd.Result}, graph.Values{b.fdRoot: g})
 	if err != nil {
 		return nil, err
 	}
-	return denseValue(vals, b.fd.Result)
+	w, err = denseValue(vals, b.fd.Result)
+	return p.out(b.params[0], w), err
 }

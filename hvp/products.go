@@ -1,11 +1,13 @@
 package hvp
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 
 	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/graph"
+	"github.com/newtonia/newtonia/native"
 	"github.com/newtonia/newtonia/ops"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -21,8 +23,19 @@ import (
 // one goroutine while no product runs, or pass weights explicitly
 // (Evaluate, LossAt).
 type Products struct {
-	Loss    *G.Node
-	Weights []*G.Node
+	Loss    *G.Node   // the loss node given to New, in the user's graph
+	Weights []*G.Node // the weights given to New, in the user's graph
+
+	// The passes are built from loss and ws: Loss and Weights themselves,
+	// or, for a graph of Gorgonia's own ops or float32 values, their
+	// private translation (tr; package native), whose passes live in a
+	// graph of their own.
+	loss   *G.Node
+	ws     []*G.Node
+	tr       *native.Translation
+	vmu      sync.Mutex // guards verified and badTr
+	verified bool       // the translation was checked at the first inputs with values
+	badTr    error      // Verify's verdict
 
 	grad     *graph.Gradient
 	inputs   []*G.Node // every input the loss reads
@@ -66,14 +79,11 @@ func NewBlocks(loss *G.Node, blocks ...[]*G.Node) (*Products, error) {
 	return newProducts(loss, weights, groups)
 }
 
-func newProducts(loss *G.Node, weights []*G.Node, groups [][]int) (p *Products, err error) {
+func newProducts(userLoss *G.Node, userWeights []*G.Node, groups [][]int) (p *Products, err error) {
 	defer errs.Recover("hvp.New", &err)
-	for i, w := range weights {
+	for i, w := range userWeights {
 		if w == nil {
 			return nil, &errs.ShapeError{What: fmt.Sprintf("weight %d", i), Reason: "nil"}
-		}
-		if w.Dtype() != tensor.Float64 {
-			return nil, &errs.ShapeError{What: "weight " + errs.Label(w), Reason: fmt.Sprintf("dtype %v, want float64", w.Dtype())}
 		}
 	}
 	for i, g := range groups {
@@ -81,11 +91,22 @@ func newProducts(loss *G.Node, weights []*G.Node, groups [][]int) (p *Products, 
 			return nil, &errs.ArgumentError{What: fmt.Sprintf("block %d", i), Value: len(g), Reason: "want a weight, or a weight and its bias"}
 		}
 	}
+	if userLoss == nil {
+		return nil, &errs.ShapeError{What: "loss", Reason: "nil"}
+	}
+	p = &Products{Loss: userLoss, Weights: userWeights, loss: userLoss, ws: userWeights, progs: map[string]*graph.Program{}}
+	if native.Needed(userLoss) {
+		if p.tr, err = native.Translate(userLoss, userWeights); err != nil {
+			return nil, err
+		}
+		p.loss, p.ws = p.tr.Loss, p.tr.Weights
+	}
+	loss, weights := p.loss, p.ws
 	grad, err := graph.BuildGradient(loss, weights)
 	if err != nil {
-		return nil, err
+		return nil, p.userError(err)
 	}
-	p = &Products{Loss: loss, Weights: weights, grad: grad, inputs: graph.Inputs(loss), progs: map[string]*graph.Program{}}
+	p.grad, p.inputs = grad, graph.Inputs(loss)
 	g := loss.Graph()
 	seeds := map[*G.Node]*G.Node{}
 	for _, w := range weights {
@@ -94,7 +115,7 @@ func newProducts(loss *G.Node, weights []*G.Node, groups [][]int) (p *Products, 
 		seeds[w] = v
 	}
 	if p.hv, p.rpass, err = graph.JVP("R-pass", grad.Grads, seeds); err != nil {
-		return nil, err
+		return nil, p.userError(err)
 	}
 	for l := range p.hv {
 		if p.hv[l], err = nonNil(p.hv[l], grad.Grads[l]); err != nil {
@@ -149,12 +170,82 @@ func (p *Products) program(key string, roots []*G.Node, keep ...*G.Node) *graph.
 }
 
 // run evaluates the program for key with bind, after checking every input
-// of the loss (weights from bind where given).
+// of the loss (weights from bind where given). For a translated graph the
+// inputs are read from the user's nodes, and the first run checks the
+// translation against Gorgonia's own values (native.Translation.Verify).
 func (p *Products) run(key string, roots []*G.Node, bind graph.Values, keep ...*G.Node) (graph.Values, error) {
+	if p.tr != nil {
+		if bind == nil {
+			bind = graph.Values{}
+		}
+		if err := p.tr.Bind(bind); err != nil {
+			return nil, err
+		}
+		p.vmu.Lock()
+		if !p.verified && p.checkInputs(bind) == nil {
+			p.badTr, p.verified = p.tr.Verify(bind), true
+		}
+		bad := p.badTr
+		p.vmu.Unlock()
+		if bad != nil {
+			return nil, bad
+		}
+	}
 	if err := p.checkInputs(bind); err != nil {
 		return nil, err
 	}
-	return p.program(key, roots, keep...).Run(bind)
+	vals, err := p.program(key, roots, keep...).Run(bind)
+	return vals, p.userError(err)
+}
+
+// checkBound checks the inputs' own values (read from the user's graph
+// when translated).
+func (p *Products) checkBound() error {
+	bind := graph.Values{}
+	if p.tr != nil {
+		if err := p.tr.Bind(bind); err != nil {
+			return err
+		}
+	}
+	return p.checkInputs(bind)
+}
+
+// Dtype returns the dtype of the user's graph: products come back in it.
+func (p *Products) Dtype() tensor.Dtype {
+	if p.tr != nil {
+		return p.tr.Dtype
+	}
+	return tensor.Float64
+}
+
+// userError names, in err, the user's node that a node of the private
+// graph translates (errors.As still finds the typed error).
+func (p *Products) userError(err error) error {
+	if err == nil || p.tr == nil {
+		return err
+	}
+	var run *errs.RunError
+	if errors.As(err, &run) {
+		if u := p.tr.UserNode(run.Node); u != nil {
+			run.Node = u
+		}
+	}
+	var nr *errs.NoRuleError
+	if errors.As(err, &nr) {
+		if u := p.tr.UserNode(nr.Node); u != nil {
+			nr.Node = u
+		}
+	}
+	var loop *errs.DependencyLoopError
+	if errors.As(err, &loop) {
+		if u := p.tr.UserNode(loop.Node); u != nil {
+			loop.Node = u
+		}
+		if u := p.tr.UserNode(loop.Weight); u != nil {
+			loop.Weight = u
+		}
+	}
+	return err
 }
 
 // Blocks returns the number of blocks.
@@ -214,8 +305,8 @@ func (p *Products) InverseSteps(l int) ([]graph.Step, error) {
 // CurrentWeights returns the weights' current values (the tensors bound
 // to the weight nodes, not copies).
 func (p *Products) CurrentWeights() ([]*tensor.Dense, error) {
-	out := make([]*tensor.Dense, len(p.Weights))
-	for k, w := range p.Weights {
+	out := make([]*tensor.Dense, len(p.ws))
+	for k, w := range p.ws {
 		t, ok := w.Value().(*tensor.Dense)
 		if !ok {
 			return nil, &errs.ShapeError{What: "weight " + w.Name(), Reason: fmt.Sprintf("no matrix value (got %T)", w.Value())}
@@ -245,18 +336,19 @@ func (p *Products) Evaluate(ws []*tensor.Dense) (pt *Point, err error) {
 	if err != nil {
 		return nil, err
 	}
-	roots := append([]*G.Node{p.Loss}, p.grad.Grads...)
+	roots := append([]*G.Node{p.loss}, p.grad.Grads...)
 	vals, err := p.run("gradient", roots, bind, p.frozen...)
 	if err != nil {
 		return nil, err
 	}
 	pt = &Point{}
-	if pt.Loss, err = scalarValue(vals, p.Loss); err != nil {
+	if pt.Loss, err = scalarValue(vals, p.loss); err != nil {
 		return nil, err
 	}
 	if pt.Grads, err = denseValues(vals, p.grad.Grads); err != nil {
 		return nil, err
 	}
+	pt.Grads = p.outAll(pt.Grads)
 	for _, n := range p.frozen {
 		t, err := denseValue(vals, n)
 		if err != nil {
@@ -284,11 +376,11 @@ func (p *Products) LossAt(ws []*tensor.Dense) (loss float64, err error) {
 	if err != nil {
 		return 0, err
 	}
-	vals, err := p.run("loss", []*G.Node{p.Loss}, bind)
+	vals, err := p.run("loss", []*G.Node{p.loss}, bind)
 	if err != nil {
 		return 0, err
 	}
-	return scalarValue(vals, p.Loss)
+	return scalarValue(vals, p.loss)
 }
 
 // Hv returns the exact product of the full Hessian with v (one matrix per
@@ -297,17 +389,18 @@ func (p *Products) LossAt(ws []*tensor.Dense) (loss float64, err error) {
 // overflow nor underflow inside the pass; v = 0 gives zeros.
 func (p *Products) Hv(v []*tensor.Dense) (hv []*tensor.Dense, err error) {
 	defer errs.Recover("hvp.Hv", &err)
-	if err := p.checkAll(v, "direction"); err != nil {
+	if v, err = p.checkAll(v, "direction"); err != nil {
 		return nil, err
 	}
-	return p.hvChecked(v)
+	hv, err = p.hvChecked(v)
+	return p.outAll(hv), err
 }
 
 // hvChecked is Hv for directions already checked.
 func (p *Products) hvChecked(v []*tensor.Dense) ([]*tensor.Dense, error) {
 	s := Norm(v...)
 	if s == 0 {
-		if err := p.checkInputs(nil); err != nil {
+		if err := p.checkBound(); err != nil {
 			return nil, err
 		}
 		return zerosLike(v), nil
@@ -325,7 +418,7 @@ func (p *Products) hvChecked(v []*tensor.Dense) ([]*tensor.Dense, error) {
 		return nil, err
 	}
 	for k := range hv {
-		if hv[k], err = scaledFinite(s, hv[k], "H v for "+p.Weights[k].Name()); err != nil {
+		if hv[k], err = scaledFinite(s, hv[k], "H v for "+p.ws[k].Name()); err != nil {
 			return nil, err
 		}
 	}
@@ -334,29 +427,41 @@ func (p *Products) hvChecked(v []*tensor.Dense) ([]*tensor.Dense, error) {
 
 // BlockHv returns H_ll v, the diagonal block l of the Hessian times v
 // (one matrix per weight of the block).
-func (p *Products) BlockHv(l int, v []*tensor.Dense) ([]*tensor.Dense, error) {
-	if err := p.checkBlockDir(l, v, "direction"); err != nil {
+func (p *Products) BlockHv(l int, v []*tensor.Dense) (hv []*tensor.Dense, err error) {
+	defer errs.Recover("hvp.BlockHv", &err)
+	if v, err = p.checkBlockDir(l, v, "direction"); err != nil {
 		return nil, err
 	}
-	hv, err := p.hvChecked(p.Scatter(l, v))
+	hv, err = p.blockHv(l, v)
+	return p.outBlock(l, hv), err
+}
+
+// blockHv is BlockHv for directions already checked and converted.
+func (p *Products) blockHv(l int, v []*tensor.Dense) ([]*tensor.Dense, error) {
+	hv, err := p.hvChecked(scatter(p.ws, p.blocks[l].params, v, tensor.Float64))
 	if err != nil {
 		return nil, err
 	}
 	return p.BlockOf(l, hv), nil
 }
 
-// Scatter returns a direction over all weights that is v (not copied) on
-// block l's weights and zero on the others.
+// Scatter returns a direction over all weights (in the user's shapes and
+// dtype) that is v (not copied) on block l's weights and zero on the
+// others.
 func (p *Products) Scatter(l int, v []*tensor.Dense) []*tensor.Dense {
-	vs := make([]*tensor.Dense, len(p.Weights))
-	for i, k := range p.blocks[l].params {
+	return scatter(p.Weights, p.blocks[l].params, v, p.Dtype())
+}
+
+func scatter(ws []*G.Node, ks []int, v []*tensor.Dense, dt tensor.Dtype) []*tensor.Dense {
+	vs := make([]*tensor.Dense, len(ws))
+	for i, k := range ks {
 		if i < len(v) {
 			vs[k] = v[i]
 		}
 	}
-	for k, w := range p.Weights {
+	for k, w := range ws {
 		if vs[k] == nil {
-			vs[k] = tensor.New(tensor.WithShape(w.Shape()...), tensor.Of(tensor.Float64))
+			vs[k] = tensor.New(tensor.WithShape(w.Shape()...), tensor.Of(dt))
 		}
 	}
 	return vs

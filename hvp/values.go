@@ -11,10 +11,18 @@ import (
 )
 
 // denseData returns the elements of t in row-major order (t's own slice
-// unless t is a view).
+// unless t is a view, or float32: then converted), for reading.
 func denseData(t *tensor.Dense) []float64 {
 	if t.IsView() || t.RequiresIterator() {
 		t = t.Materialize().(*tensor.Dense)
+	}
+	if t.Dtype() == tensor.Float32 {
+		src := t.Float32s()
+		out := make([]float64, len(src))
+		for i, x := range src {
+			out[i] = float64(x)
+		}
+		return out
 	}
 	return t.Float64s()
 }
@@ -129,8 +137,9 @@ func Flatten(ts []*tensor.Dense) []float64 {
 	return out
 }
 
-// Unflatten splits x into matrices shaped like the given nodes (the
-// inverse of Flatten).
+// Unflatten splits x into float64 tensors shaped like the given nodes (the
+// inverse of Flatten); the products accept float64 values for float32
+// weights too.
 func Unflatten(x []float64, like []*G.Node) ([]*tensor.Dense, error) {
 	out := make([]*tensor.Dense, len(like))
 	off := 0

@@ -1,0 +1,351 @@
+package native
+
+import (
+	"fmt"
+	"reflect"
+
+	"github.com/newtonia/newtonia/errs"
+	"github.com/newtonia/newtonia/graph"
+	"github.com/newtonia/newtonia/ops"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Translation is a private copy, in newtonia's float64 ops, of the part of
+// a user's graph that a loss reads.
+type Translation struct {
+	Loss    *G.Node      // the private loss
+	Weights []*G.Node    // the private weights, in the order given
+	Dtype   tensor.Dtype // the user's graph's (float64 or float32)
+
+	user     []*G.Node           // the user's weights
+	inputs   map[*G.Node]*G.Node // private input → the user's input
+	mapped   map[*G.Node]*G.Node // private node → the user's node it computes (for Verify and names)
+	userLoss *G.Node
+}
+
+// Needed reports whether loss's graph must be translated: it holds an op
+// without newtonia's rules (a Gorgonia op) or a value that is not float64.
+func Needed(loss *G.Node) bool {
+	for _, n := range graph.Sorted(loss) {
+		if n.Dtype() != tensor.Float64 {
+			return true
+		}
+		if n.Op() == nil || len(graph.Children(n)) == 0 {
+			continue
+		}
+		if _, ok := n.Op().(ops.VJPer); !ok {
+			return true
+		}
+	}
+	return false
+}
+
+// rep is a translated node: its private node and, for a user's 1-D
+// vector, how the vector is laid out (a 1×n row or an n×1 column).
+type rep struct {
+	n   *G.Node
+	vec layout
+}
+
+type layout byte
+
+const (
+	asIs layout = iota // a matrix or a scalar: the user's shape
+	row                // a 1-D vector as 1×n
+	col                // a 1-D vector as n×1
+)
+
+// translator holds the state of one Translate.
+type translator struct {
+	g       *G.ExprGraph
+	t       *Translation
+	done    map[*G.Node]*rep // user node → translation (nil: failed)
+	static  map[*G.Node]G.Value
+	uses    map[*G.Node][]*G.Node
+	weighty map[*G.Node]bool // user nodes that depend on a weight
+	names   map[string]int
+	missing []errs.Untranslated
+}
+
+// Translate copies the graph of loss (a scalar node) into a private graph
+// of newtonia ops, with weights (input nodes of loss's graph) as its
+// weights. It fails with an *errs.UntranslatedError listing every node it
+// cannot translate.
+func Translate(loss *G.Node, weights []*G.Node) (t *Translation, err error) {
+	defer errs.Recover("native.Translate", &err)
+	if loss == nil {
+		return nil, &errs.ShapeError{What: "loss", Reason: "nil"}
+	}
+	if !loss.Shape().IsScalar() && loss.Shape().TotalSize() != 1 {
+		return nil, &errs.ShapeError{What: "loss " + name(loss), Reason: fmt.Sprintf("shape %v, want a scalar", loss.Shape())}
+	}
+	dt := loss.Dtype()
+	if dt != tensor.Float64 && dt != tensor.Float32 {
+		return nil, &errs.ShapeError{What: "loss " + name(loss), Reason: fmt.Sprintf("dtype %v, want float64 or float32", dt)}
+	}
+	tr := &translator{
+		g:      G.NewGraph(),
+		t:      &Translation{Dtype: dt, user: weights, inputs: map[*G.Node]*G.Node{}, mapped: map[*G.Node]*G.Node{}, userLoss: loss},
+		done:   map[*G.Node]*rep{},
+		static: map[*G.Node]G.Value{},
+		uses:   graph.Uses(loss),
+		names:  map[string]int{},
+	}
+	for i, w := range weights {
+		if w == nil {
+			return nil, &errs.ShapeError{What: fmt.Sprintf("weight %d", i), Reason: "nil"}
+		}
+		if w.Op() != nil {
+			return nil, &errs.ShapeError{What: "weight " + name(w), Reason: "not an input node (gorgonia.NewMatrix, NewVector…)"}
+		}
+		if w.Dtype() != dt {
+			return nil, &errs.ShapeError{What: "weight " + name(w), Reason: fmt.Sprintf("dtype %v in a %v graph", w.Dtype(), dt)}
+		}
+		if w.Graph() != loss.Graph() {
+			return nil, &errs.ShapeError{What: "weight " + name(w), Reason: "not in the loss's graph"}
+		}
+	}
+	tr.weighty = dependents(loss, weights)
+	for _, n := range graph.Sorted(loss) { // inputs first, so that names are stable
+		if n.Op() == nil {
+			tr.node(n)
+		}
+	}
+	for _, w := range weights {
+		r := tr.node(w)
+		tr.t.Weights = append(tr.t.Weights, r.n)
+	}
+	lr := tr.node(loss)
+	if len(tr.missing) > 0 {
+		return nil, &errs.UntranslatedError{Nodes: tr.missing}
+	}
+	tr.t.Loss = lr.n
+	return tr.t, nil
+}
+
+// dependents returns the nodes of loss's graph that depend on a weight.
+func dependents(loss *G.Node, weights []*G.Node) map[*G.Node]bool {
+	dep := map[*G.Node]bool{}
+	for _, w := range weights {
+		dep[w] = true
+	}
+	for _, n := range graph.Sorted(loss) {
+		for _, c := range graph.Children(n) {
+			if dep[c] {
+				dep[n] = true
+			}
+		}
+	}
+	return dep
+}
+
+// node translates the user's node n (memoised); nil when it cannot.
+func (tr *translator) node(n *G.Node) *rep {
+	if r, ok := tr.done[n]; ok {
+		return r
+	}
+	r, err := tr.translate(n)
+	if err != nil {
+		tr.missing = append(tr.missing, errs.Untranslated{Node: name(n), Op: opName(n.Op()), Reason: err.Error()})
+		r = nil
+	} else if r != nil {
+		tr.t.mapped[r.n] = n
+	}
+	tr.done[n] = r
+	return r
+}
+
+func (tr *translator) translate(n *G.Node) (*rep, error) {
+	if n.Op() == nil {
+		return tr.input(n)
+	}
+	if v, ok, err := tr.staticValue(n); err != nil {
+		return nil, err
+	} else if ok {
+		return tr.constant(n, v)
+	}
+	if r, ok, err := tr.pattern(n); ok || err != nil {
+		return r, err
+	}
+	kids := graph.Children(n)
+	in := make([]*rep, len(kids))
+	bad := false
+	for i, c := range kids {
+		if in[i] = tr.node(c); in[i] == nil {
+			bad = true
+		}
+	}
+	if bad {
+		return nil, nil // its inputs are reported
+	}
+	return tr.apply(n, in)
+}
+
+// input makes the private input node for the user's input n: float64, a
+// 1-D vector as a row if it is broadcast over rows (a bias), else as a
+// column.
+func (tr *translator) input(n *G.Node) (*rep, error) {
+	nm := n.Name()
+	if nm == "" {
+		nm = fmt.Sprintf("input%d", n.ID())
+	}
+	if k := tr.names[nm]; k > 0 {
+		nm = fmt.Sprintf("%s#%d", nm, n.ID())
+	}
+	tr.names[n.Name()]++
+	s := n.Shape()
+	var p *G.Node
+	r := &rep{}
+	switch {
+	case s.IsScalar():
+		p = G.NewScalar(tr.g, tensor.Float64, G.WithName(nm))
+	case s.Dims() == 1:
+		r.vec = col
+		for _, u := range tr.uses[n] {
+			if to, ok := reshapeTo(u); ok && to.Eq(tensor.Shape{1, s[0]}) {
+				r.vec = row
+			}
+		}
+		shape := []int{s[0], 1}
+		if r.vec == row {
+			shape = []int{1, s[0]}
+		}
+		p = G.NewMatrix(tr.g, tensor.Float64, G.WithShape(shape...), G.WithName(nm))
+	case s.Dims() == 2:
+		p = G.NewMatrix(tr.g, tensor.Float64, G.WithShape(s...), G.WithName(nm))
+	default:
+		return nil, fmt.Errorf("an input of shape %v: newtonia works on scalars, vectors and matrices", s)
+	}
+	r.n = p
+	tr.t.inputs[p] = n
+	return r, nil
+}
+
+// staticValue evaluates n with Gorgonia's own ops when it depends on no
+// input: constants, sizes, counts (G.Mean's divisor). A size depends only
+// on its input's shape.
+func (tr *translator) staticValue(n *G.Node) (G.Value, bool, error) {
+	if v, ok := tr.static[n]; ok {
+		return v, v != nil, nil
+	}
+	tr.static[n] = nil
+	kids := graph.Children(n)
+	if n.Op() == nil {
+		return nil, false, nil
+	}
+	var in []G.Value
+	if typeName(n.Op()) == "sizeOp" && len(kids) == 1 {
+		in = []G.Value{tensor.New(tensor.WithShape(kids[0].Shape()...), tensor.Of(kids[0].Dtype()))}
+	} else {
+		for _, c := range kids {
+			v, ok, err := tr.staticValue(c)
+			if err != nil || !ok {
+				return nil, false, err
+			}
+			in = append(in, v)
+		}
+	}
+	v, err := doOp(n.Op(), in)
+	if err != nil {
+		return nil, false, err
+	}
+	tr.static[n] = v
+	return v, true, nil
+}
+
+// doOp runs a Gorgonia op, recovering a panic.
+func doOp(op G.Op, in []G.Value) (v G.Value, err error) {
+	defer errs.Recover(fmt.Sprintf("op %v", op), &err)
+	return op.Do(in...)
+}
+
+// constant makes a private constant holding v (promoted to float64).
+func (tr *translator) constant(n *G.Node, v G.Value) (*rep, error) {
+	data, s, err := float64s(v)
+	if err != nil {
+		return nil, err
+	}
+	r := &rep{}
+	var val any
+	switch {
+	case s.IsScalar() || (s.Dims() <= 1 && len(data) == 1 && n.Shape().IsScalar()):
+		val = data[0]
+	case s.Dims() == 1:
+		r.vec = col
+		val = tensor.New(tensor.WithShape(s[0], 1), tensor.WithBacking(data))
+	case s.Dims() == 2:
+		val = tensor.New(tensor.WithShape(s...), tensor.WithBacking(data))
+	default:
+		return nil, fmt.Errorf("a constant of shape %v", s)
+	}
+	r.n = G.NewConstant(val, G.In(tr.g), G.WithName(fmt.Sprintf("const%d:%s", n.ID(), n.Name())))
+	return r, nil
+}
+
+// staticScalar returns the value of n when it is a static scalar.
+func (tr *translator) staticScalar(n *G.Node) (float64, bool) {
+	v, ok, err := tr.staticValue(n)
+	if err != nil || !ok {
+		return 0, false
+	}
+	data, _, err := float64s(v)
+	if err != nil || len(data) != 1 {
+		return 0, false
+	}
+	return data[0], true
+}
+
+// typeName is the name of op's Go type, without package or pointer.
+func typeName(op G.Op) string {
+	if op == nil {
+		return ""
+	}
+	t := reflect.TypeOf(op)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t.Name()
+}
+
+func opName(op G.Op) string {
+	if op == nil {
+		return "input"
+	}
+	return fmt.Sprintf("%v, %T", op, op)
+}
+
+// name is how errors name the user's node: its name, which for an unnamed
+// node is its op applied to its inputs' ids.
+func name(n *G.Node) string {
+	if n == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("%q", n.Name())
+}
+
+// reshapeTo returns the target shape of a Gorgonia reshape node.
+func reshapeTo(n *G.Node) (tensor.Shape, bool) {
+	if typeName(n.Op()) != "reshapeOp" {
+		return nil, false
+	}
+	return n.Shape(), true
+}
+
+// UserNode returns the user's node that the private node p computes (nil
+// for nodes of the passes).
+func (t *Translation) UserNode(p *G.Node) *G.Node {
+	if u, ok := t.inputs[p]; ok {
+		return u
+	}
+	return t.mapped[p]
+}
+
+// Describe names a private node for errors: by the user's node it
+// translates, when it translates one.
+func (t *Translation) Describe(p *G.Node) string {
+	if u := t.UserNode(p); u != nil {
+		return "node " + name(u) + " of your graph"
+	}
+	return "node " + errs.Label(p)
+}

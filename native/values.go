@@ -1,0 +1,233 @@
+package native
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/newtonia/newtonia/errs"
+	"github.com/newtonia/newtonia/graph"
+	"gonum.org/v1/gonum/floats"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// float64s returns v's elements in row-major order, promoted to float64
+// (exactly, from float32), and v's shape.
+func float64s(v G.Value) ([]float64, tensor.Shape, error) {
+	switch v := v.(type) {
+	case *G.F64:
+		return []float64{float64(*v)}, tensor.ScalarShape(), nil
+	case *G.F32:
+		return []float64{float64(*v)}, tensor.ScalarShape(), nil
+	case *tensor.Dense:
+		if v.IsView() || v.RequiresIterator() {
+			v = v.Materialize().(*tensor.Dense)
+		}
+		switch v.Dtype() {
+		case tensor.Float64:
+			return v.Float64s(), v.Shape(), nil
+		case tensor.Float32:
+			src := v.Float32s()
+			out := make([]float64, len(src))
+			for i, x := range src {
+				out[i] = float64(x)
+			}
+			return out, v.Shape(), nil
+		}
+		return nil, nil, fmt.Errorf("dtype %v, want float64 or float32", v.Dtype())
+	case nil:
+		return nil, nil, fmt.Errorf("no value")
+	}
+	return nil, nil, fmt.Errorf("a value of type %T", v)
+}
+
+// Bind adds to bind, for every private input not bound yet, the value of
+// the user's input node it copies, promoted to float64 and shaped like the
+// private node (a float64 value is shared, not copied). An input without
+// a value is left out (the run reports it).
+func (t *Translation) Bind(bind graph.Values) error {
+	for p, u := range t.inputs {
+		if bind[p] != nil || u.Value() == nil {
+			continue
+		}
+		v, err := t.internal(p, u.Value(), "input "+name(u))
+		if err != nil {
+			return err
+		}
+		bind[p] = v
+	}
+	return nil
+}
+
+// internal converts v, a value of the user's node for p, into p's dtype
+// and shape: float64, vectors as rows or columns.
+func (t *Translation) internal(p *G.Node, v G.Value, what string) (G.Value, error) {
+	s := p.Shape()
+	if d, ok := v.(*tensor.Dense); ok && d.Dtype() == tensor.Float64 && !d.IsView() && d.Shape().TotalSize() == s.TotalSize() && !s.IsScalar() {
+		if d.Shape().Eq(s) {
+			return d, nil
+		}
+		return tensor.New(tensor.WithShape(s.Clone()...), tensor.WithBacking(d.Float64s())), nil
+	}
+	data, vs, err := float64s(v)
+	if err != nil {
+		return nil, &errs.ShapeError{What: what, Reason: err.Error()}
+	}
+	if len(data) != s.TotalSize() {
+		return nil, &errs.ShapeError{What: what, Got: vs, Want: userShape(t, p)}
+	}
+	if s.IsScalar() {
+		return G.NewF64(data[0]), nil
+	}
+	return tensor.New(tensor.WithShape(s.Clone()...), tensor.WithBacking(data)), nil
+}
+
+func userShape(t *Translation, p *G.Node) tensor.Shape {
+	if u := t.UserNode(p); u != nil {
+		return u.Shape()
+	}
+	return p.Shape()
+}
+
+// ToInternal returns v, a value for the user's weight k (of its shape, in
+// float64 or float32), as a float64 tensor shaped like the private weight.
+// A float64 value of the right shape is returned as is.
+func (t *Translation) ToInternal(k int, v *tensor.Dense, what string) (*tensor.Dense, error) {
+	u := t.user[k]
+	what = fmt.Sprintf("%s for %s", what, u.Name())
+	if v == nil {
+		return nil, &errs.ShapeError{What: what, Reason: "nil"}
+	}
+	if !v.Shape().Eq(u.Shape()) {
+		return nil, &errs.ShapeError{What: what, Got: v.Shape(), Want: u.Shape()}
+	}
+	out, err := t.internal(t.Weights[k], v, what)
+	if err != nil {
+		return nil, err
+	}
+	return out.(*tensor.Dense), nil
+}
+
+// ToUser returns v, a float64 value of the private weight k, in the user's
+// shape and dtype (rounded to nearest for float32).
+func (t *Translation) ToUser(k int, v *tensor.Dense) *tensor.Dense {
+	u := t.user[k]
+	data, _, _ := float64s(v)
+	if t.Dtype == tensor.Float32 {
+		out := make([]float32, len(data))
+		for i, x := range data {
+			out[i] = float32(x)
+		}
+		return tensor.New(tensor.WithShape(u.Shape().Clone()...), tensor.WithBacking(out))
+	}
+	if v.Shape().Eq(u.Shape()) {
+		return v
+	}
+	return tensor.New(tensor.WithShape(u.Shape().Clone()...), tensor.WithBacking(data))
+}
+
+// Round returns x rounded to the user's dtype (x itself for float64).
+func (t *Translation) Round(x float64) float64 {
+	if t.Dtype == tensor.Float32 {
+		return float64(float32(x))
+	}
+	return x
+}
+
+// Tolerance is the largest relative difference (in norm) Verify accepts
+// between a translated node and Gorgonia's value of it: summation order
+// and the fused cross-entropy move float64 values by ~1e-15 per term,
+// float32 values by ~6e-8 per term; a wrong translation moves them by
+// O(1).
+func (t *Translation) Tolerance() float64 {
+	if t.Dtype == tensor.Float32 {
+		return 1e-3
+	}
+	return 1e-8
+}
+
+// Verify evaluates the user's graph with Gorgonia's own ops and the
+// translation with newtonia's, at the inputs' current values (weights
+// from bind where bound), and compares every translated node. A node
+// whose Gorgonia value is not finite is skipped (log of an underflowed
+// softmax, which the fused cross-entropy computes finitely).
+func (t *Translation) Verify(bind graph.Values) (err error) {
+	defer errs.Recover("native.Verify", &err)
+	user := graph.Values{}
+	for p, u := range t.inputs {
+		if v := bind[p]; v != nil {
+			user[u] = v // a float64 value of the private shape: reshaped below
+			if d, ok := v.(*tensor.Dense); ok && !d.Shape().Eq(u.Shape()) {
+				user[u] = tensor.New(tensor.WithShape(u.Shape().Clone()...), tensor.WithBacking(d.Float64s()))
+			}
+			if t.Dtype == tensor.Float32 {
+				d, _, err := float64s(user[u])
+				if err != nil {
+					return err
+				}
+				user[u] = toFloat32(d, u.Shape())
+			}
+		}
+	}
+	var keepU, keepP []*G.Node
+	for p, u := range t.mapped {
+		if u.Op() != nil {
+			keepU, keepP = append(keepU, u), append(keepP, p)
+		}
+	}
+	uv, err := graph.Compile("your graph (Gorgonia's ops)", []*G.Node{t.userLoss}, keepU...).Run(user)
+	if err != nil {
+		return err
+	}
+	pb := graph.Values{}
+	for k, v := range bind {
+		pb[k] = v
+	}
+	if err := t.Bind(pb); err != nil {
+		return err
+	}
+	pv, err := graph.Compile("translation", []*G.Node{t.Loss}, keepP...).Run(pb)
+	if err != nil {
+		return err
+	}
+	for i, p := range keepP {
+		u := keepU[i]
+		if uv[u] == nil || pv[p] == nil { // not on the path to the loss (a repeat replaced by a bias)
+			continue
+		}
+		a, _, err1 := float64s(uv[u])
+		b, _, err2 := float64s(pv[p])
+		if err1 != nil || err2 != nil || len(a) != len(b) {
+			return &errs.NoRuleError{Node: u, Op: u.Op(), Rule: "translation", Err: fmt.Errorf("values %v and %v", err1, err2)}
+		}
+		if !allFinite(a) {
+			continue
+		}
+		d := floats.Distance(a, b, 2)
+		if s := floats.Norm(a, 2); !(d <= t.Tolerance()*s+1e-300) {
+			return &errs.NoRuleError{Node: u, Op: u.Op(), Rule: "translation",
+				Err: fmt.Errorf("the translation (%v) differs from Gorgonia's value of node %s by %.3g relative (tolerance %.0e): an op misidentified", p.Op(), name(u), d/s, t.Tolerance())}
+		}
+	}
+	return nil
+}
+
+func allFinite(x []float64) bool {
+	for _, v := range x {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return false
+		}
+	}
+	return true
+}
+
+func toFloat32(d []float64, s tensor.Shape) G.Value {
+	if s.IsScalar() {
+		return G.NewF32(float32(d[0]))
+	}
+	out := make([]float32, len(d))
+	for i, x := range d {
+		out[i] = float32(x)
+	}
+	return tensor.New(tensor.WithShape(s.Clone()...), tensor.WithBacking(out))
+}
