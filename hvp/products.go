@@ -30,8 +30,8 @@ type Products struct {
 	// or, for a graph of Gorgonia's own ops or float32 values, their
 	// private translation (tr; package native), whose passes live in a
 	// graph of their own.
-	loss   *G.Node
-	ws     []*G.Node
+	loss     *G.Node
+	ws       []*G.Node
 	tr       *native.Translation
 	vmu      sync.Mutex // guards verified and badTr
 	verified bool       // the translation was checked at the first inputs with values

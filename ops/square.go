@@ -6,7 +6,7 @@ import (
 	G "gorgonia.org/gorgonia"
 )
 
-// SquareFunc is f(x) = x²: f' = 2x, f'' = 2, f''' = 0. It is not
+// SquareFunc is f(x) = x²: f' = 2x, f” = 2, f”' = 0. It is not
 // injective, so it has no inverse of its own; its inverse on y ≥ 0 from
 // the positive branch is SqrtFunc.
 type SquareFunc struct{}
