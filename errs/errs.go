@@ -161,7 +161,8 @@ func (e *DependencyLoopError) Is(t error) bool { return t == ErrNoInverse }
 // UntranslatedError lists every node of a Gorgonia-built graph that has
 // no translation into newtonia's ops (package native), at once.
 type UntranslatedError struct {
-	Nodes []Untranslated
+	Nodes     []Untranslated
+	Supported string // what is translated
 }
 
 // Untranslated is one node without a translation.
@@ -176,6 +177,9 @@ func (e *UntranslatedError) Error() string {
 	fmt.Fprintf(&b, "%d node(s) of the graph have no translation into newtonia's ops:", len(e.Nodes))
 	for _, n := range e.Nodes {
 		fmt.Fprintf(&b, "\n  %s (op %s): %s", n.Node, n.Op, n.Reason)
+	}
+	if e.Supported != "" {
+		fmt.Fprintf(&b, "\nTranslated: %s.", e.Supported)
 	}
 	b.WriteString("\nTo support one, build that part of the graph with a newtonia op that has its rules " +
 		"(ops.VJPer, ops.JVPer; examples/customop shows one in 60 lines), or register a translation of the " +

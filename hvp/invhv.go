@@ -21,11 +21,7 @@ const (
 	// cond ≈ 1e10), far below the O(0.01)–O(100) residual of a violated
 	// condition (method.md §4).
 	DefaultTol = 1e-6
-	// DefaultTol32 is DefaultTol for a float32 graph, whose results are
-	// rounded to float32: the rounding alone leaves a residual up to
-	// ε₃₂·cond ≈ 6e-8·cond, so 1e-3 accepts cond ≈ 1e4 in the worst case
-	// and is still below the residual of a violated condition.
-	DefaultTol32 = 1e-3
+
 	// DefaultMaxCond is the largest accepted condition estimate of a
 	// matrix the inverse pass factorises: past it, the block's condition
 	// (a product of such factors, squared) leaves no digit to certify.
@@ -41,7 +37,7 @@ type Options struct {
 	// metric of the layer's inputs h̃. The certificate uses the same damped
 	// operator. A block without a per-sample route cannot be damped.
 	Damping float64
-	Tol     float64 // largest accepted residual (0: DefaultTol, or DefaultTol32 for a float32 graph)
+	Tol     float64 // largest accepted residual (0: DefaultTol)
 	MaxCond float64 // largest accepted condition estimate of a factorised matrix (0: DefaultMaxCond)
 	// BestEffort returns results that fail a check, with Certified false,
 	// instead of an error; refused blocks are computed anyway (KindRefused).
@@ -54,16 +50,13 @@ type Options struct {
 	NoCertificate bool
 }
 
-func (o *Options) withDefaults(dt tensor.Dtype) (Options, error) {
+func (o *Options) withDefaults() (Options, error) {
 	var r Options
 	if o != nil {
 		r = *o
 	}
 	if r.Tol == 0 {
 		r.Tol = DefaultTol
-		if dt == tensor.Float32 {
-			r.Tol = DefaultTol32
-		}
 	}
 	if r.MaxCond == 0 {
 		r.MaxCond = DefaultMaxCond
@@ -101,6 +94,11 @@ type Result struct {
 	// H_ll U from the exact R-pass (0 when v = 0 and U = 0; NaN when not
 	// computed).
 	Residual float64
+	// RoundedResidual, for a float32 graph, is the residual of U as
+	// returned, rounded to float32 (Residual and the checks are those of
+	// the float64 result it rounds): about ε₃₂·cond at worst, it says what
+	// the rounding costs. NaN when not computed, 0 for float64 graphs.
+	RoundedResidual float64
 	// NormalResidual, for a pseudo-inverse whose Residual is above
 	// tolerance, is ‖H_ll r‖ / (σ̂ ‖r‖) with r = H_ll U − v and σ̂ an
 	// estimate of ‖H_ll‖: near rounding when U is a least-squares solution
@@ -124,7 +122,7 @@ type Result struct {
 // u = 0.
 func (p *Products) InvHv(l int, v []*tensor.Dense, opt *Options) (res *Result, err error) {
 	defer errs.Recover("hvp.InvHv", &err)
-	o, err := opt.withDefaults(p.Dtype())
+	o, err := opt.withDefaults()
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +143,7 @@ func (p *Products) InvHv(l int, v []*tensor.Dense, opt *Options) (res *Result, e
 // for best effort).
 func (p *Products) InvHvAll(v []*tensor.Dense, opt *Options) (out []*Result, err error) {
 	defer errs.Recover("hvp.InvHvAll", &err)
-	o, err := opt.withDefaults(p.Dtype())
+	o, err := opt.withDefaults()
 	if err != nil {
 		return nil, err
 	}
@@ -268,8 +266,58 @@ func (p *Products) blockError(blocks []int, routes map[int]*route, err error) er
 	return &c
 }
 
-// result builds and certifies block l's result from a run's values.
+// result builds and certifies block l's result from a run's values; for a
+// float32 graph, the certified float64 result is then rounded to float32
+// and the residual of the rounded result measured (RoundedResidual).
 func (p *Products) result(l int, r *route, v []*tensor.Dense, scale float64, vals graph.Values, o Options) (*Result, error) {
+	res, err := p.result64(l, r, v, scale, vals, o)
+	if err != nil || p.Dtype() != tensor.Float32 {
+		return res, err
+	}
+	return res, p.round32(l, v, res, o)
+}
+
+// round32 rounds res.U to float32 values (kept in float64 until it leaves
+// the API) and measures the residual of what is returned.
+func (p *Products) round32(l int, v []*tensor.Dense, res *Result, o Options) error {
+	for _, t := range res.U {
+		x := t.Float64s()
+		for j := range x {
+			x[j] = float64(float32(x[j]))
+		}
+	}
+	res.Note = strings.TrimPrefix(res.Note+"; rounded to float32 after certification", "; ")
+	s := Norm(v...)
+	if o.NoCertificate || s == 0 {
+		res.RoundedResidual = math.NaN()
+		if s == 0 {
+			res.RoundedResidual = 0
+		}
+		return nil
+	}
+	u, vu := make([]*tensor.Dense, len(v)), make([]*tensor.Dense, len(v))
+	for i := range v {
+		u[i], vu[i] = unit(res.U[i], s), unit(v[i], s)
+	}
+	hu, err := p.blockHv(l, u)
+	if err != nil {
+		return err
+	}
+	if res.Damping > 0 {
+		d, err := p.dampingTerm(l, u)
+		if err != nil {
+			return err
+		}
+		for i := range hu {
+			hu[i] = axpy(hu[i], res.Damping, d[i])
+		}
+	}
+	res.RoundedResidual = FlatRelDiff(Flatten(hu), Flatten(vu))
+	return nil
+}
+
+// result64 builds and certifies block l's result from a run's values.
+func (p *Products) result64(l int, r *route, v []*tensor.Dense, scale float64, vals graph.Values, o Options) (*Result, error) {
 	res := &Result{Kind: r.kind, Method: "B-pass (" + r.name + ")", Route: r.name, Damping: o.Damping, Residual: math.NaN(), Reasons: r.reasons}
 	if r.lambda == nil {
 		res.Damping = 0
@@ -289,12 +337,6 @@ func (p *Products) result(l int, r *route, v []*tensor.Dense, scale float64, val
 	for i := range u {
 		if res.U[i], err = scaledFinite(scale, u[i], "H⁻¹v for "+p.blocks[l].name); err != nil {
 			return nil, err
-		}
-		if p.Dtype() == tensor.Float32 { // certify the float32 result returned
-			x := res.U[i].Float64s()
-			for j := range x {
-				x[j] = float64(float32(x[j]))
-			}
 		}
 	}
 	if res.Factorizations, err = factorizations(r.factors, vals); err != nil {
@@ -348,7 +390,7 @@ func (p *Products) result(l int, r *route, v []*tensor.Dense, scale float64, val
 // caller to record in res.Note before and to refuse after.
 func (p *Products) Certify(l int, v []*tensor.Dense, res *Result, opt *Options) (err error) {
 	defer errs.Recover("hvp.Certify", &err)
-	o, err := opt.withDefaults(p.Dtype())
+	o, err := opt.withDefaults()
 	if err != nil {
 		return err
 	}

@@ -125,7 +125,7 @@ func (tr *translator) crossEntropy(n *G.Node) (z, y *G.Node, ok bool) {
 	}
 	k := graph.Children(p)
 	for i := range 2 {
-		if z, ok := logSoftmaxOf(k[i]); ok && !tr.weighty[k[1-i]] && k[1-i].Shape().Eq(p.Shape()) {
+		if z, ok := logSoftmaxOf(k[i]); ok && !tr.weighty[k[1-i]] && sameDims(k[1-i].Shape(), p.Shape()) {
 			return z, k[1-i], true
 		}
 	}

@@ -62,7 +62,7 @@ func (tr *translator) apply(n *G.Node, in []*rep) (*rep, error) {
 		}
 		f, ok := unary[s]
 		if !ok {
-			return nil, fmt.Errorf("no newtonia function computes %q (translated: %s)", s, known())
+			return nil, fmt.Errorf("no newtonia function computes %q", s)
 		}
 		return &rep{b.Apply(ops.ElementwiseOp{F: f}, x.n), x.vec}, b.Err
 	case "elemBinOp":
@@ -91,7 +91,7 @@ func (tr *translator) apply(n *G.Node, in []*rep) (*rep, error) {
 	case "repeatOp":
 		return tr.repeat(n, in)
 	}
-	return nil, fmt.Errorf("no translation for this op (translated: %s)", known())
+	return nil, fmt.Errorf("no translation for this op")
 }
 
 // known lists what the built-in table translates, for error messages.
@@ -303,15 +303,15 @@ func (tr *translator) reshape(n *G.Node, x *rep) (*rep, error) {
 	from, to := childrenOf(n)[0].Shape(), n.Shape()
 	var b ops.Builder
 	switch {
-	case from.Eq(to):
+	case sameDims(from, to):
 		return x, nil
-	case from.Dims() == 1 && to.Eq(tensor.Shape{1, from[0]}):
+	case from.Dims() == 1 && sameDims(to, tensor.Shape{1, from[0]}):
 		return &rep{tr.as(&b, x, row), asIs}, b.Err
-	case from.Dims() == 1 && to.Eq(tensor.Shape{from[0], 1}):
+	case from.Dims() == 1 && sameDims(to, tensor.Shape{from[0], 1}):
 		return &rep{tr.as(&b, x, col), asIs}, b.Err
-	case to.Dims() == 1 && from.Eq(tensor.Shape{1, to[0]}):
+	case to.Dims() == 1 && sameDims(from, tensor.Shape{1, to[0]}):
 		return &rep{x.n, row}, nil
-	case to.Dims() == 1 && from.Eq(tensor.Shape{to[0], 1}):
+	case to.Dims() == 1 && sameDims(from, tensor.Shape{to[0], 1}):
 		return &rep{x.n, col}, nil
 	}
 	return nil, fmt.Errorf("a reshape from %v to %v: only between a vector and a row or column", from, to)

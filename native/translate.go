@@ -118,7 +118,7 @@ func Translate(loss *G.Node, weights []*G.Node) (t *Translation, err error) {
 	}
 	lr := tr.node(loss)
 	if len(tr.missing) > 0 {
-		return nil, &errs.UntranslatedError{Nodes: tr.missing}
+		return nil, &errs.UntranslatedError{Nodes: tr.missing, Supported: known()}
 	}
 	tr.t.Loss = lr.n
 	return tr.t, nil
@@ -203,7 +203,7 @@ func (tr *translator) input(n *G.Node) (*rep, error) {
 	case s.Dims() == 1:
 		r.vec = col
 		for _, u := range tr.uses[n] {
-			if to, ok := reshapeTo(u); ok && to.Eq(tensor.Shape{1, s[0]}) {
+			if to, ok := reshapeTo(u); ok && sameDims(to, tensor.Shape{1, s[0]}) {
 				r.vec = row
 			}
 		}

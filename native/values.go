@@ -64,7 +64,7 @@ func (t *Translation) Bind(bind graph.Values) error {
 func (t *Translation) internal(p *G.Node, v G.Value, what string) (G.Value, error) {
 	s := p.Shape()
 	if d, ok := v.(*tensor.Dense); ok && d.Dtype() == tensor.Float64 && !d.IsView() && d.Shape().TotalSize() == s.TotalSize() && !s.IsScalar() {
-		if d.Shape().Eq(s) {
+		if sameDims(d.Shape(), s) {
 			return d, nil
 		}
 		return tensor.New(tensor.WithShape(s.Clone()...), tensor.WithBacking(d.Float64s())), nil
@@ -120,7 +120,7 @@ func (t *Translation) ToUser(k int, v *tensor.Dense) *tensor.Dense {
 		}
 		return tensor.New(tensor.WithShape(u.Shape().Clone()...), tensor.WithBacking(out))
 	}
-	if v.Shape().Eq(u.Shape()) {
+	if sameDims(v.Shape(), u.Shape()) {
 		return v
 	}
 	return tensor.New(tensor.WithShape(u.Shape().Clone()...), tensor.WithBacking(data))
@@ -157,7 +157,7 @@ func (t *Translation) Verify(bind graph.Values) (err error) {
 	for p, u := range t.inputs {
 		if v := bind[p]; v != nil {
 			user[u] = v // a float64 value of the private shape: reshaped below
-			if d, ok := v.(*tensor.Dense); ok && !d.Shape().Eq(u.Shape()) {
+			if d, ok := v.(*tensor.Dense); ok && !sameDims(d.Shape(), u.Shape()) {
 				user[u] = tensor.New(tensor.WithShape(u.Shape().Clone()...), tensor.WithBacking(d.Float64s()))
 			}
 			if t.Dtype == tensor.Float32 {
@@ -230,4 +230,18 @@ func toFloat32(d []float64, s tensor.Shape) G.Value {
 		out[i] = float32(x)
 	}
 	return tensor.New(tensor.WithShape(s.Clone()...), tensor.WithBacking(out))
+}
+
+// sameDims compares shapes dimension by dimension (tensor.Shape.Eq takes
+// a vector (n) for a column (n, 1)).
+func sameDims(a, b tensor.Shape) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }

@@ -1,0 +1,510 @@
+package hvp_test
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/newtonia/newtonia/errs"
+	"github.com/newtonia/newtonia/hvp"
+	"github.com/newtonia/newtonia/internal/testnet"
+	"github.com/newtonia/newtonia/reference"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// gnet is an MLP written only with Gorgonia's API, as its users write one.
+type gnet struct {
+	g       *G.ExprGraph
+	x, y    *G.Node
+	weights []*G.Node // W1, b1, W2, b2, …
+	loss    *G.Node
+}
+
+type gspec struct {
+	name    string
+	batch   int
+	sizes   []int  // in, hidden…, out
+	act     string // tanh, sigmoid, relu, leaky
+	loss    string // mse (G.Mean(G.Square(G.Sub))) or ce (softmax cross-entropy)
+	matvec  bool   // a last layer of one output as G.Mul(matrix, vector)
+	exactly []int  // blocks whose InvHv (undamped) must be certified
+}
+
+func (s gspec) build(t testing.TB, dt tensor.Dtype, seed uint64) *gnet {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 11))
+	g := G.NewGraph()
+	val := func(shape ...int) tensor.Tensor {
+		n := 1
+		for _, d := range shape {
+			n *= d
+		}
+		x := make([]float64, n)
+		for i := range x {
+			x[i] = rng.NormFloat64()
+		}
+		if dt == tensor.Float32 {
+			y := make([]float32, n)
+			for i := range x {
+				y[i] = float32(x[i])
+			}
+			return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(y))
+		}
+		return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(x))
+	}
+	n := &gnet{g: g}
+	n.x = G.NewMatrix(g, dt, G.WithShape(s.batch, s.sizes[0]), G.WithName("x"), G.WithValue(val(s.batch, s.sizes[0])))
+	out := s.sizes[len(s.sizes)-1]
+	if s.matvec {
+		n.y = G.NewVector(g, dt, G.WithShape(s.batch), G.WithName("y"), G.WithValue(val(s.batch)))
+	} else {
+		yv := val(s.batch, out)
+		if s.loss == "ce" { // rows of probabilities
+			yv = probabilities(t, yv, dt)
+		}
+		n.y = G.NewMatrix(g, dt, G.WithShape(s.batch, out), G.WithName("y"), G.WithValue(yv))
+	}
+	h := n.x
+	for l := 1; l < len(s.sizes); l++ {
+		last := l == len(s.sizes)-1
+		var z *G.Node
+		if last && s.matvec {
+			w := G.NewVector(g, dt, G.WithShape(s.sizes[l-1]), G.WithName(fmt.Sprintf("w%d", l)), G.WithValue(val(s.sizes[l-1])))
+			n.weights = append(n.weights, w)
+			z = G.Must(G.Mul(h, w))
+		} else {
+			w := G.NewMatrix(g, dt, G.WithShape(s.sizes[l-1], s.sizes[l]), G.WithName(fmt.Sprintf("W%d", l)), G.WithValue(val(s.sizes[l-1], s.sizes[l])))
+			b := G.NewVector(g, dt, G.WithShape(s.sizes[l]), G.WithName(fmt.Sprintf("b%d", l)), G.WithValue(val(s.sizes[l])))
+			n.weights = append(n.weights, w, b)
+			z = G.Must(G.BroadcastAdd(G.Must(G.Mul(h, w)), b, nil, []byte{0}))
+		}
+		if last {
+			h = z
+			break
+		}
+		switch s.act {
+		case "tanh":
+			h = G.Must(G.Tanh(z))
+		case "sigmoid":
+			h = G.Must(G.Sigmoid(z))
+		case "relu":
+			h = G.Must(G.Rectify(z))
+		case "leaky":
+			h = G.Must(G.LeakyRelu(z, 0.1))
+		default:
+			t.Fatalf("activation %q", s.act)
+		}
+	}
+	switch s.loss {
+	case "mse":
+		n.loss = G.Must(G.Mean(G.Must(G.Square(G.Must(G.Sub(h, n.y))))))
+	case "ce":
+		logp := G.Must(G.Log(G.Must(G.SoftMax(h))))
+		n.loss = G.Must(G.Neg(G.Must(G.Mean(G.Must(G.Sum(G.Must(G.HadamardProd(n.y, logp)), 1))))))
+	}
+	return n
+}
+
+func probabilities(t testing.TB, v tensor.Tensor, dt tensor.Dtype) tensor.Tensor {
+	s := v.Shape()
+	d := hvpData(v.(*tensor.Dense))
+	for i := 0; i < s[0]; i++ {
+		var sum float64
+		for j := 0; j < s[1]; j++ {
+			d[i*s[1]+j] = math.Exp(d[i*s[1]+j])
+			sum += d[i*s[1]+j]
+		}
+		for j := 0; j < s[1]; j++ {
+			d[i*s[1]+j] /= sum
+		}
+	}
+	return fromData(d, s, dt)
+}
+
+func hvpData(t *tensor.Dense) []float64 { return hvp.Flatten([]*tensor.Dense{t}) }
+
+func fromData(d []float64, s tensor.Shape, dt tensor.Dtype) *tensor.Dense {
+	if dt == tensor.Float32 {
+		y := make([]float32, len(d))
+		for i := range d {
+			y[i] = float32(d[i])
+		}
+		return tensor.New(tensor.WithShape(s...), tensor.WithBacking(y))
+	}
+	return tensor.New(tensor.WithShape(s...), tensor.WithBacking(append([]float64(nil), d...)))
+}
+
+// gorgoniaGrad evaluates G.Grad's gradient of the net at weight values ws
+// (float64, rounded to the net's dtype), with a TapeMachine of the user's
+// graph.
+type gorgoniaGrad struct {
+	n     *gnet
+	grads []*G.Node
+	m     G.VM
+}
+
+func newGorgoniaGrad(t testing.TB, n *gnet) *gorgoniaGrad {
+	t.Helper()
+	grads, err := G.Grad(n.loss, n.weights...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &gorgoniaGrad{n: n, grads: grads, m: G.NewTapeMachine(n.g)}
+}
+
+func (gg *gorgoniaGrad) at(t testing.TB, ws [][]float64) [][]float64 {
+	t.Helper()
+	for k, w := range gg.n.weights {
+		if err := G.Let(w, fromData(ws[k], w.Shape(), w.Dtype())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gg.m.Reset()
+	if err := gg.m.RunAll(); err != nil {
+		t.Fatal(err)
+	}
+	out := make([][]float64, len(gg.grads))
+	for k, g := range gg.grads {
+		out[k] = hvpData(g.Value().(*tensor.Dense))
+	}
+	return out
+}
+
+func flatten(xs [][]float64) []float64 {
+	var out []float64
+	for _, x := range xs {
+		out = append(out, x...)
+	}
+	return out
+}
+
+var gnets = []gspec{
+	// batch = fan-in + 1 (with the bias): every block whose M_i is
+	// nonsingular is exact (method.md §9).
+	{"tanh 5-5-5-3 MSE, biases", 6, []int{5, 5, 5, 3}, "tanh", "mse", false, []int{0, 1, 2}},
+	{"sigmoid 4-4-4-2 MSE, biases", 5, []int{4, 4, 4, 2}, "sigmoid", "mse", false, []int{0, 1, 2}},
+	// The last block of a softmax cross-entropy is Newton-only (M_i
+	// singular): exact only damped.
+	{"tanh 4-4-3 softmax CE, biases", 5, []int{4, 4, 3}, "tanh", "ce", false, []int{0}},
+	{"leaky 4-4-4-2 MSE, biases", 5, []int{4, 4, 4, 2}, "leaky", "mse", false, nil},
+	{"relu 3-5-2 softmax CE, biases", 6, []int{3, 5, 2}, "relu", "ce", false, nil},
+	{"tanh 4-4-1 MSE, matrix × vector output", 5, []int{4, 4, 1}, "tanh", "mse", true, []int{0}},
+}
+
+
+// Hv of a model written with Gorgonia's API equals central differences of
+// G.Grad (run by Gorgonia's own TapeMachine) to O(r²): at r = 1e-3 the
+// difference is the truncation, ≈ r²‖∇³J‖/6 ≫ rounding ε‖g‖/r ≈ 1e-13;
+// halving r divides it by 4 (a ratio within [0.2, 0.3]; piecewise-linear
+// nets too: the loss is a polynomial in the weights between kinks).
+func TestGorgoniaHvAgainstGrad(t *testing.T) {
+	for _, s := range gnets {
+		t.Run(s.name, func(t *testing.T) {
+			n := s.build(t, tensor.Float64, 1)
+			p, err := hvp.New(n.loss, n.weights...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rng := rand.New(rand.NewPCG(3, 3))
+			v := randomLike(rng, n.weights)
+			hv, err := p.Hv(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, w := range n.weights {
+				if !hv[k].Shape().Eq(w.Shape()) || hv[k].Dtype() != tensor.Float64 {
+					t.Fatalf("Hv for %s: shape %v dtype %v, want the weight's %v", w.Name(), hv[k].Shape(), hv[k].Dtype(), w.Shape())
+				}
+			}
+			gg := newGorgoniaGrad(t, n)
+			w0 := make([][]float64, len(n.weights))
+			for k, w := range n.weights {
+				w0[k] = hvpData(w.Value().(*tensor.Dense))
+			}
+			fd := func(r float64) float64 {
+				plus, minus := make([][]float64, len(w0)), make([][]float64, len(w0))
+				for k := range w0 {
+					vk := hvpData(v[k])
+					plus[k], minus[k] = append([]float64(nil), w0[k]...), append([]float64(nil), w0[k]...)
+					for i := range vk {
+						plus[k][i] += r * vk[i]
+						minus[k][i] -= r * vk[i]
+					}
+				}
+				gp, gm := flatten(gg.at(t, plus)), flatten(gg.at(t, minus))
+				for i := range gp {
+					gp[i] = (gp[i] - gm[i]) / (2 * r)
+				}
+				return hvp.FlatRelDiff(gp, hvp.Flatten(hv))
+			}
+			e1, e2 := fd(1e-3), fd(5e-4)
+			t.Logf("‖Hv − FD(G.Grad)‖/‖Hv‖: r = 1e-3: %.3g, r = 5e-4: %.3g (ratio %.3f)", e1, e2, e2/e1)
+			switch {
+			case e1 > 1e-4:
+				t.Errorf("Hv differs from central differences of G.Grad by %.3g", e1)
+			case !(e2/e1 >= 0.2 && e2/e1 <= 0.3):
+				t.Errorf("halving r changed the difference by %.3f, want ≈ 1/4 (O(r²) convergence to Hv)", e2/e1)
+			}
+			// The user's graph still gives its own results: the loss G.Grad's
+			// machine computed at the original weights is the one hvp reads.
+			gg.at(t, w0)
+			loss, grads, err := p.Gradient()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := scalarOf(n.loss.Value())
+			if d := math.Abs(loss-want) / math.Abs(want); d > 1e-12 {
+				t.Errorf("loss %v, Gorgonia's %v", loss, want)
+			}
+			if d := hvp.FlatRelDiff(hvp.Flatten(grads), flatten(gg.at(t, w0))); d > 1e-12 {
+				t.Errorf("gradient differs from G.Grad's by %.3g", d)
+			}
+		})
+	}
+}
+
+func scalarOf(v G.Value) float64 {
+	switch v := v.(type) {
+	case *G.F64:
+		return float64(*v)
+	case *G.F32:
+		return float64(*v)
+	case *tensor.Dense:
+		return hvpData(v)[0]
+	}
+	return math.NaN()
+}
+
+func randomLike(rng *rand.Rand, ws []*G.Node) []*tensor.Dense {
+	out := make([]*tensor.Dense, len(ws))
+	for k, w := range ws {
+		d := make([]float64, w.Shape().TotalSize())
+		for i := range d {
+			d[i] = rng.NormFloat64()
+		}
+		out[k] = fromData(d, w.Shape(), w.Dtype())
+	}
+	return out
+}
+
+// InvHv is certified where method.md says it is exact, and equals the
+// solve of the dense block (exact R-pass columns, a reference that shares
+// no code with the B-pass) to 1e-10·cond; every block of every net is
+// certified with damping (exact LM damping, §9), against the dense damped
+// block.
+func TestGorgoniaInvHv(t *testing.T) {
+	for _, s := range gnets {
+		t.Run(s.name, func(t *testing.T) {
+			n := s.build(t, tensor.Float64, 2)
+			p, err := hvp.New(n.loss, n.weights...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := p.Conditions()
+			rng := rand.New(rand.NewPCG(4, 4))
+			v := randomLike(rng, n.weights)
+			for _, l := range s.exactly {
+				if c[l].Kind != hvp.KindExact {
+					t.Fatalf("block %s: kind %v, want exact (%v)", p.BlockName(l), c[l].Kind, c[l].Reasons)
+				}
+			}
+			for l := 0; l < p.Blocks(); l++ {
+				h, err := reference.DenseBlock(p, l, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				vl := p.BlockOf(l, v)
+				for _, lambda := range []float64{0, 0.1} {
+					exact := (lambda > 0 && c[l].Kind != hvp.KindRefused) || contains(s.exactly, l)
+					if !exact {
+						continue
+					}
+					res, err := p.InvHv(l, vl, &hvp.Options{Damping: lambda})
+					if err != nil {
+						t.Fatalf("block %s, λ %g: %v", p.BlockName(l), lambda, err)
+					}
+					hd := h
+					if lambda > 0 {
+						if hd, err = reference.Damp(p, l, h, lambda); err != nil {
+							t.Fatal(err)
+						}
+					}
+					want := testnet.Solve(t, hd, tensor.New(tensor.WithShape(len(hvp.Flatten(vl))), tensor.WithBacking(hvp.Flatten(vl))))
+					d := hvp.FlatRelDiff(hvp.Flatten(res.U), want.Float64s())
+					cond := testnet.Cond(hd)
+					t.Logf("block %s λ %g: %v via %s, residual %.2g, vs dense %.2g (cond %.2g)", p.BlockName(l), lambda, res.Kind, res.Route, res.Residual, d, cond)
+					if !res.Certified || d > 1e-10*cond {
+						t.Errorf("block %s λ %g: certified %v, differs from the dense solve by %.3g (cond %.3g)", p.BlockName(l), lambda, res.Certified, d, cond)
+					}
+				}
+			}
+		})
+	}
+}
+
+func contains(xs []int, x int) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// A float32 model gets its products in float32, equal to the float64
+// model's (same values, promoted exactly) to float32 rounding; its
+// InvHv is the certified float64 result rounded; its Hv agrees with
+// central differences of G.Grad run in float32 as far as float32 allows
+// (r = 1e-2: truncation ≈ 1e-4·‖∇³J‖, rounding ≈ ε₃₂‖g‖/r ≈ 1e-5·‖g‖;
+// 3e-2; smooth nets only: at r = 1e-2 the differences of a ReLU net cross
+// kinks).
+func TestGorgoniaFloat32(t *testing.T) {
+	for _, s := range gnets {
+		t.Run(s.name, func(t *testing.T) {
+			n32, n64 := s.build(t, tensor.Float32, 5), s.build(t, tensor.Float64, 5)
+			p32, err := hvp.New(n32.loss, n32.weights...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, w := range n64.weights { // the float64 model at the float32 values
+				d := hvpData(n32.weights[k].Value().(*tensor.Dense))
+				if err := G.Let(w, fromData(d, w.Shape(), tensor.Float64)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, in := range [][2]*G.Node{{n32.x, n64.x}, {n32.y, n64.y}} {
+				if err := G.Let(in[1], fromData(hvpData(in[0].Value().(*tensor.Dense)), in[1].Shape(), tensor.Float64)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p64, err := hvp.New(n64.loss, n64.weights...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rng := rand.New(rand.NewPCG(6, 6))
+			v32 := randomLike(rng, n32.weights)
+			hv32, err := p32.Hv(v32)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hv64, err := p64.Hv(v32) // float32 directions are accepted and promoted
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k := range hv32 {
+				if hv32[k].Dtype() != tensor.Float32 {
+					t.Fatalf("Hv of a float32 graph in %v", hv32[k].Dtype())
+				}
+			}
+			// Rounding to float32: 2⁻²⁴ ≈ 6e-8 per element.
+			if d := hvp.FlatRelDiff(hvp.Flatten(hv32), hvp.Flatten(hv64)); d > 1e-7 {
+				t.Errorf("float32 Hv differs from the float64 model's by %.3g", d)
+			}
+			gg := newGorgoniaGrad(t, n32)
+			w0 := make([][]float64, len(n32.weights))
+			for k, w := range n32.weights {
+				w0[k] = hvpData(w.Value().(*tensor.Dense))
+			}
+			r := 1e-2
+			plus, minus := make([][]float64, len(w0)), make([][]float64, len(w0))
+			for k := range w0 {
+				vk := hvpData(v32[k])
+				plus[k], minus[k] = append([]float64(nil), w0[k]...), append([]float64(nil), w0[k]...)
+				for i := range vk {
+					plus[k][i] += r * vk[i]
+					minus[k][i] -= r * vk[i]
+				}
+			}
+			gp, gm := flatten(gg.at(t, plus)), flatten(gg.at(t, minus))
+			for i := range gp {
+				gp[i] = (gp[i] - gm[i]) / (2 * r)
+			}
+			gg.at(t, w0) // back to the point of the products
+			d := hvp.FlatRelDiff(gp, hvp.Flatten(hv32))
+			t.Logf("float32: vs float64 model %.2g, vs FD of G.Grad in float32 %.2g", hvp.FlatRelDiff(hvp.Flatten(hv32), hvp.Flatten(hv64)), d)
+			if smooth := s.act == "tanh" || s.act == "sigmoid"; smooth && d > 3e-2 {
+				t.Errorf("float32 Hv differs from float32 FD of G.Grad by %.3g", d)
+			}
+			for _, l := range s.exactly {
+				res, err := p32.InvHv(l, p32.BlockOf(l, v32), nil)
+				if err != nil {
+					t.Fatalf("block %s: %v", p32.BlockName(l), err)
+				}
+				r64, err := p64.InvHv(l, p64.BlockOf(l, v32), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.U[0].Dtype() != tensor.Float32 || !res.Certified || res.Residual > hvp.DefaultTol {
+					t.Errorf("block %s: dtype %v, certified %v, residual %.3g", p32.BlockName(l), res.U[0].Dtype(), res.Certified, res.Residual)
+				}
+				// The float32 result is the float64 one rounded: 2⁻²⁴ ≈ 6e-8
+				// relative per element.
+				dd := hvp.FlatRelDiff(hvp.Flatten(res.U), hvp.Flatten(r64.U))
+				t.Logf("block %s: float32 InvHv residual %.2g (of the float32 result: %.2g), vs float64 result %.2g", p32.BlockName(l), res.Residual, res.RoundedResidual, dd)
+				if dd > 1e-7 || !(res.RoundedResidual >= 0) {
+					t.Errorf("block %s: float32 InvHv differs from float64's by %.3g (rounded residual %v)", p32.BlockName(l), dd, res.RoundedResidual)
+				}
+			}
+		})
+	}
+}
+
+// New never touches the user's graph: no node is added, and a
+// TapeMachine made after the products were used computes the same loss.
+func TestGorgoniaGraphUntouched(t *testing.T) {
+	n := gnets[2].build(t, tensor.Float64, 7)
+	before := len(n.g.AllNodes())
+	m0 := G.NewTapeMachine(n.g)
+	if err := m0.RunAll(); err != nil {
+		t.Fatal(err)
+	}
+	want := scalarOf(n.loss.Value())
+	p, err := hvp.New(n.loss, n.weights...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := p.Conditions()
+	rng := rand.New(rand.NewPCG(8, 8))
+	if _, err := p.Hv(randomLike(rng, n.weights)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.InvHvAll(randomLike(rng, n.weights), &hvp.Options{Damping: 0.1}); err != nil {
+		t.Fatal(err)
+	}
+	if after := len(n.g.AllNodes()); after != before {
+		t.Fatalf("the user's graph went from %d to %d nodes", before, after)
+	}
+	m := G.NewTapeMachine(n.g)
+	if err := m.RunAll(); err != nil {
+		t.Fatal(err)
+	}
+	if got := scalarOf(n.loss.Value()); got != want {
+		t.Fatalf("loss %v after the products, %v before", got, want)
+	}
+	_ = c
+}
+
+// Every untranslatable node is reported at once, by the user's names,
+// with how to add a rule.
+func TestGorgoniaUntranslated(t *testing.T) {
+	g := G.NewGraph()
+	x := G.NewMatrix(g, tensor.Float64, G.WithShape(3, 2), G.WithName("x"))
+	w := G.NewMatrix(g, tensor.Float64, G.WithShape(2, 2), G.WithName("W"))
+	z := G.Must(G.Mul(x, w))
+	c := G.Must(G.Cube(z))
+	a := G.Must(G.Abs(z))
+	loss := G.Must(G.Sum(G.Must(G.Add(c, a))))
+	_, err := hvp.New(loss, w)
+	var ue *errs.UntranslatedError
+	if !errors.As(err, &ue) || !errors.Is(err, errs.ErrNoRule) {
+		t.Fatalf("got %v, want an *errs.UntranslatedError", err)
+	}
+	if len(ue.Nodes) != 2 || !strings.Contains(err.Error(), "cube") || !strings.Contains(err.Error(), "abs") || !strings.Contains(err.Error(), "native.Register") {
+		t.Fatalf("error does not list both nodes and the remedy:\n%v", err)
+	}
+	t.Log(err)
+}
