@@ -175,3 +175,26 @@ func SplitLike(x []float64, like []*tensor.Dense) ([]*tensor.Dense, error) {
 	}
 	return out, nil
 }
+
+// Data returns t's elements in row-major order as float64, for reading:
+// t's own slice for a contiguous float64 tensor, a converted copy for a
+// float32 one or a view.
+func Data(t *tensor.Dense) []float64 { return denseData(t) }
+
+// AsDtype returns t as a tensor of dtype dt (float64 or float32): t itself
+// when it already is, else a converted copy (rounded to nearest for
+// float32).
+func AsDtype(t *tensor.Dense, dt tensor.Dtype) *tensor.Dense {
+	if t.Dtype() == dt {
+		return t
+	}
+	d := denseData(t)
+	if dt == tensor.Float32 {
+		out := make([]float32, len(d))
+		for i, x := range d {
+			out[i] = float32(x)
+		}
+		return tensor.New(tensor.WithShape(t.Shape().Clone()...), tensor.WithBacking(out))
+	}
+	return newDense(t.Shape(), append([]float64(nil), d...))
+}

@@ -246,9 +246,9 @@ func centralDiff(p *hvp.Products, base []*tensor.Dense, ks []int, k, i int, h fl
 	var gs [2][]*tensor.Dense
 	for s, sign := range []float64{1, -1} {
 		ws := append([]*tensor.Dense(nil), base...)
-		w := base[k].Clone().(*tensor.Dense)
-		w.Float64s()[i] += sign * h
-		ws[k] = w
+		wd := append([]float64(nil), hvp.Data(base[k])...)
+		wd[i] += sign * h
+		ws[k] = tensor.New(tensor.WithShape(base[k].Shape()...), tensor.WithBacking(wd))
 		pt, err := p.Evaluate(ws)
 		if err != nil {
 			return nil, false, err
@@ -260,8 +260,8 @@ func centralDiff(p *hvp.Products, base []*tensor.Dense, ks []int, k, i int, h fl
 	}
 	var out []float64
 	for _, b := range ks {
-		d := append([]float64(nil), gs[0][b].Float64s()...)
-		floats.Sub(d, gs[1][b].Float64s())
+		d := append([]float64(nil), hvp.Data(gs[0][b])...)
+		floats.Sub(d, hvp.Data(gs[1][b]))
 		floats.Scale(1/(2*h), d)
 		out = append(out, d...)
 	}

@@ -39,8 +39,8 @@ func HvFD(p *hvp.Products, v []*tensor.Dense, r float64) (hv []*tensor.Dense, er
 			if !v[k].Shape().Eq(base[k].Shape()) {
 				return nil, &errs.ShapeError{What: "direction for " + p.Weights[k].Name(), Got: v[k].Shape(), Want: base[k].Shape()}
 			}
-			d := append([]float64(nil), base[k].Float64s()...)
-			floats.AddScaled(d, t, divided(v[k].Float64s(), s))
+			d := append([]float64(nil), hvp.Data(base[k])...)
+			floats.AddScaled(d, t, divided(hvp.Data(v[k]), s))
 			ws[k] = tensor.New(tensor.WithShape(base[k].Shape()...), tensor.WithBacking(d))
 		}
 		pt, err := p.Evaluate(ws)
@@ -55,10 +55,10 @@ func HvFD(p *hvp.Products, v []*tensor.Dense, r float64) (hv []*tensor.Dense, er
 	}
 	out := make([]*tensor.Dense, len(gp))
 	for k := range gp {
-		d := gp[k].Float64s()
-		floats.Sub(d, gm[k].Float64s())
+		d := append([]float64(nil), hvp.Data(gp[k])...)
+		floats.Sub(d, hvp.Data(gm[k]))
 		floats.Scale(s/(2*r), d)
-		out[k] = gp[k]
+		out[k] = tensor.New(tensor.WithShape(gp[k].Shape()...), tensor.WithBacking(d))
 	}
 	return out, nil
 }
@@ -106,18 +106,18 @@ func InvHvFD(p *hvp.Products, l int, v []*tensor.Dense, r float64, opt *hvp.Opti
 	}
 	gl := p.BlockOf(l, g)[0]
 	at := func(t float64) (*tensor.Dense, error) {
-		d := append([]float64(nil), gl.Float64s()...)
-		floats.AddScaled(d, t, divided(v[0].Float64s(), s))
+		d := append([]float64(nil), hvp.Data(gl)...)
+		floats.AddScaled(d, t, divided(hvp.Data(v[0]), s))
 		return p.FunctionalInverse(l, tensor.New(tensor.WithShape(v[0].Shape()...), tensor.WithBacking(d)))
 	}
 	wp, wm, err := central(at, r)
 	if err != nil {
 		return nil, err
 	}
-	d := wp.Float64s()
-	floats.Sub(d, wm.Float64s())
+	d := append([]float64(nil), hvp.Data(wp)...)
+	floats.Sub(d, hvp.Data(wm))
 	floats.Scale(s/(2*r), d)
-	res.U = []*tensor.Dense{wp}
+	res.U = []*tensor.Dense{tensor.New(tensor.WithShape(wp.Shape()...), tensor.WithBacking(d))}
 	return res, p.Certify(l, v, res, opt)
 }
 

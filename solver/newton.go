@@ -346,12 +346,17 @@ func (n *Newton) Step(model []G.ValueGrad) error {
 		if !ok || !ok2 || !dst.Shape().Eq(src.Shape()) {
 			return &errs.ShapeError{What: fmt.Sprintf("model value %d", k), Reason: "not a matrix of the weight's shape"}
 		}
-		copy(dst.Float64s(), src.Float64s())
+		switch dst.Dtype() {
+		case tensor.Float32:
+			copy(dst.Float32s(), hvp.AsDtype(src, tensor.Float32).Float32s())
+		default:
+			copy(dst.Float64s(), hvp.Data(src))
+		}
 	}
 	return nil
 }
 
-func dotT(a, b *tensor.Dense) float64 { return floats.Dot(a.Float64s(), b.Float64s()) }
+func dotT(a, b *tensor.Dense) float64 { return floats.Dot(hvp.Data(a), hvp.Data(b)) }
 
 // dotAll is the inner product of two lists of matrices.
 func dotAll(a, b []*tensor.Dense) float64 { return floats.Dot(hvp.Flatten(a), hvp.Flatten(b)) }

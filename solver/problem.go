@@ -55,10 +55,11 @@ func Problem(p *hvp.Products, err *error) optimize.Problem {
 	}
 }
 
-// setWeights binds the given tensors (not copies) to p's weights.
+// setWeights binds the given tensors (not copies, unless converted to a
+// float32 weight's dtype) to p's weights.
 func setWeights(p *hvp.Products, ws []*tensor.Dense) error {
 	for k, w := range p.Weights {
-		if err := G.Let(w, ws[k]); err != nil {
+		if err := G.Let(w, hvp.AsDtype(ws[k], w.Dtype())); err != nil {
 			return &errs.ShapeError{What: "weight " + w.Name(), Reason: err.Error()}
 		}
 	}
@@ -66,13 +67,13 @@ func setWeights(p *hvp.Products, ws []*tensor.Dense) error {
 }
 
 func axpy(x *tensor.Dense, a float64, y *tensor.Dense) *tensor.Dense {
-	d := append([]float64(nil), x.Float64s()...)
-	floats.AddScaled(d, a, y.Float64s())
+	d := append([]float64(nil), hvp.Data(x)...)
+	floats.AddScaled(d, a, hvp.Data(y))
 	return tensor.New(tensor.WithShape(x.Shape()...), tensor.WithBacking(d))
 }
 
 func scaled(a float64, x *tensor.Dense) *tensor.Dense {
-	d := append([]float64(nil), x.Float64s()...)
+	d := append([]float64(nil), hvp.Data(x)...)
 	floats.Scale(a, d)
 	return tensor.New(tensor.WithShape(x.Shape()...), tensor.WithBacking(d))
 }
