@@ -508,3 +508,59 @@ func TestGorgoniaUntranslated(t *testing.T) {
 	}
 	t.Log(err)
 }
+
+// An op failing inside a product on a Gorgonia-built graph is reported on
+// the user's node (its name), not on a node of the private translation.
+func TestGorgoniaErrorsNameUserNodes(t *testing.T) {
+	g := G.NewGraph()
+	x := G.NewMatrix(g, tensor.Float64, G.WithShape(3, 2), G.WithName("x"), G.WithValue(tensor.New(tensor.WithShape(3, 2), tensor.WithBacking([]float64{1, -2, 3, 4, -5, 6}))))
+	w := G.NewMatrix(g, tensor.Float64, G.WithShape(2, 2), G.WithName("W"), G.WithValue(tensor.New(tensor.WithShape(2, 2), tensor.WithBacking([]float64{1, 0, 0, 1}))))
+	z := G.Must(G.Mul(x, w))
+	lg := G.Must(G.Log(z)) // log of negative entries
+	loss := G.Must(G.Sum(lg))
+	p, err := hvp.New(loss, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = p.Gradient()
+	var re *errs.RunError
+	if !errors.As(err, &re) || re.Node != lg {
+		t.Fatalf("got %v, want a run error on the user's node %s", err, lg.Name())
+	}
+	if !strings.Contains(err.Error(), lg.Name()) {
+		t.Fatalf("error does not name the user's node %q: %v", lg.Name(), err)
+	}
+	t.Log(err)
+}
+
+// Products of a Gorgonia-built float32 graph from many goroutines equal
+// the sequential ones (run under -race in CI): the inputs are read from
+// the user's nodes and converted per call.
+func TestConcurrentGorgonia(t *testing.T) {
+	n := gnets[0].build(t, tensor.Float32, 9)
+	p, err := hvp.New(n.loss, n.weights...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(9, 9))
+	v := randomLike(rng, n.weights)
+	want, err := p.Hv(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 16)
+	for range 16 {
+		go func() {
+			got, err := p.Hv(v)
+			if err == nil && hvp.FlatRelDiff(hvp.Flatten(got), hvp.Flatten(want)) != 0 {
+				err = fmt.Errorf("concurrent Hv differs")
+			}
+			errc <- err
+		}()
+	}
+	for range 16 {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -183,7 +183,7 @@ func (p *Products) run(key string, roots []*G.Node, bind graph.Values, keep ...*
 		}
 		p.vmu.Lock()
 		if !p.verified && p.checkInputs(bind) == nil {
-			p.badTr, p.verified = p.tr.Verify(bind), true
+			p.badTr, p.verified = p.userError(p.tr.Verify(bind)), true
 		}
 		bad := p.badTr
 		p.vmu.Unlock()
@@ -303,10 +303,11 @@ func (p *Products) InverseSteps(l int) ([]graph.Step, error) {
 }
 
 // CurrentWeights returns the weights' current values (the tensors bound
-// to the weight nodes, not copies).
+// to the user's weight nodes, not copies: float32 for a float32 graph, a
+// bias vector of its own shape).
 func (p *Products) CurrentWeights() ([]*tensor.Dense, error) {
-	out := make([]*tensor.Dense, len(p.ws))
-	for k, w := range p.ws {
+	out := make([]*tensor.Dense, len(p.Weights))
+	for k, w := range p.Weights {
 		t, ok := w.Value().(*tensor.Dense)
 		if !ok {
 			return nil, &errs.ShapeError{What: "weight " + w.Name(), Reason: fmt.Sprintf("no matrix value (got %T)", w.Value())}
