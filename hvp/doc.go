@@ -1,25 +1,34 @@
 // Package hvp gives exact Hessian-vector and block inverse-Hessian-vector
-// products for a scalar loss built with newtonia's ops in a Gorgonia
-// ExprGraph, and the finite-difference and dense references to compare
-// them with.
+// products for a scalar loss in a Gorgonia ExprGraph.
 //
 // # Products
 //
-// New builds, once, in the loss's own graph: the gradient pass, the R-pass
-// (Pearlmutter 1994) and, for every weight block W_l, the inverse pass of
-// the block gradient map G_l: W_l ↦ g_l and its B-pass. Each product then
-// runs a TapeMachine compiled for just the nodes it needs; new weights,
+// New builds, once: the gradient pass and the R-pass (Pearlmutter 1994);
+// and, for every weight block (a weight, or a weight and its bias), on
+// first use, the route to H_ll⁻¹: the inverse pass of the block gradient
+// map and its B-pass (method.md §3), or the per-sample route (§9). Each
+// product evaluates the nodes it needs with graph.Program; new weights,
 // inputs (set with gorgonia.Let) and directions need no rebuilding.
 //
 //	Hv       H v = (R{g_1}, …, R{g_L})                  exact
 //	BlockHv  H_ll v_l                                   exact
-//	InvHv    H_ll⁻¹ v_l = B{W_l}                        exact when method.md §4 holds
-//	HvFD     (g(w + r v) − g(w − r v)) / 2r             O(r²) + O(ε/r)
-//	InvHvFD  (G_l⁻¹(g_l + r v) − G_l⁻¹(g_l − r v)) / 2r   the seed's method
+//	InvHv    H_ll⁻¹ v_l = B{W_l}, or (H_ll + λ h̃ᵀh̃⊗I)⁻¹ v_l   exact under method.md §4 / §9, certified
 //
 // Every inverse product carries its residual ‖H_ll u − v‖ / ‖v‖, computed
-// with the exact Hv, so that a violated condition shows as a large
-// residual and not as a wrong step.
+// with the exact Hv, so that a violated condition shows as a refusal and
+// not as a wrong step. Finite-difference and dense references are in
+// package reference, solvers in package solver.
+//
+// # Which graphs
+//
+// A loss built with newtonia's ops (package ops, nets) gets its passes in
+// its own graph, as new nodes. A loss built with Gorgonia's own ops
+// (G.Mul, G.BroadcastAdd, G.Tanh, G.SoftMax, …), or in float32, is
+// translated into a private graph of newtonia ops (package native) where
+// every pass is built: the user's graph is not modified. Weights,
+// directions and results keep the user's shapes (a bias stays an (n)
+// vector) and dtype: float32 products are the float64 products of the
+// float32 model, rounded (Result.RoundedResidual).
 //
 // # Vectorisation
 //
