@@ -63,7 +63,7 @@ func (s gspec) build(t testing.TB, dt tensor.Dtype, seed uint64) *gnet {
 		n.y = G.NewVector(g, dt, G.WithShape(s.batch), G.WithName("y"), G.WithValue(val(s.batch)))
 	} else {
 		yv := val(s.batch, out)
-		if s.loss == "ce" { // rows of probabilities
+		if strings.HasPrefix(s.loss, "ce") { // rows of probabilities
 			yv = probabilities(t, yv, dt)
 		}
 		n.y = G.NewMatrix(g, dt, G.WithShape(s.batch, out), G.WithName("y"), G.WithValue(yv))
@@ -105,6 +105,14 @@ func (s gspec) build(t testing.TB, dt tensor.Dtype, seed uint64) *gnet {
 	case "ce":
 		logp := G.Must(G.Log(G.Must(G.SoftMax(h))))
 		n.loss = G.Must(G.Neg(G.Must(G.Mean(G.Must(G.Sum(G.Must(G.HadamardProd(n.y, logp)), 1))))))
+	case "ce, negated per row": // not the fused pattern: translated op by op
+		logp := G.Must(G.Log(G.Must(G.SoftMax(h))))
+		n.loss = G.Must(G.Mean(G.Must(G.Neg(G.Must(G.Sum(G.Must(G.HadamardProd(logp, n.y)), 1))))))
+	case "ce, mean of all elements":
+		logp := G.Must(G.Log(G.Must(G.SoftMax(h))))
+		n.loss = G.Must(G.Neg(G.Must(G.Mean(G.Must(G.HadamardProd(n.y, logp))))))
+	case "mse per row":
+		n.loss = G.Must(G.Mean(G.Must(G.Sum(G.Must(G.Square(G.Must(G.Sub(h, n.y)))), 1))))
 	}
 	return n
 }
@@ -193,6 +201,9 @@ var gnets = []gspec{
 	{"leaky 4-4-4-2 MSE, biases", 5, []int{4, 4, 4, 2}, "leaky", "mse", false, nil},
 	{"relu 3-5-2 softmax CE, biases", 6, []int{3, 5, 2}, "relu", "ce", false, nil},
 	{"tanh 4-4-1 MSE, matrix × vector output", 5, []int{4, 4, 1}, "tanh", "mse", true, []int{0}},
+	{"sigmoid 4-4-3 CE negated per row", 5, []int{4, 4, 3}, "sigmoid", "ce, negated per row", false, []int{0}},
+	{"tanh 4-4-3 CE mean of all elements", 5, []int{4, 4, 3}, "tanh", "ce, mean of all elements", false, []int{0}},
+	{"tanh 4-4-2 MSE summed per row", 5, []int{4, 4, 2}, "tanh", "mse per row", false, []int{0, 1}},
 }
 
 

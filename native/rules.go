@@ -256,7 +256,7 @@ func (tr *translator) sum(n *G.Node, x *rep) (*rep, error) {
 	case axes[0] == 0:
 		return &rep{b.Apply(ops.SumOp{Axis: 0}, x.n), row}, b.Err
 	case axes[0] == 1:
-		return &rep{b.Apply(ops.SumOp{Axis: 0}, b.Apply(ops.TransposeOp{}, x.n)), row}, b.Err
+		return &rep{b.Apply(ops.SumOp{Axis: 1}, x.n), col}, b.Err
 	}
 	return nil, fmt.Errorf("a sum over axes %v", axes)
 }

@@ -120,6 +120,8 @@ func TestRules(t *testing.T) {
 		{"mean", ops.SumOp{Axis: -1, Mean: true}, []*tensor.Dense{m(3, 4)}, nil, nil},
 		{"sum rows", ops.SumOp{Axis: 0}, []*tensor.Dense{m(3, 4)}, nil, nil},
 		{"mean rows", ops.SumOp{Axis: 0, Mean: true}, []*tensor.Dense{m(3, 4)}, nil, nil},
+		{"sum columns", ops.SumOp{Axis: 1}, []*tensor.Dense{m(3, 4)}, nil, nil},
+		{"mean columns", ops.SumOp{Axis: 1, Mean: true}, []*tensor.Dense{m(3, 4)}, nil, nil},
 		{"slice rows", ops.SliceOp{Axis: 0, From: 1, To: 3}, []*tensor.Dense{m(4, 3)}, nil, nil},
 		{"slice columns", ops.SliceOp{Axis: 1, From: 0, To: 2}, []*tensor.Dense{m(4, 3)}, nil, nil},
 		{"pad rows", ops.PadOp{Axis: 0, Before: 1, After: 2}, []*tensor.Dense{m(2, 3)}, nil, nil},

@@ -10,12 +10,14 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// SumOp sums the elements of a matrix: all of them (Axis −1, a scalar) or
-// down each column (Axis 0, a 1×n row: over the samples). With Mean the
-// sum is divided by the number of terms.
+// SumOp sums the elements of a matrix: all of them (Axis −1, a scalar),
+// down each column (Axis 0, a 1×n row: over the samples) or along each row
+// (Axis 1, a B×1 column: within each sample). With Mean the sum is divided
+// by the number of terms.
 //
 //	Axis −1:  backward X̄ = c·Ȳ·1,   JVP Ẏ = c·Σ Ẋ
 //	Axis 0:   backward X̄ = c·(1 Ȳ) (the row repeated), JVP Ẏ = c·1ᵀẊ
+//	Axis 1:   backward X̄ = c·(Ȳ 1ᵀ) (the column repeated), JVP Ẏ = c·Ẋ1
 //	(c = 1, or 1/count with Mean)
 //	inverse:  none (a sum does not determine its terms)
 //
@@ -23,7 +25,7 @@ import (
 // depend on one sample is row-separable (method.md §9).
 type SumOp struct {
 	Pure
-	Axis int // −1: every element; 0: over rows
+	Axis int // −1: every element; 0: over rows; 1: over columns
 	Mean bool
 }
 
@@ -41,8 +43,11 @@ func (o SumOp) String() string {
 	if o.Mean {
 		name = "mean"
 	}
-	if o.Axis == 0 {
+	switch o.Axis {
+	case 0:
 		return name + "rows"
+	case 1:
+		return name + "cols"
 	}
 	return name
 }
@@ -51,7 +56,7 @@ func (o SumOp) WriteHash(h hash.Hash) { WriteHash(h, o) }
 func (o SumOp) Hashcode() uint32      { return Hashcode(o) }
 
 func (o SumOp) Type() hm.Type {
-	if o.Axis == 0 {
+	if o.Axis == 0 || o.Axis == 1 {
 		return sameType(1)
 	}
 	return toScalar(1)
@@ -67,8 +72,10 @@ func (o SumOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 		return tensor.ScalarShape(), nil
 	case 0:
 		return tensor.Shape{1, s[0][1]}, nil
+	case 1:
+		return tensor.Shape{s[0][0], 1}, nil
 	}
-	return nil, &errs.ShapeError{What: o.String(), Reason: fmt.Sprintf("axis %d, want −1 or 0", o.Axis)}
+	return nil, &errs.ShapeError{What: o.String(), Reason: fmt.Sprintf("axis %d, want −1, 0 or 1", o.Axis)}
 }
 
 func (o SumOp) Do(v ...G.Value) (G.Value, error) {
@@ -95,6 +102,18 @@ func (o SumOp) do(v ...G.Value) (G.Value, error) {
 		}
 		return G.NewF64(t), nil
 	}
+	if o.Axis == 1 {
+		out := make([]float64, r)
+		for i := range r {
+			for _, xij := range x[i*c : (i+1)*c] {
+				out[i] += xij
+			}
+			if o.Mean {
+				out[i] /= float64(c)
+			}
+		}
+		return newValue(tensor.Shape{r, 1}, out), nil
+	}
 	out := make([]float64, c)
 	for i := 0; i < r; i++ {
 		for j, xij := range x[i*c : (i+1)*c] {
@@ -115,8 +134,11 @@ func (o SumOp) factor(x *G.Node) float64 {
 		return 1
 	}
 	s := x.Shape()
-	if o.Axis == 0 {
+	switch o.Axis {
+	case 0:
 		return 1 / float64(s[0])
+	case 1:
+		return 1 / float64(s[1])
 	}
 	return 1 / float64(s.TotalSize())
 }
@@ -124,10 +146,13 @@ func (o SumOp) factor(x *G.Node) float64 {
 func (o SumOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
 	var b Builder
 	var g *G.Node
-	if o.Axis == -1 {
+	switch o.Axis {
+	case -1:
 		g = b.Apply(ScalarMulOp{}, adj, b.Apply(FillOp{C: 1}, in[0]))
-	} else {
+	case 0:
 		g = b.Apply(BiasAddOp{}, b.Apply(FillOp{C: 0}, in[0]), adj)
+	case 1: // the column repeated: (1 Ȳᵀ)ᵀ
+		g = b.t(b.Apply(RepeatOp{N: in[0].Shape()[1]}, b.t(adj)))
 	}
 	return []*G.Node{b.scale(o.factor(in[0]), g)}, b.Err
 }
@@ -140,6 +165,7 @@ func (o SumOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
 	return b.Apply(o, tan[0]), b.Err
 }
 
-// RowWise: a sum over everything of row-wise terms is a sum over samples;
-// a sum over the samples mixes them into one row.
-func (o SumOp) RowWise(in []*G.Node, marked []bool) bool { return o.Axis == -1 }
+// RowWise: a sum over everything of row-wise terms is a sum over samples,
+// a sum within each row is row-wise; a sum over the samples mixes them
+// into one row.
+func (o SumOp) RowWise(in []*G.Node, marked []bool) bool { return o.Axis != 0 }
