@@ -142,6 +142,13 @@ func (p *Products) Conditions() Conditions {
 		if b.main != nil {
 			c.Route, c.Kind, c.Reasons = b.main.name, b.main.kind, b.main.reasons
 		}
+		if p.tr != nil { // nodes of the translation named by the user's nodes
+			rs := make([]string, len(c.Reasons))
+			for i, r := range c.Reasons {
+				rs[i] = p.tr.Annotate(r)
+			}
+			c.Reasons = rs
+		}
 		if b.chain != nil && b.main != nil && b.main.name == RouteChain {
 			c.Steps = len(b.chain.Steps)
 		}
@@ -149,6 +156,9 @@ func (p *Products) Conditions() Conditions {
 			c.Error = b.err.Error()
 			if u := errors.Unwrap(b.err); u != nil {
 				c.Error = u.Error()
+			}
+			if p.tr != nil {
+				c.Error = p.tr.Annotate(c.Error)
 			}
 		}
 		out[l] = c

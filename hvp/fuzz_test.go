@@ -9,7 +9,9 @@ import (
 	"github.com/newtonia/newtonia/hvp"
 	"github.com/newtonia/newtonia/nets"
 	"github.com/newtonia/newtonia/ops"
+	"github.com/newtonia/newtonia/reference"
 	"github.com/newtonia/newtonia/solver"
+	"gonum.org/v1/gonum/floats"
 	"gorgonia.org/tensor"
 )
 
@@ -125,4 +127,84 @@ func allFinite(t *tensor.Dense) bool {
 		}
 	}
 	return true
+}
+
+// FuzzGorgoniaNets builds models with Gorgonia's own API (random widths,
+// activation, loss, dtype, a matrix × vector output) and checks what must
+// hold on every one: New translates it, Hv is symmetric (⟨u, Hv⟩ = ⟨v, Hu⟩
+// to 1e-9, 1e-5 after float32 rounding), Hv agrees with central
+// differences of the gradient (float64, smooth activations: 1e-4 at
+// r = 1e-4), and every inverse product either fails with a typed error or
+// returns a result whose certificate holds (a residual, or for a
+// pseudo-inverse a normal residual, within tolerance) — never a panic.
+func FuzzGorgoniaNets(f *testing.F) {
+	f.Add(uint64(1), uint8(5), uint8(4), uint8(5), uint8(3), uint8(0), uint8(0))
+	f.Add(uint64(2), uint8(6), uint8(3), uint8(4), uint8(2), uint8(0x13), uint8(1))
+	f.Add(uint64(3), uint8(4), uint8(2), uint8(7), uint8(1), uint8(0x22), uint8(2))
+	f.Add(uint64(4), uint8(9), uint8(8), uint8(2), uint8(4), uint8(0x31), uint8(3))
+	f.Fuzz(func(t *testing.T, seed uint64, batch, in, hidden, out, kind, flags uint8) {
+		acts := []string{"tanh", "sigmoid", "relu", "leaky"}
+		losses := []string{"mse", "ce", "ce, negated per row", "mse per row"}
+		s := gspec{
+			batch: 1 + int(batch)%9,
+			sizes: []int{1 + int(in)%8, 1 + int(hidden)%8, 1 + int(out)%4},
+			act:   acts[int(kind)%4],
+			loss:  losses[int(kind>>4)%4],
+		}
+		if flags&2 != 0 && s.loss == "mse" {
+			s.matvec, s.sizes[2] = true, 1
+		}
+		if s.loss != "mse" && s.loss != "mse per row" && s.sizes[2] < 2 {
+			s.sizes[2] = 2
+		}
+		dt := tensor.Float64
+		if flags&1 != 0 {
+			dt = tensor.Float32
+		}
+		n := s.build(t, dt, seed)
+		p, err := hvp.New(n.loss, n.weights...)
+		if err != nil {
+			t.Fatalf("%+v: %v", s, err)
+		}
+		rng := rand.New(rand.NewPCG(seed, 5))
+		u, v := randomLike(rng, n.weights), randomLike(rng, n.weights)
+		hu, err := p.Hv(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hv, err := p.Hv(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, b := floats.Dot(hvp.Flatten(u), hvp.Flatten(hv)), floats.Dot(hvp.Flatten(v), hvp.Flatten(hu))
+		tol := 1e-9
+		if dt == tensor.Float32 {
+			tol = 1e-5
+		}
+		if scale := hvp.Norm(u...) * hvp.Norm(hv...); math.Abs(a-b) > tol*scale+1e-300 {
+			t.Fatalf("%+v: ⟨u, Hv⟩ = %v, ⟨v, Hu⟩ = %v", s, a, b)
+		}
+		if dt == tensor.Float64 && (s.act == "tanh" || s.act == "sigmoid") {
+			fd, err := reference.HvFD(p, v, 1e-4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := hvp.FlatRelDiff(hvp.Flatten(fd), hvp.Flatten(hv)); d > 1e-4 && hvp.Norm(hv...) > 1e-8 {
+				t.Fatalf("%+v: Hv differs from FD by %.3g", s, d)
+			}
+		}
+		res, err := p.InvHvAll(v, &hvp.Options{Damping: 1e-2})
+		if err != nil {
+			if !documented(err) {
+				t.Fatalf("%+v: undocumented error: %v", s, err)
+			}
+			return
+		}
+		for l, r := range res {
+			ok := r.Residual <= hvp.DefaultTol || (r.Kind == hvp.KindPseudoInverse && r.NormalResidual <= hvp.DefaultTol)
+			if r.Certified && !ok {
+				t.Fatalf("block %d (%v) certified with residual %v, normal residual %v", l, r.Kind, r.Residual, r.NormalResidual)
+			}
+		}
+	})
 }

@@ -524,6 +524,9 @@ func (p *Products) check(l int, res *Result, o Options) error {
 	if fail == nil || o.BestEffort {
 		return nil
 	}
+	if p.tr != nil {
+		fail.Node, fail.Reason = p.tr.Annotate(fail.Node), p.tr.Annotate(fail.Reason)
+	}
 	return fail
 }
 

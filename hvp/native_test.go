@@ -575,3 +575,61 @@ func TestConcurrentGorgonia(t *testing.T) {
 		}
 	}
 }
+
+// Bad input on a Gorgonia-built graph: a typed error naming the node,
+// never a panic.
+func TestGorgoniaBadInput(t *testing.T) {
+	g := G.NewGraph()
+	x := G.NewMatrix(g, tensor.Float64, G.WithShape(3, 2), G.WithName("x")) // no value yet
+	w := G.NewMatrix(g, tensor.Float64, G.WithShape(2, 2), G.WithName("W"), G.WithValue(tensor.New(tensor.WithShape(2, 2), tensor.WithBacking([]float64{1, 2, 3, 4}))))
+	z := G.Must(G.Mul(x, w))
+	loss := G.Must(G.Sum(G.Must(G.Tanh(z))))
+	p, err := hvp.New(loss, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := p.Gradient(); !errors.Is(err, errs.ErrShape) || !strings.Contains(err.Error(), `x`) {
+		t.Errorf("input without a value: %v", err)
+	}
+	if err := G.Let(x, tensor.New(tensor.WithShape(3, 2), tensor.WithBacking([]float64{1, 2, 3, 4, 5, math.NaN()}))); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := p.Gradient(); !errors.Is(err, errs.ErrNotFinite) || !strings.Contains(err.Error(), "x") {
+		t.Errorf("NaN input: %v", err)
+	}
+	if err := G.Let(x, tensor.New(tensor.WithShape(3, 2), tensor.WithBacking([]float64{1, 2, 3, 4, 5, 6}))); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := p.Gradient(); err != nil { // the translation is checked once the values are there
+		t.Errorf("after Let: %v", err)
+	}
+	bad := []struct {
+		name    string
+		loss    *G.Node
+		weights []*G.Node
+		want    error
+	}{
+		{"not an input", loss, []*G.Node{z}, errs.ErrShape},
+		{"another graph's", loss, []*G.Node{G.NewMatrix(G.NewGraph(), tensor.Float64, G.WithShape(2, 2), G.WithName("W"))}, errs.ErrShape},
+		{"loss not a scalar", z, []*G.Node{w}, errs.ErrShape},
+		{"nil weight", loss, []*G.Node{nil}, errs.ErrShape},
+		{"nil loss", nil, []*G.Node{w}, errs.ErrShape},
+	}
+	for _, c := range bad {
+		_, err := hvp.New(c.loss, c.weights...)
+		if !errors.Is(err, c.want) {
+			t.Errorf("%s: got %v, want %v", c.name, err, c.want)
+		}
+	}
+	if _, err := p.Hv([]*tensor.Dense{tensor.New(tensor.WithShape(3, 3), tensor.Of(tensor.Float64))}); !errors.Is(err, errs.ErrShape) || !strings.Contains(err.Error(), "W") {
+		t.Errorf("direction of the wrong shape: %v", err)
+	}
+	// A 3-D tensor has no translation.
+	g3 := G.NewGraph()
+	t3 := G.NewTensor(g3, tensor.Float64, 3, G.WithShape(2, 2, 2), G.WithName("cube3"))
+	w3 := G.NewScalar(g3, tensor.Float64, G.WithName("s"))
+	l3 := G.Must(G.Sum(G.Must(G.Mul(t3, w3))))
+	if _, err := hvp.New(l3, w3); !errors.Is(err, errs.ErrNoRule) || !strings.Contains(err.Error(), "cube3") {
+		t.Errorf("3-D input: %v", err)
+	}
+}

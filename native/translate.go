@@ -3,6 +3,8 @@ package native
 import (
 	"fmt"
 	"reflect"
+	"regexp"
+	"sync"
 
 	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/graph"
@@ -22,6 +24,8 @@ type Translation struct {
 	inputs   map[*G.Node]*G.Node // private input → the user's input
 	mapped   map[*G.Node]*G.Node // private node → the user's node it computes (for Verify and names)
 	userLoss *G.Node
+	idsOnce  sync.Once
+	ids      map[string]*G.Node // "%id" of a private node → the user's node
 }
 
 // Needed reports whether loss's graph must be translated: it holds an op
@@ -348,4 +352,27 @@ func (t *Translation) Describe(p *G.Node) string {
 		return "node " + name(u) + " of your graph"
 	}
 	return "node " + errs.Label(p)
+}
+
+var nodeRef = regexp.MustCompile(`%[0-9a-f]+`)
+
+// Annotate adds, after every node reference %id in s that is a node of the
+// translation computing one of the user's nodes, the user's name for it:
+// messages about the passes then point into the user's graph.
+func (t *Translation) Annotate(s string) string {
+	t.idsOnce.Do(func() {
+		t.ids = map[string]*G.Node{}
+		for p, u := range t.mapped {
+			t.ids[fmt.Sprintf("%%%x", p.ID())] = u
+		}
+		for p, u := range t.inputs {
+			t.ids[fmt.Sprintf("%%%x", p.ID())] = u
+		}
+	})
+	return nodeRef.ReplaceAllStringFunc(s, func(ref string) string {
+		if u := t.ids[ref]; u != nil {
+			return fmt.Sprintf("%s [your %s]", ref, name(u))
+		}
+		return ref
+	})
 }
