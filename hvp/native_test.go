@@ -206,7 +206,6 @@ var gnets = []gspec{
 	{"tanh 4-4-2 MSE summed per row", 5, []int{4, 4, 2}, "tanh", "mse per row", false, []int{0, 1}},
 }
 
-
 // Hv of a model written with Gorgonia's API equals central differences of
 // G.Grad (run by Gorgonia's own TapeMachine) to O(r²): at r = 1e-3 the
 // difference is the truncation, ≈ r²‖∇³J‖/6 ≫ rounding ε‖g‖/r ≈ 1e-13;

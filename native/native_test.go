@@ -93,7 +93,9 @@ var opCases = []opCase{
 	{"Sum over axis 1", false, func(W, X, b, s *G.Node, k konst) *G.Node { return mustN(G.Square(mustN(G.Sum(mustN(G.Tanh(W)), 1)))) }},
 	{"Mean", false, func(W, X, b, s *G.Node, k konst) *G.Node { return mustN(G.Square(mustN(G.Mean(mustN(G.Tanh(W)))))) }},
 	{"Mean over axis 1", false, func(W, X, b, s *G.Node, k konst) *G.Node { return mustN(G.Square(mustN(G.Mean(mustN(G.Tanh(W)), 1)))) }},
-	{"Transpose", false, func(W, X, b, s *G.Node, k konst) *G.Node { return mustN(G.Mul(mustN(G.Transpose(W)), mustN(G.Tanh(W)))) }},
+	{"Transpose", false, func(W, X, b, s *G.Node, k konst) *G.Node {
+		return mustN(G.Mul(mustN(G.Transpose(W)), mustN(G.Tanh(W))))
+	}},
 	{"Pow 2", false, func(W, X, b, s *G.Node, k konst) *G.Node { return mustN(G.Pow(mustN(G.Tanh(W)), k(2.0))) }},
 }
 
