@@ -299,18 +299,9 @@ func (p *Products) round32(l int, v []*tensor.Dense, res *Result, o Options) err
 	for i := range v {
 		u[i], vu[i] = unit(res.U[i], s), unit(v[i], s)
 	}
-	hu, err := p.blockHv(l, u)
+	hu, err := p.dampedHv(l, u, res.Damping)
 	if err != nil {
 		return err
-	}
-	if res.Damping > 0 {
-		d, err := p.dampingTerm(l, u)
-		if err != nil {
-			return err
-		}
-		for i := range hu {
-			hu[i] = axpy(hu[i], res.Damping, d[i])
-		}
 	}
 	res.RoundedResidual = FlatRelDiff(Flatten(hu), Flatten(vu))
 	return nil
@@ -415,20 +406,27 @@ func (p *Products) Certify(l int, v []*tensor.Dense, res *Result, opt *Options) 
 	return p.certifyUnit(l, u, vu, res, o)
 }
 
+// dampedHv returns (H_ll + λ·h̃ᵀh̃ ⊗ I) u by the exact R-pass.
+func (p *Products) dampedHv(l int, u []*tensor.Dense, lambda float64) ([]*tensor.Dense, error) {
+	hu, err := p.blockHv(l, u)
+	if err != nil || lambda == 0 {
+		return hu, err
+	}
+	d, err := p.dampingTerm(l, u)
+	if err != nil {
+		return nil, err
+	}
+	for i := range hu {
+		hu[i] = axpy(hu[i], lambda, d[i])
+	}
+	return hu, nil
+}
+
 // certifyUnit sets the residual of u for vu (both at unit scale) and checks.
 func (p *Products) certifyUnit(l int, u, vu []*tensor.Dense, res *Result, o Options) error {
-	hu, err := p.blockHv(l, u)
+	hu, err := p.dampedHv(l, u, res.Damping)
 	if err != nil {
 		return err
-	}
-	if res.Damping > 0 {
-		d, err := p.dampingTerm(l, u)
-		if err != nil {
-			return err
-		}
-		for i := range hu {
-			hu[i] = axpy(hu[i], res.Damping, d[i])
-		}
 	}
 	o.NoCertificate = false
 	return p.settle(l, u, hu, vu, res, o)

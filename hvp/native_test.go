@@ -130,21 +130,11 @@ func probabilities(t testing.TB, v tensor.Tensor, dt tensor.Dtype) tensor.Tensor
 			d[i*s[1]+j] /= sum
 		}
 	}
-	return fromData(d, s, dt)
+	return testnet.Tensor(d, s, dt)
 }
 
 func hvpData(t *tensor.Dense) []float64 { return hvp.Flatten([]*tensor.Dense{t}) }
 
-func fromData(d []float64, s tensor.Shape, dt tensor.Dtype) *tensor.Dense {
-	if dt == tensor.Float32 {
-		y := make([]float32, len(d))
-		for i := range d {
-			y[i] = float32(d[i])
-		}
-		return tensor.New(tensor.WithShape(s...), tensor.WithBacking(y))
-	}
-	return tensor.New(tensor.WithShape(s...), tensor.WithBacking(append([]float64(nil), d...)))
-}
 
 // gorgoniaGrad evaluates G.Grad's gradient of the net at weight values ws
 // (float64, rounded to the net's dtype), with a TapeMachine of the user's
@@ -167,7 +157,7 @@ func newGorgoniaGrad(t testing.TB, n *gnet) *gorgoniaGrad {
 func (gg *gorgoniaGrad) at(t testing.TB, ws [][]float64) [][]float64 {
 	t.Helper()
 	for k, w := range gg.n.weights {
-		if err := G.Let(w, fromData(ws[k], w.Shape(), w.Dtype())); err != nil {
+		if err := G.Let(w, testnet.Tensor(ws[k], w.Shape(), w.Dtype())); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -180,6 +170,33 @@ func (gg *gorgoniaGrad) at(t testing.TB, ws [][]float64) [][]float64 {
 		out[k] = hvpData(g.Value().(*tensor.Dense))
 	}
 	return out
+}
+
+// weights returns the weights' current values.
+func (gg *gorgoniaGrad) weights() [][]float64 {
+	w0 := make([][]float64, len(gg.n.weights))
+	for k, w := range gg.n.weights {
+		w0[k] = hvpData(w.Value().(*tensor.Dense))
+	}
+	return w0
+}
+
+// central returns (∇J(w0 + r v) − ∇J(w0 − r v)) / 2r by G.Grad, flattened.
+func (gg *gorgoniaGrad) central(t testing.TB, w0 [][]float64, v []*tensor.Dense, r float64) []float64 {
+	plus, minus := make([][]float64, len(w0)), make([][]float64, len(w0))
+	for k := range w0 {
+		vk := hvpData(v[k])
+		plus[k], minus[k] = append([]float64(nil), w0[k]...), append([]float64(nil), w0[k]...)
+		for i := range vk {
+			plus[k][i] += r * vk[i]
+			minus[k][i] -= r * vk[i]
+		}
+	}
+	gp, gm := flatten(gg.at(t, plus)), flatten(gg.at(t, minus))
+	for i := range gp {
+		gp[i] = (gp[i] - gm[i]) / (2 * r)
+	}
+	return gp
 }
 
 func flatten(xs [][]float64) []float64 {
@@ -231,26 +248,8 @@ func TestGorgoniaHvAgainstGrad(t *testing.T) {
 				}
 			}
 			gg := newGorgoniaGrad(t, n)
-			w0 := make([][]float64, len(n.weights))
-			for k, w := range n.weights {
-				w0[k] = hvpData(w.Value().(*tensor.Dense))
-			}
-			fd := func(r float64) float64 {
-				plus, minus := make([][]float64, len(w0)), make([][]float64, len(w0))
-				for k := range w0 {
-					vk := hvpData(v[k])
-					plus[k], minus[k] = append([]float64(nil), w0[k]...), append([]float64(nil), w0[k]...)
-					for i := range vk {
-						plus[k][i] += r * vk[i]
-						minus[k][i] -= r * vk[i]
-					}
-				}
-				gp, gm := flatten(gg.at(t, plus)), flatten(gg.at(t, minus))
-				for i := range gp {
-					gp[i] = (gp[i] - gm[i]) / (2 * r)
-				}
-				return hvp.FlatRelDiff(gp, hvp.Flatten(hv))
-			}
+			w0 := gg.weights()
+			fd := func(r float64) float64 { return hvp.FlatRelDiff(gg.central(t, w0, v, r), hvp.Flatten(hv)) }
 			e1, e2 := fd(1e-3), fd(5e-4)
 			t.Logf("‖Hv − FD(G.Grad)‖/‖Hv‖: r = 1e-3: %.3g, r = 5e-4: %.3g (ratio %.3f)", e1, e2, e2/e1)
 			switch {
@@ -266,7 +265,7 @@ func TestGorgoniaHvAgainstGrad(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := scalarOf(n.loss.Value())
+			want := testnet.ScalarOf(n.loss.Value())
 			if d := math.Abs(loss-want) / math.Abs(want); d > 1e-12 {
 				t.Errorf("loss %v, Gorgonia's %v", loss, want)
 			}
@@ -277,17 +276,6 @@ func TestGorgoniaHvAgainstGrad(t *testing.T) {
 	}
 }
 
-func scalarOf(v G.Value) float64 {
-	switch v := v.(type) {
-	case *G.F64:
-		return float64(*v)
-	case *G.F32:
-		return float64(*v)
-	case *tensor.Dense:
-		return hvpData(v)[0]
-	}
-	return math.NaN()
-}
 
 func randomLike(rng *rand.Rand, ws []*G.Node) []*tensor.Dense {
 	out := make([]*tensor.Dense, len(ws))
@@ -296,7 +284,7 @@ func randomLike(rng *rand.Rand, ws []*G.Node) []*tensor.Dense {
 		for i := range d {
 			d[i] = rng.NormFloat64()
 		}
-		out[k] = fromData(d, w.Shape(), w.Dtype())
+		out[k] = testnet.Tensor(d, w.Shape(), w.Dtype())
 	}
 	return out
 }
@@ -382,12 +370,12 @@ func TestGorgoniaFloat32(t *testing.T) {
 			}
 			for k, w := range n64.weights { // the float64 model at the float32 values
 				d := hvpData(n32.weights[k].Value().(*tensor.Dense))
-				if err := G.Let(w, fromData(d, w.Shape(), tensor.Float64)); err != nil {
+				if err := G.Let(w, testnet.Tensor(d, w.Shape(), tensor.Float64)); err != nil {
 					t.Fatal(err)
 				}
 			}
 			for _, in := range [][2]*G.Node{{n32.x, n64.x}, {n32.y, n64.y}} {
-				if err := G.Let(in[1], fromData(hvpData(in[0].Value().(*tensor.Dense)), in[1].Shape(), tensor.Float64)); err != nil {
+				if err := G.Let(in[1], testnet.Tensor(hvpData(in[0].Value().(*tensor.Dense)), in[1].Shape(), tensor.Float64)); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -415,24 +403,8 @@ func TestGorgoniaFloat32(t *testing.T) {
 				t.Errorf("float32 Hv differs from the float64 model's by %.3g", d)
 			}
 			gg := newGorgoniaGrad(t, n32)
-			w0 := make([][]float64, len(n32.weights))
-			for k, w := range n32.weights {
-				w0[k] = hvpData(w.Value().(*tensor.Dense))
-			}
-			r := 1e-2
-			plus, minus := make([][]float64, len(w0)), make([][]float64, len(w0))
-			for k := range w0 {
-				vk := hvpData(v32[k])
-				plus[k], minus[k] = append([]float64(nil), w0[k]...), append([]float64(nil), w0[k]...)
-				for i := range vk {
-					plus[k][i] += r * vk[i]
-					minus[k][i] -= r * vk[i]
-				}
-			}
-			gp, gm := flatten(gg.at(t, plus)), flatten(gg.at(t, minus))
-			for i := range gp {
-				gp[i] = (gp[i] - gm[i]) / (2 * r)
-			}
+			w0 := gg.weights()
+			gp := gg.central(t, w0, v32, 1e-2)
 			gg.at(t, w0) // back to the point of the products
 			d := hvp.FlatRelDiff(gp, hvp.Flatten(hv32))
 			t.Logf("float32: vs float64 model %.2g, vs FD of G.Grad in float32 %.2g", hvp.FlatRelDiff(hvp.Flatten(hv32), hvp.Flatten(hv64)), d)
@@ -472,7 +444,7 @@ func TestGorgoniaGraphUntouched(t *testing.T) {
 	if err := m0.RunAll(); err != nil {
 		t.Fatal(err)
 	}
-	want := scalarOf(n.loss.Value())
+	want := testnet.ScalarOf(n.loss.Value())
 	p, err := hvp.New(n.loss, n.weights...)
 	if err != nil {
 		t.Fatal(err)
@@ -492,7 +464,7 @@ func TestGorgoniaGraphUntouched(t *testing.T) {
 	if err := m.RunAll(); err != nil {
 		t.Fatal(err)
 	}
-	if got := scalarOf(n.loss.Value()); got != want {
+	if got := testnet.ScalarOf(n.loss.Value()); got != want {
 		t.Fatalf("loss %v after the products, %v before", got, want)
 	}
 	_ = c

@@ -11,6 +11,7 @@ import (
 	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/graph"
 	"github.com/newtonia/newtonia/hvp"
+	"github.com/newtonia/newtonia/internal/testnet"
 	"github.com/newtonia/newtonia/native"
 	"github.com/newtonia/newtonia/ops"
 	G "gorgonia.org/gorgonia"
@@ -152,8 +153,8 @@ func TestEveryTranslationAgainstGorgonia(t *testing.T) {
 				if dt == tensor.Float32 {
 					tol = 1e-4
 				}
-				if d := math.Abs(lossN-scalarOf(loss.Value())) / math.Max(1, math.Abs(lossN)); d > tol {
-					t.Errorf("loss %v, Gorgonia's %v", lossN, scalarOf(loss.Value()))
+				if d := math.Abs(lossN-testnet.ScalarOf(loss.Value())) / math.Max(1, math.Abs(lossN)); d > tol {
+					t.Errorf("loss %v, Gorgonia's %v", lossN, testnet.ScalarOf(loss.Value()))
 				}
 				for k := range ws {
 					want := gg[k].Value().(*tensor.Dense)
@@ -181,14 +182,7 @@ func randT(rng *rand.Rand, dt tensor.Dtype, positive bool, shape ...int) *tensor
 			x[i] = 0.5 + math.Abs(x[i])
 		}
 	}
-	if dt == tensor.Float32 {
-		y := make([]float32, n)
-		for i := range x {
-			y[i] = float32(x[i])
-		}
-		return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(y))
-	}
-	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(x))
+	return testnet.Tensor(x, shape, dt)
 }
 
 func scalarV(dt tensor.Dtype, x float64) G.Value {
@@ -198,17 +192,6 @@ func scalarV(dt tensor.Dtype, x float64) G.Value {
 	return G.NewF64(x)
 }
 
-func scalarOf(v G.Value) float64 {
-	switch v := v.(type) {
-	case *G.F64:
-		return float64(*v)
-	case *G.F32:
-		return float64(*v)
-	case *tensor.Dense:
-		return hvp.Flatten([]*tensor.Dense{v})[0]
-	}
-	return math.NaN()
-}
 
 // A translation is checked by what it computes: a registered rule that
 // computes the wrong function (x² for Gorgonia's cube) is caught at the

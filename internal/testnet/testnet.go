@@ -165,3 +165,31 @@ func RelDense(a, b *mat.Dense) float64 {
 	d.Sub(a, b)
 	return mat.Norm(&d, 2) / mat.Norm(b, 2)
 }
+
+// Tensor returns d (copied) as a tensor of shape s and dtype dt (float64
+// or float32, rounded to nearest).
+func Tensor(d []float64, s tensor.Shape, dt tensor.Dtype) *tensor.Dense {
+	if dt == tensor.Float32 {
+		y := make([]float32, len(d))
+		for i := range d {
+			y[i] = float32(d[i])
+		}
+		return tensor.New(tensor.WithShape(s...), tensor.WithBacking(y))
+	}
+	return tensor.New(tensor.WithShape(s...), tensor.WithBacking(append([]float64(nil), d...)))
+}
+
+// ScalarOf returns the number a scalar Gorgonia value holds (NaN if none).
+func ScalarOf(v G.Value) float64 {
+	switch v := v.(type) {
+	case *G.F64:
+		return float64(*v)
+	case *G.F32:
+		return float64(*v)
+	case *tensor.Dense:
+		if d := hvp.Data(v); len(d) == 1 {
+			return d[0]
+		}
+	}
+	return math.NaN()
+}
