@@ -135,7 +135,6 @@ func probabilities(t testing.TB, v tensor.Tensor, dt tensor.Dtype) tensor.Tensor
 
 func hvpData(t *tensor.Dense) []float64 { return hvp.Flatten([]*tensor.Dense{t}) }
 
-
 // gorgoniaGrad evaluates G.Grad's gradient of the net at weight values ws
 // (float64, rounded to the net's dtype), with a TapeMachine of the user's
 // graph.
@@ -275,7 +274,6 @@ func TestGorgoniaHvAgainstGrad(t *testing.T) {
 		})
 	}
 }
-
 
 func randomLike(rng *rand.Rand, ws []*G.Node) []*tensor.Dense {
 	out := make([]*tensor.Dense, len(ws))

@@ -192,7 +192,6 @@ func scalarV(dt tensor.Dtype, x float64) G.Value {
 	return G.NewF64(x)
 }
 
-
 // A translation is checked by what it computes: a registered rule that
 // computes the wrong function (x² for Gorgonia's cube) is caught at the
 // first product, naming the node; the right rule (x·x·x) is accepted and
