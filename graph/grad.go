@@ -20,6 +20,19 @@ type Gradient struct {
 	// ∂Loss/∂node in the gradient pass (for a layer's pre-activation, the
 	// δ of method.md §1).
 	Adjoints map[*G.Node]*G.Node
+	// Inverses maps the VJP contribution of each op with an "inverse of
+	// this subgraph" rule (ops.GradientInverter) to the rule's use, for
+	// BuildInverse.
+	Inverses map[*G.Node]SubgraphInverse
+}
+
+// SubgraphInverse is where an op's GradientInverter rule applies: Node's
+// op, solved for its input Wrt from the value of its VJP contribution,
+// with adjoint Adj.
+type SubgraphInverse struct {
+	Node *G.Node
+	Wrt  int
+	Adj  *G.Node
 }
 
 func isFrozen(n *G.Node) bool { return n.Op() != nil && ops.IsPiecewiseConstant(n.Op()) }
@@ -48,7 +61,7 @@ func BuildGradient(loss *G.Node, wrt []*G.Node) (*Gradient, error) {
 	}
 	order := topo(loss)
 	needs := dependents(order, wrt...)
-	grad := &Gradient{Loss: loss, Wrt: wrt, Grads: make([]*G.Node, len(wrt))}
+	grad := &Gradient{Loss: loss, Wrt: wrt, Grads: make([]*G.Node, len(wrt)), Inverses: map[*G.Node]SubgraphInverse{}}
 	g := loss.Graph()
 	var err error
 	grad.Pass, err = record(g, "gradient", func() error {
@@ -76,9 +89,13 @@ func BuildGradient(loss *G.Node, wrt []*G.Node) (*Gradient, error) {
 			if err != nil {
 				return &errs.NoRuleError{Node: n, Op: n.Op(), Rule: "VJP", Err: err}
 			}
+			_, whole := n.Op().(ops.GradientInverter)
 			for j, c := range in {
 				if !flags[j] || j >= len(contrib) || contrib[j] == nil {
 					continue
+				}
+				if whole {
+					grad.Inverses[contrib[j]] = SubgraphInverse{Node: n, Wrt: j, Adj: a}
 				}
 				if prev := adj[c]; prev != nil {
 					if contrib[j], err = ops.Add(prev, contrib[j]); err != nil {

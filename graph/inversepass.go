@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/newtonia/newtonia/errs"
@@ -75,6 +76,15 @@ func BuildInverse(gp *Gradient, l int, root *G.Node, functional bool) (*InverseP
 	inv.Pass, err = record(grad.Graph(), "inverse "+weight.Name(), func() error {
 		cur, value := grad, root
 		for cur != weight {
+			if si, ok := gp.Inverses[cur]; ok { // an "inverse of this subgraph" rule
+				next, err := subgraphStep(si, marked, weight, value)
+				if err != nil {
+					return err
+				}
+				inv.Steps = append(inv.Steps, next)
+				cur, value = Children(si.Node)[si.Wrt], next.Inverse
+				continue
+			}
 			in := Children(cur)
 			var wrt []int
 			for i, c := range in {
@@ -95,10 +105,13 @@ func BuildInverse(gp *Gradient, l int, root *G.Node, functional bool) (*InverseP
 			known[i] = nil
 			var next *G.Node
 			var err error
-			if pr, ok := cur.Op().(ops.PatternInverter); ok && !functional {
+			pr, pattern := cur.Op().(ops.PatternInverter)
+			if pattern && !functional {
 				next, err = pr.InverseAt(i, known, value, in[i])
-			} else {
-				next, err = r.Inverse(i, known, value)
+			} else if next, err = r.Inverse(i, known, value); pattern && errors.Is(err, errs.ErrNoInverse) {
+				// Invertible only branch by branch: the functional inverse
+				// is the one of the current point's branch.
+				next, err = pr.InverseAt(i, known, value, in[i])
 			}
 			if err != nil {
 				return &errs.NoRuleError{Node: cur, Op: cur.Op(), Rule: "inverse", Err: err}
@@ -117,4 +130,29 @@ func BuildInverse(gp *Gradient, l int, root *G.Node, functional bool) (*InverseP
 		return nil, err
 	}
 	return inv, nil
+}
+
+// subgraphStep applies an "inverse of this subgraph" rule (method.md §3
+// for a whole gradient map): the op's input si.Wrt from value, the value
+// of its VJP contribution.
+func subgraphStep(si SubgraphInverse, marked map[*G.Node]bool, weight, value *G.Node) (Step, error) {
+	in := Children(si.Node)
+	r := si.Node.Op().(ops.GradientInverter)
+	var loop []int
+	for i, c := range in {
+		if i != si.Wrt && marked[c] {
+			loop = append(loop, i)
+		}
+	}
+	if marked[si.Adj] || len(loop) > 0 {
+		return Step{}, &errs.DependencyLoopError{Node: si.Node, Op: si.Node.Op(), Inputs: append(loop, si.Wrt), Weight: weight}
+	}
+	known := append([]*G.Node(nil), in...)
+	known[si.Wrt] = nil
+	x, err := r.InverseGradient(si.Wrt, known, si.Adj, value, in[si.Wrt])
+	if err != nil {
+		return Step{}, &errs.NoRuleError{Node: si.Node, Op: si.Node.Op(), Rule: "inverse", Err: fmt.Errorf("gradient map inverted as a whole: %w", err)}
+	}
+	return Step{Node: si.Node, Wrt: si.Wrt, Inverse: x, Condition: r.InverseGradientCondition(si.Wrt), Backward: true,
+		Why: "the op's gradient map inverted as a whole"}, nil
 }

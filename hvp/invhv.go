@@ -249,6 +249,9 @@ func (p *Products) invHv(blocks []int, v map[int][]*tensor.Dense, o Options) ([]
 func (p *Products) blockError(blocks []int, routes map[int]*route, err error) error {
 	var ce *errs.ConditionError
 	var re *errs.RunError
+	if errors.As(err, &re) && !errors.As(err, &ce) && errors.Is(err, errs.ErrNotFinite) {
+		return p.domainError(blocks, routes, re)
+	}
 	if !errors.As(err, &ce) || !errors.As(err, &re) {
 		return err
 	}
@@ -264,6 +267,37 @@ func (p *Products) blockError(blocks []int, routes map[int]*route, err error) er
 		}
 	}
 	return &c
+}
+
+// domainError turns a non-finite value in a block's chain route (an
+// inverse pass or B-pass leaving the domain of its ops' inverses, such as
+// √ of a zero gradient coordinate for Σ x³ at x_i = 0, where H is
+// singular) into an *errs.ConditionError that states the conditions of
+// the route's steps; it wraps the run error.
+func (p *Products) domainError(blocks []int, routes map[int]*route, re *errs.RunError) error {
+	for _, l := range blocks {
+		b := p.blocks[l]
+		if routes[l] == nil || routes[l].name != RouteChain || b.chain == nil {
+			continue
+		}
+		for _, pass := range routes[l].passes {
+			for _, n := range pass.Nodes {
+				if n != re.Node {
+					continue
+				}
+				var conds []string
+				for _, st := range b.chain.Steps {
+					if st.Condition != "" && st.Condition != "always" {
+						conds = append(conds, fmt.Sprintf("%v: %s", st.Node.Op(), st.Condition))
+					}
+				}
+				return &errs.ConditionError{Block: l, Weight: b.name, Node: errs.Label(re.Node), Op: re.Node.Op().String(),
+					Reason: fmt.Sprintf("the inverse pass left the domain where it inverts the gradient map (%s): %v — H_ll is singular or the point is on a branch boundary there",
+						strings.Join(conds, "; "), re.Err)}
+			}
+		}
+	}
+	return re
 }
 
 // result builds and certifies block l's result from a run's values; for a

@@ -30,6 +30,19 @@ type InvertibleFunc interface {
 	InverseCondition() string
 }
 
+// BranchInvertibleFunc is a ScalarFunc whose derivatives f⁽ᵏ⁾ are
+// injective on each branch of x (e.g. each sign of x for x³): InverseAt
+// builds, as graph nodes, x from y = f⁽ᵏ⁾(x) with the branch of at (the
+// current x) frozen — the pattern inverse of method.md §3. It gives the
+// inverse pass a way through the derivative of an activation, which the
+// B-pass then differentiates like any other node.
+type BranchInvertibleFunc interface {
+	ScalarFunc
+	InverseAt(order int, y, at *G.Node) (*G.Node, error)
+	// InverseAtCondition states where the inverse of f⁽ᵏ⁾ is exact.
+	InverseAtCondition(order int) string
+}
+
 // SliceFunc is an optional fast path of a ScalarFunc: DerivSlice writes
 // the order-th derivative of every src element into dst and reports
 // whether it could (false: use Deriv element by element).
@@ -135,6 +148,9 @@ func (o ElementwiseOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, e
 }
 
 func (o ElementwiseOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
+	if _, ok := o.F.(BranchInvertibleFunc); ok {
+		return nil, noInverse(o, wrt, "%v is inverted on the branch of the current point only (InverseAt)", o.F)
+	}
 	if o.Order != 0 {
 		return nil, noInverse(o, wrt, "a derivative of an activation is not inverted")
 	}
@@ -152,8 +168,17 @@ func (o ElementwiseOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, err
 
 // InverseAt, for a piecewise-linear F with F(0) = 0 (so F(x) = F'(x)·x),
 // is X = Y ⊘ F'(X₀) with the derivative taken at the current input X₀: the
-// inverse with the activation pattern frozen. Other functions use Inverse.
+// inverse with the activation pattern frozen. A BranchInvertibleFunc
+// inverts any of its derivatives on the branch of X₀. Other functions use
+// Inverse.
 func (o ElementwiseOp) InverseAt(wrt int, in []*G.Node, out, at *G.Node) (*G.Node, error) {
+	if f, ok := o.F.(BranchInvertibleFunc); ok {
+		x, err := f.InverseAt(o.Order, out, at)
+		if err != nil {
+			return nil, noInverse(o, wrt, "%v", err)
+		}
+		return x, nil
+	}
 	p, ok := o.F.(PiecewiseLinearFunc)
 	if f0, _ := o.F.Deriv(0, 0); !ok || !p.PiecewiseLinear() || f0 != 0 || o.Order != 0 {
 		return o.Inverse(wrt, in, out)
@@ -166,6 +191,9 @@ func (o ElementwiseOp) InverseAt(wrt int, in []*G.Node, out, at *G.Node) (*G.Nod
 }
 
 func (o ElementwiseOp) InverseCondition(int) string {
+	if f, ok := o.F.(BranchInvertibleFunc); ok {
+		return f.InverseAtCondition(o.Order)
+	}
 	if f, ok := o.F.(InvertibleFunc); ok && o.Order == 0 {
 		return f.InverseCondition()
 	}

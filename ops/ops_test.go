@@ -111,6 +111,17 @@ func TestRules(t *testing.T) {
 		{"square", ops.ElementwiseOp{F: ops.SquareFunc{}}, []*tensor.Dense{m(3, 4)}, []int{0}, nil},
 		{"sqrt", ops.ElementwiseOp{F: ops.SqrtFunc{}}, []*tensor.Dense{positive(m(3, 4))}, nil, nil},
 		{"sqrt'", ops.ElementwiseOp{F: ops.SqrtFunc{}, Order: 1}, []*tensor.Dense{positive(m(3, 4))}, []int{0}, nil},
+		{"abs", ops.ElementwiseOp{F: ops.AbsFunc{}}, []*tensor.Dense{awayFromZero(m(3, 4))}, []int{0}, nil},
+		{"cube", ops.ElementwiseOp{F: ops.PowFunc{P: 3}}, []*tensor.Dense{awayFromZero(m(3, 4))}, nil, nil},
+		{"cube'", ops.ElementwiseOp{F: ops.PowFunc{P: 3}, Order: 1}, []*tensor.Dense{awayFromZero(m(3, 4))}, nil, nil},
+		{"cube''", ops.ElementwiseOp{F: ops.PowFunc{P: 3}, Order: 2}, []*tensor.Dense{awayFromZero(m(3, 4))}, nil, nil},
+		{"pow 4'", ops.ElementwiseOp{F: ops.PowFunc{P: 4}, Order: 1}, []*tensor.Dense{awayFromZero(m(3, 4))}, nil, nil},
+		{"pow 1/x", ops.ElementwiseOp{F: ops.PowFunc{P: -1}}, []*tensor.Dense{awayFromZero(m(3, 4))}, nil, nil},
+		{"pow 2.5", ops.ElementwiseOp{F: ops.PowFunc{P: 2.5}, Order: 1}, []*tensor.Dense{positive(m(3, 4))}, nil, nil},
+		{"product", ops.ProductOp{}, []*tensor.Dense{awayFromZero(m(3, 1))}, nil, nil},
+		{"product of 4", ops.ProductOp{}, []*tensor.Dense{awayFromZero(m(2, 2))}, nil, nil},
+		{"product gradient", ops.ProductOp{Order: 1}, []*tensor.Dense{m(3, 1)}, nil, nil},
+		{"product Hessian product", ops.ProductOp{Order: 2}, []*tensor.Dense{m(3, 1), m(3, 1)}, nil, []int{0}},
 		{"row sum", ops.RowSumOp{}, []*tensor.Dense{m(3, 4)}, nil, nil},
 		{"softmax", ops.SoftmaxOp{}, []*tensor.Dense{m(3, 4)}, nil, nil},
 		{"log softmax", ops.SoftmaxOp{Log: true}, []*tensor.Dense{m(3, 4)}, nil, nil},
@@ -142,7 +153,7 @@ func TestRules(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Logf("JVP %.2e  VJP adjoint %.2e  VJP-FD %.2e  inverse %v", rep.JVP, rep.VJP, rep.VJPFD, rep.Inverse)
+			t.Logf("JVP %.2e  VJP adjoint %.2e  VJP-FD %.2e  inverse %v  gradient inverse %v, J_inv·J %v", rep.JVP, rep.VJP, rep.VJPFD, rep.Inverse, rep.GradientInverse, rep.GradientJacobian)
 			refused := map[int]bool{}
 			for _, i := range c.noInverse {
 				refused[i] = true

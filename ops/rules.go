@@ -57,6 +57,25 @@ type PatternInverter interface {
 	InverseAt(wrt int, in []*G.Node, out, at *G.Node) (*G.Node, error)
 }
 
+// GradientInverter is the "inverse of this subgraph" rule: for an op f
+// whose gradient map x ↦ ∇f(x) has a functional inverse as a whole though
+// the ops its VJP builds have none one by one (f = x₁x₂x₃: every
+// coordinate of the gradient depends on two inputs), it builds that
+// inverse at once. The rewriter uses it in the inverse pass where the
+// walk from g_l reaches the node of the op's VJP contribution
+// c = (∂f/∂in_wrt)ᵀ adj, and the B-pass differentiates the nodes it
+// builds like any other.
+type GradientInverter interface {
+	// InverseGradient builds in_wrt from value, a node standing for c, the
+	// adjoint adj (which must not depend on the weight) and the other
+	// inputs (in[wrt] is nil); at is in_wrt's current value, for the
+	// branch (signs) of a function whose gradient map is injective only
+	// branch by branch.
+	InverseGradient(wrt int, in []*G.Node, adj, value, at *G.Node) (*G.Node, error)
+	// InverseGradientCondition states where the inverse is exact.
+	InverseGradientCondition(wrt int) string
+}
+
 // PiecewiseConstanter is an op whose output is locally constant almost
 // everywhere (an activation's derivative mask, a comparison). Its tangent is
 // zero, no adjoint flows through it, and the inverse pass treats its node as

@@ -9,6 +9,12 @@
 //	VJP       |Σ_i ⟨VJP_i(ȳ), d_i⟩ − ⟨ȳ, JVP(d)⟩| / scale    (the adjoint identity)
 //	VJP-FD    |Σ_i ⟨VJP_i(ȳ), d_i⟩ − (s(x + r d) − s(x − r d)) / 2r|, s = ⟨ȳ, f⟩
 //	inverse   ‖Inverse_i(y, x_{≠i}) − x_i‖ / ‖x_i‖  for each input i
+//	          (InverseAt, on the branch of x_i, for an ops.PatternInverter)
+//	gradient  for an ops.GradientInverter, the inverse of the whole gradient
+//	inverse   map: with c = (∂f/∂x_i)ᵀ f̄ the VJP contribution,
+//	          ‖InverseGradient_i(c) − x_i‖ / ‖x_i‖ (round trip) and
+//	          ‖J_inv (J_c d_i) − d_i‖ / ‖d_i‖ (the Jacobian of the inverse
+//	          times the Jacobian of the gradient map is I), both by JVPs
 //
 // all through the op's graph-building rules, evaluated as graph programs.
 package opcheck
@@ -47,6 +53,9 @@ type Report struct {
 	JVP, VJP, VJPFD float64
 	Inverse         map[int]float64 // by input; inputs without an inverse are absent
 	NoInverse       map[int]error   // why an input has none
+	// For an ops.GradientInverter, by input: the round trip of the
+	// gradient map's inverse and ‖J_inv J_c d − d‖/‖d‖.
+	GradientInverse, GradientJacobian map[int]float64
 }
 
 // Check measures op's rules at inputs (float64 tensors; scalars as shape
@@ -94,6 +103,24 @@ func Check(op G.Op, inputs []*tensor.Dense, tol Tolerances, rng *rand.Rand, skip
 			}
 			rep.Inverse[i] = e
 			fail(fmt.Sprintf("inverse round trip (input %d)", i), e, tol.Inverse)
+		}
+	}
+	rep.GradientInverse, rep.GradientJacobian = map[int]float64{}, map[int]float64{}
+	if _, ok := op.(ops.GradientInverter); ok {
+		for i := range inputs {
+			if c.skip[i] {
+				continue
+			}
+			rt, jac, err := c.gradientInverseErrors(i)
+			if errors.Is(err, errs.ErrNoInverse) {
+				continue
+			}
+			if err != nil {
+				return rep, err
+			}
+			rep.GradientInverse[i], rep.GradientJacobian[i] = rt, jac
+			fail(fmt.Sprintf("gradient-map inverse round trip (input %d)", i), rt, tol.Inverse)
+			fail(fmt.Sprintf("gradient-map inverse Jacobian J_inv·J = I (input %d)", i), jac, tol.Inverse)
 		}
 	}
 	return rep, errors.Join(failures...)
@@ -414,7 +441,12 @@ func (c *testCase) inverseError(i int) (float64, error) {
 	}
 	known := append([]*G.Node(nil), ns...)
 	known[i] = nil
-	xi, err := c.op.(ops.Inverter).Inverse(i, known, y)
+	var xi *G.Node
+	if pi, ok := c.op.(ops.PatternInverter); ok {
+		xi, err = pi.InverseAt(i, known, y, ns[i])
+	} else {
+		xi, err = c.op.(ops.Inverter).Inverse(i, known, y)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -437,4 +469,72 @@ func relErr(a, b []float64) float64 {
 		return math.Sqrt(d)
 	}
 	return math.Sqrt(d / n)
+}
+
+// gradientInverseErrors checks the GradientInverter rule for input i: the
+// round trip x_i → c = VJP_i(f̄) → InverseGradient(c) and, by JVPs, that
+// the inverse's Jacobian undoes the gradient map's along d_i.
+func (c *testCase) gradientInverseErrors(i int) (roundTrip, jacobian float64, err error) {
+	g, ns, err := inputs(c.x, "x")
+	if err != nil {
+		return 0, 0, err
+	}
+	y, err := ops.Apply(c.op, ns...)
+	if err != nil {
+		return 0, 0, err
+	}
+	if !y.Shape().IsScalar() { // a gradient map is that of a scalar function
+		return 0, 0, &errs.NoInverseError{Op: c.op.String(), Input: i, Reason: fmt.Sprintf("output of shape %v: no gradient map", y.Shape())}
+	}
+	adj := G.NewScalar(g, tensor.Float64, G.WithName("adj"))
+	if err := G.Let(adj, G.NewF64(1.3)); err != nil {
+		return 0, 0, err
+	}
+	needs := make([]bool, len(ns))
+	needs[i] = true
+	vjp, ok := c.op.(ops.VJPer)
+	if !ok {
+		return 0, 0, fmt.Errorf("opcheck: %v: a gradient inverse without a VJP rule", c.op)
+	}
+	contrib, err := vjp.VJP(ns, y, adj, needs)
+	if err != nil {
+		return 0, 0, err
+	}
+	// The contribution's value and its JVP along d_i.
+	d := G.NewTensor(g, tensor.Float64, c.x[i].Dims(), G.WithShape(c.x[i].Shape()...), G.WithName("d"))
+	if err := G.Let(d, c.d[i]); err != nil {
+		return 0, 0, err
+	}
+	cdot, _, err := graph.JVP("opcheck JVP", []*G.Node{contrib[i]}, map[*G.Node]*G.Node{ns[i]: d})
+	if err != nil {
+		return 0, 0, err
+	}
+	vals, err := run(g, contrib[i], cdot[0])
+	if err != nil {
+		return 0, 0, err
+	}
+	// The inverse from a node standing for c, and its JVP along ċ.
+	val := G.NewTensor(g, tensor.Float64, c.x[i].Dims(), G.WithShape(c.x[i].Shape()...), G.WithName("c"))
+	vdot := G.NewTensor(g, tensor.Float64, c.x[i].Dims(), G.WithShape(c.x[i].Shape()...), G.WithName("cdot"))
+	if err := G.Let(val, vals[0]); err != nil {
+		return 0, 0, err
+	}
+	if err := G.Let(vdot, vals[1]); err != nil {
+		return 0, 0, err
+	}
+	known := append([]*G.Node(nil), ns...)
+	known[i] = nil
+	x, err := c.op.(ops.GradientInverter).InverseGradient(i, known, adj, val, ns[i])
+	if err != nil {
+		return 0, 0, err
+	}
+	xdot, _, err := graph.JVP("opcheck B-pass", []*G.Node{x}, map[*G.Node]*G.Node{val: vdot})
+	if err != nil {
+		return 0, 0, err
+	}
+	out, err := run(g, x, xdot[0])
+	if err != nil {
+		return 0, 0, err
+	}
+	return relErr(data(out[0]), data(c.x[i])), relErr(data(out[1]), data(c.d[i])), nil
 }

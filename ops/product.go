@@ -1,0 +1,196 @@
+package ops
+
+import (
+	"fmt"
+	"hash"
+
+	"github.com/chewxy/hm"
+	"github.com/newtonia/newtonia/errs"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// ProductOp is the product of every element of a matrix, f(x) = Π_i x_i
+// (the writeup's x₁x₂x₃), and by Order its derivatives:
+//
+//	Order 0:  f(x)    = Π_i x_i                                 (a scalar)
+//	Order 1:  ∇f(x)_i = Π_{j≠i} x_j
+//	Order 2:  K(x, t) = H(x) t,  (H t)_i = Σ_{j≠i} t_j Π_{k≠i,j} x_k
+//
+// Rules: f̄ → x̄ = f̄·∇f;  ḟ = ⟨∇f, ẋ⟩;  ∇f's JVP and VJP are K (H is
+// symmetric); K is linear in t, its own adjoint; derivatives of K with
+// respect to x (third order) are not provided and are errors if asked.
+// Products are taken without division, so zeros are exact.
+//
+// Inverse of the whole gradient map (ops.GradientInverter; no op-by-op
+// inverse exists, since every ∇f_i depends on all other inputs): with
+// c = ∇f·f̄ the VJP contribution and G = c/f̄ = ∇f, n elements, m = n − 1,
+//
+//	Π_i G_i = P^m  with P = f(x),   x = P ⊘ G,
+//	P = sign(Π G)|Π G|^(1/m) for an odd m; for an even m (n = 3) the sign
+//	of P is frozen at the current point: P = sign(f(x₀))(Π G)^(1/m).
+//
+// For x₁x₂x₃: x₁ = ±√(g₂g₃/g₁), …, signs from the current point; it
+// needs every g_i ≠ 0 (every x_i ≠ 0), where H, of determinant 2x₁x₂x₃,
+// is invertible. The B-pass differentiates these nodes: H⁻¹v exactly.
+type ProductOp struct {
+	Pure
+	Order int
+}
+
+// Product returns the scalar node Π x.
+func Product(x *G.Node) (*G.Node, error) { return Apply(ProductOp{}, x) }
+
+func (o ProductOp) String() string {
+	return [...]string{"Π", "Π′", "Π″"}[min(max(o.Order, 0), 2)]
+}
+func (o ProductOp) Arity() int {
+	if o.Order == 2 {
+		return 2
+	}
+	return 1
+}
+func (o ProductOp) WriteHash(h hash.Hash) { WriteHash(h, o) }
+func (o ProductOp) Hashcode() uint32      { return Hashcode(o) }
+
+func (o ProductOp) Type() hm.Type {
+	if o.Order == 0 {
+		return toScalar(1)
+	}
+	return sameType(o.Arity())
+}
+
+func (o ProductOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	if o.Order < 0 || o.Order > 2 {
+		return nil, &errs.ShapeError{What: o.String(), Reason: fmt.Sprintf("order %d, want 0, 1 or 2", o.Order)}
+	}
+	s, err := equalShapes(o, o.Arity(), in)
+	if err != nil {
+		return nil, err
+	}
+	if o.Order == 0 {
+		return tensor.ScalarShape(), nil
+	}
+	return s, nil
+}
+
+func (o ProductOp) Do(v ...G.Value) (G.Value, error) {
+	out, err := o.do(v...)
+	return checked(o, out, err)
+}
+
+func (o ProductOp) do(v ...G.Value) (G.Value, error) {
+	x, s, err := floats(v[0])
+	if err != nil {
+		return nil, err
+	}
+	switch o.Order {
+	case 0:
+		p := 1.0
+		for _, xi := range x {
+			p *= xi
+		}
+		return G.NewF64(p), nil
+	case 1:
+		return newValue(s, productGrad(x)), nil
+	}
+	t, st, err := floats(v[1])
+	if err != nil {
+		return nil, err
+	}
+	if len(t) != len(x) {
+		return nil, &errs.ShapeError{What: o.String(), Reason: fmt.Sprintf("shapes %v and %v", s, st)}
+	}
+	out := make([]float64, len(x))
+	rest := make([]float64, 0, len(x))
+	for i := range x { // (H t)_i = ⟨∇(Π_{k≠i} x_k), t_{≠i}⟩
+		rest = append(append(rest[:0], x[:i]...), x[i+1:]...)
+		g := productGrad(rest)
+		for j, k := 0, 0; j < len(x); j++ {
+			if j == i {
+				continue
+			}
+			out[i] += t[j] * g[k]
+			k++
+		}
+	}
+	return newValue(s, out), nil
+}
+
+// productGrad returns ∇(Π x)_i = Π_{j≠i} x_j from prefix and suffix
+// products (no division).
+func productGrad(x []float64) []float64 {
+	g := make([]float64, len(x))
+	p := 1.0
+	for i := range x {
+		g[i] = p
+		p *= x[i]
+	}
+	p = 1
+	for i := len(x) - 1; i >= 0; i-- {
+		g[i] *= p
+		p *= x[i]
+	}
+	return g
+}
+
+func (o ProductOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
+	var b Builder
+	switch o.Order {
+	case 0:
+		return []*G.Node{b.Apply(ScalarMulOp{}, adj, b.Apply(ProductOp{Order: 1}, in[0]))}, b.Err
+	case 1:
+		return []*G.Node{b.Apply(ProductOp{Order: 2}, in[0], adj)}, b.Err
+	}
+	if need(needs, 0) {
+		return nil, &errs.NoRuleError{Op: o, Rule: "VJP with respect to x (third order)"}
+	}
+	return []*G.Node{nil, b.Apply(ProductOp{Order: 2}, in[0], adj)}, b.Err
+}
+
+func (o ProductOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
+	var b Builder
+	switch {
+	case o.Order == 2 && tan[0] != nil:
+		return nil, &errs.NoRuleError{Op: o, Rule: "JVP with respect to x (third order)"}
+	case o.Order == 2:
+		if tan[1] == nil {
+			return nil, nil
+		}
+		return b.Apply(ProductOp{Order: 2}, in[0], tan[1]), b.Err
+	case tan[0] == nil:
+		return nil, nil
+	case o.Order == 1:
+		return b.Apply(ProductOp{Order: 2}, in[0], tan[0]), b.Err
+	}
+	return b.Apply(InnerOp{}, b.Apply(ProductOp{Order: 1}, in[0]), tan[0]), b.Err
+}
+
+// InverseGradient is the inverse of the whole gradient map (see the type).
+func (o ProductOp) InverseGradient(wrt int, in []*G.Node, adj, value, at *G.Node) (*G.Node, error) {
+	if o.Order != 0 {
+		return nil, noInverse(o, wrt, "only the product itself has a gradient inverse")
+	}
+	n := at.Shape().TotalSize()
+	if n < 2 {
+		return nil, noInverse(o, wrt, "a product of one element has a constant gradient")
+	}
+	m := n - 1
+	var b Builder
+	g := b.Apply(ScalarMulOp{Divide: true}, adj, value) // ∇f = c / f̄
+	q := b.Apply(ProductOp{}, g)                         // Π G = P^m
+	root := b.Apply(ElementwiseOp{F: PowFunc{1 / float64(m)}}, b.Apply(ElementwiseOp{F: AbsFunc{}}, q))
+	branch := q // the sign of P: of Π G for an odd m
+	if m%2 == 0 {
+		branch = b.Apply(ProductOp{}, at) // of f(x₀): frozen
+	}
+	p := b.mul(b.Apply(ElementwiseOp{F: AbsFunc{}, Order: 1}, branch), root)
+	return b.Apply(ScalarMulOp{}, p, b.Apply(ElementwiseOp{F: PowFunc{-1}}, g)), b.Err
+}
+
+func (o ProductOp) InverseGradientCondition(int) string {
+	return "every ∇f_i ≠ 0 (every x_i ≠ 0 for three or more factors); for an odd number of factors the sign of Π x is that of the current point"
+}
+
+// RowWise: a product mixes every element.
+func (ProductOp) RowWise(in []*G.Node, marked []bool) bool { return !marked[0] }
