@@ -42,6 +42,10 @@ var unary = map[string]ops.ScalarFunc{
 	"tanh":     ops.TanhFunc{},
 	"sigmoid":  ops.SigmoidFunc{},
 	"softplus": ops.SoftplusFunc{},
+	"cube":     ops.PowFunc{P: 3},
+	"inv":      ops.PowFunc{P: -1},
+	"invSqrt":  ops.PowFunc{P: -0.5},
+	"abs":      ops.AbsFunc{},
 }
 
 // apply translates n, whose inputs are translated, by its op.
@@ -97,8 +101,8 @@ func (tr *translator) apply(n *G.Node, in []*rep) (*rep, error) {
 // known lists what the built-in table translates, for error messages.
 func known() string {
 	return "G.Mul, G.Add, G.Sub, G.HadamardProd, G.HadamardDiv and their Broadcast forms, G.Neg, G.Square, G.Sqrt, " +
-		"G.Exp, G.Log, G.Tanh, G.Sigmoid, G.Softplus, G.Rectify, G.LeakyRelu, G.SoftMax, G.LogSoftMax, G.Sum, G.Mean, " +
-		"G.Transpose, reshapes of vectors, constants"
+		"G.Exp, G.Log, G.Tanh, G.Sigmoid, G.Softplus, G.Cube, G.Abs, G.Inverse, G.InverseSqrt, G.Pow by a constant, " +
+		"G.Rectify, G.LeakyRelu, G.SoftMax, G.LogSoftMax, G.Sum, G.Mean, G.Transpose, reshapes of vectors, constants"
 }
 
 // registered applies a user's rule, with vectors as columns.
@@ -133,8 +137,7 @@ func (tr *translator) as(b *ops.Builder, x *rep, want layout) *G.Node {
 }
 
 // binary translates Gorgonia's elementwise binary ops (+ − ⊙ ÷ and, with
-// a constant exponent of 2 or ½, ^), with scalar operands and broadcast
-// operands.
+// a constant exponent, ^), with scalar operands and broadcast operands.
 func (tr *translator) binary(n *G.Node, in []*rep) (*rep, error) {
 	sym := strings.Fields(n.Op().String())[0]
 	kids := childrenOf(n)
@@ -142,14 +145,14 @@ func (tr *translator) binary(n *G.Node, in []*rep) (*rep, error) {
 	switch sym {
 	case "+", "-", "⊙", "÷":
 	case "^":
-		if c, ok := tr.staticScalar(kids[1]); ok && (c == 2 || c == 0.5) {
-			f := ops.ScalarFunc(ops.SquareFunc{})
-			if c == 0.5 {
-				f = ops.SqrtFunc{}
+		if c, ok := tr.staticScalar(kids[1]); ok {
+			f := map[float64]ops.ScalarFunc{2: ops.SquareFunc{}, 0.5: ops.SqrtFunc{}}[c]
+			if f == nil {
+				f = ops.PowFunc{P: c}
 			}
 			return &rep{b.Apply(ops.ElementwiseOp{F: f}, in[0].n), in[0].vec}, b.Err
 		}
-		return nil, fmt.Errorf("a power with an exponent other than the constants 2 and 0.5")
+		return nil, fmt.Errorf("a power whose exponent is not a constant")
 	default:
 		return nil, fmt.Errorf("a comparison %q (a mask): translated only inside G.Rectify and G.LeakyRelu", sym)
 	}
