@@ -178,7 +178,7 @@ func (o ProductOp) InverseGradient(wrt int, in []*G.Node, adj, value, at *G.Node
 	m := n - 1
 	var b Builder
 	g := b.Apply(ScalarMulOp{Divide: true}, adj, value) // ∇f = c / f̄
-	q := b.Apply(ProductOp{}, g)                         // Π G = P^m
+	q := b.Apply(ProductOp{}, g)                        // Π G = P^m
 	root := b.Apply(ElementwiseOp{F: PowFunc{1 / float64(m)}}, b.Apply(ElementwiseOp{F: AbsFunc{}}, q))
 	branch := q // the sign of P: of Π G for an odd m
 	if m%2 == 0 {
