@@ -1,0 +1,368 @@
+// Command optim is the full-batch teacher–student benchmark of the
+// second-order optimizers: on each shape a student net of the teacher's
+// architecture, from its own random start, fits the teacher's outputs
+// (half squared error, mean over the batch; the optimum is 0), and each
+// method runs until the relative loss L/L₀ reaches the target, or its cap
+// of time or gradient-equivalents. It reports, per shape and method, the
+// gradient-equivalents (wall time divided by the time of one gradient at
+// that shape, measured first) and seconds to reach 1e-8 and 1e-12:
+//
+//	go run ./bench/optim -out docs/optim        # table on stdout, optim.csv, optim.png
+//
+// Methods: newton (solver.Newton's default: damped exact block steps, the
+// best of each block alone and their sum, LM damping), cyclic and subspace
+// (its other combinations), hf (Hessian-free: CG on the exact Gauss–Newton
+// products), gonum's lbfgs and bfgs, and Gorgonia's adam.
+package main
+
+import (
+	"bytes"
+	"encoding/csv"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/newtonia/newtonia/graph"
+	"github.com/newtonia/newtonia/hvp"
+	"github.com/newtonia/newtonia/nets"
+	"github.com/newtonia/newtonia/ops"
+	"github.com/newtonia/newtonia/solver"
+	"gonum.org/v1/gonum/optimize"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// shape is one teacher–student problem.
+type shape struct {
+	name   string
+	batch  int
+	in     int
+	layers []nets.Layer
+}
+
+func layer(out int, act ops.ScalarFunc, bias bool) nets.Layer {
+	return nets.Layer{Out: out, Act: act, Bias: bias}
+}
+
+var (
+	leaky = ops.LeakyReLUFunc{Alpha: 0.5}
+	tanh  = ops.TanhFunc{}
+	id    = ops.IdentityFunc{}
+)
+
+var shapes = []shape{
+	{"square leaky 16, B 16", 16, 16, []nets.Layer{layer(16, leaky, false), layer(16, leaky, false), layer(16, id, false)}},
+	{"square tanh 16, B 16", 16, 16, []nets.Layer{layer(16, tanh, false), layer(16, tanh, false), layer(16, id, false)}},
+	{"tanh 16 + biases, B 17", 17, 16, []nets.Layer{layer(16, tanh, true), layer(16, tanh, true), layer(16, id, true)}},
+	{"leaky 16 + biases, B 17", 17, 16, []nets.Layer{layer(16, leaky, true), layer(16, leaky, true), layer(16, id, true)}},
+	{"shrinking tanh 16-12-8-4, B 13", 13, 16, []nets.Layer{layer(12, tanh, true), layer(8, tanh, true), layer(4, id, true)}},
+	{"tanh 8-32-32-1 + biases, B 1024", 1024, 8, []nets.Layer{layer(32, tanh, true), layer(32, tanh, true), layer(1, id, true)}},
+	{"leaky 16 + biases, B 256", 256, 16, []nets.Layer{layer(16, leaky, true), layer(16, leaky, true), layer(16, id, true)}},
+}
+
+var methods = []string{"newton", "cyclic", "subspace", "hf", "lbfgs", "bfgs", "adam"}
+
+// targets are the relative losses timed.
+var targets = []float64{1e-8, 1e-12}
+
+func main() {
+	out := flag.String("out", "", "write <out>.csv and <out>.png (the loss curves)")
+	only := flag.String("shapes", "", "comma-separated indices of the shapes to run (default all)")
+	which := flag.String("methods", strings.Join(methods, ","), "comma-separated methods")
+	maxTime := flag.Duration("max-time", 20*time.Second, "cap per run")
+	maxGrads := flag.Float64("max-grads", 20000, "cap per run, in gradient-equivalents")
+	seed := flag.Uint64("seed", 1, "random seed")
+	force := flag.Bool("force", false, "replace existing output files")
+	flag.Parse()
+	log := newProgress(os.Stderr)
+	sel := shapes
+	if *only != "" {
+		sel = nil
+		for _, f := range strings.Split(*only, ",") {
+			i, err := strconv.Atoi(f)
+			if err != nil || i < 0 || i >= len(shapes) {
+				fmt.Fprintf(os.Stderr, "optim: -shapes %q: want indices 0…%d\n", *only, len(shapes)-1)
+				os.Exit(2)
+			}
+			sel = append(sel, shapes[i])
+		}
+	}
+	ms := strings.Split(*which, ",")
+	for _, m := range ms {
+		if !contains(methods, m) {
+			fmt.Fprintf(os.Stderr, "optim: -methods: unknown %q (have %s)\n", m, strings.Join(methods, ", "))
+			os.Exit(2)
+		}
+	}
+	if !(*maxTime > 0) || !(*maxGrads > 0) {
+		fmt.Fprintln(os.Stderr, "optim: -max-time and -max-grads must be > 0")
+		os.Exit(2)
+	}
+	var runs []*run
+	for _, sh := range sel {
+		for _, m := range ms {
+			r, err := runOne(sh, m, *seed, *maxTime, *maxGrads, log)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "optim: %s, %s: %v\n", sh.name, m, err)
+				os.Exit(1)
+			}
+			runs = append(runs, r)
+		}
+	}
+	table(os.Stdout, runs)
+	if *out != "" {
+		if err := write(*out, runs, *force); err != nil {
+			fmt.Fprintln(os.Stderr, "optim:", err)
+			os.Exit(1)
+		}
+	}
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// point is one observation of a run.
+type point struct {
+	grads, seconds, rel float64
+}
+
+type run struct {
+	shape, method string
+	gradTime      time.Duration
+	curve         []point
+	reached       map[float64]point // by target
+	stop          string
+}
+
+// problem builds the teacher's targets and the student at its start.
+func problem(sh shape, seed uint64) (*nets.MLP, *hvp.Products, error) {
+	rng := rand.New(rand.NewPCG(seed, 0x7ea))
+	spec := nets.Spec{Batch: sh.batch, In: sh.in, Layers: sh.layers, Reduction: nets.ReductionMean}
+	teacher, err := nets.Build(spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := teacher.Randomize(rng, 1/math.Sqrt(float64(sh.in)), 0); err != nil {
+		return nil, nil, err
+	}
+	student, err := nets.Build(spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := student.Randomize(rng, 1/math.Sqrt(float64(sh.in)), 0); err != nil {
+		return nil, nil, err
+	}
+	// The teacher's outputs at the student's inputs are the targets.
+	x := student.X.Value().(*tensor.Dense)
+	if err := G.Let(teacher.X, x); err != nil {
+		return nil, nil, err
+	}
+	vals, err := graph.Compile("teacher", []*G.Node{teacher.Out}).Run(nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := G.Let(student.Y, vals[teacher.Out]); err != nil {
+		return nil, nil, err
+	}
+	p, err := hvp.New(student.Loss, student.Params()...)
+	return student, p, err
+}
+
+// gradientTime measures one gradient of p (median of 15).
+func gradientTime(p *hvp.Products) (time.Duration, error) {
+	var ts []time.Duration
+	for range 15 {
+		t0 := time.Now()
+		if _, _, err := p.Gradient(); err != nil {
+			return 0, err
+		}
+		ts = append(ts, time.Since(t0))
+	}
+	sort.Slice(ts, func(i, j int) bool { return ts[i] < ts[j] })
+	return ts[len(ts)/2], nil
+}
+
+func runOne(sh shape, method string, seed uint64, maxTime time.Duration, maxGrads float64, log *progress) (*run, error) {
+	_, p, err := problem(sh, seed)
+	if err != nil {
+		return nil, err
+	}
+	gt, err := gradientTime(p)
+	if err != nil {
+		return nil, err
+	}
+	l0, err := p.LossAt(nil)
+	if err != nil {
+		return nil, err
+	}
+	r := &run{shape: sh.name, method: method, gradTime: gt, reached: map[float64]point{}}
+	t0 := time.Now()
+	// observe records the loss l; it reports whether to stop.
+	observe := func(l float64) bool {
+		el := time.Since(t0)
+		pt := point{grads: float64(el) / float64(gt), seconds: el.Seconds(), rel: l / l0}
+		r.curve = append(r.curve, pt)
+		for _, tg := range targets {
+			if _, ok := r.reached[tg]; !ok && pt.rel <= tg {
+				r.reached[tg] = pt
+			}
+		}
+		log.update(fmt.Sprintf("%-34s %-8s %8.0f grads %6.1fs  L/L₀ %.3g", sh.name, method, pt.grads, pt.seconds, pt.rel))
+		switch {
+		case pt.rel <= targets[len(targets)-1]:
+			r.stop = "target"
+		case el > maxTime:
+			r.stop = "time cap"
+		case pt.grads > maxGrads:
+			r.stop = "gradient cap"
+		case math.IsNaN(pt.rel) || math.IsInf(pt.rel, 0):
+			r.stop = "diverged"
+		}
+		return r.stop != ""
+	}
+	observe(l0)
+	switch method {
+	case "newton", "cyclic", "subspace":
+		c := map[string]solver.Combine{"newton": solver.CombineBest, "cyclic": solver.CombineCyclic, "subspace": solver.CombineSubspace}[method]
+		nt := solver.NewNewton(p, &solver.NewtonSettings{Combine: c})
+		stall := 0
+		for {
+			rec, err := nt.Iterate()
+			if err != nil {
+				return nil, err
+			}
+			if rec.NewLoss >= rec.Loss {
+				stall++
+			} else {
+				stall = 0
+			}
+			if observe(rec.NewLoss) {
+				break
+			}
+			if stall > 50 {
+				r.stop = "stalled"
+				break
+			}
+		}
+	case "hf":
+		hf := solver.NewHF(p, nil)
+		for {
+			rec, err := hf.Iterate()
+			if err != nil {
+				return nil, err
+			}
+			if observe(rec.NewLoss) {
+				break
+			}
+		}
+	case "lbfgs", "bfgs":
+		var perr error
+		prob := solver.Problem(p, &perr)
+		f := prob.Func
+		prob.Func = func(x []float64) float64 { return f(x) }
+		ws, err := p.CurrentWeights()
+		if err != nil {
+			return nil, err
+		}
+		var m optimize.Method = &optimize.LBFGS{}
+		if method == "bfgs" {
+			m = &optimize.BFGS{}
+		}
+		settings := &optimize.Settings{
+			GradientThreshold: 1e-300,
+			Converger:         &optimize.FunctionConverge{Absolute: 0, Relative: 0, Iterations: math.MaxInt32},
+			Recorder:          recorder(func(loc *optimize.Location) bool { return observe(loc.F) }),
+		}
+		_, err = optimize.Minimize(prob, hvp.Flatten(ws), settings, m)
+		if err != nil && r.stop == "" {
+			r.stop = "gonum: " + err.Error()
+		}
+		if perr != nil {
+			return nil, perr
+		}
+	case "adam":
+		adam := G.NewAdamSolver(G.WithLearnRate(3e-3))
+		for {
+			l, g, err := p.Gradient()
+			if err != nil {
+				return nil, err
+			}
+			if observe(l) {
+				break
+			}
+			vgs, err := solver.ValueGrads(p, g)
+			if err != nil {
+				return nil, err
+			}
+			if err := adam.Step(vgs); err != nil {
+				return nil, err
+			}
+		}
+	}
+	log.done()
+	return r, nil
+}
+
+// recorder stops a gonum run through the Recorder when stop says so.
+type recorder func(loc *optimize.Location) bool
+
+func (recorder) Init() error { return nil }
+func (f recorder) Record(loc *optimize.Location, op optimize.Operation, _ *optimize.Stats) error {
+	if op == optimize.MajorIteration && f(loc) {
+		return errStop
+	}
+	return nil
+}
+
+var errStop = fmt.Errorf("stopped by the benchmark")
+
+func table(w io.Writer, runs []*run) {
+	fmt.Fprintf(w, "%-34s %-9s %12s %9s %12s %9s %10s  %s\n", "shape", "method", "grads→1e-8", "s→1e-8", "grads→1e-12", "s→1e-12", "final L/L₀", "stop")
+	for _, r := range runs {
+		cell := func(tg float64) (string, string) {
+			pt, ok := r.reached[tg]
+			if !ok {
+				return "—", "—"
+			}
+			return fmt.Sprintf("%.0f", pt.grads), fmt.Sprintf("%.2f", pt.seconds)
+		}
+		g8, s8 := cell(1e-8)
+		g12, s12 := cell(1e-12)
+		last := r.curve[len(r.curve)-1]
+		fmt.Fprintf(w, "%-34s %-9s %12s %9s %12s %9s %10.2g  %s\n", r.shape, r.method, g8, s8, g12, s12, last.rel, r.stop)
+	}
+}
+
+func write(out string, runs []*run, force bool) error {
+	var b bytes.Buffer
+	cw := csv.NewWriter(&b)
+	cw.Write([]string{"shape", "method", "gradient_seconds", "gradient_equivalents", "seconds", "relative_loss"})
+	for _, r := range runs {
+		for _, pt := range r.curve {
+			cw.Write([]string{r.shape, r.method, strconv.FormatFloat(r.gradTime.Seconds(), 'g', 4, 64),
+				strconv.FormatFloat(pt.grads, 'f', 1, 64), strconv.FormatFloat(pt.seconds, 'f', 4, 64), strconv.FormatFloat(pt.rel, 'g', 5, 64)})
+		}
+	}
+	cw.Flush()
+	if err := nets.WriteFile(out+".csv", b.Bytes(), force); err != nil {
+		return err
+	}
+	png, err := plotRuns(runs)
+	if err != nil {
+		return err
+	}
+	return nets.WriteFile(out+".png", png, force)
+}

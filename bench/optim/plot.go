@@ -1,0 +1,81 @@
+package main
+
+import (
+	"bytes"
+	"math"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+)
+
+// plotRuns draws one panel per shape: relative loss against
+// gradient-equivalents, one line per method, log-log.
+func plotRuns(runs []*run) ([]byte, error) {
+	var order []string
+	by := map[string][]*run{}
+	for _, r := range runs {
+		if _, ok := by[r.shape]; !ok {
+			order = append(order, r.shape)
+		}
+		by[r.shape] = append(by[r.shape], r)
+	}
+	cols := 2
+	rows := (len(order) + cols - 1) / cols
+	grid := make([][]*plot.Plot, rows)
+	for i := range grid {
+		grid[i] = make([]*plot.Plot, cols)
+	}
+	for i, name := range order {
+		p := plot.New()
+		p.Title.Text = name
+		p.X.Label.Text, p.Y.Label.Text = "gradient-equivalents (by time)", "L / L₀"
+		p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
+		p.X.Tick.Marker, p.Y.Tick.Marker = plot.LogTicks{Prec: 1}, plot.LogTicks{Prec: 1}
+		var args []any
+		for _, r := range by[name] {
+			var xy plotter.XYs
+			for _, pt := range r.curve {
+				if pt.grads > 0 && pt.rel > 0 && !math.IsInf(pt.rel, 0) {
+					xy = append(xy, plotter.XY{X: pt.grads, Y: math.Max(pt.rel, 1e-30)})
+				}
+			}
+			if len(xy) > 0 {
+				args = append(args, r.method, xy)
+			}
+		}
+		if err := plotutil.AddLines(p, args...); err != nil {
+			return nil, err
+		}
+		p.Legend.Top = false
+		p.Legend.Left = true
+		p.Legend.TextStyle.Font.Size = vg.Points(7)
+		grid[i/cols][i%cols] = p
+	}
+	for i := range grid {
+		for j := range grid[i] {
+			if grid[i][j] == nil {
+				grid[i][j] = plot.New()
+				grid[i][j].HideAxes()
+			}
+		}
+	}
+	img := vgimg.New(12*vg.Inch, vg.Length(rows)*4*vg.Inch)
+	dc := draw.New(img)
+	tiles := draw.Tiles{Rows: rows, Cols: cols, PadX: vg.Millimeter * 6, PadY: vg.Millimeter * 6,
+		PadTop: vg.Millimeter * 3, PadBottom: vg.Millimeter * 3, PadLeft: vg.Millimeter * 3, PadRight: vg.Millimeter * 3}
+	canvases := plot.Align(grid, tiles, dc)
+	for i := range grid {
+		for j := range grid[i] {
+			grid[i][j].Draw(canvases[i][j])
+		}
+	}
+	var b bytes.Buffer
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&b); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}

@@ -1,0 +1,257 @@
+package solver
+
+import (
+	"math"
+	"time"
+
+	"github.com/newtonia/newtonia/errs"
+	"github.com/newtonia/newtonia/hvp"
+	"gonum.org/v1/gonum/floats"
+)
+
+// HFSettings configure HF. Every zero value means the default beside it.
+type HFSettings struct {
+	Damping float64 // the first λ of (G + λI) d = −g (0: 1)
+	MaxCG   int     // CG iterations per step (0: 250)
+	// Decay scales the previous step to start CG from (0: 0.95).
+	Decay  float64
+	Armijo float64 // sufficient decrease of the line search (0: 1e-4)
+	// MaxBacktracks of the line search on the chosen CG iterate (0: 30).
+	MaxBacktracks int
+}
+
+// HFRecord records one HF step.
+type HFRecord struct {
+	Step          int
+	Loss, NewLoss float64
+	Damping       float64 // λ the step was solved with
+	Rho           float64 // actual / predicted decrease
+	CGIterations  int
+	Chosen        int     // the CG iterate taken (CG backtracking)
+	StepSize      float64 // the line search's α (0: rejected)
+	Duration      time.Duration
+}
+
+// HF is Hessian-free optimisation as in Martens (2010): each step solves
+// (G + λI) d = −g by conjugate gradients on exact Gauss–Newton products
+// (hvp.Products.GGNv), started from the previous step scaled by Decay and
+// stopped by Martens' relative-progress criterion; keeps the iterates at
+// i = ⌈1.3^k⌉ and takes the latest one whose loss is not beaten by an
+// earlier one (CG backtracking); adapts λ Levenberg–Marquardt style to the
+// ratio ρ of the actual decrease to the Gauss–Newton model's (λ ·3/2 for
+// ρ < ¼, ·2/3 for ρ > ¾); and takes it with an Armijo line search, so the
+// loss never increases.
+type HF struct {
+	P        *hvp.Products
+	Settings HFSettings
+	Steps    int
+	lambda   float64
+	prev     []float64 // the previous step, flattened
+}
+
+// NewHF returns an HF solver on p's weights (settings may be nil).
+func NewHF(p *hvp.Products, settings *HFSettings) *HF {
+	h := &HF{P: p}
+	if settings != nil {
+		h.Settings = *settings
+	}
+	return h
+}
+
+func (h *HF) settings() HFSettings {
+	s := h.Settings
+	if s.Damping == 0 {
+		s.Damping = 1
+	}
+	if s.MaxCG == 0 {
+		s.MaxCG = 250
+	}
+	if s.Decay == 0 {
+		s.Decay = 0.95
+	}
+	if s.Armijo == 0 {
+		s.Armijo = 1e-4
+	}
+	if s.MaxBacktracks == 0 {
+		s.MaxBacktracks = 30
+	}
+	return s
+}
+
+// Iterate takes one HF step and binds the new weights.
+func (h *HF) Iterate() (rec *HFRecord, err error) {
+	defer errs.Recover("solver.HF.Iterate", &err)
+	t0 := time.Now()
+	s := h.settings()
+	p := h.P
+	if h.lambda == 0 {
+		h.lambda = s.Damping
+	}
+	loss, gs, err := p.Gradient()
+	if err != nil {
+		return nil, err
+	}
+	rec = &HFRecord{Step: h.Steps, Loss: loss, NewLoss: loss, Damping: h.lambda, Rho: math.NaN()}
+	h.Steps++
+	g := hvp.Flatten(gs)
+	if floats.Norm(g, 2) == 0 {
+		rec.Duration = time.Since(t0)
+		return rec, nil
+	}
+	base, err := p.CurrentWeights()
+	if err != nil {
+		return nil, err
+	}
+	w := hvp.Flatten(base)
+	gv := func(x []float64) ([]float64, error) {
+		xs, err := hvp.Unflatten(x, p.Weights)
+		if err != nil {
+			return nil, err
+		}
+		out, err := p.GGNv(xs)
+		if err != nil {
+			return nil, err
+		}
+		return hvp.Flatten(out), nil
+	}
+	lossAt := func(x []float64) float64 {
+		ws, err := hvp.Unflatten(x, p.Weights)
+		if err != nil {
+			return math.Inf(1)
+		}
+		l, err := p.LossAt(ws)
+		if err != nil || math.IsNaN(l) {
+			return math.Inf(1)
+		}
+		return l
+	}
+	// CG on (G + λI) d = −g from x₀ = Decay·previous step.
+	lambda := h.lambda
+	x := make([]float64, len(g))
+	if len(h.prev) == len(g) {
+		floats.ScaleTo(x, s.Decay, h.prev)
+	}
+	apply := func(x []float64) ([]float64, error) {
+		ax, err := gv(x)
+		if err != nil {
+			return nil, err
+		}
+		floats.AddScaled(ax, lambda, x)
+		return ax, nil
+	}
+	ax, err := apply(x)
+	if err != nil {
+		return nil, err
+	}
+	r := make([]float64, len(g)) // r = −g − A x
+	for i := range r {
+		r[i] = -g[i] - ax[i]
+	}
+	d := append([]float64(nil), r...)
+	rr := floats.Dot(r, r)
+	// φ(x) = ½xᵀAx + gᵀx, tracked for the stopping rule.
+	phi := func(x, ax []float64) float64 { return 0.5*floats.Dot(x, ax) + floats.Dot(g, x) }
+	phis := []float64{phi(x, ax)}
+	type saved struct {
+		i int
+		x []float64
+	}
+	keep := []saved{}
+	next := 1.0
+	for i := 1; i <= s.MaxCG; i++ {
+		ad, err := apply(d)
+		if err != nil {
+			return nil, err
+		}
+		dad := floats.Dot(d, ad)
+		if !(dad > 0) { // G + λI is positive definite; rounding only
+			break
+		}
+		alpha := rr / dad
+		floats.AddScaled(x, alpha, d)
+		floats.AddScaled(ax, alpha, ad)
+		floats.AddScaled(r, -alpha, ad)
+		rrNew := floats.Dot(r, r)
+		floats.AddScaledTo(d, r, rrNew/rr, d)
+		rr = rrNew
+		rec.CGIterations = i
+		phis = append(phis, phi(x, ax))
+		if float64(i) >= math.Ceil(next) {
+			keep = append(keep, saved{i, append([]float64(nil), x...)})
+			next *= 1.3
+		}
+		k := max(10, i/10)
+		if i > k && phis[i] < 0 && (phis[i]-phis[i-k])/phis[i] < float64(k)*5e-4 {
+			break
+		}
+	}
+	if len(keep) == 0 || keep[len(keep)-1].i != rec.CGIterations {
+		keep = append(keep, saved{rec.CGIterations, append([]float64(nil), x...)})
+	}
+	h.prev = append(h.prev[:0], keep[len(keep)-1].x...)
+	// CG backtracking: from the last iterate back while the loss improves.
+	trial := func(d []float64) []float64 {
+		out := append([]float64(nil), w...)
+		floats.Add(out, d)
+		return out
+	}
+	best := len(keep) - 1
+	bestLoss := lossAt(trial(keep[best].x))
+	for j := best - 1; j >= 0; j-- {
+		l := lossAt(trial(keep[j].x))
+		if !(l < bestLoss) {
+			break
+		}
+		best, bestLoss = j, l
+	}
+	step := keep[best].x
+	rec.Chosen = keep[best].i
+	// ρ against the undamped Gauss–Newton model q(d) = gᵀd + ½dᵀGd.
+	gd, err := gv(step)
+	if err != nil {
+		return nil, err
+	}
+	q := floats.Dot(g, step) + 0.5*floats.Dot(step, gd)
+	rec.Rho = (bestLoss - loss) / q
+	switch {
+	case !(rec.Rho > 0.25):
+		h.lambda *= 1.5
+	case rec.Rho > 0.75:
+		h.lambda *= 2.0 / 3
+	}
+	// Line search on the chosen iterate.
+	slope := floats.Dot(g, step)
+	if !(slope < 0) {
+		h.prev = nil
+		rec.Duration = time.Since(t0)
+		return rec, nil
+	}
+	a := 1.0
+	for b := 0; b <= s.MaxBacktracks; b++ {
+		l := bestLoss
+		if b > 0 {
+			scaledStep := append([]float64(nil), step...)
+			floats.Scale(a, scaledStep)
+			l = lossAt(trial(scaledStep))
+		}
+		if l <= loss+s.Armijo*a*slope {
+			scaledStep := append([]float64(nil), step...)
+			floats.Scale(a, scaledStep)
+			ws, err := hvp.Unflatten(trial(scaledStep), p.Weights)
+			if err != nil {
+				return nil, err
+			}
+			if err := setWeights(p, ws); err != nil {
+				return nil, err
+			}
+			rec.NewLoss, rec.StepSize = l, a
+			rec.Duration = time.Since(t0)
+			return rec, nil
+		}
+		a *= 0.8
+	}
+	h.lambda *= 1.5
+	h.prev = nil
+	rec.Duration = time.Since(t0)
+	return rec, nil
+}
