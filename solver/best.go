@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/newtonia/newtonia/hvp"
+	"gonum.org/v1/gonum/mat"
 	"gorgonia.org/tensor"
 )
 
@@ -15,7 +16,10 @@ const (
 	maxDamping = 1e8
 )
 
-// best takes one CombineBest step (see CombineBest).
+// best takes one CombineBest step (see CombineBest). Each block keeps
+// its own damping λ_l: a block whose step alone does not lower the loss
+// gets 4λ_l; the block whose step is taken gets λ_l adapted to ρ (all
+// blocks when the sum is taken).
 func (n *Newton) best(s NewtonSettings, t0 time.Time) (*StepRecord, error) {
 	p := n.P
 	loss, g, err := p.Gradient()
@@ -24,8 +28,12 @@ func (n *Newton) best(s NewtonSettings, t0 time.Time) (*StepRecord, error) {
 	}
 	rec := &StepRecord{Step: n.Steps, Loss: loss, NewLoss: loss, Rho: math.NaN()}
 	n.Steps++
-	if n.lambda == 0 {
-		n.lambda = s.Damping
+	L := p.Blocks()
+	if len(n.lambdas) != L {
+		n.lambdas = make([]float64, L)
+		for l := range n.lambdas {
+			n.lambdas[l] = s.Damping
+		}
 	}
 	base, err := p.CurrentWeights()
 	if err != nil {
@@ -35,83 +43,99 @@ func (n *Newton) best(s NewtonSettings, t0 time.Time) (*StepRecord, error) {
 		rec.Combined, rec.Duration = "stationary", time.Since(t0)
 		return rec, nil
 	}
+	lossAt := func(d []*tensor.Dense) float64 {
+		ws := make([]*tensor.Dense, len(base))
+		for k := range base {
+			ws[k] = axpy(base[k], 1, d[k])
+		}
+		l, err := p.LossAt(ws)
+		if err != nil || math.IsNaN(l) {
+			return math.Inf(1) // outside the domain: not a candidate
+		}
+		return l
+	}
 	for try := 0; try < 3; try++ {
-		lambda := n.lambda
-		if lambda < minDamping { // undamped: the exact block inverse (chain route where there is one)
-			lambda = 0
-		}
-		ub, blocks, err := n.dampedDirections(g, lambda, s)
-		if err != nil {
-			return nil, err
-		}
-		rec.Blocks, rec.Damping = blocks, lambda
-		// Candidates: each block alone, and all together.
+		rec.Blocks = make([]BlockStep, L)
 		type cand struct {
-			name string
-			d    []*tensor.Dense // the step, to be added
-			loss float64
+			name   string
+			blocks []int
+			d      []*tensor.Dense // the step, to be added
+			loss   float64
 		}
 		var cands []cand
 		sum := make([]*tensor.Dense, len(g))
 		for k := range sum {
 			sum[k] = scaled(0, g[k])
 		}
-		for l := range ub {
-			d := p.Scatter(l, scaledAll(-1, ub[l]))
-			for i, k := range p.Block(l) {
-				sum[k] = ub[l][i]
-				d[k] = hvp.AsDtype(d[k], tensor.Float64)
+		for l := range L {
+			lambda := n.lambdas[l]
+			if lambda < minDamping { // undamped: the exact block inverse (chain route where there is one)
+				lambda = 0
 			}
-			cands = append(cands, cand{name: fmt.Sprintf("block %d", l), d: d})
-		}
-		if len(ub) > 1 {
-			cands = append(cands, cand{name: "sum", d: scaledAll(-1, sum)})
-		}
-		bestI := -1
-		for i := range cands {
-			ws := make([]*tensor.Dense, len(base))
-			for k := range base {
-				ws[k] = axpy(base[k], 1, cands[i].d[k])
-			}
-			if cands[i].loss, err = p.LossAt(ws); err != nil || math.IsNaN(cands[i].loss) {
-				cands[i].loss = math.Inf(1) // outside the domain: not a candidate
-			}
-			if bestI < 0 || cands[i].loss < cands[bestI].loss {
-				bestI = i
-			}
-		}
-		c := cands[bestI]
-		if c.loss < loss {
-			// ρ against the exact quadratic model m(d) = ⟨g, d⟩ + ½⟨d, H d⟩.
-			hd, err := p.Hv(c.d)
+			u, bs, err := n.dampedDirection(l, p.BlockOf(l, g), lambda, s)
 			if err != nil {
 				return nil, err
 			}
-			model := dotAll(g, c.d) + 0.5*dotAll(c.d, hd)
-			rho := (c.loss - loss) / model
-			if !s.FixedDamping {
+			rec.Blocks[l] = bs
+			if bs.Replaced != "" && try == 0 {
+				rec.Fallbacks++
+				n.Fallbacks++
+			}
+			d := p.Scatter(l, scaledAll(-1, u))
+			for _, k := range p.Block(l) {
+				sum[k] = d[k]
+			}
+			c := cand{name: fmt.Sprintf("block %d", l), blocks: []int{l}, d: d}
+			if c.loss = lossAt(d); !(c.loss < loss) && !s.FixedDamping {
+				n.lambdas[l] = math.Min(math.Max(n.lambdas[l], minDamping)*10, maxDamping)
+			}
+			cands = append(cands, c)
+		}
+		if L > 1 {
+			all := make([]int, L)
+			for l := range all {
+				all[l] = l
+			}
+			cands = append(cands, cand{name: "sum", blocks: all, d: sum, loss: lossAt(sum)})
+		}
+		bestI := -1
+		for i := range cands {
+			if cands[i].loss < loss && (bestI < 0 || cands[i].loss < cands[bestI].loss) {
+				bestI = i
+			}
+		}
+		if bestI < 0 {
+			continue // every λ_l grew: again
+		}
+		c := cands[bestI]
+		// ρ against the exact quadratic model m(d) = ⟨g, d⟩ + ½⟨d, H d⟩.
+		hd, err := p.Hv(c.d)
+		if err != nil {
+			return nil, err
+		}
+		model := dotAll(g, c.d) + 0.5*dotAll(c.d, hd)
+		rho := (c.loss - loss) / model
+		if !s.FixedDamping {
+			for _, l := range c.blocks {
 				switch {
 				case !(rho > 0.25):
-					n.lambda = math.Min(n.lambda*3, maxDamping)
+					n.lambdas[l] = math.Min(math.Max(n.lambdas[l], minDamping)*3, maxDamping)
 				case rho > 0.75:
-					n.lambda /= 5
+					n.lambdas[l] /= 5
 				}
 			}
-			ws := make([]*tensor.Dense, len(base))
-			for k := range base {
-				ws[k] = axpy(base[k], 1, c.d[k])
-			}
-			if err := setWeights(p, ws); err != nil {
-				return nil, err
-			}
-			rec.Combined, rec.NewLoss, rec.StepSize, rec.Rho = c.name, c.loss, 1, rho
-			rec.Duration = time.Since(t0)
-			return rec, nil
 		}
-		if s.FixedDamping {
-			break
+		ws := make([]*tensor.Dense, len(base))
+		for k := range base {
+			ws[k] = axpy(base[k], 1, c.d[k])
 		}
-		n.lambda = math.Min(math.Max(n.lambda, minDamping)*10, maxDamping)
+		if err := setWeights(p, ws); err != nil {
+			return nil, err
+		}
+		rec.Combined, rec.NewLoss, rec.StepSize, rec.Rho = c.name, c.loss, 1, rho
+		rec.Damping = n.lambdas[c.blocks[0]]
+		rec.Duration = time.Since(t0)
+		return rec, nil
 	}
 	// No damped step lowered the loss: a gradient step, backtracking.
 	rec.Fallbacks++
@@ -122,12 +146,12 @@ func (n *Newton) best(s NewtonSettings, t0 time.Time) (*StepRecord, error) {
 	}
 	t := n.radius * math.Max(wn, 1) / gn
 	for rec.Backtracks = 0; rec.Backtracks <= s.MaxBacktracks; rec.Backtracks++ {
-		ws := make([]*tensor.Dense, len(base))
-		for k := range base {
-			ws[k] = axpy(base[k], -t, g[k])
-		}
-		lt, err := p.LossAt(ws)
-		if err == nil && lt <= loss-s.Armijo*t*gn*gn {
+		d := scaledAll(-t, g)
+		if lt := lossAt(d); lt <= loss-s.Armijo*t*gn*gn {
+			ws := make([]*tensor.Dense, len(base))
+			for k := range base {
+				ws[k] = axpy(base[k], 1, d[k])
+			}
 			if err := setWeights(p, ws); err != nil {
 				return nil, err
 			}
@@ -142,42 +166,76 @@ func (n *Newton) best(s NewtonSettings, t0 time.Time) (*StepRecord, error) {
 	return rec, nil
 }
 
-// dampedDirections returns each block's u_l = (H_ll + λ·h̃ᵀh̃ ⊗ I)⁻¹ g_l by
-// the B-pass (all blocks in one program), or, for a block that cannot be
-// damped exactly or whose result is not a descent direction, by the
-// fallback.
-func (n *Newton) dampedDirections(g []*tensor.Dense, lambda float64, s NewtonSettings) ([][]*tensor.Dense, []BlockStep, error) {
+// dampedDirection returns block l's u = (H_ll + λ·h̃ᵀh̃ ⊗ I)⁻¹ g_l: by the
+// B-pass; where it has none (batch > fan-in + 1) or it is not a certified
+// descent direction, by the block's per-sample curvature solved densely
+// (when small), else by the fallback (CG, then a gradient step).
+func (n *Newton) dampedDirection(l int, gl []*tensor.Dense, lambda float64, s NewtonSettings) ([]*tensor.Dense, BlockStep, error) {
 	p := n.P
-	L := p.Blocks()
-	ub := make([][]*tensor.Dense, L)
-	bs := make([]BlockStep, L)
 	o := s.Checks
-	o.Damping, o.BestEffort = lambda, true
-	res, err := p.InvHvAll(g, &o)
-	for l := range L {
-		gl := p.BlockOf(l, g)
-		if err == nil && res[l].Certified {
-			if sl := dotAll(gl, res[l].U); sl > 0 {
-				ub[l], bs[l] = res[l].U, BlockStep{Kind: res[l].Kind, Residual: res[l].Residual, Slope: sl}
-				continue
-			}
-		}
-		why := "not certified"
-		if err != nil {
-			why = err.Error()
-		} else if res[l].Certified {
-			why = "not a descent direction"
-		}
-		cs := s
-		if cs.CG.Damping == 0 {
-			cs.CG.Damping = lambda * hvp.Norm(gl...) // a scale-free stand-in for λ·h̃ᵀh̃
-		}
-		u, b, e := n.direction(l, gl, cs)
-		if e != nil {
-			return nil, nil, e
-		}
-		b.Replaced = "damped B-pass " + why + "; " + b.Replaced
-		ub[l], bs[l] = u, b
+	o.Damping = lambda
+	res, err := p.InvHv(l, gl, &o)
+	why := ""
+	switch {
+	case err != nil:
+		why = err.Error()
+	case !(dotAll(gl, res.U) > 0):
+		why = "not a descent direction"
+	default:
+		return res.U, BlockStep{Kind: res.Kind, Residual: res.Residual, Slope: dotAll(gl, res.U)}, nil
 	}
-	return ub, bs, nil
+	if u, ok := n.denseStep(l, gl, lambda); ok {
+		return u, BlockStep{Kind: hvp.KindExact, Residual: math.NaN(), Slope: dotAll(gl, u),
+			Replaced: "damped B-pass: " + why + "; dense per-sample solve"}, nil
+	}
+	cs := s
+	if cs.CG.Damping == 0 {
+		cs.CG.Damping = math.Max(lambda, 1e-8) * hvp.Norm(gl...) // a scale-free stand-in for λ·h̃ᵀh̃
+	}
+	if n.Settings.CG.MaxIter == 0 {
+		cs.CG.MaxIter = 20 // truncated: a refused block is not worth 100 Hv per step
+	}
+	u, b, e := n.direction(l, gl, cs)
+	if e != nil {
+		return nil, b, e
+	}
+	b.Replaced = "damped B-pass: " + why + "; " + b.Replaced
+	return u, b, nil
+}
+
+// maxDenseFlops caps the dense per-sample solve: forming the block costs
+// 2·B·k²·n² flops and factorising it (kn)³·2/3.
+const maxDenseFlops = 4e8
+
+// denseStep solves (H_ll + λ·h̃ᵀh̃ ⊗ I) u = g_l with the block's per-sample
+// curvature formed densely, when that is cheap; ok is false otherwise, or
+// when the solve fails or u is not a descent direction.
+func (n *Newton) denseStep(l int, g []*tensor.Dense, lambda float64) ([]*tensor.Dense, bool) {
+	p := n.P
+	var size int
+	for _, t := range g {
+		size += t.Shape().TotalSize()
+	}
+	if float64(size)*float64(size)*float64(size) > maxDenseFlops {
+		return nil, false
+	}
+	c, err := p.BlockCurvature(l)
+	if err != nil {
+		return nil, false
+	}
+	bsz, k := c.Rows.Dims()
+	nn, _ := c.M[0].Dims()
+	if k*nn != size || 2*float64(bsz)*float64(k*k)*float64(nn*nn) > maxDenseFlops {
+		return nil, false
+	}
+	h := c.Dense(lambda)
+	var u mat.VecDense
+	if err := u.SolveVec(h, mat.NewVecDense(size, hvp.Flatten(g))); err != nil {
+		return nil, false
+	}
+	us, err := hvp.SplitLike(u.RawVector().Data, g)
+	if err != nil || !(dotAll(g, us) > 0) {
+		return nil, false
+	}
+	return us, true
 }

@@ -134,7 +134,7 @@ type Newton struct {
 	// back, over the solver's life.
 	Steps, Fallbacks int
 	radius           float64 // the current trust radius, relative to ‖w‖
-	lambda           float64 // CombineBest's current damping
+	lambdas          []float64 // CombineBest's damping, per block
 }
 
 var _ G.Solver = (*Newton)(nil)

@@ -22,9 +22,9 @@ import (
 // way of combining the block steps.
 func TestNewtonDecreasesLoss(t *testing.T) {
 	rng := rand.New(rand.NewPCG(30, 30))
-	for i, shape := range [][]int{{4, 4, 4}, {6, 6, 6, 6}, {8, 6, 4}} {
+	for i, shape := range [][]int{{4, 4, 4}, {6, 6, 6, 6}, {8, 6, 4}, {5, 5, 3}} {
 		_, p := testnet.MLP(t, rng, shape[0], shape[0], shape[1:], testnet.Leaky())
-		s := solver.NewNewton(p, &solver.NewtonSettings{Combine: solver.Combine(i % 3)})
+		s := solver.NewNewton(p, &solver.NewtonSettings{Combine: solver.Combine(i % 4)})
 		prev := math.Inf(1)
 		for i := 0; i < 5; i++ {
 			rec, err := s.Iterate()
@@ -85,13 +85,22 @@ func TestNewtonMatchesDenseStep(t *testing.T) {
 	}
 }
 
-// A refused block (batch > fan-in) falls back to CG, and it is counted and
-// explained.
+// A refused block (batch > fan-in) falls back — by default to the dense
+// per-sample solve, with the subspace combination to CG — and it is
+// counted and explained.
 func TestNewtonFallback(t *testing.T) {
 	rng := rand.New(rand.NewPCG(32, 32))
 	_, p := testnet.MLP(t, rng, 8, 3, []int{3, 3}, testnet.Leaky())
-	s := solver.NewNewton(p, nil)
-	rec, err := s.Iterate()
+	sb := solver.NewNewton(p, nil)
+	rec, err := sb.Iterate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Fallbacks == 0 || !strings.Contains(rec.Blocks[0].Replaced, "dense per-sample solve") || !(rec.NewLoss < rec.Loss) {
+		t.Fatalf("default: %+v", rec)
+	}
+	s := solver.NewNewton(p, &solver.NewtonSettings{Combine: solver.CombineSubspace})
+	rec, err = s.Iterate()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +115,7 @@ func TestNewtonFallback(t *testing.T) {
 		t.Errorf("loss %.6g → %.6g", rec.Loss, rec.NewLoss)
 	}
 	// With the gradient fallback the step is a gradient step on that block.
-	s2 := solver.NewNewton(p, &solver.NewtonSettings{Fallback: solver.FallbackGradient})
+	s2 := solver.NewNewton(p, &solver.NewtonSettings{Combine: solver.CombineSubspace, Fallback: solver.FallbackGradient})
 	rec, err = s2.Iterate()
 	if err != nil {
 		t.Fatal(err)

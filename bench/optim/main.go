@@ -80,6 +80,7 @@ func main() {
 	maxGrads := flag.Float64("max-grads", 20000, "cap per run, in gradient-equivalents")
 	seed := flag.Uint64("seed", 1, "random seed")
 	force := flag.Bool("force", false, "replace existing output files")
+	flag.BoolVar(&verbose, "v", false, "log every Newton step")
 	flag.Parse()
 	log := newProgress(os.Stderr)
 	sel := shapes
@@ -249,6 +250,9 @@ func runOne(sh shape, method string, seed uint64, maxTime time.Duration, maxGrad
 			} else {
 				stall = 0
 			}
+			if verbose {
+				fmt.Fprintf(os.Stderr, "  step %d: %s λ %.2g ρ %.3g loss %.3g → %.3g, fallbacks %d %v\n", rec.Step, rec.Combined, rec.Damping, rec.Rho, rec.Loss, rec.NewLoss, rec.Fallbacks, kinds(rec.Blocks))
+			}
 			if observe(rec.NewLoss) {
 				break
 			}
@@ -314,6 +318,20 @@ func runOne(sh shape, method string, seed uint64, maxTime time.Duration, maxGrad
 	}
 	log.done()
 	return r, nil
+}
+
+var verbose bool
+
+func kinds(bs []solver.BlockStep) []string {
+	var out []string
+	for _, b := range bs {
+		k := b.Kind.String()
+		if b.Replaced != "" {
+			k += "*"
+		}
+		out = append(out, k)
+	}
+	return out
 }
 
 // recorder stops a gonum run through the Recorder when stop says so.

@@ -1,0 +1,110 @@
+package hvp
+
+import (
+	"fmt"
+
+	"github.com/newtonia/newtonia/errs"
+	"gonum.org/v1/gonum/mat"
+	G "gorgonia.org/gorgonia"
+)
+
+// Curvature is a block's Hessian in its per-sample form (method.md §9):
+// with the other weights fixed,
+//
+//	H_ll = Σ_i (h̃_iᵀ h̃_i) ⊗ M_i,
+//
+// h̃_i the i-th row of the layer's input (with a 1 for a bias) and M_i the
+// n × n Hessian of sample i's loss with respect to its pre-activation.
+// Vectorised like the block's weights stacked as W̃ = [W; b] (k × n), row
+// by row: (H V)_ab = Σ_i h̃_ia (h̃_iᵀ V M_i)_b. It holds for any batch,
+// including batch > fan-in + 1 where the B-pass has no inverse to
+// differentiate: a solver can then solve with H_ll directly (Dense).
+type Curvature struct {
+	Rows *mat.Dense   // h̃: B × k
+	M    []*mat.Dense // M_i: n × n, one per sample
+}
+
+// BlockCurvature returns block l's per-sample curvature at the current
+// inputs: h̃ and the M_i, from n JVPs of the layer's output adjoint (no
+// matrix of the block's size is formed). The block needs a per-sample
+// route (a layer h·W (+ b) with a row-separable loss).
+func (p *Products) BlockCurvature(l int) (c *Curvature, err error) {
+	defer errs.Recover("hvp.BlockCurvature", &err)
+	if err := p.checkBlock(l); err != nil {
+		return nil, err
+	}
+	b := p.block(l)
+	p.mu.Lock()
+	r, err := p.perSampleRoute(b)
+	p.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	roots := append([]*G.Node{r.rows}, r.cols...)
+	vals, err := p.run(fmt.Sprintf("curvature/%d", l), roots, nil)
+	if err != nil {
+		return nil, err
+	}
+	h, err := denseValue(vals, r.rows)
+	if err != nil {
+		return nil, err
+	}
+	bsz, k := h.Shape()[0], h.Shape()[1]
+	n := len(r.cols)
+	c = &Curvature{Rows: mat.NewDense(bsz, k, denseData(h)), M: make([]*mat.Dense, bsz)}
+	for i := range c.M {
+		c.M[i] = mat.NewDense(n, n, nil)
+	}
+	for j, col := range r.cols {
+		t, err := denseValue(vals, col)
+		if err != nil {
+			return nil, err
+		}
+		d := denseData(t) // B × n: row i is column j of M_i
+		for i := range bsz {
+			for a := range n {
+				c.M[i].Set(a, j, d[i*n+a])
+			}
+		}
+	}
+	return c, nil
+}
+
+// Dense returns (H_ll + λ·h̃ᵀh̃ ⊗ I) as a dense kn × kn matrix, formed by
+// one product of a k² × B and a B × n² matrix: 2·B·k²·n² flops.
+func (c *Curvature) Dense(lambda float64) *mat.Dense {
+	bsz, k := c.Rows.Dims()
+	n, _ := c.M[0].Dims()
+	hp := mat.NewDense(bsz, k*k, nil)
+	mm := mat.NewDense(bsz, n*n, nil)
+	for i := range bsz {
+		row := c.Rows.RawRowView(i)
+		dst := hp.RawRowView(i)
+		for a := range k {
+			for cc := range k {
+				dst[a*k+cc] = row[a] * row[cc]
+			}
+		}
+		md := mm.RawRowView(i)
+		for a := range n {
+			for d := range n {
+				md[a*n+d] = c.M[i].At(a, d)
+			}
+			md[a*n+a] += lambda
+		}
+	}
+	var kk mat.Dense // (k² × n²): [(a,c),(b,d)]
+	kk.Mul(hp.T(), mm)
+	out := mat.NewDense(k*n, k*n, nil)
+	for a := range k {
+		for cc := range k {
+			src := kk.RawRowView(a*k + cc)
+			for b := range n {
+				for d := range n {
+					out.Set(a*n+b, cc*n+d, src[b*n+d])
+				}
+			}
+		}
+	}
+	return out
+}
