@@ -50,7 +50,9 @@ var fuzzOps = []fuzzCase{
 	{func(float64) G.Op { return ops.PadOp{Axis: 1, Before: 1, After: 2} }, func(r, c int) [][2]int { return [][2]int{{r, c}} }},
 	{func(float64) G.Op { return ops.ElementwiseOp{F: ops.PowFunc{P: 3}, Order: 1} }, func(r, c int) [][2]int { return [][2]int{{r, c}} }},
 	{func(float64) G.Op { return ops.ElementwiseOp{F: ops.PowFunc{P: 3}} }, func(r, c int) [][2]int { return [][2]int{{r, c}} }},
-	{func(p float64) G.Op { return ops.ElementwiseOp{F: ops.PowFunc{P: math.Max(-6, math.Min(6, math.Round(4*p)))}, Order: 1} }, func(r, c int) [][2]int { return [][2]int{{r, c}} }},
+	{func(p float64) G.Op {
+		return ops.ElementwiseOp{F: ops.PowFunc{P: math.Max(-6, math.Min(6, math.Round(4*p)))}, Order: 1}
+	}, func(r, c int) [][2]int { return [][2]int{{r, c}} }},
 }
 
 // typed reports whether err is one of the errors the ops document: a

@@ -48,7 +48,9 @@ func teacherStudent(t *testing.T, seed uint64, spec nets.Spec) *hvp.Products {
 	return p
 }
 
-func lay(out int, act ops.ScalarFunc, bias bool) nets.Layer { return nets.Layer{Out: out, Act: act, Bias: bias} }
+func lay(out int, act ops.ScalarFunc, bias bool) nets.Layer {
+	return nets.Layer{Out: out, Act: act, Bias: bias}
+}
 
 // The default Newton (CombineBest) never increases the loss and, where
 // every block has an exact inverse (batch = fan-in + 1: there one exact

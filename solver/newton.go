@@ -62,13 +62,13 @@ const (
 // NewtonSettings configure Newton. Every zero value means the default
 // documented beside it.
 type NewtonSettings struct {
-	Combine       Combine // (0: CombineBest)
+	Combine Combine // (0: CombineBest)
 	// Damping is the first λ of the exactly damped block steps
 	// (H_ll + λ·h̃ᵀh̃ ⊗ I) u = g_l (method.md §9) with CombineBest, which
 	// adapts it (0: 1e-3; blocks without a per-sample route solve
 	// (H_ll + λ‖h̃‖²I) u = g_l by CG). FixedDamping keeps it.
-	Damping      float64
-	FixedDamping bool
+	Damping       float64
+	FixedDamping  bool
 	MaxStep       float64 // first step size of the line search (0: 1)
 	Shrink        float64 // factor per backtrack (0: 0.5)
 	Armijo        float64 // sufficient decrease c: J(w + t d) ≤ J(w) + c·t·⟨g, d⟩ (0: 1e-4)
@@ -133,7 +133,7 @@ type Newton struct {
 	// Steps and Fallbacks count the steps taken and the blocks that fell
 	// back, over the solver's life.
 	Steps, Fallbacks int
-	radius           float64 // the current trust radius, relative to ‖w‖
+	radius           float64   // the current trust radius, relative to ‖w‖
 	lambdas          []float64 // CombineBest's damping, per block
 }
 
