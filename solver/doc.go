@@ -2,7 +2,10 @@
 //
 //	InvHvCG, InvHvCGFull   conjugate gradients on the exact Hv (block, full), bounded in iterations and time
 //	InvHv                  exact-else-CG: the certified B-pass, or CG saying why
-//	Newton                 block-Newton steps (a gorgonia.Solver)
+//	Newton                 block-Newton steps (a gorgonia.Solver); by default damped exact block steps,
+//	                       the best measured candidate, LM damping per block, never increasing the loss
+//	HF                     Hessian-free (Martens 2010) on exact Gauss–Newton products
+//	Method                 the block-Newton direction as a gonum optimize.Method
 //	Problem                loss and gradient as a gonum optimize.Problem (LBFGS, BFGS baselines)
 //	ValueGrads             newtonia's gradients for Gorgonia's own solvers (SGD, Adam)
 package solver

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math"
 
+	"github.com/newtonia/newtonia/internal/plots"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
@@ -34,7 +35,7 @@ func plotRuns(runs []*run) ([]byte, error) {
 		p.Title.Text = name
 		p.X.Label.Text, p.Y.Label.Text = "gradient-equivalents (by time)", "L / L₀"
 		p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
-		p.X.Tick.Marker, p.Y.Tick.Marker = plot.LogTicks{Prec: 1}, plot.LogTicks{Prec: 1}
+		p.X.Tick.Marker, p.Y.Tick.Marker = plots.Decades{Every: 1}, plots.Decades{Every: 4}
 		var args []any
 		for _, r := range by[name] {
 			var xy plotter.XYs

@@ -90,7 +90,7 @@ func main() {
 	flag.Float64Var(&c.slope, "slope", 0.1, "leaky-ReLU slope")
 	flag.BoolVar(&c.exactOnly, "newton-exact-only", false, "Newton-only blocks fall back (to damped CG, or see -newton-gradient-fallback)")
 	flag.BoolVar(&c.gradFallback, "newton-gradient-fallback", false, "Newton's fallback is a gradient step at SGD's learning rate")
-	flag.StringVar(&c.combine, "newton-combine", "cyclic", "how Newton combines the block steps: subspace, sum or cyclic")
+	flag.StringVar(&c.combine, "newton-combine", "cyclic", "how Newton combines the block steps: best (LM-damped, the solver's default), subspace, sum or cyclic")
 	flag.Float64Var(&c.radius, "newton-radius", 0.03, "Newton's trust radius, relative to ‖w‖ (fixed: each step sees a new minibatch)")
 	flag.BoolVar(&c.tune, "tune", false, "grid-search the SGD and Adam learning rates first")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file")
@@ -420,7 +420,7 @@ func (e *experiment) method(name string) (stepper, error) {
 	b := e.c.batch
 	switch name {
 	case "newton", "newton-exact":
-		combine, ok := map[string]solver.Combine{"subspace": solver.CombineSubspace, "sum": solver.CombineSum, "cyclic": solver.CombineCyclic}[e.c.combine]
+		combine, ok := map[string]solver.Combine{"best": solver.CombineBest, "subspace": solver.CombineSubspace, "sum": solver.CombineSum, "cyclic": solver.CombineCyclic}[e.c.combine]
 		if !ok {
 			return nil, fmt.Errorf("unknown -newton-combine %q", e.c.combine)
 		}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/newtonia/newtonia/hvp"
+	"github.com/newtonia/newtonia/internal/plots"
 	"github.com/newtonia/newtonia/nets"
 	"github.com/newtonia/newtonia/ops"
 	"github.com/newtonia/newtonia/reference"
@@ -241,8 +242,8 @@ func draw4(curves []curve) ([]byte, error) {
 		p := plot.New()
 		p.Title.Text = c.name
 		p.X.Label.Text, p.Y.Label.Text = "finite-difference step r", "relative error"
-		p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, decades{every: 1}
-		p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, decades{every: 2}
+		p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, plots.Decades{Every: 1}
+		p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, plots.Decades{Every: 2}
 		xy := func(ys []float64) plotter.XYs {
 			var out plotter.XYs
 			for i, y := range ys {
@@ -286,19 +287,4 @@ func draw4(curves []curve) ([]byte, error) {
 		return nil, err
 	}
 	return b.Bytes(), nil
-}
-
-// decades marks powers of ten on a log axis, labelling every n-th as 1eK.
-type decades struct{ every int }
-
-func (d decades) Ticks(min, max float64) []plot.Tick {
-	var out []plot.Tick
-	for k := int(math.Floor(math.Log10(min))); k <= int(math.Ceil(math.Log10(max))); k++ {
-		t := plot.Tick{Value: math.Pow(10, float64(k))}
-		if k%d.every == 0 {
-			t.Label = fmt.Sprintf("1e%d", k)
-		}
-		out = append(out, t)
-	}
-	return out
 }
