@@ -67,7 +67,7 @@ var shapes = []shape{
 	{"leaky 16 + biases, B 256", 256, 16, []nets.Layer{layer(16, leaky, true), layer(16, leaky, true), layer(16, id, true)}},
 }
 
-var methods = []string{"newton", "cyclic", "subspace", "hf", "lbfgs", "bfgs", "adam"}
+var methods = []string{"newton", "cyclic", "subspace", "hf", "hf-kron", "lbfgs", "bfgs", "adam"}
 
 // targets are the relative losses timed.
 var targets = []float64{1e-8, 1e-12}
@@ -261,8 +261,8 @@ func runOne(sh shape, method string, seed uint64, maxTime time.Duration, maxGrad
 				break
 			}
 		}
-	case "hf":
-		hf := solver.NewHF(p, nil)
+	case "hf", "hf-kron":
+		hf := solver.NewHF(p, &solver.HFSettings{Kronecker: method == "hf-kron"})
 		for {
 			rec, err := hf.Iterate()
 			if err != nil {
