@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"math"
 
 	"github.com/newtonia/newtonia/internal/plots"
@@ -9,8 +8,6 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
 )
 
 // plotRuns draws one panel per shape: relative loss against
@@ -56,27 +53,5 @@ func plotRuns(runs []*run) ([]byte, error) {
 		p.Legend.TextStyle.Font.Size = vg.Points(7)
 		grid[i/cols][i%cols] = p
 	}
-	for i := range grid {
-		for j := range grid[i] {
-			if grid[i][j] == nil {
-				grid[i][j] = plot.New()
-				grid[i][j].HideAxes()
-			}
-		}
-	}
-	img := vgimg.New(12*vg.Inch, vg.Length(rows)*4*vg.Inch)
-	dc := draw.New(img)
-	tiles := draw.Tiles{Rows: rows, Cols: cols, PadX: vg.Millimeter * 6, PadY: vg.Millimeter * 6,
-		PadTop: vg.Millimeter * 3, PadBottom: vg.Millimeter * 3, PadLeft: vg.Millimeter * 3, PadRight: vg.Millimeter * 3}
-	canvases := plot.Align(grid, tiles, dc)
-	for i := range grid {
-		for j := range grid[i] {
-			grid[i][j].Draw(canvases[i][j])
-		}
-	}
-	var b bytes.Buffer
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&b); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
+	return plots.PNG(grid, 12*vg.Inch, vg.Length(rows)*4*vg.Inch)
 }
