@@ -10,6 +10,19 @@ import (
 	"gonum.org/v1/gonum/mat"
 )
 
+// minHFDamping keeps G + λI away from singular: CG on a singular G
+// diverges along its null space.
+const minHFDamping = 1e-10
+
+func allFinite(x []float64) bool {
+	for _, v := range x {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return false
+		}
+	}
+	return true
+}
+
 // HFSettings configure HF. Every zero value means the default beside it.
 type HFSettings struct {
 	Damping float64 // the first λ of (G + λI) d = −g (0: 1)
@@ -174,6 +187,9 @@ func (h *HF) Iterate() (rec *HFRecord, err error) {
 	keep := []saved{}
 	next := 1.0
 	for i := 1; i <= s.MaxCG; i++ {
+		if !allFinite(d) { // G + λI nearly singular: stop with the last finite iterate
+			break
+		}
 		ad, err := apply(d)
 		if err != nil {
 			return nil, err
@@ -231,9 +247,9 @@ func (h *HF) Iterate() (rec *HFRecord, err error) {
 	rec.Rho = (bestLoss - loss) / q
 	switch {
 	case !(rec.Rho > 0.25):
-		h.lambda *= 1.5
+		h.lambda = math.Min(h.lambda*1.5, maxDamping)
 	case rec.Rho > 0.75:
-		h.lambda *= 2.0 / 3
+		h.lambda = math.Max(h.lambda*2/3, minHFDamping)
 	}
 	// Line search on the chosen iterate.
 	slope := floats.Dot(g, step)

@@ -110,9 +110,12 @@ func main() {
 	for _, sh := range sel {
 		for _, m := range ms {
 			r, err := runOne(sh, m, *seed, *maxTime, *maxGrads, log)
-			if err != nil {
+			if err != nil { // recorded, and the benchmark goes on
 				fmt.Fprintf(os.Stderr, "optim: %s, %s: %v\n", sh.name, m, err)
-				os.Exit(1)
+				if r == nil {
+					r = &run{shape: sh.name, method: m, reached: map[float64]point{}, curve: []point{{rel: math.NaN()}}}
+				}
+				r.stop = "error: " + err.Error()
 			}
 			runs = append(runs, r)
 		}
@@ -243,7 +246,7 @@ func runOne(sh shape, method string, seed uint64, maxTime time.Duration, maxGrad
 		for {
 			rec, err := nt.Iterate()
 			if err != nil {
-				return nil, err
+				return r, err
 			}
 			if rec.NewLoss >= rec.Loss {
 				stall++
@@ -266,7 +269,7 @@ func runOne(sh shape, method string, seed uint64, maxTime time.Duration, maxGrad
 		for {
 			rec, err := hf.Iterate()
 			if err != nil {
-				return nil, err
+				return r, err
 			}
 			if observe(rec.NewLoss) {
 				break
@@ -279,7 +282,7 @@ func runOne(sh shape, method string, seed uint64, maxTime time.Duration, maxGrad
 		prob.Func = func(x []float64) float64 { return f(x) }
 		ws, err := p.CurrentWeights()
 		if err != nil {
-			return nil, err
+			return r, err
 		}
 		var m optimize.Method = &optimize.LBFGS{}
 		if method == "bfgs" {
@@ -295,24 +298,24 @@ func runOne(sh shape, method string, seed uint64, maxTime time.Duration, maxGrad
 			r.stop = "gonum: " + err.Error()
 		}
 		if perr != nil {
-			return nil, perr
+			return r, perr
 		}
 	case "adam":
 		adam := G.NewAdamSolver(G.WithLearnRate(3e-3))
 		for {
 			l, g, err := p.Gradient()
 			if err != nil {
-				return nil, err
+				return r, err
 			}
 			if observe(l) {
 				break
 			}
 			vgs, err := solver.ValueGrads(p, g)
 			if err != nil {
-				return nil, err
+				return r, err
 			}
 			if err := adam.Step(vgs); err != nil {
-				return nil, err
+				return r, err
 			}
 		}
 	}
