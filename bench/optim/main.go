@@ -81,7 +81,25 @@ func main() {
 	seed := flag.Uint64("seed", 1, "random seed")
 	force := flag.Bool("force", false, "replace existing output files")
 	flag.BoolVar(&verbose, "v", false, "log every Newton step")
+	replot := flag.String("replot", "", "redraw <out>.png from this CSV of an earlier run instead of running")
 	flag.Parse()
+	if *replot != "" {
+		runs, err := readCSV(*replot)
+		if err == nil && *out == "" {
+			err = fmt.Errorf("-replot needs -out")
+		}
+		if err == nil {
+			var png []byte
+			if png, err = plotRuns(runs); err == nil {
+				err = nets.WriteFile(*out+".png", png, *force)
+			}
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "optim:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	log := newProgress(os.Stderr)
 	sel := shapes
 	if *only != "" {
@@ -386,4 +404,40 @@ func write(out string, runs []*run, force bool) error {
 		return err
 	}
 	return nets.WriteFile(out+".png", png, force)
+}
+
+// readCSV reads the curves of an earlier run (the CSV write writes).
+func readCSV(path string) ([]*run, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	var runs []*run
+	by := map[string]*run{}
+	for i, r := range recs {
+		if i == 0 {
+			continue
+		}
+		if len(r) != 6 {
+			return nil, fmt.Errorf("%s: line %d: %d fields, want 6", path, i+1, len(r))
+		}
+		var v [3]float64
+		for j, f := range []string{r[3], r[4], r[5]} {
+			if v[j], err = strconv.ParseFloat(f, 64); err != nil {
+				return nil, fmt.Errorf("%s: line %d: %w", path, i+1, err)
+			}
+		}
+		key := r[0] + "\x00" + r[1]
+		if by[key] == nil {
+			by[key] = &run{shape: r[0], method: r[1], reached: map[float64]point{}}
+			runs = append(runs, by[key])
+		}
+		by[key].curve = append(by[key].curve, point{grads: v[0], seconds: v[1], rel: v[2]})
+	}
+	return runs, nil
 }
