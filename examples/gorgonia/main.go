@@ -231,8 +231,8 @@ func run(w io.Writer, dt tensor.Dtype, seed uint64) (*summary, error) {
 		return nil, err
 	}
 	sum.before, sum.after, sum.nodesThen = rec.Loss, rec.NewLoss, len(g.AllNodes())
-	fmt.Fprintf(w, "\nNewton step (damped block steps λ = %g, line search): cost %.6g → %.6g, step size %.3g, %d fallbacks\n",
-		lambda, rec.Loss, rec.NewLoss, rec.StepSize, rec.Fallbacks)
+	fmt.Fprintf(w, "\nNewton step (solver.Newton's default: exactly damped block steps from λ = %g, the best measured, %s taken): cost %.6g → %.6g, %d fallbacks\n",
+		lambda, rec.Combined, rec.Loss, rec.NewLoss, rec.Fallbacks)
 	if err := vm.RunAll(); err != nil { // Gorgonia's own machine sees the new weights
 		return nil, err
 	}
