@@ -165,7 +165,19 @@ func (p *Products) chainRoute(b *block) (*route, error) {
 	return r, p.certificate(b, r, append(inv.Pass.Nodes, pass.Nodes...))
 }
 
-// perSampleRoute returns the block's per-sample route, building it once.
+// perSampleOf returns block l's per-sample route, building it once.
+func (p *Products) perSampleOf(l int) (*route, error) {
+	b := p.block(l)
+	if b.err != nil {
+		return nil, b.err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.perSampleRoute(b)
+}
+
+// perSampleRoute returns the block's per-sample route, building it once
+// (p.mu held).
 func (p *Products) perSampleRoute(b *block) (*route, error) {
 	if b.psTried {
 		return b.ps, b.psErr

@@ -33,10 +33,7 @@ func (p *Products) BlockCurvature(l int) (c *Curvature, err error) {
 	if err := p.checkBlock(l); err != nil {
 		return nil, err
 	}
-	b := p.block(l)
-	p.mu.Lock()
-	r, err := p.perSampleRoute(b)
-	p.mu.Unlock()
+	r, err := p.perSampleOf(l)
 	if err != nil {
 		return nil, err
 	}

@@ -39,29 +39,9 @@ func (p *Products) GGNv(v []*tensor.Dense) (gv []*tensor.Dense, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s := Norm(v...)
-	if s == 0 {
-		if err := p.checkBound(); err != nil {
-			return nil, err
-		}
-		return p.outAll(zerosLike(v)), nil
-	}
-	bind := graph.Values{}
-	for k, n := range p.tangents {
-		bind[n] = unit(v[k], s)
-	}
-	vals, err := p.run("ggn", gg.out, bind)
+	out, err := p.linear("ggn", gg.out, v, "G v")
 	if err != nil {
 		return nil, err
-	}
-	out, err := denseValues(vals, gg.out)
-	if err != nil {
-		return nil, err
-	}
-	for k := range out {
-		if out[k], err = scaledFinite(s, out[k], "G v for "+p.ws[k].Name()); err != nil {
-			return nil, err
-		}
 	}
 	return p.outAll(out), nil
 }

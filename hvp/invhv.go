@@ -174,9 +174,7 @@ func (p *Products) routeFor(l int, o Options) (*route, error) {
 	if o.Damping == 0 {
 		return b.main, nil
 	}
-	p.mu.Lock()
-	r, err := p.perSampleRoute(b)
-	p.mu.Unlock()
+	r, err := p.perSampleOf(l)
 	if err != nil {
 		return nil, &errs.ArgumentError{What: "Options.Damping", Value: o.Damping,
 			Reason: fmt.Sprintf("block %d (%s) has no per-sample route to damp: %v", l, b.name, err)}
@@ -257,45 +255,52 @@ func (p *Products) blockError(blocks []int, routes map[int]*route, err error) er
 	}
 	c := *ce
 	c.Node, c.Op = errs.Label(re.Node), re.Node.Op().String()
+	if ls := blocksWith(blocks, routes, re.Node); len(ls) > 0 {
+		l := ls[len(ls)-1]
+		c.Block, c.Weight = l, p.blocks[l].name
+	}
+	return &c
+}
+
+// blocksWith returns, in order, the blocks among blocks whose route's
+// passes hold node n.
+func blocksWith(blocks []int, routes map[int]*route, n *G.Node) []int {
+	var out []int
 	for _, l := range blocks {
+		if routes[l] == nil {
+			continue
+		}
 		for _, pass := range routes[l].passes {
-			for _, n := range pass.Nodes {
-				if n == re.Node {
-					c.Block, c.Weight = l, p.blocks[l].name
+			for _, m := range pass.Nodes {
+				if m == n {
+					out = append(out, l)
 				}
 			}
 		}
 	}
-	return &c
+	return out
 }
 
 // domainError turns a non-finite value in a block's chain route (an
 // inverse pass or B-pass leaving the domain of its ops' inverses, such as
 // √ of a zero gradient coordinate for Σ x³ at x_i = 0, where H is
 // singular) into an *errs.ConditionError that states the conditions of
-// the route's steps; it wraps the run error.
+// the route's steps; its reason includes the run error.
 func (p *Products) domainError(blocks []int, routes map[int]*route, re *errs.RunError) error {
-	for _, l := range blocks {
+	for _, l := range blocksWith(blocks, routes, re.Node) {
 		b := p.blocks[l]
-		if routes[l] == nil || routes[l].name != RouteChain || b.chain == nil {
+		if routes[l].name != RouteChain || b.chain == nil {
 			continue
 		}
-		for _, pass := range routes[l].passes {
-			for _, n := range pass.Nodes {
-				if n != re.Node {
-					continue
-				}
-				var conds []string
-				for _, st := range b.chain.Steps {
-					if st.Condition != "" && st.Condition != "always" {
-						conds = append(conds, fmt.Sprintf("%v: %s", st.Node.Op(), st.Condition))
-					}
-				}
-				return &errs.ConditionError{Block: l, Weight: b.name, Node: errs.Label(re.Node), Op: re.Node.Op().String(),
-					Reason: fmt.Sprintf("the inverse pass left the domain where it inverts the gradient map (%s): %v — H_ll is singular or the point is on a branch boundary there",
-						strings.Join(conds, "; "), re.Err)}
+		var conds []string
+		for _, st := range b.chain.Steps {
+			if st.Condition != "" && st.Condition != "always" {
+				conds = append(conds, fmt.Sprintf("%v: %s", st.Node.Op(), st.Condition))
 			}
 		}
+		return &errs.ConditionError{Block: l, Weight: b.name, Node: errs.Label(re.Node), Op: re.Node.Op().String(),
+			Reason: fmt.Sprintf("the inverse pass left the domain where it inverts the gradient map (%s): %v — H_ll is singular or the point is on a branch boundary there",
+				strings.Join(conds, "; "), re.Err)}
 	}
 	return re
 }

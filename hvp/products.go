@@ -400,6 +400,15 @@ func (p *Products) Hv(v []*tensor.Dense) (hv []*tensor.Dense, err error) {
 
 // hvChecked is Hv for directions already checked.
 func (p *Products) hvChecked(v []*tensor.Dense) ([]*tensor.Dense, error) {
+	return p.linear("hv", p.hv, v, "H v")
+}
+
+// linear evaluates roots (one per weight), linear in the R-pass's tangents,
+// for directions v already checked: at v/‖v‖, scaled back, so that
+// directions near the ends of the float64 range neither overflow nor
+// underflow inside the pass; v = 0 gives zeros. what names the product in
+// errors.
+func (p *Products) linear(key string, roots []*G.Node, v []*tensor.Dense, what string) ([]*tensor.Dense, error) {
 	s := Norm(v...)
 	if s == 0 {
 		if err := p.checkBound(); err != nil {
@@ -411,20 +420,20 @@ func (p *Products) hvChecked(v []*tensor.Dense) ([]*tensor.Dense, error) {
 	for k, n := range p.tangents {
 		bind[n] = unit(v[k], s)
 	}
-	vals, err := p.run("hv", p.hv, bind)
+	vals, err := p.run(key, roots, bind)
 	if err != nil {
 		return nil, err
 	}
-	hv, err := denseValues(vals, p.hv)
+	out, err := denseValues(vals, roots)
 	if err != nil {
 		return nil, err
 	}
-	for k := range hv {
-		if hv[k], err = scaledFinite(s, hv[k], "H v for "+p.ws[k].Name()); err != nil {
+	for k := range out {
+		if out[k], err = scaledFinite(s, out[k], what+" for "+p.ws[k].Name()); err != nil {
 			return nil, err
 		}
 	}
-	return hv, nil
+	return out, nil
 }
 
 // BlockHv returns H_ll v, the diagonal block l of the Hessian times v
