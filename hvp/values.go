@@ -5,6 +5,7 @@ import (
 
 	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/graph"
+	"github.com/newtonia/newtonia/native"
 	"gonum.org/v1/gonum/floats"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -17,11 +18,7 @@ func denseData(t *tensor.Dense) []float64 {
 		t = t.Materialize().(*tensor.Dense)
 	}
 	if t.Dtype() == tensor.Float32 {
-		src := t.Float32s()
-		out := make([]float64, len(src))
-		for i, x := range src {
-			out[i] = float64(x)
-		}
+		out, _, _ := native.Float64s(t)
 		return out
 	}
 	return t.Float64s()
@@ -184,17 +181,4 @@ func Data(t *tensor.Dense) []float64 { return denseData(t) }
 // AsDtype returns t as a tensor of dtype dt (float64 or float32): t itself
 // when it already is, else a converted copy (rounded to nearest for
 // float32).
-func AsDtype(t *tensor.Dense, dt tensor.Dtype) *tensor.Dense {
-	if t.Dtype() == dt {
-		return t
-	}
-	d := denseData(t)
-	if dt == tensor.Float32 {
-		out := make([]float32, len(d))
-		for i, x := range d {
-			out[i] = float32(x)
-		}
-		return tensor.New(tensor.WithShape(t.Shape().Clone()...), tensor.WithBacking(out))
-	}
-	return newDense(t.Shape(), append([]float64(nil), d...))
-}
+func AsDtype(t *tensor.Dense, dt tensor.Dtype) *tensor.Dense { return native.AsDtype(t, dt) }

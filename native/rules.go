@@ -140,7 +140,7 @@ func (tr *translator) as(b *ops.Builder, x *rep, want layout) *G.Node {
 // a constant exponent, ^), with scalar operands and broadcast operands.
 func (tr *translator) binary(n *G.Node, in []*rep) (*rep, error) {
 	sym := strings.Fields(n.Op().String())[0]
-	kids := childrenOf(n)
+	kids := graph.Children(n)
 	var b ops.Builder
 	switch sym {
 	case "+", "-", "⊙", "÷":
@@ -236,7 +236,7 @@ func (tr *translator) repeatedRow(n *G.Node) *G.Node {
 	if typeName(n.Op()) != "repeatOp" || n.Op().String() != "Repeat0" {
 		return nil
 	}
-	src := tr.node(childrenOf(n)[0])
+	src := tr.node(graph.Children(n)[0])
 	if src == nil || src.n.Shape().Dims() != 2 || src.n.Shape()[0] != 1 {
 		return nil
 	}
@@ -250,7 +250,7 @@ func (tr *translator) sum(n *G.Node, x *rep) (*rep, error) {
 		return nil, err
 	}
 	var b ops.Builder
-	dims := childrenOf(n)[0].Shape().Dims()
+	dims := graph.Children(n)[0].Shape().Dims()
 	switch {
 	case dims == 0:
 		return x, nil
@@ -303,7 +303,7 @@ func (tr *translator) softmax(n *G.Node, x *rep) (*rep, error) {
 
 // reshape translates reshapes between a vector and a row or column.
 func (tr *translator) reshape(n *G.Node, x *rep) (*rep, error) {
-	from, to := childrenOf(n)[0].Shape(), n.Shape()
+	from, to := graph.Children(n)[0].Shape(), n.Shape()
 	var b ops.Builder
 	switch {
 	case sameDims(from, to):
@@ -322,7 +322,7 @@ func (tr *translator) reshape(n *G.Node, x *rep) (*rep, error) {
 
 // repeat translates Gorgonia's broadcast (repeat of a row or column).
 func (tr *translator) repeat(n *G.Node, in []*rep) (*rep, error) {
-	kids := childrenOf(n)
+	kids := graph.Children(n)
 	if len(kids) != 2 {
 		return nil, fmt.Errorf("a repeat along %d axes", len(kids)-1)
 	}
@@ -340,5 +340,3 @@ func (tr *translator) repeat(n *G.Node, in []*rep) (*rep, error) {
 	}
 	return nil, fmt.Errorf("a repeat %v of shape %v: only a row over rows or a column over columns", n.Op(), x.Shape())
 }
-
-func childrenOf(n *G.Node) []*G.Node { return graph.Children(n) }

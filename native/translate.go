@@ -266,7 +266,7 @@ func doOp(op G.Op, in []G.Value) (v G.Value, err error) {
 
 // constant makes a private constant holding v (promoted to float64).
 func (tr *translator) constant(n *G.Node, v G.Value) (*rep, error) {
-	data, s, err := float64s(v)
+	data, s, err := Float64s(v)
 	if err != nil {
 		return nil, err
 	}
@@ -293,7 +293,7 @@ func (tr *translator) staticScalar(n *G.Node) (float64, bool) {
 	if err != nil || !ok {
 		return 0, false
 	}
-	data, _, err := float64s(v)
+	data, _, err := Float64s(v)
 	if err != nil || len(data) != 1 {
 		return 0, false
 	}
@@ -343,15 +343,6 @@ func (t *Translation) UserNode(p *G.Node) *G.Node {
 		return u
 	}
 	return t.mapped[p]
-}
-
-// Describe names a private node for errors: by the user's node it
-// translates, when it translates one.
-func (t *Translation) Describe(p *G.Node) string {
-	if u := t.UserNode(p); u != nil {
-		return "node " + name(u) + " of your graph"
-	}
-	return "node " + errs.Label(p)
 }
 
 var nodeRef = regexp.MustCompile(`%[0-9a-f]+`)

@@ -11,9 +11,10 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// float64s returns v's elements in row-major order, promoted to float64
-// (exactly, from float32), and v's shape.
-func float64s(v G.Value) ([]float64, tensor.Shape, error) {
+// Float64s returns v's elements in row-major order, promoted to float64
+// (exactly, from float32), and v's shape: v's own slice for a contiguous
+// float64 tensor, a copy otherwise.
+func Float64s(v G.Value) ([]float64, tensor.Shape, error) {
 	switch v := v.(type) {
 	case *G.F64:
 		return []float64{float64(*v)}, tensor.ScalarShape(), nil
@@ -69,7 +70,7 @@ func (t *Translation) internal(p *G.Node, v G.Value, what string) (G.Value, erro
 		}
 		return tensor.New(tensor.WithShape(s.Clone()...), tensor.WithBacking(d.Float64s())), nil
 	}
-	data, vs, err := float64s(v)
+	data, vs, err := Float64s(v)
 	if err != nil {
 		return nil, &errs.ShapeError{What: what, Reason: err.Error()}
 	}
@@ -112,26 +113,29 @@ func (t *Translation) ToInternal(k int, v *tensor.Dense, what string) (*tensor.D
 // shape and dtype (rounded to nearest for float32).
 func (t *Translation) ToUser(k int, v *tensor.Dense) *tensor.Dense {
 	u := t.user[k]
-	data, _, _ := float64s(v)
-	if t.Dtype == tensor.Float32 {
-		out := make([]float32, len(data))
-		for i, x := range data {
-			out[i] = float32(x)
-		}
-		return tensor.New(tensor.WithShape(u.Shape().Clone()...), tensor.WithBacking(out))
+	if !sameDims(v.Shape(), u.Shape()) {
+		data, _, _ := Float64s(v)
+		v = tensor.New(tensor.WithShape(u.Shape().Clone()...), tensor.WithBacking(data))
 	}
-	if sameDims(v.Shape(), u.Shape()) {
-		return v
-	}
-	return tensor.New(tensor.WithShape(u.Shape().Clone()...), tensor.WithBacking(data))
+	return AsDtype(v, t.Dtype)
 }
 
-// Round returns x rounded to the user's dtype (x itself for float64).
-func (t *Translation) Round(x float64) float64 {
-	if t.Dtype == tensor.Float32 {
-		return float64(float32(x))
+// AsDtype returns t as a tensor of dtype dt (float64 or float32): t itself
+// when it already is, else a converted copy (rounded to nearest for
+// float32).
+func AsDtype(t *tensor.Dense, dt tensor.Dtype) *tensor.Dense {
+	if t.Dtype() == dt {
+		return t
 	}
-	return x
+	d, _, _ := Float64s(t)
+	if dt == tensor.Float32 {
+		out := make([]float32, len(d))
+		for i, x := range d {
+			out[i] = float32(x)
+		}
+		return tensor.New(tensor.WithShape(t.Shape().Clone()...), tensor.WithBacking(out))
+	}
+	return tensor.New(tensor.WithShape(t.Shape().Clone()...), tensor.WithBacking(append([]float64(nil), d...)))
 }
 
 // Tolerance is the largest relative difference (in norm) Verify accepts
@@ -161,11 +165,12 @@ func (t *Translation) Verify(bind graph.Values) (err error) {
 				user[u] = tensor.New(tensor.WithShape(u.Shape().Clone()...), tensor.WithBacking(d.Float64s()))
 			}
 			if t.Dtype == tensor.Float32 {
-				d, _, err := float64s(user[u])
-				if err != nil {
-					return err
+				switch w := user[u].(type) {
+				case *tensor.Dense:
+					user[u] = AsDtype(w, tensor.Float32)
+				case *G.F64:
+					user[u] = G.NewF32(float32(*w))
 				}
-				user[u] = toFloat32(d, u.Shape())
 			}
 		}
 	}
@@ -195,8 +200,8 @@ func (t *Translation) Verify(bind graph.Values) (err error) {
 		if uv[u] == nil || pv[p] == nil { // not on the path to the loss (a repeat replaced by a bias)
 			continue
 		}
-		a, _, err1 := float64s(uv[u])
-		b, _, err2 := float64s(pv[p])
+		a, _, err1 := Float64s(uv[u])
+		b, _, err2 := Float64s(pv[p])
 		if err1 != nil || err2 != nil || len(a) != len(b) {
 			return &errs.NoRuleError{Node: u, Op: u.Op(), Rule: "translation", Err: fmt.Errorf("values %v and %v", err1, err2)}
 		}
@@ -219,17 +224,6 @@ func allFinite(x []float64) bool {
 		}
 	}
 	return true
-}
-
-func toFloat32(d []float64, s tensor.Shape) G.Value {
-	if s.IsScalar() {
-		return G.NewF32(float32(d[0]))
-	}
-	out := make([]float32, len(d))
-	for i, x := range d {
-		out[i] = float32(x)
-	}
-	return tensor.New(tensor.WithShape(s.Clone()...), tensor.WithBacking(out))
 }
 
 // sameDims compares shapes dimension by dimension (tensor.Shape.Eq takes
