@@ -43,16 +43,17 @@ func (n *Newton) best(s NewtonSettings, t0 time.Time) (*StepRecord, error) {
 		rec.Combined, rec.Duration = "stationary", time.Since(t0)
 		return rec, nil
 	}
-	lossAt := func(d []*tensor.Dense) float64 {
+	// at returns the weights w + d and the loss there.
+	at := func(d []*tensor.Dense) ([]*tensor.Dense, float64) {
 		ws := make([]*tensor.Dense, len(base))
 		for k := range base {
 			ws[k] = axpy(base[k], 1, d[k])
 		}
 		l, err := p.LossAt(ws)
 		if err != nil || math.IsNaN(l) {
-			return math.Inf(1) // outside the domain: not a candidate
+			return ws, math.Inf(1) // outside the domain: not a candidate
 		}
-		return l
+		return ws, l
 	}
 	for try := 0; try < 3; try++ {
 		rec.Blocks = make([]BlockStep, L)
@@ -60,6 +61,7 @@ func (n *Newton) best(s NewtonSettings, t0 time.Time) (*StepRecord, error) {
 			name   string
 			blocks []int
 			d      []*tensor.Dense // the step, to be added
+			ws     []*tensor.Dense // the weights with it
 			loss   float64
 		}
 		var cands []cand
@@ -86,7 +88,7 @@ func (n *Newton) best(s NewtonSettings, t0 time.Time) (*StepRecord, error) {
 				sum[k] = d[k]
 			}
 			c := cand{name: fmt.Sprintf("block %d", l), blocks: []int{l}, d: d}
-			if c.loss = lossAt(d); !(c.loss < loss) && !s.FixedDamping {
+			if c.ws, c.loss = at(d); !(c.loss < loss) && !s.FixedDamping {
 				n.lambdas[l] = math.Min(math.Max(n.lambdas[l], minDamping)*10, maxDamping)
 			}
 			cands = append(cands, c)
@@ -96,7 +98,9 @@ func (n *Newton) best(s NewtonSettings, t0 time.Time) (*StepRecord, error) {
 			for l := range all {
 				all[l] = l
 			}
-			cands = append(cands, cand{name: "sum", blocks: all, d: sum, loss: lossAt(sum)})
+			c := cand{name: "sum", blocks: all, d: sum}
+			c.ws, c.loss = at(sum)
+			cands = append(cands, c)
 		}
 		bestI := -1
 		for i := range cands {
@@ -125,11 +129,7 @@ func (n *Newton) best(s NewtonSettings, t0 time.Time) (*StepRecord, error) {
 				}
 			}
 		}
-		ws := make([]*tensor.Dense, len(base))
-		for k := range base {
-			ws[k] = axpy(base[k], 1, c.d[k])
-		}
-		if err := setWeights(p, ws); err != nil {
+		if err := setWeights(p, c.ws); err != nil {
 			return nil, err
 		}
 		rec.Combined, rec.NewLoss, rec.StepSize, rec.Rho = c.name, c.loss, 1, rho
@@ -146,12 +146,7 @@ func (n *Newton) best(s NewtonSettings, t0 time.Time) (*StepRecord, error) {
 	}
 	t := n.radius * math.Max(wn, 1) / gn
 	for rec.Backtracks = 0; rec.Backtracks <= s.MaxBacktracks; rec.Backtracks++ {
-		d := scaledAll(-t, g)
-		if lt := lossAt(d); lt <= loss-s.Armijo*t*gn*gn {
-			ws := make([]*tensor.Dense, len(base))
-			for k := range base {
-				ws[k] = axpy(base[k], 1, d[k])
-			}
+		if ws, lt := at(scaledAll(-t, g)); lt <= loss-s.Armijo*t*gn*gn {
 			if err := setWeights(p, ws); err != nil {
 				return nil, err
 			}

@@ -260,16 +260,15 @@ func (h *HF) Iterate() (rec *HFRecord, err error) {
 	}
 	a := 1.0
 	for b := 0; b <= s.MaxBacktracks; b++ {
-		l := bestLoss
+		scaledStep := append([]float64(nil), step...)
+		floats.Scale(a, scaledStep)
+		x := trial(scaledStep)
+		l := bestLoss // a = 1: already evaluated
 		if b > 0 {
-			scaledStep := append([]float64(nil), step...)
-			floats.Scale(a, scaledStep)
-			l = lossAt(trial(scaledStep))
+			l = lossAt(x)
 		}
 		if l <= loss+s.Armijo*a*slope {
-			scaledStep := append([]float64(nil), step...)
-			floats.Scale(a, scaledStep)
-			ws, err := hvp.Unflatten(trial(scaledStep), p.Weights)
+			ws, err := hvp.Unflatten(x, p.Weights)
 			if err != nil {
 				return nil, err
 			}
