@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -315,7 +316,7 @@ func TestGorgoniaInvHv(t *testing.T) {
 				}
 				vl := p.BlockOf(l, v)
 				for _, lambda := range []float64{0, 0.1} {
-					exact := (lambda > 0 && c[l].Kind != hvp.KindRefused) || contains(s.exactly, l)
+					exact := (lambda > 0 && c[l].Kind != hvp.KindRefused) || slices.Contains(s.exactly, l)
 					if !exact {
 						continue
 					}
@@ -340,15 +341,6 @@ func TestGorgoniaInvHv(t *testing.T) {
 			}
 		})
 	}
-}
-
-func contains(xs []int, x int) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
 
 // A float32 model gets its products in float32, equal to the float64

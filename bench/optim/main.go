@@ -24,6 +24,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -115,7 +116,7 @@ func main() {
 	}
 	ms := strings.Split(*which, ",")
 	for _, m := range ms {
-		if !contains(methods, m) {
+		if !slices.Contains(methods, m) {
 			fmt.Fprintf(os.Stderr, "optim: -methods: unknown %q (have %s)\n", m, strings.Join(methods, ", "))
 			os.Exit(2)
 		}
@@ -145,15 +146,6 @@ func main() {
 			os.Exit(1)
 		}
 	}
-}
-
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
 
 // point is one observation of a run.
