@@ -1,0 +1,253 @@
+package fastblas
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/gonum"
+)
+
+// Implementation is gonum's pure-Go BLAS with Dgemm and Dtrsm on this
+// package's micro-kernels. Its zero value is ready to use; it satisfies
+// blas.Float64 (for gonum's blas64.Use) and Gorgonia's BLAS interface.
+type Implementation struct {
+	gonum.Implementation
+}
+
+// microKernel is one register-blocked kernel and its blocking: run computes
+// C[i*ldc+j] += alpha·Σ_p a[p*mr+i]·b[p*nr+j] for an mr×nr tile; kc is the
+// depth of a packed slice (a kc×nr panel of B stays in L1), mc the height of
+// a packed block of A (in L2).
+type microKernel struct {
+	name           string
+	mr, nr, kc, mc int
+	run            func(k int, a, b, c *float64, ldc int, alpha float64)
+	has            bool // the CPU can run it
+}
+
+// active is the fastest kernel this CPU runs; nil means gonum's code.
+var active = best()
+
+func best() *microKernel {
+	for i := range kernels {
+		if kernels[i].has {
+			return &kernels[i]
+		}
+	}
+	return nil
+}
+
+// Kernel names the micro-kernel in use: "avx512", "avx2", or "gonum" when
+// products run on gonum's portable code.
+func Kernel() string {
+	if active == nil {
+		return "gonum"
+	}
+	return active.name
+}
+
+const (
+	// smallProduct: below this m·n·k gonum's loops beat packing.
+	smallProduct = 16 * 16 * 16
+	// parallelProduct: from this m·n·k on, blocks of rows run concurrently.
+	parallelProduct = 96 * 96 * 96
+	// ncMax bounds the columns of a packed block of B.
+	ncMax = 3072
+)
+
+// Dgemm computes C = alpha·op(A)·op(B) + beta·C for row-major matrices, with
+// gonum's argument checks and panics.
+func (impl Implementation) Dgemm(tA, tB blas.Transpose, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
+	kern := active
+	if kern == nil || m*n*k < smallProduct {
+		impl.Implementation.Dgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	// gonum checks every argument and returns at once for alpha = 0, beta = 1.
+	impl.Implementation.Dgemm(tA, tB, m, n, k, 0, a, lda, b, ldb, 1, c, ldc)
+	if alpha == 0 && beta == 1 {
+		return
+	}
+	if beta != 1 {
+		for i := 0; i < m; i++ {
+			row := c[i*ldc : i*ldc+n]
+			if beta == 0 {
+				clear(row)
+				continue
+			}
+			for j := range row {
+				row[j] *= beta
+			}
+		}
+	}
+	if alpha == 0 {
+		return
+	}
+	gemm(kern, tA != blas.NoTrans, tB != blas.NoTrans, m, n, k, alpha, a, lda, b, ldb, c, ldc)
+}
+
+// gemm adds alpha·op(A)·op(B) to C (m, n, k > 0).
+func gemm(kern *microKernel, aT, bT bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
+	mr, nr := kern.mr, kern.nr
+	kc := min(kern.kc, k)
+	nc := roundUp(min(n, ncMax), nr)
+	// Blocks of rows: at most kern.mc high, as many as the workers (or a
+	// multiple of them) when the product is large enough to share.
+	blocks := ceilDiv(m, kern.mc)
+	workers := 1
+	if m*n*k >= parallelProduct {
+		workers = min(runtime.GOMAXPROCS(0), ceilDiv(m, mr))
+		blocks = roundUp(blocks, workers)
+	}
+	mc := roundUp(ceilDiv(m, blocks), mr)
+	blocks = ceilDiv(m, mc)
+	workers = min(workers, blocks)
+
+	bpack := getBuffer(kc * nc)
+	defer putBuffer(bpack)
+	apacks := make([]*[]float64, workers)
+	for w := range apacks {
+		apacks[w] = getBuffer(mc * kc)
+		defer putBuffer(apacks[w])
+	}
+	for jc := 0; jc < n; jc += nc {
+		ncur := min(nc, n-jc)
+		for pc := 0; pc < k; pc += kc {
+			kcur := min(kc, k-pc)
+			packB(bT, b, ldb, pc, jc, kcur, ncur, nr, *bpack)
+			block := func(w, ic int) {
+				mcur := min(mc, m-ic)
+				packA(aT, a, lda, ic, pc, mcur, kcur, mr, *apacks[w])
+				macro(kern, *apacks[w], *bpack, mcur, ncur, kcur, alpha, c[ic*ldc+jc:], ldc)
+			}
+			if workers == 1 {
+				for ic := 0; ic < m; ic += mc {
+					block(0, ic)
+				}
+				continue
+			}
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			for w := 0; w < workers; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						i := int(next.Add(1)) - 1
+						if i >= blocks {
+							return
+						}
+						block(w, i*mc)
+					}
+				}()
+			}
+			wg.Wait()
+		}
+	}
+}
+
+// macro multiplies a packed mcur×kcur block of A by a packed kcur×ncur block
+// of B into C (c starts at the block's first element).
+func macro(kern *microKernel, apack, bpack []float64, mcur, ncur, kcur int, alpha float64, c []float64, ldc int) {
+	mr, nr := kern.mr, kern.nr
+	var edge [maxTile]float64
+	for jr := 0; jr < ncur; jr += nr {
+		bp := &bpack[(jr/nr)*kcur*nr]
+		nn := min(nr, ncur-jr)
+		for ir := 0; ir < mcur; ir += mr {
+			ap := &apack[(ir/mr)*kcur*mr]
+			mm := min(mr, mcur-ir)
+			if mm == mr && nn == nr {
+				kern.run(kcur, ap, bp, &c[ir*ldc+jr], ldc, alpha)
+				continue
+			}
+			tile := edge[:mr*nr]
+			clear(tile)
+			kern.run(kcur, ap, bp, &tile[0], nr, alpha)
+			for i := 0; i < mm; i++ {
+				row := c[(ir+i)*ldc+jr : (ir+i)*ldc+jr+nn]
+				for j := range row {
+					row[j] += tile[i*nr+j]
+				}
+			}
+		}
+	}
+}
+
+// maxTile bounds mr·nr over the kernels.
+const maxTile = 8 * 24
+
+// packA copies op(A)[i0:i0+mcur, p0:p0+kcur] into panels of mr rows: within
+// a panel, step p holds the mr values of column p (zero past the last row).
+func packA(aT bool, a []float64, lda, i0, p0, mcur, kcur, mr int, dst []float64) {
+	for ir := 0; ir < mcur; ir += mr {
+		panel := dst[(ir/mr)*kcur*mr : (ir/mr+1)*kcur*mr]
+		mm := min(mr, mcur-ir)
+		if aT {
+			for p := 0; p < kcur; p++ {
+				off := (p0+p)*lda + i0 + ir
+				copy(panel[p*mr:p*mr+mm], a[off:off+mm])
+			}
+		} else {
+			for i := 0; i < mm; i++ {
+				off := (i0+ir+i)*lda + p0
+				for p, v := range a[off : off+kcur] {
+					panel[p*mr+i] = v
+				}
+			}
+		}
+		if mm < mr {
+			for p := 0; p < kcur; p++ {
+				clear(panel[p*mr+mm : (p+1)*mr])
+			}
+		}
+	}
+}
+
+// packB copies op(B)[p0:p0+kcur, j0:j0+ncur] into panels of nr columns:
+// within a panel, step p holds the nr values of row p (zero past the last
+// column).
+func packB(bT bool, b []float64, ldb, p0, j0, kcur, ncur, nr int, dst []float64) {
+	for jr := 0; jr < ncur; jr += nr {
+		panel := dst[(jr/nr)*kcur*nr : (jr/nr+1)*kcur*nr]
+		nn := min(nr, ncur-jr)
+		if bT {
+			for j := 0; j < nn; j++ {
+				off := (j0+jr+j)*ldb + p0
+				for p, v := range b[off : off+kcur] {
+					panel[p*nr+j] = v
+				}
+			}
+		} else {
+			for p := 0; p < kcur; p++ {
+				off := (p0+p)*ldb + j0 + jr
+				copy(panel[p*nr:p*nr+nn], b[off:off+nn])
+			}
+		}
+		if nn < nr {
+			for p := 0; p < kcur; p++ {
+				clear(panel[p*nr+nn : (p+1)*nr])
+			}
+		}
+	}
+}
+
+var buffers sync.Pool // *[]float64
+
+// getBuffer returns a buffer of at least n values, reused across calls.
+func getBuffer(n int) *[]float64 {
+	if p, ok := buffers.Get().(*[]float64); ok && cap(*p) >= n {
+		*p = (*p)[:n]
+		return p
+	}
+	s := make([]float64, n)
+	return &s
+}
+
+func putBuffer(p *[]float64) { buffers.Put(p) }
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+func roundUp(a, b int) int { return ceilDiv(a, b) * b }

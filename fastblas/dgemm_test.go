@@ -1,0 +1,155 @@
+package fastblas
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/gonum"
+)
+
+// eachKernel runs f once per micro-kernel this CPU runs, and once on gonum's
+// code (active = nil), restoring the choice afterwards.
+func eachKernel(t testing.TB, f func(name string)) {
+	saved := active
+	defer func() { active = saved }()
+	for i := range kernels {
+		if kernels[i].has {
+			active = &kernels[i]
+			f(kernels[i].name)
+		}
+	}
+	active = nil
+	f("gonum")
+}
+
+// randMatrix returns rows×cols values at stride ld ≥ cols, the gaps filled
+// with a marker the products must not touch.
+func randMatrix(rng *rand.Rand, rows, cols, ld int) []float64 {
+	s := make([]float64, max(0, (rows-1)*ld+cols))
+	for i := range s {
+		s[i] = 12345 // marker in the gaps
+	}
+	for i := 0; i < rows; i++ {
+		for j := 0; j < cols; j++ {
+			s[i*ld+j] = rng.NormFloat64()
+		}
+	}
+	return s
+}
+
+// gemmBound is the elementwise bound on the rounding difference between two
+// summation orders of alpha·op(A)·op(B) + beta·C: each is within
+// γ_{k+2}·(|α|·|op(A)||op(B)| + |β||C|) of the exact value (Higham, Accuracy
+// and Stability, §3.5), so they are within twice that of each other.
+func gemmBound(tA, tB blas.Transpose, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) []float64 {
+	abs := make([]float64, m*n)
+	gamma := float64(k+2) * 0x1p-53 / (1 - float64(k+2)*0x1p-53)
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			s := 0.0
+			for p := 0; p < k; p++ {
+				s += math.Abs(at(tA, a, lda, i, p) * at(tB, b, ldb, p, j))
+			}
+			abs[i*n+j] = 2 * gamma * (math.Abs(alpha)*s + math.Abs(beta*c[i*ldc+j]))
+		}
+	}
+	return abs
+}
+
+// at returns op(X)[i, j] for a row-major X with stride ld.
+func at(t blas.Transpose, x []float64, ld, i, j int) float64 {
+	if t != blas.NoTrans {
+		return x[j*ld+i]
+	}
+	return x[i*ld+j]
+}
+
+var transposes = []blas.Transpose{blas.NoTrans, blas.Trans}
+
+// checkGemm compares one product with gonum's on every kernel.
+func checkGemm(t *testing.T, rng *rand.Rand, tA, tB blas.Transpose, m, n, k, pad int, alpha, beta float64) {
+	t.Helper()
+	ar, ac := m, k
+	if tA != blas.NoTrans {
+		ar, ac = k, m
+	}
+	br, bc := k, n
+	if tB != blas.NoTrans {
+		br, bc = n, k
+	}
+	lda, ldb, ldc := max(1, ac+pad), max(1, bc+pad), max(1, n+pad)
+	a := randMatrix(rng, ar, ac, lda)
+	b := randMatrix(rng, br, bc, ldb)
+	c0 := randMatrix(rng, m, n, ldc)
+	want := append([]float64(nil), c0...)
+	gonum.Implementation{}.Dgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, want, ldc)
+	bound := gemmBound(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c0, ldc)
+	a0, b0 := append([]float64(nil), a...), append([]float64(nil), b...)
+	eachKernel(t, func(name string) {
+		c := append([]float64(nil), c0...)
+		Implementation{}.Dgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		for i := range c {
+			r, col := i/ldc, i%ldc
+			if col >= n || r >= m { // a gap: untouched
+				if c[i] != c0[i] {
+					t.Fatalf("%s %v%v m=%d n=%d k=%d: gap c[%d] changed", name, tA, tB, m, n, k, i)
+				}
+				continue
+			}
+			if d := math.Abs(c[i] - want[i]); !(d <= bound[r*n+col]) {
+				t.Fatalf("%s %v%v m=%d n=%d k=%d α=%g β=%g: C[%d,%d] = %v, gonum %v (bound %.2g)",
+					name, tA, tB, m, n, k, alpha, beta, r, col, c[i], want[i], bound[r*n+col])
+			}
+		}
+		for i := range a {
+			if a[i] != a0[i] {
+				t.Fatalf("%s: A modified", name)
+			}
+		}
+		for i := range b {
+			if b[i] != b0[i] {
+				t.Fatalf("%s: B modified", name)
+			}
+		}
+	})
+}
+
+func TestDgemmAgainstGonum(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	sizes := []int{1, 2, 5, 7, 8, 13, 17, 24, 25, 31, 49, 97, 130, 257, 300}
+	for _, tA := range transposes {
+		for _, tB := range transposes {
+			for trial := 0; trial < 40; trial++ {
+				m := sizes[rng.IntN(len(sizes))]
+				n := sizes[rng.IntN(len(sizes))]
+				k := sizes[rng.IntN(len(sizes))]
+				alpha := []float64{1, -1, 0.5, 0, 3}[rng.IntN(5)]
+				beta := []float64{0, 1, -2, 0.25}[rng.IntN(4)]
+				checkGemm(t, rng, tA, tB, m, n, k, rng.IntN(3), alpha, beta)
+			}
+		}
+	}
+	// Products that span several packed slices of k and blocks of rows,
+	// serially and on the parallel path.
+	checkGemm(t, rng, blas.NoTrans, blas.NoTrans, 300, 3100, 520, 1, 1.5, 0.5)
+	checkGemm(t, rng, blas.Trans, blas.Trans, 513, 77, 600, 0, -1, 1)
+}
+
+func BenchmarkDgemm(b *testing.B) {
+	for _, n := range []int{64, 128, 256, 512} {
+		rng := rand.New(rand.NewPCG(3, 4))
+		x, y, z := randMatrix(rng, n, n, n), randMatrix(rng, n, n, n), make([]float64, n*n)
+		eachKernel(b, func(name string) {
+			b.Run(fmt.Sprintf("%s/n=%d", name, n), func(b *testing.B) {
+				impl := Implementation{}
+				for b.Loop() {
+					impl.Dgemm(blas.NoTrans, blas.NoTrans, n, n, n, 1, x, n, y, n, 0, z, n)
+				}
+				b.ReportMetric(2*float64(n*n*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFlop/s")
+			})
+		})
+	}
+}
