@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/newtonia/newtonia/errs"
+	"github.com/newtonia/newtonia/ops"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -19,6 +20,8 @@ import (
 //     touching the graph (Run's bind), and nothing is clobbered in place;
 //   - a value is dropped after its last use (unless asked for), so memory
 //     follows the live set, not the graph;
+//   - a transpose read only by matrix products is never formed: the
+//     product (an ops.TransposeFuser) reads its input with a flag;
 //   - compiling is linear in the number of nodes.
 //
 // Input nodes (no op) take their value from bind, else from the node
@@ -26,31 +29,75 @@ import (
 type Program struct {
 	Name  string
 	nodes []*G.Node
-	args  [][]int // indices into nodes of each node's inputs
-	last  []int   // the last node reading each value; -1: kept
+	args  [][]int  // indices into nodes of each node's inputs
+	trans [][]bool // per input, read transposed (fused TransposeOp); nil: none
+	last  []int    // the last node reading each value; -1: kept
 }
 
 // Compile returns the program computing roots; the values of keep (nodes
 // among the roots' ancestors) are also returned by Run.
 func Compile(name string, roots []*G.Node, keep ...*G.Node) *Program {
 	order := topo(roots...)
-	p := &Program{Name: name, nodes: order, args: make([][]int, len(order)), last: make([]int, len(order))}
 	index := make(map[*G.Node]int, len(order))
 	for i, n := range order {
 		index[n] = i
 	}
+	args := make([][]int, len(order))
+	trans := make([][]bool, len(order))
 	for i, n := range order {
 		kids := Children(n)
-		p.args[i] = make([]int, len(kids))
+		args[i] = make([]int, len(kids))
+		_, fuses := n.Op().(ops.TransposeFuser)
 		for j, c := range kids {
-			k := index[c]
-			p.args[i][j] = k
+			if _, ok := c.Op().(ops.TransposeOp); ok && fuses {
+				if trans[i] == nil {
+					trans[i] = make([]bool, len(kids))
+				}
+				trans[i][j] = true
+				c = Children(c)[0]
+			}
+			args[i][j] = index[c]
+		}
+	}
+	// Keep the nodes the roots and kept nodes still read: a fused
+	// transpose read by nothing else drops out.
+	live := make([]bool, len(order))
+	for _, n := range append(append([]*G.Node{}, roots...), keep...) {
+		if i, ok := index[n]; ok {
+			live[i] = true
+		}
+	}
+	for i := len(order) - 1; i >= 0; i-- {
+		if live[i] {
+			for _, k := range args[i] {
+				live[k] = true
+			}
+		}
+	}
+	p := &Program{Name: name}
+	renumber := make([]int, len(order))
+	for i, n := range order {
+		if !live[i] {
+			continue
+		}
+		renumber[i] = len(p.nodes)
+		p.nodes = append(p.nodes, n)
+		a := make([]int, len(args[i]))
+		for j, k := range args[i] {
+			a[j] = renumber[k]
+		}
+		p.args = append(p.args, a)
+		p.trans = append(p.trans, trans[i])
+	}
+	p.last = make([]int, len(p.nodes))
+	for i, a := range p.args {
+		for _, k := range a {
 			p.last[k] = i
 		}
 	}
 	for _, n := range append(append([]*G.Node{}, roots...), keep...) {
-		if i, ok := index[n]; ok {
-			p.last[i] = -1
+		if i, ok := index[n]; ok && live[i] {
+			p.last[renumber[i]] = -1
 		}
 	}
 	return p
@@ -84,7 +131,7 @@ func (p *Program) Run(bind Values) (out Values, err error) {
 			for j, k := range p.args[i] {
 				in[j] = vals[k]
 			}
-			if v, err = do(n, in); err != nil {
+			if v, err = do(n, in, p.trans[i]); err != nil {
 				return nil, &errs.RunError{Product: p.Name, Node: n, Err: err}
 			}
 		}
@@ -101,10 +148,15 @@ func (p *Program) Run(bind Values) (out Values, err error) {
 	return out, nil
 }
 
-// do applies n's op, recovering a panic.
-func do(n *G.Node, in []G.Value) (v G.Value, err error) {
+// do applies n's op, recovering a panic; trans flags inputs to read
+// transposed (the op is then an ops.TransposeFuser).
+func do(n *G.Node, in []G.Value, trans []bool) (v G.Value, err error) {
 	defer errs.Recover(fmt.Sprintf("op %v", n.Op()), &err)
-	v, err = n.Op().Do(in...)
+	if trans != nil {
+		v, err = n.Op().(ops.TransposeFuser).DoTransposed(trans, in...)
+	} else {
+		v, err = n.Op().Do(in...)
+	}
 	if err == nil && v == nil {
 		err = &errs.InternalError{Where: fmt.Sprintf("op %v", n.Op()), Panic: "returned no value"}
 	}

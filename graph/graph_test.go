@@ -221,3 +221,60 @@ func TestProgramBindsAndRunsConcurrently(t *testing.T) {
 		t.Error("the input's own value was modified")
 	}
 }
+
+// A transpose read only by matrix products is never formed: the program
+// drops it and the products read their input with a flag; one read by
+// another op (or asked for) is kept. Values equal the explicit
+// transpose-then-multiply, computed here by loops.
+func TestProgramFusesTransposes(t *testing.T) {
+	g := G.NewGraph()
+	a := G.NewMatrix(g, tensor.Float64, G.WithShape(3, 2), G.WithName("A"),
+		G.WithValue(tensor.New(tensor.WithShape(3, 2), tensor.WithBacking([]float64{1, 2, 3, 4, 5, 6}))))
+	b := G.NewMatrix(g, tensor.Float64, G.WithShape(3, 4), G.WithName("B"),
+		G.WithValue(tensor.New(tensor.WithShape(3, 4), tensor.WithBacking([]float64{1, -1, 2, 0, 3, 1, -2, 5, 0.5, 4, 1, -3}))))
+	at, err := ops.Transpose(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := ops.MatMul(at, b) // 2×4: Aᵀ·B
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct, err := ops.Transpose(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := ops.MatMul(ct, at) // (Aᵀ·B)ᵀ·Aᵀ = Bᵀ·A·Aᵀ, 4×3
+	if err != nil {
+		t.Fatal(err)
+	}
+	av, bv := a.Value().Data().([]float64), b.Value().Data().([]float64)
+	want := make([]float64, 12) // Bᵀ·(A·Aᵀ)
+	for i := 0; i < 4; i++ {
+		for j := 0; j < 3; j++ {
+			for k := 0; k < 3; k++ {
+				aat := av[k*2]*av[j*2] + av[k*2+1]*av[j*2+1]
+				want[i*3+j] += bv[k*4+i] * aat
+			}
+		}
+	}
+	for _, tc := range []struct {
+		keep []*G.Node
+		len  int
+	}{{nil, 4}, {[]*G.Node{ct}, 5}} { // A, B, Aᵀ·B, the product; + the kept Cᵀ
+		p := graph.Compile("fused", []*G.Node{d}, tc.keep...)
+		if p.Len() != tc.len {
+			t.Errorf("keep %v: program of %d nodes, want %d", tc.keep, p.Len(), tc.len)
+		}
+		out, err := p.Run(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := out[d].Data().([]float64)
+		for i := range want {
+			if diff := got[i] - want[i]; diff > 1e-12 || diff < -1e-12 {
+				t.Fatalf("element %d: %v, want %v", i, got[i], want[i])
+			}
+		}
+	}
+}

@@ -49,18 +49,36 @@ func (o MatMulOp) Do(v ...G.Value) (G.Value, error) {
 	return checked(o, out, err)
 }
 
-func (o MatMulOp) do(v ...G.Value) (G.Value, error) {
+// DoTransposed multiplies with either factor read transposed: the flags
+// reach the BLAS product, no transpose is formed (TransposeFuser).
+func (o MatMulOp) DoTransposed(trans []bool, v ...G.Value) (G.Value, error) {
+	out, err := o.doT(trans, v...)
+	return checked(o, out, err)
+}
+
+func (o MatMulOp) do(v ...G.Value) (G.Value, error) { return o.doT(nil, v...) }
+
+func (o MatMulOp) doT(trans []bool, v ...G.Value) (G.Value, error) {
 	a, b, err := matrices(v)
 	if err != nil {
 		return nil, err
 	}
-	if _, k := a.Dims(); k != b.RawMatrix().Rows {
+	var x, y mat.Matrix = a, b
+	if len(trans) == 2 && trans[0] {
+		x = a.T()
+	}
+	if len(trans) == 2 && trans[1] {
+		y = b.T()
+	}
+	if _, k := x.Dims(); k != first(y.Dims()) {
 		return nil, &errs.ShapeError{What: o.String(), Reason: "inner dimensions differ"}
 	}
 	var c mat.Dense
-	c.Mul(a, b)
+	c.Mul(x, y)
 	return fromMatrix(&c), nil
 }
+
+func first(a, _ int) int { return a }
 
 func (MatMulOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
 	var b Builder

@@ -84,6 +84,15 @@ type PiecewiseConstanter interface {
 	PiecewiseConstant() bool
 }
 
+// TransposeFuser is implemented by ops that read an input transposed
+// without the transpose being formed: DoTransposed(trans, v...) is Do(v...)
+// with each v[i] for which trans[i] holds replaced by v[i]ᵀ. The evaluator
+// (graph.Program) feeds such an op the input of a TransposeOp node
+// directly, so the transpose becomes a flag of the matrix product.
+type TransposeFuser interface {
+	DoTransposed(trans []bool, v ...G.Value) (G.Value, error)
+}
+
 // RowWiser is an op that can say whether it preserves row separability
 // (method.md §9). Rows are samples: a matrix "depends on the block row by
 // row" when its row i depends only on sample i's row of the block's
