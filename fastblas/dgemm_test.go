@@ -139,7 +139,7 @@ func TestDgemmAgainstGonum(t *testing.T) {
 }
 
 func BenchmarkDgemm(b *testing.B) {
-	for _, n := range []int{64, 128, 256, 512} {
+	for _, n := range []int{3, 8, 16, 64, 128, 256, 512} {
 		rng := rand.New(rand.NewPCG(3, 4))
 		x, y, z := randMatrix(rng, n, n, n), randMatrix(rng, n, n, n), make([]float64, n*n)
 		eachKernel(b, func(name string) {

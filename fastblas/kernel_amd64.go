@@ -12,10 +12,16 @@ func kernelAVX2(k int, a, b, c *float64, ldc int, alpha float64)
 //go:noescape
 func kernelAVX512(k int, a, b, c *float64, ldc int, alpha float64)
 
+//go:noescape
+func kernelAVX2Set(k int, a, b, c *float64, ldc int, alpha float64)
+
+//go:noescape
+func kernelAVX512Set(k int, a, b, c *float64, ldc int, alpha float64)
+
 // kernels lists the micro-kernels this build has, fastest first.
 var kernels = []microKernel{
-	{name: "avx512", mr: 8, nr: 24, kc: 256, mc: 96, run: kernelAVX512,
+	{name: "avx512", mr: 8, nr: 24, kc: 256, mc: 96, run: kernelAVX512, set: kernelAVX512Set,
 		has: cpu.X86.HasAVX512F},
-	{name: "avx2", mr: 6, nr: 8, kc: 256, mc: 96, run: kernelAVX2,
+	{name: "avx2", mr: 6, nr: 8, kc: 256, mc: 96, run: kernelAVX2, set: kernelAVX2Set,
 		has: cpu.X86.HasAVX2 && cpu.X86.HasFMA},
 }

@@ -2,4 +2,6 @@
 
 package main
 
-func blasName() string { return "gonum (pure Go)" }
+import "github.com/newtonia/newtonia/fastblas"
+
+func blasName() string { return "fastblas (pure Go, " + fastblas.Kernel() + " kernel)" }
