@@ -5,7 +5,7 @@ import "gonum.org/v1/gonum/blas"
 // trsmLeaf: triangles up to this order are solved by gonum's Dtrsm; larger
 // ones are split in halves, and the off-diagonal update — all but a
 // trsmLeaf/order fraction of the flops — is a Dgemm.
-const trsmLeaf = 32
+const trsmLeaf = 16
 
 // Dtrsm solves op(A)·X = alpha·B (side Left) or X·op(A) = alpha·B (side
 // Right) for X, overwriting B, where A is triangular (gonum's semantics and

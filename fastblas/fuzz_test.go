@@ -130,7 +130,7 @@ func FuzzDgemm(f *testing.F) {
 }
 
 // FuzzDtrsm compares Dtrsm on every kernel with gonum's on well-conditioned
-// triangles of orders that cross the recursive split (trsmLeaf = 32), all
+// triangles of orders that cross the recursive split (trsmLeaf = 16), all
 // sides, triangles, transposes and diagonals, with the residual bound of
 // TestDtrsmAgainstGonum.
 func FuzzDtrsm(f *testing.F) {
