@@ -2,10 +2,10 @@ package hvp
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/graph"
+	"github.com/newtonia/newtonia/ops"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -34,10 +34,8 @@ func check(w *G.Node, v *tensor.Dense, what string) error {
 }
 
 func finite(xs []float64, what string) error {
-	for i, x := range xs {
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return &errs.NotFiniteError{What: what, Index: i, Value: x}
-		}
+	if i := ops.FirstNonFinite(xs); i >= 0 {
+		return &errs.NotFiniteError{What: what, Index: i, Value: xs[i]}
 	}
 	return nil
 }

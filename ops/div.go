@@ -35,12 +35,19 @@ func (o DivOp) Do(v ...G.Value) (G.Value, error) {
 }
 
 func (DivOp) do(v ...G.Value) (G.Value, error) {
-	return zip(v[0], v[1], func(x, y float64) (float64, error) {
-		if y == 0 {
-			return 0, &errs.NotFiniteError{What: "A⊘B: division by zero", Index: -1}
+	var zero = -1
+	out, err := zipFast(v[0], v[1], func(out, x, y []float64) {
+		for i := range out {
+			out[i] = x[i] / y[i]
 		}
-		return x / y, nil
+		if i := FirstNonFinite(out); i >= 0 && y[i] == 0 {
+			zero = i
+		}
 	})
+	if zero >= 0 {
+		return nil, &errs.NotFiniteError{What: "A⊘B: division by zero", Index: zero}
+	}
+	return out, err
 }
 
 func (DivOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {

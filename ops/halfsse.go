@@ -39,14 +39,14 @@ func (o HalfSSEOp) Do(v ...G.Value) (G.Value, error) {
 }
 
 func (HalfSSEOp) do(v ...G.Value) (G.Value, error) {
-	d, err := zip(v[0], v[1], func(x, y float64) (float64, error) { return x - y, nil })
+	x, y, _, err := pair(v[0], v[1])
 	if err != nil {
 		return nil, err
 	}
-	data, _, _ := floats(d)
 	var s float64
-	for _, x := range data {
-		s += x * x
+	for i := range x {
+		d := x[i] - y[i]
+		s += d * d
 	}
 	return G.NewF64(s / 2), nil
 }

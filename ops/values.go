@@ -160,9 +160,17 @@ func checked(op fmt.Stringer, v G.Value, err error) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	// x − x is 0 for a finite x and NaN for ±Inf and NaN: one branch-free
-	// pass, then a search only if something is off.
-	var a0, a1, a2, a3 float64 // four chains, so the adds overlap
+	if i := FirstNonFinite(data); i >= 0 {
+		return nil, &errs.NotFiniteError{What: "result of " + op.String(), Index: i, Value: data[i]}
+	}
+	return v, nil
+}
+
+// FirstNonFinite returns the index of the first NaN or ±Inf in data, or −1.
+// x − x is 0 for a finite x and NaN otherwise: one branch-free pass over
+// four independent sums, then a search only if something is off.
+func FirstNonFinite(data []float64) int {
+	var a0, a1, a2, a3 float64
 	n := len(data) &^ 3
 	for i := 0; i < n; i += 4 {
 		a0 += data[i] - data[i]
@@ -173,12 +181,13 @@ func checked(op fmt.Stringer, v G.Value, err error) (G.Value, error) {
 	for _, x := range data[n:] {
 		a0 += x - x
 	}
-	if acc := a0 + a1 + a2 + a3; acc != 0 || acc != acc {
-		for i, x := range data {
-			if !finite(x) {
-				return nil, &errs.NotFiniteError{What: "result of " + op.String(), Index: i, Value: x}
-			}
+	if acc := a0 + a1 + a2 + a3; acc == 0 {
+		return -1
+	}
+	for i, x := range data {
+		if !finite(x) {
+			return i
 		}
 	}
-	return v, nil
+	return -1
 }
