@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"hash"
 	"math"
+	"runtime"
+	"sync"
 
 	"github.com/chewxy/hm"
 	"github.com/newtonia/newtonia/errs"
@@ -70,7 +72,10 @@ func (o RowSolveOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 }
 
 // systems calls f with each sample's symmetrised, damped matrix and its
-// row of X.
+// row of X. Samples are independent: with several CPUs they are split into
+// contiguous ranges solved concurrently (f must be safe for distinct i); an
+// error is that of the first failing sample, as a serial loop would
+// report, and a panic in a worker is recovered into an error.
 func (o RowSolveOp) systems(v []G.Value, f func(i int, m *mat.SymDense, x []float64) error) error {
 	lambda, err := scalar(v[0])
 	if err != nil {
@@ -90,23 +95,51 @@ func (o RowSolveOp) systems(v []G.Value, f func(i int, m *mat.SymDense, x []floa
 			return err
 		}
 	}
-	m := mat.NewSymDense(n, nil)
-	for i := 0; i < s[0]; i++ {
-		for a := 0; a < n; a++ {
-			for b := a; b < n; b++ {
-				mab := (cols[b][i*n+a] + cols[a][i*n+b]) / 2
-				if a == b {
-					mab += lambda
+	solve := func(lo, hi int) (err error) {
+		defer errs.Recover(o.String(), &err)
+		m := mat.NewSymDense(n, nil)
+		for i := lo; i < hi; i++ {
+			for a := 0; a < n; a++ {
+				for b := a; b < n; b++ {
+					mab := (cols[b][i*n+a] + cols[a][i*n+b]) / 2
+					if a == b {
+						mab += lambda
+					}
+					m.SetSym(a, b, mab)
 				}
-				m.SetSym(a, b, mab)
+			}
+			if err := f(i, m, x[i*n:(i+1)*n]); err != nil {
+				return err
 			}
 		}
-		if err := f(i, m, x[i*n:(i+1)*n]); err != nil {
+		return nil
+	}
+	samples := s[0]
+	workers := min(runtime.GOMAXPROCS(0), samples, max(1, samples*n*n*n/parallelFlops))
+	if workers <= 1 {
+		return solve(0, samples)
+	}
+	failed := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			failed[w] = solve(w*samples/workers, (w+1)*samples/workers)
+		}()
+	}
+	wg.Wait()
+	for _, err := range failed {
+		if err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// parallelFlops: the per-sample solves run concurrently from about this
+// many flops (B·n³) on.
+const parallelFlops = 1 << 18
 
 // eig returns the eigenvalues (ascending) and, if vectors, eigenvectors of m,
 // and the tolerance below which an eigenvalue counts as zero.
@@ -195,12 +228,14 @@ func (o RowSolveOp) Do(v ...G.Value) (G.Value, error) {
 // M_i + λI.
 func (o RowSolveOp) Condition(in []G.Value) (MatrixCondition, error) {
 	mc := MatrixCondition{Rows: o.N, Cols: o.N, Rank: o.N, Cond: 1, Method: "per-sample LU (1-norm estimate), or eigendecomposition (2-norm) past 1e8"}
-	y := make([]float64, o.N)
+	var mu sync.Mutex
 	err := o.systems(in, func(i int, m *mat.SymDense, x []float64) error {
-		rank, cond, err := solveSample(m, x, y)
+		rank, cond, err := solveSample(m, x, make([]float64, o.N))
 		if err != nil {
 			return err
 		}
+		mu.Lock()
+		defer mu.Unlock()
 		mc.Samples++
 		mc.Rank = min(mc.Rank, rank)
 		mc.Cond = math.Max(mc.Cond, cond)
