@@ -2,6 +2,9 @@ package graph
 
 import (
 	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
 
 	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/ops"
@@ -22,17 +25,28 @@ import (
 //     follows the live set, not the graph;
 //   - a transpose read only by matrix products is never formed: the
 //     product (an ops.TransposeFuser) reads its input with a flag;
+//   - with several CPUs and enough work, independent nodes run
+//     concurrently (the B-passes of different blocks, the weight
+//     gradients and the backpropagated errors, ...): a node starts when
+//     its inputs are ready, on GOMAXPROCS workers;
 //   - compiling is linear in the number of nodes.
 //
 // Input nodes (no op) take their value from bind, else from the node
 // (gorgonia.Let); constants evaluate their op.
 type Program struct {
-	Name  string
-	nodes []*G.Node
-	args  [][]int  // indices into nodes of each node's inputs
-	trans [][]bool // per input, read transposed (fused TransposeOp); nil: none
-	last  []int    // the last node reading each value; -1: kept
+	Name    string
+	nodes   []*G.Node
+	args    [][]int  // indices into nodes of each node's inputs
+	trans   [][]bool // per input, read transposed (fused TransposeOp); nil: none
+	last    []int    // the last node reading each value; -1: kept
+	readers [][]int  // per node, the nodes reading it (once per reading)
+	work    int      // Σ of the nodes' sizes: a proxy for the cost of a run
 }
+
+// parallelWork is the work (Σ of node sizes) from which a run with several
+// CPUs schedules nodes concurrently; below it the bookkeeping costs more
+// than it saves.
+const parallelWork = 1 << 16
 
 // Compile returns the program computing roots; the values of keep (nodes
 // among the roots' ancestors) are also returned by Run.
@@ -90,10 +104,13 @@ func Compile(name string, roots []*G.Node, keep ...*G.Node) *Program {
 		p.trans = append(p.trans, trans[i])
 	}
 	p.last = make([]int, len(p.nodes))
+	p.readers = make([][]int, len(p.nodes))
 	for i, a := range p.args {
 		for _, k := range a {
 			p.last[k] = i
+			p.readers[k] = append(p.readers[k], i)
 		}
+		p.work += p.nodes[i].Shape().TotalSize()
 	}
 	for _, n := range append(append([]*G.Node{}, roots...), keep...) {
 		if i, ok := index[n]; ok && live[i] {
@@ -114,6 +131,9 @@ type Values map[*G.Node]G.Value
 // An op's failure is an *errs.RunError naming the node and wrapping the
 // op's error (a recovered panic: an *errs.InternalError).
 func (p *Program) Run(bind Values) (out Values, err error) {
+	if p.work >= parallelWork && runtime.GOMAXPROCS(0) > 1 {
+		return p.runParallel(bind)
+	}
 	vals := make([]G.Value, len(p.nodes))
 	out = make(Values)
 	for i, n := range p.nodes {
@@ -143,6 +163,101 @@ func (p *Program) Run(bind Values) (out Values, err error) {
 			if p.last[k] == i {
 				vals[k] = nil
 			}
+		}
+	}
+	return out, nil
+}
+
+// runParallel is Run with nodes scheduled as their inputs become ready, on
+// GOMAXPROCS workers. A value is dropped when its last reader finishes;
+// the first failure stops the scheduling and is returned.
+func (p *Program) runParallel(bind Values) (Values, error) {
+	n := len(p.nodes)
+	vals := make([]G.Value, n)
+	pending := make([]atomic.Int32, n) // inputs not yet computed
+	unread := make([]atomic.Int32, n)  // readings still to happen
+	ready := make(chan int, n)
+	for i := range p.nodes {
+		pending[i].Store(int32(len(p.args[i])))
+		unread[i].Store(int32(len(p.readers[i])))
+		if len(p.args[i]) == 0 {
+			ready <- i
+		}
+	}
+	var (
+		left     atomic.Int32 // nodes not yet finished
+		failOnce sync.Once
+		failure  error
+		quit     = make(chan struct{})
+		wg       sync.WaitGroup
+	)
+	left.Store(int32(n))
+	fail := func(err error) {
+		failOnce.Do(func() { failure = err; close(quit) })
+	}
+	eval := func(i int) error {
+		node := p.nodes[i]
+		if node.Op() == nil {
+			v := bind[node]
+			if v == nil {
+				v = node.Value()
+			}
+			if err := checkInput(node, v); err != nil {
+				return err
+			}
+			vals[i] = v
+			return nil
+		}
+		in := make([]G.Value, len(p.args[i]))
+		for j, k := range p.args[i] {
+			in[j] = vals[k]
+		}
+		v, err := do(node, in, p.trans[i])
+		if err != nil {
+			return &errs.RunError{Product: p.Name, Node: node, Err: err}
+		}
+		vals[i] = v
+		return nil
+	}
+	for range min(runtime.GOMAXPROCS(0), n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				var i int
+				select {
+				case <-quit:
+					return
+				case i = <-ready:
+				}
+				if err := eval(i); err != nil {
+					fail(err)
+					return
+				}
+				for _, k := range p.args[i] { // free what no later node reads
+					if unread[k].Add(-1) == 0 && p.last[k] != -1 {
+						vals[k] = nil
+					}
+				}
+				for _, r := range p.readers[i] {
+					if pending[r].Add(-1) == 0 {
+						ready <- r
+					}
+				}
+				if left.Add(-1) == 0 {
+					fail(nil) // done: stop the workers
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if failure != nil {
+		return nil, failure
+	}
+	out := make(Values)
+	for i, node := range p.nodes {
+		if p.last[i] == -1 {
+			out[node] = vals[i]
 		}
 	}
 	return out, nil
