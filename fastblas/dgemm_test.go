@@ -138,13 +138,33 @@ func TestDgemmAgainstGonum(t *testing.T) {
 	checkGemm(t, rng, blas.Trans, blas.Trans, 513, 77, 600, 0, -1, 1)
 }
 
+// peer is another BLAS the benchmarks time beside the kernels (OpenBLAS
+// with -tags openblas).
+type peer struct {
+	name string
+	impl blas.Float64
+}
+
+var peers []peer
+
+// eachImpl runs f with every kernel's Implementation (named as in
+// eachKernel) and then with each peer.
+func eachImpl(b *testing.B, f func(name string, impl blas.Float64)) {
+	eachKernel(b, func(name string) { f(name, Implementation{}) })
+	for _, p := range peers {
+		f(p.name, p.impl)
+	}
+}
+
+// BenchmarkDgemm times C = A·B, n×n, in GFlop/s (2n³ flops):
+//
+//	go test -run '^$' -bench Dgemm -cpu 1 ./fastblas
 func BenchmarkDgemm(b *testing.B) {
 	for _, n := range []int{3, 8, 16, 64, 128, 256, 512} {
 		rng := rand.New(rand.NewPCG(3, 4))
 		x, y, z := randMatrix(rng, n, n, n), randMatrix(rng, n, n, n), make([]float64, n*n)
-		eachKernel(b, func(name string) {
+		eachImpl(b, func(name string, impl blas.Float64) {
 			b.Run(fmt.Sprintf("%s/n=%d", name, n), func(b *testing.B) {
-				impl := Implementation{}
 				for b.Loop() {
 					impl.Dgemm(blas.NoTrans, blas.NoTrans, n, n, n, 1, x, n, y, n, 0, z, n)
 				}

@@ -113,15 +113,15 @@ func TestDtrsmAgainstGonum(t *testing.T) {
 	}
 }
 
+// BenchmarkDtrsm times the solve L·X = B, n×n, in GFlop/s (n³ flops).
 func BenchmarkDtrsm(b *testing.B) {
 	for _, n := range []int{128, 256, 512} {
 		rng := rand.New(rand.NewPCG(7, 8))
 		a := triangular(rng, n, n, blas.Lower, blas.NonUnit)
 		b0 := randMatrix(rng, n, n, n)
 		x := make([]float64, len(b0))
-		eachKernel(b, func(name string) {
+		eachImpl(b, func(name string, impl blas.Float64) {
 			b.Run(fmt.Sprintf("%s/n=%d", name, n), func(b *testing.B) {
-				impl := Implementation{}
 				for b.Loop() {
 					copy(x, b0) // a fresh right-hand side: repeated solves would underflow
 					impl.Dtrsm(blas.Left, blas.Lower, blas.NoTrans, blas.NonUnit, n, n, 1, a, n, x, n)

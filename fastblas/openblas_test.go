@@ -1,0 +1,13 @@
+//go:build openblas
+
+package fastblas
+
+import "github.com/newtonia/newtonia/fastblas/internal/openblas"
+
+// With -tags openblas the benchmarks time OpenBLAS (through gonum's netlib
+// binding) beside the kernels, in the same run:
+//
+//	OPENBLAS_NUM_THREADS=1 go test -tags openblas -run '^$' -bench . -cpu 1 ./fastblas
+func init() {
+	peers = append(peers, peer{"openblas", openblas.Implementation{}})
+}
