@@ -128,6 +128,9 @@ type Values map[*G.Node]G.Value
 
 // Run evaluates the program. bind gives values for some input nodes (they
 // are not copied and must not be modified); other inputs use their own.
+// The values of op nodes it returns share no memory with an input or with
+// each other (see own): the caller may keep and modify them. An input
+// node asked for is returned as it is.
 // An op's failure is an *errs.RunError naming the node and wrapping the
 // op's error (a recovered panic: an *errs.InternalError).
 func (p *Program) Run(bind Values) (out Values, err error) {
@@ -165,7 +168,55 @@ func (p *Program) Run(bind Values) (out Values, err error) {
 			}
 		}
 	}
-	return out, nil
+	return p.own(out, bind), nil
+}
+
+// own makes the values a run returns its caller's: an op's value that
+// shares memory with an input's (an op may return a view of its input) or
+// with another returned value is replaced by a copy, so that the caller may
+// keep or modify each returned value without touching an input or another.
+func (p *Program) own(out Values, bind Values) Values {
+	type span struct{ lo, hi uintptr }
+	spanOf := func(v G.Value) (span, bool) {
+		t, ok := v.(*tensor.Dense)
+		if !ok || t.MemSize() == 0 {
+			return span{}, false
+		}
+		return span{t.Uintptr(), t.Uintptr() + t.MemSize()}, true
+	}
+	var taken []span
+	for _, n := range p.nodes {
+		if n.Op() != nil {
+			continue
+		}
+		v := bind[n]
+		if v == nil {
+			v = n.Value()
+		}
+		if s, ok := spanOf(v); ok {
+			taken = append(taken, s)
+		}
+	}
+	for _, n := range p.nodes { // in program order: deterministic
+		v, ok := out[n]
+		if !ok || n.Op() == nil {
+			continue
+		}
+		s, ok := spanOf(v)
+		if !ok {
+			continue
+		}
+		for _, u := range taken {
+			if s.lo < u.hi && u.lo < s.hi {
+				c := v.(*tensor.Dense).Clone().(*tensor.Dense)
+				out[n] = c
+				s, _ = spanOf(c)
+				break
+			}
+		}
+		taken = append(taken, s)
+	}
+	return out
 }
 
 // runParallel is Run with nodes scheduled as their inputs become ready, on
@@ -260,7 +311,7 @@ func (p *Program) runParallel(bind Values) (Values, error) {
 			out[node] = vals[i]
 		}
 	}
-	return out, nil
+	return p.own(out, bind), nil
 }
 
 // do applies n's op, recovering a panic; trans flags inputs to read

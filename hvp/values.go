@@ -24,11 +24,17 @@ func denseData(t *tensor.Dense) []float64 {
 	return t.Float64s()
 }
 
-// denseValue returns a copy of n's value in a run.
+// denseValue returns n's value in a run as a dense float64 tensor of its
+// own: an op node's value is the caller's already (graph.Program.Run
+// guarantees it shares no memory with an input or another value) and is
+// handed over without a copy; an input node's value is copied.
 func denseValue(vals graph.Values, n *G.Node) (*tensor.Dense, error) {
 	t, ok := vals[n].(*tensor.Dense)
 	if !ok {
 		return nil, &errs.ShapeError{What: "node " + errs.Label(n), Reason: fmt.Sprintf("no tensor value (got %T)", vals[n])}
+	}
+	if n.Op() != nil && t.Dtype() == tensor.Float64 && !t.IsView() && !t.RequiresIterator() {
+		return newDense(t.Shape(), t.Float64s()), nil
 	}
 	return newDense(t.Shape(), append([]float64(nil), denseData(t)...)), nil
 }

@@ -168,20 +168,26 @@ func checked(op fmt.Stringer, v G.Value, err error) (G.Value, error) {
 
 // FirstNonFinite returns the index of the first NaN or ±Inf in data, or −1.
 // x − x is 0 for a finite x and NaN otherwise: one branch-free pass over
-// four independent sums, then a search only if something is off.
+// eight independent sums (so that the additions overlap), then a search
+// only if something is off.
 func FirstNonFinite(data []float64) int {
-	var a0, a1, a2, a3 float64
-	n := len(data) &^ 3
-	for i := 0; i < n; i += 4 {
-		a0 += data[i] - data[i]
-		a1 += data[i+1] - data[i+1]
-		a2 += data[i+2] - data[i+2]
-		a3 += data[i+3] - data[i+3]
+	var acc [8]float64
+	n := len(data) &^ 7
+	for i := 0; i < n; i += 8 {
+		d := data[i : i+8 : i+8]
+		acc[0] += d[0] - d[0]
+		acc[1] += d[1] - d[1]
+		acc[2] += d[2] - d[2]
+		acc[3] += d[3] - d[3]
+		acc[4] += d[4] - d[4]
+		acc[5] += d[5] - d[5]
+		acc[6] += d[6] - d[6]
+		acc[7] += d[7] - d[7]
 	}
 	for _, x := range data[n:] {
-		a0 += x - x
+		acc[0] += x - x
 	}
-	if acc := a0 + a1 + a2 + a3; acc == 0 {
+	if (acc[0]+acc[1])+(acc[2]+acc[3])+(acc[4]+acc[5])+(acc[6]+acc[7]) == 0 {
 		return -1
 	}
 	for i, x := range data {
