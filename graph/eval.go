@@ -22,7 +22,9 @@ import (
 //     safe for concurrent use, input values can be bound per run without
 //     touching the graph (Run's bind), and nothing is clobbered in place;
 //   - a value is dropped after its last use (unless asked for), so memory
-//     follows the live set, not the graph;
+//     follows the live set, not the graph; when it was made and read only by
+//     ops of package ops (ops.Recyclable), its memory goes back to their
+//     pool for the next results (ops.Release);
 //   - a transpose read only by matrix products is never formed: the
 //     product (an ops.TransposeFuser) reads its input with a flag;
 //   - with several CPUs and enough work, independent nodes run
@@ -40,6 +42,7 @@ type Program struct {
 	trans   [][]bool // per input, read transposed (fused TransposeOp); nil: none
 	last    []int    // the last node reading each value; -1: kept
 	readers [][]int  // per node, the nodes reading it (once per reading)
+	recycle []bool   // per node, its value is Released after its last reading
 	work    int      // Σ of the nodes' sizes: a proxy for the cost of a run
 }
 
@@ -117,6 +120,14 @@ func Compile(name string, roots []*G.Node, keep ...*G.Node) *Program {
 			p.last[renumber[i]] = -1
 		}
 	}
+	p.recycle = make([]bool, len(p.nodes))
+	for k, n := range p.nodes {
+		r := p.last[k] != -1 && ops.Recyclable(n.Op())
+		for _, i := range p.readers[k] {
+			r = r && ops.Recyclable(p.nodes[i].Op())
+		}
+		p.recycle[k] = r
+	}
 	return p
 }
 
@@ -163,7 +174,10 @@ func (p *Program) Run(bind Values) (out Values, err error) {
 			out[n] = v
 		}
 		for _, k := range p.args[i] { // free what no later node reads
-			if p.last[k] == i {
+			if p.last[k] == i && vals[k] != nil {
+				if p.recycle[k] {
+					ops.Release(vals[k])
+				}
 				vals[k] = nil
 			}
 		}
@@ -287,6 +301,9 @@ func (p *Program) runParallel(bind Values) (Values, error) {
 				}
 				for _, k := range p.args[i] { // free what no later node reads
 					if unread[k].Add(-1) == 0 && p.last[k] != -1 {
+						if p.recycle[k] {
+							ops.Release(vals[k])
+						}
 						vals[k] = nil
 					}
 				}

@@ -58,7 +58,7 @@ func (o BiasAddOp) do(v ...G.Value) (G.Value, error) {
 	if len(s) != 2 || sb.TotalSize() != s[1] {
 		return nil, &errs.ShapeError{What: o.String(), Reason: fmt.Sprintf("shapes %v and %v", s, sb)}
 	}
-	out := make([]float64, len(x))
+	out := alloc(len(x))
 	c := s[1]
 	for i := 0; i < s[0]; i++ {
 		for j := range c {

@@ -103,10 +103,11 @@ func (o ElementwiseOp) do(v ...G.Value) (G.Value, error) {
 		if err != nil {
 			return nil, err
 		}
-		out := make([]float64, len(x))
+		out := alloc(len(x))
 		if f.DerivSlice(o.Order, out, x) {
 			return newValue(s, out), nil // non-finite results are caught by Do
 		}
+		release(out)
 	}
 	return mapValue(v[0], func(x float64) (float64, error) {
 		d, ok := o.F.Deriv(o.Order, x)

@@ -73,9 +73,11 @@ func (o MatMulOp) doT(trans []bool, v ...G.Value) (G.Value, error) {
 	if _, k := x.Dims(); k != first(y.Dims()) {
 		return nil, &errs.ShapeError{What: o.String(), Reason: "inner dimensions differ"}
 	}
-	var c mat.Dense
+	r, _ := x.Dims()
+	_, cols := y.Dims()
+	c := mat.NewDense(r, cols, alloc(r*cols)) // Mul overwrites every element
 	c.Mul(x, y)
-	return fromMatrix(&c), nil
+	return fromMatrix(c), nil
 }
 
 func first(a, _ int) int { return a }

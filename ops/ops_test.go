@@ -216,3 +216,16 @@ func scalarLike(t *tensor.Dense, v float64) *tensor.Dense {
 	}
 	return tensor.New(tensor.WithShape(t.Shape()...), tensor.WithBacking(d))
 }
+
+// Ops without the rules opcheck.Check needs are checked for fresh results
+// on their own (Check does it for the others): graph.Program recycles the
+// memory of values made and read only by this package's ops.
+func TestResultsAreFresh(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 8))
+	x := nets.Randn(rng, 3, 4, 0)
+	for _, op := range []G.Op{ops.StopOp{}, ops.TransposeOp{}, ops.SumOp{Axis: 1}} {
+		if err := opcheck.FreshResult(op, []*tensor.Dense{x}); err != nil {
+			t.Error(err)
+		}
+	}
+}

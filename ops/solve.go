@@ -88,16 +88,19 @@ func (o SolveOp) do(v ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	var x mat.Dense
-	if !o.Right {
-		err = lu.SolveTo(&x, o.Trans, c)
-		return fromMatrix(&x), wrapCond(o, err)
+	r, cols := c.Dims()
+	if !o.Right { // SolveTo copies C into X, then solves in place
+		x := mat.NewDense(r, cols, alloc(r*cols))
+		err = lu.SolveTo(x, o.Trans, c)
+		return fromMatrix(x), wrapCond(o, err)
 	}
 	// X Â = C  ⇔  Âᵀ Xᵀ = Cᵀ
-	err = lu.SolveTo(&x, !o.Trans, c.T())
-	var xt mat.Dense
-	xt.CloneFrom(x.T())
-	return fromMatrix(&xt), wrapCond(o, err)
+	x := mat.NewDense(cols, r, alloc(r*cols))
+	err = lu.SolveTo(x, !o.Trans, c.T())
+	xt := mat.NewDense(r, cols, alloc(r*cols))
+	xt.Copy(x.T())
+	release(x.RawMatrix().Data)
+	return fromMatrix(xt), wrapCond(o, err)
 }
 
 func wrapCond(op fmt.Stringer, err error) error {

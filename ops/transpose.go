@@ -50,7 +50,7 @@ func (TransposeOp) do(v ...G.Value) (G.Value, error) {
 		return nil, &errs.ShapeError{What: "Aᵀ", Reason: fmt.Sprintf("shape %v, want a matrix", s)}
 	}
 	r, c := s[0], s[1]
-	dst := make([]float64, r*c)
+	dst := alloc(r * c)
 	// 32×32 tiles keep both the rows read and the rows written in cache.
 	const tile = 32
 	for i0 := 0; i0 < r; i0 += tile {

@@ -123,13 +123,14 @@ func zip(a, b G.Value, f func(x, y float64) (float64, error)) (G.Value, error) {
 	return newValue(sx, out), nil
 }
 
-// zipFast is zip for operations that cannot fail, over whole slices.
+// zipFast is zip for operations that cannot fail, over whole slices; f
+// writes every element of out.
 func zipFast(a, b G.Value, f func(out, x, y []float64)) (G.Value, error) {
 	x, y, sx, err := pair(a, b)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]float64, len(x))
+	out := alloc(len(x))
 	f(out, x, y)
 	return newValue(sx, out), nil
 }
@@ -140,7 +141,7 @@ func mapValue(a G.Value, f func(x float64) (float64, error)) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]float64, len(x))
+	out := alloc(len(x))
 	for i := range x {
 		if out[i], err = f(x[i]); err != nil {
 			return nil, fmt.Errorf("ops: element %d (x=%g): %w", i, x[i], err)

@@ -78,6 +78,9 @@ func Check(op G.Op, inputs []*tensor.Dense, tol Tolerances, rng *rand.Rand, skip
 			failures = append(failures, fmt.Errorf("%v: %s error %.3g > %.3g", op, rule, got, limit))
 		}
 	}
+	if err := FreshResult(op, inputs); err != nil {
+		failures = append(failures, err)
+	}
 	if rep.JVP, err = c.jvpError(tol.Step); err != nil {
 		return rep, err
 	}
@@ -537,4 +540,29 @@ func (c *testCase) gradientInverseErrors(i int) (roundTrip, jacobian float64, er
 		return 0, 0, err
 	}
 	return relErr(data(out[0]), data(c.x[i])), relErr(data(out[1]), data(c.d[i])), nil
+}
+
+// FreshResult checks the promise of ops.Recyclable for an op of package
+// ops: its result shares no memory with its inputs (its buffers may be
+// recycled once no node reads them).
+func FreshResult(op G.Op, inputs []*tensor.Dense) error {
+	if !ops.Recyclable(op) {
+		return nil
+	}
+	in := make([]G.Value, len(inputs))
+	for i, x := range inputs {
+		in[i] = x
+	}
+	out, err := op.Do(in...)
+	t, ok := out.(*tensor.Dense)
+	if err != nil || !ok || t.MemSize() == 0 {
+		return nil // errors are other checks' concern; scalars own nothing
+	}
+	lo, hi := t.Uintptr(), t.Uintptr()+t.MemSize()
+	for i, x := range inputs {
+		if x.MemSize() > 0 && lo < x.Uintptr()+x.MemSize() && x.Uintptr() < hi {
+			return fmt.Errorf("%v: the result shares memory with input %d (ops.Recyclable promises fresh results)", op, i)
+		}
+	}
+	return nil
 }
