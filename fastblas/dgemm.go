@@ -233,6 +233,8 @@ func packA(aT bool, a []float64, lda, i0, p0, mcur, kcur, mr int, dst []float64)
 				off := (p0+p)*lda + i0 + ir
 				copy(panel[p*mr:p*mr+mm], a[off:off+mm])
 			}
+		} else if mm == 8 && mr == 8 {
+			packRows8(a, lda, (i0+ir)*lda+p0, kcur, panel)
 		} else {
 			for i := 0; i < mm; i++ {
 				off := (i0+ir+i)*lda + p0
@@ -246,6 +248,26 @@ func packA(aT bool, a []float64, lda, i0, p0, mcur, kcur, mr int, dst []float64)
 				clear(panel[p*mr+mm : (p+1)*mr])
 			}
 		}
+	}
+}
+
+// packRows8 interleaves 8 rows of kcur values (the first at a[off], the
+// next ones lda apart) into dst: step p holds the 8 values of column p, so
+// the writes are sequential.
+func packRows8(a []float64, lda, off, kcur int, dst []float64) {
+	r0 := a[off : off+kcur]
+	r1 := a[off+lda : off+lda+kcur]
+	r2 := a[off+2*lda : off+2*lda+kcur]
+	r3 := a[off+3*lda : off+3*lda+kcur]
+	r4 := a[off+4*lda : off+4*lda+kcur]
+	r5 := a[off+5*lda : off+5*lda+kcur]
+	r6 := a[off+6*lda : off+6*lda+kcur]
+	r7 := a[off+7*lda : off+7*lda+kcur]
+	dst = dst[:8*kcur]
+	for p := range kcur {
+		d := dst[8*p : 8*p+8 : 8*p+8]
+		d[0], d[1], d[2], d[3] = r0[p], r1[p], r2[p], r3[p]
+		d[4], d[5], d[6], d[7] = r4[p], r5[p], r6[p], r7[p]
 	}
 }
 
