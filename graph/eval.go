@@ -44,6 +44,7 @@ type Program struct {
 	readers [][]int  // per node, the nodes reading it (once per reading)
 	recycle []bool   // per node, its value is Released after its last reading
 	work    int      // Σ of the nodes' sizes: a proxy for the cost of a run
+	flops   float64  // the floating-point operations of a run (ops.FlopCounter)
 }
 
 // parallelWork is the work (Σ of node sizes) from which a run with several
@@ -113,7 +114,17 @@ func Compile(name string, roots []*G.Node, keep ...*G.Node) *Program {
 			p.last[k] = i
 			p.readers[k] = append(p.readers[k], i)
 		}
-		p.work += p.nodes[i].Shape().TotalSize()
+		n := p.nodes[i]
+		p.work += n.Shape().TotalSize()
+		if fc, ok := n.Op().(ops.FlopCounter); ok {
+			var shapes []tensor.Shape
+			for _, c := range Children(n) { // the logical shapes: transposes included
+				shapes = append(shapes, c.Shape())
+			}
+			p.flops += fc.Flops(shapes)
+		} else if n.Op() != nil {
+			p.flops += float64(n.Shape().TotalSize())
+		}
 	}
 	for _, n := range append(append([]*G.Node{}, roots...), keep...) {
 		if i, ok := index[n]; ok && live[i] {
@@ -130,6 +141,11 @@ func Compile(name string, roots []*G.Node, keep ...*G.Node) *Program {
 	}
 	return p
 }
+
+// Flops returns the floating-point operations of a run: matrix products,
+// factorisations and solves counted from their shapes (ops.FlopCounter),
+// every other op as one per element of its result. For reporting speed.
+func (p *Program) Flops() float64 { return p.flops }
 
 // Len returns the number of nodes the program evaluates.
 func (p *Program) Len() int { return len(p.nodes) }

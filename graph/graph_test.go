@@ -259,12 +259,16 @@ func TestProgramFusesTransposes(t *testing.T) {
 		}
 	}
 	for _, tc := range []struct {
-		keep []*G.Node
-		len  int
-	}{{nil, 4}, {[]*G.Node{ct}, 5}} { // A, B, Aᵀ·B, the product; + the kept Cᵀ
+		keep  []*G.Node
+		len   int
+		flops float64 // 2mkn per product (2·2·3·4 and 2·4·2·3), + 8 for the formed 4×2 Cᵀ
+	}{{nil, 4, 96}, {[]*G.Node{ct}, 5, 104}} { // A, B, Aᵀ·B, the product; + the kept Cᵀ
 		p := graph.Compile("fused", []*G.Node{d}, tc.keep...)
 		if p.Len() != tc.len {
 			t.Errorf("keep %v: program of %d nodes, want %d", tc.keep, p.Len(), tc.len)
+		}
+		if p.Flops() != tc.flops {
+			t.Errorf("keep %v: %g flops, want %g", tc.keep, p.Flops(), tc.flops)
 		}
 		out, err := p.Run(nil)
 		if err != nil {

@@ -93,6 +93,8 @@ func BenchmarkScaling(b *testing.B) {
 				return 0, nil
 			}, 32},
 		}
+		// The products that run one program, whose flops LastFlops counts.
+		single := map[string]bool{"Gradient": true, "Hv": true, "InvHvAll": true, "InvHvAllUncertified": true, "InvHvBlock0": true}
 		for _, pr := range products {
 			if n > pr.max {
 				continue
@@ -102,7 +104,7 @@ func BenchmarkScaling(b *testing.B) {
 					b.Fatal(err)
 				}
 				var tg, tp time.Duration
-				var extra float64
+				var extra, flops float64
 				for b.Loop() {
 					b.StopTimer()
 					for i := 0; i < 2; i++ {
@@ -128,9 +130,12 @@ func BenchmarkScaling(b *testing.B) {
 						b.Fatal(err)
 					}
 					tp += time.Since(t1)
-					extra = e
+					extra, flops = e, p.LastFlops()
 				}
 				b.ReportMetric(float64(tp)/float64(tg), "x-grad")
+				if single[pr.name] { // one program: its flops over its time
+					b.ReportMetric(flops*float64(b.N)/tp.Seconds()/1e9, "GFlop/s")
+				}
 				if pr.name == "CG1e-6" {
 					b.ReportMetric(extra, "iterations")
 				}

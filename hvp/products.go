@@ -3,7 +3,9 @@ package hvp
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sync"
+	"sync/atomic"
 
 	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/graph"
@@ -48,7 +50,16 @@ type Products struct {
 	blocks []*block   // their routes built on first use
 	progs  map[string]*graph.Program
 	ggn    *ggn // the Gauss–Newton pass, on first use
+
+	lastFlops atomic.Uint64 // float64 bits: LastFlops
 }
+
+// LastFlops returns the floating-point operations of the last program a
+// product ran (graph.Program.Flops: matrix products, factorisations and
+// solves from their shapes, other ops one per element) — one program per
+// Gradient, Hv or InvHvAll call, the last of several for a product that
+// runs more. For reporting speed in GFlop/s.
+func (p *Products) LastFlops() float64 { return math.Float64frombits(p.lastFlops.Load()) }
 
 // New builds, in loss's graph, the gradient pass and the R-pass for loss
 // with respect to weights (input nodes, which must have values before any
@@ -195,7 +206,9 @@ func (p *Products) run(key string, roots []*G.Node, bind graph.Values, keep ...*
 	if err := p.checkInputs(bind); err != nil {
 		return nil, err
 	}
-	vals, err := p.program(key, roots, keep...).Run(bind)
+	prog := p.program(key, roots, keep...)
+	p.lastFlops.Store(math.Float64bits(prog.Flops()))
+	vals, err := prog.Run(bind)
 	return vals, p.userError(err)
 }
 

@@ -82,6 +82,14 @@ func (o MatMulOp) doT(trans []bool, v ...G.Value) (G.Value, error) {
 
 func first(a, _ int) int { return a }
 
+// Flops: 2mkn for an m×k times a k×n matrix.
+func (MatMulOp) Flops(in []tensor.Shape) float64 {
+	if len(in) != 2 || len(in[0]) != 2 || len(in[1]) != 2 {
+		return 0
+	}
+	return 2 * float64(in[0][0]) * float64(in[0][1]) * float64(in[1][1])
+}
+
 func (MatMulOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
 	var b Builder
 	g := make([]*G.Node, 2)

@@ -7,6 +7,7 @@ import (
 	"github.com/newtonia/newtonia/internal/gorgoniax"
 
 	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
 )
 
 // The rules an op may register. Each is a separate small interface, found by
@@ -82,6 +83,15 @@ type GradientInverter interface {
 // a constant (method.md §7: "frozen").
 type PiecewiseConstanter interface {
 	PiecewiseConstant() bool
+}
+
+// FlopCounter is implemented by ops that count their floating-point
+// operations from their input shapes (matrix products, factorisations,
+// solves); graph.Program counts any other op as one operation per element
+// of its result. The counts are for reporting speed (GFlop/s), not for
+// deciding anything.
+type FlopCounter interface {
+	Flops(in []tensor.Shape) float64
 }
 
 // TransposeFuser is implemented by ops that read an input transposed

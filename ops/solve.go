@@ -103,6 +103,17 @@ func (o SolveOp) do(v ...G.Value) (G.Value, error) {
 	return fromMatrix(xt), wrapCond(o, err)
 }
 
+// Flops: the LU factorisation of the n×n matrix, 2n³/3 (counted although
+// the cache may serve it), and the two triangular solves, 2n² per column
+// of C.
+func (SolveOp) Flops(in []tensor.Shape) float64 {
+	if len(in) != 2 || len(in[0]) != 2 {
+		return 0
+	}
+	n := float64(in[0][0])
+	return 2*n*n*n/3 + 2*n*float64(in[1].TotalSize())
+}
+
 func wrapCond(op fmt.Stringer, err error) error {
 	if c, ok := err.(mat.Condition); ok {
 		return singular(op, float64(c))

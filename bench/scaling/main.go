@@ -14,6 +14,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -32,6 +33,7 @@ type point struct {
 	n       int
 	seconds float64
 	xgrad   float64
+	gflops  float64 // NaN when the benchmark reports none
 }
 
 func main() {
@@ -58,10 +60,13 @@ func main() {
 		}
 		n, _ := strconv.Atoi(m[1])
 		ns, _ := strconv.ParseFloat(m[4], 64)
-		p := point{n: n, seconds: ns * 1e-9, xgrad: math.NaN()}
+		p := point{n: n, seconds: ns * 1e-9, xgrad: math.NaN(), gflops: math.NaN()}
 		for _, mm := range metric.FindAllStringSubmatch(m[5], -1) {
-			if mm[2] == "x-grad" {
+			switch mm[2] {
+			case "x-grad":
 				p.xgrad, _ = strconv.ParseFloat(mm[1], 64)
+			case "GFlop":
+				p.gflops, _ = strconv.ParseFloat(mm[1], 64)
 			}
 		}
 		data[m[2]] = append(data[m[2]], p)
@@ -93,7 +98,8 @@ func fail(err error) {
 	os.Exit(1)
 }
 
-// report prints a markdown table (time and ratio to the gradient) and the
+// report prints a markdown table (time, ratio to the gradient, GFlop/s
+// where counted) and the
 // least-squares slope of log t against log n for n ≥ from.
 func report(names []string, data map[string][]point, from int) {
 	ns := map[int]bool{}
@@ -129,7 +135,11 @@ func report(names []string, data map[string][]point, from int) {
 				fmt.Print(" — |")
 				continue
 			}
-			fmt.Printf(" %s (%.2g×) |", human(p.seconds), p.xgrad)
+			if math.IsNaN(p.gflops) {
+				fmt.Printf(" %s (%.2g×) |", human(p.seconds), p.xgrad)
+			} else {
+				fmt.Printf(" %s (%.2g×, %.3g GFlop/s) |", human(p.seconds), p.xgrad, p.gflops)
+			}
 			if n >= from {
 				xs, ys = append(xs, math.Log(float64(n))), append(ys, math.Log(p.seconds))
 			}
@@ -153,16 +163,20 @@ func human(s float64) string {
 	return fmt.Sprintf("%.3g µs", s*1e6)
 }
 
+// writeCSV writes the measurements to path atomically (a temporary file
+// in the same folder, renamed).
 func writeCSV(path string, names []string, data map[string][]point) error {
-	f, err := os.Create(path)
+	f, err := os.CreateTemp(filepath.Dir(path), ".scaling-*.csv")
 	if err != nil {
 		return err
 	}
+	defer os.Remove(f.Name())
 	w := csv.NewWriter(f)
-	w.Write([]string{"product", "n", "seconds", "ratio_to_gradient"})
+	w.Write([]string{"product", "n", "seconds", "ratio_to_gradient", "gflops"})
 	for _, name := range names {
 		for _, p := range data[name] {
-			w.Write([]string{name, strconv.Itoa(p.n), strconv.FormatFloat(p.seconds, 'g', 6, 64), strconv.FormatFloat(p.xgrad, 'g', 4, 64)})
+			w.Write([]string{name, strconv.Itoa(p.n), strconv.FormatFloat(p.seconds, 'g', 6, 64),
+				strconv.FormatFloat(p.xgrad, 'g', 4, 64), strconv.FormatFloat(p.gflops, 'g', 4, 64)})
 		}
 	}
 	w.Flush()
@@ -170,7 +184,10 @@ func writeCSV(path string, names []string, data map[string][]point) error {
 		f.Close()
 		return err
 	}
-	return f.Close()
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
 }
 
 func writePNG(path string, names []string, data map[string][]point) error {
@@ -192,5 +209,10 @@ func writePNG(path string, names []string, data map[string][]point) error {
 	if err := plotutil.AddLinePoints(p, args...); err != nil {
 		return err
 	}
-	return p.Save(7*vg.Inch, 5*vg.Inch, path)
+	tmp := filepath.Join(filepath.Dir(path), ".scaling-tmp-"+filepath.Base(path)) // same extension: the format
+	if err := p.Save(7*vg.Inch, 5*vg.Inch, tmp); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, path) // atomic: a reader never sees half a plot
 }
