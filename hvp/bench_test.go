@@ -155,7 +155,9 @@ func nudge(m *nets.MLP) {
 // BenchmarkPerSample times the per-sample route (method.md §9) on tanh
 // 3-layer nets with biases, n-n-n-n, batch n + 1 = fan-in + 1, half
 // squared error: every block's B-pass with its certificate (InvHvAll), as
-// a multiple of a gradient timed in the same loop ("x-grad"), and, for
+// a multiple of a gradient timed in the same loop ("x-grad"), its speed
+// ("GFlop/s", hvp.Products.LastFlops over the time) and its time over the
+// time its flops would take at the gradient's speed ("x-flops"), and, for
 // n ≤ 64, the largest relative error of the blocks against the
 // LU solve of their dense block of exact R-pass columns, as correct
 // digits, −log10 of the relative error ("digits"), with the largest
@@ -186,6 +188,7 @@ func BenchmarkPerSample(b *testing.B) {
 				b.Fatal(err)
 			}
 			var tg, tp time.Duration
+			var gradFlops, flops float64
 			for b.Loop() {
 				b.StopTimer()
 				t0 := time.Now()
@@ -193,6 +196,7 @@ func BenchmarkPerSample(b *testing.B) {
 					b.Fatal(err)
 				}
 				tg += time.Since(t0)
+				gradFlops = p.LastFlops()
 				nudge(m)
 				b.StartTimer()
 				t1 := time.Now()
@@ -200,8 +204,14 @@ func BenchmarkPerSample(b *testing.B) {
 					b.Fatal(err)
 				}
 				tp += time.Since(t1)
+				flops = p.LastFlops()
 			}
 			b.ReportMetric(float64(tp)/float64(tg), "x-grad")
+			// Its speed, and its time over what its flops would take at the
+			// gradient's speed measured in the same loop ("x-flops").
+			speed, gradSpeed := flops/tp.Seconds()*float64(b.N), gradFlops/tg.Seconds()*float64(b.N)
+			b.ReportMetric(speed/1e9, "GFlop/s")
+			b.ReportMetric(gradSpeed/speed, "x-flops")
 			if n > 64 {
 				return
 			}
