@@ -18,13 +18,15 @@ type Implementation struct {
 
 // microKernel is one register-blocked kernel and its blocking: run computes
 // C[i*ldc+j] += alpha·Σ_p a[p*mr+i]·b[p*nr+j] for an mr×nr tile, set
-// C[i*ldc+j] = alpha·Σ_p … without reading C; kc is the
+// C[i*ldc+j] = alpha·Σ_p … without reading C, trsm a step of a triangular
+// solve (C − Σ …, then the mr×mr diagonal block by substitution); kc is the
 // depth of a packed slice (a kc×nr panel of B stays in L1), mc the height of
 // a packed block of A (in L2).
 type microKernel struct {
 	name           string
 	mr, nr, kc, mc int
 	run, set       func(k int, a, b, c *float64, ldc int, alpha float64)
+	trsm           func(k int, a, b, c *float64, ldc int, d, x *float64) // see packedTrsm
 	has            bool // the CPU can run it
 }
 

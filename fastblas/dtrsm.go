@@ -1,22 +1,35 @@
 package fastblas
 
-import "gonum.org/v1/gonum/blas"
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
 
-// trsmLeaf: triangles up to this order are solved by gonum's Dtrsm; larger
-// ones are split in halves, and the off-diagonal update — all but a
-// trsmLeaf/order fraction of the flops — is a Dgemm.
-const trsmLeaf = 16
+	"gonum.org/v1/gonum/blas"
+)
+
+// trsmSmall: triangles up to this order are solved by gonum's Dtrsm.
+const trsmSmall = 16
 
 // Dtrsm solves op(A)·X = alpha·B (side Left) or X·op(A) = alpha·B (side
 // Right) for X, overwriting B, where A is triangular (gonum's semantics and
-// panics). The triangle is split recursively; the diagonal pieces go to
-// gonum's Dtrsm and the updates to Dgemm.
+// panics).
+//
+// Every case is one lower-triangular solve T·X' = B' with forward
+// substitution, reading A and B through strides (a transpose swaps them, an
+// upper triangle reverses the order; the right side is the left side of the
+// transposed system). X' is solved mr rows at a time (mr: the micro-kernel's
+// tile height) for nr columns at a time: the rows already solved enter the
+// block's right-hand side through the micro-kernel (C −= T[rows, :r]·X'[:r, :],
+// all but about mr/(2·order) of the flops), then the mr×mr diagonal block is
+// solved by substitution in Go.
 func (impl Implementation) Dtrsm(s blas.Side, ul blas.Uplo, tA blas.Transpose, d blas.Diag, m, n int, alpha float64, a []float64, lda int, b []float64, ldb int) {
 	order := m
 	if s == blas.Right {
 		order = n
 	}
-	if active == nil || order <= trsmLeaf || m*n*order < smallProduct {
+	kern := active
+	if kern == nil || order <= trsmSmall || m*n*order < smallProduct {
 		impl.Implementation.Dtrsm(s, ul, tA, d, m, n, alpha, a, lda, b, ldb)
 		return
 	}
@@ -36,67 +49,144 @@ func (impl Implementation) Dtrsm(s blas.Side, ul blas.Uplo, tA blas.Transpose, d
 			return
 		}
 	}
-	t := trsm{impl: impl, s: s, ul: ul, tA: tA, d: d, m: m, n: n, a: a, lda: lda, b: b, ldb: ldb,
-		lower: (ul == blas.Lower) == (tA == blas.NoTrans)}
-	t.solve(0, order)
-}
-
-// trsm is one triangular solve in progress.
-type trsm struct {
-	impl   Implementation
-	s      blas.Side
-	ul     blas.Uplo
-	tA     blas.Transpose
-	d      blas.Diag
-	m, n   int
-	a      []float64
-	lda    int
-	b      []float64
-	ldb    int
-	lower  bool // op(A) is lower triangular
-}
-
-// opA returns op(A)[i:, j:] as Dgemm reads it with tA.
-func (t *trsm) opA(i, j int) []float64 {
-	if t.tA == blas.NoTrans {
-		return t.a[i*t.lda+j:]
+	// T(i, j) = a[ta.off + i·ta.rs + j·ta.cs], B'(i, j) likewise in b.
+	ta := stride{rs: lda, cs: 1} // op(A) = A
+	if tA != blas.NoTrans {
+		ta.rs, ta.cs = 1, lda
 	}
-	return t.a[j*t.lda+i:]
+	tb := stride{rs: ldb, cs: 1}
+	cols := n
+	lower := (ul == blas.Lower) == (tA == blas.NoTrans) // op(A) lower
+	if s == blas.Right {                                // X·op(A) = B ⇔ op(A)ᵀ·Xᵀ = Bᵀ
+		ta.rs, ta.cs = ta.cs, ta.rs
+		tb.rs, tb.cs = tb.cs, tb.rs
+		cols = m
+		lower = !lower
+	}
+	if !lower { // reverse the unknowns' order: an upper triangle becomes lower
+		ta.off += (order - 1) * (ta.rs + ta.cs)
+		ta.rs, ta.cs = -ta.rs, -ta.cs
+		tb.off += (order - 1) * tb.rs
+		tb.rs = -tb.rs
+	}
+	packedTrsm(kern, a, ta, d == blas.Unit, b, tb, order, cols)
 }
 
-// solve solves for the unknowns k0..k1 of the triangle: rows of X (Left) or
-// columns (Right). The right-hand side already holds the contributions of
-// the unknowns solved before them.
-func (t *trsm) solve(k0, k1 int) {
-	if k1-k0 <= trsmLeaf {
-		if t.s == blas.Left {
-			t.impl.Implementation.Dtrsm(t.s, t.ul, t.tA, t.d, k1-k0, t.n, 1, t.a[k0*t.lda+k0:], t.lda, t.b[k0*t.ldb:], t.ldb)
-		} else {
-			t.impl.Implementation.Dtrsm(t.s, t.ul, t.tA, t.d, t.m, k1-k0, 1, t.a[k0*t.lda+k0:], t.lda, t.b[k0:], t.ldb)
+// stride addresses a matrix in a slice: element (i, j) at off + i·rs + j·cs.
+type stride struct{ off, rs, cs int }
+
+func (s stride) at(i, j int) int { return s.off + i*s.rs + j*s.cs }
+
+// packedTrsm solves T·X = B in place of B for lower-triangular T (order rows,
+// unit diagonal if unit), B with cols columns.
+func packedTrsm(kern *microKernel, a []float64, ta stride, unit bool, b []float64, tb stride, order, cols int) {
+	mr, nr := kern.mr, kern.nr
+	blocks := ceilDiv(order, mr)
+	// Per row block I: the part of T left of its diagonal block, packed as
+	// the kernel reads Ã (step p holds T(I·mr + i, p) for i < mr, zero past
+	// order), then the mr×mr diagonal block, row-major, lower triangle with
+	// its diagonal (1 for a unit diagonal and past order), zeros above.
+	offs := make([]int, blocks+1)
+	for I := range blocks {
+		offs[I+1] = offs[I] + I*mr*mr + mr*mr
+	}
+	tpack := getBuffer(offs[blocks])
+	defer putBuffer(tpack)
+	for I := range blocks {
+		r0 := I * mr
+		panel, diag := (*tpack)[offs[I]:offs[I]+r0*mr], (*tpack)[offs[I]+r0*mr:offs[I+1]]
+		clear(diag)
+		for i := range mr {
+			if r0+i >= order {
+				for p := range r0 {
+					panel[p*mr+i] = 0
+				}
+				diag[i*mr+i] = 1
+				continue
+			}
+			for p := range r0 {
+				panel[p*mr+i] = a[ta.at(r0+i, p)]
+			}
+			for q := range i {
+				diag[i*mr+q] = a[ta.at(r0+i, r0+q)]
+			}
+			diag[i*mr+i] = 1
+			if !unit {
+				diag[i*mr+i] = a[ta.at(r0+i, r0+i)]
+			}
+		}
+	}
+	panels := ceilDiv(cols, nr)
+	workers := 1
+	if order*order*cols >= parallelProduct {
+		workers = min(runtime.GOMAXPROCS(0), panels)
+	}
+	// solve solves the nr columns from jc on: per row block, gather B's
+	// rows into the tile, let the kernel subtract the solved rows' part and
+	// solve the diagonal block (the solved rows also go to xpack, which the
+	// next blocks read as B̃), scatter the tile back.
+	solve := func(jc int, xpack, tile []float64) {
+		nn := min(nr, cols-jc)
+		for I := range blocks {
+			r0 := I * mr
+			mm := min(mr, order-r0)
+			if nn < nr || mm < mr {
+				clear(tile)
+			}
+			for i := range mm {
+				row := tile[i*nr : i*nr+nn]
+				if tb.cs == 1 {
+					at := tb.at(r0+i, jc)
+					copy(row, b[at:at+nn])
+					continue
+				}
+				for j := range row {
+					row[j] = b[tb.at(r0+i, jc+j)]
+				}
+			}
+			kern.trsm(r0, &(*tpack)[offs[I]], &xpack[0], &tile[0], nr, &(*tpack)[offs[I]+r0*mr], &xpack[r0*nr])
+			for i := range mm {
+				row := tile[i*nr : i*nr+nn]
+				if tb.cs == 1 {
+					at := tb.at(r0+i, jc)
+					copy(b[at:at+nn], row)
+					continue
+				}
+				for j, v := range row {
+					b[tb.at(r0+i, jc+j)] = v
+				}
+			}
+		}
+	}
+	var next atomic.Int64
+	run := func() (err any) {
+		defer func() { err = recover() }()
+		xpack := getBuffer(blocks * mr * nr)
+		defer putBuffer(xpack)
+		tile := make([]float64, mr*nr)
+		for i := int(next.Add(1)) - 1; i < panels; i = int(next.Add(1)) - 1 {
+			solve(i*nr, *xpack, tile)
+		}
+		return nil
+	}
+	if workers == 1 {
+		if err := run(); err != nil {
+			panic(err)
 		}
 		return
 	}
-	mid := k0 + roundUp((k1-k0)/2, 8)
-	// Forward (first half first) when the first unknowns need no others:
-	// op(A) lower on the left, upper on the right.
-	forward := t.lower == (t.s == blas.Left)
-	first, second := [2]int{k0, mid}, [2]int{mid, k1}
-	if !forward {
-		first, second = second, first
+	failed := make([]any, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() { defer wg.Done(); failed[w] = run() }()
 	}
-	t.solve(first[0], first[1])
-	// Subtract the solved unknowns' contribution from the second part.
-	f0, f1, s0, s1 := first[0], first[1], second[0], second[1]
-	if t.s == blas.Left {
-		// B[s, :] −= op(A)[s, f] · X[f, :]
-		t.impl.Dgemm(t.tA, blas.NoTrans, s1-s0, t.n, f1-f0, -1, t.opA(s0, f0), t.lda,
-			t.b[f0*t.ldb:], t.ldb, 1, t.b[s0*t.ldb:], t.ldb)
-	} else {
-		// B[:, s] −= X[:, f] · op(A)[f, s]
-		t.impl.Dgemm(blas.NoTrans, t.tA, t.m, s1-s0, f1-f0, -1, t.b[f0:], t.ldb,
-			t.opA(f0, s0), t.lda, 1, t.b[s0:], t.ldb)
+	wg.Wait()
+	for _, err := range failed {
+		if err != nil {
+			panic(err) // in the caller's goroutine, where it can be recovered
+		}
 	}
-	t.solve(second[0], second[1])
 }
 
 // checkTrsmArgs panics as gonum's Dtrsm does on bad arguments.

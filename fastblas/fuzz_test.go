@@ -130,7 +130,7 @@ func FuzzDgemm(f *testing.F) {
 }
 
 // FuzzDtrsm compares Dtrsm on every kernel with gonum's on well-conditioned
-// triangles of orders that cross the recursive split (trsmLeaf = 16), all
+// triangles of orders that cross the blocking (gonum below trsmSmall = 16; 8- or 6-row blocks above), all
 // sides, triangles, transposes and diagonals, with the residual bound of
 // TestDtrsmAgainstGonum.
 func FuzzDtrsm(f *testing.F) {

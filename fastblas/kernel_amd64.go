@@ -13,6 +13,12 @@ func kernelAVX2(k int, a, b, c *float64, ldc int, alpha float64)
 func kernelAVX512(k int, a, b, c *float64, ldc int, alpha float64)
 
 //go:noescape
+func kernelAVX2Trsm(k int, a, b, c *float64, ldc int, d, x *float64)
+
+//go:noescape
+func kernelAVX512Trsm(k int, a, b, c *float64, ldc int, d, x *float64)
+
+//go:noescape
 func kernelAVX2Set(k int, a, b, c *float64, ldc int, alpha float64)
 
 //go:noescape
@@ -20,8 +26,8 @@ func kernelAVX512Set(k int, a, b, c *float64, ldc int, alpha float64)
 
 // kernels lists the micro-kernels this build has, fastest first.
 var kernels = []microKernel{
-	{name: "avx512", mr: 8, nr: 24, kc: 256, mc: 96, run: kernelAVX512, set: kernelAVX512Set,
+	{name: "avx512", mr: 8, nr: 24, kc: 256, mc: 96, run: kernelAVX512, set: kernelAVX512Set, trsm: kernelAVX512Trsm,
 		has: cpu.X86.HasAVX512F},
-	{name: "avx2", mr: 6, nr: 8, kc: 256, mc: 96, run: kernelAVX2, set: kernelAVX2Set,
+	{name: "avx2", mr: 6, nr: 8, kc: 256, mc: 96, run: kernelAVX2, set: kernelAVX2Set, trsm: kernelAVX2Trsm,
 		has: cpu.X86.HasAVX2 && cpu.X86.HasFMA},
 }
