@@ -104,11 +104,14 @@ func packedTrsm(kern *microKernel, a []float64, ta stride, unit bool, b []float6
 				diag[i*mr+i] = 1
 				continue
 			}
+			at := ta.at(r0+i, 0)
 			for p := range r0 {
-				panel[p*mr+i] = a[ta.at(r0+i, p)]
+				panel[p*mr+i] = a[at]
+				at += ta.cs
 			}
 			for q := range i {
-				diag[i*mr+q] = a[ta.at(r0+i, r0+q)]
+				diag[i*mr+q] = a[at]
+				at += ta.cs
 			}
 			diag[i*mr+i] = 1
 			if !unit {

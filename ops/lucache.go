@@ -1,8 +1,10 @@
 package ops
 
 import (
+	"bytes"
 	"fmt"
 	"sync"
+	"unsafe"
 
 	"github.com/newtonia/newtonia/errs"
 
@@ -15,7 +17,7 @@ import (
 // once however many solves use it: the inverse pass and the B-pass of every
 // block solve with the same h_{l−1} and W_k (and their transposes, through
 // SolveOp.Trans), and the condition estimates reuse them too. Entries are
-// keyed by the matrix's contents, compared exactly, so a changed matrix is
+// keyed by the matrix's contents, compared bit for bit, so a changed matrix is
 // never served a stale result.
 type matrixCache struct {
 	sync.Mutex
@@ -98,13 +100,23 @@ func sameMatrix(a []float64, m blas64.General) bool {
 		return false
 	}
 	for i := 0; i < m.Rows; i++ {
-		row := m.Data[i*m.Stride : i*m.Stride+m.Cols]
-		base := a[i*m.Cols : (i+1)*m.Cols]
-		for j, x := range row {
-			if base[j] != x {
-				return false
-			}
+		if !sameBits(a[i*m.Cols:(i+1)*m.Cols], m.Data[i*m.Stride:i*m.Stride+m.Cols]) {
+			return false
 		}
 	}
 	return true
+}
+
+// sameBits reports whether x and y hold the same bits (a vectorised memory
+// comparison: a matrix is compared with every cached one it may match).
+func sameBits(x, y []float64) bool {
+	if len(x) != len(y) {
+		return false
+	}
+	if len(x) == 0 {
+		return true
+	}
+	bx := unsafe.Slice((*byte)(unsafe.Pointer(&x[0])), 8*len(x))
+	by := unsafe.Slice((*byte)(unsafe.Pointer(&y[0])), 8*len(y))
+	return bytes.Equal(bx, by)
 }
