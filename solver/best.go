@@ -55,6 +55,19 @@ func (n *Newton) best(s NewtonSettings, t0 time.Time) (*StepRecord, error) {
 		}
 		return ws, l
 	}
+	// With MaxRadius set, no candidate is longer than MaxRadius·max(‖w‖, 1)
+	// (a longer one is shortened along itself): the trust region that keeps
+	// a step on one minibatch from fitting that batch alone.
+	limit := math.Inf(1)
+	if s.MaxRadius < defaultMaxRadius {
+		limit = s.MaxRadius * math.Max(hvp.Norm(base...), 1)
+	}
+	capped := func(d []*tensor.Dense) []*tensor.Dense {
+		if dn := hvp.Norm(d...); dn > limit {
+			return scaledAll(limit/dn, d)
+		}
+		return d
+	}
 	for try := 0; try < 3; try++ {
 		rec.Blocks = make([]BlockStep, L)
 		type cand struct {
@@ -83,7 +96,7 @@ func (n *Newton) best(s NewtonSettings, t0 time.Time) (*StepRecord, error) {
 				rec.Fallbacks++
 				n.Fallbacks++
 			}
-			d := p.Scatter(l, scaledAll(-1, u))
+			d := capped(p.Scatter(l, scaledAll(-1, u)))
 			for _, k := range p.Block(l) {
 				sum[k] = d[k]
 			}
@@ -98,7 +111,7 @@ func (n *Newton) best(s NewtonSettings, t0 time.Time) (*StepRecord, error) {
 			for l := range all {
 				all[l] = l
 			}
-			c := cand{name: "sum", blocks: all, d: sum}
+			c := cand{name: "sum", blocks: all, d: capped(sum)}
 			c.ws, c.loss = at(sum)
 			cands = append(cands, c)
 		}

@@ -59,6 +59,9 @@ const (
 	CombineCyclic
 )
 
+// defaultMaxRadius is MaxRadius's default: no cap in effect.
+const defaultMaxRadius = 1e6
+
 // NewtonSettings configure Newton. Every zero value means the default
 // documented beside it.
 type NewtonSettings struct {
@@ -78,10 +81,11 @@ type NewtonSettings struct {
 	// step, set to the accepted length after a backtrack, quartered after a
 	// rejected step.
 	Radius float64
-	// MaxRadius caps the trust radius's growth (0: 1e6). Stochastic
-	// training, where each step sees a new minibatch, wants it small:
-	// an exact Newton step fits its batch, and a long one does not
-	// generalise.
+	// MaxRadius caps the trust radius's growth (0: 1e6); with
+	// CombineBest, set below that, it caps every candidate step at
+	// MaxRadius·max(‖w‖, 1). Stochastic training, where each step sees a
+	// new minibatch, wants it small: an exact Newton step fits its batch,
+	// and a long one does not generalise.
 	MaxRadius float64
 	Fallback  Fallback // (0: FallbackCG)
 	// CG are the fallback's settings (zero: damping 1e-4·‖g_l‖, tolerance
@@ -157,7 +161,7 @@ func (n *Newton) settings() NewtonSettings {
 		s.Radius = 1
 	}
 	if s.MaxRadius == 0 {
-		s.MaxRadius = 1e6
+		s.MaxRadius = defaultMaxRadius
 	}
 	if s.Shrink == 0 {
 		s.Shrink = 0.5

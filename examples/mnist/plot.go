@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/csv"
 	"os"
+	"path/filepath"
 	"strconv"
 
 	"gonum.org/v1/plot"
@@ -13,32 +14,48 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 )
 
+// writeCSV writes every evaluation, atomically (a temporary file renamed).
 func writeCSV(path string, recs []record) error {
-	f, err := os.Create(path)
+	return writeAtomic(path, func(f *os.File) error {
+		w := csv.NewWriter(f)
+		w.Write([]string{"method", "step", "seconds", "passes", "train_loss", "test_accuracy", "final", "seed"})
+		for _, r := range recs {
+			w.Write([]string{r.method, strconv.Itoa(r.step), strconv.FormatFloat(r.seconds, 'f', 3, 64),
+				strconv.FormatFloat(r.passes, 'f', 4, 64), strconv.FormatFloat(r.loss, 'g', 6, 64),
+				strconv.FormatFloat(r.acc, 'f', 4, 64), strconv.FormatBool(r.final), strconv.FormatUint(r.seed, 10)})
+		}
+		w.Flush()
+		return w.Error()
+	})
+}
+
+// writeAtomic writes path through a temporary file in its folder, renamed
+// into place once complete: a reader never sees a partial file.
+func writeAtomic(path string, write func(*os.File) error) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
 	if err != nil {
 		return err
 	}
-	w := csv.NewWriter(f)
-	w.Write([]string{"method", "step", "seconds", "passes", "train_loss", "test_accuracy", "final"})
-	for _, r := range recs {
-		w.Write([]string{r.method, strconv.Itoa(r.step), strconv.FormatFloat(r.seconds, 'f', 3, 64),
-			strconv.FormatFloat(r.passes, 'f', 4, 64), strconv.FormatFloat(r.loss, 'g', 6, 64),
-			strconv.FormatFloat(r.acc, 'f', 4, 64), strconv.FormatBool(r.final)})
-	}
-	w.Flush()
-	if err := w.Error(); err != nil {
+	defer os.Remove(f.Name())
+	if err := write(f); err != nil {
 		f.Close()
 		return err
 	}
-	return f.Close()
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
 }
 
 // writePNG draws four panels: training loss and test accuracy against
-// wall-clock time and against passes over the data.
+// wall-clock time and against passes over the data, for the first seed.
 func writePNG(path string, recs []record) error {
 	var order []string
 	by := map[string][]record{}
 	for _, r := range recs {
+		if r.seed != recs[0].seed {
+			continue
+		}
 		if _, ok := by[r.method]; !ok {
 			order = append(order, r.method)
 		}
@@ -72,10 +89,10 @@ func writePNG(path string, recs []record) error {
 		fx, fy      func(record) float64
 		log         bool
 	}{
-		{0, 0, "training loss vs time", "training seconds", "mean ½‖h − y‖²", secs, loss, true},
-		{0, 1, "training loss vs passes", "passes over the training set", "mean ½‖h − y‖²", passes, loss, true},
+		{0, 0, "training loss vs time", "training seconds", "mean loss", secs, loss, true},
+		{0, 1, "training loss vs passes", "passes over the training set (curvature rows counted)", "mean loss", passes, loss, true},
 		{1, 0, "test accuracy vs time", "training seconds", "test accuracy (%)", secs, acc, false},
-		{1, 1, "test accuracy vs passes", "passes over the training set", "test accuracy (%)", passes, acc, false},
+		{1, 1, "test accuracy vs passes", "passes over the training set (curvature rows counted)", "test accuracy (%)", passes, acc, false},
 	}
 	for _, s := range specs {
 		if ps[s.i][s.j], err = panel(s.title, s.x, s.y, s.fx, s.fy, s.log); err != nil {
@@ -93,13 +110,8 @@ func writePNG(path string, recs []record) error {
 			grid[i][j].Draw(canvases[i][j])
 		}
 	}
-	f, err := os.Create(path)
-	if err != nil {
+	return writeAtomic(path, func(f *os.File) error {
+		_, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f)
 		return err
-	}
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	})
 }
