@@ -78,16 +78,7 @@ func (impl Implementation) Dgemm(tA, tB blas.Transpose, m, n, k int, alpha float
 		return
 	}
 	if beta != 1 && (beta != 0 || alpha == 0) {
-		for i := 0; i < m; i++ {
-			row := c[i*ldc : i*ldc+n]
-			if beta == 0 {
-				clear(row)
-				continue
-			}
-			for j := range row {
-				row[j] *= beta
-			}
-		}
+		scaleRows(m, n, beta, c, ldc)
 	}
 	if alpha == 0 || k == 0 {
 		return
@@ -314,6 +305,21 @@ func getBuffer(n int) *[]float64 {
 }
 
 func putBuffer(p *[]float64) { buffers.Put(p) }
+
+// scaleRows multiplies the m×n matrix c by s; s = 0 sets it to zero
+// without reading it (a NaN there does not survive).
+func scaleRows(m, n int, s float64, c []float64, ldc int) {
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		if s == 0 {
+			clear(row)
+			continue
+		}
+		for j := range row {
+			row[j] *= s
+		}
+	}
+}
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
 

@@ -69,17 +69,23 @@ func at(t blas.Transpose, x []float64, ld, i, j int) float64 {
 
 var transposes = []blas.Transpose{blas.NoTrans, blas.Trans}
 
-// checkGemm compares one product with gonum's on every kernel.
-func checkGemm(t *testing.T, rng *rand.Rand, tA, tB blas.Transpose, m, n, k, pad int, alpha, beta float64) {
-	t.Helper()
-	ar, ac := m, k
+// operandDims returns the rows and columns of A and B as stored for
+// op(A) m×k and op(B) k×n.
+func operandDims(tA, tB blas.Transpose, m, n, k int) (ar, ac, br, bc int) {
+	ar, ac, br, bc = m, k, k, n
 	if tA != blas.NoTrans {
 		ar, ac = k, m
 	}
-	br, bc := k, n
 	if tB != blas.NoTrans {
 		br, bc = n, k
 	}
+	return ar, ac, br, bc
+}
+
+// checkGemm compares one product with gonum's on every kernel.
+func checkGemm(t *testing.T, rng *rand.Rand, tA, tB blas.Transpose, m, n, k, pad int, alpha, beta float64) {
+	t.Helper()
+	ar, ac, br, bc := operandDims(tA, tB, m, n, k)
 	lda, ldb, ldc := max(1, ac+pad), max(1, bc+pad), max(1, n+pad)
 	a := randMatrix(rng, ar, ac, lda)
 	b := randMatrix(rng, br, bc, ldb)

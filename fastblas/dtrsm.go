@@ -35,16 +35,7 @@ func (impl Implementation) Dtrsm(s blas.Side, ul blas.Uplo, tA blas.Transpose, d
 	}
 	checkTrsmArgs(s, ul, tA, d, m, n, a, lda, b, ldb)
 	if alpha != 1 {
-		for i := 0; i < m; i++ {
-			row := b[i*ldb : i*ldb+n]
-			if alpha == 0 {
-				clear(row)
-				continue
-			}
-			for j := range row {
-				row[j] *= alpha
-			}
-		}
+		scaleRows(m, n, alpha, b, ldb)
 		if alpha == 0 {
 			return
 		}

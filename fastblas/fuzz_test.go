@@ -54,14 +54,7 @@ func FuzzDgemm(f *testing.F) {
 		alpha := []float64{1, -0.5, 0, 2}[flags>>2&3]
 		beta := []float64{0, 1, -1.5, 0}[flags>>5&3]
 		pad := int(flags>>7) * 3
-		ar, ac := m, k
-		if tA != blas.NoTrans {
-			ar, ac = k, m
-		}
-		br, bc := k, n
-		if tB != blas.NoTrans {
-			br, bc = n, k
-		}
+		ar, ac, br, bc := operandDims(tA, tB, m, n, k)
 		lda, ldb, ldc := ac+pad, bc+pad, n+pad
 		a, b, c0 := randMatrix(rng, ar, ac, lda), randMatrix(rng, br, bc, ldb), randMatrix(rng, m, n, ldc)
 		specials := []float64{math.NaN(), math.Inf(1), math.Inf(-1), 0}
