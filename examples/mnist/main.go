@@ -32,6 +32,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/newtonia/newtonia/errs"
+	"github.com/newtonia/newtonia/graph"
 	"github.com/newtonia/newtonia/hvp"
 	"github.com/newtonia/newtonia/nets"
 	"github.com/newtonia/newtonia/ops"
@@ -234,7 +236,7 @@ type experiment struct {
 	params      []*G.Node // the net's weights and biases, trained
 	p           *hvp.Products
 	eval        *nets.MLP
-	evalM       G.VM
+	evalP       *graph.Program // the evaluation net's forward pass
 	init        []*tensor.Dense
 	rng         *rand.Rand
 	order       []int
@@ -273,19 +275,8 @@ func newExperiment(c config, train, test *dataset) (*experiment, error) {
 	if e.p, err = hvp.New(net.Loss, e.params...); err != nil {
 		return nil, err
 	}
-	if e.evalM, err = newMachine(eval.Out); err != nil {
-		return nil, err
-	}
+	e.evalP = graph.Compile("evaluation", []*G.Node{eval.Out})
 	return e, nil
-}
-
-func newMachine(out *G.Node) (m G.VM, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("building the evaluation machine: %v", r)
-		}
-	}()
-	return G.NewTapeMachine(out.Graph().SubgraphRoots(out)), nil
 }
 
 // setSeed draws the initial weights of seed — He-style, W ~ N(0, 2/fan-in),
@@ -367,11 +358,11 @@ func (e *experiment) evaluate(d *dataset, n int, ws []*tensor.Dense) (loss, acc 
 		if err := G.Let(e.eval.X, x); err != nil {
 			return 0, 0, err
 		}
-		e.evalM.Reset()
-		if err := e.evalM.RunAll(); err != nil {
+		vals, err := e.evalP.Run(nil)
+		if err != nil {
 			return 0, 0, err
 		}
-		out := e.eval.Out.Value().(*tensor.Dense).Float64s()
+		out := vals[e.eval.Out].(*tensor.Dense).Float64s()
 		ys := y.Float64s()
 		for r := 0; r < evalBatch; r++ {
 			best := 0
@@ -423,6 +414,7 @@ func (e *experiment) runMethod(method string, seed uint64) ([]record, error) {
 	}
 	var recs []record
 	var trained time.Duration
+	var diverged error // a step's non-finite value
 	examples, steps := 0, 0
 	bar := progressbar.NewOptions64(e.c.budget.Milliseconds(),
 		progressbar.OptionSetWriter(e.c.progress), progressbar.OptionSetDescription(fmt.Sprintf("%-12s", method)),
@@ -434,10 +426,13 @@ func (e *experiment) runMethod(method string, seed uint64) ([]record, error) {
 			n = e.test.n()
 		}
 		loss, _, err := e.evaluate(e.train, e.c.monitor, e.weights())
-		if err != nil {
-			return err
+		var acc float64
+		if err == nil {
+			_, acc, err = e.evaluate(e.test, n, e.weights())
 		}
-		_, acc, err := e.evaluate(e.test, n, e.weights())
+		if errors.Is(err, errs.ErrNotFinite) { // weights that overflow: a diverged run, recorded so
+			loss, acc, err = math.Inf(1), math.NaN(), nil
+		}
 		if err != nil {
 			return err
 		}
@@ -452,13 +447,21 @@ func (e *experiment) runMethod(method string, seed uint64) ([]record, error) {
 	tick := func(t time.Duration) error {
 		trained += t
 		bar.Set64(min(trained.Milliseconds(), e.c.budget.Milliseconds()))
-		for next < e.c.evals && trained >= time.Duration(next)*e.c.budget/time.Duration(e.c.evals) {
+		// Evaluations evenly spread in time, or in passes when -passes is set
+		// (a fast method would otherwise have none before its last pass).
+		passes := float64(examples) / float64(e.train.n())
+		due := func() bool {
+			if e.c.maxPasses > 0 {
+				return passes >= float64(next)*e.c.maxPasses/float64(e.c.evals)
+			}
+			return trained >= time.Duration(next)*e.c.budget/time.Duration(e.c.evals)
+		}
+		for next < e.c.evals && due() {
 			if err := evalAt(false); err != nil {
 				return err
 			}
 			next++
 		}
-		passes := float64(examples) / float64(e.train.n())
 		if trained >= e.c.budget || (e.c.maxSteps > 0 && steps >= e.c.maxSteps) || (e.c.maxPasses > 0 && passes >= e.c.maxPasses) {
 			return errStop
 		}
@@ -476,6 +479,10 @@ func (e *experiment) runMethod(method string, seed uint64) ([]record, error) {
 		for {
 			t0 := time.Now()
 			n, err := step()
+			if errors.Is(err, errs.ErrNotFinite) { // diverged: the run ends here, recorded as it is
+				diverged = err
+				break
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -491,10 +498,16 @@ func (e *experiment) runMethod(method string, seed uint64) ([]record, error) {
 	if err := evalAt(true); err != nil {
 		return nil, err
 	}
+	if diverged != nil {
+		recs[len(recs)-1].loss = math.Inf(1) // never the best of a tuning grid
+	}
 	if e.c.lines != nil {
 		last := recs[len(recs)-1]
 		fmt.Fprintf(e.c.lines, "%s, seed %d: %d steps, %.3g passes, %.1f s of training, test accuracy %.2f%%\n",
 			method, seed, steps, last.passes, last.seconds, 100*last.acc)
+		if diverged != nil {
+			fmt.Fprintf(e.c.lines, "  diverged: %v\n", diverged)
+		}
 	}
 	return recs, nil
 }
@@ -510,9 +523,9 @@ func (e *experiment) method(name string) (stepper, error) {
 		}
 		settings := &solver.NewtonSettings{Combine: combine, Radius: e.c.radius, MaxRadius: e.c.radius, ExactOnly: e.c.exactOnly}
 		if name == "newton-exact" { // exact blocks by Newton, the others by gradient steps
-			settings.ExactOnly, settings.Fallback, settings.LearnRate = true, solver.FallbackGradient, e.c.sgdLR/float64(b)
+			settings.ExactOnly, settings.Fallback, settings.LearnRate = true, solver.FallbackGradient, e.c.sgdLR/e.summed()
 		} else if e.c.gradFallback {
-			settings.Fallback, settings.LearnRate = solver.FallbackGradient, e.c.sgdLR/float64(b)
+			settings.Fallback, settings.LearnRate = solver.FallbackGradient, e.c.sgdLR/e.summed()
 		}
 		s := solver.NewNewton(e.p, settings)
 		// Rows processed per step: the gradient's, and the curvature's — the
@@ -542,9 +555,9 @@ func (e *experiment) method(name string) (stepper, error) {
 	case "sgd", "adam":
 		var first G.Solver
 		if name == "sgd" {
-			first = G.NewVanillaSolver(G.WithLearnRate(e.c.sgdLR), G.WithBatchSize(float64(b)))
+			first = G.NewVanillaSolver(G.WithLearnRate(e.c.sgdLR), G.WithBatchSize(e.summed()))
 		} else {
-			first = G.NewAdamSolver(G.WithLearnRate(e.c.adamLR), G.WithBatchSize(float64(b)))
+			first = G.NewAdamSolver(G.WithLearnRate(e.c.adamLR), G.WithBatchSize(e.summed()))
 		}
 		return func() (int, error) {
 			if err := e.nextBatch(); err != nil {
@@ -584,6 +597,16 @@ func (e *experiment) method(name string) (stepper, error) {
 		}, nil
 	}
 	return nil, fmt.Errorf("unknown method %q (want newton, newton-exact, sgd, adam, hf, hf-ggn, hf-kron or lbfgs)", name)
+}
+
+// summed is the number of examples the loss sums over: the batch for the
+// summed squared error (learning rates are per example), 1 for the
+// averaged cross-entropy.
+func (e *experiment) summed() float64 {
+	if e.c.net == "ce" {
+		return 1
+	}
+	return float64(e.c.batch)
 }
 
 // curvatureJVPs is Σ_l n_l over the weight matrices: the JVPs of the
@@ -627,9 +650,9 @@ func (e *experiment) hessianFree() stepper {
 			lambda *= 4
 			for k := range u {
 				u[k] = g[k].Clone().(*tensor.Dense)
-				scale(u[k], 1e-3/float64(e.c.batch))
+				scale(u[k], 1e-3/e.summed())
 			}
-			slope = -1e-3 / float64(e.c.batch) * dot(hvp.Flatten(g), hvp.Flatten(g))
+			slope = -1e-3 / e.summed() * dot(hvp.Flatten(g), hvp.Flatten(g))
 		}
 		base := e.weights()
 		t := 1.0
@@ -731,6 +754,9 @@ func (e *experiment) tune(w io.Writer) error {
 	short := e.c
 	short.budget, short.evals = e.c.budget/10, 1
 	grids := map[string][]float64{"sgd": {0.01, 0.03, 0.1, 0.3, 1}, "adam": {1e-4, 3e-4, 1e-3, 3e-3, 1e-2}}
+	if e.c.net == "ce" { // the averaged loss: rates per batch, larger for SGD
+		grids["sgd"] = []float64{0.03, 0.1, 0.3, 1, 3}
+	}
 	for _, m := range []string{"sgd", "adam"} {
 		best, bestLoss := 0.0, math.Inf(1)
 		fmt.Fprintf(w, "tuning %s (%v each):", m, short.budget)
@@ -825,7 +851,7 @@ func summary(w io.Writer, recs []record, c config) {
 	if len(seeds) < 2 {
 		return
 	}
-	fmt.Fprintf(w, "\nover seeds %v: test accuracy (%%) after 1/4, 1/2 and 1 pass over the training set (curvature rows counted), and training seconds to 1 pass — mean [min, max]; '—': a seed did not get there\n", seeds)
+	fmt.Fprintf(w, "\nover seeds %v: test accuracy (%%) after 1/4, 1/2 and 1 pass over the training set (curvature rows counted: the last evaluation at or before it), and training seconds to 1 pass — mean [min, max]; '—': a seed did not get there\n", seeds)
 	fmt.Fprintf(w, "%-12s %24s %24s %24s %24s\n", "method", "1/4 pass", "1/2 pass", "1 pass", "seconds to 1 pass")
 	for _, m := range methods {
 		fmt.Fprintf(w, "%-12s", m)
@@ -837,8 +863,7 @@ func summary(w io.Writer, recs []record, c config) {
 					accs = nil
 					break
 				}
-				_, acc := interpolate(rs, at)
-				accs = append(accs, 100*acc)
+				accs = append(accs, 100*atOrBefore(rs, at).acc)
 			}
 			fmt.Fprintf(w, " %24s", spread(accs, "%.2f"))
 		}
@@ -864,13 +889,26 @@ func spread(xs []float64, format string) string {
 	return fmt.Sprintf(f, stat.Mean(xs, nil), floats.Min(xs), floats.Max(xs))
 }
 
-// secondsAt returns the training seconds at the given passes, linearly
-// between the evaluations around it.
+// atOrBefore returns the last evaluation made within the given passes (1%
+// over allowed: the step that crosses the mark): what the method had after
+// that much data. A method whose steps are longer than the gap between
+// evaluations is not credited with an interpolation.
+func atOrBefore(rs []record, passes float64) record {
+	r := rs[0]
+	for _, x := range rs {
+		if x.passes <= 1.01*passes {
+			r = x
+		}
+	}
+	return r
+}
+
+// secondsAt returns the training seconds of the first evaluation at or
+// past the given passes.
 func secondsAt(rs []record, passes float64) float64 {
-	for i := 1; i < len(rs); i++ {
-		a, b := rs[i-1], rs[i]
-		if b.passes >= passes && b.passes > a.passes {
-			return a.seconds + (passes-a.passes)/(b.passes-a.passes)*(b.seconds-a.seconds)
+	for _, r := range rs {
+		if r.passes >= passes-1e-9 {
+			return r.seconds
 		}
 	}
 	return rs[len(rs)-1].seconds
