@@ -81,3 +81,54 @@ func TestShortRun(t *testing.T) {
 	}
 	t.Log(w.String())
 }
+
+// Benchmark (b)'s set-up on a subset: the cross-entropy net with biases,
+// two seeds, a pass budget. Every run lowers the monitored loss, the CSV
+// holds both seeds, and the summary gives the table over seeds.
+func TestShortRunSeeds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains three methods twice")
+	}
+	if _, err := findData(""); err != nil {
+		t.Skip(err)
+	}
+	out := t.TempDir()
+	c := config{batch: 32, hidden: 32, budget: time.Hour, maxSteps: 20, maxPasses: 2, evals: 4, seeds: []uint64{1, 2},
+		methods: []string{"adam", "hf-ggn", "newton"}, out: out, trainN: 2000, testN: 1000, monitor: 1000, net: "ce", hfCG: 10,
+		sgdLR: 0.3, adamLR: 3e-3, slope: 0.01, combine: "best", radius: 0.03, progress: io.Discard}
+	var w bytes.Buffer
+	if err := run(c, &w); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join(out, "mnist.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(f).ReadAll()
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, last := map[string]float64{}, map[string]float64{}
+	for _, r := range rows[1:] {
+		k := r[0] + "/" + r[7]
+		loss, _ := strconv.ParseFloat(r[4], 64)
+		if _, ok := first[k]; !ok {
+			first[k] = loss
+		}
+		last[k] = loss
+	}
+	for _, m := range c.methods {
+		for _, seed := range []string{"1", "2"} {
+			k := m + "/" + seed
+			if _, ok := last[k]; !ok {
+				t.Errorf("no rows for %s", k)
+			} else if !(last[k] < first[k]) {
+				t.Errorf("%s: monitored loss %.4g → %.4g", k, first[k], last[k])
+			}
+		}
+	}
+	if !strings.Contains(w.String(), "over seeds [1 2]") {
+		t.Errorf("no table over the seeds:\n%s", w.String())
+	}
+}
