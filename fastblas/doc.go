@@ -19,6 +19,16 @@
 // Transposes are absorbed by the packing. Blocks of rows run on
 // GOMAXPROCS goroutines when the product is large enough.
 //
+// # The triangular solve
+//
+// Dtrsm reads every case (side, triangle, transpose) as one lower-triangular
+// solve T·X = B through strides, and solves mr rows of X at a time for nr
+// columns: a third kernel subtracts the rows already solved (a product
+// with k = the rows so far, from packed operands) and substitutes the mr×mr
+// diagonal block in registers (BLIS's gemm-trsm). Column panels run on
+// GOMAXPROCS goroutines when the solve is large enough. Triangles of order
+// up to 16 go to gonum.
+//
 // # Floating-point semantics
 //
 // Results differ from gonum's in rounding only (another summation order and
