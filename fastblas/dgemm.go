@@ -27,7 +27,7 @@ type microKernel struct {
 	mr, nr, kc, mc int
 	run, set       func(k int, a, b, c *float64, ldc int, alpha float64)
 	trsm           func(k int, a, b, c *float64, ldc int, d, x *float64) // see packedTrsm
-	has            bool // the CPU can run it
+	has            bool                                                  // the CPU can run it
 }
 
 // active is the fastest kernel this CPU runs; nil means gonum's code.
@@ -132,21 +132,34 @@ func gemm(kern *microKernel, aT, bT bool, m, n, k int, alpha float64, a []float6
 				continue
 			}
 			var next atomic.Int64
-			var wg sync.WaitGroup
-			for w := 0; w < workers; w++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for {
-						i := int(next.Add(1)) - 1
-						if i >= blocks {
-							return
-						}
-						block(w, i*mc)
-					}
-				}()
-			}
-			wg.Wait()
+			parallel(workers, func(w int) {
+				for i := int(next.Add(1)) - 1; i < blocks; i = int(next.Add(1)) - 1 {
+					block(w, i*mc)
+				}
+			})
+		}
+	}
+}
+
+// parallel runs work(0), …, work(workers−1) on goroutines and waits for
+// them. A panic in one (a bug: BLAS arguments are checked first) is
+// re-raised in the caller's goroutine, where it can be recovered, instead
+// of ending the program.
+func parallel(workers int, work func(w int)) {
+	failed := make([]any, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { failed[w] = recover() }()
+			work(w)
+		}()
+	}
+	wg.Wait()
+	for _, p := range failed {
+		if p != nil {
+			panic(p)
 		}
 	}
 }

@@ -179,3 +179,19 @@ func BenchmarkDgemm(b *testing.B) {
 		})
 	}
 }
+
+// A panic in a worker goroutine reaches the caller, where it can be
+// recovered, instead of ending the program.
+func TestParallelPanicReachesCaller(t *testing.T) {
+	defer func() {
+		if r := recover(); r != "worker 1" {
+			t.Errorf("recovered %v, want the worker's panic", r)
+		}
+	}()
+	parallel(2, func(w int) {
+		if w == 1 {
+			panic("worker 1")
+		}
+	})
+	t.Error("no panic")
+}

@@ -2,7 +2,6 @@ package fastblas
 
 import (
 	"runtime"
-	"sync"
 	"sync/atomic"
 
 	"gonum.org/v1/gonum/blas"
@@ -153,34 +152,19 @@ func packedTrsm(kern *microKernel, a []float64, ta stride, unit bool, b []float6
 		}
 	}
 	var next atomic.Int64
-	run := func() (err any) {
-		defer func() { err = recover() }()
+	run := func(int) {
 		xpack := getBuffer(blocks * mr * nr)
 		defer putBuffer(xpack)
 		tile := make([]float64, mr*nr)
 		for i := int(next.Add(1)) - 1; i < panels; i = int(next.Add(1)) - 1 {
 			solve(i*nr, *xpack, tile)
 		}
-		return nil
 	}
 	if workers == 1 {
-		if err := run(); err != nil {
-			panic(err)
-		}
+		run(0)
 		return
 	}
-	failed := make([]any, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() { defer wg.Done(); failed[w] = run() }()
-	}
-	wg.Wait()
-	for _, err := range failed {
-		if err != nil {
-			panic(err) // in the caller's goroutine, where it can be recovered
-		}
-	}
+	parallel(workers, run)
 }
 
 // checkTrsmArgs panics as gonum's Dtrsm does on bad arguments.
