@@ -3,6 +3,7 @@ package graph
 import (
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 
@@ -304,6 +305,11 @@ func (p *Program) runParallel(bind Values) (Values, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer func() { // the scheduler's own bookkeeping: never a crash
+				if r := recover(); r != nil {
+					fail(&errs.InternalError{Where: "graph.Program scheduler", Panic: r, Stack: string(debug.Stack())})
+				}
+			}()
 			for {
 				var i int
 				select {
