@@ -32,6 +32,7 @@ type route struct {
 	damp    []*G.Node // (h̃ᵀh̃ ⊗ I) u: the damping term (per-sample only)
 	lambda  *G.Node   // input: the damping λ (per-sample only)
 	rows    *G.Node   // h̃ (per-sample only)
+	delta   *G.Node   // ∂J/∂net in the gradient pass (per-sample only)
 	cols    []*G.Node // column j of every M_i (per-sample only)
 	factors []*G.Node // nodes that factorise a matrix
 	keep    []*G.Node // their inputs, whose values the condition estimates read
@@ -192,7 +193,7 @@ func (p *Products) perSampleRoute(b *block) (*route, error) {
 		b.psErr = err
 		return nil, err
 	}
-	r := &route{name: RoutePerSample, dirs: ps.Dirs, u: ps.U, damp: ps.Damp, lambda: ps.Lambda, rows: ps.Rows, cols: ps.Cols, passes: []graph.Pass{ps.Pass}}
+	r := &route{name: RoutePerSample, dirs: ps.Dirs, u: ps.U, damp: ps.Damp, lambda: ps.Lambda, rows: ps.Rows, delta: ps.Delta, cols: ps.Cols, passes: []graph.Pass{ps.Pass}}
 	bias := ""
 	if len(params) == 2 {
 		bias = " + 1 (bias)"
