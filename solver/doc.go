@@ -5,6 +5,8 @@
 //	Newton                 block-Newton steps (a gorgonia.Solver); by default damped exact block steps,
 //	                       the best measured candidate, LM damping per block, never increasing the loss
 //	HF                     Hessian-free (Martens 2010) on exact Gauss–Newton products
+//	KFAC                   Kronecker-factored directions (Martens & Grosse 2015, hvp.Kronecker's factors),
+//	                       step length from the exact Gauss–Newton model; for minibatch training
 //	Method                 the block-Newton direction as a gonum optimize.Method
 //	Problem                loss and gradient as a gonum optimize.Problem (LBFGS, BFGS baselines)
 //	ValueGrads             newtonia's gradients for Gorgonia's own solvers (SGD, Adam)

@@ -17,7 +17,8 @@ type KFACSettings struct {
 	// Damping λ: each factor gets √λ times its mean eigenvalue on its
 	// diagonal, (A + √λ·tr A/n_A·I) ⊗ (DD + √λ·tr DD/n_D·I), so that the
 	// damping is relative and the unknown constant between A ⊗ DD and the
-	// Gauss–Newton matrix (hvp.Factors) does not matter (0: 1e-2).
+	// Gauss–Newton matrix (hvp.Factors) does not matter (0: 1; on MNIST the
+	// loss after a pass is within 5% of the best from 0.3 to 30, README).
 	Damping float64
 	// Decay of the factors' moving averages across steps (0: 0.95; the
 	// first step takes its own factors).
@@ -68,7 +69,7 @@ func NewKFAC(p *hvp.Products, settings *KFACSettings) *KFAC {
 func (k *KFAC) settings() KFACSettings {
 	s := k.Settings
 	if s.Damping == 0 {
-		s.Damping = 1e-2
+		s.Damping = 1
 	}
 	if s.Decay == 0 {
 		s.Decay = 0.95

@@ -56,6 +56,7 @@ type config struct {
 	seeds         []uint64      // if set, every method runs once per seed (overrides seed)
 	net           string        // "ce" (biases, ReLU-type, softmax cross-entropy) or "sse" (no biases, half squared error)
 	hfCG          int           // CG iterations per step of hf-ggn and hf-kron
+	kfacDamping   float64       // kfac's relative damping (0: the solver's default)
 	methods       []string
 	out, data     string
 	trainN, testN int // examples used (0: all)
@@ -94,6 +95,7 @@ func main() {
 	seeds := flag.String("seeds", "", "run every method once per seed, e.g. 1,2,3 (overrides -seed; the summary gives mean and range)")
 	flag.StringVar(&c.net, "net", "ce", "ce: 784-h-h-10 with biases, leaky ReLU (-slope) and softmax cross-entropy averaged over the batch; sse: no biases, identity output, half squared error on one-hot targets (the earlier example)")
 	flag.IntVar(&c.hfCG, "hf-cg", 50, "CG iterations per step of hf-ggn and hf-kron")
+	flag.Float64Var(&c.kfacDamping, "kfac-damping", 0, "kfac's relative damping λ (0: solver.KFAC's default)")
 	flag.StringVar(&methods, "methods", "newton,newton-exact,sgd,adam,hf,hf-ggn,hf-kron,lbfgs", "methods to run, comma-separated")
 	flag.StringVar(&c.out, "out", "mnist-out", "folder for mnist.csv and mnist.png")
 	flag.StringVar(&c.data, "data", "", "folder with the four MNIST .gz files (default: the GoMNIST module's)")
@@ -575,6 +577,21 @@ func (e *experiment) method(name string) (stepper, error) {
 		}, nil
 	case "hf":
 		return e.hessianFree(), nil
+	case "kfac":
+		k := solver.NewKFAC(e.p, &solver.KFACSettings{Damping: e.c.kfacDamping})
+		return func() (int, error) {
+			if err := e.nextBatch(); err != nil {
+				return 0, err
+			}
+			rec, err := k.Iterate()
+			if err != nil {
+				return 0, err
+			}
+			if e.c.logSteps != nil {
+				fmt.Fprintf(e.c.logSteps, "kfac step %d: batch loss %.4g, α %.3g, model %.3g\n", rec.Step, rec.Loss, rec.Alpha, rec.Model)
+			}
+			return 2 * b, nil // the gradient and one Gauss–Newton product over the batch
+		}, nil
 	case "hf-ggn", "hf-kron":
 		h := solver.NewHF(e.p, &solver.HFSettings{MaxCG: e.c.hfCG, Kronecker: name == "hf-kron"})
 		kron := 0 // the Kronecker factors' M_i: n_l JVPs over the batch per block
@@ -596,7 +613,7 @@ func (e *experiment) method(name string) (stepper, error) {
 			return b * (1 + rec.CGIterations + kron), nil
 		}, nil
 	}
-	return nil, fmt.Errorf("unknown method %q (want newton, newton-exact, sgd, adam, hf, hf-ggn, hf-kron or lbfgs)", name)
+	return nil, fmt.Errorf("unknown method %q (want newton, newton-exact, sgd, adam, hf, hf-ggn, hf-kron, kfac or lbfgs)", name)
 }
 
 // summed is the number of examples the loss sums over: the batch for the
@@ -748,22 +765,31 @@ func (r *recorder) Record(l *optimize.Location, op optimize.Operation, _ *optimi
 	return r.record(l, op)
 }
 
-// tune grid-searches the SGD and Adam learning rates on a tenth of the
-// budget each and keeps the lowest monitored loss.
+// tune grid-searches the SGD and Adam learning rates (and, when kfac is
+// among the methods, KFAC's damping) on a tenth of the budget each (with
+// -passes: on that many passes each) and keeps the lowest monitored loss.
 func (e *experiment) tune(w io.Writer) error {
 	short := e.c
 	short.budget, short.evals = e.c.budget/10, 1
+	if e.c.maxPasses > 0 { // the same data for every candidate: the pass limit, not the clock
+		short.budget = e.c.budget
+	}
 	grids := map[string][]float64{"sgd": {0.01, 0.03, 0.1, 0.3, 1}, "adam": {1e-4, 3e-4, 1e-3, 3e-3, 1e-2}}
 	if e.c.net == "ce" { // the averaged loss: rates per batch, larger for SGD
 		grids["sgd"] = []float64{0.03, 0.1, 0.3, 1, 3}
 	}
-	for _, m := range []string{"sgd", "adam"} {
+	tuned := []string{"sgd", "adam"}
+	if slices.Contains(e.c.methods, "kfac") {
+		grids["kfac"] = []float64{0.1, 0.3, 1, 3, 10, 30}
+		tuned = append(tuned, "kfac")
+	}
+	for _, m := range tuned {
 		best, bestLoss := 0.0, math.Inf(1)
 		fmt.Fprintf(w, "tuning %s (%v each):", m, short.budget)
 		for _, lr := range grids[m] {
 			t := *e
 			t.c = short
-			t.c.sgdLR, t.c.adamLR = lr, lr
+			t.c.sgdLR, t.c.adamLR, t.c.kfacDamping = lr, lr, lr
 			recs, err := t.runMethod(m, e.c.seed)
 			if err != nil {
 				return err
@@ -775,10 +801,13 @@ func (e *experiment) tune(w io.Writer) error {
 			}
 		}
 		fmt.Fprintf(w, "; best %g\n", best)
-		if m == "sgd" {
+		switch m {
+		case "sgd":
 			e.c.sgdLR = best
-		} else {
+		case "adam":
 			e.c.adamLR = best
+		default:
+			e.c.kfacDamping = best
 		}
 	}
 	return nil

@@ -83,7 +83,7 @@ func TestShortRun(t *testing.T) {
 }
 
 // Benchmark (b)'s set-up on a subset: the cross-entropy net with biases,
-// two seeds, a pass budget. Every run lowers the monitored loss, the CSV
+// two seeds, a pass budget, four methods. Every run lowers the monitored loss, the CSV
 // holds both seeds, and the summary gives the table over seeds.
 func TestShortRunSeeds(t *testing.T) {
 	if testing.Short() {
@@ -94,7 +94,7 @@ func TestShortRunSeeds(t *testing.T) {
 	}
 	out := t.TempDir()
 	c := config{batch: 32, hidden: 32, budget: time.Hour, maxSteps: 20, maxPasses: 2, evals: 4, seeds: []uint64{1, 2},
-		methods: []string{"adam", "hf-ggn", "newton"}, out: out, trainN: 2000, testN: 1000, monitor: 1000, net: "ce", hfCG: 10,
+		methods: []string{"adam", "kfac", "hf-ggn", "newton"}, out: out, trainN: 2000, testN: 1000, monitor: 1000, net: "ce", hfCG: 10,
 		sgdLR: 0.3, adamLR: 3e-3, slope: 0.01, combine: "best", radius: 0.03, progress: io.Discard}
 	var w bytes.Buffer
 	if err := run(c, &w); err != nil {
