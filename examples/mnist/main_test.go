@@ -50,23 +50,7 @@ func TestShortRun(t *testing.T) {
 	if err := run(c, &w); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(filepath.Join(out, "mnist.csv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows, err := csv.NewReader(f).ReadAll()
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	first, last := map[string]float64{}, map[string]float64{}
-	for _, r := range rows[1:] {
-		loss, _ := strconv.ParseFloat(r[4], 64)
-		if _, ok := first[r[0]]; !ok {
-			first[r[0]] = loss
-		}
-		last[r[0]] = loss
-	}
+	first, last := runLosses(t, out, func(r []string) string { return r[0] })
 	for _, m := range c.methods {
 		if _, ok := last[m]; !ok {
 			t.Errorf("no rows for %s", m)
@@ -100,24 +84,7 @@ func TestShortRunSeeds(t *testing.T) {
 	if err := run(c, &w); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(filepath.Join(out, "mnist.csv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows, err := csv.NewReader(f).ReadAll()
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	first, last := map[string]float64{}, map[string]float64{}
-	for _, r := range rows[1:] {
-		k := r[0] + "/" + r[7]
-		loss, _ := strconv.ParseFloat(r[4], 64)
-		if _, ok := first[k]; !ok {
-			first[k] = loss
-		}
-		last[k] = loss
-	}
+	first, last := runLosses(t, out, func(r []string) string { return r[0] + "/" + r[7] })
 	for _, m := range c.methods {
 		for _, seed := range []string{"1", "2"} {
 			k := m + "/" + seed
@@ -131,4 +98,29 @@ func TestShortRunSeeds(t *testing.T) {
 	if !strings.Contains(w.String(), "over seeds [1 2]") {
 		t.Errorf("no table over the seeds:\n%s", w.String())
 	}
+}
+
+// runLosses reads out/mnist.csv and returns each run's first and last
+// monitored loss, runs keyed by key(row).
+func runLosses(t *testing.T, out string, key func([]string) string) (first, last map[string]float64) {
+	t.Helper()
+	f, err := os.Open(filepath.Join(out, "mnist.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(f).ReadAll()
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, last = map[string]float64{}, map[string]float64{}
+	for _, r := range rows[1:] {
+		k := key(r)
+		loss, _ := strconv.ParseFloat(r[4], 64)
+		if _, ok := first[k]; !ok {
+			first[k] = loss
+		}
+		last[k] = loss
+	}
+	return first, last
 }
