@@ -2,7 +2,6 @@ package ops
 
 import (
 	"hash"
-	"math"
 
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
@@ -66,24 +65,11 @@ func (o SoftmaxOp) do(v ...G.Value) (G.Value, error) {
 	out := make([]float64, r*c)
 	for i := 0; i < r; i++ {
 		row, y := z.RawRowView(i), out[i*c:(i+1)*c]
-		m := math.Inf(-1)
-		for _, zij := range row {
-			m = math.Max(m, zij)
-		}
-		var s float64
-		for j, zij := range row {
-			y[j] = math.Exp(zij - m)
-			s += y[j]
-		}
+		lse := softmax(y, row) // softmaxce.go: the shifted, overflow-free form
 		if o.Log {
-			lse := m + math.Log(s)
 			for j, zij := range row {
 				y[j] = zij - lse
 			}
-			continue
-		}
-		for j := range y {
-			y[j] /= s
 		}
 	}
 	return newValue(tensor.Shape{r, c}, out), nil
