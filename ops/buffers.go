@@ -38,20 +38,16 @@ func Release(v G.Value) {
 	if !ok || t.Dtype() != tensor.Float64 || t.IsView() {
 		return
 	}
-	data := t.Float64s()
+	release(t.Float64s())
+}
+
+// release is Release for a buffer of the op's own.
+func release(data []float64) {
 	if len(data) < 64 { // not worth a pool
 		return
 	}
 	p, _ := buffers.LoadOrStore(len(data), new(sync.Pool))
 	p.(*sync.Pool).Put(&data)
-}
-
-// release is Release for a buffer of the op's own.
-func release(data []float64) {
-	if len(data) >= 64 {
-		p, _ := buffers.LoadOrStore(len(data), new(sync.Pool))
-		p.(*sync.Pool).Put(&data)
-	}
 }
 
 var ownPkg = reflect.TypeOf(MatMulOp{}).PkgPath()
