@@ -81,7 +81,8 @@ func Compile(name string, roots []*G.Node, keep ...*G.Node) *Program {
 	// Keep the nodes the roots and kept nodes still read: a fused
 	// transpose read by nothing else drops out.
 	live := make([]bool, len(order))
-	for _, n := range append(append([]*G.Node{}, roots...), keep...) {
+	outs := append(append([]*G.Node{}, roots...), keep...)
+	for _, n := range outs {
 		if i, ok := index[n]; ok {
 			live[i] = true
 		}
@@ -127,7 +128,7 @@ func Compile(name string, roots []*G.Node, keep ...*G.Node) *Program {
 			p.flops += float64(n.Shape().TotalSize())
 		}
 	}
-	for _, n := range append(append([]*G.Node{}, roots...), keep...) {
+	for _, n := range outs {
 		if i, ok := index[n]; ok && live[i] {
 			p.last[renumber[i]] = -1
 		}
@@ -161,45 +162,75 @@ type Values map[*G.Node]G.Value
 // node asked for is returned as it is.
 // An op's failure is an *errs.RunError naming the node and wrapping the
 // op's error (a recovered panic: an *errs.InternalError).
-func (p *Program) Run(bind Values) (out Values, err error) {
+func (p *Program) Run(bind Values) (Values, error) {
 	if p.work >= parallelWork && runtime.GOMAXPROCS(0) > 1 {
 		return p.runParallel(bind)
 	}
 	vals := make([]G.Value, len(p.nodes))
-	out = make(Values)
-	for i, n := range p.nodes {
-		var v G.Value
-		if n.Op() == nil {
-			v = bind[n]
-			if v == nil {
-				v = n.Value()
-			}
-			if err := checkInput(n, v); err != nil {
-				return nil, err
-			}
-		} else {
-			in := make([]G.Value, len(p.args[i]))
-			for j, k := range p.args[i] {
-				in[j] = vals[k]
-			}
-			if v, err = do(n, in, p.trans[i]); err != nil {
-				return nil, &errs.RunError{Product: p.Name, Node: n, Err: err}
-			}
-		}
-		vals[i] = v
-		if p.last[i] == -1 {
-			out[n] = v
+	for i := range p.nodes {
+		if err := p.eval(i, vals, bind); err != nil {
+			return nil, err
 		}
 		for _, k := range p.args[i] { // free what no later node reads
-			if p.last[k] == i && vals[k] != nil {
-				if p.recycle[k] {
-					ops.Release(vals[k])
-				}
-				vals[k] = nil
+			if p.last[k] == i {
+				p.drop(k, vals)
 			}
 		}
 	}
-	return p.own(out, bind), nil
+	return p.results(vals, bind), nil
+}
+
+// input returns input node n's value in a run: bound, else its own.
+func input(n *G.Node, bind Values) G.Value {
+	if v := bind[n]; v != nil {
+		return v
+	}
+	return n.Value()
+}
+
+// eval computes node i's value into vals[i]: an input's, checked, or its
+// op's on the values of its inputs.
+func (p *Program) eval(i int, vals []G.Value, bind Values) error {
+	n := p.nodes[i]
+	if n.Op() == nil {
+		v := input(n, bind)
+		if err := checkInput(n, v); err != nil {
+			return err
+		}
+		vals[i] = v
+		return nil
+	}
+	in := make([]G.Value, len(p.args[i]))
+	for j, k := range p.args[i] {
+		in[j] = vals[k]
+	}
+	v, err := do(n, in, p.trans[i])
+	if err != nil {
+		return &errs.RunError{Product: p.Name, Node: n, Err: err}
+	}
+	vals[i] = v
+	return nil
+}
+
+// drop forgets value k after its last reading, its memory recycled when
+// the program may (recycle).
+func (p *Program) drop(k int, vals []G.Value) {
+	if vals[k] != nil && p.recycle[k] {
+		ops.Release(vals[k])
+	}
+	vals[k] = nil
+}
+
+// results returns the values of the roots and kept nodes (never dropped),
+// made the caller's (own).
+func (p *Program) results(vals []G.Value, bind Values) Values {
+	out := make(Values)
+	for i, n := range p.nodes {
+		if p.last[i] == -1 {
+			out[n] = vals[i]
+		}
+	}
+	return p.own(out, bind)
 }
 
 // own makes the values a run returns its caller's: an op's value that
@@ -220,11 +251,7 @@ func (p *Program) own(out Values, bind Values) Values {
 		if n.Op() != nil {
 			continue
 		}
-		v := bind[n]
-		if v == nil {
-			v = n.Value()
-		}
-		if s, ok := spanOf(v); ok {
+		if s, ok := spanOf(input(n, bind)); ok {
 			taken = append(taken, s)
 		}
 	}
@@ -277,30 +304,6 @@ func (p *Program) runParallel(bind Values) (Values, error) {
 	fail := func(err error) {
 		failOnce.Do(func() { failure = err; close(quit) })
 	}
-	eval := func(i int) error {
-		node := p.nodes[i]
-		if node.Op() == nil {
-			v := bind[node]
-			if v == nil {
-				v = node.Value()
-			}
-			if err := checkInput(node, v); err != nil {
-				return err
-			}
-			vals[i] = v
-			return nil
-		}
-		in := make([]G.Value, len(p.args[i]))
-		for j, k := range p.args[i] {
-			in[j] = vals[k]
-		}
-		v, err := do(node, in, p.trans[i])
-		if err != nil {
-			return &errs.RunError{Product: p.Name, Node: node, Err: err}
-		}
-		vals[i] = v
-		return nil
-	}
 	for range min(runtime.GOMAXPROCS(0), n) {
 		wg.Add(1)
 		go func() {
@@ -317,16 +320,13 @@ func (p *Program) runParallel(bind Values) (Values, error) {
 					return
 				case i = <-ready:
 				}
-				if err := eval(i); err != nil {
+				if err := p.eval(i, vals, bind); err != nil {
 					fail(err)
 					return
 				}
 				for _, k := range p.args[i] { // free what no later node reads
 					if unread[k].Add(-1) == 0 && p.last[k] != -1 {
-						if p.recycle[k] {
-							ops.Release(vals[k])
-						}
-						vals[k] = nil
+						p.drop(k, vals)
 					}
 				}
 				for _, r := range p.readers[i] {
@@ -344,13 +344,7 @@ func (p *Program) runParallel(bind Values) (Values, error) {
 	if failure != nil {
 		return nil, failure
 	}
-	out := make(Values)
-	for i, node := range p.nodes {
-		if p.last[i] == -1 {
-			out[node] = vals[i]
-		}
-	}
-	return p.own(out, bind), nil
+	return p.results(vals, bind), nil
 }
 
 // do applies n's op, recovering a panic; trans flags inputs to read
