@@ -271,13 +271,7 @@ func newExperiment(c config, train, test *dataset) (*experiment, error) {
 		return nil, err
 	}
 	e := &experiment{c: c, train: train, test: test, net: net, eval: eval, params: net.Params()}
-	e.setSeed(c.seed)
-	for k, pn := range e.params {
-		if err := G.Let(pn, e.init[k].Clone().(*tensor.Dense)); err != nil {
-			return nil, err
-		}
-	}
-	if err := e.nextBatch(); err != nil {
+	if err := e.reset(c.seed); err != nil { // the passes are built on bound values
 		return nil, err
 	}
 	if e.p, err = hvp.New(net.Loss, e.params...); err != nil {
@@ -306,14 +300,6 @@ func (e *experiment) setSeed(seed uint64) {
 		e.init = append(e.init, t)
 	}
 	e.rng = rand.New(rand.NewPCG(seed, 0x6d6e))
-}
-
-func (e *experiment) copyInit() []*tensor.Dense {
-	out := make([]*tensor.Dense, len(e.init))
-	for k, t := range e.init {
-		out[k] = t.Clone().(*tensor.Dense)
-	}
-	return out
 }
 
 // nextIndices returns the next minibatch of a reshuffled pass.
