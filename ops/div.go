@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"errors"
 	"hash"
 
 	"github.com/newtonia/newtonia/errs"
@@ -29,25 +30,26 @@ func (o DivOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return equalShapes(o, 2, in)
 }
 
+// Do divides, and names a non-finite quotient's cause when its divisor is
+// zero (one scan for non-finite values: checked's).
 func (o DivOp) Do(v ...G.Value) (G.Value, error) {
 	out, err := o.do(v...)
-	return checked(o, out, err)
+	out, err = checked(o, out, err)
+	var nf *errs.NotFiniteError
+	if errors.As(err, &nf) {
+		if y, _, yerr := floats(v[1]); yerr == nil && nf.Index >= 0 && nf.Index < len(y) && y[nf.Index] == 0 {
+			return nil, &errs.NotFiniteError{What: "A⊘B: division by zero", Index: nf.Index}
+		}
+	}
+	return out, err
 }
 
 func (DivOp) do(v ...G.Value) (G.Value, error) {
-	var zero = -1
-	out, err := zipFast(v[0], v[1], func(out, x, y []float64) {
+	return zipFast(v[0], v[1], func(out, x, y []float64) {
 		for i := range out {
 			out[i] = x[i] / y[i]
 		}
-		if i := FirstNonFinite(out); i >= 0 && y[i] == 0 {
-			zero = i
-		}
 	})
-	if zero >= 0 {
-		return nil, &errs.NotFiniteError{What: "A⊘B: division by zero", Index: zero}
-	}
-	return out, err
 }
 
 func (DivOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {

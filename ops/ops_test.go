@@ -229,3 +229,26 @@ func TestResultsAreFresh(t *testing.T) {
 		}
 	}
 }
+
+// A non-finite quotient is an error naming its element: "division by zero"
+// when its divisor is 0, the generic non-finite result otherwise.
+func TestDivNonFinite(t *testing.T) {
+	vec := func(xs ...float64) *tensor.Dense { return tensor.New(tensor.WithShape(1, len(xs)), tensor.WithBacking(xs)) }
+	for _, c := range []struct {
+		y     *tensor.Dense
+		index int
+		what  string
+	}{
+		{vec(1, 0, 1), 1, "A⊘B: division by zero"},
+		{vec(1, 1, 1e-320), 2, "result of A⊘B"},
+	} {
+		_, err := ops.DivOp{}.Do(vec(1, 2, 1e10), c.y)
+		var nf *errs.NotFiniteError
+		if !errors.As(err, &nf) || nf.Index != c.index || nf.What != c.what {
+			t.Errorf("divisor %v: %v, want %q at %d", c.y.Float64s(), err, c.what, c.index)
+		}
+	}
+	if out, err := (ops.DivOp{}).Do(vec(1, 2), vec(2, 4)); err != nil || out.(*tensor.Dense).Float64s()[1] != 0.5 {
+		t.Errorf("finite quotient: %v, %v", out, err)
+	}
+}
