@@ -112,7 +112,7 @@ func (n *Newton) best(s NewtonSettings, t0 time.Time) (*StepRecord, error) {
 				all[l] = l
 			}
 			c := cand{name: "sum", blocks: all, d: capped(sum)}
-			c.ws, c.loss = at(sum)
+			c.ws, c.loss = at(c.d) // the capped sum: the step taken is the one measured and modelled
 			cands = append(cands, c)
 		}
 		bestI := -1
@@ -157,6 +157,7 @@ func (n *Newton) best(s NewtonSettings, t0 time.Time) (*StepRecord, error) {
 	if n.radius == 0 {
 		n.radius = s.Radius
 	}
+	n.radius = math.Min(n.radius, s.MaxRadius) // no longer than MaxRadius·max(‖w‖, 1) either
 	t := n.radius * math.Max(wn, 1) / gn
 	for rec.Backtracks = 0; rec.Backtracks <= s.MaxBacktracks; rec.Backtracks++ {
 		if ws, lt := at(scaledAll(-t, g)); lt <= loss-s.Armijo*t*gn*gn {

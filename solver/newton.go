@@ -77,15 +77,17 @@ type NewtonSettings struct {
 	Armijo        float64 // sufficient decrease c: J(w + t d) ≤ J(w) + c·t·⟨g, d⟩ (0: 1e-4)
 	MaxBacktracks int     // (0: 30); past it the step is rejected and the weights kept
 	// Radius is the initial trust radius: the first step tried is at most
-	// Radius·max(‖w‖, 1) long (0: 1). It then adapts: doubled after a full
-	// step, set to the accepted length after a backtrack, quartered after a
-	// rejected step.
+	// min(Radius, MaxRadius)·max(‖w‖, 1) long (0: 1). It then adapts:
+	// doubled after a full step (up to MaxRadius), set to the accepted
+	// length after a backtrack, quartered after a rejected step.
 	Radius float64
-	// MaxRadius caps the trust radius's growth (0: 1e6); with
-	// CombineBest, set below that, it caps every candidate step at
-	// MaxRadius·max(‖w‖, 1). Stochastic training, where each step sees a
-	// new minibatch, wants it small: an exact Newton step fits its batch,
-	// and a long one does not generalise.
+	// MaxRadius caps the trust radius (0: 1e6): no step taken is longer
+	// than MaxRadius·max(‖w‖, 1), ‖w‖ the norm of all weights before the
+	// step. With CombineBest, set below 1e6, it caps every candidate step
+	// (a longer one is shortened along itself, and measured and modelled
+	// as shortened) and the gradient fallback's. Stochastic training,
+	// where each step sees a new minibatch, wants it small: an exact
+	// Newton step fits its batch, and a long one does not generalise.
 	MaxRadius float64
 	Fallback  Fallback // (0: FallbackCG)
 	// CG are the fallback's settings (zero: damping 1e-4·‖g_l‖, tolerance
@@ -254,6 +256,7 @@ func (n *Newton) Iterate() (rec *StepRecord, err error) {
 	if n.radius == 0 {
 		n.radius = s.Radius
 	}
+	n.radius = math.Min(n.radius, s.MaxRadius) // the first radius too is capped
 	t := s.MaxStep
 	if capped := n.radius * math.Max(wn, 1) / dn; capped < t {
 		t = capped
