@@ -175,10 +175,12 @@ func (n *Newton) best(s NewtonSettings, t0 time.Time) (*StepRecord, error) {
 	return rec, nil
 }
 
-// dampedDirection returns block l's u = (H_ll + λ·h̃ᵀh̃ ⊗ I)⁻¹ g_l: by the
+// dampedDirection returns block l's u = (H_ll + λ·h̃ᵀh̃ ⊗ I) u = g_l: by the
 // B-pass; where it has none (batch > fan-in + 1) or it is not a certified
 // descent direction, by the block's per-sample curvature solved densely
-// (when small), else by the fallback (CG, then a gradient step).
+// (when small), else, for λ > 0, by the undamped B-pass (a block without a
+// per-sample route may have a chain route), else by the fallback (CG,
+// then a gradient step). Replaced gives each distinct reason once.
 func (n *Newton) dampedDirection(l int, gl []*tensor.Dense, lambda float64, s NewtonSettings) ([]*tensor.Dense, BlockStep, error) {
 	p := n.P
 	o := s.Checks
@@ -197,19 +199,24 @@ func (n *Newton) dampedDirection(l int, gl []*tensor.Dense, lambda float64, s Ne
 		return u, BlockStep{Kind: hvp.KindExact, Residual: math.NaN(), Slope: dotAll(gl, u),
 			Replaced: "damped B-pass: " + why + "; dense per-sample solve"}, nil
 	}
-	cs := s
-	if cs.CG.Damping == 0 {
-		cs.CG.Damping = math.Max(lambda, 1e-8) * hvp.Norm(gl...) // a scale-free stand-in for λ·h̃ᵀh̃
+	replaced := "damped B-pass: " + why
+	if lambda > 0 { // undamped, the B-pass may take another route
+		o.Damping = 0
+		u, bs, why0 := n.exact(l, gl, o, s.ExactOnly)
+		if why0 == "" {
+			bs.Replaced = replaced + "; undamped B-pass"
+			return u, bs, nil
+		}
+		if why0 != why {
+			replaced += "; undamped B-pass: " + why0
+		}
 	}
+	cs := s
 	if n.Settings.CG.MaxIter == 0 {
 		cs.CG.MaxIter = 20 // truncated: a refused block is not worth 100 Hv per step
 	}
-	u, b, e := n.direction(l, gl, cs)
-	if e != nil {
-		return nil, b, e
-	}
-	b.Replaced = "damped B-pass: " + why + "; " + b.Replaced
-	return u, b, nil
+	// λ·‖g_l‖: a scale-free stand-in for λ·h̃ᵀh̃ when CG.Damping is 0.
+	return n.fallback(l, gl, cs, replaced, math.Max(lambda, 1e-8)*hvp.Norm(gl...))
 }
 
 // maxDenseFlops caps the dense per-sample solve: forming the block costs

@@ -110,7 +110,10 @@ type BlockStep struct {
 	Kind     hvp.Kind // of the direction used (KindCG or a B-pass kind; gradient steps say so in Replaced)
 	Residual float64  // ‖H_ll u − g_l‖/‖g_l‖ of the direction used
 	Slope    float64  // ⟨g_l, u_l⟩ > 0: the block's share of the descent
-	Replaced string   // empty, or why the exact direction was replaced
+	// Replaced is empty, or why the exact direction was replaced (each
+	// reason once) and, after the last "; ", by what: "dense per-sample
+	// solve", "undamped B-pass", "conjugate gradients" or "gradient step".
+	Replaced string
 }
 
 // StepRecord records one Newton step, for a caller to log.
@@ -326,32 +329,50 @@ func (n *Newton) subspace(g []*tensor.Dense, u [][]*tensor.Dense) ([]float64, er
 	return t.RawVector().Data, nil
 }
 
-// direction returns block l's step u_l (to be subtracted) and its record.
+// direction returns block l's step u_l (to be subtracted) and its record:
+// the exact B-pass's, else the fallback's.
 func (n *Newton) direction(l int, g []*tensor.Dense, s NewtonSettings) ([]*tensor.Dense, BlockStep, error) {
-	var bs BlockStep
-	res, err := n.P.InvHv(l, g, &s.Checks)
-	if err == nil && s.ExactOnly && res.Kind == hvp.KindNewtonOnly {
+	u, bs, why := n.exact(l, g, s.Checks, s.ExactOnly)
+	if why == "" {
+		return u, bs, nil
+	}
+	return n.fallback(l, g, s, why, 1e-4*hvp.Norm(g...))
+}
+
+// exact returns block l's B-pass direction with the checks of o, or why it
+// is not one (refused, failing its checks, not a descent direction).
+func (n *Newton) exact(l int, g []*tensor.Dense, o hvp.Options, exactOnly bool) ([]*tensor.Dense, BlockStep, string) {
+	res, err := n.P.InvHv(l, g, &o)
+	if err == nil && exactOnly && res.Kind == hvp.KindNewtonOnly {
 		res, err = nil, fmt.Errorf("block %d is Newton-only and ExactOnly is set", l)
 	}
-	if err == nil {
-		if sl := dotAll(g, res.U); sl > 0 {
-			bs.Kind, bs.Residual, bs.Slope = res.Kind, res.Residual, sl
-			return res.U, bs, nil
-		}
-		bs.Replaced = fmt.Sprintf("%s direction is not a descent direction", res.Kind)
-	} else {
-		bs.Replaced = err.Error()
+	if err != nil {
+		return nil, BlockStep{}, err.Error()
 	}
+	sl := dotAll(g, res.U)
+	if !(sl > 0) {
+		return nil, BlockStep{}, fmt.Sprintf("%s direction is not a descent direction", res.Kind)
+	}
+	return res.U, BlockStep{Kind: res.Kind, Residual: res.Residual, Slope: sl}, ""
+}
+
+// fallback replaces block l's exact step, refused for the reason why, by
+// CG on (H_ll + λI) u = g_l (FallbackCG; λ = s.CG.Damping, or cgDamping
+// when that is 0), else by the gradient step LearnRate·g_l. Replaced says
+// why, then what replaced it.
+func (n *Newton) fallback(l int, g []*tensor.Dense, s NewtonSettings, why string, cgDamping float64) ([]*tensor.Dense, BlockStep, error) {
+	bs := BlockStep{Replaced: why}
 	if s.Fallback == FallbackCG {
 		cg := s.CG
 		if cg.Damping == 0 {
-			cg.Damping = 1e-4 * hvp.Norm(g...)
+			cg.Damping = cgDamping
 		}
 		// An unconverged CG iterate is still a descent direction of the
 		// damped model: its error is ignored when it comes with a result.
 		if res, _ := InvHvCG(n.P, l, g, &cg); res != nil {
 			if sl := dotAll(g, res.U); sl > 0 {
 				bs.Kind, bs.Residual, bs.Slope = hvp.KindCG, res.Residual, sl
+				bs.Replaced += "; conjugate gradients"
 				return res.U, bs, nil
 			}
 		}
