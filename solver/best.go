@@ -26,7 +26,7 @@ func (n *Newton) best(s NewtonSettings, t0 time.Time) (*StepRecord, error) {
 	if err != nil {
 		return nil, err
 	}
-	rec := &StepRecord{Step: n.Steps, Loss: loss, NewLoss: loss, Rho: math.NaN()}
+	rec := &StepRecord{Step: n.Steps, Loss: loss, NewLoss: loss, Rho: math.NaN(), Damping: math.NaN()}
 	n.Steps++
 	L := p.Blocks()
 	if len(n.lambdas) != L {
@@ -91,6 +91,7 @@ func (n *Newton) best(s NewtonSettings, t0 time.Time) (*StepRecord, error) {
 			if err != nil {
 				return nil, err
 			}
+			bs.Damping = lambda // before this step adapts it
 			rec.Blocks[l] = bs
 			if bs.Replaced != "" && try == 0 {
 				rec.Fallbacks++
@@ -146,7 +147,10 @@ func (n *Newton) best(s NewtonSettings, t0 time.Time) (*StepRecord, error) {
 			return nil, err
 		}
 		rec.Combined, rec.NewLoss, rec.StepSize, rec.Rho = c.name, c.loss, 1, rho
-		rec.Damping = n.lambdas[c.blocks[0]]
+		rec.Damping = 0 // the λ the step was computed with, not the next one
+		for _, l := range c.blocks {
+			rec.Damping = math.Max(rec.Damping, rec.Blocks[l].Damping)
+		}
 		rec.Duration = time.Since(t0)
 		return rec, nil
 	}

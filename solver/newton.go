@@ -110,6 +110,10 @@ type BlockStep struct {
 	Kind     hvp.Kind // of the direction used (KindCG or a B-pass kind; gradient steps say so in Replaced)
 	Residual float64  // ‖H_ll u − g_l‖/‖g_l‖ of the direction used
 	Slope    float64  // ⟨g_l, u_l⟩ > 0: the block's share of the descent
+	// Damping, with CombineBest, is the λ_l the block's step was computed
+	// with, (H_ll + λ_l·h̃ᵀh̃ ⊗ I) u = g_l, before the step adapts it (0:
+	// undamped; a CG fallback damps with its own λ, NewtonSettings.CG).
+	Damping float64
 	// Replaced is empty, or why the exact direction was replaced (each
 	// reason once) and, after the last "; ", by what: "dense per-sample
 	// solve", "undamped B-pass", "conjugate gradients" or "gradient step".
@@ -118,9 +122,13 @@ type BlockStep struct {
 
 // StepRecord records one Newton step, for a caller to log.
 type StepRecord struct {
-	Step       int
-	Combined   string  // CombineBest: which candidate was taken ("block 2", "sum", "gradient")
-	Damping    float64 // CombineBest: the λ the step was computed with
+	Step     int
+	Combined string // CombineBest: which candidate was taken ("block 2", "sum", "gradient")
+	// Damping, with CombineBest, is the λ the step taken was computed with
+	// (not the next step's): its block's BlockStep.Damping, the largest of
+	// them for the sum; NaN when no damped step was taken (a gradient step,
+	// a rejected or a stationary one).
+	Damping    float64
 	Rho        float64 // CombineBest: actual / predicted decrease
 	Loss       float64 // before the step
 	NewLoss    float64 // after (equal to Loss when the step was rejected)
