@@ -123,6 +123,9 @@ func (n *Newton) best(s NewtonSettings, t0 time.Time) (*StepRecord, error) {
 			}
 		}
 		if bestI < 0 {
+			if s.FixedDamping {
+				break // the same λ_l would give the same candidates
+			}
 			continue // every λ_l grew: again
 		}
 		c := cands[bestI]
@@ -197,7 +200,7 @@ func (n *Newton) dampedDirection(l int, gl []*tensor.Dense, lambda float64, s Ne
 	case !(dotAll(gl, res.U) > 0):
 		why = "not a descent direction"
 	default:
-		return res.U, BlockStep{Kind: res.Kind, Residual: res.Residual, Slope: dotAll(gl, res.U)}, nil
+		return res.U, BlockStep{Kind: res.Kind, Residual: res.Residual, Slope: dotAll(gl, res.U), Certified: res.Certified}, nil
 	}
 	if u, ok := n.denseStep(l, gl, lambda); ok {
 		return u, BlockStep{Kind: hvp.KindExact, Residual: math.NaN(), Slope: dotAll(gl, u),

@@ -19,14 +19,17 @@ type KFACSettings struct {
 	// damping is relative and the unknown constant between A ⊗ DD and the
 	// Gauss–Newton matrix (hvp.Factors) does not matter (0: 1; on MNIST the
 	// loss after a pass is within 5% of the best from 0.3 to 30, README).
+	// NoDamping: the factors undamped, (A ⊗ DD)⁻¹ itself; a factor that is
+	// not positive definite is then an error naming its block.
 	Damping float64
-	// Decay of the factors' moving averages across steps (0: 0.95; the
-	// first step takes its own factors).
+	// Decay, in [0, 1), of the factors' moving averages across steps (0:
+	// 0.95; the first step takes its own factors).
 	Decay float64
 	// Refresh is the number of steps between refactorisations of the
 	// damped factors (0: 10).
 	Refresh int
-	// MaxRadius, if positive, caps every step at MaxRadius·max(‖w‖, 1).
+	// MaxRadius, if positive, caps every step at MaxRadius·max(‖w‖, 1)
+	// (0: no cap).
 	MaxRadius float64
 }
 
@@ -66,10 +69,18 @@ func NewKFAC(p *hvp.Products, settings *KFACSettings) *KFAC {
 	return k
 }
 
-func (k *KFAC) settings() KFACSettings {
+// settings returns k's settings validated and with their defaults, the
+// damping as λ (0 with NoDamping).
+func (k *KFAC) settings() (KFACSettings, error) {
 	s := k.Settings
-	if s.Damping == 0 {
+	if err := s.Validate(); err != nil {
+		return s, err
+	}
+	switch s.Damping {
+	case 0:
 		s.Damping = 1
+	case NoDamping:
+		s.Damping = 0
 	}
 	if s.Decay == 0 {
 		s.Decay = 0.95
@@ -77,18 +88,18 @@ func (k *KFAC) settings() KFACSettings {
 	if s.Refresh == 0 {
 		s.Refresh = 10
 	}
-	return s
+	return s, nil
 }
 
 // Iterate takes one step on the inputs as bound and binds the new weights.
 func (k *KFAC) Iterate() (rec *KFACRecord, err error) {
 	defer errs.Recover("solver.KFAC.Iterate", &err)
 	t0 := time.Now()
-	s := k.settings()
-	p := k.P
-	if s.Damping < 0 || s.Decay < 0 || s.Decay >= 1 || s.Refresh < 0 || s.MaxRadius < 0 {
-		return nil, &errs.ArgumentError{What: "KFACSettings", Value: fmt.Sprintf("%+v", s), Reason: "want Damping ≥ 0, 0 ≤ Decay < 1, Refresh ≥ 0, MaxRadius ≥ 0"}
+	s, err := k.settings()
+	if err != nil {
+		return nil, err
 	}
+	p := k.P
 	loss, g, fs, err := p.Kronecker()
 	if err != nil {
 		return nil, err
@@ -169,26 +180,36 @@ func (k *KFAC) update(fs []*hvp.Factors, s KFACSettings) error {
 		if k.a[l] == nil {
 			continue
 		}
-		var err error
-		if k.ca[l], err = dampedCholesky(k.a[l], root); err != nil {
-			return fmt.Errorf("block %d (%s), input factor: %w", l, k.P.BlockName(l), err)
+		var reason string
+		if k.ca[l], reason = dampedCholesky(k.a[l], root); reason != "" {
+			return &errs.ConditionError{Block: l, Weight: k.P.BlockName(l), Reason: "input factor A: " + reason}
 		}
-		if k.cd[l], err = dampedCholesky(k.dd[l], root); err != nil {
-			return fmt.Errorf("block %d (%s), adjoint factor: %w", l, k.P.BlockName(l), err)
+		if k.cd[l], reason = dampedCholesky(k.dd[l], root); reason != "" {
+			return &errs.ConditionError{Block: l, Weight: k.P.BlockName(l), Reason: "adjoint factor DD: " + reason}
 		}
 	}
 	return nil
 }
 
 // dampedCholesky factorises m + c·(tr m/n)·I, raising the damping tenfold
-// while rounding leaves it not positive definite.
-func dampedCholesky(m *mat.SymDense, c float64) (*mat.Cholesky, error) {
+// while rounding leaves it not positive definite; undamped (c = 0), it
+// factorises m itself or says why not.
+func dampedCholesky(m *mat.SymDense, c float64) (*mat.Cholesky, string) {
 	n := m.SymmetricDim()
+	if c == 0 {
+		var ch mat.Cholesky
+		if ch.Factorize(m) {
+			return &ch, ""
+		}
+		return nil, fmt.Sprintf("the undamped %d×%d factor is not positive definite (KFACSettings.Damping = NoDamping); set a damping", n, n)
+	}
 	mean := mat.Trace(m) / float64(n)
 	if !(mean > 0) {
 		mean = 1 // a zero factor (no signal yet): the identity's scale
 	}
+	last := c
 	for try := 0; try < 8; try++ {
+		last = c
 		damped := mat.NewSymDense(n, nil)
 		damped.CopySym(m)
 		for i := range n {
@@ -196,11 +217,11 @@ func dampedCholesky(m *mat.SymDense, c float64) (*mat.Cholesky, error) {
 		}
 		var ch mat.Cholesky
 		if ch.Factorize(damped) {
-			return &ch, nil
+			return &ch, ""
 		}
 		c = math.Max(10*c, 1e-12)
 	}
-	return nil, &errs.ConditionError{Block: -1, Reason: "damped Kronecker factor not positive definite"}
+	return nil, fmt.Sprintf("the damped %d×%d factor is not positive definite, even with its relative damping raised to %.3g", n, n, last)
 }
 
 // direction returns −Ã⁻¹∇W̃D̃⁻¹ for every block with factors (W̃: the
