@@ -182,7 +182,7 @@ func (n *Newton) best(s NewtonSettings, t0 time.Time) (*StepRecord, error) {
 	return rec, nil
 }
 
-// dampedDirection returns block l's u = (H_ll + λ·h̃ᵀh̃ ⊗ I) u = g_l: by the
+// dampedDirection returns block l's u = (H_ll + λ·h̃ᵀh̃ ⊗ I)⁻¹ g_l: by the
 // B-pass; where it has none (batch > fan-in + 1) or it is not a certified
 // descent direction, by the block's per-sample curvature solved densely
 // (when small), else, for λ > 0, by the undamped B-pass (a block without a
