@@ -343,3 +343,86 @@ func TestConditionsMatchNumbers(t *testing.T) {
 	}
 	t.Logf("blocks by kind: %v", count)
 }
+
+// The per-sample route's messages count a bias once: fan-in k = 5 inputs
+// + 1 is "fan-in 6 (5 inputs + 1 for the bias)", for batch < k, = k and
+// > k alike (issue 19 item 13).
+func TestPerSampleFanInMessage(t *testing.T) {
+	for _, c := range []struct {
+		batch int
+		want  string
+	}{
+		{4, "batch 4 < fan-in 6 (5 inputs + 1 for the bias)"},
+		{6, "batch 6 = fan-in 6 (5 inputs + 1 for the bias)"},
+		{8, "batch 8 > fan-in 6 (5 inputs + 1 for the bias)"},
+	} {
+		m, err := nets.Build(nets.Spec{Batch: c.batch, In: 5, Layers: []nets.Layer{{Out: 3, Act: ops.TanhFunc{}, Bias: true}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Randomize(rand.New(rand.NewPCG(5, 5)), 0.5, 1); err != nil {
+			t.Fatal(err)
+		}
+		p, err := hvp.New(m.Loss, m.Params()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := p.Conditions().String()
+		if !strings.Contains(s, c.want) || strings.Contains(s, "+ 1 (bias)") {
+			t.Errorf("batch %d: report does not say %q once:\n%s", c.batch, c.want, s)
+		}
+	}
+}
+
+// Batch > fan-in on a squared-error output layer: H_ll = h̃ᵀh̃ ⊗ I is
+// nonsingular (checked: the dense block from the exact R-pass has full
+// rank), so the report must not say the gradient map has no inverse; it
+// says what is true — the per-sample shortcut needs batch ≤ fan-in, the
+// block itself may be invertible, solve it densely (issue 19 item 12).
+func TestBatchAboveFanInMessage(t *testing.T) {
+	m, err := nets.Build(nets.Spec{Batch: 9, In: 5, Layers: []nets.Layer{{Out: 2, Act: ops.IdentityFunc{}, Bias: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Randomize(rand.New(rand.NewPCG(6, 6)), 0.5, 1); err != nil {
+		t.Fatal(err)
+	}
+	p, err := hvp.New(m.Loss, m.Params()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := reference.DenseBlock(p, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Rank by the SVD, tolerance n·ε·σ_max (LAPACK's convention).
+	var svd mat.SVD
+	if !svd.Factorize(h, mat.SVDNone) {
+		t.Fatal("SVD failed")
+	}
+	sv := svd.Values(nil)
+	rank := 0
+	for _, x := range sv {
+		if x > float64(len(sv))*testnet.Eps*sv[0] {
+			rank++
+		}
+	}
+	if rank != len(sv) {
+		t.Fatalf("the block has rank %d of %d: this test needs a nonsingular block", rank, len(sv))
+	}
+	c := p.Conditions()
+	if c[0].Kind != hvp.KindRefused {
+		t.Fatalf("kind %v, want refused (the per-sample shortcut does not apply)", c[0].Kind)
+	}
+	s := c.String()
+	for _, want := range []string{"batch 9 > fan-in 6", "per-sample shortcut needs batch ≤ fan-in", "may still be invertible", "BlockCurvature"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("report does not say %q:\n%s", want, s)
+		}
+	}
+	for _, wrong := range []string{"has no inverse", "is not an inverse of the gradient map"} {
+		if strings.Contains(s, wrong) {
+			t.Errorf("report says %q of a nonsingular block:\n%s", wrong, s)
+		}
+	}
+}
