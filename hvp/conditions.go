@@ -11,14 +11,19 @@ import (
 )
 
 // Kind is what an inverse product is: decided for a block's B-pass before
-// anything runs (the first four), or the method of another product.
+// anything runs (the first four), or the method of another product. A
+// result's kind can be narrower than the conditions report's: the ranks
+// found when the per-sample route runs make an exact block a
+// pseudo-inverse (a rank-deficient h̃) or Newton-only (a singular M_i).
 type Kind int
 
 const (
 	// KindExact: u = H_ll⁻¹ v. Every op on the inverse pass is bijective.
 	KindExact Kind = iota
 	// KindPseudoInverse: u = H_ll⁺ v, the minimum-norm least-squares
-	// solution (method.md §4: batch < fan-in, widths after the block equal).
+	// solution (method.md §4: batch < fan-in, widths after the block equal;
+	// or a rank-deficient layer input h̃ found when the per-sample route
+	// runs), certified by its normal residual when v is outside the range.
 	KindPseudoInverse
 	// KindNewtonOnly: H_ll u = v holds for v in the range of H_ll, such as
 	// the gradient g_l, but u is not H_ll⁺ v (widths shrinking after the
@@ -211,7 +216,7 @@ func (p *Products) Conditions() Conditions {
 
 var meaning = map[Kind]string{
 	KindExact:         "InvHv gives H_ll⁻¹ v",
-	KindPseudoInverse: "InvHv gives H_ll⁺ v, the minimum-norm least-squares solution (in a dense net: batch < fan-in)",
+	KindPseudoInverse: "InvHv gives H_ll⁺ v, the minimum-norm least-squares solution (in a dense net: batch < fan-in, or a rank-deficient layer input)",
 	KindNewtonOnly:    "InvHv solves H_ll u = v only for v in the range of H_ll, e.g. v = g_l: a Newton direction (in a dense net: widths shrink after the block)",
 	KindRefused:       "InvHv refuses: its B-pass is not the inverse of the block (the block itself may be invertible: see the reasons)",
 }

@@ -79,6 +79,8 @@ type Factorization struct {
 	Node string // the matrix's node
 	Op   string // the op that factorises it
 	ops.MatrixCondition
+
+	rows bool // h̃ of the per-sample route: a rank deficiency makes the result a pseudo-inverse
 }
 
 // Result is an inverse-Hessian-vector product u ≈ H_ll⁻¹ v with what
@@ -100,9 +102,10 @@ type Result struct {
 	// the rounding costs. NaN when not computed, 0 for float64 graphs.
 	RoundedResidual float64
 	// NormalResidual, for a pseudo-inverse whose Residual is above
-	// tolerance, is ‖H_ll r‖ / (σ̂ ‖r‖) with r = H_ll U − v and σ̂ an
-	// estimate of ‖H_ll‖: near rounding when U is a least-squares solution
-	// although v lies outside the range (Residual is then O(1)).
+	// tolerance, is ‖H r‖ / (σ̂ ‖r‖) with H = H_ll + λ·h̃ᵀh̃ ⊗ I,
+	// r = H U − v and σ̂ an estimate of ‖H‖: near rounding when U is a
+	// least-squares solution although v lies outside the range (Residual
+	// is then O(1)).
 	NormalResidual float64
 	// Certified reports that every check passed: the residual (or, for a
 	// pseudo-inverse, the normal residual) within tolerance, every
@@ -369,8 +372,16 @@ func (p *Products) result64(l int, r *route, v []*tensor.Dense, scale float64, v
 			return nil, err
 		}
 	}
-	if res.Factorizations, err = factorizations(r.factors, vals); err != nil {
+	if res.Factorizations, err = factorizations(r.factors, vals, r.rows); err != nil {
 		return nil, err
+	}
+	for _, f := range res.Factorizations {
+		if f.rows && f.Rank < min(f.Rows, f.Cols) { // h̃ rank-deficient: the minimum-norm solution
+			res.Reasons = append(res.Reasons, rowsReason(f))
+			if res.Kind == KindExact {
+				res.Kind = KindPseudoInverse
+			}
+		}
 	}
 	for _, f := range res.Factorizations { // a singular M_i: a Newton direction, not an inverse
 		if f.Samples > 0 && f.Rank < f.Rows && (res.Kind == KindExact || res.Kind == KindPseudoInverse) {
@@ -408,6 +419,24 @@ func (p *Products) result64(l int, r *route, v []*tensor.Dense, scale float64, v
 		return res, p.certifyUnit(l, ub, vu, res, o)
 	}
 	return res, p.settle(l, u, hu, vu, res, o)
+}
+
+// rowsReason says what a rank-deficient h̃ (f) makes the per-sample
+// route's result. With H_ll + λ·h̃ᵀh̃ ⊗ I = Aᵀ blockdiag(M_i + λI) A,
+// A = h̃ ⊗ I, the route returns A⁺ blockdiag(M_i + λI)⁻¹ A⁺ᵀ v: the
+// pseudo-inverse when h̃'s rows are independent (the four Penrose
+// conditions, method.md §9), and, when they are dependent too, where the
+// M_i commute with the projection onto h̃'s column space (equal M_i, as in
+// a squared-error output layer). The normal residual certifies it either
+// way (the result lies in the row space of A, the range of H_ll wherever
+// the M_i + λI are definite).
+func rowsReason(f Factorization) string {
+	s := fmt.Sprintf("per-sample route: h̃ (%d×%d, node %s) has rank %d < %d when run: the result is the minimum-norm solution (pseudo-inverse) where its normal residual certifies it",
+		f.Rows, f.Cols, f.Node, f.Rank, min(f.Rows, f.Cols))
+	if f.Rank < f.Rows {
+		s += "; h̃'s rows are dependent, so that holds only where the samples' M_i agree on them (as in a squared-error output layer), otherwise the block needs a dense solve (BlockCurvature)"
+	}
+	return s
 }
 
 // Certify computes the residual ‖H_ll u − v‖/‖v‖ of a result of block l
@@ -472,12 +501,12 @@ func (p *Products) certifyUnit(l int, u, vu []*tensor.Dense, res *Result, o Opti
 }
 
 // settle sets res's residual from (H + λD)u = hu and vu, all at unit scale,
-// the normal residual of an undamped pseudo-inverse above tolerance, and
-// runs the checks.
+// the normal residual of a pseudo-inverse above tolerance, and runs the
+// checks.
 func (p *Products) settle(l int, u, hu, vu []*tensor.Dense, res *Result, o Options) (err error) {
 	res.Residual = FlatRelDiff(Flatten(hu), Flatten(vu))
-	if res.Kind == KindPseudoInverse && res.Residual > o.Tol && res.Damping == 0 {
-		if res.NormalResidual, err = p.normalResidual(l, u, hu, vu); err != nil {
+	if res.Kind == KindPseudoInverse && res.Residual > o.Tol {
+		if res.NormalResidual, err = p.normalResidual(l, u, hu, vu, res.Damping); err != nil {
 			return err
 		}
 	}
@@ -531,7 +560,9 @@ func (p *Products) check(l int, res *Result, o Options) error {
 	w := p.blocks[l].name
 	var fail *errs.ConditionError
 	for _, f := range res.Factorizations {
-		full := f.Rank == min(f.Rows, f.Cols) || f.Samples > 0 // a singular M_i makes the result Newton-only instead
+		// A singular M_i makes the result Newton-only instead, a
+		// rank-deficient h̃ a pseudo-inverse (result64).
+		full := f.Rank == min(f.Rows, f.Cols) || f.Samples > 0 || f.rows
 		if fail == nil && (!(f.Cond <= o.MaxCond) || !full) {
 			fail = &errs.ConditionError{Block: l, Weight: w, Node: f.Node, Op: f.Op, Value: f.Cond,
 				Reason: fmt.Sprintf("%d×%d matrix of rank %d, condition estimate %.3g (limit %.0e, %s)",
@@ -549,6 +580,11 @@ func (p *Products) check(l int, res *Result, o Options) error {
 			reason += " (a Newton-only block solves H u = v only for v in the range of H, such as the gradient)"
 		case KindPseudoInverse:
 			reason += fmt.Sprintf(", and normal residual %.3g", res.NormalResidual)
+			for _, f := range res.Factorizations {
+				if f.rows && f.Rank < min(f.Rows, f.Cols) {
+					reason += " — " + rowsReason(f)
+				}
+			}
 		case KindRefused:
 			reason += " (the conditions report refused this block)"
 		}
@@ -570,17 +606,18 @@ func (p *Products) check(l int, res *Result, o Options) error {
 // normalResidual measures how far r = H u − v is from orthogonal to the
 // range of H (zero for a least-squares solution): ‖H r‖ / (σ̂ ‖r‖), with
 // σ̂ = max(‖H u‖/‖u‖, ‖H v‖/‖v‖) ≤ ‖H‖ an estimate of the norm of H (u
-// alone leans to the small eigenvalues). Two extra Hv products.
-func (p *Products) normalResidual(l int, u, hu, v []*tensor.Dense) (float64, error) {
+// alone leans to the small eigenvalues), and H the damped operator
+// H_ll + λ·h̃ᵀh̃ ⊗ I (hu = H u). Two extra Hv products.
+func (p *Products) normalResidual(l int, u, hu, v []*tensor.Dense, lambda float64) (float64, error) {
 	r := make([]*tensor.Dense, len(hu))
 	for i := range hu {
 		r[i] = axpy(hu[i], -1, v[i])
 	}
-	hr, err := p.blockHv(l, r)
+	hr, err := p.dampedHv(l, r, lambda)
 	if err != nil {
 		return 0, err
 	}
-	hv, err := p.blockHv(l, v)
+	hv, err := p.dampedHv(l, v, lambda)
 	if err != nil {
 		return 0, err
 	}
@@ -592,8 +629,9 @@ func (p *Products) normalResidual(l int, u, hu, v []*tensor.Dense) (float64, err
 }
 
 // factorizations reports every distinct matrix the given nodes factorise,
-// from the values of a run.
-func factorizations(nodes []*G.Node, vals graph.Values) ([]Factorization, error) {
+// from the values of a run; rows is the per-sample route's h̃ (nil for
+// the chain route).
+func factorizations(nodes []*G.Node, vals graph.Values, rows *G.Node) ([]Factorization, error) {
 	seen := map[*G.Node]bool{}
 	var out []Factorization
 	for _, n := range nodes {
@@ -612,7 +650,8 @@ func factorizations(nodes []*G.Node, vals graph.Values) ([]Factorization, error)
 		if err != nil {
 			return nil, fmt.Errorf("condition of %s: %w", errs.Label(in[0]), err)
 		}
-		out = append(out, Factorization{Node: errs.Label(in[0]), Op: n.Op().String(), MatrixCondition: mc})
+		_, pinv := n.Op().(ops.PInvOp)
+		out = append(out, Factorization{Node: errs.Label(in[0]), Op: n.Op().String(), MatrixCondition: mc, rows: pinv && rows != nil && in[0] == rows})
 	}
 	return out, nil
 }
