@@ -26,6 +26,16 @@ const (
 	// matrix the inverse pass factorises: past it, the block's condition
 	// (a product of such factors, squared) leaves no digit to certify.
 	DefaultMaxCond = 1e12
+
+	// DefaultTol32 is the largest accepted residual of a float32 graph's
+	// result as returned (Result.RoundedResidual). Rounding u to float32
+	// moves each entry by up to ε₃₂ = 2⁻²⁴ of itself, which adds up to
+	// ε₃₂·cond(H_ll) to the residual whatever the float64 result: the
+	// tolerance is that cost at cond(H_ll) = 1e6, ≈ 6e-2 (measured
+	// rounded residuals are 0.07–0.6 of ε₃₂·cond). A block worse
+	// conditioned than float32 can hold fails it (its float64 result may
+	// be fine: use a float64 model, or damp).
+	DefaultTol32 = 0x1p-24 * 1e6
 )
 
 // Options control an inverse product. A nil *Options, like every zero
@@ -38,6 +48,10 @@ type Options struct {
 	// operator. A block without a per-sample route cannot be damped.
 	Damping float64
 	Tol     float64 // largest accepted residual (0: DefaultTol)
+	// Tol32 is the largest accepted residual of a float32 graph's result
+	// as returned, rounded to float32 (0: DefaultTol32); Tol applies to
+	// the float64 result it rounds.
+	Tol32   float64
 	MaxCond float64 // largest accepted condition estimate of a factorised matrix (0: DefaultMaxCond)
 	// BestEffort returns results that fail a check, with Certified false,
 	// instead of an error; refused blocks are computed anyway (KindRefused).
@@ -61,9 +75,14 @@ func (o *Options) withDefaults() (Options, error) {
 	if r.MaxCond == 0 {
 		r.MaxCond = DefaultMaxCond
 	}
+	if r.Tol32 == 0 {
+		r.Tol32 = DefaultTol32
+	}
 	switch {
 	case !(r.Tol > 0) || math.IsInf(r.Tol, 0):
 		return r, &errs.ArgumentError{What: "Options.Tol", Value: r.Tol, Reason: "want a finite tolerance > 0"}
+	case !(r.Tol32 > 0) || math.IsInf(r.Tol32, 0):
+		return r, &errs.ArgumentError{What: "Options.Tol32", Value: r.Tol32, Reason: "want a finite tolerance > 0"}
 	case !(r.MaxCond >= 1):
 		return r, &errs.ArgumentError{What: "Options.MaxCond", Value: r.MaxCond, Reason: "want a condition limit ≥ 1"}
 	case !(r.Damping >= 0) || math.IsInf(r.Damping, 0):
@@ -97,9 +116,9 @@ type Result struct {
 	// computed).
 	Residual float64
 	// RoundedResidual, for a float32 graph, is the residual of U as
-	// returned, rounded to float32 (Residual and the checks are those of
-	// the float64 result it rounds): about ε₃₂·cond at worst, it says what
-	// the rounding costs. NaN when not computed, 0 for float64 graphs.
+	// returned, rounded to float32 (Residual is that of the float64 result
+	// it rounds): rounding adds up to ε₃₂·cond(H_ll). It is checked
+	// against Options.Tol32. NaN when not computed, 0 for float64 graphs.
 	RoundedResidual float64
 	// NormalResidual, for a pseudo-inverse whose Residual is above
 	// tolerance, is ‖H r‖ / (σ̂ ‖r‖) with H = H_ll + λ·h̃ᵀh̃ ⊗ I,
@@ -110,8 +129,11 @@ type Result struct {
 	// Certified reports that every check passed: the residual (or, for a
 	// pseudo-inverse, the normal residual) within tolerance, every
 	// factorised matrix within MaxCond, the method's own criterion (CG
-	// converged). Uncertified results reach only callers who asked for
-	// best effort.
+	// converged) and, for a float32 graph, the residual of the result as
+	// returned (RoundedResidual) within Tol32: it speaks of U as returned,
+	// not only of the float64 result it was rounded from. Uncertified
+	// results reach only callers who asked for best effort, with both
+	// residuals.
 	Certified      bool
 	Reasons        []string        // why the kind is not exact, from the conditions report
 	Factorizations []Factorization // of the inverse pass and B-pass
@@ -309,14 +331,38 @@ func (p *Products) domainError(blocks []int, routes map[int]*route, re *errs.Run
 }
 
 // result builds and certifies block l's result from a run's values; for a
-// float32 graph, the certified float64 result is then rounded to float32
-// and the residual of the rounded result measured (RoundedResidual).
+// float32 graph, the certified float64 result is then rounded to float32,
+// the residual of the rounded result measured (RoundedResidual) and
+// checked against Tol32.
 func (p *Products) result(l int, r *route, v []*tensor.Dense, scale float64, vals graph.Values, o Options) (*Result, error) {
 	res, err := p.result64(l, r, v, scale, vals, o)
 	if err != nil || p.Dtype() != tensor.Float32 {
 		return res, err
 	}
-	return res, p.round32(l, v, res, o)
+	if err := p.round32(l, v, res, o); err != nil {
+		return nil, err
+	}
+	return res, p.check32(l, res, o)
+}
+
+// check32 checks a float32 graph's rounded result: a residual of U as
+// returned above Tol32 makes it uncertified, an *errs.ConditionError
+// unless o asks for best effort.
+func (p *Products) check32(l int, res *Result, o Options) error {
+	if !res.Certified || !(res.RoundedResidual > o.Tol32) {
+		return nil
+	}
+	res.Certified = false
+	// ‖H δ‖ ≤ ‖H‖·ε₃₂‖u‖ ≤ ε₃₂·cond(H)·‖v‖ for the rounding δ of u = H⁻¹v:
+	// what rounding added bounds the condition from below.
+	fail := &errs.ConditionError{Block: l, Weight: p.blocks[l].name, Value: res.RoundedResidual,
+		Reason: fmt.Sprintf("%s result rounded to float32: residual of the float32 result ‖H u − v‖/‖v‖ = %.3g > float32 tolerance %.3g (the float64 result's is %.3g): "+
+			"rounding to float32 costs up to ε₃₂·cond(H_ll), so cond(H_ll) ≥ %.2g, more than float32 can hold — use a float64 model, or damp",
+			res.Kind, res.RoundedResidual, o.Tol32, res.Residual, (res.RoundedResidual-res.Residual)/0x1p-24)}
+	if o.BestEffort {
+		return nil
+	}
+	return fail
 }
 
 // round32 rounds res.U to float32 values (kept in float64 until it leaves
@@ -328,7 +374,7 @@ func (p *Products) round32(l int, v []*tensor.Dense, res *Result, o Options) err
 			x[j] = float64(float32(x[j]))
 		}
 	}
-	res.Note = strings.TrimPrefix(res.Note+"; rounded to float32 after certification", "; ")
+	res.Note = strings.TrimPrefix(res.Note+"; rounded to float32, certified on the residual of the rounded result (Tol32)", "; ")
 	s := Norm(v...)
 	if o.NoCertificate || s == 0 {
 		res.RoundedResidual = math.NaN()
