@@ -467,22 +467,19 @@ func (p *Products) result64(l int, r *route, v []*tensor.Dense, scale float64, v
 	return res, p.settle(l, u, hu, vu, res, o)
 }
 
-// rowsReason says what a rank-deficient h̃ (f) makes the per-sample
-// route's result. With H_ll + λ·h̃ᵀh̃ ⊗ I = Aᵀ blockdiag(M_i + λI) A,
-// A = h̃ ⊗ I, the route returns A⁺ blockdiag(M_i + λI)⁻¹ A⁺ᵀ v: the
-// pseudo-inverse when h̃'s rows are independent (the four Penrose
-// conditions, method.md §9), and, when they are dependent too, where the
-// M_i commute with the projection onto h̃'s column space (equal M_i, as in
-// a squared-error output layer). The normal residual certifies it either
-// way (the result lies in the row space of A, the range of H_ll wherever
-// the M_i + λI are definite).
+// rowsReason says what a rank-deficient h̃ (f: rank < min(B, k), so with
+// B ≤ k its rows are dependent) makes the per-sample route's result. With
+// H_ll + λ·h̃ᵀh̃ ⊗ I = Aᵀ blockdiag(M_i + λI) A, A = h̃ ⊗ I, the route
+// returns X v = A⁺ blockdiag(M_i + λI)⁻¹ A⁺ᵀ v. X satisfies the Penrose
+// conditions when the M_i commute with the projection A A⁺ onto h̃'s
+// column space — equal M_i, as in a squared-error output layer — and not
+// in general. The normal residual certifies it either way (X v lies in
+// the row space of A, the range of H_ll wherever the M_i + λI are
+// definite).
 func rowsReason(f Factorization) string {
-	s := fmt.Sprintf("per-sample route: h̃ (%d×%d, node %s) has rank %d < %d when run: the result is the minimum-norm solution (pseudo-inverse) where its normal residual certifies it",
+	return fmt.Sprintf("per-sample route: h̃ (%d×%d, node %s) has rank %d < %d when run: its rows are dependent, so the result is the minimum-norm solution (pseudo-inverse) only where the samples' M_i agree on them (as in a squared-error output layer), "+
+		"which its normal residual certifies; otherwise the block needs a dense solve (BlockCurvature)",
 		f.Rows, f.Cols, f.Node, f.Rank, min(f.Rows, f.Cols))
-	if f.Rank < f.Rows {
-		s += "; h̃'s rows are dependent, so that holds only where the samples' M_i agree on them (as in a squared-error output layer), otherwise the block needs a dense solve (BlockCurvature)"
-	}
-	return s
 }
 
 // Certify computes the residual ‖H_ll u − v‖/‖v‖ of a result of block l
