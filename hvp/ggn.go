@@ -1,6 +1,7 @@
 package hvp
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/newtonia/newtonia/errs"
@@ -46,9 +47,20 @@ func (p *Products) GGNv(v []*tensor.Dense) (gv []*tensor.Dense, err error) {
 	return p.outAll(out), nil
 }
 
-// GGNOutput returns the node the Gauss–Newton products linearise at: the
-// output of the last linear layer (MatMul or bias add) that the loss
-// reads; everything after it counts as the loss.
+// GGNOutput returns the node z the Gauss–Newton products linearise at:
+// where the net ends and the loss begins. It is the last node, in
+// topological order, that
+//
+//   - is a layer's linear map: a product h·W, a bias add (G.BroadcastAdd),
+//     or the sum or difference of two tensors that both depend on the
+//     weights (a bias added with G.Add, a skip connection), not a scalar;
+//   - separates the weights from the loss: every weight reaches the loss
+//     only through z, so that J = L(z(w)) with L free of weights.
+//
+// Everything after z counts as the loss. A graph with no such node (a
+// penalty on the weights added to the loss, two outputs with separate
+// losses) has no Gauss–Newton output: the error names a weight that
+// reaches the loss other than through the last layer's output.
 func (p *Products) GGNOutput() (*G.Node, error) {
 	gg, err := p.ggnPass()
 	if err != nil {
@@ -74,26 +86,13 @@ func (p *Products) ggnPass() (*ggn, error) {
 	}
 	gg.built = true
 	gg.err = func() error {
-		dep := map[*G.Node]bool{}
-		for _, w := range p.ws {
-			dep[w] = true
-		}
-		for _, n := range graph.Sorted(p.loss) {
-			for _, c := range graph.Children(n) {
-				if dep[c] {
-					dep[n] = true
-				}
+		var err error
+		if gg.z, err = ggnOutput(p.loss, p.ws); err != nil {
+			var nr *errs.NoRuleError
+			if p.tr != nil && errors.As(err, &nr) { // name the user's nodes in the reason
+				nr.Err = errors.New(p.tr.Annotate(nr.Err.Error()))
 			}
-			switch n.Op().(type) {
-			case ops.MatMulOp, ops.BiasAddOp:
-				if dep[n] {
-					gg.z = n
-				}
-			}
-		}
-		if gg.z == nil {
-			return &errs.NoRuleError{Node: p.loss, Op: p.loss.Op(), Rule: "Gauss–Newton output",
-				Err: fmt.Errorf("no linear layer (MatMul or bias add) depends on the weights: no output to linearise at")}
+			return err
 		}
 		adj := p.grad.Adjoints[gg.z]
 		if adj == nil {
@@ -136,4 +135,85 @@ func (p *Products) ggnPass() (*ggn, error) {
 	}()
 	gg.err = p.userError(gg.err)
 	return gg, gg.err
+}
+
+// ggnOutput returns the Gauss–Newton output of loss for weights ws (see
+// GGNOutput): the last candidate node (a layer's linear map depending on
+// the weights, not a scalar) through which every weight reaches the loss.
+// Paths through piecewise-constant nodes (derivative masks) carry no
+// derivative and are not counted.
+func ggnOutput(loss *G.Node, ws []*G.Node) (*G.Node, error) {
+	order := graph.Sorted(loss)
+	isWeight := map[*G.Node]bool{}
+	for _, w := range ws {
+		isWeight[w] = true
+	}
+	dep := map[*G.Node]bool{}
+	var cands []*G.Node
+	for _, n := range order {
+		if isWeight[n] {
+			dep[n] = true
+			continue
+		}
+		if n.Op() == nil || ops.IsPiecewiseConstant(n.Op()) {
+			continue
+		}
+		deps := 0
+		for _, c := range graph.Children(n) {
+			if dep[c] {
+				deps++
+			}
+		}
+		if deps == 0 {
+			continue
+		}
+		dep[n] = true
+		if n.Shape().IsScalar() {
+			continue
+		}
+		switch n.Op().(type) {
+		case ops.MatMulOp, ops.BiasAddOp:
+			cands = append(cands, n)
+		case ops.AddOp, ops.SubOp:
+			if deps >= 2 {
+				cands = append(cands, n)
+			}
+		}
+	}
+	if len(cands) == 0 {
+		return nil, &errs.NoRuleError{Node: loss, Op: loss.Op(), Rule: "Gauss–Newton output",
+			Err: fmt.Errorf("no linear layer (a product h·W, a bias add, a sum of two weight-dependent tensors) depends on the weights: no output to linearise at")}
+	}
+	last := cands[len(cands)-1]
+	for i := len(cands) - 1; i >= 0; i-- {
+		if bypassing(order, loss, isWeight, cands[i]) == nil {
+			return cands[i], nil
+		}
+	}
+	w := bypassing(order, loss, isWeight, last)
+	return nil, &errs.NoRuleError{Node: last, Op: last.Op(), Rule: "Gauss–Newton output",
+		Err: fmt.Errorf("weight %s reaches the loss other than through the last layer's output %s, and no node separates every weight from the loss (a penalty on the weights added to the loss, or two outputs with separate losses): there is no net output z with J = L(z(w)) to linearise at",
+			errs.Label(w), errs.Label(last))}
+}
+
+// bypassing returns a weight that reaches loss (order: its topological
+// order) by a path that avoids z and every piecewise-constant node, or nil
+// when z separates every weight from the loss.
+func bypassing(order []*G.Node, loss *G.Node, isWeight map[*G.Node]bool, z *G.Node) *G.Node {
+	from := map[*G.Node]*G.Node{}
+	for _, n := range order {
+		switch {
+		case isWeight[n]:
+			from[n] = n
+		case n == z || n.Op() == nil || ops.IsPiecewiseConstant(n.Op()):
+		default:
+			for _, c := range graph.Children(n) {
+				if w := from[c]; w != nil {
+					from[n] = w
+					break
+				}
+			}
+		}
+	}
+	return from[loss]
 }
