@@ -197,5 +197,8 @@ func (o ProductOp) InverseGradientCondition(int) string {
 	return "every ∇f_i ≠ 0 (every x_i ≠ 0 for three or more factors); for an odd number of factors the sign of Π x is that of the current point"
 }
 
-// RowWise: a product mixes every element.
-func (ProductOp) RowWise(in []*G.Node, marked []bool) bool { return !marked[0] }
+// RowWise: a product mixes every element, and so does H(x)t in t (each
+// (Ht)_i reads every t_j but t_i): row-wise only when nothing is marked.
+func (o ProductOp) RowWise(in []*G.Node, marked []bool) bool {
+	return !marked[0] && (o.Order != 2 || !marked[1])
+}

@@ -297,5 +297,6 @@ func (o RowSolveOp) Flops(in []tensor.Shape) float64 {
 	return float64(in[1][0]) * (2*n*n*n/3 + 3*n*n)
 }
 
-// RowWise: sample i's output row depends on sample i's rows only.
-func (RowSolveOp) RowWise(in []*G.Node, marked []bool) bool { return true }
+// RowWise: sample i's output row depends on sample i's rows only, when λ
+// is a constant (a λ depending on every sample changes every row).
+func (RowSolveOp) RowWise(in []*G.Node, marked []bool) bool { return !marked[0] }
