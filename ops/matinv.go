@@ -9,7 +9,7 @@ import (
 )
 
 // MatInvOp is the matrix inverse Y = A⁻¹ of a square nonsingular matrix (by LU;
-// a numerically singular A is a *SingularError). Prefer SolveOp to
+// a numerically singular A is an *errs.ConditionError). Prefer SolveOp to
 // multiplying by an inverse.
 //
 //	backward:  Ā = −Yᵀ Ȳ Yᵀ
@@ -25,7 +25,7 @@ var _ interface {
 	Conditioner
 } = MatInvOp{}
 
-// Inv returns the node a⁻¹ (the matrix inverse).
+// MatInv returns the node a⁻¹ (the matrix inverse).
 func MatInv(a *G.Node) (*G.Node, error) { return Apply(MatInvOp{}, a) }
 
 func (MatInvOp) String() string          { return "A⁻¹" }

@@ -49,7 +49,7 @@ var _ interface {
 	Conditioner
 } = SolveOp{}
 
-// Solve returns the node a⁻¹ (the matrix inverse)c.
+// Solve returns the node a⁻¹c, solved with the LU factorisation of a.
 func Solve(a, c *G.Node) (*G.Node, error) { return Apply(SolveOp{}, a, c) }
 
 func (o SolveOp) String() string {
