@@ -46,7 +46,7 @@ func (o MatInvOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 func (o MatInvOp) Do(v ...G.Value) (G.Value, error) { return Checked(o, o.do, v) }
 
 func (o MatInvOp) do(v ...G.Value) (G.Value, error) {
-	a, err := matrix(v[0])
+	a, err := Matrix(v[0])
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +57,7 @@ func (o MatInvOp) do(v ...G.Value) (G.Value, error) {
 	n, _ := a.Dims()
 	var y mat.Dense
 	err = lu.SolveTo(&y, false, eye(n))
-	return fromMatrix(&y), wrapCond(o, err)
+	return FromMatrix(&y), wrapCond(o, err)
 }
 
 func eye(n int) *mat.DiagDense {

@@ -82,7 +82,7 @@ func (o MatMulOp) doT(trans []bool, v ...G.Value) (G.Value, error) {
 	_, cols := y.Dims()
 	c := mat.NewDense(r, cols, alloc(r*cols)) // Mul overwrites every element
 	c.Mul(x, y)
-	return fromMatrix(c), nil
+	return FromMatrix(c), nil
 }
 
 func first(a, _ int) int { return a }

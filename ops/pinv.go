@@ -52,7 +52,7 @@ func (o PInvOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 func (o PInvOp) Do(v ...G.Value) (G.Value, error) { return Checked(o, o.do, v) }
 
 func (o PInvOp) do(v ...G.Value) (G.Value, error) {
-	a, err := matrix(v[0])
+	a, err := Matrix(v[0])
 	if err != nil {
 		return nil, err
 	}
@@ -60,7 +60,7 @@ func (o PInvOp) do(v ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%v: %w", o, err)
 	}
-	return fromMatrix(mat.DenseCopyOf(y)), nil // the cache keeps its own
+	return FromMatrix(mat.DenseCopyOf(y)), nil // the cache keeps its own
 }
 
 type pinvResult struct {
@@ -200,7 +200,7 @@ func (PInvOp) InverseCondition(int) string {
 // Condition reports the numerical rank of A and σ_max/σ_rank, the
 // condition number of A on its range (from the cached SVD).
 func (o PInvOp) Condition(in []G.Value) (MatrixCondition, error) {
-	a, err := matrix(in[0])
+	a, err := Matrix(in[0])
 	if err != nil {
 		return MatrixCondition{}, err
 	}

@@ -37,7 +37,7 @@ func (o RowSumOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) { return ma
 func (o RowSumOp) Do(v ...G.Value) (G.Value, error) { return Checked(o, o.do, v) }
 
 func (o RowSumOp) do(v ...G.Value) (G.Value, error) {
-	x, err := matrix(v[0])
+	x, err := Matrix(v[0])
 	if err != nil {
 		return nil, err
 	}

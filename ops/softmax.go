@@ -52,7 +52,7 @@ func (o SoftmaxOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) { return m
 func (o SoftmaxOp) Do(v ...G.Value) (G.Value, error) { return Checked(o, o.do, v) }
 
 func (o SoftmaxOp) do(v ...G.Value) (G.Value, error) {
-	z, err := matrix(v[0])
+	z, err := Matrix(v[0])
 	if err != nil {
 		return nil, err
 	}

@@ -95,7 +95,7 @@ func (o SolveOp) do(v ...G.Value) (G.Value, error) {
 	if !o.Right { // SolveTo copies C into X, then solves in place
 		x := mat.NewDense(r, cols, alloc(r*cols))
 		err = lu.SolveTo(x, o.Trans, c)
-		return fromMatrix(x), wrapCond(o, err)
+		return FromMatrix(x), wrapCond(o, err)
 	}
 	// X Â = C  ⇔  Âᵀ Xᵀ = Cᵀ
 	x := mat.NewDense(cols, r, alloc(r*cols))
@@ -103,7 +103,7 @@ func (o SolveOp) do(v ...G.Value) (G.Value, error) {
 	xt := mat.NewDense(r, cols, alloc(r*cols))
 	xt.Copy(x.T())
 	release(x.RawMatrix().Data)
-	return fromMatrix(xt), wrapCond(o, err)
+	return FromMatrix(xt), wrapCond(o, err)
 }
 
 // Flops: the LU factorisation of the n×n matrix, 2n³/3 (counted although
@@ -194,7 +194,7 @@ func (o SolveOp) InverseCondition(wrt int) string {
 func (o SolveOp) Condition(in []G.Value) (MatrixCondition, error) { return luCondition(o, in[0]) }
 
 func luCondition(op fmt.Stringer, v G.Value) (MatrixCondition, error) {
-	a, err := matrix(v)
+	a, err := Matrix(v)
 	if err != nil {
 		return MatrixCondition{}, err
 	}
