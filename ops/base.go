@@ -166,3 +166,12 @@ func matrixShape(op fmt.Stringer, in []G.DimSizer) (tensor.Shape, error) {
 	}
 	return s[0].Clone(), nil
 }
+
+// toScalarShape is the InferShape of an op taking want inputs of one shape
+// to a scalar (an inner product, a loss).
+func toScalarShape(op fmt.Stringer, want int, in []G.DimSizer) (tensor.Shape, error) {
+	if _, err := EqualShapes(op, want, in); err != nil {
+		return nil, err
+	}
+	return tensor.ScalarShape(), nil
+}

@@ -27,19 +27,12 @@ var _ interface {
 // HalfSSE returns the scalar node ½‖h − y‖².
 func HalfSSE(h, y *G.Node) (*G.Node, error) { return Apply(HalfSSEOp{}, h, y) }
 
-func (HalfSSEOp) String() string          { return "½‖H−Y‖²" }
-func (HalfSSEOp) Type() hm.Type           { return toScalar(2) }
-func (o HalfSSEOp) WriteHash(h hash.Hash) { WriteHash(h, o) }
-func (o HalfSSEOp) Hashcode() uint32      { return Hashcode(o) }
-
-func (o HalfSSEOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	if _, err := EqualShapes(o, 2, in); err != nil {
-		return nil, err
-	}
-	return tensor.ScalarShape(), nil
-}
-
-func (o HalfSSEOp) Do(v ...G.Value) (G.Value, error) { return Checked(o, o.do, v) }
+func (HalfSSEOp) String() string                                      { return "½‖H−Y‖²" }
+func (HalfSSEOp) Type() hm.Type                                       { return toScalar(2) }
+func (o HalfSSEOp) WriteHash(h hash.Hash)                             { WriteHash(h, o) }
+func (o HalfSSEOp) Hashcode() uint32                                  { return Hashcode(o) }
+func (o HalfSSEOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) { return toScalarShape(o, 2, in) }
+func (o HalfSSEOp) Do(v ...G.Value) (G.Value, error)                  { return Checked(o, o.do, v) }
 
 func (HalfSSEOp) do(v ...G.Value) (G.Value, error) {
 	x, y, _, err := pair(v[0], v[1])

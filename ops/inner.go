@@ -25,18 +25,12 @@ var _ interface {
 // Inner returns the scalar node ⟨a, b⟩.
 func Inner(a, b *G.Node) (*G.Node, error) { return Apply(InnerOp{}, a, b) }
 
-func (InnerOp) String() string                     { return "⟨A,B⟩" }
-func (InnerOp) Type() hm.Type                      { return toScalar(2) }
-func (o InnerOp) WriteHash(h hash.Hash)            { WriteHash(h, o) }
-func (o InnerOp) Hashcode() uint32                 { return Hashcode(o) }
-func (o InnerOp) Do(v ...G.Value) (G.Value, error) { return Checked(o, o.do, v) }
-
-func (o InnerOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	if _, err := EqualShapes(o, 2, in); err != nil {
-		return nil, err
-	}
-	return tensor.ScalarShape(), nil
-}
+func (InnerOp) String() string                                      { return "⟨A,B⟩" }
+func (InnerOp) Type() hm.Type                                       { return toScalar(2) }
+func (o InnerOp) WriteHash(h hash.Hash)                             { WriteHash(h, o) }
+func (o InnerOp) Hashcode() uint32                                  { return Hashcode(o) }
+func (o InnerOp) Do(v ...G.Value) (G.Value, error)                  { return Checked(o, o.do, v) }
+func (o InnerOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) { return toScalarShape(o, 2, in) }
 
 func (InnerOp) do(v ...G.Value) (G.Value, error) {
 	p, err := zip(v[0], v[1], func(x, y float64) (float64, error) { return x * y, nil })

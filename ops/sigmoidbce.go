@@ -36,12 +36,8 @@ func (o SigmoidBCEOp) WriteHash(h hash.Hash) { WriteHash(h, o) }
 func (o SigmoidBCEOp) Hashcode() uint32      { return Hashcode(o) }
 
 func (o SigmoidBCEOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	if _, err := EqualShapes(o, 2, in); err != nil {
-		return nil, err
-	}
-	return tensor.ScalarShape(), nil
+	return toScalarShape(o, 2, in)
 }
-
 func (o SigmoidBCEOp) Do(v ...G.Value) (G.Value, error) { return Checked(o, o.do, v) }
 
 func (SigmoidBCEOp) do(v ...G.Value) (G.Value, error) {
