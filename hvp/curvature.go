@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/newtonia/newtonia/errs"
+	"github.com/newtonia/newtonia/internal/budget"
 	"gonum.org/v1/gonum/mat"
 	G "gorgonia.org/gorgonia"
 )
@@ -27,7 +28,10 @@ type Curvature struct {
 // BlockCurvature returns block l's per-sample curvature at the current
 // inputs: h̃ and the M_i, from n JVPs of the layer's output adjoint (no
 // matrix of the block's size is formed). The block needs a per-sample
-// route (a layer h·W (+ b) with a row-separable loss).
+// route (a layer h·W (+ b) with a row-separable loss). The run and the
+// M_i (batch·n² values) are estimated first and refused above the
+// default cap (package internal/budget: a quarter of physical memory) with
+// an *errs.LimitError naming the block and the bytes.
 func (p *Products) BlockCurvature(l int) (c *Curvature, err error) {
 	defer errs.Recover("hvp.BlockCurvature", &err)
 	if err := p.checkBlock(l); err != nil {
@@ -35,6 +39,10 @@ func (p *Products) BlockCurvature(l int) (c *Curvature, err error) {
 	}
 	r, err := p.perSampleOf(l)
 	if err != nil {
+		return nil, err
+	}
+	rs, n := r.rows.Shape(), len(r.cols)
+	if err := p.fitsRun([]int{l}, map[int]*route{l: r}, budget.Float64s(rs[0], n, n)+budget.Float64s(rs...), 0, ""); err != nil {
 		return nil, err
 	}
 	roots := append([]*G.Node{r.rows}, r.cols...)
@@ -47,7 +55,6 @@ func (p *Products) BlockCurvature(l int) (c *Curvature, err error) {
 		return nil, err
 	}
 	bsz, k := h.Shape()[0], h.Shape()[1]
-	n := len(r.cols)
 	c = &Curvature{Rows: mat.NewDense(bsz, k, denseData(h)), M: make([]*mat.Dense, bsz)}
 	for i := range c.M {
 		c.M[i] = mat.NewDense(n, n, nil)

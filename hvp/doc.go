@@ -30,6 +30,16 @@
 // vector) and dtype: float32 products are the float64 products of the
 // float32 model, rounded (Result.RoundedResidual).
 //
+// # Limits
+//
+// Allocations that grow with the batch beyond the gradient's own (the
+// per-sample route's n JVP columns, a few times batch·n² values, and
+// Curvature.Dense) are estimated before they are made and refused above a
+// cap, Options.MaxBytes for the inverse products and the default of
+// package internal/budget (a quarter of physical memory) otherwise, with
+// an *errs.LimitError naming the block and the bytes. Building a route
+// (New, Conditions) allocates nothing of that size.
+//
 // # Vectorisation
 //
 // Dense Hessians index parameters block by block in the order the weights

@@ -1,7 +1,9 @@
 package hvp_test
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"strings"
@@ -53,5 +55,111 @@ func TestConditionsAllocatesNoSeeds(t *testing.T) {
 	if got > seeds/16 {
 		t.Errorf("Conditions allocated %s, want < %s (a sixteenth of the B·n² seeds, %s)",
 			errs.Amount(got, "B"), errs.Amount(seeds/16, "B"), errs.Amount(seeds, "B"))
+	}
+}
+
+// Issue 19 item 2: a per-sample run above Options.MaxBytes is refused
+// before it runs, with an *errs.LimitError naming the block and the bytes;
+// a cap equal to the estimate lets it run. The estimate is checked against
+// two oracles: it is at least the B·n² values of the n columns of the M_i
+// that the per-sample solve reads at once (a necessary bound), and at
+// least what the whole product allocates (runtime.MemStats.TotalAlloc, the
+// forward pass and the certificate included, which bounds the memory it
+// held at once).
+func TestPerSampleMemoryCap(t *testing.T) {
+	const b, n = 64, 96
+	_, p := limitNet(t, b, b-1, n, 3, true) // batch = fan-in: an exact damped solve
+	rng := rand.New(rand.NewPCG(3, 3))
+	v := p.BlockOf(0, randomLike(rng, p.Weights))
+	opt := &hvp.Options{Damping: 0.1, BestEffort: true, MaxBytes: 1}
+	_, err := p.InvHv(0, v, opt)
+	var le *errs.LimitError
+	if !errors.As(err, &le) || !errors.Is(err, errs.ErrLimit) {
+		t.Fatalf("InvHv with MaxBytes 1: got %v, want an *errs.LimitError", err)
+	}
+	if name := p.BlockName(0); !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), errs.Amount(le.Estimate, "B")) ||
+		le.Limit != 1 || le.Resource != "memory" {
+		t.Errorf("the error does not name block %s and its %s: %v", name, errs.Amount(le.Estimate, "B"), err)
+	}
+	if cols := budget.Float64s(b, n, n); le.Estimate < cols {
+		t.Errorf("estimate %s below the %s of the M_i's columns", errs.Amount(le.Estimate, "B"), errs.Amount(cols, "B"))
+	}
+	opt.MaxBytes = int64(math.Ceil(le.Estimate))
+	var res *hvp.Result
+	// On two CPUs, as CI has: 0.7 of the estimate measured (0.54 on one,
+	// 0.9 on 64, whose schedule keeps more values alive at once).
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(min(2, runtime.NumCPU())))
+	got := allocated(func() { res, err = p.InvHv(0, v, opt) })
+	if err != nil {
+		t.Fatalf("InvHv with MaxBytes = its estimate %s: %v", errs.Amount(le.Estimate, "B"), err)
+	}
+	if !res.Certified || res.Kind != hvp.KindExact {
+		t.Errorf("%v, certified %v, residual %.3g: want a certified exact result", res.Kind, res.Certified, res.Residual)
+	}
+	if got > le.Estimate {
+		t.Errorf("InvHv allocated %s, above its estimate %s", errs.Amount(got, "B"), errs.Amount(le.Estimate, "B"))
+	}
+	opt.MaxBytes = -1
+	if _, err := p.InvHv(0, v, opt); !errors.Is(err, errs.ErrArgument) || !strings.Contains(err.Error(), "Options.MaxBytes") {
+		t.Errorf("MaxBytes -1: got %v, want an *errs.ArgumentError naming Options.MaxBytes", err)
+	}
+}
+
+// Issue 19 item 2: InvHvAll runs every block's B-pass in one program, so
+// the cap applies to all of them together: a cap each block fits under but
+// not their sum is refused, naming every block.
+func TestPerSampleMemoryCapTogether(t *testing.T) {
+	c := smoothNet{name: "two per-sample layers", batch: 24, in: 10,
+		layers: []nets.Layer{L(16, tanh, true), L(12, tanh, true), L(2, identity, false)}, loss: nets.HalfSquaredError}
+	_, p := c.build(t, rand.New(rand.NewPCG(5, 5)))
+	rng := rand.New(rand.NewPCG(6, 6))
+	all := randomLike(rng, p.Weights)
+	var est []float64
+	var sum, most float64
+	for l := range p.Blocks() {
+		_, err := p.InvHv(l, p.BlockOf(l, all), &hvp.Options{Damping: 0.1, BestEffort: true, MaxBytes: 1})
+		var le *errs.LimitError
+		if !errors.As(err, &le) {
+			t.Fatalf("block %d: got %v, want an *errs.LimitError", l, err)
+		}
+		est = append(est, le.Estimate)
+		sum, most = sum+le.Estimate, max(most, le.Estimate)
+	}
+	limit := int64(math.Ceil(most))
+	_, err := p.InvHvAll(all, &hvp.Options{Damping: 0.1, BestEffort: true, MaxBytes: limit})
+	if !errors.Is(err, errs.ErrLimit) {
+		t.Fatalf("InvHvAll under a cap of %d bytes (estimates %v): got %v, want a memory limit", limit, est, err)
+	}
+	for l := range p.Blocks() {
+		if !strings.Contains(err.Error(), p.BlockName(l)) {
+			t.Errorf("the error does not name block %s: %v", p.BlockName(l), err)
+		}
+	}
+	if _, err := p.InvHvAll(all, &hvp.Options{Damping: 0.1, BestEffort: true, MaxBytes: int64(math.Ceil(sum))}); err != nil {
+		t.Fatalf("InvHvAll under the sum of the estimates: %v", err)
+	}
+}
+
+// Issue 19 item 2: the reviewer's 100-1200-10 net at batch 2000 ran out of
+// memory building the route. Now New and Conditions are cheap and a run is
+// refused by the default cap (a quarter of physical memory) before
+// anything runs, for BlockCurvature and for a damped InvHv: its n columns
+// alone are 2000·1200² values, 23 GB, and the run's estimate several times
+// that.
+func TestPerSampleDefaultCap(t *testing.T) {
+	const b, n = 2000, 1200
+	_, p := limitNet(t, b, 100, n, 10, false)
+	if cols := budget.Float64s(b, n, n); cols <= float64(budget.DefaultBytes()) {
+		t.Skipf("the default cap %s holds the columns (%s)", budget.Describe(), errs.Amount(cols, "B"))
+	}
+	if c := p.Conditions(); c[0].Err != nil {
+		t.Fatal(c[0].Err)
+	}
+	if _, err := p.BlockCurvature(0); !errors.Is(err, errs.ErrLimit) || !strings.Contains(err.Error(), p.BlockName(0)) {
+		t.Errorf("BlockCurvature: got %v, want a memory limit naming %s", err, p.BlockName(0))
+	}
+	v := p.BlockOf(0, randomLike(rand.New(rand.NewPCG(7, 7)), p.Weights))
+	if _, err := p.InvHv(0, v, &hvp.Options{Damping: 1, BestEffort: true}); !errors.Is(err, errs.ErrLimit) || !strings.Contains(err.Error(), p.BlockName(0)) {
+		t.Errorf("InvHv: got %v, want a memory limit naming %s", err, p.BlockName(0))
 	}
 }
