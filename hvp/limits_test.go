@@ -12,7 +12,9 @@ import (
 	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/hvp"
 	"github.com/newtonia/newtonia/internal/budget"
+	"github.com/newtonia/newtonia/internal/testnet"
 	"github.com/newtonia/newtonia/nets"
+	"gonum.org/v1/gonum/mat"
 )
 
 // limitNet builds an in-n-out net, tanh then identity (a bias on the first layer when
@@ -161,5 +163,62 @@ func TestPerSampleDefaultCap(t *testing.T) {
 	v := p.BlockOf(0, randomLike(rand.New(rand.NewPCG(7, 7)), p.Weights))
 	if _, err := p.InvHv(0, v, &hvp.Options{Damping: 1, BestEffort: true}); !errors.Is(err, errs.ErrLimit) || !strings.Contains(err.Error(), p.BlockName(0)) {
 		t.Errorf("InvHv: got %v, want a memory limit naming %s", err, p.BlockName(0))
+	}
+}
+
+// Issue 19 item 3: Curvature.Dense formed its k²·n² matrices without a
+// cap: B = 1, k = n = 1000 asks for 2·k²·n² = 2e12 values (16 TB). It is
+// now estimated first and refused with an *errs.LimitError (the inputs,
+// one 1000 × 1000 M_i, are 8 MB); a small Curvature still gives the
+// matrix, checked entrywise against its definition
+// Σ_i (h̃_ia h̃_ic) (M_i + λI)_bd at (a·n+b, c·n+d), to 1e-15 relative (one
+// rounding per term).
+func TestCurvatureDenseCap(t *testing.T) {
+	const k, n = 1000, 1000
+	big := &hvp.Curvature{Rows: mat.NewDense(1, k, nil), M: []*mat.Dense{mat.NewDense(n, n, nil)}}
+	want := 8 * (1*k*k + 1*n*n + 2*float64(k*k)*float64(n*n))
+	if want <= float64(budget.DefaultBytes()) {
+		t.Skipf("the default cap %s holds %s", budget.Describe(), errs.Amount(want, "B"))
+	}
+	_, err := big.Dense(0)
+	var le *errs.LimitError
+	if !errors.As(err, &le) || le.Estimate != want || !strings.Contains(err.Error(), errs.Amount(want, "B")) || !strings.Contains(err.Error(), "Curvature.Dense") {
+		t.Fatalf("got %v, want an *errs.LimitError for %s", err, errs.Amount(want, "B"))
+	}
+
+	rng := rand.New(rand.NewPCG(8, 8))
+	rnd := func(r, c int) *mat.Dense {
+		d := make([]float64, r*c)
+		for i := range d {
+			d[i] = rng.NormFloat64()
+		}
+		return mat.NewDense(r, c, d)
+	}
+	const b, ks, ns, lambda = 3, 2, 3, 0.5
+	small := &hvp.Curvature{Rows: rnd(b, ks), M: []*mat.Dense{rnd(ns, ns), rnd(ns, ns), rnd(ns, ns)}}
+	h, err := small.Dense(lambda)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oracle := mat.NewDense(ks*ns, ks*ns, nil)
+	for a := range ks {
+		for c := range ks {
+			for bb := range ns {
+				for d := range ns {
+					var s float64
+					for i := range b {
+						m := small.M[i].At(bb, d)
+						if bb == d {
+							m += lambda
+						}
+						s += small.Rows.At(i, a) * small.Rows.At(i, c) * m
+					}
+					oracle.Set(a*ns+bb, c*ns+d, s)
+				}
+			}
+		}
+	}
+	if d := testnet.RelDense(h, oracle); d > 1e-15 {
+		t.Errorf("Dense differs from its definition by %.3g", d)
 	}
 }
