@@ -430,12 +430,19 @@ func (p *Products) result64(l int, r *route, v []*tensor.Dense, scale float64, v
 // res.Residual, res.NormalResidual (pseudo-inverses) and res.Certified,
 // and returns the failed check as an *errs.ConditionError unless opt asks
 // for best effort. A method's own failure (CG not converged) is for the
-// caller to record in res.Note before and to refuse after.
+// caller to record in res.Note before and to refuse after. A block out
+// of range or a nil res is an *errs.ArgumentError.
 func (p *Products) Certify(l int, v []*tensor.Dense, res *Result, opt *Options) (err error) {
 	defer errs.Recover("hvp.Certify", &err)
 	o, err := opt.withDefaults()
 	if err != nil {
 		return err
+	}
+	if err := p.checkBlock(l); err != nil {
+		return err
+	}
+	if res == nil {
+		return &errs.ArgumentError{What: "Certify's result", Value: "nil", Reason: fmt.Sprintf("want the *Result whose U (one matrix per weight of block %s) to certify", p.blocks[l].name)}
 	}
 	if v, err = p.checkBlockDir(l, v, "direction"); err != nil {
 		return err

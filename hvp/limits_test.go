@@ -222,3 +222,74 @@ func TestCurvatureDenseCap(t *testing.T) {
 		t.Errorf("Dense differs from its definition by %.3g", d)
 	}
 }
+
+// Issue 19 item 26: out-of-range block indices and zero values panicked
+// through the public API. The rule (doc.go): what returns an error returns
+// an *errs.ArgumentError; the accessors without an error panic with a
+// "newtonia: hvp: " message.
+func TestIndexAndZeroValues(t *testing.T) {
+	_, p := limitNet(t, 4, 3, 3, 2, false)
+	rng := rand.New(rand.NewPCG(9, 9))
+	all := randomLike(rng, p.Weights)
+	v := p.BlockOf(0, all)
+	bad := []int{-1, p.Blocks(), 99}
+	for _, l := range bad {
+		for name, f := range map[string]func(){
+			"Block":     func() { p.Block(l) },
+			"BlockName": func() { p.BlockName(l) },
+			"BlockOf":   func() { p.BlockOf(l, all) },
+			"Scatter":   func() { p.Scatter(l, v) },
+		} {
+			msg := func() (msg string) {
+				defer func() { msg = fmt.Sprint(recover()) }()
+				f()
+				return "no panic"
+			}()
+			if want := fmt.Sprintf("newtonia: hvp: block %d out of range [0, %d)", l, p.Blocks()); msg != want {
+				t.Errorf("%s(%d): panic %q, want %q", name, l, msg, want)
+			}
+		}
+		res := &hvp.Result{U: v}
+		for name, f := range map[string]func() error{
+			"InvHv":             func() error { _, err := p.InvHv(l, v, nil); return err },
+			"BlockHv":           func() error { _, err := p.BlockHv(l, v); return err },
+			"BlockCurvature":    func() error { _, err := p.BlockCurvature(l); return err },
+			"Gram":              func() error { _, err := p.Gram(l); return err },
+			"InverseSteps":      func() error { _, err := p.InverseSteps(l); return err },
+			"FunctionalInverse": func() error { _, err := p.FunctionalInverse(l, v[0]); return err },
+			"Certify":           func() error { return p.Certify(l, v, res, nil) },
+		} {
+			var ae *errs.ArgumentError
+			if err := f(); !errors.As(err, &ae) || ae.What != "block" {
+				t.Errorf("%s(%d): got %v, want an *errs.ArgumentError for the block", name, l, err)
+			}
+		}
+	}
+
+	for name, f := range map[string]func() error{
+		"Certify(0, v, nil, nil)": func() error { return p.Certify(0, v, nil, nil) },
+		"Curvature{}.Dense(0)":    func() error { _, err := (&hvp.Curvature{}).Dense(0); return err },
+		"(*Curvature)(nil).Dense": func() error { _, err := (*hvp.Curvature)(nil).Dense(0); return err },
+		"Dense with M missing": func() error {
+			_, err := (&hvp.Curvature{Rows: mat.NewDense(2, 2, nil), M: []*mat.Dense{mat.NewDense(2, 2, nil)}}).Dense(0)
+			return err
+		},
+		"Dense with M not square": func() error {
+			_, err := (&hvp.Curvature{Rows: mat.NewDense(1, 2, nil), M: []*mat.Dense{mat.NewDense(2, 3, nil)}}).Dense(0)
+			return err
+		},
+		"Dense with M of two sizes": func() error {
+			_, err := (&hvp.Curvature{Rows: mat.NewDense(2, 2, nil), M: []*mat.Dense{mat.NewDense(2, 2, nil), mat.NewDense(3, 3, nil)}}).Dense(0)
+			return err
+		},
+		"Dense(NaN)": func() error {
+			_, err := (&hvp.Curvature{Rows: mat.NewDense(1, 1, nil), M: []*mat.Dense{mat.NewDense(1, 1, nil)}}).Dense(math.NaN())
+			return err
+		},
+	} {
+		var ae *errs.ArgumentError
+		if err := f(); !errors.As(err, &ae) {
+			t.Errorf("%s: got %v, want an *errs.ArgumentError", name, err)
+		}
+	}
+}
