@@ -292,3 +292,46 @@ func (sinOp) String() string { return "sin" }
 func (sinOp) Deriv(order int, x float64) (float64, bool) {
 	return [...]float64{math.Sin(x), math.Cos(x), -math.Sin(x), -math.Cos(x)}[((order%4)+4)%4], order >= 0
 }
+
+// convNet is a small convolutional model as Gorgonia's convnet example
+// builds one: a 4-D image batch, a 4-D kernel, G.Conv2d, G.MaxPool2D, a
+// reshape to a matrix and a dense layer.
+func convNet(t *testing.T, kernelName string) (loss, kernel, w *G.Node) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(5, 5))
+	g := G.NewGraph()
+	x := G.NewTensor(g, tensor.Float64, 4, G.WithShape(2, 1, 4, 4), G.WithName("images"), G.WithValue(randT(rng, tensor.Float64, false, 2, 1, 4, 4)))
+	opts := []G.NodeConsOpt{G.WithShape(3, 1, 3, 3), G.WithValue(randT(rng, tensor.Float64, false, 3, 1, 3, 3))}
+	if kernelName != "" {
+		opts = append(opts, G.WithName(kernelName))
+	}
+	kernel = G.NewTensor(g, tensor.Float64, 4, opts...)
+	c := mustN(G.Conv2d(x, kernel, tensor.Shape{3, 3}, []int{1, 1}, []int{1, 1}, []int{1, 1}))
+	r := mustN(G.Rectify(c))
+	p := mustN(G.MaxPool2D(r, tensor.Shape{2, 2}, []int{0, 0}, []int{2, 2}))
+	flat := mustN(G.Reshape(p, tensor.Shape{2, 12}))
+	w = G.NewMatrix(g, tensor.Float64, G.WithShape(12, 2), G.WithName("W"), G.WithValue(randT(rng, tensor.Float64, false, 12, 2)))
+	return mustN(G.Sum(mustN(G.Tanh(mustN(G.Mul(flat, w)))))), kernel, w
+}
+
+// A weight of more than two dimensions (a convolution kernel) is refused
+// like a data input of more than two: an *errs.UntranslatedError naming
+// it, not a panic (issue 19 item 16).
+func TestKernelWeightRefused(t *testing.T) {
+	loss, kernel, w := convNet(t, "kernel")
+	_, err := hvp.New(loss, kernel, w)
+	var ue *errs.UntranslatedError
+	if !errors.As(err, &ue) || errors.Is(err, errs.ErrInternal) {
+		t.Fatalf("got %v, want an *errs.UntranslatedError", err)
+	}
+	found := false
+	for _, n := range ue.Nodes {
+		if strings.Contains(n.Node, "kernel") && strings.Contains(n.Reason, "weight of shape (3, 1, 3, 3)") {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("the kernel is not named as a weight of 4 dimensions:\n%v", err)
+	}
+	t.Log(err)
+}

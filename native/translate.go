@@ -68,6 +68,7 @@ type translator struct {
 	static  map[*G.Node]G.Value
 	uses    map[*G.Node][]*G.Node
 	weighty map[*G.Node]bool // user nodes that depend on a weight
+	weight  map[*G.Node]bool // the user's weights
 	names   map[string]int
 	missing []errs.Untranslated
 }
@@ -95,6 +96,7 @@ func Translate(loss *G.Node, weights []*G.Node) (t *Translation, err error) {
 		static: map[*G.Node]G.Value{},
 		uses:   graph.Uses(loss),
 		names:  map[string]int{},
+		weight: map[*G.Node]bool{},
 	}
 	for i, w := range weights {
 		if w == nil {
@@ -109,6 +111,7 @@ func Translate(loss *G.Node, weights []*G.Node) (t *Translation, err error) {
 		if w.Graph() != loss.Graph() {
 			return nil, &errs.ShapeError{What: "weight " + name(w), Reason: "not in the loss's graph"}
 		}
+		tr.weight[w] = true
 	}
 	tr.weighty = dependents(loss, weights)
 	for _, n := range graph.Sorted(loss) { // inputs first, so that names are stable
@@ -117,8 +120,9 @@ func Translate(loss *G.Node, weights []*G.Node) (t *Translation, err error) {
 		}
 	}
 	for _, w := range weights {
-		r := tr.node(w)
-		tr.t.Weights = append(tr.t.Weights, r.n)
+		if r := tr.node(w); r != nil { // else reported
+			tr.t.Weights = append(tr.t.Weights, r.n)
+		}
 	}
 	lr := tr.node(loss)
 	if len(tr.missing) > 0 {
@@ -218,6 +222,8 @@ func (tr *translator) input(n *G.Node) (*rep, error) {
 		p = G.NewMatrix(tr.g, tensor.Float64, G.WithShape(shape...), G.WithName(nm))
 	case s.Dims() == 2:
 		p = G.NewMatrix(tr.g, tensor.Float64, G.WithShape(s...), G.WithName(nm))
+	case tr.weight[n]:
+		return nil, fmt.Errorf("a weight of shape %v: newtonia's weights are scalars, vectors and matrices (a weight of more dimensions, such as a convolution kernel, is not supported yet)", s)
 	default:
 		return nil, fmt.Errorf("an input of shape %v: newtonia works on scalars, vectors and matrices", s)
 	}
