@@ -335,3 +335,38 @@ func TestKernelWeightRefused(t *testing.T) {
 	}
 	t.Log(err)
 }
+
+// Every untranslated op of the loss's graph is listed, also those below
+// another untranslated op: log1p feeding cos, and in a convolutional model
+// G.Conv2d's im2col and G.MaxPool2D below the 4-D images (issue 19 item
+// 22).
+func TestEveryUntranslatedListed(t *testing.T) {
+	g := G.NewGraph()
+	x := G.NewMatrix(g, tensor.Float64, G.WithShape(3, 2), G.WithName("x"))
+	w := G.NewMatrix(g, tensor.Float64, G.WithShape(2, 2), G.WithName("W"))
+	s := mustN(G.Log1p(mustN(G.Mul(x, w))))
+	c := mustN(G.Cos(s))
+	_, err := hvp.New(mustN(G.Sum(mustN(G.Tanh(c)))), w)
+	listed := func(err error, op string) bool {
+		var ue *errs.UntranslatedError
+		if !errors.As(err, &ue) {
+			t.Fatalf("got %v, want an *errs.UntranslatedError", err)
+		}
+		for _, n := range ue.Nodes {
+			if strings.HasPrefix(n.Op, op) {
+				return true
+			}
+		}
+		return false
+	}
+	if !listed(err, "log1p") || !listed(err, "cos") {
+		t.Errorf("log1p and cos are not both listed:\n%v", err)
+	}
+	loss, kernel, w2 := convNet(t, "kernel")
+	_, err = hvp.New(loss, kernel, w2)
+	for _, op := range []string{"im2col", "MaxPool"} {
+		if !listed(err, op) {
+			t.Errorf("%s is not listed:\n%v", op, err)
+		}
+	}
+}

@@ -184,8 +184,8 @@ func (tr *translator) translate(n *G.Node) (*rep, error) {
 			bad = true
 		}
 	}
-	if bad {
-		return nil, nil // its inputs are reported
+	if bad { // its inputs are reported; and its op, if it has no translation either
+		return nil, tr.opKnown(n)
 	}
 	return tr.apply(n, in)
 }
