@@ -170,13 +170,21 @@ type Untranslated struct {
 	Node   string // the user's node: its name, or its op and inputs
 	Op     string // the op, as Gorgonia prints it, and its Go type
 	Reason string
+	// Random marks a random node (G.UniformRandomNode, G.Dropout, …): it
+	// needs a fixed draw, not a rule (Reason says how).
+	Random bool
 }
 
 func (e *UntranslatedError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d node(s) of the graph have no translation into newtonia's ops:", len(e.Nodes))
+	rules := false
 	for _, n := range e.Nodes {
 		fmt.Fprintf(&b, "\n  %s (op %s): %s", n.Node, n.Op, n.Reason)
+		rules = rules || !n.Random
+	}
+	if !rules {
+		return b.String()
 	}
 	if e.Supported != "" {
 		fmt.Fprintf(&b, "\nTranslated: %s.", e.Supported)

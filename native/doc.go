@@ -28,7 +28,11 @@
 //     (ops.SoftmaxCEOp). Gorgonia itself rewrites log(softmax(z)) into one
 //     log-softmax node, in place, when the graph is built.
 //   - Nodes that depend on no input (constants, G.Mean's counts, sizes)
-//     are folded into constants, evaluated with Gorgonia's own ops.
+//     are folded into constants, evaluated with Gorgonia's own ops. A
+//     random node (G.UniformRandomNode, G.GaussianRandomNode,
+//     G.BinomialRandomNode, G.Dropout) is never folded: Gorgonia draws it
+//     anew on every run, so it is refused, with how to hold a fixed draw
+//     in an input node instead.
 //   - A 1-D vector of length n becomes a 1×n row where it is broadcast
 //     over rows (a bias) and an n×1 column elsewhere (G.Mul's matrix ×
 //     vector); weights and directions keep the user's shapes at the API.

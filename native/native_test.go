@@ -370,3 +370,62 @@ func TestEveryUntranslatedListed(t *testing.T) {
 		}
 	}
 }
+
+// A random node is never folded into a constant (a draw frozen at
+// translation is another function than Gorgonia's, which draws anew on
+// every run): each of Gorgonia's random constructors, and G.Dropout, also
+// of a constant, is refused by name with the remedy, all of them at once
+// (issue 19 item 18).
+func TestRandomNodesRefused(t *testing.T) {
+	rng := rand.New(rand.NewPCG(6, 6))
+	g := G.NewGraph()
+	x := G.NewMatrix(g, tensor.Float64, G.WithShape(5, 3), G.WithName("x"), G.WithValue(randT(rng, tensor.Float64, false, 5, 3)))
+	w := G.NewMatrix(g, tensor.Float64, G.WithShape(3, 2), G.WithName("W"), G.WithValue(randT(rng, tensor.Float64, false, 3, 2)))
+	xw := mustN(G.Mul(x, w))
+	// Gorgonia hash-conses random nodes by type and shape alone (they are
+	// inputs to it): distinct shapes keep them distinct nodes.
+	random := map[string]*G.Node{
+		"G.UniformRandomNode":  G.UniformRandomNode(g, tensor.Float64, 0, 1, 5, 2),
+		"G.GaussianRandomNode": G.GaussianRandomNode(g, tensor.Float64, 0, 1, 3, 2),
+		"G.BinomialRandomNode": G.BinomialRandomNode(g, tensor.Float64, 1, 0.5, 4, 3),
+		"G.Dropout":            mustN(G.Dropout(xw, 0.5)),
+		"G.Dropout of a constant": mustN(G.Dropout(G.NewConstant(tensor.New(tensor.WithShape(3, 2),
+			tensor.WithBacking([]float64{1, 2, 3, 4, 5, 6})), G.In(g)), 0.5)),
+	}
+	terms := []*G.Node{
+		mustN(G.HadamardProd(xw, random["G.UniformRandomNode"])),
+		mustN(G.HadamardProd(w, random["G.GaussianRandomNode"])),
+		mustN(G.Mul(random["G.BinomialRandomNode"], w)),
+		random["G.Dropout"],
+		mustN(G.HadamardProd(w, random["G.Dropout of a constant"])),
+	}
+	var loss *G.Node
+	for _, term := range terms {
+		s := mustN(G.Sum(mustN(G.Tanh(term))))
+		if loss == nil {
+			loss = s
+		} else {
+			loss = mustN(G.Add(loss, s))
+		}
+	}
+	_, err := hvp.New(loss, w)
+	var ue *errs.UntranslatedError
+	if !errors.As(err, &ue) {
+		t.Fatalf("got %v, want an *errs.UntranslatedError listing the random nodes", err)
+	}
+	for what, n := range random {
+		found := false
+		for _, u := range ue.Nodes {
+			if strings.Contains(u.Node, n.Name()) && u.Random && strings.Contains(u.Reason, "fixed draw") && strings.Contains(u.Reason, "G.Let") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("%s (%s) is not refused as a random node with the remedy:\n%v", what, n.Name(), err)
+		}
+	}
+	if len(ue.Nodes) != len(random) || strings.Contains(err.Error(), "native.Register") {
+		t.Errorf("want the %d random nodes alone, without the remedy for missing rules:\n%v", len(random), err)
+	}
+	t.Log(err)
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"strings"
 	"sync"
 
 	"github.com/newtonia/newtonia/errs"
@@ -155,7 +156,7 @@ func (tr *translator) node(n *G.Node) *rep {
 	}
 	r, err := tr.translate(n)
 	if err != nil {
-		tr.missing = append(tr.missing, errs.Untranslated{Node: name(n), Op: opName(n.Op()), Reason: err.Error()})
+		tr.missing = append(tr.missing, errs.Untranslated{Node: name(n), Op: opName(n.Op()), Reason: err.Error(), Random: isRandom(n.Op())})
 		r = nil
 	} else if r != nil {
 		tr.t.mapped[r.n] = n
@@ -167,6 +168,9 @@ func (tr *translator) node(n *G.Node) *rep {
 func (tr *translator) translate(n *G.Node) (*rep, error) {
 	if n.Op() == nil {
 		return tr.input(n)
+	}
+	if err := randomErr(n.Op()); err != nil {
+		return nil, err
 	}
 	if v, ok, err := tr.staticValue(n); err != nil {
 		return nil, err
@@ -241,7 +245,7 @@ func (tr *translator) staticValue(n *G.Node) (G.Value, bool, error) {
 	}
 	tr.static[n] = nil
 	kids := graph.Children(n)
-	if n.Op() == nil {
+	if n.Op() == nil || isRandom(n.Op()) { // a random node is drawn anew on every run: never folded
 		return nil, false, nil
 	}
 	var in []G.Value
@@ -262,6 +266,45 @@ func (tr *translator) staticValue(n *G.Node) (G.Value, bool, error) {
 	}
 	tr.static[n] = v
 	return v, true, nil
+}
+
+// isRandom reports whether op draws random numbers on every run of a
+// Gorgonia machine: Gorgonia's randomOp (G.UniformRandomNode,
+// G.GaussianRandomNode, G.BinomialRandomNode: no inputs) and G.Dropout's
+// op (its mask). Such a node is never folded into a constant: that would
+// compute another function than Gorgonia's.
+func isRandom(op G.Op) bool {
+	switch typeName(op) {
+	case "randomOp", "dropoutOp":
+		return true
+	}
+	return false
+}
+
+// randomConstructors names Gorgonia's constructor of a randomOp by the
+// first field of its printed form, its distribution (v0.9.18: 0 uniform,
+// 1 gaussian, 2 binomial).
+var randomConstructors = map[string]string{"0": "G.UniformRandomNode", "1": "G.GaussianRandomNode", "2": "G.BinomialRandomNode"}
+
+// randomErr refuses a random op (nil for any other): newtonia's products
+// are derivatives of one function, and a node drawn anew on every run
+// makes the loss another function at every run (issue 19 item 18).
+func randomErr(op G.Op) error {
+	if !isRandom(op) {
+		return nil
+	}
+	const fixed = "newtonia needs a fixed draw: replace"
+	const input = "an input node (G.NewMatrix… with a name) holding one draw"
+	const let = "and G.Let a new draw before each step"
+	if typeName(op) == "dropoutOp" {
+		return fmt.Errorf("a random node: G.Dropout draws a new mask on every run; %s G.Dropout(x, p) by G.HadamardProd(x, m), m %s of the mask (0, or 1/(1−p) with probability 1−p), %s", fixed, input, let)
+	}
+	what := "a random node"
+	s := op.String()
+	if i := strings.IndexByte(s, '('); i > 0 && randomConstructors[s[:i]] != "" {
+		what = fmt.Sprintf("a random node (%s%s)", randomConstructors[s[:i]], s[i:])
+	}
+	return fmt.Errorf("%s, drawn anew on every run; %s it by %s, %s", what, fixed, input, let)
 }
 
 // doOp runs a Gorgonia op, recovering a panic.
