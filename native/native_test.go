@@ -429,3 +429,28 @@ func TestRandomNodesRefused(t *testing.T) {
 	}
 	t.Log(err)
 }
+
+// When translated nodes differ from Gorgonia's values, Verify names the
+// earliest cause in the user's graph order, at every run: a wrong rule
+// for expm1 makes expm1, the tanh above it and the sum differ, and the
+// error must name expm1 every time (Verify once went through a map, in
+// random order; issue 19 item 21).
+func TestVerifyNamesEarliestMismatch(t *testing.T) {
+	native.Register("expm1", func(op G.Op, in []*G.Node) (*G.Node, error) { return ops.Square(in[0]) }) // wrong: x², not eˣ − 1
+	for run := range 20 {
+		rng := rand.New(rand.NewPCG(7, 7))
+		g := G.NewGraph()
+		w := G.NewMatrix(g, tensor.Float64, G.WithShape(4, 3), G.WithName("W"), G.WithValue(randT(rng, tensor.Float64, false, 4, 3)))
+		e := mustN(G.Expm1(w))
+		loss := mustN(G.Sum(mustN(G.Tanh(mustN(G.Square(e))))))
+		p, err := hvp.New(loss, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = p.Gradient()
+		var nr *errs.NoRuleError
+		if !errors.As(err, &nr) || nr.Node != e {
+			t.Fatalf("run %d: got %v, want the mismatch of %s", run, err, e.Name())
+		}
+	}
+}

@@ -3,6 +3,7 @@ package native
 import (
 	"fmt"
 	"math"
+	"sort"
 
 	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/graph"
@@ -174,12 +175,7 @@ func (t *Translation) Verify(bind graph.Values) (err error) {
 			}
 		}
 	}
-	var keepU, keepP []*G.Node
-	for p, u := range t.mapped {
-		if u.Op() != nil {
-			keepU, keepP = append(keepU, u), append(keepP, p)
-		}
-	}
+	keepU, keepP := t.checked()
 	uv, err := graph.Compile("your graph (Gorgonia's ops)", []*G.Node{t.userLoss}, keepU...).Run(user)
 	if err != nil {
 		return err
@@ -215,6 +211,34 @@ func (t *Translation) Verify(bind graph.Values) (err error) {
 		}
 	}
 	return nil
+}
+
+// checked returns the op nodes of the user's graph that Verify compares
+// and their translations, in the user's graph order (every node after its
+// inputs), so that the first mismatch reported is the earliest cause, the
+// same at every run (issue 19 item 21).
+func (t *Translation) checked() (user, private []*G.Node) {
+	pos := map[*G.Node]int{}
+	for i, n := range graph.Sorted(t.userLoss) {
+		pos[n] = i
+	}
+	for p, u := range t.mapped {
+		if _, ok := pos[u]; ok && u.Op() != nil {
+			private = append(private, p)
+		}
+	}
+	sort.Slice(private, func(i, j int) bool {
+		a, b := pos[t.mapped[private[i]]], pos[t.mapped[private[j]]]
+		if a != b {
+			return a < b
+		}
+		return private[i].ID() < private[j].ID()
+	})
+	user = make([]*G.Node, len(private))
+	for i, p := range private {
+		user[i] = t.mapped[p]
+	}
+	return user, private
 }
 
 func allFinite(x []float64) bool {
