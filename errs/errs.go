@@ -42,12 +42,45 @@ var (
 	ErrInternal  = errors.New("internal error")
 )
 
-// Label names a node in messages: its id and its name.
+// Label names a node in messages: its id and its name, %c W; an unnamed
+// input (whose name Gorgonia prints as %!s(<nil>)()) by its id and shape,
+// %c (3×4).
 func Label(n *G.Node) string {
 	if n == nil {
 		return "<nil>"
 	}
+	if unnamedInput(n) {
+		return fmt.Sprintf("%%%x (%s)", n.ID(), dims(n.Shape()))
+	}
 	return fmt.Sprintf("%%%x %s", n.ID(), n.Name())
+}
+
+// Name is how block names and messages that name a weight or an input by
+// its name alone name node n: its name, or for an unnamed input its Label
+// (%c (3×4)).
+func Name(n *G.Node) string {
+	if n == nil || unnamedInput(n) {
+		return Label(n)
+	}
+	return n.Name()
+}
+
+// noName is Gorgonia's name of an input node given none: its nil op
+// applied to no inputs.
+var noName = fmt.Sprintf("%s()", G.Op(nil))
+
+func unnamedInput(n *G.Node) bool { return n.Op() == nil && n.Name() == noName }
+
+// dims prints a shape as 3×4, a scalar as "scalar".
+func dims(s []int) string {
+	if len(s) == 0 {
+		return "scalar"
+	}
+	parts := make([]string, len(s))
+	for i, d := range s {
+		parts[i] = fmt.Sprint(d)
+	}
+	return strings.Join(parts, "×")
 }
 
 // ShapeError reports a value whose shape, count or dtype does not fit.

@@ -277,7 +277,7 @@ func (p *Products) fdBlock(l int) *block {
 func blockName(params []*G.Node) string {
 	names := make([]string, len(params))
 	for i, w := range params {
-		names[i] = w.Name()
+		names[i] = errs.Name(w)
 	}
 	return strings.Join(names, "+")
 }

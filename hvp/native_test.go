@@ -12,6 +12,7 @@ import (
 	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/hvp"
 	"github.com/newtonia/newtonia/internal/testnet"
+	"github.com/newtonia/newtonia/ops"
 	"github.com/newtonia/newtonia/reference"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -593,4 +594,71 @@ func TestGorgoniaBadInput(t *testing.T) {
 	if _, err := hvp.New(l3, w3); !errors.Is(err, errs.ErrNoRule) || !strings.Contains(err.Error(), "cube3") {
 		t.Errorf("3-D input: %v", err)
 	}
+}
+
+// Unnamed weights are named by their node id and shape (%c (3×2)) in
+// block names, the conditions report and errors, in a Gorgonia-built
+// graph and in one of newtonia's ops — not %!s(<nil>)(), Gorgonia's name
+// of an unnamed input (issue 19 item 20).
+func TestUnnamedWeightsNamed(t *testing.T) {
+	rng := rand.New(rand.NewPCG(20, 20))
+	for _, gorgonia := range []bool{true, false} {
+		g := G.NewGraph()
+		x := G.NewMatrix(g, tensor.Float64, G.WithShape(4, 3), G.WithName("x"), G.WithValue(randDense(rng, 4, 3)))
+		w := G.NewMatrix(g, tensor.Float64, G.WithShape(3, 2), G.WithValue(randDense(rng, 3, 2))) // unnamed
+		var loss *G.Node
+		if gorgonia {
+			loss = G.Must(G.Sum(G.Must(G.Tanh(G.Must(G.Mul(x, w))))))
+		} else {
+			loss = G.Must(ops.Sum(G.Must(ops.Map(ops.TanhFunc{}, G.Must(ops.MatMul(x, w))))))
+		}
+		want := fmt.Sprintf("%%%x (3×2)", w.ID())
+		check := func(what, s string) {
+			t.Helper()
+			if !strings.Contains(s, want) || strings.Contains(s, "%!") {
+				t.Errorf("Gorgonia's ops %v: %s does not name the weight %s: %s", gorgonia, what, want, s)
+			}
+		}
+		p, err := hvp.New(loss, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("Gorgonia's ops %v: block %q", gorgonia, p.BlockName(0))
+		check("block name", p.BlockName(0))
+		check("conditions", p.Conditions().String())
+		_, err = p.Hv([]*tensor.Dense{tensor.New(tensor.WithShape(2, 2), tensor.Of(tensor.Float64))})
+		check("a direction's shape error", fmt.Sprint(err))
+		nan := tensor.New(tensor.WithShape(3, 2), tensor.WithBacking([]float64{1, 2, math.NaN(), 4, 5, 6}))
+		_, err = p.Hv([]*tensor.Dense{nan})
+		check("a direction's NaN", fmt.Sprint(err))
+		old := w.Value()
+		if err := G.Let(w, nan); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = p.Gradient()
+		check("a weight's NaN", fmt.Sprint(err))
+		if err := G.Let(w, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An unnamed weight without a translation, in the UntranslatedError.
+	g := G.NewGraph()
+	k := G.NewTensor(g, tensor.Float64, 3, G.WithShape(2, 2, 2))
+	s := G.NewScalar(g, tensor.Float64, G.WithName("s"))
+	_, err := hvp.New(G.Must(G.Sum(G.Must(G.Mul(k, s)))), k)
+	if want := fmt.Sprintf("%%%x (2×2×2)", k.ID()); !strings.Contains(fmt.Sprint(err), want) || strings.Contains(fmt.Sprint(err), "%!") {
+		t.Errorf("untranslated weight not named %s: %v", want, err)
+	}
+}
+
+func randDense(rng *rand.Rand, shape ...int) *tensor.Dense {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	x := make([]float64, n)
+	for i := range x {
+		x[i] = rng.NormFloat64()
+	}
+	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(x))
 }

@@ -324,7 +324,7 @@ func (p *Products) CurrentWeights() ([]*tensor.Dense, error) {
 	for k, w := range p.Weights {
 		t, ok := w.Value().(*tensor.Dense)
 		if !ok {
-			return nil, &errs.ShapeError{What: "weight " + w.Name(), Reason: fmt.Sprintf("no matrix value (got %T)", w.Value())}
+			return nil, &errs.ShapeError{What: "weight " + errs.Name(w), Reason: fmt.Sprintf("no matrix value (got %T)", w.Value())}
 		}
 		out[k] = t
 	}
@@ -442,7 +442,7 @@ func (p *Products) linear(key string, roots []*G.Node, v []*tensor.Dense, what s
 		return nil, err
 	}
 	for k := range out {
-		if out[k], err = scaledFinite(s, out[k], what+" for "+p.ws[k].Name()); err != nil {
+		if out[k], err = scaledFinite(s, out[k], what+" for "+errs.Name(p.ws[k])); err != nil {
 			return nil, err
 		}
 	}

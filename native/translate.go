@@ -198,14 +198,11 @@ func (tr *translator) translate(n *G.Node) (*rep, error) {
 // 1-D vector as a row if it is broadcast over rows (a bias), else as a
 // column.
 func (tr *translator) input(n *G.Node) (*rep, error) {
-	nm := n.Name()
-	if nm == "" {
-		nm = fmt.Sprintf("input%d", n.ID())
-	}
+	nm := errs.Name(n) // an unnamed input by its id and shape: messages and block names then name it so
 	if k := tr.names[nm]; k > 0 {
 		nm = fmt.Sprintf("%s#%d", nm, n.ID())
 	}
-	tr.names[n.Name()]++
+	tr.names[errs.Name(n)]++
 	s := n.Shape()
 	var p *G.Node
 	r := &rep{}
@@ -368,14 +365,10 @@ func opName(op G.Op) string {
 	return fmt.Sprintf("%v, %T", op, op)
 }
 
-// name is how errors name the user's node: its name, which for an unnamed
-// node is its op applied to its inputs' ids.
-func name(n *G.Node) string {
-	if n == nil {
-		return "<nil>"
-	}
-	return fmt.Sprintf("%q", n.Name())
-}
+// name is how errors name the user's node: its id and name (errs.Label),
+// which for an unnamed op node is its op applied to its inputs' ids, for
+// an unnamed input its shape.
+func name(n *G.Node) string { return errs.Label(n) }
 
 // reshapeTo returns the target shape of a Gorgonia reshape node.
 func reshapeTo(n *G.Node) (tensor.Shape, bool) {

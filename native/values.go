@@ -96,7 +96,7 @@ func userShape(t *Translation, p *G.Node) tensor.Shape {
 // A float64 value of the right shape is returned as is.
 func (t *Translation) ToInternal(k int, v *tensor.Dense, what string) (*tensor.Dense, error) {
 	u := t.user[k]
-	what = fmt.Sprintf("%s for %s", what, u.Name())
+	what = fmt.Sprintf("%s for %s", what, errs.Name(u))
 	if v == nil {
 		return nil, &errs.ShapeError{What: what, Reason: "nil"}
 	}
