@@ -112,6 +112,10 @@ func (p *Products) block(l int) *block {
 // not refused (it is cheaper), else the per-sample route.
 func (p *Products) buildBlock(b *block) (err error) {
 	defer errs.Recover("building the inverse pass", &err)
+	if r, err := p.scalarRoute(b); r != nil || err != nil { // one parameter: v/h (scalarroute.go)
+		b.main = r
+		return err
+	}
 	var chainErr error
 	if len(b.params) == 1 {
 		b.main, chainErr = p.chainRoute(b)

@@ -318,11 +318,12 @@ func (p *Products) InverseSteps(l int) ([]graph.Step, error) {
 
 // CurrentWeights returns the weights' current values (the tensors bound
 // to the user's weight nodes, not copies: float32 for a float32 graph, a
-// bias vector of its own shape).
+// bias vector of its own shape, a scalar weight's value as a new tensor of
+// shape ()).
 func (p *Products) CurrentWeights() ([]*tensor.Dense, error) {
 	out := make([]*tensor.Dense, len(p.Weights))
 	for k, w := range p.Weights {
-		t, ok := w.Value().(*tensor.Dense)
+		t, ok := native.Dense(w.Value())
 		if !ok {
 			return nil, &errs.ShapeError{What: "weight " + errs.Name(w), Reason: fmt.Sprintf("no matrix value (got %T)", w.Value())}
 		}

@@ -36,6 +36,11 @@
 //   - A 1-D vector of length n becomes a 1×n row where it is broadcast
 //     over rows (a bias) and an n×1 column elsewhere (G.Mul's matrix ×
 //     vector); weights and directions keep the user's shapes at the API.
+//   - A scalar weight (G.NewScalar, a logistic regression's bias) is a
+//     1×1 matrix inside, read as a scalar by its sum; at the API its
+//     gradient, products and directions are tensors of the user's shape,
+//     (), holding one element (a direction of shape (1) or (1, 1) is
+//     accepted too), and it is a block of its own (hvp.RouteScalar).
 //   - float32 values are promoted to float64 exactly, so the passes run
 //     in float64 on the float32 problem; results are rounded to float32 on
 //     the way out (package hvp).

@@ -68,8 +68,9 @@ type translator struct {
 	done    map[*G.Node]*rep // user node → translation (nil: failed)
 	static  map[*G.Node]G.Value
 	uses    map[*G.Node][]*G.Node
-	weighty map[*G.Node]bool // user nodes that depend on a weight
-	weight  map[*G.Node]bool // the user's weights
+	weighty map[*G.Node]bool    // user nodes that depend on a weight
+	weight  map[*G.Node]bool    // the user's weights
+	private map[*G.Node]*G.Node // the user's input → its private input node
 	names   map[string]int
 	missing []errs.Untranslated
 }
@@ -91,13 +92,14 @@ func Translate(loss *G.Node, weights []*G.Node) (t *Translation, err error) {
 		return nil, &errs.ShapeError{What: "loss " + name(loss), Reason: fmt.Sprintf("dtype %v, want float64 or float32", dt)}
 	}
 	tr := &translator{
-		g:      G.NewGraph(),
-		t:      &Translation{Dtype: dt, user: weights, inputs: map[*G.Node]*G.Node{}, mapped: map[*G.Node]*G.Node{}, userLoss: loss},
-		done:   map[*G.Node]*rep{},
-		static: map[*G.Node]G.Value{},
-		uses:   graph.Uses(loss),
-		names:  map[string]int{},
-		weight: map[*G.Node]bool{},
+		g:       G.NewGraph(),
+		t:       &Translation{Dtype: dt, user: weights, inputs: map[*G.Node]*G.Node{}, mapped: map[*G.Node]*G.Node{}, userLoss: loss},
+		done:    map[*G.Node]*rep{},
+		static:  map[*G.Node]G.Value{},
+		uses:    graph.Uses(loss),
+		names:   map[string]int{},
+		weight:  map[*G.Node]bool{},
+		private: map[*G.Node]*G.Node{},
 	}
 	for i, w := range weights {
 		if w == nil {
@@ -122,7 +124,7 @@ func Translate(loss *G.Node, weights []*G.Node) (t *Translation, err error) {
 	}
 	for _, w := range weights {
 		if r := tr.node(w); r != nil { // else reported
-			tr.t.Weights = append(tr.t.Weights, r.n)
+			tr.t.Weights = append(tr.t.Weights, tr.private[w])
 		}
 	}
 	lr := tr.node(loss)
@@ -196,7 +198,8 @@ func (tr *translator) translate(n *G.Node) (*rep, error) {
 
 // input makes the private input node for the user's input n: float64, a
 // 1-D vector as a row if it is broadcast over rows (a bias), else as a
-// column.
+// column; a scalar weight as a 1×1 matrix, read as a scalar by its sum
+// (the passes then treat every weight as a matrix; issue 19 item 17).
 func (tr *translator) input(n *G.Node) (*rep, error) {
 	nm := errs.Name(n) // an unnamed input by its id and shape: messages and block names then name it so
 	if k := tr.names[nm]; k > 0 {
@@ -207,6 +210,12 @@ func (tr *translator) input(n *G.Node) (*rep, error) {
 	var p *G.Node
 	r := &rep{}
 	switch {
+	case s.IsScalar() && tr.weight[n]:
+		p = G.NewMatrix(tr.g, tensor.Float64, G.WithShape(1, 1), G.WithName(nm))
+		var b ops.Builder
+		if r.n = b.Apply(ops.SumOp{Axis: -1}, p); b.Err != nil {
+			return nil, b.Err
+		}
 	case s.IsScalar():
 		p = G.NewScalar(tr.g, tensor.Float64, G.WithName(nm))
 	case s.Dims() == 1:
@@ -228,8 +237,11 @@ func (tr *translator) input(n *G.Node) (*rep, error) {
 	default:
 		return nil, fmt.Errorf("an input of shape %v: newtonia works on scalars, vectors and matrices", s)
 	}
-	r.n = p
+	if r.n == nil {
+		r.n = p
+	}
 	tr.t.inputs[p] = n
+	tr.private[n] = p
 	return r, nil
 }
 
