@@ -198,24 +198,7 @@ func (p *Products) perSampleRoute(b *block) (*route, error) {
 		return nil, err
 	}
 	r := &route{name: RoutePerSample, dirs: ps.Dirs, u: ps.U, damp: ps.Damp, lambda: ps.Lambda, rows: ps.Rows, delta: ps.Delta, cols: ps.Cols, passes: []graph.Pass{ps.Pass}}
-	bias := ""
-	if len(params) == 2 {
-		bias = " + 1 (bias)"
-	}
-	switch {
-	case ps.Batch == ps.FanIn:
-		r.kind = KindExact
-	case ps.Batch < ps.FanIn:
-		r.kind = KindPseudoInverse
-		r.reasons = []string{fmt.Sprintf("per-sample route: batch %d < fan-in %d%s: h̃ has more columns than rows, the inverse is the minimum-norm one", ps.Batch, ps.FanIn, bias)}
-	default:
-		r.kind = KindRefused
-		r.reasons = []string{fmt.Sprintf("per-sample route: batch %d > fan-in %d%s: h̃ᵀ is not injective, the gradient map has no inverse", ps.Batch, ps.FanIn, bias)}
-	}
-	if r.kind != KindRefused {
-		r.reasons = append(r.reasons, fmt.Sprintf("per-sample route: %s when every M_i (%d×%d, from %d JVPs) is nonsingular, Newton-only otherwise (checked when run)",
-			r.kind, len(ps.Cols), len(ps.Cols), len(ps.Cols)))
-	}
+	r.kind, r.reasons = perSampleKind(ps.Batch, ps.FanIn, len(ps.Cols), len(params) == 2)
 	if err := p.certificate(b, r, ps.Pass.Nodes); err != nil {
 		b.psErr = err
 		return nil, err

@@ -15,6 +15,7 @@ import (
 	"github.com/newtonia/newtonia/native"
 	"github.com/newtonia/newtonia/ops"
 	"github.com/newtonia/newtonia/reference"
+	"gonum.org/v1/gonum/mat"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -836,5 +837,130 @@ func TestScalarWeightNewtoniaOps(t *testing.T) {
 	near("InvHv", res.U[0], 1.5/d2)
 	if !res.Certified || res.Route != hvp.RouteScalar {
 		t.Errorf("InvHv: certified %v, route %q", res.Certified, res.Route)
+	}
+}
+
+// withCond returns an r×c matrix (r ≥ c) with singular values spread
+// geometrically from 1 down to 1/cond: U Σ Vᵀ from the SVD of a Gaussian
+// matrix, so its 2-norm condition is cond.
+func withCond(rng *rand.Rand, r, c int, cond float64) []float64 {
+	a := mat.NewDense(r, c, nil)
+	for i := range r {
+		for j := range c {
+			a.Set(i, j, rng.NormFloat64())
+		}
+	}
+	var svd mat.SVD
+	if !svd.Factorize(a, mat.SVDThin) {
+		panic("SVD failed")
+	}
+	var u, v mat.Dense
+	svd.UTo(&u)
+	svd.VTo(&v)
+	s := mat.NewDiagDense(c, nil)
+	for i := range c {
+		s.SetDiag(i, math.Pow(cond, -float64(i)/float64(c-1)))
+	}
+	var x mat.Dense
+	x.Mul(&u, s)
+	x.Mul(&x, v.T())
+	return x.RawMatrix().Data
+}
+
+// A float32 squared-error layer J = mean((xW − y)²), batch = fan-in, in
+// Gorgonia's float32 ops: H = (2/(B·n)) xᵀx ⊗ I in closed form, the
+// oracle for u = H⁻¹v and for the residual of the float32 result.
+// At cond(x) = 1e4 (cond(H) = 1e8) the float64 result is certified to
+// 1e-6 but its float32 rounding leaves a residual far above DefaultTol32
+// (rounding costs up to ε₃₂·cond(H) ≈ 6): InvHv refuses it, and best
+// effort returns it uncertified with both residuals — the rounded one
+// equal to the closed form's to 1e-6 (float64 arithmetic on both sides,
+// ε₆₄·cond(H) ≈ 2e-8 of ‖v‖). At cond(x) = 10 the float32 result stays
+// certified and equals the closed-form solve to float32 rounding
+// (2⁻²⁴ ≈ 6e-8 per entry, plus ε₆₄·cond(H): 2e-7) (issue 19 item 9).
+func TestFloat32CertifiesWhatIsReturned(t *testing.T) {
+	const k, n = 5, 3
+	for _, c := range []struct {
+		cond      float64
+		certified bool
+	}{{10, true}, {1e4, false}} {
+		t.Run(fmt.Sprintf("cond(x) %g", c.cond), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(9, 9))
+			g := G.NewGraph()
+			f32 := func(d []float64) []float64 { // the float32 values, promoted
+				out := make([]float64, len(d))
+				for i, x := range d {
+					out[i] = float64(float32(x))
+				}
+				return out
+			}
+			xd := f32(withCond(rng, k, k, c.cond))
+			wd, yd := make([]float64, k*n), make([]float64, k*n)
+			for i := range wd {
+				wd[i], yd[i] = float64(float32(rng.NormFloat64())), float64(float32(rng.NormFloat64()))
+			}
+			mk := func(name string, d []float64, r, cols int) *G.Node {
+				return G.NewMatrix(g, tensor.Float32, G.WithShape(r, cols), G.WithName(name), G.WithValue(testnet.Tensor(d, tensor.Shape{r, cols}, tensor.Float32)))
+			}
+			x, w, y := mk("x", xd, k, k), mk("W", wd, k, n), mk("y", yd, k, n)
+			loss := G.Must(G.Mean(G.Must(G.Square(G.Must(G.Sub(G.Must(G.Mul(x, w)), y))))))
+			p, err := hvp.New(loss, w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := randomLike(rng, []*G.Node{w})
+			vd := hvp.Flatten(v)
+			// H U = (2/(k·n)) xᵀx U for U k×n, row-major like W.
+			xm := mat.NewDense(k, k, xd)
+			var xtx mat.Dense
+			xtx.Mul(xm.T(), xm)
+			xtx.Scale(2/float64(k*n), &xtx)
+			hOf := func(u []float64) []float64 {
+				var hu mat.Dense
+				hu.Mul(&xtx, mat.NewDense(k, n, u))
+				return hu.RawMatrix().Data
+			}
+			var want mat.Dense
+			if err := want.Solve(&xtx, mat.NewDense(k, n, vd)); err != nil {
+				t.Fatal(err)
+			}
+
+			res, err := p.InvHv(0, v, nil)
+			if !c.certified {
+				ce := wantCondition(t, err, 0, "float32", "W")
+				t.Logf("refused: %v", ce)
+				if res, err = p.InvHv(0, v, &hvp.Options{BestEffort: true}); err != nil {
+					t.Fatal(err)
+				}
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			u := hvp.Flatten(res.U)
+			rounded := hvp.FlatRelDiff(hOf(u), vd)
+			t.Logf("certified %v, residual %.2g, rounded residual %.2g (closed form %.2g), vs H⁻¹v %.2g",
+				res.Certified, res.Residual, res.RoundedResidual, rounded, hvp.FlatRelDiff(u, want.RawMatrix().Data))
+			if res.U[0].Dtype() != tensor.Float32 || res.Certified != c.certified || !(res.Residual <= hvp.DefaultTol) {
+				t.Errorf("dtype %v, certified %v (want %v), residual of the float64 result %.3g", res.U[0].Dtype(), res.Certified, c.certified, res.Residual)
+			}
+			if d := math.Abs(res.RoundedResidual-rounded) / rounded; !(d < 1e-6) {
+				t.Errorf("RoundedResidual %.6g, closed form %.6g", res.RoundedResidual, rounded)
+			}
+			if c.certified {
+				if d := hvp.FlatRelDiff(u, want.RawMatrix().Data); res.RoundedResidual > hvp.DefaultTol32 || d > 2e-7 {
+					t.Errorf("rounded residual %.3g, differs from H⁻¹v by %.3g", res.RoundedResidual, d)
+				}
+			} else if !(res.RoundedResidual > hvp.DefaultTol32) {
+				t.Errorf("uncertified with rounded residual %.3g ≤ %.3g", res.RoundedResidual, hvp.DefaultTol32)
+			}
+			// The float32 tolerance is the caller's to set.
+			loose, err := p.InvHv(0, v, &hvp.Options{Tol32: 10})
+			if err != nil || !loose.Certified {
+				t.Errorf("Tol32 10: certified %v, %v", loose != nil && loose.Certified, err)
+			}
+			var ae *errs.ArgumentError
+			if _, err := p.InvHv(0, v, &hvp.Options{Tol32: math.NaN()}); !errors.As(err, &ae) || ae.What != "Options.Tol32" {
+				t.Errorf("Tol32 NaN: %v", err)
+			}
+		})
 	}
 }
