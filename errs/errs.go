@@ -27,6 +27,7 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"github.com/newtonia/newtonia/internal/gorgoniax"
 	G "gorgonia.org/gorgonia"
 )
 
@@ -44,7 +45,9 @@ var (
 
 // Label names a node in messages: its id and its name, %c W; an unnamed
 // input (whose name Gorgonia prints as %!s(<nil>)()) by its id and shape,
-// %c (3×4).
+// %c (3×4); an unnamed op node by its op applied to its inputs, as
+// Gorgonia names it, each input node and named op node among them with
+// its name: %c A × B(%a x, %b W).
 func Label(n *G.Node) string {
 	if n == nil {
 		return "<nil>"
@@ -52,7 +55,30 @@ func Label(n *G.Node) string {
 	if unnamedInput(n) {
 		return fmt.Sprintf("%%%x (%s)", n.ID(), dims(n.Shape()))
 	}
+	if n.Op() != nil {
+		if kids := gorgoniax.Children(n); len(kids) > 0 && n.Name() == autoName(n.Op(), kids) {
+			args := make([]string, len(kids))
+			for i, c := range kids {
+				args[i] = fmt.Sprintf("%%%x", c.ID())
+				ck := gorgoniax.Children(c)
+				if c.Op() == nil || len(ck) > 0 && c.Name() != autoName(c.Op(), ck) {
+					args[i] = Label(c) // an input, or a named op node (not a constant, printed as its value): not recursive
+				}
+			}
+			return fmt.Sprintf("%%%x %s(%s)", n.ID(), n.Op(), strings.Join(args, ", "))
+		}
+	}
 	return fmt.Sprintf("%%%x %s", n.ID(), n.Name())
+}
+
+// autoName is the name Gorgonia gives an op node given none (node.go's
+// Name): its op applied to its inputs' ids.
+func autoName(op G.Op, kids []*G.Node) string {
+	ids := make([]string, len(kids))
+	for i, c := range kids {
+		ids[i] = fmt.Sprintf("%%%x", c.ID())
+	}
+	return fmt.Sprintf("%s(%s)", op, strings.Join(ids, ", "))
 }
 
 // Name is how block names and messages that name a weight or an input by

@@ -102,8 +102,9 @@ func (p *Products) block(l int) *block {
 	if !b.built {
 		b.built = true
 		if err := p.buildBlock(b); err != nil {
-			b.err = fmt.Errorf("block %d (%s): %w", l, b.name, err)
+			b.err = fmt.Errorf("block %d (%s): %w", l, b.name, p.userError(err))
 		}
+		p.userRoutes(b) // translated.go
 	}
 	return b
 }
@@ -178,7 +179,9 @@ func (p *Products) perSampleOf(l int) (*route, error) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.perSampleRoute(b)
+	r, err := p.perSampleRoute(b)
+	p.userRoutes(b) // translated.go
+	return r, p.userError(err)
 }
 
 // perSampleRoute returns the block's per-sample route, building it once

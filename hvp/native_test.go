@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/newtonia/newtonia/errs"
+	"github.com/newtonia/newtonia/graph"
 	"github.com/newtonia/newtonia/hvp"
 	"github.com/newtonia/newtonia/internal/testnet"
 	"github.com/newtonia/newtonia/native"
@@ -962,5 +965,108 @@ func TestFloat32CertifiesWhatIsReturned(t *testing.T) {
 				t.Errorf("Tol32 NaN: %v", err)
 			}
 		})
+	}
+}
+
+// inUserTerms fails unless every node reference %id in s is a node of the
+// user's graph g written as errs.Label writes it (its id, then its name):
+// no node of newtonia's private translation, whose ids mean nothing to
+// the user, and no reference without its name.
+func inUserTerms(t *testing.T, what, s string, g *G.ExprGraph) {
+	t.Helper()
+	ref := regexp.MustCompile(`%[0-9a-f]+`)
+	last := 0
+	for _, m := range ref.FindAllStringIndex(s, -1) {
+		if m[0] < last {
+			continue // inside a label already read
+		}
+		id, err := strconv.ParseInt(s[m[0]+1:m[1]], 16, 64)
+		var n *G.Node
+		if err == nil && id < int64(len(g.AllNodes())) {
+			n = g.AllNodes()[id]
+		}
+		if n == nil || n.ID() != id || !strings.HasPrefix(s[m[0]:], errs.Label(n)) {
+			t.Errorf("%s names %s, not a node of the user's graph by its label:\n%s", what, s[m[0]:m[1]], s)
+			return
+		}
+		last = m[0] + len(errs.Label(n))
+	}
+}
+
+// Every error and report of a translated graph names the user's nodes,
+// never the translation's (issue 19 item 23), provoked from a Gorgonia
+// model: a Log of negative values (a run error on the user's ln node, in
+// every product, and the reasons the conditions report gives for the
+// chain route, which name nodes of the passes), then a NaN input, then a
+// direction of the wrong shape. The log's failure is not kept as the
+// translation's verdict: once the input is mended the products run.
+func TestGorgoniaErrorsInUserTerms(t *testing.T) {
+	g := G.NewGraph()
+	xv := tensor.New(tensor.WithShape(3, 2), tensor.WithBacking([]float64{1, -2, 3, 4, -5, 6}))
+	x := G.NewMatrix(g, tensor.Float64, G.WithShape(3, 2), G.WithName("x"), G.WithValue(xv))
+	w := G.NewMatrix(g, tensor.Float64, G.WithShape(2, 2), G.WithName("W"), G.WithValue(tensor.New(tensor.WithShape(2, 2), tensor.WithBacking([]float64{1, 0.5, 0.5, 1}))))
+	lg := G.Must(G.Log(G.Must(G.Mul(x, w))))
+	loss := G.Must(G.Sum(G.Must(G.Square(lg))))
+	p, err := hvp.New(loss, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := []*tensor.Dense{tensor.New(tensor.WithShape(2, 2), tensor.WithBacking([]float64{1, 2, 3, 4}))}
+	products := []struct {
+		name string
+		run  func() error
+	}{
+		{"Gradient", func() error { _, _, err := p.Gradient(); return err }},
+		{"Hv", func() error { _, err := p.Hv(v); return err }},
+		{"GGNv", func() error { _, err := p.GGNv(v); return err }},
+		{"InvHv", func() error { _, err := p.InvHv(0, v, nil); return err }},
+		{"InvHvAll", func() error { _, err := p.InvHvAll(v, nil); return err }},
+		{"InvHv damped", func() error { _, err := p.InvHv(0, v, &hvp.Options{Damping: 0.1}); return err }},
+	}
+	for i, c := range products {
+		err := c.run()
+		var re *errs.RunError
+		switch {
+		case i >= 3 && errors.Is(err, errs.ErrCondition): // the block is refused before running (a dependency loop)
+		case !errors.As(err, &re) || re.Node != lg || !strings.Contains(err.Error(), errs.Label(lg)):
+			t.Errorf("%s: got %v, want a run error on the user's node %s", c.name, err, errs.Label(lg))
+			continue
+		}
+		t.Logf("%s: %v", c.name, err)
+		inUserTerms(t, c.name, err.Error(), g)
+	}
+	inUserTerms(t, "the conditions report", p.Conditions().String(), g)
+	// A reason naming a node of the passes (the log's derivative) by the
+	// user's node it is taken at.
+	z := graph.Children(lg)[0]
+	p2, err := hvp.New(G.Must(G.Sum(lg)), w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2 := p2.Conditions().String()
+	t.Logf("conditions: %s", c2)
+	inUserTerms(t, "the conditions report", c2, g)
+	if !strings.Contains(c2, "newtonia's log⁽1⁾("+errs.Label(z)+")") {
+		t.Errorf("the conditions report does not name the log's derivative at %s:\n%s", errs.Label(z), c2)
+	}
+	// A NaN input, and a direction of the wrong shape.
+	xv.Float64s()[0] = math.NaN()
+	for _, c := range products[:3] {
+		err := c.run()
+		if !errors.Is(err, errs.ErrNotFinite) || !strings.Contains(err.Error(), "input x") {
+			t.Errorf("%s with a NaN input: %v", c.name, err)
+		}
+	}
+	bad := []*tensor.Dense{tensor.New(tensor.WithShape(3, 2), tensor.Of(tensor.Float64))}
+	if _, err := p.Hv(bad); !errors.Is(err, errs.ErrShape) || !strings.Contains(err.Error(), "direction for W") {
+		t.Errorf("direction of the wrong shape: %v", err)
+	}
+	// Mended: the products run (the log's failure was not kept as the
+	// translation's verdict).
+	copy(xv.Float64s(), []float64{1, 2, 3, 4, 5, 6})
+	for _, c := range products[:3] {
+		if err := c.run(); err != nil {
+			t.Errorf("%s after the input is mended: %v", c.name, err)
+		}
 	}
 }

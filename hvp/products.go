@@ -195,7 +195,10 @@ func (p *Products) run(key string, roots []*G.Node, bind graph.Values, keep ...*
 		}
 		p.vmu.Lock()
 		if !p.verified && p.checkInputs(bind) == nil {
-			p.badTr, p.verified = p.userError(p.tr.Verify(bind)), true
+			var re *errs.RunError // an op failing at these values (log of a negative) is no verdict on the translation: the product's own run reports it
+			if err := p.tr.Verify(bind); !errors.As(err, &re) {
+				p.badTr, p.verified = p.userError(err), true
+			}
 		}
 		bad := p.badTr
 		p.vmu.Unlock()
@@ -232,34 +235,15 @@ func (p *Products) Dtype() tensor.Dtype {
 	return tensor.Float64
 }
 
-// userError names, in err, the user's node that a node of the private
-// graph translates (errors.As still finds the typed error).
+// userError puts err in the user's terms: nodes of the private
+// translation re-pointed to the user's nodes they compute, messages
+// rewritten (native.Translation.UserError; errors.As still finds the
+// typed error).
 func (p *Products) userError(err error) error {
 	if err == nil || p.tr == nil {
 		return err
 	}
-	var run *errs.RunError
-	if errors.As(err, &run) {
-		if u := p.tr.UserNode(run.Node); u != nil {
-			run.Node = u
-		}
-	}
-	var nr *errs.NoRuleError
-	if errors.As(err, &nr) {
-		if u := p.tr.UserNode(nr.Node); u != nil {
-			nr.Node = u
-		}
-	}
-	var loop *errs.DependencyLoopError
-	if errors.As(err, &loop) {
-		if u := p.tr.UserNode(loop.Node); u != nil {
-			loop.Node = u
-		}
-		if u := p.tr.UserNode(loop.Weight); u != nil {
-			loop.Weight = u
-		}
-	}
-	return err
+	return p.tr.UserError(err)
 }
 
 // Blocks returns the number of blocks.

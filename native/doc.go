@@ -48,4 +48,10 @@
 // What has no translation is reported at once, every such node named by
 // the user's name for it, in an *errs.UntranslatedError; Register adds a
 // translation for another Gorgonia op.
+//
+// Errors name the user's nodes: the private graph numbers its nodes from
+// 2³² (far from the user's ids), and Translation.UserError re-points the
+// nodes of typed errors to the user's nodes they compute and rewrites
+// their messages (Annotate), a node of newtonia's passes named by what it
+// computes, e.g. "newtonia's log⁽1⁾(%2 A × B(%0 x, %1 W))".
 package native

@@ -3,12 +3,11 @@ package native
 import (
 	"fmt"
 	"reflect"
-	"regexp"
 	"strings"
-	"sync"
 
 	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/graph"
+	"github.com/newtonia/newtonia/internal/gorgoniax"
 	"github.com/newtonia/newtonia/ops"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -25,8 +24,8 @@ type Translation struct {
 	inputs   map[*G.Node]*G.Node // private input → the user's input
 	mapped   map[*G.Node]*G.Node // private node → the user's node it computes (for Verify and names)
 	userLoss *G.Node
-	idsOnce  sync.Once
-	ids      map[string]*G.Node // "%id" of a private node → the user's node
+	first    int64             // the private graph's first node id (see errors.go)
+	byID     map[int64]*G.Node // id of a private node computing a user's node → that private node
 }
 
 // Needed reports whether loss's graph must be translated: it holds an op
@@ -91,9 +90,14 @@ func Translate(loss *G.Node, weights []*G.Node) (t *Translation, err error) {
 	if dt != tensor.Float64 && dt != tensor.Float32 {
 		return nil, &errs.ShapeError{What: "loss " + name(loss), Reason: fmt.Sprintf("dtype %v, want float64 or float32", dt)}
 	}
+	g := G.NewGraph()
+	first := int64(0)
+	if gorgoniax.StartIDs(g, privateIDs) { // ids apart from the user's: errors.go
+		first = privateIDs
+	}
 	tr := &translator{
-		g:       G.NewGraph(),
-		t:       &Translation{Dtype: dt, user: weights, inputs: map[*G.Node]*G.Node{}, mapped: map[*G.Node]*G.Node{}, userLoss: loss},
+		g:       g,
+		t:       &Translation{Dtype: dt, user: weights, inputs: map[*G.Node]*G.Node{}, mapped: map[*G.Node]*G.Node{}, userLoss: loss, first: first},
 		done:    map[*G.Node]*rep{},
 		static:  map[*G.Node]G.Value{},
 		uses:    graph.Uses(loss),
@@ -132,6 +136,7 @@ func Translate(loss *G.Node, weights []*G.Node) (t *Translation, err error) {
 		return nil, &errs.UntranslatedError{Nodes: tr.missing, Supported: known()}
 	}
 	tr.t.Loss = lr.n
+	tr.t.index()
 	return tr.t, nil
 }
 
@@ -397,27 +402,4 @@ func (t *Translation) UserNode(p *G.Node) *G.Node {
 		return u
 	}
 	return t.mapped[p]
-}
-
-var nodeRef = regexp.MustCompile(`%[0-9a-f]+`)
-
-// Annotate adds, after every node reference %id in s that is a node of the
-// translation computing one of the user's nodes, the user's name for it:
-// messages about the passes then point into the user's graph.
-func (t *Translation) Annotate(s string) string {
-	t.idsOnce.Do(func() {
-		t.ids = map[string]*G.Node{}
-		for p, u := range t.mapped {
-			t.ids[fmt.Sprintf("%%%x", p.ID())] = u
-		}
-		for p, u := range t.inputs {
-			t.ids[fmt.Sprintf("%%%x", p.ID())] = u
-		}
-	})
-	return nodeRef.ReplaceAllStringFunc(s, func(ref string) string {
-		if u := t.ids[ref]; u != nil {
-			return fmt.Sprintf("%s [your %s]", ref, name(u))
-		}
-		return ref
-	})
 }
