@@ -102,8 +102,9 @@ func (p *Products) block(l int) *block {
 	if !b.built {
 		b.built = true
 		if err := p.buildBlock(b); err != nil {
-			b.err = fmt.Errorf("block %d (%s): %w", l, b.name, err)
+			b.err = fmt.Errorf("block %d (%s): %w", l, b.name, p.userError(err))
 		}
+		p.userRoutes(b) // translated.go
 	}
 	return b
 }
@@ -112,6 +113,10 @@ func (p *Products) block(l int) *block {
 // not refused (it is cheaper), else the per-sample route.
 func (p *Products) buildBlock(b *block) (err error) {
 	defer errs.Recover("building the inverse pass", &err)
+	if r, err := p.scalarRoute(b); r != nil || err != nil { // one parameter: v/h (scalarroute.go)
+		b.main = r
+		return err
+	}
 	var chainErr error
 	if len(b.params) == 1 {
 		b.main, chainErr = p.chainRoute(b)
@@ -174,7 +179,9 @@ func (p *Products) perSampleOf(l int) (*route, error) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.perSampleRoute(b)
+	r, err := p.perSampleRoute(b)
+	p.userRoutes(b) // translated.go
+	return r, p.userError(err)
 }
 
 // perSampleRoute returns the block's per-sample route, building it once
@@ -260,7 +267,7 @@ func (p *Products) fdBlock(l int) *block {
 func blockName(params []*G.Node) string {
 	names := make([]string, len(params))
 	for i, w := range params {
-		names[i] = w.Name()
+		names[i] = errs.Name(w)
 	}
 	return strings.Join(names, "+")
 }

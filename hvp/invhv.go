@@ -251,7 +251,7 @@ func (p *Products) invHv(blocks []int, v map[int][]*tensor.Dense, o Options) ([]
 	if len(roots) > 0 {
 		var err error
 		if vals, err = p.run(key.String(), roots, bind, keep...); err != nil {
-			return nil, p.blockError(blocks, routes, err)
+			return nil, p.userError(p.blockError(blocks, routes, err))
 		}
 	} else if err := p.checkBound(); err != nil {
 		return nil, err
