@@ -77,7 +77,10 @@ func (impl Implementation) Dgemm(tA, tB blas.Transpose, m, n, k int, alpha float
 	if alpha == 0 && beta == 1 {
 		return
 	}
-	if beta != 1 && (beta != 0 || alpha == 0) {
+	// C = beta·C first, unless beta = 0 and a product will set C without
+	// reading it (alpha ≠ 0 and k > 0): with k = 0 the product is empty and
+	// C = beta·C is the whole result, as in gonum.
+	if beta != 1 && (beta != 0 || alpha == 0 || k == 0) {
 		scaleRows(m, n, beta, c, ldc)
 	}
 	if alpha == 0 || k == 0 {

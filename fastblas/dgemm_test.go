@@ -195,3 +195,57 @@ func TestParallelPanicReachesCaller(t *testing.T) {
 	})
 	t.Error("no panic")
 }
+
+// With k = 0 the product is empty and C = beta·C for every alpha (gonum's
+// semantics; beta = 0 sets C to zero without reading it, so a NaN there does
+// not survive). The oracle is that definition, and gonum's result must agree
+// with it too; both are exact (one multiplication per element), so the
+// comparison is bit for bit.
+func TestDgemmKZero(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	for _, size := range [][2]int{{3, 3}, {1, 7}, {40, 50}} {
+		m, n := size[0], size[1]
+		for _, tA := range transposes {
+			for _, tB := range transposes {
+				for _, alpha := range []float64{0, 1, -2.5} {
+					for _, beta := range []float64{0, 1, -1.5, 0.5} {
+						ar, ac, br, bc := operandDims(tA, tB, m, n, 0)
+						lda, ldb, ldc := max(1, ac), max(1, bc), n+1
+						a, b := randMatrix(rng, ar, ac, lda), randMatrix(rng, br, bc, ldb)
+						c0 := randMatrix(rng, m, n, ldc)
+						if beta == 0 {
+							c0[0] = math.NaN() // not read
+						}
+						want := append([]float64(nil), c0...)
+						for i := 0; i < m; i++ {
+							for j := 0; j < n; j++ {
+								if beta == 0 {
+									want[i*ldc+j] = 0
+								} else {
+									want[i*ldc+j] *= beta
+								}
+							}
+						}
+						ref := append([]float64(nil), c0...)
+						gonum.Implementation{}.Dgemm(tA, tB, m, n, 0, alpha, a, lda, b, ldb, beta, ref, ldc)
+						for i := range ref {
+							if math.Float64bits(ref[i]) != math.Float64bits(want[i]) {
+								t.Fatalf("oracle: gonum's C[%d] = %v, definition %v", i, ref[i], want[i])
+							}
+						}
+						eachKernel(t, func(name string) {
+							c := append([]float64(nil), c0...)
+							Implementation{}.Dgemm(tA, tB, m, n, 0, alpha, a, lda, b, ldb, beta, c, ldc)
+							for i := range c {
+								if math.Float64bits(c[i]) != math.Float64bits(want[i]) {
+									t.Fatalf("%s %v%v m=%d n=%d k=0 α=%g β=%g: c[%d] = %v, want %v",
+										name, tA, tB, m, n, alpha, beta, i, c[i], want[i])
+								}
+							}
+						})
+					}
+				}
+			}
+		}
+	}
+}

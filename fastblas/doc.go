@@ -38,4 +38,27 @@
 // element of C they meet in, and 0·Inf is NaN. (gonum skips a term whose
 // α·a is zero in some of its loops, so there 0·Inf gives 0.) As in every
 // BLAS, beta = 0 means C is not read, and alpha = 0 means A and B are not.
+//
+// # Range of the triangular solve
+//
+// Dtrsm applies alpha to B before the solve when |alpha| ≤ 1 and to the
+// solution after it when |alpha| > 1. Every value a substitution forms is
+// then bounded by (|αB| + |op(A)|·|X|)/max(1, |α|) elementwise (|X|·|op(A)|
+// on the right side), X the solution, so X is finite and backward stable
+// whenever
+//
+//	max over the elements of (|αB| + |op(A)|·|X|) / max(1, |α|) < MaxFloat64
+//
+// (up to rounding, a factor 1 + order·ε). The solve overflows when, for some
+// unknown i, |op(A)_ii·x_i|/max(1, |α|) exceeds MaxFloat64: that value, the
+// unknown's right-hand side before the division by the diagonal, is formed
+// by every substitution. Between the two, whether a partial sum overflows
+// depends on the order of summation. gonum's Dtrsm, which scales before the
+// solve except on the left with op(A) = Aᵀ, has the same bounds with
+// max(1, |α|) replaced by 1 (by |α| in that case): never a wider range.
+// Triangles that go to gonum's code are solved with alpha = 1 and scaled
+// here the same way; on the left, gonum multiplies by 1/a_ii, which is +Inf
+// for |a_ii| below about 2⁻¹⁰²⁴. At the other end, values below 2⁻¹⁰²²
+// lose bits to gradual underflow, as in any BLAS. TestDtrsmRangeBoundary checks both
+// bounds on an ill-conditioned order-301 triangle.
 package fastblas

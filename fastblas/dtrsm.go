@@ -1,6 +1,7 @@
 package fastblas
 
 import (
+	"math"
 	"runtime"
 	"sync/atomic"
 
@@ -14,6 +15,12 @@ const trsmSmall = 16
 // Right) for X, overwriting B, where A is triangular (gonum's semantics and
 // panics).
 //
+// alpha scales B before the solve when |alpha| ≤ 1 and the solution after
+// it when |alpha| > 1, so that no value formed in between exceeds
+// (|αB| + |op(A)|·|X|)/max(1, |α|) up to rounding: the range the package
+// doc states. (gonum scales before, except on the left with op(A) = Aᵀ,
+// where it scales after: its range is never wider.)
+//
 // Every case is one lower-triangular solve T·X' = B' with forward
 // substitution, reading A and B through strides (a transpose swaps them, an
 // upper triangle reverses the order; the right side is the left side of the
@@ -23,21 +30,33 @@ const trsmSmall = 16
 // all but about mr/(2·order) of the flops), then the mr×mr diagonal block is
 // solved by substitution in Go.
 func (impl Implementation) Dtrsm(s blas.Side, ul blas.Uplo, tA blas.Transpose, d blas.Diag, m, n int, alpha float64, a []float64, lda int, b []float64, ldb int) {
+	checkTrsmArgs(s, ul, tA, d, m, n, a, lda, b, ldb)
+	if m == 0 || n == 0 {
+		return
+	}
+	after := math.Abs(alpha) > 1
+	if alpha != 1 && !after {
+		scaleRows(m, n, alpha, b, ldb)
+		if alpha == 0 {
+			return
+		}
+	}
+	impl.solve(s, ul, tA, d, m, n, a, lda, b, ldb)
+	if after {
+		scaleRows(m, n, alpha, b, ldb)
+	}
+}
+
+// solve is Dtrsm with alpha = 1 on checked, non-empty arguments.
+func (impl Implementation) solve(s blas.Side, ul blas.Uplo, tA blas.Transpose, d blas.Diag, m, n int, a []float64, lda int, b []float64, ldb int) {
 	order := m
 	if s == blas.Right {
 		order = n
 	}
 	kern := active
 	if kern == nil || order <= trsmSmall || m*n*order < smallProduct {
-		impl.Implementation.Dtrsm(s, ul, tA, d, m, n, alpha, a, lda, b, ldb)
+		impl.Implementation.Dtrsm(s, ul, tA, d, m, n, 1, a, lda, b, ldb)
 		return
-	}
-	checkTrsmArgs(s, ul, tA, d, m, n, a, lda, b, ldb)
-	if alpha != 1 {
-		scaleRows(m, n, alpha, b, ldb)
-		if alpha == 0 {
-			return
-		}
 	}
 	// T(i, j) = a[ta.off + i·ta.rs + j·ta.cs], B'(i, j) likewise in b.
 	ta := stride{rs: lda, cs: 1} // op(A) = A
@@ -192,6 +211,7 @@ func checkTrsmArgs(s blas.Side, ul blas.Uplo, tA blas.Transpose, d blas.Diag, m,
 		panic("blas: bad leading dimension of A")
 	case ldb < max(1, n):
 		panic("blas: bad leading dimension of B")
+	case m == 0 || n == 0: // gonum returns before checking the lengths
 	case len(a) < lda*(k-1)+k:
 		panic("blas: insufficient length of a")
 	case len(b) < ldb*(m-1)+n:

@@ -37,34 +37,44 @@ func naiveGemm(tA, tB blas.Transpose, m, n, k int, alpha float64, a []float64, l
 // within the rounding bound of TestDgemmAgainstGonum) and, when NaN, ±Inf
 // or zeros are planted in A, B or C, with IEEE arithmetic by definition:
 // the same elements NaN, the same ±Inf, the rest within the bound. Sizes
-// cover odd edges, several packed k-slices (k > 256) and the parallel path;
+// cover odd edges, several packed k-slices (k > 256), the parallel path and
+// the empty product (k = 0, poison bit 16: C = beta·C, every alpha and beta);
 // strides leave gaps that must stay untouched.
 func FuzzDgemm(f *testing.F) {
 	f.Add(uint64(1), uint8(7), uint8(9), uint8(11), uint8(0), uint8(0))
 	f.Add(uint64(2), uint8(100), uint8(130), uint8(3), uint8(3), uint8(1))
 	f.Add(uint64(3), uint8(25), uint8(24), uint8(255), uint8(6), uint8(2))
 	f.Add(uint64(4), uint8(97), uint8(97), uint8(97), uint8(9), uint8(3))
+	f.Add(uint64(5), uint8(3), uint8(3), uint8(0), uint8(0), uint8(16))     // k = 0, alpha 1, beta 0
+	f.Add(uint64(6), uint8(50), uint8(40), uint8(0), uint8(236), uint8(17)) // k = 0, alpha 2, beta 0, padded
 	f.Fuzz(func(t *testing.T, seed uint64, mb, nb, kb, flags, poison uint8) {
 		rng := rand.New(rand.NewPCG(seed, 11))
 		m, n, k := 1+int(mb)%140, 1+int(nb)%140, 1+int(kb)%140
 		if flags&16 != 0 {
 			k += 256 // a second packed slice of k
 		}
+		if poison&16 != 0 {
+			k = 0 // an empty product: C = beta·C for every alpha
+		}
 		tA, tB := transposes[flags&1], transposes[flags>>1&1]
 		alpha := []float64{1, -0.5, 0, 2}[flags>>2&3]
 		beta := []float64{0, 1, -1.5, 0}[flags>>5&3]
 		pad := int(flags>>7) * 3
 		ar, ac, br, bc := operandDims(tA, tB, m, n, k)
-		lda, ldb, ldc := ac+pad, bc+pad, n+pad
+		lda, ldb, ldc := max(1, ac+pad), max(1, bc+pad), n+pad
 		a, b, c0 := randMatrix(rng, ar, ac, lda), randMatrix(rng, br, bc, ldb), randMatrix(rng, m, n, ldc)
 		specials := []float64{math.NaN(), math.Inf(1), math.Inf(-1), 0}
 		for range int(poison % 4) { // plant up to three specials
 			v := specials[rng.IntN(len(specials))]
 			switch rng.IntN(3) {
 			case 0:
-				a[rng.IntN(ar)*lda+rng.IntN(ac)] = v
+				if k > 0 { // with k = 0, A and B are empty
+					a[rng.IntN(ar)*lda+rng.IntN(ac)] = v
+				}
 			case 1:
-				b[rng.IntN(br)*ldb+rng.IntN(bc)] = v
+				if k > 0 {
+					b[rng.IntN(br)*ldb+rng.IntN(bc)] = v
+				}
 			default:
 				c0[rng.IntN(m)*ldc+rng.IntN(n)] = v
 			}

@@ -103,8 +103,9 @@ func (p *Products) block(l int) *block {
 	if !b.built {
 		b.built = true
 		if err := p.buildBlock(b); err != nil {
-			b.err = fmt.Errorf("block %d (%s): %w", l, b.name, err)
+			b.err = fmt.Errorf("block %d (%s): %w", l, b.name, p.userError(err))
 		}
+		p.userRoutes(b) // translated.go
 	}
 	return b
 }
@@ -113,6 +114,10 @@ func (p *Products) block(l int) *block {
 // not refused (it is cheaper), else the per-sample route.
 func (p *Products) buildBlock(b *block) (err error) {
 	defer errs.Recover("building the inverse pass", &err)
+	if r, err := p.scalarRoute(b); r != nil || err != nil { // one parameter: v/h (scalarroute.go)
+		b.main = r
+		return err
+	}
 	var chainErr error
 	if len(b.params) == 1 {
 		b.main, chainErr = p.chainRoute(b)
@@ -175,7 +180,9 @@ func (p *Products) perSampleOf(l int) (*route, error) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.perSampleRoute(b)
+	r, err := p.perSampleRoute(b)
+	p.userRoutes(b) // translated.go
+	return r, p.userError(err)
 }
 
 // perSampleRoute returns the block's per-sample route, building it once
@@ -196,24 +203,7 @@ func (p *Products) perSampleRoute(b *block) (*route, error) {
 	}
 	r := &route{name: RoutePerSample, dirs: ps.Dirs, u: ps.U, damp: ps.Damp, lambda: ps.Lambda, rows: ps.Rows, delta: ps.Delta, cols: ps.Cols, passes: []graph.Pass{ps.Pass},
 		bytes: passBytes(ps.Pass)}
-	bias := ""
-	if len(params) == 2 {
-		bias = " + 1 (bias)"
-	}
-	switch {
-	case ps.Batch == ps.FanIn:
-		r.kind = KindExact
-	case ps.Batch < ps.FanIn:
-		r.kind = KindPseudoInverse
-		r.reasons = []string{fmt.Sprintf("per-sample route: batch %d < fan-in %d%s: h̃ has more columns than rows, the inverse is the minimum-norm one", ps.Batch, ps.FanIn, bias)}
-	default:
-		r.kind = KindRefused
-		r.reasons = []string{fmt.Sprintf("per-sample route: batch %d > fan-in %d%s: h̃ᵀ is not injective, the gradient map has no inverse", ps.Batch, ps.FanIn, bias)}
-	}
-	if r.kind != KindRefused {
-		r.reasons = append(r.reasons, fmt.Sprintf("per-sample route: %s when every M_i (%d×%d, from %d JVPs) is nonsingular, Newton-only otherwise (checked when run)",
-			r.kind, len(ps.Cols), len(ps.Cols), len(ps.Cols)))
-	}
+	r.kind, r.reasons = perSampleKind(ps.Batch, ps.FanIn, len(ps.Cols), len(params) == 2)
 	if err := p.certificate(b, r, ps.Pass.Nodes); err != nil {
 		b.psErr = err
 		return nil, err
@@ -279,7 +269,7 @@ func (p *Products) fdBlock(l int) *block {
 func blockName(params []*G.Node) string {
 	names := make([]string, len(params))
 	for i, w := range params {
-		names[i] = w.Name()
+		names[i] = errs.Name(w)
 	}
 	return strings.Join(names, "+")
 }

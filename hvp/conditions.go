@@ -11,21 +11,30 @@ import (
 )
 
 // Kind is what an inverse product is: decided for a block's B-pass before
-// anything runs (the first four), or the method of another product.
+// anything runs (the first four), or the method of another product. A
+// result's kind can be narrower than the conditions report's: the ranks
+// found when the per-sample route runs make an exact block a
+// pseudo-inverse (a rank-deficient h̃) or Newton-only (a singular M_i).
 type Kind int
 
 const (
 	// KindExact: u = H_ll⁻¹ v. Every op on the inverse pass is bijective.
 	KindExact Kind = iota
 	// KindPseudoInverse: u = H_ll⁺ v, the minimum-norm least-squares
-	// solution (method.md §4: batch < fan-in, widths after the block equal).
+	// solution (method.md §4: batch < fan-in, widths after the block equal;
+	// or a rank-deficient layer input h̃ found when the per-sample route
+	// runs), certified by its normal residual when v is outside the range.
 	KindPseudoInverse
 	// KindNewtonOnly: H_ll u = v holds for v in the range of H_ll, such as
 	// the gradient g_l, but u is not H_ll⁺ v (widths shrinking after the
 	// block).
 	KindNewtonOnly
-	// KindRefused: the inverse pass is not an inverse of the gradient map;
-	// a B-pass computed anyway is only for callers who asked for best effort.
+	// KindRefused: the route's B-pass is not the inverse of the block — the
+	// op-by-op inverse does not exist (a gradient-pass op loses
+	// information), or the per-sample shortcut does not apply (batch >
+	// fan-in). The block itself may be invertible (a dense solve with
+	// BlockCurvature can say). A B-pass computed anyway is only for callers
+	// who asked for best effort.
 	KindRefused
 	// KindFiniteDifference: central differences of the functional inverse.
 	KindFiniteDifference
@@ -114,6 +123,45 @@ func Classify(inv *graph.InversePass) (Kind, []string) {
 	return kind, reasons
 }
 
+// perSampleKind decides the kind of a per-sample route before it runs,
+// from the batch B and the fan-in k (the columns of h̃, the bias's column
+// of ones included) of a layer with n outputs (method.md §9):
+//
+//   - B = k: the exact inverse, if h̃ has full rank and every M_i is
+//     nonsingular;
+//   - B < k: the pseudo-inverse (h̃ has more columns than rows);
+//   - B > k: refused. The shortcut solves h̃ᵀX = V̂ for the per-sample
+//     right-hand sides X, and h̃ᵀ (k × B) is not injective: the B-pass
+//     is not the inverse of the block in general. The block itself may
+//     be invertible (for a squared-error output layer H_ll = h̃ᵀh̃ ⊗ I is
+//     nonsingular with B > k); a dense solve can say (BlockCurvature).
+//
+// The rank of h̃ and of the M_i is found when the route runs
+// (Products.InvHv), which may change the kind.
+func perSampleKind(batch, fanIn, n int, bias bool) (Kind, []string) {
+	k := fmt.Sprintf("fan-in %d", fanIn)
+	if bias {
+		k = fmt.Sprintf("fan-in %d (%d inputs + 1 for the bias)", fanIn, fanIn-1)
+	}
+	var kind Kind
+	var reasons []string
+	switch {
+	case batch == fanIn:
+		kind = KindExact
+		reasons = []string{fmt.Sprintf("per-sample route: batch %d = %s: h̃ is square", batch, k)}
+	case batch < fanIn:
+		kind = KindPseudoInverse
+		reasons = []string{fmt.Sprintf("per-sample route: batch %d < %s: h̃ has more columns than rows, the inverse is the minimum-norm one", batch, k)}
+	default:
+		return KindRefused, []string{fmt.Sprintf("per-sample route: batch %d > %s: the per-sample shortcut needs batch ≤ fan-in (it solves with h̃ᵀ, which has more columns than rows and is not injective), "+
+			"so its B-pass is not the inverse of the block in general; the block H_ll itself may still be invertible (a squared-error output layer's H_ll = h̃ᵀh̃ ⊗ I is) — "+
+			"solve it densely (BlockCurvature, Curvature.Dense), or take the curvature on a subsample of at most %d rows", batch, k, fanIn)}
+	}
+	reasons = append(reasons, fmt.Sprintf("per-sample route: %s when h̃ has full rank and every M_i (%d×%d, from %d JVPs) is nonsingular; "+
+		"a rank-deficient h̃ makes it a pseudo-inverse, a singular M_i Newton-only (checked when run)", kind, n, n, n))
+	return kind, reasons
+}
+
 // BlockConditions is the conditions report of one block: which route its
 // B-pass takes and what it computes, decided from the graph and the shapes
 // before anything runs.
@@ -168,9 +216,9 @@ func (p *Products) Conditions() Conditions {
 
 var meaning = map[Kind]string{
 	KindExact:         "InvHv gives H_ll⁻¹ v",
-	KindPseudoInverse: "InvHv gives H_ll⁺ v, the minimum-norm least-squares solution (in a dense net: batch < fan-in)",
+	KindPseudoInverse: "InvHv gives H_ll⁺ v, the minimum-norm least-squares solution (in a dense net: batch < fan-in, or a rank-deficient layer input)",
 	KindNewtonOnly:    "InvHv solves H_ll u = v only for v in the range of H_ll, e.g. v = g_l: a Newton direction (in a dense net: widths shrink after the block)",
-	KindRefused:       "InvHv refuses: the inverse pass is not an inverse of the gradient map",
+	KindRefused:       "InvHv refuses: its B-pass is not the inverse of the block (the block itself may be invertible: see the reasons)",
 }
 
 func (c Conditions) String() string {

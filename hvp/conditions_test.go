@@ -343,3 +343,205 @@ func TestConditionsMatchNumbers(t *testing.T) {
 	}
 	t.Logf("blocks by kind: %v", count)
 }
+
+// The per-sample route's messages count a bias once: fan-in k = 5 inputs
+// + 1 is "fan-in 6 (5 inputs + 1 for the bias)", for batch < k, = k and
+// > k alike (issue 19 item 13).
+func TestPerSampleFanInMessage(t *testing.T) {
+	for _, c := range []struct {
+		batch int
+		want  string
+	}{
+		{4, "batch 4 < fan-in 6 (5 inputs + 1 for the bias)"},
+		{6, "batch 6 = fan-in 6 (5 inputs + 1 for the bias)"},
+		{8, "batch 8 > fan-in 6 (5 inputs + 1 for the bias)"},
+	} {
+		m, err := nets.Build(nets.Spec{Batch: c.batch, In: 5, Layers: []nets.Layer{{Out: 3, Act: ops.TanhFunc{}, Bias: true}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Randomize(rand.New(rand.NewPCG(5, 5)), 0.5, 1); err != nil {
+			t.Fatal(err)
+		}
+		p, err := hvp.New(m.Loss, m.Params()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := p.Conditions().String()
+		if !strings.Contains(s, c.want) || strings.Contains(s, "+ 1 (bias)") {
+			t.Errorf("batch %d: report does not say %q once:\n%s", c.batch, c.want, s)
+		}
+	}
+}
+
+// Batch > fan-in on a squared-error output layer: H_ll = h̃ᵀh̃ ⊗ I is
+// nonsingular (checked: the dense block from the exact R-pass has full
+// rank), so the report must not say the gradient map has no inverse; it
+// says what is true — the per-sample shortcut needs batch ≤ fan-in, the
+// block itself may be invertible, solve it densely (issue 19 item 12).
+func TestBatchAboveFanInMessage(t *testing.T) {
+	m, err := nets.Build(nets.Spec{Batch: 9, In: 5, Layers: []nets.Layer{{Out: 2, Act: ops.IdentityFunc{}, Bias: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Randomize(rand.New(rand.NewPCG(6, 6)), 0.5, 1); err != nil {
+		t.Fatal(err)
+	}
+	p, err := hvp.New(m.Loss, m.Params()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := reference.DenseBlock(p, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Rank by the SVD, tolerance n·ε·σ_max (LAPACK's convention).
+	var svd mat.SVD
+	if !svd.Factorize(h, mat.SVDNone) {
+		t.Fatal("SVD failed")
+	}
+	sv := svd.Values(nil)
+	rank := 0
+	for _, x := range sv {
+		if x > float64(len(sv))*testnet.Eps*sv[0] {
+			rank++
+		}
+	}
+	if rank != len(sv) {
+		t.Fatalf("the block has rank %d of %d: this test needs a nonsingular block", rank, len(sv))
+	}
+	c := p.Conditions()
+	if c[0].Kind != hvp.KindRefused {
+		t.Fatalf("kind %v, want refused (the per-sample shortcut does not apply)", c[0].Kind)
+	}
+	s := c.String()
+	for _, want := range []string{"batch 9 > fan-in 6", "per-sample shortcut needs batch ≤ fan-in", "may still be invertible", "BlockCurvature"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("report does not say %q:\n%s", want, s)
+		}
+	}
+	for _, wrong := range []string{"has no inverse", "is not an inverse of the gradient map"} {
+		if strings.Contains(s, wrong) {
+			t.Errorf("report says %q of a nonsingular block:\n%s", wrong, s)
+		}
+	}
+}
+
+// A layer input with a column that is zero across the batch (a zero input
+// feature, a dead ReLU unit), batch = fan-in + 1 with the bias: h̃ is
+// square but singular. The report says exact before running; the run
+// finds the rank, the result is the minimum-norm one (pseudo-inverse),
+// certified by the normal residual, and equals the dense min-norm solve
+// (reference.MinNormSolve of the dense block from the exact R-pass) to
+// 100·ε·cond, the accuracy of a backward-stable solve. Where the layer is
+// not the last one (the M_i differ from sample to sample) the route is not
+// the pseudo-inverse in general: whatever is certified must still equal
+// the dense min-norm solve, and a random v is refused naming the rank
+// (issue 19 item 10).
+func TestRankDeficientLayerInput(t *testing.T) {
+	relu := ops.ReLUFunc{}
+	for _, c := range []struct {
+		name     string
+		layers   []nets.Layer
+		block    int
+		dead     bool // a dead ReLU unit in layer 1 instead of a zero input column
+		minNormV bool // the route returns H⁺v for a random v
+	}{
+		{"squared-error output layer, zero input column", []nets.Layer{{Out: 3, Act: ops.IdentityFunc{}, Bias: true}}, 0, false, true},
+		{"dead ReLU unit before the output layer", []nets.Layer{{Out: 5, Act: relu, Bias: true}, {Out: 3, Act: ops.IdentityFunc{}, Bias: true}}, 1, true, true},
+		{"hidden tanh layer, zero input column", []nets.Layer{{Out: 5, Act: ops.TanhFunc{}, Bias: true}, {Out: 3, Act: ops.IdentityFunc{}, Bias: true}}, 0, false, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(7, 7))
+			const in = 5
+			m, err := nets.Build(nets.Spec{Batch: in + 1, In: in, Layers: c.layers})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Randomize(rng, 0.5, 1); err != nil {
+				t.Fatal(err)
+			}
+			if c.dead { // unit 2 of layer 1: W1[:, 2] = 0, b1[2] = −1, so relu gives 0 for every sample
+				w := m.Weights[0].Value().(*tensor.Dense).Float64s()
+				for i := range in {
+					w[i*5+2] = 0
+				}
+				m.Biases[0].Value().(*tensor.Dense).Float64s()[2] = -1
+			} else {
+				x := m.X.Value().(*tensor.Dense).Float64s()
+				for r := range in + 1 {
+					x[r*in+2] = 0
+				}
+			}
+			p, err := hvp.New(m.Loss, m.Params()...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := c.block
+			if k := p.Conditions()[l].Kind; k != hvp.KindExact {
+				t.Fatalf("block %d before running: %v, want exact (batch = fan-in)", l, k)
+			}
+			h, err := reference.DenseBlock(p, l, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, g, err := p.Gradient()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, dir := range []string{"random", "gradient"} {
+				v := blockRand(rng, p, l)
+				if dir == "gradient" {
+					v = p.BlockOf(l, g)
+				}
+				res, err := p.InvHv(l, v, nil)
+				switch {
+				case err != nil && c.minNormV:
+					t.Fatalf("v %s: %v", dir, err)
+				case err != nil:
+					wantCondition(t, err, l, "has rank 5 < 6", "dense solve")
+					continue
+				case !c.minNormV && dir == "random":
+					t.Errorf("v random: certified %v, want refused (the M_i differ across samples)", res.Certified)
+				}
+				sol, err := reference.MinNormSolve(h, hvp.Flatten(v))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if sol.Rank == sol.N {
+					t.Fatalf("the dense block has full rank %d: the test needs a singular one", sol.N)
+				}
+				d, tol := hvp.FlatRelDiff(hvp.Flatten(res.U), sol.U), 100*testnet.Eps*sol.Cond
+				t.Logf("v %s: %v, certified %v, residual %.2g, normal residual %.2g; vs dense min-norm (%v) %.2g", dir, res.Kind, res.Certified, res.Residual, res.NormalResidual, sol, d)
+				if res.Kind != hvp.KindPseudoInverse || !res.Certified || d > tol {
+					t.Errorf("v %s: %v, certified %v, differs from the dense min-norm solve by %.3g > %.3g", dir, res.Kind, res.Certified, d, tol)
+				}
+				if !strings.Contains(strings.Join(res.Reasons, " "), "has rank") {
+					t.Errorf("v %s: the reasons do not give h̃'s rank: %q", dir, res.Reasons)
+				}
+			}
+			if !c.minNormV {
+				return
+			}
+			// Damped, (H_ll + λ·h̃ᵀh̃ ⊗ I) is as singular: the same, against
+			// the dense damped block (reference.Damp).
+			const lambda = 0.1
+			v := blockRand(rng, p, l)
+			res, err := p.InvHv(l, v, &hvp.Options{Damping: lambda})
+			if err != nil {
+				t.Fatalf("λ %g: %v", lambda, err)
+			}
+			hd, err := reference.Damp(p, l, h, lambda)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sol, err := reference.MinNormSolve(hd, hvp.Flatten(v))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d, tol := hvp.FlatRelDiff(hvp.Flatten(res.U), sol.U), 100*testnet.Eps*sol.Cond; res.Kind != hvp.KindPseudoInverse || !res.Certified || d > tol {
+				t.Errorf("λ %g: %v, certified %v, differs from the dense damped min-norm solve by %.3g > %.3g", lambda, res.Kind, res.Certified, d, tol)
+			}
+		})
+	}
+}

@@ -1,7 +1,9 @@
 package hvp
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/graph"
@@ -13,6 +15,7 @@ import (
 // ggn is the Gauss–Newton pass, built on first use.
 type ggn struct {
 	z     *G.Node   // the net's output
+	pens  []*G.Node // penalty terms of the loss: scalars of the weights alone, added to it
 	out   []*G.Node // G v, one per weight
 	err   error
 	built bool
@@ -26,7 +29,9 @@ type ggn struct {
 // with z the net's output (GGNOutput): the Hessian of the loss with the
 // net linearised at z. It is positive semi-definite wherever the loss is
 // convex in z (squared error, softmax and sigmoid cross-entropy), unlike H,
-// and is what Hessian-free optimisation (solver.HF) solves with. One pass:
+// and is what Hessian-free optimisation (solver.HF) solves with. Penalty
+// terms of the weights alone (weight decay, see GGNOutput) add their exact
+// Hessian: G v = J_zᵀ (∂²L/∂z²) J_z v + Σ_t c_t ∇²P_t v. One pass:
 // J_z v forward (R-pass to z), the loss's Hessian at z by a JVP of ∂J/∂z,
 // then the gradient of ⟨z, stop(·)⟩ back to the weights: about two
 // gradients. v is one matrix per weight, as for Hv.
@@ -46,9 +51,23 @@ func (p *Products) GGNv(v []*tensor.Dense) (gv []*tensor.Dense, err error) {
 	return p.outAll(out), nil
 }
 
-// GGNOutput returns the node the Gauss–Newton products linearise at: the
-// output of the last linear layer (MatMul or bias add) that the loss
-// reads; everything after it counts as the loss.
+// GGNOutput returns the node z the Gauss–Newton products linearise at:
+// where the net ends and the loss begins. It is the last node, in
+// topological order, that
+//
+//   - is a layer's linear map: a product h·W, a bias add (G.BroadcastAdd),
+//     or the sum or difference of two tensors that both depend on the
+//     weights (a bias added with G.Add, a skip connection), not a scalar;
+//   - separates the weights from the loss: every weight reaches the loss
+//     only through z, or through a penalty term, so that
+//     J = L(z(w)) + Σ_t c_t P_t(w) with L free of weights.
+//
+// A penalty term is a scalar added to the loss (through sums, differences
+// and weight-free scalings) that reads the weights but neither z nor the
+// net's inputs: weight decay λ·Σ W², Σ|W|, a prior ‖W − W₀‖². GGNv adds its
+// exact Hessian (method.md §11). A graph with no such z (two outputs with
+// separate losses) has no Gauss–Newton output: the error names a weight
+// that reaches the loss other than through the last layer's output.
 func (p *Products) GGNOutput() (*G.Node, error) {
 	gg, err := p.ggnPass()
 	if err != nil {
@@ -74,26 +93,13 @@ func (p *Products) ggnPass() (*ggn, error) {
 	}
 	gg.built = true
 	gg.err = func() error {
-		dep := map[*G.Node]bool{}
-		for _, w := range p.ws {
-			dep[w] = true
-		}
-		for _, n := range graph.Sorted(p.loss) {
-			for _, c := range graph.Children(n) {
-				if dep[c] {
-					dep[n] = true
-				}
+		var err error
+		if gg.z, gg.pens, err = ggnOutput(p.loss, p.ws); err != nil {
+			var nr *errs.NoRuleError
+			if p.tr != nil && errors.As(err, &nr) { // name the user's nodes in the reason
+				nr.Err = errors.New(p.tr.Annotate(nr.Err.Error()))
 			}
-			switch n.Op().(type) {
-			case ops.MatMulOp, ops.BiasAddOp:
-				if dep[n] {
-					gg.z = n
-				}
-			}
-		}
-		if gg.z == nil {
-			return &errs.NoRuleError{Node: p.loss, Op: p.loss.Op(), Rule: "Gauss–Newton output",
-				Err: fmt.Errorf("no linear layer (MatMul or bias add) depends on the weights: no output to linearise at")}
+			return err
 		}
 		adj := p.grad.Adjoints[gg.z]
 		if adj == nil {
@@ -132,8 +138,225 @@ func (p *Products) ggnPass() (*ggn, error) {
 			return err
 		}
 		gg.out = back.Grads
-		return nil
+		return p.addPenaltyHessian(gg)
 	}()
 	gg.err = p.userError(gg.err)
 	return gg, gg.err
+}
+
+// ggnOutput returns the Gauss–Newton output of loss for weights ws (see
+// GGNOutput): the last candidate node (a layer's linear map depending on
+// the weights, not a scalar) through which every weight reaches the loss.
+// Paths through piecewise-constant nodes (derivative masks) carry no
+// derivative and are not counted.
+func ggnOutput(loss *G.Node, ws []*G.Node) (*G.Node, []*G.Node, error) {
+	order := graph.Sorted(loss)
+	isWeight := map[*G.Node]bool{}
+	for _, w := range ws {
+		isWeight[w] = true
+	}
+	weightDep := dependents(order, isWeight)
+	dep := map[*G.Node]bool{}
+	var cands []*G.Node
+	for _, n := range order {
+		if isWeight[n] {
+			dep[n] = true
+			continue
+		}
+		if n.Op() == nil || ops.IsPiecewiseConstant(n.Op()) {
+			continue
+		}
+		deps := 0
+		for _, c := range graph.Children(n) {
+			if dep[c] {
+				deps++
+			}
+		}
+		if deps == 0 {
+			continue
+		}
+		dep[n] = true
+		if n.Shape().IsScalar() {
+			continue
+		}
+		switch n.Op().(type) {
+		case ops.MatMulOp, ops.BiasAddOp:
+			cands = append(cands, n)
+		case ops.AddOp, ops.SubOp:
+			if deps >= 2 {
+				cands = append(cands, n)
+			}
+		}
+	}
+	if len(cands) == 0 {
+		return nil, nil, &errs.NoRuleError{Node: loss, Op: loss.Op(), Rule: "Gauss–Newton output",
+			Err: fmt.Errorf("no linear layer (a product h·W, a bias add, a sum of two weight-dependent tensors) depends on the weights: no output to linearise at")}
+	}
+	last := cands[len(cands)-1]
+	for i := len(cands) - 1; i >= 0; i-- {
+		z := cands[i]
+		data := map[*G.Node]bool{} // the net's inputs: x, not the weights
+		for _, n := range graph.Inputs(z) {
+			data[n] = !isWeight[n]
+		}
+		pens := penalties(loss, weightDep, dependents(order, map[*G.Node]bool{z: true}), data)
+		blocked := map[*G.Node]bool{z: true}
+		for _, t := range pens {
+			blocked[t] = true
+		}
+		if bypassing(order, loss, isWeight, blocked) == nil {
+			return z, pens, nil
+		}
+	}
+	w := bypassing(order, loss, isWeight, map[*G.Node]bool{last: true})
+	return nil, nil, &errs.NoRuleError{Node: last, Op: last.Op(), Rule: "Gauss–Newton output",
+		Err: fmt.Errorf("weight %s reaches the loss other than through the last layer's output %s, and no node separates every weight from the loss (a penalty on the weights added to the loss, or two outputs with separate losses): there is no net output z with J = L(z(w)) to linearise at",
+			errs.Label(w), errs.Label(last))}
+}
+
+// bypassing returns a weight that reaches loss (order: its topological
+// order) by a path that avoids the blocked nodes (z and the penalty terms)
+// and every piecewise-constant node, or nil when they separate every
+// weight from the loss.
+func bypassing(order []*G.Node, loss *G.Node, isWeight map[*G.Node]bool, blocked map[*G.Node]bool) *G.Node {
+	from := map[*G.Node]*G.Node{}
+	for _, n := range order {
+		switch {
+		case isWeight[n]:
+			from[n] = n
+		case blocked[n] || n.Op() == nil || ops.IsPiecewiseConstant(n.Op()):
+		default:
+			for _, c := range graph.Children(n) {
+				if w := from[c]; w != nil {
+					from[n] = w
+					break
+				}
+			}
+		}
+	}
+	return from[loss]
+}
+
+// dependents returns the nodes of order (topological) that depend on one of
+// the roots by a path carrying a derivative (not through a
+// piecewise-constant node).
+func dependents(order []*G.Node, roots map[*G.Node]bool) map[*G.Node]bool {
+	dep := map[*G.Node]bool{}
+	for _, n := range order {
+		if roots[n] {
+			dep[n] = true
+			continue
+		}
+		if n.Op() == nil || ops.IsPiecewiseConstant(n.Op()) {
+			continue
+		}
+		for _, c := range graph.Children(n) {
+			if dep[c] {
+				dep[n] = true
+				break
+			}
+		}
+	}
+	return dep
+}
+
+// penalties splits the loss into additive terms, down through sums,
+// differences and scalings by weight-free factors, and returns the terms
+// that depend on the weights but not on the output z and read none of the
+// net's inputs (weight decay λ·Σ W², any penalty of the weights alone):
+// J = L(z(w)) + Σ_t c_t P_t(w), with constants c_t. A term that reads the
+// net's data (a second output with a loss of its own) is no penalty.
+func penalties(loss *G.Node, weightDep, zDep, data map[*G.Node]bool) []*G.Node {
+	var out []*G.Node
+	seen := map[*G.Node]bool{}
+	var split func(n *G.Node)
+	split = func(n *G.Node) {
+		if seen[n] || !weightDep[n] {
+			return
+		}
+		seen[n] = true
+		if !zDep[n] {
+			if !slices.ContainsFunc(graph.Inputs(n), func(x *G.Node) bool { return data[x] }) {
+				out = append(out, n)
+			}
+			return
+		}
+		in := graph.Children(n)
+		switch n.Op().(type) {
+		case ops.AddOp, ops.SubOp:
+			if n.Shape().IsScalar() {
+				for _, c := range in {
+					split(c)
+				}
+			}
+		case ops.ScaleOp:
+			split(in[0])
+		case ops.ScalarMulOp:
+			if !weightDep[in[0]] { // s·X or X/s with a weight-free s
+				split(in[1])
+			}
+		}
+	}
+	split(loss)
+	return out
+}
+
+// addPenaltyHessian adds to G v the exact Hessian of the penalty terms:
+// with J = L(z(w)) + Σ_t c_t P_t(w), G = J_zᵀ ∇²L J_z + Σ_t c_t ∇²P_t
+// (method.md §11: the Gauss–Newton matrix adds a weight decay's λI
+// exactly). c_t is P_t's adjoint in the gradient pass, a constant; the
+// product is the R-pass of the gradient of Σ_t stop(c_t)·P_t.
+func (p *Products) addPenaltyHessian(gg *ggn) error {
+	if len(gg.pens) == 0 {
+		return nil
+	}
+	var sur *G.Node
+	for _, t := range gg.pens {
+		c := p.grad.Adjoints[t]
+		if c == nil {
+			return &errs.NoRuleError{Node: t, Op: t.Op(), Rule: "Gauss–Newton penalty", Err: fmt.Errorf("no adjoint")}
+		}
+		sc, err := ops.Stop(c)
+		if err != nil {
+			return err
+		}
+		term, err := ops.ScalarMul(sc, t)
+		if err != nil {
+			return err
+		}
+		if sur == nil {
+			sur = term
+		} else if sur, err = ops.Add(sur, term); err != nil {
+			return err
+		}
+	}
+	order := graph.Sorted(sur)
+	var ws []*G.Node
+	var idx []int
+	seeds := map[*G.Node]*G.Node{}
+	for k, w := range p.ws {
+		if dependents(order, map[*G.Node]bool{w: true})[sur] {
+			ws, idx = append(ws, w), append(idx, k)
+			seeds[w] = p.tangents[k]
+		}
+	}
+	back, err := graph.BuildGradient(sur, ws)
+	if err != nil {
+		return err
+	}
+	hp, _, err := graph.JVP("GGN penalty Hessian", back.Grads, seeds)
+	if err != nil {
+		return err
+	}
+	for i, k := range idx {
+		if hp[i] == nil { // a penalty linear in w_k (L1 away from 0): no curvature
+			continue
+		}
+		if gg.out[k] == nil {
+			gg.out[k] = hp[i]
+		} else if gg.out[k], err = ops.Add(gg.out[k], hp[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }

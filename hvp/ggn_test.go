@@ -1,14 +1,21 @@
 package hvp_test
 
 import (
+	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 
+	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/graph"
 	"github.com/newtonia/newtonia/hvp"
+	"github.com/newtonia/newtonia/internal/testnet"
 	"github.com/newtonia/newtonia/nets"
 	"github.com/newtonia/newtonia/ops"
+	"gonum.org/v1/gonum/mat"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -125,4 +132,260 @@ func dot(a, b []*tensor.Dense) float64 {
 		s += x[i] * y[i]
 	}
 	return s
+}
+
+// addBiasNet is a Gorgonia model whose output bias is added with G.Add
+// (same shape: the batch × outputs bias of an autoencoder's output, or a
+// 1-row batch as in charRNN's bias_d), not G.BroadcastAdd:
+//
+//	z = tanh(x W1 + 1 b1ᵀ) W2 + b2,   J = mean((z − y)²)
+type addBiasNet struct {
+	batch                int
+	x, y, w1, b1, w2, b2 []float64
+	loss, out            *G.Node
+	weights              []*G.Node
+}
+
+func newAddBiasNet(t *testing.T, batch int, decay bool) *addBiasNet {
+	t.Helper()
+	const in, hid, out = 3, 4, 2
+	rng := rand.New(rand.NewPCG(uint64(batch), 19))
+	draw := func(n int) []float64 {
+		d := make([]float64, n)
+		for i := range d {
+			d[i] = rng.NormFloat64()
+		}
+		return d
+	}
+	n := &addBiasNet{batch: batch, x: draw(batch * in), y: draw(batch * out), w1: draw(in * hid), b1: draw(hid), w2: draw(hid * out), b2: draw(batch * out)}
+	g := G.NewGraph()
+	node := func(name string, d []float64, s ...int) *G.Node {
+		v := tensor.New(tensor.WithShape(s...), tensor.WithBacking(append([]float64(nil), d...)))
+		if len(s) == 1 {
+			return G.NewVector(g, tensor.Float64, G.WithShape(s...), G.WithName(name), G.WithValue(v))
+		}
+		return G.NewMatrix(g, tensor.Float64, G.WithShape(s...), G.WithName(name), G.WithValue(v))
+	}
+	x, y := node("x", n.x, batch, in), node("y", n.y, batch, out)
+	w1, b1, w2, b2 := node("W1", n.w1, in, hid), node("b1", n.b1, hid), node("W2", n.w2, hid, out), node("b2", n.b2, batch, out)
+	h := G.Must(G.Tanh(G.Must(G.BroadcastAdd(G.Must(G.Mul(x, w1)), b1, nil, []byte{0}))))
+	n.out = G.Must(G.Add(G.Must(G.Mul(h, w2)), b2))
+	n.loss = G.Must(G.Mean(G.Must(G.Square(G.Must(G.Sub(n.out, y))))))
+	n.weights = []*G.Node{w1, b1, w2, b2}
+	if decay { // weight decay on W2: W2 reaches the loss also outside the net
+		n.loss = G.Must(G.Add(n.loss, G.Must(G.Mul(G.Must(G.Sum(G.Must(G.Square(w2)))), G.NewConstant(0.01, G.WithName("λ"))))))
+	}
+	return n
+}
+
+// forward returns h = tanh(x W1 + 1 b1ᵀ) and z = h W2 + b2 in plain Go at
+// the parameters θ (W1, b1, W2, b2 flattened in that order).
+func (n *addBiasNet) forward(theta []float64) (h, z []float64) {
+	const in, hid, out = 3, 4, 2
+	w1, b1, w2, b2 := theta[:in*hid], theta[in*hid:in*hid+hid], theta[in*hid+hid:in*hid+hid+hid*out], theta[in*hid+hid+hid*out:]
+	h, z = make([]float64, n.batch*hid), make([]float64, n.batch*out)
+	for r := range n.batch {
+		for j := range hid {
+			s := b1[j]
+			for i := range in {
+				s += n.x[r*in+i] * w1[i*hid+j]
+			}
+			h[r*hid+j] = math.Tanh(s)
+		}
+		for j := range out {
+			s := b2[r*out+j]
+			for i := range hid {
+				s += h[r*hid+i] * w2[i*out+j]
+			}
+			z[r*out+j] = s
+		}
+	}
+	return h, z
+}
+
+// With the output bias added by G.Add, the Gauss–Newton output is that sum
+// (every weight, b2 included, reaches the loss through it), and GGNv equals
+// the dense J_zᵀ H_z J_z built from an oracle that shares nothing with
+// it: J_z by central differences of the forward pass in plain Go
+// (r = 1e-5: truncation r²‖∂³z‖/6 ≈ 1e-11, rounding ε‖z‖/r ≈ 1e-11, so
+// 1e-8 relative), and H_z = 2/(B·n)·I in closed form for the mean of
+// squares. Kronecker's layer finding does not share the old flaw: it runs,
+// gives W1+b1 and W2 their factors by definition (A = h̃ᵀh̃/B,
+// DD = δᵀδ with δ = ∂J/∂z = 2(z − y)/(B·n)) and b2 — no product h·W — none,
+// without claiming that the loss does not depend on it.
+func TestGGNOutputBiasAddedWithAdd(t *testing.T) {
+	for _, batch := range []int{1, 4} {
+		t.Run(fmt.Sprintf("batch %d", batch), func(t *testing.T) {
+			n := newAddBiasNet(t, batch, false)
+			p, err := hvp.New(n.loss, n.weights...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			z, err := p.GGNOutput()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if z != n.out {
+				t.Errorf("GGN output %v, want the output's sum %v", z, n.out)
+			}
+			theta := slices.Concat(n.w1, n.b1, n.w2, n.b2)
+			_, z0 := n.forward(theta)
+			rows, cols := len(z0), len(theta)
+			jac := mat.NewDense(rows, cols, nil)
+			const r = 1e-5
+			for j := range cols {
+				tp, tm := slices.Clone(theta), slices.Clone(theta)
+				tp[j] += r
+				tm[j] -= r
+				_, zp := n.forward(tp)
+				_, zm := n.forward(tm)
+				for i := range rows {
+					jac.Set(i, j, (zp[i]-zm[i])/(2*r))
+				}
+			}
+			var gdense mat.Dense
+			gdense.Mul(jac.T(), jac)
+			gdense.Scale(2/float64(rows), &gdense)
+			rng := rand.New(rand.NewPCG(7, uint64(batch)))
+			v := randomLike(rng, n.weights)
+			gv, err := p.GGNv(v)
+			if err != nil {
+				t.Fatalf("GGNv: %v", err)
+			}
+			var want mat.VecDense
+			want.MulVec(&gdense, mat.NewVecDense(cols, hvp.Flatten(v)))
+			if d := hvp.FlatRelDiff(hvp.Flatten(gv), want.RawVector().Data); d > 1e-8 {
+				t.Errorf("GGNv differs from the dense J_zᵀ H_z J_z by %.3g", d)
+			} else {
+				t.Logf("GGNv vs dense J_zᵀ H_z J_z (finite-difference J_z): %.2g", d)
+			}
+
+			_, _, fs, err := p.Kronecker()
+			if err != nil {
+				t.Fatalf("Kronecker: %v", err)
+			}
+			h, _ := n.forward(theta)
+			delta := make([]float64, rows)
+			for i := range delta {
+				delta[i] = 2 * (z0[i] - n.y[i]) / float64(rows)
+			}
+			xt := make([]float64, 0, batch*4) // [x, 1]
+			for r := range batch {
+				xt = append(append(xt, n.x[r*3:r*3+3]...), 1)
+			}
+			gramOf := func(d []float64, c int, s float64) *mat.Dense {
+				m := mat.NewDense(len(d)/c, c, d)
+				var g mat.Dense
+				g.Mul(m.T(), m)
+				g.Scale(s, &g)
+				return &g
+			}
+			for l := range p.Blocks() {
+				name := p.BlockName(l)
+				var wantA, wantDD *mat.Dense
+				switch name {
+				case "W1+b1":
+					wantA = gramOf(xt, 4, 1/float64(batch))
+				case "W2":
+					wantA, wantDD = gramOf(h, 4, 1/float64(batch)), gramOf(delta, 2, 1)
+				case "b2":
+					if fs[l] != nil {
+						t.Errorf("block b2: factors %v, want none (no product h·W)", fs[l])
+					}
+					continue
+				default:
+					t.Fatalf("block %s", name)
+				}
+				if fs[l] == nil {
+					t.Fatalf("block %s: no factors", name)
+				}
+				// The same sums in another order: rounding only.
+				if d := testnet.RelDense(mat.DenseCopyOf(fs[l].A), wantA); d > 1e-13 {
+					t.Errorf("block %s: A differs from its definition by %.3g", name, d)
+				}
+				if wantDD != nil {
+					if d := testnet.RelDense(mat.DenseCopyOf(fs[l].DD), wantDD); d > 1e-13 {
+						t.Errorf("block %s: DD differs from its definition by %.3g", name, d)
+					}
+				}
+			}
+		})
+	}
+}
+
+// A penalty on a weight added to the loss (weight decay 0.01·Σ W2²) is
+// a term of its own (method.md §11): the Gauss–Newton output is still the
+// net's output, and GGNv adds the penalty's exact Hessian, 0.02·I on W2's
+// entries (closed form), to J_zᵀ H_z J_z (the dense oracle of
+// TestGGNOutputBiasAddedWithAdd: finite-difference J_z, closed-form H_z,
+// 1e-8 for the same reasons).
+func TestGGNWithPenalty(t *testing.T) {
+	const batch = 3
+	n := newAddBiasNet(t, batch, true)
+	p, err := hvp.New(n.loss, n.weights...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if z, err := p.GGNOutput(); err != nil || z != n.out {
+		t.Fatalf("GGN output %v (%v), want the net's output %v", z, err, n.out)
+	}
+	theta := slices.Concat(n.w1, n.b1, n.w2, n.b2)
+	_, z0 := n.forward(theta)
+	rows, cols := len(z0), len(theta)
+	jac := mat.NewDense(rows, cols, nil)
+	const r = 1e-5
+	for j := range cols {
+		tp, tm := slices.Clone(theta), slices.Clone(theta)
+		tp[j] += r
+		tm[j] -= r
+		_, zp := n.forward(tp)
+		_, zm := n.forward(tm)
+		for i := range rows {
+			jac.Set(i, j, (zp[i]-zm[i])/(2*r))
+		}
+	}
+	var gdense mat.Dense
+	gdense.Mul(jac.T(), jac)
+	gdense.Scale(2/float64(rows), &gdense)
+	off := len(n.w1) + len(n.b1)
+	for k := range n.w2 {
+		gdense.Set(off+k, off+k, gdense.At(off+k, off+k)+2*0.01)
+	}
+	v := randomLike(rand.New(rand.NewPCG(3, 5)), n.weights)
+	gv, err := p.GGNv(v)
+	if err != nil {
+		t.Fatalf("GGNv with weight decay: %v", err)
+	}
+	var want mat.VecDense
+	want.MulVec(&gdense, mat.NewVecDense(cols, hvp.Flatten(v)))
+	if d := hvp.FlatRelDiff(hvp.Flatten(gv), want.RawVector().Data); d > 1e-8 {
+		t.Errorf("GGNv differs from J_zᵀ H_z J_z + 0.02·I_W2 by %.3g", d)
+	} else {
+		t.Logf("GGNv vs dense J_zᵀ H_z J_z + 0.02·I_W2: %.2g", d)
+	}
+}
+
+// A second output with a loss of its own reads the net's data: it is no
+// penalty, no node separates every weight from the loss, and GGNv refuses,
+// naming a weight that goes around the last output.
+func TestGGNRefusesTwoOutputs(t *testing.T) {
+	n := newAddBiasNet(t, 3, false)
+	g := n.loss.Graph()
+	w3 := G.NewMatrix(g, tensor.Float64, G.WithShape(3, 2), G.WithName("W3"),
+		G.WithValue(tensor.New(tensor.WithShape(3, 2), tensor.WithBacking([]float64{1, -2, 0.5, 0.3, -1, 2}))))
+	x := g.ByName("x")[0]
+	head := G.Must(G.Mean(G.Must(G.Square(G.Must(G.Mul(x, w3))))))
+	loss := G.Must(G.Add(n.loss, head))
+	ws := append(slices.Clone(n.weights), w3)
+	p, err := hvp.New(loss, ws...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.GGNv(randomLike(rand.New(rand.NewPCG(1, 1)), ws))
+	if !errors.Is(err, errs.ErrNoRule) || !strings.Contains(err.Error(), "W3") {
+		t.Errorf("GGNv with two outputs: %v, want ErrNoRule naming W3", err)
+	}
+	if _, err := p.GGNOutput(); err == nil {
+		t.Error("GGNOutput with two outputs: no error")
+	}
 }

@@ -26,6 +26,16 @@ const (
 	// matrix the inverse pass factorises: past it, the block's condition
 	// (a product of such factors, squared) leaves no digit to certify.
 	DefaultMaxCond = 1e12
+
+	// DefaultTol32 is the largest accepted residual of a float32 graph's
+	// result as returned (Result.RoundedResidual). Rounding u to float32
+	// moves each entry by up to ε₃₂ = 2⁻²⁴ of itself, which adds up to
+	// ε₃₂·cond(H_ll) to the residual whatever the float64 result: the
+	// tolerance is that cost at cond(H_ll) = 1e6, ≈ 6e-2 (measured
+	// rounded residuals are 0.07–0.6 of ε₃₂·cond). A block worse
+	// conditioned than float32 can hold fails it (its float64 result may
+	// be fine: use a float64 model, or damp).
+	DefaultTol32 = 0x1p-24 * 1e6
 )
 
 // Options control an inverse product. A nil *Options, like every zero
@@ -38,6 +48,10 @@ type Options struct {
 	// operator. A block without a per-sample route cannot be damped.
 	Damping float64
 	Tol     float64 // largest accepted residual (0: DefaultTol)
+	// Tol32 is the largest accepted residual of a float32 graph's result
+	// as returned, rounded to float32 (0: DefaultTol32); Tol applies to
+	// the float64 result it rounds.
+	Tol32   float64
 	MaxCond float64 // largest accepted condition estimate of a factorised matrix (0: DefaultMaxCond)
 	// BestEffort returns results that fail a check, with Certified false,
 	// instead of an error; refused blocks are computed anyway (KindRefused).
@@ -67,9 +81,14 @@ func (o *Options) withDefaults() (Options, error) {
 	if r.MaxCond == 0 {
 		r.MaxCond = DefaultMaxCond
 	}
+	if r.Tol32 == 0 {
+		r.Tol32 = DefaultTol32
+	}
 	switch {
 	case !(r.Tol > 0) || math.IsInf(r.Tol, 0):
 		return r, &errs.ArgumentError{What: "Options.Tol", Value: r.Tol, Reason: "want a finite tolerance > 0"}
+	case !(r.Tol32 > 0) || math.IsInf(r.Tol32, 0):
+		return r, &errs.ArgumentError{What: "Options.Tol32", Value: r.Tol32, Reason: "want a finite tolerance > 0"}
 	case !(r.MaxCond >= 1):
 		return r, &errs.ArgumentError{What: "Options.MaxCond", Value: r.MaxCond, Reason: "want a condition limit ≥ 1"}
 	case !(r.Damping >= 0) || math.IsInf(r.Damping, 0):
@@ -87,6 +106,8 @@ type Factorization struct {
 	Node string // the matrix's node
 	Op   string // the op that factorises it
 	ops.MatrixCondition
+
+	rows bool // h̃ of the per-sample route: a rank deficiency makes the result a pseudo-inverse
 }
 
 // Result is an inverse-Hessian-vector product u ≈ H_ll⁻¹ v with what
@@ -103,20 +124,24 @@ type Result struct {
 	// computed).
 	Residual float64
 	// RoundedResidual, for a float32 graph, is the residual of U as
-	// returned, rounded to float32 (Residual and the checks are those of
-	// the float64 result it rounds): about ε₃₂·cond at worst, it says what
-	// the rounding costs. NaN when not computed, 0 for float64 graphs.
+	// returned, rounded to float32 (Residual is that of the float64 result
+	// it rounds): rounding adds up to ε₃₂·cond(H_ll). It is checked
+	// against Options.Tol32. NaN when not computed, 0 for float64 graphs.
 	RoundedResidual float64
 	// NormalResidual, for a pseudo-inverse whose Residual is above
-	// tolerance, is ‖H_ll r‖ / (σ̂ ‖r‖) with r = H_ll U − v and σ̂ an
-	// estimate of ‖H_ll‖: near rounding when U is a least-squares solution
-	// although v lies outside the range (Residual is then O(1)).
+	// tolerance, is ‖H r‖ / (σ̂ ‖r‖) with H = H_ll + λ·h̃ᵀh̃ ⊗ I,
+	// r = H U − v and σ̂ an estimate of ‖H‖: near rounding when U is a
+	// least-squares solution although v lies outside the range (Residual
+	// is then O(1)).
 	NormalResidual float64
 	// Certified reports that every check passed: the residual (or, for a
 	// pseudo-inverse, the normal residual) within tolerance, every
 	// factorised matrix within MaxCond, the method's own criterion (CG
-	// converged). Uncertified results reach only callers who asked for
-	// best effort.
+	// converged) and, for a float32 graph, the residual of the result as
+	// returned (RoundedResidual) within Tol32: it speaks of U as returned,
+	// not only of the float64 result it was rounded from. Uncertified
+	// results reach only callers who asked for best effort, with both
+	// residuals.
 	Certified      bool
 	Reasons        []string        // why the kind is not exact, from the conditions report
 	Factorizations []Factorization // of the inverse pass and B-pass
@@ -239,7 +264,7 @@ func (p *Products) invHv(blocks []int, v map[int][]*tensor.Dense, o Options) ([]
 	if len(roots) > 0 {
 		var err error
 		if vals, err = p.run(key.String(), roots, bind, keep...); err != nil {
-			return nil, p.blockError(blocks, routes, err)
+			return nil, p.userError(p.blockError(blocks, routes, err))
 		}
 	} else if err := p.checkBound(); err != nil {
 		return nil, err
@@ -319,14 +344,38 @@ func (p *Products) domainError(blocks []int, routes map[int]*route, re *errs.Run
 }
 
 // result builds and certifies block l's result from a run's values; for a
-// float32 graph, the certified float64 result is then rounded to float32
-// and the residual of the rounded result measured (RoundedResidual).
+// float32 graph, the certified float64 result is then rounded to float32,
+// the residual of the rounded result measured (RoundedResidual) and
+// checked against Tol32.
 func (p *Products) result(l int, r *route, v []*tensor.Dense, scale float64, vals graph.Values, o Options) (*Result, error) {
 	res, err := p.result64(l, r, v, scale, vals, o)
 	if err != nil || p.Dtype() != tensor.Float32 {
 		return res, err
 	}
-	return res, p.round32(l, v, res, o)
+	if err := p.round32(l, v, res, o); err != nil {
+		return nil, err
+	}
+	return res, p.check32(l, res, o)
+}
+
+// check32 checks a float32 graph's rounded result: a residual of U as
+// returned above Tol32 makes it uncertified, an *errs.ConditionError
+// unless o asks for best effort.
+func (p *Products) check32(l int, res *Result, o Options) error {
+	if !res.Certified || !(res.RoundedResidual > o.Tol32) {
+		return nil
+	}
+	res.Certified = false
+	// ‖H δ‖ ≤ ‖H‖·ε₃₂‖u‖ ≤ ε₃₂·cond(H)·‖v‖ for the rounding δ of u = H⁻¹v:
+	// what rounding added bounds the condition from below.
+	fail := &errs.ConditionError{Block: l, Weight: p.blocks[l].name, Value: res.RoundedResidual,
+		Reason: fmt.Sprintf("%s result rounded to float32: residual of the float32 result ‖H u − v‖/‖v‖ = %.3g > float32 tolerance %.3g (the float64 result's is %.3g): "+
+			"rounding to float32 costs up to ε₃₂·cond(H_ll), so cond(H_ll) ≥ %.2g, more than float32 can hold — use a float64 model, or damp",
+			res.Kind, res.RoundedResidual, o.Tol32, res.Residual, (res.RoundedResidual-res.Residual)/0x1p-24)}
+	if o.BestEffort {
+		return nil
+	}
+	return fail
 }
 
 // round32 rounds res.U to float32 values (kept in float64 until it leaves
@@ -338,7 +387,7 @@ func (p *Products) round32(l int, v []*tensor.Dense, res *Result, o Options) err
 			x[j] = float64(float32(x[j]))
 		}
 	}
-	res.Note = strings.TrimPrefix(res.Note+"; rounded to float32 after certification", "; ")
+	res.Note = strings.TrimPrefix(res.Note+"; rounded to float32, certified on the residual of the rounded result (Tol32)", "; ")
 	s := Norm(v...)
 	if o.NoCertificate || s == 0 {
 		res.RoundedResidual = math.NaN()
@@ -382,8 +431,16 @@ func (p *Products) result64(l int, r *route, v []*tensor.Dense, scale float64, v
 			return nil, err
 		}
 	}
-	if res.Factorizations, err = factorizations(r.factors, vals); err != nil {
+	if res.Factorizations, err = factorizations(r.factors, vals, r.rows); err != nil {
 		return nil, err
+	}
+	for _, f := range res.Factorizations {
+		if f.rows && f.Rank < min(f.Rows, f.Cols) { // h̃ rank-deficient: the minimum-norm solution
+			res.Reasons = append(res.Reasons, rowsReason(f))
+			if res.Kind == KindExact {
+				res.Kind = KindPseudoInverse
+			}
+		}
 	}
 	for _, f := range res.Factorizations { // a singular M_i: a Newton direction, not an inverse
 		if f.Samples > 0 && f.Rank < f.Rows && (res.Kind == KindExact || res.Kind == KindPseudoInverse) {
@@ -421,6 +478,21 @@ func (p *Products) result64(l int, r *route, v []*tensor.Dense, scale float64, v
 		return res, p.certifyUnit(l, ub, vu, res, o)
 	}
 	return res, p.settle(l, u, hu, vu, res, o)
+}
+
+// rowsReason says what a rank-deficient h̃ (f: rank < min(B, k), so with
+// B ≤ k its rows are dependent) makes the per-sample route's result. With
+// H_ll + λ·h̃ᵀh̃ ⊗ I = Aᵀ blockdiag(M_i + λI) A, A = h̃ ⊗ I, the route
+// returns X v = A⁺ blockdiag(M_i + λI)⁻¹ A⁺ᵀ v. X satisfies the Penrose
+// conditions when the M_i commute with the projection A A⁺ onto h̃'s
+// column space — equal M_i, as in a squared-error output layer — and not
+// in general. The normal residual certifies it either way (X v lies in
+// the row space of A, the range of H_ll wherever the M_i + λI are
+// definite).
+func rowsReason(f Factorization) string {
+	return fmt.Sprintf("per-sample route: h̃ (%d×%d, node %s) has rank %d < %d when run: its rows are dependent, so the result is the minimum-norm solution (pseudo-inverse) only where the samples' M_i agree on them (as in a squared-error output layer), "+
+		"which its normal residual certifies; otherwise the block needs a dense solve (BlockCurvature)",
+		f.Rows, f.Cols, f.Node, f.Rank, min(f.Rows, f.Cols))
 }
 
 // Certify computes the residual ‖H_ll u − v‖/‖v‖ of a result of block l
@@ -492,12 +564,12 @@ func (p *Products) certifyUnit(l int, u, vu []*tensor.Dense, res *Result, o Opti
 }
 
 // settle sets res's residual from (H + λD)u = hu and vu, all at unit scale,
-// the normal residual of an undamped pseudo-inverse above tolerance, and
-// runs the checks.
+// the normal residual of a pseudo-inverse above tolerance, and runs the
+// checks.
 func (p *Products) settle(l int, u, hu, vu []*tensor.Dense, res *Result, o Options) (err error) {
 	res.Residual = FlatRelDiff(Flatten(hu), Flatten(vu))
-	if res.Kind == KindPseudoInverse && res.Residual > o.Tol && res.Damping == 0 {
-		if res.NormalResidual, err = p.normalResidual(l, u, hu, vu); err != nil {
+	if res.Kind == KindPseudoInverse && res.Residual > o.Tol {
+		if res.NormalResidual, err = p.normalResidual(l, u, hu, vu, res.Damping); err != nil {
 			return err
 		}
 	}
@@ -551,7 +623,9 @@ func (p *Products) check(l int, res *Result, o Options) error {
 	w := p.blocks[l].name
 	var fail *errs.ConditionError
 	for _, f := range res.Factorizations {
-		full := f.Rank == min(f.Rows, f.Cols) || f.Samples > 0 // a singular M_i makes the result Newton-only instead
+		// A singular M_i makes the result Newton-only instead, a
+		// rank-deficient h̃ a pseudo-inverse (result64).
+		full := f.Rank == min(f.Rows, f.Cols) || f.Samples > 0 || f.rows
 		if fail == nil && (!(f.Cond <= o.MaxCond) || !full) {
 			fail = &errs.ConditionError{Block: l, Weight: w, Node: f.Node, Op: f.Op, Value: f.Cond,
 				Reason: fmt.Sprintf("%d×%d matrix of rank %d, condition estimate %.3g (limit %.0e, %s)",
@@ -569,6 +643,11 @@ func (p *Products) check(l int, res *Result, o Options) error {
 			reason += " (a Newton-only block solves H u = v only for v in the range of H, such as the gradient)"
 		case KindPseudoInverse:
 			reason += fmt.Sprintf(", and normal residual %.3g", res.NormalResidual)
+			for _, f := range res.Factorizations {
+				if f.rows && f.Rank < min(f.Rows, f.Cols) {
+					reason += " — " + rowsReason(f)
+				}
+			}
 		case KindRefused:
 			reason += " (the conditions report refused this block)"
 		}
@@ -590,17 +669,18 @@ func (p *Products) check(l int, res *Result, o Options) error {
 // normalResidual measures how far r = H u − v is from orthogonal to the
 // range of H (zero for a least-squares solution): ‖H r‖ / (σ̂ ‖r‖), with
 // σ̂ = max(‖H u‖/‖u‖, ‖H v‖/‖v‖) ≤ ‖H‖ an estimate of the norm of H (u
-// alone leans to the small eigenvalues). Two extra Hv products.
-func (p *Products) normalResidual(l int, u, hu, v []*tensor.Dense) (float64, error) {
+// alone leans to the small eigenvalues), and H the damped operator
+// H_ll + λ·h̃ᵀh̃ ⊗ I (hu = H u). Two extra Hv products.
+func (p *Products) normalResidual(l int, u, hu, v []*tensor.Dense, lambda float64) (float64, error) {
 	r := make([]*tensor.Dense, len(hu))
 	for i := range hu {
 		r[i] = axpy(hu[i], -1, v[i])
 	}
-	hr, err := p.blockHv(l, r)
+	hr, err := p.dampedHv(l, r, lambda)
 	if err != nil {
 		return 0, err
 	}
-	hv, err := p.blockHv(l, v)
+	hv, err := p.dampedHv(l, v, lambda)
 	if err != nil {
 		return 0, err
 	}
@@ -612,8 +692,9 @@ func (p *Products) normalResidual(l int, u, hu, v []*tensor.Dense) (float64, err
 }
 
 // factorizations reports every distinct matrix the given nodes factorise,
-// from the values of a run.
-func factorizations(nodes []*G.Node, vals graph.Values) ([]Factorization, error) {
+// from the values of a run; rows is the per-sample route's h̃ (nil for
+// the chain route).
+func factorizations(nodes []*G.Node, vals graph.Values, rows *G.Node) ([]Factorization, error) {
 	seen := map[*G.Node]bool{}
 	var out []Factorization
 	for _, n := range nodes {
@@ -632,7 +713,8 @@ func factorizations(nodes []*G.Node, vals graph.Values) ([]Factorization, error)
 		if err != nil {
 			return nil, fmt.Errorf("condition of %s: %w", errs.Label(in[0]), err)
 		}
-		out = append(out, Factorization{Node: errs.Label(in[0]), Op: n.Op().String(), MatrixCondition: mc})
+		_, pinv := n.Op().(ops.PInvOp)
+		out = append(out, Factorization{Node: errs.Label(in[0]), Op: n.Op().String(), MatrixCondition: mc, rows: pinv && rows != nil && in[0] == rows})
 	}
 	return out, nil
 }

@@ -237,7 +237,7 @@ func TestPerSampleConditions(t *testing.T) {
 	if len(conds) != 2 || conds[0].Weight != "W1+b1" || conds[1].Kind != hvp.KindRefused || conds[0].Kind != hvp.KindRefused {
 		t.Fatalf("batch 7 > fan-in 5 + 1: %v", conds)
 	}
-	if s := conds.String(); !strings.Contains(s, "batch 7 > fan-in 6 + 1 (bias)") {
+	if s := conds.String(); !strings.Contains(s, "batch 7 > fan-in 6 (5 inputs + 1 for the bias)") {
 		t.Errorf("report:\n%s", s)
 	}
 	_, err := p.InvHv(0, blockRand(rng, p, 0), nil)

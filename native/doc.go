@@ -28,10 +28,19 @@
 //     (ops.SoftmaxCEOp). Gorgonia itself rewrites log(softmax(z)) into one
 //     log-softmax node, in place, when the graph is built.
 //   - Nodes that depend on no input (constants, G.Mean's counts, sizes)
-//     are folded into constants, evaluated with Gorgonia's own ops.
+//     are folded into constants, evaluated with Gorgonia's own ops. A
+//     random node (G.UniformRandomNode, G.GaussianRandomNode,
+//     G.BinomialRandomNode, G.Dropout) is never folded: Gorgonia draws it
+//     anew on every run, so it is refused, with how to hold a fixed draw
+//     in an input node instead.
 //   - A 1-D vector of length n becomes a 1×n row where it is broadcast
 //     over rows (a bias) and an n×1 column elsewhere (G.Mul's matrix ×
 //     vector); weights and directions keep the user's shapes at the API.
+//   - A scalar weight (G.NewScalar, a logistic regression's bias) is a
+//     1×1 matrix inside, read as a scalar by its sum; at the API its
+//     gradient, products and directions are tensors of the user's shape,
+//     (), holding one element (a direction of shape (1) or (1, 1) is
+//     accepted too), and it is a block of its own (hvp.RouteScalar).
 //   - float32 values are promoted to float64 exactly, so the passes run
 //     in float64 on the float32 problem; results are rounded to float32 on
 //     the way out (package hvp).
@@ -39,4 +48,10 @@
 // What has no translation is reported at once, every such node named by
 // the user's name for it, in an *errs.UntranslatedError; Register adds a
 // translation for another Gorgonia op.
+//
+// Errors name the user's nodes: the private graph numbers its nodes from
+// 2³² (far from the user's ids), and Translation.UserError re-points the
+// nodes of typed errors to the user's nodes they compute and rewrites
+// their messages (Annotate), a node of newtonia's passes named by what it
+// computes, e.g. "newtonia's log⁽1⁾(%2 A × B(%0 x, %1 W))".
 package native

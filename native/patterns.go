@@ -31,7 +31,7 @@ func (tr *translator) pattern(n *G.Node) (*rep, bool, error) {
 	if z, y, ok := tr.crossEntropy(n); ok {
 		zr, yr := tr.node(z), tr.node(y)
 		if zr == nil || yr == nil {
-			return nil, true, nil // reported
+			return nil, true, dimsKnown(n) // the inputs are reported
 		}
 		var b ops.Builder
 		ce := b.Apply(ops.SoftmaxCEOp{}, zr.n, yr.n)
@@ -43,7 +43,7 @@ func (tr *translator) pattern(n *G.Node) (*rep, bool, error) {
 func (tr *translator) mapped1(f ops.ScalarFunc, x *G.Node) (*rep, bool, error) {
 	xr := tr.node(x)
 	if xr == nil {
-		return nil, true, nil
+		return nil, true, dimsKnown(x) // x is reported; and a pattern over more than two dimensions
 	}
 	var b ops.Builder
 	return &rep{b.Apply(ops.ElementwiseOp{F: f}, xr.n), xr.vec}, true, b.Err

@@ -64,9 +64,9 @@ func (tr *translator) apply(n *G.Node, in []*rep) (*rep, error) {
 		if s == "neg" {
 			return &rep{b.Apply(ops.ScaleOp{C: -1}, x.n), x.vec}, b.Err
 		}
-		f, ok := unary[s]
-		if !ok {
-			return nil, fmt.Errorf("no newtonia function computes %q", s)
+		f, err := unaryFunc(s)
+		if err != nil {
+			return nil, err
 		}
 		return &rep{b.Apply(ops.ElementwiseOp{F: f}, x.n), x.vec}, b.Err
 	case "elemBinOp":
@@ -80,10 +80,10 @@ func (tr *translator) apply(n *G.Node, in []*rep) (*rep, error) {
 		case "a ⋅ b":
 			return &rep{b.Apply(ops.InnerOp{}, tr.as(&b, in[0], col), tr.as(&b, in[1], col)), asIs}, b.Err
 		}
-		return nil, fmt.Errorf("only A × B, A × b and a ⋅ b are translated (transpose the operand with G.Transpose instead)")
+		return nil, errLinAlg
 	case "transposeOp":
 		if n.Shape().Dims() != 2 || in[0].vec != asIs {
-			return nil, fmt.Errorf("a transpose of shape %v: only matrices", n.Shape())
+			return nil, transposeErr(n)
 		}
 		return &rep{b.Apply(ops.TransposeOp{}, in[0].n), asIs}, b.Err
 	case "sumOp":
@@ -95,7 +95,109 @@ func (tr *translator) apply(n *G.Node, in []*rep) (*rep, error) {
 	case "repeatOp":
 		return tr.repeat(n, in)
 	}
-	return nil, fmt.Errorf("no translation for this op")
+	return nil, errNoRule
+}
+
+var (
+	errNoRule  = fmt.Errorf("no translation for this op")
+	errLinAlg  = fmt.Errorf("only A × B, A × b and a ⋅ b are translated (transpose the operand with G.Transpose instead)")
+	linAlgKeys = map[string]bool{"A × B": true, "A × b": true, "a ⋅ b": true}
+)
+
+func unaryFunc(s string) (ops.ScalarFunc, error) {
+	if f, ok := unary[s]; ok {
+		return f, nil
+	}
+	return nil, fmt.Errorf("no newtonia function computes %q", s)
+}
+
+func transposeErr(n *G.Node) error {
+	return fmt.Errorf("a transpose of shape %v: only matrices", n.Shape())
+}
+
+// opKnown returns why n's op has no translation whatever its inputs'
+// translations are, or nil when it may have one: it is what Translate
+// says of a node some of whose inputs have no translation, so that every
+// untranslated op of the graph is listed, not only the first on each path
+// (issue 19 item 22). What depends on the inputs' translations (vector
+// layouts, broadcasts, patterns) is checked only once they have one.
+func (tr *translator) opKnown(n *G.Node) error {
+	if err := tr.opKindKnown(n); err != nil {
+		return err
+	}
+	return dimsKnown(n)
+}
+
+// dimsKnown returns why n's value has no translation if it has more than
+// two dimensions.
+func dimsKnown(n *G.Node) error {
+	if s := n.Shape(); s.Dims() > 2 {
+		return fmt.Errorf("a value of shape %v: newtonia works on scalars, vectors and matrices", s)
+	}
+	return nil
+}
+
+func (tr *translator) opKindKnown(n *G.Node) error {
+	op, s := n.Op(), n.Op().String()
+	registryMu.RLock()
+	_, ok := registry[s]
+	registryMu.RUnlock()
+	if ok {
+		return nil
+	}
+	switch typeName(op) {
+	case "elemUnaryOp":
+		if s == "neg" {
+			return nil
+		}
+		_, err := unaryFunc(s)
+		return err
+	case "elemBinOp":
+		return tr.binaryKnown(n)
+	case "linAlgBinOp":
+		if linAlgKeys[s] {
+			return nil
+		}
+		return errLinAlg
+	case "transposeOp":
+		if n.Shape().Dims() != 2 {
+			return transposeErr(n)
+		}
+		return nil
+	case "sumOp":
+		_, err := axesOf(s)
+		return err
+	case "softmaxOp":
+		_, _, err := softmaxOf(s)
+		return err
+	case "reshapeOp":
+		_, err := reshapeKind(graph.Children(n)[0].Shape(), n.Shape())
+		return err
+	case "repeatOp":
+		return nil
+	}
+	return errNoRule
+}
+
+// binaryKnown is opKnown for Gorgonia's elementwise binary ops.
+func (tr *translator) binaryKnown(n *G.Node) error {
+	switch sym := strings.Fields(n.Op().String())[0]; sym {
+	case "+", "-", "⊙", "÷":
+		return nil
+	case "^":
+		if _, ok := tr.staticScalar(graph.Children(n)[1]); ok {
+			return nil
+		}
+		return errPower
+	default:
+		return comparisonErr(sym)
+	}
+}
+
+var errPower = fmt.Errorf("a power whose exponent is not a constant")
+
+func comparisonErr(sym string) error {
+	return fmt.Errorf("a comparison %q (a mask): translated only inside G.Rectify and G.LeakyRelu", sym)
 }
 
 // known lists what the built-in table translates, for error messages.
@@ -152,9 +254,9 @@ func (tr *translator) binary(n *G.Node, in []*rep) (*rep, error) {
 			}
 			return &rep{b.Apply(ops.ElementwiseOp{F: f}, in[0].n), in[0].vec}, b.Err
 		}
-		return nil, fmt.Errorf("a power whose exponent is not a constant")
+		return nil, errPower
 	default:
-		return nil, fmt.Errorf("a comparison %q (a mask): translated only inside G.Rectify and G.LeakyRelu", sym)
+		return nil, comparisonErr(sym)
 	}
 	x, y := in[0], in[1]
 	xs, ys := x.n.Shape().IsScalar(), y.n.Shape().IsScalar()
@@ -283,10 +385,9 @@ func axesOf(s string) ([]int, error) {
 
 // softmax translates Gorgonia's softmax (and log-softmax) op.
 func (tr *translator) softmax(n *G.Node, x *rep) (*rep, error) {
-	var axis int
-	var isLog bool
-	if _, err := fmt.Sscanf(n.Op().String(), "Softmax{%d, %t}()", &axis, &isLog); err != nil {
-		return nil, fmt.Errorf("cannot read the softmax's axis: %v", err)
+	axis, isLog, err := softmaxOf(n.Op().String())
+	if err != nil {
+		return nil, err
 	}
 	var b ops.Builder
 	op := ops.SoftmaxOp{Log: isLog}
@@ -301,23 +402,60 @@ func (tr *translator) softmax(n *G.Node, x *rep) (*rep, error) {
 	return nil, fmt.Errorf("a softmax over axis %d of shape %v", axis, n.Shape())
 }
 
-// reshape translates reshapes between a vector and a row or column.
-func (tr *translator) reshape(n *G.Node, x *rep) (*rep, error) {
-	from, to := graph.Children(n)[0].Shape(), n.Shape()
-	var b ops.Builder
+// softmaxOf reads the axis of Gorgonia's "Softmax{-1, false}()" and
+// whether it is a log-softmax.
+func softmaxOf(s string) (axis int, isLog bool, err error) {
+	if _, err := fmt.Sscanf(s, "Softmax{%d, %t}()", &axis, &isLog); err != nil {
+		return 0, false, fmt.Errorf("cannot read the softmax's axis: %v", err)
+	}
+	return axis, isLog, nil
+}
+
+// The reshapes translated: between a vector and a row or column.
+type reshaping byte
+
+const (
+	sameShape reshaping = iota
+	vecToRow
+	vecToCol
+	rowToVec
+	colToVec
+)
+
+func reshapeKind(from, to tensor.Shape) (reshaping, error) {
 	switch {
 	case sameDims(from, to):
-		return x, nil
+		return sameShape, nil
 	case from.Dims() == 1 && sameDims(to, tensor.Shape{1, from[0]}):
-		return &rep{tr.as(&b, x, row), asIs}, b.Err
+		return vecToRow, nil
 	case from.Dims() == 1 && sameDims(to, tensor.Shape{from[0], 1}):
-		return &rep{tr.as(&b, x, col), asIs}, b.Err
+		return vecToCol, nil
 	case to.Dims() == 1 && sameDims(from, tensor.Shape{1, to[0]}):
-		return &rep{x.n, row}, nil
+		return rowToVec, nil
 	case to.Dims() == 1 && sameDims(from, tensor.Shape{to[0], 1}):
+		return colToVec, nil
+	}
+	return 0, fmt.Errorf("a reshape from %v to %v: only between a vector and a row or column", from, to)
+}
+
+// reshape translates reshapes between a vector and a row or column.
+func (tr *translator) reshape(n *G.Node, x *rep) (*rep, error) {
+	k, err := reshapeKind(graph.Children(n)[0].Shape(), n.Shape())
+	if err != nil {
+		return nil, err
+	}
+	var b ops.Builder
+	switch k {
+	case vecToRow:
+		return &rep{tr.as(&b, x, row), asIs}, b.Err
+	case vecToCol:
+		return &rep{tr.as(&b, x, col), asIs}, b.Err
+	case rowToVec:
+		return &rep{x.n, row}, nil
+	case colToVec:
 		return &rep{x.n, col}, nil
 	}
-	return nil, fmt.Errorf("a reshape from %v to %v: only between a vector and a row or column", from, to)
+	return x, nil
 }
 
 // repeat translates Gorgonia's broadcast (repeat of a row or column).

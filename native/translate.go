@@ -3,11 +3,11 @@ package native
 import (
 	"fmt"
 	"reflect"
-	"regexp"
-	"sync"
+	"strings"
 
 	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/graph"
+	"github.com/newtonia/newtonia/internal/gorgoniax"
 	"github.com/newtonia/newtonia/ops"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -24,8 +24,8 @@ type Translation struct {
 	inputs   map[*G.Node]*G.Node // private input → the user's input
 	mapped   map[*G.Node]*G.Node // private node → the user's node it computes (for Verify and names)
 	userLoss *G.Node
-	idsOnce  sync.Once
-	ids      map[string]*G.Node // "%id" of a private node → the user's node
+	first    int64             // the private graph's first node id (see errors.go)
+	byID     map[int64]*G.Node // id of a private node computing a user's node → that private node
 }
 
 // Needed reports whether loss's graph must be translated: it holds an op
@@ -67,7 +67,9 @@ type translator struct {
 	done    map[*G.Node]*rep // user node → translation (nil: failed)
 	static  map[*G.Node]G.Value
 	uses    map[*G.Node][]*G.Node
-	weighty map[*G.Node]bool // user nodes that depend on a weight
+	weighty map[*G.Node]bool    // user nodes that depend on a weight
+	weight  map[*G.Node]bool    // the user's weights
+	private map[*G.Node]*G.Node // the user's input → its private input node
 	names   map[string]int
 	missing []errs.Untranslated
 }
@@ -88,13 +90,20 @@ func Translate(loss *G.Node, weights []*G.Node) (t *Translation, err error) {
 	if dt != tensor.Float64 && dt != tensor.Float32 {
 		return nil, &errs.ShapeError{What: "loss " + name(loss), Reason: fmt.Sprintf("dtype %v, want float64 or float32", dt)}
 	}
+	g := G.NewGraph()
+	first := int64(0)
+	if gorgoniax.StartIDs(g, privateIDs) { // ids apart from the user's: errors.go
+		first = privateIDs
+	}
 	tr := &translator{
-		g:      G.NewGraph(),
-		t:      &Translation{Dtype: dt, user: weights, inputs: map[*G.Node]*G.Node{}, mapped: map[*G.Node]*G.Node{}, userLoss: loss},
-		done:   map[*G.Node]*rep{},
-		static: map[*G.Node]G.Value{},
-		uses:   graph.Uses(loss),
-		names:  map[string]int{},
+		g:       g,
+		t:       &Translation{Dtype: dt, user: weights, inputs: map[*G.Node]*G.Node{}, mapped: map[*G.Node]*G.Node{}, userLoss: loss, first: first},
+		done:    map[*G.Node]*rep{},
+		static:  map[*G.Node]G.Value{},
+		uses:    graph.Uses(loss),
+		names:   map[string]int{},
+		weight:  map[*G.Node]bool{},
+		private: map[*G.Node]*G.Node{},
 	}
 	for i, w := range weights {
 		if w == nil {
@@ -109,6 +118,7 @@ func Translate(loss *G.Node, weights []*G.Node) (t *Translation, err error) {
 		if w.Graph() != loss.Graph() {
 			return nil, &errs.ShapeError{What: "weight " + name(w), Reason: "not in the loss's graph"}
 		}
+		tr.weight[w] = true
 	}
 	tr.weighty = dependents(loss, weights)
 	for _, n := range graph.Sorted(loss) { // inputs first, so that names are stable
@@ -117,14 +127,16 @@ func Translate(loss *G.Node, weights []*G.Node) (t *Translation, err error) {
 		}
 	}
 	for _, w := range weights {
-		r := tr.node(w)
-		tr.t.Weights = append(tr.t.Weights, r.n)
+		if r := tr.node(w); r != nil { // else reported
+			tr.t.Weights = append(tr.t.Weights, tr.private[w])
+		}
 	}
 	lr := tr.node(loss)
 	if len(tr.missing) > 0 {
 		return nil, &errs.UntranslatedError{Nodes: tr.missing, Supported: known()}
 	}
 	tr.t.Loss = lr.n
+	tr.t.index()
 	return tr.t, nil
 }
 
@@ -151,7 +163,7 @@ func (tr *translator) node(n *G.Node) *rep {
 	}
 	r, err := tr.translate(n)
 	if err != nil {
-		tr.missing = append(tr.missing, errs.Untranslated{Node: name(n), Op: opName(n.Op()), Reason: err.Error()})
+		tr.missing = append(tr.missing, errs.Untranslated{Node: name(n), Op: opName(n.Op()), Reason: err.Error(), Random: isRandom(n.Op())})
 		r = nil
 	} else if r != nil {
 		tr.t.mapped[r.n] = n
@@ -163,6 +175,9 @@ func (tr *translator) node(n *G.Node) *rep {
 func (tr *translator) translate(n *G.Node) (*rep, error) {
 	if n.Op() == nil {
 		return tr.input(n)
+	}
+	if err := randomErr(n.Op()); err != nil {
+		return nil, err
 	}
 	if v, ok, err := tr.staticValue(n); err != nil {
 		return nil, err
@@ -180,28 +195,32 @@ func (tr *translator) translate(n *G.Node) (*rep, error) {
 			bad = true
 		}
 	}
-	if bad {
-		return nil, nil // its inputs are reported
+	if bad { // its inputs are reported; and its op, if it has no translation either
+		return nil, tr.opKnown(n)
 	}
 	return tr.apply(n, in)
 }
 
 // input makes the private input node for the user's input n: float64, a
 // 1-D vector as a row if it is broadcast over rows (a bias), else as a
-// column.
+// column; a scalar weight as a 1×1 matrix, read as a scalar by its sum
+// (the passes then treat every weight as a matrix; issue 19 item 17).
 func (tr *translator) input(n *G.Node) (*rep, error) {
-	nm := n.Name()
-	if nm == "" {
-		nm = fmt.Sprintf("input%d", n.ID())
-	}
+	nm := errs.Name(n) // an unnamed input by its id and shape: messages and block names then name it so
 	if k := tr.names[nm]; k > 0 {
 		nm = fmt.Sprintf("%s#%d", nm, n.ID())
 	}
-	tr.names[n.Name()]++
+	tr.names[errs.Name(n)]++
 	s := n.Shape()
 	var p *G.Node
 	r := &rep{}
 	switch {
+	case s.IsScalar() && tr.weight[n]:
+		p = G.NewMatrix(tr.g, tensor.Float64, G.WithShape(1, 1), G.WithName(nm))
+		var b ops.Builder
+		if r.n = b.Apply(ops.SumOp{Axis: -1}, p); b.Err != nil {
+			return nil, b.Err
+		}
 	case s.IsScalar():
 		p = G.NewScalar(tr.g, tensor.Float64, G.WithName(nm))
 	case s.Dims() == 1:
@@ -218,11 +237,16 @@ func (tr *translator) input(n *G.Node) (*rep, error) {
 		p = G.NewMatrix(tr.g, tensor.Float64, G.WithShape(shape...), G.WithName(nm))
 	case s.Dims() == 2:
 		p = G.NewMatrix(tr.g, tensor.Float64, G.WithShape(s...), G.WithName(nm))
+	case tr.weight[n]:
+		return nil, fmt.Errorf("a weight of shape %v: newtonia's weights are scalars, vectors and matrices (a weight of more dimensions, such as a convolution kernel, is not supported yet)", s)
 	default:
 		return nil, fmt.Errorf("an input of shape %v: newtonia works on scalars, vectors and matrices", s)
 	}
-	r.n = p
+	if r.n == nil {
+		r.n = p
+	}
 	tr.t.inputs[p] = n
+	tr.private[n] = p
 	return r, nil
 }
 
@@ -235,7 +259,7 @@ func (tr *translator) staticValue(n *G.Node) (G.Value, bool, error) {
 	}
 	tr.static[n] = nil
 	kids := graph.Children(n)
-	if n.Op() == nil {
+	if n.Op() == nil || isRandom(n.Op()) { // a random node is drawn anew on every run: never folded
 		return nil, false, nil
 	}
 	var in []G.Value
@@ -256,6 +280,45 @@ func (tr *translator) staticValue(n *G.Node) (G.Value, bool, error) {
 	}
 	tr.static[n] = v
 	return v, true, nil
+}
+
+// isRandom reports whether op draws random numbers on every run of a
+// Gorgonia machine: Gorgonia's randomOp (G.UniformRandomNode,
+// G.GaussianRandomNode, G.BinomialRandomNode: no inputs) and G.Dropout's
+// op (its mask). Such a node is never folded into a constant: that would
+// compute another function than Gorgonia's.
+func isRandom(op G.Op) bool {
+	switch typeName(op) {
+	case "randomOp", "dropoutOp":
+		return true
+	}
+	return false
+}
+
+// randomConstructors names Gorgonia's constructor of a randomOp by the
+// first field of its printed form, its distribution (v0.9.18: 0 uniform,
+// 1 gaussian, 2 binomial).
+var randomConstructors = map[string]string{"0": "G.UniformRandomNode", "1": "G.GaussianRandomNode", "2": "G.BinomialRandomNode"}
+
+// randomErr refuses a random op (nil for any other): newtonia's products
+// are derivatives of one function, and a node drawn anew on every run
+// makes the loss another function at every run (issue 19 item 18).
+func randomErr(op G.Op) error {
+	if !isRandom(op) {
+		return nil
+	}
+	const fixed = "newtonia needs a fixed draw: replace"
+	const input = "an input node (G.NewMatrix… with a name) holding one draw"
+	const let = "and G.Let a new draw before each step"
+	if typeName(op) == "dropoutOp" {
+		return fmt.Errorf("a random node: G.Dropout draws a new mask on every run; %s G.Dropout(x, p) by G.HadamardProd(x, m), m %s of the mask (0, or 1/(1−p) with probability 1−p), %s", fixed, input, let)
+	}
+	what := "a random node"
+	s := op.String()
+	if i := strings.IndexByte(s, '('); i > 0 && randomConstructors[s[:i]] != "" {
+		what = fmt.Sprintf("a random node (%s%s)", randomConstructors[s[:i]], s[i:])
+	}
+	return fmt.Errorf("%s, drawn anew on every run; %s it by %s, %s", what, fixed, input, let)
 }
 
 // doOp runs a Gorgonia op, recovering a panic.
@@ -319,14 +382,10 @@ func opName(op G.Op) string {
 	return fmt.Sprintf("%v, %T", op, op)
 }
 
-// name is how errors name the user's node: its name, which for an unnamed
-// node is its op applied to its inputs' ids.
-func name(n *G.Node) string {
-	if n == nil {
-		return "<nil>"
-	}
-	return fmt.Sprintf("%q", n.Name())
-}
+// name is how errors name the user's node: its id and name (errs.Label),
+// which for an unnamed op node is its op applied to its inputs' ids, for
+// an unnamed input its shape.
+func name(n *G.Node) string { return errs.Label(n) }
 
 // reshapeTo returns the target shape of a Gorgonia reshape node.
 func reshapeTo(n *G.Node) (tensor.Shape, bool) {
@@ -343,27 +402,4 @@ func (t *Translation) UserNode(p *G.Node) *G.Node {
 		return u
 	}
 	return t.mapped[p]
-}
-
-var nodeRef = regexp.MustCompile(`%[0-9a-f]+`)
-
-// Annotate adds, after every node reference %id in s that is a node of the
-// translation computing one of the user's nodes, the user's name for it:
-// messages about the passes then point into the user's graph.
-func (t *Translation) Annotate(s string) string {
-	t.idsOnce.Do(func() {
-		t.ids = map[string]*G.Node{}
-		for p, u := range t.mapped {
-			t.ids[fmt.Sprintf("%%%x", p.ID())] = u
-		}
-		for p, u := range t.inputs {
-			t.ids[fmt.Sprintf("%%%x", p.ID())] = u
-		}
-	})
-	return nodeRef.ReplaceAllStringFunc(s, func(ref string) string {
-		if u := t.ids[ref]; u != nil {
-			return fmt.Sprintf("%s [your %s]", ref, name(u))
-		}
-		return ref
-	})
 }

@@ -233,7 +233,9 @@ func TestResultsAreFresh(t *testing.T) {
 // A non-finite quotient is an error naming its element: "division by zero"
 // when its divisor is 0, the generic non-finite result otherwise.
 func TestDivNonFinite(t *testing.T) {
-	vec := func(xs ...float64) *tensor.Dense { return tensor.New(tensor.WithShape(1, len(xs)), tensor.WithBacking(xs)) }
+	vec := func(xs ...float64) *tensor.Dense {
+		return tensor.New(tensor.WithShape(1, len(xs)), tensor.WithBacking(xs))
+	}
 	for _, c := range []struct {
 		y     *tensor.Dense
 		index int

@@ -26,7 +26,7 @@ func (n *Newton) best(s NewtonSettings, t0 time.Time) (*StepRecord, error) {
 	if err != nil {
 		return nil, err
 	}
-	rec := &StepRecord{Step: n.Steps, Loss: loss, NewLoss: loss, Rho: math.NaN()}
+	rec := &StepRecord{Step: n.Steps, Loss: loss, NewLoss: loss, Rho: math.NaN(), Damping: math.NaN()}
 	n.Steps++
 	L := p.Blocks()
 	if len(n.lambdas) != L {
@@ -91,6 +91,7 @@ func (n *Newton) best(s NewtonSettings, t0 time.Time) (*StepRecord, error) {
 			if err != nil {
 				return nil, err
 			}
+			bs.Damping = lambda // before this step adapts it
 			rec.Blocks[l] = bs
 			if bs.Replaced != "" && try == 0 {
 				rec.Fallbacks++
@@ -112,7 +113,7 @@ func (n *Newton) best(s NewtonSettings, t0 time.Time) (*StepRecord, error) {
 				all[l] = l
 			}
 			c := cand{name: "sum", blocks: all, d: capped(sum)}
-			c.ws, c.loss = at(sum)
+			c.ws, c.loss = at(c.d) // the capped sum: the step taken is the one measured and modelled
 			cands = append(cands, c)
 		}
 		bestI := -1
@@ -122,6 +123,9 @@ func (n *Newton) best(s NewtonSettings, t0 time.Time) (*StepRecord, error) {
 			}
 		}
 		if bestI < 0 {
+			if s.FixedDamping {
+				break // the same λ_l would give the same candidates
+			}
 			continue // every λ_l grew: again
 		}
 		c := cands[bestI]
@@ -146,7 +150,10 @@ func (n *Newton) best(s NewtonSettings, t0 time.Time) (*StepRecord, error) {
 			return nil, err
 		}
 		rec.Combined, rec.NewLoss, rec.StepSize, rec.Rho = c.name, c.loss, 1, rho
-		rec.Damping = n.lambdas[c.blocks[0]]
+		rec.Damping = 0 // the λ the step was computed with, not the next one
+		for _, l := range c.blocks {
+			rec.Damping = math.Max(rec.Damping, rec.Blocks[l].Damping)
+		}
 		rec.Duration = time.Since(t0)
 		return rec, nil
 	}
@@ -157,6 +164,7 @@ func (n *Newton) best(s NewtonSettings, t0 time.Time) (*StepRecord, error) {
 	if n.radius == 0 {
 		n.radius = s.Radius
 	}
+	n.radius = math.Min(n.radius, s.MaxRadius) // no longer than MaxRadius·max(‖w‖, 1) either
 	t := n.radius * math.Max(wn, 1) / gn
 	for rec.Backtracks = 0; rec.Backtracks <= s.MaxBacktracks; rec.Backtracks++ {
 		if ws, lt := at(scaledAll(-t, g)); lt <= loss-s.Armijo*t*gn*gn {
@@ -177,7 +185,9 @@ func (n *Newton) best(s NewtonSettings, t0 time.Time) (*StepRecord, error) {
 // dampedDirection returns block l's u = (H_ll + λ·h̃ᵀh̃ ⊗ I)⁻¹ g_l: by the
 // B-pass; where it has none (batch > fan-in + 1) or it is not a certified
 // descent direction, by the block's per-sample curvature solved densely
-// (when small), else by the fallback (CG, then a gradient step).
+// (when small), else, for λ > 0, by the undamped B-pass (a block without a
+// per-sample route may have a chain route), else by the fallback (CG,
+// then a gradient step). Replaced gives each distinct reason once.
 func (n *Newton) dampedDirection(l int, gl []*tensor.Dense, lambda float64, s NewtonSettings) ([]*tensor.Dense, BlockStep, error) {
 	p := n.P
 	o := s.Checks
@@ -190,25 +200,30 @@ func (n *Newton) dampedDirection(l int, gl []*tensor.Dense, lambda float64, s Ne
 	case !(dotAll(gl, res.U) > 0):
 		why = "not a descent direction"
 	default:
-		return res.U, BlockStep{Kind: res.Kind, Residual: res.Residual, Slope: dotAll(gl, res.U)}, nil
+		return res.U, BlockStep{Kind: res.Kind, Residual: res.Residual, Slope: dotAll(gl, res.U), Certified: res.Certified}, nil
 	}
 	if u, ok := n.denseStep(l, gl, lambda); ok {
 		return u, BlockStep{Kind: hvp.KindExact, Residual: math.NaN(), Slope: dotAll(gl, u),
 			Replaced: "damped B-pass: " + why + "; dense per-sample solve"}, nil
 	}
-	cs := s
-	if cs.CG.Damping == 0 {
-		cs.CG.Damping = math.Max(lambda, 1e-8) * hvp.Norm(gl...) // a scale-free stand-in for λ·h̃ᵀh̃
+	replaced := "damped B-pass: " + why
+	if lambda > 0 { // undamped, the B-pass may take another route
+		o.Damping = 0
+		u, bs, why0 := n.exact(l, gl, o, s.ExactOnly)
+		if why0 == "" {
+			bs.Replaced = replaced + "; undamped B-pass"
+			return u, bs, nil
+		}
+		if why0 != why {
+			replaced += "; undamped B-pass: " + why0
+		}
 	}
+	cs := s
 	if n.Settings.CG.MaxIter == 0 {
 		cs.CG.MaxIter = 20 // truncated: a refused block is not worth 100 Hv per step
 	}
-	u, b, e := n.direction(l, gl, cs)
-	if e != nil {
-		return nil, b, e
-	}
-	b.Replaced = "damped B-pass: " + why + "; " + b.Replaced
-	return u, b, nil
+	// λ·‖g_l‖: a scale-free stand-in for λ·h̃ᵀh̃ when CG.Damping is 0.
+	return n.fallback(l, gl, cs, replaced, math.Max(lambda, 1e-8)*hvp.Norm(gl...))
 }
 
 // maxDenseFlops caps the dense per-sample solve: forming the block costs

@@ -3,7 +3,6 @@ package solver
 import (
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/newtonia/newtonia/errs"
@@ -27,7 +26,8 @@ const (
 // field, means the default: no damping, no preconditioner, DefaultCGTol,
 // min(2n, DefaultCGMaxIter) iterations for n unknowns, DefaultCGMaxTime.
 type CGOptions struct {
-	// Damping λ ≥ 0 solves (H + λI) u = v instead of H u = v.
+	// Damping λ > 0 solves (H + λI) u = v instead of H u = v (0 or
+	// NoDamping: undamped, the default).
 	Damping float64
 	// Precond, if set, applies a symmetric positive definite M⁻¹:
 	// dst = M⁻¹ r, both in hvp.Flatten order.
@@ -48,6 +48,10 @@ func (o *CGOptions) withDefaults(n int) (CGOptions, error) {
 	if o != nil {
 		r = *o
 	}
+	if err := r.Validate(); err != nil {
+		return r, err
+	}
+	r.Damping = cgDamping(&r)
 	if r.Tol == 0 {
 		r.Tol = DefaultCGTol
 	}
@@ -56,16 +60,6 @@ func (o *CGOptions) withDefaults(n int) (CGOptions, error) {
 	}
 	if r.MaxTime == 0 {
 		r.MaxTime = DefaultCGMaxTime
-	}
-	switch {
-	case !(r.Damping >= 0) || math.IsInf(r.Damping, 0):
-		return r, &errs.ArgumentError{What: "CGOptions.Damping", Value: r.Damping, Reason: "want a finite λ ≥ 0"}
-	case !(r.Tol > 0) || math.IsInf(r.Tol, 0):
-		return r, &errs.ArgumentError{What: "CGOptions.Tol", Value: r.Tol, Reason: "want a finite tolerance > 0"}
-	case r.MaxIter < 0:
-		return r, &errs.ArgumentError{What: "CGOptions.MaxIter", Value: r.MaxIter, Reason: "want ≥ 0 (0: the default)"}
-	case r.MaxTime < 0:
-		return r, &errs.ArgumentError{What: "CGOptions.MaxTime", Value: r.MaxTime, Reason: "want ≥ 0 (0: the default)"}
 	}
 	return r, nil
 }
@@ -123,10 +117,7 @@ func InvHvCG(p *hvp.Products, l int, v []*tensor.Dense, o *CGOptions) (res *CGRe
 	if err != nil {
 		return nil, err
 	}
-	lambda := 0.0
-	if o != nil {
-		lambda = o.Damping
-	}
+	lambda := cgDamping(o)
 	res = &CGResult{CG: *stats, Result: &hvp.Result{
 		U:      u,
 		Kind:   hvp.KindCG,

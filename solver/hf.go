@@ -25,11 +25,15 @@ func allFinite(x []float64) bool {
 
 // HFSettings configure HF. Every zero value means the default beside it.
 type HFSettings struct {
-	Damping float64 // the first λ of (G + λI) d = −g (0: 1)
-	MaxCG   int     // CG iterations per step (0: 250)
-	// Decay scales the previous step to start CG from (0: 0.95).
+	// Damping is the first λ of (G + λI) d = −g, then adapted
+	// Levenberg–Marquardt style (0: 1). NoDamping: undamped, λ = 0 at
+	// every step, never adapted (CG on a singular G then stops at its
+	// last finite iterate, or at MaxCG).
+	Damping float64
+	MaxCG   int // CG iterations per step (0: 250)
+	// Decay, in (0, 1], scales the previous step to start CG from (0: 0.95).
 	Decay  float64
-	Armijo float64 // sufficient decrease of the line search (0: 1e-4)
+	Armijo float64 // sufficient decrease of the line search, in (0, 1) (0: 1e-4)
 	// MaxBacktracks of the line search on the chosen CG iterate (0: 30).
 	MaxBacktracks int
 	// Kronecker preconditions CG, block by block, with the Kronecker
@@ -67,7 +71,7 @@ type HF struct {
 	P        *hvp.Products
 	Settings HFSettings
 	Steps    int
-	lambda   float64
+	lambda   float64   // the current λ (0 before the first step, and with NoDamping)
 	prev     []float64 // the previous step, flattened
 }
 
@@ -80,10 +84,18 @@ func NewHF(p *hvp.Products, settings *HFSettings) *HF {
 	return h
 }
 
-func (h *HF) settings() HFSettings {
-	s := h.Settings
-	if s.Damping == 0 {
+// settings returns h's settings validated and with their defaults;
+// undamped reports NoDamping.
+func (h *HF) settings() (s HFSettings, undamped bool, err error) {
+	s = h.Settings
+	if err := s.Validate(); err != nil {
+		return s, false, err
+	}
+	switch s.Damping {
+	case 0:
 		s.Damping = 1
+	case NoDamping:
+		s.Damping, undamped = 0, true
 	}
 	if s.MaxCG == 0 {
 		s.MaxCG = 250
@@ -97,16 +109,19 @@ func (h *HF) settings() HFSettings {
 	if s.MaxBacktracks == 0 {
 		s.MaxBacktracks = 30
 	}
-	return s
+	return s, undamped, nil
 }
 
 // Iterate takes one HF step and binds the new weights.
 func (h *HF) Iterate() (rec *HFRecord, err error) {
 	defer errs.Recover("solver.HF.Iterate", &err)
 	t0 := time.Now()
-	s := h.settings()
+	s, undamped, err := h.settings()
+	if err != nil {
+		return nil, err
+	}
 	p := h.P
-	if h.lambda == 0 {
+	if h.lambda == 0 || undamped {
 		h.lambda = s.Damping
 	}
 	loss, gs, err := p.Gradient()
@@ -246,6 +261,7 @@ func (h *HF) Iterate() (rec *HFRecord, err error) {
 	q := floats.Dot(g, step) + 0.5*floats.Dot(step, gd)
 	rec.Rho = (bestLoss - loss) / q
 	switch {
+	case undamped:
 	case !(rec.Rho > 0.25):
 		h.lambda = math.Min(h.lambda*1.5, maxDamping)
 	case rec.Rho > 0.75:
@@ -281,7 +297,9 @@ func (h *HF) Iterate() (rec *HFRecord, err error) {
 		}
 		a *= 0.8
 	}
-	h.lambda *= 1.5
+	if !undamped {
+		h.lambda = math.Min(h.lambda*1.5, maxDamping)
+	}
 	h.prev = nil
 	rec.Duration = time.Since(t0)
 	return rec, nil

@@ -3,6 +3,7 @@ package solver
 import (
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/newtonia/newtonia/errs"
@@ -19,24 +20,59 @@ type KFACSettings struct {
 	// damping is relative and the unknown constant between A ⊗ DD and the
 	// Gauss–Newton matrix (hvp.Factors) does not matter (0: 1; on MNIST the
 	// loss after a pass is within 5% of the best from 0.3 to 30, README).
+	// NoDamping: the factors undamped, (A ⊗ DD)⁻¹ itself; a factor that is
+	// not positive definite is then an error naming its block.
 	Damping float64
-	// Decay of the factors' moving averages across steps (0: 0.95; the
-	// first step takes its own factors).
+	// Decay, in [0, 1), of the factors' moving averages across steps (0:
+	// 0.95; the first step takes its own factors).
 	Decay float64
 	// Refresh is the number of steps between refactorisations of the
 	// damped factors (0: 10).
 	Refresh int
-	// MaxRadius, if positive, caps every step at MaxRadius·max(‖w‖, 1).
+	// MaxRadius, if positive, caps every step at MaxRadius·max(‖w‖, 1)
+	// (0: no cap).
 	MaxRadius float64
+	// AllowGradientFallback lets a step in which every block takes the
+	// plain gradient −g_l (no block has Kronecker factors: e.g. weight
+	// decay in the loss uses each weight twice, or the net has no layer
+	// structure) proceed, as gradient descent with the exact Gauss–Newton
+	// step length. Without it such a step is an *errs.ConditionError that
+	// names every block and why, returned before anything moves. Some
+	// blocks falling back while others do not is never an error: the
+	// record names them (KFACRecord.Fallbacks).
+	AllowGradientFallback bool
+}
+
+// KFACFallback is a block that took the plain gradient −g_l instead of
+// its Kronecker-factored direction, and why.
+type KFACFallback struct {
+	Block  int
+	Weight string // the block's weights, as hvp.Products.BlockName
+	// Err says why, as the typed error of package errs that decided it:
+	// mostly the block's per-sample route's (a weight used twice, as
+	// weight decay does; no layer h·W; a loss that is not row-separable),
+	// which hvp.Kronecker needs for the factors.
+	Err error
+}
+
+func (f KFACFallback) String() string {
+	return fmt.Sprintf("block %d (%s): %v", f.Block, f.Weight, f.Err)
 }
 
 // KFACRecord records one KFAC step.
 type KFACRecord struct {
-	Step     int
-	Loss     float64 // before the step, on the inputs as bound
-	Alpha    float64 // the step along the preconditioned direction
-	Model    float64 // the exact quadratic model's change at the step (< 0)
-	Gradient int     // blocks that took the plain gradient (no per-sample route)
+	Step  int
+	Loss  float64 // before the step, on the inputs as bound
+	Alpha float64 // the step along the preconditioned direction
+	Model float64 // the exact quadratic model's change at the step (< 0)
+	// Gradient counts the blocks that took the plain gradient; Fallbacks
+	// names them and says why.
+	Gradient  int
+	Fallbacks []KFACFallback
+	// Note is empty, or says where the step departs from the
+	// Kronecker-factored one: why no step was taken (Alpha 0, the weights
+	// unchanged), or that the whole direction was replaced by −g.
+	Note     string
 	Duration time.Duration
 }
 
@@ -55,6 +91,7 @@ type KFAC struct {
 	Steps    int
 	a, dd    []*mat.SymDense // moving averages, per block
 	ca, cd   []*mat.Cholesky // the damped factors, factorised
+	why      map[int]error   // why a block has no factors (the graph's structure: found once)
 }
 
 // NewKFAC returns a KFAC on p's weights (settings nil: the defaults).
@@ -66,10 +103,18 @@ func NewKFAC(p *hvp.Products, settings *KFACSettings) *KFAC {
 	return k
 }
 
-func (k *KFAC) settings() KFACSettings {
+// settings returns k's settings validated and with their defaults, the
+// damping as λ (0 with NoDamping).
+func (k *KFAC) settings() (KFACSettings, error) {
 	s := k.Settings
-	if s.Damping == 0 {
+	if err := s.Validate(); err != nil {
+		return s, err
+	}
+	switch s.Damping {
+	case 0:
 		s.Damping = 1
+	case NoDamping:
+		s.Damping = 0
 	}
 	if s.Decay == 0 {
 		s.Decay = 0.95
@@ -77,37 +122,48 @@ func (k *KFAC) settings() KFACSettings {
 	if s.Refresh == 0 {
 		s.Refresh = 10
 	}
-	return s
+	return s, nil
 }
 
 // Iterate takes one step on the inputs as bound and binds the new weights.
 func (k *KFAC) Iterate() (rec *KFACRecord, err error) {
 	defer errs.Recover("solver.KFAC.Iterate", &err)
 	t0 := time.Now()
-	s := k.settings()
-	p := k.P
-	if s.Damping < 0 || s.Decay < 0 || s.Decay >= 1 || s.Refresh < 0 || s.MaxRadius < 0 {
-		return nil, &errs.ArgumentError{What: "KFACSettings", Value: fmt.Sprintf("%+v", s), Reason: "want Damping ≥ 0, 0 ≤ Decay < 1, Refresh ≥ 0, MaxRadius ≥ 0"}
+	s, err := k.settings()
+	if err != nil {
+		return nil, err
 	}
+	p := k.P
 	loss, g, fs, err := p.Kronecker()
 	if err != nil {
 		return nil, err
 	}
-	rec = &KFACRecord{Step: k.Steps, Loss: loss}
+	rec = &KFACRecord{Step: k.Steps, Loss: loss, Fallbacks: k.fallbacks(fs, g)}
+	rec.Gradient = len(rec.Fallbacks)
+	if rec.Gradient == p.Blocks() && !s.AllowGradientFallback {
+		why := make([]string, len(rec.Fallbacks))
+		for i, f := range rec.Fallbacks {
+			why[i] = f.String()
+		}
+		return nil, &errs.ConditionError{Block: -1, Reason: fmt.Sprintf("KFAC: every block would take the plain gradient, none has "+
+			"Kronecker factors — %s; set KFACSettings.AllowGradientFallback to run gradient descent with the exact Gauss–Newton step length",
+			strings.Join(why, "; "))}
+	}
 	if err := k.update(fs, s); err != nil {
 		return nil, err
 	}
 	k.Steps++
-	d, plain, err := k.direction(g)
+	d, err := k.direction(g, rec.Fallbacks)
 	if err != nil {
 		return nil, err
 	}
-	rec.Gradient = plain
 	gd := dotAll(g, d)
 	if !(gd < 0) { // not a descent direction (rounding at a stationary point): the gradient
+		rec.Note = fmt.Sprintf("the Kronecker-factored direction is not a descent direction (⟨g, d⟩ = %.3g): the plain gradient taken", gd)
 		d, gd = scaledAll(-1, g), -dotAll(g, g)
 	}
 	if gd == 0 {
+		rec.Note = "no step: the gradient is zero"
 		rec.Duration = time.Since(t0)
 		return rec, nil
 	}
@@ -116,7 +172,8 @@ func (k *KFAC) Iterate() (rec *KFACRecord, err error) {
 		return nil, err
 	}
 	curv := dotAll(d, gdd)
-	if !(curv > 0) { // G is positive semidefinite: d in its null space — no model, no step
+	if !(curv > 0) { // no minimum of the model along d: no step length
+		rec.Note = k.noCurvature(curv)
 		rec.Duration = time.Since(t0)
 		return rec, nil
 	}
@@ -169,26 +226,36 @@ func (k *KFAC) update(fs []*hvp.Factors, s KFACSettings) error {
 		if k.a[l] == nil {
 			continue
 		}
-		var err error
-		if k.ca[l], err = dampedCholesky(k.a[l], root); err != nil {
-			return fmt.Errorf("block %d (%s), input factor: %w", l, k.P.BlockName(l), err)
+		var reason string
+		if k.ca[l], reason = dampedCholesky(k.a[l], root); reason != "" {
+			return &errs.ConditionError{Block: l, Weight: k.P.BlockName(l), Reason: "input factor A: " + reason}
 		}
-		if k.cd[l], err = dampedCholesky(k.dd[l], root); err != nil {
-			return fmt.Errorf("block %d (%s), adjoint factor: %w", l, k.P.BlockName(l), err)
+		if k.cd[l], reason = dampedCholesky(k.dd[l], root); reason != "" {
+			return &errs.ConditionError{Block: l, Weight: k.P.BlockName(l), Reason: "adjoint factor DD: " + reason}
 		}
 	}
 	return nil
 }
 
 // dampedCholesky factorises m + c·(tr m/n)·I, raising the damping tenfold
-// while rounding leaves it not positive definite.
-func dampedCholesky(m *mat.SymDense, c float64) (*mat.Cholesky, error) {
+// while rounding leaves it not positive definite; undamped (c = 0), it
+// factorises m itself or says why not.
+func dampedCholesky(m *mat.SymDense, c float64) (*mat.Cholesky, string) {
 	n := m.SymmetricDim()
+	if c == 0 {
+		var ch mat.Cholesky
+		if ch.Factorize(m) {
+			return &ch, ""
+		}
+		return nil, fmt.Sprintf("the undamped %d×%d factor is not positive definite (KFACSettings.Damping = NoDamping); set a damping", n, n)
+	}
 	mean := mat.Trace(m) / float64(n)
 	if !(mean > 0) {
 		mean = 1 // a zero factor (no signal yet): the identity's scale
 	}
+	last := c
 	for try := 0; try < 8; try++ {
+		last = c
 		damped := mat.NewSymDense(n, nil)
 		damped.CopySym(m)
 		for i := range n {
@@ -196,27 +263,93 @@ func dampedCholesky(m *mat.SymDense, c float64) (*mat.Cholesky, error) {
 		}
 		var ch mat.Cholesky
 		if ch.Factorize(damped) {
-			return &ch, nil
+			return &ch, ""
 		}
 		c = math.Max(10*c, 1e-12)
 	}
-	return nil, &errs.ConditionError{Block: -1, Reason: "damped Kronecker factor not positive definite"}
+	return nil, fmt.Sprintf("the damped %d×%d factor is not positive definite, even with its relative damping raised to %.3g", n, n, last)
+}
+
+// fallbacks returns the blocks that take the plain gradient this step,
+// and why: no factors (the per-sample route's error), or a weight that is
+// not the matrix the factors fit.
+func (k *KFAC) fallbacks(fs []*hvp.Factors, g []*tensor.Dense) []KFACFallback {
+	p := k.P
+	var out []KFACFallback
+	for l := range p.Blocks() {
+		var err error
+		params := p.Block(l)
+		if fs[l] == nil {
+			err = k.noFactors(l)
+		} else if s := g[params[0]].Shape(); len(s) != 2 {
+			err = &errs.ConditionError{Block: l, Weight: p.BlockName(l),
+				Reason: fmt.Sprintf("K-FAC's direction needs the block's weight as a matrix, and %s has shape %v", p.Weights[params[0]].Name(), s)}
+		} else {
+			size := 0
+			for _, i := range params {
+				size += g[i].Shape().TotalSize()
+			}
+			if ka, kd := fs[l].A.SymmetricDim(), fs[l].DD.SymmetricDim(); ka*kd != size || s[1] != kd {
+				err = &errs.ConditionError{Block: l, Weight: p.BlockName(l),
+					Reason: fmt.Sprintf("its factors (%d×%d and %d×%d) do not fit its weights (%d values, %d columns)", ka, ka, kd, kd, size, s[1])}
+			}
+		}
+		if err != nil {
+			out = append(out, KFACFallback{Block: l, Weight: p.BlockName(l), Err: err})
+		}
+	}
+	return out
+}
+
+// noFactors returns why block l has no Kronecker factors: its per-sample
+// route's error (hvp.Products.BlockCurvature returns it before running
+// anything), found once.
+func (k *KFAC) noFactors(l int) error {
+	if err, ok := k.why[l]; ok {
+		return err
+	}
+	_, err := k.P.BlockCurvature(l)
+	if err == nil {
+		err = &errs.ConditionError{Block: l, Weight: k.P.BlockName(l), Reason: "hvp.Kronecker gave the block no factors"}
+	}
+	if k.why == nil {
+		k.why = map[int]error{}
+	}
+	k.why[l] = err
+	return err
+}
+
+// noCurvature says why a direction with ⟨d, G d⟩ = curv ≤ 0 gives no step.
+func (k *KFAC) noCurvature(curv float64) string {
+	out := "the net's output"
+	if z, err := k.P.GGNOutput(); err == nil {
+		out = errs.Label(z)
+	}
+	msg := fmt.Sprintf("no step: the Gauss–Newton curvature along the direction, ⟨d, G d⟩ = %.3g, is not positive, "+
+		"so the exact Gauss–Newton model has no minimum along it", curv)
+	if curv < 0 {
+		return msg + fmt.Sprintf("; G is positive semi-definite only where the loss is convex in the output it linearises at (%s), "+
+			"and this loss is not convex there (e.g. a loss of softmax probabilities rather than of their logarithm)", out)
+	}
+	return msg + "; d lies in G's null space"
 }
 
 // direction returns −Ã⁻¹∇W̃D̃⁻¹ for every block with factors (W̃: the
 // weight and its bias as one matrix, the bias its last row), −g_l for the
-// others, and how many blocks took the gradient.
-func (k *KFAC) direction(g []*tensor.Dense) ([]*tensor.Dense, int, error) {
+// blocks that fall back.
+func (k *KFAC) direction(g []*tensor.Dense, fall []KFACFallback) ([]*tensor.Dense, error) {
 	p := k.P
+	plain := map[int]bool{}
+	for _, f := range fall {
+		plain[f.Block] = true
+	}
 	d := make([]*tensor.Dense, len(g))
-	plain := 0
 	for l := range p.Blocks() {
 		params := p.Block(l)
-		if k.ca[l] == nil || len(g[params[0]].Shape()) != 2 {
+		if plain[l] || k.ca[l] == nil {
 			for _, i := range params {
 				d[i] = scaled(-1, g[i])
 			}
-			plain++
 			continue
 		}
 		var stacked []float64
@@ -227,10 +360,10 @@ func (k *KFAC) direction(g []*tensor.Dense) ([]*tensor.Dense, int, error) {
 		rows := len(stacked) / cols
 		var x, yt mat.Dense
 		if err := k.ca[l].SolveTo(&x, mat.NewDense(rows, cols, stacked)); err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 		if err := k.cd[l].SolveTo(&yt, x.T()); err != nil { // Yᵀ = D̃⁻¹Xᵀ
-			return nil, 0, err
+			return nil, err
 		}
 		var y mat.Dense
 		y.CloneFrom(yt.T())
@@ -246,7 +379,7 @@ func (k *KFAC) direction(g []*tensor.Dense) ([]*tensor.Dense, int, error) {
 			off += n
 		}
 	}
-	return d, plain, nil
+	return d, nil
 }
 
 func scaledSym(c float64, m *mat.SymDense) *mat.SymDense {

@@ -19,7 +19,13 @@ import (
 // the batch, one-hot targets.
 func kfacNet(t *testing.T, seed uint64) (*nets.MLP, *hvp.Products) {
 	t.Helper()
-	m, err := nets.Build(nets.Spec{Batch: 12, In: 5, Loss: nets.SoftmaxCrossEntropy, Reduction: nets.ReductionMean,
+	return kfacNetLoss(t, seed, nets.SoftmaxCrossEntropy)
+}
+
+// kfacNetLoss is kfacNet with another loss.
+func kfacNetLoss(t *testing.T, seed uint64, loss string) (*nets.MLP, *hvp.Products) {
+	t.Helper()
+	m, err := nets.Build(nets.Spec{Batch: 12, In: 5, Loss: loss, Reduction: nets.ReductionMean,
 		Layers: []nets.Layer{{Out: 6, Act: ops.TanhFunc{}, Bias: true}, {Out: 3, Act: ops.IdentityFunc{}, Bias: true}}})
 	if err != nil {
 		t.Fatal(err)
@@ -52,6 +58,33 @@ func TestKFACStepMatchesDenseKronecker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	want, alpha := denseKFACStep(t, p, lambda)
+	k := solver.NewKFAC(p, &solver.KFACSettings{Damping: lambda})
+	rec, err := k.Iterate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w1, err := p.CurrentWeights()
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := hvp.Flatten(w1)
+	floats.Sub(step, hvp.Flatten(w0))
+	// Cholesky and Kronecker solves of matrices of condition ≲ 1e3: 1e-10.
+	if diff := hvp.FlatRelDiff(step, want); !(diff < 1e-10) || math.Abs(rec.Alpha-alpha) > 1e-10*alpha {
+		t.Errorf("step differs from the dense Kronecker solve by %.3g (α %g, want %g)", diff, rec.Alpha, alpha)
+	}
+	if !(rec.Model < 0) || rec.Gradient != 0 {
+		t.Errorf("record %+v", rec)
+	}
+}
+
+// denseKFACStep returns KFAC's first step at the bound values, α·d with,
+// per block, d = −(Ã ⊗ D̃)⁻¹vec(∇W̃) for the factors damped by λ (0:
+// undamped) and solved densely (the Kronecker product built and
+// LU-solved), and α = −⟨g, d⟩/⟨d, G d⟩ with G d from a GGNv call; and α.
+func denseKFACStep(t *testing.T, p *hvp.Products, lambda float64) ([]float64, float64) {
+	t.Helper()
 	_, g, fs, err := p.Kronecker()
 	if err != nil {
 		t.Fatal(err)
@@ -91,25 +124,9 @@ func TestKFACStepMatchesDenseKronecker(t *testing.T) {
 		t.Fatal(err)
 	}
 	alpha := -floats.Dot(hvp.Flatten(g), hvp.Flatten(d)) / floats.Dot(hvp.Flatten(d), hvp.Flatten(gd))
-	k := solver.NewKFAC(p, &solver.KFACSettings{Damping: lambda})
-	rec, err := k.Iterate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	w1, err := p.CurrentWeights()
-	if err != nil {
-		t.Fatal(err)
-	}
-	step, want := hvp.Flatten(w1), hvp.Flatten(w0)
-	floats.Sub(step, want)
-	floats.ScaleTo(want, alpha, hvp.Flatten(d))
-	// Cholesky and Kronecker solves of matrices of condition ≲ 1e3: 1e-10.
-	if diff := hvp.FlatRelDiff(step, want); !(diff < 1e-10) || math.Abs(rec.Alpha-alpha) > 1e-10*alpha {
-		t.Errorf("step differs from the dense Kronecker solve by %.3g (α %g, want %g)", diff, rec.Alpha, alpha)
-	}
-	if !(rec.Model < 0) || rec.Gradient != 0 {
-		t.Errorf("record %+v", rec)
-	}
+	want := hvp.Flatten(d)
+	floats.Scale(alpha, want)
+	return want, alpha
 }
 
 // Full batch, KFAC lowers the loss (one-hot targets: its infimum is 0):

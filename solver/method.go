@@ -70,6 +70,11 @@ func (m *Method) Status() (optimize.Status, error) { return m.status, m.err }
 func (m *Method) Run(operation chan<- optimize.Task, result <-chan optimize.Task, tasks []optimize.Task) {
 	defer close(operation)
 	task := tasks[0]
+	if err := m.Settings.Validate(); err != nil {
+		m.status, m.err = optimize.Failure, err
+		m.done(operation, result, task)
+		return
+	}
 	task.Op = optimize.FuncEvaluation | optimize.GradEvaluation
 	operation <- task
 	task = <-result
@@ -149,7 +154,10 @@ func (m *Method) direction(loc *optimize.Location, dir []float64) float64 {
 	if err != nil {
 		return fallback()
 	}
-	s := m.newton.settings()
+	s, err := m.newton.settings(true)
+	if err != nil { // Run validated them: not reached
+		return fallback()
+	}
 	l := m.iter % p.Blocks() // one block per major iteration, in turn
 	m.iter++
 	ul, _, err := m.newton.dampedDirection(l, p.BlockOf(l, g), s.Damping, s)

@@ -66,30 +66,39 @@ const defaultMaxRadius = 1e6
 // documented beside it.
 type NewtonSettings struct {
 	Combine Combine // (0: CombineBest)
-	// Damping is the first λ of the exactly damped block steps
-	// (H_ll + λ·h̃ᵀh̃ ⊗ I) u = g_l (method.md §9) with CombineBest, which
-	// adapts it (0: 1e-3; blocks without a per-sample route solve
-	// (H_ll + λ‖h̃‖²I) u = g_l by CG). FixedDamping keeps it.
+	// Damping is the λ of the exactly damped block steps
+	// (H_ll + λ·h̃ᵀh̃ ⊗ I) u = g_l (method.md §9). 0 means the default:
+	// 1e-3 with CombineBest (and Method), which adapts it per block
+	// Levenberg–Marquardt style unless FixedDamping; undamped with the
+	// other combinations, which keep it fixed. NoDamping: undamped, λ = 0
+	// at every step, never adapted. A block without a per-sample route
+	// cannot be damped: it takes its undamped B-pass or the fallback.
+	// Checks.Damping is a synonym: set one of them (both: equal).
 	Damping       float64
-	FixedDamping  bool
+	FixedDamping  bool    // CombineBest keeps every λ_l at Damping
 	MaxStep       float64 // first step size of the line search (0: 1)
-	Shrink        float64 // factor per backtrack (0: 0.5)
-	Armijo        float64 // sufficient decrease c: J(w + t d) ≤ J(w) + c·t·⟨g, d⟩ (0: 1e-4)
+	Shrink        float64 // factor per backtrack, in (0, 1) (0: 0.5)
+	Armijo        float64 // sufficient decrease c in (0, 1): J(w + t d) ≤ J(w) + c·t·⟨g, d⟩ (0: 1e-4)
 	MaxBacktracks int     // (0: 30); past it the step is rejected and the weights kept
 	// Radius is the initial trust radius: the first step tried is at most
-	// Radius·max(‖w‖, 1) long (0: 1). It then adapts: doubled after a full
-	// step, set to the accepted length after a backtrack, quartered after a
-	// rejected step.
+	// min(Radius, MaxRadius)·max(‖w‖, 1) long (0: 1). It then adapts:
+	// doubled after a full step (up to MaxRadius), set to the accepted
+	// length after a backtrack, quartered after a rejected step.
 	Radius float64
-	// MaxRadius caps the trust radius's growth (0: 1e6); with
-	// CombineBest, set below that, it caps every candidate step at
-	// MaxRadius·max(‖w‖, 1). Stochastic training, where each step sees a
-	// new minibatch, wants it small: an exact Newton step fits its batch,
-	// and a long one does not generalise.
+	// MaxRadius caps the trust radius (0: 1e6; +Inf: no cap): no step
+	// taken is longer than MaxRadius·max(‖w‖, 1), ‖w‖ the norm of all
+	// weights before the step. With CombineBest, set below 1e6, it caps
+	// every candidate step (a longer one is shortened along itself, and
+	// measured and modelled as shortened) and the gradient fallback's.
+	// Stochastic training, where each step sees a new minibatch, wants it
+	// small: an exact Newton step fits its batch, and a long one does not
+	// generalise.
 	MaxRadius float64
 	Fallback  Fallback // (0: FallbackCG)
-	// CG are the fallback's settings (zero: damping 1e-4·‖g_l‖, tolerance
-	// 1e-6, at most 100 iterations).
+	// CG are the fallback's settings (zero: tolerance 1e-6, at most 100
+	// iterations — 20 with CombineBest — and the damping 1e-4·‖g_l‖, or
+	// λ_l·‖g_l‖ with CombineBest, a scale-free stand-in for λ·h̃ᵀh̃;
+	// CG.Damping = NoDamping: undamped CG).
 	CG        CGOptions
 	LearnRate float64 // of the gradient fallback (0: 1e-2)
 	// ExactOnly sends Newton-only blocks to the fallback too: their B-pass
@@ -98,8 +107,11 @@ type NewtonSettings struct {
 	// useful one (measured on MNIST: README).
 	ExactOnly bool
 	// Checks are the exact products' checks (zero: the defaults of
-	// Options). Newton always uses the gradient as the direction, so
-	// Newton-only blocks qualify.
+	// hvp.Options), as given: with BestEffort or NoCertificate, B-pass
+	// results that fail or skip their checks are taken when they are
+	// descent directions (BlockStep.Certified false). Newton always uses
+	// the gradient as the direction, so Newton-only blocks qualify.
+	// Checks.Damping is Damping's synonym (above).
 	Checks hvp.Options
 }
 
@@ -107,15 +119,33 @@ type NewtonSettings struct {
 type BlockStep struct {
 	Kind     hvp.Kind // of the direction used (KindCG or a B-pass kind; gradient steps say so in Replaced)
 	Residual float64  // ‖H_ll u − g_l‖/‖g_l‖ of the direction used
-	Slope    float64  // ⟨g_l, u_l⟩ > 0: the block's share of the descent
-	Replaced string   // empty, or why the exact direction was replaced
+	// Certified reports that the direction's product passed every check
+	// of hvp.Options (or, for CG, converged). Newton takes uncertified
+	// B-pass results only when Checks.BestEffort or Checks.NoCertificate
+	// asks for them; the dense per-sample solve is an LU solve, not
+	// certified; a gradient step never is.
+	Certified bool
+	Slope     float64 // ⟨g_l, u_l⟩ > 0: the block's share of the descent
+	// Damping is the λ_l the block's step was computed with,
+	// (H_ll + λ_l·h̃ᵀh̃ ⊗ I) u = g_l, before CombineBest adapts it (0:
+	// undamped; a CG fallback damps with its own λ, NewtonSettings.CG).
+	Damping float64
+	// Replaced is empty, or why the exact direction was replaced (each
+	// reason once) and, after the last "; ", by what: "dense per-sample
+	// solve", "undamped B-pass", "conjugate gradients" or "gradient step".
+	Replaced string
 }
 
 // StepRecord records one Newton step, for a caller to log.
 type StepRecord struct {
-	Step       int
-	Combined   string  // CombineBest: which candidate was taken ("block 2", "sum", "gradient")
-	Damping    float64 // CombineBest: the λ the step was computed with
+	Step     int
+	Combined string // CombineBest: which candidate was taken ("block 2", "sum", "gradient")
+	// Damping is the λ the step taken was computed with (not the next
+	// step's). CombineBest: its block's BlockStep.Damping, the largest of
+	// them for the sum, NaN when no damped step was taken (a gradient
+	// step, a rejected or a stationary one); the other combinations: the
+	// fixed λ of every block.
+	Damping    float64
 	Rho        float64 // CombineBest: actual / predicted decrease
 	Loss       float64 // before the step
 	NewLoss    float64 // after (equal to Loss when the step was rejected)
@@ -152,8 +182,15 @@ func NewNewton(p *hvp.Products, settings *NewtonSettings) *Newton {
 	return n
 }
 
-func (n *Newton) settings() NewtonSettings {
+// settings returns n's settings validated and with their defaults; the
+// damping as one λ in Damping (0: undamped), and, for the combinations
+// other than CombineBest (best false), in Checks.Damping, which their
+// B-passes use. Method's direction is CombineBest's (best true).
+func (n *Newton) settings(best bool) (NewtonSettings, error) {
 	s := n.Settings
+	if err := s.Validate(); err != nil {
+		return s, err
+	}
 	if s.MaxStep == 0 {
 		s.MaxStep = 1
 	}
@@ -181,11 +218,25 @@ func (n *Newton) settings() NewtonSettings {
 	if s.CG.MaxIter == 0 {
 		s.CG.MaxIter = 100
 	}
-	if s.Damping == 0 {
-		s.Damping = 1e-3
+	if s.Damping == 0 { // its synonym (Validate: equal when both are set)
+		s.Damping = s.Checks.Damping
 	}
-	s.Checks.BestEffort, s.Checks.NoCertificate = false, false
-	return s
+	switch s.Damping {
+	case 0:
+		if best {
+			s.Damping = 1e-3
+		}
+	case NoDamping:
+		s.Damping, s.FixedDamping = 0, true
+	}
+	s.Checks.Damping = 0
+	if !best {
+		s.Checks.Damping = s.Damping
+	}
+	// Checks.BestEffort and Checks.NoCertificate are the caller's: with
+	// them, uncertified B-pass results are taken when they are descent
+	// directions (BlockStep.Certified says which were).
+	return s, nil
 }
 
 // Iterate takes one step at the current inputs (set the batch with
@@ -194,7 +245,10 @@ func (n *Newton) settings() NewtonSettings {
 func (n *Newton) Iterate() (rec *StepRecord, err error) {
 	defer errs.Recover("solver.Newton.Iterate", &err)
 	t0 := time.Now()
-	s := n.settings()
+	s, err := n.settings(n.Settings.Combine == CombineBest)
+	if err != nil {
+		return nil, err
+	}
 	if s.Combine == CombineBest {
 		return n.best(s, t0)
 	}
@@ -203,7 +257,7 @@ func (n *Newton) Iterate() (rec *StepRecord, err error) {
 	if err != nil {
 		return nil, err
 	}
-	rec = &StepRecord{Step: n.Steps, Loss: loss, NewLoss: loss}
+	rec = &StepRecord{Step: n.Steps, Loss: loss, NewLoss: loss, Damping: s.Damping}
 	L := p.Blocks()
 	ub := make([][]*tensor.Dense, L) // each block's step
 	for l := range L {
@@ -218,6 +272,7 @@ func (n *Newton) Iterate() (rec *StepRecord, err error) {
 		if err != nil {
 			return nil, err
 		}
+		bs.Damping = s.Damping
 		if bs.Replaced != "" {
 			rec.Fallbacks++
 		}
@@ -254,6 +309,7 @@ func (n *Newton) Iterate() (rec *StepRecord, err error) {
 	if n.radius == 0 {
 		n.radius = s.Radius
 	}
+	n.radius = math.Min(n.radius, s.MaxRadius) // the first radius too is capped
 	t := s.MaxStep
 	if capped := n.radius * math.Max(wn, 1) / dn; capped < t {
 		t = capped
@@ -323,32 +379,50 @@ func (n *Newton) subspace(g []*tensor.Dense, u [][]*tensor.Dense) ([]float64, er
 	return t.RawVector().Data, nil
 }
 
-// direction returns block l's step u_l (to be subtracted) and its record.
+// direction returns block l's step u_l (to be subtracted) and its record:
+// the exact B-pass's, else the fallback's.
 func (n *Newton) direction(l int, g []*tensor.Dense, s NewtonSettings) ([]*tensor.Dense, BlockStep, error) {
-	var bs BlockStep
-	res, err := n.P.InvHv(l, g, &s.Checks)
-	if err == nil && s.ExactOnly && res.Kind == hvp.KindNewtonOnly {
+	u, bs, why := n.exact(l, g, s.Checks, s.ExactOnly)
+	if why == "" {
+		return u, bs, nil
+	}
+	return n.fallback(l, g, s, why, 1e-4*hvp.Norm(g...))
+}
+
+// exact returns block l's B-pass direction with the checks of o, or why it
+// is not one (refused, failing its checks, not a descent direction).
+func (n *Newton) exact(l int, g []*tensor.Dense, o hvp.Options, exactOnly bool) ([]*tensor.Dense, BlockStep, string) {
+	res, err := n.P.InvHv(l, g, &o)
+	if err == nil && exactOnly && res.Kind == hvp.KindNewtonOnly {
 		res, err = nil, fmt.Errorf("block %d is Newton-only and ExactOnly is set", l)
 	}
-	if err == nil {
-		if sl := dotAll(g, res.U); sl > 0 {
-			bs.Kind, bs.Residual, bs.Slope = res.Kind, res.Residual, sl
-			return res.U, bs, nil
-		}
-		bs.Replaced = fmt.Sprintf("%s direction is not a descent direction", res.Kind)
-	} else {
-		bs.Replaced = err.Error()
+	if err != nil {
+		return nil, BlockStep{}, err.Error()
 	}
+	sl := dotAll(g, res.U)
+	if !(sl > 0) {
+		return nil, BlockStep{}, fmt.Sprintf("%s direction is not a descent direction", res.Kind)
+	}
+	return res.U, BlockStep{Kind: res.Kind, Residual: res.Residual, Slope: sl, Certified: res.Certified}, ""
+}
+
+// fallback replaces block l's exact step, refused for the reason why, by
+// CG on (H_ll + λI) u = g_l (FallbackCG; λ = s.CG.Damping, or cgDamping
+// when that is 0), else by the gradient step LearnRate·g_l. Replaced says
+// why, then what replaced it.
+func (n *Newton) fallback(l int, g []*tensor.Dense, s NewtonSettings, why string, cgDamping float64) ([]*tensor.Dense, BlockStep, error) {
+	bs := BlockStep{Replaced: why}
 	if s.Fallback == FallbackCG {
 		cg := s.CG
 		if cg.Damping == 0 {
-			cg.Damping = 1e-4 * hvp.Norm(g...)
+			cg.Damping = cgDamping
 		}
 		// An unconverged CG iterate is still a descent direction of the
 		// damped model: its error is ignored when it comes with a result.
 		if res, _ := InvHvCG(n.P, l, g, &cg); res != nil {
 			if sl := dotAll(g, res.U); sl > 0 {
-				bs.Kind, bs.Residual, bs.Slope = hvp.KindCG, res.Residual, sl
+				bs.Kind, bs.Residual, bs.Slope, bs.Certified = hvp.KindCG, res.Residual, sl, res.Certified
+				bs.Replaced += "; conjugate gradients"
 				return res.U, bs, nil
 			}
 		}

@@ -6,11 +6,19 @@
 // It needs Debian's python3-torch and python3-numpy (apt-get install
 // python3-torch python3-numpy) and installs nothing. Typical runs:
 //
-//	go run ./bench/peer                                   # pure-Go BLAS
-//	OPENBLAS_NUM_THREADS=1 go run -tags openblas ./bench/peer   # OpenBLAS (apt-get install libopenblas-dev)
+//	go run ./bench/peer                      # pure-Go BLAS
+//	go run -tags openblas ./bench/peer       # OpenBLAS (apt-get install libopenblas-dev)
 //
-// PyTorch runs on one thread (-threads), float64; newtonia on as many Go
-// threads (GOMAXPROCS = -threads).
+// Both sides run on -threads threads (default 1), float64. PyTorch: torch's
+// own threads by torch.set_num_threads, and its BLAS's pool (Debian's torch
+// runs its matmuls on OpenBLAS, whose threads torch.set_num_threads does not
+// limit) by OPENBLAS_NUM_THREADS, GOTO_NUM_THREADS, OMP_NUM_THREADS and
+// MKL_NUM_THREADS, set in the Python process's environment before torch is
+// imported (and again by torch_peer.py, before its import of torch). The
+// script reports what its run had; a run that had other counts is an error,
+// and the counts are printed under the table. newtonia: GOMAXPROCS, which
+// is also fastblas's number of workers, or with -tags openblas
+// openblas_set_num_threads.
 package main
 
 import (
@@ -24,6 +32,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -35,19 +44,88 @@ import (
 	"gorgonia.org/tensor"
 )
 
+// blasThreadVars are the variables the BLAS libraries PyTorch may load
+// (OpenBLAS, GotoBLAS, OpenMP, MKL) read for their thread count when they
+// are loaded; torch_peer.py's BLAS_THREAD_VARS is the same list.
+var blasThreadVars = []string{"OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"}
+
+// childEnv returns the environment of the Python process: base with each of
+// blasThreadVars set to threads (earlier settings of them dropped, every
+// other entry kept in order). base is not modified.
+func childEnv(base []string, threads int) []string {
+	env := make([]string, 0, len(base)+len(blasThreadVars))
+	for _, kv := range base {
+		name, _, _ := strings.Cut(kv, "=")
+		if !slices.Contains(blasThreadVars, name) {
+			env = append(env, kv)
+		}
+	}
+	for _, v := range blasThreadVars {
+		env = append(env, v+"="+strconv.Itoa(threads))
+	}
+	return env
+}
+
+// torchTimes is what torch_peer.py prints: its timings and the threads its
+// run had.
 type torchTimes struct {
-	Torch     string  `json:"torch"`
-	Threads   int     `json:"threads"`
-	GradientS float64 `json:"gradient_s"`
-	HvS       float64 `json:"hv_s"`
-	BlockHvS  float64 `json:"block_hv_s"`
-	CG        struct {
+	Torch          string             `json:"torch"`
+	Threads        int                `json:"threads"`         // torch.get_num_threads()
+	InteropThreads int                `json:"interop_threads"` // torch.get_num_interop_threads()
+	BLASEnv        map[string]*string `json:"blas_env"`        // blasThreadVars as the script saw them
+	BLASLibrary    *string            `json:"blas_library"`    // the BLAS it loaded, if found
+	BLASThreads    *int               `json:"blas_threads"`    // openblas_get_num_threads(), for OpenBLAS
+	GradientS      float64            `json:"gradient_s"`
+	HvS            float64            `json:"hv_s"`
+	BlockHvS       float64            `json:"block_hv_s"`
+	CG             struct {
 		Seconds    float64 `json:"seconds"`
 		Iterations int     `json:"iterations"`
 		Converged  bool    `json:"converged"`
 		Reason     string  `json:"reason"`
 		Residual   float64 `json:"residual"`
 	} `json:"cg"`
+}
+
+// checkPinned says how the run's threads differ from threads, if they do.
+func (tt *torchTimes) checkPinned(threads int) error {
+	var off []string
+	if tt.Threads != threads {
+		off = append(off, fmt.Sprintf("torch.get_num_threads() = %d", tt.Threads))
+	}
+	for _, v := range blasThreadVars {
+		if got := tt.BLASEnv[v]; got == nil || *got != strconv.Itoa(threads) {
+			off = append(off, v+" = "+show(got))
+		}
+	}
+	if tt.BLASThreads != nil && *tt.BLASThreads != threads {
+		off = append(off, fmt.Sprintf("openblas_get_num_threads() = %d", *tt.BLASThreads))
+	}
+	if off != nil {
+		return fmt.Errorf("PyTorch's run was not pinned to %d thread(s): %s", threads, strings.Join(off, ", "))
+	}
+	return nil
+}
+
+// pinned describes the run's threads in one line.
+func (tt *torchTimes) pinned() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "torch %s: torch.get_num_threads() = %d, interop %d;", tt.Torch, tt.Threads, tt.InteropThreads)
+	for _, v := range blasThreadVars {
+		fmt.Fprintf(&b, " %s=%s", v, show(tt.BLASEnv[v]))
+	}
+	fmt.Fprintf(&b, "; BLAS %s", show(tt.BLASLibrary))
+	if tt.BLASThreads != nil {
+		fmt.Fprintf(&b, ", openblas_get_num_threads() = %d", *tt.BLASThreads)
+	}
+	return b.String()
+}
+
+func show[T any](p *T) string {
+	if p == nil {
+		return "(unset)"
+	}
+	return fmt.Sprint(*p)
 }
 
 func main() {
@@ -58,27 +136,59 @@ func main() {
 	threads := flag.Int("threads", 1, "threads for PyTorch and GOMAXPROCS for newtonia")
 	cgSeconds := flag.Float64("cg-seconds", 30, "time cap of PyTorch's CG per net")
 	flag.Parse()
+	if *threads < 1 {
+		fail(fmt.Errorf("-threads %d: want at least 1", *threads))
+	}
 	runtime.GOMAXPROCS(*threads)
+	blas, err := pinBLAS(*threads)
+	if err != nil {
+		fail(err)
+	}
 	if _, err := exec.LookPath(*python); err != nil {
 		fail(fmt.Errorf("%s not found: install Debian's python3, python3-torch and python3-numpy", *python))
 	}
 	script := filepath.Join(sourceDir(), "torch_peer.py")
 	fmt.Printf("newtonia vs PyTorch, square 3-layer leaky-ReLU nets, batch = width = n, float64; v = the gradient\n")
-	fmt.Printf("best of %d runs; newtonia GOMAXPROCS=%d, BLAS: %s\n\n", *reps, *threads, blasName())
+	fmt.Printf("best of %d runs on %d thread(s); newtonia GOMAXPROCS=%d, BLAS: %s\n\n", *reps, *threads, runtime.GOMAXPROCS(0), blas)
 	fmt.Printf("%5s | %-32s | %-29s | %-31s | %s\n", "", "PyTorch", "newtonia", "ratios", "agreement (rel. diff.)")
 	fmt.Printf("%5s | %8s %8s %14s | %8s %8s %11s | %9s %9s %11s | %8s %8s %8s\n",
 		"n", "grad", "Hv", "CG block 0", "grad", "Hv", "InvHvAll", "Inv/tgrad", "Hv/tHv", "Inv/grad", "grad", "Hv", "CG-inv")
+	var tt *torchTimes
 	for _, f := range strings.Split(*sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 1 {
 			fail(fmt.Errorf("bad size %q", f))
 		}
-		if err := compare(n, *reps, *out, *python, script, *threads, *cgSeconds); err != nil {
+		if tt, err = compare(n, *reps, *out, *python, script, *threads, *cgSeconds); err != nil {
 			fail(fmt.Errorf("n = %d: %w", n, err))
 		}
 	}
 	fmt.Printf("\nInvHvAll: every block's B-pass, LU factorisations included, no residual certificate;\n" +
 		"CG block 0: PyTorch CG on H_00 u = g_0 to 1e-8 (iterations; '>' = did not converge)\n")
+	if tt != nil {
+		fmt.Printf("PyTorch's threads, as its last run reported them (every run is checked): %s\n", tt.pinned())
+	}
+}
+
+// runTorch runs torch_peer.py with args on threads threads (its environment
+// from childEnv) and returns what it printed, or an error if its run had
+// other thread counts.
+func runTorch(python, script string, args []string, threads int) (*torchTimes, error) {
+	cmd := exec.Command(python, append([]string{script, "--threads", strconv.Itoa(threads)}, args...)...)
+	cmd.Env = childEnv(os.Environ(), threads)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("%s: %v: %s", script, err, stderr.String())
+	}
+	var tt torchTimes
+	if err := json.Unmarshal(stdout.Bytes(), &tt); err != nil {
+		return nil, fmt.Errorf("reading PyTorch's timings: %v (%q)", err, stdout.String())
+	}
+	if err := tt.checkPinned(threads); err != nil {
+		return nil, err
+	}
+	return &tt, nil
 }
 
 func fail(err error) {
@@ -91,31 +201,31 @@ func sourceDir() string {
 	return filepath.Dir(file)
 }
 
-func compare(n, reps int, out, python, script string, threads int, cgSeconds float64) error {
+func compare(n, reps int, out, python, script string, threads int, cgSeconds float64) (*torchTimes, error) {
 	dir := filepath.Join(out, fmt.Sprintf("n%d", n))
 	m, err := nets.NewMLP(n, n, []nets.Layer{
 		{Out: n, Act: ops.LeakyReLUFunc{Alpha: 0.5}}, {Out: n, Act: ops.LeakyReLUFunc{Alpha: 0.5}}, {Out: n, Act: ops.LeakyReLUFunc{Alpha: 0.5}}})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := m.Randomize(rand.New(rand.NewPCG(uint64(n), 7)), 1/math.Sqrt(float64(n)), 1); err != nil {
-		return err
+		return nil, err
 	}
 	path, err := nets.Save(dir, m, nil, true)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	net, err := nets.Load(path) // both sides read the same files
 	if err != nil {
-		return err
+		return nil, err
 	}
 	p, err := hvp.New(net.Loss, net.Weights...)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	_, g, err := p.Gradient()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// Each timed run follows a change of the inputs by an ulp, so that
 	// newtonia factorises every matrix afresh (its factorisation cache
@@ -145,29 +255,23 @@ func compare(n, reps int, out, python, script string, threads int, cgSeconds flo
 	var inv []*hvp.Result
 	tg, err := best(func() error { _, _, err := p.Gradient(); return err })
 	if err != nil {
-		return err
+		return nil, err
 	}
 	th, err := best(func() error { hv, err = p.Hv(g); return err })
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ti, err := best(func() error {
 		inv, err = p.InvHvAll(g, &hvp.Options{NoCertificate: true, BestEffort: true})
 		return err
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	cmd := exec.Command(python, script, "--net", path, "--out", filepath.Join(dir, "torch"),
-		"--reps", strconv.Itoa(reps), "--threads", strconv.Itoa(threads), "--cg-seconds", fmt.Sprint(cgSeconds))
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("%s: %v: %s", script, err, stderr.String())
-	}
-	var tt torchTimes
-	if err := json.Unmarshal(stdout.Bytes(), &tt); err != nil {
-		return fmt.Errorf("reading PyTorch's timings: %v (%q)", err, stdout.String())
+	tt, err := runTorch(python, script, []string{"--net", path, "--out", filepath.Join(dir, "torch"),
+		"--reps", strconv.Itoa(reps), "--cg-seconds", fmt.Sprint(cgSeconds)}, threads)
+	if err != nil {
+		return nil, err
 	}
 	read := func(name string, k int) *tensor.Dense {
 		t, err := nets.ReadNpy(filepath.Join(dir, "torch", fmt.Sprintf("%s.W%d.npy", name, k)))
@@ -191,5 +295,5 @@ func compare(n, reps int, out, python, script string, threads int, cgSeconds flo
 	fmt.Printf("%5d | %8s %8s %5s %8s | %8s %8s %11s | %9.2f %9.2f %11.2f | %8.1e %8.1e %8.1e\n",
 		n, ms(tt.GradientS), ms(tt.HvS), cg, ms(tt.CG.Seconds), ms(tg), ms(th), ms(ti),
 		ti/tt.GradientS, th/tt.HvS, ti/tg, dg, dh, dcg)
-	return nil
+	return tt, nil
 }

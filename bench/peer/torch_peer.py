@@ -7,21 +7,69 @@ H v by double backward, the block product H_00 v_0, and conjugate
 gradients on H_00 u = v_0 (v = the gradient). Writes its results as .npy
 into --out and prints the timings as JSON on stdout.
 
+Threads: torch.set_num_threads does not limit the BLAS's own thread pool
+(Debian's torch runs its matmuls on OpenBLAS, which starts as many threads
+as cores when it is loaded). So the BLAS thread variables are set to
+--threads before torch is imported (bench/peer sets them in this process's
+environment too), and the JSON reports what the run had: torch's threads,
+the variables, the BLAS library loaded and, for OpenBLAS, its own count.
+
 Needs Debian's python3-torch and python3-numpy (apt-get install python3-torch
 python3-numpy); it installs nothing itself.
 """
 import argparse
+import ctypes
 import json
 import os
 import sys
 import time
 
-try:
-    import numpy as np
-    import torch
-except ImportError as e:  # say what to install, never install it
-    sys.exit(f"torch_peer: {e}: install Debian's python3-torch and python3-numpy "
-             "(apt-get install python3-torch python3-numpy)")
+# The variables the BLAS libraries torch may load read for their thread
+# count when they are loaded (OpenBLAS, GotoBLAS, OpenMP, MKL); bench/peer's
+# main.go sets the same list.
+BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+np = torch = None  # imported by import_torch, after pin_threads
+
+
+def pin_threads(threads):
+    """Sets the BLAS thread variables; must run before torch is imported."""
+    if "torch" in sys.modules:
+        sys.exit("torch_peer: torch imported before its BLAS threads were pinned")
+    for var in BLAS_THREAD_VARS:
+        os.environ[var] = str(threads)
+
+
+def import_torch():
+    global np, torch
+    try:
+        import numpy
+        import torch as t
+    except ImportError as e:  # say what to install, never install it
+        sys.exit(f"torch_peer: {e}: install Debian's python3-torch and python3-numpy "
+                 "(apt-get install python3-torch python3-numpy)")
+    np, torch = numpy, t
+
+
+def blas_in_use():
+    """The BLAS library this process loaded and, for OpenBLAS, its thread count
+    (openblas_get_num_threads); (path or None, count or None)."""
+    paths = set()
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                base = os.path.basename(line.split()[-1]).lower()
+                if "blas" in base or "mkl" in base:
+                    paths.add(os.path.realpath(line.split()[-1]))
+    except OSError:
+        return None, None
+    rank = lambda p: ("openblas" not in os.path.basename(p), "mkl" not in os.path.basename(p), p)
+    for path in sorted(paths, key=rank):
+        try:
+            return path, int(ctypes.CDLL(path).openblas_get_num_threads())
+        except (OSError, AttributeError):
+            pass
+    return (min(paths) if paths else None), None
 
 
 def load(path):
@@ -76,7 +124,16 @@ def main():
     ap.add_argument("--cg-maxiter", type=int, default=20000)
     ap.add_argument("--cg-seconds", type=float, default=60)
     a = ap.parse_args()
+    if a.threads < 1:
+        sys.exit(f"torch_peer: --threads {a.threads}: want at least 1")
+    pin_threads(a.threads)
+    import_torch()
     torch.set_num_threads(a.threads)
+    try:
+        torch.set_num_interop_threads(a.threads)
+    except RuntimeError:  # already started: reported below as it is
+        pass
+    blas_library, blas_threads = blas_in_use()
     x, y, layers = load(a.net)
     ws = [w.clone().requires_grad_(True) for w, _ in layers]
     acts = [f for _, f in layers]
@@ -140,6 +197,9 @@ def main():
     np.save(os.path.join(a.out, "cg.W1.npy"), u.detach().numpy())
     json.dump({
         "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "interop_threads": torch.get_num_interop_threads(),
+        "blas_env": {var: os.environ.get(var) for var in BLAS_THREAD_VARS},
+        "blas_library": blas_library, "blas_threads": blas_threads,
         "gradient_s": t_grad, "hv_s": t_hv, "block_hv_s": t_bhv,
         "cg": {"seconds": t_cg, "iterations": it, "converged": converged,
                "reason": reason, "residual": true_res},

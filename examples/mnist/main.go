@@ -282,13 +282,14 @@ func newExperiment(c config, train, test *dataset) (*experiment, error) {
 }
 
 // setSeed draws the initial weights of seed — He-style, W ~ N(0, 2/fan-in),
-// biases zero — and restarts the minibatch order from it.
+// biases zero — and restarts the minibatch order from it. A bias is one of
+// the net's bias nodes (a 1×n matrix, so not told apart by its rank).
 func (e *experiment) setSeed(seed uint64) {
 	e.rng = rand.New(rand.NewPCG(seed, 0x6d6e))
 	e.order, e.init = nil, nil
 	for _, pn := range e.params {
 		s := pn.Shape()
-		if len(s) != 2 { // a bias
+		if slices.Contains(e.net.Biases, pn) {
 			e.init = append(e.init, tensor.New(tensor.WithShape(s.Clone()...), tensor.Of(tensor.Float64)))
 			continue
 		}

@@ -4,12 +4,18 @@ import (
 	"bytes"
 	"encoding/csv"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"gonum.org/v1/gonum/stat"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
 )
 
 // The loader says clearly what is missing and where.
@@ -123,4 +129,109 @@ func runLosses(t *testing.T, out string, key func([]string) string) (first, last
 		last[k] = loss
 	}
 	return first, last
+}
+
+// The initial weights of benchmark (b)'s net (issue 19 item 28): every
+// weight W (fan-in × fan-out) He-distributed, every bias exactly zero (a
+// bias is a 1×n matrix, so its rank does not tell it from a weight; it used
+// to get He scaling with fan-in 1, N(0, 2)), and so the starting loss of the
+// 10-class cross-entropy net near ln 10.
+func TestInitialStatistics(t *testing.T) {
+	dir, err := findData("")
+	if err != nil {
+		t.Skip(err)
+	}
+	train, test, err := loadMNIST(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const monitor = 2000
+	train = &dataset{x: train.x[:monitor*784], labels: train.labels[:monitor]}
+	c := config{batch: 64, hidden: 256, seed: 1, net: "ce", slope: 0.01, hfCG: 10, progress: io.Discard}
+	e, err := newExperiment(c, train, test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(e.net.Biases) != 3 || len(e.params) != 6 {
+		t.Fatalf("%d biases, %d parameters: want the 784-256-256-10 net with biases", len(e.net.Biases), len(e.params))
+	}
+	for _, seed := range []uint64{1, 2, 3} {
+		e.setSeed(seed)
+		for k, pn := range e.params {
+			d := e.init[k].Float64s()
+			if slices.Contains(e.net.Biases, pn) {
+				if i := slices.IndexFunc(d, func(v float64) bool { return v != 0 }); i >= 0 {
+					t.Errorf("seed %d: bias %s[%d] = %g, want 0", seed, pn.Name(), i, d[i])
+				}
+				continue
+			}
+			// He: the entries are independent N(0, σ²), σ² = 2/fan-in. Over N
+			// of them the sample mean has standard error σ/√N and the sample
+			// standard deviation σ/√(2N); we allow 6 standard errors (a
+			// chance of 2e-9 each for a correct draw; the smallest matrix,
+			// 256×10, gives ±8% on the deviation, which N(0, 2) biases or a
+			// wrong fan-in miss by far).
+			fanIn := pn.Shape()[0]
+			sigma := math.Sqrt(2 / float64(fanIn))
+			n := float64(len(d))
+			mean, std := stat.MeanStdDev(d, nil)
+			if math.Abs(mean) > 6*sigma/math.Sqrt(n) || math.Abs(std-sigma) > 6*sigma/math.Sqrt(2*n) {
+				t.Errorf("seed %d: weight %s (%v): mean %.3g, std %.4g; want N(0, %.4g²) (6 s.e.: ±%.2g, ±%.2g)",
+					seed, pn.Name(), pn.Shape(), mean, std, sigma, 6*sigma/math.Sqrt(n), 6*sigma/math.Sqrt(2*n))
+			}
+		}
+		// The starting loss. With zero biases and He weights the logits z of
+		// an example differ from their mean by a few tenths (variance
+		// 0.16–0.27 for these seeds), and the cross-entropy
+		// log Σ_j e^{z_j} − z_y = ln 10 + log mean_j e^{d_j} − d_y, d = z − mean z,
+		// is ln 10 + ½·var(d) − d_y to second order in d. logitSpread measures
+		// var(d) and d_y; the loss must match that expansion within 0.05 (the
+		// remainder is third order, at most about E|d|³/6 ≈ 0.04 here) and be
+		// within 0.25 of ln 10. (With the N(0, 2) biases, seed 1 started at
+		// 4.98, var(d) ≈ 14.)
+		loss, _, err := e.evaluate(train, monitor, e.init)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, dy := logitSpread(t, e, train, monitor)
+		approx := math.Ln10 + v/2 - dy
+		t.Logf("seed %d: starting loss %.4f; ln 10 + ½·var(d) − d_y = %.4f + %.3g − %.3g = %.4f", seed, loss, math.Ln10, v/2, dy, approx)
+		if math.Abs(loss-approx) > 0.05 || math.Abs(loss-math.Ln10) > 0.25 {
+			t.Errorf("seed %d: starting loss %.4f, want %.4f within 0.05 and ln 10 within 0.25", seed, loss, approx)
+		}
+	}
+}
+
+// logitSpread returns, at the initial weights and averaged over the first n
+// examples of d, the variance across the 10 classes of the net's output
+// (the logits) and the label's logit minus their mean.
+func logitSpread(t *testing.T, e *experiment, d *dataset, n int) (variance, label float64) {
+	t.Helper()
+	for k, wn := range e.eval.Params() {
+		if err := G.Let(wn, e.init[k]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for start := 0; start < n; start += evalBatch {
+		idx := make([]int, evalBatch)
+		for i := range idx {
+			idx[i] = start + i
+		}
+		x, _ := d.batch(idx)
+		if err := G.Let(e.eval.X, x); err != nil {
+			t.Fatal(err)
+		}
+		vals, err := e.evalP.Run(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := vals[e.eval.Out].(*tensor.Dense).Float64s()
+		for r := range evalBatch {
+			row := out[r*10 : r*10+10]
+			mean, std := stat.PopMeanStdDev(row, nil)
+			variance += std * std
+			label += row[d.labels[start+r]] - mean
+		}
+	}
+	return variance / float64(n), label / float64(n)
 }

@@ -1,0 +1,284 @@
+package solver_test
+
+import (
+	"errors"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/newtonia/newtonia/errs"
+	"github.com/newtonia/newtonia/hvp"
+	"github.com/newtonia/newtonia/solver"
+	"gonum.org/v1/gonum/floats"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// gval is a tensor of the given shape and dtype with entries scale·N(0, 1).
+func gval(rng *rand.Rand, dt tensor.Dtype, scale float64, shape ...int) tensor.Tensor {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	x := make([]float64, n)
+	for i := range x {
+		x[i] = scale * rng.NormFloat64()
+	}
+	return gtensor(dt, x, shape...)
+}
+
+// gtensor is x as a tensor of dtype dt (float32: rounded).
+func gtensor(dt tensor.Dtype, x []float64, shape ...int) tensor.Tensor {
+	if dt == tensor.Float32 {
+		y := make([]float32, len(x))
+		for i := range x {
+			y[i] = float32(x[i])
+		}
+		return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(y))
+	}
+	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(x))
+}
+
+// gconst is a scalar constant of dtype dt.
+func gconst(dt tensor.Dtype, v float64, name string) *G.Node {
+	if dt == tensor.Float32 {
+		return G.NewConstant(float32(v), G.WithName(name))
+	}
+	return G.NewConstant(v, G.WithName(name))
+}
+
+// l2Net is a 5-6-3 tanh net written with Gorgonia's API, as its users
+// write one: mean squared error over a batch of 16, plus, when decay > 0,
+// weight decay decay·(ΣW1² + ΣW2²) built from G.Square and G.Sum — each
+// weight matrix is then used twice, by its layer and by the penalty.
+func l2Net(t *testing.T, dt tensor.Dtype, decay float64) *hvp.Products {
+	t.Helper()
+	return l2NetOf(t, dt, decay, true)
+}
+
+// l2NetOf is l2Net, its penalty on W1 alone unless both.
+func l2NetOf(t *testing.T, dt tensor.Dtype, decay float64, both bool) *hvp.Products {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(1, 2))
+	g := G.NewGraph()
+	B, in, hid, out := 16, 5, 6, 3
+	x := G.NewMatrix(g, dt, G.WithShape(B, in), G.WithName("x"), G.WithValue(gval(rng, dt, 1, B, in)))
+	y := G.NewMatrix(g, dt, G.WithShape(B, out), G.WithName("y"), G.WithValue(gval(rng, dt, 1, B, out)))
+	w1 := G.NewMatrix(g, dt, G.WithShape(in, hid), G.WithName("W1"), G.WithValue(gval(rng, dt, 0.5, in, hid)))
+	b1 := G.NewVector(g, dt, G.WithShape(hid), G.WithName("b1"), G.WithValue(gval(rng, dt, 0.1, hid)))
+	w2 := G.NewMatrix(g, dt, G.WithShape(hid, out), G.WithName("W2"), G.WithValue(gval(rng, dt, 0.5, hid, out)))
+	b2 := G.NewVector(g, dt, G.WithShape(out), G.WithName("b2"), G.WithValue(gval(rng, dt, 0.1, out)))
+	h := G.Must(G.Tanh(G.Must(G.BroadcastAdd(G.Must(G.Mul(x, w1)), b1, nil, []byte{0}))))
+	o := G.Must(G.BroadcastAdd(G.Must(G.Mul(h, w2)), b2, nil, []byte{0}))
+	cost := G.Must(G.Mean(G.Must(G.Square(G.Must(G.Sub(o, y))))))
+	if decay > 0 {
+		pen := G.Must(G.Sum(G.Must(G.Square(w1))))
+		if both {
+			pen = G.Must(G.Add(pen, G.Must(G.Sum(G.Must(G.Square(w2))))))
+		}
+		cost = G.Must(G.Add(cost, G.Must(G.Mul(gconst(dt, decay, "decay"), pen))))
+	}
+	p, err := hvp.New(cost, w1, b1, w2, b2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// A block whose damped B-pass fails, and whose undamped one fails for the
+// same reason, says that reason once in BlockStep.Replaced, followed by
+// what replaced the step (issue 19 item 13: it was repeated). The reason's
+// text is the error of an independent undamped InvHv call.
+func TestNewtonReplacedSaysReasonOnce(t *testing.T) {
+	for _, decay := range []float64{1e-3} { // weight decay: no per-sample route, and no op-by-op inverse
+		p := l2Net(t, tensor.Float64, decay)
+		_, g, err := p.Gradient()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := solver.NewNewton(p, nil).Iterate()
+		if err != nil {
+			t.Fatal(err)
+		}
+		checked := 0
+		for l, bs := range rec.Blocks {
+			_, err := p.InvHv(l, p.BlockOf(l, g), nil)
+			if err == nil || bs.Replaced == "" || strings.Contains(bs.Replaced, "dense per-sample solve") {
+				continue
+			}
+			checked++
+			if n := strings.Count(bs.Replaced, err.Error()); n != 1 {
+				t.Errorf("decay %g, block %d: the reason appears %d times in Replaced %q", decay, l, n, bs.Replaced)
+			}
+			if !strings.HasSuffix(bs.Replaced, "conjugate gradients") && !strings.HasSuffix(bs.Replaced, "gradient step") {
+				t.Errorf("decay %g, block %d: Replaced %q does not say what replaced the step", decay, l, bs.Replaced)
+			}
+		}
+		if checked == 0 {
+			t.Errorf("decay %g: no block fell back past the dense solve: %+v", decay, rec.Blocks)
+		}
+	}
+}
+
+// probNet is Gorgonia's example 286 in small (a ReLU net whose cost is
+// −mean(softmax(h·W1) ⊙ y), of the probabilities, not of their logarithm),
+// batch 16, 20-30-10, one-hot targets.
+func probNet(t *testing.T, dt tensor.Dtype) *hvp.Products {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(3, 2))
+	g := G.NewGraph()
+	B, in, hid, out := 16, 20, 30, 10
+	yv := make([]float64, B*out)
+	for i := range B {
+		yv[i*out+rng.IntN(out)] = 1
+	}
+	x := G.NewMatrix(g, dt, G.WithShape(B, in), G.WithName("x"), G.WithValue(gval(rng, dt, 1, B, in)))
+	y := G.NewMatrix(g, dt, G.WithShape(B, out), G.WithName("y"), G.WithValue(gtensor(dt, yv, B, out)))
+	w0 := G.NewMatrix(g, dt, G.WithShape(in, hid), G.WithName("w0"), G.WithValue(gval(rng, dt, 0.2, in, hid)))
+	w1 := G.NewMatrix(g, dt, G.WithShape(hid, out), G.WithName("w1"), G.WithValue(gval(rng, dt, 0.2, hid, out)))
+	h := G.Must(G.Rectify(G.Must(G.Mul(x, w0))))
+	prob := G.Must(G.SoftMax(G.Must(G.Mul(h, w1))))
+	cost := G.Must(G.Neg(G.Must(G.Mean(G.Must(G.HadamardProd(prob, y))))))
+	p, err := hvp.New(cost, w0, w1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Weight decay in the loss uses each weight twice, so no block has
+// Kronecker factors: KFAC refuses to run as gradient descent unless asked
+// (AllowGradientFallback), naming every block and why; asked, its record
+// names them with the typed errors, and the step is −α·g with
+// α = gᵀg/gᵀGg (gᵀGg from an independent GGNv call). With the penalty on
+// W1 alone, the blocks of W1 and b1 fall back and are named, W2+b2's is
+// not, and the step is no error (issue 19 item 24: "gradient-only blocks
+// 6", with no reason, was all a record said). The reasons are the errors
+// of an independent BlockCurvature call (the per-sample route K-FAC needs).
+func TestKFACNamesFallbacks(t *testing.T) {
+	p := l2Net(t, tensor.Float64, 1e-3)
+	why := make([]string, p.Blocks())
+	for l := range why {
+		_, err := p.BlockCurvature(l)
+		if err == nil {
+			t.Fatalf("block %d has a per-sample route", l)
+		}
+		why[l] = err.Error()
+	}
+	w0, err := p.CurrentWeights()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = solver.NewKFAC(p, nil).Iterate()
+	if !errors.Is(err, errs.ErrCondition) {
+		t.Fatalf("every block falls back: got %v, want an *errs.ConditionError", err)
+	}
+	for l := range why {
+		if !strings.Contains(err.Error(), p.BlockName(l)) || !strings.Contains(err.Error(), why[l]) {
+			t.Errorf("the error does not name block %d (%s) and why: %v", l, p.BlockName(l), err)
+		}
+	}
+	if w, _ := p.CurrentWeights(); hvp.FlatRelDiff(hvp.Flatten(w), hvp.Flatten(w0)) != 0 {
+		t.Error("the refused step moved the weights")
+	}
+
+	_, g, err := p.Gradient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gg, err := p.GGNv(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gf := hvp.Flatten(g)
+	alpha := floats.Dot(gf, gf) / floats.Dot(gf, hvp.Flatten(gg))
+	rec, err := solver.NewKFAC(p, &solver.KFACSettings{AllowGradientFallback: true}).Iterate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Gradient != p.Blocks() || len(rec.Fallbacks) != p.Blocks() {
+		t.Fatalf("record %+v", rec)
+	}
+	for l, f := range rec.Fallbacks {
+		var typed interface{ Is(error) bool }
+		if f.Block != l || f.Weight != p.BlockName(l) || f.Err == nil || f.Err.Error() != why[l] || !errors.As(f.Err, &typed) {
+			t.Errorf("fallback %d: %+v, want block %d (%s): %s, a typed error", l, f, l, p.BlockName(l), why[l])
+		}
+	}
+	w1, err := p.CurrentWeights()
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := hvp.Flatten(w1)
+	floats.Sub(step, hvp.Flatten(w0))
+	want := append([]float64(nil), gf...)
+	floats.Scale(-alpha, want)
+	// Two dot products and an axpy in float64: 1e-12.
+	if e := hvp.FlatRelDiff(step, want); e > 1e-12 || math.Abs(rec.Alpha-alpha) > 1e-12*alpha {
+		t.Errorf("gradient step vs −(gᵀg/gᵀGg)g: %.2e (α %g, want %g)", e, rec.Alpha, alpha)
+	}
+
+	p = l2NetOf(t, tensor.Float64, 1e-3, false)
+	rec, err = solver.NewKFAC(p, nil).Iterate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := map[string]bool{}
+	for _, f := range rec.Fallbacks {
+		named[f.Weight] = true
+		if _, err := p.BlockCurvature(f.Block); err == nil || f.Err.Error() != err.Error() {
+			t.Errorf("fallback %+v: BlockCurvature says %v", f, err)
+		}
+	}
+	for l := range p.Blocks() {
+		_, err := p.BlockCurvature(l)
+		if (err != nil) != named[p.BlockName(l)] {
+			t.Errorf("block %d (%s): route error %v, named as fallen back %v", l, p.BlockName(l), err, named[p.BlockName(l)])
+		}
+	}
+	if rec.Gradient != len(rec.Fallbacks) || len(rec.Fallbacks) == 0 || len(rec.Fallbacks) == p.Blocks() {
+		t.Errorf("penalty on W1: record %+v", rec)
+	}
+}
+
+// Where the loss is not convex in the net's output (Gorgonia's example
+// 286: a loss of softmax probabilities) the Gauss–Newton curvature along
+// KFAC's direction is negative and no step length exists: KFAC takes no
+// step and its record says why (issue 19 item 24: α = 0 on a float32
+// model, the loss unchanged, no reason; float64 is the same — the cause is
+// the loss, not the dtype). Independent evidence: gᵀGg < 0 (GGNv).
+func TestKFACSaysWhyNoStep(t *testing.T) {
+	for _, dt := range []tensor.Dtype{tensor.Float32, tensor.Float64} {
+		p := probNet(t, dt)
+		_, g, err := p.Gradient()
+		if err != nil {
+			t.Fatal(err)
+		}
+		gg, err := p.GGNv(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := floats.Dot(hvp.Flatten(g), hvp.Flatten(gg)); !(c < 0) {
+			t.Fatalf("%v: gᵀGg = %g: G is not indefinite here", dt, c)
+		}
+		w0, err := p.CurrentWeights()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := solver.NewKFAC(p, nil).Iterate()
+		if err != nil {
+			t.Fatal(err)
+		}
+		w1, err := p.CurrentWeights()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.Alpha != 0 || hvp.FlatRelDiff(hvp.Flatten(w1), hvp.Flatten(w0)) != 0 {
+			t.Fatalf("%v: a step was taken: %+v", dt, rec)
+		}
+		if !strings.Contains(rec.Note, "no step") || !strings.Contains(rec.Note, "not convex") {
+			t.Errorf("%v: record %+v does not say why no step was taken", dt, rec)
+		}
+	}
+}
