@@ -34,6 +34,7 @@ type route struct {
 	rows    *G.Node   // h̃ (per-sample only)
 	delta   *G.Node   // ∂J/∂net in the gradient pass (per-sample only)
 	cols    []*G.Node // column j of every M_i (per-sample only)
+	bytes   float64   // the memory of a run's values (per-sample only: passBytes)
 	factors []*G.Node // nodes that factorise a matrix
 	keep    []*G.Node // their inputs, whose values the condition estimates read
 	passes  []graph.Pass
@@ -200,7 +201,8 @@ func (p *Products) perSampleRoute(b *block) (*route, error) {
 		b.psErr = err
 		return nil, err
 	}
-	r := &route{name: RoutePerSample, dirs: ps.Dirs, u: ps.U, damp: ps.Damp, lambda: ps.Lambda, rows: ps.Rows, delta: ps.Delta, cols: ps.Cols, passes: []graph.Pass{ps.Pass}}
+	r := &route{name: RoutePerSample, dirs: ps.Dirs, u: ps.U, damp: ps.Damp, lambda: ps.Lambda, rows: ps.Rows, delta: ps.Delta, cols: ps.Cols, passes: []graph.Pass{ps.Pass},
+		bytes: passBytes(ps.Pass)}
 	r.kind, r.reasons = perSampleKind(ps.Batch, ps.FanIn, len(ps.Cols), len(params) == 2)
 	if err := p.certificate(b, r, ps.Pass.Nodes); err != nil {
 		b.psErr = err

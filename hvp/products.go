@@ -250,22 +250,37 @@ func (p *Products) userError(err error) error {
 func (p *Products) Blocks() int { return len(p.blocks) }
 
 // Block returns the indices (into Weights) of block l's weights: a weight,
-// or a weight and its bias.
-func (p *Products) Block(l int) []int { return append([]int(nil), p.blocks[l].params...) }
+// or a weight and its bias. Block panics if l is out of range [0, Blocks()).
+func (p *Products) Block(l int) []int { return append([]int(nil), p.blockAt(l).params...) }
 
 // BlockName returns block l's name: its weights' names joined by "+".
-func (p *Products) BlockName(l int) string { return p.blocks[l].name }
+// BlockName panics if l is out of range [0, Blocks()).
+func (p *Products) BlockName(l int) string { return p.blockAt(l).name }
 
 // BlockOf returns the matrices of block l among all (one per weight, in
-// the order of Weights), not copied.
+// the order of Weights), not copied; a weight beyond the end of all gets
+// nil. BlockOf panics if l is out of range [0, Blocks()).
 func (p *Products) BlockOf(l int, all []*tensor.Dense) []*tensor.Dense {
-	out := make([]*tensor.Dense, len(p.blocks[l].params))
-	for i, k := range p.blocks[l].params {
+	ks := p.blockAt(l).params
+	out := make([]*tensor.Dense, len(ks))
+	for i, k := range ks {
 		if k < len(all) {
 			out[i] = all[k]
 		}
 	}
 	return out
+}
+
+// blockAt returns block l for the accessors that return no error (Block,
+// BlockName, BlockOf, Scatter): an index out of range is a programmer's
+// error, like a slice's, and panics with a message naming the package.
+// Every method that returns an error returns an *errs.ArgumentError
+// instead (checkBlock).
+func (p *Products) blockAt(l int) *block {
+	if l < 0 || l >= len(p.blocks) {
+		panic(fmt.Sprintf("newtonia: hvp: block %d out of range [0, %d)", l, len(p.blocks)))
+	}
+	return p.blocks[l]
 }
 
 // Passes returns every pass built so far (call Conditions first to build
@@ -456,9 +471,10 @@ func (p *Products) blockHv(l int, v []*tensor.Dense) ([]*tensor.Dense, error) {
 
 // Scatter returns a direction over all weights (in the user's shapes and
 // dtype) that is v (not copied) on block l's weights and zero on the
-// others.
+// others (and on a weight of the block beyond the end of v). Scatter
+// panics if l is out of range [0, Blocks()).
 func (p *Products) Scatter(l int, v []*tensor.Dense) []*tensor.Dense {
-	return scatter(p.Weights, p.blocks[l].params, v, p.Dtype())
+	return scatter(p.Weights, p.blockAt(l).params, v, p.Dtype())
 }
 
 func scatter(ws []*G.Node, ks []int, v []*tensor.Dense, dt tensor.Dtype) []*tensor.Dense {
