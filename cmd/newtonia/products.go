@@ -1,12 +1,14 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -68,6 +70,7 @@ type Entry struct {
 
 // Report is what products prints and writes as report.json.
 type Report struct {
+	Format     string         `json:"format"` // resultFormat: what -force may replace
 	Net        string         `json:"net"`
 	Directions string         `json:"directions"`
 	Params     []string       `json:"params"` // the weights, in the order of the full Hessian's files
@@ -76,6 +79,7 @@ type Report struct {
 	// ExactRefused lists the blocks whose exact inverse product was
 	// refused or is uncertified (the reason is in the entry): exit code 3.
 	ExactRefused []string `json:"exact_refused,omitempty"`
+	Files        []string `json:"files"` // every file of the result folder but report.json
 }
 
 func products(args []string, stdout, stderr io.Writer) int {
@@ -93,7 +97,7 @@ func products(args []string, stdout, stderr io.Writer) int {
 	fs.Int64Var(&s.denseMem, "dense-mem", reference.DefaultMaxBytes, "memory cap of one dense reference, bytes; estimated before building")
 	fs.DurationVar(&s.denseTime, "dense-time", reference.DefaultMaxTime, "time cap of one dense reference; estimated before building")
 	fs.BoolVar(&s.asJSON, "json", false, "print the report as JSON instead of a table")
-	fs.BoolVar(&s.force, "force", false, "replace the -out folder of an earlier run (the whole result set)")
+	fs.BoolVar(&s.force, "force", false, "replace -out if it holds an earlier result set of newtonia products (its report.json lists every file) and no input of this run")
 	random := fs.String("random", "", "generate a random leaky-ReLU net with widths n0,n1,...,nL instead of reading NET.json")
 	batch := fs.Int("batch", 0, "batch of the random net (0: n0)")
 	seed := fs.Uint64("seed", 1, "seed of the random net")
@@ -138,23 +142,44 @@ func products(args []string, stdout, stderr io.Writer) int {
 	case *random != "" && fs.NArg() != 0, *random == "" && fs.NArg() != 1:
 		return usageErr("want one NET.json, or -random without one")
 	}
-	out, err := newOutput(s.out, s.force)
-	if err != nil {
+	fail := func(err error) int {
 		fmt.Fprintln(stderr, "newtonia:", err)
 		return exitError
 	}
-	defer out.abort()
+	// The net is read, and whether -out may be replaced checked, before
+	// the output folder is made.
 	path := fs.Arg(0)
-	if *random != "" {
-		if path, err = generate(*random, *batch, *seed, *slope, filepath.Join(out.tmp, "net")); err != nil {
-			fmt.Fprintln(stderr, "newtonia:", err)
-			return exitError
+	var net *nets.Loaded
+	var inputs []string
+	if *random == "" {
+		var err error
+		if net, err = nets.Load(path); err != nil {
+			return fail(err)
+		}
+		if inputs, err = netInputs(path); err != nil {
+			return fail(err)
 		}
 	}
-	rep, err := compute(path, s, stderr)
+	out, err := newOutput(s.out, s.force, inputs)
 	if err != nil {
-		fmt.Fprintln(stderr, "newtonia:", err)
-		return exitError
+		return fail(err)
+	}
+	defer out.abort()
+	if *random != "" {
+		if path, err = generate(*random, *batch, *seed, *slope, filepath.Join(out.tmp, "net")); err != nil {
+			return fail(err)
+		}
+		if net, err = nets.Load(path); err != nil {
+			return fail(err)
+		}
+	}
+	p, err := hvp.New(net.Loss, net.Params()...)
+	if err != nil {
+		return fail(err)
+	}
+	rep, err := compute(net, p, path, s, stderr)
+	if err != nil {
+		return fail(err)
 	}
 	if *random != "" {
 		rep.Net = filepath.Join(s.out, "net", "net.json")
@@ -231,6 +256,35 @@ func generate(widthList string, batch int, seed uint64, slope float64, dir strin
 	return nets.Save(dir, m, nil, false)
 }
 
+// netInputs returns the files the net description at path reads: itself
+// and every array it names (relative paths from its folder).
+func netInputs(path string) ([]string, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var f nets.File
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	names := append([]string{f.X, f.Y}, f.Directions...)
+	names = append(names, f.BiasDirections...)
+	for _, l := range f.Layers {
+		names = append(names, l.Weights, l.Bias)
+	}
+	out := []string{path}
+	for _, n := range names {
+		if n == "" {
+			continue
+		}
+		if !filepath.IsAbs(n) {
+			n = filepath.Join(filepath.Dir(path), n)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
 // run is what one method computes for one entry: its value, or an error
 // that becomes the entry's Error. Every method of a product runs, whatever
 // another one did.
@@ -240,15 +294,8 @@ type method struct {
 }
 
 // compute runs every product by every method that applies.
-func compute(path string, s settings, stderr io.Writer) (*Report, error) {
-	net, err := nets.Load(path)
-	if err != nil {
-		return nil, err
-	}
-	p, err := hvp.New(net.Loss, net.Params()...)
-	if err != nil {
-		return nil, err
-	}
+func compute(net *nets.Loaded, p *hvp.Products, path string, s settings, stderr io.Writer) (*Report, error) {
+	var err error
 	rep := &Report{Net: path, Conditions: p.Conditions(), Directions: "gradient (Newton directions)"}
 	for _, w := range p.Weights {
 		rep.Params = append(rep.Params, w.Name())

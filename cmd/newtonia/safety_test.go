@@ -1,0 +1,166 @@
+package main
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/newtonia/newtonia/nets"
+)
+
+// The tests below run the command as a separate process where it must
+// die or be killed: the test binary re-executed with NEWTONIA_TEST_MAIN
+// set is the newtonia binary (main is run with os.Args).
+func TestMain(m *testing.M) {
+	if os.Getenv("NEWTONIA_TEST_MAIN") == "1" {
+		main()
+	}
+	os.Exit(m.Run())
+}
+
+func command(args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "NEWTONIA_TEST_MAIN=1")
+	return cmd
+}
+
+// snapshot maps every path under dir (not following links) to its kind
+// and content hash, to show that nothing was touched.
+func snapshot(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.Type()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(path)
+			out[path] = "link " + target
+			return err
+		case d.IsDir():
+			out[path] = "dir"
+		default:
+			b, err := os.ReadFile(path)
+			out[path] = fmt.Sprintf("%x", sha256.Sum256(b))
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func sameSnapshot(t *testing.T, what string, before, after map[string]string) {
+	t.Helper()
+	for p, h := range before {
+		if after[p] != h {
+			t.Errorf("%s: %s changed or removed (%q → %q)", what, p, h, after[p])
+		}
+	}
+	for p := range after {
+		if _, ok := before[p]; !ok {
+			t.Errorf("%s: %s appeared", what, p)
+		}
+	}
+}
+
+// -force replaces only an earlier result set of this tool that holds no
+// input of the run; everything else is refused, exit 1, with nothing
+// touched (issue 19 item 1: `-out DIR -force` deleted DIR whatever it
+// was, the folder of the inputs included).
+func TestForceReplacesOnlyResultSets(t *testing.T) {
+	refused := func(t *testing.T, what, root string, args []string, want ...string) {
+		t.Helper()
+		before := snapshot(t, root)
+		code, _, stderr := runCmd(t, append([]string{"products", "-force"}, args...)...)
+		if code != exitError {
+			t.Errorf("%s: exit %d, want %d: %s", what, code, exitError, stderr)
+		}
+		for _, w := range append(want, "-out") {
+			if !strings.Contains(stderr, w) {
+				t.Errorf("%s: message %q lacks %q", what, stderr, w)
+			}
+		}
+		sameSnapshot(t, what, before, snapshot(t, root))
+	}
+	t.Run("the inputs' folder", func(t *testing.T) {
+		net := copyExample(t, func(string, *nets.File) {})
+		dir := filepath.Dir(net)
+		refused(t, "-out = the folder of net.json", dir, []string{"-out", dir, net}, "input")
+		// -out naming an ancestor of the inputs, and the inputs' folder
+		// reached through "..".
+		refused(t, "-out = its parent", filepath.Dir(dir), []string{"-out", filepath.Dir(dir), net}, "input")
+		refused(t, "-out = dir/sub/..", dir, []string{"-out", filepath.Join(dir, "sub", ".."), net}, "input")
+	})
+	t.Run("unrelated files", func(t *testing.T) {
+		root := t.TempDir()
+		dir := filepath.Join(root, "mine")
+		os.MkdirAll(filepath.Join(dir, "sub"), 0o755)
+		os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("mine"), 0o644)
+		os.WriteFile(filepath.Join(dir, "sub", "data.npy"), []byte("mine"), 0o644)
+		refused(t, "a folder of other files", root, []string{"-out", dir, example}, "not a result set")
+		// A report.json of another tool, or of an older one, is not ours.
+		os.WriteFile(filepath.Join(dir, "report.json"), []byte(`{"net": "x", "entries": []}`), 0o644)
+		refused(t, "a foreign report.json", root, []string{"-out", dir, example}, "not a result set")
+		empty := filepath.Join(root, "empty")
+		os.Mkdir(empty, 0o755)
+		refused(t, "an empty folder", root, []string{"-out", empty, example}, "not a result set")
+	})
+	t.Run("an earlier result set", func(t *testing.T) {
+		root := t.TempDir()
+		out := filepath.Join(root, "out")
+		// A -random result set holds its net in out/net: replaced whole.
+		if code, _, stderr := runCmd(t, "products", "-out", out, "-random", "4,4,4", "-r", "1e-5"); code != exitOK {
+			t.Fatal(stderr)
+		}
+		if code, _, stderr := runCmd(t, "products", "-out", out, "-force", example); code != exitOK {
+			t.Fatalf("replacing an earlier result set: exit %d: %s", code, stderr)
+		}
+		if _, err := os.Stat(filepath.Join(out, "net")); err == nil {
+			t.Error("the earlier result set's net/ folder was not replaced")
+		}
+		if rep := report(t, out); rep.Net != example {
+			t.Errorf("report.json is of net %s, want %s", rep.Net, example)
+		}
+		if left, _ := os.ReadDir(root); len(left) != 1 {
+			t.Errorf("files left beside the output: %v", left)
+		}
+		// A file added to a result set by hand makes it not ours alone.
+		os.WriteFile(filepath.Join(out, "notes.txt"), []byte("mine"), 0o644)
+		refused(t, "a result set with a file of the user's", root, []string{"-out", out, example}, "notes.txt")
+	})
+	t.Run("symbolic links", func(t *testing.T) {
+		net := copyExample(t, func(string, *nets.File) {})
+		dir := filepath.Dir(net)
+		root := t.TempDir()
+		// -out a link to the inputs' folder, and a path through a linked
+		// parent that reaches it.
+		link := filepath.Join(root, "link")
+		if err := os.Symlink(dir, link); err != nil {
+			t.Skip(err)
+		}
+		refused(t, "-out a link to the inputs", root, []string{"-out", link, net}, "symbolic link")
+		parent := filepath.Join(root, "parent")
+		os.Symlink(filepath.Dir(dir), parent)
+		refused(t, "-out through a linked parent", dir, []string{"-out", filepath.Join(parent, filepath.Base(dir)), net}, "input")
+		// An input that is a link into the result set to be replaced: a
+		// net whose W2.npy is the earlier run's saved net/W2.npy.
+		res := filepath.Join(root, "res")
+		if code, _, stderr := runCmd(t, "products", "-out", res, "-random", "6,6,6,6", "-r", "1e-5"); code != exitOK {
+			t.Fatal(stderr)
+		}
+		os.Remove(filepath.Join(dir, "W2.npy"))
+		os.Symlink(filepath.Join(res, "net", "W2.npy"), filepath.Join(dir, "W2.npy"))
+		refused(t, "an input linked into -out", root, []string{"-out", res, net}, "W2.npy", "input")
+		// And the saved net itself as the input, by its own path.
+		refused(t, "the result set's own net", root, []string{"-out", res, filepath.Join(res, "net", "net.json")}, "input")
+	})
+}
