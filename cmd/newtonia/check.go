@@ -26,7 +26,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "newtonia:", err)
 		return exitError
 	}
-	p, err := hvp.New(net.Loss, net.Weights...)
+	p, err := newProducts(net)
 	if err != nil {
 		fmt.Fprintln(stderr, "newtonia:", err)
 		return exitError

@@ -173,7 +173,7 @@ func products(args []string, stdout, stderr io.Writer) int {
 			return fail(err)
 		}
 	}
-	p, err := hvp.New(net.Loss, net.Params()...)
+	p, err := newProducts(net)
 	if err != nil {
 		return fail(err)
 	}
@@ -283,6 +283,14 @@ func netInputs(path string) ([]string, error) {
 		out = append(out, n)
 	}
 	return out, nil
+}
+
+// newProducts is the one place where check and products make the
+// products of a net: every parameter, weights and biases, in the order of
+// nets.MLP.Params, each weight with its bias as one block (issue 19 item
+// 11: check passed the weights alone and judged another net).
+func newProducts(net *nets.Loaded) (*hvp.Products, error) {
+	return hvp.New(net.Loss, net.Params()...)
 }
 
 // run is what one method computes for one entry: its value, or an error

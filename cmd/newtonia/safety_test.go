@@ -2,15 +2,20 @@ package main
 
 import (
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"io/fs"
+	"math"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/newtonia/newtonia/hvp"
 	"github.com/newtonia/newtonia/nets"
+	"github.com/newtonia/newtonia/ops"
 )
 
 // The tests below run the command as a separate process where it must
@@ -163,4 +168,49 @@ func TestForceReplacesOnlyResultSets(t *testing.T) {
 		// And the saved net itself as the input, by its own path.
 		refused(t, "the result set's own net", root, []string{"-out", res, filepath.Join(res, "net", "net.json")}, "input")
 	})
+}
+
+// check and products judge the same blocks: each weight with its bias
+// (issue 19 item 11: check passed the weights alone, and on a biased net
+// with batch 5 and fan-in 4 said refused where products said exact).
+func TestCheckCountsBiases(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 11))
+	m, err := nets.Build(nets.Spec{Batch: 5, In: 4, Layers: []nets.Layer{{Out: 4, Act: ops.TanhFunc{}, Bias: true}, {Out: 4, Act: ops.IdentityFunc{}, Bias: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Randomize(rng, 0.5, 1); err != nil {
+		t.Fatal(err)
+	}
+	path, err := nets.Save(filepath.Join(t.TempDir(), "net"), m, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, js, stderr := runCmd(t, "check", "-json", path)
+	var conds hvp.Conditions
+	if err := json.Unmarshal([]byte(js), &conds); err != nil {
+		t.Fatalf("%v: %s", err, js)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	pcode, table, pstderr := runCmd(t, "products", "-out", out, path)
+	if pcode != exitOK {
+		t.Fatalf("products: exit %d\n%s\n%s", pcode, table, pstderr)
+	}
+	rep := report(t, out)
+	if code != exitOK || len(conds) != len(rep.Conditions) {
+		t.Fatalf("check: exit %d, %d blocks; products: %d blocks\n%s", code, len(conds), len(rep.Conditions), stderr)
+	}
+	for l, c := range conds {
+		pc := rep.Conditions[l]
+		if c.Weight != pc.Weight || c.Kind != pc.Kind || c.Route != pc.Route || c.Weight != fmt.Sprintf("W%d+b%d", l+1, l+1) {
+			t.Errorf("block %d: check says %s %v (%s), products %s %v (%s)", l, c.Weight, c.Kind, c.Route, pc.Weight, pc.Kind, pc.Route)
+		}
+		// products' exact result against its dense solve: exact up to
+		// rounding amplified by the block's conditioning (1e-9 for these
+		// small, well-conditioned blocks).
+		e := entry(rep, pc.Weight, "InvHv", "exact")
+		if e == nil || e.RelToDense == nil || !(*e.RelToDense < 1e-9) || math.IsNaN(*e.RelToDense) {
+			t.Errorf("block %d: exact vs dense: %+v", l, e)
+		}
+	}
 }
