@@ -16,6 +16,7 @@ import (
 
 	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/hvp"
+	"github.com/newtonia/newtonia/internal/budget"
 	"github.com/newtonia/newtonia/nets"
 	"github.com/newtonia/newtonia/ops"
 	"github.com/newtonia/newtonia/reference"
@@ -36,6 +37,7 @@ type settings struct {
 	denseMax  int
 	denseMem  int64
 	denseTime time.Duration
+	mem       int64
 	asJSON    bool
 	force     bool
 }
@@ -96,6 +98,7 @@ func products(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&s.denseMax, "dense-max", 1024, "largest parameter count for a dense Hessian reference (block or full)")
 	fs.Int64Var(&s.denseMem, "dense-mem", reference.DefaultMaxBytes, "memory cap of one dense reference, bytes; estimated before building")
 	fs.DurationVar(&s.denseTime, "dense-time", reference.DefaultMaxTime, "time cap of one dense reference; estimated before building")
+	fs.Int64Var(&s.mem, "mem", 0, "memory cap of the run (the net, the results kept until written, the products' working memory), bytes; estimated before anything is allocated (0: "+budget.Describe()+")")
 	fs.BoolVar(&s.asJSON, "json", false, "print the report as JSON instead of a table")
 	fs.BoolVar(&s.force, "force", false, "replace -out if it holds an earlier result set of newtonia products (its report.json lists every file) and no input of this run")
 	random := fs.String("random", "", "generate a random leaky-ReLU net with widths n0,n1,...,nL instead of reading NET.json")
@@ -133,6 +136,8 @@ func products(args []string, stdout, stderr io.Writer) int {
 		return usageErr("-dense-mem %d: want > 0", s.denseMem)
 	case s.denseTime <= 0:
 		return usageErr("-dense-time %v: want > 0", s.denseTime)
+	case s.mem < 0:
+		return usageErr("-mem %d: want ≥ 0 (0: the default)", s.mem)
 	case *random == "" && (*batch != 0 || isSet(fs, "seed") || isSet(fs, "slope")):
 		return usageErr("-batch, -seed and -slope apply to -random only")
 	case *random != "" && (!(*slope >= 0) || math.IsInf(*slope, 0)):
@@ -146,14 +151,27 @@ func products(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "newtonia:", err)
 		return exitError
 	}
-	// The net is read, and whether -out may be replaced checked, before
-	// the output folder is made.
+	// Everything is checked and estimated before the output folder is
+	// made: the net (read, or its size for -random), the run's memory,
+	// whether -out may be replaced.
 	path := fs.Arg(0)
 	var net *nets.Loaded
 	var inputs []string
-	if *random == "" {
+	var spec nets.Spec
+	if *random != "" {
+		var err error
+		if spec, err = randomSpec(*random, *batch, *slope); err != nil {
+			return fail(err)
+		}
+		if err := memoryCheck("-random "+*random, spec, s); err != nil {
+			return fail(err)
+		}
+	} else {
 		var err error
 		if net, err = nets.Load(path); err != nil {
+			return fail(err)
+		}
+		if err := memoryCheck(path, net.Spec, s); err != nil {
 			return fail(err)
 		}
 		if inputs, err = netInputs(path); err != nil {
@@ -166,7 +184,7 @@ func products(args []string, stdout, stderr io.Writer) int {
 	}
 	defer out.abort()
 	if *random != "" {
-		if path, err = generate(*random, *batch, *seed, *slope, filepath.Join(out.tmp, "net")); err != nil {
+		if path, err = generate(spec, *seed, filepath.Join(out.tmp, "net")); err != nil {
 			return fail(err)
 		}
 		if net, err = nets.Load(path); err != nil {
@@ -224,36 +242,82 @@ func isSet(fs *flag.FlagSet, name string) bool {
 	return set
 }
 
-// generate draws a random leaky-ReLU net (weights randn/√fan-in + I, data
-// and targets randn, no directions: the gradient is used) and saves it
-// into dir.
-func generate(widthList string, batch int, seed uint64, slope float64, dir string) (string, error) {
+// randomSpec is the shape of the -random net: leaky-ReLU layers of the
+// given widths, half squared error, batch n0 unless given.
+func randomSpec(widthList string, batch int, slope float64) (nets.Spec, error) {
 	var widths []int
 	for _, f := range strings.Split(widthList, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 1 || n > 1<<16 {
-			return "", fmt.Errorf("-random: bad width %q (want n0,n1,...,nL, each 1 to 65536)", f)
+			return nets.Spec{}, fmt.Errorf("-random: bad width %q (want n0,n1,...,nL, each 1 to 65536)", f)
 		}
 		widths = append(widths, n)
 	}
 	if len(widths) < 2 {
-		return "", errors.New("-random needs at least two widths: n0,n1")
+		return nets.Spec{}, errors.New("-random needs at least two widths: n0,n1")
 	}
 	if batch == 0 {
 		batch = widths[0]
 	}
-	var layers []nets.Layer
+	spec := nets.Spec{Batch: batch, In: widths[0]}
 	for _, w := range widths[1:] {
-		layers = append(layers, nets.Layer{Out: w, Act: ops.LeakyReLUFunc{Alpha: slope}})
+		spec.Layers = append(spec.Layers, nets.Layer{Out: w, Act: ops.LeakyReLUFunc{Alpha: slope}})
 	}
-	m, err := nets.NewMLP(batch, widths[0], layers)
+	return spec, nil
+}
+
+// generate draws a random net of spec (weights randn/√fan-in + I, data
+// and targets randn, no directions: the gradient is used) and saves it
+// into dir.
+func generate(spec nets.Spec, seed uint64, dir string) (string, error) {
+	m, err := nets.Build(spec)
 	if err != nil {
 		return "", err
 	}
-	if err := m.Randomize(rand.New(rand.NewPCG(seed, 0x6e6574)), 1/math.Sqrt(float64(widths[0])), 1); err != nil {
+	if err := m.Randomize(rand.New(rand.NewPCG(seed, 0x6e6574)), 1/math.Sqrt(float64(spec.In)), 1); err != nil {
 		return "", err
 	}
 	return nets.Save(dir, m, nil, false)
+}
+
+// runBytes estimates the memory of a products run on a net of spec with
+// the given number of finite-difference steps, in bytes: the net's arrays
+// (parameters, x and y); the results kept until written, one value the
+// size of the block per method and product (8 + 3·steps per parameter);
+// and the products' working memory, about 24 values per parameter and 16
+// per activation (the forward, R-, gradient and B-passes each keep the
+// batch's activations). Measured peaks on -random nets of widths 256 to
+// 1024 are 60–90% of it. Dense references are bounded apart (-dense-max,
+// -dense-mem).
+func runBytes(spec nets.Spec, steps int) float64 {
+	batch := float64(spec.Batch)
+	params, acts := 0.0, batch*float64(spec.In)
+	in := spec.In
+	for _, l := range spec.Layers {
+		k := in
+		if l.Bias {
+			k++
+		}
+		params += float64(k) * float64(l.Out)
+		acts += batch * float64(l.Out)
+		in = l.Out
+	}
+	return 8 * (params + acts + float64(8+3*steps)*params + 24*params + 16*acts)
+}
+
+// memoryCheck refuses a run whose estimated memory (runBytes) exceeds
+// -mem, naming what (the -random flag or the net's file), before anything
+// is allocated (issue 19 item 5: -random 65536,65536 died of out of
+// memory, exit 2, leaving its temporary folder).
+func memoryCheck(what string, spec nets.Spec, s settings) error {
+	params := 0
+	in := spec.In
+	for _, l := range spec.Layers {
+		params += (in + map[bool]int{true: 1}[l.Bias]) * l.Out
+		in = l.Out
+	}
+	return budget.Check(fmt.Sprintf("%s: a run with batch %d and %d parameters", what, spec.Batch, params), runBytes(spec, len(s.steps)), s.mem,
+		"the net, the results kept until written and the products' working memory; raise -mem, or take smaller widths or batch")
 }
 
 // netInputs returns the files the net description at path reads: itself

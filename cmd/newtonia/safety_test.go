@@ -10,8 +10,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/newtonia/newtonia/hvp"
 	"github.com/newtonia/newtonia/nets"
@@ -20,9 +23,18 @@ import (
 
 // The tests below run the command as a separate process where it must
 // die or be killed: the test binary re-executed with NEWTONIA_TEST_MAIN
-// set is the newtonia binary (main is run with os.Args).
+// set is the newtonia binary (main is run with os.Args). With
+// NEWTONIA_TEST_MAX_AS set, its address space is capped at that many
+// bytes first, so that a regression of a memory test fails inside the
+// child instead of taking the machine's memory.
 func TestMain(m *testing.M) {
 	if os.Getenv("NEWTONIA_TEST_MAIN") == "1" {
+		if as, err := strconv.ParseUint(os.Getenv("NEWTONIA_TEST_MAX_AS"), 10, 64); err == nil {
+			if err := syscall.Setrlimit(syscall.RLIMIT_AS, &syscall.Rlimit{Cur: as, Max: as}); err != nil {
+				fmt.Fprintln(os.Stderr, "setrlimit:", err)
+				os.Exit(99)
+			}
+		}
 		main()
 	}
 	os.Exit(m.Run())
@@ -168,6 +180,42 @@ func TestForceReplacesOnlyResultSets(t *testing.T) {
 		// And the saved net itself as the input, by its own path.
 		refused(t, "the result set's own net", root, []string{"-out", res, filepath.Join(res, "net", "net.json")}, "input")
 	})
+}
+
+// A -random net too large for memory is refused before anything is
+// allocated or written: exit 1, naming -random (issue 19 item 5:
+// `-random 65536,65536` died of out of memory with exit 2, the usage
+// code, leaving its temporary folder). Run as a separate process: a
+// regression must not take the test binary's memory.
+func TestHugeRandomRefused(t *testing.T) {
+	for _, args := range [][]string{
+		{"-random", "65536,65536"},
+		{"-random", "65536,65536,65536", "-batch", "65536"},
+		{"-random", "512,512", "-mem", "1000000"}, // a small net above a small cap
+	} {
+		root := t.TempDir()
+		out := filepath.Join(root, "out")
+		cmd := command(append([]string{"products", "-out", out}, args...)...)
+		cmd.Env = append(cmd.Env, "NEWTONIA_TEST_MAX_AS=8589934592") // 8 GiB: a refusal needs a few MB
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		t0 := time.Now()
+		err := cmd.Run()
+		code := cmd.ProcessState.ExitCode()
+		if err != nil && code < 0 {
+			t.Fatalf("%v: %v", args, err)
+		}
+		if code != exitError || !strings.Contains(stderr.String(), "-random "+args[1]) || !strings.Contains(stderr.String(), "memory") ||
+			!strings.Contains(stderr.String(), "-mem") {
+			t.Errorf("%v: exit %d, %s", args, code, stderr.String())
+		}
+		if el := time.Since(t0); el > 20*time.Second {
+			t.Errorf("%v: refused after %v: something ran first", args, el)
+		}
+		if left, _ := os.ReadDir(root); len(left) != 0 {
+			t.Errorf("%v: left %v", args, left)
+		}
+	}
 }
 
 // check and products judge the same blocks: each weight with its bias
