@@ -8,9 +8,12 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
+	"syscall"
 
 	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/nets"
@@ -24,8 +27,9 @@ const resultFormat = "newtonia products result set, version 1"
 // output is a result folder written whole or not at all: everything goes
 // into a temporary folder beside the target, which replaces the target in
 // one rename when complete (with -force, the two folders are exchanged
-// atomically and the earlier result set removed after). A failure part-way
-// leaves the target as it was and removes the temporary folder.
+// atomically and the earlier result set removed after). A failure or an
+// interrupt (SIGINT, SIGTERM) part-way leaves the target as it was and
+// removes the temporary folder.
 //
 // -force replaces only an earlier result set of this tool (its report.json
 // carries resultFormat and lists every file of the folder) that holds no
@@ -38,9 +42,15 @@ type output struct {
 	inputs []string // the run's input files, absolute, links evaluated
 	force  bool
 
+	// mu is held by everything that writes into, moves or removes the
+	// temporary folder (generating the -random net, write, commit,
+	// abort) and by the signal handler, so that an interrupt never races
+	// a writer that would recreate what it removes.
+	mu   sync.Mutex
 	tmp  string
 	old  string // the earlier result set while the fallback swap removes it
 	done bool
+	stop func() // stops the signal handler
 }
 
 // refuse is the error of a -out that cannot be used: an
@@ -51,8 +61,9 @@ func (o *output) refuse(format string, a ...any) error {
 
 // newOutput checks that dir may be written (or, with force, replaced)
 // without touching any of inputs, then makes the temporary folder beside
-// it.
-func newOutput(dir string, force bool, inputs []string) (*output, error) {
+// it. From then on an interrupt removes the temporary folder (the
+// returned output's abort, which the caller defers, stops listening).
+func newOutput(dir string, force bool, inputs []string, stderr io.Writer) (*output, error) {
 	o := &output{name: dir, force: force}
 	if dir == "" {
 		return nil, o.refuse("empty folder name")
@@ -79,7 +90,9 @@ func newOutput(dir string, force bool, inputs []string) (*output, error) {
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return nil, o.refuse("%v", err)
 	}
+	o.stop = o.onSignal(stderr) // before the temporary folder exists
 	if o.tmp, err = os.MkdirTemp(parent, "."+filepath.Base(abs)+".tmp-"); err != nil {
+		o.stop()
 		return nil, o.refuse("%v", err)
 	}
 	return o, nil
@@ -176,6 +189,8 @@ func (o *output) resultSet(dir string) error {
 // write saves every computed value as .npy and report.json into the
 // temporary folder; report.json lists every file of the folder.
 func (o *output) write(rep *Report) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	for _, e := range rep.Entries {
 		method := strings.NewReplacer(" ", "_", "=", "").Replace(e.Method)
 		params := strings.Split(e.Block, "+")
@@ -217,6 +232,8 @@ func (o *output) write(rep *Report) error {
 // checked again (it may have changed while running) and exchanged with
 // the new one in one step where the system can.
 func (o *output) commit() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	if _, err := os.Lstat(o.dir); errors.Is(err, fs.ErrNotExist) {
 		if err := os.Rename(o.tmp, o.dir); err != nil {
 			return fmt.Errorf("-out %s: %w", o.name, err)
@@ -252,12 +269,69 @@ func (o *output) commit() error {
 	return err
 }
 
-// abort removes the temporary folder unless committed.
+// abort removes the temporary folder unless committed, then stops
+// listening for signals (a signal meanwhile waits for the removal).
 func (o *output) abort() {
+	o.mu.Lock()
+	o.cleanup()
+	o.mu.Unlock()
+	o.stop()
+}
+
+// locked runs f, which writes into the temporary folder, with o.mu held.
+func (o *output) locked(f func() error) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return f()
+}
+
+// cleanup removes what this run left beside the target; o.mu held.
+func (o *output) cleanup() {
 	if !o.done && o.tmp != "" {
-		_ = os.RemoveAll(o.tmp)
+		removeAll(o.tmp)
 	}
 	if o.old != "" && o.done {
-		_ = os.RemoveAll(o.old)
+		removeAll(o.old)
+	}
+}
+
+// removeAll removes path, trying again if a first attempt fails part-way.
+func removeAll(path string) {
+	for try := 0; try < 3; try++ {
+		if os.RemoveAll(path) == nil {
+			return
+		}
+	}
+}
+
+// onSignal removes the temporary folder when the run is interrupted
+// (SIGINT, SIGTERM) and exits with 128 + the signal's number; the
+// returned function stops listening. A kill -9 cannot be caught: it
+// leaves the temporary folder (README).
+func (o *output) onSignal(stderr io.Writer) (stop func()) {
+	ch := make(chan os.Signal, 1)
+	quit := make(chan struct{})
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		select {
+		case sig := <-ch:
+			o.mu.Lock() // not released: an interrupted commit completes first
+			o.cleanup()
+			state := "left as it was"
+			if o.done {
+				state = "already written"
+			}
+			fmt.Fprintf(stderr, "newtonia: interrupted (%v): %s %s, temporary files removed\n", sig, "-out "+o.name, state)
+			code := 1
+			if s, ok := sig.(syscall.Signal); ok {
+				code = 128 + int(s)
+			}
+			os.Exit(code)
+		case <-quit:
+		}
+	}()
+	return func() {
+		signal.Stop(ch)
+		close(quit)
 	}
 }

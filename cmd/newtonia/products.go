@@ -178,13 +178,17 @@ func products(args []string, stdout, stderr io.Writer) int {
 			return fail(err)
 		}
 	}
-	out, err := newOutput(s.out, s.force, inputs)
+	out, err := newOutput(s.out, s.force, inputs, stderr)
 	if err != nil {
 		return fail(err)
 	}
 	defer out.abort()
 	if *random != "" {
-		if path, err = generate(spec, *seed, filepath.Join(out.tmp, "net")); err != nil {
+		err := out.locked(func() (err error) {
+			path, err = generate(spec, *seed, filepath.Join(out.tmp, "net"))
+			return err
+		})
+		if err != nil {
 			return fail(err)
 		}
 		if net, err = nets.Load(path); err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -180,6 +181,75 @@ func TestForceReplacesOnlyResultSets(t *testing.T) {
 		// And the saved net itself as the input, by its own path.
 		refused(t, "the result set's own net", root, []string{"-out", res, filepath.Join(res, "net", "net.json")}, "input")
 	})
+}
+
+// A run interrupted by SIGINT or SIGTERM removes its temporary folder and
+// leaves -out as it was (issue 19 item 6: .res.tmp-* folders stayed).
+func TestInterruptRemovesTemporaryFolder(t *testing.T) {
+	for _, c := range []struct {
+		sig     syscall.Signal
+		earlier bool // an earlier result set in -out, replaced with -force
+	}{{syscall.SIGINT, false}, {syscall.SIGTERM, false}, {syscall.SIGTERM, true}} {
+		t.Run(fmt.Sprintf("%v, earlier result set %v", c.sig, c.earlier), func(t *testing.T) {
+			root := t.TempDir()
+			out := filepath.Join(root, "out")
+			args := []string{"products", "-out", out, "-random", "40,40,40", "-dense-max", "100000", "-cg-maxiter", "5"}
+			if c.earlier {
+				if code, _, stderr := runCmd(t, "products", "-out", out, "-random", "4,4,4", "-r", "1e-5"); code != exitOK {
+					t.Fatal(stderr)
+				}
+				args = append(args, "-force")
+			}
+			before := snapshot(t, root)
+			// A run of a minute or more (dense blocks of 1600 parameters):
+			// signalled once its first product is done.
+			cmd := command(args...)
+			pipe, err := cmd.StderrPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			started := make(chan bool, 1)
+			go func() {
+				sc := bufio.NewScanner(pipe)
+				sent := false
+				for sc.Scan() {
+					if !sent && strings.HasPrefix(sc.Text(), "[1/") {
+						started <- true
+						sent = true
+					}
+				}
+				if !sent {
+					started <- false
+				}
+			}()
+			if !<-started {
+				cmd.Wait()
+				t.Fatal("the run ended before its first product")
+			}
+			tmps, _ := filepath.Glob(filepath.Join(root, ".out.tmp-*"))
+			if len(tmps) == 0 {
+				t.Fatal("no temporary folder while running: the test does not test")
+			}
+			if err := cmd.Process.Signal(c.sig); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case <-done:
+			case <-time.After(60 * time.Second):
+				cmd.Process.Kill()
+				t.Fatal("the run did not stop within a minute of the signal")
+			}
+			if code := cmd.ProcessState.ExitCode(); code != 128+int(c.sig) {
+				t.Errorf("exit %d (%v), want %d", code, cmd.ProcessState, 128+int(c.sig))
+			}
+			sameSnapshot(t, "after the signal", before, snapshot(t, root))
+		})
+	}
 }
 
 // A -random net too large for memory is refused before anything is
