@@ -97,7 +97,7 @@ func products(args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&s.exactDamp, "exact-damping", 0, "exact damping λ ≥ 0 of the B-pass and the dense references: (H_ll + λ·h̃ᵀh̃ ⊗ I) u = v (per-sample route)")
 	fs.IntVar(&s.denseMax, "dense-max", 1024, "largest parameter count for a dense Hessian reference (block or full)")
 	fs.Int64Var(&s.denseMem, "dense-mem", reference.DefaultMaxBytes, "memory cap of one dense reference, bytes; estimated before building")
-	fs.DurationVar(&s.denseTime, "dense-time", reference.DefaultMaxTime, "time cap of one dense reference; estimated before building")
+	fs.DurationVar(&s.denseTime, "dense-time", reference.DefaultMaxTime, "time cap of building one dense reference and of solving it, each estimated before it starts")
 	fs.Int64Var(&s.mem, "mem", 0, "memory cap of the run (the net, the results kept until written, the products' working memory), bytes; estimated before anything is allocated (0: "+budget.Describe()+")")
 	fs.BoolVar(&s.asJSON, "json", false, "print the report as JSON instead of a table")
 	fs.BoolVar(&s.force, "force", false, "replace -out if it holds an earlier result set of newtonia products (its report.json lists every file) and no input of this run")
@@ -543,7 +543,11 @@ func blockMethods(p *hvp.Products, l int, v []*tensor.Dense, s settings, stderr 
 					return err
 				}
 			}
-			sol, err := reference.MinNormSolve(a, hvp.Flatten(v))
+			n, _ := a.Dims()
+			sol, err := reference.MinNormSolveWithin(a, hvp.Flatten(v), fmt.Sprintf("%s solve of block %s (-dense-time, -dense-mem)", label, name),
+				&reference.Limits{MaxBytes: s.denseMem, MaxTime: s.denseTime, Busy: func(el, est time.Duration) {
+					fmt.Fprintf(stderr, "    %s InvHv %s: factorising the %d×%d matrix, %.0f s of about %.0f s\n", name, label, n, n, el.Seconds(), est.Seconds())
+				}})
 			if err != nil {
 				return err
 			}
