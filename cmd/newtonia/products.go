@@ -49,10 +49,11 @@ type Entry struct {
 	// Method names how the value was computed, and is the file name's
 	// middle part: "exact" (an exact result; for InvHv only a certified
 	// exact or pseudo-inverse one), "newton-only" (a certified solution of
-	// H u = v that is not H⁺v), "uncertified" (a B-pass that failed its
-	// checks, kept for comparison), "fd r=…", "cg", "dense" (from a dense
-	// matrix of exact R-pass columns), "dense-fd" (from a dense matrix of
-	// finite differences).
+	// H u = v that is not H⁺v), "uncertified" (a B-pass refused before
+	// running or that failed its checks, computed anyway for comparison;
+	// the note says which, and where the dense solve is the block's
+	// result), "fd r=…", "cg", "dense" (from a dense matrix of exact R-pass
+	// columns), "dense-fd" (from a dense matrix of finite differences).
 	Method       string   `json:"method"`
 	Files        []string `json:"files,omitempty"`
 	RelToDense   *float64 `json:"rel_to_dense,omitempty"`
@@ -66,8 +67,10 @@ type Entry struct {
 	Note         string   `json:"note,omitempty"`
 	Error        string   `json:"error,omitempty"` // why this product has no value
 
-	value []*tensor.Dense
-	fatal bool // an exact Hv failed
+	value   []*tensor.Dense
+	fatal   bool                // an exact Hv failed
+	sol     *reference.Solution // of a dense InvHv
+	outcome string              // of an uncertified B-pass, for stderr
 }
 
 // Report is what products prints and writes as report.json.
@@ -81,6 +84,10 @@ type Report struct {
 	// ExactRefused lists the blocks whose exact inverse product was
 	// refused or is uncertified (the reason is in the entry): exit code 3.
 	ExactRefused []string `json:"exact_refused,omitempty"`
+	// DenseResults lists, for those blocks, the dense solve that is the
+	// block's result where one was computed (its B-pass was refused or
+	// failed its checks; the block itself may well be invertible).
+	DenseResults []string `json:"dense_results,omitempty"`
 	Files        []string `json:"files"` // every file of the result folder but report.json
 }
 
@@ -231,8 +238,10 @@ func products(args []string, stdout, stderr io.Writer) int {
 			return exitError
 		}
 	}
-	for _, b := range rep.ExactRefused {
-		fmt.Fprintf(stderr, "newtonia: %s: exact inverse refused or uncertified\n", b)
+	for _, e := range rep.Entries {
+		if e.outcome != "" {
+			fmt.Fprintf(stderr, "newtonia: %s\n", e.outcome)
+		}
 	}
 	if len(rep.ExactRefused) > 0 {
 		return exitRefused
@@ -405,16 +414,83 @@ func compute(net *nets.Loaded, p *hvp.Products, path string, s settings, stderr 
 			map[bool]string{true: ": " + e.Error}[e.Error != ""])
 		rep.Entries = append(rep.Entries, e)
 	}
-	for l := range p.Blocks() {
-		for _, e := range rep.Entries {
-			if e.Block == p.BlockName(l) && e.Product == "InvHv" && e.Method == "uncertified" {
-				rep.ExactRefused = append(rep.ExactRefused, fmt.Sprintf("block %d (%s)", l, e.Block))
-				break
-			}
-		}
-	}
+	outcomes(rep, p, s.exactDamp)
 	compare(rep)
 	return rep, nil
+}
+
+// outcomes lists the blocks whose B-pass gave no certified result, and
+// says for each what is true: the B-pass was refused before running (the
+// conditions report's reasons) or failed its checks, which says nothing of
+// whether H_ll is invertible; the dense solve, where computed, is the
+// block's result (issue 19 item 12: a refused B-pass was written as "a
+// B-pass that failed its checks", of blocks that are invertible).
+func outcomes(rep *Report, p *hvp.Products, damping float64) {
+	for l := range p.Blocks() {
+		name := p.BlockName(l)
+		x := entryOf(rep, name, "InvHv", "uncertified")
+		if x == nil {
+			continue
+		}
+		block := fmt.Sprintf("block %d (%s)", l, name)
+		rep.ExactRefused = append(rep.ExactRefused, block)
+		line := block + ": exact inverse uncertified: its B-pass failed its checks"
+		what := "its B-pass failed its checks"
+		// Refused: the B-pass's own kind, or the conditions report's
+		// where the B-pass returned nothing.
+		if x.Kind == hvp.KindRefused.String() || x.Kind == "" && rep.Conditions[l].Kind == hvp.KindRefused {
+			line = block + ": exact inverse refused: its " + refusedBPass + "; " + saysNothing
+			what = "its B-pass was refused"
+		}
+		if d := entryOf(rep, name, "InvHv", "dense"); d != nil && d.value != nil && d.sol != nil {
+			h, of := "H", "H_ll"
+			if damping > 0 {
+				h, of = fmt.Sprintf("(H + %g·h̃ᵀh̃ ⊗ I)", damping), "the damped block"
+			}
+			inv := fmt.Sprintf("%s⁺v, the minimum-norm least-squares solution (rank %d of %d)", h, d.sol.Rank, d.sol.N)
+			if d.sol.Rank == d.sol.N {
+				inv = fmt.Sprintf("%s⁻¹v (rank %d of %d: %s is invertible)", h, d.sol.Rank, d.sol.N, of)
+			}
+			d.Note = fmt.Sprintf("this block's result (%s): %s", what, d.Note)
+			res := "the dense solve is this block's result: " + inv
+			x.Note += "; " + res
+			line += "; " + res + ", in " + strings.Join(fileNames(p, l, "dense"), ", ")
+			rep.DenseResults = append(rep.DenseResults, block)
+		} else {
+			why := "not built"
+			if d != nil && d.Error != "" {
+				why = d.Error
+			}
+			x.Note += fmt.Sprintf("; no dense solve (%s): see InvHv cg, or hvp.Products.BlockCurvature", why)
+			line += "; no dense solve (" + why + ")"
+		}
+		x.outcome = line
+	}
+}
+
+// What a refusal before running means, and only that.
+const (
+	refusedBPass = "B-pass was refused before running (the conditions report says why: no op-by-op inverse on its route, " +
+		"or a per-sample route that needs batch ≤ fan-in)"
+	saysNothing = "the refusal says nothing of H_ll, which may be invertible"
+)
+
+// fileNames are the files of block l's InvHv by method.
+func fileNames(p *hvp.Products, l int, method string) []string {
+	var out []string
+	for _, w := range strings.Split(p.BlockName(l), "+") {
+		out = append(out, fmt.Sprintf("%s.InvHv.%s.npy", w, method))
+	}
+	return out
+}
+
+func entryOf(rep *Report, block, product, method string) *Entry {
+	for _, e := range rep.Entries {
+		if e.Block == block && e.Product == product && e.Method == method {
+			return e
+		}
+	}
+	return nil
 }
 
 // runMethod runs m, turning a panic into an error of the entry.
@@ -493,6 +569,9 @@ func blockMethods(p *hvp.Products, l int, v []*tensor.Dense, s settings, stderr 
 				e.Note += fmt.Sprintf(", damped: (H + %g·h̃ᵀh̃ ⊗ I)⁻¹v", res.Damping)
 			}
 			switch {
+			case res.Kind == hvp.KindRefused:
+				e.Method = "uncertified"
+				e.Note += "; " + refusedBPass + " and computed anyway for comparison: not an inverse product; " + saysNothing
 			case !res.Certified:
 				e.Method = "uncertified"
 				e.Note += "; a B-pass that failed its checks (best effort): not an inverse product"
@@ -551,6 +630,7 @@ func blockMethods(p *hvp.Products, l int, v []*tensor.Dense, s settings, stderr 
 			if err != nil {
 				return err
 			}
+			e.sol = &sol
 			u, err := hvp.SplitLike(sol.U, v)
 			if err != nil {
 				return err
@@ -676,10 +756,13 @@ func printTable(w io.Writer, rep *Report, s settings) {
 		}
 		fmt.Fprintf(w, "%-6s %-6s %-12s %11s %11s %11s %-34s %8.2gs  %s\n", e.Block, e.Product, e.Method,
 			num(e.RelToDense), num(e.RelToExact), num(e.Residual), kind, e.Seconds, it)
-		if e.Error != "" {
+		switch {
+		case e.Error != "":
 			fmt.Fprintf(w, "       no result: %s\n", e.Error)
-		} else if e.Capped != "" {
+		case e.Capped != "":
 			fmt.Fprintf(w, "       stopped at its %s cap: %s\n", e.Capped, e.Note)
+		case e.Product == "InvHv" && e.Method == "uncertified", strings.HasPrefix(e.Note, "this block's result"):
+			fmt.Fprintf(w, "       %s\n", e.Note)
 		}
 	}
 	fmt.Fprintf(w, "\n.npy results and report.json in %s; \"dense\" is built from exact R-pass columns, \"dense-fd\" from finite differences, each only up to %d parameters (-dense-max)\n", s.out, s.denseMax)

@@ -21,6 +21,7 @@ import (
 	"github.com/newtonia/newtonia/nets"
 	"github.com/newtonia/newtonia/ops"
 	"github.com/newtonia/newtonia/reference"
+	"gonum.org/v1/gonum/mat"
 )
 
 // The tests below run the command as a separate process where it must
@@ -319,6 +320,78 @@ func TestDenseTimeBoundsTheSolve(t *testing.T) {
 		}
 	}
 	t.Logf("-dense-time %v, run: %v", cap, time.Since(t0))
+}
+
+// When the B-pass is refused because batch > fan-in, the CLI says that,
+// not "a B-pass that failed its checks", and names the dense solve as the
+// block's result (issue 19 item 12). The net: one identity layer with
+// squared error, batch 7 > fan-in 4, so H = xᵀx ⊗ I is nonsingular and the
+// Newton direction has the closed form u = (xᵀx)⁻¹ g — the oracle.
+func TestRefusedBPassLabels(t *testing.T) {
+	rng := rand.New(rand.NewPCG(12, 12))
+	m, err := nets.Build(nets.Spec{Batch: 7, In: 4, Layers: []nets.Layer{{Out: 3, Act: ops.IdentityFunc{}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Randomize(rng, 0.5, 1); err != nil {
+		t.Fatal(err)
+	}
+	path, err := nets.Save(filepath.Join(t.TempDir(), "net"), m, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	code, table, stderr := runCmd(t, "products", "-out", out, path)
+	if code != exitRefused {
+		t.Fatalf("exit %d\n%s\n%s", code, table, stderr)
+	}
+	rep := report(t, out)
+	x := entry(rep, "W1", "InvHv", "uncertified")
+	if x == nil || strings.Contains(x.Note, "failed its checks") || !strings.Contains(x.Note, "refused before running") ||
+		!strings.Contains(x.Note, "dense solve is this block's result") {
+		t.Errorf("the refused B-pass's entry: %+v", x)
+	}
+	d := entry(rep, "W1", "InvHv", "dense")
+	if d == nil || !strings.HasPrefix(d.Note, "this block's result") || !strings.Contains(d.Note, "rank 12 of 12") {
+		t.Errorf("the dense entry: %+v", d)
+	}
+	for _, w := range []string{"exact inverse refused", "B-pass was refused before running", "dense solve is this block's result", "H_ll is invertible", "W1.InvHv.dense.npy"} {
+		if !strings.Contains(stderr, w) {
+			t.Errorf("stderr lacks %q:\n%s", w, stderr)
+		}
+	}
+	if strings.Contains(stderr+table, "failed its checks") {
+		t.Errorf("a refused B-pass called one that failed its checks:\n%s\n%s", table, stderr)
+	}
+	var raw map[string]any
+	b, _ := os.ReadFile(filepath.Join(out, "report.json"))
+	json.Unmarshal(b, &raw)
+	if dr, _ := raw["dense_results"].([]any); len(dr) != 1 || dr[0] != "block 0 (W1)" {
+		t.Errorf("report.json's dense_results: %v", raw["dense_results"])
+	}
+	// The dense file is the Newton direction (xᵀx)⁻¹ g, g = xᵀ(xW − y):
+	// equal within ε·cond(xᵀx) (1e-12 at cond < 1e3, checked).
+	xm := mat.NewDense(7, 4, m.X.Value().Data().([]float64))
+	w := mat.NewDense(4, 3, m.Weights[0].Value().Data().([]float64))
+	y := mat.NewDense(7, 3, m.Y.Value().Data().([]float64))
+	var r, g, xtx, want mat.Dense
+	r.Mul(xm, w)
+	r.Sub(&r, y)
+	g.Mul(xm.T(), &r)
+	xtx.Mul(xm.T(), xm)
+	if c := mat.Cond(&xtx, 2); c > 1e3 {
+		t.Fatalf("cond(xᵀx) = %.3g: pick another seed", c)
+	}
+	if err := want.Solve(&xtx, &g); err != nil {
+		t.Fatal(err)
+	}
+	got, err := nets.ReadNpy(filepath.Join(out, "W1.InvHv.dense.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := hvp.FlatRelDiff(got.Float64s(), want.RawMatrix().Data); !(e < 1e-12) {
+		t.Errorf("W1.InvHv.dense.npy differs from (xᵀx)⁻¹g by %.2e", e)
+	}
 }
 
 // check and products judge the same blocks: each weight with its bias
