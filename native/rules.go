@@ -307,14 +307,14 @@ func matchScale(s *Site) error {
 	switch symbol(s.n) {
 	case "⊙":
 		for i := range 2 {
-			if c, ok := s.tr.constScalar(k[1-i]); ok {
+			if c, ok := s.Constant(k[1-i]); ok && s.tr.scalarShaped(k[1-i]) {
 				s.c = c
 				s.Reads(k[i])
 				return nil
 			}
 		}
 	case "÷":
-		if c, ok := s.tr.constScalar(k[1]); ok && c != 0 {
+		if c, ok := s.Constant(k[1]); ok && c != 0 && s.tr.scalarShaped(k[1]) {
 			s.c = 1 / c
 			s.Reads(k[0])
 			return nil

@@ -482,20 +482,6 @@ func (tr *translator) staticScalar(n *G.Node) (float64, bool) {
 	return data[0], true
 }
 
-// constScalar returns the value of n when n is static and translated as a
-// scalar.
-func (tr *translator) constScalar(n *G.Node) (float64, bool) {
-	v, ok, err := tr.staticValue(n)
-	if err != nil || !ok {
-		return 0, false
-	}
-	data, s, err := Float64s(v)
-	if err != nil || len(data) != 1 || !scalarConstant(n, s, 1) {
-		return 0, false
-	}
-	return data[0], true
-}
-
 // scalarShaped reports whether the user's node n is translated as a
 // scalar.
 func (tr *translator) scalarShaped(n *G.Node) bool {
