@@ -27,6 +27,7 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"github.com/newtonia/newtonia/internal/gorgoniax"
 	G "gorgonia.org/gorgonia"
 )
 
@@ -42,12 +43,70 @@ var (
 	ErrInternal  = errors.New("internal error")
 )
 
-// Label names a node in messages: its id and its name.
+// Label names a node in messages: its id and its name, %c W; an unnamed
+// input (whose name Gorgonia prints as %!s(<nil>)()) by its id and shape,
+// %c (3×4); an unnamed op node by its op applied to its inputs, as
+// Gorgonia names it, each input node and named op node among them with
+// its name: %c A × B(%a x, %b W).
 func Label(n *G.Node) string {
 	if n == nil {
 		return "<nil>"
 	}
+	if unnamedInput(n) {
+		return fmt.Sprintf("%%%x (%s)", n.ID(), dims(n.Shape()))
+	}
+	if n.Op() != nil {
+		if kids := gorgoniax.Children(n); len(kids) > 0 && n.Name() == autoName(n.Op(), kids) {
+			args := make([]string, len(kids))
+			for i, c := range kids {
+				args[i] = fmt.Sprintf("%%%x", c.ID())
+				ck := gorgoniax.Children(c)
+				if c.Op() == nil || len(ck) > 0 && c.Name() != autoName(c.Op(), ck) {
+					args[i] = Label(c) // an input, or a named op node (not a constant, printed as its value): not recursive
+				}
+			}
+			return fmt.Sprintf("%%%x %s(%s)", n.ID(), n.Op(), strings.Join(args, ", "))
+		}
+	}
 	return fmt.Sprintf("%%%x %s", n.ID(), n.Name())
+}
+
+// autoName is the name Gorgonia gives an op node given none (node.go's
+// Name): its op applied to its inputs' ids.
+func autoName(op G.Op, kids []*G.Node) string {
+	ids := make([]string, len(kids))
+	for i, c := range kids {
+		ids[i] = fmt.Sprintf("%%%x", c.ID())
+	}
+	return fmt.Sprintf("%s(%s)", op, strings.Join(ids, ", "))
+}
+
+// Name is how block names and messages that name a weight or an input by
+// its name alone name node n: its name, or for an unnamed input its Label
+// (%c (3×4)).
+func Name(n *G.Node) string {
+	if n == nil || unnamedInput(n) {
+		return Label(n)
+	}
+	return n.Name()
+}
+
+// noName is Gorgonia's name of an input node given none: its nil op
+// applied to no inputs.
+var noName = fmt.Sprintf("%s()", G.Op(nil))
+
+func unnamedInput(n *G.Node) bool { return n.Op() == nil && n.Name() == noName }
+
+// dims prints a shape as 3×4, a scalar as "scalar".
+func dims(s []int) string {
+	if len(s) == 0 {
+		return "scalar"
+	}
+	parts := make([]string, len(s))
+	for i, d := range s {
+		parts[i] = fmt.Sprint(d)
+	}
+	return strings.Join(parts, "×")
 }
 
 // ShapeError reports a value whose shape, count or dtype does not fit.
@@ -170,13 +229,21 @@ type Untranslated struct {
 	Node   string // the user's node: its name, or its op and inputs
 	Op     string // the op, as Gorgonia prints it, and its Go type
 	Reason string
+	// Random marks a random node (G.UniformRandomNode, G.Dropout, …): it
+	// needs a fixed draw, not a rule (Reason says how).
+	Random bool
 }
 
 func (e *UntranslatedError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d node(s) of the graph have no translation into newtonia's ops:", len(e.Nodes))
+	rules := false
 	for _, n := range e.Nodes {
 		fmt.Fprintf(&b, "\n  %s (op %s): %s", n.Node, n.Op, n.Reason)
+		rules = rules || !n.Random
+	}
+	if !rules {
+		return b.String()
 	}
 	if e.Supported != "" {
 		fmt.Fprintf(&b, "\nTranslated: %s.", e.Supported)

@@ -119,27 +119,29 @@ func LayerOf(uses map[*G.Node][]*G.Node, w *G.Node) (Layer, error) {
 }
 
 func (ps *PerSample) build(g *G.ExprGraph, h *G.Node, s tensor.Shape) error {
-	batch, n := s[0], s[1]
+	n := s[1]
 	k0 := h.Shape()[1]
 	bias := len(ps.Params) == 2
 	var b ops.Builder
+	ones := b.Apply(ops.FillOp{C: 1}, b.Apply(ops.SliceOp{Axis: 1, From: 0, To: 1}, h)) // 1: B × 1
 	ps.Rows = h
 	if bias { // h̃ = [h, 1]
-		ones := b.Apply(ops.FillOp{C: 1}, b.Apply(ops.SliceOp{Axis: 1, From: 0, To: 1}, h))
 		ps.Rows = b.Apply(ops.AddOp{}, b.Apply(ops.PadOp{Axis: 1, After: 1}, h), b.Apply(ops.PadOp{Axis: 1, Before: k0}, ones))
 	}
 	ps.FanIn = k0
 	if bias {
 		ps.FanIn++
 	}
-	// Column j of every M_i: the JVP of δ along 1e_jᵀ at net.
+	// Column j of every M_i: the JVP of δ along 1e_jᵀ at net. The seed
+	// 1e_jᵀ is made when the pass runs, as the column of ones 1 = fill(h's
+	// first column above) padded with j zero columns before it and n−1−j after:
+	// building the route allocates nothing of size B·n (n seeds would be
+	// B·n² values), and a run holds a seed only while its JVP reads it.
 	for j := range n {
-		e := make([]float64, batch*n)
-		for i := range batch {
-			e[i*n+j] = 1
+		seed := b.Apply(ops.PadOp{Axis: 1, Before: j, After: n - 1 - j}, ones)
+		if b.Err != nil {
+			return b.Err
 		}
-		seed := G.NewTensor(g, tensor.Float64, 2, G.WithShape(batch, n), G.WithName(fmt.Sprintf("newtonia.e%d[%s]", j, errs.Label(ps.Net))),
-			G.WithValue(tensor.New(tensor.WithShape(batch, n), tensor.WithBacking(e))))
 		col, _, err := JVP(fmt.Sprintf("M column %d", j), []*G.Node{ps.Delta}, map[*G.Node]*G.Node{ps.Net: seed})
 		if err != nil {
 			return err

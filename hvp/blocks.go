@@ -34,6 +34,7 @@ type route struct {
 	rows    *G.Node   // h̃ (per-sample only)
 	delta   *G.Node   // ∂J/∂net in the gradient pass (per-sample only)
 	cols    []*G.Node // column j of every M_i (per-sample only)
+	bytes   float64   // the memory of a run's values (per-sample only: passBytes)
 	factors []*G.Node // nodes that factorise a matrix
 	keep    []*G.Node // their inputs, whose values the condition estimates read
 	passes  []graph.Pass
@@ -102,8 +103,9 @@ func (p *Products) block(l int) *block {
 	if !b.built {
 		b.built = true
 		if err := p.buildBlock(b); err != nil {
-			b.err = fmt.Errorf("block %d (%s): %w", l, b.name, err)
+			b.err = fmt.Errorf("block %d (%s): %w", l, b.name, p.userError(err))
 		}
+		p.userRoutes(b) // translated.go
 	}
 	return b
 }
@@ -112,6 +114,10 @@ func (p *Products) block(l int) *block {
 // not refused (it is cheaper), else the per-sample route.
 func (p *Products) buildBlock(b *block) (err error) {
 	defer errs.Recover("building the inverse pass", &err)
+	if r, err := p.scalarRoute(b); r != nil || err != nil { // one parameter: v/h (scalarroute.go)
+		b.main = r
+		return err
+	}
 	var chainErr error
 	if len(b.params) == 1 {
 		b.main, chainErr = p.chainRoute(b)
@@ -174,7 +180,9 @@ func (p *Products) perSampleOf(l int) (*route, error) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.perSampleRoute(b)
+	r, err := p.perSampleRoute(b)
+	p.userRoutes(b) // translated.go
+	return r, p.userError(err)
 }
 
 // perSampleRoute returns the block's per-sample route, building it once
@@ -193,7 +201,8 @@ func (p *Products) perSampleRoute(b *block) (*route, error) {
 		b.psErr = err
 		return nil, err
 	}
-	r := &route{name: RoutePerSample, dirs: ps.Dirs, u: ps.U, damp: ps.Damp, lambda: ps.Lambda, rows: ps.Rows, delta: ps.Delta, cols: ps.Cols, passes: []graph.Pass{ps.Pass}}
+	r := &route{name: RoutePerSample, dirs: ps.Dirs, u: ps.U, damp: ps.Damp, lambda: ps.Lambda, rows: ps.Rows, delta: ps.Delta, cols: ps.Cols, passes: []graph.Pass{ps.Pass},
+		bytes: passBytes(ps.Pass)}
 	r.kind, r.reasons = perSampleKind(ps.Batch, ps.FanIn, len(ps.Cols), len(params) == 2)
 	if err := p.certificate(b, r, ps.Pass.Nodes); err != nil {
 		b.psErr = err
@@ -260,7 +269,7 @@ func (p *Products) fdBlock(l int) *block {
 func blockName(params []*G.Node) string {
 	names := make([]string, len(params))
 	for i, w := range params {
-		names[i] = w.Name()
+		names[i] = errs.Name(w)
 	}
 	return strings.Join(names, "+")
 }

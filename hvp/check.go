@@ -20,7 +20,7 @@ func (p *Products) checkBlock(l int) error {
 // check validates a value meant for a node shaped like w: present, of w's
 // shape, float64, finite.
 func check(w *G.Node, v *tensor.Dense, what string) error {
-	what = fmt.Sprintf("%s for %s", what, w.Name())
+	what = fmt.Sprintf("%s for %s", what, errs.Name(w))
 	if v == nil {
 		return &errs.ShapeError{What: what, Reason: "nil"}
 	}
@@ -51,7 +51,7 @@ func (p *Products) in(k int, v *tensor.Dense, what string) (*tensor.Dense, error
 	if err != nil {
 		return nil, err
 	}
-	return out, finite(denseData(out), fmt.Sprintf("%s for %s", what, p.Weights[k].Name()))
+	return out, finite(denseData(out), fmt.Sprintf("%s for %s", what, errs.Name(p.Weights[k])))
 }
 
 // out returns v, a float64 value of weight k's node, in the user's shape
@@ -130,7 +130,7 @@ func (p *Products) checkInputs(bind graph.Values) error {
 		if v == nil {
 			v = n.Value()
 		}
-		what := "input " + n.Name()
+		what := "input " + errs.Name(n)
 		if v == nil {
 			return &errs.ShapeError{What: what, Reason: "has no value (gorgonia.Let it first)"}
 		}

@@ -2,8 +2,10 @@ package hvp
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/newtonia/newtonia/errs"
+	"github.com/newtonia/newtonia/internal/budget"
 	"gonum.org/v1/gonum/mat"
 	G "gorgonia.org/gorgonia"
 )
@@ -27,7 +29,10 @@ type Curvature struct {
 // BlockCurvature returns block l's per-sample curvature at the current
 // inputs: h̃ and the M_i, from n JVPs of the layer's output adjoint (no
 // matrix of the block's size is formed). The block needs a per-sample
-// route (a layer h·W (+ b) with a row-separable loss).
+// route (a layer h·W (+ b) with a row-separable loss). The run and the
+// M_i (batch·n² values) are estimated first and refused above the
+// default cap (package internal/budget: a quarter of physical memory) with
+// an *errs.LimitError naming the block and the bytes.
 func (p *Products) BlockCurvature(l int) (c *Curvature, err error) {
 	defer errs.Recover("hvp.BlockCurvature", &err)
 	if err := p.checkBlock(l); err != nil {
@@ -35,6 +40,10 @@ func (p *Products) BlockCurvature(l int) (c *Curvature, err error) {
 	}
 	r, err := p.perSampleOf(l)
 	if err != nil {
+		return nil, err
+	}
+	rs, n := r.rows.Shape(), len(r.cols)
+	if err := p.fitsRun([]int{l}, map[int]*route{l: r}, budget.Float64s(rs[0], n, n)+budget.Float64s(rs...), 0, ""); err != nil {
 		return nil, err
 	}
 	roots := append([]*G.Node{r.rows}, r.cols...)
@@ -47,7 +56,6 @@ func (p *Products) BlockCurvature(l int) (c *Curvature, err error) {
 		return nil, err
 	}
 	bsz, k := h.Shape()[0], h.Shape()[1]
-	n := len(r.cols)
 	c = &Curvature{Rows: mat.NewDense(bsz, k, denseData(h)), M: make([]*mat.Dense, bsz)}
 	for i := range c.M {
 		c.M[i] = mat.NewDense(n, n, nil)
@@ -68,10 +76,25 @@ func (p *Products) BlockCurvature(l int) (c *Curvature, err error) {
 }
 
 // Dense returns (H_ll + λ·h̃ᵀh̃ ⊗ I) as a dense kn × kn matrix, formed by
-// one product of a k² × B and a B × n² matrix: 2·B·k²·n² flops.
-func (c *Curvature) Dense(lambda float64) *mat.Dense {
-	bsz, k := c.Rows.Dims()
-	n, _ := c.M[0].Dims()
+// one product of a k² × B and a B × n² matrix: 2·B·k²·n² flops, and
+// 8·(B·k² + B·n² + 2·k²·n²) bytes, estimated first and refused above the
+// default cap (package internal/budget: a quarter of physical memory) with
+// an *errs.LimitError. A Curvature without rows or with M_i that are not
+// one n × n matrix per row, or a λ that is not finite, is an
+// *errs.ArgumentError.
+func (c *Curvature) Dense(lambda float64) (*mat.Dense, error) {
+	bsz, k, n, err := c.dims()
+	if err != nil {
+		return nil, err
+	}
+	if math.IsNaN(lambda) || math.IsInf(lambda, 0) {
+		return nil, &errs.ArgumentError{What: "Curvature.Dense λ", Value: lambda, Reason: "want a finite damping"}
+	}
+	est := budget.Float64s(bsz, k, k) + budget.Float64s(bsz, n, n) + 2*budget.Float64s(k, k, n, n)
+	if err := budget.Check(fmt.Sprintf("Curvature.Dense of a %d×%d block (batch %d)", k*n, k*n, bsz), est, 0,
+		fmt.Sprintf("B·k² + B·n² + 2·k²·n² values for k = %d, n = %d; the cap is the default, %s", k, n, budget.Describe())); err != nil {
+		return nil, err
+	}
 	hp := mat.NewDense(bsz, k*k, nil)
 	mm := mat.NewDense(bsz, n*n, nil)
 	for i := range bsz {
@@ -103,5 +126,29 @@ func (c *Curvature) Dense(lambda float64) *mat.Dense {
 			}
 		}
 	}
-	return out
+	return out, nil
+}
+
+// dims checks c and returns its batch B, fan-in k and width n.
+func (c *Curvature) dims() (bsz, k, n int, err error) {
+	if c == nil || c.Rows == nil || c.Rows.IsEmpty() {
+		return 0, 0, 0, &errs.ArgumentError{What: "Curvature.Rows", Value: "empty", Reason: "want h̃, a B × k matrix (from BlockCurvature)"}
+	}
+	bsz, k = c.Rows.Dims()
+	if len(c.M) != bsz {
+		return 0, 0, 0, &errs.ArgumentError{What: "Curvature.M", Value: fmt.Sprintf("%d matrices", len(c.M)), Reason: fmt.Sprintf("want one per row of Rows, %d", bsz)}
+	}
+	for i, m := range c.M {
+		if m == nil || m.IsEmpty() {
+			return 0, 0, 0, &errs.ArgumentError{What: fmt.Sprintf("Curvature.M[%d]", i), Value: "empty", Reason: "want an n × n matrix"}
+		}
+		r, cc := m.Dims()
+		if i == 0 {
+			n = r
+		}
+		if r != n || cc != n {
+			return 0, 0, 0, &errs.ArgumentError{What: fmt.Sprintf("Curvature.M[%d]", i), Value: fmt.Sprintf("%d×%d", r, cc), Reason: fmt.Sprintf("want %d×%d, like M[0]", n, n)}
+		}
+	}
+	return bsz, k, n, nil
 }

@@ -27,14 +27,22 @@ func TestBlockCurvature(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d := testnet.RelDense(cv.Dense(0), h); d > 1e-12 {
+			dense, err := cv.Dense(0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := testnet.RelDense(dense, h); d > 1e-12 {
 				t.Errorf("%s block %s: per-sample curvature differs from the dense block by %.3g", c.name, p.BlockName(l), d)
 			}
 			hd, err := reference.Damp(p, l, h, 0.3)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d := testnet.RelDense(cv.Dense(0.3), hd); d > 1e-12 {
+			damped, err := cv.Dense(0.3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := testnet.RelDense(damped, hd); d > 1e-12 {
 				t.Errorf("%s block %s: damped curvature differs by %.3g", c.name, p.BlockName(l), d)
 			}
 		}

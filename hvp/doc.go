@@ -30,6 +30,24 @@
 // vector) and dtype: float32 products are the float64 products of the
 // float32 model, rounded (Result.RoundedResidual).
 //
+// # Errors and limits
+//
+// Every function and method that returns an error reports bad arguments —
+// a block index out of range, a nil result, a zero Curvature, a setting
+// out of its range — as an *errs.ArgumentError (shapes and values as the
+// other typed errors of package errs) and never panics. The accessors
+// that return no error (Block, BlockName, BlockOf, Scatter) panic, with a
+// message beginning "newtonia: hvp: ", when given a block index out of
+// range [0, Blocks()): a programmer's error, like a slice index.
+//
+// Allocations that grow with the batch beyond the gradient's own (the
+// per-sample route's n JVP columns, a few times batch·n² values, and
+// Curvature.Dense) are estimated before they are made and refused above a
+// cap, Options.MaxBytes for the inverse products and the default of
+// package internal/budget (a quarter of physical memory) otherwise, with
+// an *errs.LimitError naming the block and the bytes. Building a route
+// (New, Conditions) allocates nothing of that size.
+//
 // # Vectorisation
 //
 // Dense Hessians index parameters block by block in the order the weights

@@ -62,6 +62,12 @@ type Options struct {
 	// check runs (condition checks still do). For callers who time the
 	// B-pass alone or certify otherwise.
 	NoCertificate bool
+	// MaxBytes caps the memory of a per-sample route's run (its seeds, the
+	// n JVP columns of the M_i and the tangents between them: a few times
+	// batch·n² values for a layer of n outputs), estimated before it runs;
+	// above it the product fails with an *errs.LimitError naming the block
+	// and the bytes. 0: the default, a quarter of physical memory.
+	MaxBytes int64
 }
 
 func (o *Options) withDefaults() (Options, error) {
@@ -87,6 +93,8 @@ func (o *Options) withDefaults() (Options, error) {
 		return r, &errs.ArgumentError{What: "Options.MaxCond", Value: r.MaxCond, Reason: "want a condition limit ≥ 1"}
 	case !(r.Damping >= 0) || math.IsInf(r.Damping, 0):
 		return r, &errs.ArgumentError{What: "Options.Damping", Value: r.Damping, Reason: "want a finite λ ≥ 0"}
+	case r.MaxBytes < 0:
+		return r, &errs.ArgumentError{What: "Options.MaxBytes", Value: r.MaxBytes, Reason: "want a memory cap in bytes ≥ 0 (0: the default)"}
 	}
 	return r, nil
 }
@@ -212,6 +220,7 @@ func (p *Products) routeFor(l int, o Options) (*route, error) {
 // the result scaled back (the product is linear in v).
 func (p *Products) invHv(blocks []int, v map[int][]*tensor.Dense, o Options) ([]*Result, error) {
 	var roots, keep []*G.Node
+	var ran []int // the blocks whose B-pass runs
 	bind := graph.Values{}
 	scale := map[int]float64{}
 	routes := map[int]*route{}
@@ -242,7 +251,11 @@ func (p *Products) invHv(blocks []int, v map[int][]*tensor.Dense, o Options) ([]
 			roots = append(roots, r.damp...)
 		}
 		keep = append(keep, r.keep...)
+		ran = append(ran, l)
 		fmt.Fprintf(&key, "/%d%s", l, r.name)
+	}
+	if err := p.fitsRun(ran, routes, 0, o.MaxBytes, "Options.MaxBytes"); err != nil {
+		return nil, err
 	}
 	if o.NoCertificate {
 		key.WriteString("/raw")
@@ -251,7 +264,7 @@ func (p *Products) invHv(blocks []int, v map[int][]*tensor.Dense, o Options) ([]
 	if len(roots) > 0 {
 		var err error
 		if vals, err = p.run(key.String(), roots, bind, keep...); err != nil {
-			return nil, p.blockError(blocks, routes, err)
+			return nil, p.userError(p.blockError(blocks, routes, err))
 		}
 	} else if err := p.checkBound(); err != nil {
 		return nil, err
@@ -489,12 +502,19 @@ func rowsReason(f Factorization) string {
 // res.Residual, res.NormalResidual (pseudo-inverses) and res.Certified,
 // and returns the failed check as an *errs.ConditionError unless opt asks
 // for best effort. A method's own failure (CG not converged) is for the
-// caller to record in res.Note before and to refuse after.
+// caller to record in res.Note before and to refuse after. A block out
+// of range or a nil res is an *errs.ArgumentError.
 func (p *Products) Certify(l int, v []*tensor.Dense, res *Result, opt *Options) (err error) {
 	defer errs.Recover("hvp.Certify", &err)
 	o, err := opt.withDefaults()
 	if err != nil {
 		return err
+	}
+	if err := p.checkBlock(l); err != nil {
+		return err
+	}
+	if res == nil {
+		return &errs.ArgumentError{What: "Certify's result", Value: "nil", Reason: fmt.Sprintf("want the *Result whose U (one matrix per weight of block %s) to certify", p.blocks[l].name)}
 	}
 	if v, err = p.checkBlockDir(l, v, "direction"); err != nil {
 		return err

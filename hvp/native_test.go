@@ -5,13 +5,18 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/newtonia/newtonia/errs"
+	"github.com/newtonia/newtonia/graph"
 	"github.com/newtonia/newtonia/hvp"
 	"github.com/newtonia/newtonia/internal/testnet"
+	"github.com/newtonia/newtonia/native"
+	"github.com/newtonia/newtonia/ops"
 	"github.com/newtonia/newtonia/reference"
 	"gonum.org/v1/gonum/mat"
 	G "gorgonia.org/gorgonia"
@@ -158,7 +163,7 @@ func newGorgoniaGrad(t testing.TB, n *gnet) *gorgoniaGrad {
 func (gg *gorgoniaGrad) at(t testing.TB, ws [][]float64) [][]float64 {
 	t.Helper()
 	for k, w := range gg.n.weights {
-		if err := G.Let(w, testnet.Tensor(ws[k], w.Shape(), w.Dtype())); err != nil {
+		if err := G.Let(w, gvalue(ws[k], w)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -168,16 +173,39 @@ func (gg *gorgoniaGrad) at(t testing.TB, ws [][]float64) [][]float64 {
 	}
 	out := make([][]float64, len(gg.grads))
 	for k, g := range gg.grads {
-		out[k] = hvpData(g.Value().(*tensor.Dense))
+		out[k] = valueData(t, g.Value())
 	}
 	return out
 }
 
+// valueData returns a Gorgonia value's elements as float64: a tensor's or
+// a scalar's (*gorgonia.F64, F32).
+func valueData(t testing.TB, v G.Value) []float64 {
+	t.Helper()
+	d, _, err := native.Float64s(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append([]float64(nil), d...)
+}
+
+// gvalue makes a value for node w from data: a tensor of w's shape and
+// dtype, or Gorgonia's scalar for a scalar node.
+func gvalue(data []float64, w *G.Node) G.Value {
+	if w.Shape().IsScalar() {
+		if w.Dtype() == tensor.Float32 {
+			return G.NewF32(float32(data[0]))
+		}
+		return G.NewF64(data[0])
+	}
+	return testnet.Tensor(data, w.Shape(), w.Dtype())
+}
+
 // weights returns the weights' current values.
-func (gg *gorgoniaGrad) weights() [][]float64 {
+func (gg *gorgoniaGrad) weights(t testing.TB) [][]float64 {
 	w0 := make([][]float64, len(gg.n.weights))
 	for k, w := range gg.n.weights {
-		w0[k] = hvpData(w.Value().(*tensor.Dense))
+		w0[k] = valueData(t, w.Value())
 	}
 	return w0
 }
@@ -249,7 +277,7 @@ func TestGorgoniaHvAgainstGrad(t *testing.T) {
 				}
 			}
 			gg := newGorgoniaGrad(t, n)
-			w0 := gg.weights()
+			w0 := gg.weights(t)
 			fd := func(r float64) float64 { return hvp.FlatRelDiff(gg.central(t, w0, v, r), hvp.Flatten(hv)) }
 			e1, e2 := fd(1e-3), fd(5e-4)
 			t.Logf("‖Hv − FD(G.Grad)‖/‖Hv‖: r = 1e-3: %.3g, r = 5e-4: %.3g (ratio %.3f)", e1, e2, e2/e1)
@@ -394,7 +422,7 @@ func TestGorgoniaFloat32(t *testing.T) {
 				t.Errorf("float32 Hv differs from the float64 model's by %.3g", d)
 			}
 			gg := newGorgoniaGrad(t, n32)
-			w0 := gg.weights()
+			w0 := gg.weights(t)
 			gp := gg.central(t, w0, v32, 1e-2)
 			gg.at(t, w0) // back to the point of the products
 			d := hvp.FlatRelDiff(gp, hvp.Flatten(hv32))
@@ -596,6 +624,225 @@ func TestGorgoniaBadInput(t *testing.T) {
 	}
 }
 
+// Unnamed weights are named by their node id and shape (%c (3×2)) in
+// block names, the conditions report and errors, in a Gorgonia-built
+// graph and in one of newtonia's ops — not %!s(<nil>)(), Gorgonia's name
+// of an unnamed input (issue 19 item 20).
+func TestUnnamedWeightsNamed(t *testing.T) {
+	rng := rand.New(rand.NewPCG(20, 20))
+	for _, gorgonia := range []bool{true, false} {
+		g := G.NewGraph()
+		x := G.NewMatrix(g, tensor.Float64, G.WithShape(4, 3), G.WithName("x"), G.WithValue(randDense(rng, 4, 3)))
+		w := G.NewMatrix(g, tensor.Float64, G.WithShape(3, 2), G.WithValue(randDense(rng, 3, 2))) // unnamed
+		var loss *G.Node
+		if gorgonia {
+			loss = G.Must(G.Sum(G.Must(G.Tanh(G.Must(G.Mul(x, w))))))
+		} else {
+			loss = G.Must(ops.Sum(G.Must(ops.Map(ops.TanhFunc{}, G.Must(ops.MatMul(x, w))))))
+		}
+		want := fmt.Sprintf("%%%x (3×2)", w.ID())
+		check := func(what, s string) {
+			t.Helper()
+			if !strings.Contains(s, want) || strings.Contains(s, "%!") {
+				t.Errorf("Gorgonia's ops %v: %s does not name the weight %s: %s", gorgonia, what, want, s)
+			}
+		}
+		p, err := hvp.New(loss, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("Gorgonia's ops %v: block %q", gorgonia, p.BlockName(0))
+		check("block name", p.BlockName(0))
+		check("conditions", p.Conditions().String())
+		_, err = p.Hv([]*tensor.Dense{tensor.New(tensor.WithShape(2, 2), tensor.Of(tensor.Float64))})
+		check("a direction's shape error", fmt.Sprint(err))
+		nan := tensor.New(tensor.WithShape(3, 2), tensor.WithBacking([]float64{1, 2, math.NaN(), 4, 5, 6}))
+		_, err = p.Hv([]*tensor.Dense{nan})
+		check("a direction's NaN", fmt.Sprint(err))
+		old := w.Value()
+		if err := G.Let(w, nan); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = p.Gradient()
+		check("a weight's NaN", fmt.Sprint(err))
+		if err := G.Let(w, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An unnamed weight without a translation, in the UntranslatedError.
+	g := G.NewGraph()
+	k := G.NewTensor(g, tensor.Float64, 3, G.WithShape(2, 2, 2))
+	s := G.NewScalar(g, tensor.Float64, G.WithName("s"))
+	_, err := hvp.New(G.Must(G.Sum(G.Must(G.Mul(k, s)))), k)
+	if want := fmt.Sprintf("%%%x (2×2×2)", k.ID()); !strings.Contains(fmt.Sprint(err), want) || strings.Contains(fmt.Sprint(err), "%!") {
+		t.Errorf("untranslated weight not named %s: %v", want, err)
+	}
+}
+
+func randDense(rng *rand.Rand, shape ...int) *tensor.Dense {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	x := make([]float64, n)
+	for i := range x {
+		x[i] = rng.NormFloat64()
+	}
+	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(x))
+}
+
+// logreg is a logistic regression written with Gorgonia's API as its
+// users write one: a vector of weights w, a scalar bias b (G.NewScalar),
+// the mean binary cross-entropy of sigmoid(x·w + b) and an L2 term on w.
+func logreg(t testing.TB, seed uint64) *gnet {
+	t.Helper()
+	const n, feats, l2 = 8, 3, 0.05
+	rng := rand.New(rand.NewPCG(seed, 17))
+	g := G.NewGraph()
+	ys := make([]float64, n)
+	for i := range ys {
+		ys[i] = float64(i % 2)
+	}
+	x := G.NewMatrix(g, tensor.Float64, G.WithShape(n, feats), G.WithName("x"), G.WithValue(randDense(rng, n, feats)))
+	y := G.NewVector(g, tensor.Float64, G.WithShape(n), G.WithName("y"), G.WithValue(tensor.New(tensor.WithShape(n), tensor.WithBacking(ys))))
+	w := G.NewVector(g, tensor.Float64, G.WithShape(feats), G.WithName("w"), G.WithValue(randDense(rng, feats)))
+	b := G.NewScalar(g, tensor.Float64, G.WithName("bias"), G.WithValue(0.3))
+	one := G.NewConstant(1.0)
+	prob := G.Must(G.Sigmoid(G.Must(G.Add(G.Must(G.Mul(x, w)), b))))
+	ce := G.Must(G.Sub(G.Must(G.HadamardProd(G.Must(G.Neg(y)), G.Must(G.Log(prob)))),
+		G.Must(G.HadamardProd(G.Must(G.Sub(one, y)), G.Must(G.Log(G.Must(G.Sub(one, prob))))))))
+	loss := G.Must(G.Add(G.Must(G.Mean(ce)), G.Must(G.Mul(G.NewConstant(l2), G.Must(G.Sum(G.Must(G.Square(w))))))))
+	return &gnet{g: g, x: x, y: y, weights: []*G.Node{w, b}, loss: loss}
+}
+
+// A scalar weight (G.NewScalar, the bias of a logistic regression) is a
+// 1-parameter block; its gradient, Hv and InvHv come back as tensors of
+// shape () (issue 19 item 17). Oracles: G.Grad run by Gorgonia's
+// TapeMachine for the gradient (1e-12: the same sums in another order);
+// central differences of G.Grad for Hv (O(r²): halving r quarters the
+// difference, as TestGorgoniaHvAgainstGrad); the closed form of the bias
+// block for InvHv: ∂²J/∂b² = mean σ(zᵢ)(1 − σ(zᵢ)), so InvHv = v/h
+// (1e-12: one division and a sum of 8 terms).
+func TestScalarWeight(t *testing.T) {
+	n := logreg(t, 1)
+	p, err := hvp.New(n.loss, n.weights...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, grads, err := p.Gradient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := grads[1].Shape(); !s.IsScalar() || grads[1].Dtype() != tensor.Float64 {
+		t.Fatalf("gradient for the bias: shape %v, dtype %v; want a float64 tensor of shape ()", s, grads[1].Dtype())
+	}
+	gg := newGorgoniaGrad(t, n)
+	w0 := gg.weights(t)
+	if d := hvp.FlatRelDiff(hvp.Flatten(grads), flatten(gg.at(t, w0))); d > 1e-12 {
+		t.Errorf("gradient differs from G.Grad's by %.3g", d)
+	}
+	v := []*tensor.Dense{randDense(rand.New(rand.NewPCG(2, 2)), 3), tensor.New(tensor.WithShape(), tensor.WithBacking([]float64{-0.7}))}
+	hv, err := p.Hv(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hv[1].Shape().IsScalar() {
+		t.Fatalf("Hv for the bias of shape %v, want ()", hv[1].Shape())
+	}
+	fd := func(r float64) float64 { return hvp.FlatRelDiff(gg.central(t, w0, v, r), hvp.Flatten(hv)) }
+	e1, e2 := fd(1e-3), fd(5e-4)
+	gg.at(t, w0)
+	t.Logf("‖Hv − FD(G.Grad)‖/‖Hv‖: r = 1e-3: %.3g, r = 5e-4: %.3g (ratio %.3f)", e1, e2, e2/e1)
+	if e1 > 1e-4 || !(e2/e1 >= 0.2 && e2/e1 <= 0.3) {
+		t.Errorf("Hv vs central differences of G.Grad: %.3g, %.3g (ratio %.3f, want ≈ 1/4)", e1, e2, e2/e1)
+	}
+	// The bias block, against its closed form.
+	l := -1
+	for k := 0; k < p.Blocks(); k++ {
+		if slices.Equal(p.Block(k), []int{1}) {
+			l = k
+		}
+	}
+	if l < 0 {
+		t.Fatalf("the bias is not a block of its own: %d blocks", p.Blocks())
+	}
+	xs, ws := hvpData(n.x.Value().(*tensor.Dense)), w0[0]
+	var h float64
+	for i := range 8 {
+		z := w0[1][0]
+		for j := range 3 {
+			z += xs[3*i+j] * ws[j]
+		}
+		s := 1 / (1 + math.Exp(-z))
+		h += s * (1 - s) / 8
+	}
+	res, err := p.InvHv(l, []*tensor.Dense{v[1]}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := -0.7 / h
+	got := hvp.Data(res.U[0])
+	t.Logf("bias block: h = %.6g, InvHv %v (%v, certified %v), closed form %.15g", h, got, res.Kind, res.Certified, want)
+	if !res.U[0].Shape().IsScalar() || !res.Certified || math.Abs(got[0]-want) > 1e-12*math.Abs(want) {
+		t.Errorf("InvHv of the bias block: %v of shape %v, certified %v; want %.15g certified", got, res.U[0].Shape(), res.Certified, want)
+	}
+	if bh, err := p.BlockHv(l, []*tensor.Dense{v[1]}); err != nil || math.Abs(hvp.Data(bh[0])[0]+0.7*h) > 1e-12*h {
+		t.Errorf("BlockHv of the bias block: %v (%v), want %.15g", bh, err, -0.7*h)
+	}
+}
+
+// A scalar weight in a graph of newtonia's own ops (not translated):
+// J(b) = Σ tanh(b·xᵢ), whose derivatives are closed forms,
+// ∂J/∂b = Σ xᵢ(1 − tᵢ²) and ∂²J/∂b² = −2 Σ xᵢ² tᵢ(1 − tᵢ²), tᵢ = tanh(b·xᵢ);
+// gradient, Hv and InvHv (= v/(∂²J/∂b²)) come back as tensors of shape () and
+// agree with them to 1e-12 (sums of 12 terms).
+func TestScalarWeightNewtoniaOps(t *testing.T) {
+	xs := []float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 2, 3}
+	for i := range xs {
+		xs[i] /= 10
+	}
+	g := G.NewGraph()
+	x := G.NewMatrix(g, tensor.Float64, G.WithShape(4, 3), G.WithName("x"), G.WithValue(tensor.New(tensor.WithShape(4, 3), tensor.WithBacking(xs))))
+	const b0 = 0.3
+	b := G.NewScalar(g, tensor.Float64, G.WithName("b"), G.WithValue(b0))
+	loss := G.Must(ops.Sum(G.Must(ops.Map(ops.TanhFunc{}, G.Must(ops.ScalarMul(b, x))))))
+	p, err := hvp.New(loss, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d1, d2 float64
+	for _, xi := range xs {
+		ti := math.Tanh(b0 * xi)
+		d1 += xi * (1 - ti*ti)
+		d2 += -2 * xi * xi * ti * (1 - ti*ti)
+	}
+	near := func(what string, got *tensor.Dense, want float64) {
+		t.Helper()
+		if !got.Shape().IsScalar() || math.Abs(hvp.Data(got)[0]-want) > 1e-12*math.Abs(want) {
+			t.Errorf("%s: %v of shape %v, want %.15g of shape ()", what, hvp.Data(got), got.Shape(), want)
+		}
+	}
+	_, grads, err := p.Gradient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	near("gradient", grads[0], d1)
+	v := []*tensor.Dense{tensor.New(tensor.WithShape(), tensor.WithBacking([]float64{1.5}))}
+	hv, err := p.Hv(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	near("Hv", hv[0], 1.5*d2)
+	res, err := p.InvHv(0, v, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	near("InvHv", res.U[0], 1.5/d2)
+	if !res.Certified || res.Route != hvp.RouteScalar {
+		t.Errorf("InvHv: certified %v, route %q", res.Certified, res.Route)
+	}
+}
+
 // withCond returns an r×c matrix (r ≥ c) with singular values spread
 // geometrically from 1 down to 1/cond: U Σ Vᵀ from the SVD of a Gaussian
 // matrix, so its 2-norm condition is cond.
@@ -718,5 +965,108 @@ func TestFloat32CertifiesWhatIsReturned(t *testing.T) {
 				t.Errorf("Tol32 NaN: %v", err)
 			}
 		})
+	}
+}
+
+// inUserTerms fails unless every node reference %id in s is a node of the
+// user's graph g written as errs.Label writes it (its id, then its name):
+// no node of newtonia's private translation, whose ids mean nothing to
+// the user, and no reference without its name.
+func inUserTerms(t *testing.T, what, s string, g *G.ExprGraph) {
+	t.Helper()
+	ref := regexp.MustCompile(`%[0-9a-f]+`)
+	last := 0
+	for _, m := range ref.FindAllStringIndex(s, -1) {
+		if m[0] < last {
+			continue // inside a label already read
+		}
+		id, err := strconv.ParseInt(s[m[0]+1:m[1]], 16, 64)
+		var n *G.Node
+		if err == nil && id < int64(len(g.AllNodes())) {
+			n = g.AllNodes()[id]
+		}
+		if n == nil || n.ID() != id || !strings.HasPrefix(s[m[0]:], errs.Label(n)) {
+			t.Errorf("%s names %s, not a node of the user's graph by its label:\n%s", what, s[m[0]:m[1]], s)
+			return
+		}
+		last = m[0] + len(errs.Label(n))
+	}
+}
+
+// Every error and report of a translated graph names the user's nodes,
+// never the translation's (issue 19 item 23), provoked from a Gorgonia
+// model: a Log of negative values (a run error on the user's ln node, in
+// every product, and the reasons the conditions report gives for the
+// chain route, which name nodes of the passes), then a NaN input, then a
+// direction of the wrong shape. The log's failure is not kept as the
+// translation's verdict: once the input is mended the products run.
+func TestGorgoniaErrorsInUserTerms(t *testing.T) {
+	g := G.NewGraph()
+	xv := tensor.New(tensor.WithShape(3, 2), tensor.WithBacking([]float64{1, -2, 3, 4, -5, 6}))
+	x := G.NewMatrix(g, tensor.Float64, G.WithShape(3, 2), G.WithName("x"), G.WithValue(xv))
+	w := G.NewMatrix(g, tensor.Float64, G.WithShape(2, 2), G.WithName("W"), G.WithValue(tensor.New(tensor.WithShape(2, 2), tensor.WithBacking([]float64{1, 0.5, 0.5, 1}))))
+	lg := G.Must(G.Log(G.Must(G.Mul(x, w))))
+	loss := G.Must(G.Sum(G.Must(G.Square(lg))))
+	p, err := hvp.New(loss, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := []*tensor.Dense{tensor.New(tensor.WithShape(2, 2), tensor.WithBacking([]float64{1, 2, 3, 4}))}
+	products := []struct {
+		name string
+		run  func() error
+	}{
+		{"Gradient", func() error { _, _, err := p.Gradient(); return err }},
+		{"Hv", func() error { _, err := p.Hv(v); return err }},
+		{"GGNv", func() error { _, err := p.GGNv(v); return err }},
+		{"InvHv", func() error { _, err := p.InvHv(0, v, nil); return err }},
+		{"InvHvAll", func() error { _, err := p.InvHvAll(v, nil); return err }},
+		{"InvHv damped", func() error { _, err := p.InvHv(0, v, &hvp.Options{Damping: 0.1}); return err }},
+	}
+	for i, c := range products {
+		err := c.run()
+		var re *errs.RunError
+		switch {
+		case i >= 3 && errors.Is(err, errs.ErrCondition): // the block is refused before running (a dependency loop)
+		case !errors.As(err, &re) || re.Node != lg || !strings.Contains(err.Error(), errs.Label(lg)):
+			t.Errorf("%s: got %v, want a run error on the user's node %s", c.name, err, errs.Label(lg))
+			continue
+		}
+		t.Logf("%s: %v", c.name, err)
+		inUserTerms(t, c.name, err.Error(), g)
+	}
+	inUserTerms(t, "the conditions report", p.Conditions().String(), g)
+	// A reason naming a node of the passes (the log's derivative) by the
+	// user's node it is taken at.
+	z := graph.Children(lg)[0]
+	p2, err := hvp.New(G.Must(G.Sum(lg)), w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2 := p2.Conditions().String()
+	t.Logf("conditions: %s", c2)
+	inUserTerms(t, "the conditions report", c2, g)
+	if !strings.Contains(c2, "newtonia's log⁽1⁾("+errs.Label(z)+")") {
+		t.Errorf("the conditions report does not name the log's derivative at %s:\n%s", errs.Label(z), c2)
+	}
+	// A NaN input, and a direction of the wrong shape.
+	xv.Float64s()[0] = math.NaN()
+	for _, c := range products[:3] {
+		err := c.run()
+		if !errors.Is(err, errs.ErrNotFinite) || !strings.Contains(err.Error(), "input x") {
+			t.Errorf("%s with a NaN input: %v", c.name, err)
+		}
+	}
+	bad := []*tensor.Dense{tensor.New(tensor.WithShape(3, 2), tensor.Of(tensor.Float64))}
+	if _, err := p.Hv(bad); !errors.Is(err, errs.ErrShape) || !strings.Contains(err.Error(), "direction for W") {
+		t.Errorf("direction of the wrong shape: %v", err)
+	}
+	// Mended: the products run (the log's failure was not kept as the
+	// translation's verdict).
+	copy(xv.Float64s(), []float64{1, 2, 3, 4, 5, 6})
+	for _, c := range products[:3] {
+		if err := c.run(); err != nil {
+			t.Errorf("%s after the input is mended: %v", c.name, err)
+		}
 	}
 }

@@ -195,7 +195,10 @@ func (p *Products) run(key string, roots []*G.Node, bind graph.Values, keep ...*
 		}
 		p.vmu.Lock()
 		if !p.verified && p.checkInputs(bind) == nil {
-			p.badTr, p.verified = p.userError(p.tr.Verify(bind)), true
+			var re *errs.RunError // an op failing at these values (log of a negative) is no verdict on the translation: the product's own run reports it
+			if err := p.tr.Verify(bind); !errors.As(err, &re) {
+				p.badTr, p.verified = p.userError(err), true
+			}
 		}
 		bad := p.badTr
 		p.vmu.Unlock()
@@ -232,56 +235,52 @@ func (p *Products) Dtype() tensor.Dtype {
 	return tensor.Float64
 }
 
-// userError names, in err, the user's node that a node of the private
-// graph translates (errors.As still finds the typed error).
+// userError puts err in the user's terms: nodes of the private
+// translation re-pointed to the user's nodes they compute, messages
+// rewritten (native.Translation.UserError; errors.As still finds the
+// typed error).
 func (p *Products) userError(err error) error {
 	if err == nil || p.tr == nil {
 		return err
 	}
-	var run *errs.RunError
-	if errors.As(err, &run) {
-		if u := p.tr.UserNode(run.Node); u != nil {
-			run.Node = u
-		}
-	}
-	var nr *errs.NoRuleError
-	if errors.As(err, &nr) {
-		if u := p.tr.UserNode(nr.Node); u != nil {
-			nr.Node = u
-		}
-	}
-	var loop *errs.DependencyLoopError
-	if errors.As(err, &loop) {
-		if u := p.tr.UserNode(loop.Node); u != nil {
-			loop.Node = u
-		}
-		if u := p.tr.UserNode(loop.Weight); u != nil {
-			loop.Weight = u
-		}
-	}
-	return err
+	return p.tr.UserError(err)
 }
 
 // Blocks returns the number of blocks.
 func (p *Products) Blocks() int { return len(p.blocks) }
 
 // Block returns the indices (into Weights) of block l's weights: a weight,
-// or a weight and its bias.
-func (p *Products) Block(l int) []int { return append([]int(nil), p.blocks[l].params...) }
+// or a weight and its bias. Block panics if l is out of range [0, Blocks()).
+func (p *Products) Block(l int) []int { return append([]int(nil), p.blockAt(l).params...) }
 
 // BlockName returns block l's name: its weights' names joined by "+".
-func (p *Products) BlockName(l int) string { return p.blocks[l].name }
+// BlockName panics if l is out of range [0, Blocks()).
+func (p *Products) BlockName(l int) string { return p.blockAt(l).name }
 
 // BlockOf returns the matrices of block l among all (one per weight, in
-// the order of Weights), not copied.
+// the order of Weights), not copied; a weight beyond the end of all gets
+// nil. BlockOf panics if l is out of range [0, Blocks()).
 func (p *Products) BlockOf(l int, all []*tensor.Dense) []*tensor.Dense {
-	out := make([]*tensor.Dense, len(p.blocks[l].params))
-	for i, k := range p.blocks[l].params {
+	ks := p.blockAt(l).params
+	out := make([]*tensor.Dense, len(ks))
+	for i, k := range ks {
 		if k < len(all) {
 			out[i] = all[k]
 		}
 	}
 	return out
+}
+
+// blockAt returns block l for the accessors that return no error (Block,
+// BlockName, BlockOf, Scatter): an index out of range is a programmer's
+// error, like a slice's, and panics with a message naming the package.
+// Every method that returns an error returns an *errs.ArgumentError
+// instead (checkBlock).
+func (p *Products) blockAt(l int) *block {
+	if l < 0 || l >= len(p.blocks) {
+		panic(fmt.Sprintf("newtonia: hvp: block %d out of range [0, %d)", l, len(p.blocks)))
+	}
+	return p.blocks[l]
 }
 
 // Passes returns every pass built so far (call Conditions first to build
@@ -318,13 +317,14 @@ func (p *Products) InverseSteps(l int) ([]graph.Step, error) {
 
 // CurrentWeights returns the weights' current values (the tensors bound
 // to the user's weight nodes, not copies: float32 for a float32 graph, a
-// bias vector of its own shape).
+// bias vector of its own shape, a scalar weight's value as a new tensor of
+// shape ()).
 func (p *Products) CurrentWeights() ([]*tensor.Dense, error) {
 	out := make([]*tensor.Dense, len(p.Weights))
 	for k, w := range p.Weights {
-		t, ok := w.Value().(*tensor.Dense)
+		t, ok := native.Dense(w.Value())
 		if !ok {
-			return nil, &errs.ShapeError{What: "weight " + w.Name(), Reason: fmt.Sprintf("no matrix value (got %T)", w.Value())}
+			return nil, &errs.ShapeError{What: "weight " + errs.Name(w), Reason: fmt.Sprintf("no matrix value (got %T)", w.Value())}
 		}
 		out[k] = t
 	}
@@ -442,7 +442,7 @@ func (p *Products) linear(key string, roots []*G.Node, v []*tensor.Dense, what s
 		return nil, err
 	}
 	for k := range out {
-		if out[k], err = scaledFinite(s, out[k], what+" for "+p.ws[k].Name()); err != nil {
+		if out[k], err = scaledFinite(s, out[k], what+" for "+errs.Name(p.ws[k])); err != nil {
 			return nil, err
 		}
 	}
@@ -471,9 +471,10 @@ func (p *Products) blockHv(l int, v []*tensor.Dense) ([]*tensor.Dense, error) {
 
 // Scatter returns a direction over all weights (in the user's shapes and
 // dtype) that is v (not copied) on block l's weights and zero on the
-// others.
+// others (and on a weight of the block beyond the end of v). Scatter
+// panics if l is out of range [0, Blocks()).
 func (p *Products) Scatter(l int, v []*tensor.Dense) []*tensor.Dense {
-	return scatter(p.Weights, p.blocks[l].params, v, p.Dtype())
+	return scatter(p.Weights, p.blockAt(l).params, v, p.Dtype())
 }
 
 func scatter(ws []*G.Node, ks []int, v []*tensor.Dense, dt tensor.Dtype) []*tensor.Dense {

@@ -29,6 +29,9 @@ func denseData(t *tensor.Dense) []float64 {
 // guarantees it shares no memory with an input or another value) and is
 // handed over without a copy; an input node's value is copied.
 func denseValue(vals graph.Values, n *G.Node) (*tensor.Dense, error) {
+	if s, ok := vals[n].(*G.F64); ok { // a scalar weight's: a tensor of shape ()
+		return newDense(tensor.ScalarShape(), []float64{float64(*s)}), nil
+	}
 	t, ok := vals[n].(*tensor.Dense)
 	if !ok {
 		return nil, &errs.ShapeError{What: "node " + errs.Label(n), Reason: fmt.Sprintf("no tensor value (got %T)", vals[n])}

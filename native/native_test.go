@@ -6,6 +6,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/newtonia/newtonia/errs"
@@ -249,7 +251,9 @@ func TestRegisterIsVerified(t *testing.T) {
 		c := G.Must(G.Sin(W))
 		return g, W, G.Must(G.Sum(c))
 	}
-	native.Register("sin", func(op G.Op, in []*G.Node) (*G.Node, error) { return ops.Square(in[0]) })
+	register(t)
+	sinWrong.Store(true)
+	defer sinWrong.Store(false)
 	_, W, loss := build()
 	p, err := hvp.New(loss, W)
 	if err != nil {
@@ -261,7 +265,7 @@ func TestRegisterIsVerified(t *testing.T) {
 		t.Fatalf("a wrong translation was not caught: %v", err)
 	}
 	t.Log(err)
-	native.Register("sin", func(op G.Op, in []*G.Node) (*G.Node, error) { return ops.Map(sinOp{}, in[0]) })
+	sinWrong.Store(false)
 	g, W, loss := build()
 	p, err = hvp.New(loss, W)
 	if err != nil {
@@ -285,10 +289,255 @@ func TestRegisterIsVerified(t *testing.T) {
 	}
 }
 
+// sinWrong selects the rule registered for Gorgonia's sin: x² (wrong)
+// or sin (right).
+var sinWrong atomic.Bool
+
+// registered registers the tests' rules, once per process (a name is
+// registered once, and go test -count=2 runs the tests twice in one
+// process): sin (see sinWrong), expm1 translated wrongly as x², and a rule
+// for every tanh that computes x², which the built-in tanh, tried first,
+// keeps from ever applying.
+var registered = sync.OnceValue(func() error {
+	unary := func(name, printed string, f func(x *G.Node) (*G.Node, error)) error {
+		return native.Register(name, native.Rule{Type: "gorgonia.elemUnaryOp", Printed: printed,
+			Translate: func(s *native.Site) (*G.Node, error) { return f(s.In(0)) }})
+	}
+	return errors.Join(
+		unary("sin", "sin", func(x *G.Node) (*G.Node, error) {
+			if sinWrong.Load() {
+				return ops.Square(x)
+			}
+			return ops.Map(sinOp{}, x)
+		}),
+		unary("expm1", "expm1", ops.Square),
+		native.Register("every tanh", native.Rule{
+			Match: func(s *native.Site) error {
+				if s.Node().Op().String() != "tanh" {
+					return native.Skip
+				}
+				return nil
+			},
+			Translate: func(s *native.Site) (*G.Node, error) { return ops.Square(s.In(0)) },
+		}),
+	)
+})
+
+func register(t *testing.T) {
+	t.Helper()
+	if err := registered(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Register appends to the table and never replaces a rule: a name that
+// exists (registered, or built-in) and a rule that an earlier one always
+// pre-empts are *errs.ArgumentError naming the name; a registered rule
+// matching what a built-in translates never applies (tanh stays tanh).
+func TestRegisterAppends(t *testing.T) {
+	register(t)
+	square := func(s *native.Site) (*G.Node, error) { return ops.Square(s.In(0)) }
+	for _, c := range []struct {
+		name, why string
+		r         native.Rule
+	}{
+		{"sin", "exists", native.Rule{Type: "gorgonia.elemUnaryOp", Printed: "sin", Translate: square}},
+		{"tanh", "exists", native.Rule{Type: "gorgonia.elemUnaryOp", Printed: "tanh", Translate: square}},
+		{"relu", "exists", native.Rule{Translate: square}},
+		{"my tanh", "never apply", native.Rule{Type: "gorgonia.elemUnaryOp", Printed: "tanh", Translate: square}},
+		{"my sin", "never apply", native.Rule{Type: "gorgonia.elemUnaryOp", Printed: "sin", Translate: square}},
+		{"nothing", "neither", native.Rule{}},
+		{"", "empty", native.Rule{Translate: square}},
+	} {
+		err := native.Register(c.name, c.r)
+		var ae *errs.ArgumentError
+		if !errors.As(err, &ae) || !strings.Contains(err.Error(), fmt.Sprintf("%q", c.name)) || !strings.Contains(err.Error(), c.why) {
+			t.Errorf("Register(%q): got %v, want an *errs.ArgumentError naming it (%s)", c.name, err, c.why)
+		}
+	}
+	rules := native.Rules()
+	if n := len(rules); n < 4 || rules[0] != "random" || strings.Join(rules[n-3:], ",") != "sin,expm1,every tanh" {
+		t.Errorf("the table is not the built-ins followed by the registered rules in order: %q", rules)
+	}
+	rng := rand.New(rand.NewPCG(8, 8))
+	g := G.NewGraph()
+	w := G.NewMatrix(g, tensor.Float64, G.WithShape(3, 2), G.WithName("W"), G.WithValue(randT(rng, tensor.Float64, false, 3, 2)))
+	p, err := hvp.New(mustN(G.Sum(mustN(G.Tanh(w)))), w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := p.Gradient(); err != nil { // Verify: tanh, not x²
+		t.Fatalf("a registered rule overrode the built-in tanh: %v", err)
+	}
+	t.Logf("%d rules: %q", len(rules), rules)
+}
+
 // sinOp is sin as a newtonia function: its derivatives by order.
 type sinOp struct{}
 
 func (sinOp) String() string { return "sin" }
 func (sinOp) Deriv(order int, x float64) (float64, bool) {
 	return [...]float64{math.Sin(x), math.Cos(x), -math.Sin(x), -math.Cos(x)}[((order%4)+4)%4], order >= 0
+}
+
+// convNet is a small convolutional model as Gorgonia's convnet example
+// builds one: a 4-D image batch, a 4-D kernel, G.Conv2d, G.MaxPool2D, a
+// reshape to a matrix and a dense layer.
+func convNet(t *testing.T, kernelName string) (loss, kernel, w *G.Node) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(5, 5))
+	g := G.NewGraph()
+	x := G.NewTensor(g, tensor.Float64, 4, G.WithShape(2, 1, 4, 4), G.WithName("images"), G.WithValue(randT(rng, tensor.Float64, false, 2, 1, 4, 4)))
+	opts := []G.NodeConsOpt{G.WithShape(3, 1, 3, 3), G.WithValue(randT(rng, tensor.Float64, false, 3, 1, 3, 3))}
+	if kernelName != "" {
+		opts = append(opts, G.WithName(kernelName))
+	}
+	kernel = G.NewTensor(g, tensor.Float64, 4, opts...)
+	c := mustN(G.Conv2d(x, kernel, tensor.Shape{3, 3}, []int{1, 1}, []int{1, 1}, []int{1, 1}))
+	r := mustN(G.Rectify(c))
+	p := mustN(G.MaxPool2D(r, tensor.Shape{2, 2}, []int{0, 0}, []int{2, 2}))
+	flat := mustN(G.Reshape(p, tensor.Shape{2, 12}))
+	w = G.NewMatrix(g, tensor.Float64, G.WithShape(12, 2), G.WithName("W"), G.WithValue(randT(rng, tensor.Float64, false, 12, 2)))
+	return mustN(G.Sum(mustN(G.Tanh(mustN(G.Mul(flat, w)))))), kernel, w
+}
+
+// A weight of more than two dimensions (a convolution kernel) is refused
+// like a data input of more than two: an *errs.UntranslatedError naming
+// it, not a panic (issue 19 item 16).
+func TestKernelWeightRefused(t *testing.T) {
+	loss, kernel, w := convNet(t, "kernel")
+	_, err := hvp.New(loss, kernel, w)
+	var ue *errs.UntranslatedError
+	if !errors.As(err, &ue) || errors.Is(err, errs.ErrInternal) {
+		t.Fatalf("got %v, want an *errs.UntranslatedError", err)
+	}
+	found := false
+	for _, n := range ue.Nodes {
+		if strings.Contains(n.Node, "kernel") && strings.Contains(n.Reason, "weight of shape (3, 1, 3, 3)") {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("the kernel is not named as a weight of 4 dimensions:\n%v", err)
+	}
+	t.Log(err)
+}
+
+// Every untranslated op of the loss's graph is listed, also those below
+// another untranslated op: log1p feeding cos, and in a convolutional model
+// G.Conv2d's im2col and G.MaxPool2D below the 4-D images (issue 19 item
+// 22).
+func TestEveryUntranslatedListed(t *testing.T) {
+	g := G.NewGraph()
+	x := G.NewMatrix(g, tensor.Float64, G.WithShape(3, 2), G.WithName("x"))
+	w := G.NewMatrix(g, tensor.Float64, G.WithShape(2, 2), G.WithName("W"))
+	s := mustN(G.Log1p(mustN(G.Mul(x, w))))
+	c := mustN(G.Cos(s))
+	_, err := hvp.New(mustN(G.Sum(mustN(G.Tanh(c)))), w)
+	listed := func(err error, op string) bool {
+		var ue *errs.UntranslatedError
+		if !errors.As(err, &ue) {
+			t.Fatalf("got %v, want an *errs.UntranslatedError", err)
+		}
+		for _, n := range ue.Nodes {
+			if strings.HasPrefix(n.Op, op) {
+				return true
+			}
+		}
+		return false
+	}
+	if !listed(err, "log1p") || !listed(err, "cos") {
+		t.Errorf("log1p and cos are not both listed:\n%v", err)
+	}
+	loss, kernel, w2 := convNet(t, "kernel")
+	_, err = hvp.New(loss, kernel, w2)
+	for _, op := range []string{"im2col", "MaxPool"} {
+		if !listed(err, op) {
+			t.Errorf("%s is not listed:\n%v", op, err)
+		}
+	}
+}
+
+// A random node is never folded into a constant (a draw frozen at
+// translation is another function than Gorgonia's, which draws anew on
+// every run): each of Gorgonia's random constructors, and G.Dropout, also
+// of a constant, is refused by name with the remedy, all of them at once
+// (issue 19 item 18).
+func TestRandomNodesRefused(t *testing.T) {
+	rng := rand.New(rand.NewPCG(6, 6))
+	g := G.NewGraph()
+	x := G.NewMatrix(g, tensor.Float64, G.WithShape(5, 3), G.WithName("x"), G.WithValue(randT(rng, tensor.Float64, false, 5, 3)))
+	w := G.NewMatrix(g, tensor.Float64, G.WithShape(3, 2), G.WithName("W"), G.WithValue(randT(rng, tensor.Float64, false, 3, 2)))
+	xw := mustN(G.Mul(x, w))
+	// Gorgonia hash-conses random nodes by type and shape alone (they are
+	// inputs to it): distinct shapes keep them distinct nodes.
+	random := map[string]*G.Node{
+		"G.UniformRandomNode":  G.UniformRandomNode(g, tensor.Float64, 0, 1, 5, 2),
+		"G.GaussianRandomNode": G.GaussianRandomNode(g, tensor.Float64, 0, 1, 3, 2),
+		"G.BinomialRandomNode": G.BinomialRandomNode(g, tensor.Float64, 1, 0.5, 4, 3),
+		"G.Dropout":            mustN(G.Dropout(xw, 0.5)),
+		"G.Dropout of a constant": mustN(G.Dropout(G.NewConstant(tensor.New(tensor.WithShape(3, 2),
+			tensor.WithBacking([]float64{1, 2, 3, 4, 5, 6})), G.In(g)), 0.5)),
+	}
+	terms := []*G.Node{
+		mustN(G.HadamardProd(xw, random["G.UniformRandomNode"])),
+		mustN(G.HadamardProd(w, random["G.GaussianRandomNode"])),
+		mustN(G.Mul(random["G.BinomialRandomNode"], w)),
+		random["G.Dropout"],
+		mustN(G.HadamardProd(w, random["G.Dropout of a constant"])),
+	}
+	var loss *G.Node
+	for _, term := range terms {
+		s := mustN(G.Sum(mustN(G.Tanh(term))))
+		if loss == nil {
+			loss = s
+		} else {
+			loss = mustN(G.Add(loss, s))
+		}
+	}
+	_, err := hvp.New(loss, w)
+	var ue *errs.UntranslatedError
+	if !errors.As(err, &ue) {
+		t.Fatalf("got %v, want an *errs.UntranslatedError listing the random nodes", err)
+	}
+	for what, n := range random {
+		found := false
+		for _, u := range ue.Nodes {
+			if strings.Contains(u.Node, n.Name()) && u.Random && strings.Contains(u.Reason, "fixed draw") && strings.Contains(u.Reason, "G.Let") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("%s (%s) is not refused as a random node with the remedy:\n%v", what, n.Name(), err)
+		}
+	}
+	if len(ue.Nodes) != len(random) || strings.Contains(err.Error(), "native.Register") {
+		t.Errorf("want the %d random nodes alone, without the remedy for missing rules:\n%v", len(random), err)
+	}
+	t.Log(err)
+}
+
+// When translated nodes differ from Gorgonia's values, Verify names the
+// earliest cause in the user's graph order, at every run: a wrong rule
+// for expm1 makes expm1, the tanh above it and the sum differ, and the
+// error must name expm1 every time (Verify once went through a map, in
+// random order; issue 19 item 21).
+func TestVerifyNamesEarliestMismatch(t *testing.T) {
+	register(t) // expm1 translated wrongly: x², not eˣ − 1
+	for run := range 20 {
+		rng := rand.New(rand.NewPCG(7, 7))
+		g := G.NewGraph()
+		w := G.NewMatrix(g, tensor.Float64, G.WithShape(4, 3), G.WithName("W"), G.WithValue(randT(rng, tensor.Float64, false, 4, 3)))
+		e := mustN(G.Expm1(w))
+		loss := mustN(G.Sum(mustN(G.Tanh(mustN(G.Square(e))))))
+		p, err := hvp.New(loss, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = p.Gradient()
+		var nr *errs.NoRuleError
+		if !errors.As(err, &nr) || nr.Node != e {
+			t.Fatalf("run %d: got %v, want the mismatch of %s", run, err, e.Name())
+		}
+	}
 }

@@ -1,13 +1,14 @@
 package native
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
-	"regexp"
-	"sync"
+	"strings"
 
 	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/graph"
+	"github.com/newtonia/newtonia/internal/gorgoniax"
 	"github.com/newtonia/newtonia/ops"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -24,8 +25,8 @@ type Translation struct {
 	inputs   map[*G.Node]*G.Node // private input → the user's input
 	mapped   map[*G.Node]*G.Node // private node → the user's node it computes (for Verify and names)
 	userLoss *G.Node
-	idsOnce  sync.Once
-	ids      map[string]*G.Node // "%id" of a private node → the user's node
+	first    int64             // the private graph's first node id (see errors.go)
+	byID     map[int64]*G.Node // id of a private node computing a user's node → that private node
 }
 
 // Needed reports whether loss's graph must be translated: it holds an op
@@ -67,9 +68,12 @@ type translator struct {
 	done    map[*G.Node]*rep // user node → translation (nil: failed)
 	static  map[*G.Node]G.Value
 	uses    map[*G.Node][]*G.Node
-	weighty map[*G.Node]bool // user nodes that depend on a weight
+	weighty map[*G.Node]bool    // user nodes that depend on a weight
+	weight  map[*G.Node]bool    // the user's weights
+	private map[*G.Node]*G.Node // the user's input → its private input node
 	names   map[string]int
 	missing []errs.Untranslated
+	rules   []entry // the table, as it was when Translate began
 }
 
 // Translate copies the graph of loss (a scalar node) into a private graph
@@ -88,13 +92,21 @@ func Translate(loss *G.Node, weights []*G.Node) (t *Translation, err error) {
 	if dt != tensor.Float64 && dt != tensor.Float32 {
 		return nil, &errs.ShapeError{What: "loss " + name(loss), Reason: fmt.Sprintf("dtype %v, want float64 or float32", dt)}
 	}
+	g := G.NewGraph()
+	first := int64(0)
+	if gorgoniax.StartIDs(g, privateIDs) { // ids apart from the user's: errors.go
+		first = privateIDs
+	}
 	tr := &translator{
-		g:      G.NewGraph(),
-		t:      &Translation{Dtype: dt, user: weights, inputs: map[*G.Node]*G.Node{}, mapped: map[*G.Node]*G.Node{}, userLoss: loss},
-		done:   map[*G.Node]*rep{},
-		static: map[*G.Node]G.Value{},
-		uses:   graph.Uses(loss),
-		names:  map[string]int{},
+		g:       g,
+		t:       &Translation{Dtype: dt, user: weights, inputs: map[*G.Node]*G.Node{}, mapped: map[*G.Node]*G.Node{}, userLoss: loss, first: first},
+		done:    map[*G.Node]*rep{},
+		static:  map[*G.Node]G.Value{},
+		uses:    graph.Uses(loss),
+		names:   map[string]int{},
+		weight:  map[*G.Node]bool{},
+		private: map[*G.Node]*G.Node{},
+		rules:   table(),
 	}
 	for i, w := range weights {
 		if w == nil {
@@ -109,6 +121,7 @@ func Translate(loss *G.Node, weights []*G.Node) (t *Translation, err error) {
 		if w.Graph() != loss.Graph() {
 			return nil, &errs.ShapeError{What: "weight " + name(w), Reason: "not in the loss's graph"}
 		}
+		tr.weight[w] = true
 	}
 	tr.weighty = dependents(loss, weights)
 	for _, n := range graph.Sorted(loss) { // inputs first, so that names are stable
@@ -117,14 +130,16 @@ func Translate(loss *G.Node, weights []*G.Node) (t *Translation, err error) {
 		}
 	}
 	for _, w := range weights {
-		r := tr.node(w)
-		tr.t.Weights = append(tr.t.Weights, r.n)
+		if r := tr.node(w); r != nil { // else reported
+			tr.t.Weights = append(tr.t.Weights, tr.private[w])
+		}
 	}
 	lr := tr.node(loss)
 	if len(tr.missing) > 0 {
 		return nil, &errs.UntranslatedError{Nodes: tr.missing, Supported: known()}
 	}
 	tr.t.Loss = lr.n
+	tr.t.index()
 	return tr.t, nil
 }
 
@@ -151,7 +166,7 @@ func (tr *translator) node(n *G.Node) *rep {
 	}
 	r, err := tr.translate(n)
 	if err != nil {
-		tr.missing = append(tr.missing, errs.Untranslated{Node: name(n), Op: opName(n.Op()), Reason: err.Error()})
+		tr.missing = append(tr.missing, errs.Untranslated{Node: name(n), Op: opName(n.Op()), Reason: err.Error(), Random: isRandom(n.Op())})
 		r = nil
 	} else if r != nil {
 		tr.t.mapped[r.n] = n
@@ -160,48 +175,131 @@ func (tr *translator) node(n *G.Node) *rep {
 	return r
 }
 
+// translate translates n by the first rule of the table that matches it,
+// once the nodes the rule reads are translated. A node no rule matches is
+// refused with the first reason a rule gave, after its inputs are
+// translated, so that every untranslated node of the graph is listed, not
+// only the first on each path (issue 19 item 22).
 func (tr *translator) translate(n *G.Node) (*rep, error) {
 	if n.Op() == nil {
 		return tr.input(n)
 	}
-	if v, ok, err := tr.staticValue(n); err != nil {
-		return nil, err
-	} else if ok {
-		return tr.constant(n, v)
+	s, e, why := tr.match(n)
+	if s == nil {
+		for _, c := range graph.Children(n) {
+			tr.node(c)
+		}
+		return nil, why
 	}
-	if r, ok, err := tr.pattern(n); ok || err != nil {
-		return r, err
+	if !s.readSet {
+		s.reads = graph.Children(n)
 	}
-	kids := graph.Children(n)
-	in := make([]*rep, len(kids))
+	s.in = make([]*rep, len(s.reads))
 	bad := false
-	for i, c := range kids {
-		if in[i] = tr.node(c); in[i] == nil {
+	for i, c := range s.reads {
+		if s.in[i] = tr.node(c); s.in[i] == nil {
 			bad = true
 		}
 	}
-	if bad {
-		return nil, nil // its inputs are reported
+	if bad { // its inputs are reported; and it, if its value has more dimensions than newtonia's
+		return nil, dimsKnown(n)
 	}
-	return tr.apply(n, in)
+	return s.translate(tr.rules[e])
+}
+
+// match returns the site of n for the first rule that matches n, or the
+// reason to refuse n.
+func (tr *translator) match(n *G.Node) (*Site, int, error) {
+	typ, printed := fmt.Sprintf("%T", n.Op()), n.Op().String()
+	var why error
+	for i, e := range tr.rules {
+		if e.Type != "" && e.Type != typ || e.Printed != "" && e.Printed != printed {
+			continue
+		}
+		s := &Site{tr: tr, n: n}
+		if e.Match != nil {
+			if err := e.Match(s); err != nil {
+				if why == nil && !errors.Is(err, Skip) {
+					why = err
+				}
+				continue
+			}
+		}
+		if e.Translate != nil {
+			return s, i, nil
+		}
+	}
+	if why == nil {
+		why = errNoRule
+	}
+	return nil, 0, why
+}
+
+// translate applies the rule e to s, whose inputs are translated.
+func (s *Site) translate(e entry) (*rep, error) {
+	out, err := e.Translate(s)
+	if err == nil {
+		err = s.b.Err
+	}
+	if err == nil && out == nil {
+		err = fmt.Errorf("no node")
+	}
+	if err != nil {
+		if !e.builtin {
+			err = fmt.Errorf("registered rule %q: %w", e.name, err)
+		}
+		return nil, err
+	}
+	r := &rep{out, asIs}
+	if s.n.Shape().Dims() == 1 {
+		switch r.vec = s.vec; {
+		case r.vec != asIs:
+		case out.Shape().Dims() == 2 && out.Shape()[0] == 1 && out.Shape()[1] > 1:
+			r.vec = row
+		default:
+			r.vec = col
+		}
+	}
+	return r, nil
+}
+
+// dimsKnown returns why n's value has no translation if it has more than
+// two dimensions.
+func dimsKnown(n *G.Node) error {
+	if s := n.Shape(); s.Dims() > 2 {
+		return fmt.Errorf("a value of shape %v: newtonia works on scalars, vectors and matrices", s)
+	}
+	return nil
+}
+
+// as returns x's node in layout want (a vector transposed if needed).
+func (tr *translator) as(b *ops.Builder, x *rep, want layout) *G.Node {
+	if x.vec == asIs || x.vec == want {
+		return x.n
+	}
+	return b.Apply(ops.TransposeOp{}, x.n)
 }
 
 // input makes the private input node for the user's input n: float64, a
 // 1-D vector as a row if it is broadcast over rows (a bias), else as a
-// column.
+// column; a scalar weight as a 1×1 matrix, read as a scalar by its sum
+// (the passes then treat every weight as a matrix; issue 19 item 17).
 func (tr *translator) input(n *G.Node) (*rep, error) {
-	nm := n.Name()
-	if nm == "" {
-		nm = fmt.Sprintf("input%d", n.ID())
-	}
+	nm := errs.Name(n) // an unnamed input by its id and shape: messages and block names then name it so
 	if k := tr.names[nm]; k > 0 {
 		nm = fmt.Sprintf("%s#%d", nm, n.ID())
 	}
-	tr.names[n.Name()]++
+	tr.names[errs.Name(n)]++
 	s := n.Shape()
 	var p *G.Node
 	r := &rep{}
 	switch {
+	case s.IsScalar() && tr.weight[n]:
+		p = G.NewMatrix(tr.g, tensor.Float64, G.WithShape(1, 1), G.WithName(nm))
+		var b ops.Builder
+		if r.n = b.Apply(ops.SumOp{Axis: -1}, p); b.Err != nil {
+			return nil, b.Err
+		}
 	case s.IsScalar():
 		p = G.NewScalar(tr.g, tensor.Float64, G.WithName(nm))
 	case s.Dims() == 1:
@@ -218,11 +316,16 @@ func (tr *translator) input(n *G.Node) (*rep, error) {
 		p = G.NewMatrix(tr.g, tensor.Float64, G.WithShape(shape...), G.WithName(nm))
 	case s.Dims() == 2:
 		p = G.NewMatrix(tr.g, tensor.Float64, G.WithShape(s...), G.WithName(nm))
+	case tr.weight[n]:
+		return nil, fmt.Errorf("a weight of shape %v: newtonia's weights are scalars, vectors and matrices (a weight of more dimensions, such as a convolution kernel, is not supported yet)", s)
 	default:
 		return nil, fmt.Errorf("an input of shape %v: newtonia works on scalars, vectors and matrices", s)
 	}
-	r.n = p
+	if r.n == nil {
+		r.n = p
+	}
 	tr.t.inputs[p] = n
+	tr.private[n] = p
 	return r, nil
 }
 
@@ -235,7 +338,7 @@ func (tr *translator) staticValue(n *G.Node) (G.Value, bool, error) {
 	}
 	tr.static[n] = nil
 	kids := graph.Children(n)
-	if n.Op() == nil {
+	if n.Op() == nil || isRandom(n.Op()) { // a random node is drawn anew on every run: never folded
 		return nil, false, nil
 	}
 	var in []G.Value
@@ -258,10 +361,83 @@ func (tr *translator) staticValue(n *G.Node) (G.Value, bool, error) {
 	return v, true, nil
 }
 
+// isRandom reports whether op draws random numbers on every run of a
+// Gorgonia machine: Gorgonia's randomOp (G.UniformRandomNode,
+// G.GaussianRandomNode, G.BinomialRandomNode: no inputs) and G.Dropout's
+// op (its mask). Such a node is never folded into a constant: that would
+// compute another function than Gorgonia's.
+func isRandom(op G.Op) bool {
+	switch typeName(op) {
+	case "randomOp", "dropoutOp":
+		return true
+	}
+	return false
+}
+
+// randomConstructors names Gorgonia's constructor of a randomOp by the
+// first field of its printed form, its distribution (v0.9.18: 0 uniform,
+// 1 gaussian, 2 binomial).
+var randomConstructors = map[string]string{"0": "G.UniformRandomNode", "1": "G.GaussianRandomNode", "2": "G.BinomialRandomNode"}
+
+// randomErr refuses a random op (nil for any other): newtonia's products
+// are derivatives of one function, and a node drawn anew on every run
+// makes the loss another function at every run (issue 19 item 18).
+func randomErr(op G.Op) error {
+	if !isRandom(op) {
+		return nil
+	}
+	const fixed = "newtonia needs a fixed draw: replace"
+	const input = "an input node (G.NewMatrix… with a name) holding one draw"
+	const let = "and G.Let a new draw before each step"
+	if typeName(op) == "dropoutOp" {
+		return fmt.Errorf("a random node: G.Dropout draws a new mask on every run; %s G.Dropout(x, p) by G.HadamardProd(x, m), m %s of the mask (0, or 1/(1−p) with probability 1−p), %s", fixed, input, let)
+	}
+	what := "a random node"
+	s := op.String()
+	if i := strings.IndexByte(s, '('); i > 0 && randomConstructors[s[:i]] != "" {
+		what = fmt.Sprintf("a random node (%s%s)", randomConstructors[s[:i]], s[i:])
+	}
+	return fmt.Errorf("%s, drawn anew on every run; %s it by %s, %s", what, fixed, input, let)
+}
+
 // doOp runs a Gorgonia op, recovering a panic.
 func doOp(op G.Op, in []G.Value) (v G.Value, err error) {
 	defer errs.Recover(fmt.Sprintf("op %v", op), &err)
 	return op.Do(in...)
+}
+
+// random: a random node is refused, never folded into a constant.
+func matchRandom(s *Site) error {
+	if !isRandom(s.n.Op()) {
+		return Skip
+	}
+	s.Reads()
+	return nil
+}
+
+func refuseRandom(s *Site) (*G.Node, error) { return nil, randomErr(s.n.Op()) }
+
+// constant: a node that depends on no input, evaluated with Gorgonia's own
+// ops (or refused with why it cannot be).
+func matchConstant(s *Site) error {
+	v, ok, err := s.tr.staticValue(s.n)
+	if !ok && err == nil {
+		return Skip
+	}
+	s.static, s.err = v, err
+	s.Reads()
+	return nil
+}
+
+func translateConstant(s *Site) (*G.Node, error) {
+	if s.err != nil {
+		return nil, s.err
+	}
+	r, err := s.tr.constant(s.n, s.static)
+	if err != nil {
+		return nil, err
+	}
+	return s.laid(r.vec, r.n), nil
 }
 
 // constant makes a private constant holding v (promoted to float64).
@@ -273,7 +449,7 @@ func (tr *translator) constant(n *G.Node, v G.Value) (*rep, error) {
 	r := &rep{}
 	var val any
 	switch {
-	case s.IsScalar() || (s.Dims() <= 1 && len(data) == 1 && n.Shape().IsScalar()):
+	case scalarConstant(n, s, len(data)):
 		val = data[0]
 	case s.Dims() == 1:
 		r.vec = col
@@ -287,6 +463,12 @@ func (tr *translator) constant(n *G.Node, v G.Value) (*rep, error) {
 	return r, nil
 }
 
+// scalarConstant reports whether the constant for the user's node n, of a
+// value of shape s with k elements, is a scalar.
+func scalarConstant(n *G.Node, s tensor.Shape, k int) bool {
+	return s.IsScalar() || s.Dims() <= 1 && k == 1 && n.Shape().IsScalar()
+}
+
 // staticScalar returns the value of n when it is a static scalar.
 func (tr *translator) staticScalar(n *G.Node) (float64, bool) {
 	v, ok, err := tr.staticValue(n)
@@ -298,6 +480,16 @@ func (tr *translator) staticScalar(n *G.Node) (float64, bool) {
 		return 0, false
 	}
 	return data[0], true
+}
+
+// scalarShaped reports whether the user's node n is translated as a
+// scalar.
+func (tr *translator) scalarShaped(n *G.Node) bool {
+	if v, ok, err := tr.staticValue(n); err == nil && ok {
+		data, s, err := Float64s(v)
+		return err == nil && scalarConstant(n, s, len(data))
+	}
+	return n.Shape().IsScalar()
 }
 
 // typeName is the name of op's Go type, without package or pointer.
@@ -319,14 +511,10 @@ func opName(op G.Op) string {
 	return fmt.Sprintf("%v, %T", op, op)
 }
 
-// name is how errors name the user's node: its name, which for an unnamed
-// node is its op applied to its inputs' ids.
-func name(n *G.Node) string {
-	if n == nil {
-		return "<nil>"
-	}
-	return fmt.Sprintf("%q", n.Name())
-}
+// name is how errors name the user's node: its id and name (errs.Label),
+// which for an unnamed op node is its op applied to its inputs' ids, for
+// an unnamed input its shape.
+func name(n *G.Node) string { return errs.Label(n) }
 
 // reshapeTo returns the target shape of a Gorgonia reshape node.
 func reshapeTo(n *G.Node) (tensor.Shape, bool) {
@@ -343,27 +531,4 @@ func (t *Translation) UserNode(p *G.Node) *G.Node {
 		return u
 	}
 	return t.mapped[p]
-}
-
-var nodeRef = regexp.MustCompile(`%[0-9a-f]+`)
-
-// Annotate adds, after every node reference %id in s that is a node of the
-// translation computing one of the user's nodes, the user's name for it:
-// messages about the passes then point into the user's graph.
-func (t *Translation) Annotate(s string) string {
-	t.idsOnce.Do(func() {
-		t.ids = map[string]*G.Node{}
-		for p, u := range t.mapped {
-			t.ids[fmt.Sprintf("%%%x", p.ID())] = u
-		}
-		for p, u := range t.inputs {
-			t.ids[fmt.Sprintf("%%%x", p.ID())] = u
-		}
-	})
-	return nodeRef.ReplaceAllStringFunc(s, func(ref string) string {
-		if u := t.ids[ref]; u != nil {
-			return fmt.Sprintf("%s [your %s]", ref, name(u))
-		}
-		return ref
-	})
 }

@@ -3,6 +3,7 @@ package native
 import (
 	"fmt"
 	"math"
+	"sort"
 
 	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/graph"
@@ -92,14 +93,16 @@ func userShape(t *Translation, p *G.Node) tensor.Shape {
 
 // ToInternal returns v, a value for the user's weight k (of its shape, in
 // float64 or float32), as a float64 tensor shaped like the private weight.
-// A float64 value of the right shape is returned as is.
+// A float64 value of the right shape is returned as is. A value for a
+// scalar weight is a tensor of one element: shape (), as ToUser returns
+// it, or (1), (1, 1).
 func (t *Translation) ToInternal(k int, v *tensor.Dense, what string) (*tensor.Dense, error) {
 	u := t.user[k]
-	what = fmt.Sprintf("%s for %s", what, u.Name())
+	what = fmt.Sprintf("%s for %s", what, errs.Name(u))
 	if v == nil {
 		return nil, &errs.ShapeError{What: what, Reason: "nil"}
 	}
-	if !v.Shape().Eq(u.Shape()) {
+	if ok := v.Shape().Eq(u.Shape()) || u.Shape().IsScalar() && v.Shape().IsScalarEquiv(); !ok {
 		return nil, &errs.ShapeError{What: what, Got: v.Shape(), Want: u.Shape()}
 	}
 	out, err := t.internal(t.Weights[k], v, what)
@@ -110,7 +113,9 @@ func (t *Translation) ToInternal(k int, v *tensor.Dense, what string) (*tensor.D
 }
 
 // ToUser returns v, a float64 value of the private weight k, in the user's
-// shape and dtype (rounded to nearest for float32).
+// shape and dtype (rounded to nearest for float32): a vector of shape (n)
+// for a vector weight, and for a scalar weight (G.NewScalar) a tensor of
+// shape () holding its one element.
 func (t *Translation) ToUser(k int, v *tensor.Dense) *tensor.Dense {
 	u := t.user[k]
 	if !sameDims(v.Shape(), u.Shape()) {
@@ -138,6 +143,45 @@ func AsDtype(t *tensor.Dense, dt tensor.Dtype) *tensor.Dense {
 	return tensor.New(tensor.WithShape(t.Shape().Clone()...), tensor.WithBacking(append([]float64(nil), d...)))
 }
 
+// external converts v, a float64 value bound to the private copy of the
+// user's input u, into a value for u in the user's graph: u's shape and
+// dtype, a scalar as Gorgonia's scalar value.
+func (t *Translation) external(u *G.Node, v G.Value) (G.Value, error) {
+	data, _, err := Float64s(v)
+	if err != nil {
+		return nil, &errs.ShapeError{What: "input " + name(u), Reason: err.Error()}
+	}
+	if u.Shape().IsScalar() && len(data) == 1 {
+		if t.Dtype == tensor.Float32 {
+			return G.NewF32(float32(data[0])), nil
+		}
+		return G.NewF64(data[0]), nil
+	}
+	d, ok := v.(*tensor.Dense)
+	if !ok {
+		return nil, &errs.ShapeError{What: "input " + name(u), Reason: fmt.Sprintf("a value of type %T", v)}
+	}
+	if !sameDims(d.Shape(), u.Shape()) {
+		d = tensor.New(tensor.WithShape(u.Shape().Clone()...), tensor.WithBacking(data))
+	}
+	return AsDtype(d, t.Dtype), nil
+}
+
+// Dense returns a weight's value as a tensor: v itself when it is one, a
+// tensor of shape () holding a scalar weight's value (*gorgonia.F64 or
+// F32) otherwise.
+func Dense(v G.Value) (*tensor.Dense, bool) {
+	switch v := v.(type) {
+	case *tensor.Dense:
+		return v, true
+	case *G.F64:
+		return tensor.New(tensor.WithShape(), tensor.WithBacking([]float64{float64(*v)})), true
+	case *G.F32:
+		return tensor.New(tensor.WithShape(), tensor.WithBacking([]float32{float32(*v)})), true
+	}
+	return nil, false
+}
+
 // Tolerance is the largest relative difference (in norm) Verify accepts
 // between a translated node and Gorgonia's value of it: summation order
 // and the fused cross-entropy move float64 values by ~1e-15 per term,
@@ -160,26 +204,12 @@ func (t *Translation) Verify(bind graph.Values) (err error) {
 	user := graph.Values{}
 	for p, u := range t.inputs {
 		if v := bind[p]; v != nil {
-			user[u] = v // a float64 value of the private shape: reshaped below
-			if d, ok := v.(*tensor.Dense); ok && !sameDims(d.Shape(), u.Shape()) {
-				user[u] = tensor.New(tensor.WithShape(u.Shape().Clone()...), tensor.WithBacking(d.Float64s()))
-			}
-			if t.Dtype == tensor.Float32 {
-				switch w := user[u].(type) {
-				case *tensor.Dense:
-					user[u] = AsDtype(w, tensor.Float32)
-				case *G.F64:
-					user[u] = G.NewF32(float32(*w))
-				}
+			if user[u], err = t.external(u, v); err != nil {
+				return err
 			}
 		}
 	}
-	var keepU, keepP []*G.Node
-	for p, u := range t.mapped {
-		if u.Op() != nil {
-			keepU, keepP = append(keepU, u), append(keepP, p)
-		}
-	}
+	keepU, keepP := t.checked()
 	uv, err := graph.Compile("your graph (Gorgonia's ops)", []*G.Node{t.userLoss}, keepU...).Run(user)
 	if err != nil {
 		return err
@@ -215,6 +245,34 @@ func (t *Translation) Verify(bind graph.Values) (err error) {
 		}
 	}
 	return nil
+}
+
+// checked returns the op nodes of the user's graph that Verify compares
+// and their translations, in the user's graph order (every node after its
+// inputs), so that the first mismatch reported is the earliest cause, the
+// same at every run (issue 19 item 21).
+func (t *Translation) checked() (user, private []*G.Node) {
+	pos := map[*G.Node]int{}
+	for i, n := range graph.Sorted(t.userLoss) {
+		pos[n] = i
+	}
+	for p, u := range t.mapped {
+		if _, ok := pos[u]; ok && u.Op() != nil {
+			private = append(private, p)
+		}
+	}
+	sort.Slice(private, func(i, j int) bool {
+		a, b := pos[t.mapped[private[i]]], pos[t.mapped[private[j]]]
+		if a != b {
+			return a < b
+		}
+		return private[i].ID() < private[j].ID()
+	})
+	user = make([]*G.Node, len(private))
+	for i, p := range private {
+		user[i] = t.mapped[p]
+	}
+	return user, private
 }
 
 func allFinite(x []float64) bool {

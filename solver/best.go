@@ -251,7 +251,10 @@ func (n *Newton) denseStep(l int, g []*tensor.Dense, lambda float64) ([]*tensor.
 	if k*nn != size || 2*float64(bsz)*float64(k*k)*float64(nn*nn) > maxDenseFlops {
 		return nil, false
 	}
-	h := c.Dense(lambda)
+	h, err := c.Dense(lambda)
+	if err != nil {
+		return nil, false
+	}
 	var u mat.VecDense
 	if err := u.SolveVec(h, mat.NewVecDense(size, hvp.Flatten(g))); err != nil {
 		return nil, false

@@ -16,6 +16,10 @@
 // fall back to the exported, slow path if this version of Gorgonia lays
 // them out otherwise. TestAgainstExported checks them against Gorgonia's
 // own lookups on every node of a net and its passes.
+//
+// StartIDs makes a new graph number its nodes from a given id, so that
+// the ids of two graphs (a user's and newtonia's private translation of
+// it) never meet in one message.
 package gorgoniax
 
 import (
@@ -85,4 +89,21 @@ func PrimeNextID(g *G.ExprGraph) {
 	counter := *(*uint)(unsafe.Add(base, counterOff))
 	all := *(*G.Nodes)(unsafe.Add(base, allOff))
 	byID[int64(counter)] = len(all)
+}
+
+// StartIDs makes the empty graph g give its nodes the ids first, first+1,
+// … (Gorgonia numbers a graph's nodes from 0: ExprGraph.addToAll gives a
+// node the graph's counter). It reports false, changing nothing, if g
+// already has nodes or this version of Gorgonia lays the fields out
+// otherwise.
+func StartIDs(g *G.ExprGraph, first uint) bool {
+	if g == nil || allOff == none || counterOff == none {
+		return false
+	}
+	base := unsafe.Pointer(g)
+	if len(*(*G.Nodes)(unsafe.Add(base, allOff))) > 0 {
+		return false
+	}
+	*(*uint)(unsafe.Add(base, counterOff)) = first
+	return true
 }
