@@ -18,7 +18,8 @@ const (
 	// and the workspace of its decomposition (about 3 n² float64s).
 	DefaultMaxBytes = 2 << 30
 	// DefaultMaxTime caps the estimated and the actual time of building
-	// one dense reference.
+	// one dense reference, and the estimated time of solving it
+	// (MinNormSolveWithin).
 	DefaultMaxTime = 10 * time.Minute
 	// DefaultStep is the finite-difference step of the FD dense references.
 	DefaultStep = 1e-3
@@ -35,6 +36,10 @@ type Limits struct {
 	// Progress, if set, is called after each column with the columns done
 	// and the total.
 	Progress func(done, total int)
+	// Busy, if set, is called every two seconds while a step that has no
+	// columns to count runs (the factorisation of MinNormSolveWithin), with
+	// the time spent and the step's estimate.
+	Busy func(elapsed, estimate time.Duration)
 }
 
 func (l *Limits) withDefaults() Limits {

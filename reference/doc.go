@@ -9,8 +9,12 @@
 //	                differences of the block gradient                 linear nets, O(r⁴) otherwise
 //	DenseHessianFD  H the same way                                    O(r⁴) (method.md §8)
 //	MinNormSolve    H⁺v of a dense reference, its rank chosen above the noise of its entries
+//	MinNormSolveWithin  the same within Limits: memory and time (SolveTime) estimated first
 //
 // Dense references are bounded (Limits): their memory and time are
 // estimated before building and refused above the caps, with the estimate
 // in the *errs.LimitError; building stops when it exceeds its time cap.
+// Their solve is bounded the same way before it starts (MinNormSolveWithin:
+// the eigendecomposition's 9n³ flops at a rate measured on this machine),
+// since it cannot be stopped part-way.
 package reference

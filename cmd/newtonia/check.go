@@ -26,7 +26,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "newtonia:", err)
 		return exitError
 	}
-	p, err := hvp.New(net.Loss, net.Weights...)
+	p, err := newProducts(net)
 	if err != nil {
 		fmt.Fprintln(stderr, "newtonia:", err)
 		return exitError
@@ -56,7 +56,7 @@ func refusedExit(conds hvp.Conditions, stderr io.Writer) int {
 	code := exitOK
 	for _, c := range conds {
 		if c.Kind == hvp.KindRefused {
-			fmt.Fprintf(stderr, "newtonia: block %d (%s): exact inverse refused\n", c.Block, c.Weight)
+			fmt.Fprintf(stderr, "newtonia: block %d (%s): exact inverse refused: its B-pass is refused before running (the report says why); H_ll itself may be invertible (products solves it densely up to -dense-max parameters)\n", c.Block, c.Weight)
 			code = exitRefused
 		}
 	}

@@ -9,7 +9,9 @@
 // Exit codes: 0 success; 1 bad input or failure (nothing written); 2 bad
 // usage (flags); 3 finished and written, but some block's exact inverse
 // was refused or is uncertified, whether the conditions report refused it
-// before running or a check failed while running (the report says why).
+// before running or a check failed while running (the report says why);
+// 128 + the signal's number (130, 143) when interrupted by SIGINT or
+// SIGTERM, the temporary folder removed and -out untouched.
 package main
 
 import (

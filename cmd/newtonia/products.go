@@ -1,12 +1,14 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/hvp"
+	"github.com/newtonia/newtonia/internal/budget"
 	"github.com/newtonia/newtonia/nets"
 	"github.com/newtonia/newtonia/ops"
 	"github.com/newtonia/newtonia/reference"
@@ -34,6 +37,7 @@ type settings struct {
 	denseMax  int
 	denseMem  int64
 	denseTime time.Duration
+	mem       int64
 	asJSON    bool
 	force     bool
 }
@@ -45,10 +49,11 @@ type Entry struct {
 	// Method names how the value was computed, and is the file name's
 	// middle part: "exact" (an exact result; for InvHv only a certified
 	// exact or pseudo-inverse one), "newton-only" (a certified solution of
-	// H u = v that is not H⁺v), "uncertified" (a B-pass that failed its
-	// checks, kept for comparison), "fd r=…", "cg", "dense" (from a dense
-	// matrix of exact R-pass columns), "dense-fd" (from a dense matrix of
-	// finite differences).
+	// H u = v that is not H⁺v), "uncertified" (a B-pass refused before
+	// running or that failed its checks, computed anyway for comparison;
+	// the note says which, and where the dense solve is the block's
+	// result), "fd r=…", "cg", "dense" (from a dense matrix of exact R-pass
+	// columns), "dense-fd" (from a dense matrix of finite differences).
 	Method       string   `json:"method"`
 	Files        []string `json:"files,omitempty"`
 	RelToDense   *float64 `json:"rel_to_dense,omitempty"`
@@ -62,12 +67,15 @@ type Entry struct {
 	Note         string   `json:"note,omitempty"`
 	Error        string   `json:"error,omitempty"` // why this product has no value
 
-	value []*tensor.Dense
-	fatal bool // an exact Hv failed
+	value   []*tensor.Dense
+	fatal   bool                // an exact Hv failed
+	sol     *reference.Solution // of a dense InvHv
+	outcome string              // of an uncertified B-pass, for stderr
 }
 
 // Report is what products prints and writes as report.json.
 type Report struct {
+	Format     string         `json:"format"` // resultFormat: what -force may replace
 	Net        string         `json:"net"`
 	Directions string         `json:"directions"`
 	Params     []string       `json:"params"` // the weights, in the order of the full Hessian's files
@@ -76,6 +84,11 @@ type Report struct {
 	// ExactRefused lists the blocks whose exact inverse product was
 	// refused or is uncertified (the reason is in the entry): exit code 3.
 	ExactRefused []string `json:"exact_refused,omitempty"`
+	// DenseResults lists, for those blocks, the dense solve that is the
+	// block's result where one was computed (its B-pass was refused or
+	// failed its checks; the block itself may well be invertible).
+	DenseResults []string `json:"dense_results,omitempty"`
+	Files        []string `json:"files"` // every file of the result folder but report.json
 }
 
 func products(args []string, stdout, stderr io.Writer) int {
@@ -91,9 +104,10 @@ func products(args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&s.exactDamp, "exact-damping", 0, "exact damping λ ≥ 0 of the B-pass and the dense references: (H_ll + λ·h̃ᵀh̃ ⊗ I) u = v (per-sample route)")
 	fs.IntVar(&s.denseMax, "dense-max", 1024, "largest parameter count for a dense Hessian reference (block or full)")
 	fs.Int64Var(&s.denseMem, "dense-mem", reference.DefaultMaxBytes, "memory cap of one dense reference, bytes; estimated before building")
-	fs.DurationVar(&s.denseTime, "dense-time", reference.DefaultMaxTime, "time cap of one dense reference; estimated before building")
+	fs.DurationVar(&s.denseTime, "dense-time", reference.DefaultMaxTime, "time cap of building one dense reference and of solving it, each estimated before it starts")
+	fs.Int64Var(&s.mem, "mem", 0, "memory cap of the run (the net, the results kept until written, the products' working memory), bytes; estimated before anything is allocated (0: "+budget.Describe()+")")
 	fs.BoolVar(&s.asJSON, "json", false, "print the report as JSON instead of a table")
-	fs.BoolVar(&s.force, "force", false, "replace the -out folder of an earlier run (the whole result set)")
+	fs.BoolVar(&s.force, "force", false, "replace -out if it holds an earlier result set of newtonia products (its report.json lists every file) and no input of this run")
 	random := fs.String("random", "", "generate a random leaky-ReLU net with widths n0,n1,...,nL instead of reading NET.json")
 	batch := fs.Int("batch", 0, "batch of the random net (0: n0)")
 	seed := fs.Uint64("seed", 1, "seed of the random net")
@@ -129,6 +143,8 @@ func products(args []string, stdout, stderr io.Writer) int {
 		return usageErr("-dense-mem %d: want > 0", s.denseMem)
 	case s.denseTime <= 0:
 		return usageErr("-dense-time %v: want > 0", s.denseTime)
+	case s.mem < 0:
+		return usageErr("-mem %d: want ≥ 0 (0: the default)", s.mem)
 	case *random == "" && (*batch != 0 || isSet(fs, "seed") || isSet(fs, "slope")):
 		return usageErr("-batch, -seed and -slope apply to -random only")
 	case *random != "" && (!(*slope >= 0) || math.IsInf(*slope, 0)):
@@ -138,23 +154,61 @@ func products(args []string, stdout, stderr io.Writer) int {
 	case *random != "" && fs.NArg() != 0, *random == "" && fs.NArg() != 1:
 		return usageErr("want one NET.json, or -random without one")
 	}
-	out, err := newOutput(s.out, s.force)
-	if err != nil {
+	fail := func(err error) int {
 		fmt.Fprintln(stderr, "newtonia:", err)
 		return exitError
 	}
-	defer out.abort()
+	// Everything is checked and estimated before the output folder is
+	// made: the net (read, or its size for -random), the run's memory,
+	// whether -out may be replaced.
 	path := fs.Arg(0)
+	var net *nets.Loaded
+	var inputs []string
+	var spec nets.Spec
 	if *random != "" {
-		if path, err = generate(*random, *batch, *seed, *slope, filepath.Join(out.tmp, "net")); err != nil {
-			fmt.Fprintln(stderr, "newtonia:", err)
-			return exitError
+		var err error
+		if spec, err = randomSpec(*random, *batch, *slope); err != nil {
+			return fail(err)
+		}
+		if err := memoryCheck("-random "+*random, spec, s); err != nil {
+			return fail(err)
+		}
+	} else {
+		var err error
+		if net, err = nets.Load(path); err != nil {
+			return fail(err)
+		}
+		if err := memoryCheck(path, net.Spec, s); err != nil {
+			return fail(err)
+		}
+		if inputs, err = netInputs(path); err != nil {
+			return fail(err)
 		}
 	}
-	rep, err := compute(path, s, stderr)
+	out, err := newOutput(s.out, s.force, inputs, stderr)
 	if err != nil {
-		fmt.Fprintln(stderr, "newtonia:", err)
-		return exitError
+		return fail(err)
+	}
+	defer out.abort()
+	if *random != "" {
+		err := out.locked(func() (err error) {
+			path, err = generate(spec, *seed, filepath.Join(out.tmp, "net"))
+			return err
+		})
+		if err != nil {
+			return fail(err)
+		}
+		if net, err = nets.Load(path); err != nil {
+			return fail(err)
+		}
+	}
+	p, err := newProducts(net)
+	if err != nil {
+		return fail(err)
+	}
+	rep, err := compute(net, p, path, s, stderr)
+	if err != nil {
+		return fail(err)
 	}
 	if *random != "" {
 		rep.Net = filepath.Join(s.out, "net", "net.json")
@@ -184,8 +238,10 @@ func products(args []string, stdout, stderr io.Writer) int {
 			return exitError
 		}
 	}
-	for _, b := range rep.ExactRefused {
-		fmt.Fprintf(stderr, "newtonia: %s: exact inverse refused or uncertified\n", b)
+	for _, e := range rep.Entries {
+		if e.outcome != "" {
+			fmt.Fprintf(stderr, "newtonia: %s\n", e.outcome)
+		}
 	}
 	if len(rep.ExactRefused) > 0 {
 		return exitRefused
@@ -199,36 +255,119 @@ func isSet(fs *flag.FlagSet, name string) bool {
 	return set
 }
 
-// generate draws a random leaky-ReLU net (weights randn/√fan-in + I, data
-// and targets randn, no directions: the gradient is used) and saves it
-// into dir.
-func generate(widthList string, batch int, seed uint64, slope float64, dir string) (string, error) {
+// randomSpec is the shape of the -random net: leaky-ReLU layers of the
+// given widths, half squared error, batch n0 unless given.
+func randomSpec(widthList string, batch int, slope float64) (nets.Spec, error) {
 	var widths []int
 	for _, f := range strings.Split(widthList, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 1 || n > 1<<16 {
-			return "", fmt.Errorf("-random: bad width %q (want n0,n1,...,nL, each 1 to 65536)", f)
+			return nets.Spec{}, fmt.Errorf("-random: bad width %q (want n0,n1,...,nL, each 1 to 65536)", f)
 		}
 		widths = append(widths, n)
 	}
 	if len(widths) < 2 {
-		return "", errors.New("-random needs at least two widths: n0,n1")
+		return nets.Spec{}, errors.New("-random needs at least two widths: n0,n1")
 	}
 	if batch == 0 {
 		batch = widths[0]
 	}
-	var layers []nets.Layer
+	spec := nets.Spec{Batch: batch, In: widths[0]}
 	for _, w := range widths[1:] {
-		layers = append(layers, nets.Layer{Out: w, Act: ops.LeakyReLUFunc{Alpha: slope}})
+		spec.Layers = append(spec.Layers, nets.Layer{Out: w, Act: ops.LeakyReLUFunc{Alpha: slope}})
 	}
-	m, err := nets.NewMLP(batch, widths[0], layers)
+	return spec, nil
+}
+
+// generate draws a random net of spec (weights randn/√fan-in + I, data
+// and targets randn, no directions: the gradient is used) and saves it
+// into dir.
+func generate(spec nets.Spec, seed uint64, dir string) (string, error) {
+	m, err := nets.Build(spec)
 	if err != nil {
 		return "", err
 	}
-	if err := m.Randomize(rand.New(rand.NewPCG(seed, 0x6e6574)), 1/math.Sqrt(float64(widths[0])), 1); err != nil {
+	if err := m.Randomize(rand.New(rand.NewPCG(seed, 0x6e6574)), 1/math.Sqrt(float64(spec.In)), 1); err != nil {
 		return "", err
 	}
 	return nets.Save(dir, m, nil, false)
+}
+
+// runBytes estimates the memory of a products run on a net of spec with
+// the given number of finite-difference steps, in bytes: the net's arrays
+// (parameters, x and y); the results kept until written, one value the
+// size of the block per method and product (8 + 3·steps per parameter);
+// and the products' working memory, about 24 values per parameter and 16
+// per activation (the forward, R-, gradient and B-passes each keep the
+// batch's activations). Measured peaks on -random nets of widths 256 to
+// 1024 are 60–90% of it. Dense references are bounded apart (-dense-max,
+// -dense-mem).
+func runBytes(spec nets.Spec, steps int) float64 {
+	batch := float64(spec.Batch)
+	params, acts := 0.0, batch*float64(spec.In)
+	in := spec.In
+	for _, l := range spec.Layers {
+		k := in
+		if l.Bias {
+			k++
+		}
+		params += float64(k) * float64(l.Out)
+		acts += batch * float64(l.Out)
+		in = l.Out
+	}
+	return 8 * (params + acts + float64(8+3*steps)*params + 24*params + 16*acts)
+}
+
+// memoryCheck refuses a run whose estimated memory (runBytes) exceeds
+// -mem, naming what (the -random flag or the net's file), before anything
+// is allocated (issue 19 item 5: -random 65536,65536 died of out of
+// memory, exit 2, leaving its temporary folder).
+func memoryCheck(what string, spec nets.Spec, s settings) error {
+	params := 0
+	in := spec.In
+	for _, l := range spec.Layers {
+		params += (in + map[bool]int{true: 1}[l.Bias]) * l.Out
+		in = l.Out
+	}
+	return budget.Check(fmt.Sprintf("%s: a run with batch %d and %d parameters", what, spec.Batch, params), runBytes(spec, len(s.steps)), s.mem,
+		"the net, the results kept until written and the products' working memory; raise -mem, or take smaller widths or batch")
+}
+
+// netInputs returns the files the net description at path reads: itself
+// and every array it names (relative paths from its folder).
+func netInputs(path string) ([]string, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var f nets.File
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	names := append([]string{f.X, f.Y}, f.Directions...)
+	names = append(names, f.BiasDirections...)
+	for _, l := range f.Layers {
+		names = append(names, l.Weights, l.Bias)
+	}
+	out := []string{path}
+	for _, n := range names {
+		if n == "" {
+			continue
+		}
+		if !filepath.IsAbs(n) {
+			n = filepath.Join(filepath.Dir(path), n)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// newProducts is the one place where check and products make the
+// products of a net: every parameter, weights and biases, in the order of
+// nets.MLP.Params, each weight with its bias as one block (issue 19 item
+// 11: check passed the weights alone and judged another net).
+func newProducts(net *nets.Loaded) (*hvp.Products, error) {
+	return hvp.New(net.Loss, net.Params()...)
 }
 
 // run is what one method computes for one entry: its value, or an error
@@ -240,15 +379,8 @@ type method struct {
 }
 
 // compute runs every product by every method that applies.
-func compute(path string, s settings, stderr io.Writer) (*Report, error) {
-	net, err := nets.Load(path)
-	if err != nil {
-		return nil, err
-	}
-	p, err := hvp.New(net.Loss, net.Params()...)
-	if err != nil {
-		return nil, err
-	}
+func compute(net *nets.Loaded, p *hvp.Products, path string, s settings, stderr io.Writer) (*Report, error) {
+	var err error
 	rep := &Report{Net: path, Conditions: p.Conditions(), Directions: "gradient (Newton directions)"}
 	for _, w := range p.Weights {
 		rep.Params = append(rep.Params, w.Name())
@@ -282,16 +414,83 @@ func compute(path string, s settings, stderr io.Writer) (*Report, error) {
 			map[bool]string{true: ": " + e.Error}[e.Error != ""])
 		rep.Entries = append(rep.Entries, e)
 	}
-	for l := range p.Blocks() {
-		for _, e := range rep.Entries {
-			if e.Block == p.BlockName(l) && e.Product == "InvHv" && e.Method == "uncertified" {
-				rep.ExactRefused = append(rep.ExactRefused, fmt.Sprintf("block %d (%s)", l, e.Block))
-				break
-			}
-		}
-	}
+	outcomes(rep, p, s.exactDamp)
 	compare(rep)
 	return rep, nil
+}
+
+// outcomes lists the blocks whose B-pass gave no certified result, and
+// says for each what is true: the B-pass was refused before running (the
+// conditions report's reasons) or failed its checks, which says nothing of
+// whether H_ll is invertible; the dense solve, where computed, is the
+// block's result (issue 19 item 12: a refused B-pass was written as "a
+// B-pass that failed its checks", of blocks that are invertible).
+func outcomes(rep *Report, p *hvp.Products, damping float64) {
+	for l := range p.Blocks() {
+		name := p.BlockName(l)
+		x := entryOf(rep, name, "InvHv", "uncertified")
+		if x == nil {
+			continue
+		}
+		block := fmt.Sprintf("block %d (%s)", l, name)
+		rep.ExactRefused = append(rep.ExactRefused, block)
+		line := block + ": exact inverse uncertified: its B-pass failed its checks"
+		what := "its B-pass failed its checks"
+		// Refused: the B-pass's own kind, or the conditions report's
+		// where the B-pass returned nothing.
+		if x.Kind == hvp.KindRefused.String() || x.Kind == "" && rep.Conditions[l].Kind == hvp.KindRefused {
+			line = block + ": exact inverse refused: its " + refusedBPass + "; " + saysNothing
+			what = "its B-pass was refused"
+		}
+		if d := entryOf(rep, name, "InvHv", "dense"); d != nil && d.value != nil && d.sol != nil {
+			h, of := "H", "H_ll"
+			if damping > 0 {
+				h, of = fmt.Sprintf("(H + %g·h̃ᵀh̃ ⊗ I)", damping), "the damped block"
+			}
+			inv := fmt.Sprintf("%s⁺v, the minimum-norm least-squares solution (rank %d of %d)", h, d.sol.Rank, d.sol.N)
+			if d.sol.Rank == d.sol.N {
+				inv = fmt.Sprintf("%s⁻¹v (rank %d of %d: %s is invertible)", h, d.sol.Rank, d.sol.N, of)
+			}
+			d.Note = fmt.Sprintf("this block's result (%s): %s", what, d.Note)
+			res := "the dense solve is this block's result: " + inv
+			x.Note += "; " + res
+			line += "; " + res + ", in " + strings.Join(fileNames(p, l, "dense"), ", ")
+			rep.DenseResults = append(rep.DenseResults, block)
+		} else {
+			why := "not built"
+			if d != nil && d.Error != "" {
+				why = d.Error
+			}
+			x.Note += fmt.Sprintf("; no dense solve (%s): see InvHv cg, or hvp.Products.BlockCurvature", why)
+			line += "; no dense solve (" + why + ")"
+		}
+		x.outcome = line
+	}
+}
+
+// What a refusal before running means, and only that.
+const (
+	refusedBPass = "B-pass was refused before running (the conditions report says why: no op-by-op inverse on its route, " +
+		"or a per-sample route that needs batch ≤ fan-in)"
+	saysNothing = "the refusal says nothing of H_ll, which may be invertible"
+)
+
+// fileNames are the files of block l's InvHv by method.
+func fileNames(p *hvp.Products, l int, method string) []string {
+	var out []string
+	for _, w := range strings.Split(p.BlockName(l), "+") {
+		out = append(out, fmt.Sprintf("%s.InvHv.%s.npy", w, method))
+	}
+	return out
+}
+
+func entryOf(rep *Report, block, product, method string) *Entry {
+	for _, e := range rep.Entries {
+		if e.Block == block && e.Product == product && e.Method == method {
+			return e
+		}
+	}
+	return nil
 }
 
 // runMethod runs m, turning a panic into an error of the entry.
@@ -370,6 +569,9 @@ func blockMethods(p *hvp.Products, l int, v []*tensor.Dense, s settings, stderr 
 				e.Note += fmt.Sprintf(", damped: (H + %g·h̃ᵀh̃ ⊗ I)⁻¹v", res.Damping)
 			}
 			switch {
+			case res.Kind == hvp.KindRefused:
+				e.Method = "uncertified"
+				e.Note += "; " + refusedBPass + " and computed anyway for comparison: not an inverse product; " + saysNothing
 			case !res.Certified:
 				e.Method = "uncertified"
 				e.Note += "; a B-pass that failed its checks (best effort): not an inverse product"
@@ -420,10 +622,15 @@ func blockMethods(p *hvp.Products, l int, v []*tensor.Dense, s settings, stderr 
 					return err
 				}
 			}
-			sol, err := reference.MinNormSolve(a, hvp.Flatten(v))
+			n, _ := a.Dims()
+			sol, err := reference.MinNormSolveWithin(a, hvp.Flatten(v), fmt.Sprintf("%s solve of block %s (-dense-time, -dense-mem)", label, name),
+				&reference.Limits{MaxBytes: s.denseMem, MaxTime: s.denseTime, Busy: func(el, est time.Duration) {
+					fmt.Fprintf(stderr, "    %s InvHv %s: factorising the %d×%d matrix, %.0f s of about %.0f s\n", name, label, n, n, el.Seconds(), est.Seconds())
+				}})
 			if err != nil {
 				return err
 			}
+			e.sol = &sol
 			u, err := hvp.SplitLike(sol.U, v)
 			if err != nil {
 				return err
@@ -549,10 +756,13 @@ func printTable(w io.Writer, rep *Report, s settings) {
 		}
 		fmt.Fprintf(w, "%-6s %-6s %-12s %11s %11s %11s %-34s %8.2gs  %s\n", e.Block, e.Product, e.Method,
 			num(e.RelToDense), num(e.RelToExact), num(e.Residual), kind, e.Seconds, it)
-		if e.Error != "" {
+		switch {
+		case e.Error != "":
 			fmt.Fprintf(w, "       no result: %s\n", e.Error)
-		} else if e.Capped != "" {
+		case e.Capped != "":
 			fmt.Fprintf(w, "       stopped at its %s cap: %s\n", e.Capped, e.Note)
+		case e.Product == "InvHv" && e.Method == "uncertified", strings.HasPrefix(e.Note, "this block's result"):
+			fmt.Fprintf(w, "       %s\n", e.Note)
 		}
 	}
 	fmt.Fprintf(w, "\n.npy results and report.json in %s; \"dense\" is built from exact R-pass columns, \"dense-fd\" from finite differences, each only up to %d parameters (-dense-max)\n", s.out, s.denseMax)

@@ -1,0 +1,9 @@
+package main
+
+import "golang.org/x/sys/unix"
+
+// exchange swaps the folders a and b in one step (renameat2 with
+// RENAME_EXCHANGE): at every moment b holds one complete result set.
+func exchange(a, b string) error {
+	return unix.Renameat2(unix.AT_FDCWD, a, unix.AT_FDCWD, b, unix.RENAME_EXCHANGE)
+}
