@@ -11,7 +11,7 @@ import (
 
 // A block Newton direction H_ll⁻¹ g_l for each layer of a small leaky-ReLU
 // net, certified by its residual.
-func ExampleProducts_InvHv() {
+func ExampleBlock_InvHv() {
 	net, _ := nets.NewMLP(4, 4, []nets.Layer{
 		{Out: 4, Act: ops.LeakyReLUFunc{Alpha: 0.5}},
 		{Out: 4, Act: ops.LeakyReLUFunc{Alpha: 0.5}},
@@ -24,14 +24,14 @@ func ExampleProducts_InvHv() {
 	}
 	_, g, _ := p.Gradient()
 	for l := range net.Weights {
-		u, err := p.InvHv(l, g[l:l+1], nil)
+		u, err := p.Block(l).InvHv(g.Block(l), nil)
 		if err != nil {
 			panic(err)
 		}
-		fmt.Printf("%s: %s by the %s, certified %v, residual below 1e-12: %v\n",
+		fmt.Printf("%s: %s by the B-pass (%s route), certified %v, residual below 1e-12: %v\n",
 			net.Weights[l].Name(), u.Kind, u.Method, u.Certified, u.Residual < 1e-12)
 	}
 	// Output:
-	// W1: exact inverse by the B-pass (chain), certified true, residual below 1e-12: true
-	// W2: exact inverse by the B-pass (chain), certified true, residual below 1e-12: true
+	// W1: exact inverse by the B-pass (chain route), certified true, residual below 1e-12: true
+	// W2: exact inverse by the B-pass (chain route), certified true, residual below 1e-12: true
 }
