@@ -468,3 +468,42 @@ func TestVerifyNamesEarliestMismatch(t *testing.T) {
 		}
 	}
 }
+
+// A Model is the user's own nodes for a graph of newtonia's float64 ops
+// and their translation otherwise; Prepare binds the user's inputs
+// (promoted from float32), checks them (a NaN input is an
+// *errs.NotFiniteError naming it, before and after the one verification)
+// and Check does the same without verifying.
+func TestModel(t *testing.T) {
+	g := G.NewGraph()
+	x := G.NewMatrix(g, tensor.Float64, G.WithShape(2, 2), G.WithName("x"), G.WithValue(tensor.New(tensor.WithShape(2, 2), tensor.WithBacking([]float64{1, 2, 3, 4}))))
+	w := G.NewMatrix(g, tensor.Float64, G.WithShape(2, 2), G.WithName("W"), G.WithValue(tensor.New(tensor.WithShape(2, 2), tensor.WithBacking([]float64{1, 0, 0, 1}))))
+	own := G.Must(ops.Sum(G.Must(ops.MatMul(x, w))))
+	m, err := native.NewModel(own, []*G.Node{w})
+	if err != nil || m.Translated() || m.Loss() != own || m.Weights()[0] != w || m.Dtype() != tensor.Float64 || m.UserNode(own) != own {
+		t.Fatalf("newtonia's ops: %+v, %v", m, err)
+	}
+	x32 := G.NewMatrix(g, tensor.Float32, G.WithShape(2, 2), G.WithName("x32"), G.WithValue(tensor.New(tensor.WithShape(2, 2), tensor.WithBacking([]float32{1, 2, 3, 4}))))
+	w32 := G.NewMatrix(g, tensor.Float32, G.WithShape(2, 2), G.WithName("W32"), G.WithValue(tensor.New(tensor.WithShape(2, 2), tensor.WithBacking([]float32{1, 0, 0, 1}))))
+	loss := G.Must(G.Sum(G.Must(G.Mul(x32, w32))))
+	m, err = native.NewModel(loss, []*G.Node{w32})
+	if err != nil || !m.Translated() || m.Loss() == loss || m.Dtype() != tensor.Float32 || m.UserNode(m.Weights()[0]) != w32 {
+		t.Fatalf("Gorgonia's float32 ops: %v", err)
+	}
+	for i := range 2 {
+		bind := graph.Values{}
+		if err := m.Prepare(bind); err != nil {
+			t.Fatalf("Prepare %d: %v", i, err)
+		}
+		if len(bind) != 2 { // x32 and W32, promoted
+			t.Errorf("Prepare %d bound %d inputs, want 2", i, len(bind))
+		}
+	}
+	x32.Value().(*tensor.Dense).Float32s()[1] = float32(math.NaN())
+	for name, f := range map[string]func() error{"Prepare": func() error { return m.Prepare(graph.Values{}) }, "Check": m.Check} {
+		var nf *errs.NotFiniteError
+		if err := f(); !errors.As(err, &nf) || !strings.Contains(err.Error(), "x32") || nf.Index != 1 {
+			t.Errorf("%s with a NaN input: %v", name, err)
+		}
+	}
+}
