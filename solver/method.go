@@ -12,7 +12,7 @@ import (
 // Method is the damped exact block-Newton direction as a gonum
 // optimize.Method: gonum's line search (Linesearcher, Backtracking by
 // default) and convergence tests (optimize.Settings) drive it, on the
-// Problem of the same Products:
+// Problem of the same hvp.Problem:
 //
 //	m := &solver.Method{P: p}
 //	res, err := optimize.Minimize(solver.Problem(p, &perr), x0, settings, m)

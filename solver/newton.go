@@ -187,7 +187,7 @@ type StepRecord struct {
 	Duration   time.Duration
 }
 
-// Newton takes block-Newton steps on the weights of a Products: per block
+// Newton takes block-Newton steps on the weights of a Problem: per block
 // the exact u_l = H_ll⁻¹ g_l (a solution of H_ll u = g_l for Newton-only
 // blocks), combined into d = −(u_1, …, u_L), with a backtracking line
 // search on the loss. It is also a gorgonia.Solver.
