@@ -20,27 +20,77 @@
 // passes are added to its own graph, whose existing nodes they never
 // change.)
 //
-// How the translation works:
+// # The table of rules
 //
-//   - Each Gorgonia op is identified by its Go type, its printed form and
-//     its inputs' shapes (Gorgonia's op types are unexported), and the
-//     identification is checked by what the op computes: Verify runs the
-//     user's graph with Gorgonia's own ops and the translation with
-//     newtonia's, at the current inputs, and compares every translated
-//     node (float64 to 1e-8, float32 to 1e-3 relative, in norm).
-//   - Composite constructions are recognised whole, so that the exact
-//     routes of method.md §3 and §9 apply: G.Rectify (x ⊙ (x ≥ 0)) is a
-//     ReLU, G.LeakyRelu (8 nodes) a leaky ReLU, x·W + repeat(b) from
-//     G.BroadcastAdd a layer with a bias (ops.BiasAddOp), and a sum or
-//     mean of y ⊙ log softmax(z) a fused softmax cross-entropy
-//     (ops.SoftmaxCEOp). Gorgonia itself rewrites log(softmax(z)) into one
-//     log-softmax node, in place, when the graph is built.
-//   - Nodes that depend on no input (constants, G.Mean's counts, sizes)
-//     are folded into constants, evaluated with Gorgonia's own ops. A
-//     random node (G.UniformRandomNode, G.GaussianRandomNode,
-//     G.BinomialRandomNode, G.Dropout) is never folded: Gorgonia draws it
-//     anew on every run, so it is refused, with how to hold a fixed draw
-//     in an input node instead.
+// Each node of the user's graph with an op is translated by the first rule
+// of one ordered table that matches it (Rules lists their names in
+// order). A Rule matches by what the op is: its Go type as %T prints it
+// (Gorgonia's op types are unexported, but their names are stable in
+// v0.9.18), then its printed form, op.String(), only where one type
+// stands for several functions (elemUnaryOp is tanh, sin, …; linAlgBinOp
+// is A × B, A × b, a ⋅ b), then a Match on the node, its inputs' shapes
+// and constant operands. A composite construction is a rule whose Match
+// looks below the node and whose translation reads the nodes below the
+// ones it replaces. The 32 built-in rules, in order (each of Gorgonia's
+// unary functions is one):
+//
+//	random                 refused: G.UniformRandomNode, G.GaussianRandomNode,
+//	                       G.BinomialRandomNode, G.Dropout are drawn anew on
+//	                       every run, so never folded; the error says how to
+//	                       hold a fixed draw in an input node instead
+//	constant               a node depending on no input (constants, G.Mean's
+//	                       counts, sizes), evaluated with Gorgonia's own ops
+//	leaky relu, relu       G.LeakyRelu (8 nodes), G.Rectify (x ⊙ (x ≥ 0))
+//	softmax cross-entropy  Σ of y ⊙ log softmax(z) (ops.SoftmaxCEOp);
+//	                       Gorgonia itself rewrites log(softmax(z)) into one
+//	                       log-softmax node when the graph is built
+//	bias                   x + repeat₀(b) from G.BroadcastAdd (ops.BiasAddOp)
+//	neg, square … abs      Gorgonia's elementwise functions by printed form;
+//	other functions        says that no newtonia function computes the rest
+//	power                  x ^ c, c a constant
+//	scale                  x ⊙ c, c ⊙ x, x ÷ c: G.Mean, a product by a constant
+//	scalar operand         + − ⊙ ÷ with a scalar operand
+//	elementwise            + − ⊙ ÷ of tensors (comparisons are refused: a
+//	                       mask is translated only inside relu)
+//	A × B, A × b, a ⋅ b    G.Mul; other products says what to do instead
+//	transpose              of a matrix
+//	sum                    over all axes or one
+//	softmax                and log-softmax, over rows or columns
+//	reshape                between a vector and a row or column
+//	repeat                 a row over rows, a column over columns
+//
+// Composites come before the rules that would match their last node (relu
+// before elementwise), refusals and constants before everything. A node
+// that no rule matches is refused with the first reason a rule's Match
+// gave (e.g. "no newtonia function computes "sin""), after its inputs are
+// translated, so that every untranslated node is listed.
+//
+// Register appends a rule after every rule registered before it (so after
+// the built-ins, registered at start-up through the same Register): a
+// built-in rule is never overridden, and a name that exists, or a rule an
+// earlier one always pre-empts, is an *errs.ArgumentError.
+//
+// To add a rule (to the built-ins in rules.go or with Register): set Type
+// to the %T the *errs.UntranslatedError prints for the op; set Printed if
+// the type stands for several functions; write a Match for what else must
+// hold (return Skip for a node that is not the rule's, an error saying why
+// for one it cannot translate, nil for one it does; call Site.Reads for a
+// composite); write a Translate that applies newtonia ops to s.In(i) (a
+// 1-D vector is an n×1 column) and returns the node of the user's value.
+// A rule of a few lines needs no other edit; one for values of more than
+// two dimensions needs input and dimsKnown (translate.go) to accept them.
+//
+// # Checked by value
+//
+// A rule is trusted by what it computes, not by how it was matched: Verify
+// runs the user's graph with Gorgonia's own ops and the translation with
+// newtonia's, at the current inputs, and compares every translated node
+// (float64 to 1e-8, float32 to 1e-3 relative, in norm); a rule that
+// computes another function is reported at the first product, naming the
+// node (package hvp runs Verify before the first product).
+//
+// # Values
+//
 //   - A 1-D vector of length n becomes a 1×n row where it is broadcast
 //     over rows (a bias) and an n×1 column elsewhere (G.Mul's matrix ×
 //     vector); weights and directions keep the user's shapes at the API.
@@ -53,9 +103,10 @@
 //     in float64 on the float32 problem; results are rounded to float32 on
 //     the way out (package hvp).
 //
+// # Errors
+//
 // What has no translation is reported at once, every such node named by
-// the user's name for it, in an *errs.UntranslatedError; Register adds a
-// translation for another Gorgonia op.
+// the user's name for it, in an *errs.UntranslatedError.
 //
 // Errors name the user's nodes: the private graph numbers its nodes from
 // 2³² (far from the user's ids), and Translation.UserError re-points the

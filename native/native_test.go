@@ -6,6 +6,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/newtonia/newtonia/errs"
@@ -263,7 +265,9 @@ func TestRegisterIsVerified(t *testing.T) {
 		c := G.Must(G.Sin(W))
 		return g, W, G.Must(G.Sum(c))
 	}
-	native.Register("sin", func(op G.Op, in []*G.Node) (*G.Node, error) { return ops.Square(in[0]) })
+	register(t)
+	sinWrong.Store(true)
+	defer sinWrong.Store(false)
 	_, W, loss := build()
 	p, err := hvp.New(loss, W)
 	if err != nil {
@@ -275,7 +279,7 @@ func TestRegisterIsVerified(t *testing.T) {
 		t.Fatalf("a wrong translation was not caught: %v", err)
 	}
 	t.Log(err)
-	native.Register("sin", func(op G.Op, in []*G.Node) (*G.Node, error) { return ops.Map(sinOp{}, in[0]) })
+	sinWrong.Store(false)
 	g, W, loss := build()
 	p, err = hvp.New(loss, W)
 	if err != nil {
@@ -297,6 +301,89 @@ func TestRegisterIsVerified(t *testing.T) {
 	if d := relDiff(grads.Weight(0), data(gg[0].Value().(*tensor.Dense))); d > 1e-12 {
 		t.Fatalf("registered cube: gradient differs from G.Grad's by %.3g", d)
 	}
+}
+
+// sinWrong selects the rule registered for Gorgonia's sin: x² (wrong)
+// or sin (right).
+var sinWrong atomic.Bool
+
+// registered registers the tests' rules, once per process (a name is
+// registered once, and go test -count=2 runs the tests twice in one
+// process): sin (see sinWrong), expm1 translated wrongly as x², and a rule
+// for every tanh that computes x², which the built-in tanh, tried first,
+// keeps from ever applying.
+var registered = sync.OnceValue(func() error {
+	unary := func(name, printed string, f func(x *G.Node) (*G.Node, error)) error {
+		return native.Register(name, native.Rule{Type: "gorgonia.elemUnaryOp", Printed: printed,
+			Translate: func(s *native.Site) (*G.Node, error) { return f(s.In(0)) }})
+	}
+	return errors.Join(
+		unary("sin", "sin", func(x *G.Node) (*G.Node, error) {
+			if sinWrong.Load() {
+				return ops.Square(x)
+			}
+			return ops.Map(sinOp{}, x)
+		}),
+		unary("expm1", "expm1", ops.Square),
+		native.Register("every tanh", native.Rule{
+			Match: func(s *native.Site) error {
+				if s.Node().Op().String() != "tanh" {
+					return native.Skip
+				}
+				return nil
+			},
+			Translate: func(s *native.Site) (*G.Node, error) { return ops.Square(s.In(0)) },
+		}),
+	)
+})
+
+func register(t *testing.T) {
+	t.Helper()
+	if err := registered(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Register appends to the table and never replaces a rule: a name that
+// exists (registered, or built-in) and a rule that an earlier one always
+// pre-empts are *errs.ArgumentError naming the name; a registered rule
+// matching what a built-in translates never applies (tanh stays tanh).
+func TestRegisterAppends(t *testing.T) {
+	register(t)
+	square := func(s *native.Site) (*G.Node, error) { return ops.Square(s.In(0)) }
+	for _, c := range []struct {
+		name, why string
+		r         native.Rule
+	}{
+		{"sin", "exists", native.Rule{Type: "gorgonia.elemUnaryOp", Printed: "sin", Translate: square}},
+		{"tanh", "exists", native.Rule{Type: "gorgonia.elemUnaryOp", Printed: "tanh", Translate: square}},
+		{"relu", "exists", native.Rule{Translate: square}},
+		{"my tanh", "never apply", native.Rule{Type: "gorgonia.elemUnaryOp", Printed: "tanh", Translate: square}},
+		{"my sin", "never apply", native.Rule{Type: "gorgonia.elemUnaryOp", Printed: "sin", Translate: square}},
+		{"nothing", "neither", native.Rule{}},
+		{"", "empty", native.Rule{Translate: square}},
+	} {
+		err := native.Register(c.name, c.r)
+		var ae *errs.ArgumentError
+		if !errors.As(err, &ae) || !strings.Contains(err.Error(), fmt.Sprintf("%q", c.name)) || !strings.Contains(err.Error(), c.why) {
+			t.Errorf("Register(%q): got %v, want an *errs.ArgumentError naming it (%s)", c.name, err, c.why)
+		}
+	}
+	rules := native.Rules()
+	if n := len(rules); n < 4 || rules[0] != "random" || strings.Join(rules[n-3:], ",") != "sin,expm1,every tanh" {
+		t.Errorf("the table is not the built-ins followed by the registered rules in order: %q", rules)
+	}
+	rng := rand.New(rand.NewPCG(8, 8))
+	g := G.NewGraph()
+	w := G.NewMatrix(g, tensor.Float64, G.WithShape(3, 2), G.WithName("W"), G.WithValue(randT(rng, tensor.Float64, false, 3, 2)))
+	p, err := hvp.New(mustN(G.Sum(mustN(G.Tanh(w)))), w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := p.Gradient(); err != nil { // Verify: tanh, not x²
+		t.Fatalf("a registered rule overrode the built-in tanh: %v", err)
+	}
+	t.Logf("%d rules: %q", len(rules), rules)
 }
 
 // sinOp is sin as a newtonia function: its derivatives by order.
@@ -450,7 +537,7 @@ func TestRandomNodesRefused(t *testing.T) {
 // error must name expm1 every time (Verify once went through a map, in
 // random order; issue 19 item 21).
 func TestVerifyNamesEarliestMismatch(t *testing.T) {
-	native.Register("expm1", func(op G.Op, in []*G.Node) (*G.Node, error) { return ops.Square(in[0]) }) // wrong: x², not eˣ − 1
+	register(t) // expm1 translated wrongly: x², not eˣ − 1
 	for run := range 20 {
 		rng := rand.New(rand.NewPCG(7, 7))
 		g := G.NewGraph()

@@ -8,9 +8,10 @@ import (
 	G "gorgonia.org/gorgonia"
 )
 
-// Gorgonia builds some functions from smaller ops; pattern recognises
-// them whole, so that their exact rules (a frozen activation pattern, the
-// fused cross-entropy) apply:
+// Gorgonia builds some functions from smaller ops; these rules recognise
+// them whole from their last node, so that their exact rules (a frozen
+// activation pattern, the fused cross-entropy, a layer's bias) apply, and
+// read the nodes below them (a mask, a repeat) never translated alone:
 //
 //	G.Rectify(x)       x ⊙ (x ≥ 0)                              → ReLU(x)
 //	G.LeakyRelu(x, α)  x ⊙ (x ≥ 0) + (x ⊙ (x < 0)) ⊙ α          → leaky_α(x)
@@ -18,35 +19,78 @@ import (
 //	                   (Gorgonia turns log(softmax(z)) into logsoftmax(z);
 //	                   log(softmax(z)) is recognised too), y not depending
 //	                   on a weight                              → −softmaxCE(z, y)
+//	G.BroadcastAdd     x + repeat₀(b), b a 1×n row              → BiasAdd(x, b)
 //
-// G.Mean is Σ ÷ count, so a mean cross-entropy is the second form
-// divided by a constant.
-func (tr *translator) pattern(n *G.Node) (*rep, bool, error) {
-	if x, alpha, ok := tr.leaky(n); ok {
-		return tr.mapped1(ops.LeakyReLUFunc{Alpha: alpha}, x)
+// G.Mean is Σ ÷ count (the scale rule), so a mean cross-entropy is the
+// second form divided by a constant.
+
+func matchLeaky(s *Site) error {
+	x, alpha, ok := s.tr.leaky(s.n)
+	if !ok {
+		return Skip
 	}
-	if x, ok := tr.relu(n); ok {
-		return tr.mapped1(ops.ReLUFunc{}, x)
-	}
-	if z, y, ok := tr.crossEntropy(n); ok {
-		zr, yr := tr.node(z), tr.node(y)
-		if zr == nil || yr == nil {
-			return nil, true, dimsKnown(n) // the inputs are reported
-		}
-		var b ops.Builder
-		ce := b.Apply(ops.SoftmaxCEOp{}, zr.n, yr.n)
-		return &rep{b.Apply(ops.ScaleOp{C: -1}, ce), asIs}, true, b.Err
-	}
-	return nil, false, nil
+	s.c = alpha
+	s.Reads(x)
+	return nil
 }
 
-func (tr *translator) mapped1(f ops.ScalarFunc, x *G.Node) (*rep, bool, error) {
-	xr := tr.node(x)
-	if xr == nil {
-		return nil, true, dimsKnown(x) // x is reported; and a pattern over more than two dimensions
+func translateLeaky(s *Site) (*G.Node, error) {
+	return elementwise(ops.LeakyReLUFunc{Alpha: s.c})(s)
+}
+
+func matchReLU(s *Site) error {
+	x, ok := s.tr.relu(s.n)
+	if !ok {
+		return Skip
 	}
-	var b ops.Builder
-	return &rep{b.Apply(ops.ElementwiseOp{F: f}, xr.n), xr.vec}, true, b.Err
+	s.Reads(x)
+	return nil
+}
+
+func translateReLU(s *Site) (*G.Node, error) { return elementwise(ops.ReLUFunc{})(s) }
+
+func matchCrossEntropy(s *Site) error {
+	z, y, ok := s.tr.crossEntropy(s.n)
+	if !ok {
+		return Skip
+	}
+	s.Reads(z, y)
+	return nil
+}
+
+func translateCrossEntropy(s *Site) (*G.Node, error) {
+	return s.apply(ops.ScaleOp{C: -1}, s.apply(ops.SoftmaxCEOp{}, s.x(0), s.x(1))), nil
+}
+
+// matchBias matches x + repeat₀(b) and repeat₀(b) + x, x a matrix and b a
+// 1×n row: G.BroadcastAdd of a bias row or vector (reshaped to 1×n).
+func matchBias(s *Site) error {
+	if symbol(s.n) != "+" {
+		return Skip
+	}
+	k := graph.Children(s.n)
+	for i := range 2 {
+		if b := repeatedRow(k[1-i]); b != nil && k[i].Shape().Dims() == 2 {
+			s.Reads(k[i], b)
+			return nil
+		}
+	}
+	return Skip
+}
+
+func translateBias(s *Site) (*G.Node, error) { return s.apply(ops.BiasAddOp{}, s.x(0), s.x(1)), nil }
+
+// repeatedRow returns b when n is Gorgonia's broadcast of b, a 1×n row,
+// over the rows.
+func repeatedRow(n *G.Node) *G.Node {
+	if typeName(n.Op()) != "repeatOp" || n.Op().String() != "Repeat0" {
+		return nil
+	}
+	b := graph.Children(n)[0]
+	if s := b.Shape(); s.Dims() != 2 || s[0] != 1 {
+		return nil
+	}
+	return b
 }
 
 // is reports whether n is a Gorgonia elementwise binary op printed sym.
@@ -109,9 +153,6 @@ func (tr *translator) leaky(n *G.Node) (*G.Node, float64, bool) {
 // crossEntropy returns z and y when n sums y ⊙ log softmax(z) over
 // everything.
 func (tr *translator) crossEntropy(n *G.Node) (z, y *G.Node, ok bool) {
-	if typeName(n.Op()) != "sumOp" {
-		return nil, nil, false
-	}
 	p := graph.Children(n)[0]
 	switch {
 	case p.Shape().Dims() == 2 && n.Shape().IsScalar():

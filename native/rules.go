@@ -1,204 +1,265 @@
 package native
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"sync"
 
+	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/graph"
 	"github.com/newtonia/newtonia/ops"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
 
-// Rule translates one node of a Gorgonia op: from the node's translated
-// inputs (float64; a 1-D vector as an n×1 column, a scalar as a scalar)
-// it builds newtonia nodes computing the same value, returned in the same
-// convention. Verify checks it numerically like every built-in rule.
-type Rule func(op G.Op, in []*G.Node) (*G.Node, error)
-
-var (
-	registryMu sync.RWMutex
-	registry   = map[string]Rule{}
-)
-
-// Register adds the translation of the Gorgonia op printed as key (its
-// String, e.g. "cube"), for ops the built-in table does not know. A later
-// Register of the same key replaces the rule.
-func Register(key string, r Rule) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	registry[key] = r
+// Rule is one entry of the translation table: which nodes of a user's
+// graph it translates, and how. A node with an op is matched against the
+// table's rules in order, each rule in three steps:
+//
+//	Type     the op's Go type as %T prints it, e.g. "gorgonia.elemUnaryOp"
+//	         or "*gorgonia.softmaxOp" (an *errs.UntranslatedError prints it
+//	         after the op); "" for any type
+//	Printed  the op's printed form, op.String(), exactly, e.g. "sin": for
+//	         a Gorgonia type that stands for several functions; "" for any
+//	Match    the rest (its inputs' shapes, a constant operand, the nodes
+//	         below it): nil if the rule translates the node; Skip if the
+//	         node is not the rule's; another error if it is the rule's kind
+//	         of node but the rule cannot translate this one, saying why (the
+//	         node is refused with the first such reason if no later rule
+//	         translates it). A nil Match matches every node of Type and
+//	         Printed.
+//
+// The first rule that matches translates the node: Translate builds, in
+// the private graph, the newtonia nodes computing the node's value from
+// s.In(i), the translations of the node's inputs, and returns the last.
+// A rule with no Translate translates nothing: its Match only says why the
+// nodes it recognises are refused.
+type Rule struct {
+	Type, Printed string
+	Match         func(s *Site) error
+	Translate     func(s *Site) (*G.Node, error)
 }
 
-// unary maps the names Gorgonia prints for its elementwise unary ops to
-// newtonia's functions. neg is handled as a scale by −1.
-var unary = map[string]ops.ScalarFunc{
-	"square":   ops.SquareFunc{},
-	"sqrt":     ops.SqrtFunc{},
-	"exp":      ops.ExpFunc{},
-	"ln":       ops.LogFunc{},
-	"tanh":     ops.TanhFunc{},
-	"sigmoid":  ops.SigmoidFunc{},
-	"softplus": ops.SoftplusFunc{},
-	"cube":     ops.PowFunc{P: 3},
-	"inv":      ops.PowFunc{P: -1},
-	"invSqrt":  ops.PowFunc{P: -0.5},
-	"abs":      ops.AbsFunc{},
+// Skip is what a Rule's Match returns for a node that is not the rule's.
+var Skip = errors.New("native: not this rule's node")
+
+// Site is a node of the user's graph as a rule sees it while matching and
+// translating it.
+type Site struct {
+	tr      *translator
+	n       *G.Node
+	reads   []*G.Node // the user's nodes the translation reads
+	readSet bool      // reads set by Match (else the node's inputs)
+	in      []*rep    // their translations (Translate)
+	b       ops.Builder
+	vec     layout  // the result's layout, for a 1-D vector (auto: from its shape)
+	c       float64 // a constant Match found (an exponent, a factor, a slope)
+	static  G.Value // the value of a node that depends on no input
+	err     error   // why it could not be evaluated
 }
 
-// apply translates n, whose inputs are translated, by its op.
-func (tr *translator) apply(n *G.Node, in []*rep) (*rep, error) {
-	op, s := n.Op(), n.Op().String()
-	registryMu.RLock()
-	r, ok := registry[s]
-	registryMu.RUnlock()
-	if ok {
-		return tr.registered(n, r, in)
+// Node returns the user's node.
+func (s *Site) Node() *G.Node { return s.n }
+
+// Constant returns the value of the user's node n when it depends on no
+// input (a constant, or a size or count computed from shapes) and holds
+// one element.
+func (s *Site) Constant(n *G.Node) (float64, bool) { return s.tr.staticScalar(n) }
+
+// DependsOnWeight reports whether the user's node n depends on a weight.
+func (s *Site) DependsOnWeight(n *G.Node) bool { return s.tr.weighty[n] }
+
+// Reads sets, from Match, the user's nodes the translation reads, in the
+// order In returns them: by default the node's inputs. A composite rule
+// reads the nodes below those it replaces, which are then not translated
+// on their own (G.Rectify's mask has no translation).
+func (s *Site) Reads(nodes ...*G.Node) { s.reads, s.readSet = nodes, true }
+
+// In returns, in Translate, the translation of the i-th node read: a
+// float64 node of the user's node's shape, a 1-D vector of length n as an
+// n×1 column. Translate returns its result in the same convention (a 1-D
+// vector as n×1, or 1×n).
+func (s *Site) In(i int) *G.Node { return s.as(i, col) }
+
+// x is the translation of the i-th node read, in its own layout.
+func (s *Site) x(i int) *G.Node { return s.in[i].n }
+
+// as is the translation of the i-th node read in layout want.
+func (s *Site) as(i int, want layout) *G.Node { return s.tr.as(&s.b, s.in[i], want) }
+
+// like lays out the result as the i-th node read.
+func (s *Site) like(i int, n *G.Node) *G.Node { return s.laid(s.in[i].vec, n) }
+
+// laid lays out the result as v.
+func (s *Site) laid(v layout, n *G.Node) *G.Node {
+	s.vec = v
+	return n
+}
+
+func (s *Site) apply(op G.Op, in ...*G.Node) *G.Node { return s.b.Apply(op, in...) }
+
+// named is a rule and its name.
+type named struct {
+	name string
+	Rule
+}
+
+// entry is a rule of the table.
+type entry struct {
+	named
+	builtin bool // registered by this package
+}
+
+var registry struct {
+	sync.RWMutex
+	rules []entry
+	names map[string]bool
+	done  bool // the built-in rules are registered
+}
+
+// Register appends the rule r, under name, to the translation table:
+// after every rule registered before it, so after the built-in rules (see
+// Rules), and a built-in rule is never overridden. It returns an
+// *errs.ArgumentError naming name if a rule of that name exists (a
+// built-in is named by Gorgonia's printed form of its op, e.g. "tanh", or
+// by what it recognises, e.g. "relu"), if an earlier rule with no Match
+// already translates every node r could match, or if r has neither Match
+// nor Translate. A registered rule is checked by value like every built-in
+// one (Verify).
+func Register(name string, r Rule) error {
+	registry.Lock()
+	defer registry.Unlock()
+	bad := func(reason string) error {
+		return &errs.ArgumentError{What: "native.Register name", Value: strconv.Quote(name), Reason: reason}
 	}
-	var b ops.Builder
-	switch typeName(op) {
-	case "elemUnaryOp":
-		x := in[0]
-		if s == "neg" {
-			return &rep{b.Apply(ops.ScaleOp{C: -1}, x.n), x.vec}, b.Err
+	switch {
+	case name == "":
+		return bad("empty")
+	case registry.names[name]:
+		return bad("a rule of this name exists; a rule is never replaced (native.Rules lists them)")
+	case r.Match == nil && r.Translate == nil:
+		return bad("the rule has neither Match nor Translate")
+	}
+	for _, e := range registry.rules {
+		if covers(e.Rule, r) {
+			return bad(fmt.Sprintf("rule %q, tried first, translates every node of type %q printed %q: this one would never apply", e.name, r.Type, r.Printed))
 		}
-		f, err := unaryFunc(s)
-		if err != nil {
-			return nil, err
-		}
-		return &rep{b.Apply(ops.ElementwiseOp{F: f}, x.n), x.vec}, b.Err
-	case "elemBinOp":
-		return tr.binary(n, in)
-	case "linAlgBinOp":
-		switch s {
-		case "A × B":
-			return &rep{b.Apply(ops.MatMulOp{}, in[0].n, in[1].n), asIs}, b.Err
-		case "A × b":
-			return &rep{b.Apply(ops.MatMulOp{}, in[0].n, tr.as(&b, in[1], col)), col}, b.Err
-		case "a ⋅ b":
-			return &rep{b.Apply(ops.InnerOp{}, tr.as(&b, in[0], col), tr.as(&b, in[1], col)), asIs}, b.Err
-		}
-		return nil, errLinAlg
-	case "transposeOp":
-		if n.Shape().Dims() != 2 || in[0].vec != asIs {
-			return nil, transposeErr(n)
-		}
-		return &rep{b.Apply(ops.TransposeOp{}, in[0].n), asIs}, b.Err
-	case "sumOp":
-		return tr.sum(n, in[0])
-	case "softmaxOp":
-		return tr.softmax(n, in[0])
-	case "reshapeOp":
-		return tr.reshape(n, in[0])
-	case "repeatOp":
-		return tr.repeat(n, in)
 	}
-	return nil, errNoRule
-}
-
-var (
-	errNoRule  = fmt.Errorf("no translation for this op")
-	errLinAlg  = fmt.Errorf("only A × B, A × b and a ⋅ b are translated (transpose the operand with G.Transpose instead)")
-	linAlgKeys = map[string]bool{"A × B": true, "A × b": true, "a ⋅ b": true}
-)
-
-func unaryFunc(s string) (ops.ScalarFunc, error) {
-	if f, ok := unary[s]; ok {
-		return f, nil
+	if registry.names == nil {
+		registry.names = map[string]bool{}
 	}
-	return nil, fmt.Errorf("no newtonia function computes %q", s)
-}
-
-func transposeErr(n *G.Node) error {
-	return fmt.Errorf("a transpose of shape %v: only matrices", n.Shape())
-}
-
-// opKnown returns why n's op has no translation whatever its inputs'
-// translations are, or nil when it may have one: it is what Translate
-// says of a node some of whose inputs have no translation, so that every
-// untranslated op of the graph is listed, not only the first on each path
-// (issue 19 item 22). What depends on the inputs' translations (vector
-// layouts, broadcasts, patterns) is checked only once they have one.
-func (tr *translator) opKnown(n *G.Node) error {
-	if err := tr.opKindKnown(n); err != nil {
-		return err
-	}
-	return dimsKnown(n)
-}
-
-// dimsKnown returns why n's value has no translation if it has more than
-// two dimensions.
-func dimsKnown(n *G.Node) error {
-	if s := n.Shape(); s.Dims() > 2 {
-		return fmt.Errorf("a value of shape %v: newtonia works on scalars, vectors and matrices", s)
-	}
+	registry.names[name] = true
+	registry.rules = append(registry.rules, entry{named{name, r}, !registry.done})
 	return nil
 }
 
-func (tr *translator) opKindKnown(n *G.Node) error {
-	op, s := n.Op(), n.Op().String()
-	registryMu.RLock()
-	_, ok := registry[s]
-	registryMu.RUnlock()
-	if ok {
-		return nil
-	}
-	switch typeName(op) {
-	case "elemUnaryOp":
-		if s == "neg" {
-			return nil
-		}
-		_, err := unaryFunc(s)
-		return err
-	case "elemBinOp":
-		return tr.binaryKnown(n)
-	case "linAlgBinOp":
-		if linAlgKeys[s] {
-			return nil
-		}
-		return errLinAlg
-	case "transposeOp":
-		if n.Shape().Dims() != 2 {
-			return transposeErr(n)
-		}
-		return nil
-	case "sumOp":
-		_, err := axesOf(s)
-		return err
-	case "softmaxOp":
-		_, _, err := softmaxOf(s)
-		return err
-	case "reshapeOp":
-		_, err := reshapeKind(graph.Children(n)[0].Shape(), n.Shape())
-		return err
-	case "repeatOp":
-		return nil
-	}
-	return errNoRule
+// covers reports whether a, tried before b, translates every node b matches.
+func covers(a, b Rule) bool {
+	return a.Match == nil && a.Translate != nil && (a.Type == "" || a.Type == b.Type) && (a.Printed == "" || a.Printed == b.Printed)
 }
 
-// binaryKnown is opKnown for Gorgonia's elementwise binary ops.
-func (tr *translator) binaryKnown(n *G.Node) error {
-	switch sym := strings.Fields(n.Op().String())[0]; sym {
-	case "+", "-", "⊙", "÷":
-		return nil
-	case "^":
-		if _, ok := tr.staticScalar(graph.Children(n)[1]); ok {
-			return nil
-		}
-		return errPower
-	default:
-		return comparisonErr(sym)
+// Rules returns the names of the translation table's rules, in the order
+// they are tried: the built-in rules, then the registered ones.
+func Rules() []string {
+	var names []string
+	for _, e := range table() {
+		names = append(names, e.name)
 	}
+	return names
 }
 
-var errPower = fmt.Errorf("a power whose exponent is not a constant")
-
-func comparisonErr(sym string) error {
-	return fmt.Errorf("a comparison %q (a mask): translated only inside G.Rectify and G.LeakyRelu", sym)
+// table returns the rules, in order.
+func table() []entry {
+	registry.RLock()
+	defer registry.RUnlock()
+	return registry.rules[:len(registry.rules):len(registry.rules)]
 }
+
+func init() {
+	for _, e := range builtins() {
+		if err := Register(e.name, e.Rule); err != nil {
+			panic(err)
+		}
+	}
+	registry.done = true
+}
+
+// The Go types of Gorgonia's ops that rules match (%T, v0.9.18).
+const (
+	tUnary     = "gorgonia.elemUnaryOp"
+	tBinary    = "gorgonia.elemBinOp"
+	tLinAlg    = "gorgonia.linAlgBinOp"
+	tTranspose = "gorgonia.transposeOp"
+	tSum       = "gorgonia.sumOp"
+	tSoftmax   = "*gorgonia.softmaxOp"
+	tReshape   = "gorgonia.reshapeOp"
+	tRepeat    = "*gorgonia.repeatOp"
+)
+
+// unary lists Gorgonia's elementwise unary ops, by printed form, and
+// newtonia's functions computing them (neg is a scale by −1).
+var unary = []struct {
+	printed string
+	f       ops.ScalarFunc
+}{
+	{"square", ops.SquareFunc{}}, {"sqrt", ops.SqrtFunc{}}, {"exp", ops.ExpFunc{}}, {"ln", ops.LogFunc{}},
+	{"tanh", ops.TanhFunc{}}, {"sigmoid", ops.SigmoidFunc{}}, {"softplus", ops.SoftplusFunc{}},
+	{"cube", ops.PowFunc{P: 3}}, {"inv", ops.PowFunc{P: -1}}, {"invSqrt", ops.PowFunc{P: -0.5}}, {"abs", ops.AbsFunc{}},
+}
+
+// builtins is the built-in table, in order: refusals and constants first,
+// then Gorgonia's composite constructions (whose last node would otherwise
+// match a rule for one op), then single ops.
+func builtins() []named {
+	t := []named{
+		{"random", Rule{Match: matchRandom, Translate: refuseRandom}},
+		{"constant", Rule{Match: matchConstant, Translate: translateConstant}},
+		{"leaky relu", Rule{Type: tBinary, Match: matchLeaky, Translate: translateLeaky}},
+		{"relu", Rule{Type: tBinary, Match: matchReLU, Translate: translateReLU}},
+		{"softmax cross-entropy", Rule{Type: tSum, Match: matchCrossEntropy, Translate: translateCrossEntropy}},
+		{"bias", Rule{Type: tBinary, Match: matchBias, Translate: translateBias}},
+		{"neg", Rule{Type: tUnary, Printed: "neg", Translate: func(s *Site) (*G.Node, error) {
+			return s.like(0, s.apply(ops.ScaleOp{C: -1}, s.x(0))), nil
+		}}},
+	}
+	for _, u := range unary {
+		t = append(t, named{u.printed, Rule{Type: tUnary, Printed: u.printed, Translate: elementwise(u.f)}})
+	}
+	return append(t, []named{
+		{"other functions", Rule{Type: tUnary, Match: func(s *Site) error {
+			return fmt.Errorf("no newtonia function computes %q", s.n.Op().String())
+		}}},
+		{"power", Rule{Type: tBinary, Match: matchPower, Translate: translatePower}},
+		{"scale", Rule{Type: tBinary, Match: matchScale, Translate: func(s *Site) (*G.Node, error) {
+			return s.like(0, s.apply(ops.ScaleOp{C: s.c}, s.x(0))), nil
+		}}},
+		{"scalar operand", Rule{Type: tBinary, Match: matchScalarOperand, Translate: translateScalarOperand}},
+		{"elementwise", Rule{Type: tBinary, Match: matchElementwise, Translate: translateElementwise}},
+		{"A × B", Rule{Type: tLinAlg, Printed: "A × B", Translate: func(s *Site) (*G.Node, error) {
+			return s.apply(ops.MatMulOp{}, s.x(0), s.x(1)), nil
+		}}},
+		{"A × b", Rule{Type: tLinAlg, Printed: "A × b", Translate: func(s *Site) (*G.Node, error) {
+			return s.laid(col, s.apply(ops.MatMulOp{}, s.x(0), s.as(1, col))), nil
+		}}},
+		{"a ⋅ b", Rule{Type: tLinAlg, Printed: "a ⋅ b", Translate: func(s *Site) (*G.Node, error) {
+			return s.apply(ops.InnerOp{}, s.as(0, col), s.as(1, col)), nil
+		}}},
+		{"other products", Rule{Type: tLinAlg, Match: func(*Site) error { return errLinAlg }}},
+		{"transpose", Rule{Type: tTranspose, Match: matchTranspose, Translate: translateTranspose}},
+		{"sum", Rule{Type: tSum, Match: matchSum, Translate: translateSum}},
+		{"softmax", Rule{Type: tSoftmax, Match: matchSoftmax, Translate: translateSoftmax}},
+		{"reshape", Rule{Type: tReshape, Match: matchReshape, Translate: translateReshape}},
+		{"repeat", Rule{Type: tRepeat, Translate: translateRepeat}},
+	}...)
+}
+
+var (
+	errNoRule = fmt.Errorf("no translation for this op")
+	errLinAlg = fmt.Errorf("only A × B, A × b and a ⋅ b are translated (transpose the operand with G.Transpose instead)")
+	errPower  = fmt.Errorf("a power whose exponent is not a constant")
+)
 
 // known lists what the built-in table translates, for error messages.
 func known() string {
@@ -207,161 +268,161 @@ func known() string {
 		"G.Rectify, G.LeakyRelu, G.SoftMax, G.LogSoftMax, G.Sum, G.Mean, G.Transpose, reshapes of vectors, constants"
 }
 
-// registered applies a user's rule, with vectors as columns.
-func (tr *translator) registered(n *G.Node, r Rule, in []*rep) (*rep, error) {
-	var b ops.Builder
-	args := make([]*G.Node, len(in))
-	for i, x := range in {
-		args[i] = tr.as(&b, x, col)
-	}
-	if b.Err != nil {
-		return nil, b.Err
-	}
-	out, err := r(n.Op(), args)
-	if err != nil {
-		return nil, fmt.Errorf("registered rule: %w", err)
-	}
-	if out == nil {
-		return nil, fmt.Errorf("registered rule returned no node")
-	}
-	if n.Shape().Dims() == 1 {
-		return &rep{out, col}, nil
-	}
-	return &rep{out, asIs}, nil
+func elementwise(f ops.ScalarFunc) func(*Site) (*G.Node, error) {
+	return func(s *Site) (*G.Node, error) { return s.like(0, s.apply(ops.ElementwiseOp{F: f}, s.x(0))), nil }
 }
 
-// as returns x's node in layout want (a vector transposed if needed).
-func (tr *translator) as(b *ops.Builder, x *rep, want layout) *G.Node {
-	if x.vec == asIs || x.vec == want {
-		return x.n
+// Gorgonia's elementwise binary ops print as their symbol and a flag:
+// "+ false", "⊙ false", ">= true".
+func symbol(n *G.Node) string { return strings.Fields(n.Op().String())[0] }
+
+var arith = map[string]G.Op{"+": ops.AddOp{}, "-": ops.SubOp{}, "⊙": ops.MulOp{}, "÷": ops.DivOp{}}
+
+// power: x ^ c, c a constant (G.Pow, G.Square's ^ 2).
+func matchPower(s *Site) error {
+	if symbol(s.n) != "^" {
+		return Skip
 	}
-	return b.Apply(ops.TransposeOp{}, x.n)
+	c, ok := s.Constant(graph.Children(s.n)[1])
+	if !ok {
+		return errPower
+	}
+	s.c = c
+	s.Reads(graph.Children(s.n)[0])
+	return nil
 }
 
-// binary translates Gorgonia's elementwise binary ops (+ − ⊙ ÷ and, with
-// a constant exponent, ^), with scalar operands and broadcast operands.
-func (tr *translator) binary(n *G.Node, in []*rep) (*rep, error) {
-	sym := strings.Fields(n.Op().String())[0]
-	kids := graph.Children(n)
-	var b ops.Builder
-	switch sym {
-	case "+", "-", "⊙", "÷":
-	case "^":
-		if c, ok := tr.staticScalar(kids[1]); ok {
-			f := map[float64]ops.ScalarFunc{2: ops.SquareFunc{}, 0.5: ops.SqrtFunc{}}[c]
-			if f == nil {
-				f = ops.PowFunc{P: c}
-			}
-			return &rep{b.Apply(ops.ElementwiseOp{F: f}, in[0].n), in[0].vec}, b.Err
-		}
-		return nil, errPower
-	default:
-		return nil, comparisonErr(sym)
+func translatePower(s *Site) (*G.Node, error) {
+	f := map[float64]ops.ScalarFunc{2: ops.SquareFunc{}, 0.5: ops.SqrtFunc{}}[s.c]
+	if f == nil {
+		f = ops.PowFunc{P: s.c}
 	}
-	x, y := in[0], in[1]
-	xs, ys := x.n.Shape().IsScalar(), y.n.Shape().IsScalar()
-	cx, xStatic := tr.staticScalar(kids[0])
-	cy, yStatic := tr.staticScalar(kids[1])
-	switch {
-	case xs && ys:
-		return &rep{tr.scalars(&b, sym, x.n, y.n, cx, xStatic, cy, yStatic), asIs}, b.Err
-	case ys:
-		return &rep{tr.tensorScalar(&b, sym, x.n, y.n, cy, yStatic, false), x.vec}, b.Err
-	case xs:
-		return &rep{tr.tensorScalar(&b, sym, y.n, x.n, cx, xStatic, true), y.vec}, b.Err
-	}
-	if sym == "+" { // a layer's bias: x + repeat(b), b a row
-		if bias := tr.repeatedRow(kids[1]); bias != nil && x.vec == asIs {
-			return &rep{b.Apply(ops.BiasAddOp{}, x.n, bias), asIs}, b.Err
-		}
-		if bias := tr.repeatedRow(kids[0]); bias != nil && y.vec == asIs {
-			return &rep{b.Apply(ops.BiasAddOp{}, y.n, bias), asIs}, b.Err
-		}
-	}
-	yn := tr.as(&b, y, x.vec)
-	var op G.Op
-	switch sym {
-	case "+":
-		op = ops.AddOp{}
-	case "-":
-		op = ops.SubOp{}
+	return s.like(0, s.apply(ops.ElementwiseOp{F: f}, s.x(0))), nil
+}
+
+// scale: x ⊙ c, c ⊙ x, x ÷ c (c ≠ 0), c a constant scalar: G.Mean (Σ ÷
+// count), a product by a constant.
+func matchScale(s *Site) error {
+	k := graph.Children(s.n)
+	switch symbol(s.n) {
 	case "⊙":
-		op = ops.MulOp{}
+		for i := range 2 {
+			if c, ok := s.Constant(k[1-i]); ok && s.tr.scalarShaped(k[1-i]) {
+				s.c = c
+				s.Reads(k[i])
+				return nil
+			}
+		}
 	case "÷":
-		op = ops.DivOp{}
+		if c, ok := s.Constant(k[1]); ok && c != 0 && s.tr.scalarShaped(k[1]) {
+			s.c = 1 / c
+			s.Reads(k[0])
+			return nil
+		}
 	}
-	return &rep{b.Apply(op, x.n, yn), x.vec}, b.Err
+	return Skip
 }
 
-// scalars combines two scalars; a constant factor or divisor is a scale.
-func (tr *translator) scalars(b *ops.Builder, sym string, x, y *G.Node, cx float64, xStatic bool, cy float64, yStatic bool) *G.Node {
-	switch {
-	case sym == "⊙" && yStatic:
-		return b.Apply(ops.ScaleOp{C: cy}, x)
-	case sym == "⊙" && xStatic:
-		return b.Apply(ops.ScaleOp{C: cx}, y)
-	case sym == "÷" && yStatic && cy != 0:
-		return b.Apply(ops.ScaleOp{C: 1 / cy}, x)
+// scalar operand: + − ⊙ ÷ with a scalar operand, other than a scale.
+func matchScalarOperand(s *Site) error {
+	if arith[symbol(s.n)] == nil {
+		return Skip
 	}
-	return b.Apply(map[string]G.Op{"+": ops.AddOp{}, "-": ops.SubOp{}, "⊙": ops.MulOp{}, "÷": ops.DivOp{}}[sym], x, y)
+	for _, c := range graph.Children(s.n) {
+		if s.tr.scalarShaped(c) {
+			return nil
+		}
+	}
+	return Skip
 }
 
-// tensorScalar combines a tensor t and a scalar s (s first when flipped).
-func (tr *translator) tensorScalar(b *ops.Builder, sym string, t, s *G.Node, c float64, static, flipped bool) *G.Node {
+func translateScalarOperand(s *Site) (*G.Node, error) {
+	sym, x, y := symbol(s.n), s.x(0), s.x(1)
+	switch xs, ys := x.Shape().IsScalar(), y.Shape().IsScalar(); {
+	case xs && ys:
+		return s.apply(arith[sym], x, y), nil
+	case ys:
+		return s.like(0, tensorScalar(s, sym, x, y, graph.Children(s.n)[1], false)), nil
+	case xs:
+		return s.like(1, tensorScalar(s, sym, y, x, graph.Children(s.n)[0], true)), nil
+	}
+	return translateElementwise(s)
+}
+
+// tensorScalar combines a tensor t and a scalar sc, the translation of the
+// user's node u (sc first when flipped).
+func tensorScalar(s *Site, sym string, t, sc, u *G.Node, flipped bool) *G.Node {
 	switch {
-	case sym == "⊙" && static:
-		return b.Apply(ops.ScaleOp{C: c}, t)
 	case sym == "⊙":
-		return b.Apply(ops.ScalarMulOp{}, s, t)
-	case sym == "÷" && !flipped && static && c != 0:
-		return b.Apply(ops.ScaleOp{C: 1 / c}, t)
+		return s.apply(ops.ScalarMulOp{}, sc, t)
 	case sym == "÷" && !flipped:
-		return b.Apply(ops.ScalarMulOp{Divide: true}, s, t)
+		return s.apply(ops.ScalarMulOp{Divide: true}, sc, t)
 	}
-	// s as a tensor of t's shape: c·1 for a constant, s·1 otherwise.
+	// sc as a tensor of t's shape: c·1 for a constant, sc·1 otherwise.
 	var full *G.Node
-	if static {
-		full = b.Apply(ops.FillOp{C: c}, t)
+	if c, static := s.Constant(u); static {
+		full = s.apply(ops.FillOp{C: c}, t)
 	} else {
-		full = b.Apply(ops.ScalarMulOp{}, s, b.Apply(ops.FillOp{C: 1}, t))
+		full = s.apply(ops.ScalarMulOp{}, sc, s.apply(ops.FillOp{C: 1}, t))
 	}
 	if flipped {
 		t, full = full, t
 	}
-	return b.Apply(map[string]G.Op{"+": ops.AddOp{}, "-": ops.SubOp{}, "÷": ops.DivOp{}}[sym], t, full)
+	return s.apply(arith[sym], t, full)
 }
 
-// repeatedRow returns the private 1×n row b when the user's node n is
-// Gorgonia's broadcast of b over the rows (repeat along axis 0 of a
-// reshaped vector or a row).
-func (tr *translator) repeatedRow(n *G.Node) *G.Node {
-	if typeName(n.Op()) != "repeatOp" || n.Op().String() != "Repeat0" {
+// elementwise: + − ⊙ ÷ of two tensors of one shape (a vector's layouts
+// matched).
+func matchElementwise(s *Site) error {
+	switch sym := symbol(s.n); {
+	case arith[sym] != nil:
 		return nil
+	case sym == "^":
+		return Skip // the power rule says why
+	default:
+		return fmt.Errorf("a comparison %q (a mask): translated only inside G.Rectify and G.LeakyRelu", sym)
 	}
-	src := tr.node(graph.Children(n)[0])
-	if src == nil || src.n.Shape().Dims() != 2 || src.n.Shape()[0] != 1 {
-		return nil
-	}
-	return src.n
 }
 
-// sum translates Σ over the given axes.
-func (tr *translator) sum(n *G.Node, x *rep) (*rep, error) {
-	axes, err := axesOf(n.Op().String())
-	if err != nil {
-		return nil, err
+func translateElementwise(s *Site) (*G.Node, error) {
+	return s.like(0, s.apply(arith[symbol(s.n)], s.x(0), s.as(1, s.in[0].vec))), nil
+}
+
+func matchTranspose(s *Site) error {
+	if s.n.Shape().Dims() != 2 {
+		return transposeErr(s.n)
 	}
-	var b ops.Builder
-	dims := graph.Children(n)[0].Shape().Dims()
-	switch {
+	return nil
+}
+
+func translateTranspose(s *Site) (*G.Node, error) {
+	if s.in[0].vec != asIs {
+		return nil, transposeErr(s.n)
+	}
+	return s.apply(ops.TransposeOp{}, s.x(0)), nil
+}
+
+func transposeErr(n *G.Node) error {
+	return fmt.Errorf("a transpose of shape %v: only matrices", n.Shape())
+}
+
+// sum: Σ over the given axes.
+func matchSum(s *Site) error {
+	_, err := axesOf(s.n.Op().String())
+	return err
+}
+
+func translateSum(s *Site) (*G.Node, error) {
+	axes, _ := axesOf(s.n.Op().String())
+	switch dims := graph.Children(s.n)[0].Shape().Dims(); {
 	case dims == 0:
-		return x, nil
+		return s.like(0, s.x(0)), nil
 	case dims == 1 || len(axes) == 2:
-		return &rep{b.Apply(ops.SumOp{Axis: -1}, x.n), asIs}, b.Err
+		return s.apply(ops.SumOp{Axis: -1}, s.x(0)), nil
 	case axes[0] == 0:
-		return &rep{b.Apply(ops.SumOp{Axis: 0}, x.n), row}, b.Err
+		return s.laid(row, s.apply(ops.SumOp{Axis: 0}, s.x(0))), nil
 	case axes[0] == 1:
-		return &rep{b.Apply(ops.SumOp{Axis: 1}, x.n), col}, b.Err
+		return s.laid(col, s.apply(ops.SumOp{Axis: 1}, s.x(0))), nil
 	}
 	return nil, fmt.Errorf("a sum over axes %v", axes)
 }
@@ -383,23 +444,24 @@ func axesOf(s string) ([]int, error) {
 	return axes, nil
 }
 
-// softmax translates Gorgonia's softmax (and log-softmax) op.
-func (tr *translator) softmax(n *G.Node, x *rep) (*rep, error) {
-	axis, isLog, err := softmaxOf(n.Op().String())
-	if err != nil {
-		return nil, err
-	}
-	var b ops.Builder
+// softmax: Gorgonia's softmax and log-softmax.
+func matchSoftmax(s *Site) error {
+	_, _, err := softmaxOf(s.n.Op().String())
+	return err
+}
+
+func translateSoftmax(s *Site) (*G.Node, error) {
+	axis, isLog, _ := softmaxOf(s.n.Op().String())
 	op := ops.SoftmaxOp{Log: isLog}
-	switch dims := n.Shape().Dims(); {
+	switch dims := s.n.Shape().Dims(); {
 	case dims == 1:
-		return &rep{b.Apply(op, tr.as(&b, x, row)), row}, b.Err
+		return s.laid(row, s.apply(op, s.as(0, row))), nil
 	case dims == 2 && (axis == -1 || axis == 1):
-		return &rep{b.Apply(op, x.n), asIs}, b.Err
+		return s.apply(op, s.x(0)), nil
 	case dims == 2 && axis == 0:
-		return &rep{b.Apply(ops.TransposeOp{}, b.Apply(op, b.Apply(ops.TransposeOp{}, x.n))), asIs}, b.Err
+		return s.apply(ops.TransposeOp{}, s.apply(op, s.apply(ops.TransposeOp{}, s.x(0)))), nil
 	}
-	return nil, fmt.Errorf("a softmax over axis %d of shape %v", axis, n.Shape())
+	return nil, fmt.Errorf("a softmax over axis %d of shape %v", axis, s.n.Shape())
 }
 
 // softmaxOf reads the axis of Gorgonia's "Softmax{-1, false}()" and
@@ -438,43 +500,42 @@ func reshapeKind(from, to tensor.Shape) (reshaping, error) {
 	return 0, fmt.Errorf("a reshape from %v to %v: only between a vector and a row or column", from, to)
 }
 
-// reshape translates reshapes between a vector and a row or column.
-func (tr *translator) reshape(n *G.Node, x *rep) (*rep, error) {
-	k, err := reshapeKind(graph.Children(n)[0].Shape(), n.Shape())
-	if err != nil {
-		return nil, err
-	}
-	var b ops.Builder
-	switch k {
-	case vecToRow:
-		return &rep{tr.as(&b, x, row), asIs}, b.Err
-	case vecToCol:
-		return &rep{tr.as(&b, x, col), asIs}, b.Err
-	case rowToVec:
-		return &rep{x.n, row}, nil
-	case colToVec:
-		return &rep{x.n, col}, nil
-	}
-	return x, nil
+func matchReshape(s *Site) error {
+	_, err := reshapeKind(graph.Children(s.n)[0].Shape(), s.n.Shape())
+	return err
 }
 
-// repeat translates Gorgonia's broadcast (repeat of a row or column).
-func (tr *translator) repeat(n *G.Node, in []*rep) (*rep, error) {
-	kids := graph.Children(n)
+func translateReshape(s *Site) (*G.Node, error) {
+	k, _ := reshapeKind(graph.Children(s.n)[0].Shape(), s.n.Shape())
+	switch k {
+	case vecToRow:
+		return s.as(0, row), nil
+	case vecToCol:
+		return s.as(0, col), nil
+	case rowToVec:
+		return s.laid(row, s.x(0)), nil
+	case colToVec:
+		return s.laid(col, s.x(0)), nil
+	}
+	return s.like(0, s.x(0)), nil
+}
+
+// repeat: Gorgonia's broadcast, a row over rows or a column over columns.
+func translateRepeat(s *Site) (*G.Node, error) {
+	kids := graph.Children(s.n)
 	if len(kids) != 2 {
 		return nil, fmt.Errorf("a repeat along %d axes", len(kids)-1)
 	}
-	times, ok := tr.staticScalar(kids[1])
+	times, ok := s.Constant(kids[1])
 	if !ok {
 		return nil, fmt.Errorf("a repeat whose count is not a size")
 	}
-	x, k := in[0].n, int(times)
-	var b ops.Builder
-	switch s := x.Shape(); {
-	case n.Op().String() == "Repeat0" && s.Dims() == 2 && s[0] == 1:
-		return &rep{b.Apply(ops.RepeatOp{N: k}, x), asIs}, b.Err
-	case n.Op().String() == "Repeat1" && s.Dims() == 2 && s[1] == 1:
-		return &rep{b.Apply(ops.TransposeOp{}, b.Apply(ops.RepeatOp{N: k}, b.Apply(ops.TransposeOp{}, x))), asIs}, b.Err
+	x, k := s.x(0), int(times)
+	switch sh := x.Shape(); {
+	case s.n.Op().String() == "Repeat0" && sh.Dims() == 2 && sh[0] == 1:
+		return s.apply(ops.RepeatOp{N: k}, x), nil
+	case s.n.Op().String() == "Repeat1" && sh.Dims() == 2 && sh[1] == 1:
+		return s.apply(ops.TransposeOp{}, s.apply(ops.RepeatOp{N: k}, s.apply(ops.TransposeOp{}, x))), nil
 	}
-	return nil, fmt.Errorf("a repeat %v of shape %v: only a row over rows or a column over columns", n.Op(), x.Shape())
+	return nil, fmt.Errorf("a repeat %v of shape %v: only a row over rows or a column over columns", s.n.Op(), x.Shape())
 }

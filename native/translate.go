@@ -1,6 +1,7 @@
 package native
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -71,6 +72,7 @@ type translator struct {
 	private map[*G.Node]*G.Node // the user's input → its private input node
 	names   map[string]int
 	missing []errs.Untranslated
+	rules   []entry // the table, as it was when Translate began
 }
 
 // Translate copies the graph of loss (a scalar node) into a private graph
@@ -103,6 +105,7 @@ func Translate(loss *G.Node, weights []*G.Node) (t *Translation, err error) {
 		names:   map[string]int{},
 		weight:  map[*G.Node]bool{},
 		private: map[*G.Node]*G.Node{},
+		rules:   table(),
 	}
 	for i, w := range weights {
 		if w == nil {
@@ -171,33 +174,109 @@ func (tr *translator) node(n *G.Node) *rep {
 	return r
 }
 
+// translate translates n by the first rule of the table that matches it,
+// once the nodes the rule reads are translated. A node no rule matches is
+// refused with the first reason a rule gave, after its inputs are
+// translated, so that every untranslated node of the graph is listed, not
+// only the first on each path (issue 19 item 22).
 func (tr *translator) translate(n *G.Node) (*rep, error) {
 	if n.Op() == nil {
 		return tr.input(n)
 	}
-	if err := randomErr(n.Op()); err != nil {
-		return nil, err
+	s, e, why := tr.match(n)
+	if s == nil {
+		for _, c := range graph.Children(n) {
+			tr.node(c)
+		}
+		return nil, why
 	}
-	if v, ok, err := tr.staticValue(n); err != nil {
-		return nil, err
-	} else if ok {
-		return tr.constant(n, v)
+	if !s.readSet {
+		s.reads = graph.Children(n)
 	}
-	if r, ok, err := tr.pattern(n); ok || err != nil {
-		return r, err
-	}
-	kids := graph.Children(n)
-	in := make([]*rep, len(kids))
+	s.in = make([]*rep, len(s.reads))
 	bad := false
-	for i, c := range kids {
-		if in[i] = tr.node(c); in[i] == nil {
+	for i, c := range s.reads {
+		if s.in[i] = tr.node(c); s.in[i] == nil {
 			bad = true
 		}
 	}
-	if bad { // its inputs are reported; and its op, if it has no translation either
-		return nil, tr.opKnown(n)
+	if bad { // its inputs are reported; and it, if its value has more dimensions than newtonia's
+		return nil, dimsKnown(n)
 	}
-	return tr.apply(n, in)
+	return s.translate(tr.rules[e])
+}
+
+// match returns the site of n for the first rule that matches n, or the
+// reason to refuse n.
+func (tr *translator) match(n *G.Node) (*Site, int, error) {
+	typ, printed := fmt.Sprintf("%T", n.Op()), n.Op().String()
+	var why error
+	for i, e := range tr.rules {
+		if e.Type != "" && e.Type != typ || e.Printed != "" && e.Printed != printed {
+			continue
+		}
+		s := &Site{tr: tr, n: n}
+		if e.Match != nil {
+			if err := e.Match(s); err != nil {
+				if why == nil && !errors.Is(err, Skip) {
+					why = err
+				}
+				continue
+			}
+		}
+		if e.Translate != nil {
+			return s, i, nil
+		}
+	}
+	if why == nil {
+		why = errNoRule
+	}
+	return nil, 0, why
+}
+
+// translate applies the rule e to s, whose inputs are translated.
+func (s *Site) translate(e entry) (*rep, error) {
+	out, err := e.Translate(s)
+	if err == nil {
+		err = s.b.Err
+	}
+	if err == nil && out == nil {
+		err = fmt.Errorf("no node")
+	}
+	if err != nil {
+		if !e.builtin {
+			err = fmt.Errorf("registered rule %q: %w", e.name, err)
+		}
+		return nil, err
+	}
+	r := &rep{out, asIs}
+	if s.n.Shape().Dims() == 1 {
+		switch r.vec = s.vec; {
+		case r.vec != asIs:
+		case out.Shape().Dims() == 2 && out.Shape()[0] == 1 && out.Shape()[1] > 1:
+			r.vec = row
+		default:
+			r.vec = col
+		}
+	}
+	return r, nil
+}
+
+// dimsKnown returns why n's value has no translation if it has more than
+// two dimensions.
+func dimsKnown(n *G.Node) error {
+	if s := n.Shape(); s.Dims() > 2 {
+		return fmt.Errorf("a value of shape %v: newtonia works on scalars, vectors and matrices", s)
+	}
+	return nil
+}
+
+// as returns x's node in layout want (a vector transposed if needed).
+func (tr *translator) as(b *ops.Builder, x *rep, want layout) *G.Node {
+	if x.vec == asIs || x.vec == want {
+		return x.n
+	}
+	return b.Apply(ops.TransposeOp{}, x.n)
 }
 
 // input makes the private input node for the user's input n: float64, a
@@ -326,6 +405,40 @@ func doOp(op G.Op, in []G.Value) (v G.Value, err error) {
 	return op.Do(in...)
 }
 
+// random: a random node is refused, never folded into a constant.
+func matchRandom(s *Site) error {
+	if !isRandom(s.n.Op()) {
+		return Skip
+	}
+	s.Reads()
+	return nil
+}
+
+func refuseRandom(s *Site) (*G.Node, error) { return nil, randomErr(s.n.Op()) }
+
+// constant: a node that depends on no input, evaluated with Gorgonia's own
+// ops (or refused with why it cannot be).
+func matchConstant(s *Site) error {
+	v, ok, err := s.tr.staticValue(s.n)
+	if !ok && err == nil {
+		return Skip
+	}
+	s.static, s.err = v, err
+	s.Reads()
+	return nil
+}
+
+func translateConstant(s *Site) (*G.Node, error) {
+	if s.err != nil {
+		return nil, s.err
+	}
+	r, err := s.tr.constant(s.n, s.static)
+	if err != nil {
+		return nil, err
+	}
+	return s.laid(r.vec, r.n), nil
+}
+
 // constant makes a private constant holding v (promoted to float64).
 func (tr *translator) constant(n *G.Node, v G.Value) (*rep, error) {
 	data, s, err := Float64s(v)
@@ -335,7 +448,7 @@ func (tr *translator) constant(n *G.Node, v G.Value) (*rep, error) {
 	r := &rep{}
 	var val any
 	switch {
-	case s.IsScalar() || (s.Dims() <= 1 && len(data) == 1 && n.Shape().IsScalar()):
+	case scalarConstant(n, s, len(data)):
 		val = data[0]
 	case s.Dims() == 1:
 		r.vec = col
@@ -349,6 +462,12 @@ func (tr *translator) constant(n *G.Node, v G.Value) (*rep, error) {
 	return r, nil
 }
 
+// scalarConstant reports whether the constant for the user's node n, of a
+// value of shape s with k elements, is a scalar.
+func scalarConstant(n *G.Node, s tensor.Shape, k int) bool {
+	return s.IsScalar() || s.Dims() <= 1 && k == 1 && n.Shape().IsScalar()
+}
+
 // staticScalar returns the value of n when it is a static scalar.
 func (tr *translator) staticScalar(n *G.Node) (float64, bool) {
 	v, ok, err := tr.staticValue(n)
@@ -360,6 +479,16 @@ func (tr *translator) staticScalar(n *G.Node) (float64, bool) {
 		return 0, false
 	}
 	return data[0], true
+}
+
+// scalarShaped reports whether the user's node n is translated as a
+// scalar.
+func (tr *translator) scalarShaped(n *G.Node) bool {
+	if v, ok, err := tr.staticValue(n); err == nil && ok {
+		data, s, err := Float64s(v)
+		return err == nil && scalarConstant(n, s, len(data))
+	}
+	return n.Shape().IsScalar()
 }
 
 // typeName is the name of op's Go type, without package or pointer.
