@@ -24,6 +24,7 @@ import (
 	"github.com/newtonia/newtonia/hvp"
 	"github.com/newtonia/newtonia/ops"
 	"github.com/newtonia/newtonia/ops/opcheck"
+	"github.com/newtonia/newtonia/params"
 	"github.com/newtonia/newtonia/reference"
 	"gonum.org/v1/gonum/mat"
 	G "gorgonia.org/gorgonia"
@@ -191,7 +192,7 @@ func run(w io.Writer) (float64, error) {
 	worst := 0.0
 	for l := range ws {
 		v := randn(rng, n, n)
-		u, err := p.InvHv(l, []*tensor.Dense{v}, nil)
+		u, err := p.Block(l).InvHv(params.FromFlat(p.Layout().Block(l), v.Float64s()), nil)
 		if err != nil {
 			return 0, err
 		}
@@ -207,7 +208,7 @@ func run(w io.Writer) (float64, error) {
 			return 0, err
 		}
 		cond := mat.Cond(hb, 2)
-		e := hvp.RelDiff(u.U[0], tensor.New(tensor.WithShape(n, n), tensor.WithBacking(ref.RawVector().Data)))
+		e := params.RelDiff(u.U, params.FromFlat(u.U.Layout(), ref.RawVector().Data))
 		worst = math.Max(worst, e/(0x1p-52*cond))
 		fmt.Fprintf(w, "%-5s %10.3g %12.3g %12.3g\n", ws[l].Name(), cond, e, u.Residual)
 	}
