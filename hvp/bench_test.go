@@ -49,7 +49,9 @@ func benchSizes(def ...int) []int {
 func BenchmarkScaling(b *testing.B) {
 	for _, n := range benchSizes(16, 32, 64, 128, 256, 512) {
 		rng := rand.New(rand.NewPCG(uint64(n), 1))
-		m, p := testnet.Square(b, rng, 3, n)
+		m, p0 := testnet.Square(b, rng, 3, n)
+		var st hvp.Stats
+		p := p0.WithStats(&st)
 		_, g, err := p.Gradient()
 		if err != nil {
 			b.Fatal(err)
@@ -70,15 +72,15 @@ func BenchmarkScaling(b *testing.B) {
 				return 0, err
 			}, 1 << 30},
 			{"InvHvBlock0", func() (float64, error) {
-				_, err := p.InvHv(0, g[:1], &hvp.Options{BestEffort: true, NoCertificate: true})
+				_, err := p.Block(0).InvHv(g.Block(0), &hvp.Options{BestEffort: true, NoCertificate: true})
 				return 0, err
 			}, 1 << 30},
 			{"InvHvFD", func() (float64, error) {
-				_, err := reference.InvHvFD(p, 0, g[:1], 1e-6, bestEffort)
+				_, err := reference.InvHvFD(p, 0, g.Block(0), 1e-6, bestEffort)
 				return 0, err
 			}, 1 << 30},
 			{"CG1e-6", func() (float64, error) { // block 0 to a relative residual of 1e-6, at most 500 Hv
-				res, err := solver.InvHvCG(p, 0, g[:1], &solver.CGOptions{Tol: 1e-6, MaxIter: 500, MaxTime: time.Hour})
+				res, err := solver.InvHvCG(p, 0, g.Block(0), &solver.CGOptions{Tol: 1e-6, MaxIter: 500, MaxTime: time.Hour})
 				if res == nil { // a result without convergence is timed too
 					return 0, err
 				}
@@ -89,11 +91,12 @@ func BenchmarkScaling(b *testing.B) {
 				if err != nil {
 					return 0, err
 				}
-				_ = testnet.Solve(b, h, g[0])
+				_ = testnet.Solve(b, h, g.Block(0))
 				return 0, nil
 			}, 32},
 		}
-		// The products that run one program, whose flops LastFlops counts.
+		// The products whose work is all in programs, whose flops Stats
+		// counts.
 		single := map[string]bool{"Gradient": true, "Hv": true, "InvHvAll": true, "InvHvAllUncertified": true, "InvHvBlock0": true}
 		for _, pr := range products {
 			if n > pr.max {
@@ -124,16 +127,17 @@ func BenchmarkScaling(b *testing.B) {
 					// weights (the factorisation cache compares contents).
 					nudge(m)
 					b.StartTimer()
+					f0 := st.Flops
 					t1 := time.Now()
 					e, err := pr.run()
 					if err != nil {
 						b.Fatal(err)
 					}
 					tp += time.Since(t1)
-					extra, flops = e, p.LastFlops()
+					extra, flops = e, st.Flops-f0
 				}
 				b.ReportMetric(float64(tp)/float64(tg), "x-grad")
-				if single[pr.name] { // one program: its flops over its time
+				if single[pr.name] { // its flops over its time
 					b.ReportMetric(flops*float64(b.N)/tp.Seconds()/1e9, "GFlop/s")
 				}
 				if pr.name == "CG1e-6" {
@@ -156,7 +160,7 @@ func nudge(m *nets.MLP) {
 // 3-layer nets with biases, n-n-n-n, batch n + 1 = fan-in + 1, half
 // squared error: every block's B-pass with its certificate (InvHvAll), as
 // a multiple of a gradient timed in the same loop ("x-grad"), its speed
-// ("GFlop/s", hvp.Products.LastFlops over the time) and its time over the
+// ("GFlop/s", hvp.Stats's flops over the time) and its time over the
 // time its flops would take at the gradient's speed ("x-flops"), and, for
 // n ≤ 64, the largest relative error of the blocks against the
 // LU solve of their dense block of exact R-pass columns, as correct
@@ -174,10 +178,12 @@ func BenchmarkPerSample(b *testing.B) {
 		if err := m.Randomize(rand.New(rand.NewPCG(uint64(n), 3)), 1/math.Sqrt(float64(n)), 1); err != nil {
 			b.Fatal(err)
 		}
-		p, err := hvp.New(m.Loss, m.Params()...)
+		p0, err := hvp.New(m.Loss, m.Params()...)
 		if err != nil {
 			b.Fatal(err)
 		}
+		var st hvp.Stats
+		p := p0.WithStats(&st)
 		_, g, err := p.Gradient()
 		if err != nil {
 			b.Fatal(err)
@@ -191,20 +197,22 @@ func BenchmarkPerSample(b *testing.B) {
 			var gradFlops, flops float64
 			for b.Loop() {
 				b.StopTimer()
+				f0 := st.Flops
 				t0 := time.Now()
 				if _, _, err := p.Gradient(); err != nil {
 					b.Fatal(err)
 				}
 				tg += time.Since(t0)
-				gradFlops = p.LastFlops()
+				gradFlops = st.Flops - f0
 				nudge(m)
 				b.StartTimer()
+				f1 := st.Flops
 				t1 := time.Now()
 				if res, err = p.InvHvAll(g, nil); err != nil {
 					b.Fatal(err)
 				}
 				tp += time.Since(t1)
-				flops = p.LastFlops()
+				flops = st.Flops - f1
 			}
 			b.ReportMetric(float64(tp)/float64(tg), "x-grad")
 			// Its speed, and its time over what its flops would take at the
@@ -225,10 +233,10 @@ func BenchmarkPerSample(b *testing.B) {
 				// the reference (an eigendecomposition takes minutes at n = 64).
 				nb, _ := h.Dims()
 				var x mat.VecDense
-				if err := x.SolveVec(h, mat.NewVecDense(nb, hvp.Flatten(p.BlockOf(l, g)))); err != nil {
+				if err := x.SolveVec(h, mat.NewVecDense(nb, append([]float64(nil), g.Block(l).Flat()...))); err != nil {
 					b.Fatal(err)
 				}
-				worst = math.Max(worst, hvp.FlatRelDiff(hvp.Flatten(res[l].U), x.RawVector().Data))
+				worst = math.Max(worst, flatRelDiff(res[l].U.Flat(), x.RawVector().Data))
 				cond = math.Max(cond, mat.Cond(h, 1))
 			}
 			b.ReportMetric(-math.Log10(worst), "digits")

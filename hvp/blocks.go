@@ -10,20 +10,9 @@ import (
 	G "gorgonia.org/gorgonia"
 )
 
-// The routes of a block's B-pass.
-const (
-	// RouteChain inverts the gradient pass op by op (method.md §3):
-	// piecewise-linear nets, squared error, equal widths.
-	RouteChain = "chain"
-	// RoutePerSample solves per sample with M_i = ∂²ℓ_i/∂net_i² (method.md
-	// §9): any row-separable net — smooth activations, biases,
-	// cross-entropies, shrinking widths — and exact damping.
-	RoutePerSample = "per-sample"
-)
-
 // route is one way of computing a block's B-pass, with its certificate.
 type route struct {
-	name    string
+	method  Method // MethodChain, MethodPerSample or MethodScalar
 	kind    Kind
 	reasons []string
 	dirs    []*G.Node // inputs: the direction, one per parameter of the block
@@ -43,7 +32,7 @@ type route struct {
 // block is what was built for one block: a weight, or a weight and its
 // bias.
 type block struct {
-	params []int  // indices into Products.Weights
+	params []int  // indices of its weights in the layout
 	name   string // e.g. "W1" or "W1+b1"
 
 	built bool
@@ -96,14 +85,14 @@ func groupBlocks(loss *G.Node, params []*G.Node) [][]int {
 }
 
 // block returns block l, building its routes on first use.
-func (p *Products) block(l int) *block {
+func (p *Problem) block(l int) *block {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	b := p.blocks[l]
 	if !b.built {
 		b.built = true
 		if err := p.buildBlock(b); err != nil {
-			b.err = fmt.Errorf("block %d (%s): %w", l, b.name, p.userError(err))
+			b.err = fmt.Errorf("block %d (%s): %w", l, b.name, p.model.UserError(err))
 		}
 		p.userRoutes(b) // translated.go
 	}
@@ -112,7 +101,7 @@ func (p *Products) block(l int) *block {
 
 // buildBlock chooses the route: the op-by-op chain where it exists and is
 // not refused (it is cheaper), else the per-sample route.
-func (p *Products) buildBlock(b *block) (err error) {
+func (p *Problem) buildBlock(b *block) (err error) {
 	defer errs.Recover("building the inverse pass", &err)
 	if r, err := p.scalarRoute(b); r != nil || err != nil { // one parameter: v/h (scalarroute.go)
 		b.main = r
@@ -150,7 +139,7 @@ func (p *Products) buildBlock(b *block) (err error) {
 
 // chainRoute builds the inverse pass of a one-weight block, its B-pass and
 // its certificate.
-func (p *Products) chainRoute(b *block) (*route, error) {
+func (p *Problem) chainRoute(b *block) (*route, error) {
 	l := b.params[0]
 	w, gl := p.ws[l], p.grad.Grads[l]
 	inv, err := graph.BuildInverse(p.grad, l, gl, false)
@@ -158,8 +147,8 @@ func (p *Products) chainRoute(b *block) (*route, error) {
 		return nil, err
 	}
 	b.chain = inv
-	r := &route{name: RouteChain, dirs: []*G.Node{input(w.Graph(), w, "d")}}
-	r.kind, r.reasons = Classify(inv)
+	r := &route{method: MethodChain, dirs: []*G.Node{input(w.Graph(), w, "d")}}
+	r.kind, r.reasons = classify(inv)
 	u, pass, err := graph.JVP("B-pass "+w.Name(), []*G.Node{inv.Result}, map[*G.Node]*G.Node{gl: r.dirs[0]})
 	if err != nil {
 		return nil, err
@@ -173,7 +162,7 @@ func (p *Products) chainRoute(b *block) (*route, error) {
 }
 
 // perSampleOf returns block l's per-sample route, building it once.
-func (p *Products) perSampleOf(l int) (*route, error) {
+func (p *Problem) perSampleOf(l int) (*route, error) {
 	b := p.block(l)
 	if b.err != nil {
 		return nil, b.err
@@ -182,12 +171,12 @@ func (p *Products) perSampleOf(l int) (*route, error) {
 	defer p.mu.Unlock()
 	r, err := p.perSampleRoute(b)
 	p.userRoutes(b) // translated.go
-	return r, p.userError(err)
+	return r, p.model.UserError(err)
 }
 
 // perSampleRoute returns the block's per-sample route, building it once
 // (p.mu held).
-func (p *Products) perSampleRoute(b *block) (*route, error) {
+func (p *Problem) perSampleRoute(b *block) (*route, error) {
 	if b.psTried {
 		return b.ps, b.psErr
 	}
@@ -201,7 +190,7 @@ func (p *Products) perSampleRoute(b *block) (*route, error) {
 		b.psErr = err
 		return nil, err
 	}
-	r := &route{name: RoutePerSample, dirs: ps.Dirs, u: ps.U, damp: ps.Damp, lambda: ps.Lambda, rows: ps.Rows, delta: ps.Delta, cols: ps.Cols, passes: []graph.Pass{ps.Pass},
+	r := &route{method: MethodPerSample, dirs: ps.Dirs, u: ps.U, damp: ps.Damp, lambda: ps.Lambda, rows: ps.Rows, delta: ps.Delta, cols: ps.Cols, passes: []graph.Pass{ps.Pass},
 		bytes: passBytes(ps.Pass)}
 	r.kind, r.reasons = perSampleKind(ps.Batch, ps.FanIn, len(ps.Cols), len(params) == 2)
 	if err := p.certificate(b, r, ps.Pass.Nodes); err != nil {
@@ -214,7 +203,7 @@ func (p *Products) perSampleRoute(b *block) (*route, error) {
 
 // certificate builds H_ll u by the R-pass for route r and lists the
 // nodes among nodes that factorise a matrix.
-func (p *Products) certificate(b *block, r *route, nodes []*G.Node) error {
+func (p *Problem) certificate(b *block, r *route, nodes []*G.Node) error {
 	seeds := map[*G.Node]*G.Node{}
 	grads := make([]*G.Node, len(b.params))
 	for i, k := range b.params {
@@ -242,7 +231,7 @@ func (p *Products) certificate(b *block, r *route, nodes []*G.Node) error {
 
 // fdBlock returns block l with its functional inverse pass (for finite
 // differences) built: one-weight blocks only.
-func (p *Products) fdBlock(l int) *block {
+func (p *Problem) fdBlock(l int) *block {
 	b := p.block(l)
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -266,10 +255,19 @@ func (p *Products) fdBlock(l int) *block {
 	return b
 }
 
-func blockName(params []*G.Node) string {
-	names := make([]string, len(params))
-	for i, w := range params {
-		names[i] = errs.Name(w)
+// inverseSteps returns the ops that block l's inverse pass inverts, from
+// g_l back to W_l, or the reason there is no inverse pass (l out of
+// range: an *errs.ArgumentError).
+func (p *Problem) inverseSteps(l int) ([]graph.Step, error) {
+	if l < 0 || l >= len(p.blocks) {
+		return nil, &errs.ArgumentError{What: "block", Value: l, Reason: fmt.Sprintf("want 0 ≤ block < %d", len(p.blocks))}
 	}
-	return strings.Join(names, "+")
+	b := p.block(l)
+	if b.chain == nil {
+		if b.err != nil {
+			return nil, b.err
+		}
+		return nil, &errs.NoInverseError{Op: "block " + b.name, Input: -1, Reason: "takes the per-sample route: no op-by-op inverse pass"}
+	}
+	return b.chain.Steps, nil
 }

@@ -11,10 +11,12 @@ import (
 )
 
 // Kind is what an inverse product is: decided for a block's B-pass before
-// anything runs (the first four), or the method of another product. A
-// result's kind can be narrower than the conditions report's: the ranks
-// found when the per-sample route runs make an exact block a
-// pseudo-inverse (a rank-deficient h̃) or Newton-only (a singular M_i).
+// anything runs (Conditions), and narrowed when it runs. A result's kind
+// can be narrower than the conditions report's: the ranks found when the
+// per-sample route runs make an exact block a pseudo-inverse (a
+// rank-deficient h̃) or Newton-only (a singular M_i). Who computed a
+// result is its Method; a result of another method than a B-pass (CG,
+// finite differences) is KindRefused: not an exact inverse product.
 type Kind int
 
 const (
@@ -29,20 +31,19 @@ const (
 	// the gradient g_l, but u is not H_ll⁺ v (widths shrinking after the
 	// block).
 	KindNewtonOnly
-	// KindRefused: the route's B-pass is not the inverse of the block — the
-	// op-by-op inverse does not exist (a gradient-pass op loses
-	// information), or the per-sample shortcut does not apply (batch >
-	// fan-in). The block itself may be invertible (a dense solve with
-	// BlockCurvature can say). A B-pass computed anyway is only for callers
-	// who asked for best effort.
+	// KindRefused: not an exact inverse product. For a B-pass: the route's
+	// B-pass is not the inverse of the block — the op-by-op inverse does
+	// not exist (a gradient-pass op loses information), or the per-sample
+	// shortcut does not apply (batch > fan-in); the block itself may be
+	// invertible (a dense solve with Block.Curvature can say), and a
+	// B-pass computed anyway is only for callers who asked for best
+	// effort. For any other Method (conjugate gradients, finite
+	// differences, a dense solve): what every such result is, its Reasons
+	// saying why.
 	KindRefused
-	// KindFiniteDifference: central differences of the functional inverse.
-	KindFiniteDifference
-	// KindCG: conjugate gradients on the exact Hv.
-	KindCG
 )
 
-var kindNames = [...]string{"exact inverse", "pseudo-inverse", "Newton-only", "refused", "finite differences", "conjugate gradients"}
+var kindNames = [...]string{"exact inverse", "pseudo-inverse", "Newton-only", "refused"}
 
 func (k Kind) String() string {
 	if k < 0 || int(k) >= len(kindNames) {
@@ -65,7 +66,7 @@ func (k *Kind) UnmarshalText(b []byte) error {
 	return fmt.Errorf("hvp: unknown kind %q", b)
 }
 
-// Classify decides the kind of an inverse pass from the InverseKind of
+// classify decides the kind of an inverse pass from the InverseKind of
 // each step, generically (method.md §4, read per op):
 //
 //   - information lost by a step of the gradient pass (an op whose
@@ -80,7 +81,7 @@ func (k *Kind) UnmarshalText(b []byte) error {
 //     information: widths shrinking after the block).
 //
 // The reasons name the steps that decide the kind.
-func Classify(inv *graph.InversePass) (Kind, []string) {
+func classify(inv *graph.InversePass) (Kind, []string) {
 	type verdict struct {
 		kind   Kind
 		reason string
@@ -134,10 +135,10 @@ func Classify(inv *graph.InversePass) (Kind, []string) {
 //     right-hand sides X, and h̃ᵀ (k × B) is not injective: the B-pass
 //     is not the inverse of the block in general. The block itself may
 //     be invertible (for a squared-error output layer H_ll = h̃ᵀh̃ ⊗ I is
-//     nonsingular with B > k); a dense solve can say (BlockCurvature).
+//     nonsingular with B > k); a dense solve can say (Block.Curvature).
 //
 // The rank of h̃ and of the M_i is found when the route runs
-// (Products.InvHv), which may change the kind.
+// (Block.InvHv), which may change the kind.
 func perSampleKind(batch, fanIn, n int, bias bool) (Kind, []string) {
 	k := fmt.Sprintf("fan-in %d", fanIn)
 	if bias {
@@ -155,7 +156,7 @@ func perSampleKind(batch, fanIn, n int, bias bool) (Kind, []string) {
 	default:
 		return KindRefused, []string{fmt.Sprintf("per-sample route: batch %d > %s: the per-sample shortcut needs batch ≤ fan-in (it solves with h̃ᵀ, which has more columns than rows and is not injective), "+
 			"so its B-pass is not the inverse of the block in general; the block H_ll itself may still be invertible (a squared-error output layer's H_ll = h̃ᵀh̃ ⊗ I is) — "+
-			"solve it densely (BlockCurvature, Curvature.Dense), or take the curvature on a subsample of at most %d rows", batch, k, fanIn)}
+			"solve it densely (Block.Curvature, Curvature.Dense), or take the curvature on a subsample of at most %d rows", batch, k, fanIn)}
 	}
 	reasons = append(reasons, fmt.Sprintf("per-sample route: %s when h̃ has full rank and every M_i (%d×%d, from %d JVPs) is nonsingular; "+
 		"a rank-deficient h̃ makes it a pseudo-inverse, a singular M_i Newton-only (checked when run)", kind, n, n, n))
@@ -166,9 +167,11 @@ func perSampleKind(batch, fanIn, n int, bias bool) (Kind, []string) {
 // B-pass takes and what it computes, decided from the graph and the shapes
 // before anything runs.
 type BlockConditions struct {
-	Block   int      `json:"block"`
-	Weight  string   `json:"weight"` // the block's weights, e.g. "W1+b1"
-	Route   string   `json:"route,omitempty"`
+	Block  int    `json:"block"`
+	Weight string `json:"weight"` // the block's weights, e.g. "W1+b1"
+	// Method is the B-pass's route (MethodChain, MethodPerSample,
+	// MethodScalar), MethodNone for a block with no route (Err).
+	Method  Method   `json:"route,omitempty"`
 	Kind    Kind     `json:"kind"`
 	Reasons []string `json:"reasons,omitempty"` // what decides the kind: non-bijective steps, shapes
 	Steps   int      `json:"steps,omitempty"`   // ops the chain route's inverse pass inverts
@@ -180,38 +183,41 @@ type BlockConditions struct {
 // and as data (its fields, JSON-tagged).
 type Conditions []BlockConditions
 
-// Conditions returns the conditions report (method.md §4 and §9),
-// building every block's passes but running nothing.
-func (p *Products) Conditions() Conditions {
+// Conditions returns the conditions report (method.md §4 and §9) of every
+// block, building every block's passes but running nothing.
+func (p *Problem) Conditions() Conditions {
 	out := make(Conditions, len(p.blocks))
 	for l := range p.blocks {
-		b := p.block(l)
-		c := BlockConditions{Block: l, Weight: b.name, Kind: KindRefused, Err: b.err}
-		if b.main != nil {
-			c.Route, c.Kind, c.Reasons = b.main.name, b.main.kind, b.main.reasons
-		}
-		if p.tr != nil { // nodes of the translation named by the user's nodes
-			rs := make([]string, len(c.Reasons))
-			for i, r := range c.Reasons {
-				rs[i] = p.tr.Annotate(r)
-			}
-			c.Reasons = rs
-		}
-		if b.chain != nil && b.main != nil && b.main.name == RouteChain {
-			c.Steps = len(b.chain.Steps)
-		}
-		if b.err != nil {
-			c.Error = b.err.Error()
-			if u := errors.Unwrap(b.err); u != nil {
-				c.Error = u.Error()
-			}
-			if p.tr != nil {
-				c.Error = p.tr.Annotate(c.Error)
-			}
-		}
-		out[l] = c
+		out[l] = p.conditions(l)
 	}
 	return out
+}
+
+// conditions returns block l's report.
+func (p *Problem) conditions(l int) BlockConditions {
+	b := p.block(l)
+	c := BlockConditions{Block: l, Weight: b.name, Kind: KindRefused, Err: b.err}
+	if b.main != nil {
+		c.Method, c.Kind, c.Reasons = b.main.method, b.main.kind, b.main.reasons
+	}
+	if p.model.Translated() { // nodes of the translation named by the user's nodes
+		rs := make([]string, len(c.Reasons))
+		for i, r := range c.Reasons {
+			rs[i] = p.model.Annotate(r)
+		}
+		c.Reasons = rs
+	}
+	if b.chain != nil && b.main != nil && b.main.method == MethodChain {
+		c.Steps = len(b.chain.Steps)
+	}
+	if b.err != nil {
+		c.Error = b.err.Error()
+		if u := errors.Unwrap(b.err); u != nil {
+			c.Error = u.Error()
+		}
+		c.Error = p.model.Annotate(c.Error)
+	}
+	return c
 }
 
 var meaning = map[Kind]string{
@@ -225,8 +231,8 @@ func (c Conditions) String() string {
 	var b strings.Builder
 	for _, bc := range c {
 		route := ""
-		if bc.Route != "" {
-			route = ", " + bc.Route + " route"
+		if bc.Method != MethodNone {
+			route = ", " + bc.Method.String() + " route"
 		}
 		fmt.Fprintf(&b, "block %d (%s%s): %s — %s\n", bc.Block, bc.Weight, route, bc.Kind, meaning[bc.Kind])
 		if bc.Error != "" {
@@ -235,7 +241,7 @@ func (c Conditions) String() string {
 		for _, r := range bc.Reasons {
 			fmt.Fprintf(&b, "    %s\n", r)
 		}
-		if bc.Kind == KindRefused && bc.Err == nil && bc.Route == RouteChain {
+		if bc.Kind == KindRefused && bc.Err == nil && bc.Method == MethodChain {
 			b.WriteString("    (a gradient-pass op loses information: in a dense net, batch > fan-in or a width growing after the block)\n")
 		}
 	}

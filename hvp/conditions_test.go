@@ -13,6 +13,7 @@ import (
 	"github.com/newtonia/newtonia/internal/testnet"
 	"github.com/newtonia/newtonia/nets"
 	"github.com/newtonia/newtonia/ops"
+	"github.com/newtonia/newtonia/params"
 	"github.com/newtonia/newtonia/reference"
 	"gonum.org/v1/gonum/mat"
 	G "gorgonia.org/gorgonia"
@@ -54,9 +55,9 @@ func TestBatchAboveFanIn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = p.InvHv(1, g[1:1+1], nil)
+	_, err = p.Block(1).InvHv(g.Block(1), nil)
 	wantCondition(t, err, 1, "refused before running", "W2")
-	res, err := p.InvHv(1, g[1:1+1], &hvp.Options{BestEffort: true})
+	res, err := p.Block(1).InvHv(g.Block(1), &hvp.Options{BestEffort: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,8 +78,8 @@ func TestWidthsGrowing(t *testing.T) {
 	m, p := testnet.MLP(t, rng, 6, 6, []int{8, 10, 12}, testnet.Leaky())
 	want := []hvp.Kind{hvp.KindExact, hvp.KindPseudoInverse, hvp.KindPseudoInverse}
 	for l, c := range p.Conditions() {
-		if c.Kind != want[l] || c.Route != hvp.RoutePerSample && l < 2 {
-			t.Errorf("block %d: %v (%s route), want %v", l, c.Kind, c.Route, want[l])
+		if c.Kind != want[l] || c.Method != hvp.MethodPerSample && l < 2 {
+			t.Errorf("block %d: %v (%s route), want %v", l, c.Kind, c.Method, want[l])
 		}
 		if l < 2 && !strings.Contains(strings.Join(c.Reasons, " "), "chain route: refused") {
 			t.Errorf("block %d: the report does not say why the chain was not taken: %q", l, c.Reasons)
@@ -86,7 +87,7 @@ func TestWidthsGrowing(t *testing.T) {
 	}
 	v := testnet.RandLike(rng, m)
 	for l := range want {
-		res, err := p.InvHv(l, v[l:l+1], nil)
+		res, err := p.Block(l).InvHv(v.Block(l), nil)
 		if err != nil {
 			t.Fatalf("block %d: %v", l, err)
 		}
@@ -94,8 +95,8 @@ func TestWidthsGrowing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ref, _, cond := testnet.PinvSolve(t, hb, v[l], 1e-10)
-		if e, tol := hvp.RelDiff(res.U[0], ref), 100*testnet.Eps*cond; e > tol || res.Kind != want[l] {
+		ref, _, cond := testnet.PinvSolve(t, hb, v.Block(l), 1e-10)
+		if e, tol := params.RelDiff(res.U, ref), 100*testnet.Eps*cond; e > tol || res.Kind != want[l] {
 			t.Errorf("block %d (%v): vs the dense solve %.2e > %.2e", l, res.Kind, e, tol)
 		}
 	}
@@ -110,14 +111,14 @@ func TestNewtonOnly(t *testing.T) {
 		t.Fatalf("block 0: %v, want Newton-only", k)
 	}
 	_, g, _ := p.Gradient()
-	res, err := p.InvHv(0, g[:1], nil)
+	res, err := p.Block(0).InvHv(g.Block(0), nil)
 	if err != nil {
 		t.Fatalf("v = g: %v", err)
 	}
 	if res.Kind != hvp.KindNewtonOnly || !res.Certified {
 		t.Errorf("v = g: kind %v certified %v", res.Kind, res.Certified)
 	}
-	_, err = p.InvHv(0, testnet.RandLike(rng, m)[:1], nil)
+	_, err = p.Block(0).InvHv(testnet.RandLike(rng, m).Block(0), nil)
 	wantCondition(t, err, 0, "Newton-only", "range")
 }
 
@@ -135,12 +136,12 @@ func TestRankDeficientWeight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = p.InvHv(0, g[:1], nil)
+	_, err = p.Block(0).InvHv(g.Block(0), nil)
 	ce := wantCondition(t, err, 0)
 	if !strings.Contains(ce.Reason, "singular") && !strings.Contains(ce.Reason, "rank 4") {
 		t.Errorf("reason %q does not say singular or rank 4", ce.Reason)
 	}
-	if _, err := p.InvHv(1, g[1:1+1], nil); err != nil {
+	if _, err := p.Block(1).InvHv(g.Block(1), nil); err != nil {
 		t.Errorf("block 1 does not solve with W2: %v", err)
 	}
 }
@@ -157,7 +158,7 @@ func TestSingularInputBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	for l := range m.Weights {
-		_, err := p.InvHv(l, g[l:l+1], nil)
+		_, err := p.Block(l).InvHv(g.Block(l), nil)
 		wantCondition(t, err, l)
 	}
 }
@@ -176,10 +177,10 @@ func TestNaNWeight(t *testing.T) {
 	if _, err := p.Hv(v); !errors.Is(err, errs.ErrNotFinite) {
 		t.Errorf("Hv: %v", err)
 	}
-	if _, err := p.InvHv(0, v[:1], nil); !errors.Is(err, errs.ErrNotFinite) {
+	if _, err := p.Block(0).InvHv(v.Block(0), nil); !errors.Is(err, errs.ErrNotFinite) {
 		t.Errorf("InvHv: %v", err)
 	}
-	if _, err := reference.InvHvFD(p, 0, v[:1], 1e-6, nil); !errors.Is(err, errs.ErrNotFinite) {
+	if _, err := reference.InvHvFD(p, 0, v.Block(0), 1e-6, nil); !errors.Is(err, errs.ErrNotFinite) {
 		t.Errorf("InvHvFD: %v", err)
 	}
 	if _, err := reference.DenseBlockFD(p, 0, 0, nil); !errors.Is(err, errs.ErrNotFinite) {
@@ -191,7 +192,7 @@ func TestNaNWeight(t *testing.T) {
 func TestWrongDirectionShape(t *testing.T) {
 	rng := rand.New(rand.NewPCG(16, 16))
 	_, p := testnet.Square(t, rng, 2, 3)
-	_, err := p.InvHv(0, []*tensor.Dense{nets.Randn(rng, 3, 4, 0)}, nil)
+	_, err := p.Block(0).InvHv(vec(t, nets.Randn(rng, 3, 4, 0)), nil)
 	var se *errs.ShapeError
 	if !errors.As(err, &se) || !strings.Contains(err.Error(), "(3, 4)") || !strings.Contains(err.Error(), "(3, 3)") {
 		t.Errorf("error %v", err)
@@ -207,19 +208,19 @@ func TestNonInjectiveActivations(t *testing.T) {
 		rng := rand.New(rand.NewPCG(17, 17))
 		m, p := testnet.MLP(t, rng, 4, 4, []int{4, 4}, act)
 		c := p.Conditions()[0]
-		if c.Route != hvp.RoutePerSample || !strings.Contains(strings.Join(c.Reasons, " "), act.String()) {
+		if c.Method != hvp.MethodPerSample || !strings.Contains(strings.Join(c.Reasons, " "), act.String()) {
 			t.Errorf("%v: report %+v", act, c)
 		}
 		_, g, err := p.Gradient()
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := p.InvHv(0, g[:1], nil)
+		res, err := p.Block(0).InvHv(g.Block(0), nil)
 		if err != nil || res.Kind != hvp.KindNewtonOnly || !res.Certified {
 			t.Errorf("%v: v = g: %+v, %v", act, res, err)
 		}
 		v := testnet.RandLike(rng, m)
-		_, err = p.InvHv(0, v[:1], nil)
+		_, err = p.Block(0).InvHv(v.Block(0), nil)
 		wantCondition(t, err, 0, "Newton-only")
 		if _, err := p.Hv(v); err != nil {
 			t.Errorf("%v: Hv: %v", act, err)
@@ -250,7 +251,7 @@ func TestEmptyBatch(t *testing.T) {
 		if loss, err = ops.HalfSSE(h, y); err != nil {
 			return
 		}
-		var p *hvp.Products
+		var p *hvp.Problem
 		if p, err = hvp.New(loss, w); err != nil {
 			return
 		}
@@ -268,12 +269,12 @@ func TestMaxCond(t *testing.T) {
 	rng := rand.New(rand.NewPCG(18, 18))
 	_, p := testnet.Square(t, rng, 2, 4)
 	_, g, _ := p.Gradient()
-	_, err := p.InvHv(0, g[:1], &hvp.Options{MaxCond: 1.5})
+	_, err := p.Block(0).InvHv(g.Block(0), &hvp.Options{MaxCond: 1.5})
 	ce := wantCondition(t, err, 0, "condition estimate", "limit")
 	if ce.Node == "" || ce.Op == "" {
 		t.Errorf("no node or op named: %+v", ce)
 	}
-	res, err := p.InvHv(0, g[:1], &hvp.Options{MaxCond: 1.5, BestEffort: true})
+	res, err := p.Block(0).InvHv(g.Block(0), &hvp.Options{MaxCond: 1.5, BestEffort: true})
 	if err != nil || res.Certified || len(res.Factorizations) == 0 {
 		t.Errorf("best effort: %v, %+v", err, res)
 	}
@@ -306,28 +307,28 @@ func TestConditionsMatchNumbers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			v := testnet.RandLike(rng, m)[l]
-			rg, err := p.InvHv(l, g[l:l+1], bestEffort)
+			v := testnet.RandLike(rng, m).Block(l)
+			rg, err := p.Block(l).InvHv(g.Block(l), bestEffort)
 			if err != nil {
 				t.Fatal(err)
 			}
-			u, err := p.InvHv(l, []*tensor.Dense{v}, bestEffort)
+			u, err := p.Block(l).InvHv(v, bestEffort)
 			if err != nil {
 				t.Fatal(err)
 			}
 			// The per-sample route decides Newton-only when it runs (a
 			// singular M_i): the result's kind is the claim to check.
 			count[u.Kind]++
-			where := fmt.Sprintf("trial %d (batch %d, %d-%v) block %d %v (%s route)", trial, batch, in, widths, l, u.Kind, u.Route)
+			where := fmt.Sprintf("trial %d (batch %d, %d-%v) block %d %v (%s route)", trial, batch, in, widths, l, u.Kind, u.Method)
 			switch u.Kind {
 			case hvp.KindExact:
 				cond := mat.Cond(hb, 2)
-				if e, tol := hvp.RelDiff(u.U[0], testnet.Solve(t, hb, v)), 100*testnet.Eps*cond; e > tol {
+				if e, tol := params.RelDiff(u.U, testnet.Solve(t, hb, v)), 100*testnet.Eps*cond; e > tol {
 					t.Errorf("%s: vs H⁻¹v %.2e > %.2e", where, e, tol)
 				}
 			case hvp.KindPseudoInverse:
 				ref, _, cond := testnet.PinvSolve(t, hb, v, 1e-10)
-				if e, tol := hvp.RelDiff(u.U[0], ref), 100*testnet.Eps*cond; e > tol {
+				if e, tol := params.RelDiff(u.U, ref), 100*testnet.Eps*cond; e > tol {
 					t.Errorf("%s: vs H⁺v %.2e > %.2e", where, e, tol)
 				}
 			case hvp.KindNewtonOnly:
@@ -415,7 +416,7 @@ func TestBatchAboveFanInMessage(t *testing.T) {
 		t.Fatalf("kind %v, want refused (the per-sample shortcut does not apply)", c[0].Kind)
 	}
 	s := c.String()
-	for _, want := range []string{"batch 9 > fan-in 6", "per-sample shortcut needs batch ≤ fan-in", "may still be invertible", "BlockCurvature"} {
+	for _, want := range []string{"batch 9 > fan-in 6", "per-sample shortcut needs batch ≤ fan-in", "may still be invertible", "Block.Curvature"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("report does not say %q:\n%s", want, s)
 		}
@@ -492,9 +493,9 @@ func TestRankDeficientLayerInput(t *testing.T) {
 			for _, dir := range []string{"random", "gradient"} {
 				v := blockRand(rng, p, l)
 				if dir == "gradient" {
-					v = p.BlockOf(l, g)
+					v = g.Block(l)
 				}
-				res, err := p.InvHv(l, v, nil)
+				res, err := p.Block(l).InvHv(v, nil)
 				switch {
 				case err != nil && c.minNormV:
 					t.Fatalf("v %s: %v", dir, err)
@@ -504,14 +505,14 @@ func TestRankDeficientLayerInput(t *testing.T) {
 				case !c.minNormV && dir == "random":
 					t.Errorf("v random: certified %v, want refused (the M_i differ across samples)", res.Certified)
 				}
-				sol, err := reference.MinNormSolve(h, hvp.Flatten(v))
+				sol, err := reference.MinNormSolve(h, v.Flat())
 				if err != nil {
 					t.Fatal(err)
 				}
 				if sol.Rank == sol.N {
 					t.Fatalf("the dense block has full rank %d: the test needs a singular one", sol.N)
 				}
-				d, tol := hvp.FlatRelDiff(hvp.Flatten(res.U), sol.U), 100*testnet.Eps*sol.Cond
+				d, tol := flatRelDiff(res.U.Flat(), sol.U), 100*testnet.Eps*sol.Cond
 				t.Logf("v %s: %v, certified %v, residual %.2g, normal residual %.2g; vs dense min-norm (%v) %.2g", dir, res.Kind, res.Certified, res.Residual, res.NormalResidual, sol, d)
 				if res.Kind != hvp.KindPseudoInverse || !res.Certified || d > tol {
 					t.Errorf("v %s: %v, certified %v, differs from the dense min-norm solve by %.3g > %.3g", dir, res.Kind, res.Certified, d, tol)
@@ -527,7 +528,7 @@ func TestRankDeficientLayerInput(t *testing.T) {
 			// the dense damped block (reference.Damp).
 			const lambda = 0.1
 			v := blockRand(rng, p, l)
-			res, err := p.InvHv(l, v, &hvp.Options{Damping: lambda})
+			res, err := p.Block(l).InvHv(v, &hvp.Options{Damping: lambda})
 			if err != nil {
 				t.Fatalf("λ %g: %v", lambda, err)
 			}
@@ -535,11 +536,11 @@ func TestRankDeficientLayerInput(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sol, err := reference.MinNormSolve(hd, hvp.Flatten(v))
+			sol, err := reference.MinNormSolve(hd, v.Flat())
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d, tol := hvp.FlatRelDiff(hvp.Flatten(res.U), sol.U), 100*testnet.Eps*sol.Cond; res.Kind != hvp.KindPseudoInverse || !res.Certified || d > tol {
+			if d, tol := flatRelDiff(res.U.Flat(), sol.U), 100*testnet.Eps*sol.Cond; res.Kind != hvp.KindPseudoInverse || !res.Certified || d > tol {
 				t.Errorf("λ %g: %v, certified %v, differs from the dense damped min-norm solve by %.3g > %.3g", lambda, res.Kind, res.Certified, d, tol)
 			}
 		})

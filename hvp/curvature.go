@@ -26,18 +26,16 @@ type Curvature struct {
 	M    []*mat.Dense // M_i: n × n, one per sample
 }
 
-// BlockCurvature returns block l's per-sample curvature at the current
+// Curvature returns the block's per-sample curvature at the current
 // inputs: h̃ and the M_i, from n JVPs of the layer's output adjoint (no
 // matrix of the block's size is formed). The block needs a per-sample
 // route (a layer h·W (+ b) with a row-separable loss). The run and the
 // M_i (batch·n² values) are estimated first and refused above the
 // default cap (package internal/budget: a quarter of physical memory) with
 // an *errs.LimitError naming the block and the bytes.
-func (p *Products) BlockCurvature(l int) (c *Curvature, err error) {
-	defer errs.Recover("hvp.BlockCurvature", &err)
-	if err := p.checkBlock(l); err != nil {
-		return nil, err
-	}
+func (b *Block) Curvature() (c *Curvature, err error) {
+	defer errs.Recover("hvp.Curvature", &err)
+	p, l := b.p, b.l
 	r, err := p.perSampleOf(l)
 	if err != nil {
 		return nil, err
@@ -47,25 +45,24 @@ func (p *Products) BlockCurvature(l int) (c *Curvature, err error) {
 		return nil, err
 	}
 	roots := append([]*G.Node{r.rows}, r.cols...)
-	vals, err := p.run(fmt.Sprintf("curvature/%d", l), roots, nil)
+	vals, err := p.run(fmt.Sprintf("curvature/%d", l), roots, nil, cost{rows: p.batch * int64(n+1), other: 1})
 	if err != nil {
 		return nil, err
 	}
-	h, err := denseValue(vals, r.rows)
+	h, err := flatValue(vals, r.rows)
 	if err != nil {
 		return nil, err
 	}
-	bsz, k := h.Shape()[0], h.Shape()[1]
-	c = &Curvature{Rows: mat.NewDense(bsz, k, denseData(h)), M: make([]*mat.Dense, bsz)}
+	bsz, k := rs[0], rs[1]
+	c = &Curvature{Rows: mat.NewDense(bsz, k, h), M: make([]*mat.Dense, bsz)}
 	for i := range c.M {
 		c.M[i] = mat.NewDense(n, n, nil)
 	}
 	for j, col := range r.cols {
-		t, err := denseValue(vals, col)
+		d, err := flatValue(vals, col) // B × n: row i is column j of M_i
 		if err != nil {
 			return nil, err
 		}
-		d := denseData(t) // B × n: row i is column j of M_i
 		for i := range bsz {
 			for a := range n {
 				c.M[i].Set(a, j, d[i*n+a])
@@ -132,7 +129,7 @@ func (c *Curvature) Dense(lambda float64) (*mat.Dense, error) {
 // dims checks c and returns its batch B, fan-in k and width n.
 func (c *Curvature) dims() (bsz, k, n int, err error) {
 	if c == nil || c.Rows == nil || c.Rows.IsEmpty() {
-		return 0, 0, 0, &errs.ArgumentError{What: "Curvature.Rows", Value: "empty", Reason: "want h̃, a B × k matrix (from BlockCurvature)"}
+		return 0, 0, 0, &errs.ArgumentError{What: "Curvature.Rows", Value: "empty", Reason: "want h̃, a B × k matrix (from Block.Curvature)"}
 	}
 	bsz, k = c.Rows.Dims()
 	if len(c.M) != bsz {

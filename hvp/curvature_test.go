@@ -19,7 +19,7 @@ func TestBlockCurvature(t *testing.T) {
 	for _, c := range smoothNets {
 		_, p := c.build(t, rng)
 		for l := 0; l < p.Blocks(); l++ {
-			cv, err := p.BlockCurvature(l)
+			cv, err := p.Block(l).Curvature()
 			if err != nil {
 				t.Fatalf("%s block %d: %v", c.name, l, err)
 			}
@@ -32,7 +32,7 @@ func TestBlockCurvature(t *testing.T) {
 				t.Fatal(err)
 			}
 			if d := testnet.RelDense(dense, h); d > 1e-12 {
-				t.Errorf("%s block %s: per-sample curvature differs from the dense block by %.3g", c.name, p.BlockName(l), d)
+				t.Errorf("%s block %s: per-sample curvature differs from the dense block by %.3g", c.name, p.Block(l).Name(), d)
 			}
 			hd, err := reference.Damp(p, l, h, 0.3)
 			if err != nil {
@@ -43,7 +43,7 @@ func TestBlockCurvature(t *testing.T) {
 				t.Fatal(err)
 			}
 			if d := testnet.RelDense(damped, hd); d > 1e-12 {
-				t.Errorf("%s block %s: damped curvature differs by %.3g", c.name, p.BlockName(l), d)
+				t.Errorf("%s block %s: damped curvature differs by %.3g", c.name, p.Block(l).Name(), d)
 			}
 		}
 	}

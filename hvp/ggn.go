@@ -8,8 +8,8 @@ import (
 	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/graph"
 	"github.com/newtonia/newtonia/ops"
+	"github.com/newtonia/newtonia/params"
 	G "gorgonia.org/gorgonia"
-	"gorgonia.org/tensor"
 )
 
 // ggn is the Gauss–Newton pass, built on first use.
@@ -26,32 +26,32 @@ type ggn struct {
 //
 //	G v = J_zᵀ (∂²J/∂z²) J_z v
 //
-// with z the net's output (GGNOutput): the Hessian of the loss with the
+// with z the net's output (see ggnOutput): the Hessian of the loss with the
 // net linearised at z. It is positive semi-definite wherever the loss is
 // convex in z (squared error, softmax and sigmoid cross-entropy), unlike H,
 // and is what Hessian-free optimisation (solver.HF) solves with. Penalty
-// terms of the weights alone (weight decay, see GGNOutput) add their exact
+// terms of the weights alone (weight decay, see ggnOutput) add their exact
 // Hessian: G v = J_zᵀ (∂²L/∂z²) J_z v + Σ_t c_t ∇²P_t v. One pass:
 // J_z v forward (R-pass to z), the loss's Hessian at z by a JVP of ∂J/∂z,
 // then the gradient of ⟨z, stop(·)⟩ back to the weights: about two
-// gradients. v is one matrix per weight, as for Hv.
-func (p *Products) GGNv(v []*tensor.Dense) (gv []*tensor.Dense, err error) {
+// gradients. v is of Layout, as for Hv.
+func (p *Problem) GGNv(v *params.Vector) (gv *params.Vector, err error) {
 	defer errs.Recover("hvp.GGNv", &err)
-	if v, err = p.checkAll(v, "direction"); err != nil {
+	if err := p.checkVec(v, p.layout, "direction"); err != nil {
 		return nil, err
 	}
 	gg, err := p.ggnPass()
 	if err != nil {
 		return nil, err
 	}
-	out, err := p.linear("ggn", gg.out, v, "G v")
-	if err != nil {
+	if gv, err = p.linear("ggn", gg.out, v, "G v", cost{rows: 2 * p.batch, ggnv: 1}); err != nil {
 		return nil, err
 	}
-	return p.outAll(out), nil
+	gv.Round()
+	return gv, nil
 }
 
-// GGNOutput returns the node z the Gauss–Newton products linearise at:
+// ggnOutputNode returns the node z the Gauss–Newton products linearise at:
 // where the net ends and the loss begins. It is the last node, in
 // topological order, that
 //
@@ -68,20 +68,19 @@ func (p *Products) GGNv(v []*tensor.Dense) (gv []*tensor.Dense, err error) {
 // exact Hessian (method.md §11). A graph with no such z (two outputs with
 // separate losses) has no Gauss–Newton output: the error names a weight
 // that reaches the loss other than through the last layer's output.
-func (p *Products) GGNOutput() (*G.Node, error) {
+// It is the user's node where the translation has one.
+func (p *Problem) ggnOutputNode() (*G.Node, error) {
 	gg, err := p.ggnPass()
 	if err != nil {
 		return nil, err
 	}
-	if p.tr != nil {
-		if u := p.tr.UserNode(gg.z); u != nil {
-			return u, nil
-		}
+	if u := p.model.UserNode(gg.z); u != nil {
+		return u, nil
 	}
 	return gg.z, nil
 }
 
-func (p *Products) ggnPass() (*ggn, error) {
+func (p *Problem) ggnPass() (*ggn, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.ggn == nil {
@@ -96,8 +95,8 @@ func (p *Products) ggnPass() (*ggn, error) {
 		var err error
 		if gg.z, gg.pens, err = ggnOutput(p.loss, p.ws); err != nil {
 			var nr *errs.NoRuleError
-			if p.tr != nil && errors.As(err, &nr) { // name the user's nodes in the reason
-				nr.Err = errors.New(p.tr.Annotate(nr.Err.Error()))
+			if p.model.Translated() && errors.As(err, &nr) { // name the user's nodes in the reason
+				nr.Err = errors.New(p.model.Annotate(nr.Err.Error()))
 			}
 			return err
 		}
@@ -140,12 +139,12 @@ func (p *Products) ggnPass() (*ggn, error) {
 		gg.out = back.Grads
 		return p.addPenaltyHessian(gg)
 	}()
-	gg.err = p.userError(gg.err)
+	gg.err = p.model.UserError(gg.err)
 	return gg, gg.err
 }
 
 // ggnOutput returns the Gauss–Newton output of loss for weights ws (see
-// GGNOutput): the last candidate node (a layer's linear map depending on
+// ggnOutputNode): the last candidate node (a layer's linear map depending on
 // the weights, not a scalar) through which every weight reaches the loss.
 // Paths through piecewise-constant nodes (derivative masks) carry no
 // derivative and are not counted.
@@ -306,7 +305,7 @@ func penalties(loss *G.Node, weightDep, zDep, data map[*G.Node]bool) []*G.Node {
 // (method.md §11: the Gauss–Newton matrix adds a weight decay's λI
 // exactly). c_t is P_t's adjoint in the gradient pass, a constant; the
 // product is the R-pass of the gradient of Σ_t stop(c_t)·P_t.
-func (p *Products) addPenaltyHessian(gg *ggn) error {
+func (p *Problem) addPenaltyHessian(gg *ggn) error {
 	if len(gg.pens) == 0 {
 		return nil
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/newtonia/newtonia/internal/testnet"
 	"github.com/newtonia/newtonia/nets"
 	"github.com/newtonia/newtonia/ops"
+	"github.com/newtonia/newtonia/params"
 	"gonum.org/v1/gonum/mat"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -43,14 +44,7 @@ func TestGGN(t *testing.T) {
 		t.Fatalf("output: %v %v", z, err)
 	}
 	ws := m.Params()
-	v := make([]*tensor.Dense, len(ws))
-	for k, w := range ws {
-		d := make([]float64, w.Shape().TotalSize())
-		for i := range d {
-			d[i] = rng.NormFloat64()
-		}
-		v[k] = tensor.New(tensor.WithShape(w.Shape()...), tensor.WithBacking(d))
-	}
+	v := randomLike(rng, p)
 	gv, err := p.GGNv(v)
 	if err != nil {
 		t.Fatal(err)
@@ -58,8 +52,8 @@ func TestGGN(t *testing.T) {
 	out := func(s float64) []float64 {
 		bind := graph.Values{}
 		for k, w := range ws {
-			d := append([]float64(nil), hvp.Data(w.Value().(*tensor.Dense))...)
-			for i, x := range hvp.Data(v[k]) {
+			d := append([]float64(nil), data(w.Value().(*tensor.Dense))...)
+			for i, x := range v.Weight(k) {
 				d[i] += s * x
 			}
 			bind[w] = tensor.New(tensor.WithShape(w.Shape()...), tensor.WithBacking(d))
@@ -68,7 +62,7 @@ func TestGGN(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return hvp.Data(vals[m.Out].(*tensor.Dense))
+		return data(vals[m.Out].(*tensor.Dense))
 	}
 	r := 1e-5
 	zp, zm, z0 := out(r), out(-r), out(0)
@@ -83,13 +77,13 @@ func TestGGN(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := hvp.FlatRelDiff(hvp.Flatten(gv), hvp.Flatten(want)); d > 1e-8 {
+	if d := flatRelDiff(gv.Flat(), want.Flat()); d > 1e-8 {
 		t.Errorf("G v differs from Jᵀ(J v) by %.3g", d)
 	} else {
 		t.Logf("G v vs Jᵀ(J v) by finite differences and the gradient: %.2g", d)
 	}
 	// Symmetric and positive semi-definite on random pairs.
-	u := randomLike(rng, m.Params())
+	u := randomLike(rng, p)
 	gu, err := p.GGNv(u)
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +104,7 @@ func TestGGN(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		vl := randomLike(rng, lin.Params())
+		vl := randomLike(rng, pl)
 		hv, err := pl.Hv(vl)
 		if err != nil {
 			t.Fatal(err)
@@ -119,15 +113,15 @@ func TestGGN(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := hvp.FlatRelDiff(hvp.Flatten(gvl), hvp.Flatten(hv)); d > 1e-12 {
+		if d := flatRelDiff(gvl.Flat(), hv.Flat()); d > 1e-12 {
 			t.Errorf("%s, linear model: G v differs from H v by %.3g", loss, d)
 		}
 	}
 }
 
-func dot(a, b []*tensor.Dense) float64 {
+func dot(a, b *params.Vector) float64 {
 	var s float64
-	x, y := hvp.Flatten(a), hvp.Flatten(b)
+	x, y := a.Flat(), b.Flat()
 	for i := range x {
 		s += x[i] * y[i]
 	}
@@ -247,23 +241,24 @@ func TestGGNOutputBiasAddedWithAdd(t *testing.T) {
 			gdense.Mul(jac.T(), jac)
 			gdense.Scale(2/float64(rows), &gdense)
 			rng := rand.New(rand.NewPCG(7, uint64(batch)))
-			v := randomLike(rng, n.weights)
+			v := randomLike(rng, p)
 			gv, err := p.GGNv(v)
 			if err != nil {
 				t.Fatalf("GGNv: %v", err)
 			}
 			var want mat.VecDense
-			want.MulVec(&gdense, mat.NewVecDense(cols, hvp.Flatten(v)))
-			if d := hvp.FlatRelDiff(hvp.Flatten(gv), want.RawVector().Data); d > 1e-8 {
+			want.MulVec(&gdense, mat.NewVecDense(cols, v.Flat()))
+			if d := flatRelDiff(gv.Flat(), want.RawVector().Data); d > 1e-8 {
 				t.Errorf("GGNv differs from the dense J_zᵀ H_z J_z by %.3g", d)
 			} else {
 				t.Logf("GGNv vs dense J_zᵀ H_z J_z (finite-difference J_z): %.2g", d)
 			}
 
-			_, _, fs, err := p.Kronecker()
+			kf, err := p.Kronecker()
 			if err != nil {
 				t.Fatalf("Kronecker: %v", err)
 			}
+			fs := kf.Factors
 			h, _ := n.forward(theta)
 			delta := make([]float64, rows)
 			for i := range delta {
@@ -281,7 +276,7 @@ func TestGGNOutputBiasAddedWithAdd(t *testing.T) {
 				return &g
 			}
 			for l := range p.Blocks() {
-				name := p.BlockName(l)
+				name := p.Block(l).Name()
 				var wantA, wantDD *mat.Dense
 				switch name {
 				case "W1+b1":
@@ -351,14 +346,14 @@ func TestGGNWithPenalty(t *testing.T) {
 	for k := range n.w2 {
 		gdense.Set(off+k, off+k, gdense.At(off+k, off+k)+2*0.01)
 	}
-	v := randomLike(rand.New(rand.NewPCG(3, 5)), n.weights)
+	v := randomLike(rand.New(rand.NewPCG(3, 5)), p)
 	gv, err := p.GGNv(v)
 	if err != nil {
 		t.Fatalf("GGNv with weight decay: %v", err)
 	}
 	var want mat.VecDense
-	want.MulVec(&gdense, mat.NewVecDense(cols, hvp.Flatten(v)))
-	if d := hvp.FlatRelDiff(hvp.Flatten(gv), want.RawVector().Data); d > 1e-8 {
+	want.MulVec(&gdense, mat.NewVecDense(cols, v.Flat()))
+	if d := flatRelDiff(gv.Flat(), want.RawVector().Data); d > 1e-8 {
 		t.Errorf("GGNv differs from J_zᵀ H_z J_z + 0.02·I_W2 by %.3g", d)
 	} else {
 		t.Logf("GGNv vs dense J_zᵀ H_z J_z + 0.02·I_W2: %.2g", d)
@@ -381,7 +376,7 @@ func TestGGNRefusesTwoOutputs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = p.GGNv(randomLike(rand.New(rand.NewPCG(1, 1)), ws))
+	_, err = p.GGNv(randomLike(rand.New(rand.NewPCG(1, 1)), p))
 	if !errors.Is(err, errs.ErrNoRule) || !strings.Contains(err.Error(), "W3") {
 		t.Errorf("GGNv with two outputs: %v, want ErrNoRule naming W3", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/newtonia/newtonia/internal/testnet"
 	"github.com/newtonia/newtonia/nets"
 	"github.com/newtonia/newtonia/ops"
+	"github.com/newtonia/newtonia/params"
 	"github.com/newtonia/newtonia/reference"
 	"gonum.org/v1/gonum/mat"
 	"gorgonia.org/tensor"
@@ -40,14 +41,12 @@ func TestGradientMatchesLossFD(t *testing.T) {
 		}
 		d := testnet.RandLike(rng, m)
 		var dot float64
-		for k := range g {
-			for i, x := range g[k].Float64s() {
-				dot += x * d[k].Float64s()[i]
-			}
+		for i, x := range g.Flat() {
+			dot += x * d.Flat()[i]
 		}
 		const r = 1e-5
-		lp := testnet.LossAt(t, p, m.Weights, d, r)
-		lm := testnet.LossAt(t, p, m.Weights, d, -r)
+		lp := testnet.LossAt(t, p, d, r)
+		lm := testnet.LossAt(t, p, d, -r)
 		fd := (lp - lm) / (2 * r)
 		if e := math.Abs(fd-dot) / math.Abs(dot); e > 1e-7 {
 			t.Errorf("depth %d width %d: ⟨g, d⟩ = %.12g, FD %.12g, rel. error %.2e", s.depth, s.width, dot, fd, e)
@@ -75,7 +74,7 @@ func TestHvMatchesDenseHessian(t *testing.T) {
 		}
 		// Per block, against the closed-form block (exact up to rounding): 1e-12.
 		for l := range m.Weights {
-			bh, err := p.BlockHv(l, v[l:l+1])
+			bh, err := p.Block(l).Hv(v.Block(l))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -85,8 +84,8 @@ func TestHvMatchesDenseHessian(t *testing.T) {
 			}
 			nb, _ := hb.Dims()
 			var rb mat.VecDense
-			rb.MulVec(hb, mat.NewVecDense(nb, v[l].Float64s()))
-			if e := hvp.FlatRelDiff(bh[0].Float64s(), rb.RawVector().Data); e > 1e-12 {
+			rb.MulVec(hb, mat.NewVecDense(nb, append([]float64(nil), v.Block(l).Flat()...)))
+			if e := flatRelDiff(bh.Flat(), rb.RawVector().Data); e > 1e-12 {
 				t.Errorf("depth %d width %d block %d: BlockHv vs closed form: %.2e", s.depth, s.width, l, e)
 			}
 		}
@@ -114,12 +113,12 @@ func TestInvHvMatchesDenseBlockSolve(t *testing.T) {
 				t.Fatal(err)
 			}
 			cond := mat.Cond(hb, 2)
-			ref := testnet.Solve(t, hb, v[l])
-			u, err := p.InvHv(l, v[l:l+1], bestEffort)
+			ref := testnet.Solve(t, hb, v.Block(l))
+			u, err := p.Block(l).InvHv(v.Block(l), bestEffort)
 			if err != nil {
 				t.Fatal(err)
 			}
-			e := hvp.RelDiff(u.U[0], ref)
+			e := params.RelDiff(u.U, ref)
 			worst, worstRatio = math.Max(worst, e), math.Max(worstRatio, e/(testnet.Eps*cond))
 			if cond <= 1e6 {
 				worstWell = math.Max(worstWell, e)
@@ -131,7 +130,7 @@ func TestInvHvMatchesDenseBlockSolve(t *testing.T) {
 			if tol := 100 * testnet.Eps * cond; u.Residual > tol {
 				t.Errorf("depth %d width %d block %d: residual %.2e > %.2e", s.depth, s.width, l, u.Residual, tol)
 			}
-			if d := hvp.RelDiff(all[l].U[0], u.U[0]); d != 0 {
+			if d := params.RelDiff(all[l].U, u.U); d != 0 {
 				t.Errorf("depth %d width %d block %d: InvHvAll and InvHv differ by %.2e", s.depth, s.width, l, d)
 			}
 		}
@@ -153,17 +152,17 @@ func TestPseudoInverseWhenBatchBelowFanIn(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ref, rank, cond := testnet.PinvSolve(t, hb, v[l], 1e-10)
+			ref, rank, cond := testnet.PinvSolve(t, hb, v.Block(l), 1e-10)
 			if rank != 5*8 {
 				t.Fatalf("block %d: rank %d, want batch·width = 40", l, rank)
 			}
-			u, err := p.InvHv(l, v[l:l+1], nil)
+			u, err := p.Block(l).InvHv(v.Block(l), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			// As for the inverse, 100·ε times the condition number of H
 			// restricted to its range.
-			if e, tol := hvp.RelDiff(u.U[0], ref), 100*testnet.Eps*cond; e > tol {
+			if e, tol := params.RelDiff(u.U, ref), 100*testnet.Eps*cond; e > tol {
 				t.Errorf("trial %d block %d: cond₊ %.3g: B-pass vs H⁺v: rel. error %.2e > %.2e", trial, l, cond, e, tol)
 			}
 			// v is not in range(H), so the residual is O(1): the
@@ -184,11 +183,11 @@ func TestInputsUnchanged(t *testing.T) {
 		before[k] = append([]float64(nil), w.Value().(*tensor.Dense).Float64s()...)
 	}
 	v := testnet.RandLike(rng, m)
-	vBefore := hvp.Flatten(v)
+	vBefore := append([]float64(nil), v.Flat()...)
 	if _, err := reference.HvFD(p, v, 1e-4); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := reference.InvHvFD(p, 0, v[:1], 1e-4, nil); err != nil {
+	if _, err := reference.InvHvFD(p, 0, v.Block(0), 1e-4, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := reference.DenseHessianFD(p, 0, nil); err != nil {
@@ -202,7 +201,7 @@ func TestInputsUnchanged(t *testing.T) {
 			t.Errorf("weight %d changed", k)
 		}
 	}
-	if fmt.Sprint(hvp.Flatten(v)) != fmt.Sprint(vBefore) {
+	if fmt.Sprint(v.Flat()) != fmt.Sprint(vBefore) {
 		t.Error("direction changed")
 	}
 }
@@ -221,10 +220,10 @@ func TestTanhNet(t *testing.T) {
 	}
 	for l := range m.Weights {
 		c := p.Conditions()[l]
-		if c.Route != hvp.RoutePerSample || !strings.Contains(strings.Join(c.Reasons, " "), "dependency loop") {
+		if c.Method != hvp.MethodPerSample || !strings.Contains(strings.Join(c.Reasons, " "), "dependency loop") {
 			t.Errorf("block %d: %+v", l, c)
 		}
-		res, err := p.InvHv(l, v[l:l+1], nil)
+		res, err := p.Block(l).InvHv(v.Block(l), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -232,7 +231,7 @@ func TestTanhNet(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if e, tol := hvp.RelDiff(res.U[0], testnet.Solve(t, h, v[l])), 100*testnet.Eps*mat.Cond(h, 2); e > tol || res.Kind != hvp.KindExact {
+		if e, tol := params.RelDiff(res.U, testnet.Solve(t, h, v.Block(l))), 100*testnet.Eps*mat.Cond(h, 2); e > tol || res.Kind != hvp.KindExact {
 			t.Errorf("block %d (%v): vs dense %.2e > %.2e", l, res.Kind, e, tol)
 		}
 	}
@@ -243,19 +242,19 @@ func TestBadDirections(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 9))
 	m, p := testnet.Square(t, rng, 2, 3)
 	v := testnet.RandLike(rng, m)
-	if _, err := p.InvHv(0, []*tensor.Dense{nets.Randn(rng, 2, 3, 0)}, nil); !errors.Is(err, errs.ErrShape) {
+	if _, err := p.Block(0).InvHv(vec(t, nets.Randn(rng, 2, 3, 0)), nil); !errors.Is(err, errs.ErrShape) {
 		t.Errorf("wrong shape: %v", err)
 	}
-	if _, err := p.Hv(v[:1]); !errors.Is(err, errs.ErrShape) {
+	if _, err := p.Hv(v.Block(0)); !errors.Is(err, errs.ErrShape) {
 		t.Errorf("wrong count: %v", err)
 	}
-	bad := v[1].Clone().(*tensor.Dense)
-	bad.Float64s()[4] = math.NaN()
-	if _, err := p.InvHv(1, []*tensor.Dense{bad}, nil); !errors.Is(err, errs.ErrNotFinite) {
+	bad := v.Block(1).Clone()
+	bad.Flat()[4] = math.NaN()
+	if _, err := p.Block(1).InvHv(bad, nil); !errors.Is(err, errs.ErrNotFinite) {
 		t.Errorf("NaN: %v", err)
 	}
-	if _, err := p.InvHv(2, v[:1], nil); err == nil {
-		t.Error("block out of range accepted")
+	if msg := panicMessage(func() { p.Block(2) }); !strings.HasPrefix(msg, "hvp: block 2 out of range") {
+		t.Errorf("block out of range: panics with %q", msg)
 	}
 	if _, err := reference.HvFD(p, v, 0); err == nil {
 		t.Error("r = 0 accepted")
@@ -265,7 +264,7 @@ func TestBadDirections(t *testing.T) {
 // hvVsDense returns the relative difference between Hv and the dense
 // Hessian (central differences of the gradient, Richardson, r = 1e-3)
 // times v.
-func hvVsDense(t *testing.T, p *hvp.Products, v []*tensor.Dense) float64 {
+func hvVsDense(t *testing.T, p *hvp.Problem, v *params.Vector) float64 {
 	t.Helper()
 	hv, err := p.Hv(v)
 	if err != nil {
@@ -277,6 +276,6 @@ func hvVsDense(t *testing.T, p *hvp.Products, v []*tensor.Dense) float64 {
 	}
 	n, _ := h.Dims()
 	var ref mat.VecDense
-	ref.MulVec(h, mat.NewVecDense(n, hvp.Flatten(v)))
-	return hvp.FlatRelDiff(hvp.Flatten(hv), ref.RawVector().Data)
+	ref.MulVec(h, mat.NewVecDense(n, append([]float64(nil), v.Flat()...)))
+	return flatRelDiff(hv.Flat(), ref.RawVector().Data)
 }

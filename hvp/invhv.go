@@ -9,6 +9,7 @@ import (
 	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/graph"
 	"github.com/newtonia/newtonia/ops"
+	"github.com/newtonia/newtonia/params"
 	"gonum.org/v1/gonum/mat"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -99,107 +100,36 @@ func (o *Options) withDefaults() (Options, error) {
 	return r, nil
 }
 
-// Factorization is the rank and condition of one matrix the inverse pass
-// (or its B-pass) factorises, or, for the per-sample solve, the worst of
-// its per-sample matrices (Samples > 0).
-type Factorization struct {
-	Node string // the matrix's node
-	Op   string // the op that factorises it
-	ops.MatrixCondition
-
-	rows bool // h̃ of the per-sample route: a rank deficiency makes the result a pseudo-inverse
-}
-
-// Result is an inverse-Hessian-vector product u ≈ H_ll⁻¹ v with what
-// certifies it. Kind says what u is; only Certified results of KindExact
-// and KindPseudoInverse are exact inverse products.
-type Result struct {
-	U       []*tensor.Dense // one matrix per weight of the block
-	Kind    Kind
-	Method  string  // how U was computed, e.g. "B-pass (chain)", "conjugate gradients, damping 0"
-	Route   string  // RouteChain or RoutePerSample, for the B-pass
-	Damping float64 // λ of (H_ll + λ·h̃ᵀh̃ ⊗ I), for the B-pass
-	// Residual is ‖(H_ll + λ·h̃ᵀh̃ ⊗ I) U − v‖_F / ‖v‖_F (λ = Damping), with
-	// H_ll U from the exact R-pass (0 when v = 0 and U = 0; NaN when not
-	// computed).
-	Residual float64
-	// RoundedResidual, for a float32 graph, is the residual of U as
-	// returned, rounded to float32 (Residual is that of the float64 result
-	// it rounds): rounding adds up to ε₃₂·cond(H_ll). It is checked
-	// against Options.Tol32. NaN when not computed, 0 for float64 graphs.
-	RoundedResidual float64
-	// NormalResidual, for a pseudo-inverse whose Residual is above
-	// tolerance, is ‖H r‖ / (σ̂ ‖r‖) with H = H_ll + λ·h̃ᵀh̃ ⊗ I,
-	// r = H U − v and σ̂ an estimate of ‖H‖: near rounding when U is a
-	// least-squares solution although v lies outside the range (Residual
-	// is then O(1)).
-	NormalResidual float64
-	// Certified reports that every check passed: the residual (or, for a
-	// pseudo-inverse, the normal residual) within tolerance, every
-	// factorised matrix within MaxCond, the method's own criterion (CG
-	// converged) and, for a float32 graph, the residual of the result as
-	// returned (RoundedResidual) within Tol32: it speaks of U as returned,
-	// not only of the float64 result it was rounded from. Uncertified
-	// results reach only callers who asked for best effort, with both
-	// residuals.
-	Certified      bool
-	Reasons        []string        // why the kind is not exact, from the conditions report
-	Factorizations []Factorization // of the inverse pass and B-pass
-	Note           string          // what else the method reports (CG's stopping reason, a fallback)
-}
-
-// InvHv returns u = H_ll⁻¹ v for block l (v: one matrix per weight of the
-// block, see BlockOf) by the B-pass, certified: an error (an
-// *errs.ConditionError, or errs.ErrNoInverse, ErrShape, ErrNotFinite)
-// unless every check of opt passes (nil opt: the defaults). v = 0 gives
-// u = 0.
-func (p *Products) InvHv(l int, v []*tensor.Dense, opt *Options) (res *Result, err error) {
-	defer errs.Recover("hvp.InvHv", &err)
-	o, err := opt.withDefaults()
-	if err != nil {
-		return nil, err
-	}
-	if v, err = p.checkBlockDir(l, v, "direction"); err != nil {
-		return nil, err
-	}
-	out, err := p.invHv([]int{l}, map[int][]*tensor.Dense{l: v}, o)
-	if err != nil {
-		return nil, err
-	}
-	out[0].U = p.outBlock(l, out[0].U)
-	return out[0], nil
-}
-
-// InvHvAll returns H_ll⁻¹ v_l for every block l (v: one matrix per weight,
-// in the order of Weights), evaluating every B-pass in one program. It
-// fails, naming the block, if any block fails its checks (unless opt asks
-// for best effort).
-func (p *Products) InvHvAll(v []*tensor.Dense, opt *Options) (out []*Result, err error) {
+// InvHvAll returns H_ll⁻¹ v_l for every block l (v of Layout; each
+// result of its block's layout), evaluating every B-pass in one program.
+// It fails, naming the block, if any block fails its checks (unless opt
+// asks for best effort).
+func (p *Problem) InvHvAll(v *params.Vector, opt *Options) (out []*Result, err error) {
 	defer errs.Recover("hvp.InvHvAll", &err)
 	o, err := opt.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	if v, err = p.checkAll(v, "direction"); err != nil {
+	if err := p.checkVec(v, p.layout, "direction"); err != nil {
 		return nil, err
 	}
 	all := make([]int, len(p.blocks))
-	dirs := map[int][]*tensor.Dense{}
+	dirs := map[int]*params.Vector{}
 	for l := range all {
-		all[l], dirs[l] = l, p.BlockOf(l, v)
+		all[l], dirs[l] = l, v.Block(l)
 	}
 	if out, err = p.invHv(all, dirs, o); err != nil {
 		return nil, err
 	}
-	for l, res := range out {
-		res.U = p.outBlock(l, res.U)
+	for _, res := range out {
+		res.U.Round()
 	}
 	return out, nil
 }
 
 // routeFor returns the route block l takes with the options: the
 // per-sample route when damped.
-func (p *Products) routeFor(l int, o Options) (*route, error) {
+func (p *Problem) routeFor(l int, o Options) (*route, error) {
 	b := p.block(l)
 	if b.err != nil {
 		return nil, b.err
@@ -216,11 +146,13 @@ func (p *Products) routeFor(l int, o Options) (*route, error) {
 }
 
 // invHv runs and certifies the B-passes of the given blocks, directions
-// already checked. Each direction is scaled to unit norm for the run and
-// the result scaled back (the product is linear in v).
-func (p *Products) invHv(blocks []int, v map[int][]*tensor.Dense, o Options) ([]*Result, error) {
+// (of each block's layout) already checked. Each direction is scaled to
+// unit norm for the run and the result scaled back (the product is linear
+// in v).
+func (p *Problem) invHv(blocks []int, v map[int]*params.Vector, o Options) ([]*Result, error) {
 	var roots, keep []*G.Node
 	var ran []int // the blocks whose B-pass runs
+	var rows int64
 	bind := graph.Values{}
 	scale := map[int]float64{}
 	routes := map[int]*route{}
@@ -236,23 +168,26 @@ func (p *Products) invHv(blocks []int, v map[int][]*tensor.Dense, o Options) ([]
 			return nil, &errs.ConditionError{Block: l, Weight: p.blocks[l].name,
 				Reason: "refused before running: " + strings.Join(r.reasons, "; ")}
 		}
-		if scale[l] = Norm(v[l]...); scale[l] == 0 {
+		if scale[l] = v[l].Norm(); scale[l] == 0 {
 			continue // u = 0
 		}
+		u := unitOf(v[l], scale[l])
 		for i, d := range r.dirs {
-			bind[d] = unit(v[l][i], scale[l])
+			bind[d] = valueOf(d, u.Weight(i))
 		}
 		if r.lambda != nil {
 			bind[r.lambda] = G.NewF64(o.Damping)
 		}
 		roots = append(roots, r.u...)
+		rows += p.batch * int64(len(r.cols)+1) // the B-pass: (n_l + 1)·B per sample, B by the chain
 		if !o.NoCertificate {
 			roots = append(roots, r.hu...)
 			roots = append(roots, r.damp...)
+			rows += p.batch
 		}
 		keep = append(keep, r.keep...)
 		ran = append(ran, l)
-		fmt.Fprintf(&key, "/%d%s", l, r.name)
+		fmt.Fprintf(&key, "/%d%s", l, r.method)
 	}
 	if err := p.fitsRun(ran, routes, 0, o.MaxBytes, "Options.MaxBytes"); err != nil {
 		return nil, err
@@ -261,19 +196,27 @@ func (p *Products) invHv(blocks []int, v map[int][]*tensor.Dense, o Options) ([]
 		key.WriteString("/raw")
 	}
 	vals := graph.Values{}
+	var share float64 // each block's share of the joint run's flops
 	if len(roots) > 0 {
+		q, flops := p.counting()
 		var err error
-		if vals, err = p.run(key.String(), roots, bind, keep...); err != nil {
-			return nil, p.userError(p.blockError(blocks, routes, err))
+		if vals, err = q.run(key.String(), roots, bind, cost{rows: p.batch + rows, invhv: int64(len(ran))}, keep...); err != nil {
+			return nil, p.model.UserError(p.blockError(blocks, routes, err))
 		}
-	} else if err := p.checkBound(); err != nil {
+		share = *flops / float64(len(ran))
+	} else if err := p.model.Check(); err != nil {
 		return nil, err
 	}
 	out := make([]*Result, len(blocks))
 	for i, l := range blocks {
-		res, err := p.result(l, routes[l], v[l], scale[l], vals, o)
+		q, flops := p.counting()
+		res, err := q.result(l, routes[l], v[l], scale[l], vals, o)
 		if err != nil {
 			return nil, err
+		}
+		res.Flops = *flops
+		if scale[l] != 0 {
+			res.Flops += share
 		}
 		out[i] = res
 	}
@@ -282,7 +225,7 @@ func (p *Products) invHv(blocks []int, v map[int][]*tensor.Dense, o Options) ([]
 
 // blockError turns a failed run into the *errs.ConditionError of the block
 // whose factorisation failed, when it is one.
-func (p *Products) blockError(blocks []int, routes map[int]*route, err error) error {
+func (p *Problem) blockError(blocks []int, routes map[int]*route, err error) error {
 	var ce *errs.ConditionError
 	var re *errs.RunError
 	if errors.As(err, &re) && !errors.As(err, &ce) && errors.Is(err, errs.ErrNotFinite) {
@@ -324,10 +267,10 @@ func blocksWith(blocks []int, routes map[int]*route, n *G.Node) []int {
 // √ of a zero gradient coordinate for Σ x³ at x_i = 0, where H is
 // singular) into an *errs.ConditionError that states the conditions of
 // the route's steps; its reason includes the run error.
-func (p *Products) domainError(blocks []int, routes map[int]*route, re *errs.RunError) error {
+func (p *Problem) domainError(blocks []int, routes map[int]*route, re *errs.RunError) error {
 	for _, l := range blocksWith(blocks, routes, re.Node) {
 		b := p.blocks[l]
-		if routes[l].name != RouteChain || b.chain == nil {
+		if routes[l].method != MethodChain || b.chain == nil {
 			continue
 		}
 		var conds []string
@@ -347,9 +290,9 @@ func (p *Products) domainError(blocks []int, routes map[int]*route, re *errs.Run
 // float32 graph, the certified float64 result is then rounded to float32,
 // the residual of the rounded result measured (RoundedResidual) and
 // checked against Tol32.
-func (p *Products) result(l int, r *route, v []*tensor.Dense, scale float64, vals graph.Values, o Options) (*Result, error) {
+func (p *Problem) result(l int, r *route, v *params.Vector, scale float64, vals graph.Values, o Options) (*Result, error) {
 	res, err := p.result64(l, r, v, scale, vals, o)
-	if err != nil || p.Dtype() != tensor.Float32 {
+	if err != nil || p.model.Dtype() != tensor.Float32 {
 		return res, err
 	}
 	if err := p.round32(l, v, res, o); err != nil {
@@ -358,10 +301,19 @@ func (p *Products) result(l int, r *route, v []*tensor.Dense, scale float64, val
 	return res, p.check32(l, res, o)
 }
 
+// what names res's method in messages: its kind for a B-pass ("exact
+// inverse result"), the method otherwise ("conjugate gradients result").
+func what(res *Result) string {
+	if res.Method.BPass() {
+		return res.Kind.String()
+	}
+	return res.Method.String()
+}
+
 // check32 checks a float32 graph's rounded result: a residual of U as
 // returned above Tol32 makes it uncertified, an *errs.ConditionError
 // unless o asks for best effort.
-func (p *Products) check32(l int, res *Result, o Options) error {
+func (p *Problem) check32(l int, res *Result, o Options) error {
 	if !res.Certified || !(res.RoundedResidual > o.Tol32) {
 		return nil
 	}
@@ -371,7 +323,7 @@ func (p *Products) check32(l int, res *Result, o Options) error {
 	fail := &errs.ConditionError{Block: l, Weight: p.blocks[l].name, Value: res.RoundedResidual,
 		Reason: fmt.Sprintf("%s result rounded to float32: residual of the float32 result ‖H u − v‖/‖v‖ = %.3g > float32 tolerance %.3g (the float64 result's is %.3g): "+
 			"rounding to float32 costs up to ε₃₂·cond(H_ll), so cond(H_ll) ≥ %.2g, more than float32 can hold — use a float64 model, or damp",
-			res.Kind, res.RoundedResidual, o.Tol32, res.Residual, (res.RoundedResidual-res.Residual)/0x1p-24)}
+			what(res), res.RoundedResidual, o.Tol32, res.Residual, (res.RoundedResidual-res.Residual)/0x1p-24)}
 	if o.BestEffort {
 		return nil
 	}
@@ -380,15 +332,10 @@ func (p *Products) check32(l int, res *Result, o Options) error {
 
 // round32 rounds res.U to float32 values (kept in float64 until it leaves
 // the API) and measures the residual of what is returned.
-func (p *Products) round32(l int, v []*tensor.Dense, res *Result, o Options) error {
-	for _, t := range res.U {
-		x := t.Float64s()
-		for j := range x {
-			x[j] = float64(float32(x[j]))
-		}
-	}
+func (p *Problem) round32(l int, v *params.Vector, res *Result, o Options) error {
+	res.U.Round()
 	res.Note = strings.TrimPrefix(res.Note+"; rounded to float32, certified on the residual of the rounded result (Tol32)", "; ")
-	s := Norm(v...)
+	s := v.Norm()
 	if o.NoCertificate || s == 0 {
 		res.RoundedResidual = math.NaN()
 		if s == 0 {
@@ -396,40 +343,36 @@ func (p *Products) round32(l int, v []*tensor.Dense, res *Result, o Options) err
 		}
 		return nil
 	}
-	u, vu := make([]*tensor.Dense, len(v)), make([]*tensor.Dense, len(v))
-	for i := range v {
-		u[i], vu[i] = unit(res.U[i], s), unit(v[i], s)
-	}
+	u, vu := unitOf(res.U, s), unitOf(v, s)
 	hu, err := p.dampedHv(l, u, res.Damping)
 	if err != nil {
 		return err
 	}
-	res.RoundedResidual = FlatRelDiff(Flatten(hu), Flatten(vu))
+	res.RoundedResidual = params.RelDiff(hu, vu)
 	return nil
 }
 
 // result64 builds and certifies block l's result from a run's values.
-func (p *Products) result64(l int, r *route, v []*tensor.Dense, scale float64, vals graph.Values, o Options) (*Result, error) {
-	res := &Result{Kind: r.kind, Method: "B-pass (" + r.name + ")", Route: r.name, Damping: o.Damping, Residual: math.NaN(), Reasons: r.reasons}
+func (p *Problem) result64(l int, r *route, v *params.Vector, scale float64, vals graph.Values, o Options) (*Result, error) {
+	bl := p.layout.Block(l)
+	res := &Result{Kind: r.kind, Method: r.method, Damping: o.Damping, Residual: math.NaN(), Reasons: r.reasons}
 	if r.lambda == nil {
 		res.Damping = 0
 	}
 	if scale == 0 {
-		res.U, res.Residual = zerosLike(v), 0
+		res.U, res.Residual = params.New(bl), 0
 		if o.NoCertificate {
 			res.Residual = math.NaN()
 		}
 		return res, p.check(l, res, o)
 	}
-	u, err := denseValues(vals, r.u)
+	u, err := p.vector(bl, vals, r.u) // of the unit direction
 	if err != nil {
 		return nil, err
 	}
-	res.U = make([]*tensor.Dense, len(u))
-	for i := range u {
-		if res.U[i], err = scaledFinite(scale, u[i], "H⁻¹v for "+p.blocks[l].name); err != nil {
-			return nil, err
-		}
+	res.U = u.Clone()
+	if err := scaledFinite(scale, res.U, func(int) string { return "H⁻¹v for " + p.blocks[l].name }); err != nil {
+		return nil, err
 	}
 	if res.Factorizations, err = factorizations(r.factors, vals, r.rows); err != nil {
 		return nil, err
@@ -451,30 +394,21 @@ func (p *Products) result64(l int, r *route, v []*tensor.Dense, scale float64, v
 	if o.NoCertificate {
 		return res, p.check(l, res, o)
 	}
-	hu, err := denseValues(vals, r.hu) // of the unit direction: H (u/s)
+	hu, err := p.vector(bl, vals, r.hu) // of the unit direction: H (u/s)
 	if err != nil {
 		return nil, err
 	}
 	if r.damp != nil && o.Damping > 0 {
-		damp, err := denseValues(vals, r.damp)
+		damp, err := p.vector(bl, vals, r.damp)
 		if err != nil {
 			return nil, err
 		}
-		for i := range hu {
-			hu[i] = axpy(hu[i], o.Damping, damp[i])
-		}
+		hu.AddScaled(o.Damping, damp)
 	}
-	vu := make([]*tensor.Dense, len(v))
-	for i := range v {
-		vu[i] = unit(v[i], scale)
-	}
+	vu := unitOf(v, scale)
 	// Scaled back into the subnormal range, U is rounded far more than u
 	// was: certify what is returned.
-	ub := make([]*tensor.Dense, len(u))
-	for i := range u {
-		ub[i] = unit(res.U[i], scale)
-	}
-	if FlatRelDiff(Flatten(ub), Flatten(u)) > 1e-12 {
+	if ub := unitOf(res.U, scale); params.RelDiff(ub, u) > 1e-12 {
 		return res, p.certifyUnit(l, ub, vu, res, o)
 	}
 	return res, p.settle(l, u, hu, vu, res, o)
@@ -491,54 +425,42 @@ func (p *Products) result64(l int, r *route, v []*tensor.Dense, scale float64, v
 // definite).
 func rowsReason(f Factorization) string {
 	return fmt.Sprintf("per-sample route: h̃ (%d×%d, node %s) has rank %d < %d when run: its rows are dependent, so the result is the minimum-norm solution (pseudo-inverse) only where the samples' M_i agree on them (as in a squared-error output layer), "+
-		"which its normal residual certifies; otherwise the block needs a dense solve (BlockCurvature)",
+		"which its normal residual certifies; otherwise the block needs a dense solve (Block.Curvature)",
 		f.Rows, f.Cols, f.Node, f.Rank, min(f.Rows, f.Cols))
 }
 
-// Certify computes the residual ‖H_ll u − v‖/‖v‖ of a result of block l
-// for direction v (undamped) with the exact BlockHv, and runs the checks
-// of opt (nil: the defaults) as InvHv does: for callers that computed u
-// another way (finite differences, conjugate gradients). It sets
-// res.Residual, res.NormalResidual (pseudo-inverses) and res.Certified,
-// and returns the failed check as an *errs.ConditionError unless opt asks
-// for best effort. A method's own failure (CG not converged) is for the
-// caller to record in res.Note before and to refuse after. A block out
-// of range or a nil res is an *errs.ArgumentError.
-func (p *Products) Certify(l int, v []*tensor.Dense, res *Result, opt *Options) (err error) {
-	defer errs.Recover("hvp.Certify", &err)
+// certify is Block.Certify.
+func (p *Problem) certify(l int, v *params.Vector, res *Result, opt *Options) error {
 	o, err := opt.withDefaults()
 	if err != nil {
 		return err
 	}
-	if err := p.checkBlock(l); err != nil {
-		return err
-	}
+	bl := p.layout.Block(l)
 	if res == nil {
-		return &errs.ArgumentError{What: "Certify's result", Value: "nil", Reason: fmt.Sprintf("want the *Result whose U (one matrix per weight of block %s) to certify", p.blocks[l].name)}
+		return &errs.ArgumentError{What: "Certify's result", Value: "nil", Reason: fmt.Sprintf("want the *Result whose U (a vector of block %s's layout) to certify", p.blocks[l].name)}
 	}
-	if v, err = p.checkBlockDir(l, v, "direction"); err != nil {
+	if err := p.checkVec(v, bl, "direction"); err != nil {
 		return err
 	}
-	ru, err := p.checkBlockDir(l, res.U, "result")
-	if err != nil {
+	if err := p.checkVec(res.U, bl, "result"); err != nil {
 		return err
 	}
 	// At the scale of v/‖v‖, so that directions near the ends of the
 	// float64 range are certified at full precision.
-	s := Norm(v...)
+	s := v.Norm()
 	if s == 0 {
 		s = 1
 	}
-	u, vu := make([]*tensor.Dense, len(v)), make([]*tensor.Dense, len(v))
-	for i := range v {
-		u[i], vu[i] = unit(ru[i], s), unit(v[i], s)
-	}
+	u, vu := unitOf(res.U, s), unitOf(v, s)
 	o.Damping, res.Damping = 0, 0
-	return p.certifyUnit(l, u, vu, res, o)
+	q, flops := p.counting()
+	err = q.certifyUnit(l, u, vu, res, o)
+	res.Flops += *flops
+	return err
 }
 
 // dampedHv returns (H_ll + λ·h̃ᵀh̃ ⊗ I) u by the exact R-pass.
-func (p *Products) dampedHv(l int, u []*tensor.Dense, lambda float64) ([]*tensor.Dense, error) {
+func (p *Problem) dampedHv(l int, u *params.Vector, lambda float64) (*params.Vector, error) {
 	hu, err := p.blockHv(l, u)
 	if err != nil || lambda == 0 {
 		return hu, err
@@ -547,14 +469,12 @@ func (p *Products) dampedHv(l int, u []*tensor.Dense, lambda float64) ([]*tensor
 	if err != nil {
 		return nil, err
 	}
-	for i := range hu {
-		hu[i] = axpy(hu[i], lambda, d[i])
-	}
+	hu.AddScaled(lambda, d)
 	return hu, nil
 }
 
 // certifyUnit sets the residual of u for vu (both at unit scale) and checks.
-func (p *Products) certifyUnit(l int, u, vu []*tensor.Dense, res *Result, o Options) error {
+func (p *Problem) certifyUnit(l int, u, vu *params.Vector, res *Result, o Options) error {
 	hu, err := p.dampedHv(l, u, res.Damping)
 	if err != nil {
 		return err
@@ -566,8 +486,8 @@ func (p *Products) certifyUnit(l int, u, vu []*tensor.Dense, res *Result, o Opti
 // settle sets res's residual from (H + λD)u = hu and vu, all at unit scale,
 // the normal residual of a pseudo-inverse above tolerance, and runs the
 // checks.
-func (p *Products) settle(l int, u, hu, vu []*tensor.Dense, res *Result, o Options) (err error) {
-	res.Residual = FlatRelDiff(Flatten(hu), Flatten(vu))
+func (p *Problem) settle(l int, u, hu, vu *params.Vector, res *Result, o Options) (err error) {
+	res.Residual = params.RelDiff(hu, vu)
 	if res.Kind == KindPseudoInverse && res.Residual > o.Tol {
 		if res.NormalResidual, err = p.normalResidual(l, u, hu, vu, res.Damping); err != nil {
 			return err
@@ -576,50 +496,44 @@ func (p *Products) settle(l int, u, hu, vu []*tensor.Dense, res *Result, o Optio
 	return p.check(l, res, o)
 }
 
-// Gram returns h̃ᵀh̃ (k×k) for a block with a per-sample route: h̃ is the
-// layer's input, with a column of ones for a bias. The metric of
-// Options.Damping is h̃ᵀh̃ ⊗ I, for references that build the damped
-// operator.
-func (p *Products) Gram(l int) (g *mat.Dense, err error) {
-	defer errs.Recover("hvp.Gram", &err)
-	if err := p.checkBlock(l); err != nil {
-		return nil, err
-	}
+// gram is Block.Gram.
+func (p *Problem) gram(l int) (*mat.Dense, error) {
 	r, err := p.routeFor(l, Options{Damping: 1})
 	if err != nil {
 		return nil, err
 	}
-	vals, err := p.run(fmt.Sprintf("rows/%d", l), []*G.Node{r.rows}, nil)
+	vals, err := p.run(fmt.Sprintf("rows/%d", l), []*G.Node{r.rows}, nil, cost{rows: (p.batch + 1) / 2, other: 1})
 	if err != nil {
 		return nil, err
 	}
-	h, err := denseValue(vals, r.rows)
+	h, err := flatValue(vals, r.rows)
 	if err != nil {
 		return nil, err
 	}
-	hm := mat.NewDense(h.Shape()[0], h.Shape()[1], h.Float64s())
-	g = &mat.Dense{}
+	s := r.rows.Shape()
+	hm := mat.NewDense(s[0], s[1], h)
+	g := &mat.Dense{}
 	g.Mul(hm.T(), hm)
 	return g, nil
 }
 
-// dampingTerm returns (h̃ᵀh̃ ⊗ I) u = G Û for block l, Û = u_W, or u_W
-// over u_b.
-func (p *Products) dampingTerm(l int, u []*tensor.Dense) ([]*tensor.Dense, error) {
-	g, err := p.Gram(l)
+// dampingTerm returns (h̃ᵀh̃ ⊗ I) u = G Û for block l (u of its layout),
+// Û = u_W, or u_W over u_b.
+func (p *Problem) dampingTerm(l int, u *params.Vector) (*params.Vector, error) {
+	g, err := p.gram(l)
 	if err != nil {
 		return nil, err
 	}
 	k, _ := g.Dims()
-	n := u[0].Shape()[1]
+	n := p.ws[p.blocks[l].params[0]].Shape()[1]
 	var d mat.Dense
-	d.Mul(g, mat.NewDense(k, n, Flatten(u)))
-	return SplitLike(d.RawMatrix().Data, u)
+	d.Mul(g, mat.NewDense(k, n, u.Flat()))
+	return params.FromFlat(u.Layout(), d.RawMatrix().Data), nil
 }
 
 // check sets res.Certified and returns the first failed check as an
 // *errs.ConditionError (nil with BestEffort).
-func (p *Products) check(l int, res *Result, o Options) error {
+func (p *Problem) check(l int, res *Result, o Options) error {
 	w := p.blocks[l].name
 	var fail *errs.ConditionError
 	for _, f := range res.Factorizations {
@@ -636,33 +550,35 @@ func (p *Products) check(l int, res *Result, o Options) error {
 	if o.NoCertificate {
 		ok = true // not checked; Certified stays false below
 	}
+	// A B-pass refused by the conditions report is never certified; any
+	// other method's result is KindRefused by definition (not an exact
+	// inverse product) and certified by its residual alone.
+	refused := res.Kind == KindRefused && res.Method.BPass()
 	if fail == nil && !ok {
-		reason := fmt.Sprintf("%s result: residual ‖H u − v‖/‖v‖ = %.3g > tolerance %.3g", res.Kind, res.Residual, o.Tol)
-		switch res.Kind {
-		case KindNewtonOnly:
+		reason := fmt.Sprintf("%s result: residual ‖H u − v‖/‖v‖ = %.3g > tolerance %.3g", what(res), res.Residual, o.Tol)
+		switch {
+		case res.Kind == KindNewtonOnly:
 			reason += " (a Newton-only block solves H u = v only for v in the range of H, such as the gradient)"
-		case KindPseudoInverse:
+		case res.Kind == KindPseudoInverse:
 			reason += fmt.Sprintf(", and normal residual %.3g", res.NormalResidual)
 			for _, f := range res.Factorizations {
 				if f.rows && f.Rank < min(f.Rows, f.Cols) {
 					reason += " — " + rowsReason(f)
 				}
 			}
-		case KindRefused:
+		case refused:
 			reason += " (the conditions report refused this block)"
 		}
 		fail = &errs.ConditionError{Block: l, Weight: w, Reason: reason, Value: res.Residual}
 	}
-	if fail == nil && res.Kind == KindRefused {
+	if fail == nil && refused {
 		fail = &errs.ConditionError{Block: l, Weight: w, Reason: "refused by the conditions report: " + strings.Join(res.Reasons, "; ")}
 	}
 	res.Certified = fail == nil && !o.NoCertificate
 	if fail == nil || o.BestEffort {
 		return nil
 	}
-	if p.tr != nil {
-		fail.Node, fail.Reason = p.tr.Annotate(fail.Node), p.tr.Annotate(fail.Reason)
-	}
+	fail.Node, fail.Reason = p.model.Annotate(fail.Node), p.model.Annotate(fail.Reason)
 	return fail
 }
 
@@ -671,11 +587,9 @@ func (p *Products) check(l int, res *Result, o Options) error {
 // σ̂ = max(‖H u‖/‖u‖, ‖H v‖/‖v‖) ≤ ‖H‖ an estimate of the norm of H (u
 // alone leans to the small eigenvalues), and H the damped operator
 // H_ll + λ·h̃ᵀh̃ ⊗ I (hu = H u). Two extra Hv products.
-func (p *Products) normalResidual(l int, u, hu, v []*tensor.Dense, lambda float64) (float64, error) {
-	r := make([]*tensor.Dense, len(hu))
-	for i := range hu {
-		r[i] = axpy(hu[i], -1, v[i])
-	}
+func (p *Problem) normalResidual(l int, u, hu, v *params.Vector, lambda float64) (float64, error) {
+	r := hu.Clone()
+	r.AddScaled(-1, v)
 	hr, err := p.dampedHv(l, r, lambda)
 	if err != nil {
 		return 0, err
@@ -684,11 +598,11 @@ func (p *Products) normalResidual(l int, u, hu, v []*tensor.Dense, lambda float6
 	if err != nil {
 		return 0, err
 	}
-	sigma := math.Max(Norm(hu...)/Norm(u...), Norm(hv...)/Norm(v...))
-	if !(sigma > 0) || Norm(r...) == 0 {
+	sigma := math.Max(hu.Norm()/u.Norm(), hv.Norm()/v.Norm())
+	if !(sigma > 0) || r.Norm() == 0 {
 		return 0, nil
 	}
-	return Norm(hr...) / (sigma * Norm(r...)), nil
+	return hr.Norm() / (sigma * r.Norm()), nil
 }
 
 // factorizations reports every distinct matrix the given nodes factorise,
@@ -719,29 +633,25 @@ func factorizations(nodes []*G.Node, vals graph.Values, rows *G.Node) ([]Factori
 	return out, nil
 }
 
-// FunctionalInverse returns G_l⁻¹(g): the weight of one-weight block l
-// whose block gradient is g, the other blocks and inputs at their current
-// values, by the inverse pass with piecewise-linear activations inverted by
-// their plain functional inverse (their pattern follows the reconstructed
-// values). Its central differences along v are the finite-difference
-// approximation of H_ll⁻¹ v (package reference). Blocks without an
-// op-by-op inverse pass (smooth activations, biases) have none.
-func (p *Products) FunctionalInverse(l int, g *tensor.Dense) (w *tensor.Dense, err error) {
-	defer errs.Recover("hvp.FunctionalInverse", &err)
-	if err := p.checkBlock(l); err != nil {
-		return nil, err
-	}
+// functionalInverse is Block.FunctionalInverse.
+func (p *Problem) functionalInverse(l int, g *params.Vector) (*params.Vector, error) {
 	b := p.fdBlock(l)
 	if b.fdErr != nil {
 		return nil, b.fdErr
 	}
-	if g, err = p.in(b.params[0], g, "gradient"); err != nil {
+	bl := p.layout.Block(l)
+	if err := p.checkVec(g, bl, "gradient"); err != nil {
 		return nil, err
 	}
-	vals, err := p.run(fmt.Sprintf("functional-inverse/%d", l), []*G.Node{b.fd.Result}, graph.Values{b.fdRoot: g})
+	bind := graph.Values{b.fdRoot: valueOf(b.fdRoot, g.Weight(0))}
+	vals, err := p.run(fmt.Sprintf("functional-inverse/%d", l), []*G.Node{b.fd.Result}, bind, cost{rows: p.batch, other: 1})
 	if err != nil {
 		return nil, err
 	}
-	w, err = denseValue(vals, b.fd.Result)
-	return p.out(b.params[0], w), err
+	w, err := p.vector(bl, vals, []*G.Node{b.fd.Result})
+	if err != nil {
+		return nil, err
+	}
+	w.Round()
+	return w, nil
 }

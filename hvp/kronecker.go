@@ -4,11 +4,11 @@ import (
 	"strings"
 
 	"github.com/newtonia/newtonia/errs"
+	"github.com/newtonia/newtonia/params"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
 	G "gorgonia.org/gorgonia"
-	"gorgonia.org/tensor"
 )
 
 // Factors are one layer's Kronecker factors at the current inputs (K-FAC,
@@ -28,13 +28,23 @@ type Factors struct {
 	A, DD *mat.SymDense
 }
 
+// KroneckerFactors are the loss, its gradient and every block's Factors
+// from one run of the gradient pass (Problem.Kronecker).
+type KroneckerFactors struct {
+	Loss float64
+	Grad *params.Vector
+	// Factors holds block l's factors at l, nil for a block without a
+	// per-sample route (no layer structure, or a loss that is not
+	// row-separable), whose Err[l] says why.
+	Factors []*Factors
+	Err     []error
+}
+
 // Kronecker returns the loss, its gradient (as Gradient) and every block's
-// Factors from one run of the gradient pass at the inputs as bound; a
-// block without a per-sample route (no layer structure, or a loss that is
-// not row-separable) has nil factors.
-func (p *Products) Kronecker() (loss float64, grads []*tensor.Dense, fs []*Factors, err error) {
+// Factors from one run of the gradient pass at the inputs as bound.
+func (p *Problem) Kronecker() (kf *KroneckerFactors, err error) {
 	defer errs.Recover("hvp.Kronecker", &err)
-	fs = make([]*Factors, len(p.blocks))
+	kf = &KroneckerFactors{Factors: make([]*Factors, len(p.blocks)), Err: make([]error, len(p.blocks))}
 	roots := append([]*G.Node{p.loss}, p.grad.Grads...)
 	routes := make([]*route, len(p.blocks))
 	var key strings.Builder
@@ -42,46 +52,43 @@ func (p *Products) Kronecker() (loss float64, grads []*tensor.Dense, fs []*Facto
 	for l := range p.blocks {
 		r, err := p.perSampleOf(l)
 		if err != nil {
+			kf.Err[l] = err
 			continue
 		}
 		routes[l] = r
 		roots = append(roots, r.rows, r.delta)
 		key.WriteString("/" + p.blocks[l].name)
 	}
-	bind, err := p.bindWeights(nil)
+	vals, err := p.run(key.String(), roots, nil, cost{rows: p.batch, gradients: 1})
 	if err != nil {
-		return 0, nil, nil, err
+		return nil, err
 	}
-	vals, err := p.run(key.String(), roots, bind)
-	if err != nil {
-		return 0, nil, nil, err
+	if kf.Loss, err = scalarValue(vals, p.loss); err != nil {
+		return nil, err
 	}
-	if loss, err = scalarValue(vals, p.loss); err != nil {
-		return 0, nil, nil, err
+	if kf.Grad, err = p.vector(p.layout, vals, p.grad.Grads); err != nil {
+		return nil, err
 	}
-	if grads, err = denseValues(vals, p.grad.Grads); err != nil {
-		return 0, nil, nil, err
-	}
-	grads = p.outAll(grads)
+	kf.Grad.Round()
 	for l, r := range routes {
 		if r == nil {
 			continue
 		}
-		h, err := denseValue(vals, r.rows)
+		h, err := flatValue(vals, r.rows)
 		if err != nil {
-			return 0, nil, nil, err
+			return nil, err
 		}
-		d, err := denseValue(vals, r.delta)
+		d, err := flatValue(vals, r.delta)
 		if err != nil {
-			return 0, nil, nil, err
+			return nil, err
 		}
-		hs := h.Shape()
-		a := gram(hs[0], hs[1], h.Float64s())
+		hs := r.rows.Shape()
+		a := gram(hs[0], hs[1], h)
 		a.ScaleSym(1/float64(hs[0]), a)
-		ds := d.Shape()
-		fs[l] = &Factors{A: a, DD: gram(ds[0], ds[1], d.Float64s())}
+		ds := r.delta.Shape()
+		kf.Factors[l] = &Factors{A: a, DD: gram(ds[0], ds[1], d)}
 	}
-	return loss, grads, fs, nil
+	return kf, nil
 }
 
 // gram returns XᵀX for the rows×cols row-major X, as a full product (on

@@ -32,19 +32,20 @@ func TestKroneckerFactors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	loss, g, fs, err := p.Kronecker()
+	kf, err := p.Kronecker()
 	if err != nil {
 		t.Fatal(err)
 	}
+	loss, g, fs := kf.Loss, kf.Grad, kf.Factors
 	wantLoss, wantG, err := p.Gradient()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if loss != wantLoss || hvp.FlatRelDiff(hvp.Flatten(g), hvp.Flatten(wantG)) != 0 {
+	if loss != wantLoss || flatRelDiff(g.Flat(), wantG.Flat()) != 0 {
 		t.Errorf("loss/gradient differ from Gradient's: %v vs %v", loss, wantLoss)
 	}
-	if len(fs) != 2 || fs[0] == nil || fs[1] == nil {
-		t.Fatalf("factors %v", fs)
+	if len(fs) != 2 || fs[0] == nil || fs[1] == nil || kf.Err[0] != nil || kf.Err[1] != nil {
+		t.Fatalf("factors %v (%v)", fs, kf.Err)
 	}
 	x := m.X.Value().(*tensor.Dense).Float64s()
 	worst := 0.0

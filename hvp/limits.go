@@ -43,7 +43,7 @@ func capHint(what, knob string) string {
 // limit bytes (0: the default cap; knob says where it is set), each block
 // alone and, when one program runs several, all together. The
 // *errs.LimitError names the block and the bytes.
-func (p *Products) fitsRun(blocks []int, routes map[int]*route, extra float64, limit int64, knob string) error {
+func (p *Problem) fitsRun(blocks []int, routes map[int]*route, extra float64, limit int64, knob string) error {
 	var total float64
 	var names []string
 	for _, l := range blocks {

@@ -14,12 +14,14 @@ import (
 	"github.com/newtonia/newtonia/internal/budget"
 	"github.com/newtonia/newtonia/internal/testnet"
 	"github.com/newtonia/newtonia/nets"
+	"github.com/newtonia/newtonia/reference"
+	"github.com/newtonia/newtonia/solver"
 	"gonum.org/v1/gonum/mat"
 )
 
 // limitNet builds an in-n-out net, tanh then identity (a bias on the first layer when
 // bias) at batch b with random values; block 0 is W1 (+ b1).
-func limitNet(t *testing.T, b, in, n, out int, bias bool) (*nets.MLP, *hvp.Products) {
+func limitNet(t *testing.T, b, in, n, out int, bias bool) (*nets.MLP, *hvp.Problem) {
 	t.Helper()
 	c := smoothNet{name: fmt.Sprintf("%d-%d-%d, batch %d", in, n, out, b), batch: b, in: in,
 		layers: []nets.Layer{L(n, tanh, bias), L(out, identity, false)}, loss: nets.HalfSquaredError}
@@ -72,14 +74,14 @@ func TestPerSampleMemoryCap(t *testing.T) {
 	const b, n = 64, 96
 	_, p := limitNet(t, b, b-1, n, 3, true) // batch = fan-in: an exact damped solve
 	rng := rand.New(rand.NewPCG(3, 3))
-	v := p.BlockOf(0, randomLike(rng, p.Weights))
+	v := randomLike(rng, p).Block(0)
 	opt := &hvp.Options{Damping: 0.1, BestEffort: true, MaxBytes: 1}
-	_, err := p.InvHv(0, v, opt)
+	_, err := p.Block(0).InvHv(v, opt)
 	var le *errs.LimitError
 	if !errors.As(err, &le) || !errors.Is(err, errs.ErrLimit) {
 		t.Fatalf("InvHv with MaxBytes 1: got %v, want an *errs.LimitError", err)
 	}
-	if name := p.BlockName(0); !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), errs.Amount(le.Estimate, "B")) ||
+	if name := p.Block(0).Name(); !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), errs.Amount(le.Estimate, "B")) ||
 		le.Limit != 1 || le.Resource != "memory" {
 		t.Errorf("the error does not name block %s and its %s: %v", name, errs.Amount(le.Estimate, "B"), err)
 	}
@@ -91,7 +93,7 @@ func TestPerSampleMemoryCap(t *testing.T) {
 	// On two CPUs, as CI has: 0.7 of the estimate measured (0.54 on one,
 	// 0.9 on 64, whose schedule keeps more values alive at once).
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(min(2, runtime.NumCPU())))
-	got := allocated(func() { res, err = p.InvHv(0, v, opt) })
+	got := allocated(func() { res, err = p.Block(0).InvHv(v, opt) })
 	if err != nil {
 		t.Fatalf("InvHv with MaxBytes = its estimate %s: %v", errs.Amount(le.Estimate, "B"), err)
 	}
@@ -102,7 +104,7 @@ func TestPerSampleMemoryCap(t *testing.T) {
 		t.Errorf("InvHv allocated %s, above its estimate %s", errs.Amount(got, "B"), errs.Amount(le.Estimate, "B"))
 	}
 	opt.MaxBytes = -1
-	if _, err := p.InvHv(0, v, opt); !errors.Is(err, errs.ErrArgument) || !strings.Contains(err.Error(), "Options.MaxBytes") {
+	if _, err := p.Block(0).InvHv(v, opt); !errors.Is(err, errs.ErrArgument) || !strings.Contains(err.Error(), "Options.MaxBytes") {
 		t.Errorf("MaxBytes -1: got %v, want an *errs.ArgumentError naming Options.MaxBytes", err)
 	}
 }
@@ -115,11 +117,11 @@ func TestPerSampleMemoryCapTogether(t *testing.T) {
 		layers: []nets.Layer{L(16, tanh, true), L(12, tanh, true), L(2, identity, false)}, loss: nets.HalfSquaredError}
 	_, p := c.build(t, rand.New(rand.NewPCG(5, 5)))
 	rng := rand.New(rand.NewPCG(6, 6))
-	all := randomLike(rng, p.Weights)
+	all := randomLike(rng, p)
 	var est []float64
 	var sum, most float64
 	for l := range p.Blocks() {
-		_, err := p.InvHv(l, p.BlockOf(l, all), &hvp.Options{Damping: 0.1, BestEffort: true, MaxBytes: 1})
+		_, err := p.Block(l).InvHv(all.Block(l), &hvp.Options{Damping: 0.1, BestEffort: true, MaxBytes: 1})
 		var le *errs.LimitError
 		if !errors.As(err, &le) {
 			t.Fatalf("block %d: got %v, want an *errs.LimitError", l, err)
@@ -133,8 +135,8 @@ func TestPerSampleMemoryCapTogether(t *testing.T) {
 		t.Fatalf("InvHvAll under a cap of %d bytes (estimates %v): got %v, want a memory limit", limit, est, err)
 	}
 	for l := range p.Blocks() {
-		if !strings.Contains(err.Error(), p.BlockName(l)) {
-			t.Errorf("the error does not name block %s: %v", p.BlockName(l), err)
+		if !strings.Contains(err.Error(), p.Block(l).Name()) {
+			t.Errorf("the error does not name block %s: %v", p.Block(l).Name(), err)
 		}
 	}
 	if _, err := p.InvHvAll(all, &hvp.Options{Damping: 0.1, BestEffort: true, MaxBytes: int64(math.Ceil(sum))}); err != nil {
@@ -157,12 +159,12 @@ func TestPerSampleDefaultCap(t *testing.T) {
 	if c := p.Conditions(); c[0].Err != nil {
 		t.Fatal(c[0].Err)
 	}
-	if _, err := p.BlockCurvature(0); !errors.Is(err, errs.ErrLimit) || !strings.Contains(err.Error(), p.BlockName(0)) {
-		t.Errorf("BlockCurvature: got %v, want a memory limit naming %s", err, p.BlockName(0))
+	if _, err := p.Block(0).Curvature(); !errors.Is(err, errs.ErrLimit) || !strings.Contains(err.Error(), p.Block(0).Name()) {
+		t.Errorf("BlockCurvature: got %v, want a memory limit naming %s", err, p.Block(0).Name())
 	}
-	v := p.BlockOf(0, randomLike(rand.New(rand.NewPCG(7, 7)), p.Weights))
-	if _, err := p.InvHv(0, v, &hvp.Options{Damping: 1, BestEffort: true}); !errors.Is(err, errs.ErrLimit) || !strings.Contains(err.Error(), p.BlockName(0)) {
-		t.Errorf("InvHv: got %v, want a memory limit naming %s", err, p.BlockName(0))
+	v := randomLike(rand.New(rand.NewPCG(7, 7)), p).Block(0)
+	if _, err := p.Block(0).InvHv(v, &hvp.Options{Damping: 1, BestEffort: true}); !errors.Is(err, errs.ErrLimit) || !strings.Contains(err.Error(), p.Block(0).Name()) {
+		t.Errorf("InvHv: got %v, want a memory limit naming %s", err, p.Block(0).Name())
 	}
 }
 
@@ -224,40 +226,43 @@ func TestCurvatureDenseCap(t *testing.T) {
 }
 
 // Issue 19 item 26: out-of-range block indices and zero values panicked
-// through the public API. The rule (doc.go): what returns an error returns
-// an *errs.ArgumentError; the accessors without an error panic with a
-// "newtonia: hvp: " message.
+// through the public API. The rule (doc.go): Problem.Block, which returns
+// no error, panics with an "hvp: block" message for an index out of range
+// (a programmer's error, like a slice index; a vector's Block with a
+// "params: block" one), so that no Block method ever sees one; what takes
+// a block index and returns an error (the references, the solvers, the
+// internal InverseSteps) returns an *errs.ArgumentError.
 func TestIndexAndZeroValues(t *testing.T) {
 	_, p := limitNet(t, 4, 3, 3, 2, false)
 	rng := rand.New(rand.NewPCG(9, 9))
-	all := randomLike(rng, p.Weights)
-	v := p.BlockOf(0, all)
+	all := randomLike(rng, p)
+	v := all.Block(0)
 	bad := []int{-1, p.Blocks(), 99}
 	for _, l := range bad {
-		for name, f := range map[string]func(){
-			"Block":     func() { p.Block(l) },
-			"BlockName": func() { p.BlockName(l) },
-			"BlockOf":   func() { p.BlockOf(l, all) },
-			"Scatter":   func() { p.Scatter(l, v) },
+		for name, c := range map[string]struct {
+			f    func()
+			want string
+		}{
+			"Block":        {func() { p.Block(l) }, fmt.Sprintf("hvp: block %d out of range [0, %d)", l, p.Blocks())},
+			"Vector.Block": {func() { all.Block(l) }, fmt.Sprintf("params: block %d out of range [0, %d)", l, p.Blocks())},
 		} {
 			msg := func() (msg string) {
 				defer func() { msg = fmt.Sprint(recover()) }()
-				f()
+				c.f()
 				return "no panic"
 			}()
-			if want := fmt.Sprintf("newtonia: hvp: block %d out of range [0, %d)", l, p.Blocks()); msg != want {
-				t.Errorf("%s(%d): panic %q, want %q", name, l, msg, want)
+			if msg != c.want {
+				t.Errorf("%s(%d): panic %q, want %q", name, l, msg, c.want)
 			}
 		}
-		res := &hvp.Result{U: v}
 		for name, f := range map[string]func() error{
-			"InvHv":             func() error { _, err := p.InvHv(l, v, nil); return err },
-			"BlockHv":           func() error { _, err := p.BlockHv(l, v); return err },
-			"BlockCurvature":    func() error { _, err := p.BlockCurvature(l); return err },
-			"Gram":              func() error { _, err := p.Gram(l); return err },
-			"InverseSteps":      func() error { _, err := p.InverseSteps(l); return err },
-			"FunctionalInverse": func() error { _, err := p.FunctionalInverse(l, v[0]); return err },
-			"Certify":           func() error { return p.Certify(l, v, res, nil) },
+			"InverseSteps":   func() error { _, err := p.InverseSteps(l); return err },
+			"DenseBlock":     func() error { _, err := reference.DenseBlock(p, l, nil); return err },
+			"DenseBlockFD":   func() error { _, err := reference.DenseBlockFD(p, l, 0, nil); return err },
+			"Damp":           func() error { _, err := reference.Damp(p, l, mat.NewDense(1, 1, nil), 1); return err },
+			"InvHvFD":        func() error { _, err := reference.InvHvFD(p, l, v, 1e-4, nil); return err },
+			"solver.InvHvCG": func() error { _, err := solver.InvHvCG(p, l, v, nil); return err },
+			"solver.InvHv":   func() error { _, err := solver.InvHv(p, l, v, nil, nil); return err },
 		} {
 			var ae *errs.ArgumentError
 			if err := f(); !errors.As(err, &ae) || ae.What != "block" {
@@ -267,7 +272,7 @@ func TestIndexAndZeroValues(t *testing.T) {
 	}
 
 	for name, f := range map[string]func() error{
-		"Certify(0, v, nil, nil)": func() error { return p.Certify(0, v, nil, nil) },
+		"Certify(v, nil, nil)":    func() error { return p.Block(0).Certify(v, nil, nil) },
 		"Curvature{}.Dense(0)":    func() error { _, err := (&hvp.Curvature{}).Dense(0); return err },
 		"(*Curvature)(nil).Dense": func() error { _, err := (*hvp.Curvature)(nil).Dense(0); return err },
 		"Dense with M missing": func() error {

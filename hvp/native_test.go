@@ -17,6 +17,7 @@ import (
 	"github.com/newtonia/newtonia/internal/testnet"
 	"github.com/newtonia/newtonia/native"
 	"github.com/newtonia/newtonia/ops"
+	"github.com/newtonia/newtonia/params"
 	"github.com/newtonia/newtonia/reference"
 	"gonum.org/v1/gonum/mat"
 	G "gorgonia.org/gorgonia"
@@ -126,7 +127,7 @@ func (s gspec) build(t testing.TB, dt tensor.Dtype, seed uint64) *gnet {
 
 func probabilities(t testing.TB, v tensor.Tensor, dt tensor.Dtype) tensor.Tensor {
 	s := v.Shape()
-	d := hvpData(v.(*tensor.Dense))
+	d := data(v.(*tensor.Dense))
 	for i := 0; i < s[0]; i++ {
 		var sum float64
 		for j := 0; j < s[1]; j++ {
@@ -139,8 +140,6 @@ func probabilities(t testing.TB, v tensor.Tensor, dt tensor.Dtype) tensor.Tensor
 	}
 	return testnet.Tensor(d, s, dt)
 }
-
-func hvpData(t *tensor.Dense) []float64 { return hvp.Flatten([]*tensor.Dense{t}) }
 
 // gorgoniaGrad evaluates G.Grad's gradient of the net at weight values ws
 // (float64, rounded to the net's dtype), with a TapeMachine of the user's
@@ -211,10 +210,10 @@ func (gg *gorgoniaGrad) weights(t testing.TB) [][]float64 {
 }
 
 // central returns (∇J(w0 + r v) − ∇J(w0 − r v)) / 2r by G.Grad, flattened.
-func (gg *gorgoniaGrad) central(t testing.TB, w0 [][]float64, v []*tensor.Dense, r float64) []float64 {
+func (gg *gorgoniaGrad) central(t testing.TB, w0 [][]float64, v *params.Vector, r float64) []float64 {
 	plus, minus := make([][]float64, len(w0)), make([][]float64, len(w0))
 	for k := range w0 {
-		vk := hvpData(v[k])
+		vk := v.Weight(k)
 		plus[k], minus[k] = append([]float64(nil), w0[k]...), append([]float64(nil), w0[k]...)
 		for i := range vk {
 			plus[k][i] += r * vk[i]
@@ -266,19 +265,19 @@ func TestGorgoniaHvAgainstGrad(t *testing.T) {
 				t.Fatal(err)
 			}
 			rng := rand.New(rand.NewPCG(3, 3))
-			v := randomLike(rng, n.weights)
+			v := randomLike(rng, p)
 			hv, err := p.Hv(v)
 			if err != nil {
 				t.Fatal(err)
 			}
 			for k, w := range n.weights {
-				if !hv[k].Shape().Eq(w.Shape()) || hv[k].Dtype() != tensor.Float64 {
-					t.Fatalf("Hv for %s: shape %v dtype %v, want the weight's %v", w.Name(), hv[k].Shape(), hv[k].Dtype(), w.Shape())
+				if ht := hv.Tensors()[k]; !ht.Shape().Eq(w.Shape()) || ht.Dtype() != tensor.Float64 {
+					t.Fatalf("Hv for %s: shape %v dtype %v, want the weight's %v", w.Name(), ht.Shape(), ht.Dtype(), w.Shape())
 				}
 			}
 			gg := newGorgoniaGrad(t, n)
 			w0 := gg.weights(t)
-			fd := func(r float64) float64 { return hvp.FlatRelDiff(gg.central(t, w0, v, r), hvp.Flatten(hv)) }
+			fd := func(r float64) float64 { return flatRelDiff(gg.central(t, w0, v, r), hv.Flat()) }
 			e1, e2 := fd(1e-3), fd(5e-4)
 			t.Logf("‖Hv − FD(G.Grad)‖/‖Hv‖: r = 1e-3: %.3g, r = 5e-4: %.3g (ratio %.3f)", e1, e2, e2/e1)
 			switch {
@@ -298,23 +297,20 @@ func TestGorgoniaHvAgainstGrad(t *testing.T) {
 			if d := math.Abs(loss-want) / math.Abs(want); d > 1e-12 {
 				t.Errorf("loss %v, Gorgonia's %v", loss, want)
 			}
-			if d := hvp.FlatRelDiff(hvp.Flatten(grads), flatten(gg.at(t, w0))); d > 1e-12 {
+			if d := flatRelDiff(grads.Flat(), flatten(gg.at(t, w0))); d > 1e-12 {
 				t.Errorf("gradient differs from G.Grad's by %.3g", d)
 			}
 		})
 	}
 }
 
-func randomLike(rng *rand.Rand, ws []*G.Node) []*tensor.Dense {
-	out := make([]*tensor.Dense, len(ws))
-	for k, w := range ws {
-		d := make([]float64, w.Shape().TotalSize())
-		for i := range d {
-			d[i] = rng.NormFloat64()
-		}
-		out[k] = testnet.Tensor(d, w.Shape(), w.Dtype())
+func randomLike(rng *rand.Rand, p *hvp.Problem) *params.Vector {
+	v := params.New(p.Layout())
+	for i := range v.Flat() {
+		v.Flat()[i] = rng.NormFloat64()
 	}
-	return out
+	v.Round() // a float32 model's directions hold float32 values
+	return v
 }
 
 // InvHv is certified where method.md says it is exact, and equals the
@@ -332,10 +328,10 @@ func TestGorgoniaInvHv(t *testing.T) {
 			}
 			c := p.Conditions()
 			rng := rand.New(rand.NewPCG(4, 4))
-			v := randomLike(rng, n.weights)
+			v := randomLike(rng, p)
 			for _, l := range s.exactly {
 				if c[l].Kind != hvp.KindExact {
-					t.Fatalf("block %s: kind %v, want exact (%v)", p.BlockName(l), c[l].Kind, c[l].Reasons)
+					t.Fatalf("block %s: kind %v, want exact (%v)", p.Block(l).Name(), c[l].Kind, c[l].Reasons)
 				}
 			}
 			for l := 0; l < p.Blocks(); l++ {
@@ -343,15 +339,15 @@ func TestGorgoniaInvHv(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				vl := p.BlockOf(l, v)
+				vl := v.Block(l)
 				for _, lambda := range []float64{0, 0.1} {
 					exact := (lambda > 0 && c[l].Kind != hvp.KindRefused) || slices.Contains(s.exactly, l)
 					if !exact {
 						continue
 					}
-					res, err := p.InvHv(l, vl, &hvp.Options{Damping: lambda})
+					res, err := p.Block(l).InvHv(vl, &hvp.Options{Damping: lambda})
 					if err != nil {
-						t.Fatalf("block %s, λ %g: %v", p.BlockName(l), lambda, err)
+						t.Fatalf("block %s, λ %g: %v", p.Block(l).Name(), lambda, err)
 					}
 					hd := h
 					if lambda > 0 {
@@ -359,12 +355,12 @@ func TestGorgoniaInvHv(t *testing.T) {
 							t.Fatal(err)
 						}
 					}
-					want := testnet.Solve(t, hd, tensor.New(tensor.WithShape(len(hvp.Flatten(vl))), tensor.WithBacking(hvp.Flatten(vl))))
-					d := hvp.FlatRelDiff(hvp.Flatten(res.U), want.Float64s())
+					want := testnet.Solve(t, hd, vl)
+					d := flatRelDiff(res.U.Flat(), want.Flat())
 					cond := testnet.Cond(hd)
-					t.Logf("block %s λ %g: %v via %s, residual %.2g, vs dense %.2g (cond %.2g)", p.BlockName(l), lambda, res.Kind, res.Route, res.Residual, d, cond)
+					t.Logf("block %s λ %g: %v via %s, residual %.2g, vs dense %.2g (cond %.2g)", p.Block(l).Name(), lambda, res.Kind, res.Method, res.Residual, d, cond)
 					if !res.Certified || d > 1e-10*cond {
-						t.Errorf("block %s λ %g: certified %v, differs from the dense solve by %.3g (cond %.3g)", p.BlockName(l), lambda, res.Certified, d, cond)
+						t.Errorf("block %s λ %g: certified %v, differs from the dense solve by %.3g (cond %.3g)", p.Block(l).Name(), lambda, res.Certified, d, cond)
 					}
 				}
 			}
@@ -388,13 +384,13 @@ func TestGorgoniaFloat32(t *testing.T) {
 				t.Fatal(err)
 			}
 			for k, w := range n64.weights { // the float64 model at the float32 values
-				d := hvpData(n32.weights[k].Value().(*tensor.Dense))
+				d := data(n32.weights[k].Value().(*tensor.Dense))
 				if err := G.Let(w, testnet.Tensor(d, w.Shape(), tensor.Float64)); err != nil {
 					t.Fatal(err)
 				}
 			}
 			for _, in := range [][2]*G.Node{{n32.x, n64.x}, {n32.y, n64.y}} {
-				if err := G.Let(in[1], testnet.Tensor(hvpData(in[0].Value().(*tensor.Dense)), in[1].Shape(), tensor.Float64)); err != nil {
+				if err := G.Let(in[1], testnet.Tensor(data(in[0].Value().(*tensor.Dense)), in[1].Shape(), tensor.Float64)); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -403,7 +399,7 @@ func TestGorgoniaFloat32(t *testing.T) {
 				t.Fatal(err)
 			}
 			rng := rand.New(rand.NewPCG(6, 6))
-			v32 := randomLike(rng, n32.weights)
+			v32 := randomLike(rng, p32)
 			hv32, err := p32.Hv(v32)
 			if err != nil {
 				t.Fatal(err)
@@ -412,42 +408,42 @@ func TestGorgoniaFloat32(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for k := range hv32 {
-				if hv32[k].Dtype() != tensor.Float32 {
-					t.Fatalf("Hv of a float32 graph in %v", hv32[k].Dtype())
+			for _, ht := range hv32.Tensors() {
+				if ht.Dtype() != tensor.Float32 {
+					t.Fatalf("Hv of a float32 graph in %v", ht.Dtype())
 				}
 			}
 			// Rounding to float32: 2⁻²⁴ ≈ 6e-8 per element.
-			if d := hvp.FlatRelDiff(hvp.Flatten(hv32), hvp.Flatten(hv64)); d > 1e-7 {
+			if d := flatRelDiff(hv32.Flat(), hv64.Flat()); d > 1e-7 {
 				t.Errorf("float32 Hv differs from the float64 model's by %.3g", d)
 			}
 			gg := newGorgoniaGrad(t, n32)
 			w0 := gg.weights(t)
 			gp := gg.central(t, w0, v32, 1e-2)
 			gg.at(t, w0) // back to the point of the products
-			d := hvp.FlatRelDiff(gp, hvp.Flatten(hv32))
-			t.Logf("float32: vs float64 model %.2g, vs FD of G.Grad in float32 %.2g", hvp.FlatRelDiff(hvp.Flatten(hv32), hvp.Flatten(hv64)), d)
+			d := flatRelDiff(gp, hv32.Flat())
+			t.Logf("float32: vs float64 model %.2g, vs FD of G.Grad in float32 %.2g", flatRelDiff(hv32.Flat(), hv64.Flat()), d)
 			if smooth := s.act == "tanh" || s.act == "sigmoid"; smooth && d > 3e-2 {
 				t.Errorf("float32 Hv differs from float32 FD of G.Grad by %.3g", d)
 			}
 			for _, l := range s.exactly {
-				res, err := p32.InvHv(l, p32.BlockOf(l, v32), nil)
+				res, err := p32.Block(l).InvHv(v32.Block(l), nil)
 				if err != nil {
-					t.Fatalf("block %s: %v", p32.BlockName(l), err)
+					t.Fatalf("block %s: %v", p32.Block(l).Name(), err)
 				}
-				r64, err := p64.InvHv(l, p64.BlockOf(l, v32), nil)
+				r64, err := p64.Block(l).InvHv(v32.Block(l), nil)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if res.U[0].Dtype() != tensor.Float32 || !res.Certified || res.Residual > hvp.DefaultTol {
-					t.Errorf("block %s: dtype %v, certified %v, residual %.3g", p32.BlockName(l), res.U[0].Dtype(), res.Certified, res.Residual)
+				if dt := res.U.Tensors()[0].Dtype(); dt != tensor.Float32 || !res.Certified || res.Residual > hvp.DefaultTol {
+					t.Errorf("block %s: dtype %v, certified %v, residual %.3g", p32.Block(l).Name(), dt, res.Certified, res.Residual)
 				}
 				// The float32 result is the float64 one rounded: 2⁻²⁴ ≈ 6e-8
 				// relative per element.
-				dd := hvp.FlatRelDiff(hvp.Flatten(res.U), hvp.Flatten(r64.U))
-				t.Logf("block %s: float32 InvHv residual %.2g (of the float32 result: %.2g), vs float64 result %.2g", p32.BlockName(l), res.Residual, res.RoundedResidual, dd)
+				dd := flatRelDiff(res.U.Flat(), r64.U.Flat())
+				t.Logf("block %s: float32 InvHv residual %.2g (of the float32 result: %.2g), vs float64 result %.2g", p32.Block(l).Name(), res.Residual, res.RoundedResidual, dd)
 				if dd > 1e-7 || !(res.RoundedResidual >= 0) {
-					t.Errorf("block %s: float32 InvHv differs from float64's by %.3g (rounded residual %v)", p32.BlockName(l), dd, res.RoundedResidual)
+					t.Errorf("block %s: float32 InvHv differs from float64's by %.3g (rounded residual %v)", p32.Block(l).Name(), dd, res.RoundedResidual)
 				}
 			}
 		})
@@ -470,10 +466,10 @@ func TestGorgoniaGraphUntouched(t *testing.T) {
 	}
 	c := p.Conditions()
 	rng := rand.New(rand.NewPCG(8, 8))
-	if _, err := p.Hv(randomLike(rng, n.weights)); err != nil {
+	if _, err := p.Hv(randomLike(rng, p)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.InvHvAll(randomLike(rng, n.weights), &hvp.Options{Damping: 0.1}); err != nil {
+	if _, err := p.InvHvAll(randomLike(rng, p), &hvp.Options{Damping: 0.1}); err != nil {
 		t.Fatal(err)
 	}
 	if after := len(n.g.AllNodes()); after != before {
@@ -544,7 +540,7 @@ func TestConcurrentGorgonia(t *testing.T) {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(9, 9))
-	v := randomLike(rng, n.weights)
+	v := randomLike(rng, p)
 	want, err := p.Hv(v)
 	if err != nil {
 		t.Fatal(err)
@@ -553,7 +549,7 @@ func TestConcurrentGorgonia(t *testing.T) {
 	for range 16 {
 		go func() {
 			got, err := p.Hv(v)
-			if err == nil && hvp.FlatRelDiff(hvp.Flatten(got), hvp.Flatten(want)) != 0 {
+			if err == nil && flatRelDiff(got.Flat(), want.Flat()) != 0 {
 				err = fmt.Errorf("concurrent Hv differs")
 			}
 			errc <- err
@@ -611,7 +607,7 @@ func TestGorgoniaBadInput(t *testing.T) {
 			t.Errorf("%s: got %v, want %v", c.name, err, c.want)
 		}
 	}
-	if _, err := p.Hv([]*tensor.Dense{tensor.New(tensor.WithShape(3, 3), tensor.Of(tensor.Float64))}); !errors.Is(err, errs.ErrShape) || !strings.Contains(err.Error(), "W") {
+	if _, err := p.Hv(vec(t, tensor.New(tensor.WithShape(3, 3), tensor.Of(tensor.Float64)))); !errors.Is(err, errs.ErrShape) || !strings.Contains(err.Error(), "W") {
 		t.Errorf("direction of the wrong shape: %v", err)
 	}
 	// A 3-D tensor has no translation.
@@ -651,13 +647,13 @@ func TestUnnamedWeightsNamed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("Gorgonia's ops %v: block %q", gorgonia, p.BlockName(0))
-		check("block name", p.BlockName(0))
+		t.Logf("Gorgonia's ops %v: block %q", gorgonia, p.Block(0).Name())
+		check("block name", p.Block(0).Name())
 		check("conditions", p.Conditions().String())
-		_, err = p.Hv([]*tensor.Dense{tensor.New(tensor.WithShape(2, 2), tensor.Of(tensor.Float64))})
+		_, err = p.Hv(vec(t, tensor.New(tensor.WithShape(2, 2), tensor.Of(tensor.Float64))))
 		check("a direction's shape error", fmt.Sprint(err))
 		nan := tensor.New(tensor.WithShape(3, 2), tensor.WithBacking([]float64{1, 2, math.NaN(), 4, 5, 6}))
-		_, err = p.Hv([]*tensor.Dense{nan})
+		_, err = p.Hv(vec(t, nan))
 		check("a direction's NaN", fmt.Sprint(err))
 		old := w.Value()
 		if err := G.Let(w, nan); err != nil {
@@ -733,23 +729,23 @@ func TestScalarWeight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := grads[1].Shape(); !s.IsScalar() || grads[1].Dtype() != tensor.Float64 {
-		t.Fatalf("gradient for the bias: shape %v, dtype %v; want a float64 tensor of shape ()", s, grads[1].Dtype())
+	if gb := grads.Tensors()[1]; !gb.Shape().IsScalar() || gb.Dtype() != tensor.Float64 {
+		t.Fatalf("gradient for the bias: shape %v, dtype %v; want a float64 tensor of shape ()", gb.Shape(), gb.Dtype())
 	}
 	gg := newGorgoniaGrad(t, n)
 	w0 := gg.weights(t)
-	if d := hvp.FlatRelDiff(hvp.Flatten(grads), flatten(gg.at(t, w0))); d > 1e-12 {
+	if d := flatRelDiff(grads.Flat(), flatten(gg.at(t, w0))); d > 1e-12 {
 		t.Errorf("gradient differs from G.Grad's by %.3g", d)
 	}
-	v := []*tensor.Dense{randDense(rand.New(rand.NewPCG(2, 2)), 3), tensor.New(tensor.WithShape(), tensor.WithBacking([]float64{-0.7}))}
+	v := like(t, p.Layout(), randDense(rand.New(rand.NewPCG(2, 2)), 3), tensor.New(tensor.WithShape(), tensor.WithBacking([]float64{-0.7})))
 	hv, err := p.Hv(v)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !hv[1].Shape().IsScalar() {
-		t.Fatalf("Hv for the bias of shape %v, want ()", hv[1].Shape())
+	if s := hv.Tensors()[1].Shape(); !s.IsScalar() {
+		t.Fatalf("Hv for the bias of shape %v, want ()", s)
 	}
-	fd := func(r float64) float64 { return hvp.FlatRelDiff(gg.central(t, w0, v, r), hvp.Flatten(hv)) }
+	fd := func(r float64) float64 { return flatRelDiff(gg.central(t, w0, v, r), hv.Flat()) }
 	e1, e2 := fd(1e-3), fd(5e-4)
 	gg.at(t, w0)
 	t.Logf("‖Hv − FD(G.Grad)‖/‖Hv‖: r = 1e-3: %.3g, r = 5e-4: %.3g (ratio %.3f)", e1, e2, e2/e1)
@@ -759,14 +755,14 @@ func TestScalarWeight(t *testing.T) {
 	// The bias block, against its closed form.
 	l := -1
 	for k := 0; k < p.Blocks(); k++ {
-		if slices.Equal(p.Block(k), []int{1}) {
+		if slices.Equal(p.Layout().BlockWeights(k), []int{1}) {
 			l = k
 		}
 	}
 	if l < 0 {
 		t.Fatalf("the bias is not a block of its own: %d blocks", p.Blocks())
 	}
-	xs, ws := hvpData(n.x.Value().(*tensor.Dense)), w0[0]
+	xs, ws := data(n.x.Value().(*tensor.Dense)), w0[0]
 	var h float64
 	for i := range 8 {
 		z := w0[1][0]
@@ -776,17 +772,17 @@ func TestScalarWeight(t *testing.T) {
 		s := 1 / (1 + math.Exp(-z))
 		h += s * (1 - s) / 8
 	}
-	res, err := p.InvHv(l, []*tensor.Dense{v[1]}, nil)
+	res, err := p.Block(l).InvHv(v.Block(l), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := -0.7 / h
-	got := hvp.Data(res.U[0])
+	got := res.U.Flat()
 	t.Logf("bias block: h = %.6g, InvHv %v (%v, certified %v), closed form %.15g", h, got, res.Kind, res.Certified, want)
-	if !res.U[0].Shape().IsScalar() || !res.Certified || math.Abs(got[0]-want) > 1e-12*math.Abs(want) {
-		t.Errorf("InvHv of the bias block: %v of shape %v, certified %v; want %.15g certified", got, res.U[0].Shape(), res.Certified, want)
+	if s := res.U.Tensors()[0].Shape(); !s.IsScalar() || !res.Certified || math.Abs(got[0]-want) > 1e-12*math.Abs(want) {
+		t.Errorf("InvHv of the bias block: %v of shape %v, certified %v; want %.15g certified", got, s, res.Certified, want)
 	}
-	if bh, err := p.BlockHv(l, []*tensor.Dense{v[1]}); err != nil || math.Abs(hvp.Data(bh[0])[0]+0.7*h) > 1e-12*h {
+	if bh, err := p.Block(l).Hv(v.Block(l)); err != nil || math.Abs(bh.Flat()[0]+0.7*h) > 1e-12*h {
 		t.Errorf("BlockHv of the bias block: %v (%v), want %.15g", bh, err, -0.7*h)
 	}
 }
@@ -816,30 +812,30 @@ func TestScalarWeightNewtoniaOps(t *testing.T) {
 		d1 += xi * (1 - ti*ti)
 		d2 += -2 * xi * xi * ti * (1 - ti*ti)
 	}
-	near := func(what string, got *tensor.Dense, want float64) {
+	near := func(what string, got *params.Vector, want float64) {
 		t.Helper()
-		if !got.Shape().IsScalar() || math.Abs(hvp.Data(got)[0]-want) > 1e-12*math.Abs(want) {
-			t.Errorf("%s: %v of shape %v, want %.15g of shape ()", what, hvp.Data(got), got.Shape(), want)
+		if s := got.Tensors()[0].Shape(); !s.IsScalar() || math.Abs(got.Flat()[0]-want) > 1e-12*math.Abs(want) {
+			t.Errorf("%s: %v of shape %v, want %.15g of shape ()", what, got.Flat(), s, want)
 		}
 	}
 	_, grads, err := p.Gradient()
 	if err != nil {
 		t.Fatal(err)
 	}
-	near("gradient", grads[0], d1)
-	v := []*tensor.Dense{tensor.New(tensor.WithShape(), tensor.WithBacking([]float64{1.5}))}
+	near("gradient", grads, d1)
+	v := like(t, p.Layout(), tensor.New(tensor.WithShape(), tensor.WithBacking([]float64{1.5})))
 	hv, err := p.Hv(v)
 	if err != nil {
 		t.Fatal(err)
 	}
-	near("Hv", hv[0], 1.5*d2)
-	res, err := p.InvHv(0, v, nil)
+	near("Hv", hv, 1.5*d2)
+	res, err := p.Block(0).InvHv(v, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	near("InvHv", res.U[0], 1.5/d2)
-	if !res.Certified || res.Route != hvp.RouteScalar {
-		t.Errorf("InvHv: certified %v, route %q", res.Certified, res.Route)
+	near("InvHv", res.U, 1.5/d2)
+	if !res.Certified || res.Method != hvp.MethodScalar {
+		t.Errorf("InvHv: certified %v, route %q", res.Certified, res.Method)
 	}
 }
 
@@ -911,8 +907,8 @@ func TestFloat32CertifiesWhatIsReturned(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			v := randomLike(rng, []*G.Node{w})
-			vd := hvp.Flatten(v)
+			v := randomLike(rng, p)
+			vd := v.Flat()
 			// H U = (2/(k·n)) xᵀx U for U k×n, row-major like W.
 			xm := mat.NewDense(k, k, xd)
 			var xtx mat.Dense
@@ -928,40 +924,40 @@ func TestFloat32CertifiesWhatIsReturned(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			res, err := p.InvHv(0, v, nil)
+			res, err := p.Block(0).InvHv(v, nil)
 			if !c.certified {
 				ce := wantCondition(t, err, 0, "float32", "W")
 				t.Logf("refused: %v", ce)
-				if res, err = p.InvHv(0, v, &hvp.Options{BestEffort: true}); err != nil {
+				if res, err = p.Block(0).InvHv(v, &hvp.Options{BestEffort: true}); err != nil {
 					t.Fatal(err)
 				}
 			} else if err != nil {
 				t.Fatal(err)
 			}
-			u := hvp.Flatten(res.U)
-			rounded := hvp.FlatRelDiff(hOf(u), vd)
+			u := res.U.Flat()
+			rounded := flatRelDiff(hOf(u), vd)
 			t.Logf("certified %v, residual %.2g, rounded residual %.2g (closed form %.2g), vs H⁻¹v %.2g",
-				res.Certified, res.Residual, res.RoundedResidual, rounded, hvp.FlatRelDiff(u, want.RawMatrix().Data))
-			if res.U[0].Dtype() != tensor.Float32 || res.Certified != c.certified || !(res.Residual <= hvp.DefaultTol) {
-				t.Errorf("dtype %v, certified %v (want %v), residual of the float64 result %.3g", res.U[0].Dtype(), res.Certified, c.certified, res.Residual)
+				res.Certified, res.Residual, res.RoundedResidual, rounded, flatRelDiff(u, want.RawMatrix().Data))
+			if dt := res.U.Tensors()[0].Dtype(); dt != tensor.Float32 || res.Certified != c.certified || !(res.Residual <= hvp.DefaultTol) {
+				t.Errorf("dtype %v, certified %v (want %v), residual of the float64 result %.3g", dt, res.Certified, c.certified, res.Residual)
 			}
 			if d := math.Abs(res.RoundedResidual-rounded) / rounded; !(d < 1e-6) {
 				t.Errorf("RoundedResidual %.6g, closed form %.6g", res.RoundedResidual, rounded)
 			}
 			if c.certified {
-				if d := hvp.FlatRelDiff(u, want.RawMatrix().Data); res.RoundedResidual > hvp.DefaultTol32 || d > 2e-7 {
+				if d := flatRelDiff(u, want.RawMatrix().Data); res.RoundedResidual > hvp.DefaultTol32 || d > 2e-7 {
 					t.Errorf("rounded residual %.3g, differs from H⁻¹v by %.3g", res.RoundedResidual, d)
 				}
 			} else if !(res.RoundedResidual > hvp.DefaultTol32) {
 				t.Errorf("uncertified with rounded residual %.3g ≤ %.3g", res.RoundedResidual, hvp.DefaultTol32)
 			}
 			// The float32 tolerance is the caller's to set.
-			loose, err := p.InvHv(0, v, &hvp.Options{Tol32: 10})
+			loose, err := p.Block(0).InvHv(v, &hvp.Options{Tol32: 10})
 			if err != nil || !loose.Certified {
 				t.Errorf("Tol32 10: certified %v, %v", loose != nil && loose.Certified, err)
 			}
 			var ae *errs.ArgumentError
-			if _, err := p.InvHv(0, v, &hvp.Options{Tol32: math.NaN()}); !errors.As(err, &ae) || ae.What != "Options.Tol32" {
+			if _, err := p.Block(0).InvHv(v, &hvp.Options{Tol32: math.NaN()}); !errors.As(err, &ae) || ae.What != "Options.Tol32" {
 				t.Errorf("Tol32 NaN: %v", err)
 			}
 		})
@@ -1011,7 +1007,7 @@ func TestGorgoniaErrorsInUserTerms(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := []*tensor.Dense{tensor.New(tensor.WithShape(2, 2), tensor.WithBacking([]float64{1, 2, 3, 4}))}
+	v := vec(t, tensor.New(tensor.WithShape(2, 2), tensor.WithBacking([]float64{1, 2, 3, 4})))
 	products := []struct {
 		name string
 		run  func() error
@@ -1019,9 +1015,9 @@ func TestGorgoniaErrorsInUserTerms(t *testing.T) {
 		{"Gradient", func() error { _, _, err := p.Gradient(); return err }},
 		{"Hv", func() error { _, err := p.Hv(v); return err }},
 		{"GGNv", func() error { _, err := p.GGNv(v); return err }},
-		{"InvHv", func() error { _, err := p.InvHv(0, v, nil); return err }},
+		{"InvHv", func() error { _, err := p.Block(0).InvHv(v, nil); return err }},
 		{"InvHvAll", func() error { _, err := p.InvHvAll(v, nil); return err }},
-		{"InvHv damped", func() error { _, err := p.InvHv(0, v, &hvp.Options{Damping: 0.1}); return err }},
+		{"InvHv damped", func() error { _, err := p.Block(0).InvHv(v, &hvp.Options{Damping: 0.1}); return err }},
 	}
 	for i, c := range products {
 		err := c.run()
@@ -1057,7 +1053,7 @@ func TestGorgoniaErrorsInUserTerms(t *testing.T) {
 			t.Errorf("%s with a NaN input: %v", c.name, err)
 		}
 	}
-	bad := []*tensor.Dense{tensor.New(tensor.WithShape(3, 2), tensor.Of(tensor.Float64))}
+	bad := vec(t, tensor.New(tensor.WithShape(3, 2), tensor.Of(tensor.Float64)))
 	if _, err := p.Hv(bad); !errors.Is(err, errs.ErrShape) || !strings.Contains(err.Error(), "direction for W") {
 		t.Errorf("direction of the wrong shape: %v", err)
 	}

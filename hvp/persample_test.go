@@ -13,6 +13,7 @@ import (
 	"github.com/newtonia/newtonia/internal/testnet"
 	"github.com/newtonia/newtonia/nets"
 	"github.com/newtonia/newtonia/ops"
+	"github.com/newtonia/newtonia/params"
 	"github.com/newtonia/newtonia/reference"
 	"gonum.org/v1/gonum/mat"
 	G "gorgonia.org/gorgonia"
@@ -55,7 +56,7 @@ var smoothNets = []smoothNet{
 	{"leaky + bias, shrinking 6-5-4, B 7", 7, 6, []nets.Layer{L(5, leaky, true), L(4, identity, true)}, nets.HalfSquaredError, "", []hvp.Kind{no, rf}},
 }
 
-func (c smoothNet) build(t *testing.T, rng *rand.Rand) (*nets.MLP, *hvp.Products) {
+func (c smoothNet) build(t *testing.T, rng *rand.Rand) (*nets.MLP, *hvp.Problem) {
 	t.Helper()
 	m, err := nets.Build(nets.Spec{Batch: c.batch, In: c.in, Layers: c.layers, Loss: c.loss, Reduction: c.red})
 	if err != nil {
@@ -108,14 +109,14 @@ func TestPerSampleHv(t *testing.T) {
 				t.Fatal(err)
 			}
 			vl := blockRand(rng, p, l)
-			hv, err := p.BlockHv(l, vl)
+			hv, err := p.Block(l).Hv(vl)
 			if err != nil {
 				t.Fatal(err)
 			}
 			n, _ := h.Dims()
 			var want mat.VecDense
-			want.MulVec(h, mat.NewVecDense(n, hvp.Flatten(vl)))
-			if e := hvp.FlatRelDiff(hvp.Flatten(hv), want.RawVector().Data); e > 1e-12 {
+			want.MulVec(h, mat.NewVecDense(n, vl.Flat()))
+			if e := flatRelDiff(hv.Flat(), want.RawVector().Data); e > 1e-12 {
 				t.Errorf("%s block %d: BlockHv vs oracle: %.2e", c.name, l, e)
 			}
 			dense, err := reference.DenseBlock(p, l, nil)
@@ -130,11 +131,11 @@ func TestPerSampleHv(t *testing.T) {
 }
 
 // blockRand returns a random direction for block l.
-func blockRand(rng *rand.Rand, p *hvp.Products, l int) []*tensor.Dense {
-	var out []*tensor.Dense
-	for _, k := range p.Block(l) {
-		s := p.Weights[k].Shape()
-		out = append(out, nets.Randn(rng, s[0], s[1], 0))
+func blockRand(rng *rand.Rand, p *hvp.Problem, l int) *params.Vector {
+	out := params.New(p.Layout().Block(l))
+	for i, k := range p.Layout().BlockWeights(l) {
+		s := p.Weights()[k].Shape()
+		copy(out.Weight(i), nets.Randn(rng, s[0], s[1], 0).Float64s())
 	}
 	return out
 }
@@ -155,29 +156,29 @@ func TestPerSampleInverse(t *testing.T) {
 			t.Fatal(err)
 		}
 		for l := range p.Blocks() {
-			where := fmt.Sprintf("%s block %d (%s)", c.name, l, p.BlockName(l))
+			where := fmt.Sprintf("%s block %d (%s)", c.name, l, p.Block(l).Name())
 			h, err := m.PerSampleHessian(l)
 			if err != nil {
 				t.Fatal(err)
 			}
 			v := blockRand(rng, p, l)
-			res, err := p.InvHv(l, v, &hvp.Options{BestEffort: true})
+			res, err := p.Block(l).InvHv(v, &hvp.Options{BestEffort: true})
 			if err != nil {
 				t.Fatalf("%s: %v", where, err)
 			}
 			if res.Kind != c.want[l] {
-				t.Errorf("%s: kind %v (%s route), want %v; %q", where, res.Kind, res.Route, c.want[l], res.Reasons)
+				t.Errorf("%s: kind %v (%s route), want %v; %q", where, res.Kind, res.Method, c.want[l], res.Reasons)
 			}
 			switch res.Kind {
 			case ex, pi:
-				want, _, cond := testnet.PinvSolve(t, h, tensor.New(tensor.WithShape(len(hvp.Flatten(v))), tensor.WithBacking(hvp.Flatten(v))), 1e-10)
-				e := hvp.FlatRelDiff(hvp.Flatten(res.U), want.Float64s())
+				want, _, cond := testnet.PinvSolve(t, h, v, 1e-10)
+				e := flatRelDiff(res.U.Flat(), want.Flat())
 				worst = math.Max(worst, e/(testnet.Eps*cond))
 				if tol := 100 * testnet.Eps * cond; e > tol || !res.Certified {
 					t.Errorf("%s: %v vs the dense solve: %.2e > %.2e (certified %v)", where, res.Kind, e, tol, res.Certified)
 				}
 			case no:
-				rg, err := p.InvHv(l, p.BlockOf(l, g), nil)
+				rg, err := p.Block(l).InvHv(g.Block(l), nil)
 				if err != nil || rg.Residual > 1e-9 || rg.Kind != no {
 					t.Errorf("%s: Newton-only, v = g: %+v, %v", where, rg, err)
 				}
@@ -192,16 +193,16 @@ func TestPerSampleInverse(t *testing.T) {
 				t.Fatal(err)
 			}
 			a := dampedOracle(h, hd, lambda)
-			res, err = p.InvHv(l, v, &hvp.Options{Damping: lambda, BestEffort: true})
+			res, err = p.Block(l).InvHv(v, &hvp.Options{Damping: lambda, BestEffort: true})
 			if err != nil {
 				t.Fatalf("%s damped: %v", where, err)
 			}
 			// For batch < fan-in the damped operator is singular too (h̃ᵀh̃ has
 			// rank B): its pseudo-inverse, and the residual is that of v's
 			// component in the range.
-			ref, _, cond := testnet.PinvSolve(t, a, tensor.New(tensor.WithShape(len(hvp.Flatten(v))), tensor.WithBacking(hvp.Flatten(v))), 1e-10)
-			if e, tol := hvp.FlatRelDiff(hvp.Flatten(res.U), ref.Float64s()), 100*testnet.Eps*cond; e > tol || res.Route != hvp.RoutePerSample || (res.Kind == ex && res.Residual > 1e-10) {
-				t.Errorf("%s damped: vs the dense solve %.2e > %.2e, route %s, residual %.2e", where, e, tol, res.Route, res.Residual)
+			ref, _, cond := testnet.PinvSolve(t, a, v, 1e-10)
+			if e, tol := flatRelDiff(res.U.Flat(), ref.Flat()), 100*testnet.Eps*cond; e > tol || res.Method != hvp.MethodPerSample || (res.Kind == ex && res.Residual > 1e-10) {
+				t.Errorf("%s damped: vs the dense solve %.2e > %.2e, route %s, residual %.2e", where, e, tol, res.Method, res.Residual)
 			}
 		}
 	}
@@ -240,15 +241,15 @@ func TestPerSampleConditions(t *testing.T) {
 	if s := conds.String(); !strings.Contains(s, "batch 7 > fan-in 6 (5 inputs + 1 for the bias)") {
 		t.Errorf("report:\n%s", s)
 	}
-	_, err := p.InvHv(0, blockRand(rng, p, 0), nil)
+	_, err := p.Block(0).InvHv(blockRand(rng, p, 0), nil)
 	wantCondition(t, err, 0, "refused before running", "W1+b1")
 	// W1 alone, its bias held fixed.
 	q, err := hvp.NewBlocks(m.Loss, []*G.Node{m.Weights[0]}, []*G.Node{m.Biases[0]}, []*G.Node{m.Weights[1], m.Biases[1]})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if q.Blocks() != 3 || q.BlockName(0) != "W1" || q.BlockName(1) != "b1" {
-		t.Errorf("blocks %d: %s, %s", q.Blocks(), q.BlockName(0), q.BlockName(1))
+	if q.Blocks() != 3 || q.Block(0).Name() != "W1" || q.Block(1).Name() != "b1" {
+		t.Errorf("blocks %d: %s, %s", q.Blocks(), q.Block(0).Name(), q.Block(1).Name())
 	}
 	if k := q.Conditions()[0].Kind; k != hvp.KindRefused {
 		t.Errorf("W1 alone, batch 7 > fan-in 5: %v", k)
@@ -278,7 +279,7 @@ func TestPerSampleConditions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = r.InvHv(0, []*tensor.Dense{nets.Randn(rng, 4, 4, 0)}, nil)
+	_, err = r.Block(0).InvHv(vec(t, nets.Randn(rng, 4, 4, 0)), nil)
 	if !errors.Is(err, errs.ErrNoInverse) || !strings.Contains(err.Error(), "Aᵀ") || !strings.Contains(err.Error(), "row by row") {
 		t.Errorf("transposed loss: %v", err)
 	}

@@ -14,6 +14,8 @@ import (
 	"github.com/newtonia/newtonia/internal/testnet"
 	"github.com/newtonia/newtonia/nets"
 	"github.com/newtonia/newtonia/ops"
+	"github.com/newtonia/newtonia/params"
+	"github.com/newtonia/newtonia/reference"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -50,31 +52,31 @@ func TestLinearLoss(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := []*tensor.Dense{nets.Randn(rng, 3, 3, 0), nets.Randn(rng, 3, 3, 0)}
+	v := like(t, p.Layout(), nets.Randn(rng, 3, 3, 0), nets.Randn(rng, 3, 3, 0))
 	hv, err := p.Hv(v)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if hvp.Norm(hv[0]) != 0 {
-		t.Errorf("H_11 v = %v, want 0", hv[0].Float64s())
+	if hv.Block(0).Norm() != 0 {
+		t.Errorf("H_11 v = %v, want 0", hv.Weight(0))
 	}
 	// H_22 v = xᵀ x v, exactly (to rounding).
-	if e := hvp.RelDiff(hv[1], xtxv(x.Value().(*tensor.Dense), v[1])); e > 1e-14 {
+	if e := flatRelDiff(hv.Weight(1), xtxv(x.Value().(*tensor.Dense), v.Weight(1))); e > 1e-14 {
 		t.Errorf("H_22 v: rel. error %.2e", e)
 	}
-	if _, err := p.InvHv(0, v[:1], nil); !errors.Is(err, errs.ErrNoInverse) {
+	if _, err := p.Block(0).InvHv(v.Block(0), nil); !errors.Is(err, errs.ErrNoInverse) {
 		t.Errorf("InvHv of the zero block: %v, want ErrNoInverse", err)
 	}
-	res, err := p.InvHv(1, v[1:1+1], nil)
+	res, err := p.Block(1).InvHv(v.Block(1), nil)
 	if err != nil || res.Residual > 1e-12 {
 		t.Errorf("InvHv of the quadratic block: %v, %v", res, err)
 	}
 }
 
-// xtxv returns xᵀ x v.
-func xtxv(x, v *tensor.Dense) *tensor.Dense {
+// xtxv returns xᵀ x v (v: n×n, row-major).
+func xtxv(x *tensor.Dense, vs []float64) []float64 {
 	n := x.Shape()[0]
-	xs, vs := x.Float64s(), v.Float64s()
+	xs := x.Float64s()
 	xv := make([]float64, n*n)
 	for i := 0; i < n; i++ {
 		for j := 0; j < n; j++ {
@@ -91,7 +93,7 @@ func xtxv(x, v *tensor.Dense) *tensor.Dense {
 			}
 		}
 	}
-	return tensor.New(tensor.WithShape(n, n), tensor.WithBacking(out))
+	return out
 }
 
 // One Products used from many goroutines at once (it raced and crashed
@@ -107,20 +109,29 @@ func TestConcurrentUse(t *testing.T) {
 		name string
 		vals []float64
 	}
-	products := func(p *hvp.Products) []func() (result, error) {
+	products := func(p *hvp.Problem) []func() (result, error) {
 		return []func() (result, error){
-			func() (result, error) { _, g, err := p.Gradient(); return result{"gradient", hvp.Flatten(g)}, err },
-			func() (result, error) { hv, err := p.Hv(v); return result{"Hv", hvp.Flatten(hv)}, err },
+			func() (result, error) { _, g, err := p.Gradient(); return result{"gradient", g.Flat()}, err },
+			func() (result, error) { hv, err := p.Hv(v); return result{"Hv", hv.Flat()}, err },
 			func() (result, error) {
 				r, err := p.InvHvAll(v, nil)
 				if err != nil {
 					return result{}, err
 				}
-				return result{"InvHvAll", append(append(r[0].U[0].Float64s(), r[1].U[0].Float64s()...), r[2].U[0].Float64s()...)}, nil
+				return result{"InvHvAll", append(append(append([]float64(nil), r[0].U.Flat()...), r[1].U.Flat()...), r[2].U.Flat()...)}, nil
 			},
-			func() (result, error) { r, err := p.InvHv(1, v[1:1+1], nil); return result{"InvHv 1", resU(r)}, err },
-			func() (result, error) { r, err := p.InvHv(2, v[2:2+1], nil); return result{"InvHv 2", resU(r)}, err },
-			func() (result, error) { w, err := p.FunctionalInverse(0, v[0]); return result{"G⁻¹", flat(w)}, err },
+			func() (result, error) {
+				r, err := p.Block(1).InvHv(v.Block(1), nil)
+				return result{"InvHv 1", resU(r)}, err
+			},
+			func() (result, error) {
+				r, err := p.Block(2).InvHv(v.Block(2), nil)
+				return result{"InvHv 2", resU(r)}, err
+			},
+			func() (result, error) {
+				w, err := p.Block(0).FunctionalInverse(v.Block(0))
+				return result{"G⁻¹", flat(w)}, err
+			},
 			func() (result, error) {
 				c := p.Conditions()
 				return result{"conditions", []float64{float64(c[0].Steps)}}, nil
@@ -165,14 +176,14 @@ func resU(r *hvp.Result) []float64 {
 	if r == nil {
 		return nil
 	}
-	return r.U[0].Float64s()
+	return r.U.Flat()
 }
 
-func flat(t *tensor.Dense) []float64 {
-	if t == nil {
+func flat(v *params.Vector) []float64 {
+	if v == nil {
 		return nil
 	}
-	return t.Float64s()
+	return v.Flat()
 }
 
 // A zero direction and a zero gradient are legitimate: Hv = 0, InvHv = 0
@@ -192,7 +203,8 @@ func TestExtremeDirections(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range []float64{0, 1e300, 1e-300, 1e-310} {
-		vs := testnet.Scaled(s, v...)
+		vs := v.Clone()
+		vs.Scale(s)
 		hs, err := p.Hv(vs)
 		if err != nil {
 			t.Fatalf("scale %g: Hv: %v", s, err)
@@ -201,7 +213,7 @@ func TestExtremeDirections(t *testing.T) {
 		if err != nil {
 			t.Fatalf("scale %g: InvHvAll: %v", s, err)
 		}
-		for k := range v {
+		for k := range p.Blocks() {
 			// Computed on v/‖v‖ and scaled: s·(result for v) to rounding;
 			// at 1e-310 (subnormal) the results keep about 13 digits.
 			tol := 1e-14
@@ -209,15 +221,15 @@ func TestExtremeDirections(t *testing.T) {
 				tol = 1e-11
 			}
 			if s == 0 {
-				if hvp.Norm(hs[k]) != 0 || hvp.Norm(us[k].U[0]) != 0 || us[k].Residual != 0 || !us[k].Certified {
-					t.Errorf("v = 0, block %d: Hv norm %g, u norm %g, residual %g, certified %v", k, hvp.Norm(hs[k]), hvp.Norm(us[k].U[0]), us[k].Residual, us[k].Certified)
+				if hs.Block(k).Norm() != 0 || us[k].U.Norm() != 0 || us[k].Residual != 0 || !us[k].Certified {
+					t.Errorf("v = 0, block %d: Hv norm %g, u norm %g, residual %g, certified %v", k, hs.Block(k).Norm(), us[k].U.Norm(), us[k].Residual, us[k].Certified)
 				}
 				continue
 			}
-			if e := relScaled(hs[k], hv[k], s); e > tol {
+			if e := relScaled(hs.Block(k), hv.Block(k), s); e > tol {
 				t.Errorf("scale %g block %d: Hv rel. error %.2e", s, k, e)
 			}
-			if e := relScaled(us[k].U[0], inv[k].U[0], s); e > tol || !us[k].Certified {
+			if e := relScaled(us[k].U, inv[k].U, s); e > tol || !us[k].Certified {
 				t.Errorf("scale %g block %d: InvHv rel. error %.2e, certified %v", s, k, e, us[k].Certified)
 			}
 		}
@@ -231,11 +243,11 @@ func TestSubnormalDirection(t *testing.T) {
 	rng := rand.New(rand.NewPCG(52, 52))
 	m, p := testnet.Square(t, rng, 2, 4)
 	v := testnet.RandLike(rng, m)
-	d := append([]float64(nil), v[0].Float64s()...)
-	for i := range d {
-		d[i] *= 1e-320
+	d := v.Block(0).Clone()
+	for i := range d.Flat() {
+		d.Flat()[i] *= 1e-320
 	}
-	_, err := p.InvHv(0, []*tensor.Dense{tensor.New(tensor.WithShape(4, 4), tensor.WithBacking(d))}, nil)
+	_, err := p.Block(0).InvHv(d, nil)
 	if !errors.Is(err, errs.ErrCondition) {
 		t.Errorf("InvHv at 1e-320: %v, want a residual above tolerance", err)
 	}
@@ -243,12 +255,12 @@ func TestSubnormalDirection(t *testing.T) {
 }
 
 // relScaled returns ‖got − s·want‖ / ‖s·want‖ computed without overflow.
-func relScaled(got, want *tensor.Dense, s float64) float64 {
-	g := append([]float64(nil), got.Float64s()...)
+func relScaled(got, want *params.Vector, s float64) float64 {
+	g := append([]float64(nil), got.Flat()...)
 	for i := range g {
 		g[i] /= s
 	}
-	return hvp.FlatRelDiff(g, want.Float64s())
+	return flatRelDiff(g, want.Flat())
 }
 
 // A zero gradient (targets equal to the outputs: an exact fit) is a
@@ -265,19 +277,19 @@ func TestZeroGradient(t *testing.T) {
 		t.Fatal(err)
 	}
 	loss, g, err := p.Gradient()
-	if err != nil || loss != 0 || hvp.Norm(g...) != 0 {
-		t.Fatalf("loss %g, ‖g‖ %g, %v", loss, hvp.Norm(g...), err)
+	if err != nil || loss != 0 || g.Norm() != 0 {
+		t.Fatalf("loss %g, ‖g‖ %g, %v", loss, g.Norm(), err)
 	}
 	res, err := p.InvHvAll(g, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for k, r := range res {
-		if hvp.Norm(r.U[0]) != 0 || !r.Certified {
+		if r.U.Norm() != 0 || !r.Certified {
 			t.Errorf("block %d: %+v", k, r)
 		}
 	}
-	if hv, err := p.Hv(g); err != nil || hvp.Norm(hv...) != 0 {
+	if hv, err := p.Hv(g); err != nil || hv.Norm() != 0 {
 		t.Errorf("Hv(0): %v", err)
 	}
 }
@@ -298,8 +310,10 @@ func TestEverySentinel(t *testing.T) {
 	rng := rand.New(rand.NewPCG(54, 54))
 	m, p := testnet.Square(t, rng, 2, 3)
 	v := testnet.RandLike(rng, m)
-	nan := v[0].Clone().(*tensor.Dense)
-	nan.Float64s()[0] = math.NaN()
+	nan := v.Block(0).Clone()
+	nan.Flat()[0] = math.NaN()
+	vnan := v.Clone()
+	vnan.Flat()[0] = math.NaN()
 	twice := usedTwice(t)
 	_, wide := testnet.MLP(t, rng, 5, 3, []int{3}, testnet.Leaky())
 	g := G.NewGraph()
@@ -315,17 +329,18 @@ func TestEverySentinel(t *testing.T) {
 		{"New: nil weight", second(hvp.New(m.Loss, nil)), errs.ErrShape},
 		{"New: float32 weight", second(hvp.New(m.Loss, f32)), errs.ErrShape},
 		{"New: no weights", second(hvp.New(m.Loss)), errs.ErrArgument},
-		{"Hv: count", second(p.Hv(v[:1])), errs.ErrShape},
-		{"Hv: NaN", second(p.Hv([]*tensor.Dense{nan, v[1]})), errs.ErrNotFinite},
-		{"BlockHv: block", second(p.BlockHv(7, v[:1])), errs.ErrArgument},
-		{"InvHv: shape", second(p.InvHv(0, []*tensor.Dense{nets.Randn(rng, 2, 3, 0)}, nil)), errs.ErrShape},
-		{"InvHv: nil", second(p.InvHv(0, nil, nil)), errs.ErrShape},
-		{"InvHv: tolerance", second(p.InvHv(0, v[:1], &hvp.Options{Tol: -1})), errs.ErrArgument},
-		{"InvHv: condition limit", second(p.InvHv(0, v[:1], &hvp.Options{MaxCond: 1.01})), errs.ErrCondition},
-		{"InvHv: a weight used twice", second(twice.InvHv(0, v[:1], nil)), errs.ErrNoInverse},
-		{"InvHv: batch > fan-in", second(wide.InvHv(0, v[:1], nil)), errs.ErrCondition},
-		{"Evaluate: weights", second(p.Evaluate(v[:1])), errs.ErrShape},
-		{"FunctionalInverse: NaN", second(p.FunctionalInverse(0, nan)), errs.ErrNotFinite},
+		{"Hv: count", second(p.Hv(v.Block(0))), errs.ErrShape},
+		{"Hv: NaN", second(p.Hv(vnan)), errs.ErrNotFinite},
+		{"Block.Hv: whole vector", second(p.Block(1).Hv(v)), errs.ErrShape},
+		{"DenseBlock: block", second(reference.DenseBlock(p, 7, nil)), errs.ErrArgument},
+		{"InvHv: shape", second(p.Block(0).InvHv(vec(t, nets.Randn(rng, 2, 3, 0)), nil)), errs.ErrShape},
+		{"InvHv: nil", second(p.Block(0).InvHv(nil, nil)), errs.ErrShape},
+		{"InvHv: tolerance", second(p.Block(0).InvHv(v.Block(0), &hvp.Options{Tol: -1})), errs.ErrArgument},
+		{"InvHv: condition limit", second(p.Block(0).InvHv(v.Block(0), &hvp.Options{MaxCond: 1.01})), errs.ErrCondition},
+		{"InvHv: a weight used twice", second(twice.Block(0).InvHv(v.Block(0), nil)), errs.ErrNoInverse},
+		{"InvHv: batch > fan-in", second(wide.Block(0).InvHv(v.Block(0), nil)), errs.ErrCondition},
+		{"At: weights", second(p.At(v.Block(0))), errs.ErrShape},
+		{"FunctionalInverse: NaN", second(p.Block(0).FunctionalInverse(nan)), errs.ErrNotFinite},
 		{"InverseSteps: block", second(p.InverseSteps(-1)), errs.ErrArgument},
 	}
 	for _, c := range cases {
@@ -349,7 +364,7 @@ func second[T any](_ T, err error) error { return err }
 
 // usedTwice returns the products of ½‖x W W − y‖²: W is used twice, so
 // neither route inverts it.
-func usedTwice(t *testing.T) *hvp.Products {
+func usedTwice(t *testing.T) *hvp.Problem {
 	rng := rand.New(rand.NewPCG(56, 56))
 	g := G.NewGraph()
 	mk := func(name string) *G.Node {
@@ -408,7 +423,7 @@ func TestDeepNet(t *testing.T) {
 	if _, err := p.Hv(g); err != nil {
 		t.Fatal(err)
 	}
-	res, err := p.InvHv(999, g[999:999+1], nil)
+	res, err := p.Block(999).InvHv(g.Block(999), nil)
 	if err != nil || !res.Certified {
 		t.Fatalf("last block: %+v, %v", res, err)
 	}

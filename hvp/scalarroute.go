@@ -7,22 +7,9 @@ import (
 	G "gorgonia.org/gorgonia"
 )
 
-// RouteScalar solves a block of one parameter (a scalar weight such as
-// the bias of a logistic regression, G.NewScalar; issue 19 item 17): its
-// Hessian block is the number h = ∂²J/∂w², which one R-pass with tangent
-// 1 gives, and
-//
-//	H_ll⁻¹ v = v / h
-//
-// exactly when h ≠ 0 (a zero h is a run error naming the division). The
-// op-by-op chain cannot invert such a block when there is more than one
-// sample (a sum over the samples has no inverse), nor can the per-sample
-// route (batch > fan-in 1).
-const RouteScalar = "scalar"
-
-// scalarRoute returns the route of a one-parameter block, nil for another
-// block.
-func (p *Products) scalarRoute(b *block) (*route, error) {
+// scalarRoute returns the route of a one-parameter block (MethodScalar),
+// nil for another block.
+func (p *Problem) scalarRoute(b *block) (*route, error) {
 	if len(b.params) != 1 || p.ws[b.params[0]].Shape().TotalSize() != 1 {
 		return nil, nil
 	}
@@ -41,7 +28,7 @@ func (p *Products) scalarRoute(b *block) (*route, error) {
 		return nil, &errs.NoRuleError{Node: gl, Op: gl.Op(), Rule: "inverse",
 			Err: &errs.NoInverseError{Op: "block " + b.name, Input: -1, Reason: "its second derivative is identically zero: the gradient does not depend on the weight"}}
 	}
-	r := &route{name: RouteScalar, kind: KindExact, dirs: []*G.Node{input(w.Graph(), w, "d")}}
+	r := &route{method: MethodScalar, kind: KindExact, dirs: []*G.Node{input(w.Graph(), w, "d")}}
 	r.u = []*G.Node{bld.Apply(ops.DivOp{}, r.dirs[0], h[0])}
 	if bld.Err != nil {
 		return nil, bld.Err

@@ -2,6 +2,14 @@
 // API (G.Mul, G.BroadcastAdd, G.Tanh, G.SoftMax, G.Mean, …) and on float32
 // graphs.
 //
+// Model is what package hvp holds of a user's graph: the loss and weights
+// every pass is built from — the user's own nodes for a graph of
+// newtonia's float64 ops, else their private translation — and, for each
+// run, the binding of the user's inputs, the one verification of the
+// translation against Gorgonia's values and the checks of every input
+// (Model.Prepare); errors and messages come back in the user's terms
+// (Model.UserError, Model.Annotate).
+//
 // Translate copies the part of the user's graph that the loss reads into
 // a private ExprGraph, node by node, with newtonia's ops (which carry the
 // VJP, JVP and inverse rules the passes need). Every pass — the gradient
@@ -90,7 +98,7 @@
 //     1×1 matrix inside, read as a scalar by its sum; at the API its
 //     gradient, products and directions are tensors of the user's shape,
 //     (), holding one element (a direction of shape (1) or (1, 1) is
-//     accepted too), and it is a block of its own (hvp.RouteScalar).
+//     accepted too), and it is a block of its own (hvp.MethodScalar).
 //   - float32 values are promoted to float64 exactly, so the passes run
 //     in float64 on the float32 problem; results are rounded to float32 on
 //     the way out (package hvp).

@@ -16,6 +16,7 @@ import (
 	"github.com/newtonia/newtonia/internal/testnet"
 	"github.com/newtonia/newtonia/native"
 	"github.com/newtonia/newtonia/ops"
+	"gonum.org/v1/gonum/floats"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -171,17 +172,17 @@ func TestEveryTranslationAgainstGorgonia(t *testing.T) {
 					t.Errorf("loss %v, Gorgonia's %v", lossN, testnet.ScalarOf(loss.Value()))
 				}
 				for k := range ws {
-					want := gg[k].Value().(*tensor.Dense)
+					want := data(gg[k].Value().(*tensor.Dense))
 					if why := gradWrong[c.name]; why != "" {
-						t.Logf("G.Grad differs by %.3g (%s); checked against central differences instead", hvp.RelDiff(grads[k], want), why)
+						t.Logf("G.Grad differs by %.3g (%s); checked against central differences instead", relDiff(grads.Weight(k), want), why)
 						want = lossFD(t, p, k, 1e-4)
 						tol = 1e-6 // truncation O(r²) at r = 1e-4 (float32: the loss in float64 of the float32 model)
 					}
-					if d := hvp.RelDiff(grads[k], want); d > tol {
+					if d := relDiff(grads.Weight(k), want); d > tol {
 						t.Errorf("gradient for %s differs from G.Grad's by %.3g", ws[k].Name(), d)
 					}
-					if grads[k].Dtype() != dt {
-						t.Errorf("gradient in %v for a %v graph", grads[k].Dtype(), dt)
+					if gt := grads.Tensors()[k]; gt.Dtype() != dt {
+						t.Errorf("gradient in %v for a %v graph", gt.Dtype(), dt)
 					}
 				}
 			})
@@ -191,30 +192,43 @@ func TestEveryTranslationAgainstGorgonia(t *testing.T) {
 
 // lossFD returns the central differences of p's loss along each element
 // of weight k.
-func lossFD(t *testing.T, p *hvp.Products, k int, r float64) *tensor.Dense {
-	base, err := p.CurrentWeights()
+func lossFD(t *testing.T, p *hvp.Problem, k int, r float64) []float64 {
+	base, err := p.Current()
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := hvp.Data(base[k])
+	w := base.Weight(k)
 	out := make([]float64, len(w))
 	for i := range w {
 		var f [2]float64
 		for j, s := range []float64{r, -r} {
-			ws := make([]*tensor.Dense, len(base))
-			for m := range base {
-				ws[m] = hvp.AsDtype(base[m], tensor.Float64)
-			}
-			d := append([]float64(nil), w...)
-			d[i] += s
-			ws[k] = tensor.New(tensor.WithShape(base[k].Shape()...), tensor.WithBacking(d))
+			ws := base.Clone()
+			ws.Weight(k)[i] += s
 			if f[j], err = p.LossAt(ws); err != nil {
 				t.Fatal(err)
 			}
 		}
 		out[i] = (f[0] - f[1]) / (2 * r)
 	}
-	return tensor.New(tensor.WithShape(base[k].Shape()...), tensor.WithBacking(out))
+	return out
+}
+
+// data returns a tensor's values in row-major order, as float64.
+func data(t *tensor.Dense) []float64 {
+	d, _, err := native.Float64s(t)
+	if err != nil {
+		panic(err)
+	}
+	return d
+}
+
+// relDiff returns ‖a − b‖ / ‖b‖ (‖a − b‖ when b = 0).
+func relDiff(a, b []float64) float64 {
+	d := floats.Distance(a, b, 2)
+	if n := floats.Norm(b, 2); n > 0 {
+		return d / n
+	}
+	return d
 }
 
 func randT(rng *rand.Rand, dt tensor.Dtype, positive bool, shape ...int) *tensor.Dense {
@@ -284,7 +298,7 @@ func TestRegisterIsVerified(t *testing.T) {
 	if err := m.RunAll(); err != nil {
 		t.Fatal(err)
 	}
-	if d := hvp.RelDiff(grads[0], gg[0].Value().(*tensor.Dense)); d > 1e-12 {
+	if d := relDiff(grads.Weight(0), data(gg[0].Value().(*tensor.Dense))); d > 1e-12 {
 		t.Fatalf("registered cube: gradient differs from G.Grad's by %.3g", d)
 	}
 }
@@ -538,6 +552,45 @@ func TestVerifyNamesEarliestMismatch(t *testing.T) {
 		var nr *errs.NoRuleError
 		if !errors.As(err, &nr) || nr.Node != e {
 			t.Fatalf("run %d: got %v, want the mismatch of %s", run, err, e.Name())
+		}
+	}
+}
+
+// A Model is the user's own nodes for a graph of newtonia's float64 ops
+// and their translation otherwise; Prepare binds the user's inputs
+// (promoted from float32), checks them (a NaN input is an
+// *errs.NotFiniteError naming it, before and after the one verification)
+// and Check does the same without verifying.
+func TestModel(t *testing.T) {
+	g := G.NewGraph()
+	x := G.NewMatrix(g, tensor.Float64, G.WithShape(2, 2), G.WithName("x"), G.WithValue(tensor.New(tensor.WithShape(2, 2), tensor.WithBacking([]float64{1, 2, 3, 4}))))
+	w := G.NewMatrix(g, tensor.Float64, G.WithShape(2, 2), G.WithName("W"), G.WithValue(tensor.New(tensor.WithShape(2, 2), tensor.WithBacking([]float64{1, 0, 0, 1}))))
+	own := G.Must(ops.Sum(G.Must(ops.MatMul(x, w))))
+	m, err := native.NewModel(own, []*G.Node{w})
+	if err != nil || m.Translated() || m.Loss() != own || m.Weights()[0] != w || m.Dtype() != tensor.Float64 || m.UserNode(own) != own {
+		t.Fatalf("newtonia's ops: %+v, %v", m, err)
+	}
+	x32 := G.NewMatrix(g, tensor.Float32, G.WithShape(2, 2), G.WithName("x32"), G.WithValue(tensor.New(tensor.WithShape(2, 2), tensor.WithBacking([]float32{1, 2, 3, 4}))))
+	w32 := G.NewMatrix(g, tensor.Float32, G.WithShape(2, 2), G.WithName("W32"), G.WithValue(tensor.New(tensor.WithShape(2, 2), tensor.WithBacking([]float32{1, 0, 0, 1}))))
+	loss := G.Must(G.Sum(G.Must(G.Mul(x32, w32))))
+	m, err = native.NewModel(loss, []*G.Node{w32})
+	if err != nil || !m.Translated() || m.Loss() == loss || m.Dtype() != tensor.Float32 || m.UserNode(m.Weights()[0]) != w32 {
+		t.Fatalf("Gorgonia's float32 ops: %v", err)
+	}
+	for i := range 2 {
+		bind := graph.Values{}
+		if err := m.Prepare(bind); err != nil {
+			t.Fatalf("Prepare %d: %v", i, err)
+		}
+		if len(bind) != 2 { // x32 and W32, promoted
+			t.Errorf("Prepare %d bound %d inputs, want 2", i, len(bind))
+		}
+	}
+	x32.Value().(*tensor.Dense).Float32s()[1] = float32(math.NaN())
+	for name, f := range map[string]func() error{"Prepare": func() error { return m.Prepare(graph.Values{}) }, "Check": m.Check} {
+		var nf *errs.NotFiniteError
+		if err := f(); !errors.As(err, &nf) || !strings.Contains(err.Error(), "x32") || nf.Index != 1 {
+			t.Errorf("%s with a NaN input: %v", name, err)
 		}
 	}
 }

@@ -21,7 +21,6 @@ type Translation struct {
 	Weights []*G.Node    // the private weights, in the order given
 	Dtype   tensor.Dtype // the user's graph's (float64 or float32)
 
-	user     []*G.Node           // the user's weights
 	inputs   map[*G.Node]*G.Node // private input → the user's input
 	mapped   map[*G.Node]*G.Node // private node → the user's node it computes (for Verify and names)
 	userLoss *G.Node
@@ -99,7 +98,7 @@ func Translate(loss *G.Node, weights []*G.Node) (t *Translation, err error) {
 	}
 	tr := &translator{
 		g:       g,
-		t:       &Translation{Dtype: dt, user: weights, inputs: map[*G.Node]*G.Node{}, mapped: map[*G.Node]*G.Node{}, userLoss: loss, first: first},
+		t:       &Translation{Dtype: dt, inputs: map[*G.Node]*G.Node{}, mapped: map[*G.Node]*G.Node{}, userLoss: loss, first: first},
 		done:    map[*G.Node]*rep{},
 		static:  map[*G.Node]G.Value{},
 		uses:    graph.Uses(loss),

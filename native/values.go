@@ -91,44 +91,10 @@ func userShape(t *Translation, p *G.Node) tensor.Shape {
 	return p.Shape()
 }
 
-// ToInternal returns v, a value for the user's weight k (of its shape, in
-// float64 or float32), as a float64 tensor shaped like the private weight.
-// A float64 value of the right shape is returned as is. A value for a
-// scalar weight is a tensor of one element: shape (), as ToUser returns
-// it, or (1), (1, 1).
-func (t *Translation) ToInternal(k int, v *tensor.Dense, what string) (*tensor.Dense, error) {
-	u := t.user[k]
-	what = fmt.Sprintf("%s for %s", what, errs.Name(u))
-	if v == nil {
-		return nil, &errs.ShapeError{What: what, Reason: "nil"}
-	}
-	if ok := v.Shape().Eq(u.Shape()) || u.Shape().IsScalar() && v.Shape().IsScalarEquiv(); !ok {
-		return nil, &errs.ShapeError{What: what, Got: v.Shape(), Want: u.Shape()}
-	}
-	out, err := t.internal(t.Weights[k], v, what)
-	if err != nil {
-		return nil, err
-	}
-	return out.(*tensor.Dense), nil
-}
-
-// ToUser returns v, a float64 value of the private weight k, in the user's
-// shape and dtype (rounded to nearest for float32): a vector of shape (n)
-// for a vector weight, and for a scalar weight (G.NewScalar) a tensor of
-// shape () holding its one element.
-func (t *Translation) ToUser(k int, v *tensor.Dense) *tensor.Dense {
-	u := t.user[k]
-	if !sameDims(v.Shape(), u.Shape()) {
-		data, _, _ := Float64s(v)
-		v = tensor.New(tensor.WithShape(u.Shape().Clone()...), tensor.WithBacking(data))
-	}
-	return AsDtype(v, t.Dtype)
-}
-
-// AsDtype returns t as a tensor of dtype dt (float64 or float32): t itself
+// asDtype returns t as a tensor of dtype dt (float64 or float32): t itself
 // when it already is, else a converted copy (rounded to nearest for
 // float32).
-func AsDtype(t *tensor.Dense, dt tensor.Dtype) *tensor.Dense {
+func asDtype(t *tensor.Dense, dt tensor.Dtype) *tensor.Dense {
 	if t.Dtype() == dt {
 		return t
 	}
@@ -164,7 +130,7 @@ func (t *Translation) external(u *G.Node, v G.Value) (G.Value, error) {
 	if !sameDims(d.Shape(), u.Shape()) {
 		d = tensor.New(tensor.WithShape(u.Shape().Clone()...), tensor.WithBacking(data))
 	}
-	return AsDtype(d, t.Dtype), nil
+	return asDtype(d, t.Dtype), nil
 }
 
 // Dense returns a weight's value as a tensor: v itself when it is one, a

@@ -98,7 +98,7 @@ func asMat(v any) (*mat.Dense, error) {
 // loss's Hessian with respect to h_L (I for squared error,
 // s(diag p − ppᵀ) for softmax cross-entropy, diag σ(1 − σ) for sigmoid
 // cross-entropy), divided by the batch for the mean reduction. Parameters
-// are ordered as hvp.Flatten orders block l's weights: W_l row-major, then
+// are ordered as params.Vector orders block l's weights: W_l row-major, then
 // b_l. Activations need their second derivative (every ScalarFunc of
 // package ops has it).
 func (m *MLP) PerSampleHessian(l int) (*mat.Dense, error) {

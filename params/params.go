@@ -385,14 +385,36 @@ func (v *Vector) Scale(alpha float64) {
 	}
 }
 
-// Dot returns ⟨v, x⟩.
+// Dot returns ⟨v, x⟩, computed as gonum's floats.Dot of the values in
+// flat order: the same number for a block view and for its Clone (a view
+// whose weights are not contiguous in the whole is copied first).
 func (v *Vector) Dot(x *Vector) float64 {
 	v.same(x, "Dot")
-	var s float64
-	for k := range v.parts {
-		s += floats.Dot(v.parts[k], x.parts[k])
+	return floats.Dot(v.Flat(), x.Flat())
+}
+
+// Divide sets v = v/s, dividing every value by s (not multiplying by 1/s,
+// which overflows for a subnormal s).
+func (v *Vector) Divide(s float64) {
+	for _, p := range v.parts {
+		for i := range p {
+			p[i] /= s
+		}
 	}
-	return s
+}
+
+// Round rounds every value to the layout's dtype: to the nearest float32
+// for a float32 layout (values keep their float64 storage, so that what
+// Tensors returns is exactly v), nothing for float64.
+func (v *Vector) Round() {
+	if v.layout.dtype != tensor.Float32 {
+		return
+	}
+	for _, p := range v.parts {
+		for i, x := range p {
+			p[i] = float64(float32(x))
+		}
+	}
 }
 
 // Norm returns the Euclidean norm ‖v‖ (Frobenius over all weights), without

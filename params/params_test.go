@@ -166,3 +166,59 @@ func TestTensors(t *testing.T) {
 		t.Fatalf("too few: %v", err)
 	}
 }
+
+// Dot is floats.Dot of the flat values, bit for bit, for a whole vector
+// and for a view whose weights are not contiguous (the same number as for
+// its Clone), so that a product's inner products do not depend on how
+// its vectors are held.
+func TestDotFlatOrder(t *testing.T) {
+	l := testLayout(t, tensor.Float64)
+	x := seq(l.Len(), func(i int) float64 { return math.Sin(7*float64(i)) * 1e3 })
+	y := seq(l.Len(), func(i int) float64 { return math.Cos(float64(i)/3) / 7 })
+	a, b := FromFlat(l, x), FromFlat(l, y)
+	if got, want := a.Dot(b), floats.Dot(x, y); got != want {
+		t.Errorf("Dot %x, floats.Dot %x", got, want)
+	}
+	a0, b0 := a.Block(0), b.Block(0) // W1 and b1: not contiguous
+	if got, want := a0.Dot(b0), floats.Dot(a0.Flat(), b0.Flat()); got != want {
+		t.Errorf("Dot of views %x, floats.Dot %x", got, want)
+	}
+	if got, want := a0.Dot(b0.Clone()), a0.Clone().Dot(b0); got != want || got != a0.Dot(b0) {
+		t.Errorf("Dot of a view and of its clone differ: %x %x", got, want)
+	}
+}
+
+// Divide divides (the oracle: x/s element by element), also by a
+// subnormal s, whose reciprocal overflows; Round rounds to the layout's
+// dtype (the oracle: float32 conversion).
+func TestDivideRound(t *testing.T) {
+	l := testLayout(t, tensor.Float64)
+	x := seq(l.Len(), func(i int) float64 { return (float64(i) + 0.5) * 1e-310 })
+	for _, s := range []float64{3, 0x1p-1070, -7e-310} {
+		v := FromFlat(l, append([]float64(nil), x...))
+		v.Divide(s)
+		for i, got := range v.Flat() {
+			if want := x[i] / s; got != want {
+				t.Fatalf("Divide by %g: value %d is %v, want %v", s, i, got, want)
+			}
+		}
+	}
+	y := seq(l.Len(), func(i int) float64 { return math.Sqrt(float64(i) + 2) })
+	v := FromFlat(l, append([]float64(nil), y...))
+	v.Round()
+	if !floats.Equal(v.Flat(), y) {
+		t.Errorf("Round changed a float64 vector")
+	}
+	l32 := testLayout(t, tensor.Float32)
+	w := FromFlat(l32, append([]float64(nil), y...))
+	w.Block(0).Round() // a view rounds the whole's memory
+	for i, got := range w.Flat() {
+		want := y[i]
+		if i < 6 || i >= 9 && i < 12 { // W1 and b1
+			want = float64(float32(y[i]))
+		}
+		if got != want {
+			t.Fatalf("Round of block 0: value %d is %v, want %v", i, got, want)
+		}
+	}
+}

@@ -7,9 +7,9 @@ import (
 
 	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/hvp"
+	"github.com/newtonia/newtonia/params"
 	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
-	"gorgonia.org/tensor"
 )
 
 // Defaults of Limits.
@@ -59,30 +59,31 @@ func (l *Limits) withDefaults() Limits {
 // DenseBlock returns the diagonal block H_ll (n×n, n the number of block
 // l's parameters) with column j = H_ll e_j from the exact R-pass: exact up
 // to rounding, with no finite-difference error, for any net. Dense
-// matrices index parameters weight by weight, in the order of
-// Products.Weights, each matrix in row-major order (hvp.Flatten).
-func DenseBlock(p *hvp.Products, l int, lim *Limits) (*mat.Dense, error) {
-	if l < 0 || l >= p.Blocks() {
-		return nil, &errs.ArgumentError{What: "block", Value: l, Reason: fmt.Sprintf("want 0 ≤ block < %d", p.Blocks())}
+// matrices index parameters in the flat order of params.Vector: weight by
+// weight, in the order of the problem's layout, each in row-major order.
+func DenseBlock(p *hvp.Problem, l int, lim *Limits) (*mat.Dense, error) {
+	b, err := block(p, l)
+	if err != nil {
+		return nil, err
 	}
-	return dense(p, p.Block(l), lim, "dense block "+p.BlockName(l), func(k, i int) ([]float64, error) {
-		hv, err := p.BlockHv(l, p.BlockOf(l, unit(p, k, i)))
+	return dense(p, p.Layout().BlockWeights(l), lim, "dense block "+b.Name(), func(k, i int) ([]float64, error) {
+		hv, err := b.Hv(unit(p, k, i).Block(l))
 		if err != nil {
 			return nil, err
 		}
-		return hvp.Flatten(hv), nil
+		return hv.Flat(), nil
 	})
 }
 
 // DenseHessian returns the full Hessian with column j = H e_j from the
 // exact R-pass, blocks in the order of the weights.
-func DenseHessian(p *hvp.Products, lim *Limits) (*mat.Dense, error) {
+func DenseHessian(p *hvp.Problem, lim *Limits) (*mat.Dense, error) {
 	return dense(p, all(p), lim, "dense Hessian", func(k, i int) ([]float64, error) {
 		hv, err := p.Hv(unit(p, k, i))
 		if err != nil {
 			return nil, err
 		}
-		return hvp.Flatten(hv), nil
+		return hv.Flat(), nil
 	})
 }
 
@@ -97,22 +98,23 @@ func DenseHessian(p *hvp.Products, lim *Limits) (*mat.Dense, error) {
 // activation pattern) changes. For piecewise-linear nets the block map
 // W_l ↦ g_l is then affine and the block exact up to rounding (method.md
 // §8). r = 0 means DefaultStep.
-func DenseBlockFD(p *hvp.Products, l int, r float64, lim *Limits) (*mat.Dense, error) {
-	if l < 0 || l >= p.Blocks() {
-		return nil, &errs.ArgumentError{What: "block", Value: l, Reason: fmt.Sprintf("want 0 ≤ block < %d", p.Blocks())}
+func DenseBlockFD(p *hvp.Problem, l int, r float64, lim *Limits) (*mat.Dense, error) {
+	b, err := block(p, l)
+	if err != nil {
+		return nil, err
 	}
-	return denseFD(p, p.Block(l), r, lim, "FD dense block "+p.BlockName(l))
+	return denseFD(p, p.Layout().BlockWeights(l), r, lim, "FD dense block "+b.Name())
 }
 
 // DenseHessianFD returns the full Hessian the same way, from all blocks'
 // gradients. Across blocks the gradient is not affine in the weights, so
 // this reference carries an O(r⁴) truncation error (method.md §8).
-func DenseHessianFD(p *hvp.Products, r float64, lim *Limits) (*mat.Dense, error) {
+func DenseHessianFD(p *hvp.Problem, r float64, lim *Limits) (*mat.Dense, error) {
 	return denseFD(p, all(p), r, lim, "FD dense Hessian")
 }
 
-func all(p *hvp.Products) []int {
-	out := make([]int, len(p.Weights))
+func all(p *hvp.Problem) []int {
+	out := make([]int, p.Layout().Weights())
 	for k := range out {
 		out[k] = k
 	}
@@ -120,26 +122,20 @@ func all(p *hvp.Products) []int {
 }
 
 // unit returns e_i of weight k as a direction over all weights.
-func unit(p *hvp.Products, k, i int) []*tensor.Dense {
-	out := make([]*tensor.Dense, len(p.Weights))
-	for j, w := range p.Weights {
-		e := make([]float64, w.Shape().TotalSize())
-		if j == k {
-			e[i] = 1
-		}
-		out[j] = tensor.New(tensor.WithShape(w.Shape()...), tensor.WithBacking(e))
-	}
-	return out
+func unit(p *hvp.Problem, k, i int) *params.Vector {
+	e := params.New(p.Layout())
+	e.Weight(k)[i] = 1
+	return e
 }
 
 // dense builds the n×n matrix of the parameters of weights ks column by
 // column, within lim (the time estimated from the first column).
-func dense(p *hvp.Products, ks []int, lim *Limits, what string, column func(k, i int) ([]float64, error)) (h *mat.Dense, err error) {
+func dense(p *hvp.Problem, ks []int, lim *Limits, what string, column func(k, i int) ([]float64, error)) (h *mat.Dense, err error) {
 	defer errs.Recover(what, &err)
 	o := lim.withDefaults()
 	n := 0
 	for _, k := range ks {
-		n += p.Weights[k].Shape().TotalSize()
+		n += p.Layout().Shape(k).TotalSize()
 	}
 	if err := memoryCheck(what, n, o); err != nil {
 		return nil, err
@@ -155,7 +151,7 @@ func dense(p *hvp.Products, ks []int, lim *Limits, what string, column func(k, i
 	h = mat.NewDense(n, n, nil)
 	col := 0
 	for _, k := range ks {
-		for i := 0; i < p.Weights[k].Shape().TotalSize(); i++ {
+		for i := 0; i < p.Layout().Shape(k).TotalSize(); i++ {
 			c := first
 			if col > 0 {
 				if c, err = column(k, i); err != nil {
@@ -201,18 +197,18 @@ func progress(what string, done, n int, t0 time.Time, o Limits) error {
 	return nil
 }
 
-func denseFD(p *hvp.Products, ks []int, r float64, lim *Limits, what string) (*mat.Dense, error) {
+func denseFD(p *hvp.Problem, ks []int, r float64, lim *Limits, what string) (*mat.Dense, error) {
 	if r == 0 {
 		r = DefaultStep
 	}
 	if !(r > 0) || math.IsInf(r, 0) {
 		return nil, &errs.ArgumentError{What: "finite-difference step r", Value: r, Reason: "want a finite r > 0"}
 	}
-	base, err := p.CurrentWeights()
+	base, err := p.Current()
 	if err != nil {
 		return nil, err
 	}
-	at, err := p.Evaluate(base)
+	at, err := p.At(base)
 	if err != nil {
 		return nil, err
 	}
@@ -223,7 +219,7 @@ func denseFD(p *hvp.Products, ks []int, r float64, lim *Limits, what string) (*m
 
 // fdColumn returns the Richardson-extrapolated central difference of the
 // gradients of weights ks in coordinate i of weight k.
-func fdColumn(p *hvp.Products, base []*tensor.Dense, ks []int, k, i int, r float64, pattern [][]float64) ([]float64, error) {
+func fdColumn(p *hvp.Problem, base *params.Vector, ks []int, k, i int, r float64, pattern [][]float64) ([]float64, error) {
 	for try := 0; try < 30; try, r = try+1, r/2 {
 		d1, ok1, err := centralDiff(p, base, ks, k, i, r, pattern)
 		if err != nil {
@@ -241,32 +237,30 @@ func fdColumn(p *hvp.Products, base []*tensor.Dense, ks []int, k, i int, r float
 		floats.Scale(1.0/3, d2)
 		return d2, nil
 	}
-	return nil, &errs.ConditionError{Block: k, Weight: p.Weights[k].Name(),
+	return nil, &errs.ConditionError{Block: k, Weight: p.Layout().Name(k),
 		Reason: fmt.Sprintf("the activation pattern changes for every finite-difference step tried at element %d", i)}
 }
 
 // centralDiff returns (g(w + h e_i) − g(w − h e_i)) / 2h for the selected
 // weights ks, and whether the activation pattern stayed as at w.
-func centralDiff(p *hvp.Products, base []*tensor.Dense, ks []int, k, i int, h float64, pattern [][]float64) ([]float64, bool, error) {
-	var gs [2][]*tensor.Dense
+func centralDiff(p *hvp.Problem, base *params.Vector, ks []int, k, i int, h float64, pattern [][]float64) ([]float64, bool, error) {
+	var gs [2]*params.Vector
 	for s, sign := range []float64{1, -1} {
-		ws := append([]*tensor.Dense(nil), base...)
-		wd := append([]float64(nil), hvp.Data(base[k])...)
-		wd[i] += sign * h
-		ws[k] = tensor.New(tensor.WithShape(base[k].Shape()...), tensor.WithBacking(wd))
-		pt, err := p.Evaluate(ws)
+		w := base.Clone()
+		w.Weight(k)[i] += sign * h
+		pt, err := p.At(w)
 		if err != nil {
 			return nil, false, err
 		}
 		if !samePattern(pt.Pattern, pattern) {
 			return nil, false, nil
 		}
-		gs[s] = pt.Grads
+		gs[s] = pt.Grad
 	}
 	var out []float64
 	for _, b := range ks {
-		d := append([]float64(nil), hvp.Data(gs[0][b])...)
-		floats.Sub(d, hvp.Data(gs[1][b]))
+		d := append([]float64(nil), gs[0].Weight(b)...)
+		floats.Sub(d, gs[1].Weight(b))
 		floats.Scale(1/(2*h), d)
 		out = append(out, d...)
 	}
@@ -287,18 +281,22 @@ func samePattern(a, b [][]float64) bool {
 
 // Damp returns h + λ·(h̃ᵀh̃ ⊗ I) for a dense block h of block l: the
 // operator that hvp.Options.Damping inverts, its metric from
-// hvp.Products.Gram (per-sample blocks only). Parameters are ordered as in
+// hvp.Block.Gram (per-sample blocks only). Parameters are ordered as in
 // h: the block's weights row-major, W then b, so that entry (a·n + j,
 // c·n + j) of the metric is (h̃ᵀh̃)_ac, n the width of the layer.
-func Damp(p *hvp.Products, l int, h *mat.Dense, lambda float64) (*mat.Dense, error) {
-	g, err := p.Gram(l)
+func Damp(p *hvp.Problem, l int, h *mat.Dense, lambda float64) (*mat.Dense, error) {
+	b, err := block(p, l)
+	if err != nil {
+		return nil, err
+	}
+	g, err := b.Gram()
 	if err != nil {
 		return nil, err
 	}
 	k, _ := g.Dims()
 	size, _ := h.Dims()
 	if k == 0 || size%k != 0 {
-		return nil, &errs.ShapeError{What: "dense block " + p.BlockName(l), Reason: fmt.Sprintf("%d×%d, not k·n for h̃ᵀh̃ of size %d", size, size, k)}
+		return nil, &errs.ShapeError{What: "dense block " + b.Name(), Reason: fmt.Sprintf("%d×%d, not k·n for h̃ᵀh̃ of size %d", size, size, k)}
 	}
 	n := size / k
 	out := mat.DenseCopyOf(h)

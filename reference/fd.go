@@ -6,66 +6,54 @@ import (
 
 	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/hvp"
-	"gonum.org/v1/gonum/floats"
-	"gorgonia.org/tensor"
+	"github.com/newtonia/newtonia/params"
 )
 
 // HvFD returns the central difference (g(w + r u) − g(w − r u)) / 2r · ‖v‖
-// of the gradient along u = v/‖v‖: an approximation of H v with error
-// O(r²) + O(ε‖g‖/r), r being the norm of the perturbation. v = 0 gives
-// zeros.
-func HvFD(p *hvp.Products, v []*tensor.Dense, r float64) (hv []*tensor.Dense, err error) {
+// of the gradient along u = v/‖v‖ (v of p's layout): an approximation of
+// H v with error O(r²) + O(ε‖g‖/r), r being the norm of the perturbation.
+// v = 0 gives zeros.
+func HvFD(p *hvp.Problem, v *params.Vector, r float64) (hv *params.Vector, err error) {
 	defer errs.Recover("reference.HvFD", &err)
 	if !(r > 0) || math.IsInf(r, 0) {
 		return nil, &errs.ArgumentError{What: "finite-difference step r", Value: r, Reason: "want a finite r > 0"}
 	}
-	if len(v) != len(p.Weights) {
-		return nil, &errs.ShapeError{What: "direction", Reason: fmt.Sprintf("%d matrices for %d weights", len(v), len(p.Weights))}
+	if err := sameLayout(v, p.Layout(), "direction"); err != nil {
+		return nil, err
 	}
-	base, err := p.CurrentWeights()
+	base, err := p.Current()
 	if err != nil {
 		return nil, err
 	}
-	s := hvp.Norm(v...)
+	s := v.Norm()
 	if math.IsNaN(s) || math.IsInf(s, 0) {
 		return nil, &errs.NotFiniteError{What: "direction", Index: -1, Value: s}
 	}
 	if s == 0 {
 		return p.Hv(v) // zeros, after the checks
 	}
-	at := func(t float64) ([]*tensor.Dense, error) {
-		ws := make([]*tensor.Dense, len(base))
-		for k := range base {
-			if !v[k].Shape().Eq(base[k].Shape()) {
-				return nil, &errs.ShapeError{What: "direction for " + p.Weights[k].Name(), Got: v[k].Shape(), Want: base[k].Shape()}
-			}
-			d := append([]float64(nil), hvp.Data(base[k])...)
-			floats.AddScaled(d, t, divided(hvp.Data(v[k]), s))
-			ws[k] = tensor.New(tensor.WithShape(base[k].Shape()...), tensor.WithBacking(d))
-		}
-		pt, err := p.Evaluate(ws)
+	u := v.Clone()
+	u.Divide(s)
+	at := func(t float64) (*params.Vector, error) {
+		w := base.Clone()
+		w.AddScaled(t, u)
+		pt, err := p.At(w)
 		if err != nil {
 			return nil, err
 		}
-		return pt.Grads, nil
+		return pt.Grad, nil
 	}
 	gp, gm, err := central(at, r)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*tensor.Dense, len(gp))
-	for k := range gp {
-		d := append([]float64(nil), hvp.Data(gp[k])...)
-		floats.Sub(d, hvp.Data(gm[k]))
-		floats.Scale(s/(2*r), d)
-		out[k] = tensor.New(tensor.WithShape(gp[k].Shape()...), tensor.WithBacking(d))
-	}
-	return out, nil
+	gp.AddScaled(-1, gm)
+	gp.Scale(s / (2 * r))
+	return gp, nil
 }
 
 // InvHvFD returns the central difference of one-weight block l's
-// functional inverse along u = v/‖v‖ (v: the block's direction, one
-// matrix),
+// functional inverse along u = v/‖v‖ (v of the block's layout),
 //
 //	(G_l⁻¹(g_l + r u) − G_l⁻¹(g_l − r u)) / 2r · ‖v‖,
 //
@@ -73,52 +61,56 @@ func HvFD(p *hvp.Products, v []*tensor.Dense, r float64) (hv []*tensor.Dense, er
 // finite-difference method, with error about ε·cond/r for small r, and
 // activation-pattern flips of the reconstructed pre-activations for large
 // r. It exists where the block has an op-by-op inverse pass
-// (hvp.Products.FunctionalInverse). It is certified like InvHv by its
-// residual from the exact BlockHv (hvp.Products.Certify, with opt);
-// KindFiniteDifference is never an exact result. v = 0 gives u = 0.
-func InvHvFD(p *hvp.Products, l int, v []*tensor.Dense, r float64, opt *hvp.Options) (res *hvp.Result, err error) {
+// (hvp.Block.FunctionalInverse). It is certified like InvHv by its
+// residual from the exact Block.Hv (hvp.Block.Certify, with opt); its
+// result is hvp.MethodFiniteDifference and KindRefused, never an exact
+// inverse product. v = 0 gives u = 0.
+func InvHvFD(p *hvp.Problem, l int, v *params.Vector, r float64, opt *hvp.Options) (res *hvp.Result, err error) {
 	defer errs.Recover("reference.InvHvFD", &err)
 	if !(r > 0) || math.IsInf(r, 0) {
 		return nil, &errs.ArgumentError{What: "finite-difference step r", Value: r, Reason: "want a finite r > 0"}
 	}
-	if l < 0 || l >= p.Blocks() {
-		return nil, &errs.ArgumentError{What: "block", Value: l, Reason: fmt.Sprintf("want 0 ≤ block < %d", p.Blocks())}
+	b, err := block(p, l)
+	if err != nil {
+		return nil, err
 	}
-	if len(v) != 1 || len(p.Block(l)) != 1 {
-		return nil, &errs.ShapeError{What: "direction for block " + p.BlockName(l), Reason: fmt.Sprintf("%d matrices for a block of %d weights; finite differences of the functional inverse need a one-weight block", len(v), len(p.Block(l)))}
+	bl := b.Layout()
+	if bl.Weights() != 1 {
+		return nil, &errs.ShapeError{What: "direction for block " + b.Name(), Reason: fmt.Sprintf("a block of %d weights; finite differences of the functional inverse need a one-weight block", bl.Weights())}
 	}
-	w := p.Weights[p.Block(l)[0]]
-	if v[0] == nil || !v[0].Shape().Eq(w.Shape()) {
-		return nil, &errs.ShapeError{What: "direction for " + w.Name(), Reason: "nil or of another shape than the weight"}
+	if v == nil || !params.Same(v.Layout(), bl) {
+		return nil, &errs.ShapeError{What: "direction for " + bl.Name(0), Reason: "nil or of another shape than the weight"}
 	}
-	s := hvp.Norm(v[0])
+	s := v.Norm()
 	if math.IsNaN(s) || math.IsInf(s, 0) {
-		return nil, &errs.NotFiniteError{What: "direction for " + w.Name(), Index: -1, Value: s}
+		return nil, &errs.NotFiniteError{What: "direction for " + bl.Name(0), Index: -1, Value: s}
 	}
-	res = &hvp.Result{Kind: hvp.KindFiniteDifference, Method: fmt.Sprintf("finite differences of the functional inverse, r = %g", r)}
+	res = &hvp.Result{Kind: hvp.KindRefused, Method: hvp.MethodFiniteDifference, Note: fmt.Sprintf("central differences of the functional inverse, r = %g", r),
+		Reasons: []string{fmt.Sprintf("finite differences of the functional inverse (r = %g): an approximation, with error about ε·cond/r, not an exact inverse product", r)}}
 	if s == 0 {
-		res.U = []*tensor.Dense{tensor.New(tensor.WithShape(v[0].Shape()...), tensor.Of(tensor.Float64))}
-		return res, p.Certify(l, v, res, opt)
+		res.U = params.New(bl)
+		return res, b.Certify(v, res, opt)
 	}
 	_, g, err := p.Gradient()
 	if err != nil {
 		return nil, err
 	}
-	gl := p.BlockOf(l, g)[0]
-	at := func(t float64) (*tensor.Dense, error) {
-		d := append([]float64(nil), hvp.Data(gl)...)
-		floats.AddScaled(d, t, divided(hvp.Data(v[0]), s))
-		return p.FunctionalInverse(l, tensor.New(tensor.WithShape(v[0].Shape()...), tensor.WithBacking(d)))
+	u := v.Clone()
+	u.Divide(s)
+	gl := g.Block(l)
+	at := func(t float64) (*params.Vector, error) {
+		d := gl.Clone()
+		d.AddScaled(t, u)
+		return b.FunctionalInverse(d)
 	}
 	wp, wm, err := central(at, r)
 	if err != nil {
 		return nil, err
 	}
-	d := append([]float64(nil), hvp.Data(wp)...)
-	floats.Sub(d, hvp.Data(wm))
-	floats.Scale(s/(2*r), d)
-	res.U = []*tensor.Dense{tensor.New(tensor.WithShape(wp.Shape()...), tensor.WithBacking(d))}
-	return res, p.Certify(l, v, res, opt)
+	wp.AddScaled(-1, wm)
+	wp.Scale(s / (2 * r))
+	res.U = wp
+	return res, b.Certify(v, res, opt)
 }
 
 // central evaluates at(r) and at(−r).
@@ -130,11 +122,21 @@ func central[T any](at func(float64) (T, error), r float64) (plus, minus T, err 
 	return plus, minus, err
 }
 
-// divided returns x/s, divided (1/s overflows for a subnormal s).
-func divided(x []float64, s float64) []float64 {
-	out := make([]float64, len(x))
-	for i, xi := range x {
-		out[i] = xi / s
+// block returns p's block l, or an *errs.ArgumentError for l out of range.
+func block(p *hvp.Problem, l int) (*hvp.Block, error) {
+	if l < 0 || l >= p.Blocks() {
+		return nil, &errs.ArgumentError{What: "block", Value: l, Reason: fmt.Sprintf("want 0 ≤ block < %d", p.Blocks())}
 	}
-	return out
+	return p.Block(l), nil
+}
+
+// sameLayout checks that v holds values of layout want.
+func sameLayout(v *params.Vector, want *params.Layout, what string) error {
+	if v == nil {
+		return &errs.ShapeError{What: what, Reason: "nil"}
+	}
+	if !params.Same(v.Layout(), want) {
+		return &errs.ShapeError{What: what, Reason: fmt.Sprintf("values of %s, want %s", v.Layout(), want)}
+	}
+	return nil
 }

@@ -11,7 +11,9 @@ import (
 	"github.com/newtonia/newtonia/hvp"
 	"github.com/newtonia/newtonia/internal/testnet"
 	"github.com/newtonia/newtonia/nets"
+	"github.com/newtonia/newtonia/params"
 	"github.com/newtonia/newtonia/reference"
+	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
 	"gorgonia.org/tensor"
 )
@@ -31,15 +33,15 @@ func TestFiniteDifferenceProducts(t *testing.T) {
 		t.Fatal(err)
 	}
 	// O(r²) = 1e-10 truncation plus ε‖g‖/r ≈ 1e-11 rounding.
-	if e := hvp.FlatRelDiff(hvp.Flatten(fd), hvp.Flatten(hv)); e > 1e-7 {
+	if e := flatRelDiff(fd.Flat(), hv.Flat()); e > 1e-7 {
 		t.Errorf("HvFD vs Hv: %.2e", e)
 	}
 	for l := range m.Weights {
-		u, err := p.InvHv(l, v[l:l+1], &hvp.Options{BestEffort: true})
+		u, err := p.Block(l).InvHv(v.Block(l), &hvp.Options{BestEffort: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		f, err := reference.InvHvFD(p, l, v[l:l+1], 1e-6, &hvp.Options{BestEffort: true})
+		f, err := reference.InvHvFD(p, l, v.Block(l), 1e-6, &hvp.Options{BestEffort: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,7 +56,7 @@ func TestFiniteDifferenceProducts(t *testing.T) {
 			t.Fatal(err)
 		}
 		cond := mat.Cond(hb, 2)
-		if e, tol := hvp.RelDiff(f.U[0], u.U[0]), 100*testnet.Eps*cond/1e-6; e > tol {
+		if e, tol := params.RelDiff(f.U, u.U), 100*testnet.Eps*cond/1e-6; e > tol {
 			t.Errorf("block %d: cond %.3g: InvHvFD vs InvHv: %.2e > %.2e", l, cond, e, tol)
 		}
 	}
@@ -122,7 +124,7 @@ func TestMinNormOnRankDeficientBlocks(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, rank, cond := testnet.PinvSolve(t, hb, v[l], 1e-10)
+			want, rank, cond := testnet.PinvSolve(t, hb, v.Block(l), 1e-10)
 			for _, build := range []struct {
 				name string
 				f    func() (*mat.Dense, error)
@@ -135,14 +137,14 @@ func TestMinNormOnRankDeficientBlocks(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				sol, err := reference.MinNormSolve(h, v[l].Float64s())
+				sol, err := reference.MinNormSolve(h, v.Block(l).Flat())
 				if err != nil {
 					t.Fatal(err)
 				}
 				if sol.Rank != rank {
 					t.Errorf("batch %d widths %v block %d %s: rank %d, want %d (%v)", c.batch, c.widths, l, build.name, sol.Rank, rank, sol)
 				}
-				if e := hvp.FlatRelDiff(sol.U, want.Float64s()); !(e <= build.tol) {
+				if e := flatRelDiff(sol.U, want.Flat()); !(e <= build.tol) {
 					t.Errorf("batch %d widths %v block %d %s: H⁺v rel. error %.2e > %.2e (cond₊ %.3g, %v)", c.batch, c.widths, l, build.name, e, build.tol, cond, sol)
 				}
 			}
@@ -154,7 +156,7 @@ func TestMinNormOnRankDeficientBlocks(t *testing.T) {
 // 0 and the rank 0 (it panicked: "svd: rank out of range").
 func TestMinNormOfZero(t *testing.T) {
 	sol, err := reference.MinNormSolve(mat.NewDense(4, 4, nil), []float64{1, 2, 3, 4})
-	if err != nil || sol.Rank != 0 || hvp.FlatRelDiff(sol.U, make([]float64, 4)) != 0 {
+	if err != nil || sol.Rank != 0 || flatRelDiff(sol.U, make([]float64, 4)) != 0 {
 		t.Fatalf("%v, %v", sol, err)
 	}
 	rng := rand.New(rand.NewPCG(42, 42))
@@ -167,7 +169,7 @@ func TestMinNormOfZero(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sol, err = reference.MinNormSolve(h, testnet.RandLike(rng, m)[0].Float64s())
+	sol, err = reference.MinNormSolve(h, testnet.RandLike(rng, m).Block(0).Flat())
 	if err != nil || sol.Rank != 0 {
 		t.Fatalf("x = 0: %v, %v", sol, err)
 	}
@@ -216,45 +218,46 @@ func TestFDExtremeDirections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	baseInv, err := reference.InvHvFD(p, 0, v[:1], 1e-6, nil)
+	baseInv, err := reference.InvHvFD(p, 0, v.Block(0), 1e-6, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range []float64{0, 1e300, 1e-300, 1e-310} {
-		vs := testnet.Scaled(s, v...)
+		vs := v.Clone()
+		vs.Scale(s)
 		hv, err := reference.HvFD(p, vs, 1e-4)
 		if err != nil {
 			t.Fatalf("scale %g: %v", s, err)
 		}
-		inv, err := reference.InvHvFD(p, 0, vs[:1], 1e-6, nil)
+		inv, err := reference.InvHvFD(p, 0, vs.Block(0), 1e-6, nil)
 		if err != nil {
 			t.Fatalf("scale %g: %v", s, err)
 		}
-		for k := range hv {
-			want := scaledCopy(base[k], s)
+		for k := range p.Blocks() {
+			want := scaledCopy(base.Block(k), s)
 			if s == 0 {
-				if hvp.Norm(hv[k]) != 0 {
+				if hv.Block(k).Norm() != 0 {
 					t.Errorf("v = 0: HvFD block %d nonzero", k)
 				}
 				continue
 			}
 			// The same computation on v/‖v‖, scaled: equal to rounding.
-			if e := hvp.RelDiff(hv[k], want); e > tolAt(s) {
+			if e := params.RelDiff(hv.Block(k), want); e > tolAt(s) {
 				t.Errorf("scale %g block %d: HvFD(s·v) vs s·HvFD(v): %.2e", s, k, e)
 			}
 		}
 		if s != 0 {
-			if e := hvp.RelDiff(inv.U[0], scaledCopy(baseInv.U[0], s)); e > tolAt(s) || !inv.Certified {
+			if e := params.RelDiff(inv.U, scaledCopy(baseInv.U, s)); e > tolAt(s) || !inv.Certified {
 				t.Errorf("scale %g: InvHvFD(s·v) vs s·InvHvFD(v): %.2e, certified %v", s, e, inv.Certified)
 			}
-		} else if hvp.Norm(inv.U[0]) != 0 || !inv.Certified {
+		} else if inv.U.Norm() != 0 || !inv.Certified {
 			t.Errorf("v = 0: InvHvFD %v", inv)
 		}
 	}
 	if _, err := reference.HvFD(p, v, -1); !errors.Is(err, errs.ErrArgument) {
 		t.Errorf("r = −1: %v, want ErrArgument", err)
 	}
-	if math.IsNaN(hvp.Norm(v...)) {
+	if math.IsNaN(v.Norm()) {
 		t.Fatal("unreachable")
 	}
 }
@@ -268,4 +271,17 @@ func tolAt(s float64) float64 {
 	return 1e-14
 }
 
-func scaledCopy(x *tensor.Dense, s float64) *tensor.Dense { return testnet.Scaled(s, x)[0] }
+func scaledCopy(x *params.Vector, s float64) *params.Vector {
+	y := x.Clone()
+	y.Scale(s)
+	return y
+}
+
+// flatRelDiff returns ‖a − b‖ / ‖b‖ (‖a − b‖ when b = 0) of flat values.
+func flatRelDiff(a, b []float64) float64 {
+	d := floats.Distance(a, b, 2)
+	if n := floats.Norm(b, 2); n > 0 {
+		return d / n
+	}
+	return d
+}

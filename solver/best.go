@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/newtonia/newtonia/hvp"
+	"github.com/newtonia/newtonia/params"
 	"gonum.org/v1/gonum/mat"
-	"gorgonia.org/tensor"
 )
 
 // Bounds of CombineBest's damping.
@@ -35,20 +35,18 @@ func (n *Newton) best(s NewtonSettings, t0 time.Time) (*StepRecord, error) {
 			n.lambdas[l] = s.Damping
 		}
 	}
-	base, err := p.CurrentWeights()
+	base, err := p.Current()
 	if err != nil {
 		return nil, err
 	}
-	if hvp.Norm(g...) == 0 {
+	if g.Norm() == 0 {
 		rec.Combined, rec.Duration = "stationary", time.Since(t0)
 		return rec, nil
 	}
 	// at returns the weights w + d and the loss there.
-	at := func(d []*tensor.Dense) ([]*tensor.Dense, float64) {
-		ws := make([]*tensor.Dense, len(base))
-		for k := range base {
-			ws[k] = axpy(base[k], 1, d[k])
-		}
+	at := func(d *params.Vector) (*params.Vector, float64) {
+		ws := base.Clone()
+		ws.AddScaled(1, d)
 		l, err := p.LossAt(ws)
 		if err != nil || math.IsNaN(l) {
 			return ws, math.Inf(1) // outside the domain: not a candidate
@@ -60,11 +58,12 @@ func (n *Newton) best(s NewtonSettings, t0 time.Time) (*StepRecord, error) {
 	// a step on one minibatch from fitting that batch alone.
 	limit := math.Inf(1)
 	if s.MaxRadius < defaultMaxRadius {
-		limit = s.MaxRadius * math.Max(hvp.Norm(base...), 1)
+		limit = s.MaxRadius * math.Max(base.Norm(), 1)
 	}
-	capped := func(d []*tensor.Dense) []*tensor.Dense {
-		if dn := hvp.Norm(d...); dn > limit {
-			return scaledAll(limit/dn, d)
+	capped := func(d *params.Vector) *params.Vector {
+		if dn := d.Norm(); dn > limit {
+			d = d.Clone()
+			d.Scale(limit / dn)
 		}
 		return d
 	}
@@ -73,21 +72,19 @@ func (n *Newton) best(s NewtonSettings, t0 time.Time) (*StepRecord, error) {
 		type cand struct {
 			name   string
 			blocks []int
-			d      []*tensor.Dense // the step, to be added
-			ws     []*tensor.Dense // the weights with it
+			d      *params.Vector // the step, to be added
+			ws     *params.Vector // the weights with it
 			loss   float64
 		}
 		var cands []cand
-		sum := make([]*tensor.Dense, len(g))
-		for k := range sum {
-			sum[k] = scaled(0, g[k])
-		}
+		sum := g.Clone()
+		sum.Scale(0)
 		for l := range L {
 			lambda := n.lambdas[l]
 			if lambda < minDamping { // undamped: the exact block inverse (chain route where there is one)
 				lambda = 0
 			}
-			u, bs, err := n.dampedDirection(l, p.BlockOf(l, g), lambda, s)
+			u, bs, err := n.dampedDirection(l, g.Block(l), lambda, s)
 			if err != nil {
 				return nil, err
 			}
@@ -97,10 +94,12 @@ func (n *Newton) best(s NewtonSettings, t0 time.Time) (*StepRecord, error) {
 				rec.Fallbacks++
 				n.Fallbacks++
 			}
-			d := capped(p.Scatter(l, scaledAll(-1, u)))
-			for _, k := range p.Block(l) {
-				sum[k] = d[k]
-			}
+			mu := u.Clone()
+			mu.Scale(-1)
+			d := params.New(p.Layout())
+			d.Block(l).CopyFrom(mu)
+			d = capped(d)
+			sum.Block(l).CopyFrom(d.Block(l))
 			c := cand{name: fmt.Sprintf("block %d", l), blocks: []int{l}, d: d}
 			if c.ws, c.loss = at(d); !(c.loss < loss) && !s.FixedDamping {
 				n.lambdas[l] = math.Min(math.Max(n.lambdas[l], minDamping)*10, maxDamping)
@@ -134,7 +133,7 @@ func (n *Newton) best(s NewtonSettings, t0 time.Time) (*StepRecord, error) {
 		if err != nil {
 			return nil, err
 		}
-		model := dotAll(g, c.d) + 0.5*dotAll(c.d, hd)
+		model := g.Dot(c.d) + 0.5*c.d.Dot(hd)
 		rho := (c.loss - loss) / model
 		if !s.FixedDamping {
 			for _, l := range c.blocks {
@@ -146,7 +145,7 @@ func (n *Newton) best(s NewtonSettings, t0 time.Time) (*StepRecord, error) {
 				}
 			}
 		}
-		if err := setWeights(p, c.ws); err != nil {
+		if err := p.SetWeights(c.ws); err != nil {
 			return nil, err
 		}
 		rec.Combined, rec.NewLoss, rec.StepSize, rec.Rho = c.name, c.loss, 1, rho
@@ -160,15 +159,17 @@ func (n *Newton) best(s NewtonSettings, t0 time.Time) (*StepRecord, error) {
 	// No damped step lowered the loss: a gradient step, backtracking.
 	rec.Fallbacks++
 	n.Fallbacks++
-	gn, wn := hvp.Norm(g...), hvp.Norm(base...)
+	gn, wn := g.Norm(), base.Norm()
 	if n.radius == 0 {
 		n.radius = s.Radius
 	}
 	n.radius = math.Min(n.radius, s.MaxRadius) // no longer than MaxRadius·max(‖w‖, 1) either
 	t := n.radius * math.Max(wn, 1) / gn
 	for rec.Backtracks = 0; rec.Backtracks <= s.MaxBacktracks; rec.Backtracks++ {
-		if ws, lt := at(scaledAll(-t, g)); lt <= loss-s.Armijo*t*gn*gn {
-			if err := setWeights(p, ws); err != nil {
+		d := g.Clone()
+		d.Scale(-t)
+		if ws, lt := at(d); lt <= loss-s.Armijo*t*gn*gn {
+			if err := p.SetWeights(ws); err != nil {
 				return nil, err
 			}
 			rec.Combined, rec.NewLoss, rec.StepSize = "gradient", lt, t
@@ -188,22 +189,22 @@ func (n *Newton) best(s NewtonSettings, t0 time.Time) (*StepRecord, error) {
 // (when small), else, for λ > 0, by the undamped B-pass (a block without a
 // per-sample route may have a chain route), else by the fallback (CG,
 // then a gradient step). Replaced gives each distinct reason once.
-func (n *Newton) dampedDirection(l int, gl []*tensor.Dense, lambda float64, s NewtonSettings) ([]*tensor.Dense, BlockStep, error) {
+func (n *Newton) dampedDirection(l int, gl *params.Vector, lambda float64, s NewtonSettings) (*params.Vector, BlockStep, error) {
 	p := n.P
 	o := s.Checks
 	o.Damping = lambda
-	res, err := p.InvHv(l, gl, &o)
+	res, err := p.Block(l).InvHv(gl, &o)
 	why := ""
 	switch {
 	case err != nil:
 		why = err.Error()
-	case !(dotAll(gl, res.U) > 0):
+	case !(gl.Dot(res.U) > 0):
 		why = "not a descent direction"
 	default:
-		return res.U, BlockStep{Kind: res.Kind, Residual: res.Residual, Slope: dotAll(gl, res.U), Certified: res.Certified}, nil
+		return res.U, BlockStep{Direction: DirectionBPass, Kind: res.Kind, Residual: res.Residual, Slope: gl.Dot(res.U), Certified: res.Certified}, nil
 	}
 	if u, ok := n.denseStep(l, gl, lambda); ok {
-		return u, BlockStep{Kind: hvp.KindExact, Residual: math.NaN(), Slope: dotAll(gl, u),
+		return u, BlockStep{Direction: DirectionDense, Kind: hvp.KindRefused, Residual: math.NaN(), Slope: gl.Dot(u),
 			Replaced: "damped B-pass: " + why + "; dense per-sample solve"}, nil
 	}
 	replaced := "damped B-pass: " + why
@@ -223,7 +224,7 @@ func (n *Newton) dampedDirection(l int, gl []*tensor.Dense, lambda float64, s Ne
 		cs.CG.MaxIter = 20 // truncated: a refused block is not worth 100 Hv per step
 	}
 	// λ·‖g_l‖: a scale-free stand-in for λ·h̃ᵀh̃ when CG.Damping is 0.
-	return n.fallback(l, gl, cs, replaced, math.Max(lambda, 1e-8)*hvp.Norm(gl...))
+	return n.fallback(l, gl, cs, replaced, math.Max(lambda, 1e-8)*gl.Norm())
 }
 
 // maxDenseFlops caps the dense per-sample solve: forming the block costs
@@ -233,16 +234,13 @@ const maxDenseFlops = 4e8
 // denseStep solves (H_ll + λ·h̃ᵀh̃ ⊗ I) u = g_l with the block's per-sample
 // curvature formed densely, when that is cheap; ok is false otherwise, or
 // when the solve fails or u is not a descent direction.
-func (n *Newton) denseStep(l int, g []*tensor.Dense, lambda float64) ([]*tensor.Dense, bool) {
+func (n *Newton) denseStep(l int, g *params.Vector, lambda float64) (*params.Vector, bool) {
 	p := n.P
-	var size int
-	for _, t := range g {
-		size += t.Shape().TotalSize()
-	}
+	size := g.Len()
 	if float64(size)*float64(size)*float64(size) > maxDenseFlops {
 		return nil, false
 	}
-	c, err := p.BlockCurvature(l)
+	c, err := p.Block(l).Curvature()
 	if err != nil {
 		return nil, false
 	}
@@ -256,11 +254,11 @@ func (n *Newton) denseStep(l int, g []*tensor.Dense, lambda float64) ([]*tensor.
 		return nil, false
 	}
 	var u mat.VecDense
-	if err := u.SolveVec(h, mat.NewVecDense(size, hvp.Flatten(g))); err != nil {
+	if err := u.SolveVec(h, mat.NewVecDense(size, append([]float64(nil), g.Flat()...))); err != nil {
 		return nil, false
 	}
-	us, err := hvp.SplitLike(u.RawVector().Data, g)
-	if err != nil || !(dotAll(g, us) > 0) {
+	us := params.FromFlat(g.Layout(), u.RawVector().Data)
+	if !(g.Dot(us) > 0) {
 		return nil, false
 	}
 	return us, true

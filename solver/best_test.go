@@ -16,7 +16,7 @@ import (
 
 // teacherStudent returns a student fitting a teacher of its architecture
 // (the optimum is 0).
-func teacherStudent(t *testing.T, seed uint64, spec nets.Spec) *hvp.Products {
+func teacherStudent(t *testing.T, seed uint64, spec nets.Spec) *hvp.Problem {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, 3))
 	teacher, err := nets.Build(spec)
@@ -137,30 +137,30 @@ func testHF(t *testing.T, kron bool) {
 func TestMethodWithGonum(t *testing.T) {
 	tanh, id := ops.TanhFunc{}, ops.IdentityFunc{}
 	spec := nets.Spec{Batch: 7, In: 6, Layers: []nets.Layer{lay(6, tanh, true), lay(6, id, true)}}
-	run := func(method func(*hvp.Products) optimize.Method, target float64) (*optimize.Result, float64) {
+	run := func(method func(*hvp.Problem) optimize.Method, target float64) (*optimize.Result, float64) {
 		p := teacherStudent(t, 8, spec)
 		l0, err := p.LossAt(nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var perr error
-		ws, err := p.CurrentWeights()
+		ws, err := p.Current()
 		if err != nil {
 			t.Fatal(err)
 		}
 		settings := &optimize.Settings{MajorIterations: 2000, Converger: below{target * l0}}
-		res, err := optimize.Minimize(solver.Problem(p, &perr), hvp.Flatten(ws), settings, method(p))
+		res, err := optimize.Minimize(solver.Problem(p, &perr), ws.Flat(), settings, method(p))
 		if err != nil || perr != nil {
 			t.Fatalf("%v, %v", err, perr)
 		}
 		return res, res.F / l0
 	}
-	nr, nrel := run(func(p *hvp.Products) optimize.Method { return &solver.Method{P: p} }, 1e-10)
+	nr, nrel := run(func(p *hvp.Problem) optimize.Method { return &solver.Method{P: p} }, 1e-10)
 	t.Logf("block Newton through gonum: L/L₀ %.3g after %d major iterations, status %v", nrel, nr.Stats.MajorIterations, nr.Status)
 	if !(nrel <= 1e-10) {
 		t.Errorf("block Newton: L/L₀ %.3g", nrel)
 	}
-	lr, lrel := run(func(*hvp.Products) optimize.Method { return &optimize.LBFGS{} }, 1e-6)
+	lr, lrel := run(func(*hvp.Problem) optimize.Method { return &optimize.LBFGS{} }, 1e-6)
 	t.Logf("LBFGS: L/L₀ %.3g after %d major iterations", lrel, lr.Stats.MajorIterations)
 	if nr.Stats.MajorIterations >= lr.Stats.MajorIterations {
 		t.Errorf("block Newton took %d iterations, LBFGS %d", nr.Stats.MajorIterations, lr.Stats.MajorIterations)

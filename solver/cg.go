@@ -7,8 +7,8 @@ import (
 
 	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/hvp"
+	"github.com/newtonia/newtonia/params"
 	"gonum.org/v1/gonum/floats"
-	"gorgonia.org/tensor"
 )
 
 // Defaults of CGOptions.
@@ -30,7 +30,7 @@ type CGOptions struct {
 	// NoDamping: undamped, the default).
 	Damping float64
 	// Precond, if set, applies a symmetric positive definite M⁻¹:
-	// dst = M⁻¹ r, both in hvp.Flatten order.
+	// dst = M⁻¹ r, both in params.Vector's flat order.
 	Precond func(dst, r []float64)
 	// Tol is the target relative residual ‖(H + λI) u − v‖ / ‖v‖.
 	Tol float64
@@ -78,60 +78,63 @@ type CGStats struct {
 }
 
 // CGResult is a block solve by conjugate gradients: the hvp.Result
-// (KindCG, its Residual that of the undamped H_ll) and the solve's stats.
+// (hvp.MethodCG, and KindRefused: not an exact inverse product; its
+// Residual that of the undamped H_ll) and the solve's stats.
 type CGResult struct {
 	*hvp.Result
 	CG CGStats
 }
 
-// InvHvCG solves (H_ll + λI) u = v by conjugate gradients on the exact
-// block Hv, within the caps of o. The result is Certified when CG
-// converged and, undamped, its residual passes the checks of hvp.Options.
-// A solve that did not converge returns its result together with an
-// *errs.LimitError (a cap reached) or an *errs.ConditionError (another
-// reason, e.g. non-positive curvature).
-func InvHvCG(p *hvp.Products, l int, v []*tensor.Dense, o *CGOptions) (res *CGResult, err error) {
+// InvHvCG solves (H_ll + λI) u = v (v of block l's layout) by conjugate
+// gradients on the exact block Hv, within the caps of o. The result is
+// Certified when CG converged and, undamped, its residual passes the
+// checks of hvp.Options. A solve that did not converge returns its result
+// together with an *errs.LimitError (a cap reached) or an
+// *errs.ConditionError (another reason, e.g. non-positive curvature).
+func InvHvCG(p *hvp.Problem, l int, v *params.Vector, o *CGOptions) (res *CGResult, err error) {
 	defer errs.Recover("solver.InvHvCG", &err)
-	if l < 0 || l >= p.Blocks() {
-		return nil, &errs.ArgumentError{What: "block", Value: l, Reason: fmt.Sprintf("want 0 ≤ block < %d", p.Blocks())}
-	}
-	if _, err := p.BlockHv(l, v); err != nil { // checks v, and the inputs
-		return nil, err
-	}
-	apply := func(x []float64) ([]float64, error) {
-		xs, err := hvp.SplitLike(x, v)
-		if err != nil {
-			return nil, err
-		}
-		hx, err := p.BlockHv(l, xs)
-		if err != nil {
-			return nil, err
-		}
-		return hvp.Flatten(hx), nil
-	}
-	x, stats, err := cg(apply, hvp.Flatten(v), o)
+	b, err := block(p, l)
 	if err != nil {
 		return nil, err
 	}
-	u, err := hvp.SplitLike(x, v)
+	if _, err := b.Hv(v); err != nil { // checks v, and the inputs
+		return nil, err
+	}
+	apply := func(x []float64) ([]float64, error) {
+		hx, err := b.Hv(params.FromFlat(b.Layout(), x))
+		if err != nil {
+			return nil, err
+		}
+		return hx.Flat(), nil
+	}
+	x, stats, err := cg(apply, v.Flat(), o)
 	if err != nil {
 		return nil, err
 	}
 	lambda := cgDamping(o)
 	res = &CGResult{CG: *stats, Result: &hvp.Result{
-		U:      u,
-		Kind:   hvp.KindCG,
-		Method: fmt.Sprintf("conjugate gradients, damping %g", lambda),
-		Note:   fmt.Sprintf("%s after %d iterations", stats.Reason, stats.Iterations),
+		U:       params.FromFlat(b.Layout(), x),
+		Kind:    hvp.KindRefused,
+		Method:  hvp.MethodCG,
+		Reasons: []string{fmt.Sprintf("conjugate gradients on the exact Hv, damping %g: an iterative solution, not an exact inverse product", lambda)},
+		Note:    fmt.Sprintf("%s after %d iterations", stats.Reason, stats.Iterations),
 	}}
-	if err := p.Certify(l, v, res.Result, &hvp.Options{BestEffort: true}); err != nil {
+	if err := b.Certify(v, res.Result, &hvp.Options{BestEffort: true}); err != nil {
 		return nil, err
 	}
 	if lambda > 0 { // it solves the damped system: its own residual decides
 		res.Certified = stats.Converged
 	}
 	res.Certified = res.Certified && stats.Converged
-	return res, stats.err(p.BlockName(l), l)
+	return res, stats.err(b.Name(), l)
+}
+
+// block returns p's block l, or an *errs.ArgumentError for l out of range.
+func block(p *hvp.Problem, l int) (*hvp.Block, error) {
+	if l < 0 || l >= p.Blocks() {
+		return nil, &errs.ArgumentError{What: "block", Value: l, Reason: fmt.Sprintf("want 0 ≤ block < %d", p.Blocks())}
+	}
+	return p.Block(l), nil
 }
 
 // err returns the error of a solve that did not converge.
@@ -151,34 +154,27 @@ func (s *CGStats) err(weight string, block int) error {
 }
 
 // InvHvCGFull solves (H + λI) u = v for the full Hessian (all blocks
-// jointly) by conjugate gradients on the exact Hv. H may be indefinite
-// across blocks: CG then stops at the first direction of non-positive
-// curvature and says so. Not converging is an error as for InvHvCG,
-// returned with u and the stats.
-func InvHvCGFull(p *hvp.Products, v []*tensor.Dense, o *CGOptions) (u []*tensor.Dense, stats *CGStats, err error) {
+// jointly; v of p's layout) by conjugate gradients on the exact Hv. H may
+// be indefinite across blocks: CG then stops at the first direction of
+// non-positive curvature and says so. Not converging is an error as for
+// InvHvCG, returned with u and the stats.
+func InvHvCGFull(p *hvp.Problem, v *params.Vector, o *CGOptions) (u *params.Vector, stats *CGStats, err error) {
 	defer errs.Recover("solver.InvHvCGFull", &err)
 	if _, err := p.Hv(v); err != nil { // checks v and the inputs
 		return nil, nil, err
 	}
 	apply := func(x []float64) ([]float64, error) {
-		xs, err := hvp.Unflatten(x, p.Weights)
+		hx, err := p.Hv(params.FromFlat(p.Layout(), x))
 		if err != nil {
 			return nil, err
 		}
-		hx, err := p.Hv(xs)
-		if err != nil {
-			return nil, err
-		}
-		return hvp.Flatten(hx), nil
+		return hx.Flat(), nil
 	}
-	x, stats, err := cg(apply, hvp.Flatten(v), o)
+	x, stats, err := cg(apply, v.Flat(), o)
 	if err != nil {
 		return nil, nil, err
 	}
-	if u, err = hvp.Unflatten(x, p.Weights); err != nil {
-		return nil, nil, err
-	}
-	return u, stats, stats.err("the full Hessian", -1)
+	return params.FromFlat(p.Layout(), x), stats, stats.err("the full Hessian", -1)
 }
 
 // cg solves (A + λI) x = b by (preconditioned) conjugate gradients.
@@ -274,9 +270,13 @@ func cg(apply func([]float64) ([]float64, error), b []float64, o *CGOptions) ([]
 
 // InvHv is exact-else-CG: block l's certified B-pass product when it
 // passes the checks of opt, else conjugate gradients on the exact Hv with
-// cgOpt, the result saying in Note why it fell back.
-func InvHv(p *hvp.Products, l int, v []*tensor.Dense, opt *hvp.Options, cgOpt *CGOptions) (*hvp.Result, error) {
-	res, err := p.InvHv(l, v, opt)
+// cgOpt (hvp.MethodCG), the result saying in Note why it fell back.
+func InvHv(p *hvp.Problem, l int, v *params.Vector, opt *hvp.Options, cgOpt *CGOptions) (*hvp.Result, error) {
+	b, err := block(p, l)
+	if err != nil {
+		return nil, err
+	}
+	res, err := b.InvHv(v, opt)
 	if err == nil && res.Certified {
 		return res, nil
 	}

@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/newtonia/newtonia/hvp"
 	"github.com/newtonia/newtonia/internal/testnet"
 	"github.com/newtonia/newtonia/nets"
+	"github.com/newtonia/newtonia/params"
 	"github.com/newtonia/newtonia/solver"
 	"gonum.org/v1/gonum/mat"
 	"gorgonia.org/tensor"
@@ -56,7 +56,7 @@ func dampedSystem(t *testing.T, m *nets.MLP, l int, h *mat.Dense) (hb, d *mat.De
 
 // dampedStep returns u = (H_ll + λ·D)⁻¹ g_l by a dense LU solve, and the
 // system's condition number.
-func dampedStep(t *testing.T, hb, d *mat.Dense, lambda float64, g *tensor.Dense) (*tensor.Dense, float64) {
+func dampedStep(t *testing.T, hb, d *mat.Dense, lambda float64, g *params.Vector) (*params.Vector, float64) {
 	t.Helper()
 	var k mat.Dense
 	k.Scale(lambda, d)
@@ -110,13 +110,13 @@ func TestStepRecordDampingIsTheOneUsed(t *testing.T) {
 			if len(blocks) == 1 && lambda != rec.Damping {
 				t.Errorf("step %d: StepRecord.Damping %g, block %d's %g", step, rec.Damping, l, lambda)
 			}
-			want, cond := dampedStep(t, hb[l], dd[l], lambda, g[l])
+			want, cond := dampedStep(t, hb[l], dd[l], lambda, g.Block(l))
 			got := make([]float64, 9)
 			for i := range got {
 				got[i] = before[l].Float64s()[i] - after[l].Float64s()[i]
 			}
 			// The damped B-pass against a dense LU solve: 100·ε·cond, as for InvHv.
-			if e, tol := hvp.FlatRelDiff(got, want.Float64s()), 100*testnet.Eps*cond; e > tol {
+			if e, tol := flatRelDiff(got, want.Flat()), 100*testnet.Eps*cond; e > tol {
 				t.Errorf("step %d (%s), block %d: step vs the dense solve with λ %g: %.2e > %.2e", step, rec.Combined, l, lambda, e, tol)
 			}
 		}

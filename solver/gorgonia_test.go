@@ -52,13 +52,13 @@ func gconst(dt tensor.Dtype, v float64, name string) *G.Node {
 // write one: mean squared error over a batch of 16, plus, when decay > 0,
 // weight decay decay·(ΣW1² + ΣW2²) built from G.Square and G.Sum — each
 // weight matrix is then used twice, by its layer and by the penalty.
-func l2Net(t *testing.T, dt tensor.Dtype, decay float64) *hvp.Products {
+func l2Net(t *testing.T, dt tensor.Dtype, decay float64) *hvp.Problem {
 	t.Helper()
 	return l2NetOf(t, dt, decay, true)
 }
 
 // l2NetOf is l2Net, its penalty on W1 alone unless both.
-func l2NetOf(t *testing.T, dt tensor.Dtype, decay float64, both bool) *hvp.Products {
+func l2NetOf(t *testing.T, dt tensor.Dtype, decay float64, both bool) *hvp.Problem {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(1, 2))
 	g := G.NewGraph()
@@ -103,7 +103,7 @@ func TestNewtonReplacedSaysReasonOnce(t *testing.T) {
 		}
 		checked := 0
 		for l, bs := range rec.Blocks {
-			_, err := p.InvHv(l, p.BlockOf(l, g), nil)
+			_, err := p.Block(l).InvHv(g.Block(l), nil)
 			if err == nil || bs.Replaced == "" || strings.Contains(bs.Replaced, "dense per-sample solve") {
 				continue
 			}
@@ -124,7 +124,7 @@ func TestNewtonReplacedSaysReasonOnce(t *testing.T) {
 // probNet is Gorgonia's example 286 in small (a ReLU net whose cost is
 // −mean(softmax(h·W1) ⊙ y), of the probabilities, not of their logarithm),
 // batch 16, 20-30-10, one-hot targets.
-func probNet(t *testing.T, dt tensor.Dtype) *hvp.Products {
+func probNet(t *testing.T, dt tensor.Dtype) *hvp.Problem {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(3, 2))
 	g := G.NewGraph()
@@ -160,13 +160,13 @@ func TestKFACNamesFallbacks(t *testing.T) {
 	p := l2Net(t, tensor.Float64, 1e-3)
 	why := make([]string, p.Blocks())
 	for l := range why {
-		_, err := p.BlockCurvature(l)
+		_, err := p.Block(l).Curvature()
 		if err == nil {
 			t.Fatalf("block %d has a per-sample route", l)
 		}
 		why[l] = err.Error()
 	}
-	w0, err := p.CurrentWeights()
+	w0, err := p.Current()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,11 +175,11 @@ func TestKFACNamesFallbacks(t *testing.T) {
 		t.Fatalf("every block falls back: got %v, want an *errs.ConditionError", err)
 	}
 	for l := range why {
-		if !strings.Contains(err.Error(), p.BlockName(l)) || !strings.Contains(err.Error(), why[l]) {
-			t.Errorf("the error does not name block %d (%s) and why: %v", l, p.BlockName(l), err)
+		if !strings.Contains(err.Error(), p.Block(l).Name()) || !strings.Contains(err.Error(), why[l]) {
+			t.Errorf("the error does not name block %d (%s) and why: %v", l, p.Block(l).Name(), err)
 		}
 	}
-	if w, _ := p.CurrentWeights(); hvp.FlatRelDiff(hvp.Flatten(w), hvp.Flatten(w0)) != 0 {
+	if w, _ := p.Current(); flatRelDiff(w.Flat(), w0.Flat()) != 0 {
 		t.Error("the refused step moved the weights")
 	}
 
@@ -191,8 +191,8 @@ func TestKFACNamesFallbacks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gf := hvp.Flatten(g)
-	alpha := floats.Dot(gf, gf) / floats.Dot(gf, hvp.Flatten(gg))
+	gf := g.Flat()
+	alpha := floats.Dot(gf, gf) / floats.Dot(gf, gg.Flat())
 	rec, err := solver.NewKFAC(p, &solver.KFACSettings{AllowGradientFallback: true}).Iterate()
 	if err != nil {
 		t.Fatal(err)
@@ -202,20 +202,20 @@ func TestKFACNamesFallbacks(t *testing.T) {
 	}
 	for l, f := range rec.Fallbacks {
 		var typed interface{ Is(error) bool }
-		if f.Block != l || f.Weight != p.BlockName(l) || f.Err == nil || f.Err.Error() != why[l] || !errors.As(f.Err, &typed) {
-			t.Errorf("fallback %d: %+v, want block %d (%s): %s, a typed error", l, f, l, p.BlockName(l), why[l])
+		if f.Block != l || f.Weight != p.Block(l).Name() || f.Err == nil || f.Err.Error() != why[l] || !errors.As(f.Err, &typed) {
+			t.Errorf("fallback %d: %+v, want block %d (%s): %s, a typed error", l, f, l, p.Block(l).Name(), why[l])
 		}
 	}
-	w1, err := p.CurrentWeights()
+	w1, err := p.Current()
 	if err != nil {
 		t.Fatal(err)
 	}
-	step := hvp.Flatten(w1)
-	floats.Sub(step, hvp.Flatten(w0))
+	step := w1.Flat()
+	floats.Sub(step, w0.Flat())
 	want := append([]float64(nil), gf...)
 	floats.Scale(-alpha, want)
 	// Two dot products and an axpy in float64: 1e-12.
-	if e := hvp.FlatRelDiff(step, want); e > 1e-12 || math.Abs(rec.Alpha-alpha) > 1e-12*alpha {
+	if e := flatRelDiff(step, want); e > 1e-12 || math.Abs(rec.Alpha-alpha) > 1e-12*alpha {
 		t.Errorf("gradient step vs −(gᵀg/gᵀGg)g: %.2e (α %g, want %g)", e, rec.Alpha, alpha)
 	}
 
@@ -227,14 +227,14 @@ func TestKFACNamesFallbacks(t *testing.T) {
 	named := map[string]bool{}
 	for _, f := range rec.Fallbacks {
 		named[f.Weight] = true
-		if _, err := p.BlockCurvature(f.Block); err == nil || f.Err.Error() != err.Error() {
+		if _, err := p.Block(f.Block).Curvature(); err == nil || f.Err.Error() != err.Error() {
 			t.Errorf("fallback %+v: BlockCurvature says %v", f, err)
 		}
 	}
 	for l := range p.Blocks() {
-		_, err := p.BlockCurvature(l)
-		if (err != nil) != named[p.BlockName(l)] {
-			t.Errorf("block %d (%s): route error %v, named as fallen back %v", l, p.BlockName(l), err, named[p.BlockName(l)])
+		_, err := p.Block(l).Curvature()
+		if (err != nil) != named[p.Block(l).Name()] {
+			t.Errorf("block %d (%s): route error %v, named as fallen back %v", l, p.Block(l).Name(), err, named[p.Block(l).Name()])
 		}
 	}
 	if rec.Gradient != len(rec.Fallbacks) || len(rec.Fallbacks) == 0 || len(rec.Fallbacks) == p.Blocks() {
@@ -259,10 +259,10 @@ func TestKFACSaysWhyNoStep(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c := floats.Dot(hvp.Flatten(g), hvp.Flatten(gg)); !(c < 0) {
+		if c := floats.Dot(g.Flat(), gg.Flat()); !(c < 0) {
 			t.Fatalf("%v: gᵀGg = %g: G is not indefinite here", dt, c)
 		}
-		w0, err := p.CurrentWeights()
+		w0, err := p.Current()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -270,11 +270,11 @@ func TestKFACSaysWhyNoStep(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		w1, err := p.CurrentWeights()
+		w1, err := p.Current()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rec.Alpha != 0 || hvp.FlatRelDiff(hvp.Flatten(w1), hvp.Flatten(w0)) != 0 {
+		if rec.Alpha != 0 || flatRelDiff(w1.Flat(), w0.Flat()) != 0 {
 			t.Fatalf("%v: a step was taken: %+v", dt, rec)
 		}
 		if !strings.Contains(rec.Note, "no step") || !strings.Contains(rec.Note, "not convex") {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/hvp"
+	"github.com/newtonia/newtonia/params"
 	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
 )
@@ -42,7 +43,7 @@ type HFSettings struct {
 	// (Tikhonov, split by the factors' mean eigenvalues) and inverted by
 	// Cholesky; a block without a per-sample route, or whose factor is
 	// not positive definite, is left unpreconditioned. It costs n_l JVPs
-	// per block per step (hvp.BlockCurvature).
+	// per block per step (hvp.Block.Curvature).
 	Kronecker bool
 }
 
@@ -60,7 +61,7 @@ type HFRecord struct {
 
 // HF is Hessian-free optimisation as in Martens (2010): each step solves
 // (G + λI) d = −g by conjugate gradients on exact Gauss–Newton products
-// (hvp.Products.GGNv), started from the previous step scaled by Decay and
+// (hvp.Problem.GGNv), started from the previous step scaled by Decay and
 // stopped by Martens' relative-progress criterion; keeps the iterates at
 // i = ⌈1.3^k⌉ and takes the latest one whose loss is not beaten by an
 // earlier one (CG backtracking); adapts λ Levenberg–Marquardt style to the
@@ -68,7 +69,7 @@ type HFRecord struct {
 // ρ < ¼, ·2/3 for ρ > ¾); and takes it with an Armijo line search, so the
 // loss never increases.
 type HF struct {
-	P        *hvp.Products
+	P        *hvp.Problem
 	Settings HFSettings
 	Steps    int
 	lambda   float64   // the current λ (0 before the first step, and with NoDamping)
@@ -76,7 +77,7 @@ type HF struct {
 }
 
 // NewHF returns an HF solver on p's weights (settings may be nil).
-func NewHF(p *hvp.Products, settings *HFSettings) *HF {
+func NewHF(p *hvp.Problem, settings *HFSettings) *HF {
 	h := &HF{P: p}
 	if settings != nil {
 		h.Settings = *settings
@@ -130,33 +131,25 @@ func (h *HF) Iterate() (rec *HFRecord, err error) {
 	}
 	rec = &HFRecord{Step: h.Steps, Loss: loss, NewLoss: loss, Damping: h.lambda, Rho: math.NaN()}
 	h.Steps++
-	g := hvp.Flatten(gs)
+	g := gs.Flat()
 	if floats.Norm(g, 2) == 0 {
 		rec.Duration = time.Since(t0)
 		return rec, nil
 	}
-	base, err := p.CurrentWeights()
+	base, err := p.Current()
 	if err != nil {
 		return nil, err
 	}
-	w := hvp.Flatten(base)
+	w := base.Flat()
 	gv := func(x []float64) ([]float64, error) {
-		xs, err := hvp.Unflatten(x, p.Weights)
+		out, err := p.GGNv(params.FromFlat(p.Layout(), x))
 		if err != nil {
 			return nil, err
 		}
-		out, err := p.GGNv(xs)
-		if err != nil {
-			return nil, err
-		}
-		return hvp.Flatten(out), nil
+		return out.Flat(), nil
 	}
 	lossAt := func(x []float64) float64 {
-		ws, err := hvp.Unflatten(x, p.Weights)
-		if err != nil {
-			return math.Inf(1)
-		}
-		l, err := p.LossAt(ws)
+		l, err := p.LossAt(params.FromFlat(p.Layout(), x))
 		if err != nil || math.IsNaN(l) {
 			return math.Inf(1)
 		}
@@ -284,11 +277,7 @@ func (h *HF) Iterate() (rec *HFRecord, err error) {
 			l = lossAt(x)
 		}
 		if l <= loss+s.Armijo*a*slope {
-			ws, err := hvp.Unflatten(x, p.Weights)
-			if err != nil {
-				return nil, err
-			}
-			if err := setWeights(p, ws); err != nil {
+			if err := p.SetWeights(params.FromFlat(p.Layout(), x)); err != nil {
 				return nil, err
 			}
 			rec.NewLoss, rec.StepSize = l, a
@@ -306,7 +295,8 @@ func (h *HF) Iterate() (rec *HFRecord, err error) {
 }
 
 // kronecker returns the Kronecker-factored block preconditioner at the
-// current point for damping λ: dst = P⁻¹ r, both in hvp.Flatten order.
+// current point for damping λ: dst = P⁻¹ r, both in params.Vector's flat
+// order.
 func (h *HF) kronecker(lambda float64) func(dst, r []float64) {
 	p := h.P
 	type blockInv struct {
@@ -314,14 +304,8 @@ func (h *HF) kronecker(lambda float64) func(dst, r []float64) {
 		a, g      *mat.Cholesky
 	}
 	var blocks []blockInv
-	off := map[int]int{} // weight index → offset in the flattened vector
-	o := 0
-	for k, w := range p.Weights {
-		off[k] = o
-		o += w.Shape().TotalSize()
-	}
 	for l := 0; l < p.Blocks(); l++ {
-		c, err := p.BlockCurvature(l)
+		c, err := p.Block(l).Curvature()
 		if err != nil {
 			continue
 		}
@@ -353,7 +337,7 @@ func (h *HF) kronecker(lambda float64) func(dst, r []float64) {
 		if !ca.Factorize(&a) || !cg.Factorize(g) {
 			continue
 		}
-		blocks = append(blocks, blockInv{off: off[p.Block(l)[0]], k: k, n: n, a: &ca, g: &cg})
+		blocks = append(blocks, blockInv{off: p.Layout().Offset(p.Layout().BlockWeights(l)[0]), k: k, n: n, a: &ca, g: &cg})
 	}
 	return func(dst, r []float64) {
 		copy(dst, r)

@@ -8,8 +8,8 @@ import (
 
 	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/hvp"
+	"github.com/newtonia/newtonia/params"
 	"gonum.org/v1/gonum/mat"
-	"gorgonia.org/tensor"
 )
 
 // KFACSettings configure KFAC; every zero value means the default beside
@@ -47,7 +47,7 @@ type KFACSettings struct {
 // its Kronecker-factored direction, and why.
 type KFACFallback struct {
 	Block  int
-	Weight string // the block's weights, as hvp.Products.BlockName
+	Weight string // the block's weights, as hvp.Block.Name
 	// Err says why, as the typed error of package errs that decided it:
 	// mostly the block's per-sample route's (a weight used twice, as
 	// weight decay does; no layer h·W; a loss that is not row-separable),
@@ -86,7 +86,7 @@ type KFACRecord struct {
 // approximation of the curvature (with the data's targets bound, of the
 // empirical Fisher), only the step length uses the exact G.
 type KFAC struct {
-	P        *hvp.Products
+	P        *hvp.Problem
 	Settings KFACSettings
 	Steps    int
 	a, dd    []*mat.SymDense // moving averages, per block
@@ -95,7 +95,7 @@ type KFAC struct {
 }
 
 // NewKFAC returns a KFAC on p's weights (settings nil: the defaults).
-func NewKFAC(p *hvp.Products, settings *KFACSettings) *KFAC {
+func NewKFAC(p *hvp.Problem, settings *KFACSettings) *KFAC {
 	k := &KFAC{P: p}
 	if settings != nil {
 		k.Settings = *settings
@@ -134,10 +134,11 @@ func (k *KFAC) Iterate() (rec *KFACRecord, err error) {
 		return nil, err
 	}
 	p := k.P
-	loss, g, fs, err := p.Kronecker()
+	kf, err := p.Kronecker()
 	if err != nil {
 		return nil, err
 	}
+	loss, g, fs := kf.Loss, kf.Grad, kf.Factors
 	rec = &KFACRecord{Step: k.Steps, Loss: loss, Fallbacks: k.fallbacks(fs, g)}
 	rec.Gradient = len(rec.Fallbacks)
 	if rec.Gradient == p.Blocks() && !s.AllowGradientFallback {
@@ -157,10 +158,12 @@ func (k *KFAC) Iterate() (rec *KFACRecord, err error) {
 	if err != nil {
 		return nil, err
 	}
-	gd := dotAll(g, d)
+	gd := g.Dot(d)
 	if !(gd < 0) { // not a descent direction (rounding at a stationary point): the gradient
 		rec.Note = fmt.Sprintf("the Kronecker-factored direction is not a descent direction (⟨g, d⟩ = %.3g): the plain gradient taken", gd)
-		d, gd = scaledAll(-1, g), -dotAll(g, g)
+		d = g.Clone()
+		d.Scale(-1)
+		gd = -g.Dot(g)
 	}
 	if gd == 0 {
 		rec.Note = "no step: the gradient is zero"
@@ -171,28 +174,26 @@ func (k *KFAC) Iterate() (rec *KFACRecord, err error) {
 	if err != nil {
 		return nil, err
 	}
-	curv := dotAll(d, gdd)
+	curv := d.Dot(gdd)
 	if !(curv > 0) { // no minimum of the model along d: no step length
 		rec.Note = k.noCurvature(curv)
 		rec.Duration = time.Since(t0)
 		return rec, nil
 	}
 	rec.Alpha = -gd / curv
-	base, err := p.CurrentWeights()
+	base, err := p.Current()
 	if err != nil {
 		return nil, err
 	}
 	if s.MaxRadius > 0 {
-		if limit := s.MaxRadius * math.Max(hvp.Norm(base...), 1); rec.Alpha*hvp.Norm(d...) > limit {
-			rec.Alpha = limit / hvp.Norm(d...)
+		if limit := s.MaxRadius * math.Max(base.Norm(), 1); rec.Alpha*d.Norm() > limit {
+			rec.Alpha = limit / d.Norm()
 		}
 	}
 	rec.Model = rec.Alpha*gd + 0.5*rec.Alpha*rec.Alpha*curv
-	ws := make([]*tensor.Dense, len(base))
-	for i := range base {
-		ws[i] = axpy(base[i], rec.Alpha, d[i])
-	}
-	if err := setWeights(p, ws); err != nil {
+	ws := base.Clone()
+	ws.AddScaled(rec.Alpha, d)
+	if err := p.SetWeights(ws); err != nil {
 		return nil, err
 	}
 	rec.Duration = time.Since(t0)
@@ -228,10 +229,10 @@ func (k *KFAC) update(fs []*hvp.Factors, s KFACSettings) error {
 		}
 		var reason string
 		if k.ca[l], reason = dampedCholesky(k.a[l], root); reason != "" {
-			return &errs.ConditionError{Block: l, Weight: k.P.BlockName(l), Reason: "input factor A: " + reason}
+			return &errs.ConditionError{Block: l, Weight: k.P.Block(l).Name(), Reason: "input factor A: " + reason}
 		}
 		if k.cd[l], reason = dampedCholesky(k.dd[l], root); reason != "" {
-			return &errs.ConditionError{Block: l, Weight: k.P.BlockName(l), Reason: "adjoint factor DD: " + reason}
+			return &errs.ConditionError{Block: l, Weight: k.P.Block(l).Name(), Reason: "adjoint factor DD: " + reason}
 		}
 	}
 	return nil
@@ -273,44 +274,43 @@ func dampedCholesky(m *mat.SymDense, c float64) (*mat.Cholesky, string) {
 // fallbacks returns the blocks that take the plain gradient this step,
 // and why: no factors (the per-sample route's error), or a weight that is
 // not the matrix the factors fit.
-func (k *KFAC) fallbacks(fs []*hvp.Factors, g []*tensor.Dense) []KFACFallback {
+func (k *KFAC) fallbacks(fs []*hvp.Factors, g *params.Vector) []KFACFallback {
 	p := k.P
+	lay := g.Layout()
 	var out []KFACFallback
 	for l := range p.Blocks() {
 		var err error
-		params := p.Block(l)
+		ws := lay.BlockWeights(l)
+		name := p.Block(l).Name()
 		if fs[l] == nil {
 			err = k.noFactors(l)
-		} else if s := g[params[0]].Shape(); len(s) != 2 {
-			err = &errs.ConditionError{Block: l, Weight: p.BlockName(l),
-				Reason: fmt.Sprintf("K-FAC's direction needs the block's weight as a matrix, and %s has shape %v", p.Weights[params[0]].Name(), s)}
+		} else if s := lay.Shape(ws[0]); len(s) != 2 {
+			err = &errs.ConditionError{Block: l, Weight: name,
+				Reason: fmt.Sprintf("K-FAC's direction needs the block's weight as a matrix, and %s has shape %v", p.Weights()[ws[0]].Name(), s)}
 		} else {
-			size := 0
-			for _, i := range params {
-				size += g[i].Shape().TotalSize()
-			}
+			size := lay.Block(l).Len()
 			if ka, kd := fs[l].A.SymmetricDim(), fs[l].DD.SymmetricDim(); ka*kd != size || s[1] != kd {
-				err = &errs.ConditionError{Block: l, Weight: p.BlockName(l),
+				err = &errs.ConditionError{Block: l, Weight: name,
 					Reason: fmt.Sprintf("its factors (%d×%d and %d×%d) do not fit its weights (%d values, %d columns)", ka, ka, kd, kd, size, s[1])}
 			}
 		}
 		if err != nil {
-			out = append(out, KFACFallback{Block: l, Weight: p.BlockName(l), Err: err})
+			out = append(out, KFACFallback{Block: l, Weight: name, Err: err})
 		}
 	}
 	return out
 }
 
 // noFactors returns why block l has no Kronecker factors: its per-sample
-// route's error (hvp.Products.BlockCurvature returns it before running
+// route's error (hvp.Block.Curvature returns it before running
 // anything), found once.
 func (k *KFAC) noFactors(l int) error {
 	if err, ok := k.why[l]; ok {
 		return err
 	}
-	_, err := k.P.BlockCurvature(l)
+	_, err := k.P.Block(l).Curvature()
 	if err == nil {
-		err = &errs.ConditionError{Block: l, Weight: k.P.BlockName(l), Reason: "hvp.Kronecker gave the block no factors"}
+		err = &errs.ConditionError{Block: l, Weight: k.P.Block(l).Name(), Reason: "hvp.Kronecker gave the block no factors"}
 	}
 	if k.why == nil {
 		k.why = map[int]error{}
@@ -322,9 +322,6 @@ func (k *KFAC) noFactors(l int) error {
 // noCurvature says why a direction with ⟨d, G d⟩ = curv ≤ 0 gives no step.
 func (k *KFAC) noCurvature(curv float64) string {
 	out := "the net's output"
-	if z, err := k.P.GGNOutput(); err == nil {
-		out = errs.Label(z)
-	}
 	msg := fmt.Sprintf("no step: the Gauss–Newton curvature along the direction, ⟨d, G d⟩ = %.3g, is not positive, "+
 		"so the exact Gauss–Newton model has no minimum along it", curv)
 	if curv < 0 {
@@ -337,26 +334,24 @@ func (k *KFAC) noCurvature(curv float64) string {
 // direction returns −Ã⁻¹∇W̃D̃⁻¹ for every block with factors (W̃: the
 // weight and its bias as one matrix, the bias its last row), −g_l for the
 // blocks that fall back.
-func (k *KFAC) direction(g []*tensor.Dense, fall []KFACFallback) ([]*tensor.Dense, error) {
+func (k *KFAC) direction(g *params.Vector, fall []KFACFallback) (*params.Vector, error) {
 	p := k.P
+	lay := g.Layout()
 	plain := map[int]bool{}
 	for _, f := range fall {
 		plain[f.Block] = true
 	}
-	d := make([]*tensor.Dense, len(g))
+	d := params.New(lay)
 	for l := range p.Blocks() {
-		params := p.Block(l)
+		db := d.Block(l)
 		if plain[l] || k.ca[l] == nil {
-			for _, i := range params {
-				d[i] = scaled(-1, g[i])
-			}
+			db.CopyFrom(g.Block(l))
+			db.Scale(-1)
 			continue
 		}
-		var stacked []float64
-		for _, i := range params {
-			stacked = append(stacked, hvp.Data(g[i])...)
-		}
-		cols := g[params[0]].Shape()[1]
+		ws := lay.BlockWeights(l)
+		stacked := append([]float64(nil), g.Block(l).Flat()...)
+		cols := lay.Shape(ws[0])[1]
 		rows := len(stacked) / cols
 		var x, yt mat.Dense
 		if err := k.ca[l].SolveTo(&x, mat.NewDense(rows, cols, stacked)); err != nil {
@@ -369,14 +364,12 @@ func (k *KFAC) direction(g []*tensor.Dense, fall []KFACFallback) ([]*tensor.Dens
 		y.CloneFrom(yt.T())
 		u := y.RawMatrix().Data
 		off := 0
-		for _, i := range params {
-			n := g[i].Shape().TotalSize()
-			part := append([]float64(nil), u[off:off+n]...)
+		for _, i := range ws {
+			part := d.Weight(i)
 			for j := range part {
-				part[j] = -part[j]
+				part[j] = -u[off+j]
 			}
-			d[i] = tensor.New(tensor.WithShape(g[i].Shape().Clone()...), tensor.WithBacking(part))
-			off += n
+			off += len(part)
 		}
 	}
 	return d, nil

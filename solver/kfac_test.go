@@ -8,6 +8,7 @@ import (
 	"github.com/newtonia/newtonia/hvp"
 	"github.com/newtonia/newtonia/nets"
 	"github.com/newtonia/newtonia/ops"
+	"github.com/newtonia/newtonia/params"
 	"github.com/newtonia/newtonia/solver"
 	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
@@ -17,13 +18,13 @@ import (
 
 // kfacNet is a tanh net with biases and softmax cross-entropy averaged over
 // the batch, one-hot targets.
-func kfacNet(t *testing.T, seed uint64) (*nets.MLP, *hvp.Products) {
+func kfacNet(t *testing.T, seed uint64) (*nets.MLP, *hvp.Problem) {
 	t.Helper()
 	return kfacNetLoss(t, seed, nets.SoftmaxCrossEntropy)
 }
 
 // kfacNetLoss is kfacNet with another loss.
-func kfacNetLoss(t *testing.T, seed uint64, loss string) (*nets.MLP, *hvp.Products) {
+func kfacNetLoss(t *testing.T, seed uint64, loss string) (*nets.MLP, *hvp.Problem) {
 	t.Helper()
 	m, err := nets.Build(nets.Spec{Batch: 12, In: 5, Loss: loss, Reduction: nets.ReductionMean,
 		Layers: []nets.Layer{{Out: 6, Act: ops.TanhFunc{}, Bias: true}, {Out: 3, Act: ops.IdentityFunc{}, Bias: true}}})
@@ -54,7 +55,7 @@ func kfacNetLoss(t *testing.T, seed uint64, loss string) (*nets.MLP, *hvp.Produc
 func TestKFACStepMatchesDenseKronecker(t *testing.T) {
 	_, p := kfacNet(t, 1)
 	const lambda = 0.1
-	w0, err := p.CurrentWeights()
+	w0, err := p.Current()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,14 +65,14 @@ func TestKFACStepMatchesDenseKronecker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w1, err := p.CurrentWeights()
+	w1, err := p.Current()
 	if err != nil {
 		t.Fatal(err)
 	}
-	step := hvp.Flatten(w1)
-	floats.Sub(step, hvp.Flatten(w0))
+	step := w1.Flat()
+	floats.Sub(step, w0.Flat())
 	// Cholesky and Kronecker solves of matrices of condition ≲ 1e3: 1e-10.
-	if diff := hvp.FlatRelDiff(step, want); !(diff < 1e-10) || math.Abs(rec.Alpha-alpha) > 1e-10*alpha {
+	if diff := flatRelDiff(step, want); !(diff < 1e-10) || math.Abs(rec.Alpha-alpha) > 1e-10*alpha {
 		t.Errorf("step differs from the dense Kronecker solve by %.3g (α %g, want %g)", diff, rec.Alpha, alpha)
 	}
 	if !(rec.Model < 0) || rec.Gradient != 0 {
@@ -83,15 +84,15 @@ func TestKFACStepMatchesDenseKronecker(t *testing.T) {
 // per block, d = −(Ã ⊗ D̃)⁻¹vec(∇W̃) for the factors damped by λ (0:
 // undamped) and solved densely (the Kronecker product built and
 // LU-solved), and α = −⟨g, d⟩/⟨d, G d⟩ with G d from a GGNv call; and α.
-func denseKFACStep(t *testing.T, p *hvp.Products, lambda float64) ([]float64, float64) {
+func denseKFACStep(t *testing.T, p *hvp.Problem, lambda float64) ([]float64, float64) {
 	t.Helper()
-	_, g, fs, err := p.Kronecker()
+	kf, err := p.Kronecker()
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := make([]*tensor.Dense, len(g))
+	g, fs := kf.Grad, kf.Factors
+	d := params.New(p.Layout())
 	for l := range p.Blocks() {
-		params := p.Block(l)
 		damped := func(m *mat.SymDense) *mat.Dense {
 			n := m.SymmetricDim()
 			out := mat.DenseCopyOf(m)
@@ -102,29 +103,21 @@ func denseKFACStep(t *testing.T, p *hvp.Products, lambda float64) ([]float64, fl
 		}
 		var k mat.Dense
 		k.Kronecker(damped(fs[l].A), damped(fs[l].DD))
-		var rhs []float64
-		for _, i := range params {
-			rhs = append(rhs, hvp.Data(g[i])...)
-		}
+		rhs := append([]float64(nil), g.Block(l).Flat()...)
 		var u mat.VecDense
 		if err := u.SolveVec(&k, mat.NewVecDense(len(rhs), rhs)); err != nil {
 			t.Fatal(err)
 		}
-		off := 0
-		for _, i := range params {
-			n := g[i].Shape().TotalSize()
-			part := append([]float64(nil), u.RawVector().Data[off:off+n]...)
-			floats.Scale(-1, part)
-			d[i] = tensor.New(tensor.WithShape(g[i].Shape().Clone()...), tensor.WithBacking(part))
-			off += n
-		}
+		db := params.FromFlat(p.Layout().Block(l), u.RawVector().Data)
+		db.Scale(-1)
+		d.Block(l).CopyFrom(db)
 	}
 	gd, err := p.GGNv(d)
 	if err != nil {
 		t.Fatal(err)
 	}
-	alpha := -floats.Dot(hvp.Flatten(g), hvp.Flatten(d)) / floats.Dot(hvp.Flatten(d), hvp.Flatten(gd))
-	want := hvp.Flatten(d)
+	alpha := -floats.Dot(g.Flat(), d.Flat()) / floats.Dot(d.Flat(), gd.Flat())
+	want := append([]float64(nil), d.Flat()...)
 	floats.Scale(alpha, want)
 	return want, alpha
 }

@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/newtonia/newtonia/hvp"
+	"github.com/newtonia/newtonia/params"
 	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/optimize"
 )
@@ -11,7 +12,7 @@ import (
 // Method is the damped exact block-Newton direction as a gonum
 // optimize.Method: gonum's line search (Linesearcher, Backtracking by
 // default) and convergence tests (optimize.Settings) drive it, on the
-// Problem of the same Products:
+// Problem of the same hvp.Problem:
 //
 //	m := &solver.Method{P: p}
 //	res, err := optimize.Minimize(solver.Problem(p, &perr), x0, settings, m)
@@ -27,7 +28,7 @@ import (
 // weight nodes (gorgonia.Let) as the method goes: the weights hold the
 // last iterate a direction was computed at.
 type Method struct {
-	P            *hvp.Products
+	P            *hvp.Problem
 	Settings     NewtonSettings
 	Linesearcher optimize.Linesearcher
 
@@ -146,28 +147,26 @@ func (m *Method) direction(loc *optimize.Location, dir []float64) float64 {
 		floats.ScaleTo(dir, -1, loc.Gradient)
 		return 1 / math.Max(floats.Norm(loc.Gradient, 2), 1)
 	}
-	ws, err := hvp.Unflatten(loc.X, p.Weights)
-	if err != nil || setWeights(p, ws) != nil {
+	n := p.Layout().Len()
+	if len(loc.X) != n || len(loc.Gradient) != n || p.SetWeights(params.FromFlat(p.Layout(), append([]float64(nil), loc.X...))) != nil {
 		return fallback()
 	}
-	g, err := hvp.Unflatten(loc.Gradient, p.Weights)
-	if err != nil {
-		return fallback()
-	}
+	g := params.FromFlat(p.Layout(), append([]float64(nil), loc.Gradient...))
 	s, err := m.newton.settings(true)
 	if err != nil { // Run validated them: not reached
 		return fallback()
 	}
 	l := m.iter % p.Blocks() // one block per major iteration, in turn
 	m.iter++
-	ul, _, err := m.newton.dampedDirection(l, p.BlockOf(l, g), s.Damping, s)
+	ul, _, err := m.newton.dampedDirection(l, g.Block(l), s.Damping, s)
 	if err != nil {
 		return fallback()
 	}
-	d := hvp.Flatten(p.Scatter(l, ul))
-	if !(floats.Dot(d, loc.Gradient) > 0) {
+	d := params.New(p.Layout())
+	d.Block(l).CopyFrom(ul)
+	if !(floats.Dot(d.Flat(), loc.Gradient) > 0) {
 		return fallback()
 	}
-	floats.ScaleTo(dir, -1, d)
+	floats.ScaleTo(dir, -1, d.Flat())
 	return 1
 }

@@ -7,8 +7,8 @@ import (
 
 	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/hvp"
+	"github.com/newtonia/newtonia/params"
 	"gonum.org/v1/gonum/floats"
-
 	"gonum.org/v1/gonum/mat"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -115,10 +115,40 @@ type NewtonSettings struct {
 	Checks hvp.Options
 }
 
+// Direction is what computed a block's step.
+type Direction int
+
+const (
+	// DirectionNone: the block did not move (CombineCyclic's other
+	// blocks).
+	DirectionNone Direction = iota
+	// DirectionBPass: the exact B-pass (BlockStep.Kind says what it
+	// computed).
+	DirectionBPass
+	// DirectionDense: the block's per-sample curvature solved densely.
+	DirectionDense
+	// DirectionCG: conjugate gradients on the exact Hv.
+	DirectionCG
+	// DirectionGradient: the gradient step LearnRate·g_l.
+	DirectionGradient
+)
+
+var directionNames = [...]string{"none", "B-pass", "dense per-sample solve", "conjugate gradients", "gradient step"}
+
+func (d Direction) String() string {
+	if d < 0 || int(d) >= len(directionNames) {
+		return fmt.Sprintf("Direction(%d)", int(d))
+	}
+	return directionNames[d]
+}
+
 // BlockStep records what one block contributed to a step.
 type BlockStep struct {
-	Kind     hvp.Kind // of the direction used (KindCG or a B-pass kind; gradient steps say so in Replaced)
-	Residual float64  // ‖H_ll u − g_l‖/‖g_l‖ of the direction used
+	Direction Direction // what computed the direction used
+	// Kind is the B-pass's kind for DirectionBPass; any other direction
+	// is not an exact inverse product: hvp.KindRefused.
+	Kind     hvp.Kind
+	Residual float64 // ‖H_ll u − g_l‖/‖g_l‖ of the direction used (NaN: not computed)
 	// Certified reports that the direction's product passed every check
 	// of hvp.Options (or, for CG, converged). Newton takes uncertified
 	// B-pass results only when Checks.BestEffort or Checks.NoCertificate
@@ -157,12 +187,12 @@ type StepRecord struct {
 	Duration   time.Duration
 }
 
-// Newton takes block-Newton steps on the weights of a Products: per block
+// Newton takes block-Newton steps on the weights of a Problem: per block
 // the exact u_l = H_ll⁻¹ g_l (a solution of H_ll u = g_l for Newton-only
 // blocks), combined into d = −(u_1, …, u_L), with a backtracking line
 // search on the loss. It is also a gorgonia.Solver.
 type Newton struct {
-	P        *hvp.Products
+	P        *hvp.Problem
 	Settings NewtonSettings
 	// Steps and Fallbacks count the steps taken and the blocks that fell
 	// back, over the solver's life.
@@ -174,7 +204,7 @@ type Newton struct {
 var _ G.Solver = (*Newton)(nil)
 
 // NewNewton returns a Newton solver on p's weights (settings may be nil).
-func NewNewton(p *hvp.Products, settings *NewtonSettings) *Newton {
+func NewNewton(p *hvp.Problem, settings *NewtonSettings) *Newton {
 	n := &Newton{P: p}
 	if settings != nil {
 		n.Settings = *settings
@@ -259,12 +289,13 @@ func (n *Newton) Iterate() (rec *StepRecord, err error) {
 	}
 	rec = &StepRecord{Step: n.Steps, Loss: loss, NewLoss: loss, Damping: s.Damping}
 	L := p.Blocks()
-	ub := make([][]*tensor.Dense, L) // each block's step
+	ub := make([]*params.Vector, L) // each block's step
 	for l := range L {
 		var bs BlockStep
-		gl := p.BlockOf(l, g)
+		gl := g.Block(l)
 		if s.Combine == CombineCyclic && l != n.Steps%L {
-			ub[l] = scaledAll(0, gl)
+			ub[l] = gl.Clone()
+			ub[l].Scale(0)
 			rec.Blocks = append(rec.Blocks, bs)
 			continue
 		}
@@ -283,29 +314,27 @@ func (n *Newton) Iterate() (rec *StepRecord, err error) {
 			return nil, err
 		}
 		for l := range ub {
-			ub[l] = scaledAll(rec.Weights[l], ub[l])
+			ub[l].Scale(rec.Weights[l])
 		}
 	}
-	u := make([]*tensor.Dense, len(g))
+	u := params.New(p.Layout())
 	for l := range ub {
-		for i, k := range p.Block(l) {
-			u[k] = ub[l][i]
-		}
+		u.Block(l).CopyFrom(ub[l])
 	}
-	var slope float64 // ⟨g, d⟩ < 0
-	for k := range u {
-		slope -= dotT(g[k], u[k])
+	var slope float64 // ⟨g, d⟩ < 0, weight by weight
+	for k := range p.Layout().Weights() {
+		slope -= floats.Dot(g.Weight(k), u.Weight(k))
 	}
 	n.Steps++
 	n.Fallbacks += rec.Fallbacks
-	base, err := p.CurrentWeights()
+	base, err := p.Current()
 	if err != nil {
 		return nil, err
 	}
 	// The first step is capped at the trust radius (relative to ‖w‖): an
 	// exact Newton step of an ill-conditioned block can be enormous along
 	// its flat directions, far beyond the region where the model holds.
-	dn, wn := hvp.Norm(u...), hvp.Norm(base...)
+	dn, wn := u.Norm(), base.Norm()
 	if n.radius == 0 {
 		n.radius = s.Radius
 	}
@@ -316,13 +345,11 @@ func (n *Newton) Iterate() (rec *StepRecord, err error) {
 	}
 	first := t
 	for rec.Backtracks = 0; rec.Backtracks <= s.MaxBacktracks; rec.Backtracks++ {
-		ws := make([]*tensor.Dense, len(base))
-		for k := range base {
-			ws[k] = axpy(base[k], -t, u[k])
-		}
+		ws := base.Clone()
+		ws.AddScaled(-t, u)
 		lt, err := p.LossAt(ws)
 		if err == nil && lt <= loss+s.Armijo*t*slope {
-			if err := setWeights(p, ws); err != nil {
+			if err := p.SetWeights(ws); err != nil {
 				return nil, err
 			}
 			rec.StepSize, rec.NewLoss = t, lt
@@ -347,20 +374,22 @@ func (n *Newton) Iterate() (rec *StepRecord, err error) {
 // M t = b with M_kl = u_kᵀ (H (0, …, u_l, …, 0))_k, b_l = ⟨g_l, u_l⟩; all
 // the average t_l = 1/L if M is not positive definite (the loss is not
 // convex on the span: every block's step alone may already fit the batch).
-func (n *Newton) subspace(g []*tensor.Dense, u [][]*tensor.Dense) ([]float64, error) {
+func (n *Newton) subspace(g *params.Vector, u []*params.Vector) ([]float64, error) {
 	L := len(u)
 	m := mat.NewSymDense(L, nil)
 	b := mat.NewVecDense(L, nil)
 	ones := make([]float64, L) // the fallback: the average of the block steps
 	for l := range u {
 		ones[l] = 1 / float64(L)
-		b.SetVec(l, dotAll(n.P.BlockOf(l, g), u[l]))
-		hu, err := n.P.Hv(n.P.Scatter(l, u[l]))
+		b.SetVec(l, g.Block(l).Dot(u[l]))
+		ul := params.New(n.P.Layout())
+		ul.Block(l).CopyFrom(u[l])
+		hu, err := n.P.Hv(ul)
 		if err != nil {
 			return nil, err
 		}
 		for k := 0; k <= l; k++ {
-			m.SetSym(k, l, dotAll(u[k], n.P.BlockOf(k, hu)))
+			m.SetSym(k, l, u[k].Dot(hu.Block(k)))
 		}
 	}
 	var chol mat.Cholesky
@@ -381,36 +410,36 @@ func (n *Newton) subspace(g []*tensor.Dense, u [][]*tensor.Dense) ([]float64, er
 
 // direction returns block l's step u_l (to be subtracted) and its record:
 // the exact B-pass's, else the fallback's.
-func (n *Newton) direction(l int, g []*tensor.Dense, s NewtonSettings) ([]*tensor.Dense, BlockStep, error) {
+func (n *Newton) direction(l int, g *params.Vector, s NewtonSettings) (*params.Vector, BlockStep, error) {
 	u, bs, why := n.exact(l, g, s.Checks, s.ExactOnly)
 	if why == "" {
 		return u, bs, nil
 	}
-	return n.fallback(l, g, s, why, 1e-4*hvp.Norm(g...))
+	return n.fallback(l, g, s, why, 1e-4*g.Norm())
 }
 
 // exact returns block l's B-pass direction with the checks of o, or why it
 // is not one (refused, failing its checks, not a descent direction).
-func (n *Newton) exact(l int, g []*tensor.Dense, o hvp.Options, exactOnly bool) ([]*tensor.Dense, BlockStep, string) {
-	res, err := n.P.InvHv(l, g, &o)
+func (n *Newton) exact(l int, g *params.Vector, o hvp.Options, exactOnly bool) (*params.Vector, BlockStep, string) {
+	res, err := n.P.Block(l).InvHv(g, &o)
 	if err == nil && exactOnly && res.Kind == hvp.KindNewtonOnly {
 		res, err = nil, fmt.Errorf("block %d is Newton-only and ExactOnly is set", l)
 	}
 	if err != nil {
 		return nil, BlockStep{}, err.Error()
 	}
-	sl := dotAll(g, res.U)
+	sl := g.Dot(res.U)
 	if !(sl > 0) {
 		return nil, BlockStep{}, fmt.Sprintf("%s direction is not a descent direction", res.Kind)
 	}
-	return res.U, BlockStep{Kind: res.Kind, Residual: res.Residual, Slope: sl, Certified: res.Certified}, ""
+	return res.U, BlockStep{Direction: DirectionBPass, Kind: res.Kind, Residual: res.Residual, Slope: sl, Certified: res.Certified}, ""
 }
 
 // fallback replaces block l's exact step, refused for the reason why, by
 // CG on (H_ll + λI) u = g_l (FallbackCG; λ = s.CG.Damping, or cgDamping
 // when that is 0), else by the gradient step LearnRate·g_l. Replaced says
 // why, then what replaced it.
-func (n *Newton) fallback(l int, g []*tensor.Dense, s NewtonSettings, why string, cgDamping float64) ([]*tensor.Dense, BlockStep, error) {
+func (n *Newton) fallback(l int, g *params.Vector, s NewtonSettings, why string, cgDamping float64) (*params.Vector, BlockStep, error) {
 	bs := BlockStep{Replaced: why}
 	if s.Fallback == FallbackCG {
 		cg := s.CG
@@ -420,15 +449,16 @@ func (n *Newton) fallback(l int, g []*tensor.Dense, s NewtonSettings, why string
 		// An unconverged CG iterate is still a descent direction of the
 		// damped model: its error is ignored when it comes with a result.
 		if res, _ := InvHvCG(n.P, l, g, &cg); res != nil {
-			if sl := dotAll(g, res.U); sl > 0 {
-				bs.Kind, bs.Residual, bs.Slope, bs.Certified = hvp.KindCG, res.Residual, sl, res.Certified
+			if sl := g.Dot(res.U); sl > 0 {
+				bs.Direction, bs.Kind, bs.Residual, bs.Slope, bs.Certified = DirectionCG, res.Kind, res.Residual, sl, res.Certified
 				bs.Replaced += "; conjugate gradients"
 				return res.U, bs, nil
 			}
 		}
 	}
-	u := scaledAll(s.LearnRate, g)
-	bs.Kind, bs.Slope, bs.Residual = hvp.KindRefused, dotAll(g, u), math.NaN()
+	u := g.Clone()
+	u.Scale(s.LearnRate)
+	bs.Direction, bs.Kind, bs.Slope, bs.Residual = DirectionGradient, hvp.KindRefused, g.Dot(u), math.NaN()
 	bs.Replaced += "; gradient step"
 	return u, bs, nil
 }
@@ -437,37 +467,31 @@ func (n *Newton) fallback(l int, g []*tensor.Dense, s NewtonSettings, why string
 // order. Their gradients are recomputed (the ValueGrads' own are not
 // used) and the new weights are written into the model's value tensors.
 func (n *Newton) Step(model []G.ValueGrad) error {
-	if len(model) != len(n.P.Weights) {
-		return &errs.ShapeError{What: "model", Reason: fmt.Sprintf("%d values for %d weights", len(model), len(n.P.Weights))}
+	ws := n.P.Weights()
+	if len(model) != len(ws) {
+		return &errs.ShapeError{What: "model", Reason: fmt.Sprintf("%d values for %d weights", len(model), len(ws))}
 	}
 	if _, err := n.Iterate(); err != nil {
 		return err
 	}
+	w, err := n.P.Current()
+	if err != nil {
+		return err
+	}
 	for k, vg := range model {
 		dst, ok := vg.Value().(*tensor.Dense)
-		src, ok2 := n.P.Weights[k].Value().(*tensor.Dense)
+		src, ok2 := ws[k].Value().(*tensor.Dense)
 		if !ok || !ok2 || !dst.Shape().Eq(src.Shape()) {
 			return &errs.ShapeError{What: fmt.Sprintf("model value %d", k), Reason: "not a matrix of the weight's shape"}
 		}
 		switch dst.Dtype() {
 		case tensor.Float32:
-			copy(dst.Float32s(), hvp.AsDtype(src, tensor.Float32).Float32s())
+			for i, x := range w.Weight(k) {
+				dst.Float32s()[i] = float32(x)
+			}
 		default:
-			copy(dst.Float64s(), hvp.Data(src))
+			copy(dst.Float64s(), w.Weight(k))
 		}
 	}
 	return nil
-}
-
-func dotT(a, b *tensor.Dense) float64 { return floats.Dot(hvp.Data(a), hvp.Data(b)) }
-
-// dotAll is the inner product of two lists of matrices.
-func dotAll(a, b []*tensor.Dense) float64 { return floats.Dot(hvp.Flatten(a), hvp.Flatten(b)) }
-
-func scaledAll(c float64, xs []*tensor.Dense) []*tensor.Dense {
-	out := make([]*tensor.Dense, len(xs))
-	for i, x := range xs {
-		out[i] = scaled(c, x)
-	}
-	return out
 }

@@ -6,6 +6,8 @@ import (
 
 	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/hvp"
+	"github.com/newtonia/newtonia/native"
+	"github.com/newtonia/newtonia/params"
 	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/optimize"
 	G "gorgonia.org/gorgonia"
@@ -13,21 +15,27 @@ import (
 )
 
 // Problem exposes the loss and gradient of p at its current inputs as a
-// gonum optimize.Problem over the weights flattened in hvp.Flatten order,
-// so that gonum's methods (BFGS, LBFGS, CG, …) run on the same net as
-// baselines. Evaluations bind nothing: the weights are passed to each
-// product. A failed evaluation (bad values, a non-finite loss) returns
-// +Inf from Func, which gonum's line searches treat as a failed step; the
-// error is kept in *err when err is not nil.
-func Problem(p *hvp.Products, err *error) optimize.Problem {
+// gonum optimize.Problem over the weights in params.Vector's flat order
+// (p.Layout()), so that gonum's methods (BFGS, LBFGS, CG, …) run on the
+// same net as baselines. Evaluations bind nothing: the weights are passed
+// to each product. A failed evaluation (bad values, a non-finite loss)
+// returns +Inf from Func, which gonum's line searches treat as a failed
+// step; the error is kept in *err when err is not nil.
+func Problem(p *hvp.Problem, err *error) optimize.Problem {
 	keep := func(e error) {
 		if e != nil && err != nil {
 			*err = e
 		}
 	}
+	weights := func(x []float64) (*params.Vector, error) {
+		if len(x) != p.Layout().Len() {
+			return nil, &errs.ShapeError{What: "flattened values", Reason: fmt.Sprintf("%d values, the weights take %d", len(x), p.Layout().Len())}
+		}
+		return params.FromFlat(p.Layout(), append([]float64(nil), x...)), nil
+	}
 	return optimize.Problem{
 		Func: func(x []float64) float64 {
-			ws, e := hvp.Unflatten(x, p.Weights)
+			ws, e := weights(x)
 			if e != nil {
 				keep(e)
 				return math.Inf(1)
@@ -40,42 +48,19 @@ func Problem(p *hvp.Products, err *error) optimize.Problem {
 			return loss
 		},
 		Grad: func(grad, x []float64) {
-			ws, e := hvp.Unflatten(x, p.Weights)
+			ws, e := weights(x)
 			var pt *hvp.Point
 			if e == nil {
-				pt, e = p.Evaluate(ws)
+				pt, e = p.At(ws)
 			}
 			if e != nil {
 				keep(e)
 				floats.Scale(0, grad)
 				return
 			}
-			copy(grad, hvp.Flatten(pt.Grads))
+			copy(grad, pt.Grad.Flat())
 		},
 	}
-}
-
-// setWeights binds the given tensors (not copies, unless converted to a
-// float32 weight's dtype) to p's weights.
-func setWeights(p *hvp.Products, ws []*tensor.Dense) error {
-	for k, w := range p.Weights {
-		if err := G.Let(w, hvp.AsDtype(ws[k], w.Dtype())); err != nil {
-			return &errs.ShapeError{What: "weight " + w.Name(), Reason: err.Error()}
-		}
-	}
-	return nil
-}
-
-func axpy(x *tensor.Dense, a float64, y *tensor.Dense) *tensor.Dense {
-	d := append([]float64(nil), hvp.Data(x)...)
-	floats.AddScaled(d, a, hvp.Data(y))
-	return tensor.New(tensor.WithShape(x.Shape()...), tensor.WithBacking(d))
-}
-
-func scaled(a float64, x *tensor.Dense) *tensor.Dense {
-	d := append([]float64(nil), hvp.Data(x)...)
-	floats.Scale(a, d)
-	return tensor.New(tensor.WithShape(x.Shape()...), tensor.WithBacking(d))
 }
 
 // valueGrad pairs a value with a gradient for Gorgonia's solvers.
@@ -86,24 +71,26 @@ type valueGrad struct {
 func (vg valueGrad) Value() G.Value         { return vg.v }
 func (vg valueGrad) Grad() (G.Value, error) { return vg.g, nil }
 
-// ValueGrads pairs each of p's weights' current value with a gradient (from
-// p.Gradient), so that Gorgonia's own solvers (SGD, Adam, RMSProp, …) can
-// train a net whose gradient newtonia computes: they update the weights'
-// value tensors in place.
-func ValueGrads(p *hvp.Products, grads []*tensor.Dense) ([]G.ValueGrad, error) {
-	ws, err := p.CurrentWeights()
-	if err != nil {
-		return nil, err
+// ValueGrads pairs each of p's weights' current value (the tensor bound
+// to its node, not a copy; a scalar weight's value as a new tensor of
+// shape ()) with a gradient (from p.Gradient, of
+// p.Layout(); given as tensors in the weights' shapes and dtype), so that
+// Gorgonia's own solvers (SGD, Adam, RMSProp, …) can train a net whose
+// gradient newtonia computes: they update the weights' value tensors in
+// place.
+func ValueGrads(p *hvp.Problem, grads *params.Vector) ([]G.ValueGrad, error) {
+	ws := p.Weights()
+	if grads == nil || !params.Same(grads.Layout(), p.Layout()) {
+		return nil, &errs.ShapeError{What: "gradients", Reason: fmt.Sprintf("want a vector of %s", p.Layout())}
 	}
-	if len(grads) != len(ws) {
-		return nil, &errs.ShapeError{What: "gradients", Reason: fmt.Sprintf("%d matrices for %d weights", len(grads), len(ws))}
-	}
+	gs := grads.Tensors()
 	out := make([]G.ValueGrad, len(ws))
-	for k := range ws {
-		if grads[k] == nil || !grads[k].Shape().Eq(ws[k].Shape()) {
-			return nil, &errs.ShapeError{What: "gradient for " + p.Weights[k].Name(), Reason: "nil or of another shape than the weight"}
+	for k, w := range ws {
+		v, ok := native.Dense(w.Value())
+		if !ok {
+			return nil, &errs.ShapeError{What: "weight " + errs.Name(w), Reason: fmt.Sprintf("no tensor value (got %T)", w.Value())}
 		}
-		out[k] = valueGrad{ws[k], grads[k]}
+		out[k] = valueGrad{v, gs[k]}
 	}
 	return out, nil
 }

@@ -9,15 +9,16 @@ import (
 	"github.com/newtonia/newtonia/hvp"
 	"github.com/newtonia/newtonia/nets"
 	"github.com/newtonia/newtonia/ops"
+	"github.com/newtonia/newtonia/params"
 	"github.com/newtonia/newtonia/solver"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
 
 // stepLength returns ‖w₁ − w₀‖ over all weights.
-func stepLength(t *testing.T, w0, w1 []*tensor.Dense) float64 {
+func stepLength(t *testing.T, w0, w1 *params.Vector) float64 {
 	t.Helper()
-	a, b := hvp.Flatten(w0), hvp.Flatten(w1)
+	a, b := w0.Flat(), w1.Flat()
 	var s float64
 	for i := range a {
 		d := b[i] - a[i]
@@ -59,7 +60,7 @@ func TestMaxRadiusCapsEveryStep(t *testing.T) {
 				taken, kinds := 0, map[string]int{}
 				for step := 0; step < 25; step++ {
 					newBatch(t, rng, m, spec)
-					w0, err := p.CurrentWeights()
+					w0, err := p.Current()
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -67,7 +68,7 @@ func TestMaxRadiusCapsEveryStep(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					w1, err := p.CurrentWeights()
+					w1, err := p.Current()
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -80,7 +81,7 @@ func TestMaxRadiusCapsEveryStep(t *testing.T) {
 					}
 					// The cap, from the weights before the step; 1e-9
 					// relative covers the rounding of w + d (ε·‖w‖ ≪ 1e-9·cap).
-					limit := maxRadius * math.Max(hvp.Norm(w0...), 1)
+					limit := maxRadius * math.Max(w0.Norm(), 1)
 					if length > limit*(1+1e-9) {
 						t.Errorf("spec %d, combine %d, MaxRadius %g, step %d (%s): |Δw| %.4g > cap %.4g", si, c, maxRadius, step, rec.Combined, length, limit)
 					}
@@ -98,7 +99,7 @@ func TestMaxRadiusCapsEveryStep(t *testing.T) {
 
 // minibatchStudent returns the products of a random student net (its
 // inputs and targets replaced each step by newBatch) and the net.
-func minibatchStudent(t *testing.T, seed uint64, spec nets.Spec) (*hvp.Products, *nets.MLP) {
+func minibatchStudent(t *testing.T, seed uint64, spec nets.Spec) (*hvp.Problem, *nets.MLP) {
 	t.Helper()
 	m, err := nets.Build(spec)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/newtonia/newtonia/internal/testnet"
 	"github.com/newtonia/newtonia/nets"
 	"github.com/newtonia/newtonia/ops"
+	"github.com/newtonia/newtonia/params"
 	"github.com/newtonia/newtonia/solver"
 	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
@@ -72,7 +73,7 @@ func TestSettingsValidated(t *testing.T) {
 	}
 	for _, r := range rows {
 		_, p := kfacNet(t, 3)
-		w0, err := p.CurrentWeights()
+		w0, err := p.Current()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -88,17 +89,17 @@ func TestSettingsValidated(t *testing.T) {
 			_, iterErr = solver.NewNewton(p, r.nt).Iterate()
 			valErr = r.nt.Validate()
 			var perr error
-			_, mErr := optimize.Minimize(solver.Problem(p, &perr), hvp.Flatten(w0), &optimize.Settings{MajorIterations: 3},
+			_, mErr := optimize.Minimize(solver.Problem(p, &perr), w0.Flat(), &optimize.Settings{MajorIterations: 3},
 				&solver.Method{P: p, Settings: *r.nt})
 			checkArgError(t, "Method, "+r.field, r.field, mErr)
 		}
 		checkArgError(t, "Iterate, "+r.field, r.field, iterErr)
 		checkArgError(t, "Validate, "+r.field, r.field, valErr)
-		w1, err := p.CurrentWeights()
+		w1, err := p.Current()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if hvp.FlatRelDiff(hvp.Flatten(w1), hvp.Flatten(w0)) != 0 {
+		if flatRelDiff(w1.Flat(), w0.Flat()) != 0 {
 			t.Errorf("%s: the weights moved", r.field)
 		}
 	}
@@ -134,7 +135,7 @@ func TestNewtonNoDamping(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if hvp.Norm(g...) < 1e-6 { // interpolating: the rest is rounding
+		if g.Norm() < 1e-6 { // interpolating: the rest is rounding
 			if step < 2 {
 				t.Errorf("converged after %d steps: the test checks too little", step)
 			}
@@ -161,13 +162,13 @@ func TestNewtonNoDamping(t *testing.T) {
 			if rec.Combined != "sum" && rec.Combined != "block "+string(rune('0'+l)) {
 				continue
 			}
-			want, cond := dampedStep(t, hb[l], dd[l], 0, g[l])
+			want, cond := dampedStep(t, hb[l], dd[l], 0, g.Block(l))
 			got := make([]float64, 9)
 			for i := range got {
 				got[i] = before[l].Float64s()[i] - after[l].Float64s()[i]
 			}
 			// The undamped B-pass against a dense LU solve: 100·ε·cond, as for InvHv.
-			if e, tol := hvp.FlatRelDiff(got, want.Float64s()), 100*testnet.Eps*cond; e > tol {
+			if e, tol := flatRelDiff(got, want.Flat()), 100*testnet.Eps*cond; e > tol {
 				t.Errorf("step %d (%s), block %d: step vs the dense undamped solve: %.2e > %.2e (%+v)", step, rec.Combined, l, e, tol, bs)
 			}
 		}
@@ -200,13 +201,13 @@ func TestNewtonDampingEveryCombination(t *testing.T) {
 		if rec.StepSize == 0 || rec.Damping != 0.1 || rec.Blocks[0].Damping != 0.1 {
 			t.Fatalf("%+v: record %+v", s, rec)
 		}
-		want, cond := dampedStep(t, hb, dd, 0.1, g[0])
+		want, cond := dampedStep(t, hb, dd, 0.1, g.Block(0))
 		got := make([]float64, 9)
 		for i := range got {
 			got[i] = (before[0].Float64s()[i] - after[0].Float64s()[i]) / rec.StepSize
 		}
 		// The damped B-pass against a dense LU solve: 100·ε·cond, as for InvHv.
-		if e, tol := hvp.FlatRelDiff(got, want.Float64s()), 100*testnet.Eps*cond; e > tol {
+		if e, tol := flatRelDiff(got, want.Flat()), 100*testnet.Eps*cond; e > tol {
 			t.Errorf("%+v: direction vs the dense damped solve: %.2e > %.2e", s, e, tol)
 		}
 	}
@@ -227,14 +228,14 @@ func TestCGNoDamping(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := testnet.Solve(t, hb, g[0])
+	want := testnet.Solve(t, hb, g.Block(0))
 	// CG to a relative residual of 1e-12 on a block of condition κ: error ≤ κ·1e-12 (×10: the true residual may be 10·Tol).
 	tol := testnet.Cond(hb) * 1e-11
-	res, err := solver.InvHvCG(p, 0, g[:1], &solver.CGOptions{Damping: solver.NoDamping, Tol: 1e-12})
+	res, err := solver.InvHvCG(p, 0, g.Block(0), &solver.CGOptions{Damping: solver.NoDamping, Tol: 1e-12})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e := hvp.RelDiff(res.U[0], want); e > tol || !res.Certified {
+	if e := params.RelDiff(res.U, want); e > tol || !res.Certified {
 		t.Errorf("InvHvCG, NoDamping: vs dense H⁻¹g %.2e > %.2e, certified %v (%s)", e, tol, res.Certified, res.Method)
 	}
 	before := weights(m)
@@ -243,7 +244,7 @@ func TestCGNoDamping(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec.StepSize == 0 || rec.Blocks[0].Kind != hvp.KindCG {
+	if rec.StepSize == 0 || rec.Blocks[0].Direction != solver.DirectionCG {
 		t.Fatalf("record %+v", rec)
 	}
 	after := weights(m)
@@ -251,7 +252,7 @@ func TestCGNoDamping(t *testing.T) {
 	for i := range got {
 		got[i] = (before[0].Float64s()[i] - after[0].Float64s()[i]) / rec.StepSize
 	}
-	if e := hvp.FlatRelDiff(got, want.Float64s()); e > tol {
+	if e := flatRelDiff(got, want.Flat()); e > tol {
 		t.Errorf("Newton, CG.Damping NoDamping: direction vs dense H⁻¹g %.2e > %.2e", e, tol)
 	}
 }
@@ -270,9 +271,9 @@ func TestHFNoDamping(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gf := hvp.Flatten(g)
-	alpha := floats.Dot(gf, gf) / floats.Dot(gf, hvp.Flatten(gg))
-	w0, err := p.CurrentWeights()
+	gf := g.Flat()
+	alpha := floats.Dot(gf, gf) / floats.Dot(gf, gg.Flat())
+	w0, err := p.Current()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,19 +282,19 @@ func TestHFNoDamping(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w1, err := p.CurrentWeights()
+	w1, err := p.Current()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rec.StepSize == 0 || rec.Damping != 0 || rec.CGIterations != 1 {
 		t.Fatalf("record %+v", rec)
 	}
-	step := hvp.Flatten(w1)
-	floats.Sub(step, hvp.Flatten(w0))
+	step := w1.Flat()
+	floats.Sub(step, w0.Flat())
 	want := append([]float64(nil), gf...)
 	floats.Scale(-rec.StepSize*alpha, want)
 	// Two dot products and an axpy in float64: 1e-12.
-	if e := hvp.FlatRelDiff(step, want); e > 1e-12 {
+	if e := flatRelDiff(step, want); e > 1e-12 {
 		t.Errorf("HF step vs −a(gᵀg/gᵀGg)g: %.2e", e)
 	}
 	for range 3 {
@@ -311,7 +312,7 @@ func TestHFNoDamping(t *testing.T) {
 func TestKFACNoDamping(t *testing.T) {
 	_, p := kfacNetLoss(t, 1, nets.HalfSquaredError)
 	want, alpha := denseKFACStep(t, p, 0)
-	w0, err := p.CurrentWeights()
+	w0, err := p.Current()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,14 +320,14 @@ func TestKFACNoDamping(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w1, err := p.CurrentWeights()
+	w1, err := p.Current()
 	if err != nil {
 		t.Fatal(err)
 	}
-	step := hvp.Flatten(w1)
-	floats.Sub(step, hvp.Flatten(w0))
+	step := w1.Flat()
+	floats.Sub(step, w0.Flat())
 	// Cholesky and Kronecker solves of the undamped factors (condition ≲ 1e4): 1e-9.
-	if diff := hvp.FlatRelDiff(step, want); !(diff < 1e-9) || math.Abs(rec.Alpha-alpha) > 1e-9*alpha {
+	if diff := flatRelDiff(step, want); !(diff < 1e-9) || math.Abs(rec.Alpha-alpha) > 1e-9*alpha {
 		t.Errorf("step differs from the dense undamped Kronecker solve by %.3g (α %g, want %g)", diff, rec.Alpha, alpha)
 	}
 }
@@ -342,11 +343,11 @@ func TestNewtonRespectsBestEffort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	be, err := p.InvHv(0, g[:1], &hvp.Options{BestEffort: true})
+	be, err := p.Block(0).InvHv(g.Block(0), &hvp.Options{BestEffort: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !(floats.Dot(hvp.Flatten(be.U), hvp.Flatten(g[:1])) > 0) {
+	if !(floats.Dot(be.U.Flat(), g.Block(0).Flat()) > 0) {
 		t.Skip("the refused B-pass is not a descent direction here")
 	}
 	before := weights(m)
@@ -364,7 +365,7 @@ func TestNewtonRespectsBestEffort(t *testing.T) {
 		got[i] = (before[0].Float64s()[i] - after[0].Float64s()[i]) / rec.StepSize
 	}
 	// The same B-pass: rounding of the step and its division by t only.
-	if e := hvp.FlatRelDiff(got, be.U[0].Float64s()); e > 1e-12 {
+	if e := flatRelDiff(got, be.U.Flat()); e > 1e-12 {
 		t.Errorf("direction vs InvHv with BestEffort: %.2e", e)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/newtonia/newtonia/hvp"
 	"github.com/newtonia/newtonia/internal/testnet"
 	"github.com/newtonia/newtonia/nets"
+	"github.com/newtonia/newtonia/params"
 	"github.com/newtonia/newtonia/reference"
 	"github.com/newtonia/newtonia/solver"
 	"gonum.org/v1/gonum/mat"
@@ -50,14 +51,14 @@ func TestNewtonMatchesDenseStep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var want []*tensor.Dense
+	var want []*params.Vector
 	var tol float64
 	for l := range m.Weights {
 		hb, err := m.BlockHessian(l)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want = append(want, testnet.Solve(t, hb, g[l]))
+		want = append(want, testnet.Solve(t, hb, g.Block(l)))
 		tol = math.Max(tol, 100*testnet.Eps*testnet.Cond(hb))
 	}
 	before := make([]*tensor.Dense, len(m.Weights))
@@ -79,7 +80,7 @@ func TestNewtonMatchesDenseStep(t *testing.T) {
 		for i := range u {
 			u[i] = (before[l].Float64s()[i] - after.Float64s()[i]) / rec.StepSize
 		}
-		if e := hvp.FlatRelDiff(u, want[l].Float64s()); e > tol {
+		if e := flatRelDiff(u, want[l].Flat()); e > tol {
 			t.Errorf("block %d: direction vs dense Newton: %.2e > %.2e", l, e, tol)
 		}
 	}
@@ -108,7 +109,7 @@ func TestNewtonFallback(t *testing.T) {
 		t.Fatalf("no fallback counted: %+v", rec)
 	}
 	b := rec.Blocks[0]
-	if b.Kind != hvp.KindCG || !strings.Contains(b.Replaced, "refused") || !(b.Slope > 0) {
+	if b.Direction != solver.DirectionCG || !strings.Contains(b.Replaced, "refused") || !(b.Slope > 0) {
 		t.Errorf("block 0: %+v", b)
 	}
 	if !(rec.NewLoss < rec.Loss) {
@@ -149,7 +150,7 @@ func TestNewtonAsGorgoniaSolver(t *testing.T) {
 	for k := range model {
 		got := model[k].Value().(*tensor.Dense).Float64s()
 		want := m.Weights[k].Value().(*tensor.Dense).Float64s()
-		if hvp.FlatRelDiff(got, want) != 0 {
+		if flatRelDiff(got, want) != 0 {
 			t.Errorf("model %d not updated to the new weights", k)
 		}
 	}
@@ -160,8 +161,12 @@ func TestNewtonAsGorgoniaSolver(t *testing.T) {
 // the loss.
 func TestGonumProblem(t *testing.T) {
 	rng := rand.New(rand.NewPCG(34, 34))
-	m, p := testnet.Square(t, rng, 2, 4)
-	x0 := hvp.Flatten(weights(m))
+	_, p := testnet.Square(t, rng, 2, 4)
+	w0, err := p.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	x0 := append([]float64(nil), w0.Flat()...)
 	var perr error
 	prob := solver.Problem(p, &perr)
 	loss, g, _ := p.Gradient()
@@ -170,7 +175,7 @@ func TestGonumProblem(t *testing.T) {
 	}
 	grad := make([]float64, len(x0))
 	prob.Grad(grad, x0)
-	if hvp.FlatRelDiff(grad, hvp.Flatten(g)) != 0 {
+	if flatRelDiff(grad, g.Flat()) != 0 {
 		t.Error("Grad differs from Gradient")
 	}
 	res, err := optimize.Minimize(prob, x0, &optimize.Settings{MajorIterations: 50}, &optimize.LBFGS{})
@@ -192,17 +197,17 @@ func TestFallbackToCG(t *testing.T) {
 	rng := rand.New(rand.NewPCG(19, 19))
 	m, p := testnet.MLP(t, rng, 8, 3, []int{3, 3}, testnet.Leaky())
 	v := testnet.RandLike(rng, m)
-	res, err := solver.InvHv(p, 0, v[:1], nil, &solver.CGOptions{Tol: 1e-10})
+	res, err := solver.InvHv(p, 0, v.Block(0), nil, &solver.CGOptions{Tol: 1e-10})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Kind != hvp.KindCG || !strings.Contains(res.Note, "fell back") || !res.Certified {
+	if res.Method != hvp.MethodCG || !strings.Contains(res.Note, "fell back") || !res.Certified {
 		t.Fatalf("result %+v", res)
 	}
 	hb, _ := m.BlockHessian(0)
-	ref := testnet.Solve(t, hb, v[0])
+	ref := testnet.Solve(t, hb, v.Block(0))
 	// CG to a relative residual of 1e-10 on a block of condition κ: error ≤ κ·1e-10.
-	if e, tol := hvp.RelDiff(res.U[0], ref), mat.Cond(hb, 2)*1e-10; e > tol {
+	if e, tol := params.RelDiff(res.U, ref), mat.Cond(hb, 2)*1e-10; e > tol {
 		t.Errorf("CG vs dense: %.2e > %.2e", e, tol)
 	}
 	t.Logf("residual %.2e; %s", res.Residual, res.Note)
@@ -231,12 +236,12 @@ func TestCGFullHessian(t *testing.T) {
 		hd.Set(i, i, hd.At(i, i)+lambda)
 	}
 	var ref mat.VecDense
-	if err := ref.SolveVec(hd, mat.NewVecDense(n, hvp.Flatten(v))); err != nil {
+	if err := ref.SolveVec(hd, mat.NewVecDense(n, v.Flat())); err != nil {
 		t.Fatal(err)
 	}
 	// The dense Hessian carries an O(r⁴) truncation error of ~1e-11 (see
 	// TestHvMatchesDenseHessian): 1e-8 relative leaves room for cond(H + λI).
-	if e := hvp.FlatRelDiff(hvp.Flatten(u), ref.RawVector().Data); e > 1e-8 {
+	if e := flatRelDiff(u.Flat(), ref.RawVector().Data); e > 1e-8 {
 		t.Errorf("CG full vs dense: %.2e", e)
 	}
 	// Without damping the full Hessian is indefinite here: CG stops and says why.
@@ -268,27 +273,27 @@ func TestCGCaps(t *testing.T) {
 	rng := rand.New(rand.NewPCG(35, 35))
 	m, p := testnet.Square(t, rng, 3, 6)
 	v := testnet.RandLike(rng, m)
-	res, err := solver.InvHvCG(p, 0, v[:1], &solver.CGOptions{Tol: 1e-300})
+	res, err := solver.InvHvCG(p, 0, v.Block(0), &solver.CGOptions{Tol: 1e-300})
 	var le *errs.LimitError
 	if res == nil || !errors.As(err, &le) || le.Resource != "iterations" || res.CG.Capped != "iterations" || res.CG.Iterations != 72 || res.Certified {
 		t.Fatalf("iteration cap: %+v, %v", res, err)
 	}
-	res, err = solver.InvHvCG(p, 0, v[:1], &solver.CGOptions{MaxTime: 1})
+	res, err = solver.InvHvCG(p, 0, v.Block(0), &solver.CGOptions{MaxTime: 1})
 	if res == nil || !errors.As(err, &le) || le.Resource != "time" || res.CG.Capped != "time" || res.CG.Iterations > 1 {
 		t.Fatalf("time cap: %+v, %v", res, err)
 	}
 	calls := 0
-	res, err = solver.InvHvCG(p, 0, v[:1], &solver.CGOptions{MaxIter: 5, Progress: func(int, float64) { calls++ }})
+	res, err = solver.InvHvCG(p, 0, v.Block(0), &solver.CGOptions{MaxIter: 5, Progress: func(int, float64) { calls++ }})
 	if calls != 5 || res.CG.Iterations != 5 || !errors.Is(err, errs.ErrLimit) {
 		t.Errorf("progress: %d calls, %+v, %v", calls, res.CG, err)
 	}
 	for _, bad := range []*solver.CGOptions{{Tol: -1}, {MaxIter: -5}, {Damping: math.NaN()}, {Damping: -1}, {MaxTime: -1}} {
-		if _, err := solver.InvHvCG(p, 0, v[:1], bad); !errors.Is(err, errs.ErrArgument) {
+		if _, err := solver.InvHvCG(p, 0, v.Block(0), bad); !errors.Is(err, errs.ErrArgument) {
 			t.Errorf("%+v: %v, want ErrArgument", *bad, err)
 		}
 	}
 	// Converged: certified, no error, and the solve agrees with the dense one.
-	res, err = solver.InvHvCG(p, 2, v[2:2+1], &solver.CGOptions{Tol: 1e-10, MaxIter: 1000})
+	res, err = solver.InvHvCG(p, 2, v.Block(2), &solver.CGOptions{Tol: 1e-10, MaxIter: 1000})
 	if err != nil || !res.Certified || !res.CG.Converged {
 		t.Fatalf("converged: %+v, %v", res, err)
 	}
@@ -299,25 +304,25 @@ func TestCGCaps(t *testing.T) {
 func TestCGExtremeScale(t *testing.T) {
 	rng := rand.New(rand.NewPCG(36, 36))
 	m, p := testnet.Square(t, rng, 2, 3)
-	v := testnet.RandLike(rng, m)[1]
-	base, err := solver.InvHvCG(p, 1, []*tensor.Dense{v}, &solver.CGOptions{Tol: 1e-12})
+	v := testnet.RandLike(rng, m).Block(1)
+	base, err := solver.InvHvCG(p, 1, v, &solver.CGOptions{Tol: 1e-12})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range []float64{1e300, 1e-300} {
-		vs := v.Clone().(*tensor.Dense)
-		for i := range vs.Float64s() {
-			vs.Float64s()[i] *= s
+		vs := v.Clone()
+		for i := range vs.Flat() {
+			vs.Flat()[i] *= s
 		}
-		res, err := solver.InvHvCG(p, 1, []*tensor.Dense{vs}, &solver.CGOptions{Tol: 1e-12})
+		res, err := solver.InvHvCG(p, 1, vs, &solver.CGOptions{Tol: 1e-12})
 		if err != nil || !res.Certified {
 			t.Fatalf("scale %g: %+v, %v", s, res, err)
 		}
-		got := res.U[0].Clone().(*tensor.Dense)
-		for i := range got.Float64s() {
-			got.Float64s()[i] /= s
+		got := res.U.Clone()
+		for i := range got.Flat() {
+			got.Flat()[i] /= s
 		}
-		if e := hvp.RelDiff(got, base.U[0]); e > 1e-12 {
+		if e := params.RelDiff(got, base.U); e > 1e-12 {
 			t.Errorf("scale %g: %.2e", s, e)
 		}
 	}

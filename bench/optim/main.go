@@ -162,7 +162,7 @@ type run struct {
 }
 
 // problem builds the teacher's targets and the student at its start.
-func problem(sh shape, seed uint64) (*nets.MLP, *hvp.Products, error) {
+func problem(sh shape, seed uint64) (*nets.MLP, *hvp.Problem, error) {
 	rng := rand.New(rand.NewPCG(seed, 0x7ea))
 	spec := nets.Spec{Batch: sh.batch, In: sh.in, Layers: sh.layers, Reduction: nets.ReductionMean}
 	teacher, err := nets.Build(spec)
@@ -196,7 +196,7 @@ func problem(sh shape, seed uint64) (*nets.MLP, *hvp.Products, error) {
 }
 
 // gradientTime measures one gradient of p (median of 15).
-func gradientTime(p *hvp.Products) (time.Duration, error) {
+func gradientTime(p *hvp.Problem) (time.Duration, error) {
 	var ts []time.Duration
 	for range 15 {
 		t0 := time.Now()
@@ -290,7 +290,7 @@ func runOne(sh shape, method string, seed uint64, maxTime time.Duration, maxGrad
 		prob := solver.Problem(p, &perr)
 		f := prob.Func
 		prob.Func = func(x []float64) float64 { return f(x) }
-		ws, err := p.CurrentWeights()
+		ws, err := p.Current()
 		if err != nil {
 			return r, err
 		}
@@ -303,7 +303,7 @@ func runOne(sh shape, method string, seed uint64, maxTime time.Duration, maxGrad
 			Converger:         &optimize.FunctionConverge{Absolute: 0, Relative: 0, Iterations: math.MaxInt32},
 			Recorder:          recorder(func(loc *optimize.Location) bool { return observe(loc.F) }),
 		}
-		_, err = optimize.Minimize(prob, hvp.Flatten(ws), settings, m)
+		_, err = optimize.Minimize(prob, append([]float64(nil), ws.Flat()...), settings, m)
 		if err != nil && r.stop == "" {
 			r.stop = "gonum: " + err.Error()
 		}

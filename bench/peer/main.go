@@ -40,6 +40,7 @@ import (
 	"github.com/newtonia/newtonia/hvp"
 	"github.com/newtonia/newtonia/nets"
 	"github.com/newtonia/newtonia/ops"
+	"github.com/newtonia/newtonia/params"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -251,7 +252,7 @@ func compare(n, reps int, out, python, script string, threads int, cgSeconds flo
 		}
 		return b, nil
 	}
-	var hv []*tensor.Dense
+	var hv *params.Vector
 	var inv []*hvp.Result
 	tg, err := best(func() error { _, _, err := p.Gradient(); return err })
 	if err != nil {
@@ -284,9 +285,16 @@ func compare(n, reps int, out, python, script string, threads int, cgSeconds flo
 	for k := range net.Weights {
 		tgr, thv = append(tgr, read("grad", k+1)), append(thv, read("hv", k+1))
 	}
-	dg := hvp.FlatRelDiff(hvp.Flatten(g), hvp.Flatten(tgr))
-	dh := hvp.FlatRelDiff(hvp.Flatten(hv), hvp.Flatten(thv))
-	dcg := hvp.FlatRelDiff(hvp.Flatten([]*tensor.Dense{read("cg", 1)}), hvp.Flatten(inv[0].U))
+	torch := func(l *params.Layout, ts []*tensor.Dense, what string) *params.Vector {
+		v, err := params.FromTensors(l, ts, what)
+		if err != nil {
+			fail(err)
+		}
+		return v
+	}
+	dg := params.RelDiff(g, torch(p.Layout(), tgr, "torch's gradient"))
+	dh := params.RelDiff(hv, torch(p.Layout(), thv, "torch's Hv"))
+	dcg := params.RelDiff(torch(p.Layout().Block(0), []*tensor.Dense{read("cg", 1)}, "torch's CG"), inv[0].U)
 	cg := fmt.Sprintf("%d", tt.CG.Iterations)
 	if !tt.CG.Converged {
 		cg = ">" + cg

@@ -15,6 +15,7 @@ import (
 	"github.com/newtonia/newtonia/hvp"
 	"github.com/newtonia/newtonia/nets"
 	"github.com/newtonia/newtonia/ops"
+	"github.com/newtonia/newtonia/params"
 	"gorgonia.org/tensor"
 )
 
@@ -83,31 +84,35 @@ func TestProductsExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var v []*tensor.Dense
+	var ds []*tensor.Dense
 	for _, d := range net.Directions {
-		v = append(v, d.Dense)
+		ds = append(ds, d.Dense)
+	}
+	v, err := params.FromTensors(p.Layout(), ds, "direction")
+	if err != nil {
+		t.Fatal(err)
 	}
 	hv, err := p.Hv(v)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for l, w := range net.Weights {
-		u, err := p.InvHv(l, v[l:l+1], nil)
+		u, err := p.Block(l).InvHv(v.Block(l), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		// The command ran the same computation: equal to rounding (the
 		// machines may sum in another order), 1e-12.
-		same(t, filepath.Join(out, w.Name()+".InvHv.exact.npy"), u.U[0], 1e-12)
-		same(t, filepath.Join(out, "full.Hv.exact."+w.Name()+".npy"), hv[l], 1e-12)
-		bh, err := p.BlockHv(l, v[l:l+1])
+		same(t, filepath.Join(out, w.Name()+".InvHv.exact.npy"), u.U, 1e-12)
+		same(t, filepath.Join(out, "full.Hv.exact."+w.Name()+".npy"), hv.Block(l), 1e-12)
+		bh, err := p.Block(l).Hv(v.Block(l))
 		if err != nil {
 			t.Fatal(err)
 		}
-		same(t, filepath.Join(out, w.Name()+".Hv.exact.npy"), bh[0], 1e-12)
+		same(t, filepath.Join(out, w.Name()+".Hv.exact.npy"), bh, 1e-12)
 		// The dense solve is an independent reference: within the block's
 		// conditioning of the exact result (these blocks have cond < 1e6).
-		same(t, filepath.Join(out, w.Name()+".InvHv.dense.npy"), u.U[0], 1e-8)
+		same(t, filepath.Join(out, w.Name()+".InvHv.dense.npy"), u.U, 1e-8)
 	}
 	rep := report(t, out)
 	methods := map[string]bool{}
@@ -131,13 +136,17 @@ func TestProductsExample(t *testing.T) {
 	}
 }
 
-func same(t *testing.T, path string, want *tensor.Dense, tol float64) {
+func same(t *testing.T, path string, want *params.Vector, tol float64) {
 	t.Helper()
 	got, err := nets.ReadNpy(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := hvp.RelDiff(got, want); !(d <= tol) {
+	gv, err := params.FromTensors(want.Layout(), []*tensor.Dense{got}, filepath.Base(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := params.RelDiff(gv, want); !(d <= tol) {
 		t.Errorf("%s: differs from the library's result by %.2e", filepath.Base(path), d)
 	}
 }

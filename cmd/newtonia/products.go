@@ -19,6 +19,7 @@ import (
 	"github.com/newtonia/newtonia/internal/budget"
 	"github.com/newtonia/newtonia/nets"
 	"github.com/newtonia/newtonia/ops"
+	"github.com/newtonia/newtonia/params"
 	"github.com/newtonia/newtonia/reference"
 	"github.com/newtonia/newtonia/solver"
 	"gonum.org/v1/gonum/mat"
@@ -67,7 +68,7 @@ type Entry struct {
 	Note         string   `json:"note,omitempty"`
 	Error        string   `json:"error,omitempty"` // why this product has no value
 
-	value   []*tensor.Dense
+	value   *params.Vector      // of the block's layout, or the whole problem's for "full"
 	fatal   bool                // an exact Hv failed
 	sol     *reference.Solution // of a dense InvHv
 	outcome string              // of an uncertified B-pass, for stderr
@@ -366,7 +367,7 @@ func netInputs(path string) ([]string, error) {
 // products of a net: every parameter, weights and biases, in the order of
 // nets.MLP.Params, each weight with its bias as one block (issue 19 item
 // 11: check passed the weights alone and judged another net).
-func newProducts(net *nets.Loaded) (*hvp.Products, error) {
+func newProducts(net *nets.Loaded) (*hvp.Problem, error) {
 	return hvp.New(net.Loss, net.Params()...)
 }
 
@@ -379,24 +380,28 @@ type method struct {
 }
 
 // compute runs every product by every method that applies.
-func compute(net *nets.Loaded, p *hvp.Products, path string, s settings, stderr io.Writer) (*Report, error) {
+func compute(net *nets.Loaded, p *hvp.Problem, path string, s settings, stderr io.Writer) (*Report, error) {
 	var err error
 	rep := &Report{Net: path, Conditions: p.Conditions(), Directions: "gradient (Newton directions)"}
-	for _, w := range p.Weights {
+	for _, w := range p.Weights() {
 		rep.Params = append(rep.Params, w.Name())
 	}
-	var v []*tensor.Dense
+	var v *params.Vector
 	if net.Directions != nil {
 		rep.Directions = "from the net file"
+		var ds []*tensor.Dense
 		for _, d := range net.Directions {
-			v = append(v, d.Dense)
+			ds = append(ds, d.Dense)
+		}
+		if v, err = params.FromTensors(p.Layout(), ds, "direction"); err != nil {
+			return nil, err
 		}
 	} else if _, v, err = p.Gradient(); err != nil {
 		return nil, err
 	}
 	var methods []method
 	for l := range p.Blocks() {
-		methods = append(methods, blockMethods(p, l, p.BlockOf(l, v), s, stderr)...)
+		methods = append(methods, blockMethods(p, l, v.Block(l), s, stderr)...)
 	}
 	methods = append(methods, fullMethods(p, v, s, stderr)...)
 	for i, m := range methods {
@@ -425,9 +430,9 @@ func compute(net *nets.Loaded, p *hvp.Products, path string, s settings, stderr 
 // whether H_ll is invertible; the dense solve, where computed, is the
 // block's result (issue 19 item 12: a refused B-pass was written as "a
 // B-pass that failed its checks", of blocks that are invertible).
-func outcomes(rep *Report, p *hvp.Products, damping float64) {
+func outcomes(rep *Report, p *hvp.Problem, damping float64) {
 	for l := range p.Blocks() {
-		name := p.BlockName(l)
+		name := p.Block(l).Name()
 		x := entryOf(rep, name, "InvHv", "uncertified")
 		if x == nil {
 			continue
@@ -461,7 +466,7 @@ func outcomes(rep *Report, p *hvp.Products, damping float64) {
 			if d != nil && d.Error != "" {
 				why = d.Error
 			}
-			x.Note += fmt.Sprintf("; no dense solve (%s): see InvHv cg, or hvp.Products.BlockCurvature", why)
+			x.Note += fmt.Sprintf("; no dense solve (%s): see InvHv cg, or hvp.Block.Curvature", why)
 			line += "; no dense solve (" + why + ")"
 		}
 		x.outcome = line
@@ -476,9 +481,9 @@ const (
 )
 
 // fileNames are the files of block l's InvHv by method.
-func fileNames(p *hvp.Products, l int, method string) []string {
+func fileNames(p *hvp.Problem, l int, method string) []string {
 	var out []string
-	for _, w := range strings.Split(p.BlockName(l), "+") {
+	for _, w := range strings.Split(p.Block(l).Name(), "+") {
 		out = append(out, fmt.Sprintf("%s.InvHv.%s.npy", w, method))
 	}
 	return out
@@ -512,9 +517,10 @@ func every(stderr io.Writer, what string) func(done, total int, extra string) {
 	}
 }
 
-func blockMethods(p *hvp.Products, l int, v []*tensor.Dense, s settings, stderr io.Writer) []method {
-	name := p.BlockName(l)
-	n := len(hvp.Flatten(v))
+func blockMethods(p *hvp.Problem, l int, v *params.Vector, s settings, stderr io.Writer) []method {
+	b := p.Block(l)
+	name := b.Name()
+	n := v.Len()
 	var dense, denseFD *mat.Dense
 	lim := func(what string) *reference.Limits {
 		tick := every(stderr, name+" "+what)
@@ -525,15 +531,17 @@ func blockMethods(p *hvp.Products, l int, v []*tensor.Dense, s settings, stderr 
 		return method{block: name, product: product, name: how, run: run}
 	}
 	ms := []method{m("Hv", "exact", func(e *Entry) error {
-		hv, err := p.BlockHv(l, v)
+		hv, err := b.Hv(v)
 		e.value, e.fatal = hv, err != nil
 		return err
 	})}
 	for _, r := range s.steps {
 		ms = append(ms, m("Hv", fmt.Sprintf("fd r=%g", r), func(e *Entry) error {
-			hv, err := reference.HvFD(p, p.Scatter(l, v), r)
+			full := params.New(p.Layout())
+			full.Block(l).CopyFrom(v)
+			hv, err := reference.HvFD(p, full, r)
 			if err == nil {
-				e.value = p.BlockOf(l, hv)
+				e.value = hv.Block(l).Clone()
 			}
 			e.Note = "central differences of the gradient, perturbation of norm r"
 			return err
@@ -558,13 +566,13 @@ func blockMethods(p *hvp.Products, l int, v []*tensor.Dense, s settings, stderr 
 		m("Hv", "dense-fd", denseHv(&denseFD, func() (*mat.Dense, error) { return reference.DenseBlockFD(p, l, 0, lim("dense-fd")) },
 			"dense block of Richardson-extrapolated central differences of the gradient")),
 		m("InvHv", "exact", func(e *Entry) error {
-			res, err := p.InvHv(l, v, &hvp.Options{BestEffort: true, Damping: s.exactDamp})
+			res, err := b.InvHv(v, &hvp.Options{BestEffort: true, Damping: s.exactDamp})
 			if err != nil {
 				e.Method = "uncertified"
 				return err
 			}
 			fillResult(e, res)
-			e.Note = fmt.Sprintf("%s route", res.Route)
+			e.Note = fmt.Sprintf("%s route", res.Method)
 			if res.Damping > 0 {
 				e.Note += fmt.Sprintf(", damped: (H + %g·h̃ᵀh̃ ⊗ I)⁻¹v", res.Damping)
 			}
@@ -623,7 +631,7 @@ func blockMethods(p *hvp.Products, l int, v []*tensor.Dense, s settings, stderr 
 				}
 			}
 			n, _ := a.Dims()
-			sol, err := reference.MinNormSolveWithin(a, hvp.Flatten(v), fmt.Sprintf("%s solve of block %s (-dense-time, -dense-mem)", label, name),
+			sol, err := reference.MinNormSolveWithin(a, append([]float64(nil), v.Flat()...), fmt.Sprintf("%s solve of block %s (-dense-time, -dense-mem)", label, name),
 				&reference.Limits{MaxBytes: s.denseMem, MaxTime: s.denseTime, Busy: func(el, est time.Duration) {
 					fmt.Fprintf(stderr, "    %s InvHv %s: factorising the %d×%d matrix, %.0f s of about %.0f s\n", name, label, n, n, el.Seconds(), est.Seconds())
 				}})
@@ -631,14 +639,11 @@ func blockMethods(p *hvp.Products, l int, v []*tensor.Dense, s settings, stderr 
 				return err
 			}
 			e.sol = &sol
-			u, err := hvp.SplitLike(sol.U, v)
-			if err != nil {
-				return err
-			}
+			u := params.FromFlat(b.Layout(), sol.U)
 			e.value, e.Note = u, sol.String()
-			hu, err := p.BlockHv(l, u)
+			hu, err := b.Hv(u)
 			if err == nil && s.exactDamp == 0 {
-				r := hvp.FlatRelDiff(hvp.Flatten(hu), hvp.Flatten(v))
+				r := params.RelDiff(hu, v)
 				e.Residual = &r
 			}
 			return nil
@@ -647,8 +652,8 @@ func blockMethods(p *hvp.Products, l int, v []*tensor.Dense, s settings, stderr 
 	return append(ms, m("InvHv", "dense", solveWith(&dense, "dense")), m("InvHv", "dense-fd", solveWith(&denseFD, "dense-fd")))
 }
 
-func fullMethods(p *hvp.Products, v []*tensor.Dense, s settings, stderr io.Writer) []method {
-	n := len(hvp.Flatten(v))
+func fullMethods(p *hvp.Problem, v *params.Vector, s settings, stderr io.Writer) []method {
+	n := v.Len()
 	ms := []method{{"full", "Hv", "exact", func(e *Entry) error {
 		var err error
 		e.value, err = p.Hv(v)
@@ -672,11 +677,8 @@ func fullMethods(p *hvp.Products, v []*tensor.Dense, s settings, stderr io.Write
 			if err != nil {
 				return err
 			}
-			var hv mat.VecDense
-			hv.MulVec(h, mat.NewVecDense(n, hvp.Flatten(v)))
-			e.value, err = hvp.Unflatten(hv.RawVector().Data, p.Weights)
-			e.Note = note
-			return err
+			e.value, e.Note = matVec(h, v), note
+			return nil
 		}
 	}
 	return append(ms,
@@ -706,8 +708,8 @@ func compare(rep *Report) {
 		}
 		return nil
 	}
-	rel := func(a, b []*tensor.Dense) *float64 {
-		d := hvp.FlatRelDiff(hvp.Flatten(a), hvp.Flatten(b))
+	rel := func(a, b *params.Vector) *float64 {
+		d := params.RelDiff(a, b)
 		return &d
 	}
 	for _, e := range rep.Entries {
@@ -725,12 +727,12 @@ func compare(rep *Report) {
 	}
 }
 
-func matVec(h *mat.Dense, v []*tensor.Dense) []*tensor.Dense {
+// matVec returns h v, of v's layout (h is n×n for v's n values).
+func matVec(h *mat.Dense, v *params.Vector) *params.Vector {
 	n, _ := h.Dims()
 	var y mat.VecDense
-	y.MulVec(h, mat.NewVecDense(n, hvp.Flatten(v)))
-	out, _ := hvp.SplitLike(y.RawVector().Data, v) // h is n×n for v's n values
-	return out
+	y.MulVec(h, mat.NewVecDense(n, append([]float64(nil), v.Flat()...)))
+	return params.FromFlat(v.Layout(), y.RawVector().Data)
 }
 
 func printTable(w io.Writer, rep *Report, s settings) {

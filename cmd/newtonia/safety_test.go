@@ -389,7 +389,7 @@ func TestRefusedBPassLabels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e := hvp.FlatRelDiff(got.Float64s(), want.RawMatrix().Data); !(e < 1e-12) {
+	if e := flatRelDiff(got.Float64s(), want.RawMatrix().Data); !(e < 1e-12) {
 		t.Errorf("W1.InvHv.dense.npy differs from (xᵀx)⁻¹g by %.2e", e)
 	}
 }
@@ -426,8 +426,8 @@ func TestCheckCountsBiases(t *testing.T) {
 	}
 	for l, c := range conds {
 		pc := rep.Conditions[l]
-		if c.Weight != pc.Weight || c.Kind != pc.Kind || c.Route != pc.Route || c.Weight != fmt.Sprintf("W%d+b%d", l+1, l+1) {
-			t.Errorf("block %d: check says %s %v (%s), products %s %v (%s)", l, c.Weight, c.Kind, c.Route, pc.Weight, pc.Kind, pc.Route)
+		if c.Weight != pc.Weight || c.Kind != pc.Kind || c.Method != pc.Method || c.Weight != fmt.Sprintf("W%d+b%d", l+1, l+1) {
+			t.Errorf("block %d: check says %s %v (%s), products %s %v (%s)", l, c.Weight, c.Kind, c.Method, pc.Weight, pc.Kind, pc.Method)
 		}
 		// products' exact result against its dense solve: exact up to
 		// rounding amplified by the block's conditioning (1e-9 for these

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/newtonia/newtonia/hvp"
 	"github.com/newtonia/newtonia/internal/testnet"
 	"github.com/newtonia/newtonia/nets"
 	"github.com/newtonia/newtonia/ops"
@@ -65,7 +66,7 @@ func saveNet(t *testing.T, batch, in int, widths []int, edit func(x, y *tensor.D
 	}
 	var vs []*tensor.Dense
 	if dirs {
-		vs = testnet.RandLike(rng, m)
+		vs = testnet.RandLike(rng, m).Tensors()
 	}
 	path, err := nets.Save(filepath.Join(t.TempDir(), "net"), m, vs, false)
 	if err != nil {
@@ -396,7 +397,7 @@ func TestBiasedNetFile(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "out")
 		code, table, stderr := runCmd(t, "products", "-out", out, "-exact-damping", damping, path)
 		rep := report(t, out)
-		if len(rep.Conditions) != 2 || rep.Conditions[0].Weight != "W1+b1" || rep.Conditions[0].Route != "per-sample" {
+		if len(rep.Conditions) != 2 || rep.Conditions[0].Weight != "W1+b1" || rep.Conditions[0].Method != hvp.MethodPerSample {
 			t.Fatalf("damping %s: conditions %+v", damping, rep.Conditions)
 		}
 		for _, f := range []string{"W1.InvHv.exact.npy", "b1.InvHv.exact.npy", "b1.Hv.exact.npy", "full.Hv.exact.b1.npy", "b2.InvHv.dense.npy"} {

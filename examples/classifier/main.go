@@ -28,10 +28,10 @@ import (
 	"github.com/newtonia/newtonia/hvp"
 	"github.com/newtonia/newtonia/nets"
 	"github.com/newtonia/newtonia/ops"
+	"github.com/newtonia/newtonia/params"
 	"github.com/newtonia/newtonia/reference"
 	"github.com/newtonia/newtonia/solver"
 	"gonum.org/v1/gonum/mat"
-	"gorgonia.org/tensor"
 )
 
 func main() {
@@ -79,11 +79,15 @@ func run(w io.Writer, n int, seed uint64, lambda float64) error {
 	}
 	var rows []row
 	for l := range p.Blocks() {
-		name := p.BlockName(l)
-		var v []*tensor.Dense
-		for _, k := range p.Block(l) {
-			s := p.Weights[k].Shape()
-			v = append(v, nets.Randn(rng, s[0], s[1], 0))
+		b := p.Block(l)
+		name := b.Name()
+		v := params.New(b.Layout())
+		for i := range b.Layout().Weights() {
+			s := b.Layout().Shape(i)
+			copy(v.Weight(i), nets.Randn(rng, s[0], s[1], 0).Float64s())
+		}
+		rel := func(x []float64, ref []float64) float64 {
+			return params.RelDiff(params.FromFlat(b.Layout(), x), params.FromFlat(b.Layout(), ref))
 		}
 		h, err := reference.DenseBlock(p, l, nil)
 		if err != nil {
@@ -95,20 +99,20 @@ func run(w io.Writer, n int, seed uint64, lambda float64) error {
 		}
 		for _, c := range []struct {
 			label string
-			dir   []*tensor.Dense
+			dir   *params.Vector
 			h     *mat.Dense
 			opt   *hvp.Options
 		}{
 			{"B-pass, v random", v, h, nil},
-			{"B-pass, v = g", p.BlockOf(l, g), h, nil},
+			{"B-pass, v = g", g.Block(l), h, nil},
 			{fmt.Sprintf("B-pass damped λ=%g", lambda), v, hd, &hvp.Options{Damping: lambda}},
 		} {
-			ref, err := reference.MinNormSolve(c.h, hvp.Flatten(c.dir))
+			ref, err := reference.MinNormSolve(c.h, c.dir.Flat())
 			if err != nil {
 				return err
 			}
 			t0 := time.Now()
-			res, err := p.InvHv(l, c.dir, c.opt)
+			res, err := b.InvHv(c.dir, c.opt)
 			r := row{block: name, method: c.label, seconds: time.Since(t0).Seconds()}
 			var ce *errs.ConditionError
 			switch {
@@ -118,8 +122,8 @@ func run(w io.Writer, n int, seed uint64, lambda float64) error {
 			case err != nil:
 				return err
 			default:
-				r.rel = hvp.FlatRelDiff(hvp.Flatten(res.U), ref.U)
-				r.residual, r.certified, r.note = res.Residual, res.Certified, res.Kind.String()
+				r.rel = rel(res.U.Flat(), ref.U)
+				r.residual, r.certified, r.note = res.Residual, res.Certified, res.Label()
 			}
 			rows = append(rows, r)
 		}
@@ -128,19 +132,19 @@ func run(w io.Writer, n int, seed uint64, lambda float64) error {
 		if cg == nil {
 			return err
 		}
-		sol, _ := reference.MinNormSolve(h, hvp.Flatten(v))
-		rows = append(rows, row{block: name, method: "CG to 1e-10, ≤ 500 Hv", rel: hvp.FlatRelDiff(hvp.Flatten(cg.U), sol.U),
+		sol, _ := reference.MinNormSolve(h, v.Flat())
+		rows = append(rows, row{block: name, method: "CG to 1e-10, ≤ 500 Hv", rel: rel(cg.U.Flat(), sol.U),
 			residual: cg.Residual, certified: cg.Certified, seconds: time.Since(t0).Seconds(), note: fmt.Sprintf("%d iterations, %s", cg.CG.Iterations, cg.CG.Reason)})
 		t0 = time.Now()
 		fd, err := reference.DenseBlockFD(p, l, 0, nil)
 		if err != nil {
 			return err
 		}
-		fsol, err := reference.MinNormSolve(fd, hvp.Flatten(v))
+		fsol, err := reference.MinNormSolve(fd, v.Flat())
 		if err != nil {
 			return err
 		}
-		rows = append(rows, row{block: name, method: "finite differences", rel: hvp.FlatRelDiff(fsol.U, sol.U), residual: -1,
+		rows = append(rows, row{block: name, method: "finite differences", rel: rel(fsol.U, sol.U), residual: -1,
 			seconds: time.Since(t0).Seconds(), note: "dense block of Richardson central differences, minimum-norm solve"})
 	}
 	fmt.Fprintf(w, "%-7s %-24s %11s %11s %9s %9s  %s\n", "block", "method", "rel. dense", "residual", "certified", "time", "")

@@ -17,7 +17,7 @@ import (
 	"github.com/newtonia/newtonia/hvp"
 	"github.com/newtonia/newtonia/nets"
 	"github.com/newtonia/newtonia/ops"
-	"gorgonia.org/tensor"
+	"github.com/newtonia/newtonia/params"
 )
 
 type netCase struct {
@@ -79,9 +79,9 @@ func report(w io.Writer, rng *rand.Rand, c netCase) error {
 	}
 	for l, wt := range m.Weights {
 		s := wt.Shape()
-		dirs := []*tensor.Dense{g[l], nets.Randn(rng, s[0], s[1], 0)}
+		dirs := []*params.Vector{g.Block(l), params.FromFlat(p.Layout().Block(l), nets.Randn(rng, s[0], s[1], 0).Float64s())}
 		for i, name := range []string{"v = g", "v random"} {
-			res, err := p.InvHv(l, dirs[i:i+1], nil)
+			res, err := p.Block(l).InvHv(dirs[i], nil)
 			if err != nil {
 				fmt.Fprintf(w, "  InvHv(%s, %s): error [%v]: %v\n", wt.Name(), name, errs.Sentinel(err), err)
 				continue

@@ -18,6 +18,7 @@ import (
 	"github.com/newtonia/newtonia/hvp"
 	"github.com/newtonia/newtonia/nets"
 	"github.com/newtonia/newtonia/ops"
+	"github.com/newtonia/newtonia/params"
 	"gonum.org/v1/gonum/mat"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -109,11 +110,12 @@ func (o Linear) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
 func main() {
 	rng := rand.New(rand.NewPCG(42, 1))
 	p, err := newNet(rng)
-	fmt.Printf("%-6s %-11s %s\n", "block", "route", "residual ‖H_ll u − v‖/‖v‖")
+	fmt.Printf("%-6s %-7s %s\n", "block", "method", "residual ‖H_ll u − v‖/‖v‖")
 	for l := 0; err == nil && l < p.Blocks(); l++ {
+		b := p.Block(l)
 		var res *hvp.Result
-		if res, err = p.InvHv(l, []*tensor.Dense{nets.Randn(rng, 6, 6, 0)}, nil); err == nil {
-			fmt.Printf("%-6s %-11s %.2g\n", p.BlockName(l), res.Route, res.Residual)
+		if res, err = b.InvHv(params.FromFlat(b.Layout(), nets.Randn(rng, 6, 6, 0).Float64s()), nil); err == nil {
+			fmt.Printf("%-6s %-7v %.2g\n", b.Name(), res.Method, res.Residual)
 		}
 	}
 	if err != nil {
@@ -124,7 +126,7 @@ func main() {
 
 // newNet builds a 6-6-6-6 net of Linear layers and ScaledLeaky activations,
 // batch 6, half squared error (shifted draws keep the blocks well conditioned).
-func newNet(rng *rand.Rand) (*hvp.Products, error) {
+func newNet(rng *rand.Rand) (*hvp.Problem, error) {
 	g := G.NewGraph()
 	matrix := func(name string, shift float64) *G.Node {
 		v := nets.Randn(rng, 6, 6, shift)

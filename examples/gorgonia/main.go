@@ -25,6 +25,7 @@ import (
 	"os"
 
 	"github.com/newtonia/newtonia/hvp"
+	"github.com/newtonia/newtonia/params"
 	"github.com/newtonia/newtonia/solver"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -193,33 +194,33 @@ func run(w io.Writer, dt tensor.Dtype, seed uint64) (*summary, error) {
 		dt, batch, in, hidden, classes, scalar(m.cost.Value()))
 
 	sum.nodes = len(g.AllNodes())
-	v := directions(rng, m.learnables())
 	p, err := hvp.New(m.cost, m.learnables()...) // newtonia
 	if err != nil {
 		return nil, err
 	}
+	v := directions(rng, p)
 	hv, err := p.Hv(v) // newtonia: exact Hv
 	if err != nil {
 		return nil, err
 	}
-	fd, err := gradFD(g, m.learnables(), grads, v, 1e-3)
+	fd, err := gradFD(p, g, grads, v, 1e-3)
 	if err != nil {
 		return nil, err
 	}
-	sum.hvFD = hvp.FlatRelDiff(hvp.Flatten(hv), fd)
+	sum.hvFD = params.RelDiff(hv, fd)
 	fmt.Fprintf(w, "Hv (exact, R-pass): ‖Hv‖ = %.6g, in %v; against central differences of G.Grad (r = 1e-3): %.2g relative\n\n",
-		hvp.Norm(hv...), hv[0].Dtype(), hvp.FlatRelDiff(hvp.Flatten(hv), fd))
+		hv.Norm(), hv.Tensors()[0].Dtype(), sum.hvFD)
 
 	fmt.Fprintf(w, "conditions report:\n%v\n", p.Conditions()) // newtonia
 
 	const lambda = 1e-3
-	res, err := p.InvHv(0, p.BlockOf(0, v), &hvp.Options{Damping: lambda}) // newtonia: exact (H + λ h̃ᵀh̃⊗I)⁻¹v
+	res, err := p.Block(0).InvHv(v.Block(0), &hvp.Options{Damping: lambda}) // newtonia: exact (H + λ h̃ᵀh̃⊗I)⁻¹v
 	if err != nil {
 		return nil, err
 	}
 	sum.inv = res
 	fmt.Fprintf(w, "H⁻¹v for block %s, damping λ = %g: %v by the %s route, certified %v, residual %.2g",
-		p.BlockName(0), lambda, res.Kind, res.Route, res.Certified, res.Residual)
+		p.Block(0).Name(), lambda, res.Kind, res.Method, res.Certified, res.Residual)
 	if dt == tensor.Float32 {
 		fmt.Fprintf(w, " (of the result rounded to float32: %.2g)", res.RoundedResidual)
 	}
@@ -242,47 +243,39 @@ func run(w io.Writer, dt tensor.Dtype, seed uint64) (*summary, error) {
 	return sum, nil
 }
 
-// directions returns a random direction shaped like the weights.
-func directions(rng *rand.Rand, ws G.Nodes) []*tensor.Dense {
-	out := make([]*tensor.Dense, len(ws))
-	for k, n := range ws {
-		d := make([]float64, n.Shape().TotalSize())
-		for i := range d {
-			d[i] = rng.NormFloat64()
-		}
-		out[k] = tensor.New(tensor.WithShape(n.Shape()...), tensor.WithBacking(d))
+// directions returns a random direction over p's weights.
+func directions(rng *rand.Rand, p *hvp.Problem) *params.Vector {
+	v := params.New(p.Layout())
+	for i := range v.Flat() {
+		v.Flat()[i] = rng.NormFloat64()
 	}
-	return out
+	return v
 }
 
 // gradFD returns (∇J(w + r v) − ∇J(w − r v)) / 2r with Gorgonia's own
 // gradient (the nodes G.Grad returned, run by a TapeMachine of their own),
 // leaving the weights as found.
-func gradFD(g *G.ExprGraph, ws, grads G.Nodes, v []*tensor.Dense, r float64) ([]float64, error) {
+func gradFD(p *hvp.Problem, g *G.ExprGraph, grads G.Nodes, v *params.Vector, r float64) (*params.Vector, error) {
 	vm := G.NewTapeMachine(g) // not closed: Close unbinds the graph's values
-	w0 := make([][]float64, len(ws))
-	for k, n := range ws {
-		w0[k] = hvp.Data(n.Value().(*tensor.Dense))
+	w0, err := p.Current()
+	if err != nil {
+		return nil, err
 	}
-	at := func(t float64) ([]float64, error) {
-		for k, n := range ws {
-			d := append([]float64(nil), w0[k]...)
-			for i, vi := range hvp.Data(v[k]) {
-				d[i] += t * vi
-			}
-			if err := G.Let(n, asDtype(d, n.Dtype(), n.Shape()...)); err != nil {
-				return nil, err
-			}
+	at := func(t float64) (*params.Vector, error) {
+		w := w0.Clone()
+		w.AddScaled(t, v)
+		if err := p.SetWeights(w); err != nil {
+			return nil, err
 		}
 		vm.Reset()
 		if err := vm.RunAll(); err != nil {
 			return nil, err
 		}
-		var out []float64
-		for _, n := range grads {
-			out = append(out, hvp.Data(n.Value().(*tensor.Dense))...)
+		gs := make([]*tensor.Dense, len(grads))
+		for k, n := range grads {
+			gs[k] = n.Value().(*tensor.Dense)
 		}
-		return out, nil
+		return params.FromTensors(p.Layout(), gs, "G.Grad's gradient")
 	}
 	plus, err := at(r)
 	if err != nil {
@@ -295,9 +288,8 @@ func gradFD(g *G.ExprGraph, ws, grads G.Nodes, v []*tensor.Dense, r float64) ([]
 	if _, err := at(0); err != nil {
 		return nil, err
 	}
-	for i := range plus {
-		plus[i] = (plus[i] - minus[i]) / (2 * r)
-	}
+	plus.AddScaled(-1, minus)
+	plus.Divide(2 * r)
 	return plus, nil
 }
 

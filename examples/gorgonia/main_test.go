@@ -26,8 +26,8 @@ func TestExample(t *testing.T) {
 		if s.hvFD > tol {
 			t.Errorf("%v: Hv differs from FD of G.Grad by %.3g", dt, s.hvFD)
 		}
-		if !s.inv.Certified || s.inv.Residual > 1e-10 || s.inv.U[0].Dtype() != dt {
-			t.Errorf("%v: H⁻¹v certified %v, residual %.3g, dtype %v", dt, s.inv.Certified, s.inv.Residual, s.inv.U[0].Dtype())
+		if udt := s.inv.U.Tensors()[0].Dtype(); !s.inv.Certified || s.inv.Residual > 1e-10 || udt != dt {
+			t.Errorf("%v: H⁻¹v certified %v, residual %.3g, dtype %v", dt, s.inv.Certified, s.inv.Residual, udt)
 		}
 		if !(s.after < s.before) || math.Abs(s.machineAfter-s.after) > costTol*s.after {
 			t.Errorf("%v: cost %v → %v, Gorgonia's machine %v", dt, s.before, s.after, s.machineAfter)

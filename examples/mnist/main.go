@@ -43,6 +43,7 @@ import (
 	"github.com/newtonia/newtonia/hvp"
 	"github.com/newtonia/newtonia/nets"
 	"github.com/newtonia/newtonia/ops"
+	"github.com/newtonia/newtonia/params"
 	"github.com/newtonia/newtonia/solver"
 	"github.com/schollz/progressbar/v3"
 	"gonum.org/v1/gonum/floats"
@@ -242,7 +243,7 @@ type experiment struct {
 	train, test *dataset
 	net         *nets.MLP
 	params      []*G.Node // the net's weights and biases, trained
-	p           *hvp.Products
+	p           *hvp.Problem
 	eval        *nets.MLP
 	evalP       *graph.Program // the evaluation net's forward pass
 	init        []*tensor.Dense
@@ -652,27 +653,23 @@ func (e *experiment) hessianFree() stepper {
 			return 0, err
 		}
 		examples := e.c.batch * (1 + stats.Iterations)
-		slope := 0.0
-		for k := range g {
-			slope -= dot(g[k].Float64s(), u[k].Float64s())
-		}
+		slope := -g.Dot(u)
 		if !(slope < 0) { // no descent (negative curvature at the first iteration): a small gradient step
 			lambda *= 4
-			for k := range u {
-				u[k] = g[k].Clone().(*tensor.Dense)
-				scale(u[k], 1e-3/e.summed())
-			}
-			slope = -1e-3 / e.summed() * dot(hvp.Flatten(g), hvp.Flatten(g))
+			u = g.Clone()
+			u.Scale(1e-3 / e.summed())
+			slope = -1e-3 / e.summed() * g.Dot(g)
 		}
-		base := e.weights()
+		base, err := e.p.Current()
+		if err != nil {
+			return 0, err
+		}
 		t := 1.0
 		for bt := 0; bt < 20; bt++ {
-			for k, wn := range e.params {
-				w := base[k].Clone().(*tensor.Dense)
-				axpy(w, -t, u[k])
-				if err := G.Let(wn, w); err != nil {
-					return 0, err
-				}
+			w := base.Clone()
+			w.AddScaled(-t, u)
+			if err := e.p.SetWeights(w); err != nil {
+				return 0, err
 			}
 			if lt, err := e.p.LossAt(nil); err == nil && lt <= loss+1e-4*t*slope {
 				if bt == 0 {
@@ -685,10 +682,8 @@ func (e *experiment) hessianFree() stepper {
 			t /= 2
 		}
 		lambda *= 4
-		for k, wn := range e.params { // rejected
-			if err := G.Let(wn, base[k]); err != nil {
-				return 0, err
-			}
+		if err := e.p.SetWeights(base); err != nil { // rejected
+			return 0, err
 		}
 		return examples, nil
 	}
@@ -711,25 +706,21 @@ func (e *experiment) lbfgs(tick func(time.Duration) error, examples, steps *int)
 		*steps++
 		*examples = evals * e.c.batch
 		elapsed := time.Since(last)
-		ws, err := hvp.Unflatten(loc.X, e.params)
-		if err != nil {
+		if err := e.p.SetWeights(params.FromFlat(e.p.Layout(), append([]float64(nil), loc.X...))); err != nil {
 			return err
 		}
-		if err := e.setWeights(ws); err != nil {
-			return err
-		}
-		err = tick(elapsed)
+		err := tick(elapsed)
 		last = time.Now() // evaluations are not training time
 		return err
 	}
-	x0 := hvp.Flatten(e.weights())
+	w0, err := e.p.Current()
+	if err != nil {
+		return err
+	}
+	x0 := append([]float64(nil), w0.Flat()...)
 	res, err := optimize.Minimize(prob, x0, &optimize.Settings{Recorder: rec, MajorIterations: 1 << 30}, &optimize.LBFGS{})
 	if res != nil {
-		ws, uerr := hvp.Unflatten(res.X, e.params)
-		if uerr == nil {
-			uerr = e.setWeights(ws)
-		}
-		if uerr != nil {
+		if uerr := e.p.SetWeights(params.FromFlat(e.p.Layout(), append([]float64(nil), res.X...))); uerr != nil {
 			return uerr
 		}
 	}
@@ -737,15 +728,6 @@ func (e *experiment) lbfgs(tick func(time.Duration) error, examples, steps *int)
 		return perr
 	}
 	return err
-}
-
-func (e *experiment) setWeights(ws []*tensor.Dense) error {
-	for k, wn := range e.params {
-		if err := G.Let(wn, ws[k]); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // recorder adapts a function to gonum's optimize.Recorder.
@@ -804,28 +786,6 @@ func (e *experiment) tune(w io.Writer) error {
 		}
 	}
 	return nil
-}
-
-func dot(a, b []float64) float64 {
-	var s float64
-	for i := range a {
-		s += a[i] * b[i]
-	}
-	return s
-}
-
-func scale(t *tensor.Dense, a float64) {
-	d := t.Float64s()
-	for i := range d {
-		d[i] *= a
-	}
-}
-
-func axpy(y *tensor.Dense, a float64, x *tensor.Dense) {
-	yd, xd := y.Float64s(), x.Float64s()
-	for i := range yd {
-		yd[i] += a * xd[i]
-	}
 }
 
 // summary prints, per method, the loss and test accuracy at the end of the

@@ -3,7 +3,7 @@
 // randn + 0.1·I) it compares, over many random draws, block
 // inverse-Hessian-vector products H_ll⁻¹ v from
 //
-//   - the exact B-pass (hvp.InvHv), and
+//   - the exact B-pass (hvp.Block.InvHv), and
 //   - central differences of the inverse pass at r = 1e-9, 1e-6, 1e-4
 //     (hvp.InvHvFD, the seed script's method),
 //
@@ -28,9 +28,9 @@ import (
 	"github.com/newtonia/newtonia/hvp"
 	"github.com/newtonia/newtonia/nets"
 	"github.com/newtonia/newtonia/ops"
+	"github.com/newtonia/newtonia/params"
 	"github.com/newtonia/newtonia/reference"
 	"gonum.org/v1/gonum/mat"
-	"gorgonia.org/tensor"
 )
 
 // condLimit is where the claim "exact B-pass ≤ 1e-10" is made: above it the
@@ -84,36 +84,36 @@ func run(w io.Writer, draws int, seed uint64) error {
 		}
 		for l, w := range net.Weights {
 			s := w.Shape()
-			v := nets.Randn(rng, s[0], s[1], 0)
+			v := params.FromFlat(p.Layout().Block(l), nets.Randn(rng, s[0], s[1], 0).Float64s())
 			ref, cond, err := denseSolve(net, l, v)
 			if err != nil {
 				return fmt.Errorf("draw %d block %d: %w", d, l, err)
 			}
 			st := stats[l]
 			st.conds = append(st.conds, cond)
-			u, err := p.InvHv(l, []*tensor.Dense{v}, all)
+			u, err := p.Block(l).InvHv(v, all)
 			if err != nil {
 				return fmt.Errorf("draw %d block %d: %w", d, l, err)
 			}
-			e := hvp.RelDiff(u.U[0], ref)
+			e := params.RelDiff(u.U, ref)
 			st.exact = append(st.exact, e)
 			st.residual = append(st.residual, u.Residual)
 			if cond <= condLimit {
 				st.exactWell = append(st.exactWell, e)
 			}
-			if allclose(u.U[0], ref) {
+			if allclose(u.U, ref) {
 				st.passExact++
 			}
 			if u.Certified {
 				st.certExact++
 			}
 			for i, r := range fdSteps {
-				f, err := reference.InvHvFD(p, l, []*tensor.Dense{v}, r, all)
+				f, err := reference.InvHvFD(p, l, v, r, all)
 				if err != nil {
 					return fmt.Errorf("draw %d block %d r=%g: %w", d, l, r, err)
 				}
-				st.fd[i] = append(st.fd[i], hvp.RelDiff(f.U[0], ref))
-				if allclose(f.U[0], ref) {
+				st.fd[i] = append(st.fd[i], params.RelDiff(f.U, ref))
+				if allclose(f.U, ref) {
 					st.pass[i]++
 				}
 				if f.Certified {
@@ -151,23 +151,22 @@ func run(w io.Writer, draws int, seed uint64) error {
 }
 
 // denseSolve returns H_ll⁻¹ v from the dense block, and cond₂(H_ll).
-func denseSolve(net *nets.MLP, l int, v *tensor.Dense) (*tensor.Dense, float64, error) {
+func denseSolve(net *nets.MLP, l int, v *params.Vector) (*params.Vector, float64, error) {
 	h, err := net.BlockHessian(l)
 	if err != nil {
 		return nil, 0, err
 	}
 	n, _ := h.Dims()
 	var x mat.VecDense
-	if err := x.SolveVec(h, mat.NewVecDense(n, hvp.Flatten([]*tensor.Dense{v}))); err != nil {
+	if err := x.SolveVec(h, mat.NewVecDense(n, append([]float64(nil), v.Flat()...))); err != nil {
 		return nil, 0, err
 	}
-	out := tensor.New(tensor.WithShape(v.Shape()...), tensor.WithBacking(x.RawVector().Data))
-	return out, mat.Cond(h, 2), nil
+	return params.FromFlat(v.Layout(), x.RawVector().Data), mat.Cond(h, 2), nil
 }
 
 // allclose is numpy's: |a − b| ≤ atol + rtol·|b| elementwise.
-func allclose(a, b *tensor.Dense) bool {
-	as, bs := hvp.Flatten([]*tensor.Dense{a}), hvp.Flatten([]*tensor.Dense{b})
+func allclose(a, b *params.Vector) bool {
+	as, bs := a.Flat(), b.Flat()
 	for i := range as {
 		if !(math.Abs(as[i]-bs[i]) <= 1e-4+1e-3*math.Abs(bs[i])) {
 			return false

@@ -37,6 +37,7 @@ import (
 	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/hvp"
 	"github.com/newtonia/newtonia/ops"
+	"github.com/newtonia/newtonia/params"
 	"github.com/newtonia/newtonia/reference"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -181,7 +182,7 @@ func (r *report) refused() bool {
 }
 
 // newProducts builds f at x (a 3×1 weight) and its products.
-func newProducts(f function, x []float64) (*hvp.Products, error) {
+func newProducts(f function, x []float64) (*hvp.Problem, error) {
 	g := G.NewGraph()
 	w := G.NewMatrix(g, tensor.Float64, G.WithShape(len(x), 1), G.WithName("x"),
 		G.WithValue(tensor.New(tensor.WithShape(len(x), 1), tensor.WithBacking(append([]float64(nil), x...)))))
@@ -192,8 +193,18 @@ func newProducts(f function, x []float64) (*hvp.Products, error) {
 	return hvp.New(loss, w)
 }
 
-func column(v []float64) []*tensor.Dense {
-	return []*tensor.Dense{tensor.New(tensor.WithShape(len(v), 1), tensor.WithBacking(append([]float64(nil), v...)))}
+// column returns v as a vector of p's layout (a weight of one column).
+func column(p *hvp.Problem, v []float64) *params.Vector {
+	return params.FromFlat(p.Layout(), append([]float64(nil), v...))
+}
+
+// relDiff returns ‖a − b‖/‖b‖ of two values of one weight.
+func relDiff(a, b []float64) float64 {
+	l, err := params.NewLayout([]string{"x"}, []tensor.Shape{{len(a)}}, tensor.Float64, nil)
+	if err != nil {
+		panic(err)
+	}
+	return params.RelDiff(params.FromFlat(l, a), params.FromFlat(l, b))
 }
 
 func run(x, v []float64, step float64) (*report, error) {
@@ -204,13 +215,13 @@ func run(x, v []float64, step float64) (*report, error) {
 			return nil, err
 		}
 		res := result{Function: f.name, Inverse: f.method, HvClosed: f.hv(x, v)}
-		hv, err := p.Hv(column(v))
+		hv, err := p.Hv(column(p, v))
 		if err != nil {
 			return nil, err
 		}
-		res.Hv = hvp.Flatten(hv)
-		res.HvRelErr = hvp.FlatRelDiff(res.Hv, res.HvClosed)
-		inv, err := p.InvHv(0, column(v), nil)
+		res.Hv = hv.Flat()
+		res.HvRelErr = relDiff(res.Hv, res.HvClosed)
+		inv, err := p.Block(0).InvHv(column(p, v), nil)
 		if err != nil {
 			if !errors.Is(err, errs.ErrCondition) && !errors.Is(err, errs.ErrNoInverse) {
 				return nil, err
@@ -219,15 +230,15 @@ func run(x, v []float64, step float64) (*report, error) {
 			rep.Results = append(rep.Results, res)
 			continue
 		}
-		res.InvHv, res.Kind, res.Certified, res.Residual = hvp.Flatten(inv.U), inv.Kind.String(), inv.Certified, inv.Residual
+		res.InvHv, res.Kind, res.Certified, res.Residual = inv.U.Flat(), inv.Kind.String(), inv.Certified, inv.Residual
 		res.InvHvClosed = f.invHv(x, v)
-		res.InvHvRelErr = hvp.FlatRelDiff(res.InvHv, res.InvHvClosed)
-		fd, err := reference.InvHvFD(p, 0, column(v), step, &hvp.Options{BestEffort: true})
+		res.InvHvRelErr = relDiff(res.InvHv, res.InvHvClosed)
+		fd, err := reference.InvHvFD(p, 0, column(p, v), step, &hvp.Options{BestEffort: true})
 		if err != nil {
 			return nil, err
 		}
-		res.InvHvFD = hvp.Flatten(fd.U)
-		res.InvHvFDRelErr = hvp.FlatRelDiff(res.InvHvFD, res.InvHvClosed)
+		res.InvHvFD = fd.U.Flat()
+		res.InvHvFDRelErr = relDiff(res.InvHvFD, res.InvHvClosed)
 		rep.Results = append(rep.Results, res)
 	}
 	return rep, nil

@@ -14,13 +14,13 @@ import (
 	"github.com/newtonia/newtonia/internal/plots"
 	"github.com/newtonia/newtonia/nets"
 	"github.com/newtonia/newtonia/ops"
+	"github.com/newtonia/newtonia/params"
 	"github.com/newtonia/newtonia/reference"
 	"gonum.org/v1/gonum/mat"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
-	"gorgonia.org/tensor"
 )
 
 // curve is one problem's errors against the step.
@@ -36,9 +36,9 @@ type curve struct {
 // (closed form) and a direction.
 type problem struct {
 	name string
-	p    *hvp.Products
-	h    *mat.Dense // the block Hessian, from a closed form
-	v    []*tensor.Dense
+	p    *hvp.Problem
+	h    *mat.Dense     // the block Hessian, from a closed form
+	v    *params.Vector // of block 0's layout
 	// invFD is the finite-difference H⁻¹v at step r.
 	invFD      func(r float64) ([]float64, error)
 	invFDLabel string
@@ -118,7 +118,7 @@ func problems() ([]problem, error) {
 			e[j] = 1
 			h.SetCol(j, f.hv(x, e))
 		}
-		out = append(out, problem{name: f.name, p: p, h: h, v: column(v), invFDLabel: "FD of the inverse pass"})
+		out = append(out, problem{name: f.name, p: p, h: h, v: column(p, v), invFDLabel: "FD of the inverse pass"})
 	}
 	// The seed's net: 3×3 leaky ReLU (slope 0.5), two layers, batch 3,
 	// weights randn + 0.1·I; block W1 against its closed form J₁ᵀJ₁.
@@ -159,7 +159,7 @@ func problems() ([]problem, error) {
 		for i := range d {
 			d[i] = rng.NormFloat64()
 		}
-		out = append(out, problem{name: n.name, p: p, h: h, v: []*tensor.Dense{tensor.New(tensor.WithShape(w.Shape()...), tensor.WithBacking(d))},
+		out = append(out, problem{name: n.name, p: p, h: h, v: params.FromFlat(p.Layout().Block(0), d),
 			invFDLabel: "FD of the inverse pass"})
 	}
 	// The tanh block has no inverse pass (method.md §4): its
@@ -172,7 +172,7 @@ func problems() ([]problem, error) {
 		if err != nil {
 			return nil, err
 		}
-		return solve(hd, hvp.Flatten(last.v))
+		return solve(hd, last.v.Flat())
 	}
 	return out, nil
 }
@@ -189,38 +189,39 @@ func solve(h *mat.Dense, v []float64) ([]float64, error) {
 // reference: finite differences at each step, the exact products once.
 func measure(pr problem, steps []float64) (curve, error) {
 	c := curve{name: pr.name, fdInvLabel: pr.invFDLabel, steps: steps}
-	v := hvp.Flatten(pr.v)
+	v := pr.v.Flat()
 	var hvRef mat.VecDense
 	hvRef.MulVec(pr.h, mat.NewVecDense(len(v), v))
 	invRef, err := solve(pr.h, v)
 	if err != nil {
 		return c, err
 	}
-	rel := func(a []float64, b []float64) float64 { return math.Max(hvp.FlatRelDiff(a, b), floor) }
-	hv, err := pr.p.BlockHv(0, pr.v)
+	rel := func(a []float64, b []float64) float64 { return math.Max(relDiff(a, b), floor) }
+	hv, err := pr.p.Block(0).Hv(pr.v)
 	if err != nil {
 		return c, err
 	}
-	c.rpass = rel(hvp.Flatten(hv), hvRef.RawVector().Data)
-	inv, err := pr.p.InvHv(0, pr.v, nil)
+	c.rpass = rel(hv.Flat(), hvRef.RawVector().Data)
+	inv, err := pr.p.Block(0).InvHv(pr.v, nil)
 	if err != nil {
 		return c, err
 	}
-	c.bpass = rel(hvp.Flatten(inv.U), invRef)
-	full := pr.p.Scatter(0, pr.v)
+	c.bpass = rel(inv.U.Flat(), invRef)
+	full := params.New(pr.p.Layout())
+	full.Block(0).CopyFrom(pr.v)
 	for _, r := range steps {
 		fd, err := reference.HvFD(pr.p, full, r)
 		if err != nil {
 			return c, err
 		}
-		c.hvFD = append(c.hvFD, rel(hvp.Flatten(pr.p.BlockOf(0, fd)), hvRef.RawVector().Data))
+		c.hvFD = append(c.hvFD, rel(fd.Block(0).Flat(), hvRef.RawVector().Data))
 		var u []float64
 		if pr.invFD != nil {
 			u, err = pr.invFD(r)
 		} else {
 			var res *hvp.Result
 			if res, err = reference.InvHvFD(pr.p, 0, pr.v, r, &hvp.Options{BestEffort: true}); err == nil {
-				u = hvp.Flatten(res.U)
+				u = res.U.Flat()
 			}
 		}
 		e := math.NaN() // the differences left the domain (a pattern flip, a negative root): no point

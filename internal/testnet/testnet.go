@@ -7,9 +7,12 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/hvp"
+	"github.com/newtonia/newtonia/native"
 	"github.com/newtonia/newtonia/nets"
 	"github.com/newtonia/newtonia/ops"
+	"github.com/newtonia/newtonia/params"
 	"gonum.org/v1/gonum/mat"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -21,7 +24,7 @@ const Eps = 0x1p-52
 // Square returns a leaky-ReLU net of the given depth with every width and
 // the batch equal to n, weights randn/√n + I (activations stay O(1) with
 // depth), and its products.
-func Square(t testing.TB, rng *rand.Rand, depth, n int) (*nets.MLP, *hvp.Products) {
+func Square(t testing.TB, rng *rand.Rand, depth, n int) (*nets.MLP, *hvp.Problem) {
 	t.Helper()
 	widths := make([]int, depth)
 	for i := range widths {
@@ -32,7 +35,7 @@ func Square(t testing.TB, rng *rand.Rand, depth, n int) (*nets.MLP, *hvp.Product
 
 // MLP returns a net with the given batch, input width, layer widths and
 // activation, weights randn/√in + I, and its products.
-func MLP(t testing.TB, rng *rand.Rand, batch, in int, widths []int, act ops.ScalarFunc) (*nets.MLP, *hvp.Products) {
+func MLP(t testing.TB, rng *rand.Rand, batch, in int, widths []int, act ops.ScalarFunc) (*nets.MLP, *hvp.Problem) {
 	t.Helper()
 	var layers []nets.Layer
 	for _, w := range widths {
@@ -52,31 +55,43 @@ func MLP(t testing.TB, rng *rand.Rand, batch, in int, widths []int, act ops.Scal
 	return m, p
 }
 
-// RandLike returns standard normal matrices shaped like m's weights.
-func RandLike(rng *rand.Rand, m *nets.MLP) []*tensor.Dense {
-	out := make([]*tensor.Dense, len(m.Weights))
+// RandLike returns standard normal values for m's weights (matrices, no
+// biases): a vector whose layout has one block per weight, as hvp.New
+// groups them (Same as the problem's layout).
+func RandLike(rng *rand.Rand, m *nets.MLP) *params.Vector {
+	names := make([]string, len(m.Weights))
+	shapes := make([]tensor.Shape, len(m.Weights))
+	for k, w := range m.Weights {
+		names[k], shapes[k] = errs.Name(w), w.Shape()
+	}
+	l, err := params.NewLayout(names, shapes, tensor.Float64, nil)
+	if err != nil {
+		panic(err)
+	}
+	out := params.New(l)
 	for k, w := range m.Weights {
 		s := w.Shape()
-		out[k] = nets.Randn(rng, s[0], s[1], 0)
+		copy(out.Weight(k), nets.Randn(rng, s[0], s[1], 0).Float64s())
 	}
 	return out
 }
 
-// Solve returns H⁻¹v (LU) shaped like v.
-func Solve(t testing.TB, h *mat.Dense, v *tensor.Dense) *tensor.Dense {
+// Solve returns H⁻¹v (LU), of v's layout.
+func Solve(t testing.TB, h *mat.Dense, v *params.Vector) *params.Vector {
 	t.Helper()
 	n, _ := h.Dims()
 	var x mat.VecDense
-	if err := x.SolveVec(h, mat.NewVecDense(n, hvp.Flatten([]*tensor.Dense{v}))); err != nil {
+	if err := x.SolveVec(h, mat.NewVecDense(n, append([]float64(nil), v.Flat()...))); err != nil {
 		t.Fatal(err)
 	}
-	return tensor.New(tensor.WithShape(v.Shape()...), tensor.WithBacking(x.RawVector().Data))
+	return params.FromFlat(v.Layout(), x.RawVector().Data)
 }
 
 // PinvSolve returns H⁺v for a symmetric H (indefinite allowed), with
-// eigenvalues below rcond·|λ|_max in magnitude treated as zero, the rank
-// used and the condition number |λ|_max/|λ|_min over the range.
-func PinvSolve(t testing.TB, h *mat.Dense, v *tensor.Dense, rcond float64) (*tensor.Dense, int, float64) {
+// eigenvalues below rcond·|λ|_max in magnitude treated as zero, of v's
+// layout, the rank used and the condition number |λ|_max/|λ|_min over the
+// range.
+func PinvSolve(t testing.TB, h *mat.Dense, v *params.Vector, rcond float64) (*params.Vector, int, float64) {
 	t.Helper()
 	n, _ := h.Dims()
 	var eig mat.EigenSym
@@ -86,7 +101,7 @@ func PinvSolve(t testing.TB, h *mat.Dense, v *tensor.Dense, rcond float64) (*ten
 	vals := eig.Values(nil)
 	var q mat.Dense
 	eig.VectorsTo(&q)
-	b := mat.NewVecDense(n, hvp.Flatten([]*tensor.Dense{v}))
+	b := mat.NewVecDense(n, append([]float64(nil), v.Flat()...))
 	var qtb mat.VecDense
 	qtb.MulVec(q.T(), b)
 	top := math.Max(math.Abs(vals[0]), math.Abs(vals[n-1]))
@@ -102,7 +117,7 @@ func PinvSolve(t testing.TB, h *mat.Dense, v *tensor.Dense, rcond float64) (*ten
 	}
 	var x mat.VecDense
 	x.MulVec(&q, &qtb)
-	return tensor.New(tensor.WithShape(v.Shape()...), tensor.WithBacking(x.RawVector().Data)), rank, top / smallest
+	return params.FromFlat(v.Layout(), x.RawVector().Data), rank, top / smallest
 }
 
 // Symmetrize returns (h + hᵀ)/2.
@@ -116,48 +131,23 @@ func Symmetrize(h *mat.Dense) *mat.Dense {
 // Leaky is the leaky ReLU of slope 0.5.
 func Leaky() ops.ScalarFunc { return ops.LeakyReLUFunc{Alpha: 0.5} }
 
-// LossAt returns the loss at weights + s·d, and restores the weights.
-func LossAt(t testing.TB, p *hvp.Products, ws []*G.Node, d []*tensor.Dense, s float64) float64 {
+// LossAt returns the loss at the current weights + s·d.
+func LossAt(t testing.TB, p *hvp.Problem, d *params.Vector, s float64) float64 {
 	t.Helper()
-	base := make([]*tensor.Dense, len(ws))
-	for k, w := range ws {
-		base[k] = w.Value().(*tensor.Dense)
-		x := base[k].Clone().(*tensor.Dense)
-		xs := x.Float64s()
-		for i, di := range d[k].Float64s() {
-			xs[i] += s * di
-		}
-		if err := G.Let(w, x); err != nil {
-			t.Fatal(err)
-		}
-	}
-	loss, _, err := p.Gradient()
+	w, err := p.Current()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for k, w := range ws {
-		if err := G.Let(w, base[k]); err != nil {
-			t.Fatal(err)
-		}
+	w.AddScaled(s, d)
+	loss, err := p.LossAt(w)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return loss
 }
 
 // Cond is the 2-norm condition number.
 func Cond(h *mat.Dense) float64 { return mat.Cond(h, 2) }
-
-// Scaled returns s·x for each x, as new matrices.
-func Scaled(s float64, xs ...*tensor.Dense) []*tensor.Dense {
-	out := make([]*tensor.Dense, len(xs))
-	for k, x := range xs {
-		d := append([]float64(nil), x.Float64s()...)
-		for i := range d {
-			d[i] *= s
-		}
-		out[k] = tensor.New(tensor.WithShape(x.Shape()...), tensor.WithBacking(d))
-	}
-	return out
-}
 
 // RelDense returns ‖a − b‖₂/‖b‖₂ for dense matrices.
 func RelDense(a, b *mat.Dense) float64 {
@@ -187,7 +177,7 @@ func ScalarOf(v G.Value) float64 {
 	case *G.F32:
 		return float64(*v)
 	case *tensor.Dense:
-		if d := hvp.Data(v); len(d) == 1 {
+		if d, _, err := native.Float64s(v); err == nil && len(d) == 1 {
 			return d[0]
 		}
 	}

@@ -1,0 +1,14 @@
+package hvp
+
+import (
+	"github.com/newtonia/newtonia/graph"
+	G "gorgonia.org/gorgonia"
+)
+
+// Internal hooks for the tests of package hvp_test.
+
+// InverseSteps returns the ops block l's inverse pass inverts.
+func (p *Problem) InverseSteps(l int) ([]graph.Step, error) { return p.inverseSteps(l) }
+
+// GGNOutput returns the node the Gauss–Newton products linearise at.
+func (p *Problem) GGNOutput() (*G.Node, error) { return p.ggnOutputNode() }
