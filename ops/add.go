@@ -3,7 +3,6 @@ package ops
 import (
 	"hash"
 
-	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -13,24 +12,25 @@ import (
 //	backward:  Ā = Ȳ,  B̄ = Ȳ
 //	JVP:       Ẏ = Ȧ + Ḃ
 //	inverse:   A = Y − B,  B = Y − A  (always)
-type AddOp struct{ Pure }
+type AddOp struct{ Binary }
+
+var _ interface {
+	G.Op
+	VJPer
+	JVPer
+	Inverter
+	RowWiser
+} = AddOp{}
 
 // Add returns the node a + b.
 func Add(a, b *G.Node) (*G.Node, error) { return Apply(AddOp{}, a, b) }
 
-func (AddOp) String() string          { return "A+B" }
-func (AddOp) Arity() int              { return 2 }
-func (AddOp) Type() hm.Type           { return sameType(2) }
-func (o AddOp) WriteHash(h hash.Hash) { WriteHash(h, o) }
-func (o AddOp) Hashcode() uint32      { return Hashcode(o) }
-func (o AddOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	return equalShapes(o, 2, in)
-}
+func (AddOp) String() string                                      { return "A+B" }
+func (o AddOp) WriteHash(h hash.Hash)                             { WriteHash(h, o) }
+func (o AddOp) Hashcode() uint32                                  { return Hashcode(o) }
+func (o AddOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) { return EqualShapes(o, 2, in) }
 
-func (o AddOp) Do(v ...G.Value) (G.Value, error) {
-	out, err := o.do(v...)
-	return checked(o, out, err)
-}
+func (o AddOp) Do(v ...G.Value) (G.Value, error) { return Checked(o, o.do, v) }
 
 func (AddOp) do(v ...G.Value) (G.Value, error) {
 	return zipFast(v[0], v[1], func(out, x, y []float64) {
@@ -46,12 +46,12 @@ func (AddOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error
 
 func (AddOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
 	var b Builder
-	return b.add(tan[0], tan[1]), b.Err
+	return b.Add(tan[0], tan[1]), b.Err
 }
 
 func (AddOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
 	var b Builder
-	return b.sub(out, in[1-wrt]), b.Err
+	return b.Sub(out, in[1-wrt]), b.Err
 }
 
 func (AddOp) InverseCondition(int) string { return "always" }

@@ -11,34 +11,62 @@ import (
 	"gorgonia.org/tensor"
 )
 
+// The Gorgonia plumbing of an op, written once. A gorgonia.Op has ten
+// methods; an op of newtonia writes only what is its own — its name
+// (String), its shape (InferShape), its computation and its rules — and
+// takes the rest from here:
+//
+//	type MyOp struct {
+//		ops.Binary // Arity 2, Type a → a → a, ReturnsPtr, CallsExtern, OverwritesInput
+//		C float64
+//	}
+//
+//	func (o MyOp) String() string                                { return fmt.Sprintf("my(%g)", o.C) }
+//	func (o MyOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) { return ops.EqualShapes(o, 2, in) }
+//	func (o MyOp) WriteHash(h hash.Hash)                           { ops.WriteHash(h, o) }
+//	func (o MyOp) Hashcode() uint32                                { return ops.Hashcode(o) }
+//	func (o MyOp) Do(v ...G.Value) (G.Value, error)                { return ops.Checked(o, o.do, v) }
+//
+// The last three are one-liners because Go allows no less: a method
+// promoted from an embedded struct receives the embedded value, not the op,
+// so what depends on the op's parameters (its hash, its computation) must
+// be a method of the op itself. In exchange the op stays its own exported
+// type, which code elsewhere type-switches on (n.Op().(ops.MatMulOp)).
+
 // Pure supplies, embedded in an op, the gorgonia.Op methods that are the
 // same for every op of newtonia: Do allocates a fresh output, never returns
 // a pointer into an input and never overwrites one (gorgonia.md: in-place
-// ops clobber values that other passes still read).
+// ops clobber values that other passes still read). Embed it directly when
+// the op's arity or type depends on its parameters; otherwise embed Unary
+// or Binary.
 type Pure struct{}
 
 func (Pure) ReturnsPtr() bool     { return false }
 func (Pure) CallsExtern() bool    { return false }
 func (Pure) OverwritesInput() int { return -1 }
 
-// Unary supplies, embedded in an elementwise op of one input, every
-// gorgonia.Op method but String, Do, WriteHash and Hashcode: arity 1, type
-// a → a, the output shaped like the input. WriteHash and Hashcode are
-// one line each with WriteHash and Hashcode below:
-//
-//	func (o MyOp) WriteHash(h hash.Hash) { ops.WriteHash(h, o) }
-//	func (o MyOp) Hashcode() uint32      { return ops.Hashcode(o) }
+// Unary supplies, embedded in an op of one input, Pure, arity 1 and type
+// a → a, and an InferShape for an elementwise op (the output shaped like
+// the input; an op of another shape writes its own).
 type Unary struct{ Pure }
 
 func (Unary) Arity() int    { return 1 }
 func (Unary) Type() hm.Type { return sameType(1) }
 func (Unary) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	return equalShapes(unaryName{}, 1, in)
+	return EqualShapes(unaryName{}, 1, in)
 }
 
 type unaryName struct{}
 
 func (unaryName) String() string { return "elementwise op" }
+
+// Binary supplies, embedded in an op of two inputs, Pure, arity 2 and type
+// a → a → a. The op writes its InferShape (EqualShapes for an elementwise
+// one), and its Type when its result is of another type (a scalar).
+type Binary struct{ Pure }
+
+func (Binary) Arity() int    { return 2 }
+func (Binary) Type() hm.Type { return sameType(2) }
 
 // WriteHash writes op's type and String, which by convention names the op
 // and every parameter: two ops with equal strings are the same function,
@@ -52,11 +80,19 @@ func Hashcode(op fmt.Stringer) uint32 {
 	return h.Sum32()
 }
 
+// Checked is an op's Do: it runs do on the input values and returns its
+// result, or an error wrapping errs.ErrNotFinite that names op if the
+// result holds a NaN or an Inf (one scan, FirstNonFinite).
+func Checked(op fmt.Stringer, do func(...G.Value) (G.Value, error), v []G.Value) (G.Value, error) {
+	out, err := do(v...)
+	return checked(op, out, err)
+}
+
 var (
 	tvA = hm.TypeVariable('a')
 )
 
-// sameShape is the type of an op taking n values of one type to that type.
+// sameType is the type of an op taking n values of one type to that type.
 func sameType(n int) hm.Type {
 	ts := make([]hm.Type, n+1)
 	for i := range ts {
@@ -75,8 +111,9 @@ func toScalar(n int) hm.Type {
 	return hm.NewFnType(ts...)
 }
 
-// shapes extracts the full shapes of an op's inputs.
-func shapes(op fmt.Stringer, want int, in []G.DimSizer) ([]tensor.Shape, error) {
+// Shapes returns the static shapes of an op's want inputs, or a
+// *errs.ShapeError naming op.
+func Shapes(op fmt.Stringer, want int, in []G.DimSizer) ([]tensor.Shape, error) {
 	if len(in) != want {
 		return nil, &errs.ShapeError{What: op.String(), Reason: fmt.Sprintf("%d inputs, want %d", len(in), want)}
 	}
@@ -91,9 +128,9 @@ func shapes(op fmt.Stringer, want int, in []G.DimSizer) ([]tensor.Shape, error) 
 	return out, nil
 }
 
-// matrixShapes is shapes for ops whose inputs must all be matrices.
-func matrixShapes(op fmt.Stringer, want int, in []G.DimSizer) ([]tensor.Shape, error) {
-	ss, err := shapes(op, want, in)
+// MatrixShapes is Shapes for an op whose inputs must all be matrices.
+func MatrixShapes(op fmt.Stringer, want int, in []G.DimSizer) ([]tensor.Shape, error) {
+	ss, err := Shapes(op, want, in)
 	if err != nil {
 		return nil, err
 	}
@@ -105,9 +142,10 @@ func matrixShapes(op fmt.Stringer, want int, in []G.DimSizer) ([]tensor.Shape, e
 	return ss, nil
 }
 
-// equalShapes is shapes for elementwise ops: all inputs of one shape.
-func equalShapes(op fmt.Stringer, want int, in []G.DimSizer) (tensor.Shape, error) {
-	ss, err := shapes(op, want, in)
+// EqualShapes is the InferShape of an elementwise op: its want inputs all
+// of one shape, which is the output's.
+func EqualShapes(op fmt.Stringer, want int, in []G.DimSizer) (tensor.Shape, error) {
+	ss, err := Shapes(op, want, in)
 	if err != nil {
 		return nil, err
 	}
@@ -117,4 +155,23 @@ func equalShapes(op fmt.Stringer, want int, in []G.DimSizer) (tensor.Shape, erro
 		}
 	}
 	return ss[0].Clone(), nil
+}
+
+// matrixShape is the InferShape of an op of one matrix input whose output
+// has the input's shape.
+func matrixShape(op fmt.Stringer, in []G.DimSizer) (tensor.Shape, error) {
+	s, err := MatrixShapes(op, 1, in)
+	if err != nil {
+		return nil, err
+	}
+	return s[0].Clone(), nil
+}
+
+// toScalarShape is the InferShape of an op taking want inputs of one shape
+// to a scalar (an inner product, a loss).
+func toScalarShape(op fmt.Stringer, want int, in []G.DimSizer) (tensor.Shape, error) {
+	if _, err := EqualShapes(op, want, in); err != nil {
+		return nil, err
+	}
+	return tensor.ScalarShape(), nil
 }

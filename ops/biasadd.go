@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"hash"
 
-	"github.com/chewxy/hm"
 	"github.com/newtonia/newtonia/errs"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -19,19 +18,26 @@ import (
 //	           inverse, exact when every row of Y − X is the same
 //
 // Row-wise in X (b is shared by every sample).
-type BiasAddOp struct{ Pure }
+type BiasAddOp struct{ Binary }
+
+var _ interface {
+	G.Op
+	VJPer
+	JVPer
+	Inverter
+	InverseKinder
+	RowWiser
+} = BiasAddOp{}
 
 // BiasAdd returns the node x + 1b.
 func BiasAdd(x, b *G.Node) (*G.Node, error) { return Apply(BiasAddOp{}, x, b) }
 
 func (BiasAddOp) String() string          { return "X+1b" }
-func (BiasAddOp) Arity() int              { return 2 }
-func (BiasAddOp) Type() hm.Type           { return sameType(2) }
 func (o BiasAddOp) WriteHash(h hash.Hash) { WriteHash(h, o) }
 func (o BiasAddOp) Hashcode() uint32      { return Hashcode(o) }
 
 func (o BiasAddOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	s, err := matrixShapes(o, 2, in)
+	s, err := MatrixShapes(o, 2, in)
 	if err != nil {
 		return nil, err
 	}
@@ -41,10 +47,7 @@ func (o BiasAddOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return s[0].Clone(), nil
 }
 
-func (o BiasAddOp) Do(v ...G.Value) (G.Value, error) {
-	out, err := o.do(v...)
-	return checked(o, out, err)
-}
+func (o BiasAddOp) Do(v ...G.Value) (G.Value, error) { return Checked(o, o.do, v) }
 
 func (o BiasAddOp) do(v ...G.Value) (G.Value, error) {
 	x, s, err := floats(v[0])
@@ -94,9 +97,9 @@ func (o BiasAddOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error
 func (o BiasAddOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
 	var b Builder
 	if wrt == 0 {
-		return b.Apply(o, out, b.scale(-1, in[1])), b.Err
+		return b.Apply(o, out, b.Scale(-1, in[1])), b.Err
 	}
-	return b.Apply(SumOp{Axis: 0, Mean: true}, b.sub(out, in[0])), b.Err
+	return b.Apply(SumOp{Axis: 0, Mean: true}, b.Sub(out, in[0])), b.Err
 }
 
 func (BiasAddOp) InverseCondition(wrt int) string {

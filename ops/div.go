@@ -6,7 +6,6 @@ import (
 
 	"github.com/newtonia/newtonia/errs"
 
-	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -16,25 +15,28 @@ import (
 //	backward:  Ā = Ȳ ⊘ B,  B̄ = −(Ȳ ⊙ Y) ⊘ B
 //	JVP:       Ẏ = (Ȧ − Y ⊙ Ḃ) ⊘ B
 //	inverse:   A = Y ⊙ B  (always),  B = A ⊘ Y  (Y has no zero entry)
-type DivOp struct{ Pure }
+type DivOp struct{ Binary }
+
+var _ interface {
+	G.Op
+	VJPer
+	JVPer
+	Inverter
+	RowWiser
+} = DivOp{}
 
 // Div returns the node a ⊘ b.
 func Div(a, b *G.Node) (*G.Node, error) { return Apply(DivOp{}, a, b) }
 
-func (DivOp) String() string          { return "A⊘B" }
-func (DivOp) Arity() int              { return 2 }
-func (DivOp) Type() hm.Type           { return sameType(2) }
-func (o DivOp) WriteHash(h hash.Hash) { WriteHash(h, o) }
-func (o DivOp) Hashcode() uint32      { return Hashcode(o) }
-func (o DivOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	return equalShapes(o, 2, in)
-}
+func (DivOp) String() string                                      { return "A⊘B" }
+func (o DivOp) WriteHash(h hash.Hash)                             { WriteHash(h, o) }
+func (o DivOp) Hashcode() uint32                                  { return Hashcode(o) }
+func (o DivOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) { return EqualShapes(o, 2, in) }
 
 // Do divides, and names a non-finite quotient's cause when its divisor is
 // zero (one scan for non-finite values: checked's).
 func (o DivOp) Do(v ...G.Value) (G.Value, error) {
-	out, err := o.do(v...)
-	out, err = checked(o, out, err)
+	out, err := Checked(o, o.do, v)
 	var nf *errs.NotFiniteError
 	if errors.As(err, &nf) {
 		if y, _, yerr := floats(v[1]); yerr == nil && nf.Index >= 0 && nf.Index < len(y) && y[nf.Index] == 0 {
@@ -56,10 +58,10 @@ func (DivOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error
 	var b Builder
 	g := make([]*G.Node, 2)
 	if need(needs, 0) {
-		g[0] = b.div(adj, in[1])
+		g[0] = b.Div(adj, in[1])
 	}
 	if need(needs, 1) {
-		g[1] = b.scale(-1, b.div(b.mul(adj, out), in[1]))
+		g[1] = b.Scale(-1, b.Div(b.Mul(adj, out), in[1]))
 	}
 	return g, b.Err
 }
@@ -71,17 +73,17 @@ func (DivOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
 	var b Builder
 	var yb *G.Node
 	if tan[1] != nil {
-		yb = b.mul(out, tan[1])
+		yb = b.Mul(out, tan[1])
 	}
-	return b.div(b.sub(tan[0], yb), in[1]), b.Err
+	return b.Div(b.Sub(tan[0], yb), in[1]), b.Err
 }
 
 func (DivOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
 	var b Builder
 	if wrt == 0 {
-		return b.mul(out, in[1]), b.Err
+		return b.Mul(out, in[1]), b.Err
 	}
-	return b.div(in[0], out), b.Err
+	return b.Div(in[0], out), b.Err
 }
 
 func (DivOp) InverseCondition(wrt int) string {

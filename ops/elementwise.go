@@ -6,7 +6,6 @@ import (
 
 	"github.com/newtonia/newtonia/errs"
 
-	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -70,10 +69,20 @@ type PiecewiseLinearFunc interface {
 // For a piecewise-linear F every derivative op (k ≥ 1) is piecewise
 // constant: its tangent is zero and the inverse pass freezes it.
 type ElementwiseOp struct {
-	Pure
+	Unary
 	F     ScalarFunc
 	Order int
 }
+
+var _ interface {
+	G.Op
+	VJPer
+	JVPer
+	Inverter
+	PatternInverter
+	PiecewiseConstanter
+	RowWiser
+} = ElementwiseOp{}
 
 // Map returns the node f(x), applied elementwise.
 func Map(f ScalarFunc, x *G.Node) (*G.Node, error) { return Apply(ElementwiseOp{F: f}, x) }
@@ -84,18 +93,13 @@ func (o ElementwiseOp) String() string {
 	}
 	return fmt.Sprintf("%s⁽%d⁾", o.F, o.Order)
 }
-func (ElementwiseOp) Arity() int              { return 1 }
-func (ElementwiseOp) Type() hm.Type           { return sameType(1) }
 func (o ElementwiseOp) WriteHash(h hash.Hash) { WriteHash(h, o) }
 func (o ElementwiseOp) Hashcode() uint32      { return Hashcode(o) }
 func (o ElementwiseOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	return equalShapes(o, 1, in)
+	return EqualShapes(o, 1, in)
 }
 
-func (o ElementwiseOp) Do(v ...G.Value) (G.Value, error) {
-	out, err := o.do(v...)
-	return checked(o, out, err)
-}
+func (o ElementwiseOp) Do(v ...G.Value) (G.Value, error) { return Checked(o, o.do, v) }
 
 func (o ElementwiseOp) do(v ...G.Value) (G.Value, error) {
 	if f, ok := o.F.(SliceFunc); ok {
@@ -137,7 +141,7 @@ func (o ElementwiseOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.N
 		return []*G.Node{nil}, nil
 	}
 	var b Builder
-	return []*G.Node{b.mul(adj, o.derivative(in[0], &b))}, b.Err
+	return []*G.Node{b.Mul(adj, o.derivative(in[0], &b))}, b.Err
 }
 
 func (o ElementwiseOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
@@ -145,7 +149,7 @@ func (o ElementwiseOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, e
 		return nil, nil
 	}
 	var b Builder
-	return b.mul(tan[0], o.derivative(in[0], &b)), b.Err
+	return b.Mul(tan[0], o.derivative(in[0], &b)), b.Err
 }
 
 func (o ElementwiseOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
@@ -188,7 +192,7 @@ func (o ElementwiseOp) InverseAt(wrt int, in []*G.Node, out, at *G.Node) (*G.Nod
 		return nil, err
 	}
 	var b Builder
-	return b.div(out, o.derivative(at, &b)), b.Err
+	return b.Div(out, o.derivative(at, &b)), b.Err
 }
 
 func (o ElementwiseOp) InverseCondition(int) string {

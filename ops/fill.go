@@ -20,6 +20,14 @@ type FillOp struct {
 	C float64
 }
 
+var _ interface {
+	G.Op
+	VJPer
+	JVPer
+	PiecewiseConstanter
+	RowWiser
+} = FillOp{}
+
 // ZerosLike returns the node 0 shaped like x.
 func ZerosLike(x *G.Node) (*G.Node, error) { return Apply(FillOp{C: 0}, x) }
 

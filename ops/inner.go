@@ -13,28 +13,24 @@ import (
 //	backward:  Ā = ȳ·B,  B̄ = ȳ·A
 //	JVP:       ẏ = ⟨Ȧ, B⟩ + ⟨A, Ḃ⟩
 //	inverse:   none (a scalar does not determine a matrix)
-type InnerOp struct{ Pure }
+type InnerOp struct{ Binary }
+
+var _ interface {
+	G.Op
+	VJPer
+	JVPer
+	RowWiser
+} = InnerOp{}
 
 // Inner returns the scalar node ⟨a, b⟩.
 func Inner(a, b *G.Node) (*G.Node, error) { return Apply(InnerOp{}, a, b) }
 
-func (InnerOp) String() string          { return "⟨A,B⟩" }
-func (InnerOp) Arity() int              { return 2 }
-func (InnerOp) Type() hm.Type           { return toScalar(2) }
-func (o InnerOp) WriteHash(h hash.Hash) { WriteHash(h, o) }
-func (o InnerOp) Hashcode() uint32      { return Hashcode(o) }
-
-func (o InnerOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	if _, err := equalShapes(o, 2, in); err != nil {
-		return nil, err
-	}
-	return tensor.ScalarShape(), nil
-}
-
-func (o InnerOp) Do(v ...G.Value) (G.Value, error) {
-	out, err := o.do(v...)
-	return checked(o, out, err)
-}
+func (InnerOp) String() string                                      { return "⟨A,B⟩" }
+func (InnerOp) Type() hm.Type                                       { return toScalar(2) }
+func (o InnerOp) WriteHash(h hash.Hash)                             { WriteHash(h, o) }
+func (o InnerOp) Hashcode() uint32                                  { return Hashcode(o) }
+func (o InnerOp) Do(v ...G.Value) (G.Value, error)                  { return Checked(o, o.do, v) }
+func (o InnerOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) { return toScalarShape(o, 2, in) }
 
 func (InnerOp) do(v ...G.Value) (G.Value, error) {
 	p, err := zip(v[0], v[1], func(x, y float64) (float64, error) { return x * y, nil })
@@ -49,21 +45,19 @@ func (InnerOp) do(v ...G.Value) (G.Value, error) {
 	return G.NewF64(s), nil
 }
 
+// innerRule: ẏ = ⟨Ȧ, B⟩ + ⟨A, Ḃ⟩;  Ā = ȳ·B,  B̄ = ȳ·A.
+var innerRule = Bilinear{
+	F:    (*Builder).Inner,
+	AdjA: (*Builder).ScalarMul,
+	AdjC: func(b *Builder, x, adj *G.Node) *G.Node { return b.ScalarMul(adj, x) },
+}
+
 func (InnerOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
-	var b Builder
-	g := make([]*G.Node, 2)
-	if need(needs, 0) {
-		g[0] = b.Apply(ScalarMulOp{}, adj, in[1])
-	}
-	if need(needs, 1) {
-		g[1] = b.Apply(ScalarMulOp{}, adj, in[0])
-	}
-	return g, b.Err
+	return innerRule.VJP(in, out, adj, needs)
 }
 
 func (InnerOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
-	var b Builder
-	return b.bilinear(func(x, y *G.Node) *G.Node { return b.Apply(InnerOp{}, x, y) }, in, tan), b.Err
+	return innerRule.JVP(in, out, tan)
 }
 
 // RowWise: ⟨A, B⟩ = Σ_i a_i·b_i is a sum over samples.

@@ -77,7 +77,7 @@ type luResult struct {
 
 // cachedLU returns the LU factorisation of the square matrix a,
 // factorising it only if no cached entry holds the same matrix. A
-// numerically singular matrix is a *SingularError.
+// numerically singular matrix is an *errs.ConditionError (singular).
 func cachedLU(op fmt.Stringer, a *mat.Dense) (*mat.LU, error) {
 	r, c := a.Dims()
 	if r != c {

@@ -3,32 +3,37 @@ package ops
 import (
 	"hash"
 
-	"github.com/chewxy/hm"
 	"gonum.org/v1/gonum/mat"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
 
 // MatInvOp is the matrix inverse Y = A⁻¹ of a square nonsingular matrix (by LU;
-// a numerically singular A is a *SingularError). Prefer SolveOp to
+// a numerically singular A is an *errs.ConditionError). Prefer SolveOp to
 // multiplying by an inverse.
 //
 //	backward:  Ā = −Yᵀ Ȳ Yᵀ
 //	JVP:       Ẏ = −Y Ȧ Y
 //	inverse:   A = Y⁻¹  (always, Y being nonsingular)
-type MatInvOp struct{ Pure }
+type MatInvOp struct{ Unary }
 
-// Inv returns the node a⁻¹ (the matrix inverse).
+var _ interface {
+	G.Op
+	VJPer
+	JVPer
+	Inverter
+	Conditioner
+} = MatInvOp{}
+
+// MatInv returns the node a⁻¹ (the matrix inverse).
 func MatInv(a *G.Node) (*G.Node, error) { return Apply(MatInvOp{}, a) }
 
 func (MatInvOp) String() string          { return "A⁻¹" }
-func (MatInvOp) Arity() int              { return 1 }
-func (MatInvOp) Type() hm.Type           { return sameType(1) }
 func (o MatInvOp) WriteHash(h hash.Hash) { WriteHash(h, o) }
 func (o MatInvOp) Hashcode() uint32      { return Hashcode(o) }
 
 func (o MatInvOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	s, err := matrixShapes(o, 1, in)
+	s, err := MatrixShapes(o, 1, in)
 	if err != nil {
 		return nil, err
 	}
@@ -38,13 +43,10 @@ func (o MatInvOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return s[0].Clone(), nil
 }
 
-func (o MatInvOp) Do(v ...G.Value) (G.Value, error) {
-	out, err := o.do(v...)
-	return checked(o, out, err)
-}
+func (o MatInvOp) Do(v ...G.Value) (G.Value, error) { return Checked(o, o.do, v) }
 
 func (o MatInvOp) do(v ...G.Value) (G.Value, error) {
-	a, err := matrix(v[0])
+	a, err := Matrix(v[0])
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +57,7 @@ func (o MatInvOp) do(v ...G.Value) (G.Value, error) {
 	n, _ := a.Dims()
 	var y mat.Dense
 	err = lu.SolveTo(&y, false, eye(n))
-	return fromMatrix(&y), wrapCond(o, err)
+	return FromMatrix(&y), wrapCond(o, err)
 }
 
 func eye(n int) *mat.DiagDense {
@@ -68,8 +70,8 @@ func eye(n int) *mat.DiagDense {
 
 func (MatInvOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
 	var b Builder
-	yt := b.t(out)
-	return []*G.Node{b.scale(-1, b.mm(yt, b.mm(adj, yt)))}, b.Err
+	yt := b.T(out)
+	return []*G.Node{b.Scale(-1, b.MatMul(yt, b.MatMul(adj, yt)))}, b.Err
 }
 
 func (MatInvOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
@@ -77,7 +79,7 @@ func (MatInvOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
 		return nil, nil
 	}
 	var b Builder
-	return b.scale(-1, b.mm(out, b.mm(tan[0], out))), b.Err
+	return b.Scale(-1, b.MatMul(out, b.MatMul(tan[0], out))), b.Err
 }
 
 func (MatInvOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {

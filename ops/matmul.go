@@ -6,7 +6,6 @@ import (
 
 	"github.com/newtonia/newtonia/errs"
 
-	"github.com/chewxy/hm"
 	"gonum.org/v1/gonum/mat"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -22,19 +21,28 @@ import (
 // The pseudo-inverse branch is an exact inverse when the known factor has
 // full rank on the side being solved (A full column rank, B full row rank);
 // otherwise it returns the minimum-norm least-squares solution.
-type MatMulOp struct{ Pure }
+type MatMulOp struct{ Binary }
+
+var _ interface {
+	G.Op
+	VJPer
+	JVPer
+	Inverter
+	InverseKinder
+	RowWiser
+	FlopCounter
+	TransposeFuser
+} = MatMulOp{}
 
 // MatMul returns the node a·b.
 func MatMul(a, b *G.Node) (*G.Node, error) { return Apply(MatMulOp{}, a, b) }
 
 func (MatMulOp) String() string          { return "A×B" }
-func (MatMulOp) Arity() int              { return 2 }
-func (MatMulOp) Type() hm.Type           { return sameType(2) }
 func (o MatMulOp) WriteHash(h hash.Hash) { WriteHash(h, o) }
 func (o MatMulOp) Hashcode() uint32      { return Hashcode(o) }
 
 func (o MatMulOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	s, err := matrixShapes(o, 2, in)
+	s, err := MatrixShapes(o, 2, in)
 	if err != nil {
 		return nil, err
 	}
@@ -44,10 +52,7 @@ func (o MatMulOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return tensor.Shape{s[0][0], s[1][1]}, nil
 }
 
-func (o MatMulOp) Do(v ...G.Value) (G.Value, error) {
-	out, err := o.do(v...)
-	return checked(o, out, err)
-}
+func (o MatMulOp) Do(v ...G.Value) (G.Value, error) { return Checked(o, o.do, v) }
 
 // DoTransposed multiplies with either factor read transposed: the flags
 // reach the BLAS product, no transpose is formed (TransposeFuser).
@@ -77,7 +82,7 @@ func (o MatMulOp) doT(trans []bool, v ...G.Value) (G.Value, error) {
 	_, cols := y.Dims()
 	c := mat.NewDense(r, cols, alloc(r*cols)) // Mul overwrites every element
 	c.Mul(x, y)
-	return fromMatrix(c), nil
+	return FromMatrix(c), nil
 }
 
 func first(a, _ int) int { return a }
@@ -90,21 +95,19 @@ func (MatMulOp) Flops(in []tensor.Shape) float64 {
 	return 2 * float64(in[0][0]) * float64(in[0][1]) * float64(in[1][1])
 }
 
+// matMulRule: Ċ = Ȧ B + A Ḃ;  Ā = C̄ Bᵀ,  B̄ = Aᵀ C̄.
+var matMulRule = Bilinear{
+	F:    (*Builder).MatMul,
+	AdjA: func(b *Builder, adj, y *G.Node) *G.Node { return b.MatMul(adj, b.T(y)) },
+	AdjC: func(b *Builder, x, adj *G.Node) *G.Node { return b.MatMul(b.T(x), adj) },
+}
+
 func (MatMulOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
-	var b Builder
-	g := make([]*G.Node, 2)
-	if need(needs, 0) {
-		g[0] = b.mm(adj, b.t(in[1]))
-	}
-	if need(needs, 1) {
-		g[1] = b.mm(b.t(in[0]), adj)
-	}
-	return g, b.Err
+	return matMulRule.VJP(in, out, adj, needs)
 }
 
 func (MatMulOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
-	var b Builder
-	return b.bilinear(b.mm, in, tan), b.Err
+	return matMulRule.JVP(in, out, tan)
 }
 
 func (MatMulOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
@@ -120,9 +123,9 @@ func (MatMulOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
 				r = b.Apply(SolveOp{}, a, out)
 			}
 		} else if at, ok := transposed(a); ok { // (Xᵀ)⁺ = (X⁺)ᵀ: one SVD for X and Xᵀ
-			r = b.mm(b.t(b.Apply(PInvOp{}, at)), out)
+			r = b.MatMul(b.T(b.Apply(PInvOp{}, at)), out)
 		} else {
-			r = b.mm(b.Apply(PInvOp{}, a), out)
+			r = b.MatMul(b.Apply(PInvOp{}, a), out)
 		}
 	case 0: // A from C = A·B
 		bm := in[1]
@@ -133,9 +136,9 @@ func (MatMulOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
 				r = b.Apply(SolveOp{Right: true}, bm, out)
 			}
 		} else if bt, ok := transposed(bm); ok {
-			r = b.mm(out, b.t(b.Apply(PInvOp{}, bt)))
+			r = b.MatMul(out, b.T(b.Apply(PInvOp{}, bt)))
 		} else {
-			r = b.mm(out, b.Apply(PInvOp{}, bm))
+			r = b.MatMul(out, b.Apply(PInvOp{}, bm))
 		}
 	default:
 		return nil, noInverse(MatMulOp{}, wrt, "no such input")

@@ -154,6 +154,7 @@ func TestRules(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Logf("JVP %.2e  VJP adjoint %.2e  VJP-FD %.2e  inverse %v  gradient inverse %v, J_inv·J %v", rep.JVP, rep.VJP, rep.VJPFD, rep.Inverse, rep.GradientInverse, rep.GradientJacobian)
+			t.Logf("inverse kinds %v  row-wise (marked, claim, leak) %v", rep.Kind, rep.RowWise)
 			refused := map[int]bool{}
 			for _, i := range c.noInverse {
 				refused[i] = true
@@ -168,6 +169,41 @@ func TestRules(t *testing.T) {
 					if _, got := rep.Inverse[i]; !got && !refused[i] {
 						t.Errorf("input %d: no inverse (%v); condition %q", i, rep.NoInverse[i], inv.InverseCondition(i))
 					}
+				}
+			}
+		})
+	}
+}
+
+// TestMoreClaims checks, with the same checker, cases whose claims
+// TestRules does not reach: minimum-norm inverses (a wide factor of a
+// product), products and quotients of scalars (sums over samples: a
+// product of two is not one), and a bias solved from a single row
+// (bijective). A generator of its own leaves TestRules' draws alone.
+func TestMoreClaims(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	m := func(r, c int) *tensor.Dense { return nets.Randn(rng, r, c, 0) }
+	cases := []struct {
+		name string
+		op   G.Op
+		in   []*tensor.Dense
+		kind map[int]ops.InverseKind
+	}{
+		{"matmul wide", ops.MatMulOp{}, []*tensor.Dense{m(3, 5), m(5, 4)}, map[int]ops.InverseKind{0: ops.MinNorm, 1: ops.MinNorm}},
+		{"mul scalars", ops.MulOp{}, []*tensor.Dense{scalar(1.5), scalar(-2.5)}, map[int]ops.InverseKind{0: ops.Bijective, 1: ops.Bijective}},
+		{"div scalars", ops.DivOp{}, []*tensor.Dense{scalar(1.5), scalar(-2.5)}, map[int]ops.InverseKind{0: ops.Bijective, 1: ops.Bijective}},
+		{"bias add one row", ops.BiasAddOp{}, []*tensor.Dense{m(1, 4), m(1, 4)}, map[int]ops.InverseKind{0: ops.Bijective, 1: ops.Bijective}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rep, err := opcheck.Check(c.op, c.in, opcheck.Tolerances{}, rng)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("inverse %v  kinds %v  row-wise %v", rep.Inverse, rep.Kind, rep.RowWise)
+			for i, k := range c.kind {
+				if got, ok := rep.Kind[i]; !ok || got != k {
+					t.Errorf("input %d: kind %v checked, want %v", i, got, k)
 				}
 			}
 		})

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"hash"
 
-	"github.com/chewxy/hm"
 	"github.com/newtonia/newtonia/errs"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -17,18 +16,25 @@ import (
 //	JVP:       Ẏ = pad(Ẋ)
 //	inverse:   X = slice(Y): a left inverse, exact on padded matrices
 type PadOp struct {
-	Pure
+	Unary
 	Axis, Before, After int
 }
 
+var _ interface {
+	G.Op
+	VJPer
+	JVPer
+	Inverter
+	InverseKinder
+	RowWiser
+} = PadOp{}
+
 func (o PadOp) String() string        { return fmt.Sprintf("pad%d[%d,%d]", o.Axis, o.Before, o.After) }
-func (PadOp) Arity() int              { return 1 }
-func (PadOp) Type() hm.Type           { return sameType(1) }
 func (o PadOp) WriteHash(h hash.Hash) { WriteHash(h, o) }
 func (o PadOp) Hashcode() uint32      { return Hashcode(o) }
 
 func (o PadOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	s, err := matrixShapes(o, 1, in)
+	s, err := MatrixShapes(o, 1, in)
 	if err != nil {
 		return nil, err
 	}

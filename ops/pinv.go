@@ -7,7 +7,6 @@ import (
 
 	"github.com/newtonia/newtonia/errs"
 
-	"github.com/chewxy/hm"
 	"gonum.org/v1/gonum/mat"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -25,32 +24,35 @@ import (
 //
 // The I − P terms are expanded (Z − P Z) so that no identity matrix node
 // is needed.
-type PInvOp struct{ Pure }
+type PInvOp struct{ Unary }
+
+var _ interface {
+	G.Op
+	VJPer
+	JVPer
+	Inverter
+	Conditioner
+} = PInvOp{}
 
 // PInv returns the node a⁺.
 func PInv(a *G.Node) (*G.Node, error) { return Apply(PInvOp{}, a) }
 
 func (PInvOp) String() string          { return "A⁺" }
-func (PInvOp) Arity() int              { return 1 }
-func (PInvOp) Type() hm.Type           { return sameType(1) }
 func (o PInvOp) WriteHash(h hash.Hash) { WriteHash(h, o) }
 func (o PInvOp) Hashcode() uint32      { return Hashcode(o) }
 
 func (o PInvOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	s, err := matrixShapes(o, 1, in)
+	s, err := MatrixShapes(o, 1, in)
 	if err != nil {
 		return nil, err
 	}
 	return tensor.Shape{s[0][1], s[0][0]}, nil
 }
 
-func (o PInvOp) Do(v ...G.Value) (G.Value, error) {
-	out, err := o.do(v...)
-	return checked(o, out, err)
-}
+func (o PInvOp) Do(v ...G.Value) (G.Value, error) { return Checked(o, o.do, v) }
 
 func (o PInvOp) do(v ...G.Value) (G.Value, error) {
-	a, err := matrix(v[0])
+	a, err := Matrix(v[0])
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +60,7 @@ func (o PInvOp) do(v ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%v: %w", o, err)
 	}
-	return fromMatrix(mat.DenseCopyOf(y)), nil // the cache keeps its own
+	return FromMatrix(mat.DenseCopyOf(y)), nil // the cache keeps its own
 }
 
 type pinvResult struct {
@@ -159,31 +161,31 @@ func (PInvOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
 	}
 	var b Builder
 	a, y := in[0], out
-	dAt := b.t(dA)
-	yyt := b.mm(y, b.t(y))
-	yty := b.mm(b.t(y), y)
+	dAt := b.T(dA)
+	yyt := b.MatMul(y, b.T(y))
+	yty := b.MatMul(b.T(y), y)
 	// Y Yᵀ Ȧᵀ (I − A Y) = Y Yᵀ Ȧᵀ − (Y Yᵀ Ȧᵀ A) Y
-	left := b.mm(yyt, dAt)
-	t2 := b.sub(left, b.mm(b.mm(left, a), y))
+	left := b.MatMul(yyt, dAt)
+	t2 := b.Sub(left, b.MatMul(b.MatMul(left, a), y))
 	// (I − Y A) Ȧᵀ Yᵀ Y = Ȧᵀ Yᵀ Y − Y (A Ȧᵀ Yᵀ Y)
-	right := b.mm(dAt, yty)
-	t3 := b.sub(right, b.mm(y, b.mm(a, right)))
-	t1 := b.scale(-1, b.mm(y, b.mm(dA, y)))
-	return b.add(t1, b.add(t2, t3)), b.Err
+	right := b.MatMul(dAt, yty)
+	t3 := b.Sub(right, b.MatMul(y, b.MatMul(a, right)))
+	t1 := b.Scale(-1, b.MatMul(y, b.MatMul(dA, y)))
+	return b.Add(t1, b.Add(t2, t3)), b.Err
 }
 
 func (PInvOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
 	var b Builder
 	a, y := in[0], out
-	yt, gt := b.t(y), b.t(adj)
-	t1 := b.scale(-1, b.mm(yt, b.mm(adj, yt)))
+	yt, gt := b.T(y), b.T(adj)
+	t1 := b.Scale(-1, b.MatMul(yt, b.MatMul(adj, yt)))
 	// (I − A Y) Ȳᵀ Y Yᵀ = Z − A (Y Z),  Z = Ȳᵀ Y Yᵀ
-	z := b.mm(gt, b.mm(y, yt))
-	t2 := b.sub(z, b.mm(a, b.mm(y, z)))
+	z := b.MatMul(gt, b.MatMul(y, yt))
+	t2 := b.Sub(z, b.MatMul(a, b.MatMul(y, z)))
 	// Yᵀ Y Ȳᵀ (I − Y A) = W − (W Y) A,  W = Yᵀ Y Ȳᵀ
-	w := b.mm(b.mm(yt, y), gt)
-	t3 := b.sub(w, b.mm(b.mm(w, y), a))
-	return []*G.Node{b.add(t1, b.add(t2, t3))}, b.Err
+	w := b.MatMul(b.MatMul(yt, y), gt)
+	t3 := b.Sub(w, b.MatMul(b.MatMul(w, y), a))
+	return []*G.Node{b.Add(t1, b.Add(t2, t3))}, b.Err
 }
 
 func (PInvOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
@@ -198,7 +200,7 @@ func (PInvOp) InverseCondition(int) string {
 // Condition reports the numerical rank of A and σ_max/σ_rank, the
 // condition number of A on its range (from the cached SVD).
 func (o PInvOp) Condition(in []G.Value) (MatrixCondition, error) {
-	a, err := matrix(in[0])
+	a, err := Matrix(in[0])
 	if err != nil {
 		return MatrixCondition{}, err
 	}

@@ -66,14 +66,14 @@ func (f PowFunc) InverseAt(order int, y, at *G.Node) (*G.Node, error) {
 		return nil, fmt.Errorf("%v⁽%d⁾ is constant", f, order)
 	}
 	var b Builder
-	u := b.scale(1/c, y)
+	u := b.Scale(1/c, y)
 	root := PowFunc{1 / e}
 	switch {
 	case f.integer() && int(e)%2 != 0: // odd: sign(u)|u|^(1/e)
 		mag := b.Apply(ElementwiseOp{F: root}, b.Apply(ElementwiseOp{F: AbsFunc{}}, u))
-		return b.mul(b.Apply(ElementwiseOp{F: AbsFunc{}, Order: 1}, u), mag), b.Err
+		return b.Mul(b.Apply(ElementwiseOp{F: AbsFunc{}, Order: 1}, u), mag), b.Err
 	case f.integer(): // even: the sign of the current point
-		return b.mul(b.Apply(ElementwiseOp{F: AbsFunc{}, Order: 1}, at), b.Apply(ElementwiseOp{F: root}, u)), b.Err
+		return b.Mul(b.Apply(ElementwiseOp{F: AbsFunc{}, Order: 1}, at), b.Apply(ElementwiseOp{F: root}, u)), b.Err
 	}
 	return b.Apply(ElementwiseOp{F: root}, u), b.Err
 }

@@ -38,6 +38,14 @@ type ProductOp struct {
 	Order int
 }
 
+var _ interface {
+	G.Op
+	VJPer
+	JVPer
+	GradientInverter
+	RowWiser
+} = ProductOp{}
+
 // Product returns the scalar node Π x.
 func Product(x *G.Node) (*G.Node, error) { return Apply(ProductOp{}, x) }
 
@@ -64,7 +72,7 @@ func (o ProductOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	if o.Order < 0 || o.Order > 2 {
 		return nil, &errs.ShapeError{What: o.String(), Reason: fmt.Sprintf("order %d, want 0, 1 or 2", o.Order)}
 	}
-	s, err := equalShapes(o, o.Arity(), in)
+	s, err := EqualShapes(o, o.Arity(), in)
 	if err != nil {
 		return nil, err
 	}
@@ -74,10 +82,7 @@ func (o ProductOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return s, nil
 }
 
-func (o ProductOp) Do(v ...G.Value) (G.Value, error) {
-	out, err := o.do(v...)
-	return checked(o, out, err)
-}
+func (o ProductOp) Do(v ...G.Value) (G.Value, error) { return Checked(o, o.do, v) }
 
 func (o ProductOp) do(v ...G.Value) (G.Value, error) {
 	x, s, err := floats(v[0])
@@ -138,7 +143,7 @@ func (o ProductOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node,
 	var b Builder
 	switch o.Order {
 	case 0:
-		return []*G.Node{b.Apply(ScalarMulOp{}, adj, b.Apply(ProductOp{Order: 1}, in[0]))}, b.Err
+		return []*G.Node{b.ScalarMul(adj, b.Apply(ProductOp{Order: 1}, in[0]))}, b.Err
 	case 1:
 		return []*G.Node{b.Apply(ProductOp{Order: 2}, in[0], adj)}, b.Err
 	}
@@ -163,7 +168,7 @@ func (o ProductOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error
 	case o.Order == 1:
 		return b.Apply(ProductOp{Order: 2}, in[0], tan[0]), b.Err
 	}
-	return b.Apply(InnerOp{}, b.Apply(ProductOp{Order: 1}, in[0]), tan[0]), b.Err
+	return b.Inner(b.Apply(ProductOp{Order: 1}, in[0]), tan[0]), b.Err
 }
 
 // InverseGradient is the inverse of the whole gradient map (see the type).
@@ -184,13 +189,16 @@ func (o ProductOp) InverseGradient(wrt int, in []*G.Node, adj, value, at *G.Node
 	if m%2 == 0 {
 		branch = b.Apply(ProductOp{}, at) // of f(x₀): frozen
 	}
-	p := b.mul(b.Apply(ElementwiseOp{F: AbsFunc{}, Order: 1}, branch), root)
-	return b.Apply(ScalarMulOp{}, p, b.Apply(ElementwiseOp{F: PowFunc{-1}}, g)), b.Err
+	p := b.Mul(b.Apply(ElementwiseOp{F: AbsFunc{}, Order: 1}, branch), root)
+	return b.ScalarMul(p, b.Apply(ElementwiseOp{F: PowFunc{-1}}, g)), b.Err
 }
 
 func (o ProductOp) InverseGradientCondition(int) string {
 	return "every ∇f_i ≠ 0 (every x_i ≠ 0 for three or more factors); for an odd number of factors the sign of Π x is that of the current point"
 }
 
-// RowWise: a product mixes every element.
-func (ProductOp) RowWise(in []*G.Node, marked []bool) bool { return !marked[0] }
+// RowWise: a product mixes every element, and so does H(x)t in t (each
+// (Ht)_i reads every t_j but t_i): row-wise only when nothing is marked.
+func (o ProductOp) RowWise(in []*G.Node, marked []bool) bool {
+	return !marked[0] && (o.Order != 2 || !marked[1])
+}

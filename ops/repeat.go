@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"hash"
 
-	"github.com/chewxy/hm"
 	"github.com/newtonia/newtonia/errs"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -20,21 +19,26 @@ import (
 //
 // Row-wise when x does not depend on the samples.
 type RepeatOp struct {
-	Pure
+	Unary
 	N int
 }
+
+var _ interface {
+	G.Op
+	VJPer
+	JVPer
+	RowWiser
+} = RepeatOp{}
 
 // Repeat returns the node of n copies of the row x.
 func Repeat(x *G.Node, n int) (*G.Node, error) { return Apply(RepeatOp{N: n}, x) }
 
 func (o RepeatOp) String() string        { return fmt.Sprintf("repeat%d", o.N) }
-func (RepeatOp) Arity() int              { return 1 }
-func (RepeatOp) Type() hm.Type           { return sameType(1) }
 func (o RepeatOp) WriteHash(h hash.Hash) { WriteHash(h, o) }
 func (o RepeatOp) Hashcode() uint32      { return Hashcode(o) }
 
 func (o RepeatOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	s, err := matrixShapes(o, 1, in)
+	s, err := MatrixShapes(o, 1, in)
 	if err != nil {
 		return nil, err
 	}
@@ -44,10 +48,7 @@ func (o RepeatOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return tensor.Shape{o.N, s[0][1]}, nil
 }
 
-func (o RepeatOp) Do(v ...G.Value) (G.Value, error) {
-	out, err := o.do(v...)
-	return checked(o, out, err)
-}
+func (o RepeatOp) Do(v ...G.Value) (G.Value, error) { return Checked(o, o.do, v) }
 
 func (o RepeatOp) do(v ...G.Value) (G.Value, error) {
 	x, s, err := floats(v[0])

@@ -36,6 +36,15 @@ type RowSolveOp struct {
 	N int
 }
 
+var _ interface {
+	G.Op
+	VJPer
+	JVPer
+	RowWiser
+	FlopCounter
+	Conditioner
+} = RowSolveOp{}
+
 // RowSolve returns the node of the per-sample solves (M_i + λI)⁺ x_i.
 func RowSolve(lambda, x *G.Node, cols ...*G.Node) (*G.Node, error) {
 	return Apply(RowSolveOp{N: len(cols)}, append([]*G.Node{lambda, x}, cols...)...)
@@ -55,7 +64,7 @@ func (o RowSolveOp) Type() hm.Type {
 }
 
 func (o RowSolveOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	ss, err := shapes(o, o.N+2, in)
+	ss, err := Shapes(o, o.N+2, in)
 	if err != nil {
 		return nil, err
 	}
@@ -205,7 +214,9 @@ func solveSample(m *mat.SymDense, x, y []float64) (rank int, cond float64, err e
 	return rank, hi / lo, nil
 }
 
-func (o RowSolveOp) Do(v ...G.Value) (G.Value, error) {
+func (o RowSolveOp) Do(v ...G.Value) (G.Value, error) { return Checked(o, o.do, v) }
+
+func (o RowSolveOp) do(v ...G.Value) (G.Value, error) {
 	x, s, err := floats(v[1])
 	if err != nil {
 		return nil, err
@@ -219,7 +230,7 @@ func (o RowSolveOp) Do(v ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	return checked(o, newValue(s, out), nil)
+	return newValue(s, out), nil
 }
 
 // Condition reports the smallest rank and the largest condition number
@@ -286,5 +297,6 @@ func (o RowSolveOp) Flops(in []tensor.Shape) float64 {
 	return float64(in[1][0]) * (2*n*n*n/3 + 3*n*n)
 }
 
-// RowWise: sample i's output row depends on sample i's rows only.
-func (RowSolveOp) RowWise(in []*G.Node, marked []bool) bool { return true }
+// RowWise: sample i's output row depends on sample i's rows only, when λ
+// is a constant (a λ depending on every sample changes every row).
+func (RowSolveOp) RowWise(in []*G.Node, marked []bool) bool { return !marked[0] }

@@ -3,7 +3,6 @@ package ops
 import (
 	"hash"
 
-	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -17,32 +16,28 @@ import (
 //
 // It is the building block of the softmax rules (SoftmaxOp), which need a
 // per-row inner product spread over the row. Row-wise.
-type RowSumOp struct{ Pure }
+type RowSumOp struct{ Unary }
+
+var _ interface {
+	G.Op
+	VJPer
+	JVPer
+	RowWiser
+} = RowSumOp{}
 
 // RowSum returns the node x 1 1ᵀ.
 func RowSum(x *G.Node) (*G.Node, error) { return Apply(RowSumOp{}, x) }
 
 func (RowSumOp) String() string          { return "X11ᵀ" }
-func (RowSumOp) Arity() int              { return 1 }
-func (RowSumOp) Type() hm.Type           { return sameType(1) }
 func (o RowSumOp) WriteHash(h hash.Hash) { WriteHash(h, o) }
 func (o RowSumOp) Hashcode() uint32      { return Hashcode(o) }
 
-func (o RowSumOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	s, err := matrixShapes(o, 1, in)
-	if err != nil {
-		return nil, err
-	}
-	return s[0].Clone(), nil
-}
+func (o RowSumOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) { return matrixShape(o, in) }
 
-func (o RowSumOp) Do(v ...G.Value) (G.Value, error) {
-	out, err := o.do(v...)
-	return checked(o, out, err)
-}
+func (o RowSumOp) Do(v ...G.Value) (G.Value, error) { return Checked(o, o.do, v) }
 
 func (o RowSumOp) do(v ...G.Value) (G.Value, error) {
-	x, err := matrix(v[0])
+	x, err := Matrix(v[0])
 	if err != nil {
 		return nil, err
 	}

@@ -162,13 +162,33 @@ func (b *Builder) Apply(op G.Op, in ...*G.Node) *G.Node {
 	return n
 }
 
-func (b *Builder) mm(x, y *G.Node) *G.Node  { return b.Apply(MatMulOp{}, x, y) }
-func (b *Builder) t(x *G.Node) *G.Node      { return b.Apply(TransposeOp{}, x) }
-func (b *Builder) mul(x, y *G.Node) *G.Node { return b.Apply(MulOp{}, x, y) }
-func (b *Builder) div(x, y *G.Node) *G.Node { return b.Apply(DivOp{}, x, y) }
+// The graph-building helpers a rule is written with: each applies one op
+// of this package, so that the rule's nodes have rules of their own (a
+// pass built from them can be differentiated again). MatMul, T, Mul, Div,
+// ScalarMul and Inner take non-nil nodes (a nil input is an error, kept in
+// Err); Scale, Add and Sub read nil as a zero tangent or adjoint and skip
+// the op.
 
-// scale returns c·x, or nil when x is nil (a zero tangent).
-func (b *Builder) scale(c float64, x *G.Node) *G.Node {
+// MatMul returns the matrix product x·y (MatMulOp).
+func (b *Builder) MatMul(x, y *G.Node) *G.Node { return b.Apply(MatMulOp{}, x, y) }
+
+// T returns the transpose xᵀ (TransposeOp).
+func (b *Builder) T(x *G.Node) *G.Node { return b.Apply(TransposeOp{}, x) }
+
+// Mul returns the elementwise product x ⊙ y (MulOp).
+func (b *Builder) Mul(x, y *G.Node) *G.Node { return b.Apply(MulOp{}, x, y) }
+
+// Div returns the elementwise quotient x ⊘ y (DivOp).
+func (b *Builder) Div(x, y *G.Node) *G.Node { return b.Apply(DivOp{}, x, y) }
+
+// ScalarMul returns s·x for a scalar node s (ScalarMulOp).
+func (b *Builder) ScalarMul(s, x *G.Node) *G.Node { return b.Apply(ScalarMulOp{}, s, x) }
+
+// Inner returns the scalar ⟨x, y⟩ = Σ x ⊙ y (InnerOp).
+func (b *Builder) Inner(x, y *G.Node) *G.Node { return b.Apply(InnerOp{}, x, y) }
+
+// Scale returns c·x (ScaleOp): x itself when c is 1, nil when x is nil.
+func (b *Builder) Scale(c float64, x *G.Node) *G.Node {
 	if x == nil {
 		return nil
 	}
@@ -178,8 +198,8 @@ func (b *Builder) scale(c float64, x *G.Node) *G.Node {
 	return b.Apply(ScaleOp{C: c}, x)
 }
 
-// add returns x + y where nil means zero.
-func (b *Builder) add(x, y *G.Node) *G.Node {
+// Add returns x + y (AddOp), where nil means zero.
+func (b *Builder) Add(x, y *G.Node) *G.Node {
 	switch {
 	case x == nil:
 		return y
@@ -189,28 +209,59 @@ func (b *Builder) add(x, y *G.Node) *G.Node {
 	return b.Apply(AddOp{}, x, y)
 }
 
-// sub returns x − y where nil means zero.
-func (b *Builder) sub(x, y *G.Node) *G.Node {
+// Sub returns x − y (SubOp), where nil means zero (−y is Scale(−1, y)).
+func (b *Builder) Sub(x, y *G.Node) *G.Node {
 	switch {
 	case y == nil:
 		return x
 	case x == nil:
-		return b.scale(-1, y)
+		return b.Scale(-1, y)
 	}
 	return b.Apply(SubOp{}, x, y)
 }
 
-// bilinear is the JVP of an op bilinear in its two inputs (JAX's
-// defbilinear): Ẏ = f(Ȧ, B) + f(A, Ḃ), nil tangents skipped.
-func (b *Builder) bilinear(f func(x, y *G.Node) *G.Node, in, tan []*G.Node) *G.Node {
-	var r *G.Node
+// Bilinear is the rule table of an op bilinear in its two inputs,
+// y = f(a, c) (JAX's defbilinear): written once, it gives both rules,
+//
+//	JVP:       ẏ = f(ȧ, c) + f(a, ċ)          (the product rule; nil tangents skipped)
+//	backward:  ā = AdjA(ȳ, c),  c̄ = AdjC(a, ȳ)
+//
+// where AdjA is the adjoint of the linear map a ↦ f(a, c) and AdjC that
+// of c ↦ f(a, c). For the matrix product, f = MatMul, AdjA(ȳ, c) = ȳ cᵀ,
+// AdjC(a, ȳ) = aᵀ ȳ. Its JVP and VJP methods are those of JVPer and VJPer,
+// so an op's rules are one line each:
+//
+//	func (MatMulOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) { return matMulRule.JVP(in, out, tan) }
+type Bilinear struct {
+	F    func(b *Builder, a, c *G.Node) *G.Node   // the op itself
+	AdjA func(b *Builder, adj, c *G.Node) *G.Node // ā from ȳ and the second input
+	AdjC func(b *Builder, a, adj *G.Node) *G.Node // c̄ from the first input and ȳ
+}
+
+// JVP is the product rule.
+func (r Bilinear) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
+	var b Builder
+	var y *G.Node
 	if tan[0] != nil {
-		r = f(tan[0], in[1])
+		y = r.F(&b, tan[0], in[1])
 	}
 	if tan[1] != nil {
-		r = b.add(r, f(in[0], tan[1]))
+		y = b.Add(y, r.F(&b, in[0], tan[1]))
 	}
-	return r
+	return y, b.Err
+}
+
+// VJP applies the two adjoints, for the inputs needed.
+func (r Bilinear) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
+	var b Builder
+	g := make([]*G.Node, 2)
+	if need(needs, 0) {
+		g[0] = r.AdjA(&b, adj, in[1])
+	}
+	if need(needs, 1) {
+		g[1] = r.AdjC(&b, in[0], adj)
+	}
+	return g, b.Err
 }
 
 // need returns whether the i-th flag is set (a nil slice needs everything).

@@ -20,9 +20,17 @@ import (
 //	JVP:       Ẏ = ṡ·X + s·Ẋ       Ẏ = (Ẋ − ṡ·Y) / s  (Divide)
 //	inverse:   X = Y / s  (s ≠ 0),  X = s·Y  (Divide); none for s
 type ScalarMulOp struct {
-	Pure
+	Binary
 	Divide bool
 }
+
+var _ interface {
+	G.Op
+	VJPer
+	JVPer
+	Inverter
+	RowWiser
+} = ScalarMulOp{}
 
 // ScalarMul returns the node s·x (s a scalar node).
 func ScalarMul(s, x *G.Node) (*G.Node, error) { return Apply(ScalarMulOp{}, s, x) }
@@ -33,13 +41,13 @@ func (o ScalarMulOp) String() string {
 	}
 	return "s·X"
 }
-func (ScalarMulOp) Arity() int              { return 2 }
-func (ScalarMulOp) Type() hm.Type           { return hm.NewFnType(tensor.Float64, tvA, tvA) }
-func (o ScalarMulOp) WriteHash(h hash.Hash) { WriteHash(h, o) }
-func (o ScalarMulOp) Hashcode() uint32      { return Hashcode(o) }
+func (ScalarMulOp) Type() hm.Type                      { return hm.NewFnType(tensor.Float64, tvA, tvA) }
+func (o ScalarMulOp) WriteHash(h hash.Hash)            { WriteHash(h, o) }
+func (o ScalarMulOp) Hashcode() uint32                 { return Hashcode(o) }
+func (o ScalarMulOp) Do(v ...G.Value) (G.Value, error) { return Checked(o, o.do, v) }
 
 func (o ScalarMulOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	s, err := shapes(o, 2, in)
+	s, err := Shapes(o, 2, in)
 	if err != nil {
 		return nil, err
 	}
@@ -47,11 +55,6 @@ func (o ScalarMulOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 		return nil, &errs.ShapeError{What: o.String(), Reason: fmt.Sprintf("s has shape %v, want a scalar", s[0])}
 	}
 	return s[1].Clone(), nil
-}
-
-func (o ScalarMulOp) Do(v ...G.Value) (G.Value, error) {
-	out, err := o.do(v...)
-	return checked(o, out, err)
 }
 
 func (o ScalarMulOp) do(v ...G.Value) (G.Value, error) {
@@ -68,15 +71,21 @@ func (o ScalarMulOp) do(v ...G.Value) (G.Value, error) {
 	return mapValue(v[1], func(x float64) (float64, error) { return s * x, nil })
 }
 
+// scalarMulRule (s·X, bilinear): Ẏ = ṡ·X + s·Ẋ;  s̄ = ⟨Ȳ, X⟩,  X̄ = s·Ȳ.
+var scalarMulRule = Bilinear{
+	F:    (*Builder).ScalarMul,
+	AdjA: (*Builder).Inner,
+	AdjC: (*Builder).ScalarMul,
+}
+
 func (o ScalarMulOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
+	if !o.Divide {
+		return scalarMulRule.VJP(in, out, adj, needs)
+	}
 	var b Builder
 	g := make([]*G.Node, 2)
 	if need(needs, 0) {
-		if o.Divide {
-			g[0] = b.scale(-1, b.div(b.Apply(InnerOp{}, adj, out), in[0]))
-		} else {
-			g[0] = b.Apply(InnerOp{}, adj, in[1])
-		}
+		g[0] = b.Scale(-1, b.Div(b.Inner(adj, out), in[0]))
 	}
 	if need(needs, 1) {
 		g[1] = b.Apply(o, in[0], adj)
@@ -85,19 +94,19 @@ func (o ScalarMulOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Nod
 }
 
 func (o ScalarMulOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
-	var b Builder
-	ds, dx := tan[0], tan[1]
-	if o.Divide {
-		if ds == nil && dx == nil {
-			return nil, nil
-		}
-		var sy *G.Node
-		if ds != nil {
-			sy = b.Apply(ScalarMulOp{}, ds, out)
-		}
-		return b.Apply(o, in[0], b.sub(dx, sy)), b.Err
+	if !o.Divide {
+		return scalarMulRule.JVP(in, out, tan)
 	}
-	return b.bilinear(func(s, x *G.Node) *G.Node { return b.Apply(o, s, x) }, in, tan), b.Err
+	ds, dx := tan[0], tan[1]
+	if ds == nil && dx == nil {
+		return nil, nil
+	}
+	var b Builder
+	var sy *G.Node
+	if ds != nil {
+		sy = b.ScalarMul(ds, out)
+	}
+	return b.Apply(o, in[0], b.Sub(dx, sy)), b.Err
 }
 
 func (o ScalarMulOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {

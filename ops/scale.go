@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"hash"
 
-	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -15,26 +14,27 @@ import (
 //	JVP:       Ẏ = C·Ȧ
 //	inverse:   A = Y / C  (C ≠ 0)
 type ScaleOp struct {
-	Pure
+	Unary
 	C float64
 }
+
+var _ interface {
+	G.Op
+	VJPer
+	JVPer
+	Inverter
+	RowWiser
+} = ScaleOp{}
 
 // Scale returns the node c·a.
 func Scale(c float64, a *G.Node) (*G.Node, error) { return Apply(ScaleOp{C: c}, a) }
 
-func (o ScaleOp) String() string        { return fmt.Sprintf("%v·A", o.C) }
-func (ScaleOp) Arity() int              { return 1 }
-func (ScaleOp) Type() hm.Type           { return sameType(1) }
-func (o ScaleOp) WriteHash(h hash.Hash) { WriteHash(h, o) }
-func (o ScaleOp) Hashcode() uint32      { return Hashcode(o) }
-func (o ScaleOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	return equalShapes(o, 1, in)
-}
+func (o ScaleOp) String() string                                    { return fmt.Sprintf("%v·A", o.C) }
+func (o ScaleOp) WriteHash(h hash.Hash)                             { WriteHash(h, o) }
+func (o ScaleOp) Hashcode() uint32                                  { return Hashcode(o) }
+func (o ScaleOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) { return EqualShapes(o, 1, in) }
 
-func (o ScaleOp) Do(v ...G.Value) (G.Value, error) {
-	out, err := o.do(v...)
-	return checked(o, out, err)
-}
+func (o ScaleOp) Do(v ...G.Value) (G.Value, error) { return Checked(o, o.do, v) }
 
 func (o ScaleOp) do(v ...G.Value) (G.Value, error) {
 	return mapValue(v[0], func(x float64) (float64, error) { return o.C * x, nil })
@@ -42,12 +42,12 @@ func (o ScaleOp) do(v ...G.Value) (G.Value, error) {
 
 func (o ScaleOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
 	var b Builder
-	return []*G.Node{b.scale(o.C, adj)}, b.Err
+	return []*G.Node{b.Scale(o.C, adj)}, b.Err
 }
 
 func (o ScaleOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
 	var b Builder
-	return b.scale(o.C, tan[0]), b.Err
+	return b.Scale(o.C, tan[0]), b.Err
 }
 
 func (o ScaleOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
@@ -55,7 +55,7 @@ func (o ScaleOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
 		return nil, noInverse(o, wrt, "scaling by zero is not injective")
 	}
 	var b Builder
-	return b.scale(1/o.C, out), b.Err
+	return b.Scale(1/o.C, out), b.Err
 }
 
 func (ScaleOp) InverseCondition(int) string { return "C ≠ 0" }

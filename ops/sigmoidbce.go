@@ -18,28 +18,27 @@ import (
 //	inverse:   none (a scalar does not determine a matrix); the gradient
 //	           σ(Z) − Y is built from the sigmoid and a difference, whose
 //	           inverses give Z = logit(δ + Y) for δ + Y in (0, 1).
-type SigmoidBCEOp struct{ Pure }
+type SigmoidBCEOp struct{ Binary }
+
+var _ interface {
+	G.Op
+	VJPer
+	JVPer
+	RowWiser
+} = SigmoidBCEOp{}
 
 // SigmoidBCE returns the scalar node Σ softplus(z) − y ⊙ z.
 func SigmoidBCE(z, y *G.Node) (*G.Node, error) { return Apply(SigmoidBCEOp{}, z, y) }
 
 func (SigmoidBCEOp) String() string          { return "sigmoidBCE" }
-func (SigmoidBCEOp) Arity() int              { return 2 }
 func (SigmoidBCEOp) Type() hm.Type           { return toScalar(2) }
 func (o SigmoidBCEOp) WriteHash(h hash.Hash) { WriteHash(h, o) }
 func (o SigmoidBCEOp) Hashcode() uint32      { return Hashcode(o) }
 
 func (o SigmoidBCEOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	if _, err := equalShapes(o, 2, in); err != nil {
-		return nil, err
-	}
-	return tensor.ScalarShape(), nil
+	return toScalarShape(o, 2, in)
 }
-
-func (o SigmoidBCEOp) Do(v ...G.Value) (G.Value, error) {
-	out, err := o.do(v...)
-	return checked(o, out, err)
-}
+func (o SigmoidBCEOp) Do(v ...G.Value) (G.Value, error) { return Checked(o, o.do, v) }
 
 func (SigmoidBCEOp) do(v ...G.Value) (G.Value, error) {
 	z, y, _, err := pair(v[0], v[1])
@@ -57,10 +56,10 @@ func (SigmoidBCEOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node
 	var b Builder
 	g := make([]*G.Node, 2)
 	if need(needs, 0) {
-		g[0] = b.Apply(ScalarMulOp{}, adj, b.sub(b.Apply(ElementwiseOp{F: SigmoidFunc{}}, in[0]), in[1]))
+		g[0] = b.ScalarMul(adj, b.Sub(b.Apply(ElementwiseOp{F: SigmoidFunc{}}, in[0]), in[1]))
 	}
 	if need(needs, 1) {
-		g[1] = b.Apply(ScalarMulOp{}, adj, b.scale(-1, in[0]))
+		g[1] = b.ScalarMul(adj, b.Scale(-1, in[0]))
 	}
 	return g, b.Err
 }
@@ -69,10 +68,10 @@ func (SigmoidBCEOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, erro
 	var b Builder
 	var r *G.Node
 	if tan[0] != nil {
-		r = b.Apply(InnerOp{}, b.sub(b.Apply(ElementwiseOp{F: SigmoidFunc{}}, in[0]), in[1]), tan[0])
+		r = b.Inner(b.Sub(b.Apply(ElementwiseOp{F: SigmoidFunc{}}, in[0]), in[1]), tan[0])
 	}
 	if tan[1] != nil {
-		r = b.sub(r, b.Apply(InnerOp{}, in[0], tan[1]))
+		r = b.Sub(r, b.Inner(in[0], tan[1]))
 	}
 	return r, b.Err
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"hash"
 
-	"github.com/chewxy/hm"
 	"github.com/newtonia/newtonia/errs"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -17,18 +16,23 @@ import (
 //	JVP:       Ẏ = slice(Ẋ)
 //	inverse:   none (what is dropped is lost)
 type SliceOp struct {
-	Pure
+	Unary
 	Axis, From, To int
 }
 
+var _ interface {
+	G.Op
+	VJPer
+	JVPer
+	RowWiser
+} = SliceOp{}
+
 func (o SliceOp) String() string        { return fmt.Sprintf("slice%d[%d:%d]", o.Axis, o.From, o.To) }
-func (SliceOp) Arity() int              { return 1 }
-func (SliceOp) Type() hm.Type           { return sameType(1) }
 func (o SliceOp) WriteHash(h hash.Hash) { WriteHash(h, o) }
 func (o SliceOp) Hashcode() uint32      { return Hashcode(o) }
 
 func (o SliceOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	s, err := matrixShapes(o, 1, in)
+	s, err := MatrixShapes(o, 1, in)
 	if err != nil {
 		return nil, err
 	}

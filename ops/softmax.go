@@ -3,7 +3,6 @@ package ops
 import (
 	"hash"
 
-	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -22,9 +21,16 @@ import (
 // be differentiated again (the R-pass, the per-sample M_i). A softmax
 // cross-entropy is better written as the fused SoftmaxCEOp. Row-wise.
 type SoftmaxOp struct {
-	Pure
+	Unary
 	Log bool
 }
+
+var _ interface {
+	G.Op
+	VJPer
+	JVPer
+	RowWiser
+} = SoftmaxOp{}
 
 // Softmax returns the node softmax(z), row by row.
 func Softmax(z *G.Node) (*G.Node, error) { return Apply(SoftmaxOp{}, z) }
@@ -38,26 +44,15 @@ func (o SoftmaxOp) String() string {
 	}
 	return "softmax"
 }
-func (SoftmaxOp) Arity() int              { return 1 }
-func (SoftmaxOp) Type() hm.Type           { return sameType(1) }
 func (o SoftmaxOp) WriteHash(h hash.Hash) { WriteHash(h, o) }
 func (o SoftmaxOp) Hashcode() uint32      { return Hashcode(o) }
 
-func (o SoftmaxOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	s, err := matrixShapes(o, 1, in)
-	if err != nil {
-		return nil, err
-	}
-	return s[0].Clone(), nil
-}
+func (o SoftmaxOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) { return matrixShape(o, in) }
 
-func (o SoftmaxOp) Do(v ...G.Value) (G.Value, error) {
-	out, err := o.do(v...)
-	return checked(o, out, err)
-}
+func (o SoftmaxOp) Do(v ...G.Value) (G.Value, error) { return Checked(o, o.do, v) }
 
 func (o SoftmaxOp) do(v ...G.Value) (G.Value, error) {
-	z, err := matrix(v[0])
+	z, err := Matrix(v[0])
 	if err != nil {
 		return nil, err
 	}
@@ -85,15 +80,15 @@ func (o SoftmaxOp) p(b *Builder, in []*G.Node, out *G.Node) *G.Node {
 
 // kernel applies the softmax Jacobian diag p − ppᵀ row by row to t.
 func kernel(b *Builder, p, t *G.Node) *G.Node {
-	g := b.mul(p, t)
-	return b.sub(g, b.mul(p, b.Apply(RowSumOp{}, g)))
+	g := b.Mul(p, t)
+	return b.Sub(g, b.Mul(p, b.Apply(RowSumOp{}, g)))
 }
 
 func (o SoftmaxOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
 	var b Builder
 	p := o.p(&b, in, out)
 	if o.Log {
-		return []*G.Node{b.sub(adj, b.mul(p, b.Apply(RowSumOp{}, adj)))}, b.Err
+		return []*G.Node{b.Sub(adj, b.Mul(p, b.Apply(RowSumOp{}, adj)))}, b.Err
 	}
 	return []*G.Node{kernel(&b, p, adj)}, b.Err
 }
@@ -105,7 +100,7 @@ func (o SoftmaxOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error
 	var b Builder
 	p := o.p(&b, in, out)
 	if o.Log {
-		return b.sub(tan[0], b.Apply(RowSumOp{}, b.mul(p, tan[0]))), b.Err
+		return b.Sub(tan[0], b.Apply(RowSumOp{}, b.Mul(p, tan[0]))), b.Err
 	}
 	return kernel(&b, p, tan[0]), b.Err
 }

@@ -34,6 +34,13 @@ type SoftmaxCEOp struct {
 	Order int
 }
 
+var _ interface {
+	G.Op
+	VJPer
+	JVPer
+	RowWiser
+} = SoftmaxCEOp{}
+
 // SoftmaxCE returns the scalar node −Σ y ⊙ log softmax(z) (rows of z and y
 // are samples).
 func SoftmaxCE(z, y *G.Node) (*G.Node, error) { return Apply(SoftmaxCEOp{}, z, y) }
@@ -61,7 +68,7 @@ func (o SoftmaxCEOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	if o.Order < 0 || o.Order > 2 {
 		return nil, &errs.ShapeError{What: "softmaxCE", Reason: fmt.Sprintf("order %d, want 0, 1 or 2", o.Order)}
 	}
-	ss, err := matrixShapes(o, o.Arity(), in)
+	ss, err := MatrixShapes(o, o.Arity(), in)
 	if err != nil {
 		return nil, err
 	}
@@ -76,10 +83,7 @@ func (o SoftmaxCEOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return ss[0].Clone(), nil
 }
 
-func (o SoftmaxCEOp) Do(v ...G.Value) (G.Value, error) {
-	out, err := o.do(v...)
-	return checked(o, out, err)
-}
+func (o SoftmaxCEOp) Do(v ...G.Value) (G.Value, error) { return Checked(o, o.do, v) }
 
 func (o SoftmaxCEOp) do(v ...G.Value) (G.Value, error) {
 	z, s, err := floats(v[0])
@@ -161,7 +165,7 @@ func (o SoftmaxCEOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Nod
 	switch o.Order {
 	case 0:
 		if need(needs, 0) {
-			g[0] = b.Apply(ScalarMulOp{}, adj, b.Apply(SoftmaxCEOp{Order: 1}, in[0], y))
+			g[0] = b.ScalarMul(adj, b.Apply(SoftmaxCEOp{Order: 1}, in[0], y))
 		}
 	case 1:
 		if need(needs, 0) {
@@ -195,14 +199,14 @@ func (o SoftmaxCEOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, err
 			return nil, &errs.NoRuleError{Op: o, Rule: "JVP with respect to the targets (data)"}
 		}
 		if tan[0] != nil {
-			r = b.Apply(InnerOp{}, b.Apply(SoftmaxCEOp{Order: 1}, in[0], y), tan[0])
+			r = b.Inner(b.Apply(SoftmaxCEOp{Order: 1}, in[0], y), tan[0])
 		}
 	case 1:
 		if tan[0] != nil {
 			r = b.Apply(SoftmaxCEOp{Order: 2}, in[0], tan[0], y)
 		}
 		if ty != nil {
-			r = b.add(r, b.Apply(o, in[0], ty))
+			r = b.Add(r, b.Apply(o, in[0], ty))
 		}
 	case 2:
 		if tan[0] != nil || ty != nil {

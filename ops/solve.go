@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"hash"
 
-	"github.com/chewxy/hm"
 	"github.com/newtonia/newtonia/errs"
 	"gonum.org/v1/gonum/mat"
 	G "gorgonia.org/gorgonia"
@@ -37,11 +36,20 @@ func singular(op fmt.Stringer, cond float64) error {
 //	JVP:       Ẋ = Â⁻¹ (Ċ − Â̇ X)
 //	inverse:   C = Â X  (always);  Â = C X⁻¹  (X square and nonsingular)
 type SolveOp struct {
-	Pure
+	Binary
 	Right, Trans bool
 }
 
-// Solve returns the node a⁻¹ (the matrix inverse)c.
+var _ interface {
+	G.Op
+	VJPer
+	JVPer
+	Inverter
+	FlopCounter
+	Conditioner
+} = SolveOp{}
+
+// Solve returns the node a⁻¹c, solved with the LU factorisation of a.
 func Solve(a, c *G.Node) (*G.Node, error) { return Apply(SolveOp{}, a, c) }
 
 func (o SolveOp) String() string {
@@ -54,13 +62,11 @@ func (o SolveOp) String() string {
 	}
 	return a + "⁻¹C"
 }
-func (SolveOp) Arity() int              { return 2 }
-func (SolveOp) Type() hm.Type           { return sameType(2) }
 func (o SolveOp) WriteHash(h hash.Hash) { WriteHash(h, o) }
 func (o SolveOp) Hashcode() uint32      { return Hashcode(o) }
 
 func (o SolveOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	s, err := matrixShapes(o, 2, in)
+	s, err := MatrixShapes(o, 2, in)
 	if err != nil {
 		return nil, err
 	}
@@ -74,10 +80,7 @@ func (o SolveOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return c.Clone(), nil
 }
 
-func (o SolveOp) Do(v ...G.Value) (G.Value, error) {
-	out, err := o.do(v...)
-	return checked(o, out, err)
-}
+func (o SolveOp) Do(v ...G.Value) (G.Value, error) { return Checked(o, o.do, v) }
 
 func (o SolveOp) do(v ...G.Value) (G.Value, error) {
 	a, c, err := matrices(v)
@@ -92,7 +95,7 @@ func (o SolveOp) do(v ...G.Value) (G.Value, error) {
 	if !o.Right { // SolveTo copies C into X, then solves in place
 		x := mat.NewDense(r, cols, alloc(r*cols))
 		err = lu.SolveTo(x, o.Trans, c)
-		return fromMatrix(x), wrapCond(o, err)
+		return FromMatrix(x), wrapCond(o, err)
 	}
 	// X Â = C  ⇔  Âᵀ Xᵀ = Cᵀ
 	x := mat.NewDense(cols, r, alloc(r*cols))
@@ -100,7 +103,7 @@ func (o SolveOp) do(v ...G.Value) (G.Value, error) {
 	xt := mat.NewDense(r, cols, alloc(r*cols))
 	xt.Copy(x.T())
 	release(x.RawMatrix().Data)
-	return fromMatrix(xt), wrapCond(o, err)
+	return FromMatrix(xt), wrapCond(o, err)
 }
 
 // Flops: the LU factorisation of the n×n matrix, 2n³/3 (counted although
@@ -126,7 +129,7 @@ func (o SolveOp) hat(a *G.Node, b *Builder) *G.Node {
 	if a == nil || !o.Trans {
 		return a
 	}
-	return b.t(a)
+	return b.T(a)
 }
 
 func (o SolveOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
@@ -137,9 +140,9 @@ func (o SolveOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, e
 	if need(needs, 0) {
 		var ghat *G.Node
 		if o.Right {
-			ghat = b.scale(-1, b.mm(b.t(out), gc)) // −Xᵀ C̄
+			ghat = b.Scale(-1, b.MatMul(b.T(out), gc)) // −Xᵀ C̄
 		} else {
-			ghat = b.scale(-1, b.mm(gc, b.t(out))) // −C̄ Xᵀ
+			ghat = b.Scale(-1, b.MatMul(gc, b.T(out))) // −C̄ Xᵀ
 		}
 		g[0] = o.hat(ghat, &b)
 	}
@@ -154,12 +157,12 @@ func (o SolveOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) 
 	var r *G.Node
 	if dA := o.hat(tan[0], &b); dA != nil {
 		if o.Right {
-			r = b.mm(out, dA)
+			r = b.MatMul(out, dA)
 		} else {
-			r = b.mm(dA, out)
+			r = b.MatMul(dA, out)
 		}
 	}
-	return b.Apply(o, in[0], b.sub(tan[1], r)), b.Err
+	return b.Apply(o, in[0], b.Sub(tan[1], r)), b.Err
 }
 
 func (o SolveOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
@@ -167,9 +170,9 @@ func (o SolveOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
 	if wrt == 1 {
 		ahat := o.hat(in[0], &b)
 		if o.Right {
-			return b.mm(out, ahat), b.Err
+			return b.MatMul(out, ahat), b.Err
 		}
-		return b.mm(ahat, out), b.Err
+		return b.MatMul(ahat, out), b.Err
 	}
 	if s := out.Shape(); s[0] != s[1] {
 		return nil, noInverse(o, wrt, "X is %v, not square: A is not determined by X and C", s)
@@ -191,7 +194,7 @@ func (o SolveOp) InverseCondition(wrt int) string {
 func (o SolveOp) Condition(in []G.Value) (MatrixCondition, error) { return luCondition(o, in[0]) }
 
 func luCondition(op fmt.Stringer, v G.Value) (MatrixCondition, error) {
-	a, err := matrix(v)
+	a, err := Matrix(v)
 	if err != nil {
 		return MatrixCondition{}, err
 	}

@@ -3,7 +3,6 @@ package ops
 import (
 	"hash"
 
-	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -17,19 +16,23 @@ import (
 // It holds a quantity constant where a pass differentiates: the
 // Gauss–Newton product J_zᵀ·stop(H_L J_z v) is the gradient of
 // ⟨z, stop(H_L J_z v)⟩.
-type StopOp struct{ Pure }
+type StopOp struct{ Unary }
+
+var _ interface {
+	G.Op
+	VJPer
+	JVPer
+	PiecewiseConstanter
+	RowWiser
+} = StopOp{}
 
 // Stop returns the node x, with derivatives stopped.
 func Stop(x *G.Node) (*G.Node, error) { return Apply(StopOp{}, x) }
 
-func (StopOp) String() string          { return "stop" }
-func (StopOp) Arity() int              { return 1 }
-func (StopOp) Type() hm.Type           { return sameType(1) }
-func (o StopOp) WriteHash(h hash.Hash) { WriteHash(h, o) }
-func (o StopOp) Hashcode() uint32      { return Hashcode(o) }
-func (o StopOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	return equalShapes(o, 1, in)
-}
+func (StopOp) String() string                                      { return "stop" }
+func (o StopOp) WriteHash(h hash.Hash)                             { WriteHash(h, o) }
+func (o StopOp) Hashcode() uint32                                  { return Hashcode(o) }
+func (o StopOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) { return EqualShapes(o, 1, in) }
 
 func (o StopOp) Do(v ...G.Value) (G.Value, error) {
 	x, s, err := floats(v[0])

@@ -24,10 +24,17 @@ import (
 // A sum over everything, or over the samples, of quantities that each
 // depend on one sample is row-separable (method.md §9).
 type SumOp struct {
-	Pure
+	Unary
 	Axis int // −1: every element; 0: over rows; 1: over columns
 	Mean bool
 }
+
+var _ interface {
+	G.Op
+	VJPer
+	JVPer
+	RowWiser
+} = SumOp{}
 
 // Sum returns the scalar node Σ x.
 func Sum(x *G.Node) (*G.Node, error) { return Apply(SumOp{Axis: -1}, x) }
@@ -51,7 +58,6 @@ func (o SumOp) String() string {
 	}
 	return name
 }
-func (SumOp) Arity() int              { return 1 }
 func (o SumOp) WriteHash(h hash.Hash) { WriteHash(h, o) }
 func (o SumOp) Hashcode() uint32      { return Hashcode(o) }
 
@@ -63,7 +69,7 @@ func (o SumOp) Type() hm.Type {
 }
 
 func (o SumOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	s, err := matrixShapes(o, 1, in)
+	s, err := MatrixShapes(o, 1, in)
 	if err != nil {
 		return nil, err
 	}
@@ -78,10 +84,7 @@ func (o SumOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return nil, &errs.ShapeError{What: o.String(), Reason: fmt.Sprintf("axis %d, want −1, 0 or 1", o.Axis)}
 }
 
-func (o SumOp) Do(v ...G.Value) (G.Value, error) {
-	out, err := o.do(v...)
-	return checked(o, out, err)
-}
+func (o SumOp) Do(v ...G.Value) (G.Value, error) { return Checked(o, o.do, v) }
 
 func (o SumOp) do(v ...G.Value) (G.Value, error) {
 	x, s, err := floats(v[0])
@@ -148,13 +151,13 @@ func (o SumOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, err
 	var g *G.Node
 	switch o.Axis {
 	case -1:
-		g = b.Apply(ScalarMulOp{}, adj, b.Apply(FillOp{C: 1}, in[0]))
+		g = b.ScalarMul(adj, b.Apply(FillOp{C: 1}, in[0]))
 	case 0:
 		g = b.Apply(BiasAddOp{}, b.Apply(FillOp{C: 0}, in[0]), adj)
 	case 1: // the column repeated: (1 Ȳᵀ)ᵀ
-		g = b.t(b.Apply(RepeatOp{N: in[0].Shape()[1]}, b.t(adj)))
+		g = b.T(b.Apply(RepeatOp{N: in[0].Shape()[1]}, b.T(adj)))
 	}
-	return []*G.Node{b.scale(o.factor(in[0]), g)}, b.Err
+	return []*G.Node{b.Scale(o.factor(in[0]), g)}, b.Err
 }
 
 func (o SumOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {

@@ -6,7 +6,6 @@ import (
 
 	"github.com/newtonia/newtonia/errs"
 
-	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -17,29 +16,31 @@ import (
 //	backward:  Ā = Ȳᵀ
 //	JVP:       Ẏ = Ȧᵀ
 //	inverse:   A = Yᵀ  (always)
-type TransposeOp struct{ Pure }
+type TransposeOp struct{ Unary }
+
+var _ interface {
+	G.Op
+	VJPer
+	JVPer
+	Inverter
+} = TransposeOp{}
 
 // Transpose returns the node aᵀ.
 func Transpose(a *G.Node) (*G.Node, error) { return Apply(TransposeOp{}, a) }
 
 func (TransposeOp) String() string          { return "Aᵀ" }
-func (TransposeOp) Arity() int              { return 1 }
-func (TransposeOp) Type() hm.Type           { return sameType(1) }
 func (o TransposeOp) WriteHash(h hash.Hash) { WriteHash(h, o) }
 func (o TransposeOp) Hashcode() uint32      { return Hashcode(o) }
 
 func (o TransposeOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	s, err := matrixShapes(o, 1, in)
+	s, err := MatrixShapes(o, 1, in)
 	if err != nil {
 		return nil, err
 	}
 	return tensor.Shape{s[0][1], s[0][0]}, nil
 }
 
-func (o TransposeOp) Do(v ...G.Value) (G.Value, error) {
-	out, err := o.do(v...)
-	return checked(o, out, err)
-}
+func (o TransposeOp) Do(v ...G.Value) (G.Value, error) { return Checked(o, o.do, v) }
 
 func (TransposeOp) do(v ...G.Value) (G.Value, error) {
 	src, s, err := floats(v[0])
@@ -68,7 +69,7 @@ func (TransposeOp) do(v ...G.Value) (G.Value, error) {
 
 func (TransposeOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
 	var b Builder
-	return []*G.Node{b.t(adj)}, b.Err
+	return []*G.Node{b.T(adj)}, b.Err
 }
 
 func (TransposeOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
@@ -76,12 +77,12 @@ func (TransposeOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error
 		return nil, nil
 	}
 	var b Builder
-	return b.t(tan[0]), b.Err
+	return b.T(tan[0]), b.Err
 }
 
 func (TransposeOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error) {
 	var b Builder
-	return b.t(out), b.Err
+	return b.T(out), b.Err
 }
 
 func (TransposeOp) InverseCondition(int) string { return "always" }

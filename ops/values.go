@@ -40,8 +40,10 @@ func newValue(s tensor.Shape, data []float64) G.Value {
 	return tensor.New(tensor.WithShape(s.Clone()...), tensor.WithBacking(data))
 }
 
-// matrix views v, which must be a float64 matrix, as a gonum matrix sharing its memory.
-func matrix(v G.Value) (*mat.Dense, error) {
+// Matrix views v, which must be a non-empty float64 matrix, as a gonum
+// matrix sharing its memory (a strided view is copied first): the input
+// side of an op's computation.
+func Matrix(v G.Value) (*mat.Dense, error) {
 	data, s, err := floats(v)
 	if err != nil {
 		return nil, err
@@ -55,8 +57,9 @@ func matrix(v G.Value) (*mat.Dense, error) {
 	return mat.NewDense(s[0], s[1], data), nil
 }
 
-// fromMatrix returns m as a tensor, sharing memory when m is contiguous.
-func fromMatrix(m *mat.Dense) *tensor.Dense {
+// FromMatrix returns m as a tensor, sharing memory when m is contiguous:
+// the output side of an op's computation (the op must own m).
+func FromMatrix(m *mat.Dense) *tensor.Dense {
 	r, c := m.Dims()
 	raw := m.RawMatrix()
 	data := raw.Data
@@ -99,10 +102,10 @@ func pair(a, b G.Value) (x, y []float64, s tensor.Shape, err error) {
 
 // matrices returns the first two values as gonum matrices.
 func matrices(v []G.Value) (a, b *mat.Dense, err error) {
-	if a, err = matrix(v[0]); err != nil {
+	if a, err = Matrix(v[0]); err != nil {
 		return nil, nil, err
 	}
-	if b, err = matrix(v[1]); err != nil {
+	if b, err = Matrix(v[1]); err != nil {
 		return nil, nil, err
 	}
 	return a, b, nil

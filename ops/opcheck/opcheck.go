@@ -17,6 +17,21 @@
 //	          times the Jacobian of the gradient map is I), both by JVPs
 //
 // all through the op's graph-building rules, evaluated as graph programs.
+// It also checks the claims an op makes about itself, which the rewriter
+// and the conditions report trust:
+//
+//	inverse   the ops.InverseKind of each inverse (ops.Bijective when the
+//	kind      op does not say), against the rank of the Jacobian of
+//	          x_i ↦ f(x) built from the JVP: bijective = injective and onto,
+//	          left inverse = injective only, minimum-norm = onto only; a
+//	          minimum-norm inverse is checked for being a preimage with no
+//	          component in the Jacobian's null space instead of by a round
+//	          trip
+//	row-wise  for an ops.RowWiser, every marking of the inputs that
+//	          describes samples: the claim must hold (changing one sample's
+//	          rows changes only that sample's output row, or a scalar output
+//	          is a sum of per-sample terms) and a denial must be needed
+//	          (some change leaks into other rows)
 package opcheck
 
 import (
@@ -39,6 +54,7 @@ type Tolerances struct {
 	Adjoint float64 // ⟨VJP, d⟩ against ⟨ȳ, JVP d⟩: rounding only
 	Inverse float64 // round trip: rounding times the conditioning of the op
 	Step    float64 // the finite-difference step r
+	RowWise float64 // a row-wise op's leak between samples: rounding
 }
 
 // DefaultTolerances suit well-scaled inputs of size about 1: central
@@ -46,16 +62,21 @@ type Tolerances struct {
 // identity holds to rounding (1e-12 leaves room for sums of a few hundred
 // terms), and the inverse round trip to rounding times a moderate
 // condition number.
-var DefaultTolerances = Tolerances{FD: 1e-7, Adjoint: 1e-12, Inverse: 1e-10, Step: 1e-6}
+var DefaultTolerances = Tolerances{FD: 1e-7, Adjoint: 1e-12, Inverse: 1e-10, Step: 1e-6, RowWise: 1e-10}
 
 // Report holds the measured errors of one Check.
 type Report struct {
 	JVP, VJP, VJPFD float64
-	Inverse         map[int]float64 // by input; inputs without an inverse are absent
-	NoInverse       map[int]error   // why an input has none
+	// Inverse is, by input, the error of the inverse as its kind defines
+	// it (see Check); inputs without an inverse are absent.
+	Inverse   map[int]float64
+	NoInverse map[int]error           // why an input has none
+	Kind      map[int]ops.InverseKind // the kind checked for each input in Inverse
 	// For an ops.GradientInverter, by input: the round trip of the
 	// gradient map's inverse and ‖J_inv J_c d − d‖/‖d‖.
 	GradientInverse, GradientJacobian map[int]float64
+	// RowWise is, for an ops.RowWiser, every marking of the inputs checked.
+	RowWise []RowWiseCheck
 }
 
 // Check measures op's rules at inputs (float64 tensors; scalars as shape
@@ -90,13 +111,13 @@ func Check(op G.Op, inputs []*tensor.Dense, tol Tolerances, rng *rand.Rand, skip
 	}
 	fail("VJP adjoint identity", rep.VJP, tol.Adjoint)
 	fail("VJP vs finite differences", rep.VJPFD, tol.FD)
-	rep.Inverse, rep.NoInverse = map[int]float64{}, map[int]error{}
+	rep.Inverse, rep.NoInverse, rep.Kind = map[int]float64{}, map[int]error{}, map[int]ops.InverseKind{}
 	if _, ok := op.(ops.Inverter); ok {
 		for i := range inputs {
 			if c.skip[i] {
 				continue
 			}
-			e, err := c.inverseError(i)
+			ic, err := c.inverseClaim(i, tol)
 			switch {
 			case errors.Is(err, errs.ErrNoInverse):
 				rep.NoInverse[i] = err
@@ -104,8 +125,28 @@ func Check(op G.Op, inputs []*tensor.Dense, tol Tolerances, rng *rand.Rand, skip
 			case err != nil:
 				return rep, err
 			}
-			rep.Inverse[i] = e
-			fail(fmt.Sprintf("inverse round trip (input %d)", i), e, tol.Inverse)
+			rep.Inverse[i], rep.Kind[i] = ic.err, ic.kind
+			if ic.kind == ops.MinNorm {
+				fail(fmt.Sprintf("minimum-norm inverse (input %d)", i), ic.err, tol.Inverse)
+			} else if ic.kind != ops.Lossy {
+				fail(fmt.Sprintf("inverse round trip (input %d)", i), ic.err, tol.Inverse)
+			}
+			if ic.wrongKind != nil {
+				failures = append(failures, ic.wrongKind)
+			}
+		}
+	}
+	if rw, ok := op.(ops.RowWiser); ok {
+		if rep.RowWise, err = c.rowWise(rw); err != nil {
+			return rep, err
+		}
+		for _, r := range rep.RowWise {
+			switch {
+			case r.Claim && !(r.Leak <= tol.RowWise):
+				failures = append(failures, fmt.Errorf("%v: RowWise(%v) claims row by row, but changing one sample's rows leaks %.3g > %.3g", op, r.Marked, r.Leak, tol.RowWise))
+			case !r.Claim && r.Leak <= tol.RowWise:
+				failures = append(failures, fmt.Errorf("%v: RowWise(%v) denies row by row, but changing one sample's rows leaks only %.3g ≤ %.3g", op, r.Marked, r.Leak, tol.RowWise))
+			}
 		}
 	}
 	rep.GradientInverse, rep.GradientJacobian = map[int]float64{}, map[int]float64{}
@@ -142,6 +183,9 @@ func withDefaults(t Tolerances) Tolerances {
 	}
 	if t.Step == 0 {
 		t.Step = d.Step
+	}
+	if t.RowWise == 0 {
+		t.RowWise = d.RowWise
 	}
 	return t
 }
@@ -195,9 +239,13 @@ func dense(s tensor.Shape, data []float64) *tensor.Dense {
 	return tensor.New(tensor.WithShape(s.Clone()...), tensor.WithBacking(data))
 }
 
-// graph builds a graph with named inputs holding vals, and returns them.
+// inputs builds a graph with named inputs holding vals, and returns them.
 func inputs(vals []*tensor.Dense, prefix string) (*G.ExprGraph, []*G.Node, error) {
-	g := G.NewGraph()
+	return inputsInto(G.NewGraph(), vals, prefix)
+}
+
+// inputsInto adds to g named inputs holding vals.
+func inputsInto(g *G.ExprGraph, vals []*tensor.Dense, prefix string) (*G.ExprGraph, []*G.Node, error) {
 	ns := make([]*G.Node, len(vals))
 	for i, v := range vals {
 		name := fmt.Sprintf("%s%d", prefix, i)
@@ -431,16 +479,16 @@ func (c *testCase) vjpErrors(r float64) (adjoint, fdErr float64, err error) {
 	return math.Abs(lhs-rhs) / scale, math.Abs(lhs-fdDot) / math.Max(scale, math.Abs(fdDot)), nil
 }
 
-// inverseError builds Inverse(i) from f(x) and the other inputs, and returns
-// its relative distance to x_i.
-func (c *testCase) inverseError(i int) (float64, error) {
+// inverse builds Inverse(i) from f(x) and the other inputs (InverseAt, on
+// the branch of x_i, for a PatternInverter) and returns its value.
+func (c *testCase) inverse(i int) (*tensor.Dense, error) {
 	g, ns, err := inputs(c.x, "x")
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	y, err := ops.Apply(c.op, ns...)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	known := append([]*G.Node(nil), ns...)
 	known[i] = nil
@@ -451,13 +499,13 @@ func (c *testCase) inverseError(i int) (float64, error) {
 		xi, err = c.op.(ops.Inverter).Inverse(i, known, y)
 	}
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	v, err := run(g, xi)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return relErr(data(v[0]), data(c.x[i])), nil
+	return v[0], nil
 }
 
 // relErr returns ‖a − b‖ / ‖b‖, or ‖a − b‖ when b is zero (the
