@@ -41,7 +41,7 @@ type (
 
 // flagOf names the flag of each field of compare.Settings, for its
 // validation errors.
-var flagOf = map[string]string{"Settings.Steps": "-r", "Settings.CGTol": "-cg-tol", "Settings.CGMaxIter": "-cg-maxiter",
+var flagOf = map[string]string{"Settings.CGTol": "-cg-tol", "Settings.CGMaxIter": "-cg-maxiter",
 	"Settings.CGMaxTime": "-cg-time", "Settings.CGDamping": "-damping", "Settings.ExactDamping": "-exact-damping",
 	"Settings.DenseMax": "-dense-max", "Settings.DenseMem": "-dense-mem", "Settings.DenseTime": "-dense-time"}
 
@@ -84,6 +84,9 @@ func products(args []string, stdout, stderr io.Writer) int {
 	}
 	var bad *errs.ArgumentError
 	if err := s.Validate(); errors.As(err, &bad) {
+		if bad.What == "Settings.Steps" {
+			return usageErr("-r: bad step %q (want finite steps > 0)", fmt.Sprint(bad.Value))
+		}
 		return usageErr("%s %v: %s", flagOf[bad.What], bad.Value, bad.Reason)
 	}
 	switch {
