@@ -139,7 +139,7 @@ func TestRunReport(t *testing.T) {
 	p, e, v := square(t, s)
 	rep := e.Run(v, "random")
 	hv := 1 + len(s.Steps) + 2 // exact, fd, dense, dense-fd
-	inv := hv + 1                       // and cg
+	inv := hv + 1              // and cg
 	if len(rep.Entries) != p.Blocks()*(hv+inv)+hv || rep.Failed() != nil || len(rep.ExactRefused) != 0 {
 		t.Fatalf("%d entries, failed %v, refused %v", len(rep.Entries), rep.Failed(), rep.ExactRefused)
 	}
