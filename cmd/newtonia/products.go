@@ -153,13 +153,11 @@ func products(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
-	rep, err := compute(net, p, s, stderr)
-	if err == nil {
-		rep.Net = path
-	}
+	rep, err := compute(net, p, s)
 	if err != nil {
 		return fail(err)
 	}
+	rep.Net = path
 	if *random != "" {
 		rep.Net = filepath.Join(s.out, "net", "net.json")
 	}
@@ -318,7 +316,7 @@ func newProducts(net *nets.Loaded) (*hvp.Problem, error) {
 
 // compute runs every product by every method of the engine, along the
 // net file's directions or, without them, the gradient.
-func compute(net *nets.Loaded, p *hvp.Problem, s settings, stderr io.Writer) (*Report, error) {
+func compute(net *nets.Loaded, p *hvp.Problem, s settings) (*Report, error) {
 	eng, err := compare.New(p, s.Settings)
 	if err != nil {
 		return nil, err
@@ -369,7 +367,7 @@ func printTable(w io.Writer, rep *Report, s settings) {
 			fmt.Fprintf(w, "       no result: %s\n", e.Error)
 		case e.Capped != "":
 			fmt.Fprintf(w, "       stopped at its %s cap: %s\n", e.Capped, e.Note)
-		case e.Product == "InvHv" && e.Method == "uncertified", strings.HasPrefix(e.Note, "this block's result"):
+		case e.Product == "InvHv" && e.Method == compare.Uncertified, e.BlockResult():
 			fmt.Fprintf(w, "       %s\n", e.Note)
 		}
 	}

@@ -65,6 +65,7 @@ type Entry struct {
 	res     *hvp.Result         // of the B-pass, FD or CG
 	sol     *reference.Solution // of a dense InvHv
 	fatal   bool                // an exact Hv failed
+	result  bool                // a dense solve that is its block's result
 	outcome string              // of an uncertified B-pass, for stderr
 }
 
@@ -80,6 +81,10 @@ func (e *Entry) Result() *hvp.Result { return e.res }
 
 // Solution returns the dense solve of a dense InvHv; nil otherwise.
 func (e *Entry) Solution() *reference.Solution { return e.sol }
+
+// BlockResult reports whether the entry is the dense solve that is its
+// block's result, the B-pass having given no certified one (Run).
+func (e *Entry) BlockResult() bool { return e.result }
 
 // run makes the entry of one product by one method: it times run, turns a
 // panic into the entry's error and marks a cap that stopped it.

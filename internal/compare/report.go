@@ -177,7 +177,7 @@ func (e *Engine) outcome(rep *Report, group []*Entry) {
 		if d.sol.Rank == d.sol.N {
 			inv = fmt.Sprintf("%s⁻¹v (rank %d of %d: %s is invertible)", h, d.sol.Rank, d.sol.N, of)
 		}
-		d.Note = fmt.Sprintf("this block's result (%s): %s", what, d.Note)
+		d.Note, d.result = fmt.Sprintf("this block's result (%s): %s", what, d.Note), true
 		res := "the dense solve is this block's result: " + inv
 		x.Note += "; " + res
 		var files []string
