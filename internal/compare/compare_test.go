@@ -116,16 +116,30 @@ func TestDenseBuiltOnce(t *testing.T) {
 	if s := e.Stats(); s.DenseBuilds != want {
 		t.Errorf("a second Run built again: %+v", s)
 	}
-	// The damped engine damps the shared matrix (reference.Damp needs a
-	// per-sample route: on these square nets it refuses with an error, but
-	// builds nothing).
+	// The damped engine solves the shared matrix damped: no build, and
+	// the LU solve of reference.Damp of a block built here (1e3·ε·cond,
+	// as in TestInvHvExactIsDenseSolve), as its damped B-pass does.
 	d, err := e.Damped(0.1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.InvHvDense(0, v.Block(0), false)
-	if s := e.Stats(); s.DenseBuilds != want {
-		t.Errorf("the damped engine built again: %+v", s)
+	x := d.InvHvDense(0, v.Block(0), false)
+	if s := e.Stats(); x.Err() != nil || s.DenseBuilds != want || s.DenseSolves != 4*p.Blocks()+1 {
+		t.Fatalf("damped dense: %v, %+v", x.Err(), s)
+	}
+	h, err := reference.DenseBlock(p, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, err = reference.Damp(p, 0, h, 0.1); err != nil {
+		t.Fatal(err)
+	}
+	tol := 1e3 * testnet.Eps * testnet.Cond(h)
+	if r := params.RelDiff(x.Value(), testnet.Solve(t, h, v.Block(0))); !(r < tol) {
+		t.Errorf("damped dense solve vs LU of the damped block: %.2e > %.2e", r, tol)
+	}
+	if y := d.InvHvExact(0, v.Block(0)); y.Method != Exact || params.RelDiff(y.Value(), x.Value()) > tol {
+		t.Errorf("damped B-pass vs damped dense: %+v", y)
 	}
 }
 
