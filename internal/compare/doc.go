@@ -14,8 +14,10 @@
 //
 // The dense matrix of a block or of the full Hessian, from exact R-pass
 // columns (Dense) or finite differences (DenseFD), is built once per
-// Engine, on first use, and reused by every product and direction after
-// (Stats counts the builds). Every build and solve is bounded before it
+// Engine (shared with its Damped copies), on first use, and reused by
+// every product and direction after (Stats counts the builds); one that
+// failed or was refused is not tried again, later entries saying "no
+// dense block (see its Hv entry)". Every build and solve is bounded before it
 // starts: Settings.DenseMax parameters, then reference.Limits of
 // DenseMem and DenseTime (memory and time estimated first; the time cap
 // holds for building and, separately, for the factorisation of the
