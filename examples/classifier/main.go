@@ -49,7 +49,7 @@ func main() {
 
 // line prints x's row, compared with the dense solve ref.
 func line(w io.Writer, label string, x, ref *compare.Entry) error {
-	rel, res, certified, note := "—", "—", false, x.Note // dense-fd: its minimum-norm solve
+	rel, res, certified, note := "—", "—", false, ""
 	var ce *errs.ConditionError
 	switch {
 	case errors.As(x.Err(), &ce):
@@ -60,13 +60,13 @@ func line(w io.Writer, label string, x, ref *compare.Entry) error {
 		return ref.Err()
 	default:
 		rel, certified = fmt.Sprintf("%.2e", params.RelDiff(x.Value(), ref.Value())), x.Certified != nil && *x.Certified
-		if x.Residual != nil {
-			res = fmt.Sprintf("%.2e", *x.Residual)
-		}
-		if x.CGIterations != nil {
-			note = fmt.Sprintf("%d iterations: %s", *x.CGIterations, x.Note)
-		} else if r := x.Result(); r != nil {
-			note = r.Label()
+		switch r := x.Result(); {
+		case r == nil: // the dense finite differences
+			note = "dense block of Richardson central differences, minimum-norm solve"
+		case x.CGIterations != nil:
+			res, note = fmt.Sprintf("%.2e", r.Residual), fmt.Sprintf("%d iterations, %s", *x.CGIterations, x.Stopped())
+		default:
+			res, note = fmt.Sprintf("%.2e", r.Residual), r.Label()
 		}
 	}
 	_, err := fmt.Fprintf(w, "%-7s %-24s %11s %11s %9v %8.2gs  %s\n", x.Block, label, rel, res, certified, x.Seconds, note)
@@ -121,7 +121,7 @@ func run(w io.Writer, n int, seed uint64, lambda float64) error {
 			{"B-pass, v = g", eng.InvHvExact(l, g.Block(l)), eng.InvHvDense(l, g.Block(l), false)},
 			{fmt.Sprintf("B-pass damped λ=%g", lambda), damped.InvHvExact(l, v), damped.InvHvDense(l, v, false)},
 			{"CG to 1e-10, ≤ 500 Hv", eng.InvHvCG(l, v), dense},
-			{"dense finite differences", eng.InvHvDense(l, v, true), dense},
+			{"finite differences", eng.InvHvDense(l, v, true), dense},
 		} {
 			if err := line(w, c.label, c.x, c.ref); err != nil {
 				return err

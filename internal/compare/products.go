@@ -66,6 +66,7 @@ type Entry struct {
 	sol     *reference.Solution // of a dense InvHv
 	fatal   bool                // an exact Hv failed
 	result  bool                // a dense solve that is its block's result
+	stopped string              // why CG stopped
 	outcome string              // of an uncertified B-pass, for stderr
 }
 
@@ -81,6 +82,9 @@ func (e *Entry) Result() *hvp.Result { return e.res }
 
 // Solution returns the dense solve of a dense InvHv; nil otherwise.
 func (e *Entry) Solution() *reference.Solution { return e.sol }
+
+// Stopped returns why an InvHv by CG stopped ("" for other methods).
+func (e *Entry) Stopped() string { return e.stopped }
 
 // BlockResult reports whether the entry is the dense solve that is its
 // block's result, the B-pass having given no certified one (Run).
@@ -252,7 +256,7 @@ func (e *Engine) InvHvCG(l int, v *params.Vector) *Entry {
 		}
 		fill(x, res.Result)
 		it := res.CG.Iterations
-		x.CGIterations, x.Capped = &it, res.CG.Capped
+		x.CGIterations, x.Capped, x.stopped = &it, res.CG.Capped, res.CG.Reason
 		if !res.CG.Converged {
 			x.Note = "not converged: " + res.CG.Reason
 		}
