@@ -204,7 +204,8 @@ func TestRefusedBlockLabel(t *testing.T) {
 }
 
 // Refusals are typed: bad settings, DenseMax (a *SkippedError unwrapping
-// to an *errs.LimitError), the memory estimate, a block out of range, and
+// to an *errs.LimitError), the memory estimate, a block out of range, a
+// direction of another layout, and
 // the entries that follow a refused matrix say so without building it.
 func TestRefusals(t *testing.T) {
 	p, _, v := square(t, Defaults())
@@ -235,6 +236,12 @@ func TestRefusals(t *testing.T) {
 	}
 	if x := e.HvExact(3, v.Block(0)); !errors.As(x.Err(), &ae) {
 		t.Errorf("block 3 of 3: %+v", x)
+	}
+	var sh *errs.ShapeError
+	for _, x := range []*Entry{e.HvDense(0, v, false), e.InvHvDense(0, v, false), e.HvDense(Full, nil, true)} {
+		if !errors.As(x.Err(), &sh) {
+			t.Errorf("wrong direction: %+v", x)
+		}
 	}
 	if x := e.InvHvCG(Full, v); !errors.As(x.Err(), &ae) {
 		t.Errorf("full InvHv: %+v", x)

@@ -151,6 +151,9 @@ func (e *Engine) HvFD(scope int, v *params.Vector, r float64) *Entry {
 func (e *Engine) HvDense(scope int, v *params.Vector, fd bool) *Entry {
 	method, src := denseMethod(fd)
 	return e.run(scope, "Hv", method, src, func(x *Entry) error {
+		if err := e.direction(scope, x.Block, v); err != nil {
+			return err
+		}
 		h, err := e.matrix(scope, fd, "Hv")
 		if err != nil {
 			return err
@@ -168,6 +171,20 @@ func (e *Engine) HvDense(scope int, v *params.Vector, fd bool) *Entry {
 		}
 		return nil
 	})
+}
+
+// direction returns an *errs.ShapeError unless v has the layout of the
+// scope (the products by the R-pass, B-pass and finite differences check
+// theirs).
+func (e *Engine) direction(scope int, name string, v *params.Vector) error {
+	want := e.p.Layout()
+	if scope != Full {
+		want = e.p.Block(scope).Layout()
+	}
+	if v == nil || !params.Same(v.Layout(), want) {
+		return &errs.ShapeError{What: "direction of " + name, Reason: fmt.Sprintf("want the layout %v", want)}
+	}
+	return nil
 }
 
 func denseMethod(fd bool) (string, source) {
@@ -272,6 +289,9 @@ func (e *Engine) InvHvDense(l int, v *params.Vector, fd bool) *Entry {
 	return e.run(l, "InvHv", method, src, func(x *Entry) error {
 		if l == Full {
 			return errFullInverse
+		}
+		if err := e.direction(l, x.Block, v); err != nil {
+			return err
 		}
 		h, err := e.matrix(l, fd, "InvHv")
 		if err != nil {
