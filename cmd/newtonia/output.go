@@ -194,10 +194,10 @@ func (o *output) write(rep *Report) error {
 	for _, e := range rep.Entries {
 		method := strings.NewReplacer(" ", "_", "=", "").Replace(e.Method)
 		params := strings.Split(e.Block, "+")
-		if e.value == nil {
+		if e.Value() == nil {
 			continue
 		}
-		for k, t := range e.value.Tensors() {
+		for k, t := range e.Value().Tensors() {
 			var name string
 			if e.Block == "full" {
 				name = fmt.Sprintf("full.%s.%s.%s.npy", e.Product, method, rep.Params[k])

@@ -4,7 +4,8 @@
 // conditions report, then for every block (a weight and its bias) the
 // exact H_ll⁻¹v by the B-pass beside conjugate gradients and finite
 // differences, each against the dense block built from exact R-pass
-// columns:
+// columns, all computed by the comparison engine of newtonia products
+// (internal/compare):
 //
 //	go run ./examples/classifier
 //
@@ -22,16 +23,13 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"time"
 
 	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/hvp"
+	"github.com/newtonia/newtonia/internal/compare"
 	"github.com/newtonia/newtonia/nets"
 	"github.com/newtonia/newtonia/ops"
 	"github.com/newtonia/newtonia/params"
-	"github.com/newtonia/newtonia/reference"
-	"github.com/newtonia/newtonia/solver"
-	"gonum.org/v1/gonum/mat"
 )
 
 func main() {
@@ -49,13 +47,30 @@ func main() {
 	}
 }
 
-// row is one method's result for one block.
-type row struct {
-	block, method string
-	rel, residual float64 // against the dense reference; ‖H u − v‖/‖v‖
-	certified     bool
-	seconds       float64
-	note          string
+// line prints x's row, compared with the dense solve ref.
+func line(w io.Writer, label string, x, ref *compare.Entry) error {
+	rel, res, certified, note := "—", "—", false, ""
+	var ce *errs.ConditionError
+	switch {
+	case errors.As(x.Err(), &ce):
+		note = "refused: " + ce.Reason
+	case x.Err() != nil:
+		return x.Err()
+	case ref.Err() != nil:
+		return ref.Err()
+	default:
+		rel, certified = fmt.Sprintf("%.2e", params.RelDiff(x.Value(), ref.Value())), x.Certified != nil && *x.Certified
+		switch r := x.Result(); {
+		case r == nil: // the dense finite differences
+			note = "dense block of Richardson central differences, minimum-norm solve"
+		case x.CGIterations != nil:
+			res, note = fmt.Sprintf("%.2e", r.Residual), fmt.Sprintf("%d iterations, %s", *x.CGIterations, x.Stopped())
+		default:
+			res, note = fmt.Sprintf("%.2e", r.Residual), r.Label()
+		}
+	}
+	_, err := fmt.Fprintf(w, "%-7s %-24s %11s %11s %9v %8.2gs  %s\n", x.Block, label, rel, res, certified, x.Seconds, note)
+	return err
 }
 
 func run(w io.Writer, n int, seed uint64, lambda float64) error {
@@ -77,85 +92,41 @@ func run(w io.Writer, n int, seed uint64, lambda float64) error {
 	if err != nil {
 		return err
 	}
-	var rows []row
+	// One engine: every block's dense matrices are built once, the damped
+	// engine shares them. Strict: a refused B-pass is a row, not a result.
+	s := compare.Defaults()
+	s.Strict, s.CGMaxIter, s.DenseMax = true, 500, math.MaxInt // the dense caps still bound memory and time
+	eng, err := compare.New(p, s)
+	if err != nil {
+		return err
+	}
+	damped, err := eng.Damped(lambda)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%-7s %-24s %11s %11s %9s %9s  %s\n", "block", "method", "rel. dense", "residual", "certified", "time", "")
 	for l := range p.Blocks() {
 		b := p.Block(l)
-		name := b.Name()
 		v := params.New(b.Layout())
 		for i := range b.Layout().Weights() {
 			s := b.Layout().Shape(i)
 			copy(v.Weight(i), nets.Randn(rng, s[0], s[1], 0).Float64s())
 		}
-		rel := func(x []float64, ref []float64) float64 {
-			return params.RelDiff(params.FromFlat(b.Layout(), x), params.FromFlat(b.Layout(), ref))
-		}
-		h, err := reference.DenseBlock(p, l, nil)
-		if err != nil {
-			return err
-		}
-		hd, err := reference.Damp(p, l, h, lambda)
-		if err != nil {
-			return err
-		}
+		dense := eng.InvHvDense(l, v, false)
 		for _, c := range []struct {
-			label string
-			dir   *params.Vector
-			h     *mat.Dense
-			opt   *hvp.Options
+			label  string
+			x, ref *compare.Entry
 		}{
-			{"B-pass, v random", v, h, nil},
-			{"B-pass, v = g", g.Block(l), h, nil},
-			{fmt.Sprintf("B-pass damped λ=%g", lambda), v, hd, &hvp.Options{Damping: lambda}},
+			{"B-pass, v random", eng.InvHvExact(l, v), dense},
+			{"B-pass, v = g", eng.InvHvExact(l, g.Block(l)), eng.InvHvDense(l, g.Block(l), false)},
+			{fmt.Sprintf("B-pass damped λ=%g", lambda), damped.InvHvExact(l, v), damped.InvHvDense(l, v, false)},
+			{"CG to 1e-10, ≤ 500 Hv", eng.InvHvCG(l, v), dense},
+			{"finite differences", eng.InvHvDense(l, v, true), dense},
 		} {
-			ref, err := reference.MinNormSolve(c.h, c.dir.Flat())
-			if err != nil {
+			if err := line(w, c.label, c.x, c.ref); err != nil {
 				return err
 			}
-			t0 := time.Now()
-			res, err := b.InvHv(c.dir, c.opt)
-			r := row{block: name, method: c.label, seconds: time.Since(t0).Seconds()}
-			var ce *errs.ConditionError
-			switch {
-			case errors.As(err, &ce):
-				r.note = "refused: " + ce.Reason
-				r.rel, r.residual = -1, -1
-			case err != nil:
-				return err
-			default:
-				r.rel = rel(res.U.Flat(), ref.U)
-				r.residual, r.certified, r.note = res.Residual, res.Certified, res.Label()
-			}
-			rows = append(rows, r)
 		}
-		t0 := time.Now()
-		cg, err := solver.InvHvCG(p, l, v, &solver.CGOptions{Tol: 1e-10, MaxIter: 500})
-		if cg == nil {
-			return err
-		}
-		sol, _ := reference.MinNormSolve(h, v.Flat())
-		rows = append(rows, row{block: name, method: "CG to 1e-10, ≤ 500 Hv", rel: rel(cg.U.Flat(), sol.U),
-			residual: cg.Residual, certified: cg.Certified, seconds: time.Since(t0).Seconds(), note: fmt.Sprintf("%d iterations, %s", cg.CG.Iterations, cg.CG.Reason)})
-		t0 = time.Now()
-		fd, err := reference.DenseBlockFD(p, l, 0, nil)
-		if err != nil {
-			return err
-		}
-		fsol, err := reference.MinNormSolve(fd, v.Flat())
-		if err != nil {
-			return err
-		}
-		rows = append(rows, row{block: name, method: "finite differences", rel: rel(fsol.U, sol.U), residual: -1,
-			seconds: time.Since(t0).Seconds(), note: "dense block of Richardson central differences, minimum-norm solve"})
-	}
-	fmt.Fprintf(w, "%-7s %-24s %11s %11s %9s %9s  %s\n", "block", "method", "rel. dense", "residual", "certified", "time", "")
-	num := func(x float64) string {
-		if x < 0 {
-			return "—"
-		}
-		return fmt.Sprintf("%.2e", x)
-	}
-	for _, r := range rows {
-		fmt.Fprintf(w, "%-7s %-24s %11s %11s %9v %8.2gs  %s\n", r.block, r.method, num(r.rel), num(r.residual), r.certified, r.seconds, r.note)
 	}
 	fmt.Fprintln(w, "\nrel. dense: ‖u − u_dense‖/‖u_dense‖, u_dense the minimum-norm solve of the dense block of exact R-pass columns (damped rows: of H + λ·h̃ᵀh̃ ⊗ I)")
 	return nil
