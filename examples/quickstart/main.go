@@ -107,8 +107,8 @@ func run(w io.Writer, dt tensor.Dtype, seed uint64) (*summary, error) {
 	if s.inv, err = p.Block(0).InvHv(v.Block(0), &hvp.Options{Damping: lambda}); err != nil { // newtonia
 		return nil, err
 	}
-	fmt.Fprintf(w, "H⁻¹v for block %s, λ = %g: %v by the %s route, certified %v, residual %.2g (of the result rounded to %v: %.2g)\n",
-		p.Block(0).Name(), lambda, s.inv.Kind, s.inv.Method, s.inv.Certified, s.inv.Residual, dt, s.inv.RoundedResidual)
+	fmt.Fprintf(w, "H⁻¹v for block %s, λ = %g: %v by the %s route, certified %v, residual of the %v result %.2g\n", p.Block(0).Name(), lambda,
+		s.inv.Kind, s.inv.Method, s.inv.Certified, dt, max(s.inv.Residual, s.inv.RoundedResidual)) // RoundedResidual: float32's, after rounding (0 in float64)
 	rec, err := solver.NewNewton(p, &solver.NewtonSettings{Damping: lambda}).Iterate() // newtonia: one Newton step, into the weights
 	if err == nil {
 		err = vm.RunAll() // Gorgonia's own machine sees the new weights
