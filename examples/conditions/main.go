@@ -58,8 +58,8 @@ func run(w io.Writer, cases []netCase) error {
 
 func report(w io.Writer, rng *rand.Rand, c netCase) error {
 	var layers []nets.Layer
-	for _, w := range c.widths {
-		layers = append(layers, nets.Layer{Out: w, Act: c.act})
+	for _, width := range c.widths {
+		layers = append(layers, nets.Layer{Out: width, Act: c.act})
 	}
 	m, err := nets.NewMLP(c.batch, c.in, layers)
 	if err != nil {

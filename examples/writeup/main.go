@@ -1,30 +1,19 @@
 // Command writeup computes, for the two functions the writeup derives by
-// hand, Hv by the R-pass and H⁻¹v by the B-pass, beside their closed
-// forms, finite differences of the inverse and the residual:
+// hand, Hv by the R-pass and H⁻¹v by the B-pass, beside their closed forms,
+// finite differences of the inverse and the residual:
 //
-//	f(x) = Σ xᵢ³      ∇f = 3x²,  H = 6 diag(x),  H⁻¹v = v/(6x);
-//	                  inverse pass x = sign(x₀)·√(g/3), the sign pattern of
-//	                  the current point frozen (ops.PowFunc)
-//	f(x) = x₁x₂x₃     ∇f = (x₂x₃, x₁x₃, x₁x₂),  H = [[0,x₃,x₂],[x₃,0,x₁],[x₂,x₁,0]];
-//	                  no op-by-op inverse: the whole gradient map is inverted
-//	                  at once, x₁ = ±√(g₂g₃/g₁), … (ops.ProductOp, an
-//	                  "inverse of this subgraph" rule)
+//	f(x) = Σ xᵢ³    H = 6 diag(x), H⁻¹v = v/(6x); inverse pass x = sign(x₀)·√(g/3),
+//	                the sign pattern of the current point frozen (ops.PowFunc)
+//	f(x) = x₁x₂x₃   H = [[0,x₃,x₂],[x₃,0,x₁],[x₂,x₁,0]]; no op-by-op inverse: the
+//	                whole gradient map is inverted at once (ops.ProductOp)
 //
-// Usage:
+//	go run ./examples/writeup -x 1.5,-2,0.5 -v 1,2,3
 //
-//	go run ./examples/writeup -x 1.5,-2,0.5 -v 1,2,3 [-json]
-//	go run ./examples/writeup -plot docs/fd-vs-step.png
-//
-// At a point with a zero coordinate H is singular and H⁻¹v does not
-// exist: the B-pass refuses with an error saying which condition failed
-// (exit status 3). -plot draws the relative error of finite-difference Hv
-// and H⁻¹v against the step r, from 1e-12 to 1e-1, for these two
-// functions, the seed's 3×3 net and a tanh net, with the exact R-pass and
-// B-pass as flat lines at their measured error.
+// At a point with a zero coordinate H is singular: the B-pass refuses with
+// an error naming the condition that failed (exit status 3).
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -39,237 +28,123 @@ import (
 	"github.com/newtonia/newtonia/ops"
 	"github.com/newtonia/newtonia/params"
 	"github.com/newtonia/newtonia/reference"
+	"gonum.org/v1/gonum/floats"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
 
 func main() {
-	xs := flag.String("x", "1.5,-2,0.5", "the point x, comma-separated (three coordinates)")
-	vs := flag.String("v", "1,2,3", "the direction v, comma-separated (as many as x)")
-	asJSON := flag.Bool("json", false, "print JSON instead of text")
-	step := flag.Float64("r", 1e-6, "the step of the finite differences of the inverse")
-	plotTo := flag.String("plot", "", "write the finite-difference-error-against-step plot to this PNG file (and its data beside it as .csv) instead")
-	force := flag.Bool("force", false, "with -plot, replace existing files")
+	x, v := []float64{1.5, -2, 0.5}, []float64{1, 2, 3}
+	flag.Func("x", "the point x: three comma-separated numbers (default 1.5,-2,0.5)", func(s string) (err error) { x, err = parseVec(s); return })
+	flag.Func("v", "the direction v: three comma-separated numbers (default 1,2,3)", func(s string) (err error) { v, err = parseVec(s); return })
 	flag.Parse()
-	if *plotTo != "" {
-		if err := plotFD(*plotTo, *force, os.Stderr); err != nil {
-			fmt.Fprintln(os.Stderr, "writeup:", err)
-			os.Exit(1)
-		}
-		return
-	}
-	x, err := parseVec("-x", *xs)
-	if err == nil {
-		var v []float64
-		if v, err = parseVec("-v", *vs); err == nil && len(v) != len(x) {
-			err = &errs.ArgumentError{What: "flag -v", Value: *vs, Reason: fmt.Sprintf("%d coordinates for a point of %d", len(v), len(x))}
-		}
-		if err == nil && len(x) != 3 {
-			err = &errs.ArgumentError{What: "flag -x", Value: *xs, Reason: "want three coordinates (x₁x₂x₃ has three factors)"}
-		}
-		if err == nil && (!(*step > 0) || math.IsInf(*step, 0)) {
-			err = &errs.ArgumentError{What: "flag -r", Value: *step, Reason: "want a finite step > 0"}
-		}
-		if err == nil {
-			var rep *report
-			if rep, err = run(x, v, *step); err == nil {
-				err = rep.write(os.Stdout, *asJSON)
-				if err == nil && rep.refused() {
-					os.Exit(3)
-				}
-			}
-		}
-	}
+	rs, err := run(os.Stdout, x, v)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "writeup:", err)
 		os.Exit(2)
 	}
+	if refused(rs) {
+		os.Exit(3)
+	}
 }
 
-// parseVec reads comma-separated finite numbers.
-func parseVec(flagName, s string) ([]float64, error) {
-	var out []float64
-	for _, f := range strings.Split(s, ",") {
-		x, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
-		if err != nil || math.IsNaN(x) || math.IsInf(x, 0) {
-			return nil, &errs.ArgumentError{What: "flag " + flagName, Value: s, Reason: fmt.Sprintf("%q is not a finite number", f)}
+// parseVec reads three comma-separated finite numbers.
+func parseVec(s string) ([]float64, error) {
+	fs := strings.Split(s, ",")
+	if len(fs) != 3 {
+		return nil, &errs.ArgumentError{What: "a point", Value: s, Reason: "want three coordinates (x₁x₂x₃ has three factors)"}
+	}
+	out := make([]float64, 3)
+	for i, f := range fs {
+		var err error
+		if out[i], err = strconv.ParseFloat(strings.TrimSpace(f), 64); err != nil || math.IsNaN(out[i]) || math.IsInf(out[i], 0) {
+			return nil, &errs.ArgumentError{What: "a point", Value: s, Reason: fmt.Sprintf("%q is not a finite number", f)}
 		}
-		out = append(out, x)
 	}
 	return out, nil
 }
 
-// function is one of the writeup's functions: how to build it from
-// newtonia's ops, and its closed forms.
+// function is one of the writeup's functions: its ops, closed forms and inverse pass.
 type function struct {
-	name   string
-	build  func(x *G.Node) (*G.Node, error)
-	hv     func(x, v []float64) []float64
-	invHv  func(x, v []float64) []float64 // nil where H is singular
-	method string
+	name, inverse string
+	build         func(x *G.Node) (*G.Node, error)
+	hv, invHv     func(x, v []float64) []float64
 }
 
 var functions = []function{
-	{
-		name:  "Σ xᵢ³",
-		build: func(x *G.Node) (*G.Node, error) { return ops.Sum(G.Must(ops.Pow(x, 3))) },
-		hv: func(x, v []float64) []float64 {
-			out := make([]float64, len(x))
-			for i := range x {
-				out[i] = 6 * x[i] * v[i]
-			}
-			return out
-		},
-		invHv: func(x, v []float64) []float64 {
-			out := make([]float64, len(x))
-			for i := range x {
-				out[i] = v[i] / (6 * x[i])
-			}
-			return out
-		},
-		method: "op by op: x = sign(x₀)·√(g/3), pattern frozen",
-	},
-	{
-		name:  "x₁x₂x₃",
-		build: ops.Product,
-		hv: func(x, v []float64) []float64 {
+	{"Σ xᵢ³", "op by op: x = sign(x₀)·√(g/3), pattern frozen",
+		func(x *G.Node) (*G.Node, error) { return ops.Sum(G.Must(ops.Pow(x, 3))) },
+		func(x, v []float64) []float64 { return []float64{6 * x[0] * v[0], 6 * x[1] * v[1], 6 * x[2] * v[2]} },
+		func(x, v []float64) []float64 {
+			return []float64{v[0] / (6 * x[0]), v[1] / (6 * x[1]), v[2] / (6 * x[2])}
+		}},
+	{"x₁x₂x₃", "whole gradient map: x = P ⊘ g, P = sign(x₁x₂x₃)·√(g₁g₂g₃)", ops.Product,
+		func(x, v []float64) []float64 {
 			return []float64{x[2]*v[1] + x[1]*v[2], x[2]*v[0] + x[0]*v[2], x[1]*v[0] + x[0]*v[1]}
 		},
-		invHv: func(x, v []float64) []float64 { // H⁻¹ = [x_i x_j − 2δ_ij x_i²] / (2x₁x₂x₃)
-			p, xv := x[0]*x[1]*x[2], x[0]*v[0]+x[1]*v[1]+x[2]*v[2]
-			out := make([]float64, 3)
-			for i := range out {
-				out[i] = x[i] * (xv - 2*x[i]*v[i]) / (2 * p)
-			}
-			return out
-		},
-		method: "whole gradient map: x = P ⊘ g, P = sign(x₁x₂x₃)·√(g₁g₂g₃)",
-	},
+		func(x, v []float64) []float64 { // H⁻¹ = [x_i x_j − 2δ_ij x_i²] / (2x₁x₂x₃)
+			p, xv := 2*x[0]*x[1]*x[2], floats.Dot(x, v)
+			return []float64{x[0] * (xv - 2*x[0]*v[0]) / p, x[1] * (xv - 2*x[1]*v[1]) / p, x[2] * (xv - 2*x[2]*v[2]) / p}
+		}},
 }
 
-// result is one function's numbers.
+// result is one function's numbers; the relative differences are from its closed forms.
 type result struct {
-	Function      string    `json:"function"`
-	Hv            []float64 `json:"hv"`
-	HvClosed      []float64 `json:"hv_closed_form"`
-	HvRelErr      float64   `json:"hv_rel_error"`
-	InvHv         []float64 `json:"invhv,omitempty"` // by the B-pass
-	Kind          string    `json:"kind,omitempty"`
-	Certified     bool      `json:"certified"`
-	Residual      float64   `json:"residual,omitempty"` // ‖H u − v‖/‖v‖ by the exact R-pass
-	InvHvClosed   []float64 `json:"invhv_closed_form,omitempty"`
-	InvHvRelErr   float64   `json:"invhv_rel_error,omitempty"`
-	InvHvFD       []float64 `json:"invhv_fd,omitempty"` // central differences of the inverse pass
-	InvHvFDRelErr float64   `json:"invhv_fd_rel_error,omitempty"`
-	Inverse       string    `json:"inverse_pass"`
-	Error         string    `json:"error,omitempty"` // why there is no H⁻¹v
+	Function                        string
+	HvRelErr, InvHvRelErr, FDRelErr float64   // of the R-pass, the B-pass, central differences of the inverse pass
+	InvHv                           []float64 // by the B-pass, nil where refused
+	Certified                       bool
+	Residual                        float64 // ‖H u − v‖/‖v‖ by the exact R-pass
+	Error                           string  // why there is no H⁻¹v
 }
 
-type report struct {
-	X       []float64 `json:"x"`
-	V       []float64 `json:"v"`
-	FDStep  float64   `json:"fd_step"`
-	Results []result  `json:"results"`
-}
+// refused reports whether H⁻¹v was refused for some function.
+func refused(rs []result) bool { return rs[0].Error != "" || rs[1].Error != "" }
 
-func (r *report) refused() bool {
-	for _, res := range r.Results {
-		if res.Error != "" {
-			return true
-		}
-	}
-	return false
-}
+func relDiff(a, b []float64) float64 { return floats.Distance(a, b, 2) / floats.Norm(b, 2) }
 
-// newProducts builds f at x (a 3×1 weight) and its products.
-func newProducts(f function, x []float64) (*hvp.Problem, error) {
-	g := G.NewGraph()
-	w := G.NewMatrix(g, tensor.Float64, G.WithShape(len(x), 1), G.WithName("x"),
-		G.WithValue(tensor.New(tensor.WithShape(len(x), 1), tensor.WithBacking(append([]float64(nil), x...)))))
-	loss, err := f.build(w)
-	if err != nil {
-		return nil, err
-	}
-	return hvp.New(loss, w)
-}
-
-// column returns v as a vector of p's layout (a weight of one column).
-func column(p *hvp.Problem, v []float64) *params.Vector {
-	return params.FromFlat(p.Layout(), append([]float64(nil), v...))
-}
-
-// relDiff returns ‖a − b‖/‖b‖ of two values of one weight.
-func relDiff(a, b []float64) float64 {
-	l, err := params.NewLayout([]string{"x"}, []tensor.Shape{{len(a)}}, tensor.Float64, nil)
-	if err != nil {
-		panic(err)
-	}
-	return params.RelDiff(params.FromFlat(l, a), params.FromFlat(l, b))
-}
-
-func run(x, v []float64, step float64) (*report, error) {
-	rep := &report{X: x, V: v, FDStep: step}
+// run prints, and returns, both functions' products at x in direction v.
+func run(w io.Writer, x, v []float64) ([]result, error) {
+	const fdStep = 1e-6 // of the finite differences of the inverse pass: ‖δg‖ (bench/fdstep varies it)
+	fmt.Fprintf(w, "x = %.10g, v = %.10g\n", x, v)
+	var out []result
 	for _, f := range functions {
-		p, err := newProducts(f, x)
+		xt := tensor.New(tensor.WithShape(3, 1), tensor.WithBacking(append([]float64(nil), x...)))
+		wt := G.NewMatrix(G.NewGraph(), tensor.Float64, G.WithShape(3, 1), G.WithName("x"), G.WithValue(xt)) // f's weight
+		loss, err := f.build(wt)
 		if err != nil {
 			return nil, err
 		}
-		res := result{Function: f.name, Inverse: f.method, HvClosed: f.hv(x, v)}
-		hv, err := p.Hv(column(p, v))
+		p, err := hvp.New(loss, wt)
 		if err != nil {
 			return nil, err
 		}
-		res.Hv = hv.Flat()
-		res.HvRelErr = relDiff(res.Hv, res.HvClosed)
-		inv, err := p.Block(0).InvHv(column(p, v), nil)
+		dir := params.FromFlat(p.Layout(), append([]float64(nil), v...))
+		hv, err := p.Hv(dir) // newtonia: the R-pass
 		if err != nil {
-			if !errors.Is(err, errs.ErrCondition) && !errors.Is(err, errs.ErrNoInverse) {
-				return nil, err
-			}
-			res.Error = err.Error()
-			rep.Results = append(rep.Results, res)
+			return nil, err
+		}
+		r := result{Function: f.name, HvRelErr: relDiff(hv.Flat(), f.hv(x, v))}
+		fmt.Fprintf(w, "\nf(x) = %s\n  H v    R-pass                      %.10g   rel. diff from the closed form %.1e\n", f.name, hv.Flat(), r.HvRelErr)
+		inv, err := p.Block(0).InvHv(dir, nil) // newtonia: the B-pass
+		if errors.Is(err, errs.ErrCondition) || errors.Is(err, errs.ErrNoInverse) {
+			r.Error = err.Error() // H is singular at x: the condition that failed, named
+			fmt.Fprintf(w, "  H⁻¹v   none: %s\n", r.Error)
+			out = append(out, r)
 			continue
+		} else if err != nil {
+			return nil, err
 		}
-		res.InvHv, res.Kind, res.Certified, res.Residual = inv.U.Flat(), inv.Kind.String(), inv.Certified, inv.Residual
-		res.InvHvClosed = f.invHv(x, v)
-		res.InvHvRelErr = relDiff(res.InvHv, res.InvHvClosed)
-		fd, err := reference.InvHvFD(p, 0, column(p, v), step, &hvp.Options{BestEffort: true})
+		r.InvHv, r.Certified, r.Residual, r.InvHvRelErr = inv.U.Flat(), inv.Certified, inv.Residual, relDiff(inv.U.Flat(), f.invHv(x, v))
+		fd, err := reference.InvHvFD(p, 0, dir, fdStep, &hvp.Options{BestEffort: true})
 		if err != nil {
 			return nil, err
 		}
-		res.InvHvFD = fd.U.Flat()
-		res.InvHvFDRelErr = relDiff(res.InvHvFD, res.InvHvClosed)
-		rep.Results = append(rep.Results, res)
+		r.FDRelErr = relDiff(fd.U.Flat(), f.invHv(x, v))
+		fmt.Fprintf(w, "  H⁻¹v   B-pass (%s)\n                                     %.10g   %v, certified %v, residual ‖Hu − v‖/‖v‖ %.1e; rel. diff from the closed form %.1e\n",
+			f.inverse, r.InvHv, inv.Kind, r.Certified, r.Residual, r.InvHvRelErr)
+		fmt.Fprintf(w, "         FD of the inverse, r=%.0e %.10g   rel. diff %.1e\n", fdStep, fd.U.Flat(), r.FDRelErr)
+		out = append(out, r)
 	}
-	return rep, nil
-}
-
-func (r *report) write(w io.Writer, asJSON bool) error {
-	if asJSON {
-		e := json.NewEncoder(w)
-		e.SetIndent("", "  ")
-		return e.Encode(r)
-	}
-	vec := func(x []float64) string {
-		s := make([]string, len(x))
-		for i, xi := range x {
-			s[i] = strconv.FormatFloat(xi, 'g', 10, 64)
-		}
-		return "(" + strings.Join(s, ", ") + ")"
-	}
-	fmt.Fprintf(w, "x = %s, v = %s\n", vec(r.X), vec(r.V))
-	for _, res := range r.Results {
-		fmt.Fprintf(w, "\nf(x) = %s\n", res.Function)
-		fmt.Fprintf(w, "  H v    R-pass                     %s\n", vec(res.Hv))
-		fmt.Fprintf(w, "         closed form                %s   rel. diff %.1e\n", vec(res.HvClosed), res.HvRelErr)
-		if res.Error != "" {
-			fmt.Fprintf(w, "  H⁻¹v   none: %s\n", res.Error)
-			continue
-		}
-		fmt.Fprintf(w, "  H⁻¹v   B-pass (%s)\n", res.Inverse)
-		fmt.Fprintf(w, "                                    %s   %s, certified %v, residual ‖Hu − v‖/‖v‖ %.1e\n", vec(res.InvHv), res.Kind, res.Certified, res.Residual)
-		fmt.Fprintf(w, "         closed form                %s   rel. diff %.1e\n", vec(res.InvHvClosed), res.InvHvRelErr)
-		fmt.Fprintf(w, "         FD of the inverse, r=%.0e %s   rel. diff %.1e\n", r.FDStep, vec(res.InvHvFD), res.InvHvFDRelErr)
-	}
-	return nil
+	return out, nil
 }
