@@ -605,7 +605,7 @@ func blockMethods(p *hvp.Problem, l int, v *params.Vector, s settings, stderr io
 	}
 	ms = append(ms, m("InvHv", "cg", func(e *Entry) error {
 		tick := every(stderr, name+" InvHv cg")
-		res, err := solver.InvHvCG(p, l, v, &solver.CGOptions{Tol: s.cgTol, MaxIter: s.cgIter, MaxTime: s.cgTime, Damping: s.damping,
+		res, err := solver.InvHvCG(p, l, v, &solver.CGOptions{Tol: s.cgTol, MaxIter: s.cgIter, MaxTime: s.cgTime, Tikhonov: s.damping,
 			Progress: func(i int, r float64) { tick(i, 0, fmt.Sprintf(" iterations, residual %.2g", r)) }})
 		if res == nil {
 			return err

@@ -226,14 +226,17 @@ func run(w io.Writer, dt tensor.Dtype, seed uint64) (*summary, error) {
 	}
 	fmt.Fprintln(w)
 
-	newton := solver.NewNewton(p, &solver.NewtonSettings{Checks: hvp.Options{Damping: lambda}}) // newtonia
-	rec, err := newton.Iterate()                                                                // newtonia: one Newton step, written into the weights
+	newton, err := solver.New("newton", p, &solver.DampedNewtonSettings{LMDamping: lambda}) // newtonia
 	if err != nil {
 		return nil, err
 	}
-	sum.before, sum.after, sum.nodesThen = rec.Loss, rec.NewLoss, len(g.AllNodes())
-	fmt.Fprintf(w, "\nNewton step (solver.Newton's default: exactly damped block steps from λ = %g, the best measured, %s taken): cost %.6g → %.6g, %d fallbacks\n",
-		lambda, rec.Combined, rec.Loss, rec.NewLoss, rec.Fallbacks)
+	rec, err := newton.Step() // newtonia: one Newton step, written into the weights
+	if err != nil {
+		return nil, err
+	}
+	sum.before, sum.after, sum.nodesThen = rec.LossBefore, rec.LossAfter, len(g.AllNodes())
+	fmt.Fprintf(w, "\nNewton step (solver.DampedNewton: exactly damped block steps from λ = %g, the best measured, %s taken): cost %.6g → %.6g, %d fallbacks\n",
+		lambda, rec.Detail.(*solver.NewtonDetail).Combined, rec.LossBefore, rec.LossAfter, len(rec.Fallbacks))
 	if err := vm.RunAll(); err != nil { // Gorgonia's own machine sees the new weights
 		return nil, err
 	}
