@@ -238,7 +238,7 @@ func runOne(sh shape, method string, seed uint64, maxTime time.Duration, maxGrad
 				r.reached[tg] = pt
 			}
 		}
-		log.update(fmt.Sprintf("%-34s %-8s %8.0f grads %6.1fs  L/L₀ %.3g", sh.name, method, pt.grads, pt.seconds, pt.rel))
+		log.update(fmt.Sprintf("%-34s %-15s %8.0f grads %6.1fs  L/L₀ %.3g", sh.name, method, pt.grads, pt.seconds, pt.rel))
 		switch {
 		case pt.rel <= targets[len(targets)-1]:
 			r.stop = "target"
@@ -312,7 +312,7 @@ func kinds(bs []solver.BlockStep) []string {
 }
 
 func table(w io.Writer, runs []*run) {
-	fmt.Fprintf(w, "%-34s %-9s %12s %9s %12s %9s %10s  %s\n", "shape", "method", "grads→1e-8", "s→1e-8", "grads→1e-12", "s→1e-12", "final L/L₀", "stop")
+	fmt.Fprintf(w, "%-34s %-15s %12s %9s %12s %9s %10s  %s\n", "shape", "method", "grads→1e-8", "s→1e-8", "grads→1e-12", "s→1e-12", "final L/L₀", "stop")
 	for _, r := range runs {
 		cell := func(tg float64) (string, string) {
 			pt, ok := r.reached[tg]
@@ -324,7 +324,7 @@ func table(w io.Writer, runs []*run) {
 		g8, s8 := cell(1e-8)
 		g12, s12 := cell(1e-12)
 		last := r.curve[len(r.curve)-1]
-		fmt.Fprintf(w, "%-34s %-9s %12s %9s %12s %9s %10.2g  %s\n", r.shape, r.method, g8, s8, g12, s12, last.rel, r.stop)
+		fmt.Fprintf(w, "%-34s %-15s %12s %9s %12s %9s %10.2g  %s\n", r.shape, r.method, g8, s8, g12, s12, last.rel, r.stop)
 	}
 }
 
