@@ -9,7 +9,10 @@ import (
 
 	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/hvp"
+	"github.com/newtonia/newtonia/nets"
+	"github.com/newtonia/newtonia/ops"
 	"github.com/newtonia/newtonia/solver"
+	"gonum.org/v1/gonum/optimize"
 )
 
 // The registry holds the names the benchmarks use, each a distinct
@@ -231,5 +234,49 @@ func TestLineSearchQuadratic(t *testing.T) {
 	})
 	if !res.OK || res.T != 0.25 || res.Trials != 3 {
 		t.Errorf("domain: %+v, want t = 0.25 after 3 trials", res)
+	}
+}
+
+// lbfgs and bfgs take gonum's major iterations one Step at a time: 20
+// Steps land on exactly the loss of gonum's own Minimize run for 20
+// iterations past the start (the same evaluations in the same order,
+// bit for bit), and their Cost is gonum's evaluations priced as
+// hvp.Stats prices them: ⌈B/2⌉ rows per loss, B per gradient (B = 7).
+func TestGonumStepsMatchMinimize(t *testing.T) {
+	tanh, id := ops.TanhFunc{}, ops.IdentityFunc{}
+	spec := nets.Spec{Batch: 7, In: 6, Layers: []nets.Layer{lay(6, tanh, true), lay(6, id, true)}}
+	for _, name := range []string{"lbfgs", "bfgs"} {
+		p := teacherStudent(t, 8, spec)
+		ws, err := p.Current()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m optimize.Method = &optimize.LBFGS{}
+		if name == "bfgs" {
+			m = &optimize.BFGS{}
+		}
+		var perr error
+		settings := &optimize.Settings{MajorIterations: 21, GradientThreshold: 1e-300, // the start is gonum's first major iteration
+			Converger: &optimize.FunctionConverge{Iterations: math.MaxInt32}}
+		res, err := optimize.Minimize(solver.Problem(p, &perr), append([]float64(nil), ws.Flat()...), settings, m)
+		if err != nil || perr != nil {
+			t.Fatalf("%s: %v, %v", name, err, perr)
+		}
+		p = teacherStudent(t, 8, spec)
+		o := newOpt(t, name, p, nil)
+		var loss float64
+		var cost int64
+		for range 20 {
+			rec, err := o.Step()
+			if err != nil {
+				t.Fatal(err)
+			}
+			loss, cost = rec.LossAfter, cost+rec.Cost
+		}
+		want := int64(res.Stats.FuncEvaluations*4 + res.Stats.GradEvaluations*7)
+		if loss != res.F || cost != want {
+			t.Errorf("%s: 20 Steps reach %.17g at cost %d; Minimize %.17g after %d losses and %d gradients (cost %d)",
+				name, loss, cost, res.F, res.Stats.FuncEvaluations, res.Stats.GradEvaluations, want)
+		}
 	}
 }
