@@ -124,6 +124,7 @@ type gonumOpt struct {
 	prob  optimize.Problem
 	perr  error
 	loc   *optimize.Location // the last major iterate (nil: start afresh)
+	bound []float64          // the weights as bound at loc.X (rounded, for float32 weights)
 	dir   []float64          // the direction of the current line search
 	steps int
 }
@@ -164,9 +165,10 @@ func (o *gonumOpt) Name() string { return o.name }
 // Step is one major iteration of gonum's method: a line search along its
 // direction (gonum's Bisection, its evaluations counted in Cost), the
 // weights bound at the point it accepts. The method keeps the loss and
-// gradient of its last iterate, as gonum does on a fixed function: it
-// restarts from the weights bound (a fresh loss, gradient and history)
-// when they were changed from outside or after a failed step. A failed
+// gradient of its last iterate, as gonum does on a fixed function (new
+// inputs bound between steps are not seen until it restarts): it restarts
+// from the weights bound (a fresh loss, gradient and history) when they
+// were changed from outside, or after a failed step. A failed
 // line search (gonum's ErrNoProgress, ErrLinesearcherFailure, …) is an
 // *errs.ConditionError, the weights kept.
 func (o *gonumOpt) Step() (rec *Step, err error) {
@@ -177,7 +179,7 @@ func (o *gonumOpt) Step() (rec *Step, err error) {
 	}
 	o.perr = nil
 	var op optimize.Operation
-	if o.loc == nil || !slices.Equal(o.loc.X, st.w0.Flat()) {
+	if o.loc == nil || !slices.Equal(o.bound, st.w0.Flat()) {
 		x := append([]float64(nil), st.w0.Flat()...)
 		o.loc = &optimize.Location{X: x, F: o.prob.Func(x), Gradient: make([]float64, len(x))}
 		o.prob.Grad(o.loc.Gradient, x)
@@ -212,6 +214,12 @@ func (o *gonumOpt) Step() (rec *Step, err error) {
 		o.loc = nil
 		return nil, err
 	}
+	bound, err := o.p.Current()
+	if err != nil {
+		o.loc = nil
+		return nil, err
+	}
+	o.bound = append(o.bound[:0], bound.Flat()...)
 	rec.LossAfter = o.loc.F
 	if dn := floats.Norm(o.dir, 2); dn > 0 {
 		dw := make([]float64, len(o.loc.X))
