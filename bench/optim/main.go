@@ -5,7 +5,10 @@
 // method runs until the relative loss L/L₀ reaches the target, or its cap
 // of time or gradient-equivalents. It reports, per shape and method, the
 // gradient-equivalents (wall time divided by the time of one gradient at
-// that shape, measured first) and seconds to reach 1e-8 and 1e-12:
+// that shape, measured first), the data processed (solver.Step.Cost over
+// the batch: gradients, losses and curvature products in
+// gradient-equivalents, the same units for every method) and seconds to
+// reach 1e-8 and 1e-12:
 //
 //	go run ./bench/optim -out docs/optim        # table on stdout, optim.csv, optim.png
 //
@@ -155,6 +158,7 @@ func main() {
 // point is one observation of a run.
 type point struct {
 	grads, seconds, rel float64
+	passes              float64 // data processed, in gradients over the batch (solver.Step.Cost / B); not in the CSV
 }
 
 type run struct {
@@ -228,10 +232,11 @@ func runOne(sh shape, method string, seed uint64, maxTime time.Duration, maxGrad
 	}
 	r := &run{shape: sh.name, method: method, gradTime: gt, reached: map[float64]point{}}
 	t0 := time.Now()
+	var cost int64 // solver.Step.Cost, summed
 	// observe records the loss l; it reports whether to stop.
 	observe := func(l float64) bool {
 		el := time.Since(t0)
-		pt := point{grads: float64(el) / float64(gt), seconds: el.Seconds(), rel: l / l0}
+		pt := point{grads: float64(el) / float64(gt), seconds: el.Seconds(), rel: l / l0, passes: float64(cost) / float64(sh.batch)}
 		r.curve = append(r.curve, pt)
 		for _, tg := range targets {
 			if _, ok := r.reached[tg]; !ok && pt.rel <= tg {
@@ -267,6 +272,7 @@ func runOne(sh shape, method string, seed uint64, maxTime time.Duration, maxGrad
 		if err != nil {
 			return r, err
 		}
+		cost += rec.Cost
 		if rec.LossAfter >= rec.LossBefore {
 			stall++
 		} else {
@@ -312,19 +318,20 @@ func kinds(bs []solver.BlockStep) []string {
 }
 
 func table(w io.Writer, runs []*run) {
-	fmt.Fprintf(w, "%-34s %-15s %12s %9s %12s %9s %10s  %s\n", "shape", "method", "grads→1e-8", "s→1e-8", "grads→1e-12", "s→1e-12", "final L/L₀", "stop")
+	fmt.Fprintf(w, "%-34s %-15s %12s %9s %11s %12s %9s %11s %10s  %s\n", "shape", "method",
+		"grads→1e-8", "s→1e-8", "data→1e-8", "grads→1e-12", "s→1e-12", "data→1e-12", "final L/L₀", "stop")
 	for _, r := range runs {
-		cell := func(tg float64) (string, string) {
+		cell := func(tg float64) (string, string, string) {
 			pt, ok := r.reached[tg]
 			if !ok {
-				return "—", "—"
+				return "—", "—", "—"
 			}
-			return fmt.Sprintf("%.0f", pt.grads), fmt.Sprintf("%.2f", pt.seconds)
+			return fmt.Sprintf("%.0f", pt.grads), fmt.Sprintf("%.2f", pt.seconds), fmt.Sprintf("%.0f", pt.passes)
 		}
-		g8, s8 := cell(1e-8)
-		g12, s12 := cell(1e-12)
+		g8, s8, d8 := cell(1e-8)
+		g12, s12, d12 := cell(1e-12)
 		last := r.curve[len(r.curve)-1]
-		fmt.Fprintf(w, "%-34s %-15s %12s %9s %12s %9s %10.2g  %s\n", r.shape, r.method, g8, s8, g12, s12, last.rel, r.stop)
+		fmt.Fprintf(w, "%-34s %-15s %12s %9s %11s %12s %9s %11s %10.2g  %s\n", r.shape, r.method, g8, s8, d8, g12, s12, d12, last.rel, r.stop)
 	}
 }
 
