@@ -126,15 +126,33 @@ func TestSettingsValidated(t *testing.T) {
 		}
 	}
 	// The registry's defaults are valid settings of their names, equal in
-	// effect to nil.
+	// effect to nil: three steps from the same start land on the same
+	// weights, bit for bit.
 	for _, name := range solver.Names() {
 		d, err := solver.Defaults(name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, p := kfacNet(t, 3)
-		if _, err := solver.New(name, p, d); err != nil {
-			t.Errorf("%s: its defaults %+v: %v", name, d, err)
+		var ws [2][]float64
+		for i, settings := range []any{nil, d} {
+			_, p := kfacNet(t, 3)
+			o, err := solver.New(name, p, settings)
+			if err != nil {
+				t.Fatalf("%s: its defaults %+v: %v", name, d, err)
+			}
+			for range 3 {
+				if _, err := o.Step(); err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+			}
+			w, err := p.Current()
+			if err != nil {
+				t.Fatal(err)
+			}
+			ws[i] = w.Flat()
+		}
+		if flatRelDiff(ws[1], ws[0]) != 0 {
+			t.Errorf("%s: its Defaults %+v step otherwise than nil settings", name, d)
 		}
 	}
 }
