@@ -72,7 +72,8 @@ func (ls LineSearch) withDefaults(shrink float64) LineSearch {
 // Search runs the line search from the loss loss0 with slope ⟨g, d⟩ < 0
 // and first step size t0: lossAt(t) is the loss at w + t·d (+Inf, NaN or
 // an error for a point outside the loss's domain, which fails the
-// condition). Zero fields of ls take their defaults (Shrink 0.5).
+// condition). Zero fields of ls take their defaults (Shrink 0.5); ls is
+// taken as valid (Validate: the settings that hold one validate it).
 func (ls LineSearch) Search(loss0, slope, t0 float64, lossAt func(t float64) (float64, error)) LineResult {
 	ls = ls.withDefaults(DefaultShrink)
 	res := LineResult{Loss: loss0}
