@@ -73,25 +73,27 @@ func TestBestConverges(t *testing.T) {
 	}
 	for _, c := range cases {
 		p := teacherStudent(t, 5, c.spec)
-		n := solver.NewNewton(p, nil)
+		n := newOpt(t, "newton", p, nil)
 		l0, err := p.LossAt(nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		loss := l0
+		steps, fallbacks := 0, 0
 		for i := 0; i < c.steps && loss/l0 > c.target; i++ {
-			rec, err := n.Iterate()
+			rec, err := n.Step()
 			if err != nil {
 				t.Fatal(err)
 			}
-			if rec.NewLoss > rec.Loss || rec.Loss != loss {
-				t.Fatalf("%s step %d: loss %.6g → %.6g (was %.6g)", c.name, i, rec.Loss, rec.NewLoss, loss)
+			if rec.LossAfter > rec.LossBefore || rec.LossBefore != loss {
+				t.Fatalf("%s step %d: loss %.6g → %.6g (was %.6g)", c.name, i, rec.LossBefore, rec.LossAfter, loss)
 			}
-			loss = rec.NewLoss
+			loss = rec.LossAfter
+			steps, fallbacks = steps+1, fallbacks+len(rec.Fallbacks)
 		}
-		t.Logf("%s: L/L₀ %.3g after %d steps, %d fallbacks", c.name, loss/l0, n.Steps, n.Fallbacks)
+		t.Logf("%s: L/L₀ %.3g after %d steps, %d fallbacks", c.name, loss/l0, steps, fallbacks)
 		if !(loss/l0 <= c.target) {
-			t.Errorf("%s: L/L₀ %.3g after %d steps, want ≤ %g", c.name, loss/l0, n.Steps, c.target)
+			t.Errorf("%s: L/L₀ %.3g after %d steps, want ≤ %g", c.name, loss/l0, steps, c.target)
 		}
 	}
 }
@@ -108,21 +110,24 @@ func TestHF(t *testing.T) {
 func testHF(t *testing.T, kron bool) {
 	tanh, id := ops.TanhFunc{}, ops.IdentityFunc{}
 	p := teacherStudent(t, 6, nets.Spec{Batch: 32, In: 5, Layers: []nets.Layer{lay(8, tanh, true), lay(3, id, true)}})
-	h := solver.NewHF(p, &solver.HFSettings{Kronecker: kron})
+	h, err := solver.NewHF(p, &solver.HFSettings{Kronecker: kron})
+	if err != nil {
+		t.Fatal(err)
+	}
 	l0, err := p.LossAt(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	loss := l0
 	for i := 0; i < 30; i++ {
-		rec, err := h.Iterate()
+		rec, err := h.Step()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rec.NewLoss > rec.Loss || rec.Loss != loss {
-			t.Fatalf("step %d: loss %.6g → %.6g (was %.6g)", i, rec.Loss, rec.NewLoss, loss)
+		if rec.LossAfter > rec.LossBefore || rec.LossBefore != loss {
+			t.Fatalf("step %d: loss %.6g → %.6g (was %.6g)", i, rec.LossBefore, rec.LossAfter, loss)
 		}
-		loss = rec.NewLoss
+		loss = rec.LossAfter
 	}
 	t.Logf("HF (Kronecker %v): L/L₀ %.3g after 30 steps", kron, loss/l0)
 	if !(loss/l0 < 1e-2) {

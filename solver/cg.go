@@ -26,9 +26,9 @@ const (
 // field, means the default: no damping, no preconditioner, DefaultCGTol,
 // min(2n, DefaultCGMaxIter) iterations for n unknowns, DefaultCGMaxTime.
 type CGOptions struct {
-	// Damping λ > 0 solves (H + λI) u = v instead of H u = v (0 or
+	// Tikhonov λ > 0 solves (H + λI) u = v instead of H u = v (0 or
 	// NoDamping: undamped, the default).
-	Damping float64
+	Tikhonov float64
 	// Precond, if set, applies a symmetric positive definite M⁻¹:
 	// dst = M⁻¹ r, both in params.Vector's flat order.
 	Precond func(dst, r []float64)
@@ -51,7 +51,7 @@ func (o *CGOptions) withDefaults(n int) (CGOptions, error) {
 	if err := r.Validate(); err != nil {
 		return r, err
 	}
-	r.Damping = cgDamping(&r)
+	r.Tikhonov = cgTikhonov(&r)
 	if r.Tol == 0 {
 		r.Tol = DefaultCGTol
 	}
@@ -111,7 +111,7 @@ func InvHvCG(p *hvp.Problem, l int, v *params.Vector, o *CGOptions) (res *CGResu
 	if err != nil {
 		return nil, err
 	}
-	lambda := cgDamping(o)
+	lambda := cgTikhonov(o)
 	res = &CGResult{CG: *stats, Result: &hvp.Result{
 		U:       params.FromFlat(b.Layout(), x),
 		Kind:    hvp.KindRefused,
@@ -190,7 +190,7 @@ func cg(apply func([]float64) ([]float64, error), b []float64, o *CGOptions) ([]
 		if err != nil {
 			return nil, err
 		}
-		floats.AddScaled(ax, opt.Damping, x)
+		floats.AddScaled(ax, opt.Tikhonov, x)
 		return ax, nil
 	}
 	precond := func(r []float64) []float64 {

@@ -64,7 +64,7 @@ func dampedStep(t *testing.T, hb, d *mat.Dense, lambda float64, g *params.Vector
 	return testnet.Solve(t, &k, g), testnet.Cond(&k)
 }
 
-// StepRecord.Damping is the λ the taken step was computed with, not the
+// NewtonDetail.Damping is the λ the taken step was computed with, not the
 // next step's (issue 19 item 14), and each BlockStep.Damping the λ_l of its
 // block: every block of the candidate taken moved by exactly
 // −(H_ll + λ_l·h̃ᵀh̃ ⊗ I)⁻¹ g_l with that λ_l, solved densely from the
@@ -72,7 +72,7 @@ func dampedStep(t *testing.T, hb, d *mat.Dense, lambda float64, g *params.Vector
 func TestStepRecordDampingIsTheOneUsed(t *testing.T) {
 	rng := rand.New(rand.NewPCG(50, 50))
 	m, p := testnet.Square(t, rng, 2, 3)
-	n := solver.NewNewton(p, &solver.NewtonSettings{Damping: 0.1})
+	n := newOpt(t, "newton", p, &solver.DampedNewtonSettings{LMDamping: 0.1})
 	changed := false
 	for step := range 4 {
 		_, g, err := p.Gradient()
@@ -85,7 +85,7 @@ func TestStepRecordDampingIsTheOneUsed(t *testing.T) {
 			hb[l], dd[l] = dampedSystem(t, m, l, hs[l])
 		}
 		before := weights(m)
-		rec, err := n.Iterate()
+		_, rec, err := newtonStep(n)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -108,7 +108,7 @@ func TestStepRecordDampingIsTheOneUsed(t *testing.T) {
 			lambda := rec.Blocks[l].Damping
 			largest = math.Max(largest, lambda)
 			if len(blocks) == 1 && lambda != rec.Damping {
-				t.Errorf("step %d: StepRecord.Damping %g, block %d's %g", step, rec.Damping, l, lambda)
+				t.Errorf("step %d: NewtonDetail.Damping %g, block %d's %g", step, rec.Damping, l, lambda)
 			}
 			want, cond := dampedStep(t, hb[l], dd[l], lambda, g.Block(l))
 			got := make([]float64, 9)
@@ -121,7 +121,7 @@ func TestStepRecordDampingIsTheOneUsed(t *testing.T) {
 			}
 		}
 		if rec.Damping != largest {
-			t.Errorf("step %d: StepRecord.Damping %g, want the largest block λ %g", step, rec.Damping, largest)
+			t.Errorf("step %d: NewtonDetail.Damping %g, want the largest block λ %g", step, rec.Damping, largest)
 		}
 		if step > 0 && rec.Damping != 0.1 {
 			changed = true

@@ -97,7 +97,7 @@ func TestNewtonReplacedSaysReasonOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rec, err := solver.NewNewton(p, nil).Iterate()
+		_, rec, err := newtonStep(newOpt(t, "newton", p, nil))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -170,7 +170,7 @@ func TestKFACNamesFallbacks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = solver.NewKFAC(p, nil).Iterate()
+	_, _, err = kfacStep(p, nil)
 	if !errors.Is(err, errs.ErrCondition) {
 		t.Fatalf("every block falls back: got %v, want an *errs.ConditionError", err)
 	}
@@ -193,11 +193,11 @@ func TestKFACNamesFallbacks(t *testing.T) {
 	}
 	gf := g.Flat()
 	alpha := floats.Dot(gf, gf) / floats.Dot(gf, gg.Flat())
-	rec, err := solver.NewKFAC(p, &solver.KFACSettings{AllowGradientFallback: true}).Iterate()
+	rec, _, err := kfacStep(p, &solver.KFACSettings{AllowGradientFallback: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec.Gradient != p.Blocks() || len(rec.Fallbacks) != p.Blocks() {
+	if plainBlocks(rec) != p.Blocks() || len(rec.Fallbacks) != p.Blocks() {
 		t.Fatalf("record %+v", rec)
 	}
 	for l, f := range rec.Fallbacks {
@@ -215,12 +215,12 @@ func TestKFACNamesFallbacks(t *testing.T) {
 	want := append([]float64(nil), gf...)
 	floats.Scale(-alpha, want)
 	// Two dot products and an axpy in float64: 1e-12.
-	if e := flatRelDiff(step, want); e > 1e-12 || math.Abs(rec.Alpha-alpha) > 1e-12*alpha {
-		t.Errorf("gradient step vs −(gᵀg/gᵀGg)g: %.2e (α %g, want %g)", e, rec.Alpha, alpha)
+	if e := flatRelDiff(step, want); e > 1e-12 || math.Abs(rec.StepSize-alpha) > 1e-12*alpha {
+		t.Errorf("gradient step vs −(gᵀg/gᵀGg)g: %.2e (α %g, want %g)", e, rec.StepSize, alpha)
 	}
 
 	p = l2NetOf(t, tensor.Float64, 1e-3, false)
-	rec, err = solver.NewKFAC(p, nil).Iterate()
+	rec, _, err = kfacStep(p, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +237,7 @@ func TestKFACNamesFallbacks(t *testing.T) {
 			t.Errorf("block %d (%s): route error %v, named as fallen back %v", l, p.Block(l).Name(), err, named[p.Block(l).Name()])
 		}
 	}
-	if rec.Gradient != len(rec.Fallbacks) || len(rec.Fallbacks) == 0 || len(rec.Fallbacks) == p.Blocks() {
+	if plainBlocks(rec) != len(rec.Fallbacks) || len(rec.Fallbacks) == 0 || len(rec.Fallbacks) == p.Blocks() {
 		t.Errorf("penalty on W1: record %+v", rec)
 	}
 }
@@ -266,7 +266,7 @@ func TestKFACSaysWhyNoStep(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rec, err := solver.NewKFAC(p, nil).Iterate()
+		rec, det, err := kfacStep(p, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -274,11 +274,11 @@ func TestKFACSaysWhyNoStep(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rec.Alpha != 0 || flatRelDiff(w1.Flat(), w0.Flat()) != 0 {
+		if rec.StepSize != 0 || flatRelDiff(w1.Flat(), w0.Flat()) != 0 {
 			t.Fatalf("%v: a step was taken: %+v", dt, rec)
 		}
-		if !strings.Contains(rec.Note, "no step") || !strings.Contains(rec.Note, "not convex") {
-			t.Errorf("%v: record %+v does not say why no step was taken", dt, rec)
+		if !strings.Contains(det.Note, "no step") || !strings.Contains(det.Note, "not convex") {
+			t.Errorf("%v: record %+v does not say why no step was taken", dt, det)
 		}
 	}
 }

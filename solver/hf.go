@@ -2,7 +2,6 @@ package solver
 
 import (
 	"math"
-	"time"
 
 	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/hvp"
@@ -26,37 +25,58 @@ func allFinite(x []float64) bool {
 
 // HFSettings configure HF. Every zero value means the default beside it.
 type HFSettings struct {
-	// Damping is the first λ of (G + λI) d = −g, then adapted
+	// Tikhonov is the first λ of (G + λI) d = −g, then adapted
 	// Levenberg–Marquardt style (0: 1). NoDamping: undamped, λ = 0 at
 	// every step, never adapted (CG on a singular G then stops at its
 	// last finite iterate, or at MaxCG).
-	Damping float64
-	MaxCG   int // CG iterations per step (0: 250)
+	Tikhonov float64
+	MaxCG    int // CG iterations per step (0: 250)
 	// Decay, in (0, 1], scales the previous step to start CG from (0: 0.95).
-	Decay  float64
-	Armijo float64 // sufficient decrease of the line search, in (0, 1) (0: 1e-4)
-	// MaxBacktracks of the line search on the chosen CG iterate (0: 30).
-	MaxBacktracks int
+	Decay float64
+	// LineSearch is the search on the chosen CG iterate (zero: LineSearch's
+	// defaults, except Shrink 0.8).
+	LineSearch LineSearch
 	// Kronecker preconditions CG, block by block, with the Kronecker
 	// factorisation of the exact per-sample curvature (KFRA-style):
 	// H_ll = Σ_i (h̃_iᵀh̃_i) ⊗ M_i ≈ (h̃ᵀh̃/B) ⊗ (Σ_i M_i), each factor damped
-	// (Tikhonov, split by the factors' mean eigenvalues) and inverted by
+	// (the step's λ split by the factors' mean eigenvalues) and inverted by
 	// Cholesky; a block without a per-sample route, or whose factor is
-	// not positive definite, is left unpreconditioned. It costs n_l JVPs
-	// per block per step (hvp.Block.Curvature).
+	// not positive definite, is left unpreconditioned (a Step.Fallbacks
+	// entry). It costs n_l JVPs per block per step (hvp.Block.Curvature).
+	// false: unpreconditioned CG.
 	Kronecker bool
 }
 
-// HFRecord records one HF step.
-type HFRecord struct {
-	Step          int
-	Loss, NewLoss float64
-	Damping       float64 // λ the step was solved with
-	Rho           float64 // actual / predicted decrease
-	CGIterations  int
-	Chosen        int     // the CG iterate taken (CG backtracking)
-	StepSize      float64 // the line search's α (0: rejected)
-	Duration      time.Duration
+// hfShrink is HF's default LineSearch.Shrink.
+const hfShrink = 0.8
+
+// withDefaults returns s with its defaults; undamped reports NoDamping
+// (Tikhonov then 0).
+func (s HFSettings) withDefaults() (HFSettings, bool) {
+	undamped := false
+	switch s.Tikhonov {
+	case 0:
+		s.Tikhonov = 1
+	case NoDamping:
+		s.Tikhonov, undamped = 0, true
+	}
+	if s.MaxCG == 0 {
+		s.MaxCG = 250
+	}
+	if s.Decay == 0 {
+		s.Decay = 0.95
+	}
+	s.LineSearch = s.LineSearch.withDefaults(hfShrink)
+	return s, undamped
+}
+
+// HFDetail is Step.Detail of HF.
+type HFDetail struct {
+	Tikhonov     float64 // the λ the step was solved with
+	Rho          float64 // actual / predicted decrease (NaN: no step)
+	CGIterations int
+	Chosen       int // the CG iterate taken (CG backtracking)
+	Backtracks   int // the line search's backtracks (trials − 1)
 }
 
 // HF is Hessian-free optimisation as in Martens (2010): each step solves
@@ -66,75 +86,62 @@ type HFRecord struct {
 // i = ⌈1.3^k⌉ and takes the latest one whose loss is not beaten by an
 // earlier one (CG backtracking); adapts λ Levenberg–Marquardt style to the
 // ratio ρ of the actual decrease to the Gauss–Newton model's (λ ·3/2 for
-// ρ < ¼, ·2/3 for ρ > ¾); and takes it with an Armijo line search, so the
+// ρ < ¼, ·2/3 for ρ > ¾); and takes it with the line search, so the
 // loss never increases.
 type HF struct {
-	P        *hvp.Problem
-	Settings HFSettings
-	Steps    int
+	meter
+	s        HFSettings // with defaults
+	undamped bool
+	steps    int
 	lambda   float64   // the current λ (0 before the first step, and with NoDamping)
 	prev     []float64 // the previous step, flattened
 }
 
-// NewHF returns an HF solver on p's weights (settings may be nil).
-func NewHF(p *hvp.Problem, settings *HFSettings) *HF {
-	h := &HF{P: p}
+// NewHF returns an HF on p's weights (settings nil: the defaults), or the
+// first invalid setting as an *errs.ArgumentError naming it.
+func NewHF(p *hvp.Problem, settings *HFSettings) (*HF, error) {
+	var s HFSettings
 	if settings != nil {
-		h.Settings = *settings
+		s = *settings
 	}
-	return h
-}
-
-// settings returns h's settings validated and with their defaults;
-// undamped reports NoDamping.
-func (h *HF) settings() (s HFSettings, undamped bool, err error) {
-	s = h.Settings
 	if err := s.Validate(); err != nil {
-		return s, false, err
+		return nil, err
 	}
-	switch s.Damping {
-	case 0:
-		s.Damping = 1
-	case NoDamping:
-		s.Damping, undamped = 0, true
-	}
-	if s.MaxCG == 0 {
-		s.MaxCG = 250
-	}
-	if s.Decay == 0 {
-		s.Decay = 0.95
-	}
-	if s.Armijo == 0 {
-		s.Armijo = 1e-4
-	}
-	if s.MaxBacktracks == 0 {
-		s.MaxBacktracks = 30
-	}
-	return s, undamped, nil
+	h := &HF{meter: newMeter(p)}
+	h.s, h.undamped = s.withDefaults()
+	return h, nil
 }
 
-// Iterate takes one HF step and binds the new weights.
-func (h *HF) Iterate() (rec *HFRecord, err error) {
-	defer errs.Recover("solver.HF.Iterate", &err)
-	t0 := time.Now()
-	s, undamped, err := h.settings()
+// Name is the registry's name: "hf-kron" with the Kronecker
+// preconditioner, else "hf-ggn".
+func (h *HF) Name() string {
+	if h.s.Kronecker {
+		return "hf-kron"
+	}
+	return "hf-ggn"
+}
+
+// Step takes one HF step and binds the new weights (Detail: *HFDetail).
+func (h *HF) Step() (rec *Step, err error) {
+	defer errs.Recover("solver.HF.Step", &err)
+	st, err := h.start()
 	if err != nil {
 		return nil, err
 	}
-	p := h.P
+	s, undamped, p := h.s, h.undamped, h.p
 	if h.lambda == 0 || undamped {
-		h.lambda = s.Damping
+		h.lambda = s.Tikhonov
 	}
 	loss, gs, err := p.Gradient()
 	if err != nil {
 		return nil, err
 	}
-	rec = &HFRecord{Step: h.Steps, Loss: loss, NewLoss: loss, Damping: h.lambda, Rho: math.NaN()}
-	h.Steps++
+	det := &HFDetail{Tikhonov: h.lambda, Rho: math.NaN()}
+	rec = &Step{Iter: h.steps, LossBefore: loss, LossAfter: loss, Detail: det}
+	h.steps++
 	g := gs.Flat()
 	if floats.Norm(g, 2) == 0 {
-		rec.Duration = time.Since(t0)
-		return rec, nil
+		return st.finish(rec)
 	}
 	base, err := p.Current()
 	if err != nil {
@@ -179,7 +186,7 @@ func (h *HF) Iterate() (rec *HFRecord, err error) {
 	}
 	precond := func(z, r []float64) { copy(z, r) }
 	if s.Kronecker {
-		precond = h.kronecker(lambda)
+		precond, rec.Fallbacks = h.kronecker(lambda)
 	}
 	z := make([]float64, len(r))
 	precond(z, r)
@@ -214,7 +221,7 @@ func (h *HF) Iterate() (rec *HFRecord, err error) {
 		rrNew := floats.Dot(r, z)
 		floats.AddScaledTo(d, z, rrNew/rr, d)
 		rr = rrNew
-		rec.CGIterations = i
+		det.CGIterations = i
 		phis = append(phis, phi(x, ax))
 		if float64(i) >= math.Ceil(next) {
 			keep = append(keep, saved{i, append([]float64(nil), x...)})
@@ -225,8 +232,8 @@ func (h *HF) Iterate() (rec *HFRecord, err error) {
 			break
 		}
 	}
-	if len(keep) == 0 || keep[len(keep)-1].i != rec.CGIterations {
-		keep = append(keep, saved{rec.CGIterations, append([]float64(nil), x...)})
+	if len(keep) == 0 || keep[len(keep)-1].i != det.CGIterations {
+		keep = append(keep, saved{det.CGIterations, append([]float64(nil), x...)})
 	}
 	h.prev = append(h.prev[:0], keep[len(keep)-1].x...)
 	// CG backtracking: from the last iterate back while the loss improves.
@@ -245,68 +252,67 @@ func (h *HF) Iterate() (rec *HFRecord, err error) {
 		best, bestLoss = j, l
 	}
 	step := keep[best].x
-	rec.Chosen = keep[best].i
+	det.Chosen = keep[best].i
 	// ρ against the undamped Gauss–Newton model q(d) = gᵀd + ½dᵀGd.
 	gd, err := gv(step)
 	if err != nil {
 		return nil, err
 	}
 	q := floats.Dot(g, step) + 0.5*floats.Dot(step, gd)
-	rec.Rho = (bestLoss - loss) / q
+	det.Rho = (bestLoss - loss) / q
 	switch {
 	case undamped:
-	case !(rec.Rho > 0.25):
+	case !(det.Rho > 0.25):
 		h.lambda = math.Min(h.lambda*1.5, maxDamping)
-	case rec.Rho > 0.75:
+	case det.Rho > 0.75:
 		h.lambda = math.Max(h.lambda*2/3, minHFDamping)
 	}
 	// Line search on the chosen iterate.
 	slope := floats.Dot(g, step)
 	if !(slope < 0) {
 		h.prev = nil
-		rec.Duration = time.Since(t0)
-		return rec, nil
+		return st.finish(rec)
 	}
-	a := 1.0
-	for b := 0; b <= s.MaxBacktracks; b++ {
+	var xt []float64
+	res := s.LineSearch.Search(loss, slope, 1, func(a float64) (float64, error) {
 		scaledStep := append([]float64(nil), step...)
 		floats.Scale(a, scaledStep)
-		x := trial(scaledStep)
-		l := bestLoss // a = 1: already evaluated
-		if b > 0 {
-			l = lossAt(x)
+		xt = trial(scaledStep)
+		if a == 1 {
+			return bestLoss, nil // already evaluated
 		}
-		if l <= loss+s.Armijo*a*slope {
-			if err := p.SetWeights(params.FromFlat(p.Layout(), x)); err != nil {
-				return nil, err
-			}
-			rec.NewLoss, rec.StepSize = l, a
-			rec.Duration = time.Since(t0)
-			return rec, nil
+		return lossAt(xt), nil
+	})
+	det.Backtracks = res.Trials - 1
+	if res.OK {
+		if err := p.SetWeights(params.FromFlat(p.Layout(), xt)); err != nil {
+			return nil, err
 		}
-		a *= 0.8
+		rec.LossAfter, rec.StepSize = res.Loss, res.T
+		return st.finish(rec)
 	}
 	if !undamped {
 		h.lambda = math.Min(h.lambda*1.5, maxDamping)
 	}
 	h.prev = nil
-	rec.Duration = time.Since(t0)
-	return rec, nil
+	return st.finish(rec)
 }
 
 // kronecker returns the Kronecker-factored block preconditioner at the
 // current point for damping λ: dst = P⁻¹ r, both in params.Vector's flat
-// order.
-func (h *HF) kronecker(lambda float64) func(dst, r []float64) {
-	p := h.P
+// order; and the blocks it leaves unpreconditioned, and why.
+func (h *HF) kronecker(lambda float64) (func(dst, r []float64), []BlockFallback) {
+	p := h.p
 	type blockInv struct {
 		off, k, n int
 		a, g      *mat.Cholesky
 	}
 	var blocks []blockInv
+	var fall []BlockFallback
 	for l := 0; l < p.Blocks(); l++ {
 		c, err := p.Block(l).Curvature()
 		if err != nil {
+			fall = append(fall, BlockFallback{Block: l, Weight: p.Block(l).Name(), Reason: "unpreconditioned: " + err.Error(), Err: err})
 			continue
 		}
 		bsz, k := c.Rows.Dims()
@@ -323,6 +329,7 @@ func (h *HF) kronecker(lambda float64) func(dst, r []float64) {
 		}
 		ta, tg := mat.Trace(&a)/float64(k), mat.Trace(g)/float64(n)
 		if !(ta > 0) || !(tg > 0) {
+			fall = append(fall, BlockFallback{Block: l, Weight: p.Block(l).Name(), Reason: "unpreconditioned: a Kronecker factor has no positive mean eigenvalue"})
 			continue
 		}
 		pi := math.Sqrt(ta / tg)
@@ -335,6 +342,7 @@ func (h *HF) kronecker(lambda float64) func(dst, r []float64) {
 		}
 		var ca, cg mat.Cholesky
 		if !ca.Factorize(&a) || !cg.Factorize(g) {
+			fall = append(fall, BlockFallback{Block: l, Weight: p.Block(l).Name(), Reason: "unpreconditioned: a damped Kronecker factor is not positive definite"})
 			continue
 		}
 		blocks = append(blocks, blockInv{off: p.Layout().Offset(p.Layout().BlockWeights(l)[0]), k: k, n: n, a: &ca, g: &cg})
@@ -356,5 +364,5 @@ func (h *HF) kronecker(lambda float64) func(dst, r []float64) {
 				}
 			}
 		}
-	}
+	}, fall
 }

@@ -3,8 +3,6 @@ package solver
 import (
 	"fmt"
 	"math"
-	"strings"
-	"time"
 
 	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/hvp"
@@ -15,14 +13,14 @@ import (
 // KFACSettings configure KFAC; every zero value means the default beside
 // it.
 type KFACSettings struct {
-	// Damping λ: each factor gets √λ times its mean eigenvalue on its
+	// FactorDamping λ: each factor gets √λ times its mean eigenvalue on its
 	// diagonal, (A + √λ·tr A/n_A·I) ⊗ (DD + √λ·tr DD/n_D·I), so that the
 	// damping is relative and the unknown constant between A ⊗ DD and the
 	// Gauss–Newton matrix (hvp.Factors) does not matter (0: 1; on MNIST the
 	// loss after a pass is within 5% of the best from 0.3 to 30, README).
 	// NoDamping: the factors undamped, (A ⊗ DD)⁻¹ itself; a factor that is
 	// not positive definite is then an error naming its block.
-	Damping float64
+	FactorDamping float64
 	// Decay, in [0, 1), of the factors' moving averages across steps (0:
 	// 0.95; the first step takes its own factors).
 	Decay float64
@@ -30,7 +28,7 @@ type KFACSettings struct {
 	// damped factors (0: 10).
 	Refresh int
 	// MaxRadius, if positive, caps every step at MaxRadius·max(‖w‖, 1)
-	// (0: no cap).
+	// (0: no cap, the default).
 	MaxRadius float64
 	// AllowGradientFallback lets a step in which every block takes the
 	// plain gradient −g_l (no block has Kronecker factors: e.g. weight
@@ -39,41 +37,19 @@ type KFACSettings struct {
 	// step length. Without it such a step is an *errs.ConditionError that
 	// names every block and why, returned before anything moves. Some
 	// blocks falling back while others do not is never an error: the
-	// record names them (KFACRecord.Fallbacks).
+	// record names them (Step.Fallbacks). false: the error.
 	AllowGradientFallback bool
 }
 
-// KFACFallback is a block that took the plain gradient −g_l instead of
-// its Kronecker-factored direction, and why.
-type KFACFallback struct {
-	Block  int
-	Weight string // the block's weights, as hvp.Block.Name
-	// Err says why, as the typed error of package errs that decided it:
-	// mostly the block's per-sample route's (a weight used twice, as
-	// weight decay does; no layer h·W; a loss that is not row-separable),
-	// which hvp.Kronecker needs for the factors.
-	Err error
-}
-
-func (f KFACFallback) String() string {
-	return fmt.Sprintf("block %d (%s): %v", f.Block, f.Weight, f.Err)
-}
-
-// KFACRecord records one KFAC step.
-type KFACRecord struct {
-	Step  int
-	Loss  float64 // before the step, on the inputs as bound
-	Alpha float64 // the step along the preconditioned direction
+// KFACDetail is Step.Detail of KFAC (the step length α is
+// Step.StepSize).
+type KFACDetail struct {
 	Model float64 // the exact quadratic model's change at the step (< 0)
-	// Gradient counts the blocks that took the plain gradient; Fallbacks
-	// names them and says why.
-	Gradient  int
-	Fallbacks []KFACFallback
 	// Note is empty, or says where the step departs from the
-	// Kronecker-factored one: why no step was taken (Alpha 0, the weights
-	// unchanged), or that the whole direction was replaced by −g.
-	Note     string
-	Duration time.Duration
+	// Kronecker-factored one: why no step was taken (StepSize 0, the
+	// weights unchanged), or that the whole direction was replaced by −g
+	// (then also a Step.Fallbacks entry of Block −1).
+	Note string
 }
 
 // KFAC is the Kronecker-factored natural-gradient method of Martens and
@@ -86,35 +62,35 @@ type KFACRecord struct {
 // approximation of the curvature (with the data's targets bound, of the
 // empirical Fisher), only the step length uses the exact G.
 type KFAC struct {
-	P        *hvp.Problem
-	Settings KFACSettings
-	Steps    int
-	a, dd    []*mat.SymDense // moving averages, per block
-	ca, cd   []*mat.Cholesky // the damped factors, factorised
-	why      map[int]error   // why a block has no factors (the graph's structure: found once)
+	meter
+	s      KFACSettings // with defaults
+	steps  int
+	a, dd  []*mat.SymDense // moving averages, per block
+	ca, cd []*mat.Cholesky // the damped factors, factorised
+	why    map[int]error   // why a block has no factors (the graph's structure: found once)
 }
 
-// NewKFAC returns a KFAC on p's weights (settings nil: the defaults).
-func NewKFAC(p *hvp.Problem, settings *KFACSettings) *KFAC {
-	k := &KFAC{P: p}
+// NewKFAC returns a KFAC on p's weights (settings nil: the defaults), or
+// the first invalid setting as an *errs.ArgumentError naming it.
+func NewKFAC(p *hvp.Problem, settings *KFACSettings) (*KFAC, error) {
+	var s KFACSettings
 	if settings != nil {
-		k.Settings = *settings
+		s = *settings
 	}
-	return k
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	return &KFAC{meter: newMeter(p), s: s.withDefaults()}, nil
 }
 
-// settings returns k's settings validated and with their defaults, the
-// damping as λ (0 with NoDamping).
-func (k *KFAC) settings() (KFACSettings, error) {
-	s := k.Settings
-	if err := s.Validate(); err != nil {
-		return s, err
-	}
-	switch s.Damping {
+// withDefaults returns s with its defaults, the damping as λ (0 with
+// NoDamping).
+func (s KFACSettings) withDefaults() KFACSettings {
+	switch s.FactorDamping {
 	case 0:
-		s.Damping = 1
+		s.FactorDamping = 1
 	case NoDamping:
-		s.Damping = 0
+		s.FactorDamping = 0
 	}
 	if s.Decay == 0 {
 		s.Decay = 0.95
@@ -122,53 +98,54 @@ func (k *KFAC) settings() (KFACSettings, error) {
 	if s.Refresh == 0 {
 		s.Refresh = 10
 	}
-	return s, nil
+	return s
 }
 
-// Iterate takes one step on the inputs as bound and binds the new weights.
-func (k *KFAC) Iterate() (rec *KFACRecord, err error) {
-	defer errs.Recover("solver.KFAC.Iterate", &err)
-	t0 := time.Now()
-	s, err := k.settings()
+// Name is the registry's name, "kfac".
+func (k *KFAC) Name() string { return "kfac" }
+
+// Step takes one step on the inputs as bound and binds the new weights
+// (Detail: *KFACDetail). Its LossAfter is NaN when it moves: KFAC does
+// not evaluate the loss after its step (its length comes from the model,
+// Detail.Model), and measuring it would add a forward pass to its Cost.
+func (k *KFAC) Step() (rec *Step, err error) {
+	defer errs.Recover("solver.KFAC.Step", &err)
+	st, err := k.start()
 	if err != nil {
 		return nil, err
 	}
-	p := k.P
+	s, p := k.s, k.p
 	kf, err := p.Kronecker()
 	if err != nil {
 		return nil, err
 	}
 	loss, g, fs := kf.Loss, kf.Grad, kf.Factors
-	rec = &KFACRecord{Step: k.Steps, Loss: loss, Fallbacks: k.fallbacks(fs, g)}
-	rec.Gradient = len(rec.Fallbacks)
-	if rec.Gradient == p.Blocks() && !s.AllowGradientFallback {
-		why := make([]string, len(rec.Fallbacks))
-		for i, f := range rec.Fallbacks {
-			why[i] = f.String()
-		}
+	det := &KFACDetail{}
+	rec = &Step{Iter: k.steps, LossBefore: loss, LossAfter: loss, Fallbacks: k.fallbacks(fs, g), Detail: det}
+	if len(rec.Fallbacks) == p.Blocks() && !s.AllowGradientFallback {
 		return nil, &errs.ConditionError{Block: -1, Reason: fmt.Sprintf("KFAC: every block would take the plain gradient, none has "+
 			"Kronecker factors — %s; set KFACSettings.AllowGradientFallback to run gradient descent with the exact Gauss–Newton step length",
-			strings.Join(why, "; "))}
+			joinReasons(rec.Fallbacks))}
 	}
 	if err := k.update(fs, s); err != nil {
 		return nil, err
 	}
-	k.Steps++
+	k.steps++
 	d, err := k.direction(g, rec.Fallbacks)
 	if err != nil {
 		return nil, err
 	}
 	gd := g.Dot(d)
 	if !(gd < 0) { // not a descent direction (rounding at a stationary point): the gradient
-		rec.Note = fmt.Sprintf("the Kronecker-factored direction is not a descent direction (⟨g, d⟩ = %.3g): the plain gradient taken", gd)
+		det.Note = fmt.Sprintf("the Kronecker-factored direction is not a descent direction (⟨g, d⟩ = %.3g): the plain gradient taken", gd)
+		rec.Fallbacks = append(rec.Fallbacks, BlockFallback{Block: -1, Reason: det.Note})
 		d = g.Clone()
 		d.Scale(-1)
 		gd = -g.Dot(g)
 	}
 	if gd == 0 {
-		rec.Note = "no step: the gradient is zero"
-		rec.Duration = time.Since(t0)
-		return rec, nil
+		det.Note = "no step: the gradient is zero"
+		return st.finish(rec)
 	}
 	gdd, err := p.GGNv(d)
 	if err != nil {
@@ -176,28 +153,27 @@ func (k *KFAC) Iterate() (rec *KFACRecord, err error) {
 	}
 	curv := d.Dot(gdd)
 	if !(curv > 0) { // no minimum of the model along d: no step length
-		rec.Note = k.noCurvature(curv)
-		rec.Duration = time.Since(t0)
-		return rec, nil
+		det.Note = k.noCurvature(curv)
+		return st.finish(rec)
 	}
-	rec.Alpha = -gd / curv
+	alpha := -gd / curv
 	base, err := p.Current()
 	if err != nil {
 		return nil, err
 	}
 	if s.MaxRadius > 0 {
-		if limit := s.MaxRadius * math.Max(base.Norm(), 1); rec.Alpha*d.Norm() > limit {
-			rec.Alpha = limit / d.Norm()
+		if limit := s.MaxRadius * math.Max(base.Norm(), 1); alpha*d.Norm() > limit {
+			alpha = limit / d.Norm()
 		}
 	}
-	rec.Model = rec.Alpha*gd + 0.5*rec.Alpha*rec.Alpha*curv
+	det.Model = alpha*gd + 0.5*alpha*alpha*curv
 	ws := base.Clone()
-	ws.AddScaled(rec.Alpha, d)
+	ws.AddScaled(alpha, d)
 	if err := p.SetWeights(ws); err != nil {
 		return nil, err
 	}
-	rec.Duration = time.Since(t0)
-	return rec, nil
+	rec.StepSize, rec.LossAfter = alpha, math.NaN() // not measured: it would add a forward pass to the step
+	return st.finish(rec)
 }
 
 // update folds this step's factors into the moving averages and
@@ -207,7 +183,7 @@ func (k *KFAC) update(fs []*hvp.Factors, s KFACSettings) error {
 		k.a, k.dd = make([]*mat.SymDense, len(fs)), make([]*mat.SymDense, len(fs))
 		k.ca, k.cd = make([]*mat.Cholesky, len(fs)), make([]*mat.Cholesky, len(fs))
 	}
-	refresh := k.Steps%s.Refresh == 0
+	refresh := k.steps%s.Refresh == 0
 	for l, f := range fs {
 		if f == nil {
 			continue
@@ -222,17 +198,17 @@ func (k *KFAC) update(fs []*hvp.Factors, s KFACSettings) error {
 	if !refresh {
 		return nil
 	}
-	root := math.Sqrt(s.Damping)
+	root := math.Sqrt(s.FactorDamping)
 	for l := range fs {
 		if k.a[l] == nil {
 			continue
 		}
 		var reason string
 		if k.ca[l], reason = dampedCholesky(k.a[l], root); reason != "" {
-			return &errs.ConditionError{Block: l, Weight: k.P.Block(l).Name(), Reason: "input factor A: " + reason}
+			return &errs.ConditionError{Block: l, Weight: k.p.Block(l).Name(), Reason: "input factor A: " + reason}
 		}
 		if k.cd[l], reason = dampedCholesky(k.dd[l], root); reason != "" {
-			return &errs.ConditionError{Block: l, Weight: k.P.Block(l).Name(), Reason: "adjoint factor DD: " + reason}
+			return &errs.ConditionError{Block: l, Weight: k.p.Block(l).Name(), Reason: "adjoint factor DD: " + reason}
 		}
 	}
 	return nil
@@ -248,7 +224,7 @@ func dampedCholesky(m *mat.SymDense, c float64) (*mat.Cholesky, string) {
 		if ch.Factorize(m) {
 			return &ch, ""
 		}
-		return nil, fmt.Sprintf("the undamped %d×%d factor is not positive definite (KFACSettings.Damping = NoDamping); set a damping", n, n)
+		return nil, fmt.Sprintf("the undamped %d×%d factor is not positive definite (KFACSettings.FactorDamping = NoDamping); set a damping", n, n)
 	}
 	mean := mat.Trace(m) / float64(n)
 	if !(mean > 0) {
@@ -274,10 +250,10 @@ func dampedCholesky(m *mat.SymDense, c float64) (*mat.Cholesky, string) {
 // fallbacks returns the blocks that take the plain gradient this step,
 // and why: no factors (the per-sample route's error), or a weight that is
 // not the matrix the factors fit.
-func (k *KFAC) fallbacks(fs []*hvp.Factors, g *params.Vector) []KFACFallback {
-	p := k.P
+func (k *KFAC) fallbacks(fs []*hvp.Factors, g *params.Vector) []BlockFallback {
+	p := k.p
 	lay := g.Layout()
-	var out []KFACFallback
+	var out []BlockFallback
 	for l := range p.Blocks() {
 		var err error
 		ws := lay.BlockWeights(l)
@@ -295,7 +271,7 @@ func (k *KFAC) fallbacks(fs []*hvp.Factors, g *params.Vector) []KFACFallback {
 			}
 		}
 		if err != nil {
-			out = append(out, KFACFallback{Block: l, Weight: name, Err: err})
+			out = append(out, BlockFallback{Block: l, Weight: name, Reason: "plain gradient: " + err.Error(), Err: err})
 		}
 	}
 	return out
@@ -308,9 +284,9 @@ func (k *KFAC) noFactors(l int) error {
 	if err, ok := k.why[l]; ok {
 		return err
 	}
-	_, err := k.P.Block(l).Curvature()
+	_, err := k.p.Block(l).Curvature()
 	if err == nil {
-		err = &errs.ConditionError{Block: l, Weight: k.P.Block(l).Name(), Reason: "hvp.Kronecker gave the block no factors"}
+		err = &errs.ConditionError{Block: l, Weight: k.p.Block(l).Name(), Reason: "hvp.Kronecker gave the block no factors"}
 	}
 	if k.why == nil {
 		k.why = map[int]error{}
@@ -334,12 +310,12 @@ func (k *KFAC) noCurvature(curv float64) string {
 // direction returns −Ã⁻¹∇W̃D̃⁻¹ for every block with factors (W̃: the
 // weight and its bias as one matrix, the bias its last row), −g_l for the
 // blocks that fall back.
-func (k *KFAC) direction(g *params.Vector, fall []KFACFallback) (*params.Vector, error) {
-	p := k.P
+func (k *KFAC) direction(g *params.Vector, fall []BlockFallback) (*params.Vector, error) {
+	p := k.p
 	lay := g.Layout()
 	plain := map[int]bool{}
 	for _, f := range fall {
-		plain[f.Block] = true
+		plain[f.Block] = true // Block −1 is no block
 	}
 	d := params.New(lay)
 	for l := range p.Blocks() {

@@ -19,7 +19,7 @@ import (
 //
 // At major iteration t the direction is block l = t mod L's damped exact
 // Newton step, d = −u_l on that block and 0 elsewhere, with
-// u_l = (H_ll + λ·h̃ᵀh̃ ⊗ I)⁻¹ g_l (λ = Settings.Damping, 1e-3 by default;
+// u_l = (H_ll + λ·h̃ᵀh̃ ⊗ I)⁻¹ g_l (λ = Settings.LMDamping, 1e-3 by default, fixed;
 // the dense per-sample solve or CG where a block has no B-pass), or −g if
 // that is not a descent direction; the first step tried is 1. (The sum of
 // all blocks' steps, block-Jacobi Newton, needed 2000 iterations where
@@ -29,10 +29,10 @@ import (
 // last iterate a direction was computed at.
 type Method struct {
 	P            *hvp.Problem
-	Settings     NewtonSettings
+	Settings     DampedNewtonSettings
 	Linesearcher optimize.Linesearcher
 
-	newton *Newton
+	s      DampedNewtonSettings // with defaults
 	iter   int
 	ls     *optimize.LinesearchMethod
 	status optimize.Status
@@ -52,7 +52,7 @@ func (m *Method) Init(dim, tasks int) int {
 		ls = &optimize.Backtracking{}
 	}
 	m.ls = &optimize.LinesearchMethod{NextDirectioner: m, Linesearcher: ls}
-	m.newton = NewNewton(m.P, &m.Settings)
+	m.s = m.Settings.withDefaults()
 	return 1
 }
 
@@ -152,13 +152,11 @@ func (m *Method) direction(loc *optimize.Location, dir []float64) float64 {
 		return fallback()
 	}
 	g := params.FromFlat(p.Layout(), append([]float64(nil), loc.Gradient...))
-	s, err := m.newton.settings(true)
-	if err != nil { // Run validated them: not reached
-		return fallback()
-	}
+	s := m.s
 	l := m.iter % p.Blocks() // one block per major iteration, in turn
 	m.iter++
-	ul, _, err := m.newton.dampedDirection(l, g.Block(l), s.Damping, s)
+	f := fallbackSettings{kind: s.Fallback, cg: s.CG, learnRate: s.LearnRate, exactOnly: s.ExactOnly}
+	ul, _, err := dampedDirection(p, l, g.Block(l), s.LMDamping, s.Checks, f)
 	if err != nil {
 		return fallback()
 	}

@@ -45,18 +45,26 @@ func TestMaxRadiusCapsEveryStep(t *testing.T) {
 	// The last setting makes every damped candidate too short to change the
 	// loss in float64 (λ = 1e20, kept): the default then takes its gradient
 	// step, which the cap must bound too.
-	settings := []solver.NewtonSettings{
-		{Combine: solver.CombineBest}, {Combine: solver.CombineSubspace}, {Combine: solver.CombineSum}, {Combine: solver.CombineCyclic},
-		{Combine: solver.CombineBest, Damping: 1e20, FixedDamping: true},
+	type config struct {
+		name   string
+		damped *solver.DampedNewtonSettings // nil: a BlockNewton
+	}
+	configs := []config{
+		{"newton", &solver.DampedNewtonSettings{}}, {"newton-subspace", nil}, {"newton-sum", nil}, {"newton-cyclic", nil},
+		{"newton", &solver.DampedNewtonSettings{LMDamping: 1e20, FixedDamping: true}},
 	}
 	for si, spec := range specs {
 		for _, maxRadius := range []float64{0.02, 0.2} {
-			for _, s := range settings {
+			for _, c := range configs {
 				rng := rand.New(rand.NewPCG(uint64(si), 77))
 				p, m := minibatchStudent(t, uint64(40+si), spec)
-				s.MaxRadius = maxRadius
-				c := s.Combine
-				n := solver.NewNewton(p, &s)
+				var settings any = &solver.BlockNewtonSettings{MaxRadius: maxRadius}
+				if c.damped != nil {
+					s := *c.damped
+					s.MaxRadius = maxRadius
+					settings = &s
+				}
+				n := newOpt(t, c.name, p, settings)
 				taken, kinds := 0, map[string]int{}
 				for step := 0; step < 25; step++ {
 					newBatch(t, rng, m, spec)
@@ -64,7 +72,7 @@ func TestMaxRadiusCapsEveryStep(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					rec, err := n.Iterate()
+					rec, det, err := newtonStep(n)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -76,21 +84,25 @@ func TestMaxRadiusCapsEveryStep(t *testing.T) {
 					if length > 0 {
 						taken++
 					}
-					if c == solver.CombineBest {
-						kinds[strings.Fields(rec.Combined + " ")[0]]++
+					if c.damped != nil {
+						kinds[strings.Fields(det.Combined + " ")[0]]++
 					}
 					// The cap, from the weights before the step; 1e-9
 					// relative covers the rounding of w + d (ε·‖w‖ ≪ 1e-9·cap).
 					limit := maxRadius * math.Max(w0.Norm(), 1)
 					if length > limit*(1+1e-9) {
-						t.Errorf("spec %d, combine %d, MaxRadius %g, step %d (%s): |Δw| %.4g > cap %.4g", si, c, maxRadius, step, rec.Combined, length, limit)
+						t.Errorf("spec %d, %s, MaxRadius %g, step %d (%s): |Δw| %.4g > cap %.4g", si, c.name, maxRadius, step, det.Combined, length, limit)
+					}
+					// Step.Norm is that length (the same subtraction, in another order).
+					if math.Abs(rec.Norm-length) > 1e-12*math.Max(length, 1) {
+						t.Errorf("spec %d, %s, step %d: Step.Norm %.6g, measured |Δw| %.6g", si, c.name, step, rec.Norm, length)
 					}
 				}
-				if c == solver.CombineBest {
-					t.Logf("spec %d, MaxRadius %g, damping %g: candidates taken %v", si, maxRadius, s.Damping, kinds)
+				if c.damped != nil {
+					t.Logf("spec %d, MaxRadius %g, damping %g: candidates taken %v", si, maxRadius, c.damped.LMDamping, kinds)
 				}
 				if taken == 0 {
-					t.Errorf("spec %d, combine %d, MaxRadius %g: no step taken in 25", si, c, maxRadius)
+					t.Errorf("spec %d, %s, MaxRadius %g: no step taken in 25", si, c.name, maxRadius)
 				}
 			}
 		}

@@ -1,20 +1,22 @@
 package solver
 
 import (
-	"fmt"
 	"math"
 
 	"github.com/newtonia/newtonia/errs"
+	"github.com/newtonia/newtonia/hvp"
 )
 
-// NoDamping, given as any damping of this package's settings
-// (NewtonSettings.Damping and its synonym Checks.Damping,
-// NewtonSettings.CG.Damping, HFSettings.Damping, KFACSettings.Damping,
-// CGOptions.Damping), turns that damping off: the computation is undamped,
-// λ = 0 at every step and never adapted. Zero keeps its meaning of "the
-// default", which for some fields is a damping > 0 (each field says).
-// Every other negative, NaN or infinite damping is an *errs.ArgumentError.
-// (Its value, the most negative float64, is no damping anyone means.)
+// NoDamping, given as any damping field of this package's settings
+// (DampedNewtonSettings.LMDamping, BlockNewtonSettings.LMDamping,
+// HFSettings.Tikhonov, KFACSettings.FactorDamping, CGOptions.Tikhonov and
+// the CG fallbacks' CG.Tikhonov), turns that damping off: the computation
+// is undamped, λ = 0 at every step and never adapted. Zero keeps its
+// meaning of "the default", which for some fields is a damping > 0 (each
+// field says). Every other negative, NaN or infinite damping is an
+// *errs.ArgumentError. NoDamping is kept as one named "off" rather than a
+// per-field switch so that a damping is one number everywhere; its value,
+// the most negative float64, is no damping anyone means.
 const NoDamping = -math.MaxFloat64
 
 // dampingErr checks a damping field: 0 (the default), NoDamping, or a
@@ -62,47 +64,77 @@ func firstErr(es ...error) error {
 	return nil
 }
 
-// Validate reports the first setting outside its domain as an
-// *errs.ArgumentError naming the field; Newton.Iterate and Method call it.
-func (s NewtonSettings) Validate() error {
-	if err := firstErr(
-		dampingErr("NewtonSettings.Damping", s.Damping),
-		positiveErr("NewtonSettings.MaxStep", s.MaxStep),
-		fractionErr("NewtonSettings.Shrink", s.Shrink),
-		fractionErr("NewtonSettings.Armijo", s.Armijo),
-		countErr("NewtonSettings.MaxBacktracks", s.MaxBacktracks),
-		positiveErr("NewtonSettings.Radius", s.Radius),
-		positiveErr("NewtonSettings.LearnRate", s.LearnRate),
-		s.CG.validate("NewtonSettings.CG."),
-		positiveErr("NewtonSettings.Checks.Tol", s.Checks.Tol),
-		dampingErr("NewtonSettings.Checks.Damping", s.Checks.Damping),
-	); err != nil {
-		return err
-	}
+// checksErr checks the hvp.Options of a Newton method's settings.
+func checksErr(prefix string, o hvp.Options) error {
 	switch {
-	case s.Combine < CombineBest || s.Combine > CombineCyclic:
-		return &errs.ArgumentError{What: "NewtonSettings.Combine", Value: s.Combine, Reason: "want CombineBest, CombineSubspace, CombineSum or CombineCyclic"}
-	case s.Fallback < FallbackCG || s.Fallback > FallbackGradient:
-		return &errs.ArgumentError{What: "NewtonSettings.Fallback", Value: s.Fallback, Reason: "want FallbackCG or FallbackGradient"}
-	case !(s.MaxRadius >= 0): // +Inf: no cap
-		return &errs.ArgumentError{What: "NewtonSettings.MaxRadius", Value: s.MaxRadius, Reason: "want a radius > 0 (0: the default)"}
-	case s.Checks.MaxCond != 0 && !(s.Checks.MaxCond >= 1):
-		return &errs.ArgumentError{What: "NewtonSettings.Checks.MaxCond", Value: s.Checks.MaxCond, Reason: "want a condition limit ≥ 1 (0: the default)"}
-	case s.Damping != 0 && s.Checks.Damping != 0 && s.Damping != s.Checks.Damping:
-		return &errs.ArgumentError{What: "NewtonSettings.Checks.Damping", Value: s.Checks.Damping,
-			Reason: fmt.Sprintf("differs from NewtonSettings.Damping = %g: Checks.Damping is its synonym, set one of them", s.Damping)}
+	case o.Tol != 0 && !(o.Tol > 0) || math.IsInf(o.Tol, 0):
+		return &errs.ArgumentError{What: prefix + "Checks.Tol", Value: o.Tol, Reason: "want a finite value > 0 (0: the default)"}
+	case o.MaxCond != 0 && !(o.MaxCond >= 1):
+		return &errs.ArgumentError{What: prefix + "Checks.MaxCond", Value: o.MaxCond, Reason: "want a condition limit ≥ 1 (0: the default)"}
+	case o.Damping != 0:
+		return &errs.ArgumentError{What: prefix + "Checks.Damping", Value: o.Damping, Reason: "set " + prefix + "LMDamping: it is the damping of the block steps"}
+	}
+	return nil
+}
+
+func fallbackErr(what string, f Fallback) error {
+	if f < FallbackCG || f > FallbackGradient {
+		return &errs.ArgumentError{What: what, Value: f, Reason: "want FallbackCG or FallbackGradient"}
+	}
+	return nil
+}
+
+func maxRadiusErr(what string, r float64) error {
+	if !(r >= 0) { // +Inf: no cap
+		return &errs.ArgumentError{What: what, Value: r, Reason: "want a radius > 0 (0: the default)"}
 	}
 	return nil
 }
 
 // Validate reports the first setting outside its domain as an
-// *errs.ArgumentError naming the field; HF.Iterate calls it.
+// *errs.ArgumentError naming the field; NewDampedNewton, New and Method
+// call it.
+func (s DampedNewtonSettings) Validate() error {
+	const p = "DampedNewtonSettings."
+	return firstErr(
+		dampingErr(p+"LMDamping", s.LMDamping),
+		positiveErr(p+"Radius", s.Radius),
+		maxRadiusErr(p+"MaxRadius", s.MaxRadius),
+		s.LineSearch.validate(p+"LineSearch."),
+		fallbackErr(p+"Fallback", s.Fallback),
+		s.CG.validate(p+"CG."),
+		positiveErr(p+"LearnRate", s.LearnRate),
+		checksErr(p, s.Checks),
+	)
+}
+
+// Validate reports the first setting outside its domain as an
+// *errs.ArgumentError naming the field; NewBlockNewton and New call it.
+func (s BlockNewtonSettings) Validate() error {
+	const p = "BlockNewtonSettings."
+	if s.Combine < CombineSubspace || s.Combine > CombineCyclic {
+		return &errs.ArgumentError{What: p + "Combine", Value: s.Combine, Reason: "want CombineSubspace, CombineSum or CombineCyclic"}
+	}
+	return firstErr(
+		dampingErr(p+"LMDamping", s.LMDamping),
+		positiveErr(p+"MaxStep", s.MaxStep),
+		positiveErr(p+"Radius", s.Radius),
+		maxRadiusErr(p+"MaxRadius", s.MaxRadius),
+		s.LineSearch.validate(p+"LineSearch."),
+		fallbackErr(p+"Fallback", s.Fallback),
+		s.CG.validate(p+"CG."),
+		positiveErr(p+"LearnRate", s.LearnRate),
+		checksErr(p, s.Checks),
+	)
+}
+
+// Validate reports the first setting outside its domain as an
+// *errs.ArgumentError naming the field; NewHF and New call it.
 func (s HFSettings) Validate() error {
 	if err := firstErr(
-		dampingErr("HFSettings.Damping", s.Damping),
+		dampingErr("HFSettings.Tikhonov", s.Tikhonov),
 		countErr("HFSettings.MaxCG", s.MaxCG),
-		fractionErr("HFSettings.Armijo", s.Armijo),
-		countErr("HFSettings.MaxBacktracks", s.MaxBacktracks),
+		s.LineSearch.validate("HFSettings.LineSearch."),
 	); err != nil {
 		return err
 	}
@@ -113,10 +145,10 @@ func (s HFSettings) Validate() error {
 }
 
 // Validate reports the first setting outside its domain as an
-// *errs.ArgumentError naming the field; KFAC.Iterate calls it.
+// *errs.ArgumentError naming the field; NewKFAC and New call it.
 func (s KFACSettings) Validate() error {
 	if err := firstErr(
-		dampingErr("KFACSettings.Damping", s.Damping),
+		dampingErr("KFACSettings.FactorDamping", s.FactorDamping),
 		countErr("KFACSettings.Refresh", s.Refresh),
 	); err != nil {
 		return err
@@ -136,8 +168,8 @@ func (o CGOptions) Validate() error { return o.validate("CGOptions.") }
 
 func (o CGOptions) validate(prefix string) error {
 	switch {
-	case o.Damping != NoDamping && !(o.Damping >= 0) || math.IsInf(o.Damping, 0):
-		return &errs.ArgumentError{What: prefix + "Damping", Value: o.Damping, Reason: "want a finite λ ≥ 0, or solver.NoDamping for none"}
+	case o.Tikhonov != NoDamping && !(o.Tikhonov >= 0) || math.IsInf(o.Tikhonov, 0):
+		return &errs.ArgumentError{What: prefix + "Tikhonov", Value: o.Tikhonov, Reason: "want a finite λ ≥ 0, or solver.NoDamping for none"}
 	case o.Tol != 0 && !(o.Tol > 0) || math.IsInf(o.Tol, 0):
 		return &errs.ArgumentError{What: prefix + "Tol", Value: o.Tol, Reason: "want a finite tolerance > 0 (0: the default)"}
 	case o.MaxIter < 0:
@@ -148,10 +180,10 @@ func (o CGOptions) validate(prefix string) error {
 	return nil
 }
 
-// cgDamping is the λ a CGOptions.Damping stands for (NoDamping: 0).
-func cgDamping(o *CGOptions) float64 {
-	if o == nil || o.Damping == NoDamping {
+// cgTikhonov is the λ a CGOptions.Tikhonov stands for (NoDamping: 0).
+func cgTikhonov(o *CGOptions) float64 {
+	if o == nil || o.Tikhonov == NoDamping {
 		return 0
 	}
-	return o.Damping
+	return o.Tikhonov
 }

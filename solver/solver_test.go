@@ -25,19 +25,22 @@ func TestNewtonDecreasesLoss(t *testing.T) {
 	rng := rand.New(rand.NewPCG(30, 30))
 	for i, shape := range [][]int{{4, 4, 4}, {6, 6, 6, 6}, {8, 6, 4}, {5, 5, 3}} {
 		_, p := testnet.MLP(t, rng, shape[0], shape[0], shape[1:], testnet.Leaky())
-		s := solver.NewNewton(p, &solver.NewtonSettings{Combine: solver.Combine(i % 4)})
+		name := []string{"newton", "newton-subspace", "newton-sum", "newton-cyclic"}[i%4]
+		s := newOpt(t, name, p, nil)
 		prev := math.Inf(1)
+		fallbacks := 0
 		for i := 0; i < 5; i++ {
-			rec, err := s.Iterate()
+			rec, err := s.Step()
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !(rec.NewLoss <= rec.Loss) || rec.Loss > prev {
-				t.Errorf("%v step %d: loss %.6g → %.6g (previous %.6g)", shape, i, rec.Loss, rec.NewLoss, prev)
+			if !(rec.LossAfter <= rec.LossBefore) || rec.LossBefore > prev {
+				t.Errorf("%v %s step %d: loss %.6g → %.6g (previous %.6g)", shape, name, i, rec.LossBefore, rec.LossAfter, prev)
 			}
-			prev = rec.NewLoss
+			prev = rec.LossAfter
+			fallbacks += len(rec.Fallbacks)
 		}
-		t.Logf("%v: loss after 5 steps %.3g, fallbacks %d", shape, prev, s.Fallbacks)
+		t.Logf("%v %s: loss after 5 steps %.3g, fallbacks %d", shape, name, prev, fallbacks)
 	}
 }
 
@@ -66,12 +69,11 @@ func TestNewtonMatchesDenseStep(t *testing.T) {
 		before[k] = w.Value().(*tensor.Dense)
 	}
 	// CombineSum without a trust-radius cap: the step is −t·(u_1, …, u_L).
-	s := solver.NewNewton(p, &solver.NewtonSettings{Combine: solver.CombineSum, Radius: 1e6})
-	rec, err := s.Iterate()
+	rec, err := newOpt(t, "newton-sum", p, &solver.BlockNewtonSettings{Radius: 1e6}).Step()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec.StepSize == 0 || rec.Fallbacks != 0 {
+	if rec.StepSize == 0 || len(rec.Fallbacks) != 0 {
 		t.Fatalf("step %+v", rec)
 	}
 	for l, w := range m.Weights {
@@ -92,41 +94,39 @@ func TestNewtonMatchesDenseStep(t *testing.T) {
 func TestNewtonFallback(t *testing.T) {
 	rng := rand.New(rand.NewPCG(32, 32))
 	_, p := testnet.MLP(t, rng, 8, 3, []int{3, 3}, testnet.Leaky())
-	sb := solver.NewNewton(p, nil)
-	rec, err := sb.Iterate()
+	rec, det, err := newtonStep(newOpt(t, "newton", p, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec.Fallbacks == 0 || !strings.Contains(rec.Blocks[0].Replaced, "dense per-sample solve") || !(rec.NewLoss < rec.Loss) {
+	if len(rec.Fallbacks) == 0 || !strings.Contains(det.Blocks[0].Replaced, "dense per-sample solve") || !(rec.LossAfter < rec.LossBefore) {
 		t.Fatalf("default: %+v", rec)
 	}
-	s := solver.NewNewton(p, &solver.NewtonSettings{Combine: solver.CombineSubspace})
-	rec, err = s.Iterate()
+	rec, det, err = newtonStep(newOpt(t, "newton-subspace", p, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec.Fallbacks == 0 || s.Fallbacks != rec.Fallbacks {
+	// Step.Fallbacks names every block replaced, with BlockStep.Replaced as its reason.
+	if len(rec.Fallbacks) == 0 || rec.Fallbacks[0].Block != 0 || rec.Fallbacks[0].Reason != det.Blocks[0].Replaced || rec.Fallbacks[0].Weight != p.Block(0).Name() {
 		t.Fatalf("no fallback counted: %+v", rec)
 	}
-	b := rec.Blocks[0]
+	b := det.Blocks[0]
 	if b.Direction != solver.DirectionCG || !strings.Contains(b.Replaced, "refused") || !(b.Slope > 0) {
 		t.Errorf("block 0: %+v", b)
 	}
-	if !(rec.NewLoss < rec.Loss) {
-		t.Errorf("loss %.6g → %.6g", rec.Loss, rec.NewLoss)
+	if !(rec.LossAfter < rec.LossBefore) {
+		t.Errorf("loss %.6g → %.6g", rec.LossBefore, rec.LossAfter)
 	}
 	// With the gradient fallback the step is a gradient step on that block.
-	s2 := solver.NewNewton(p, &solver.NewtonSettings{Combine: solver.CombineSubspace, Fallback: solver.FallbackGradient})
-	rec, err = s2.Iterate()
+	_, det, err = newtonStep(newOpt(t, "newton-subspace", p, &solver.BlockNewtonSettings{Fallback: solver.FallbackGradient}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(rec.Blocks[0].Replaced, "gradient step") {
-		t.Errorf("gradient fallback: %+v", rec.Blocks[0])
+	if !strings.Contains(det.Blocks[0].Replaced, "gradient step") {
+		t.Errorf("gradient fallback: %+v", det.Blocks[0])
 	}
 }
 
-// Newton as a gorgonia.Solver writes the new weights into the model.
+// DampedNewton as a gorgonia.Solver (AsSolver) writes the new weights into the model.
 func TestNewtonAsGorgoniaSolver(t *testing.T) {
 	rng := rand.New(rand.NewPCG(33, 33))
 	m, p := testnet.Square(t, rng, 2, 4)
@@ -140,7 +140,7 @@ func TestNewtonAsGorgoniaSolver(t *testing.T) {
 		t.Fatal(err)
 	}
 	before, _ := p.LossAt(nil)
-	if err := solver.NewNewton(p, nil).Step(model); err != nil {
+	if err := solver.AsSolver(newOpt(t, "newton", p, nil), p).Step(model); err != nil {
 		t.Fatal(err)
 	}
 	after, _ := p.LossAt(nil)
@@ -227,7 +227,7 @@ func TestCGFullHessian(t *testing.T) {
 	var eig mat.EigenSym
 	eig.Factorize(mat.NewSymDense(n, testnet.Symmetrize(h).RawMatrix().Data), false)
 	lambda := math.Max(0, -eig.Values(nil)[0]) + 1
-	u, stats, err := solver.InvHvCGFull(p, v, &solver.CGOptions{Damping: lambda, Tol: 1e-12})
+	u, stats, err := solver.InvHvCGFull(p, v, &solver.CGOptions{Tikhonov: lambda, Tol: 1e-12})
 	if err != nil || !stats.Converged {
 		t.Fatalf("%v %+v", err, stats)
 	}
@@ -287,7 +287,7 @@ func TestCGCaps(t *testing.T) {
 	if calls != 5 || res.CG.Iterations != 5 || !errors.Is(err, errs.ErrLimit) {
 		t.Errorf("progress: %d calls, %+v, %v", calls, res.CG, err)
 	}
-	for _, bad := range []*solver.CGOptions{{Tol: -1}, {MaxIter: -5}, {Damping: math.NaN()}, {Damping: -1}, {MaxTime: -1}} {
+	for _, bad := range []*solver.CGOptions{{Tol: -1}, {MaxIter: -5}, {Tikhonov: math.NaN()}, {Tikhonov: -1}, {MaxTime: -1}} {
 		if _, err := solver.InvHvCG(p, 0, v.Block(0), bad); !errors.Is(err, errs.ErrArgument) {
 			t.Errorf("%+v: %v, want ErrArgument", *bad, err)
 		}

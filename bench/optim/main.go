@@ -5,19 +5,26 @@
 // method runs until the relative loss L/L₀ reaches the target, or its cap
 // of time or gradient-equivalents. It reports, per shape and method, the
 // gradient-equivalents (wall time divided by the time of one gradient at
-// that shape, measured first) and seconds to reach 1e-8 and 1e-12:
+// that shape, measured first), the data processed (solver.Step.Cost over
+// the batch: gradients, losses and curvature products in
+// gradient-equivalents, the same units for every method) and seconds to
+// reach 1e-8 and 1e-12:
 //
 //	go run ./bench/optim -out docs/optim        # table on stdout, optim.csv, optim.png
 //
-// Methods: newton (solver.Newton's default: damped exact block steps, the
-// best of each block alone and their sum, LM damping), cyclic and subspace
-// (its other combinations), hf (Hessian-free: CG on the exact Gauss–Newton
-// products), gonum's lbfgs and bfgs, and Gorgonia's adam.
+// Methods, built by solver.New from the registry: newton
+// (solver.DampedNewton: damped exact block steps, the best of each block
+// alone and their sum, LM damping), newton-cyclic and newton-subspace
+// (solver.BlockNewton), hf-ggn and hf-kron (solver.HF: CG on the exact
+// Gauss–Newton products, unpreconditioned or Kronecker-preconditioned),
+// gonum's lbfgs and bfgs (one step: one major iteration), and Gorgonia's
+// adam.
 package main
 
 import (
 	"bytes"
 	"encoding/csv"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -30,12 +37,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/graph"
 	"github.com/newtonia/newtonia/hvp"
 	"github.com/newtonia/newtonia/nets"
 	"github.com/newtonia/newtonia/ops"
 	"github.com/newtonia/newtonia/solver"
-	"gonum.org/v1/gonum/optimize"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -68,7 +75,7 @@ var shapes = []shape{
 	{"leaky 16 + biases, B 256", 256, 16, []nets.Layer{layer(16, leaky, true), layer(16, leaky, true), layer(16, id, true)}},
 }
 
-var methods = []string{"newton", "cyclic", "subspace", "hf", "hf-kron", "lbfgs", "bfgs", "adam"}
+var methods = []string{"newton", "newton-cyclic", "newton-subspace", "hf-ggn", "hf-kron", "lbfgs", "bfgs", "adam"}
 
 // targets are the relative losses timed.
 var targets = []float64{1e-8, 1e-12}
@@ -151,6 +158,7 @@ func main() {
 // point is one observation of a run.
 type point struct {
 	grads, seconds, rel float64
+	passes              float64 // data processed, in gradients over the batch (solver.Step.Cost / B); not in the CSV
 }
 
 type run struct {
@@ -224,17 +232,18 @@ func runOne(sh shape, method string, seed uint64, maxTime time.Duration, maxGrad
 	}
 	r := &run{shape: sh.name, method: method, gradTime: gt, reached: map[float64]point{}}
 	t0 := time.Now()
+	var cost int64 // solver.Step.Cost, summed
 	// observe records the loss l; it reports whether to stop.
 	observe := func(l float64) bool {
 		el := time.Since(t0)
-		pt := point{grads: float64(el) / float64(gt), seconds: el.Seconds(), rel: l / l0}
+		pt := point{grads: float64(el) / float64(gt), seconds: el.Seconds(), rel: l / l0, passes: float64(cost) / float64(sh.batch)}
 		r.curve = append(r.curve, pt)
 		for _, tg := range targets {
 			if _, ok := r.reached[tg]; !ok && pt.rel <= tg {
 				r.reached[tg] = pt
 			}
 		}
-		log.update(fmt.Sprintf("%-34s %-8s %8.0f grads %6.1fs  L/L₀ %.3g", sh.name, method, pt.grads, pt.seconds, pt.rel))
+		log.update(fmt.Sprintf("%-34s %-15s %8.0f grads %6.1fs  L/L₀ %.3g", sh.name, method, pt.grads, pt.seconds, pt.rel))
 		switch {
 		case pt.rel <= targets[len(targets)-1]:
 			r.stop = "target"
@@ -248,90 +257,51 @@ func runOne(sh shape, method string, seed uint64, maxTime time.Duration, maxGrad
 		return r.stop != ""
 	}
 	observe(l0)
-	switch method {
-	case "newton", "cyclic", "subspace":
-		c := map[string]solver.Combine{"newton": solver.CombineBest, "cyclic": solver.CombineCyclic, "subspace": solver.CombineSubspace}[method]
-		nt := solver.NewNewton(p, &solver.NewtonSettings{Combine: c})
-		stall := 0
-		for {
-			rec, err := nt.Iterate()
-			if err != nil {
-				return r, err
-			}
-			if rec.NewLoss >= rec.Loss {
-				stall++
-			} else {
-				stall = 0
-			}
-			if verbose {
-				fmt.Fprintf(os.Stderr, "  step %d: %s λ %.2g ρ %.3g loss %.3g → %.3g, fallbacks %d %v\n", rec.Step, rec.Combined, rec.Damping, rec.Rho, rec.Loss, rec.NewLoss, rec.Fallbacks, kinds(rec.Blocks))
-			}
-			if observe(rec.NewLoss) {
-				break
-			}
-			if stall > 50 {
-				r.stop = "stalled"
-				break
-			}
+	o, err := solver.New(method, p, settings[method])
+	if err != nil {
+		return r, err
+	}
+	stall := 0
+	for {
+		rec, err := o.Step()
+		var ce *errs.ConditionError
+		if strings.Contains(method, "bfgs") && errors.As(err, &ce) { // gonum's line search gave up: the run ends there
+			r.stop = err.Error()
+			break
 		}
-	case "hf", "hf-kron":
-		hf := solver.NewHF(p, &solver.HFSettings{Kronecker: method == "hf-kron"})
-		for {
-			rec, err := hf.Iterate()
-			if err != nil {
-				return r, err
-			}
-			if observe(rec.NewLoss) {
-				break
-			}
-		}
-	case "lbfgs", "bfgs":
-		var perr error
-		prob := solver.Problem(p, &perr)
-		f := prob.Func
-		prob.Func = func(x []float64) float64 { return f(x) }
-		ws, err := p.Current()
 		if err != nil {
 			return r, err
 		}
-		var m optimize.Method = &optimize.LBFGS{}
-		if method == "bfgs" {
-			m = &optimize.BFGS{}
+		cost += rec.Cost
+		if rec.LossAfter >= rec.LossBefore {
+			stall++
+		} else {
+			stall = 0
 		}
-		settings := &optimize.Settings{
-			GradientThreshold: 1e-300,
-			Converger:         &optimize.FunctionConverge{Absolute: 0, Relative: 0, Iterations: math.MaxInt32},
-			Recorder:          recorder(func(loc *optimize.Location) bool { return observe(loc.F) }),
+		if d, ok := rec.Detail.(*solver.NewtonDetail); ok && verbose {
+			fmt.Fprintf(os.Stderr, "  step %d: %s λ %.2g ρ %.3g loss %.3g → %.3g, fallbacks %d %v\n", rec.Iter, d.Combined, d.Damping, d.Rho, rec.LossBefore, rec.LossAfter, len(rec.Fallbacks), kinds(d.Blocks))
 		}
-		_, err = optimize.Minimize(prob, append([]float64(nil), ws.Flat()...), settings, m)
-		if err != nil && r.stop == "" {
-			r.stop = "gonum: " + err.Error()
+		loss := rec.LossAfter
+		if math.IsNaN(loss) { // Gorgonia's solvers measure the loss before their step only
+			if rec.Iter == 0 {
+				continue
+			}
+			loss = rec.LossBefore
 		}
-		if perr != nil {
-			return r, perr
+		if observe(loss) {
+			break
 		}
-	case "adam":
-		adam := G.NewAdamSolver(G.WithLearnRate(3e-3))
-		for {
-			l, g, err := p.Gradient()
-			if err != nil {
-				return r, err
-			}
-			if observe(l) {
-				break
-			}
-			vgs, err := solver.ValueGrads(p, g)
-			if err != nil {
-				return r, err
-			}
-			if err := adam.Step(vgs); err != nil {
-				return r, err
-			}
+		if strings.HasPrefix(method, "newton") && stall > 50 {
+			r.stop = "stalled"
+			break
 		}
 	}
 	log.done()
 	return r, nil
 }
+
+// settings are the methods' settings other than the registry's defaults.
+var settings = map[string]any{"adam": &solver.GorgoniaSettings{LearnRate: 3e-3}}
 
 var verbose bool
 
@@ -347,33 +317,21 @@ func kinds(bs []solver.BlockStep) []string {
 	return out
 }
 
-// recorder stops a gonum run through the Recorder when stop says so.
-type recorder func(loc *optimize.Location) bool
-
-func (recorder) Init() error { return nil }
-func (f recorder) Record(loc *optimize.Location, op optimize.Operation, _ *optimize.Stats) error {
-	if op == optimize.MajorIteration && f(loc) {
-		return errStop
-	}
-	return nil
-}
-
-var errStop = fmt.Errorf("stopped by the benchmark")
-
 func table(w io.Writer, runs []*run) {
-	fmt.Fprintf(w, "%-34s %-9s %12s %9s %12s %9s %10s  %s\n", "shape", "method", "grads→1e-8", "s→1e-8", "grads→1e-12", "s→1e-12", "final L/L₀", "stop")
+	fmt.Fprintf(w, "%-34s %-15s %12s %9s %11s %12s %9s %11s %10s  %s\n", "shape", "method",
+		"grads→1e-8", "s→1e-8", "data→1e-8", "grads→1e-12", "s→1e-12", "data→1e-12", "final L/L₀", "stop")
 	for _, r := range runs {
-		cell := func(tg float64) (string, string) {
+		cell := func(tg float64) (string, string, string) {
 			pt, ok := r.reached[tg]
 			if !ok {
-				return "—", "—"
+				return "—", "—", "—"
 			}
-			return fmt.Sprintf("%.0f", pt.grads), fmt.Sprintf("%.2f", pt.seconds)
+			return fmt.Sprintf("%.0f", pt.grads), fmt.Sprintf("%.2f", pt.seconds), fmt.Sprintf("%.0f", pt.passes)
 		}
-		g8, s8 := cell(1e-8)
-		g12, s12 := cell(1e-12)
+		g8, s8, d8 := cell(1e-8)
+		g12, s12, d12 := cell(1e-12)
 		last := r.curve[len(r.curve)-1]
-		fmt.Fprintf(w, "%-34s %-9s %12s %9s %12s %9s %10.2g  %s\n", r.shape, r.method, g8, s8, g12, s12, last.rel, r.stop)
+		fmt.Fprintf(w, "%-34s %-15s %12s %9s %11s %12s %9s %11s %10.2g  %s\n", r.shape, r.method, g8, s8, d8, g12, s12, d12, last.rel, r.stop)
 	}
 }
 

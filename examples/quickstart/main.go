@@ -1,8 +1,7 @@
-// Command quickstart trains a classifier written with Gorgonia's own API (G.Grad,
-// a TapeMachine, Adam), then, in the lines marked "newtonia", takes exact
-// second-order quantities on the same graph beside the checks that make them
-// believable: Hv against central differences of G.Grad, the conditions report, a
-// damped H⁻¹v and its residual, a Newton step and the cost Gorgonia then computes.
+// Command quickstart trains a classifier written with Gorgonia's own API (G.Grad, a TapeMachine,
+// Adam), then, in the lines marked "newtonia", takes exact second-order quantities on the same graph
+// beside the checks that make them believable: Hv against central differences of G.Grad, the
+// conditions report, a damped H⁻¹v and its residual, a Newton step and Gorgonia's cost after it.
 //
 //	go run ./examples/quickstart [-float32]
 package main
@@ -98,10 +97,9 @@ func run(w io.Writer, dt tensor.Dtype, seed uint64) (*summary, error) {
 		return nil, err
 	}
 	fd, err := gradFD(p, vm, grads, v, 1e-3)
-	if err != nil {
+	if s.hvFD = params.RelDiff(hv, fd); err != nil {
 		return nil, err
 	}
-	s.hvFD = params.RelDiff(hv, fd)
 	fmt.Fprintf(w, "model: %v, %d samples, %d-%d-%d, tanh, softmax cross-entropy, 20 Adam steps\n\nHv (exact, R-pass): ‖Hv‖ = %.6g; against central differences of G.Grad (r = 1e-3): %.2g relative\n\nconditions report:\n%v\n",
 		dt, batch, in, hidden, classes, hv.Norm(), s.hvFD, p.Conditions()) // newtonia: the conditions report
 	if s.inv, err = p.Block(0).InvHv(v.Block(0), &hvp.Options{Damping: lambda}); err != nil { // newtonia
@@ -109,16 +107,17 @@ func run(w io.Writer, dt tensor.Dtype, seed uint64) (*summary, error) {
 	}
 	fmt.Fprintf(w, "H⁻¹v for block %s, λ = %g: %v by the %s route, certified %v, residual of the %v result %.2g\n", p.Block(0).Name(), lambda,
 		s.inv.Kind, s.inv.Method, s.inv.Certified, dt, max(s.inv.Residual, s.inv.RoundedResidual)) // RoundedResidual: float32's, after rounding (0 in float64)
-	rec, err := solver.NewNewton(p, &solver.NewtonSettings{Damping: lambda}).Iterate() // newtonia: one Newton step, into the weights
-	if err == nil {
-		err = vm.RunAll() // Gorgonia's own machine sees the new weights
-	}
+	opt, err := solver.New("newton", p, &solver.DampedNewtonSettings{LMDamping: lambda}) // newtonia: any of solver.Names()
 	if err != nil {
 		return nil, err
 	}
-	s.before, s.after, s.machineAfter, s.nodesThen = rec.Loss, rec.NewLoss, reflect.ValueOf(cost.Value().Data()).Float(), len(g.AllNodes())
+	rec, err := opt.Step()                               // newtonia: one step, written into the model's weights
+	if err = errors.Join(err, vm.RunAll()); err != nil { // Gorgonia's own machine sees the new weights
+		return nil, err
+	}
+	s.before, s.after, s.machineAfter, s.nodesThen = rec.LossBefore, rec.LossAfter, reflect.ValueOf(cost.Value().Data()).Float(), len(g.AllNodes())
 	fmt.Fprintf(w, "\nNewton step (damped exact block steps from λ = %g, %s taken): cost %.6g → %.6g; by Gorgonia's TapeMachine %.6g\nthe model's graph: %d nodes before newtonia, %d after\n",
-		lambda, rec.Combined, s.before, s.after, s.machineAfter, s.nodes, s.nodesThen)
+		lambda, rec.Detail.(*solver.NewtonDetail).Combined, s.before, s.after, s.machineAfter, s.nodes, s.nodesThen)
 	return s, nil
 }
 

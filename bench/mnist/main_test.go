@@ -50,7 +50,7 @@ func TestShortRun(t *testing.T) {
 	}
 	out := t.TempDir()
 	c := config{batch: 64, hidden: 64, budget: time.Hour, maxSteps: 25, evals: 2, seed: 1,
-		methods: []string{"newton", "newton-exact", "sgd", "adam", "hf", "lbfgs"}, out: out, trainN: 3000, testN: 1000, monitor: 1000,
+		methods: []string{"newton", "newton-exact", "sgd", "adam", "hf-ggn", "lbfgs"}, out: out, trainN: 3000, testN: 1000, monitor: 1000,
 		sgdLR: defaultSGDLR, adamLR: defaultAdamLR, slope: 0.1, combine: "cyclic", radius: 0.03, progress: io.Discard, net: "sse", hfCG: 10}
 	var w bytes.Buffer
 	if err := run(c, &w); err != nil {
