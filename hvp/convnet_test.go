@@ -1,0 +1,200 @@
+package hvp_test
+
+import (
+	"errors"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/newtonia/newtonia/errs"
+	"github.com/newtonia/newtonia/hvp"
+	"github.com/newtonia/newtonia/internal/testnet"
+	"gonum.org/v1/gonum/floats"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// convnet builds, in Gorgonia's idiom, a small convolutional classifier on
+// N = 4 images of 1×8×8: Conv2d(3×3, pad 1, stride 1) to 2 channels,
+// Rectify, MaxPool2D(2×2, stride 2), Conv2d(3×3, stride 2, pad 1) to 3
+// channels, Rectify, Reshape to (N, 12), Mul by a dense 12×5 matrix,
+// SoftMax and the mean cross-entropy. Its weights are the kernels k1
+// (2, 1, 3, 3), k2 (3, 2, 3, 3) and the matrix W.
+func convnet(t testing.TB, dt tensor.Dtype, seed uint64) *gnet {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 21))
+	val := func(scale float64, shape ...int) tensor.Tensor {
+		x := make([]float64, tensor.Shape(shape).TotalSize())
+		for i := range x {
+			x[i] = scale * rng.NormFloat64()
+		}
+		return testnet.Tensor(x, shape, dt)
+	}
+	g := G.NewGraph()
+	n := &gnet{g: g}
+	n.x = G.NewTensor(g, dt, 4, G.WithShape(4, 1, 8, 8), G.WithName("images"), G.WithValue(val(1, 4, 1, 8, 8)))
+	n.y = G.NewMatrix(g, dt, G.WithShape(4, 5), G.WithName("labels"), G.WithValue(probabilities(t, val(1, 4, 5), dt)))
+	k1 := G.NewTensor(g, dt, 4, G.WithShape(2, 1, 3, 3), G.WithName("k1"), G.WithValue(val(0.5, 2, 1, 3, 3)))
+	k2 := G.NewTensor(g, dt, 4, G.WithShape(3, 2, 3, 3), G.WithName("k2"), G.WithValue(val(0.5, 3, 2, 3, 3)))
+	w := G.NewMatrix(g, dt, G.WithShape(12, 5), G.WithName("W"), G.WithValue(val(0.5, 12, 5)))
+	n.weights = []*G.Node{k1, k2, w}
+	c1 := G.Must(G.Rectify(G.Must(G.Conv2d(n.x, k1, tensor.Shape{3, 3}, []int{1, 1}, []int{1, 1}, []int{1, 1}))))
+	p1 := G.Must(G.MaxPool2D(c1, tensor.Shape{2, 2}, []int{0, 0}, []int{2, 2}))
+	c2 := G.Must(G.Rectify(G.Must(G.Conv2d(p1, k2, tensor.Shape{3, 3}, []int{1, 1}, []int{2, 2}, []int{1, 1}))))
+	flat := G.Must(G.Reshape(c2, tensor.Shape{4, 12}))
+	logp := G.Must(G.Log(G.Must(G.SoftMax(G.Must(G.Mul(flat, w))))))
+	n.loss = G.Must(G.Neg(G.Must(G.Mean(G.Must(G.Sum(G.Must(G.HadamardProd(n.y, logp)), 1))))))
+	return n
+}
+
+// equalPatterns reports whether two activation patterns (hvp.Point) are
+// equal.
+func equalPatterns(a, b [][]float64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !floats.Equal(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// A convolutional net in Gorgonia's idiom (Conv2d, Rectify, MaxPool2D,
+// Reshape, Mul, SoftMax, cross-entropy): hvp.New accepts it; its gradient
+// is G.Grad's (TapeMachine; float64: 1e-12, a backward pass in another
+// order; float32: 1e-4, Gorgonia's float32 rounding); Hv equals central
+// differences of G.Grad run by Gorgonia's TapeMachine, converging as O(r²)
+// (halving r divides the difference by ≈ 4; r = 1e-4 keeps the ReLU masks
+// and pooling argmaxes of the segment, checked, so the loss is smooth
+// there, and rounding ε‖g‖/r ≈ 1e-12 stays far below r²); GGNv is
+// symmetric (⟨u, Gv⟩ = ⟨v, Gu⟩ to rounding, 1e-12) and positive
+// semidefinite. The float32 model's Hv is the float64 twin's at the same
+// values, rounded (2⁻²⁴ ≈ 6e-8 per element: 1e-7), and the twin's Hv is
+// the one checked against central differences of its G.Grad (float32
+// differences would drown in rounding).
+func TestConvnetGorgonia(t *testing.T) {
+	for _, dt := range []tensor.Dtype{tensor.Float64, tensor.Float32} {
+		t.Run(dt.String(), func(t *testing.T) {
+			n := convnet(t, dt, 1)
+			twin := convnet(t, tensor.Float64, 1) // the float64 model at n's values
+			for k, w := range twin.weights {
+				if err := G.Let(w, testnet.Tensor(valueData(t, n.weights[k].Value()), w.Shape(), tensor.Float64)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, in := range [][2]*G.Node{{n.x, twin.x}, {n.y, twin.y}} {
+				if err := G.Let(in[1], testnet.Tensor(valueData(t, in[0].Value()), in[1].Shape(), tensor.Float64)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p, err := hvp.New(n.loss, n.weights...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for l := range p.Blocks() {
+				t.Logf("block %s", p.Block(l).Name())
+			}
+			_, grads, err := p.Gradient()
+			if err != nil {
+				t.Fatal(err)
+			}
+			gg := newGorgoniaGrad(t, n)
+			w0 := gg.weights(t)
+			tol := 1e-12
+			if dt == tensor.Float32 {
+				tol = 1e-4
+			}
+			if d := flatRelDiff(grads.Flat(), flatten(gg.at(t, w0))); !(d <= tol) {
+				t.Errorf("gradient differs from G.Grad's by %.3g", d)
+			}
+			rng := rand.New(rand.NewPCG(4, 4))
+			v := randomLike(rng, p)
+			hv, err := p.Hv(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, w := range n.weights {
+				if ht := hv.Tensors()[k]; !ht.Shape().Eq(w.Shape()) || ht.Dtype() != dt {
+					t.Fatalf("Hv for %s: shape %v dtype %v, want %v %v", w.Name(), ht.Shape(), ht.Dtype(), w.Shape(), dt)
+				}
+			}
+			// The pattern must not change on the segments the differences use.
+			pt0, err := p.At(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const r = 1e-4
+			for _, s := range []float64{r, -r} {
+				ws, err := p.Current()
+				if err != nil {
+					t.Fatal(err)
+				}
+				ws.AddScaled(s, v)
+				pt, err := p.At(ws)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !equalPatterns(pt.Pattern, pt0.Pattern) {
+					t.Fatalf("the activation pattern changes within r = %g of the weights: pick another seed", s)
+				}
+			}
+			if len(pt0.Pattern) != 3 {
+				t.Errorf("pattern of %d nodes: want the frozen nodes, both ReLU masks and the pooling's argmax", len(pt0.Pattern))
+			}
+			hvRef := hv // the float64 Hv the differences check
+			if dt == tensor.Float32 {
+				p64, err := hvp.New(twin.loss, twin.weights...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if hvRef, err = p64.Hv(v); err != nil {
+					t.Fatal(err)
+				}
+				if d := flatRelDiff(hv.Flat(), hvRef.Flat()); d > 1e-7 {
+					t.Errorf("float32 Hv differs from the float64 twin's by %.3g", d)
+				}
+			}
+			ref := newGorgoniaGrad(t, twin)
+			rw0 := ref.weights(t)
+			fd := func(r float64) float64 { return flatRelDiff(ref.central(t, rw0, v, r), hvRef.Flat()) }
+			e1, e2 := fd(r), fd(r/2)
+			ref.at(t, rw0)
+			t.Logf("‖Hv − FD(G.Grad)‖/‖Hv‖: r = %g: %.3g, r/2: %.3g (ratio %.3f)", r, e1, e2, e2/e1)
+			if e1 > 1e-6 || !(e2/e1 >= 0.2 && e2/e1 <= 0.3) {
+				t.Errorf("Hv vs central differences of G.Grad: %.3g at r, %.3g at r/2 (ratio %.3f, want ≈ 1/4)", e1, e2, e2/e1)
+			}
+			u := randomLike(rng, p)
+			gv, err := p.GGNv(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gu, err := p.GGNv(u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, b := u.Dot(gv), v.Dot(gu)
+			sym := 1e-12
+			if dt == tensor.Float32 {
+				sym = 1e-6 // each product rounded to float32
+			}
+			t.Logf("⟨u, Gv⟩ = %.6g, ⟨v, Gu⟩ = %.6g, ⟨v, Gv⟩ = %.6g", a, b, v.Dot(gv))
+			if math.Abs(a-b) > sym*(math.Abs(a)+math.Abs(b)) {
+				t.Errorf("GGNv not symmetric: ⟨u, Gv⟩ = %g, ⟨v, Gu⟩ = %g", a, b)
+			}
+			if !(v.Dot(gv) >= 0) || !(u.Dot(gu) >= 0) {
+				t.Errorf("GGN not positive semidefinite: ⟨v, Gv⟩ = %g, ⟨u, Gu⟩ = %g", v.Dot(gv), u.Dot(gu))
+			}
+			t.Log(p.Conditions())
+			// A kernel's block has no inverse route yet (the per-sample
+			// route needs the weight as the right factor h·W): InvHv says
+			// so with a typed error, never a panic or a silent result.
+			for l := range 2 {
+				if _, err := p.Block(l).InvHv(v.Block(l), nil); err == nil || errors.Is(err, errs.ErrInternal) || errs.Sentinel(err) == nil {
+					t.Errorf("block %s: InvHv gave %v, want a typed refusal", p.Block(l).Name(), err)
+				}
+			}
+		})
+	}
+}
