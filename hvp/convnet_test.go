@@ -4,11 +4,13 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/hvp"
 	"github.com/newtonia/newtonia/internal/testnet"
+	"github.com/newtonia/newtonia/solver"
 	"gonum.org/v1/gonum/floats"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -196,5 +198,56 @@ func TestConvnetGorgonia(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The optimizers on the convnet (float64): HF, on exact Gauss–Newton
+// products, takes a step that lowers the loss as Gorgonia's TapeMachine
+// computes it; K-FAC, which has no Kronecker factors for a kernel yet
+// (no per-sample route), steps the kernels' blocks along the gradient and
+// names them, with the reason, in its record (never silently).
+func TestConvnetOptimizers(t *testing.T) {
+	n := convnet(t, tensor.Float64, 1)
+	p, err := hvp.New(n.loss, n.weights...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w0, err := p.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	krec, err := solver.NewKFAC(p, nil).Iterate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("KFAC: α %g, %d blocks by the gradient: %v", krec.Alpha, krec.Gradient, krec.Fallbacks)
+	if krec.Gradient != 2 || len(krec.Fallbacks) != 2 {
+		t.Fatalf("KFAC record %+v: want the two kernels' blocks named as gradient fallbacks", krec)
+	}
+	for i, f := range krec.Fallbacks {
+		if f.Block != i || !strings.Contains(f.Err.Error(), "convolution kernel") {
+			t.Errorf("KFAC fallback %d: %+v, want block %d refused as a convolution kernel", i, f, i)
+		}
+	}
+	if err := p.SetWeights(w0); err != nil {
+		t.Fatal(err)
+	}
+	gorgoniaLoss := func() float64 {
+		m := G.NewTapeMachine(n.g)
+		defer m.Close()
+		if err := m.RunAll(); err != nil {
+			t.Fatal(err)
+		}
+		return testnet.ScalarOf(n.loss.Value())
+	}
+	before := gorgoniaLoss()
+	rec, err := solver.NewHF(p, nil).Iterate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := gorgoniaLoss()
+	t.Logf("HF: loss %.6g → %.6g (Gorgonia's TapeMachine: %.6g → %.6g), %d CG iterations, α %g", rec.Loss, rec.NewLoss, before, after, rec.CGIterations, rec.StepSize)
+	if !(after < before) || math.Abs(after-rec.NewLoss) > 1e-12*math.Abs(after) {
+		t.Errorf("HF step: Gorgonia's loss %g → %g, HF's record says %g", before, after, rec.NewLoss)
 	}
 }
