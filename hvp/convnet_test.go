@@ -10,6 +10,8 @@ import (
 	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/hvp"
 	"github.com/newtonia/newtonia/internal/testnet"
+	"github.com/newtonia/newtonia/ops"
+	"github.com/newtonia/newtonia/params"
 	"github.com/newtonia/newtonia/solver"
 	"gonum.org/v1/gonum/floats"
 	G "gorgonia.org/gorgonia"
@@ -249,5 +251,67 @@ func TestConvnetOptimizers(t *testing.T) {
 	t.Logf("HF: loss %.6g → %.6g (Gorgonia's TapeMachine: %.6g → %.6g), %d CG iterations, α %g", rec.Loss, rec.NewLoss, before, after, rec.CGIterations, rec.StepSize)
 	if !(after < before) || math.Abs(after-rec.NewLoss) > 1e-12*math.Abs(after) {
 		t.Errorf("HF step: Gorgonia's loss %g → %g, HF's record says %g", before, after, rec.NewLoss)
+	}
+}
+
+// The same convnet written with newtonia's own float64 ops (ops.Conv2d,
+// ops.MaxPool, ReLU, ops.Reshape, the fused softmax cross-entropy): its
+// graph is not translated, its 4-D weights go through the passes as they
+// are, and its gradient, Hv and GGNv equal those of the Gorgonia model at
+// the same values (checked above against G.Grad) to 1e-12 — the same
+// arithmetic built twice, once by the translation.
+func TestConvnetNewtoniaOps(t *testing.T) {
+	n := convnet(t, tensor.Float64, 1)
+	pg, err := hvp.New(n.loss, n.weights...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := G.NewGraph()
+	input := func(name string, like *G.Node) *G.Node {
+		return G.NewTensor(g, tensor.Float64, like.Dims(), G.WithShape(like.Shape()...), G.WithName(name), G.WithValue(like.Value()))
+	}
+	x, y := input("images", n.x), input("labels", n.y)
+	k1, k2, w := input("k1", n.weights[0]), input("k2", n.weights[1]), input("W", n.weights[2])
+	relu := func(z *G.Node) *G.Node { return G.Must(ops.Map(ops.ReLUFunc{}, z)) }
+	c1 := relu(G.Must(ops.Conv2d(x, k1, ops.Window{KH: 3, KW: 3, PadH: 1, PadW: 1, StrideH: 1, StrideW: 1, DilationH: 1, DilationW: 1})))
+	p1 := G.Must(ops.MaxPool(c1, ops.Pool{KH: 2, KW: 2, StrideH: 2, StrideW: 2}))
+	c2 := relu(G.Must(ops.Conv2d(p1, k2, ops.Window{KH: 3, KW: 3, PadH: 1, PadW: 1, StrideH: 2, StrideW: 2, DilationH: 1, DilationW: 1})))
+	z := G.Must(ops.MatMul(G.Must(ops.Reshape(c2, 4, 12)), w))
+	loss := G.Must(ops.Apply(ops.ScaleOp{C: 0.25}, G.Must(ops.Apply(ops.SoftmaxCEOp{}, z, y))))
+	po, err := hvp.New(loss, k1, k2, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lg, gg, err := pg.Gradient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo, gradO, err := po.Gradient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(lo-lg) > 1e-12*math.Abs(lg) {
+		t.Errorf("loss %v, the Gorgonia model's %v", lo, lg)
+	}
+	if d := flatRelDiff(gradO.Flat(), gg.Flat()); d > 1e-12 {
+		t.Errorf("gradient differs from the Gorgonia model's by %.3g", d)
+	}
+	rng := rand.New(rand.NewPCG(8, 8))
+	v := randomLike(rng, pg)
+	for name, f := range map[string]func(p *hvp.Problem) (*params.Vector, error){
+		"Hv":   func(p *hvp.Problem) (*params.Vector, error) { return p.Hv(v) },
+		"GGNv": func(p *hvp.Problem) (*params.Vector, error) { return p.GGNv(v) },
+	} {
+		a, err := f(po)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		b, err := f(pg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := flatRelDiff(a.Flat(), b.Flat()); d > 1e-12 {
+			t.Errorf("%s differs from the Gorgonia model's by %.3g", name, d)
+		}
 	}
 }
