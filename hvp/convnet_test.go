@@ -2,6 +2,7 @@ package hvp_test
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -51,6 +52,50 @@ func convnet(t testing.TB, dt tensor.Dtype, seed uint64) *gnet {
 	return n
 }
 
+// convnetExample builds a model with the constructs of Gorgonia's
+// examples/convnet (not its code): three Conv2d(3×3, pad 1, stride 1)–
+// Rectify–MaxPool2D(2×2, stride 2) layers on N = 4 images of 1×28×28 (2,
+// 3, 4 channels: 28 → 14 → 7 → 3), a reshape to (N, 36), a dense layer
+// with Rectify, a dense output layer, SoftMax, and the example's loss
+// −mean(log(p ⊙ y)) with labels of 0.1 and 0.9.
+func convnetExample(t testing.TB, dt tensor.Dtype, seed uint64) *gnet {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 28))
+	val := func(scale float64, shape ...int) tensor.Tensor {
+		x := make([]float64, tensor.Shape(shape).TotalSize())
+		for i := range x {
+			x[i] = scale * rng.NormFloat64()
+		}
+		return testnet.Tensor(x, shape, dt)
+	}
+	g := G.NewGraph()
+	n := &gnet{g: g}
+	n.x = G.NewTensor(g, dt, 4, G.WithShape(4, 1, 28, 28), G.WithName("x"), G.WithValue(val(1, 4, 1, 28, 28)))
+	labels := make([]float64, 4*5)
+	for i := range labels {
+		labels[i] = 0.1
+	}
+	for i := range 4 {
+		labels[i*5+rng.IntN(5)] = 0.9
+	}
+	n.y = G.NewMatrix(g, dt, G.WithShape(4, 5), G.WithName("y"), G.WithValue(testnet.Tensor(labels, []int{4, 5}, dt)))
+	h := n.x
+	for l, c := range [][2]int{{2, 1}, {3, 2}, {4, 3}} {
+		k := G.NewTensor(g, dt, 4, G.WithShape(c[0], c[1], 3, 3), G.WithName(fmt.Sprintf("w%d", l)), G.WithValue(val(0.5, c[0], c[1], 3, 3)))
+		n.weights = append(n.weights, k)
+		a := G.Must(G.Rectify(G.Must(G.Conv2d(h, k, tensor.Shape{3, 3}, []int{1, 1}, []int{1, 1}, []int{1, 1}))))
+		h = G.Must(G.MaxPool2D(a, tensor.Shape{2, 2}, []int{0, 0}, []int{2, 2}))
+	}
+	s := h.Shape()
+	r := G.Must(G.Reshape(h, tensor.Shape{s[0], s[1] * s[2] * s[3]}))
+	w3 := G.NewMatrix(g, dt, G.WithShape(36, 8), G.WithName("w3"), G.WithValue(val(0.3, 36, 8)))
+	w4 := G.NewMatrix(g, dt, G.WithShape(8, 5), G.WithName("w4"), G.WithValue(val(0.3, 8, 5)))
+	n.weights = append(n.weights, w3, w4)
+	out := G.Must(G.SoftMax(G.Must(G.Mul(G.Must(G.Rectify(G.Must(G.Mul(r, w3)))), w4))))
+	n.loss = G.Must(G.Neg(G.Must(G.Mean(G.Must(G.Log(G.Must(G.HadamardProd(out, n.y))))))))
+	return n
+}
+
 // equalPatterns reports whether two activation patterns (hvp.Point) are
 // equal.
 func equalPatterns(a, b [][]float64) bool {
@@ -79,127 +124,144 @@ func equalPatterns(a, b [][]float64) bool {
 // the one checked against central differences of its G.Grad (float32
 // differences would drown in rounding).
 func TestConvnetGorgonia(t *testing.T) {
-	for _, dt := range []tensor.Dtype{tensor.Float64, tensor.Float32} {
-		t.Run(dt.String(), func(t *testing.T) {
-			n := convnet(t, dt, 1)
-			twin := convnet(t, tensor.Float64, 1) // the float64 model at n's values
-			for k, w := range twin.weights {
-				if err := G.Let(w, testnet.Tensor(valueData(t, n.weights[k].Value()), w.Shape(), tensor.Float64)); err != nil {
-					t.Fatal(err)
+	models := []struct {
+		name     string
+		build    func(testing.TB, tensor.Dtype, uint64) *gnet
+		patterns int     // frozen nodes: ReLU masks and poolings' argmaxes
+		seed     uint64  // one whose pattern holds within r of the weights (checked)
+		sym      float64 // GGNv's symmetry in float64, relative (see below)
+	}{
+		{"small", convnet, 3, 1, 1e-12},                               // 2 ReLU masks, 1 argmax
+		{"examples/convnet's constructs", convnetExample, 8, 3, 1e-9}, // 4 masks, 3 argmaxes, G.Mean's ones
+	}
+	for _, model := range models {
+		for _, dt := range []tensor.Dtype{tensor.Float64, tensor.Float32} {
+			t.Run(model.name+"/"+dt.String(), func(t *testing.T) {
+				n := model.build(t, dt, model.seed)
+				twin := model.build(t, tensor.Float64, model.seed) // the float64 model at n's values
+				for k, w := range twin.weights {
+					if err := G.Let(w, testnet.Tensor(valueData(t, n.weights[k].Value()), w.Shape(), tensor.Float64)); err != nil {
+						t.Fatal(err)
+					}
 				}
-			}
-			for _, in := range [][2]*G.Node{{n.x, twin.x}, {n.y, twin.y}} {
-				if err := G.Let(in[1], testnet.Tensor(valueData(t, in[0].Value()), in[1].Shape(), tensor.Float64)); err != nil {
-					t.Fatal(err)
+				for _, in := range [][2]*G.Node{{n.x, twin.x}, {n.y, twin.y}} {
+					if err := G.Let(in[1], testnet.Tensor(valueData(t, in[0].Value()), in[1].Shape(), tensor.Float64)); err != nil {
+						t.Fatal(err)
+					}
 				}
-			}
-			p, err := hvp.New(n.loss, n.weights...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for l := range p.Blocks() {
-				t.Logf("block %s", p.Block(l).Name())
-			}
-			_, grads, err := p.Gradient()
-			if err != nil {
-				t.Fatal(err)
-			}
-			gg := newGorgoniaGrad(t, n)
-			w0 := gg.weights(t)
-			tol := 1e-12
-			if dt == tensor.Float32 {
-				tol = 1e-4
-			}
-			if d := flatRelDiff(grads.Flat(), flatten(gg.at(t, w0))); !(d <= tol) {
-				t.Errorf("gradient differs from G.Grad's by %.3g", d)
-			}
-			rng := rand.New(rand.NewPCG(4, 4))
-			v := randomLike(rng, p)
-			hv, err := p.Hv(v)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for k, w := range n.weights {
-				if ht := hv.Tensors()[k]; !ht.Shape().Eq(w.Shape()) || ht.Dtype() != dt {
-					t.Fatalf("Hv for %s: shape %v dtype %v, want %v %v", w.Name(), ht.Shape(), ht.Dtype(), w.Shape(), dt)
-				}
-			}
-			// The pattern must not change on the segments the differences use.
-			pt0, err := p.At(nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			const r = 1e-4
-			for _, s := range []float64{r, -r} {
-				ws, err := p.Current()
+				p, err := hvp.New(n.loss, n.weights...)
 				if err != nil {
 					t.Fatal(err)
 				}
-				ws.AddScaled(s, v)
-				pt, err := p.At(ws)
+				for l := range p.Blocks() {
+					t.Logf("block %s", p.Block(l).Name())
+				}
+				_, grads, err := p.Gradient()
 				if err != nil {
 					t.Fatal(err)
 				}
-				if !equalPatterns(pt.Pattern, pt0.Pattern) {
-					t.Fatalf("the activation pattern changes within r = %g of the weights: pick another seed", s)
+				gg := newGorgoniaGrad(t, n)
+				w0 := gg.weights(t)
+				tol := 1e-12
+				if dt == tensor.Float32 {
+					tol = 1e-4
 				}
-			}
-			if len(pt0.Pattern) != 3 {
-				t.Errorf("pattern of %d nodes: want the frozen nodes, both ReLU masks and the pooling's argmax", len(pt0.Pattern))
-			}
-			hvRef := hv // the float64 Hv the differences check
-			if dt == tensor.Float32 {
-				p64, err := hvp.New(twin.loss, twin.weights...)
+				if d := flatRelDiff(grads.Flat(), flatten(gg.at(t, w0))); !(d <= tol) {
+					t.Errorf("gradient differs from G.Grad's by %.3g", d)
+				}
+				rng := rand.New(rand.NewPCG(4, 4))
+				v := randomLike(rng, p)
+				hv, err := p.Hv(v)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if hvRef, err = p64.Hv(v); err != nil {
+				for k, w := range n.weights {
+					if ht := hv.Tensors()[k]; !ht.Shape().Eq(w.Shape()) || ht.Dtype() != dt {
+						t.Fatalf("Hv for %s: shape %v dtype %v, want %v %v", w.Name(), ht.Shape(), ht.Dtype(), w.Shape(), dt)
+					}
+				}
+				// The pattern must not change on the segments the differences use.
+				pt0, err := p.At(nil)
+				if err != nil {
 					t.Fatal(err)
 				}
-				if d := flatRelDiff(hv.Flat(), hvRef.Flat()); d > 1e-7 {
-					t.Errorf("float32 Hv differs from the float64 twin's by %.3g", d)
+				const r = 1e-4
+				for _, s := range []float64{r, -r} {
+					ws, err := p.Current()
+					if err != nil {
+						t.Fatal(err)
+					}
+					ws.AddScaled(s, v)
+					pt, err := p.At(ws)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !equalPatterns(pt.Pattern, pt0.Pattern) {
+						t.Fatalf("the activation pattern changes within r = %g of the weights: pick another seed", s)
+					}
 				}
-			}
-			ref := newGorgoniaGrad(t, twin)
-			rw0 := ref.weights(t)
-			fd := func(r float64) float64 { return flatRelDiff(ref.central(t, rw0, v, r), hvRef.Flat()) }
-			e1, e2 := fd(r), fd(r/2)
-			ref.at(t, rw0)
-			t.Logf("‖Hv − FD(G.Grad)‖/‖Hv‖: r = %g: %.3g, r/2: %.3g (ratio %.3f)", r, e1, e2, e2/e1)
-			if e1 > 1e-6 || !(e2/e1 >= 0.2 && e2/e1 <= 0.3) {
-				t.Errorf("Hv vs central differences of G.Grad: %.3g at r, %.3g at r/2 (ratio %.3f, want ≈ 1/4)", e1, e2, e2/e1)
-			}
-			u := randomLike(rng, p)
-			gv, err := p.GGNv(v)
-			if err != nil {
-				t.Fatal(err)
-			}
-			gu, err := p.GGNv(u)
-			if err != nil {
-				t.Fatal(err)
-			}
-			a, b := u.Dot(gv), v.Dot(gu)
-			sym := 1e-12
-			if dt == tensor.Float32 {
-				sym = 1e-6 // each product rounded to float32
-			}
-			t.Logf("⟨u, Gv⟩ = %.6g, ⟨v, Gu⟩ = %.6g, ⟨v, Gv⟩ = %.6g", a, b, v.Dot(gv))
-			if math.Abs(a-b) > sym*(math.Abs(a)+math.Abs(b)) {
-				t.Errorf("GGNv not symmetric: ⟨u, Gv⟩ = %g, ⟨v, Gu⟩ = %g", a, b)
-			}
-			if !(v.Dot(gv) >= 0) || !(u.Dot(gu) >= 0) {
-				t.Errorf("GGN not positive semidefinite: ⟨v, Gv⟩ = %g, ⟨u, Gu⟩ = %g", v.Dot(gv), u.Dot(gu))
-			}
-			t.Log(p.Conditions())
-			// A kernel's block has no inverse route yet (the per-sample
-			// route needs the weight as the right factor h·W): InvHv says
-			// so with a typed error, never a panic or a silent result.
-			for l := range 2 {
-				if _, err := p.Block(l).InvHv(v.Block(l), nil); err == nil || errors.Is(err, errs.ErrInternal) || errs.Sentinel(err) == nil {
-					t.Errorf("block %s: InvHv gave %v, want a typed refusal", p.Block(l).Name(), err)
+				if len(pt0.Pattern) != model.patterns {
+					t.Errorf("pattern of %d nodes: want the frozen nodes, %d ReLU masks and poolings' argmaxes", len(pt0.Pattern), model.patterns)
 				}
-			}
-		})
+				hvRef := hv // the float64 Hv the differences check
+				if dt == tensor.Float32 {
+					p64, err := hvp.New(twin.loss, twin.weights...)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if hvRef, err = p64.Hv(v); err != nil {
+						t.Fatal(err)
+					}
+					if d := flatRelDiff(hv.Flat(), hvRef.Flat()); d > 1e-7 {
+						t.Errorf("float32 Hv differs from the float64 twin's by %.3g", d)
+					}
+				}
+				ref := newGorgoniaGrad(t, twin)
+				rw0 := ref.weights(t)
+				fd := func(r float64) float64 { return flatRelDiff(ref.central(t, rw0, v, r), hvRef.Flat()) }
+				e1, e2 := fd(r), fd(r/2)
+				ref.at(t, rw0)
+				t.Logf("‖Hv − FD(G.Grad)‖/‖Hv‖: r = %g: %.3g, r/2: %.3g (ratio %.3f)", r, e1, e2, e2/e1)
+				if e1 > 1e-6 || !(e2/e1 >= 0.2 && e2/e1 <= 0.3) {
+					t.Errorf("Hv vs central differences of G.Grad: %.3g at r, %.3g at r/2 (ratio %.3f, want ≈ 1/4)", e1, e2, e2/e1)
+				}
+				u := randomLike(rng, p)
+				gv, err := p.GGNv(v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				gu, err := p.GGNv(u)
+				if err != nil {
+					t.Fatal(err)
+				}
+				a, b := u.Dot(gv), v.Dot(gu)
+				// Rounding: 1e-12 relative where the output's Hessian is
+				// moderate; examples/convnet's loss −mean(log(p ⊙ y)) has
+				// the output Hessian diag(1/p²)/N, whose large entries
+				// (small probabilities) amplify the rounding of terms that
+				// cancel in ⟨u, Gv⟩: 1e-9 (measured 1.3e-10).
+				sym := model.sym
+				if dt == tensor.Float32 {
+					sym = 1e-6 // each product rounded to float32
+				}
+				t.Logf("⟨u, Gv⟩ = %.6g, ⟨v, Gu⟩ = %.6g, ⟨v, Gv⟩ = %.6g", a, b, v.Dot(gv))
+				if math.Abs(a-b) > sym*(math.Abs(a)+math.Abs(b)) {
+					t.Errorf("GGNv not symmetric: ⟨u, Gv⟩ = %g, ⟨v, Gu⟩ = %g", a, b)
+				}
+				if !(v.Dot(gv) >= 0) || !(u.Dot(gu) >= 0) {
+					t.Errorf("GGN not positive semidefinite: ⟨v, Gv⟩ = %g, ⟨u, Gu⟩ = %g", v.Dot(gv), u.Dot(gu))
+				}
+				t.Log(p.Conditions())
+				// A kernel's block has no inverse route yet (the per-sample
+				// route needs the weight as the right factor h·W): InvHv says
+				// so with a typed error, never a panic or a silent result.
+				for l := range 2 { // k1, k2 (small) or w0, w1
+					if _, err := p.Block(l).InvHv(v.Block(l), nil); err == nil || errors.Is(err, errs.ErrInternal) || errs.Sentinel(err) == nil {
+						t.Errorf("block %s: InvHv gave %v, want a typed refusal", p.Block(l).Name(), err)
+					}
+				}
+			})
+		}
 	}
 }
 
