@@ -56,8 +56,8 @@
 //	A × Bᵀ                 G.Conv2d's patches times its kernels
 //	transpose              of a matrix, or any permutation of the axes of a
 //	                       value of more dimensions (ops.PermuteOp)
-//	sum                    over all axes or one (of more than two
-//	                       dimensions: over all)
+//	sum                    over all axes or one; of a value of more
+//	                       dimensions, over any of its axes
 //	softmax                and log-softmax, over rows or columns
 //	reshape                between a vector and a row or column; any other
 //	                       of as many elements (ops.ReshapeOp)

@@ -44,6 +44,12 @@ var imageCases = []imageCase{
 		c := mustN(G.Conv2d(x, k, tensor.Shape{2, 2}, []int{0, 0}, []int{1, 1}, []int{1, 1}))
 		return mustN(G.MaxPool2D(c, tensor.Shape{2, 3}, []int{0, 1, 1, 0}, []int{2, 2}))
 	}, true},
+	{"Sum of a 4-D over axes (1, 3), of a 3-D over axis 0", tensor.Shape{2, 3, 4, 5}, tensor.Shape{1, 1, 1, 1}, func(x, k *G.Node) *G.Node {
+		a := mustN(G.Sum(mustN(G.Tanh(x)), 1, 3)) // (2, 4)
+		b := mustN(G.Sum(mustN(G.Reshape(mustN(G.Square(x)), tensor.Shape{6, 4, 5})), 0))
+		c := mustN(G.Sum(mustN(G.Tanh(x)), 0, 1, 2)) // (5)
+		return mustN(G.Add(mustN(G.Sum(mustN(G.Mul(a, b)))), mustN(G.Sum(mustN(G.Square(c))))))
+	}, false},
 	{"Reshape 4-D → 3-D → matrix, Transpose of 4-D", tensor.Shape{2, 3, 2, 4}, tensor.Shape{1, 1, 1, 1}, func(x, k *G.Node) *G.Node {
 		y := mustN(G.Transpose(mustN(G.Tanh(x)), 0, 2, 3, 1))
 		r := mustN(G.Reshape(y, tensor.Shape{2, 8, 3}))

@@ -455,7 +455,7 @@ func translateSum(s *Site) (*G.Node, error) {
 		row := s.apply(ops.ReshapeOp{From: x.Shape().Clone(), To: tensor.Shape{1, x.Shape().TotalSize()}}, x)
 		return s.apply(ops.SumOp{Axis: -1}, row), nil
 	case dims > 2:
-		return nil, fmt.Errorf("a sum over axes %v of a value of shape %v: only over every axis", axes, graph.Children(s.n)[0].Shape())
+		return sumAxes(s, axes)
 	case dims == 0:
 		return s.like(0, s.x(0)), nil
 	case dims == 1 || len(axes) == 2:
@@ -466,6 +466,37 @@ func translateSum(s *Site) (*G.Node, error) {
 		return s.laid(col, s.apply(ops.SumOp{Axis: 1}, s.x(0))), nil
 	}
 	return nil, fmt.Errorf("a sum over axes %v", axes)
+}
+
+// sumAxes sums a value of more than two dimensions over some of its
+// axes: the kept axes moved first (PermuteOp), the value as a matrix of
+// one row per kept index, its rows summed (SumOp), the result in the
+// kept axes' shape (a vector's as a column).
+func sumAxes(s *Site, axes []int) (*G.Node, error) {
+	x := s.x(0)
+	sh := x.Shape()
+	summed := make([]bool, len(sh))
+	for _, a := range axes {
+		if a < 0 || a >= len(sh) || summed[a] {
+			return nil, fmt.Errorf("a sum over axes %v of a value of shape %v", axes, sh)
+		}
+		summed[a] = true
+	}
+	var perm []int
+	var kept tensor.Shape
+	for a := range sh {
+		if !summed[a] {
+			perm, kept = append(perm, a), append(kept, sh[a])
+		}
+	}
+	perm = append(perm, axes...)
+	k := kept.TotalSize()
+	if len(kept) == 1 {
+		kept = tensor.Shape{kept[0], 1}
+	}
+	moved := s.apply(ops.PermuteOp{Axes: perm}, x)
+	rows := s.apply(ops.ReshapeOp{From: moved.Shape().Clone(), To: tensor.Shape{k, sh.TotalSize() / k}}, moved)
+	return s.apply(ops.ReshapeOp{From: tensor.Shape{k, 1}, To: kept}, s.apply(ops.SumOp{Axis: 1}, rows)), nil
 }
 
 // axesOf parses Gorgonia's "Σ[0 1]".
