@@ -262,3 +262,79 @@ func FuzzConvAdjoint(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReshapeRoundTrip draws a value of rank 1 to 4, a reshape to another
+// shape of as many elements and a permutation of its axes, and checks
+// their inverses (ReshapeOp, PermuteOp: bijective) reproduce the value
+// exactly (they only move elements), and that the VJP is the adjoint of
+// the JVP, ⟨Jd, a⟩ = ⟨d, Jᵀa⟩, to rounding. Shapes that do not fit are
+// typed errors at build time, never panics.
+func FuzzReshapeRoundTrip(f *testing.F) {
+	f.Add(uint8(2), uint8(3), uint8(4), uint8(1), uint8(2), uint64(1))
+	f.Add(uint8(1), uint8(1), uint8(5), uint8(2), uint8(0), uint64(2))
+	f.Add(uint8(6), uint8(2), uint8(1), uint8(3), uint8(5), uint64(3))
+	f.Fuzz(func(t *testing.T, a, b2, c, rank, permSeed uint8, seed uint64) {
+		dims := []int{1 + int(a)%4, 1 + int(b2)%4, 1 + int(c)%4, 2}[:1+int(rank)%4]
+		n := tensor.Shape(dims).TotalSize()
+		rng := rand.New(rand.NewPCG(seed, uint64(permSeed)))
+		// the target: n's elements split into factors of a random order
+		var to []int
+		for m := n; m > 1; {
+			d := 2 + rng.IntN(m-1)
+			for m%d != 0 {
+				d--
+			}
+			to, m = append(to, d), m/d
+		}
+		if len(to) == 0 {
+			to = []int{1}
+		}
+		g := G.NewGraph()
+		xv := randn(rng, dims...)
+		x := G.NewTensor(g, tensor.Float64, len(dims), G.WithShape(dims...), G.WithName("x"), G.WithValue(xv))
+		y, err := ops.Reshape(x, to...)
+		if err != nil {
+			if !typed(err) {
+				t.Fatalf("reshape %v → %v: untyped error %v", dims, to, err)
+			}
+			return
+		}
+		axes := rng.Perm(len(to))
+		z, err := ops.Permute(y, axes...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b ops.Builder
+		backZ, err := ops.PermuteOp{Axes: axes}.Inverse(0, []*G.Node{nil}, z)
+		if err != nil {
+			t.Fatal(err)
+		}
+		backX, err := ops.ReshapeOp{From: dims, To: to}.Inverse(0, []*G.Node{nil}, backZ)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := G.NewTensor(g, tensor.Float64, len(dims), G.WithShape(dims...), G.WithName("d"), G.WithValue(randn(rng, dims...)))
+		adj := G.NewTensor(g, tensor.Float64, len(to), G.WithShape(z.Shape()...), G.WithName("adj"), G.WithValue(randn(rng, z.Shape()...)))
+		jd := b.Apply(ops.PermuteOp{Axes: axes}, b.Apply(ops.ReshapeOp{From: dims, To: to}, d))
+		ay, err := ops.PermuteOp{Axes: axes}.VJP([]*G.Node{y}, z, adj, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ax, err := ops.ReshapeOp{From: dims, To: to}.VJP([]*G.Node{x}, y, ay[0], nil)
+		if err != nil || b.Err != nil {
+			t.Fatal(err, b.Err)
+		}
+		vals, err := graph.Compile("round trip", []*G.Node{backX, jd, ax[0]}, d, adj).Run(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := vals[backX].(*tensor.Dense).Float64s(); !floats.Equal(got, xv.Float64s()) {
+			t.Fatalf("%v → %v, axes %v: the round trip moved elements", dims, to, axes)
+		}
+		lhs := floats.Dot(vals[jd].(*tensor.Dense).Float64s(), vals[adj].(*tensor.Dense).Float64s())
+		rhs := floats.Dot(vals[d].(*tensor.Dense).Float64s(), vals[ax[0]].(*tensor.Dense).Float64s())
+		if math.Abs(lhs-rhs) > 1e-13*float64(n) { // one permutation of n products summed
+			t.Fatalf("%v → %v, axes %v: ⟨Jd, a⟩ = %g, ⟨d, Jᵀa⟩ = %g", dims, to, axes, lhs, rhs)
+		}
+	})
+}
