@@ -98,6 +98,10 @@ type Layer struct {
 // w must be used once, as the right factor of a product h·W (rows are
 // samples); otherwise the error names the node.
 func LayerOf(uses map[*G.Node][]*G.Node, w *G.Node) (Layer, error) {
+	if s := w.Shape(); s.Dims() > 2 {
+		return Layer{}, &errs.NoInverseError{Op: "parameter " + errs.Label(w), Input: -1,
+			Reason: fmt.Sprintf("a weight of shape %v (a convolution kernel): the per-sample route is built for dense layers h·W, not yet for kernels (issue 21 item 6)", s)}
+	}
 	if len(uses[w]) != 1 {
 		return Layer{}, &errs.NoInverseError{Op: "parameter " + errs.Label(w), Input: -1,
 			Reason: fmt.Sprintf("used by %d nodes: the per-sample route needs a weight used once, by its layer", len(uses[w]))}

@@ -610,13 +610,18 @@ func TestGorgoniaBadInput(t *testing.T) {
 	if _, err := p.Hv(vec(t, tensor.New(tensor.WithShape(3, 3), tensor.Of(tensor.Float64)))); !errors.Is(err, errs.ErrShape) || !strings.Contains(err.Error(), "W") {
 		t.Errorf("direction of the wrong shape: %v", err)
 	}
-	// A 3-D tensor has no translation.
+	// A 3-D tensor is translated (issue 21); a function newtonia has not
+	// (cos) is refused on it, naming the node.
 	g3 := G.NewGraph()
 	t3 := G.NewTensor(g3, tensor.Float64, 3, G.WithShape(2, 2, 2), G.WithName("cube3"))
 	w3 := G.NewScalar(g3, tensor.Float64, G.WithName("s"))
 	l3 := G.Must(G.Sum(G.Must(G.Mul(t3, w3))))
-	if _, err := hvp.New(l3, w3); !errors.Is(err, errs.ErrNoRule) || !strings.Contains(err.Error(), "cube3") {
+	if _, err := hvp.New(l3, w3); err != nil {
 		t.Errorf("3-D input: %v", err)
+	}
+	l3 = G.Must(G.Sum(G.Must(G.Cos(G.Must(G.Mul(t3, w3))))))
+	if _, err := hvp.New(l3, w3); !errors.Is(err, errs.ErrNoRule) || !strings.Contains(err.Error(), "cos") {
+		t.Errorf("cos of a 3-D input: %v", err)
 	}
 }
 
@@ -665,13 +670,17 @@ func TestUnnamedWeightsNamed(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// An unnamed weight without a translation, in the UntranslatedError.
+	// An unnamed weight of three dimensions (translated since issue 21),
+	// in its block's name.
 	g := G.NewGraph()
 	k := G.NewTensor(g, tensor.Float64, 3, G.WithShape(2, 2, 2))
 	s := G.NewScalar(g, tensor.Float64, G.WithName("s"))
-	_, err := hvp.New(G.Must(G.Sum(G.Must(G.Mul(k, s)))), k)
-	if want := fmt.Sprintf("%%%x (2×2×2)", k.ID()); !strings.Contains(fmt.Sprint(err), want) || strings.Contains(fmt.Sprint(err), "%!") {
-		t.Errorf("untranslated weight not named %s: %v", want, err)
+	p, err := hvp.New(G.Must(G.Sum(G.Must(G.Mul(k, s)))), k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("%%%x (2×2×2)", k.ID()); !strings.Contains(p.Block(0).Name(), want) || strings.Contains(p.Block(0).Name(), "%!") {
+		t.Errorf("3-D weight not named %s: %v", want, p.Block(0).Name())
 	}
 }
 

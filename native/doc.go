@@ -31,7 +31,7 @@
 // is A × B, A × b, a ⋅ b), then a Match on the node, its inputs' shapes
 // and constant operands. A composite construction is a rule whose Match
 // looks below the node and whose translation reads the nodes below the
-// ones it replaces. The 32 built-in rules, in order (each of Gorgonia's
+// ones it replaces. The 35 built-in rules, in order (each of Gorgonia's
 // unary functions is one):
 //
 //	random                 refused: G.UniformRandomNode, G.GaussianRandomNode,
@@ -53,11 +53,19 @@
 //	elementwise            + − ⊙ ÷ of tensors (comparisons are refused: a
 //	                       mask is translated only inside relu)
 //	A × B, A × b, a ⋅ b    G.Mul; other products says what to do instead
-//	transpose              of a matrix
-//	sum                    over all axes or one
+//	A × Bᵀ                 G.Conv2d's patches times its kernels
+//	transpose              of a matrix, or any permutation of the axes of a
+//	                       value of more dimensions (ops.PermuteOp)
+//	sum                    over all axes or one; of a value of more
+//	                       dimensions, over any of its axes
 //	softmax                and log-softmax, over rows or columns
-//	reshape                between a vector and a row or column
+//	reshape                between a vector and a row or column; any other
+//	                       of as many elements (ops.ReshapeOp)
 //	repeat                 a row over rows, a column over columns
+//	im2col                 G.Conv2d's patches (ops.Im2ColOp), every kernel,
+//	                       pad, stride and dilation argument
+//	max pool               G.MaxPool2D (ops.MaxPoolOp, its argmax frozen like
+//	                       a ReLU's mask); 2- and 4-element pads
 //
 // Composites come before the rules that would match their last node (relu
 // before elementwise), refusals and constants before everything. A node
@@ -77,8 +85,7 @@
 // for one it cannot translate, nil for one it does; call Site.Reads for a
 // composite); write a Translate that applies newtonia ops to s.In(i) (a
 // 1-D vector is an n×1 column) and returns the node of the user's value.
-// A rule of a few lines needs no other edit; one for values of more than
-// two dimensions needs input and dimsKnown (translate.go) to accept them.
+// A rule of a few lines needs no other edit.
 //
 // # Checked by value
 //
@@ -91,6 +98,9 @@
 //
 // # Values
 //
+//   - Matrices and values of more dimensions (a batch of images
+//     (B, C, H, W), a convolution kernel (K, C, KH, KW)) keep the user's
+//     shape; a weight of any rank is a block.
 //   - A 1-D vector of length n becomes a 1×n row where it is broadcast
 //     over rows (a bias) and an n×1 column elsewhere (G.Mul's matrix ×
 //     vector); weights and directions keep the user's shapes at the API.

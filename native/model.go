@@ -53,8 +53,9 @@ func NewModel(loss *G.Node, weights []*G.Node) (*Model, error) {
 func (m *Model) Loss() *G.Node { return m.loss }
 
 // Weights are the weight nodes the passes are built from, in the order
-// given to NewModel: the user's, or their private translations (float64
-// matrices: a vector as a row or a column, a scalar as 1×1).
+// given to NewModel: the user's, or their private translations (float64:
+// a vector as a row or a column, a scalar as 1×1, a matrix or a value of
+// more dimensions, such as a convolution kernel, in the user's shape).
 func (m *Model) Weights() []*G.Node { return m.weights }
 
 // Translated reports whether the passes live in a private translation.

@@ -196,6 +196,8 @@ const (
 	tSoftmax   = "*gorgonia.softmaxOp"
 	tReshape   = "gorgonia.reshapeOp"
 	tRepeat    = "*gorgonia.repeatOp"
+	tIm2Col    = "gorgonia.im2colOp"
+	tMaxPool   = "*gorgonia.maxPoolOp"
 )
 
 // unary lists Gorgonia's elementwise unary ops, by printed form, and
@@ -246,12 +248,17 @@ func builtins() []named {
 		{"a ⋅ b", Rule{Type: tLinAlg, Printed: "a ⋅ b", Translate: func(s *Site) (*G.Node, error) {
 			return s.apply(ops.InnerOp{}, s.as(0, col), s.as(1, col)), nil
 		}}},
+		{"A × Bᵀ", Rule{Type: tLinAlg, Printed: "A × Bᵀ", Translate: func(s *Site) (*G.Node, error) {
+			return s.apply(ops.MatMulOp{}, s.x(0), s.apply(ops.TransposeOp{}, s.x(1))), nil // G.Conv2d's patches × kernelsᵀ
+		}}},
 		{"other products", Rule{Type: tLinAlg, Match: func(*Site) error { return errLinAlg }}},
 		{"transpose", Rule{Type: tTranspose, Match: matchTranspose, Translate: translateTranspose}},
 		{"sum", Rule{Type: tSum, Match: matchSum, Translate: translateSum}},
 		{"softmax", Rule{Type: tSoftmax, Match: matchSoftmax, Translate: translateSoftmax}},
 		{"reshape", Rule{Type: tReshape, Match: matchReshape, Translate: translateReshape}},
 		{"repeat", Rule{Type: tRepeat, Translate: translateRepeat}},
+		{"im2col", Rule{Type: tIm2Col, Match: matchIm2Col, Translate: translateIm2Col}},      // G.Conv2d's patches (images.go)
+		{"max pool", Rule{Type: tMaxPool, Match: matchMaxPool, Translate: translateMaxPool}}, // G.MaxPool2D (images.go)
 	}...)
 }
 
@@ -265,7 +272,7 @@ var (
 func known() string {
 	return "G.Mul, G.Add, G.Sub, G.HadamardProd, G.HadamardDiv and their Broadcast forms, G.Neg, G.Square, G.Sqrt, " +
 		"G.Exp, G.Log, G.Tanh, G.Sigmoid, G.Softplus, G.Cube, G.Abs, G.Inverse, G.InverseSqrt, G.Pow by a constant, " +
-		"G.Rectify, G.LeakyRelu, G.SoftMax, G.LogSoftMax, G.Sum, G.Mean, G.Transpose, reshapes of vectors, constants"
+		"G.Rectify, G.LeakyRelu, G.SoftMax, G.LogSoftMax, G.Sum, G.Mean, G.Transpose, G.Reshape, G.Conv2d, G.MaxPool2D, constants"
 }
 
 func elementwise(f ops.ScalarFunc) func(*Site) (*G.Node, error) {
@@ -388,22 +395,50 @@ func translateElementwise(s *Site) (*G.Node, error) {
 	return s.like(0, s.apply(arith[symbol(s.n)], s.x(0), s.as(1, s.in[0].vec))), nil
 }
 
+// transpose: of a matrix (TransposeOp), or any permutation of the axes of
+// a value of more dimensions (PermuteOp; G.Conv2d's Aᵀ{0, 3, 1, 2}).
 func matchTranspose(s *Site) error {
-	if s.n.Shape().Dims() != 2 {
-		return transposeErr(s.n)
+	switch d := s.n.Shape().Dims(); {
+	case d == 2:
+		return nil
+	case d > 2:
+		_, err := axesOfTranspose(s.n.Op().String(), d)
+		return err
 	}
-	return nil
+	return transposeErr(s.n)
 }
 
 func translateTranspose(s *Site) (*G.Node, error) {
 	if s.in[0].vec != asIs {
 		return nil, transposeErr(s.n)
 	}
+	if d := s.n.Shape().Dims(); d > 2 {
+		axes, _ := axesOfTranspose(s.n.Op().String(), d)
+		return s.apply(ops.PermuteOp{Axes: axes}, s.x(0)), nil
+	}
 	return s.apply(ops.TransposeOp{}, s.x(0)), nil
 }
 
 func transposeErr(n *G.Node) error {
-	return fmt.Errorf("a transpose of shape %v: only matrices", n.Shape())
+	return fmt.Errorf("a transpose of shape %v: only of matrices and of values of more dimensions", n.Shape())
+}
+
+// axesOfTranspose parses Gorgonia's "Aᵀ{0, 3, 1, 2}", a permutation of d
+// axes.
+func axesOfTranspose(s string, d int) ([]int, error) {
+	inner := strings.TrimSuffix(strings.TrimPrefix(s, "Aᵀ{"), "}")
+	var axes []int
+	for _, f := range strings.Split(inner, ",") {
+		a, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return nil, fmt.Errorf("cannot read the axes of %q", s)
+		}
+		axes = append(axes, a)
+	}
+	if len(axes) != d {
+		return nil, fmt.Errorf("cannot read the axes of %q for %d dimensions", s, d)
+	}
+	return axes, nil
 }
 
 // sum: Σ over the given axes.
@@ -415,6 +450,12 @@ func matchSum(s *Site) error {
 func translateSum(s *Site) (*G.Node, error) {
 	axes, _ := axesOf(s.n.Op().String())
 	switch dims := graph.Children(s.n)[0].Shape().Dims(); {
+	case dims > 2 && len(axes) == dims: // every element of a value of more dimensions: as one row
+		x := s.x(0)
+		row := s.apply(ops.ReshapeOp{From: x.Shape().Clone(), To: tensor.Shape{1, x.Shape().TotalSize()}}, x)
+		return s.apply(ops.SumOp{Axis: -1}, row), nil
+	case dims > 2:
+		return sumAxes(s, axes)
 	case dims == 0:
 		return s.like(0, s.x(0)), nil
 	case dims == 1 || len(axes) == 2:
@@ -425,6 +466,37 @@ func translateSum(s *Site) (*G.Node, error) {
 		return s.laid(col, s.apply(ops.SumOp{Axis: 1}, s.x(0))), nil
 	}
 	return nil, fmt.Errorf("a sum over axes %v", axes)
+}
+
+// sumAxes sums a value of more than two dimensions over some of its
+// axes: the kept axes moved first (PermuteOp), the value as a matrix of
+// one row per kept index, its rows summed (SumOp), the result in the
+// kept axes' shape (a vector's as a column).
+func sumAxes(s *Site, axes []int) (*G.Node, error) {
+	x := s.x(0)
+	sh := x.Shape()
+	summed := make([]bool, len(sh))
+	for _, a := range axes {
+		if a < 0 || a >= len(sh) || summed[a] {
+			return nil, fmt.Errorf("a sum over axes %v of a value of shape %v", axes, sh)
+		}
+		summed[a] = true
+	}
+	var perm []int
+	var kept tensor.Shape
+	for a := range sh {
+		if !summed[a] {
+			perm, kept = append(perm, a), append(kept, sh[a])
+		}
+	}
+	perm = append(perm, axes...)
+	k := kept.TotalSize()
+	if len(kept) == 1 {
+		kept = tensor.Shape{kept[0], 1}
+	}
+	moved := s.apply(ops.PermuteOp{Axes: perm}, x)
+	rows := s.apply(ops.ReshapeOp{From: moved.Shape().Clone(), To: tensor.Shape{k, sh.TotalSize() / k}}, moved)
+	return s.apply(ops.ReshapeOp{From: tensor.Shape{k, 1}, To: kept}, s.apply(ops.SumOp{Axis: 1}, rows)), nil
 }
 
 // axesOf parses Gorgonia's "Σ[0 1]".
@@ -438,7 +510,7 @@ func axesOf(s string) ([]int, error) {
 		}
 		axes = append(axes, a)
 	}
-	if len(axes) == 0 || len(axes) > 2 {
+	if len(axes) == 0 {
 		return nil, fmt.Errorf("cannot read the axes of %q", s)
 	}
 	return axes, nil
@@ -482,6 +554,7 @@ const (
 	vecToCol
 	rowToVec
 	colToVec
+	anyShape // any other reshape of as many elements (ReshapeOp)
 )
 
 func reshapeKind(from, to tensor.Shape) (reshaping, error) {
@@ -496,8 +569,10 @@ func reshapeKind(from, to tensor.Shape) (reshaping, error) {
 		return rowToVec, nil
 	case to.Dims() == 1 && sameDims(from, tensor.Shape{to[0], 1}):
 		return colToVec, nil
+	case from.TotalSize() == to.TotalSize() && from.Dims() > 0 && to.Dims() > 0:
+		return anyShape, nil
 	}
-	return 0, fmt.Errorf("a reshape from %v to %v: only between a vector and a row or column", from, to)
+	return 0, fmt.Errorf("a reshape from %v to %v", from, to)
 }
 
 func matchReshape(s *Site) error {
@@ -516,6 +591,13 @@ func translateReshape(s *Site) (*G.Node, error) {
 		return s.laid(row, s.x(0)), nil
 	case colToVec:
 		return s.laid(col, s.x(0)), nil
+	case anyShape: // a vector's result as a column, n×1
+		to := s.n.Shape().Clone()
+		if to.Dims() == 1 {
+			to = tensor.Shape{to[0], 1}
+		}
+		x := s.x(0)
+		return s.apply(ops.ReshapeOp{From: x.Shape().Clone(), To: to}, x), nil
 	}
 	return s.like(0, s.x(0)), nil
 }

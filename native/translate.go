@@ -200,8 +200,8 @@ func (tr *translator) translate(n *G.Node) (*rep, error) {
 			bad = true
 		}
 	}
-	if bad { // its inputs are reported; and it, if its value has more dimensions than newtonia's
-		return nil, dimsKnown(n)
+	if bad { // its inputs are reported
+		return nil, nil
 	}
 	return s.translate(tr.rules[e])
 }
@@ -262,15 +262,6 @@ func (s *Site) translate(e entry) (*rep, error) {
 	return r, nil
 }
 
-// dimsKnown returns why n's value has no translation if it has more than
-// two dimensions.
-func dimsKnown(n *G.Node) error {
-	if s := n.Shape(); s.Dims() > 2 {
-		return fmt.Errorf("a value of shape %v: newtonia works on scalars, vectors and matrices", s)
-	}
-	return nil
-}
-
 // as returns x's node in layout want (a vector transposed if needed).
 func (tr *translator) as(b *ops.Builder, x *rep, want layout) *G.Node {
 	if x.vec == asIs || x.vec == want {
@@ -282,7 +273,9 @@ func (tr *translator) as(b *ops.Builder, x *rep, want layout) *G.Node {
 // input makes the private input node for the user's input n: float64, a
 // 1-D vector as a row if it is broadcast over rows (a bias), else as a
 // column; a scalar weight as a 1×1 matrix, read as a scalar by its sum
-// (the passes then treat every weight as a matrix; issue 19 item 17).
+// (the passes then treat every weight as a matrix; issue 19 item 17); a
+// matrix, and a value of more dimensions (images, convolution kernels),
+// in the user's shape.
 func (tr *translator) input(n *G.Node) (*rep, error) {
 	nm := errs.Name(n) // an unnamed input by its id and shape: messages and block names then name it so
 	if k := tr.names[nm]; k > 0 {
@@ -313,12 +306,8 @@ func (tr *translator) input(n *G.Node) (*rep, error) {
 			shape = []int{1, s[0]}
 		}
 		p = G.NewMatrix(tr.g, tensor.Float64, G.WithShape(shape...), G.WithName(nm))
-	case s.Dims() == 2:
-		p = G.NewMatrix(tr.g, tensor.Float64, G.WithShape(s...), G.WithName(nm))
-	case tr.weight[n]:
-		return nil, fmt.Errorf("a weight of shape %v: newtonia's weights are scalars, vectors and matrices (a weight of more dimensions, such as a convolution kernel, is not supported yet)", s)
 	default:
-		return nil, fmt.Errorf("an input of shape %v: newtonia works on scalars, vectors and matrices", s)
+		p = G.NewTensor(tr.g, tensor.Float64, s.Dims(), G.WithShape(s...), G.WithName(nm))
 	}
 	if r.n == nil {
 		r.n = p
@@ -453,10 +442,8 @@ func (tr *translator) constant(n *G.Node, v G.Value) (*rep, error) {
 	case s.Dims() == 1:
 		r.vec = col
 		val = tensor.New(tensor.WithShape(s[0], 1), tensor.WithBacking(data))
-	case s.Dims() == 2:
-		val = tensor.New(tensor.WithShape(s...), tensor.WithBacking(data))
 	default:
-		return nil, fmt.Errorf("a constant of shape %v", s)
+		val = tensor.New(tensor.WithShape(s...), tensor.WithBacking(data))
 	}
 	r.n = G.NewConstant(val, G.In(tr.g), G.WithName(fmt.Sprintf("const%d:%s", n.ID(), n.Name())))
 	return r, nil

@@ -44,7 +44,10 @@
 //	elementwise      AddOp, SubOp, MulOp, DivOp, ScaleOp, ScalarMulOp,
 //	                 ElementwiseOp
 //	shapes           BiasAddOp, RepeatOp, SliceOp, PadOp, SumOp, RowSumOp,
-//	                 FillOp, StopOp
+//	                 FillOp, StopOp, ReshapeOp and PermuteOp (any rank)
+//	images           Im2ColOp and its adjoint Col2ImOp (Conv2d: im2col and
+//	                 one matrix product), MaxPoolOp with its frozen argmax
+//	                 pattern (PoolArgmaxOp, PoolGatherOp, PoolScatterOp)
 //	reductions and   InnerOp, HalfSSEOp, SoftmaxOp, SoftmaxCEOp, SigmoidBCEOp,
 //	losses           ProductOp
 //	scalar functions LeakyReLUFunc, ReLUFunc, IdentityFunc, TanhFunc,
