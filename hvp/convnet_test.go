@@ -280,12 +280,16 @@ func TestConvnetOptimizers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	krec, err := solver.NewKFAC(p, nil).Iterate()
+	kfac, err := solver.NewKFAC(p, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("KFAC: α %g, %d blocks by the gradient: %v", krec.Alpha, krec.Gradient, krec.Fallbacks)
-	if krec.Gradient != 2 || len(krec.Fallbacks) != 2 {
+	krec, err := kfac.Step()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("KFAC: α %g, blocks by the gradient: %v", krec.StepSize, krec.Fallbacks)
+	if len(krec.Fallbacks) != 2 {
 		t.Fatalf("KFAC record %+v: want the two kernels' blocks named as gradient fallbacks", krec)
 	}
 	for i, f := range krec.Fallbacks {
@@ -305,14 +309,18 @@ func TestConvnetOptimizers(t *testing.T) {
 		return testnet.ScalarOf(n.loss.Value())
 	}
 	before := gorgoniaLoss()
-	rec, err := solver.NewHF(p, nil).Iterate()
+	hf, err := solver.NewHF(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := hf.Step()
 	if err != nil {
 		t.Fatal(err)
 	}
 	after := gorgoniaLoss()
-	t.Logf("HF: loss %.6g → %.6g (Gorgonia's TapeMachine: %.6g → %.6g), %d CG iterations, α %g", rec.Loss, rec.NewLoss, before, after, rec.CGIterations, rec.StepSize)
-	if !(after < before) || math.Abs(after-rec.NewLoss) > 1e-12*math.Abs(after) {
-		t.Errorf("HF step: Gorgonia's loss %g → %g, HF's record says %g", before, after, rec.NewLoss)
+	t.Logf("HF: loss %.6g → %.6g (Gorgonia's TapeMachine: %.6g → %.6g), α %g, detail %+v", rec.LossBefore, rec.LossAfter, before, after, rec.StepSize, rec.Detail)
+	if !(after < before) || math.Abs(after-rec.LossAfter) > 1e-12*math.Abs(after) {
+		t.Errorf("HF step: Gorgonia's loss %g → %g, HF's record says %g", before, after, rec.LossAfter)
 	}
 }
 
