@@ -195,10 +195,7 @@ type penalty struct {
 func (p *Problem) penaltyNames(pen *penalty) string {
 	s := make([]string, len(pen.terms))
 	for i, t := range pen.terms {
-		if u := p.model.UserNode(t); u != nil {
-			t = u
-		}
-		s[i] = errs.Label(t)
+		s[i] = p.userLabel(t)
 	}
 	return strings.Join(s, ", ")
 }
@@ -245,6 +242,29 @@ const (
 	penaltyZero                     // 0 at this point: Σ|W| (piecewise linear)
 	penaltyOther                    // not a constant diagonal: Σ W⁴, (Σ W)², …
 )
+
+// userLabel labels node t of the passes' graph: as the user's node it
+// computes, or, for a node of the translation with none (a scalar product
+// the translation rewrote), as the user's nodes it reads ("λ·Σ(W²)" reads
+// as "… of Σ(…)").
+func (p *Problem) userLabel(t *G.Node) string {
+	if !p.model.Translated() {
+		return errs.Label(t)
+	}
+	if u := p.model.UserNode(t); u != nil {
+		return errs.Label(u)
+	}
+	var in []string
+	for _, c := range graph.Children(t) {
+		if u := p.model.UserNode(c); u != nil && u.Op() != nil {
+			in = append(in, errs.Label(u))
+		}
+	}
+	if len(in) == 0 {
+		return errs.Label(t)
+	}
+	return fmt.Sprintf("%v of %s", t.Op(), strings.Join(in, ", "))
+}
 
 // probe is a penalty's Hessian on a block at the current weights.
 type probe struct {
@@ -382,11 +402,20 @@ func plan(batch, k, n, extra int, c0 float64) penSolve {
 	bp := float64(batch + extra)
 	bn := bp * float64(n)
 	push := penSolve{push: true, dim: (batch + extra) * n, flops: bp*bp*(float64(k)+float64(n*n)) + 2*bn*bn*bn/3 + 4*bp*kn, bytes: 8 * bn * bn}
-	if c0 > 0 && push.flops < dense.flops {
+	switch {
+	case forceSolve == "push" && c0 > 0:
+		return push
+	case forceSolve == "dense":
+		return dense
+	case c0 > 0 && push.flops < dense.flops:
 		return push
 	}
 	return dense
 }
+
+// forceSolve, set by tests only, makes plan take one form ("dense",
+// "push") whatever it costs.
+var forceSolve string
 
 // rowConstants returns the penalty's constant on each row of W̃ (k rows:
 // W's, then the bias's), from the probe's c_p.
