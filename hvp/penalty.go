@@ -646,7 +646,7 @@ func (p *Problem) penalizedResult64(l int, r *route, v *params.Vector, scale flo
 	s := plan(bsz, k, n, extra, c0)
 	what := fmt.Sprintf("block %d (%s), penalty %s: %s", l, b.name, pc.Node, s)
 	if s.flops > o.MaxFlops {
-		return nil, &errs.LimitError{What: what, Resource: "flops", Estimate: s.flops, Limit: o.MaxFlops, Unit: "flop",
+		return nil, &errs.LimitError{What: what, Resource: "flops", Estimate: s.flops, Limit: o.MaxFlops,
 			Hint: fmt.Sprintf("the cap is Options.MaxFlops, 0 for the default %.0e; a smaller batch makes the push-through form cheaper", float64(DefaultMaxFlops))}
 	}
 	if err := budget.Check(what, s.bytes+r.bytes, o.MaxBytes, capHint("the factorised matrix and the values of the per-sample pass", "Options.MaxBytes")); err != nil {
@@ -698,7 +698,7 @@ func (p *Problem) penalizedResult64(l int, r *route, v *params.Vector, scale flo
 	}
 	op := "dense LU of H_ll"
 	if s.push {
-		op = "push-through LU of λI + D·AAᵀ"
+		op = "push-through LU of c·I + D·AAᵀ"
 	}
 	if err != nil || math.IsInf(cond, 1) || math.IsNaN(cond) {
 		return nil, &errs.ConditionError{Block: l, Weight: b.name, Node: pc.Node, Op: op, Value: cond,
