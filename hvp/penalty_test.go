@@ -45,16 +45,6 @@ func withPenalty(t testing.TB, n *gnet, dt tensor.Dtype, lam float64, kind strin
 	}
 }
 
-func TestPenaltyExplore(t *testing.T) {
-	s := gspec{name: "mlp", batch: 6, sizes: []int{4, 5, 3}, act: "tanh", loss: "ce"}
-	n := s.build(t, tensor.Float64, 1)
-	withPenalty(t, n, tensor.Float64, 0.01, "l2")
-	p, err := hvp.New(n.loss, n.weights...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Log(p.Conditions())
-}
 
 // A practitioner's MLP (tanh, biases by G.BroadcastAdd, softmax
 // cross-entropy) with weight decay 0.01·Σ W² on each weight matrix, in
@@ -156,5 +146,215 @@ func TestPenaltyMLP(t *testing.T) {
 		} else {
 			t.Logf("refusal: %v", err)
 		}
+	}
+}
+
+// The same MLP in float32 (a ReLU hidden layer this time, batch 8 so that
+// no hidden unit is dead on every sample, which would leave its bias
+// without curvature and the block singular): the blocks pair W with b,
+// and InvHv of the first block is certified on the residual of the
+// float32 result as returned (Tol32, the float32 contract), its float64
+// result to 1e-8 (ε·cond of the factorised matrix, logged: ≈ 1e6 here —
+// the ReLU block's curvature is low-rank per sample, D W₂M'W₂ᵀD).
+func TestPenaltyMLPFloat32(t *testing.T) {
+	s := gspec{name: "mlp32", batch: 8, sizes: []int{4, 5, 3}, act: "relu", loss: "ce"}
+	n := s.build(t, tensor.Float32, 2)
+	withPenalty(t, n, tensor.Float32, 0.01, "l2")
+	p, err := hvp.New(n.loss, n.weights...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Blocks() != 2 || p.Layout().BlockName(0) != "W1+b1" {
+		t.Fatalf("blocks %d (%s, …), want W1+b1 and W2+b2", p.Blocks(), p.Layout().BlockName(0))
+	}
+	c := p.Conditions()[0]
+	// c = 2·float32(0.01), the constant as the float32 graph holds it.
+	if c.Penalty == nil || c.Penalty.Kind != "L2" || math.Abs(c.Penalty.C[0]-2*float64(float32(0.01))) > 1e-15 {
+		t.Fatalf("conditions: %s", p.Conditions())
+	}
+	v := randomLike(rand.New(rand.NewPCG(4, 4)), p)
+	res, err := p.Block(0).InvHv(v.Block(0), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("float32: %s; %s, cond %.2g", res.Label(), res.Factorizations[0].Op, res.Factorizations[0].Cond)
+	if res.U.Layout().Dtype() != tensor.Float32 || !res.Certified || res.Residual > 1e-8 || !(res.RoundedResidual <= hvp.DefaultTol32) {
+		t.Errorf("float32 InvHv: %s; want certified, residual ≤ 1e-8, rounded residual ≤ Tol32", res.Label())
+	}
+}
+
+// An L1 penalty 0.01·Σ|W|: its Hessian is zero away from 0, so Hv is the
+// data term's (central differences of G.Grad, as TestPenaltyMLP: no weight
+// crosses 0 at r ≤ 1e-3, checked below), and InvHv refuses, naming the
+// penalty, with a typed error; the conditions report says it.
+func TestPenaltyL1(t *testing.T) {
+	s := gspec{name: "mlp", batch: 5, sizes: []int{4, 4, 3}, act: "tanh", loss: "ce"}
+	n := s.build(t, tensor.Float64, 3)
+	withPenalty(t, n, tensor.Float64, 0.01, "l1")
+	p, err := hvp.New(n.loss, n.weights...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _ := p.Current()
+	for _, x := range w.Flat() {
+		if math.Abs(x) < 1e-2 {
+			t.Fatalf("a weight %.3g within 1e-2 of the kink of |·|", x)
+		}
+	}
+	v := randomLike(rand.New(rand.NewPCG(5, 5)), p)
+	hv, err := p.Hv(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gg := newGorgoniaGrad(t, n)
+	w0 := gg.weights(t)
+	e1 := flatRelDiff(gg.central(t, w0, v, 1e-3), hv.Flat())
+	e2 := flatRelDiff(gg.central(t, w0, v, 5e-4), hv.Flat())
+	gg.at(t, w0)
+	t.Logf("L1: ‖Hv − FD(G.Grad)‖/‖Hv‖ = %.3g, %.3g (ratio %.3f)", e1, e2, e2/e1)
+	if e1 > 1e-4 || !(e2/e1 >= 0.2 && e2/e1 <= 0.3) {
+		t.Errorf("Hv vs central differences of G.Grad: %.3g, %.3g (ratio %.3f, want ≈ 1/4)", e1, e2, e2/e1)
+	}
+	conds := p.Conditions()
+	c := conds[0]
+	if c.Kind != hvp.KindRefused || c.Penalty == nil || c.Penalty.Kind == "L2" {
+		t.Errorf("conditions of block 0: %s", conds)
+	}
+	_, err = p.Block(0).InvHv(v.Block(0), nil)
+	var ce *errs.ConditionError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "penalty "+c.Penalty.Node) || !strings.Contains(err.Error(), "Hessian is 0") {
+		t.Errorf("InvHv with an L1 penalty: %v; want an *errs.ConditionError naming the penalty %s", err, c.Penalty.Node)
+	} else {
+		t.Logf("L1 refusal: %v", err)
+	}
+}
+
+// A penalty whose Hessian is not c·I (Σ W⁴, 12·W² on the diagonal): Hv and
+// GGNv exact, InvHv refused naming the penalty as not L2.
+func TestPenaltyNotL2(t *testing.T) {
+	s := gspec{name: "mlp", batch: 5, sizes: []int{4, 4, 3}, act: "tanh", loss: "mse"}
+	n := s.build(t, tensor.Float64, 4)
+	w1 := n.weights[0]
+	n.loss = G.Must(G.Add(n.loss, G.Must(G.Sum(G.Must(G.Square(G.Must(G.Square(w1))))))))
+	p, err := hvp.New(n.loss, n.weights...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Layout().BlockName(0) != "W1+b1" {
+		t.Fatalf("block 0 is %s, want W1+b1", p.Layout().BlockName(0))
+	}
+	c := p.Conditions()[0]
+	if c.Kind != hvp.KindRefused || c.Penalty == nil || c.Penalty.Kind != "other" {
+		t.Fatalf("conditions: %s", p.Conditions())
+	}
+	v := randomLike(rand.New(rand.NewPCG(6, 6)), p)
+	_, err = p.Block(0).InvHv(v.Block(0), nil)
+	var ce *errs.ConditionError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "not L2") {
+		t.Errorf("InvHv with Σ W⁴: %v; want an *errs.ConditionError saying the penalty is not L2", err)
+	}
+	// GGNv adds the penalty's exact Hessian 12·W1² ⊙ v on W1: GGNv with
+	// and without the term differ by exactly that (1e-12: one product per entry).
+	g1, err := p.GGNv(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n0 := s.build(t, tensor.Float64, 4)
+	p0, err := hvp.New(n0.loss, n0.weights...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g0, err := p0.GGNv(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _ := p.Current()
+	wf, vf, a, b := w.Weight(0), v.Weight(0), g1.Weight(0), g0.Weight(0)
+	var worst float64
+	for i := range wf {
+		worst = math.Max(worst, math.Abs(a[i]-b[i]-12*wf[i]*wf[i]*vf[i])/(1+math.Abs(a[i])))
+	}
+	if worst > 1e-12 {
+		t.Errorf("GGNv's penalty part differs from 12·W²⊙v by %.3g", worst)
+	}
+}
+
+// Logistic regression in Gorgonia's idiom (logreg: a weight vector w, a
+// scalar bias G.NewScalar, mean binary cross-entropy, 0.05·Σ w²): w's
+// block takes the penalized route and is exact (residual ≤ 1e-10, vs a
+// solve of reference.DenseBlock to 1e-9 as TestPenaltyMLP), the scalar
+// bias its scalar route.
+func TestPenaltyLogisticRegression(t *testing.T) {
+	n := logreg(t, 1)
+	p, err := hvp.New(n.loss, n.weights...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("\n%s", p.Conditions())
+	v := randomLike(rand.New(rand.NewPCG(7, 7)), p)
+	for l := range p.Blocks() {
+		res, err := p.Block(l).InvHv(v.Block(l), nil)
+		if err != nil {
+			t.Fatalf("block %d (%s): %v", l, p.Layout().BlockName(l), err)
+		}
+		h, err := reference.DenseBlock(p, l, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want mat.VecDense
+		if err := want.SolveVec(h, mat.NewVecDense(len(v.Block(l).Flat()), v.Block(l).Flat())); err != nil {
+			t.Fatal(err)
+		}
+		d := flatRelDiff(res.U.Flat(), want.RawVector().Data)
+		t.Logf("block %d (%s): %s, %.2g from the dense solve", l, p.Layout().BlockName(l), res.Label(), d)
+		if !res.Certified || res.Residual > 1e-10 || d > 1e-9 {
+			t.Errorf("block %d: %s, %.3g from the dense solve", l, res.Label(), d)
+		}
+		if p.Layout().BlockName(l) == "w" && res.Method != hvp.MethodPenalized {
+			t.Errorf("w's block took the %v route, want penalized", res.Method)
+		}
+	}
+}
+
+// Tied weights: an autoencoder reconstructing x by tanh(x·W)·Wᵀ uses W
+// twice in its data term (and once more in its weight decay). Hv is exact
+// (central differences of G.Grad as TestPenaltyMLP); InvHv refuses with a
+// reason saying that W is tied, naming it.
+func TestTiedWeights(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 8))
+	g := G.NewGraph()
+	x := G.NewMatrix(g, tensor.Float64, G.WithShape(6, 4), G.WithName("x"), G.WithValue(randDense(rng, 6, 4)))
+	w := G.NewMatrix(g, tensor.Float64, G.WithShape(4, 3), G.WithName("W"), G.WithValue(randDense(rng, 4, 3)))
+	h := G.Must(G.Tanh(G.Must(G.Mul(x, w))))
+	rec := G.Must(G.Mul(h, G.Must(G.Transpose(w))))
+	loss := G.Must(G.Mean(G.Must(G.Square(G.Must(G.Sub(rec, x))))))
+	loss = G.Must(G.Add(loss, G.Must(G.Mul(G.NewConstant(0.01), G.Must(G.Sum(G.Must(G.Square(w))))))))
+	n := &gnet{g: g, x: x, weights: []*G.Node{w}, loss: loss}
+	p, err := hvp.New(loss, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := randomLike(rand.New(rand.NewPCG(9, 9)), p)
+	hv, err := p.Hv(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gg := newGorgoniaGrad(t, n)
+	w0 := gg.weights(t)
+	e1 := flatRelDiff(gg.central(t, w0, v, 1e-3), hv.Flat())
+	e2 := flatRelDiff(gg.central(t, w0, v, 5e-4), hv.Flat())
+	gg.at(t, w0)
+	t.Logf("tied: ‖Hv − FD(G.Grad)‖/‖Hv‖ = %.3g, %.3g (ratio %.3f)", e1, e2, e2/e1)
+	if e1 > 1e-4 || !(e2/e1 >= 0.2 && e2/e1 <= 0.3) {
+		t.Errorf("Hv vs central differences of G.Grad: %.3g, %.3g (ratio %.3f, want ≈ 1/4)", e1, e2, e2/e1)
+	}
+	_, err = p.Block(0).InvHv(v.Block(0), nil)
+	if err == nil || !strings.Contains(err.Error(), "tied") || !strings.Contains(err.Error(), "W") {
+		t.Errorf("InvHv of a tied weight: %v; want a refusal saying W is tied", err)
+	} else {
+		t.Logf("tied refusal: %v", err)
+	}
+	if c := p.Conditions()[0]; c.Kind != hvp.KindRefused || !strings.Contains(c.Error, "tied") {
+		t.Errorf("conditions: %s", p.Conditions())
 	}
 }
