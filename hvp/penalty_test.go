@@ -107,6 +107,20 @@ func TestPenaltyMLP(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// Block.Curvature carries the decay: its Dense block is the
+			// R-pass's column by column (1e-13: sums of B products in
+			// another order).
+			cv, err := p.Block(l).Curvature()
+			if err != nil {
+				t.Fatal(err)
+			}
+			hd, err := cv.Dense(0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := flatRelDiff(hd.RawMatrix().Data, h.RawMatrix().Data); d > 1e-13 || len(cv.Penalty) != 5 || cv.Penalty[0] != 0.02 || cv.Penalty[4] != 0 {
+				t.Errorf("batch %d, block %d: Curvature.Dense differs from DenseBlock by %.3g (penalty %v, want 0.02 on W1's rows, 0 on b1's)", batch, l, d, cv.Penalty)
+			}
 			var want mat.VecDense
 			if err := want.SolveVec(h, mat.NewVecDense(len(v.Block(l).Flat()), v.Block(l).Flat())); err != nil {
 				t.Fatal(err)
@@ -135,6 +149,17 @@ func TestPenaltyMLP(t *testing.T) {
 				t.Errorf("batch %d, block %d: damped InvHv: %v, %v", batch, l, res, err)
 			} else {
 				t.Logf("batch %d, block %d, damped 0.1: %s", batch, l, res.Label())
+			}
+		}
+		// InvHvAll runs the penalized blocks too, as one by one.
+		all, err := p.InvHvAll(v, &hvp.Options{Damping: 0.1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for l, res := range all {
+			one, _ := p.Block(l).InvHv(v.Block(l), &hvp.Options{Damping: 0.1})
+			if !res.Certified || res.Method != hvp.MethodPenalized || flatRelDiff(res.U.Flat(), one.U.Flat()) > 1e-14 {
+				t.Errorf("batch %d: InvHvAll block %d: %s, differs from InvHv", batch, l, res.Label())
 			}
 		}
 		// Above MaxFlops: a typed refusal naming the penalty, with the estimate.
