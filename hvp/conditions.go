@@ -170,7 +170,8 @@ type BlockConditions struct {
 	Block  int    `json:"block"`
 	Weight string `json:"weight"` // the block's weights, e.g. "W1+b1"
 	// Method is the B-pass's route (MethodChain, MethodPerSample,
-	// MethodScalar), MethodNone for a block with no route (Err).
+	// MethodScalar, MethodPenalized), MethodNone for a block with no
+	// route (Err).
 	Method  Method   `json:"route,omitempty"`
 	Kind    Kind     `json:"kind"`
 	Reasons []string `json:"reasons,omitempty"` // what decides the kind: non-bijective steps, shapes

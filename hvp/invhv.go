@@ -46,7 +46,9 @@ type Options struct {
 	// Damping λ ≥ 0 solves (H_ll + λ·h̃ᵀh̃ ⊗ I) u = v exactly, by the
 	// per-sample route (method.md §9): Levenberg–Marquardt damping in the
 	// metric of the layer's inputs h̃. The certificate uses the same damped
-	// operator. A block without a per-sample route cannot be damped.
+	// operator. A block whose weights a penalty reads (weight decay) is
+	// damped by its penalized route the same way (method.md §11). A block
+	// without a per-sample route cannot be damped.
 	Damping float64
 	Tol     float64 // largest accepted residual (0: DefaultTol)
 	// Tol32 is the largest accepted residual of a float32 graph's result

@@ -148,9 +148,10 @@ type Result struct {
 	Factorizations []Factorization // of the inverse pass and B-pass
 	Note           string          // what else the method reports (CG's stopping reason, a fallback)
 	// Flops are the floating-point operations of the programs run for
-	// this result, its certificate included (graph.Program.Flops). The
-	// blocks of one InvHvAll run in one program, whose flops are shared
-	// evenly among the blocks it solved.
+	// this result, its certificate included (graph.Program.Flops), and,
+	// for the penalized route, the estimate of its LU solve (penSolve).
+	// The blocks of one InvHvAll run in one program, whose flops are
+	// shared evenly among the blocks it solved.
 	Flops float64
 }
 
