@@ -87,8 +87,15 @@ func penalties(loss *G.Node, weightDep, zDep, data map[*G.Node]bool) []*G.Node {
 // lossPenalties returns the penalty terms of loss for weights ws: those
 // ggnOutput finds beside the net's output, none when the loss has no
 // Gauss–Newton output (then nothing is recognised as a penalty, and a
-// weight read twice is a weight used twice).
-func lossPenalties(loss *G.Node, ws []*G.Node) []*G.Node {
+// weight read twice is a weight used twice). A graph the search cannot
+// read (a panic in it) has none either: recognising penalties must not
+// make New fail.
+func lossPenalties(loss *G.Node, ws []*G.Node) (pens []*G.Node) {
+	defer func() {
+		if recover() != nil {
+			pens = nil
+		}
+	}()
 	_, pens, err := ggnOutput(loss, ws)
 	if err != nil {
 		return nil

@@ -72,7 +72,7 @@ func TestPenaltyMLP(t *testing.T) {
 		conds := p.Conditions()
 		for _, c := range conds {
 			if c.Method != hvp.MethodPenalized || c.Kind != hvp.KindExact || c.Penalty == nil || c.Penalty.Kind != "L2" ||
-				math.Abs(c.Penalty.C[0]-0.02) > 1e-15 || c.Penalty.C[1] != 0 {
+				math.Abs(c.Penalty.C[0]-0.02) > 2e-16 || c.Penalty.C[1] != 0 {
 				t.Errorf("batch %d: conditions of block %d: %+v (penalty %+v); want the penalized route, exact, L2 with c = [0.02 0]", batch, c.Block, c, c.Penalty)
 			}
 		}
@@ -118,7 +118,7 @@ func TestPenaltyMLP(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d := flatRelDiff(hd.RawMatrix().Data, h.RawMatrix().Data); d > 1e-13 || len(cv.Penalty) != 5 || cv.Penalty[0] != 0.02 || cv.Penalty[4] != 0 {
+			if d := flatRelDiff(hd.RawMatrix().Data, h.RawMatrix().Data); d > 1e-13 || len(cv.Penalty) != 5 || math.Abs(cv.Penalty[0]-0.02) > 2e-16 || cv.Penalty[4] != 0 {
 				t.Errorf("batch %d, block %d: Curvature.Dense differs from DenseBlock by %.3g (penalty %v, want 0.02 on W1's rows, 0 on b1's)", batch, l, d, cv.Penalty)
 			}
 			var want mat.VecDense
@@ -149,6 +149,17 @@ func TestPenaltyMLP(t *testing.T) {
 				t.Errorf("batch %d, block %d: damped InvHv: %v, %v", batch, l, res, err)
 			} else {
 				t.Logf("batch %d, block %d, damped 0.1: %s", batch, l, res.Label())
+			}
+		}
+		// Kronecker's factors carry the decay for K-FAC to fold in.
+		kf, err := p.Kronecker()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for l, f := range kf.Factors {
+			// 0.02 to 2e-16 (1e-14 relative): the probe's Rayleigh quotient of 2λ·d, a few roundings.
+			if f == nil || len(f.Penalty) != []int{5, 6}[l] || math.Abs(f.Penalty[0]-0.02) > 2e-16 || f.Penalty[len(f.Penalty)-1] != 0 || f.PenaltyErr != nil {
+				t.Errorf("batch %d: Kronecker factors of block %d: %+v, want Penalty 0.02 on W's rows, 0 on the bias", batch, l, f)
 			}
 		}
 		// InvHvAll runs the penalized blocks too, as one by one.
