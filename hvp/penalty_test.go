@@ -45,7 +45,6 @@ func withPenalty(t testing.TB, n *gnet, dt tensor.Dtype, lam float64, kind strin
 	}
 }
 
-
 // A practitioner's MLP (tanh, biases by G.BroadcastAdd, softmax
 // cross-entropy) with weight decay 0.01·Σ W² on each weight matrix, in
 // float64: the blocks pair each W with its b as without the penalty; Hv
