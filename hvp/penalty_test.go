@@ -76,6 +76,13 @@ func TestPenaltyMLP(t *testing.T) {
 			}
 		}
 		t.Logf("batch %d:\n%s", batch, conds)
+		// The report's solve is the cheaper form: push-through on the B·n
+		// side at batch 3 (B·n = 15 < k·n = 25, with one more row for the
+		// undecayed bias), the dense block at batch 8.
+		form := map[int]string{3: "push-through LU (B·n side), 20×20", 8: "dense LU of H_ll (k·n side), 25×25"}[batch]
+		if pc := conds[0].Penalty; pc == nil || !strings.HasPrefix(pc.Solve, form) || !(pc.Flops > 0) || !(pc.Bytes > 0) {
+			t.Errorf("batch %d: block 0's penalty report %+v, want the solve %q with its flops and bytes", batch, pc, form)
+		}
 		rng := rand.New(rand.NewPCG(3, uint64(batch)))
 		v := randomLike(rng, p)
 		hv, err := p.Hv(v)
@@ -352,10 +359,16 @@ func TestPenaltyLogisticRegression(t *testing.T) {
 }
 
 // Tied weights: an autoencoder reconstructing x by tanh(x·W)·Wᵀ uses W
-// twice in its data term (and once more in its weight decay). Hv is exact
-// (central differences of G.Grad as TestPenaltyMLP); InvHv refuses with a
-// reason saying that W is tied, naming it.
+// twice in its data term (and, with decay, once more in its weight decay).
+// Hv is exact (central differences of G.Grad as TestPenaltyMLP); InvHv
+// refuses with a reason saying that W is tied, naming it.
 func TestTiedWeights(t *testing.T) {
+	for _, decay := range []bool{true, false} {
+		t.Run(fmt.Sprintf("decay %v", decay), func(t *testing.T) { tied(t, decay) })
+	}
+}
+
+func tied(t *testing.T, decay bool) {
 	rng := rand.New(rand.NewPCG(8, 8))
 	g := G.NewGraph()
 	x := G.NewMatrix(g, tensor.Float64, G.WithShape(6, 4), G.WithName("x"), G.WithValue(randDense(rng, 6, 4)))
@@ -363,7 +376,9 @@ func TestTiedWeights(t *testing.T) {
 	h := G.Must(G.Tanh(G.Must(G.Mul(x, w))))
 	rec := G.Must(G.Mul(h, G.Must(G.Transpose(w))))
 	loss := G.Must(G.Mean(G.Must(G.Square(G.Must(G.Sub(rec, x))))))
-	loss = G.Must(G.Add(loss, G.Must(G.Mul(G.NewConstant(0.01), G.Must(G.Sum(G.Must(G.Square(w))))))))
+	if decay {
+		loss = G.Must(G.Add(loss, G.Must(G.Mul(G.NewConstant(0.01), G.Must(G.Sum(G.Must(G.Square(w))))))))
+	}
 	n := &gnet{g: g, x: x, weights: []*G.Node{w}, loss: loss}
 	p, err := hvp.New(loss, w)
 	if err != nil {
@@ -384,7 +399,7 @@ func TestTiedWeights(t *testing.T) {
 		t.Errorf("Hv vs central differences of G.Grad: %.3g, %.3g (ratio %.3f, want ≈ 1/4)", e1, e2, e2/e1)
 	}
 	_, err = p.Block(0).InvHv(v.Block(0), nil)
-	if err == nil || !strings.Contains(err.Error(), "tied") || !strings.Contains(err.Error(), "W") {
+	if err == nil || !strings.Contains(err.Error(), "tied") || !strings.Contains(err.Error(), "W") || decay != strings.Contains(err.Error(), "penalty") {
 		t.Errorf("InvHv of a tied weight: %v; want a refusal saying W is tied", err)
 	} else {
 		t.Logf("tied refusal: %v", err)
