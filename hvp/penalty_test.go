@@ -188,6 +188,15 @@ func TestPenaltyMLP(t *testing.T) {
 		} else {
 			t.Logf("refusal: %v", err)
 		}
+		// Above the memory cap: the same, in bytes; a cap that is no
+		// number of flops: an argument error.
+		_, err = p.Block(0).InvHv(v.Block(0), &hvp.Options{MaxBytes: 100})
+		if !errors.As(err, &le) || le.Resource != "memory" || !strings.Contains(err.Error(), conds[0].Penalty.Node) {
+			t.Errorf("batch %d: InvHv above MaxBytes: %v; want an *errs.LimitError naming the penalty", batch, err)
+		}
+		if _, err := p.Block(0).InvHv(v.Block(0), &hvp.Options{MaxFlops: -1}); !errors.Is(err, errs.ErrArgument) || !strings.Contains(err.Error(), "Options.MaxFlops") {
+			t.Errorf("MaxFlops -1: got %v, want an *errs.ArgumentError naming Options.MaxFlops", err)
+		}
 	}
 }
 
