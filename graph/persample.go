@@ -113,7 +113,7 @@ func LayerOf(uses map[*G.Node][]*G.Node, w *G.Node) (Layer, error) {
 			for i, u := range uses[w] {
 				users[i] = errs.Label(u)
 			}
-			reason = fmt.Sprintf("tied: used by %d nodes of the data term (%s): its block sums the curvature of every use and their cross terms, which no per-sample solve of one layer inverts; Hv and GGNv are exact, an inverse needs a dense solve (Block.Curvature) or CG",
+			reason = fmt.Sprintf("tied: used by %d nodes of the data term (%s): its block sums the curvature of every use and their cross terms, which no per-sample solve of one layer inverts; Hv and GGNv are exact, and an inverse takes conjugate gradients on Hv or a dense block from the R-pass (reference.DenseBlock)",
 				n, strings.Join(users, ", "))
 		}
 		return Layer{}, &errs.NoInverseError{Op: "parameter " + errs.Label(w), Input: -1,

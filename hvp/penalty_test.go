@@ -407,6 +407,61 @@ func tied(t *testing.T, decay bool) {
 	if e1 > 1e-4 || !(e2/e1 >= 0.2 && e2/e1 <= 0.3) {
 		t.Errorf("Hv vs central differences of G.Grad: %.3g, %.3g (ratio %.3f, want ≈ 1/4)", e1, e2, e2/e1)
 	}
+	// GGNv against the Gauss–Newton matrix formed from its definition:
+	// G = Jᵀ (2/24) J + 0.02·I (with decay), J = ∂rec/∂W (24 × 12) by
+	// central differences of the forward pass written out here (r = 1e-5:
+	// truncation ≈ r² ≈ 1e-10 relative, rounding ≈ ε/r ≈ 1e-11; tolerance
+	// 1e-7).
+	xs, ws := data(x.Value().(*tensor.Dense)), w0[0]
+	forward := func(wv []float64) []float64 {
+		out := make([]float64, 24)
+		for i := range 6 {
+			var hr [3]float64
+			for j := range 3 {
+				var z float64
+				for a := range 4 {
+					z += xs[i*4+a] * wv[a*3+j]
+				}
+				hr[j] = math.Tanh(z)
+			}
+			for a := range 4 {
+				for j := range 3 {
+					out[i*4+a] += hr[j] * wv[a*3+j]
+				}
+			}
+		}
+		return out
+	}
+	const r = 1e-5
+	jac := mat.NewDense(24, 12, nil)
+	for c := range 12 {
+		wp, wm := append([]float64(nil), ws...), append([]float64(nil), ws...)
+		wp[c] += r
+		wm[c] -= r
+		fp, fm := forward(wp), forward(wm)
+		for i := range 24 {
+			jac.Set(i, c, (fp[i]-fm[i])/(2*r))
+		}
+	}
+	var gm mat.Dense
+	gm.Mul(jac.T(), jac)
+	gm.Scale(2.0/24, &gm)
+	if decay {
+		for c := range 12 {
+			gm.Set(c, c, gm.At(c, c)+0.02)
+		}
+	}
+	var want mat.VecDense
+	want.MulVec(&gm, mat.NewVecDense(12, v.Flat()))
+	gv, err := p.GGNv(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := flatRelDiff(gv.Flat(), want.RawVector().Data); d > 1e-7 {
+		t.Errorf("GGNv of the tied weight differs from Jᵀ(2/24)J v (+0.02 v) by %.3g", d)
+	} else {
+		t.Logf("tied: GGNv vs Jᵀ(2/24)J v from central differences of the forward pass: %.2g", d)
+	}
 	_, err = p.Block(0).InvHv(v.Block(0), nil)
 	if err == nil || !strings.Contains(err.Error(), "tied") || !strings.Contains(err.Error(), "W") || decay != strings.Contains(err.Error(), "penalty") {
 		t.Errorf("InvHv of a tied weight: %v; want a refusal saying W is tied", err)
