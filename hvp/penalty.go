@@ -386,7 +386,7 @@ func (pr *probe) describe(p *Problem, l int, pen *penalty) string {
 	case penaltyZero:
 		return fmt.Sprintf("penalty %s: its Hessian is 0 here (piecewise linear, like Σ|W|, not twice differentiable where a weight is 0): the Newton step of a penalty without curvature ignores it, so InvHv refuses; Hv and GGNv are exact", names)
 	}
-	return fmt.Sprintf("penalty %s: not L2 — its Hessian on the block is not a constant multiple of the identity on each weight (deviation %.2g of a probe direction, tolerance %.0e): the penalized route solves only H_data + c·I; Hv and GGNv are exact, an inverse needs CG or a dense solve", names, pr.dev, probeTol)
+	return fmt.Sprintf("penalty %s: not L2 — its Hessian on the block is not a constant multiple of the identity on each weight (deviation %.2g of a probe direction, tolerance %.0e): the penalized route solves only H_data + c·I; Hv and GGNv are exact, and an inverse takes conjugate gradients on Hv or a dense block from the R-pass (reference.DenseBlock)", names, pr.dev, probeTol)
 }
 
 // penSolve is the size of a penalized solve: the dense LU of the k·n
