@@ -36,8 +36,10 @@ import (
 //     k·n block or by the push-through form on the B·n side, whichever
 //     costs fewer flops, under Options.MaxFlops and the memory cap.
 
-// DefaultMaxFlops is the default of Options.MaxFlops: tens of seconds of
-// one core at gonum's LU rate (a few Gflop/s). For a 300 × 100 layer with
+// DefaultMaxFlops is the default of Options.MaxFlops: about ten seconds
+// of LU (measured on a 2-core machine: a 784-64 tanh layer with a bias at
+// batch 32, push-through 2112 × 2112, 6.3·10⁹ flops, InvHv with its
+// certificate in 0.47 s). For a 300 × 100 layer with
 // a bias (k = 301, n = 100) the dense block (kn ≈ 3·10⁴, 1.8·10¹³ flops)
 // is refused; its push-through form is solved at batch 32 (B·n = 3200,
 // 2.2·10¹⁰ flops, 82 MB) and refused at batch 64 (1.7·10¹¹).
