@@ -195,6 +195,7 @@ func (p *Problem) addPenaltyHessian(gg *ggn) error {
 // route: the terms, and the graph that probes their Hessian on the block.
 type penalty struct {
 	terms []*G.Node // the penalty terms reading the block's weights
+	reads []bool    // whether they read each parameter of the block
 	dirs  []*G.Node // inputs: a probe direction, one per parameter of the block
 	out   []*G.Node // H_pen d on the block, one per parameter (nil: zero)
 }
@@ -227,10 +228,17 @@ func (p *Problem) blockPenalty(b *block) (*penalty, error) {
 		ws[i] = p.ws[k]
 		roots[p.ws[k]] = true
 	}
-	pen := &penalty{}
+	pen := &penalty{reads: make([]bool, len(ws))}
 	for _, t := range p.pens {
-		if dependents(graph.Sorted(t), roots)[t] {
-			pen.terms = append(pen.terms, t)
+		order := graph.Sorted(t)
+		if !dependents(order, roots)[t] {
+			continue
+		}
+		pen.terms = append(pen.terms, t)
+		for i, w := range ws {
+			if dependents(order, map[*G.Node]bool{w: true})[t] {
+				pen.reads[i] = true
+			}
 		}
 	}
 	if len(pen.terms) == 0 {
@@ -286,6 +294,7 @@ type probe struct {
 	kind penaltyKind
 	c    []float64 // H_pen ≈ c_p I on parameter p (the Rayleigh quotient for penaltyOther)
 	dev  float64   // the largest relative deviation of H_pen d from c_p d seen
+	zero []int     // the parameters a penalty reads with no curvature (penaltyZero)
 }
 
 // probeTol is the largest relative deviation ‖H_pen d − c d‖/‖H_pen d‖
@@ -312,6 +321,11 @@ func (p *Problem) probePenalty(l int, pen *penalty) (*probe, error) {
 	pr := &probe{c: make([]float64, len(b.params))}
 	if len(outs) == 0 { // no curvature at all (Σ|W|)
 		pr.kind = penaltyZero
+		for i, r := range pen.reads {
+			if r {
+				pr.zero = append(pr.zero, i)
+			}
+		}
 		return pr, nil
 	}
 	var ds [2][][]float64
@@ -356,13 +370,14 @@ func (p *Problem) probePenalty(l int, pen *penalty) (*probe, error) {
 			}
 		}
 	}
-	switch {
-	case pr.dev > probeTol:
+	pr.kind = penaltyL2
+	for i := range pr.c {
+		if pen.reads[i] && pr.c[i] == 0 { // read, without curvature: Σ|W| on this weight
+			pr.kind, pr.zero = penaltyZero, append(pr.zero, i)
+		}
+	}
+	if pr.dev > probeTol {
 		pr.kind = penaltyOther
-	case !slices.ContainsFunc(pr.c, func(c float64) bool { return c != 0 }):
-		pr.kind = penaltyZero
-	default:
-		pr.kind = penaltyL2
 	}
 	return pr, nil
 }
@@ -386,7 +401,11 @@ func (pr *probe) describe(p *Problem, l int, pen *penalty) string {
 	case penaltyL2:
 		return fmt.Sprintf("penalty %s: L2, its Hessian is %s (probed by two directions, deviation %.2g)", names, strings.Join(cs, ", "), pr.dev)
 	case penaltyZero:
-		return fmt.Sprintf("penalty %s: its Hessian is 0 here (piecewise linear, like Σ|W|, not twice differentiable where a weight is 0): the Newton step of a penalty without curvature ignores it, so InvHv refuses; Hv and GGNv are exact", names)
+		var zs []string
+		for _, i := range pr.zero {
+			zs = append(zs, errs.Name(p.userWeights[p.blocks[l].params[i]]))
+		}
+		return fmt.Sprintf("penalty %s: its Hessian on %s is 0 here (piecewise linear, like Σ|W|, not twice differentiable where a weight is 0): the Newton step of a penalty without curvature ignores it, so InvHv refuses; Hv and GGNv are exact", names, strings.Join(zs, ", "))
 	}
 	return fmt.Sprintf("penalty %s: not L2 — its Hessian on the block is not a constant multiple of the identity on each weight (deviation %.2g of a probe direction, tolerance %.0e): the penalized route solves only H_data + c·I; Hv and GGNv are exact, and an inverse takes conjugate gradients on Hv or a dense block from the R-pass (reference.DenseBlock)", names, pr.dev, probeTol)
 }

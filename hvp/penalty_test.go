@@ -273,10 +273,23 @@ func TestPenaltyL1(t *testing.T) {
 	}
 	_, err = p.Block(0).InvHv(v.Block(0), nil)
 	var ce *errs.ConditionError
-	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "penalty "+c.Penalty.Node) || !strings.Contains(err.Error(), "Hessian is 0") {
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "penalty "+c.Penalty.Node) || !strings.Contains(err.Error(), "Hessian on W1 is 0") {
 		t.Errorf("InvHv with an L1 penalty: %v; want an *errs.ConditionError naming the penalty %s", err, c.Penalty.Node)
 	} else {
 		t.Logf("L1 refusal: %v", err)
+	}
+	// L2 on W1 and L1 on b1: W1's curvature is 2λI, b1's penalty has none,
+	// which a probe cannot tell from no penalty; the penalty reads b1, so
+	// InvHv refuses, naming b1.
+	n = s.build(t, tensor.Float64, 3)
+	withPenalty(t, n, tensor.Float64, 0.01, "l2")
+	n.loss = G.Must(G.Add(n.loss, G.Must(G.Sum(G.Must(G.Abs(n.weights[1]))))))
+	if p, err = hvp.New(n.loss, n.weights...); err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.Block(0).InvHv(v.Block(0), nil)
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "Hessian on b1 is 0") {
+		t.Errorf("InvHv with L2 on W1 and L1 on b1: %v; want an *errs.ConditionError naming b1", err)
 	}
 }
 
