@@ -399,7 +399,11 @@ func (pr *probe) describe(p *Problem, l int, pen *penalty) string {
 	}
 	switch pr.kind {
 	case penaltyL2:
-		return fmt.Sprintf("penalty %s: L2, its Hessian is %s (probed by two directions, deviation %.2g)", names, strings.Join(cs, ", "), pr.dev)
+		msg := fmt.Sprintf("penalty %s: L2, its Hessian is %s (probed by two directions, deviation %.2g)", names, strings.Join(cs, ", "), pr.dev)
+		if bs := p.blocks[l].params; len(bs) == 2 && pr.c[1] == 0 {
+			msg += fmt.Sprintf("; %s is not decayed, so its curvature is the data term's alone: after a shift-invariant loss (softmax cross-entropy) that is singular, and only damping makes the block invertible", errs.Name(p.userWeights[bs[1]]))
+		}
+		return msg
 	case penaltyZero:
 		var zs []string
 		for _, i := range pr.zero {
