@@ -401,7 +401,7 @@ func (pr *probe) describe(p *Problem, l int, pen *penalty) string {
 	case penaltyL2:
 		msg := fmt.Sprintf("penalty %s: L2, its Hessian is %s (probed by two directions, deviation %.2g)", names, strings.Join(cs, ", "), pr.dev)
 		if bs := p.blocks[l].params; len(bs) == 2 && pr.c[1] == 0 {
-			msg += fmt.Sprintf("; %s is not decayed, so its curvature is the data term's alone: after a shift-invariant loss (softmax cross-entropy) that is singular, and only damping makes the block invertible", errs.Name(p.userWeights[bs[1]]))
+			msg += fmt.Sprintf("; %s is not decayed, so its curvature is the data term's alone: where the layer feeds a shift-invariant loss directly (softmax cross-entropy) the block is singular, and only damping makes it invertible", errs.Name(p.userWeights[bs[1]]))
 		}
 		return msg
 	case penaltyZero:
