@@ -282,3 +282,25 @@ func TestProgramFusesTransposes(t *testing.T) {
 		}
 	}
 }
+
+// UsesWithout a penalty term counts only the data term's uses: W read by
+// its product and by λ·Σ W² is used twice by the loss, once by its data
+// term; the cut term itself is still a use of nothing it reads.
+func TestUsesWithoutPenalty(t *testing.T) {
+	g := G.NewGraph()
+	x := G.NewMatrix(g, tensor.Float64, G.WithShape(3, 2), G.WithName("x"))
+	w := G.NewMatrix(g, tensor.Float64, G.WithShape(2, 2), G.WithName("W"))
+	prod := G.Must(G.Mul(x, w))
+	pen := G.Must(G.Sum(G.Must(G.Square(w))))
+	loss := G.Must(G.Add(G.Must(G.Sum(prod)), pen))
+	if n := len(graph.Uses(loss)[w]); n != 2 {
+		t.Errorf("Uses: W used %d times, want 2", n)
+	}
+	uses := graph.UsesWithout(loss, pen)
+	if u := uses[w]; len(u) != 1 || u[0] != prod {
+		t.Errorf("UsesWithout the penalty: W used by %v, want the product alone", u)
+	}
+	if u := uses[pen]; len(u) != 1 || u[0] != loss {
+		t.Errorf("UsesWithout: the penalty used by %v, want the loss", u)
+	}
+}

@@ -144,9 +144,38 @@ func Children(n *G.Node) []*G.Node { return gorgoniax.Children(n) }
 
 // Uses returns, for every node root depends on, the nodes among them that
 // use it as an input (in topological order).
-func Uses(root *G.Node) map[*G.Node][]*G.Node {
+func Uses(root *G.Node) map[*G.Node][]*G.Node { return UsesWithout(root) }
+
+// UsesWithout is Uses with the cut nodes taken as leaves: what only they
+// read is not visited, and their own reading is no use. With the penalty
+// terms of a loss cut (weight decay λ·Σ W² added to it), these are the
+// uses in the data term: a weight read by its layer and by its penalty is
+// used once.
+func UsesWithout(root *G.Node, cut ...*G.Node) map[*G.Node][]*G.Node {
+	isCut := make(map[*G.Node]bool, len(cut))
+	for _, c := range cut {
+		isCut[c] = true
+	}
 	uses := map[*G.Node][]*G.Node{}
-	for _, n := range topo(root) {
+	seen := map[*G.Node]bool{root: true}
+	stack := []*G.Node{root}
+	for len(stack) > 0 { // the nodes root reads other than through a cut node
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if isCut[n] {
+			continue
+		}
+		for _, c := range Children(n) {
+			if !seen[c] {
+				seen[c] = true
+				stack = append(stack, c)
+			}
+		}
+	}
+	for _, n := range topo(root) { // in topological order
+		if !seen[n] || isCut[n] {
+			continue
+		}
 		for _, c := range Children(n) {
 			uses[c] = append(uses[c], n)
 		}

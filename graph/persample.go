@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/ops"
@@ -45,13 +46,17 @@ type PerSample struct {
 // added once to that product by ops.BiasAddOp) of gradient gp. It returns
 // an error naming the node when the structure is not that of a layer or
 // the loss is not row-separable from the layer's pre-activation on
-// (RowSeparable).
-func BuildPerSample(gp *Gradient, params []*G.Node) (*PerSample, error) {
+// (RowSeparable). pens are the penalty terms added to the loss (weight
+// decay λ·Σ W²: terms of the weights alone, see UsesWithout): their uses
+// of the weights do not count, so a weight read by its layer and by its
+// penalty is still a layer's weight. The route is that of the data term;
+// the penalty's Hessian is the caller's to add (H_ll = Aᵀ D A + H_pen).
+func BuildPerSample(gp *Gradient, params []*G.Node, pens ...*G.Node) (*PerSample, error) {
 	if len(params) == 0 || len(params) > 2 {
 		return nil, &errs.ArgumentError{What: "per-sample block", Value: len(params), Reason: "want a weight, or a weight and its bias"}
 	}
 	order := topo(gp.Loss)
-	uses := Uses(gp.Loss)
+	uses := UsesWithout(gp.Loss, pens...)
 	w := params[0]
 	layer, err := LayerOf(uses, w)
 	if err != nil {
@@ -94,17 +99,29 @@ type Layer struct {
 	Add, Bias *G.Node // nil without a bias add
 }
 
-// LayerOf finds the layer of weight w from the uses of every node (Uses):
-// w must be used once, as the right factor of a product h·W (rows are
-// samples); otherwise the error names the node.
+// LayerOf finds the layer of weight w from the uses of every node (Uses,
+// or UsesWithout the penalty terms): w must be used once, as the right
+// factor of a product h·W (rows are samples); otherwise the error names the
+// node. A weight used more than once (other than by a penalty) is tied —
+// an autoencoder's W and Wᵀ, an RNN's weight at every step — and its
+// block is no layer: H_ll sums the uses' curvature and their cross terms.
 func LayerOf(uses map[*G.Node][]*G.Node, w *G.Node) (Layer, error) {
 	if s := w.Shape(); s.Dims() > 2 {
 		return Layer{}, &errs.NoInverseError{Op: "parameter " + errs.Label(w), Input: -1,
 			Reason: fmt.Sprintf("a weight of shape %v (a convolution kernel): the per-sample route is built for dense layers h·W, not yet for kernels (issue 21 item 6)", s)}
 	}
-	if len(uses[w]) != 1 {
+	if n := len(uses[w]); n != 1 {
+		reason := "not used by the loss"
+		if n > 1 {
+			users := make([]string, n)
+			for i, u := range uses[w] {
+				users[i] = errs.Label(u)
+			}
+			reason = fmt.Sprintf("tied: used by %d nodes of the data term (%s): its block sums the curvature of every use and their cross terms, which no per-sample solve of one layer inverts; Hv and GGNv are exact, and an inverse takes conjugate gradients on Hv or a dense block from the R-pass (reference.DenseBlock)",
+				n, strings.Join(users, ", "))
+		}
 		return Layer{}, &errs.NoInverseError{Op: "parameter " + errs.Label(w), Input: -1,
-			Reason: fmt.Sprintf("used by %d nodes: the per-sample route needs a weight used once, by its layer", len(uses[w]))}
+			Reason: reason + " (the per-sample route needs a weight used once, by its layer)"}
 	}
 	prod := uses[w][0]
 	kids := Children(prod)

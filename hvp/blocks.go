@@ -19,6 +19,8 @@ type route struct {
 	u       []*G.Node // the B-pass
 	hu      []*G.Node // H_ll u, the certificate
 	damp    []*G.Node // (h̃ᵀh̃ ⊗ I) u: the damping term (per-sample only)
+	pen     *penalty  // the block's penalty terms (penalized only: u is solved outside the graph)
+	bias    bool      // the block is a weight and its bias (penalized only)
 	lambda  *G.Node   // input: the damping λ (per-sample only)
 	rows    *G.Node   // h̃ (per-sample only)
 	delta   *G.Node   // ∂J/∂net in the gradient pass (per-sample only)
@@ -51,14 +53,15 @@ type block struct {
 }
 
 // groupBlocks pairs each weight with its bias when both are parameters: W
-// used once, as the right factor of h·W, whose product is used once, by a
+// used once by the data term (pens, the loss's penalty terms, are not
+// counted), as the right factor of h·W, whose product is used once, by a
 // bias add X+1b of parameter b. Every other parameter is a block alone.
-func groupBlocks(loss *G.Node, params []*G.Node) [][]int {
+func groupBlocks(loss *G.Node, params []*G.Node, pens []*G.Node) [][]int {
 	index := map[*G.Node]int{}
 	for i, w := range params {
 		index[w] = i
 	}
-	uses := graph.Uses(loss)
+	uses := graph.UsesWithout(loss, pens...)
 	biasOf := map[int]int{}
 	isBias := map[int]bool{}
 	for i, w := range params {
@@ -100,11 +103,20 @@ func (p *Problem) block(l int) *block {
 }
 
 // buildBlock chooses the route: the op-by-op chain where it exists and is
-// not refused (it is cheaper), else the per-sample route.
+// not refused (it is cheaper), else the per-sample route; for a block
+// with a penalty (penalty.go), the penalized route.
 func (p *Problem) buildBlock(b *block) (err error) {
 	defer errs.Recover("building the inverse pass", &err)
 	if r, err := p.scalarRoute(b); r != nil || err != nil { // one parameter: v/h (scalarroute.go)
 		b.main = r
+		return err
+	}
+	pen, err := p.blockPenalty(b)
+	if err != nil {
+		return err
+	}
+	if pen != nil {
+		b.main, err = p.penalizedRoute(b, pen)
 		return err
 	}
 	var chainErr error
@@ -185,7 +197,7 @@ func (p *Problem) perSampleRoute(b *block) (*route, error) {
 	for i, k := range b.params {
 		params[i] = p.ws[k]
 	}
-	ps, err := graph.BuildPerSample(p.grad, params)
+	ps, err := graph.BuildPerSample(p.grad, params, p.pens...)
 	if err != nil {
 		b.psErr = err
 		return nil, err

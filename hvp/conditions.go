@@ -170,21 +170,46 @@ type BlockConditions struct {
 	Block  int    `json:"block"`
 	Weight string `json:"weight"` // the block's weights, e.g. "W1+b1"
 	// Method is the B-pass's route (MethodChain, MethodPerSample,
-	// MethodScalar), MethodNone for a block with no route (Err).
+	// MethodScalar, MethodPenalized), MethodNone for a block with no
+	// route (Err).
 	Method  Method   `json:"route,omitempty"`
 	Kind    Kind     `json:"kind"`
 	Reasons []string `json:"reasons,omitempty"` // what decides the kind: non-bijective steps, shapes
 	Steps   int      `json:"steps,omitempty"`   // ops the chain route's inverse pass inverts
-	Err     error    `json:"-"`                 // for a block with no route
-	Error   string   `json:"error,omitempty"`
+	// Penalty is the penalty term reading the block's weights (weight
+	// decay), nil for none.
+	Penalty *PenaltyConditions `json:"penalty,omitempty"`
+	Err     error              `json:"-"` // for a block with no route
+	Error   string             `json:"error,omitempty"`
+}
+
+// PenaltyConditions is what a conditions report says of a block's
+// penalty (method.md §11): found by probing its Hessian with two
+// directions at the current weights (the penalty alone: no data).
+type PenaltyConditions struct {
+	Node string `json:"node"` // the penalty terms, e.g. "Σ(…)"
+	// Kind is "L2" (its Hessian c_p·I on each weight p: solved exactly),
+	// "zero Hessian (L1-like)" or "other" (refused).
+	Kind   string    `json:"kind"`
+	C      []float64 `json:"c"`      // c_p, one per weight of the block (2λ for λ·Σ W²)
+	Reason string    `json:"reason"` // the probe's finding in words
+	// Solve is the solve the penalized route takes (dense LU of the k·n
+	// block, or push-through LU on the B·n side), with Flops and Bytes its
+	// estimate (Bytes with the per-sample pass's values), checked against
+	// Options.MaxFlops and MaxBytes when it runs.
+	Solve string  `json:"solve"`
+	Flops float64 `json:"flops"`
+	Bytes float64 `json:"bytes"`
 }
 
 // Conditions is the report of every block, printable for people (String)
 // and as data (its fields, JSON-tagged).
 type Conditions []BlockConditions
 
-// Conditions returns the conditions report (method.md §4 and §9) of every
-// block, building every block's passes but running nothing.
+// Conditions returns the conditions report (method.md §4, §9 and §11) of
+// every block, building every block's passes and running nothing but, for
+// a block with a penalty, the probe of the penalty's Hessian (two
+// products of the penalty alone).
 func (p *Problem) Conditions() Conditions {
 	out := make(Conditions, len(p.blocks))
 	for l := range p.blocks {
@@ -209,6 +234,19 @@ func (p *Problem) conditions(l int) BlockConditions {
 	}
 	if b.chain != nil && b.main != nil && b.main.method == MethodChain {
 		c.Steps = len(b.chain.Steps)
+	}
+	if b.main != nil && b.main.pen != nil {
+		pc, pr, err := p.penaltyReport(l, b.main)
+		switch {
+		case err != nil:
+			c.Kind, c.Reasons = KindRefused, append(append([]string(nil), c.Reasons...), "penalty probe failed: "+p.model.Annotate(err.Error()))
+		default:
+			c.Penalty = pc
+			c.Reasons = append(append([]string(nil), c.Reasons...), pc.Reason)
+			if pr.kind != penaltyL2 {
+				c.Kind = KindRefused
+			}
+		}
 	}
 	if b.err != nil {
 		c.Error = b.err.Error()
@@ -240,6 +278,9 @@ func (c Conditions) String() string {
 		}
 		for _, r := range bc.Reasons {
 			fmt.Fprintf(&b, "    %s\n", r)
+		}
+		if pc := bc.Penalty; pc != nil {
+			fmt.Fprintf(&b, "    penalty %s (%s, c = %.4g): solve %s, %s with the per-sample pass\n", pc.Node, pc.Kind, pc.C, pc.Solve, errs.Amount(pc.Bytes, "B"))
 		}
 		if bc.Kind == KindRefused && bc.Err == nil && bc.Method == MethodChain {
 			b.WriteString("    (a gradient-pass op loses information: in a dense net, batch > fan-in or a width growing after the block)\n")

@@ -21,9 +21,18 @@ import (
 // by row: (H V)_ab = Σ_i h̃_ia (h̃_iᵀ V M_i)_b. It holds for any batch,
 // including batch > fan-in + 1 where the B-pass has no inverse to
 // differentiate: a solver can then solve with H_ll directly (Dense).
+//
+// A block whose weights an L2 penalty reads (weight decay, method.md §11)
+// adds the penalty's Hessian, constant on each row of W̃:
+//
+//	H_ll = Σ_i (h̃_iᵀ h̃_i) ⊗ M_i + diag(Penalty_a) ⊗ I_n.
 type Curvature struct {
 	Rows *mat.Dense   // h̃: B × k
 	M    []*mat.Dense // M_i: n × n, one per sample
+	// Penalty holds, per row a of W̃ (k values), the constant c_a of an
+	// L2 penalty's Hessian there (2λ for λ·Σ W², 0 on a bias not
+	// decayed); nil for a block without a penalty.
+	Penalty []float64
 }
 
 // Curvature returns the block's per-sample curvature at the current
@@ -32,13 +41,26 @@ type Curvature struct {
 // route (a layer h·W (+ b) with a row-separable loss). The run and the
 // M_i (batch·n² values) are estimated first and refused above the
 // default cap (package internal/budget: a quarter of physical memory) with
-// an *errs.LimitError naming the block and the bytes.
+// an *errs.LimitError naming the block and the bytes. For a block with a
+// penalty, its Hessian is probed (Conditions) and must be L2 (Penalty);
+// another penalty is an *errs.ConditionError naming it.
 func (b *Block) Curvature() (c *Curvature, err error) {
 	defer errs.Recover("hvp.Curvature", &err)
 	p, l := b.p, b.l
 	r, err := p.perSampleOf(l)
 	if err != nil {
 		return nil, err
+	}
+	var pen []float64
+	if main := p.block(l).main; main != nil && main.pen != nil {
+		pc, pr, err := p.penaltyReport(l, main)
+		if err != nil {
+			return nil, err
+		}
+		if pr.kind != penaltyL2 {
+			return nil, &errs.ConditionError{Block: l, Weight: p.blocks[l].name, Node: pc.Node, Reason: "no curvature of the per-sample form: " + pc.Reason}
+		}
+		pen = rowConstants(pr, r.rows.Shape()[1], main.bias)
 	}
 	rs, n := r.rows.Shape(), len(r.cols)
 	if err := p.fitsRun([]int{l}, map[int]*route{l: r}, budget.Float64s(rs[0], n, n)+budget.Float64s(rs...), 0, ""); err != nil {
@@ -54,7 +76,7 @@ func (b *Block) Curvature() (c *Curvature, err error) {
 		return nil, err
 	}
 	bsz, k := rs[0], rs[1]
-	c = &Curvature{Rows: mat.NewDense(bsz, k, h), M: make([]*mat.Dense, bsz)}
+	c = &Curvature{Rows: mat.NewDense(bsz, k, h), M: make([]*mat.Dense, bsz), Penalty: pen}
 	for i := range c.M {
 		c.M[i] = mat.NewDense(n, n, nil)
 	}
@@ -72,7 +94,8 @@ func (b *Block) Curvature() (c *Curvature, err error) {
 	return c, nil
 }
 
-// Dense returns (H_ll + λ·h̃ᵀh̃ ⊗ I) as a dense kn × kn matrix, formed by
+// Dense returns (H_ll + λ·h̃ᵀh̃ ⊗ I) as a dense kn × kn matrix (the
+// penalty's diag(Penalty_a) ⊗ I_n included), formed by
 // one product of a k² × B and a B × n² matrix: 2·B·k²·n² flops, and
 // 8·(B·k² + B·n² + 2·k²·n²) bytes, estimated first and refused above the
 // default cap (package internal/budget: a quarter of physical memory) with
@@ -86,6 +109,9 @@ func (c *Curvature) Dense(lambda float64) (*mat.Dense, error) {
 	}
 	if math.IsNaN(lambda) || math.IsInf(lambda, 0) {
 		return nil, &errs.ArgumentError{What: "Curvature.Dense λ", Value: lambda, Reason: "want a finite damping"}
+	}
+	if c.Penalty != nil && len(c.Penalty) != k {
+		return nil, &errs.ArgumentError{What: "Curvature.Penalty", Value: fmt.Sprintf("%d values", len(c.Penalty)), Reason: fmt.Sprintf("want one per column of Rows, %d (or nil)", k)}
 	}
 	est := budget.Float64s(bsz, k, k) + budget.Float64s(bsz, n, n) + 2*budget.Float64s(k, k, n, n)
 	if err := budget.Check(fmt.Sprintf("Curvature.Dense of a %d×%d block (batch %d)", k*n, k*n, bsz), est, 0,
@@ -121,6 +147,11 @@ func (c *Curvature) Dense(lambda float64) (*mat.Dense, error) {
 					out.Set(a*n+b, cc*n+d, src[b*n+d])
 				}
 			}
+		}
+	}
+	for a, pa := range c.Penalty {
+		for b := range n {
+			out.Set(a*n+b, a*n+b, out.At(a*n+b, a*n+b)+pa)
 		}
 	}
 	return out, nil

@@ -7,8 +7,12 @@
 // (Pearlmutter 1994) for a loss and its weights, grouped into blocks (a
 // layer's weight and its bias; NewBlocks chooses them). Each block's
 // route to H_ll⁻¹ — the inverse pass of the block gradient map and its
-// B-pass (method.md §3), the per-sample route (§9), or, for a block of one
-// parameter, v/h — is built on first use. Each product evaluates the
+// B-pass (method.md §3), the per-sample route (§9), for a block of one
+// parameter v/h, or, for a block whose weights a penalty term of the loss
+// reads (weight decay λ·Σ W², §11), the penalized route — is built on
+// first use. Penalty terms (scalars of the weights alone added to the
+// loss) are recognised once: blocks are made on the data term, so a
+// decayed weight still pairs with its bias. Each product evaluates the
 // nodes it needs with graph.Program: new weights, inputs (set with
 // gorgonia.Let, or SetWeights) and directions need no rebuilding.
 //
@@ -16,9 +20,9 @@
 //	Problem.GGNv          J_zᵀ (∂²J/∂z²) J_z v (+ penalties' Hessian)  exact
 //	Problem.InvHvAll      every block's InvHv in one program
 //	Block.Hv              H_ll v_l                                 exact
-//	Block.InvHv           H_ll⁻¹ v_l = B{W_l}, or (H_ll + λ h̃ᵀh̃⊗I)⁻¹ v_l   exact under method.md §4 / §9, certified
+//	Block.InvHv           H_ll⁻¹ v_l = B{W_l}, or (H_ll + λ h̃ᵀh̃⊗I)⁻¹ v_l   exact under method.md §4 / §9 / §11, certified
 //	Block.Certify         the residual and checks of a result computed another way
-//	Block.Curvature       H_ll = Σ_i h̃_iᵀh̃_i ⊗ M_i, for a dense solve
+//	Block.Curvature       H_ll = Σ_i h̃_iᵀh̃_i ⊗ M_i (+ an L2 penalty's diagonal), for a dense solve
 //	Problem.Conditions    what each block's InvHv computes, decided before anything runs
 //
 // Every inverse product carries its residual ‖H_ll u − v‖ / ‖v‖, computed
@@ -72,10 +76,11 @@
 //
 // Allocations that grow with the batch beyond the gradient's own (the
 // per-sample route's n JVP columns, a few times batch·n² values, and
-// Curvature.Dense) are estimated before they are made and refused above a
-// cap, Options.MaxBytes for the inverse products and the default of
-// package internal/budget (a quarter of physical memory) otherwise, with
-// an *errs.LimitError naming the block and the bytes. Building a route
+// Curvature.Dense, the penalized route's LU) are estimated before they are
+// made and refused above a cap, Options.MaxBytes for the inverse products
+// and the default of package internal/budget (a quarter of physical
+// memory) otherwise, with an *errs.LimitError naming the block and the
+// bytes; the penalized route's flops are capped by Options.MaxFlops. Building a route
 // (New, Conditions) allocates nothing of that size.
 //
 // # Vectorisation

@@ -12,3 +12,11 @@ func (p *Problem) InverseSteps(l int) ([]graph.Step, error) { return p.inverseSt
 
 // GGNOutput returns the node the Gauss–Newton products linearise at.
 func (p *Problem) GGNOutput() (*G.Node, error) { return p.ggnOutputNode() }
+
+// ForceSolve makes the penalized route take one form ("dense", "push"; ""
+// the cheaper) until the returned function restores it.
+func ForceSolve(form string) func() {
+	old := forceSolve
+	forceSolve = form
+	return func() { forceSolve = old }
+}

@@ -3,7 +3,6 @@ package hvp
 import (
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/graph"
@@ -257,105 +256,4 @@ func dependents(order []*G.Node, roots map[*G.Node]bool) map[*G.Node]bool {
 		}
 	}
 	return dep
-}
-
-// penalties splits the loss into additive terms, down through sums,
-// differences and scalings by weight-free factors, and returns the terms
-// that depend on the weights but not on the output z and read none of the
-// net's inputs (weight decay λ·Σ W², any penalty of the weights alone):
-// J = L(z(w)) + Σ_t c_t P_t(w), with constants c_t. A term that reads the
-// net's data (a second output with a loss of its own) is no penalty.
-func penalties(loss *G.Node, weightDep, zDep, data map[*G.Node]bool) []*G.Node {
-	var out []*G.Node
-	seen := map[*G.Node]bool{}
-	var split func(n *G.Node)
-	split = func(n *G.Node) {
-		if seen[n] || !weightDep[n] {
-			return
-		}
-		seen[n] = true
-		if !zDep[n] {
-			if !slices.ContainsFunc(graph.Inputs(n), func(x *G.Node) bool { return data[x] }) {
-				out = append(out, n)
-			}
-			return
-		}
-		in := graph.Children(n)
-		switch n.Op().(type) {
-		case ops.AddOp, ops.SubOp:
-			if n.Shape().IsScalar() {
-				for _, c := range in {
-					split(c)
-				}
-			}
-		case ops.ScaleOp:
-			split(in[0])
-		case ops.ScalarMulOp:
-			if !weightDep[in[0]] { // s·X or X/s with a weight-free s
-				split(in[1])
-			}
-		}
-	}
-	split(loss)
-	return out
-}
-
-// addPenaltyHessian adds to G v the exact Hessian of the penalty terms:
-// with J = L(z(w)) + Σ_t c_t P_t(w), G = J_zᵀ ∇²L J_z + Σ_t c_t ∇²P_t
-// (method.md §11: the Gauss–Newton matrix adds a weight decay's λI
-// exactly). c_t is P_t's adjoint in the gradient pass, a constant; the
-// product is the R-pass of the gradient of Σ_t stop(c_t)·P_t.
-func (p *Problem) addPenaltyHessian(gg *ggn) error {
-	if len(gg.pens) == 0 {
-		return nil
-	}
-	var sur *G.Node
-	for _, t := range gg.pens {
-		c := p.grad.Adjoints[t]
-		if c == nil {
-			return &errs.NoRuleError{Node: t, Op: t.Op(), Rule: "Gauss–Newton penalty", Err: fmt.Errorf("no adjoint")}
-		}
-		sc, err := ops.Stop(c)
-		if err != nil {
-			return err
-		}
-		term, err := ops.ScalarMul(sc, t)
-		if err != nil {
-			return err
-		}
-		if sur == nil {
-			sur = term
-		} else if sur, err = ops.Add(sur, term); err != nil {
-			return err
-		}
-	}
-	order := graph.Sorted(sur)
-	var ws []*G.Node
-	var idx []int
-	seeds := map[*G.Node]*G.Node{}
-	for k, w := range p.ws {
-		if dependents(order, map[*G.Node]bool{w: true})[sur] {
-			ws, idx = append(ws, w), append(idx, k)
-			seeds[w] = p.tangents[k]
-		}
-	}
-	back, err := graph.BuildGradient(sur, ws)
-	if err != nil {
-		return err
-	}
-	hp, _, err := graph.JVP("GGN penalty Hessian", back.Grads, seeds)
-	if err != nil {
-		return err
-	}
-	for i, k := range idx {
-		if hp[i] == nil { // a penalty linear in w_k (L1 away from 0): no curvature
-			continue
-		}
-		if gg.out[k] == nil {
-			gg.out[k] = hp[i]
-		} else if gg.out[k], err = ops.Add(gg.out[k], hp[i]); err != nil {
-			return err
-		}
-	}
-	return nil
 }

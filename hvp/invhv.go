@@ -46,7 +46,9 @@ type Options struct {
 	// Damping λ ≥ 0 solves (H_ll + λ·h̃ᵀh̃ ⊗ I) u = v exactly, by the
 	// per-sample route (method.md §9): Levenberg–Marquardt damping in the
 	// metric of the layer's inputs h̃. The certificate uses the same damped
-	// operator. A block without a per-sample route cannot be damped.
+	// operator. A block whose weights a penalty reads (weight decay) is
+	// damped by its penalized route the same way (method.md §11). A block
+	// without a per-sample route cannot be damped.
 	Damping float64
 	Tol     float64 // largest accepted residual (0: DefaultTol)
 	// Tol32 is the largest accepted residual of a float32 graph's result
@@ -67,8 +69,17 @@ type Options struct {
 	// n JVP columns of the M_i and the tangents between them: a few times
 	// batch·n² values for a layer of n outputs), estimated before it runs;
 	// above it the product fails with an *errs.LimitError naming the block
-	// and the bytes. 0: the default, a quarter of physical memory.
+	// and the bytes. 0: the default, a quarter of physical memory. It caps
+	// the penalized route's factorised matrix too (with its per-sample
+	// pass).
 	MaxBytes int64
+	// MaxFlops caps the penalized route's solve (a block whose weight a
+	// weight decay reads, method.md §11): the dense LU of the k·n block,
+	// B·(kn)² + ⅔(kn)³ flops, or the push-through LU on the B·n side,
+	// ⅔(Bn)³, whichever is smaller, estimated before it runs; above it the
+	// product fails with an *errs.LimitError naming the block, the penalty
+	// and the estimate. 0: DefaultMaxFlops.
+	MaxFlops float64
 }
 
 func (o *Options) withDefaults() (Options, error) {
@@ -85,6 +96,9 @@ func (o *Options) withDefaults() (Options, error) {
 	if r.Tol32 == 0 {
 		r.Tol32 = DefaultTol32
 	}
+	if r.MaxFlops == 0 {
+		r.MaxFlops = DefaultMaxFlops
+	}
 	switch {
 	case !(r.Tol > 0) || math.IsInf(r.Tol, 0):
 		return r, &errs.ArgumentError{What: "Options.Tol", Value: r.Tol, Reason: "want a finite tolerance > 0"}
@@ -94,6 +108,8 @@ func (o *Options) withDefaults() (Options, error) {
 		return r, &errs.ArgumentError{What: "Options.MaxCond", Value: r.MaxCond, Reason: "want a condition limit ≥ 1"}
 	case !(r.Damping >= 0) || math.IsInf(r.Damping, 0):
 		return r, &errs.ArgumentError{What: "Options.Damping", Value: r.Damping, Reason: "want a finite λ ≥ 0"}
+	case !(r.MaxFlops > 0):
+		return r, &errs.ArgumentError{What: "Options.MaxFlops", Value: r.MaxFlops, Reason: "want a flop cap > 0 (0: the default)"}
 	case r.MaxBytes < 0:
 		return r, &errs.ArgumentError{What: "Options.MaxBytes", Value: r.MaxBytes, Reason: "want a memory cap in bytes ≥ 0 (0: the default)"}
 	}
@@ -128,13 +144,14 @@ func (p *Problem) InvHvAll(v *params.Vector, opt *Options) (out []*Result, err e
 }
 
 // routeFor returns the route block l takes with the options: the
-// per-sample route when damped.
+// per-sample route when damped (the penalized route, which damps too, for
+// a block with a penalty).
 func (p *Problem) routeFor(l int, o Options) (*route, error) {
 	b := p.block(l)
 	if b.err != nil {
 		return nil, b.err
 	}
-	if o.Damping == 0 {
+	if o.Damping == 0 || b.main.method == MethodPenalized {
 		return b.main, nil
 	}
 	r, err := p.perSampleOf(l)
@@ -168,8 +185,8 @@ func (p *Problem) invHv(blocks []int, v map[int]*params.Vector, o Options) ([]*R
 			return nil, &errs.ConditionError{Block: l, Weight: p.blocks[l].name,
 				Reason: "refused before running: " + strings.Join(r.reasons, "; ")}
 		}
-		if scale[l] = v[l].Norm(); scale[l] == 0 {
-			continue // u = 0
+		if scale[l] = v[l].Norm(); scale[l] == 0 || r.method == MethodPenalized {
+			continue // u = 0, or solved outside the joint run (penalty.go)
 		}
 		u := unitOf(v[l], scale[l])
 		for i, d := range r.dirs {
@@ -215,7 +232,7 @@ func (p *Problem) invHv(blocks []int, v map[int]*params.Vector, o Options) ([]*R
 			return nil, err
 		}
 		res.Flops = *flops
-		if scale[l] != 0 {
+		if scale[l] != 0 && routes[l].method != MethodPenalized {
 			res.Flops += share
 		}
 		out[i] = res
@@ -290,8 +307,12 @@ func (p *Problem) domainError(blocks []int, routes map[int]*route, re *errs.RunE
 // float32 graph, the certified float64 result is then rounded to float32,
 // the residual of the rounded result measured (RoundedResidual) and
 // checked against Tol32.
-func (p *Problem) result(l int, r *route, v *params.Vector, scale float64, vals graph.Values, o Options) (*Result, error) {
-	res, err := p.result64(l, r, v, scale, vals, o)
+func (p *Problem) result(l int, r *route, v *params.Vector, scale float64, vals graph.Values, o Options) (res *Result, err error) {
+	if r.method == MethodPenalized {
+		res, err = p.penalizedResult64(l, r, v, scale, o)
+	} else {
+		res, err = p.result64(l, r, v, scale, vals, o)
+	}
 	if err != nil || p.model.Dtype() != tensor.Float32 {
 		return res, err
 	}

@@ -24,8 +24,18 @@ import (
 // empirical Fisher's factor. The constant between A ⊗ DD and the
 // Gauss–Newton matrix depends on the reduction (1 for a sum, B for a mean)
 // and is not applied: scale-free damping absorbs it.
+//
+// A block whose weights an L2 penalty reads (weight decay, method.md §11)
+// has Penalty, as Curvature.Penalty: the constant c_a of the penalty's
+// Hessian on each row a of W̃ (2λ on W's rows for λ·Σ W², 0 on a bias
+// not decayed), which K-FAC folds into its damping; nil for a block
+// without a penalty. PenaltyErr says why Penalty is nil for a penalty
+// that is not L2 (the factors are the data term's; the penalty's
+// curvature is not among them).
 type Factors struct {
-	A, DD *mat.SymDense
+	A, DD      *mat.SymDense
+	Penalty    []float64
+	PenaltyErr error
 }
 
 // KroneckerFactors are the loss, its gradient and every block's Factors
@@ -87,6 +97,17 @@ func (p *Problem) Kronecker() (kf *KroneckerFactors, err error) {
 		a.ScaleSym(1/float64(hs[0]), a)
 		ds := r.delta.Shape()
 		kf.Factors[l] = &Factors{A: a, DD: gram(ds[0], ds[1], d)}
+		if main := p.blocks[l].main; main != nil && main.pen != nil {
+			pc, pr, err := p.penaltyReport(l, main)
+			switch {
+			case err != nil:
+				return nil, err
+			case pr.kind == penaltyL2:
+				kf.Factors[l].Penalty = rowConstants(pr, hs[1], main.bias)
+			default:
+				kf.Factors[l].PenaltyErr = &errs.ConditionError{Block: l, Weight: p.blocks[l].name, Node: pc.Node, Reason: "factors of the data term only: " + pc.Reason}
+			}
+		}
 	}
 	return kf, nil
 }

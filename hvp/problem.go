@@ -45,6 +45,11 @@ type core struct {
 	ws    []*G.Node
 	batch int64 // B: the rows of the data (Stats)
 
+	// pens are the loss's penalty terms (penalty.go): scalars of the
+	// weights alone added to it, such as weight decay λ·Σ W². Blocks are
+	// made on the data term, the loss without them.
+	pens []*G.Node
+
 	grad     *graph.Gradient
 	tangents []*G.Node // inputs V_l of the R-pass
 	hv       []*G.Node // R{g_l}; a zeros node where the R-pass gives none
@@ -134,8 +139,9 @@ func newProblem(userLoss *G.Node, userWeights []*G.Node, groups [][]int) (p *Pro
 			c.frozen = append(c.frozen, n)
 		}
 	}
+	c.pens = lossPenalties(loss, weights)
 	if groups == nil {
-		groups = groupBlocks(loss, weights)
+		groups = groupBlocks(loss, weights, c.pens)
 	}
 	names := make([]string, len(weights))
 	shapes := make([]tensor.Shape, len(weights))

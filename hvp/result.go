@@ -45,9 +45,16 @@ const (
 	// MethodDense: a dense solve of the block (Block.Curvature, or a dense
 	// reference).
 	MethodDense
+	// MethodPenalized: the route of a block whose weights a penalty term
+	// of the loss reads (weight decay λ·Σ W², method.md §11): the data
+	// term's per-sample curvature H_data = Aᵀ D A plus the penalty's
+	// Hessian, which must be c·I on each weight (L2), solved exactly by a
+	// dense LU of the k·n block or by the push-through form on the B·n
+	// side, whichever is cheaper, under Options.MaxFlops.
+	MethodPenalized
 )
 
-var methodNames = [...]string{"none", "chain", "per-sample", "scalar", "conjugate gradients", "finite differences", "dense solve"}
+var methodNames = [...]string{"none", "chain", "per-sample", "scalar", "conjugate gradients", "finite differences", "dense solve", "penalized"}
 
 // String names the method: for a B-pass, its route ("chain",
 // "per-sample", "scalar").
@@ -72,15 +79,18 @@ func (m *Method) UnmarshalText(b []byte) error {
 	return fmt.Errorf("hvp: unknown method %q", b)
 }
 
-// BPass reports whether m is a route of the B-pass (MethodChain,
-// MethodPerSample, MethodScalar): the methods whose results can be exact.
+// BPass reports whether m is a route of a block's inverse product
+// (MethodChain, MethodPerSample, MethodScalar, MethodPenalized): the
+// methods whose results can be exact.
 func (m Method) BPass() bool {
-	return m == MethodChain || m == MethodPerSample || m == MethodScalar
+	return m == MethodChain || m == MethodPerSample || m == MethodScalar || m == MethodPenalized
 }
 
 // description says how m computes, for Label.
 func (m Method) description() string {
 	switch {
+	case m == MethodPenalized:
+		return "penalized route: data curvature plus the penalty's, solved by LU"
 	case m.BPass():
 		return "B-pass, " + m.String() + " route"
 	case m == MethodFiniteDifference:
@@ -138,9 +148,10 @@ type Result struct {
 	Factorizations []Factorization // of the inverse pass and B-pass
 	Note           string          // what else the method reports (CG's stopping reason, a fallback)
 	// Flops are the floating-point operations of the programs run for
-	// this result, its certificate included (graph.Program.Flops). The
-	// blocks of one InvHvAll run in one program, whose flops are shared
-	// evenly among the blocks it solved.
+	// this result, its certificate included (graph.Program.Flops), and,
+	// for the penalized route, the estimate of its LU solve (penSolve).
+	// The blocks of one InvHvAll run in one program, whose flops are
+	// shared evenly among the blocks it solved.
 	Flops float64
 }
 
