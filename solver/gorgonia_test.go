@@ -86,13 +86,50 @@ func l2NetOf(t *testing.T, dt tensor.Dtype, decay float64, both bool) *hvp.Probl
 	return p
 }
 
+// tiedNetOf is l2Net's 5-6-3 tanh net without decay, its W1 (and, if both,
+// its W2) tied: each layer computes a·W + tie·(a²·W), using W twice. Such a
+// block has no per-sample route (its weight is used twice by the data, not
+// by a penalty on the weights alone), and no op-by-op inverse.
+func tiedNetOf(t *testing.T, tie float64, both bool) *hvp.Problem {
+	t.Helper()
+	dt := tensor.Float64
+	rng := rand.New(rand.NewPCG(1, 2))
+	g := G.NewGraph()
+	B, in, hid, out := 16, 5, 6, 3
+	x := G.NewMatrix(g, dt, G.WithShape(B, in), G.WithName("x"), G.WithValue(gval(rng, dt, 1, B, in)))
+	y := G.NewMatrix(g, dt, G.WithShape(B, out), G.WithName("y"), G.WithValue(gval(rng, dt, 1, B, out)))
+	w1 := G.NewMatrix(g, dt, G.WithShape(in, hid), G.WithName("W1"), G.WithValue(gval(rng, dt, 0.5, in, hid)))
+	b1 := G.NewVector(g, dt, G.WithShape(hid), G.WithName("b1"), G.WithValue(gval(rng, dt, 0.1, hid)))
+	w2 := G.NewMatrix(g, dt, G.WithShape(hid, out), G.WithName("W2"), G.WithValue(gval(rng, dt, 0.5, hid, out)))
+	b2 := G.NewVector(g, dt, G.WithShape(out), G.WithName("b2"), G.WithValue(gval(rng, dt, 0.1, out)))
+	// tied(a, w) is a·w + tie·(a²·w): w used twice (a²·w, not a·w: Gorgonia
+	// would merge a second a·w into the first), both inside the net's output.
+	tied := func(a, w *G.Node) *G.Node {
+		return G.Must(G.Add(G.Must(G.Mul(a, w)), G.Must(G.Mul(gconst(dt, tie, "tie"), G.Must(G.Mul(G.Must(G.Square(a)), w))))))
+	}
+	h := G.Must(G.Tanh(G.Must(G.BroadcastAdd(tied(x, w1), b1, nil, []byte{0}))))
+	z := G.Must(G.Mul(h, w2))
+	if both {
+		z = tied(h, w2)
+	}
+	o := G.Must(G.BroadcastAdd(z, b2, nil, []byte{0}))
+	cost := G.Must(G.Mean(G.Must(G.Square(G.Must(G.Sub(o, y))))))
+	p, err := hvp.New(cost, w1, b1, w2, b2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // A block whose damped B-pass fails, and whose undamped one fails for the
 // same reason, says that reason once in BlockStep.Replaced, followed by
 // what replaced the step (issue 19 item 13: it was repeated). The reason's
-// text is the error of an independent undamped InvHv call.
+// text is the error of an independent undamped InvHv call. The net's
+// weights are tied (tiedNetOf): weight decay no longer takes the
+// per-sample route away (method.md §11), tying does.
 func TestNewtonReplacedSaysReasonOnce(t *testing.T) {
-	for _, decay := range []float64{1e-3} { // weight decay: no per-sample route, and no op-by-op inverse
-		p := l2Net(t, tensor.Float64, decay)
+	for _, decay := range []float64{1e-3} {
+		p := tiedNetOf(t, decay, true)
 		_, g, err := p.Gradient()
 		if err != nil {
 			t.Fatal(err)
@@ -147,17 +184,19 @@ func probNet(t *testing.T, dt tensor.Dtype) *hvp.Problem {
 	return p
 }
 
-// Weight decay in the loss uses each weight twice, so no block has
-// Kronecker factors: KFAC refuses to run as gradient descent unless asked
-// (AllowGradientFallback), naming every block and why; asked, its record
-// names them with the typed errors, and the step is −α·g with
-// α = gᵀg/gᵀGg (gᵀGg from an independent GGNv call). With the penalty on
-// W1 alone, the blocks of W1 and b1 fall back and are named, W2+b2's is
-// not, and the step is no error (issue 19 item 24: "gradient-only blocks
-// 6", with no reason, was all a record said). The reasons are the errors
-// of an independent BlockCurvature call (the per-sample route K-FAC needs).
+// Tied weights (tiedNetOf: each weight used twice by the data term) leave
+// no block with Kronecker factors: KFAC refuses to run as gradient descent
+// unless asked (AllowGradientFallback), naming every block and why; asked,
+// its record names them with the typed errors, and the step is −α·g with
+// α = gᵀg/gᵀGg (gᵀGg from an independent GGNv call). With W1 alone tied,
+// the blocks of W1 and b1 fall back and are named, W2+b2's is not, and the
+// step is no error (issue 19 item 24: "gradient-only blocks 6", with no
+// reason, was all a record said). The reasons are the errors of an
+// independent BlockCurvature call (the per-sample route K-FAC needs).
+// (Weight decay, which these tests used before method.md §11, no longer
+// takes the factors away.)
 func TestKFACNamesFallbacks(t *testing.T) {
-	p := l2Net(t, tensor.Float64, 1e-3)
+	p := tiedNetOf(t, 1e-3, true)
 	why := make([]string, p.Blocks())
 	for l := range why {
 		_, err := p.Block(l).Curvature()
@@ -219,7 +258,7 @@ func TestKFACNamesFallbacks(t *testing.T) {
 		t.Errorf("gradient step vs −(gᵀg/gᵀGg)g: %.2e (α %g, want %g)", e, rec.StepSize, alpha)
 	}
 
-	p = l2NetOf(t, tensor.Float64, 1e-3, false)
+	p = tiedNetOf(t, 1e-3, false)
 	rec, _, err = kfacStep(p, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -280,5 +319,27 @@ func TestKFACSaysWhyNoStep(t *testing.T) {
 		if !strings.Contains(det.Note, "no step") || !strings.Contains(det.Note, "not convex") {
 			t.Errorf("%v: record %+v does not say why no step was taken", dt, det)
 		}
+	}
+}
+
+// Weight decay no longer costs K-FAC its factors (method.md §11: the
+// blocks are found on the data term): on l2Net with decay every block has
+// Kronecker factors, no block falls back, and the step lowers the loss.
+func TestKFACWithWeightDecay(t *testing.T) {
+	p := l2Net(t, tensor.Float64, 1e-3)
+	before, _, err := p.Gradient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, _, err := kfacStep(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, _, err := p.Gradient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.Fallbacks) != 0 || !(after < before) {
+		t.Errorf("KFAC with weight decay: fallbacks %v, loss %g → %g", rec.Fallbacks, before, after)
 	}
 }
