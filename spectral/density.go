@@ -81,7 +81,7 @@ func SLQ(a Operator, opt *DensityOptions) (*Density, error) {
 	z := make([]float64, n)
 	for range o.Vectors {
 		rademacher(rng, z)
-		kr := newKrylov(a, z, rng, false)
+		kr := newKrylov(a, z, rng, false, DefaultTol)
 		for len(kr.alpha) < steps && !kr.done {
 			if err := kr.step(); err != nil {
 				return nil, err

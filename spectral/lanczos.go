@@ -1,6 +1,7 @@
 package spectral
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -151,11 +152,27 @@ type krylov struct {
 	rng      *rand.Rand
 	restart  bool // continue with a random vector after an invariant subspace
 	done     bool // invariant subspace, not restarted, or the whole space
+	// broke reports that the last step found an invariant subspace (and
+	// restarted); blockStart is the step the current basis block began at.
+	broke      bool
+	blockStart int
+	// breakTol: a β ≤ breakTol·anorm ends the block (an invariant
+	// subspace to within the accepted residual): T's coupling is set to 0,
+	// which moves the Ritz pairs' residuals by at most β.
+	breakTol float64
+	// minBeta is the smallest β of the current block.
+	minBeta float64
 }
 
-func newKrylov(op Operator, start []float64, rng *rand.Rand, restart bool) *krylov {
+// nearBreak: a block whose β fell to nearBreak·‖A‖ (10 orders above
+// rounding, far below a generic β) has met a nearly invariant subspace,
+// which an eigenvalue of several copies makes: Lanczos then checks the
+// rest of the space with another block before accepting its pairs.
+const nearBreak = 1e-6
+
+func newKrylov(op Operator, start []float64, rng *rand.Rand, restart bool, breakTol float64) *krylov {
 	n := op.Size()
-	k := &krylov{op: op, n: n, rng: rng, restart: restart}
+	k := &krylov{op: op, n: n, rng: rng, restart: restart, breakTol: breakTol, minBeta: math.Inf(1)}
 	q := append([]float64(nil), start...)
 	floats.Scale(1/floats.Norm(q, 2), q)
 	k.q = [][]float64{q}
@@ -166,6 +183,7 @@ func newKrylov(op Operator, start []float64, rng *rand.Rand, restart bool) *kryl
 func (k *krylov) step() error {
 	j := len(k.alpha)
 	qj := k.q[j]
+	k.broke = false
 	w := make([]float64, k.n)
 	if err := k.op.Apply(w, qj); err != nil {
 		return err
@@ -183,40 +201,55 @@ func (k *krylov) step() error {
 	}
 	orthogonalise(w, k.q)
 	b := floats.Norm(w, 2)
+	k.minBeta = math.Min(k.minBeta, b)
 	if len(k.alpha) == k.n {
 		k.beta = append(k.beta, b)
 		k.done = true
 		return nil
 	}
-	if b <= 1e-12*k.anorm || b == 0 {
-		// An invariant subspace: its Ritz pairs are exact. Restart with a
-		// random vector orthogonal to it (β = 0 in T), or stop.
+	if b <= k.breakTol*k.anorm || b == 0 {
+		// An invariant subspace: its Ritz pairs are exact. The caller
+		// restarts (restartBlock) or stops.
 		k.beta = append(k.beta, 0)
+		k.broke = true
 		if !k.restart {
 			k.done = true
-			return nil
 		}
-		for try := 0; try < 3; try++ {
-			for i := range w {
-				w[i] = k.rng.NormFloat64()
-			}
-			orthogonalise(w, k.q)
-			if b = floats.Norm(w, 2); b > 1e-8 {
-				break
-			}
-		}
-		if b <= 1e-8 {
-			k.done = true
-			return nil
-		}
-		floats.Scale(1/b, w)
-		k.q = append(k.q, w)
 		return nil
 	}
 	k.beta = append(k.beta, b)
 	floats.Scale(1/b, w)
 	k.q = append(k.q, w)
 	return nil
+}
+
+// restartBlock ends the current block of the basis and starts another
+// from a random vector orthogonal to the basis: T's coupling to the new
+// block is 0 (after a breakdown it is already; after a block that
+// converged it is cut, which moves the residuals of its Ritz pairs by at
+// most β·|s_mi|, within tolerance for the converged ones). It returns false
+// when the basis spans the whole space.
+func (k *krylov) restartBlock() bool {
+	m := len(k.alpha)
+	if m >= k.n {
+		return false
+	}
+	k.beta[m-1] = 0
+	k.q = k.q[:m]
+	w := make([]float64, k.n)
+	for range 3 {
+		for i := range w {
+			w[i] = k.rng.NormFloat64()
+		}
+		orthogonalise(w, k.q)
+		if b := floats.Norm(w, 2); b > 1e-8 {
+			floats.Scale(1/b, w)
+			k.q = append(k.q, w)
+			k.blockStart, k.broke, k.minBeta = m, false, math.Inf(1)
+			return true
+		}
+	}
+	return false
 }
 
 // orthogonalise removes from w its components along the (orthonormal) q,
@@ -244,11 +277,14 @@ func finite(w []float64) error {
 
 // ritz returns the eigenvalues of T_m (ascending) and its eigenvectors S
 // (m × m, row-major: S[i*m+j] is component i of vector j).
-func (k *krylov) ritz() (theta, s []float64, err error) {
-	m := len(k.alpha)
-	theta = append([]float64(nil), k.alpha...)
+func (k *krylov) ritz() (theta, s []float64, err error) { return k.ritzRange(0, len(k.alpha)) }
+
+// ritzRange is ritz of T's principal submatrix of rows [lo, hi).
+func (k *krylov) ritzRange(lo, hi int) (theta, s []float64, err error) {
+	m := hi - lo
+	theta = append([]float64(nil), k.alpha[lo:hi]...)
 	e := make([]float64, max(m-1, 1))
-	copy(e, k.beta[:m-1])
+	copy(e, k.beta[lo:hi-1])
 	s = make([]float64, m*m)
 	if !(gonum.Implementation{}).Dsteqr(lapack.EVTridiag, m, theta, e, s, m, make([]float64, max(1, 2*m-2))) {
 		return nil, nil, &errs.InternalError{Where: "spectral: Dsteqr of the Lanczos tridiagonal", Panic: "no convergence"}
@@ -283,9 +319,12 @@ func pick(theta []float64, k int, which Which) []int {
 // one product each.
 //
 // A single start vector cannot see an eigenvalue's multiplicity except
-// through rounding: when the basis becomes an invariant subspace it is
-// restarted with a random vector orthogonal to it, so multiple
-// eigenvalues are found where the process runs that far.
+// through rounding: when the basis becomes an invariant subspace (β = 0)
+// it is restarted with a random vector orthogonal to it, and the new block
+// must run k steps without another breakdown before convergence is
+// accepted, so that the other copies of a multiple eigenvalue are found
+// (a Hessian H_ll = h̃ᵀh̃ ⊗ I of a last linear layer has each eigenvalue n
+// times). A large exact null space costs one step per null direction.
 //
 // Errors: a non-symmetric operator, a k outside [1, n] or bad options are
 // an *errs.ArgumentError; a basis above opt.MaxBytes an *errs.LimitError
@@ -328,8 +367,8 @@ func lanczos(a Operator, k int, which Which, opt *Options) (*Eigen, error) {
 	for i := range start {
 		start[i] = rng.NormFloat64()
 	}
-	kr := newKrylov(a, start, rng, true)
 	tol := opt.tol()
+	kr := newKrylov(a, start, rng, true, tol)
 	var theta, s []float64
 	converged := false
 	next := k // the next step count at which convergence is checked
@@ -338,7 +377,7 @@ func lanczos(a Operator, k int, which Which, opt *Options) (*Eigen, error) {
 			return nil, err
 		}
 		m := len(kr.alpha)
-		if m < next && !kr.done && m < maxIter {
+		if m < next && !kr.broke && m < n && m < maxIter {
 			continue
 		}
 		// Checks every step up to 50 steps, then every m/10: the
@@ -351,19 +390,61 @@ func lanczos(a Operator, k int, which Which, opt *Options) (*Eigen, error) {
 		if theta, s, err = kr.ritz(); err != nil {
 			return nil, err
 		}
+		if m == n {
+			converged = true // the Ritz values are the eigenvalues
+			break
+		}
 		scale := math.Max(math.Abs(theta[0]), math.Abs(theta[m-1]))
-		converged = kr.done && m == n
-		if m >= k && !converged {
-			converged = true
-			bm := kr.beta[m-1]
-			for _, j := range pick(theta, k, which) {
-				if math.Abs(bm*s[(m-1)*m+j]) > tol*scale {
-					converged = false
+		bs := kr.blockStart
+		ended := kr.broke
+		if !ended && m-bs >= min(k, n-bs) && m >= k {
+			// The current block's own wanted pairs.
+			th, so, err := kr.ritzRange(bs, m)
+			if err != nil {
+				return nil, err
+			}
+			mm, bm := m-bs, kr.beta[m-1]
+			ended = true
+			for _, j := range pick(th, k, which) {
+				if math.Abs(bm*so[(mm-1)*mm+j]) > tol*scale {
+					ended = false
 					break
 				}
 			}
 		}
-		if converged || kr.done || m >= maxIter {
+		if ended {
+			if bs == 0 && !kr.broke && kr.minBeta > nearBreak*kr.anorm {
+				converged = true // the usual end: no invariant subspace met
+				break
+			}
+			// A block ended after an invariant subspace: restart with
+			// another, unless this block changed none of the wanted
+			// values (its copies of a multiple eigenvalue are all found).
+			more := bs == 0
+			if !more {
+				saved := kr.beta[m-1]
+				kr.beta[m-1] = 0
+				th, _, err := kr.ritz()
+				prev, _, perr := kr.ritzRange(0, bs)
+				kr.beta[m-1] = saved
+				if err != nil || perr != nil {
+					return nil, errors.Join(err, perr)
+				}
+				more = changes(prev, th, k, which, tol*scale)
+			}
+			if !more {
+				converged = true
+				break
+			}
+			if !kr.restartBlock() {
+				converged = true
+				break
+			}
+			if theta, s, err = kr.ritz(); err != nil {
+				return nil, err
+			}
+		}
+		if m >= maxIter {
 			break
 		}
 	}
@@ -386,6 +467,27 @@ func lanczos(a Operator, k int, which Which, opt *Options) (*Eigen, error) {
 		return e, &errs.LimitError{What: fmt.Sprintf("Lanczos for the %d %s eigenvalues", k, which), Resource: "iterations", Estimate: float64(m), Limit: float64(maxIter), Reached: true, Hint: "raise Options.MaxIter or Options.Tol"}
 	}
 	return e, nil
+}
+
+// changes reports whether the wanted values of all reach differ from those
+// of prev (fewer than k, or one moved by more than tol).
+func changes(prev, all []float64, k int, which Which, tol float64) bool {
+	if len(prev) < k {
+		return true
+	}
+	p, a := pick(prev, k, which), pick(all, k, which)
+	pv, av := make([]float64, k), make([]float64, k)
+	for i := range k {
+		pv[i], av[i] = prev[p[i]], all[a[i]]
+	}
+	sort.Float64s(pv)
+	sort.Float64s(av)
+	for i := range k {
+		if math.Abs(pv[i]-av[i]) > tol {
+			return true
+		}
+	}
+	return false
 }
 
 // sort orders the pairs by descending value.

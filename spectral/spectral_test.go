@@ -297,3 +297,56 @@ func TestLanczosIterationCap(t *testing.T) {
 		t.Fatalf("partial result %+v", e)
 	}
 }
+
+// Multiple eigenvalues: the shipped example's last layer (identity, squared
+// error) has H_ll = h̃ᵀh̃ ⊗ I_6, each eigenvalue 6 times, which one Krylov
+// sequence sees once (its basis is invariant after 6 steps). Lanczos
+// restarts with further blocks until the wanted values stop changing: the
+// top 5, bottom 2 and nearest-0 5 eigenvalues are all copies, as in the
+// dense block (tolerances as in TestLanczosAgainstDense and
+// TestShiftInvertNearestZero).
+func TestMultipleEigenvalues(t *testing.T) {
+	net, err := nets.Load("../testdata/example/net.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := hvp.New(net.Loss, net.Params()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := p.Blocks() - 1
+	hl, err := reference.DenseBlock(p, l, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dense := eigs(t, hl)
+	scale := norm2(dense)
+	b := p.Block(l)
+	for _, c := range []struct {
+		k     int
+		which spectral.Which
+	}{{5, spectral.LargestAlgebraic}, {2, spectral.SmallestAlgebraic}} {
+		e, err := spectral.Lanczos(spectral.BlockHessian(b), c.k, c.which, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := want(dense, c.k, c.which)
+		for i := range w {
+			if d := math.Abs(e.Values[i] - w[i]); d > 1e-10*scale {
+				t.Errorf("%s λ_%d = %.15g, dense %.15g", c.which, i, e.Values[i], w[i])
+			}
+		}
+		t.Logf("%s: %v in %d steps", c.which, e.Values, e.Iterations)
+	}
+	e, err := spectral.ShiftInvert(b, 5, 0, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	low := dense[len(dense)-1]
+	for i, v := range e.Values {
+		if d := math.Abs(v-low) / low; d > 1e-8 {
+			t.Errorf("nearest λ_%d = %.15g, dense %.15g (6 copies)", i, v, low)
+		}
+	}
+	t.Logf("nearest: %v in %d B-passes, residuals %.1e", e.Values, e.Products, e.Residuals)
+}
