@@ -190,9 +190,9 @@ func (d *Density) PNG(title string, sigma float64) ([]byte, error) {
 		xy[i].X, xy[i].Y = t[i], math.Max(phi[i], floor)
 	}
 	p := plot.New()
-	p.Title.Text = title
+	p.Title.Text = fmt.Sprintf("%s\nSLQ: %d vectors × %d steps, Gaussian σ = %.3g", title, len(d.Nodes), len(d.Nodes[0]), sigma)
 	p.X.Label.Text = "eigenvalue"
-	p.Y.Label.Text = fmt.Sprintf("density (SLQ, %d vectors × %d steps, σ = %.3g)", len(d.Nodes), len(d.Nodes[0]), sigma)
+	p.Y.Label.Text = "density"
 	p.Y.Scale = plot.LogScale{}
 	p.Y.Tick.Marker = plots.Decades{Every: 2}
 	p.Y.Min, p.Y.Max = floor, peak*2
