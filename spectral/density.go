@@ -54,7 +54,11 @@ type Density struct {
 // reorthogonalised. Its errors are those of Lanczos: a non-symmetric
 // operator or bad options an *errs.ArgumentError, a basis above MaxBytes an
 // *errs.LimitError, a failed product its error.
-func SLQ(a Operator, opt *DensityOptions) (*Density, error) {
+func SLQ(a Operator, opt *DensityOptions) (d *Density, err error) {
+	defer errs.Recover("spectral.SLQ", &err)
+	if a == nil {
+		return nil, errNilOperator
+	}
 	if !a.Symmetric() {
 		return nil, &errs.ArgumentError{What: "operator", Value: fmt.Sprint(a), Reason: "SLQ needs a symmetric operator"}
 	}
@@ -77,7 +81,7 @@ func SLQ(a Operator, opt *DensityOptions) (*Density, error) {
 		return nil, err
 	}
 	rng := rand.New(rand.NewPCG(o.Seed, 0x51c))
-	d := &Density{Size: n}
+	d = &Density{Size: n}
 	z := make([]float64, n)
 	for range o.Vectors {
 		rademacher(rng, z)
@@ -172,7 +176,11 @@ func (d *Density) Grid(points int, sigma float64) (t, phi []float64) {
 // PNG plots φ (broadened by σ; σ ≤ 0: Width()) on a log axis, as the
 // spectra of Hessians (a bulk near zero and a few outliers) are shown,
 // and returns the image PNG-encoded. title heads the plot.
-func (d *Density) PNG(title string, sigma float64) ([]byte, error) {
+func (d *Density) PNG(title string, sigma float64) (img []byte, err error) {
+	defer errs.Recover("spectral.Density.PNG", &err)
+	if d == nil || len(d.Nodes) == 0 {
+		return nil, &errs.ArgumentError{What: "density", Value: nil, Reason: "has no quadrature nodes (make it with SLQ)"}
+	}
 	if !(sigma > 0) {
 		sigma = d.Width()
 	}

@@ -331,14 +331,18 @@ func pick(theta []float64, k int, which Which) []int {
 // before anything runs; a failed product its error; reaching opt.MaxIter
 // unconverged returns the Ritz pairs found (Converged false, certified
 // like converged ones) with an *errs.LimitError (Reached, "iterations").
-func Lanczos(a Operator, k int, which Which, opt *Options) (*Eigen, error) {
+func Lanczos(a Operator, k int, which Which, opt *Options) (e *Eigen, err error) {
+	defer errs.Recover("spectral.Lanczos", &err)
+	if a == nil {
+		return nil, errNilOperator
+	}
 	if !a.Symmetric() {
 		return nil, &errs.ArgumentError{What: "operator", Value: fmt.Sprint(a), Reason: "Lanczos needs a symmetric operator"}
 	}
 	if which < LargestAlgebraic || which > LargestMagnitude {
 		return nil, &errs.ArgumentError{What: "which", Value: int(which), Reason: "must be LargestAlgebraic, SmallestAlgebraic or LargestMagnitude"}
 	}
-	e, err := lanczos(a, k, which, opt)
+	e, err = lanczos(a, k, which, opt)
 	if e == nil {
 		return nil, err
 	}
@@ -532,7 +536,8 @@ func certify(e *Eigen, a Operator) error {
 // *errs.ArgumentError. opt.Damping must be 0 here (the pairs are H_ll's).
 // A block whose inverse is not exact is BlockInverse's
 // *errs.ConditionError.
-func ShiftInvert(b *hvp.Block, k int, sigma float64, opt *Options, inv *hvp.Options) (*Eigen, error) {
+func ShiftInvert(b *hvp.Block, k int, sigma float64, opt *Options, inv *hvp.Options) (e *Eigen, err error) {
+	defer errs.Recover("spectral.ShiftInvert", &err)
 	if sigma != 0 {
 		return nil, &errs.ArgumentError{What: "σ (shift) for block " + b.Name(), Value: sigma, Reason: "only σ = 0 has an exact inverse product (the B-pass damps in the metric h̃ᵀh̃ ⊗ I, not σI)"}
 	}
@@ -543,7 +548,7 @@ func ShiftInvert(b *hvp.Block, k int, sigma float64, opt *Options, inv *hvp.Opti
 	if err != nil {
 		return nil, err
 	}
-	e, err := lanczos(ai, k, LargestMagnitude, opt)
+	e, err = lanczos(ai, k, LargestMagnitude, opt)
 	if e == nil {
 		return nil, err
 	}

@@ -24,6 +24,8 @@ type Operator interface {
 	Apply(dst, x []float64) error
 }
 
+var errNilOperator = &errs.ArgumentError{What: "operator", Value: nil, Reason: "must not be nil"}
+
 // Interface checks.
 var (
 	_ Operator = (*vectorOp)(nil)

@@ -350,3 +350,51 @@ func TestMultipleEigenvalues(t *testing.T) {
 	}
 	t.Logf("nearest: %v in %d B-passes, residuals %.1e", e.Values, e.Products, e.Residuals)
 }
+
+// panicOp panics when applied.
+type panicOp int
+
+func (p panicOp) Size() int                    { return int(p) }
+func (p panicOp) Symmetric() bool              { return true }
+func (p panicOp) Apply(dst, x []float64) error { panic("boom") }
+
+// Small and degenerate operators with closed-form spectra: a 1 × 1, the
+// zero operator, diag(3, 3, 3, 1, 1, 0.5) (an exactly invariant Krylov
+// space of dimension 3: the copies come from restarts), and an operator
+// that panics (an *errs.InternalError, not a panic) or is nil.
+func TestLanczosEdgeCases(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		op    diagOp
+		k     int
+		which spectral.Which
+		want  []float64
+	}{
+		{"1×1", diagOp{2.5}, 1, spectral.LargestAlgebraic, []float64{2.5}},
+		{"zero", diagOp{0, 0, 0, 0}, 2, spectral.LargestMagnitude, []float64{0, 0}},
+		{"copies top", diagOp{3, 1, 3, 0.5, 3, 1}, 3, spectral.LargestAlgebraic, []float64{3, 3, 3}},
+		{"copies bottom", diagOp{3, 1, 3, 0.5, 3, 1}, 3, spectral.SmallestAlgebraic, []float64{1, 1, 0.5}},
+	} {
+		e, err := spectral.Lanczos(c.op, c.k, c.which, nil)
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		for i, w := range c.want {
+			// Closed forms: rounding of a few products, 1e-13.
+			if math.Abs(e.Values[i]-w) > 1e-13 || e.Residuals[i] > 1e-12 {
+				t.Errorf("%s: λ = %v, residuals %v; want %v", c.name, e.Values, e.Residuals, c.want)
+				break
+			}
+		}
+	}
+	if _, err := spectral.Lanczos(panicOp(3), 1, spectral.LargestAlgebraic, nil); !errors.Is(err, errs.ErrInternal) {
+		t.Errorf("panicking operator: %v, want ErrInternal", err)
+	}
+	if _, err := spectral.Hutchinson(nil, nil); !errors.Is(err, errs.ErrArgument) {
+		t.Errorf("nil operator: %v, want ErrArgument", err)
+	}
+	if _, err := spectral.SLQ(panicOp(3), nil); !errors.Is(err, errs.ErrInternal) {
+		t.Errorf("SLQ of a panicking operator: %v, want ErrInternal", err)
+	}
+}

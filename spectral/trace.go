@@ -74,7 +74,11 @@ func rademacher(rng *rand.Rand, z []float64) {
 //
 // of variance 2(‖A‖_F² − Σ A_jj²)/m, with the standard error from the
 // probes' spread.
-func Hutchinson(a Operator, opt *TraceOptions) (Estimate, error) {
+func Hutchinson(a Operator, opt *TraceOptions) (est Estimate, err error) {
+	defer errs.Recover("spectral.Hutchinson", &err)
+	if a == nil {
+		return Estimate{}, errNilOperator
+	}
 	m, err := opt.samples(2, "Hutchinson")
 	if err != nil {
 		return Estimate{}, err
@@ -108,7 +112,11 @@ func meanSE(x []float64, products int) Estimate {
 // range, Hutchinson on the rest, of variance O(1/m²) for a matrix of
 // decaying spectrum against Hutchinson's O(1/m). The standard error is the
 // probes' (the first term is exact given Q).
-func HutchPP(a Operator, opt *TraceOptions) (Estimate, error) {
+func HutchPP(a Operator, opt *TraceOptions) (est Estimate, err error) {
+	defer errs.Recover("spectral.HutchPP", &err)
+	if a == nil {
+		return Estimate{}, errNilOperator
+	}
 	m, err := opt.samples(6, "HutchPP")
 	if err != nil {
 		return Estimate{}, err
@@ -170,7 +178,11 @@ type DiagonalEstimate struct {
 //
 // entry j of variance Σ_{k≠j} A_jk² / m, with each entry's standard error
 // from the probes' spread.
-func Diagonal(a Operator, opt *TraceOptions) (*DiagonalEstimate, error) {
+func Diagonal(a Operator, opt *TraceOptions) (de *DiagonalEstimate, err error) {
+	defer errs.Recover("spectral.Diagonal", &err)
+	if a == nil {
+		return nil, errNilOperator
+	}
 	m, err := opt.samples(2, "Diagonal")
 	if err != nil {
 		return nil, err
@@ -204,7 +216,14 @@ func Diagonal(a Operator, opt *TraceOptions) (*DiagonalEstimate, error) {
 // (exact for the exact operators of this package), refusing an operator
 // of more than maxColumns (0: DefaultMaxColumns) columns with an
 // *errs.LimitError before any product.
-func ExactDiagonal(a Operator, maxColumns int) ([]float64, error) {
+func ExactDiagonal(a Operator, maxColumns int) (diag []float64, err error) {
+	defer errs.Recover("spectral.ExactDiagonal", &err)
+	if a == nil {
+		return nil, errNilOperator
+	}
+	if maxColumns < 0 {
+		return nil, &errs.ArgumentError{What: "maxColumns", Value: maxColumns, Reason: "must be ≥ 0 (0: DefaultMaxColumns)"}
+	}
 	if maxColumns == 0 {
 		maxColumns = DefaultMaxColumns
 	}
@@ -235,7 +254,8 @@ func ExactDiagonal(a Operator, maxColumns int) ([]float64, error) {
 // otherwise from the block's exact Hv columns, at most maxColumns (0:
 // DefaultMaxColumns) of them (ExactDiagonal's *errs.LimitError above).
 // Its sum is the block's exact trace.
-func BlockDiagonal(b *hvp.Block, maxColumns int) ([]float64, error) {
+func BlockDiagonal(b *hvp.Block, maxColumns int) (diag []float64, err error) {
+	defer errs.Recover("spectral.BlockDiagonal", &err)
 	if cv, err := b.Curvature(); err == nil {
 		return curvatureDiagonal(cv, b.Layout().Len())
 	}
