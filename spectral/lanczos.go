@@ -319,12 +319,15 @@ func pick(theta []float64, k int, which Which) []int {
 // one product each.
 //
 // A single start vector cannot see an eigenvalue's multiplicity except
-// through rounding: when the basis becomes an invariant subspace (β = 0)
-// it is restarted with a random vector orthogonal to it, and the new block
-// must run k steps without another breakdown before convergence is
-// accepted, so that the other copies of a multiple eigenvalue are found
-// (a Hessian H_ll = h̃ᵀh̃ ⊗ I of a last linear layer has each eigenvalue n
-// times). A large exact null space costs one step per null direction.
+// through rounding. When the basis becomes an invariant subspace (β ≤
+// Tol·‖A‖), or came near one (β ≤ 1e-6·‖A‖) by the time the wanted pairs
+// converged, it is extended by another block started from a random vector
+// orthogonal to it, run until its own wanted pairs converge, and so on
+// until a block changes none of the wanted values: the copies of a
+// multiple eigenvalue are found (a last linear layer's H_ll = h̃ᵀh̃ ⊗ I
+// under squared error has each eigenvalue n times), at a block's products
+// per copy. The Ritz pairs of a block ended this way keep the residual of
+// its last β (at most Tol·‖A‖ for the wanted ones).
 //
 // Errors: a non-symmetric operator, a k outside [1, n] or bad options are
 // an *errs.ArgumentError; a basis above opt.MaxBytes an *errs.LimitError
