@@ -531,12 +531,15 @@ func certify(e *Eigen, a Operator) error {
 // largest-magnitude eigenvalues θ of H_ll⁻¹ are 1/λ for the λ nearest 0,
 // which Lanczos on H_ll itself resolves only after many products when
 // they sit inside the spectrum. Each pair is certified by ‖H_ll x − λ x‖
-// with the exact Block.Hv (HvProducts of them).
+// with the exact Block.Hv (HvProducts of them). opt controls Lanczos (its
+// Tol relative to the largest |θ| = 1/|λ_nearest|); inv the inverse
+// products (nil: hvp's defaults).
 //
 // Only σ = 0 is supported: the B-pass inverts H_ll and its damped form
 // H_ll + λ·h̃ᵀh̃ ⊗ I, whose metric h̃ᵀh̃ ⊗ I is not the identity, so
 // (H_ll − σI)⁻¹ for σ ≠ 0 has no exact product; σ ≠ 0 is an
-// *errs.ArgumentError. opt.Damping must be 0 here (the pairs are H_ll's).
+// *errs.ArgumentError, and so is a nonzero inv.Damping (the pairs are
+// H_ll's).
 // A block whose inverse is not exact is BlockInverse's
 // *errs.ConditionError.
 func ShiftInvert(b *hvp.Block, k int, sigma float64, opt *Options, inv *hvp.Options) (e *Eigen, err error) {
