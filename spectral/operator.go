@@ -3,6 +3,7 @@ package spectral
 import (
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/hvp"
@@ -164,7 +165,7 @@ func BlockInverse(b *hvp.Block, opt *hvp.Options) (Operator, error) {
 		return nil, c.Err
 	}
 	if c.Kind != hvp.KindExact {
-		return nil, &errs.ConditionError{Block: b.Index(), Weight: b.Name(), Reason: fmt.Sprintf("the B-pass computes %s, not H_ll⁻¹ (%v)", c.Kind, c.Reasons)}
+		return nil, &errs.ConditionError{Block: b.Index(), Weight: b.Name(), Reason: fmt.Sprintf("the block's B-pass is %s, not the exact H_ll⁻¹: %s", c.Kind, strings.Join(c.Reasons, "; "))}
 	}
 	what := "H_ll⁻¹ of block " + b.Name()
 	if opt != nil && opt.Damping != 0 {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/hvp"
 	"github.com/newtonia/newtonia/nets"
 	"github.com/newtonia/newtonia/spectral"
@@ -175,15 +177,22 @@ func computeSpectrum(p *hvp.Problem, top, bottom int, withNearest, doTrace bool)
 		}
 		if withNearest {
 			if c := b.Conditions(); c.Kind != hvp.KindExact {
-				bs.nearestNote = fmt.Sprintf("no shift-invert: the B-pass computes %s", c.Kind)
+				bs.nearestNote = fmt.Sprintf("no shift-invert: the block's B-pass is %s, not the exact H_ll⁻¹; newtonia check says why", c.Kind)
 			} else {
 				e, err := spectral.ShiftInvert(b, min(max(top, 1), hl.Size()), 0, nil, nil)
-				if err != nil {
+				switch {
+				case errors.Is(err, errs.ErrCondition):
+					// The run narrowed the kind (a rank-deficient layer
+					// input) or a product failed its certificate: no
+					// nearest values for this block, the reason in the report.
+					bs.nearestNote = "no shift-invert: " + err.Error()
+				case err != nil:
 					return nil, fmt.Errorf("%s, shift-invert: %w", what, err)
+				default:
+					bs.Nearest = e.Values
+					bs.Residuals = append(bs.Residuals, e.Residuals...)
+					bs.bpasses = e.Products
 				}
-				bs.Nearest = e.Values
-				bs.Residuals = append(bs.Residuals, e.Residuals...)
-				bs.bpasses = e.Products
 			}
 		}
 		rep.Blocks = append(rep.Blocks, bs)

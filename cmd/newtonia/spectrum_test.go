@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"image/png"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/newtonia/newtonia/nets"
+	"github.com/newtonia/newtonia/ops"
 	"github.com/newtonia/newtonia/reference"
 	"gonum.org/v1/gonum/mat"
 )
@@ -137,6 +139,42 @@ func TestSpectrumJSON(t *testing.T) {
 	left, _ := filepath.Glob(filepath.Join(filepath.Dir(pngPath), ".*"))
 	if len(left) != 0 {
 		t.Errorf("temporary files left: %v", left)
+	}
+}
+
+// A net whose blocks' B-passes are refused (batch 8 > fan-in 6 and 4):
+// eigenvalues by Lanczos as for any block, no nearest values, the reason in
+// the text report, the key absent from the JSON.
+func TestSpectrumRefusedBlocks(t *testing.T) {
+	m, err := nets.Build(nets.Spec{Batch: 8, In: 6, Layers: []nets.Layer{{Out: 4, Act: ops.LeakyReLUFunc{Alpha: 0.5}}, {Out: 4, Act: ops.IdentityFunc{}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Randomize(rand.New(rand.NewPCG(3, 3)), 0.4, 1); err != nil {
+		t.Fatal(err)
+	}
+	path, err := nets.Save(t.TempDir(), m, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCmd(t, "spectrum", "-nearest", "0", path)
+	if code != exitOK || strings.Count(out, "no shift-invert") != 2 {
+		t.Errorf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, _ = runCmd(t, "spectrum", "-nearest", "0", "-json", path)
+	var rep struct {
+		Blocks []map[string]any `json:"blocks"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); code != exitOK || err != nil {
+		t.Fatalf("exit %d, %v: %s", code, err, out)
+	}
+	if len(rep.Blocks) != 2 {
+		t.Fatalf("%d blocks, want 2: %s", len(rep.Blocks), out)
+	}
+	for _, b := range rep.Blocks {
+		if _, ok := b["nearest"]; ok || len(b["top"].([]any)) != 5 {
+			t.Errorf("block %v: want 5 top values and no nearest", b)
+		}
 	}
 }
 
