@@ -4,6 +4,8 @@
 //	newtonia check NET.json                 the conditions report of each block
 //	newtonia products [flags] NET.json      every product by every method
 //	newtonia products -random 32,32,32,32   the same for a random net, saved first
+//	newtonia spectrum [flags] NET.json      eigenvalues, trace and spectral density of H and each block
+//	newtonia influence [flags] NET.json     influence of training rows on a test loss
 //
 // A net is a JSON file naming .npy arrays (see nets.File and the README).
 // Exit codes: 0 success; 1 bad input or failure (nothing written); 2 bad
@@ -24,6 +26,8 @@ const usage = `usage:
   newtonia check [-json] NET.json
   newtonia products [flags] NET.json
   newtonia products [flags] -random n0,n1,...,nL [-batch B] [-seed S] [-slope A]
+  newtonia spectrum [-top k] [-bottom k] [-nearest σ] [-trace] [-density out.png] [-json] NET.json
+  newtonia influence -train-x X.npy -train-y Y.npy -test-x X.npy -test-y Y.npy [-block l] [-out scores.npy] NET.json
 run "newtonia products -h" for the flags`
 
 // Exit codes.
@@ -52,6 +56,10 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		return check(args[1:], stdout, stderr)
 	case "products":
 		return products(args[1:], stdout, stderr)
+	case "spectrum":
+		return spectrum(args[1:], stdout, stderr)
+	case "influence":
+		return influenceCmd(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprintln(stdout, usage)
 		return exitOK
