@@ -31,7 +31,7 @@
 // is A × B, A × b, a ⋅ b), then a Match on the node, its inputs' shapes
 // and constant operands. A composite construction is a rule whose Match
 // looks below the node and whose translation reads the nodes below the
-// ones it replaces. The 32 built-in rules, in order (each of Gorgonia's
+// ones it replaces. The 36 built-in rules, in order (each of Gorgonia's
 // unary functions is one):
 //
 //	random                 refused: G.UniformRandomNode, G.GaussianRandomNode,
@@ -45,6 +45,8 @@
 //	                       Gorgonia itself rewrites log(softmax(z)) into one
 //	                       log-softmax node when the graph is built
 //	bias                   x + repeat₀(b) from G.BroadcastAdd (ops.BiasAddOp)
+//	row bias               G.Add(G.Mul(v, W), b), b a weight vector: the bias of a
+//	                       layer of one sample (ops.BiasAddOp)
 //	neg, square … abs      Gorgonia's elementwise functions by printed form;
 //	other functions        says that no newtonia function computes the rest
 //	power                  x ^ c, c a constant
@@ -52,12 +54,18 @@
 //	scalar operand         + − ⊙ ÷ with a scalar operand
 //	elementwise            + − ⊙ ÷ of tensors (comparisons are refused: a
 //	                       mask is translated only inside relu)
-//	A × B, A × b, a ⋅ b    G.Mul; other products says what to do instead
+//	A × B, A × b, Aᵀ × b,  G.Mul; Aᵀ × b is G.Mul(vector, matrix), computed as the
+//	a ⋅ b                  vector as a row times the matrix (h·W); other
+//	                       products says what to do instead
 //	transpose              of a matrix
 //	sum                    over all axes or one
 //	softmax                and log-softmax, over rows or columns
 //	reshape                between a vector and a row or column
 //	repeat                 a row over rows, a column over columns
+//	slice                  G.Slice of a vector or matrix, any index: S(i) (the
+//	                       axis dropped), S(a, b), S(a, b, step) (ops.SliceOp)
+//	concat                 G.Concat of vectors, of matrices along either axis
+//	                       (ops.ConcatOp)
 //
 // Composites come before the rules that would match their last node (relu
 // before elementwise), refusals and constants before everything. A node
@@ -92,8 +100,11 @@
 // # Values
 //
 //   - A 1-D vector of length n becomes a 1×n row where it is broadcast
-//     over rows (a bias) and an n×1 column elsewhere (G.Mul's matrix ×
-//     vector); weights and directions keep the user's shapes at the API.
+//     over rows (a bias), where it is the vector of G.Mul(vector, matrix)
+//     or a weight added to one, and an n×1 column elsewhere (G.Mul's
+//     matrix × vector); a row of a matrix (G.Slice(x, S(i))) is a row, a
+//     column a column; weights and directions keep the user's shapes at
+//     the API.
 //   - A scalar weight (G.NewScalar, a logistic regression's bias) is a
 //     1×1 matrix inside, read as a scalar by its sum; at the API its
 //     gradient, products and directions are tensors of the user's shape,

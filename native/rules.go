@@ -220,6 +220,7 @@ func builtins() []named {
 		{"relu", Rule{Type: tBinary, Match: matchReLU, Translate: translateReLU}},
 		{"softmax cross-entropy", Rule{Type: tSum, Match: matchCrossEntropy, Translate: translateCrossEntropy}},
 		{"bias", Rule{Type: tBinary, Match: matchBias, Translate: translateBias}},
+		{"row bias", Rule{Type: tBinary, Match: matchRowBias, Translate: translateRowBias}},
 		{"neg", Rule{Type: tUnary, Printed: "neg", Translate: func(s *Site) (*G.Node, error) {
 			return s.like(0, s.apply(ops.ScaleOp{C: -1}, s.x(0))), nil
 		}}},
@@ -243,6 +244,7 @@ func builtins() []named {
 		{"A × b", Rule{Type: tLinAlg, Printed: "A × b", Translate: func(s *Site) (*G.Node, error) {
 			return s.laid(col, s.apply(ops.MatMulOp{}, s.x(0), s.as(1, col))), nil
 		}}},
+		{"Aᵀ × b", Rule{Type: tLinAlg, Printed: "Aᵀ × b", Translate: translateVecMat}},
 		{"a ⋅ b", Rule{Type: tLinAlg, Printed: "a ⋅ b", Translate: func(s *Site) (*G.Node, error) {
 			return s.apply(ops.InnerOp{}, s.as(0, col), s.as(1, col)), nil
 		}}},
@@ -252,12 +254,14 @@ func builtins() []named {
 		{"softmax", Rule{Type: tSoftmax, Match: matchSoftmax, Translate: translateSoftmax}},
 		{"reshape", Rule{Type: tReshape, Match: matchReshape, Translate: translateReshape}},
 		{"repeat", Rule{Type: tRepeat, Translate: translateRepeat}},
+		{"slice", Rule{Type: tSlice, Match: matchSlice, Translate: translateSlice}},
+		{"concat", Rule{Type: tConcat, Match: matchConcat, Translate: translateConcat}},
 	}...)
 }
 
 var (
 	errNoRule = fmt.Errorf("no translation for this op")
-	errLinAlg = fmt.Errorf("only A × B, A × b and a ⋅ b are translated (transpose the operand with G.Transpose instead)")
+	errLinAlg = fmt.Errorf("only A × B, A × b, Aᵀ × b (G.Mul of a vector and a matrix) and a ⋅ b are translated (transpose the operand with G.Transpose instead)")
 	errPower  = fmt.Errorf("a power whose exponent is not a constant")
 )
 
@@ -265,7 +269,7 @@ var (
 func known() string {
 	return "G.Mul, G.Add, G.Sub, G.HadamardProd, G.HadamardDiv and their Broadcast forms, G.Neg, G.Square, G.Sqrt, " +
 		"G.Exp, G.Log, G.Tanh, G.Sigmoid, G.Softplus, G.Cube, G.Abs, G.Inverse, G.InverseSqrt, G.Pow by a constant, " +
-		"G.Rectify, G.LeakyRelu, G.SoftMax, G.LogSoftMax, G.Sum, G.Mean, G.Transpose, reshapes of vectors, constants"
+		"G.Rectify, G.LeakyRelu, G.SoftMax, G.LogSoftMax, G.Sum, G.Mean, G.Transpose, G.Slice, G.Concat, reshapes of vectors, constants"
 }
 
 func elementwise(f ops.ScalarFunc) func(*Site) (*G.Node, error) {

@@ -304,7 +304,7 @@ func (tr *translator) input(n *G.Node) (*rep, error) {
 	case s.Dims() == 1:
 		r.vec = col
 		for _, u := range tr.uses[n] {
-			if to, ok := reshapeTo(u); ok && sameDims(to, tensor.Shape{1, s[0]}) {
+			if to, ok := reshapeTo(u); ok && sameDims(to, tensor.Shape{1, s[0]}) || rowUse(n, u) {
 				r.vec = row
 			}
 		}

@@ -23,7 +23,7 @@ import (
 func FuzzSliceConcat(f *testing.F) {
 	f.Add(uint8(4), uint8(3), uint8(0), int8(1), int8(3), uint8(0), uint64(1))
 	f.Add(uint8(6), uint8(5), uint8(1), int8(0), int8(5), uint8(2), uint64(2))
-	f.Add(uint8(3), uint8(3), uint8(1), int8(2), int8(1), uint8(1), uint64(3)) // empty: refused
+	f.Add(uint8(3), uint8(3), uint8(1), int8(2), int8(1), uint8(1), uint64(3))  // empty: refused
 	f.Add(uint8(3), uint8(3), uint8(2), int8(-1), int8(9), uint8(7), uint64(4)) // does not fit: refused
 	f.Fuzz(func(t *testing.T, rb, cb, axis uint8, from, to int8, step uint8, seed uint64) {
 		r, c := 1+int(rb)%7, 1+int(cb)%7

@@ -1,0 +1,121 @@
+package hvp_test
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/newtonia/newtonia/hvp"
+	"github.com/newtonia/newtonia/internal/testnet"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// checkAgainstGrad checks the products of net n against Gorgonia itself:
+// the loss and gradient against G.Grad run by Gorgonia's TapeMachine
+// (1e-12 relative: the same sums in another order), and Hv against
+// central differences of G.Grad at r = 1e-3 and r/2 (within 1e-4; the
+// difference is the O(r²) truncation, so halving r divides it by ≈ 4: a
+// ratio in [0.2, 0.3]). It returns the problem.
+func checkAgainstGrad(t *testing.T, n *gnet, seed uint64) *hvp.Problem {
+	t.Helper()
+	p, err := hvp.New(n.loss, n.weights...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gg := newGorgoniaGrad(t, n)
+	w0 := gg.weights(t)
+	want := flatten(gg.at(t, w0))
+	wantLoss := testnet.ScalarOf(n.loss.Value())
+	loss, grads, err := p.Gradient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := math.Abs(loss-wantLoss) / math.Abs(wantLoss); d > 1e-12 {
+		t.Errorf("loss %v, Gorgonia's %v", loss, wantLoss)
+	}
+	if d := flatRelDiff(grads.Flat(), want); d > 1e-12 {
+		t.Errorf("gradient differs from G.Grad's by %.3g", d)
+	}
+	v := randomLike(rand.New(rand.NewPCG(seed, 3)), p)
+	hv, err := p.Hv(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd := func(r float64) float64 { return flatRelDiff(gg.central(t, w0, v, r), hv.Flat()) }
+	e1, e2 := fd(1e-3), fd(5e-4)
+	gg.at(t, w0)
+	t.Logf("‖Hv − FD(G.Grad)‖/‖Hv‖: r = 1e-3: %.3g, r = 5e-4: %.3g (ratio %.3f)", e1, e2, e2/e1)
+	if e1 > 1e-4 || !(e2/e1 >= 0.2 && e2/e1 <= 0.3) {
+		t.Errorf("Hv vs central differences of G.Grad: %.3g, %.3g (ratio %.3f, want ≈ 1/4)", e1, e2, e2/e1)
+	}
+	return p
+}
+
+func named(g *G.ExprGraph, rng *rand.Rand, name string, shape ...int) *G.Node {
+	return G.NewTensor(g, tensor.Float64, len(shape), G.WithShape(shape...), G.WithName(name), G.WithValue(randDense(rng, shape...)))
+}
+
+// Every form of G.Slice (one index, a range, a strided range, on either
+// axis, a slice of a slice down to a scalar) and G.Concat (of matrices on
+// either axis, of vectors) in one loss, against G.Grad.
+func TestSliceConcatAgainstGrad(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 2))
+	g := G.NewGraph()
+	x := named(g, rng, "x", 4, 6)
+	w := named(g, rng, "W", 6, 8)
+	b := named(g, rng, "b", 8)
+	z := G.Must(G.BroadcastAdd(G.Must(G.Mul(x, w)), b, nil, []byte{0}))
+	cols := G.Must(G.Slice(z, nil, G.S(0, 4)))                                      // 4×4
+	strided := G.Must(G.Slice(z, nil, G.S(4, 8, 2)))                                // 4×2: columns 4, 6
+	col := G.Must(G.Slice(z, nil, G.S(5)))                                          // a vector of 4
+	rows := G.Must(G.Slice(z, G.S(0, 4, 2)))                                        // rows 0, 2: 2×8
+	row := G.Must(G.Slice(z, G.S(2)))                                               // a vector of 8
+	elem := G.Must(G.Slice(row, G.S(3)))                                            // a scalar
+	part := G.Must(G.Slice(row, G.S(1, 7, 3)))                                      // elements 1, 4
+	joined := G.Must(G.Concat(1, G.Must(G.Tanh(cols)), G.Must(G.Sigmoid(strided)))) // 4×6
+	stacked := G.Must(G.Concat(0, G.Must(G.Tanh(rows)), G.Must(G.Square(rows))))    // 4×8
+	vecs := G.Must(G.Concat(0, G.Must(G.Tanh(col)), G.Must(G.Tanh(part))))          // a vector of 6
+	loss := G.Must(G.Sum(G.Must(G.Square(joined))))
+	for _, term := range []*G.Node{
+		G.Must(G.Sum(G.Must(G.Tanh(stacked)))),
+		G.Must(G.Sum(G.Must(G.Square(vecs)))),
+		G.Must(G.Square(G.Must(G.Tanh(elem)))),
+	} {
+		loss = G.Must(G.Add(loss, term))
+	}
+	checkAgainstGrad(t, &gnet{g: g, x: x, weights: []*G.Node{w, b}, loss: loss}, 1)
+}
+
+// G.Mul(vector, matrix) — Gorgonia's Aᵀ × b, which the user wrote without
+// a transpose — and a weight vector added to it with G.Add (a layer with
+// one sample, as a batch-1 autoencoder writes it): accepted, the
+// products agree with G.Grad, each layer's weight and bias are one block
+// with a per-sample route (its Kronecker factors), and GGNv runs.
+func TestVectorMatrixAgainstGrad(t *testing.T) {
+	rng := rand.New(rand.NewPCG(22, 2))
+	g := G.NewGraph()
+	v := named(g, rng, "v", 5)
+	y := named(g, rng, "y", 3)
+	w1, b1 := named(g, rng, "W1", 5, 4), named(g, rng, "b1", 4)
+	w2, b2 := named(g, rng, "W2", 4, 3), named(g, rng, "b2", 3)
+	h := G.Must(G.Sigmoid(G.Must(G.Add(G.Must(G.Mul(v, w1)), b1))))
+	out := G.Must(G.Add(b2, G.Must(G.Mul(h, w2))))
+	loss := G.Must(G.Sum(G.Must(G.Square(G.Must(G.Sub(out, y))))))
+	p := checkAgainstGrad(t, &gnet{g: g, x: v, y: y, weights: []*G.Node{w1, b1, w2, b2}, loss: loss}, 2)
+	if p.Blocks() != 2 {
+		t.Fatalf("%d blocks, want 2 (W1+b1, W2+b2)", p.Blocks())
+	}
+	kf, err := p.Kronecker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for l := range p.Blocks() {
+		if kf.Err[l] != nil || kf.Factors[l] == nil {
+			t.Errorf("block %s: no Kronecker factors: %v", p.Block(l).Name(), kf.Err[l])
+		}
+	}
+	if _, err := p.GGNv(randomLike(rand.New(rand.NewPCG(1, 1)), p)); err != nil {
+		t.Error(err)
+	}
+}
