@@ -34,10 +34,13 @@
 // ones it replaces. The 36 built-in rules, in order (each of Gorgonia's
 // unary functions is one):
 //
-//	random                 refused: G.UniformRandomNode, G.GaussianRandomNode,
-//	                       G.BinomialRandomNode, G.Dropout are drawn anew on
-//	                       every run, so never folded; the error says how to
-//	                       hold a fixed draw in an input node instead
+//	random                 G.UniformRandomNode, G.GaussianRandomNode,
+//	                       G.BinomialRandomNode: an input holding one draw;
+//	                       G.Dropout(x, p): x ⊙ m / (1 − p), m a 0/1 mask input
+//	                       (Gorgonia's scaling). Never folded: every product of
+//	                       one draw sees the same values, Redraw draws anew
+//	                       (random.go); refused only where the op's parameters
+//	                       cannot be read or p ≥ 1
 //	constant               a node depending on no input (constants, G.Mean's
 //	                       counts, sizes), evaluated with Gorgonia's own ops
 //	leaky relu, relu       G.LeakyRelu (8 nodes), G.Rectify (x ⊙ (x ≥ 0))

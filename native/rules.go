@@ -214,7 +214,7 @@ var unary = []struct {
 // match a rule for one op), then single ops.
 func builtins() []named {
 	t := []named{
-		{"random", Rule{Match: matchRandom, Translate: refuseRandom}},
+		{"random", Rule{Match: matchRandom, Translate: translateRandom}},
 		{"constant", Rule{Match: matchConstant, Translate: translateConstant}},
 		{"leaky relu", Rule{Type: tBinary, Match: matchLeaky, Translate: translateLeaky}},
 		{"relu", Rule{Type: tBinary, Match: matchReLU, Translate: translateReLU}},
