@@ -93,7 +93,7 @@ func (p *Problem) ggnPass() (*ggn, error) {
 	gg.built = true
 	gg.err = func() error {
 		var err error
-		if gg.z, gg.pens, err = ggnOutput(p.loss, p.ws); err != nil {
+		if gg.z, gg.pens, err = ggnOutput(p.loss, p.ws, p.curvedAt); err != nil {
 			var nr *errs.NoRuleError
 			if p.model.Translated() && errors.As(err, &nr) { // name the user's nodes in the reason
 				nr.Err = errors.New(p.model.Annotate(nr.Err.Error()))
@@ -145,10 +145,14 @@ func (p *Problem) ggnPass() (*ggn, error) {
 
 // ggnOutput returns the Gauss–Newton output of loss for weights ws (see
 // ggnOutputNode): the last candidate node (a layer's linear map depending on
-// the weights, not a scalar) through which every weight reaches the loss.
-// Paths through piecewise-constant nodes (derivative masks) carry no
-// derivative and are not counted.
-func ggnOutput(loss *G.Node, ws []*G.Node) (*G.Node, []*G.Node, error) {
+// the weights, not a scalar) through which every weight reaches the loss
+// and at which the loss is curved (curved(z), nil: always) — a sum of two
+// weight-dependent terms inside the loss, such as a binary cross-entropy
+// y⊙log p + (1 − y)⊙log(1 − p), separates the weights from the loss too,
+// but the loss is linear there (G = 0): the last separating candidate is
+// taken only if no earlier one is curved. Paths through piecewise-constant
+// nodes (derivative masks) carry no derivative and are not counted.
+func ggnOutput(loss *G.Node, ws []*G.Node, curved func(z *G.Node) bool) (*G.Node, []*G.Node, error) {
 	order := graph.Sorted(loss)
 	isWeight := map[*G.Node]bool{}
 	for _, w := range ws {
@@ -192,6 +196,8 @@ func ggnOutput(loss *G.Node, ws []*G.Node) (*G.Node, []*G.Node, error) {
 			Err: fmt.Errorf("no linear layer (a product h·W, a bias add, a sum of two weight-dependent tensors) depends on the weights: no output to linearise at")}
 	}
 	last := cands[len(cands)-1]
+	var flatZ *G.Node // the last separating candidate, the loss linear at it
+	var flatPens []*G.Node
 	for i := len(cands) - 1; i >= 0; i-- {
 		z := cands[i]
 		data := map[*G.Node]bool{} // the net's inputs: x, not the weights
@@ -204,8 +210,16 @@ func ggnOutput(loss *G.Node, ws []*G.Node) (*G.Node, []*G.Node, error) {
 			blocked[t] = true
 		}
 		if bypassing(order, loss, isWeight, blocked) == nil {
-			return z, pens, nil
+			if curved == nil || curved(z) {
+				return z, pens, nil
+			}
+			if flatZ == nil {
+				flatZ, flatPens = z, pens
+			}
 		}
+	}
+	if flatZ != nil {
+		return flatZ, flatPens, nil
 	}
 	w := bypassing(order, loss, isWeight, map[*G.Node]bool{last: true})
 	return nil, nil, &errs.NoRuleError{Node: last, Op: last.Op(), Rule: "Gauss–Newton output",
@@ -358,4 +372,15 @@ func (p *Problem) addPenaltyHessian(gg *ggn) error {
 		}
 	}
 	return nil
+}
+
+// curvedAt reports whether the loss may be curved at node z: whether z's
+// adjoint in the gradient pass depends on z (∂J/∂z is constant in z when
+// the loss is linear in it, and then its Gauss–Newton matrix at z is 0).
+func (p *Problem) curvedAt(z *G.Node) bool {
+	adj := p.grad.Adjoints[z]
+	if adj == nil {
+		return false
+	}
+	return dependents(graph.Sorted(adj), map[*G.Node]bool{z: true})[adj]
 }

@@ -231,3 +231,126 @@ func TestCharRNNStyleAgainstGrad(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// logregOf is a logistic regression in the idiom of Gorgonia's example: a
+// weight vector w, a scalar bias (G.NewScalar) added with G.Add to G.Mul(x,
+// w), the mean binary cross-entropy of the sigmoid, and, for l2 > 0, the
+// penalty l2·Σw².
+func logregOf(t testing.TB, l2 float64, n, feats int) *gnet {
+	rng := rand.New(rand.NewPCG(8, 17))
+	g := G.NewGraph()
+	ys := make([]float64, n)
+	for i := range ys {
+		ys[i] = float64(i % 2)
+	}
+	x := named(g, rng, "x", n, feats)
+	y := G.NewVector(g, tensor.Float64, G.WithShape(n), G.WithName("y"), G.WithValue(tensor.New(tensor.WithShape(n), tensor.WithBacking(ys))))
+	w := named(g, rng, "w", feats)
+	b := G.NewScalar(g, tensor.Float64, G.WithName("bias"), G.WithValue(-0.2))
+	one := G.NewConstant(1.0, G.WithName("one"))
+	prob := G.Must(G.Sigmoid(G.Must(G.Add(G.Must(G.Mul(x, w)), b))))
+	ce := G.Must(G.Neg(G.Must(G.Add(G.Must(G.HadamardProd(y, G.Must(G.Log(prob)))),
+		G.Must(G.HadamardProd(G.Must(G.Sub(one, y)), G.Must(G.Log(G.Must(G.Sub(one, prob))))))))))
+	loss := G.Must(G.Mean(ce))
+	if l2 > 0 {
+		loss = G.Must(G.Add(loss, G.Must(G.Mul(G.NewConstant(l2, G.WithName("l2")), G.Must(G.Sum(G.Must(G.Square(w))))))))
+	}
+	return &gnet{g: g, x: x, y: y, weights: []*G.Node{w, b}, loss: loss}
+}
+
+
+// A logistic regression with a G.NewScalar bias: every product works.
+// Its weight and scalar bias are one block (the bias added to x·w is the
+// layer's bias); the net is linear in (w, b), so the Gauss–Newton matrix
+// is the Hessian: GGNv = Hv to 1e-12 (the same sums, another order); its
+// Kronecker factor A is h̃ᵀh̃/B with h̃ = [x, 1] (1e-12, sums of 4 terms);
+// at batch 4 = fan-in 3 + 1 its InvHv is exact and certified, and H·u
+// returns v to 1e-8 (the certificate's tolerance); InvHvAll agrees. With
+// an L2 penalty on w, GGNv (which adds the penalty's exact Hessian) is
+// still Hv, and Kronecker runs. (The binary cross-entropy is a sum of two
+// weight-dependent terms: the Gauss–Newton output must not be taken
+// there, where the loss is linear and G would be 0.)
+func TestLogisticRegressionEveryProduct(t *testing.T) {
+	n := logregOf(t, 0, 4, 3)
+	p := checkAgainstGrad(t, n, 9)
+	if p.Blocks() != 1 || p.Block(0).Name() != "w+bias" {
+		t.Fatalf("%d blocks (%s), want one block w+bias", p.Blocks(), p.Block(0).Name())
+	}
+	v := randomLike(rand.New(rand.NewPCG(5, 5)), p)
+	hv, err := p.Hv(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gv, err := p.GGNv(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := flatRelDiff(gv.Flat(), hv.Flat()); d > 1e-12 {
+		t.Errorf("GGNv differs from Hv by %.3g; a net linear in its weights has G = H", d)
+	}
+	kf, err := p.Kronecker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kf.Factors[0] == nil {
+		t.Fatalf("no Kronecker factors: %v", kf.Err[0])
+	}
+	xs := n.x.Value().(*tensor.Dense).Float64s()
+	for i := range 4 {
+		for j := range 4 {
+			var want float64
+			for r := range 4 {
+				hi, hj := 1.0, 1.0
+				if i < 3 {
+					hi = xs[3*r+i]
+				}
+				if j < 3 {
+					hj = xs[3*r+j]
+				}
+				want += hi * hj / 4
+			}
+			if got := kf.Factors[0].A.At(i, j); math.Abs(got-want) > 1e-12*(1+math.Abs(want)) {
+				t.Errorf("A[%d,%d] = %v, want (h̃ᵀh̃/B) %v", i, j, got, want)
+			}
+		}
+	}
+	res, err := p.Block(0).InvHv(v.Block(0), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Certified {
+		t.Fatalf("InvHv not certified: %+v", res)
+	}
+	back, err := p.Block(0).Hv(res.U)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := flatRelDiff(back.Flat(), v.Block(0).Flat()); d > 1e-8 {
+		t.Errorf("H·InvHv(v) differs from v by %.3g", d)
+	}
+	all, err := p.InvHvAll(v, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := flatRelDiff(all[0].U.Flat(), res.U.Flat()); len(all) != 1 || d > 1e-12 {
+		t.Errorf("InvHvAll differs from the block's InvHv by %.3g", d)
+	}
+
+	pen := logregOf(t, 0.05, 4, 3)
+	pp := checkAgainstGrad(t, pen, 10)
+	pv := randomLike(rand.New(rand.NewPCG(5, 6)), pp)
+	pgv, err := pp.GGNv(pv)
+	if err != nil {
+		t.Fatalf("GGNv with an L2 penalty: %v", err)
+	}
+	phv, err := pp.Hv(pv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := flatRelDiff(pgv.Flat(), phv.Flat()); d > 1e-12 {
+		t.Errorf("with an L2 penalty GGNv differs from Hv by %.3g; linear net plus the penalty's exact Hessian: G = H", d)
+	}
+	if _, err := pp.Kronecker(); err != nil {
+		t.Errorf("Kronecker with an L2 penalty: %v", err)
+	}
+}

@@ -221,6 +221,7 @@ func builtins() []named {
 		{"softmax cross-entropy", Rule{Type: tSum, Match: matchCrossEntropy, Translate: translateCrossEntropy}},
 		{"bias", Rule{Type: tBinary, Match: matchBias, Translate: translateBias}},
 		{"row bias", Rule{Type: tBinary, Match: matchRowBias, Translate: translateRowBias}},
+		{"scalar bias", Rule{Type: tBinary, Match: matchScalarBias, Translate: translateScalarBias}},
 		{"neg", Rule{Type: tUnary, Printed: "neg", Translate: func(s *Site) (*G.Node, error) {
 			return s.like(0, s.apply(ops.ScaleOp{C: -1}, s.x(0))), nil
 		}}},

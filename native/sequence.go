@@ -227,3 +227,44 @@ func rowUse(n, u *G.Node) bool {
 	_, b, ok := rowBias(u)
 	return ok && b == n
 }
+
+// scalarBias returns, for t + b or b + t with b a scalar weight (an
+// input of shape (), G.NewScalar) and t a vector or a one-column matrix
+// that depends on a weight, t and b: the bias of a layer of one output —
+// a logistic regression's x·w + b.
+func (tr *translator) scalarBias(n *G.Node) (t, b *G.Node, ok bool) {
+	if !is(n, "+") {
+		return nil, nil, false
+	}
+	k := graph.Children(n)
+	for i := range 2 {
+		t, b := k[i], k[1-i]
+		ts := t.Shape()
+		if b.Op() == nil && tr.weight[b] && b.Shape().IsScalar() && tr.weighty[t] &&
+			(ts.Dims() == 1 || ts.Dims() == 2 && ts[1] == 1) {
+			return t, b, true
+		}
+	}
+	return nil, nil, false
+}
+
+// matchScalarBias: G.Add(x·w, b), b a scalar weight: ops.BiasAddOp of
+// the 1×1 matrix holding b, so that the layer's weight and its bias are
+// one block (hvp's blocks pair a weight with a bias added by BiasAddOp).
+func matchScalarBias(s *Site) error {
+	t, b, ok := s.tr.scalarBias(s.n)
+	if !ok {
+		return Skip
+	}
+	s.Reads(t, b)
+	return nil
+}
+
+func translateScalarBias(s *Site) (*G.Node, error) {
+	t := s.as(0, col)
+	p := s.tr.private[s.reads[1]] // the 1×1 input, not its sum
+	if sh := t.Shape(); sh.Dims() != 2 || sh[1] != 1 || p == nil || !sameDims(p.Shape(), tensor.Shape{1, 1}) {
+		return translateScalarOperand(s)
+	}
+	return s.laid(col, s.apply(ops.BiasAddOp{}, t, p)), nil
+}
