@@ -155,3 +155,57 @@ func checkDraw(t *testing.T, n *dropoutMLP, p *hvp.Problem, v interface{ Flat() 
 		t.Errorf("Hv vs central differences of G.Grad at the same draw: %.3g, %.3g (ratio %.3f, want ≈ 1/4)", e1, e2, e2/e1)
 	}
 }
+
+// A float32 graph with G.Dropout and a G.UniformRandomNode: accepted and
+// verified against Gorgonia's own float32 run at Gorgonia's draw (the
+// first product); the draws are float32 values (a uniform draw rounded
+// to float32 is what the user's graph would hold); two Hv calls agree bit
+// for bit.
+func TestDropoutFloat32(t *testing.T) {
+	rng := rand.New(rand.NewPCG(41, 4))
+	g := G.NewGraph()
+	f32 := func(shape ...int) *tensor.Dense {
+		d := randDense(rng, shape...).Float64s()
+		out := make([]float32, len(d))
+		for i, x := range d {
+			out[i] = float32(x)
+		}
+		return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(out))
+	}
+	x := G.NewMatrix(g, tensor.Float32, G.WithShape(5, 3), G.WithName("x"), G.WithValue(f32(5, 3)))
+	w := G.NewMatrix(g, tensor.Float32, G.WithShape(3, 4), G.WithName("W"), G.WithValue(f32(3, 4)))
+	u := G.UniformRandomNode(g, tensor.Float32, 0.5, 1.5, 5, 4)
+	h := G.Must(G.Dropout(G.Must(G.Tanh(G.Must(G.HadamardProd(G.Must(G.Mul(x, w)), u)))), 0.25))
+	loss := G.Must(G.Mean(G.Must(G.Square(h))))
+	p, err := hvp.New(loss, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := p.Gradient(); err != nil {
+		t.Fatal(err)
+	}
+	d, err := p.Draw(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, x := range d.Float64s() {
+		if float64(float32(x)) != x || x < 0.5 || x >= 1.5 {
+			t.Fatalf("uniform draw %d = %v: want a float32 value in [0.5, 1.5)", i, x)
+		}
+	}
+	v := randomLike(rand.New(rand.NewPCG(1, 9)), p)
+	a, err := p.Hv(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := p.Hv(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(a.Flat(), b.Flat()) {
+		t.Errorf("two Hv calls of one draw differ")
+	}
+	if _, err := p.Draw(x); err == nil {
+		t.Errorf("Draw of the data x: no error")
+	}
+}

@@ -258,7 +258,6 @@ func logregOf(t testing.TB, l2 float64, n, feats int) *gnet {
 	return &gnet{g: g, x: x, y: y, weights: []*G.Node{w, b}, loss: loss}
 }
 
-
 // A logistic regression with a G.NewScalar bias: every product works.
 // Its weight and scalar bias are one block (the bias added to x·w is the
 // layer's bias); the net is linear in (w, b), so the Gauss–Newton matrix
