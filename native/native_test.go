@@ -114,6 +114,37 @@ var opCases = []opCase{
 	{"InverseSqrt", true, func(W, X, b, s *G.Node, k konst) *G.Node { return mustN(G.InverseSqrt(W)) }},
 	{"Pow 3", false, func(W, X, b, s *G.Node, k konst) *G.Node { return mustN(G.Pow(W, k(3))) }},
 	{"Pow 2", false, func(W, X, b, s *G.Node, k konst) *G.Node { return mustN(G.Pow(mustN(G.Tanh(W)), k(2.0))) }},
+	{"Slice row S(i)", false, func(W, X, b, s *G.Node, k konst) *G.Node {
+		return mustN(G.Tanh(mustN(G.Slice(mustN(G.Mul(X, W)), G.S(2)))))
+	}},
+	{"Slice column S(j)", false, func(W, X, b, s *G.Node, k konst) *G.Node {
+		return mustN(G.Square(mustN(G.Tanh(mustN(G.Slice(mustN(G.Mul(X, W)), nil, G.S(1)))))))
+	}},
+	{"Slice rows S(a, b)", false, func(W, X, b, s *G.Node, k konst) *G.Node {
+		return mustN(G.Tanh(mustN(G.Slice(mustN(G.Mul(X, W)), G.S(1, 3)))))
+	}},
+	{"Slice columns S(a, b, step)", false, func(W, X, b, s *G.Node, k konst) *G.Node {
+		wide := mustN(G.Concat(1, W, mustN(G.Square(W)), mustN(G.Tanh(W)))) // 3×9; Gorgonia's shape needs (end − start)/step whole
+		return mustN(G.Square(mustN(G.Tanh(mustN(G.Slice(wide, nil, G.S(1, 9, 4)))))))
+	}},
+	{"Slice of a vector to a scalar", false, func(W, X, b, s *G.Node, k konst) *G.Node {
+		return mustN(G.Square(mustN(G.Slice(mustN(G.Tanh(b)), G.S(1)))))
+	}},
+	{"Concat axis 0", false, func(W, X, b, s *G.Node, k konst) *G.Node {
+		return mustN(G.Tanh(mustN(G.Concat(0, mustN(G.Mul(X, W)), mustN(G.Square(W))))))
+	}},
+	{"Concat axis 1", false, func(W, X, b, s *G.Node, k konst) *G.Node {
+		return mustN(G.Square(mustN(G.Tanh(mustN(G.Concat(1, W, mustN(G.Tanh(W)), W))))))
+	}},
+	{"Concat vectors", false, func(W, X, b, s *G.Node, k konst) *G.Node {
+		return mustN(G.Square(mustN(G.Concat(0, mustN(G.Mul(W, b)), mustN(G.Tanh(b))))))
+	}},
+	{"Mul vector × matrix", false, func(W, X, b, s *G.Node, k konst) *G.Node {
+		return mustN(G.Tanh(mustN(G.Mul(b, W))))
+	}},
+	{"Add vector × matrix and a bias vector", false, func(W, X, b, s *G.Node, k konst) *G.Node {
+		return mustN(G.Square(mustN(G.Tanh(mustN(G.Add(mustN(G.Mul(mustN(G.Slice(X, G.S(0))), W)), b))))))
+	}},
 }
 
 // Every translation against Gorgonia itself, in float64 and float32: the
