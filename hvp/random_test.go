@@ -1,6 +1,7 @@
 package hvp_test
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -276,5 +277,35 @@ func TestDenoisingAutoencoderDraw(t *testing.T) {
 	t.Logf("mask %v; ‖Hv − FD(G.Grad)‖/‖Hv‖: r = 1e-3: %.3g, r = 5e-4: %.3g (ratio %.3f)", mask.Float64s(), e1, e2, e2/e1)
 	if e1 > 1e-4 || !(e2/e1 >= 0.2 && e2/e1 <= 0.3) {
 		t.Errorf("Hv vs central differences of G.Grad at the same draw: %.3g, %.3g (ratio %.3f, want ≈ 1/4)", e1, e2, e2/e1)
+	}
+}
+
+// Products of one draw from several goroutines (the Problem is safe for
+// concurrent use): every Hv equals the first bit for bit.
+func TestDropoutConcurrent(t *testing.T) {
+	n := newDropoutMLP(t, nil)
+	p, err := hvp.New(n.loss, n.weights...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := randomLike(rand.New(rand.NewPCG(6, 7)), p)
+	first, err := p.Hv(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 4)
+	for range 4 {
+		go func() {
+			hv, err := p.Hv(v)
+			if err == nil && !slices.Equal(hv.Flat(), first.Flat()) {
+				err = fmt.Errorf("an Hv of the same draw differs by %.3g", flatRelDiff(hv.Flat(), first.Flat()))
+			}
+			errc <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errc; err != nil {
+			t.Error(err)
+		}
 	}
 }
