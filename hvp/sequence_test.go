@@ -11,6 +11,7 @@ import (
 	"github.com/newtonia/newtonia/internal/testnet"
 	"github.com/newtonia/newtonia/params"
 	"gonum.org/v1/gonum/floats"
+	"gonum.org/v1/gonum/mat"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -424,5 +425,79 @@ func TestLogisticRegressionEveryProduct(t *testing.T) {
 	}
 	if _, err := pp.Kronecker(); err != nil {
 		t.Errorf("Kronecker with an L2 penalty: %v", err)
+	}
+}
+
+// pickNet is a softmax classifier whose loss picks each sample's
+// −log-probability out of its row, G.Slice(logp, S(i), S(class_i)),
+// summed with G.ReduceAdd (the idiom of Gorgonia's stacked autoencoder
+// fine-tuning); fused, the same loss written as −Σ y ⊙ log softmax with
+// one-hot rows y.
+func pickNet(t *testing.T, fused bool) *gnet {
+	t.Helper()
+	const B, in, K = 4, 3, 3
+	rng := rand.New(rand.NewPCG(50, 1))
+	g := G.NewGraph()
+	x := named(g, rng, "x", B, in)
+	w, b := named(g, rng, "W", in, K), named(g, rng, "b", K)
+	z := G.Must(G.BroadcastAdd(G.Must(G.Mul(x, w)), b, nil, []byte{0}))
+	class := func(i int) int { return (2 * i) % K }
+	var loss *G.Node
+	if fused {
+		y := make([]float64, B*K)
+		for i := range B {
+			y[i*K+class(i)] = 1
+		}
+		yn := G.NewMatrix(g, tensor.Float64, G.WithShape(B, K), G.WithName("y"), G.WithValue(tensor.New(tensor.WithShape(B, K), tensor.WithBacking(y))))
+		loss = G.Must(G.Neg(G.Must(G.Sum(G.Must(G.HadamardProd(yn, G.Must(G.Log(G.Must(G.SoftMax(z))))))))))
+	} else {
+		logp := G.Must(G.Neg(G.Must(G.Log(G.Must(G.SoftMax(z))))))
+		var picks G.Nodes
+		for i := range B {
+			picks = append(picks, G.Must(G.Slice(logp, G.S(i), G.S(class(i)))))
+		}
+		loss = G.Must(G.ReduceAdd(picks))
+	}
+	return &gnet{g: g, x: x, weights: []*G.Node{w, b}, loss: loss}
+}
+
+// Per-sample losses picked out of the rows: Hv against G.Grad; the layer
+// keeps its per-sample route (each pick a term of one sample's row, so
+// KFAC has the block's factors); GGNv and the Kronecker factors equal
+// those of the same loss written as a fused cross-entropy, to 1e-12 (the
+// same sums in another order).
+func TestPickedLossesAgainstGrad(t *testing.T) {
+	p := checkAgainstGrad(t, pickNet(t, false), 6)
+	f := pickNet(t, true)
+	q, err := hvp.New(f.loss, f.weights...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := randomLike(rand.New(rand.NewPCG(2, 9)), p)
+	gp, err := p.GGNv(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gq, err := q.GGNv(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := flatRelDiff(gp.Flat(), gq.Flat()); d > 1e-12 {
+		t.Errorf("GGNv of the picked losses differs from the fused cross-entropy's by %.3g", d)
+	}
+	kp, err := p.Kronecker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kq, err := q.Kronecker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kp.Factors[0] == nil || kq.Factors[0] == nil {
+		t.Fatalf("no Kronecker factors: picked %v, fused %v", kp.Err[0], kq.Err[0])
+	}
+	a1, a2 := mat.DenseCopyOf(kp.Factors[0].DD), mat.DenseCopyOf(kq.Factors[0].DD)
+	if d := flatRelDiff(a1.RawMatrix().Data, a2.RawMatrix().Data); d > 1e-12 {
+		t.Errorf("the factor δᵀδ of the picked losses differs from the fused cross-entropy's by %.3g", d)
 	}
 }

@@ -31,7 +31,7 @@
 // is A × B, A × b, a ⋅ b), then a Match on the node, its inputs' shapes
 // and constant operands. A composite construction is a rule whose Match
 // looks below the node and whose translation reads the nodes below the
-// ones it replaces. The 36 built-in rules, in order (each of Gorgonia's
+// ones it replaces. The 38 built-in rules, in order (each of Gorgonia's
 // unary functions is one):
 //
 //	random                 G.UniformRandomNode, G.GaussianRandomNode,
@@ -50,6 +50,8 @@
 //	bias                   x + repeat₀(b) from G.BroadcastAdd (ops.BiasAddOp)
 //	row bias               G.Add(G.Mul(v, W), b), b a weight vector: the bias of a
 //	                       layer of one sample (ops.BiasAddOp)
+//	scalar bias            G.Add(x·w, b), b a G.NewScalar weight: a layer's bias of
+//	                       width 1 (ops.BiasAddOp of its 1×1)
 //	neg, square … abs      Gorgonia's elementwise functions by printed form;
 //	other functions        says that no newtonia function computes the rest
 //	power                  x ^ c, c a constant
@@ -65,6 +67,8 @@
 //	softmax                and log-softmax, over rows or columns
 //	reshape                between a vector and a row or column
 //	repeat                 a row over rows, a column over columns
+//	element                G.Slice(m, S(i), S(j)): one element of a matrix
+//	                       (ops.ElementOp, a term of sample i's row)
 //	slice                  G.Slice of a vector or matrix, any index: S(i) (the
 //	                       axis dropped), S(a, b), S(a, b, step) (ops.SliceOp)
 //	concat                 G.Concat of vectors, of matrices along either axis

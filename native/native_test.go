@@ -127,6 +127,12 @@ var opCases = []opCase{
 		wide := mustN(G.Concat(1, W, mustN(G.Square(W)), mustN(G.Tanh(W)))) // 3×9; Gorgonia's shape needs (end − start)/step whole
 		return mustN(G.Square(mustN(G.Tanh(mustN(G.Slice(wide, nil, G.S(1, 9, 4)))))))
 	}},
+	{"Slice element S(i), S(j)", false, func(W, X, b, s *G.Node, k konst) *G.Node {
+		return mustN(G.Square(mustN(G.Tanh(mustN(G.Slice(mustN(G.Mul(X, W)), G.S(3), G.S(1)))))))
+	}},
+	{"Slice column then element", false, func(W, X, b, s *G.Node, k konst) *G.Node {
+		return mustN(G.Square(mustN(G.Slice(mustN(G.Slice(mustN(G.Mul(X, W)), nil, G.S(2))), G.S(1)))))
+	}},
 	{"Slice of a vector to a scalar", false, func(W, X, b, s *G.Node, k konst) *G.Node {
 		return mustN(G.Square(mustN(G.Slice(mustN(G.Tanh(b)), G.S(1)))))
 	}},

@@ -255,6 +255,7 @@ func builtins() []named {
 		{"softmax", Rule{Type: tSoftmax, Match: matchSoftmax, Translate: translateSoftmax}},
 		{"reshape", Rule{Type: tReshape, Match: matchReshape, Translate: translateReshape}},
 		{"repeat", Rule{Type: tRepeat, Translate: translateRepeat}},
+		{"element", Rule{Type: tSlice, Match: matchElement, Translate: translateElement}},
 		{"slice", Rule{Type: tSlice, Match: matchSlice, Translate: translateSlice}},
 		{"concat", Rule{Type: tConcat, Match: matchConcat, Translate: translateConcat}},
 	}...)

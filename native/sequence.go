@@ -268,3 +268,47 @@ func translateScalarBias(s *Site) (*G.Node, error) {
 	}
 	return s.laid(col, s.apply(ops.BiasAddOp{}, t, p)), nil
 }
+
+// elementOf returns m, i, j when n is one element of the matrix m picked
+// by two slices, G.Slice(m, S(i), S(j)) (a row, then its element) or a
+// column then its element.
+func elementOf(n *G.Node) (m *G.Node, i, j int, ok bool) {
+	if typeName(n.Op()) != "sliceOp" || len(graph.Children(n)) != 1 {
+		return nil, 0, 0, false
+	}
+	u := graph.Children(n)[0]
+	if typeName(u.Op()) != "sliceOp" || len(graph.Children(u)) != 1 || u.Shape().Dims() != 1 {
+		return nil, 0, 0, false
+	}
+	m = graph.Children(u)[0]
+	if m.Shape().Dims() != 2 {
+		return nil, 0, 0, false
+	}
+	outer, err1 := sliceSpec(u, m)
+	inner, err2 := sliceSpec(n, u)
+	if err1 != nil || err2 != nil || outer.all || inner.all || !outer.dropped || !inner.dropped {
+		return nil, 0, 0, false
+	}
+	if outer.op.Axis == 0 {
+		return m, outer.op.From, inner.op.From, true
+	}
+	return m, inner.op.From, outer.op.From, true
+}
+
+// element: G.Slice(m, S(i), S(j)), one element of a matrix — a loss
+// picked from a row of log-probabilities — as one ops.ElementOp, a term
+// of sample i's row alone (the per-sample route sees the loss as a sum
+// over the rows; a row slice on its own takes the row out of its place).
+func matchElement(s *Site) error {
+	m, _, _, ok := elementOf(s.n)
+	if !ok {
+		return Skip
+	}
+	s.Reads(m)
+	return nil
+}
+
+func translateElement(s *Site) (*G.Node, error) {
+	_, i, j, _ := elementOf(s.n)
+	return s.apply(ops.ElementOp{Row: i, Col: j}, s.x(0)), nil
+}

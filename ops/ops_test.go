@@ -138,6 +138,7 @@ func TestRules(t *testing.T) {
 		{"slice rows strided", ops.SliceOp{Axis: 0, From: 1, To: 6, Step: 2}, []*tensor.Dense{m(6, 3)}, nil, nil},
 		{"slice columns strided", ops.SliceOp{Axis: 1, From: 0, To: 5, Step: 3}, []*tensor.Dense{m(2, 5)}, nil, nil},
 		{"spread rows", ops.SpreadOp{Axis: 0, From: 1, Step: 2, N: 6}, []*tensor.Dense{m(3, 2)}, nil, nil},
+		{"element", ops.ElementOp{Row: 2, Col: 1}, []*tensor.Dense{m(4, 3)}, nil, nil},
 		{"spread columns", ops.SpreadOp{Axis: 1, From: 0, Step: 3, N: 5}, []*tensor.Dense{m(2, 2)}, nil, nil},
 		{"concat rows", ops.ConcatOp{Axis: 0, N: 3}, []*tensor.Dense{m(2, 3), m(1, 3), m(3, 3)}, nil, nil},
 		{"concat columns", ops.ConcatOp{Axis: 1, N: 2}, []*tensor.Dense{m(3, 2), m(3, 4)}, nil, nil},
