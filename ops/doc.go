@@ -43,8 +43,9 @@
 //	                 (per-sample symmetric solves)
 //	elementwise      AddOp, SubOp, MulOp, DivOp, ScaleOp, ScalarMulOp,
 //	                 ElementwiseOp
-//	shapes           BiasAddOp, RepeatOp, SliceOp, PadOp, SumOp, RowSumOp,
-//	                 FillOp, StopOp
+//	shapes           BiasAddOp, RepeatOp, SliceOp (strided), PadOp and
+//	                 SpreadOp (their adjoints), ConcatOp, ElementOp, SumOp,
+//	                 RowSumOp, FillOp, StopOp
 //	reductions and   InnerOp, HalfSSEOp, SoftmaxOp, SoftmaxCEOp, SigmoidBCEOp,
 //	losses           ProductOp
 //	scalar functions LeakyReLUFunc, ReLUFunc, IdentityFunc, TanhFunc,

@@ -19,7 +19,8 @@ import (
 // a panic); its backward rule is its adjoint, ⟨slice(X), Y⟩ = ⟨X,
 // slicē(Y)⟩ to 1e-12 relative (the two sides sum the same products in
 // another order); and the concatenation of the parts is the matrix, bit
-// for bit, as is each part cut back out by its backward rule.
+// for bit, as is each part cut back out by its backward rule; one element
+// picked (ElementOp) is x[i·c + j] and its adjoint ȳ there among zeros.
 func FuzzSliceConcat(f *testing.F) {
 	f.Add(uint8(4), uint8(3), uint8(0), int8(1), int8(3), uint8(0), uint64(1))
 	f.Add(uint8(6), uint8(5), uint8(1), int8(0), int8(5), uint8(2), uint64(2))
@@ -72,6 +73,30 @@ func FuzzSliceConcat(f *testing.F) {
 		rhs := floats.Dot(xv, values(t, vals[back[0]]))
 		if d := math.Abs(lhs - rhs); d > 1e-12*(1+math.Abs(lhs)) {
 			t.Fatalf("%v: ⟨slice X, Y⟩ = %g, ⟨X, slicē Y⟩ = %g", op, lhs, rhs)
+		}
+
+		// One element, and its adjoint: ȳ at (i, j) among zeros.
+		ei, ej := rng.IntN(r), rng.IntN(c)
+		el, err := ops.Apply(ops.ElementOp{Row: ei, Col: ej}, x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		one := G.NewScalar(g, tensor.Float64, G.WithName("ȳ"), G.WithValue(G.NewF64(1.5)))
+		eb, err := ops.ElementOp{Row: ei, Col: ej}.VJP([]*G.Node{x}, el, one, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, err := graph.Compile("element", []*G.Node{el, eb[0]}).Run(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := values(t, ev[el]); got[0] != xv[ei*c+ej] {
+			t.Fatalf("element[%d,%d] of a %d×%d: %v, want %v", ei, ej, r, c, got[0], xv[ei*c+ej])
+		}
+		for k, gk := range values(t, ev[eb[0]]) {
+			if want := map[bool]float64{true: 1.5, false: 0}[k == ei*c+ej]; gk != want {
+				t.Fatalf("element[%d,%d]: adjoint entry %d = %v, want %v", ei, ej, k, gk, want)
+			}
 		}
 
 		// Concatenation: x cut into parts along the axis, joined back.
