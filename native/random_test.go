@@ -64,3 +64,49 @@ func sameShape(a, b tensor.Shape) bool {
 	}
 	return true
 }
+
+// Gorgonia's own gradient through G.Dropout is wrong in v0.9.18: its
+// dropoutDiffOp divides the kept entries' adjoint by p instead of 1 − p
+// (op_dropout.go), so central differences of G.Grad are no oracle for a
+// model with dropout. newtonia's gradient of Σ Dropout(W, p) at a draw is
+// the closed form m/(1 − p), m the draw's mask (exact: one division);
+// G.Grad's, at its own draw, is 1/p on the kept entries.
+func TestDropoutGradientClosedForm(t *testing.T) {
+	const p = 0.3
+	g := G.NewGraph()
+	w := G.NewMatrix(g, tensor.Float64, G.WithShape(2, 3), G.WithName("W"), G.WithValue(tensor.New(tensor.WithShape(2, 3), tensor.WithBacking([]float64{1, 2, 3, 4, 5, 6}))))
+	d := mustN(G.Dropout(w, p))
+	loss := mustN(G.Sum(d))
+	prob, err := hvp.New(loss, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, grad, err := prob.Gradient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mask, err := prob.Draw(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range mask.Float64s() {
+		if got, want := grad.Flat()[i], m/(1-p); got != want {
+			t.Errorf("gradient entry %d: %v, want m/(1 − p) = %v", i, got, want)
+		}
+	}
+	gg, err := G.Grad(loss, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm := G.NewTapeMachine(g)
+	defer vm.Close()
+	if err := vm.RunAll(); err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range gg[0].Value().(*tensor.Dense).Float64s() {
+		if x != 0 && x != 1/p {
+			t.Logf("G.Grad's entry %v: Gorgonia's dropout gradient is no longer 1/p", x)
+		}
+	}
+	t.Logf("G.Grad at Gorgonia's own draw: %v (kept entries 1/p = %.4g, the derivative is 1/(1 − p) = %.4g)", gg[0].Value().(*tensor.Dense).Float64s(), 1/p, 1/(1-p))
+}
