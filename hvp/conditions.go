@@ -181,6 +181,10 @@ type BlockConditions struct {
 	Penalty *PenaltyConditions `json:"penalty,omitempty"`
 	Err     error              `json:"-"` // for a block with no route
 	Error   string             `json:"error,omitempty"`
+	// Random lists the graph's random nodes (G.Dropout, G.*RandomNode),
+	// each held fixed at the current draw until Problem.Redraw: the
+	// block's products are those of the loss at that draw.
+	Random []string `json:"random,omitempty"`
 }
 
 // PenaltyConditions is what a conditions report says of a block's
@@ -221,7 +225,7 @@ func (p *Problem) Conditions() Conditions {
 // conditions returns block l's report.
 func (p *Problem) conditions(l int) BlockConditions {
 	b := p.block(l)
-	c := BlockConditions{Block: l, Weight: b.name, Kind: KindRefused, Err: b.err}
+	c := BlockConditions{Block: l, Weight: b.name, Kind: KindRefused, Err: b.err, Random: p.model.RandomReport()}
 	if b.main != nil {
 		c.Method, c.Kind, c.Reasons = b.main.method, b.main.kind, b.main.reasons
 	}
@@ -267,6 +271,12 @@ var meaning = map[Kind]string{
 
 func (c Conditions) String() string {
 	var b strings.Builder
+	if len(c) > 0 && len(c[0].Random) > 0 {
+		b.WriteString("random nodes, held fixed at one draw for every product (Problem.Redraw draws anew):\n")
+		for _, r := range c[0].Random {
+			fmt.Fprintf(&b, "    %s\n", r)
+		}
+	}
 	for _, bc := range c {
 		route := ""
 		if bc.Method != MethodNone {

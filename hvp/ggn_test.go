@@ -361,9 +361,16 @@ func TestGGNWithPenalty(t *testing.T) {
 }
 
 // A second output with a loss of its own reads the net's data: it is no
-// penalty, no node separates every weight from the loss, and GGNv refuses,
-// naming a weight that goes around the last output.
-func TestGGNRefusesTwoOutputs(t *testing.T) {
+// penalty, and no single node separates every weight from the loss; the
+// two outputs together do (issue 21: an RNN's loss at every step), so
+// the Gauss–Newton matrix is that of both, G = J_1ᵀ H_1 J_1 + J_2ᵀ H_2 J_2
+// (the losses are separate: no cross term). Oracle: the first net's GGNv
+// (checked against a dense J_zᵀ H_z J_z above) beside the second head's
+// Hv — a head linear in W3 with a squared loss has G = H — to 1e-12 (the
+// same sums in another order). A weight that reaches the loss through no
+// layer's linear map (an elementwise weight on the data, W4 below) leaves
+// no output set: GGNv refuses, naming it.
+func TestGGNTwoOutputs(t *testing.T) {
 	n := newAddBiasNet(t, 3, false)
 	g := n.loss.Graph()
 	w3 := G.NewMatrix(g, tensor.Float64, G.WithShape(3, 2), G.WithName("W3"),
@@ -376,11 +383,50 @@ func TestGGNRefusesTwoOutputs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = p.GGNv(randomLike(rand.New(rand.NewPCG(1, 1)), p))
-	if !errors.Is(err, errs.ErrNoRule) || !strings.Contains(err.Error(), "W3") {
-		t.Errorf("GGNv with two outputs: %v, want ErrNoRule naming W3", err)
+	v := randomLike(rand.New(rand.NewPCG(1, 1)), p)
+	gv, err := p.GGNv(v)
+	if err != nil {
+		t.Fatalf("GGNv with two outputs: %v", err)
 	}
-	if _, err := p.GGNOutput(); err == nil {
-		t.Error("GGNOutput with two outputs: no error")
+	main, err := hvp.New(n.loss, n.weights...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm := params.New(main.Layout())
+	copy(vm.Flat(), v.Flat())
+	gm, err := main.GGNv(vm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hp, err := hvp.New(head, w3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vh := params.New(hp.Layout())
+	copy(vh.Flat(), v.Flat()[len(vm.Flat()):])
+	hh, err := hp.Hv(vh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := flatRelDiff(gv.Flat(), append(slices.Clone(gm.Flat()), hh.Flat()...)); d > 1e-12 {
+		t.Errorf("GGNv of two outputs differs from the sum of the outputs' by %.3g", d)
+	}
+	if _, err := p.GGNOutput(); err != nil {
+		t.Errorf("GGNOutput with two outputs: %v", err)
+	}
+
+	w4 := G.NewMatrix(g, tensor.Float64, G.WithShape(3, 3), G.WithName("W4"),
+		G.WithValue(tensor.New(tensor.WithShape(3, 3), tensor.WithBacking([]float64{1, -2, 0.5, 0.3, -1, 2, 0.1, 0.2, 0.3}))))
+	around := G.Must(G.Add(n.loss, G.Must(G.Mean(G.Must(G.Tanh(G.Must(G.HadamardProd(x, w4))))))))
+	q, err := hvp.New(around, append(slices.Clone(n.weights), w4)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = q.GGNv(randomLike(rand.New(rand.NewPCG(1, 1)), q))
+	if !errors.Is(err, errs.ErrNoRule) || !strings.Contains(err.Error(), "W4") {
+		t.Errorf("GGNv with W4 around every output: %v, want ErrNoRule naming W4", err)
+	}
+	if _, err := q.GGNOutput(); err == nil {
+		t.Error("GGNOutput with W4 around every output: no error")
 	}
 }

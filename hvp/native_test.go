@@ -730,7 +730,13 @@ func logreg(t testing.TB, seed uint64) *gnet {
 // (1e-12: one division and a sum of 8 terms).
 func TestScalarWeight(t *testing.T) {
 	n := logreg(t, 1)
-	p, err := hvp.New(n.loss, n.weights...)
+	// hvp.New pairs the scalar bias added to x·w with w (one block, a
+	// layer with its bias); the bias's own closed form is checked on a
+	// block of its own, chosen with NewBlocks.
+	if paired, err := hvp.New(n.loss, n.weights...); err != nil || paired.Blocks() != 1 {
+		t.Fatalf("hvp.New: %v blocks (%v), want w and its scalar bias as one block", paired, err)
+	}
+	p, err := hvp.NewBlocks(n.loss, n.weights[:1], n.weights[1:])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,13 +31,16 @@
 // is A × B, A × b, a ⋅ b), then a Match on the node, its inputs' shapes
 // and constant operands. A composite construction is a rule whose Match
 // looks below the node and whose translation reads the nodes below the
-// ones it replaces. The 35 built-in rules, in order (each of Gorgonia's
+// ones it replaces. The 41 built-in rules, in order (each of Gorgonia's
 // unary functions is one):
 //
-//	random                 refused: G.UniformRandomNode, G.GaussianRandomNode,
-//	                       G.BinomialRandomNode, G.Dropout are drawn anew on
-//	                       every run, so never folded; the error says how to
-//	                       hold a fixed draw in an input node instead
+//	random                 G.UniformRandomNode, G.GaussianRandomNode,
+//	                       G.BinomialRandomNode: an input holding one draw;
+//	                       G.Dropout(x, p): x ⊙ m / (1 − p), m a 0/1 mask input
+//	                       (Gorgonia's scaling). Never folded: every product of
+//	                       one draw sees the same values, Redraw draws anew
+//	                       (random.go); refused only where the op's parameters
+//	                       cannot be read or p ≥ 1
 //	constant               a node depending on no input (constants, G.Mean's
 //	                       counts, sizes), evaluated with Gorgonia's own ops
 //	leaky relu, relu       G.LeakyRelu (8 nodes), G.Rectify (x ⊙ (x ≥ 0))
@@ -45,6 +48,10 @@
 //	                       Gorgonia itself rewrites log(softmax(z)) into one
 //	                       log-softmax node when the graph is built
 //	bias                   x + repeat₀(b) from G.BroadcastAdd (ops.BiasAddOp)
+//	row bias               G.Add(G.Mul(v, W), b), b a weight vector: the bias of a
+//	                       layer of one sample (ops.BiasAddOp)
+//	scalar bias            G.Add(x·w, b), b a G.NewScalar weight: a layer's bias of
+//	                       width 1 (ops.BiasAddOp of its 1×1)
 //	neg, square … abs      Gorgonia's elementwise functions by printed form;
 //	other functions        says that no newtonia function computes the rest
 //	power                  x ^ c, c a constant
@@ -52,7 +59,9 @@
 //	scalar operand         + − ⊙ ÷ with a scalar operand
 //	elementwise            + − ⊙ ÷ of tensors (comparisons are refused: a
 //	                       mask is translated only inside relu)
-//	A × B, A × b, a ⋅ b    G.Mul; other products says what to do instead
+//	A × B, A × b, Aᵀ × b,  G.Mul; Aᵀ × b is G.Mul(vector, matrix), computed as the
+//	a ⋅ b                  vector as a row times the matrix (h·W); other
+//	                       products says what to do instead
 //	A × Bᵀ                 G.Conv2d's patches times its kernels
 //	transpose              of a matrix, or any permutation of the axes of a
 //	                       value of more dimensions (ops.PermuteOp)
@@ -66,6 +75,12 @@
 //	                       pad, stride and dilation argument
 //	max pool               G.MaxPool2D (ops.MaxPoolOp, its argmax frozen like
 //	                       a ReLU's mask); 2- and 4-element pads
+//	element                G.Slice(m, S(i), S(j)): one element of a matrix
+//	                       (ops.ElementOp, a term of sample i's row)
+//	slice                  G.Slice of a vector or matrix, any index: S(i) (the
+//	                       axis dropped), S(a, b), S(a, b, step) (ops.SliceOp)
+//	concat                 G.Concat of vectors, of matrices along either axis
+//	                       (ops.ConcatOp)
 //
 // Composites come before the rules that would match their last node (relu
 // before elementwise), refusals and constants before everything. A node
@@ -102,8 +117,11 @@
 //     (B, C, H, W), a convolution kernel (K, C, KH, KW)) keep the user's
 //     shape; a weight of any rank is a block.
 //   - A 1-D vector of length n becomes a 1×n row where it is broadcast
-//     over rows (a bias) and an n×1 column elsewhere (G.Mul's matrix ×
-//     vector); weights and directions keep the user's shapes at the API.
+//     over rows (a bias), where it is the vector of G.Mul(vector, matrix)
+//     or a weight added to one, and an n×1 column elsewhere (G.Mul's
+//     matrix × vector); a row of a matrix (G.Slice(x, S(i))) is a row, a
+//     column a column; weights and directions keep the user's shapes at
+//     the API.
 //   - A scalar weight (G.NewScalar, a logistic regression's bias) is a
 //     1×1 matrix inside, read as a scalar by its sum; at the API its
 //     gradient, products and directions are tensors of the user's shape,

@@ -3,6 +3,7 @@ package native
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 
 	"github.com/newtonia/newtonia/errs"
@@ -174,4 +175,43 @@ func (m *Model) UserNode(n *G.Node) *G.Node {
 		return n
 	}
 	return m.tr.UserNode(n)
+}
+
+// Random returns the user's random nodes (G.UniformRandomNode,
+// G.GaussianRandomNode, G.BinomialRandomNode, G.Dropout), each held fixed
+// at one draw for every product until Redraw; none for a graph that is
+// not translated.
+func (m *Model) Random() []*G.Node {
+	if m.tr == nil {
+		return nil
+	}
+	return m.tr.Random()
+}
+
+// RandomReport describes the random nodes for people, one line each (none
+// without random nodes).
+func (m *Model) RandomReport() []string {
+	if m.tr == nil {
+		return nil
+	}
+	return m.tr.RandomReport()
+}
+
+// Redraw draws every random node anew from rng (Translation.Redraw; nil:
+// a reproducible source of its own). Call it between steps, while no
+// product runs. A model without random nodes has nothing to draw.
+func (m *Model) Redraw(rng *rand.Rand) error {
+	if m.tr == nil {
+		return nil
+	}
+	return m.tr.Redraw(rng)
+}
+
+// Draw returns the current draw of the user's random node n
+// (Translation.Draw).
+func (m *Model) Draw(n *G.Node) (*tensor.Dense, error) {
+	if m.tr == nil {
+		return nil, &errs.ArgumentError{What: "random node", Value: errs.Label(n), Reason: "the graph has no random nodes"}
+	}
+	return m.tr.Draw(n)
 }

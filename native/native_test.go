@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -113,6 +114,43 @@ var opCases = []opCase{
 	{"InverseSqrt", true, func(W, X, b, s *G.Node, k konst) *G.Node { return mustN(G.InverseSqrt(W)) }},
 	{"Pow 3", false, func(W, X, b, s *G.Node, k konst) *G.Node { return mustN(G.Pow(W, k(3))) }},
 	{"Pow 2", false, func(W, X, b, s *G.Node, k konst) *G.Node { return mustN(G.Pow(mustN(G.Tanh(W)), k(2.0))) }},
+	{"Slice row S(i)", false, func(W, X, b, s *G.Node, k konst) *G.Node {
+		return mustN(G.Tanh(mustN(G.Slice(mustN(G.Mul(X, W)), G.S(2)))))
+	}},
+	{"Slice column S(j)", false, func(W, X, b, s *G.Node, k konst) *G.Node {
+		return mustN(G.Square(mustN(G.Tanh(mustN(G.Slice(mustN(G.Mul(X, W)), nil, G.S(1)))))))
+	}},
+	{"Slice rows S(a, b)", false, func(W, X, b, s *G.Node, k konst) *G.Node {
+		return mustN(G.Tanh(mustN(G.Slice(mustN(G.Mul(X, W)), G.S(1, 3)))))
+	}},
+	{"Slice columns S(a, b, step)", false, func(W, X, b, s *G.Node, k konst) *G.Node {
+		wide := mustN(G.Concat(1, W, mustN(G.Square(W)), mustN(G.Tanh(W)))) // 3×9; Gorgonia's shape needs (end − start)/step whole
+		return mustN(G.Square(mustN(G.Tanh(mustN(G.Slice(wide, nil, G.S(1, 9, 4)))))))
+	}},
+	{"Slice element S(i), S(j)", false, func(W, X, b, s *G.Node, k konst) *G.Node {
+		return mustN(G.Square(mustN(G.Tanh(mustN(G.Slice(mustN(G.Mul(X, W)), G.S(3), G.S(1)))))))
+	}},
+	{"Slice column then element", false, func(W, X, b, s *G.Node, k konst) *G.Node {
+		return mustN(G.Square(mustN(G.Slice(mustN(G.Slice(mustN(G.Mul(X, W)), nil, G.S(2))), G.S(1)))))
+	}},
+	{"Slice of a vector to a scalar", false, func(W, X, b, s *G.Node, k konst) *G.Node {
+		return mustN(G.Square(mustN(G.Slice(mustN(G.Tanh(b)), G.S(1)))))
+	}},
+	{"Concat axis 0", false, func(W, X, b, s *G.Node, k konst) *G.Node {
+		return mustN(G.Tanh(mustN(G.Concat(0, mustN(G.Mul(X, W)), mustN(G.Square(W))))))
+	}},
+	{"Concat axis 1", false, func(W, X, b, s *G.Node, k konst) *G.Node {
+		return mustN(G.Square(mustN(G.Tanh(mustN(G.Concat(1, W, mustN(G.Tanh(W)), W))))))
+	}},
+	{"Concat vectors", false, func(W, X, b, s *G.Node, k konst) *G.Node {
+		return mustN(G.Square(mustN(G.Concat(0, mustN(G.Mul(W, b)), mustN(G.Tanh(b))))))
+	}},
+	{"Mul vector × matrix", false, func(W, X, b, s *G.Node, k konst) *G.Node {
+		return mustN(G.Tanh(mustN(G.Mul(b, W))))
+	}},
+	{"Add vector × matrix and a bias vector", false, func(W, X, b, s *G.Node, k konst) *G.Node {
+		return mustN(G.Square(mustN(G.Tanh(mustN(G.Add(mustN(G.Mul(mustN(G.Slice(X, G.S(0))), W)), b))))))
+	}},
 }
 
 // Every translation against Gorgonia itself, in float64 and float32: the
@@ -486,10 +524,14 @@ func TestEveryUntranslatedListed(t *testing.T) {
 
 // A random node is never folded into a constant (a draw frozen at
 // translation is another function than Gorgonia's, which draws anew on
-// every run): each of Gorgonia's random constructors, and G.Dropout, also
-// of a constant, is refused by name with the remedy, all of them at once
-// (issue 19 item 18).
-func TestRandomNodesRefused(t *testing.T) {
+// every run) and no longer refused (issue 21 item 3): each of Gorgonia's
+// random constructors, and G.Dropout, also of a constant, becomes an
+// input holding one draw, listed by Random; the products of one draw
+// agree, a redraw changes the loss (a folded constant would not), and the
+// translation is verified against Gorgonia's own run at Gorgonia's draw
+// (Prepare). What cannot be held fixed is refused by name: G.Dropout with
+// p = 1 keeps nothing.
+func TestRandomNodesHeld(t *testing.T) {
 	rng := rand.New(rand.NewPCG(6, 6))
 	g := G.NewGraph()
 	x := G.NewMatrix(g, tensor.Float64, G.WithShape(5, 3), G.WithName("x"), G.WithValue(randT(rng, tensor.Float64, false, 5, 3)))
@@ -521,26 +563,50 @@ func TestRandomNodesRefused(t *testing.T) {
 			loss = mustN(G.Add(loss, s))
 		}
 	}
-	_, err := hvp.New(loss, w)
-	var ue *errs.UntranslatedError
-	if !errors.As(err, &ue) {
-		t.Fatalf("got %v, want an *errs.UntranslatedError listing the random nodes", err)
+	p, err := hvp.New(loss, w)
+	if err != nil {
+		t.Fatal(err)
 	}
+	got := p.Random()
 	for what, n := range random {
-		found := false
-		for _, u := range ue.Nodes {
-			if strings.Contains(u.Node, n.Name()) && u.Random && strings.Contains(u.Reason, "fixed draw") && strings.Contains(u.Reason, "G.Let") {
-				found = true
-			}
-		}
-		if !found {
-			t.Errorf("%s (%s) is not refused as a random node with the remedy:\n%v", what, n.Name(), err)
+		if !slices.Contains(got, n) {
+			t.Errorf("%s (%s) is not listed by Random: %v", what, n.Name(), got)
 		}
 	}
-	if len(ue.Nodes) != len(random) || strings.Contains(err.Error(), "native.Register") {
-		t.Errorf("want the %d random nodes alone, without the remedy for missing rules:\n%v", len(random), err)
+	if len(got) != len(random) {
+		t.Errorf("Random lists %d nodes, want %d", len(got), len(random))
 	}
-	t.Log(err)
+	l1, _, err := p.Gradient() // verified against Gorgonia's run at its own draw first
+	if err != nil {
+		t.Fatal(err)
+	}
+	l2, err := p.LossAt(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l1 != l2 {
+		t.Errorf("two products of one draw: loss %v then %v", l1, l2)
+	}
+	if err := p.Redraw(rand.New(rand.NewPCG(1, 2))); err != nil {
+		t.Fatal(err)
+	}
+	l3, err := p.LossAt(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("loss at draw 1: %.6g, after a redraw: %.6g", l1, l3)
+	if l3 == l1 {
+		t.Errorf("a redraw left the loss at %v: a random node folded", l1)
+	}
+
+	g2 := G.NewGraph()
+	w2 := G.NewMatrix(g2, tensor.Float64, G.WithShape(3, 2), G.WithName("W"), G.WithValue(randT(rng, tensor.Float64, false, 3, 2)))
+	drop := mustN(G.Dropout(w2, 1))
+	_, err = hvp.New(mustN(G.Sum(mustN(G.Tanh(drop)))), w2)
+	var ue *errs.UntranslatedError
+	if !errors.As(err, &ue) || len(ue.Nodes) != 1 || ue.Nodes[0].Node != errs.Label(drop) || !ue.Nodes[0].Random || !strings.Contains(ue.Nodes[0].Reason, "0 ≤ p < 1") {
+		t.Errorf("G.Dropout(W, 1): got %v, want an *errs.UntranslatedError naming the dropout node", err)
+	}
 }
 
 // When translated nodes differ from Gorgonia's values, Verify names the

@@ -216,12 +216,14 @@ var unary = []struct {
 // match a rule for one op), then single ops.
 func builtins() []named {
 	t := []named{
-		{"random", Rule{Match: matchRandom, Translate: refuseRandom}},
+		{"random", Rule{Match: matchRandom, Translate: translateRandom}},
 		{"constant", Rule{Match: matchConstant, Translate: translateConstant}},
 		{"leaky relu", Rule{Type: tBinary, Match: matchLeaky, Translate: translateLeaky}},
 		{"relu", Rule{Type: tBinary, Match: matchReLU, Translate: translateReLU}},
 		{"softmax cross-entropy", Rule{Type: tSum, Match: matchCrossEntropy, Translate: translateCrossEntropy}},
 		{"bias", Rule{Type: tBinary, Match: matchBias, Translate: translateBias}},
+		{"row bias", Rule{Type: tBinary, Match: matchRowBias, Translate: translateRowBias}},
+		{"scalar bias", Rule{Type: tBinary, Match: matchScalarBias, Translate: translateScalarBias}},
 		{"neg", Rule{Type: tUnary, Printed: "neg", Translate: func(s *Site) (*G.Node, error) {
 			return s.like(0, s.apply(ops.ScaleOp{C: -1}, s.x(0))), nil
 		}}},
@@ -245,6 +247,7 @@ func builtins() []named {
 		{"A × b", Rule{Type: tLinAlg, Printed: "A × b", Translate: func(s *Site) (*G.Node, error) {
 			return s.laid(col, s.apply(ops.MatMulOp{}, s.x(0), s.as(1, col))), nil
 		}}},
+		{"Aᵀ × b", Rule{Type: tLinAlg, Printed: "Aᵀ × b", Translate: translateVecMat}},
 		{"a ⋅ b", Rule{Type: tLinAlg, Printed: "a ⋅ b", Translate: func(s *Site) (*G.Node, error) {
 			return s.apply(ops.InnerOp{}, s.as(0, col), s.as(1, col)), nil
 		}}},
@@ -259,12 +262,15 @@ func builtins() []named {
 		{"repeat", Rule{Type: tRepeat, Translate: translateRepeat}},
 		{"im2col", Rule{Type: tIm2Col, Match: matchIm2Col, Translate: translateIm2Col}},      // G.Conv2d's patches (images.go)
 		{"max pool", Rule{Type: tMaxPool, Match: matchMaxPool, Translate: translateMaxPool}}, // G.MaxPool2D (images.go)
+		{"element", Rule{Type: tSlice, Match: matchElement, Translate: translateElement}},
+		{"slice", Rule{Type: tSlice, Match: matchSlice, Translate: translateSlice}},
+		{"concat", Rule{Type: tConcat, Match: matchConcat, Translate: translateConcat}},
 	}...)
 }
 
 var (
 	errNoRule = fmt.Errorf("no translation for this op")
-	errLinAlg = fmt.Errorf("only A × B, A × b and a ⋅ b are translated (transpose the operand with G.Transpose instead)")
+	errLinAlg = fmt.Errorf("only A × B, A × b, Aᵀ × b (G.Mul of a vector and a matrix) and a ⋅ b are translated (transpose the operand with G.Transpose instead)")
 	errPower  = fmt.Errorf("a power whose exponent is not a constant")
 )
 
@@ -272,7 +278,7 @@ var (
 func known() string {
 	return "G.Mul, G.Add, G.Sub, G.HadamardProd, G.HadamardDiv and their Broadcast forms, G.Neg, G.Square, G.Sqrt, " +
 		"G.Exp, G.Log, G.Tanh, G.Sigmoid, G.Softplus, G.Cube, G.Abs, G.Inverse, G.InverseSqrt, G.Pow by a constant, " +
-		"G.Rectify, G.LeakyRelu, G.SoftMax, G.LogSoftMax, G.Sum, G.Mean, G.Transpose, G.Reshape, G.Conv2d, G.MaxPool2D, constants"
+		"G.Rectify, G.LeakyRelu, G.SoftMax, G.LogSoftMax, G.Sum, G.Mean, G.Transpose, G.Reshape, G.Slice, G.Concat, G.Conv2d, G.MaxPool2D, G.Dropout and random nodes, constants"
 }
 
 func elementwise(f ops.ScalarFunc) func(*Site) (*G.Node, error) {

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"strings"
+	"sync"
 
 	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/graph"
@@ -26,6 +26,11 @@ type Translation struct {
 	userLoss *G.Node
 	first    int64             // the private graph's first node id (see errors.go)
 	byID     map[int64]*G.Node // id of a private node computing a user's node → that private node
+
+	random []*randomNode // the random nodes, each an input holding a draw (random.go)
+	drawMu sync.RWMutex  // guards drawn and draws
+	drawn  graph.Values  // the current draw: private input → value
+	draws  int           // draws made
 }
 
 // Needed reports whether loss's graph must be translated: it holds an op
@@ -139,6 +144,9 @@ func Translate(loss *G.Node, weights []*G.Node) (t *Translation, err error) {
 	}
 	tr.t.Loss = lr.n
 	tr.t.index()
+	if err := tr.t.Redraw(nil); err != nil { // the first draw
+		return nil, err
+	}
 	return tr.t, nil
 }
 
@@ -297,7 +305,7 @@ func (tr *translator) input(n *G.Node) (*rep, error) {
 	case s.Dims() == 1:
 		r.vec = col
 		for _, u := range tr.uses[n] {
-			if to, ok := reshapeTo(u); ok && sameDims(to, tensor.Shape{1, s[0]}) {
+			if to, ok := reshapeTo(u); ok && sameDims(to, tensor.Shape{1, s[0]}) || rowUse(n, u) {
 				r.vec = row
 			}
 		}
@@ -349,61 +357,11 @@ func (tr *translator) staticValue(n *G.Node) (G.Value, bool, error) {
 	return v, true, nil
 }
 
-// isRandom reports whether op draws random numbers on every run of a
-// Gorgonia machine: Gorgonia's randomOp (G.UniformRandomNode,
-// G.GaussianRandomNode, G.BinomialRandomNode: no inputs) and G.Dropout's
-// op (its mask). Such a node is never folded into a constant: that would
-// compute another function than Gorgonia's.
-func isRandom(op G.Op) bool {
-	switch typeName(op) {
-	case "randomOp", "dropoutOp":
-		return true
-	}
-	return false
-}
-
-// randomConstructors names Gorgonia's constructor of a randomOp by the
-// first field of its printed form, its distribution (v0.9.18: 0 uniform,
-// 1 gaussian, 2 binomial).
-var randomConstructors = map[string]string{"0": "G.UniformRandomNode", "1": "G.GaussianRandomNode", "2": "G.BinomialRandomNode"}
-
-// randomErr refuses a random op (nil for any other): newtonia's products
-// are derivatives of one function, and a node drawn anew on every run
-// makes the loss another function at every run (issue 19 item 18).
-func randomErr(op G.Op) error {
-	if !isRandom(op) {
-		return nil
-	}
-	const fixed = "newtonia needs a fixed draw: replace"
-	const input = "an input node (G.NewMatrix… with a name) holding one draw"
-	const let = "and G.Let a new draw before each step"
-	if typeName(op) == "dropoutOp" {
-		return fmt.Errorf("a random node: G.Dropout draws a new mask on every run; %s G.Dropout(x, p) by G.HadamardProd(x, m), m %s of the mask (0, or 1/(1−p) with probability 1−p), %s", fixed, input, let)
-	}
-	what := "a random node"
-	s := op.String()
-	if i := strings.IndexByte(s, '('); i > 0 && randomConstructors[s[:i]] != "" {
-		what = fmt.Sprintf("a random node (%s%s)", randomConstructors[s[:i]], s[i:])
-	}
-	return fmt.Errorf("%s, drawn anew on every run; %s it by %s, %s", what, fixed, input, let)
-}
-
 // doOp runs a Gorgonia op, recovering a panic.
 func doOp(op G.Op, in []G.Value) (v G.Value, err error) {
 	defer errs.Recover(fmt.Sprintf("op %v", op), &err)
 	return op.Do(in...)
 }
-
-// random: a random node is refused, never folded into a constant.
-func matchRandom(s *Site) error {
-	if !isRandom(s.n.Op()) {
-		return Skip
-	}
-	s.Reads()
-	return nil
-}
-
-func refuseRandom(s *Site) (*G.Node, error) { return nil, randomErr(s.n.Op()) }
 
 // constant: a node that depends on no input, evaluated with Gorgonia's own
 // ops (or refused with why it cannot be).

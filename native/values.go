@@ -45,9 +45,11 @@ func Float64s(v G.Value) ([]float64, tensor.Shape, error) {
 
 // Bind adds to bind, for every private input not bound yet, the value of
 // the user's input node it copies, promoted to float64 and shaped like the
-// private node (a float64 value is shared, not copied). An input without
-// a value is left out (the run reports it).
+// private node (a float64 value is shared, not copied), and for the input
+// of a random node its current draw. An input without a value is left out
+// (the run reports it).
 func (t *Translation) Bind(bind graph.Values) error {
+	t.bindDraws(bind) // a random node's input: its current draw (random.go)
 	for p, u := range t.inputs {
 		if bind[p] != nil || u.Value() == nil {
 			continue
@@ -176,12 +178,21 @@ func (t *Translation) Verify(bind graph.Values) (err error) {
 		}
 	}
 	keepU, keepP := t.checked()
-	uv, err := graph.Compile("your graph (Gorgonia's ops)", []*G.Node{t.userLoss}, keepU...).Run(user)
+	uv, err := graph.Compile("your graph (Gorgonia's ops)", []*G.Node{t.userLoss}, append(keepU, t.randomReads()...)...).Run(user)
 	if err != nil {
 		return err
 	}
 	pb := graph.Values{}
 	for k, v := range bind {
+		pb[k] = v
+	}
+	// Gorgonia drew its own random values in its run: the translation is
+	// checked at that draw (random.go).
+	draws, err := t.gorgoniaDraws(uv)
+	if err != nil {
+		return err
+	}
+	for k, v := range draws {
 		pb[k] = v
 	}
 	if err := t.Bind(pb); err != nil {

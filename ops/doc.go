@@ -43,8 +43,9 @@
 //	                 (per-sample symmetric solves)
 //	elementwise      AddOp, SubOp, MulOp, DivOp, ScaleOp, ScalarMulOp,
 //	                 ElementwiseOp
-//	shapes           BiasAddOp, RepeatOp, SliceOp, PadOp, SumOp, RowSumOp,
-//	                 FillOp, StopOp, ReshapeOp and PermuteOp (any rank)
+//	shapes           BiasAddOp, RepeatOp, SliceOp (strided), PadOp and
+//	                 SpreadOp (their adjoints), ConcatOp, ElementOp, SumOp,
+//	                 RowSumOp, FillOp, StopOp, ReshapeOp and PermuteOp (any rank)
 //	images           Im2ColOp and its adjoint Col2ImOp (Conv2d: im2col and
 //	                 one matrix product), MaxPoolOp with its frozen argmax
 //	                 pattern (PoolArgmaxOp, PoolGatherOp, PoolScatterOp)

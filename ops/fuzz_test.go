@@ -48,6 +48,8 @@ var fuzzOps = []fuzzCase{
 	{func(float64) G.Op { return ops.ElementwiseOp{F: ops.LogFunc{}} }, func(r, c int) [][2]int { return [][2]int{{r, c}} }},
 	{func(float64) G.Op { return ops.BiasAddOp{} }, func(r, c int) [][2]int { return [][2]int{{r, c}, {1, c}} }},
 	{func(float64) G.Op { return ops.PadOp{Axis: 1, Before: 1, After: 2} }, func(r, c int) [][2]int { return [][2]int{{r, c}} }},
+	{func(float64) G.Op { return ops.ConcatOp{Axis: 0, N: 2} }, func(r, c int) [][2]int { return [][2]int{{r, c}, {c, c}} }},
+	{func(float64) G.Op { return ops.ConcatOp{Axis: 1, N: 3} }, func(r, c int) [][2]int { return [][2]int{{r, c}, {r, 1}, {r, r}} }},
 	{func(float64) G.Op { return ops.ElementwiseOp{F: ops.PowFunc{P: 3}, Order: 1} }, func(r, c int) [][2]int { return [][2]int{{r, c}} }},
 	{func(float64) G.Op { return ops.ElementwiseOp{F: ops.PowFunc{P: 3}} }, func(r, c int) [][2]int { return [][2]int{{r, c}} }},
 	{func(p float64) G.Op {
