@@ -97,6 +97,9 @@ func printSummary(w io.Writer, rows []*row) {
 		if r.ratio == r.ratio {
 			ratio = fmt.Sprintf("%.2f", r.ratio)
 		}
+		if r.hvRound {
+			ratio = "rounding"
+		}
 		fmt.Fprintf(w, "%-22s %-8s %-8s %-10s", r.key, acc, ratio, inv)
 		for _, o := range optimizerNames {
 			s := r.opts[o]

@@ -138,7 +138,7 @@ func convnet(b *builder) (*model, error) {
 	X := b.input("images", b.normal(n*64, 0.2, 1), n, 1, 8, 8)
 	Y := b.input("labels", oneHot(n, classes, func(i int) int { return i % classes }), n, classes)
 	k1 := b.weight("kernel", 4, 1, 3, 3)
-	w := b.weight("W", 16, classes)
+	w := b.weight("Wout", 16, classes)
 	h, err := G.Conv2d(X, k1, tensor.Shape{3, 3}, []int{1, 1}, []int{2, 2}, []int{1, 1})
 	if err != nil {
 		return nil, err
@@ -170,7 +170,7 @@ func autoencVec(b *builder) (*model, error) {
 	x := b.normal(in, 0.5, 0.3)
 	X := b.input("sample", x, in)
 	corrupt := b.mask("corruption", 0.8, in)
-	w, bh, bv := b.weight("W", in, hid), b.bias("bh", hid), b.bias("bv", in)
+	w, bh, bv := b.weight("Wtied", in, hid), b.bias("bh", hid), b.bias("bv", in)
 	xc, err := G.HadamardProd(X, corrupt)
 	if err != nil {
 		return nil, err
@@ -216,7 +216,7 @@ func autoencTied(b *builder) (*model, error) {
 	const n, in, hid = 8, 12, 6
 	X := b.input("samples", b.normal(n*in, 0.5, 0.3), n, in)
 	corrupt := b.mask("corruption", 0.8, n, in)
-	w, bh, bv := b.weight("W", in, hid), b.bias("bh", hid), b.bias("bv", in)
+	w, bh, bv := b.weight("Wtied", in, hid), b.bias("bh", hid), b.bias("bv", in)
 	xc, err := G.HadamardProd(X, corrupt)
 	if err != nil {
 		return nil, err
