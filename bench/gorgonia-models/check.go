@@ -104,7 +104,7 @@ func check(s spec, dt tensor.Dtype, seed uint64) *row {
 	}
 	v.Divide(v.Norm())
 	rUsed := checkHv(r, p, oracle, w0, v, t)
-	checkInv(r, s, p, oracle, w0, v, rUsed, t)
+	checkInv(r, s, m, p, oracle, w0, v, rUsed, t)
 	checkOptimizers(r, tp, p, w0, t)
 	return r
 }
@@ -246,7 +246,9 @@ func gradientOracle(r *row, m *model, tp *tape, p *hvp.Problem, w0 []float64, t 
 			r.say("%s agrees with central differences of the TapeMachine's loss on every weight", c.name)
 			if use == nil {
 				use = c.f
-				r.say("Hv oracle: central differences of %s", c.name)
+				if p != nil {
+					r.say("Hv oracle: central differences of %s", c.name)
+				}
 			}
 		case c.name == "G.Grad":
 			r.say("Gorgonia's defect: G.Grad disagrees with central differences of its TapeMachine's loss: %s", strings.Join(c.bad, "; "))
@@ -342,7 +344,7 @@ func samePattern(a, b [][]float64) bool {
 // checkInv runs every block's InvHv and, for a certified exact result,
 // recomputes its residual ‖H_ll u − v_l‖/‖v_l‖ with central differences of
 // the oracle's gradient along u (at the r of the Hv check).
-func checkInv(r *row, s spec, p *hvp.Problem, oracle func([]float64) ([]float64, error), w0 []float64, v *params.Vector, rUsed float64, t tolerances) {
+func checkInv(r *row, s spec, m *model, p *hvp.Problem, oracle func([]float64) ([]float64, error), w0 []float64, v *params.Vector, rUsed float64, t tolerances) {
 	defer func() { _ = p.SetWeights(params.FromFlat(p.Layout(), w0)) }()
 	for l := range p.Blocks() {
 		blk := p.Block(l)
@@ -350,9 +352,12 @@ func checkInv(r *row, s spec, p *hvp.Problem, oracle func([]float64) ([]float64,
 		var res *hvp.Result
 		err := safe("InvHv", func() (err error) { res, err = blk.InvHv(v.Block(l), nil); return err })
 		if err != nil {
-			if want {
-				r.fail("InvHv %s refused, an exact inverse expected: %v", blk.Name(), err)
-			} else {
+			switch named := namesUserNode(m, err); {
+			case want:
+				r.fail("InvHv %s refused, an exact inverse expected: %v%s", blk.Name(), err, named)
+			case named != "":
+				r.fail("InvHv %s refused: %v%s", blk.Name(), err, named)
+			default:
 				r.say("InvHv %s: refused: %v", blk.Name(), err)
 			}
 			continue

@@ -8,6 +8,7 @@ import (
 
 	"github.com/newtonia/newtonia/hvp"
 	"github.com/newtonia/newtonia/params"
+	G "gorgonia.org/gorgonia"
 )
 
 // passingToday lists the rows that pass every check at this commit: the
@@ -104,4 +105,25 @@ func setUp(t *testing.T, name string) (*row, *hvp.Problem, *tape, []float64) {
 	}
 	t.Fatalf("no spec %s", name)
 	return nil, nil, nil, nil
+}
+
+// TestGradientOracleReportsGorgoniasDefect: when G.Grad is wrong (here its
+// nodes replaced by 2·G.Grad), the check says so as Gorgonia's defect and
+// differences newtonia's gradient instead, which it has checked.
+func TestGradientOracleReportsGorgoniasDefect(t *testing.T) {
+	r, p, tp, w0 := setUp(t, "logreg")
+	for k, g := range tp.grads {
+		two := G.NewConstant(2.0)
+		d, err := G.Mul(two, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tp.grads[k] = d
+	}
+	oracle := gradientOracle(r, tp.m, tp, p, w0, tols[f64])
+	out := strings.Join(r.lines, "\n")
+	if oracle == nil || len(r.fails) > 0 || !strings.Contains(out, "Gorgonia's defect") ||
+		!strings.Contains(out, "Hv oracle: central differences of newtonia's gradient") {
+		t.Fatalf("oracle %v, fails %v:\n%s", oracle != nil, r.fails, out)
+	}
 }
