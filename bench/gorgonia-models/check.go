@@ -24,12 +24,18 @@ type row struct {
 	blocks   int
 	opts     map[string]string // optimizer → "ok", "up", "err", "fb"
 	fails    []string
+	tags     []string // what failed, short, for the summary
 }
 
 func (r *row) say(format string, a ...any) { r.lines = append(r.lines, fmt.Sprintf(format, a...)) }
-func (r *row) fail(format string, a ...any) {
+
+// fail records a failed check: tag names it in the summary.
+func (r *row) fail(tag, format string, a ...any) {
 	msg := fmt.Sprintf(format, a...)
 	r.fails = append(r.fails, msg)
+	if !slices.Contains(r.tags, tag) {
+		r.tags = append(r.tags, tag)
+	}
 	r.say("FAIL: %s", msg)
 }
 
@@ -62,23 +68,23 @@ func check(s spec, dt tensor.Dtype, seed uint64) *row {
 	b := newBuilder(dt, seed, false)
 	var m *model
 	if err := safe("building the model", func() (err error) { m, err = s.build(b); return err }); err != nil {
-		r.fail("Gorgonia rejects the model: %v", err)
+		r.fail("model", "Gorgonia rejects the model: %v", err)
 		return r
 	}
 	t := tolerances(tols[dt])
 	tp, gerr := newTape(m, true)
 	if gerr != nil {
-		r.fail("G.Grad: %v", gerr)
+		r.fail("G.Grad", "G.Grad: %v", gerr)
 	}
 	w0, err := tp.current()
 	if err != nil {
-		r.fail("%v", err)
+		r.fail("weights", "%v", err)
 		return r
 	}
 	var p *hvp.Problem
 	err = safe("hvp.New", func() (err error) { p, err = hvp.New(m.cost, m.weights...); return err })
 	if err != nil {
-		r.fail("hvp.New refuses it: %v%s", err, namesUserNode(m, err))
+		r.fail("hvp.New refused", "hvp.New refuses it: %v%s", err, namesUserNode(m, err))
 	} else {
 		r.accepted, r.blocks = true, p.Blocks()
 		r.say("hvp.New: accepted, %d blocks", p.Blocks())
@@ -107,66 +113,6 @@ func check(s spec, dt tensor.Dtype, seed uint64) *row {
 	checkInv(r, s, m, p, oracle, w0, v, rUsed, t)
 	checkOptimizers(r, tp, p, w0, t)
 	return r
-}
-
-// checkLive builds the model with Gorgonia's random nodes and reports what
-// hvp.New makes of it. Gorgonia's random ops draw from a generator seeded
-// with the time at every run, so its TapeMachine cannot hold a draw fixed
-// for finite differences: the other checks run on the twin.
-func checkLive(r *row, s spec, dt tensor.Dtype, seed uint64) {
-	b := newBuilder(dt, seed, true)
-	var m *model
-	if err := safe("building the live model", func() (err error) { m, err = s.build(b); return err }); err != nil {
-		r.fail("Gorgonia rejects the live model: %v", err)
-		return
-	}
-	var p *hvp.Problem
-	err := safe("hvp.New (live)", func() (err error) { p, err = hvp.New(m.cost, m.weights...); return err })
-	if err != nil {
-		r.fail("live graph (random nodes %s): hvp.New refuses it: %v%s", strings.Join(m.random, ", "), err, namesUserNode(m, err))
-		return
-	}
-	r.say("live graph (random nodes %s): accepted. Gorgonia's TapeMachine redraws them on every run (time-seeded)"+
-		" and cannot hold a draw fixed, so the checks below run on the twin with one draw as an input", strings.Join(m.random, ", "))
-	// newtonia's side of the draw: its Hv against central differences of
-	// its own gradient (not an independent oracle: this checks only that
-	// every product sees one draw, as Hv's FD would not be O(r²) otherwise).
-	w0, err := p.Current()
-	if err != nil {
-		r.fail("live graph: %v", err)
-		return
-	}
-	own := func(w []float64) ([]float64, error) {
-		pt, err := p.At(params.FromFlat(p.Layout(), w))
-		if err != nil {
-			return nil, err
-		}
-		return append([]float64(nil), pt.Grad.Flat()...), nil
-	}
-	rng := rand.New(rand.NewPCG(seed, 13))
-	v := params.New(p.Layout())
-	for i := range v.Flat() {
-		v.Flat()[i] = rng.NormFloat64()
-	}
-	v.Divide(v.Norm())
-	tmp := &row{ratio: math.NaN()}
-	checkHv(tmp, p, own, append([]float64(nil), w0.Flat()...), v, tols[dt])
-	for _, l := range tmp.lines {
-		r.say("live graph, against newtonia's own gradient at one draw: %s", l)
-	}
-	r.fails = append(r.fails, tmp.fails...)
-}
-
-// namesUserNode says, for the report, when an error names none of the
-// user's nodes (it counts as a second failure).
-func namesUserNode(m *model, err error) string {
-	msg := err.Error()
-	for _, n := range m.g.AllNodes() {
-		if name := n.Name(); len(name) >= 2 && strings.Contains(msg, name) {
-			return ""
-		}
-	}
-	return " [the error names none of the model's nodes]"
 }
 
 // gradientOracle checks G.Grad (and newtonia's gradient) against central
@@ -220,7 +166,7 @@ func gradientOracle(r *row, m *model, tp *tape, p *hvp.Problem, w0 []float64, t 
 		lp, err1 := tp.loss(axpy(t.gradH, e, w0))
 		lm, err2 := tp.loss(axpy(-t.gradH, e, w0))
 		if err := errors.Join(err1, err2); err != nil {
-			r.fail("TapeMachine loss: %v", err)
+			r.fail("tape", "TapeMachine loss: %v", err)
 			return nil
 		}
 		fd := (lp - lm) / (2 * t.gradH)
@@ -253,11 +199,11 @@ func gradientOracle(r *row, m *model, tp *tape, p *hvp.Problem, w0 []float64, t 
 		case c.name == "G.Grad":
 			r.say("Gorgonia's defect: G.Grad disagrees with central differences of its TapeMachine's loss: %s", strings.Join(c.bad, "; "))
 		default:
-			r.fail("%s disagrees with central differences of the TapeMachine's loss: %s", c.name, strings.Join(c.bad, "; "))
+			r.fail("gradient", "%s disagrees with central differences of the TapeMachine's loss: %s", c.name, strings.Join(c.bad, "; "))
 		}
 	}
 	if use == nil && p != nil {
-		r.fail("no correct gradient to difference for Hv")
+		r.fail("gradient", "no correct gradient to difference for Hv")
 	}
 	return use
 }
@@ -271,7 +217,7 @@ func checkHv(r *row, p *hvp.Problem, oracle func([]float64) ([]float64, error), 
 	}
 	var hv *params.Vector
 	if err := safe("Hv", func() (err error) { hv, err = p.Hv(v); return err }); err != nil {
-		r.fail("Hv: %v", err)
+		r.fail("Hv", "Hv: %v", err)
 		return 0
 	}
 	pattern := func(w []float64) [][]float64 {
@@ -304,7 +250,7 @@ func checkHv(r *row, p *hvp.Problem, oracle func([]float64) ([]float64, error), 
 		d1, err1 := fd(s)
 		d2, err2 := fd(s / 2)
 		if err := errors.Join(err1, err2); err != nil {
-			r.fail("Hv oracle: %v", err)
+			r.fail("Hv oracle", "Hv oracle: %v", err)
 			return 0
 		}
 		for k := range d1 {
@@ -323,7 +269,7 @@ func checkHv(r *row, p *hvp.Problem, oracle func([]float64) ([]float64, error), 
 			r.say("%s (O(r²))", line)
 			return s
 		case i == len(t.rs)-1:
-			r.fail("%s: not O(r²)", line)
+			r.fail("Hv", "%s: not O(r²)", line)
 		}
 	}
 	return 0
@@ -354,9 +300,9 @@ func checkInv(r *row, s spec, m *model, p *hvp.Problem, oracle func([]float64) (
 		if err != nil {
 			switch named := namesUserNode(m, err); {
 			case want:
-				r.fail("InvHv %s refused, an exact inverse expected: %v%s", blk.Name(), err, named)
+				r.fail("InvHv refused", "InvHv %s refused, an exact inverse expected: %v%s", blk.Name(), err, named)
 			case named != "":
-				r.fail("InvHv %s refused: %v%s", blk.Name(), err, named)
+				r.fail("InvHv names", "InvHv %s refused: %v%s", blk.Name(), err, named)
 			default:
 				r.say("InvHv %s: refused: %v", blk.Name(), err)
 			}
@@ -374,7 +320,7 @@ func checkInv(r *row, s spec, m *model, p *hvp.Problem, oracle func([]float64) (
 			gp, err1 := oracle(axpy(rUsed/nu, whole.Flat(), w0))
 			gm, err2 := oracle(axpy(-rUsed/nu, whole.Flat(), w0))
 			if err := errors.Join(err1, err2); err != nil {
-				r.fail("%s; its FD residual: %v", line, err)
+				r.fail("InvHv FD", "%s; its FD residual: %v", line, err)
 				continue
 			}
 			hu := params.FromFlat(p.Layout(), axpy(-1, gm, gp))
@@ -382,57 +328,14 @@ func checkInv(r *row, s spec, m *model, p *hvp.Problem, oracle func([]float64) (
 			res := relErr(hu.Block(l).Flat(), v.Block(l).Flat())
 			line += fmt.Sprintf("; residual by central differences %.2g", res)
 			if res > t.invTol {
-				r.fail("%s: above %g", line, t.invTol)
+				r.fail("InvHv FD", "%s: above %g", line, t.invTol)
 				continue
 			}
 		}
 		if want && !exact {
-			r.fail("%s: an exact inverse expected", line)
+			r.fail("InvHv not exact", "%s: an exact inverse expected", line)
 			continue
 		}
 		r.say("%s", line)
-	}
-}
-
-// checkOptimizers takes one step of each optimizer from w0, the loss
-// before and after computed by Gorgonia's TapeMachine.
-func checkOptimizers(r *row, tp *tape, p *hvp.Problem, w0 []float64, t tolerances) {
-	defer func() { _ = tp.set(w0) }()
-	for _, name := range optimizerNames {
-		before, err := tp.loss(w0)
-		if err != nil {
-			r.fail("%s: TapeMachine loss: %v", name, err)
-			r.opts[name] = "err"
-			continue
-		}
-		var info stepInfo
-		err = safe(name, func() (err error) { info, err = takeStep(name, p); return err })
-		if err != nil {
-			r.fail("%s: %v", name, err)
-			r.opts[name] = "err"
-			continue
-		}
-		w1, err := tp.current()
-		var after float64
-		if err == nil {
-			after, err = tp.loss(w1)
-		}
-		if err != nil {
-			r.fail("%s: TapeMachine loss after the step: %v", name, err)
-			r.opts[name] = "err"
-			continue
-		}
-		line := fmt.Sprintf("%s: loss %.8g → %.8g (TapeMachine); %s", name, before, after, info.note)
-		switch {
-		case !(after <= before+t.lossTol*math.Abs(before)):
-			r.fail("%s: the loss increased", line)
-			r.opts[name] = "up"
-		case info.fallback != "":
-			r.fail("%s: fell back to a gradient step: %s", line, info.fallback)
-			r.opts[name] = "fb"
-		default:
-			r.say("%s", line)
-			r.opts[name] = "ok"
-		}
 	}
 }

@@ -111,7 +111,11 @@ func printSummary(w io.Writer, rows []*row) {
 		if len(r.fails) == 0 {
 			pass++
 		}
-		fmt.Fprintf(w, " %s\n", verdict(r))
+		fmt.Fprintf(w, " %s", verdict(r))
+		if len(r.tags) > 0 {
+			fmt.Fprintf(w, ": %s", strings.Join(r.tags, ", "))
+		}
+		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "\n%d of %d rows pass. Optimizers: ok = loss not increased, up = increased, fb = fell back to a gradient step, err = error.\n",
 		pass, len(rows))
