@@ -27,8 +27,9 @@ type spec struct {
 	what   string // the constructs it covers
 	dtypes []tensor.Dtype
 	random bool
-	// exact names the blocks whose InvHv must be exact (their H_ll is
-	// invertible and the conditions of method.md §4/§9 hold).
+	// exact names weights whose block's InvHv must be exact (its H_ll is
+	// invertible and the conditions of method.md §4/§9 hold), whatever
+	// weights the block pairs them with.
 	exact []string
 	build func(b *builder) (*model, error)
 }
@@ -40,7 +41,8 @@ var specs = []spec{
 	{name: "iris", what: "linear regression, 30 rows, G.Mul(matrix, vector), Mean(Square)", dtypes: []tensor.Dtype{f64, f32},
 		exact: []string{"theta"}, build: iris},
 	{name: "mlp", what: "20-16-4 ReLU MLP (Rectify, BroadcastAdd, SoftMax CE)", dtypes: []tensor.Dtype{f64, f32}, build: mlp},
-	{name: "logreg", what: "logistic regression, G.NewScalar bias, λ·Σw²", dtypes: []tensor.Dtype{f64}, build: logreg},
+	{name: "logreg", what: "logistic regression, G.NewScalar bias, λ·Σw²", dtypes: []tensor.Dtype{f64},
+		exact: []string{"bias"}, build: logreg},
 	{name: "convnet", what: "Conv2d stride 2 pad 1, Rectify, MaxPool2D, Dropout, Reshape, Mul, SoftMax CE", dtypes: []tensor.Dtype{f64, f32},
 		random: true, build: convnet},
 	{name: "autoenc-vec", what: "batch-1 autoencoder, tied W: G.Mul(vector, W) and G.Mul(W, vector), BinomialRandomNode corruption",
