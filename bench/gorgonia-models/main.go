@@ -8,7 +8,8 @@
 //	go run ./bench/gorgonia-models -run lstm  rows whose "name/dtype" matches
 //
 // Per row: hvp.New accepts the model (or its error, which must name one of
-// the model's nodes); G.Grad, run by Gorgonia's TapeMachine, against central
+// the model's nodes); newtonia's loss equals the TapeMachine's to rounding;
+// G.Grad, run by Gorgonia's TapeMachine, against central
 // differences of the TapeMachine's loss (a disagreement is reported as
 // Gorgonia's defect, and newtonia's gradient, checked the same way, is
 // differenced instead); Hv against central differences of that gradient at
@@ -16,7 +17,8 @@
 // both; the conditions per block; InvHv per block (kind and residual, its
 // residual recomputed by central differences when exact, or the refusal);
 // one step of each optimizer (optimizers.go) with the loss before and after
-// as the TapeMachine computes it.
+// as the TapeMachine computes it. The tolerances, and why, are beside tols
+// in check.go. Every evaluation uses a new TapeMachine.
 //
 // A row fails when any check fails: an Hv not O(r²)-close, a panic, hvp.New
 // or an optimizer refusing the model, an optimizer increasing the loss or
