@@ -1,0 +1,129 @@
+package main
+
+import (
+	"math"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/newtonia/newtonia/hvp"
+	"github.com/newtonia/newtonia/params"
+	G "gorgonia.org/gorgonia"
+)
+
+// passingToday lists the rows that pass every check at this commit: the
+// test fails if any of them regresses. Add a row here when the work it
+// waits for lands (issue 21; the report of `go run ./bench/gorgonia-models`
+// says, per row, what fails).
+var passingToday = []string{
+	"mlp/float64",
+	"mlp/float32",
+}
+
+func TestPassingRowsStillPass(t *testing.T) {
+	want := map[string]bool{}
+	for _, k := range passingToday {
+		want[k] = true
+	}
+	found := 0
+	for _, s := range specs {
+		for _, dt := range s.dtypes {
+			key := s.name + "/" + dt.String()
+			if !want[key] {
+				continue
+			}
+			found++
+			r := check(s, dt, 1)
+			if len(r.fails) > 0 {
+				t.Errorf("%s regressed:\n  %s", key, strings.Join(r.lines, "\n  "))
+			}
+		}
+	}
+	if found != len(passingToday) {
+		t.Fatalf("passingToday names %d rows, %d exist", len(passingToday), found)
+	}
+}
+
+// TestCheckHvCatchesAWrongProduct: the Hv check fails when the oracle's
+// gradient is off by 1% (its differences then differ from Hv by 1% at every
+// r, ratio ≈ 1), so a passing row means something.
+func TestCheckHvCatchesAWrongProduct(t *testing.T) {
+	r, p, tp, w0 := setUp(t, "mlp")
+	v := params.New(p.Layout())
+	for i := range v.Flat() {
+		v.Flat()[i] = math.Sin(float64(i))
+	}
+	v.Divide(v.Norm())
+	wrong := func(w []float64) ([]float64, error) {
+		_, g, err := tp.run(w, true)
+		for i := range g {
+			g[i] *= 1.01
+		}
+		return g, err
+	}
+	checkHv(r, p, wrong, w0, v, tols[f64])
+	if len(r.fails) == 0 {
+		t.Fatalf("a 1%% wrong gradient passed the Hv check:\n%s", strings.Join(r.lines, "\n"))
+	}
+}
+
+// TestRunAllPrintsEveryRow runs the command's loop on one row and checks
+// the summary names it.
+func TestRunAllPrintsEveryRow(t *testing.T) {
+	var out strings.Builder
+	rows := runAll(&out, regexp.MustCompile("^logreg/float64$"), 1)
+	printSummary(&out, rows)
+	if len(rows) != 1 || !strings.Contains(out.String(), "logreg/float64") {
+		t.Fatalf("rows %d, output:\n%s", len(rows), out.String())
+	}
+}
+
+// setUp builds spec name's twin in float64 with its problem and tape.
+func setUp(t *testing.T, name string) (*row, *hvp.Problem, *tape, []float64) {
+	t.Helper()
+	for _, s := range specs {
+		if s.name != name {
+			continue
+		}
+		m, err := s.build(newBuilder(f64, 1, false))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tp, err := newTape(m, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w0, err := tp.current()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := hvp.New(m.cost, m.weights...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &row{ratio: math.NaN()}, p, tp, w0
+	}
+	t.Fatalf("no spec %s", name)
+	return nil, nil, nil, nil
+}
+
+// TestGradientOracleReportsGorgoniasDefect: when G.Grad is wrong (here its
+// nodes replaced by 2·G.Grad), the check says so as Gorgonia's defect and
+// differences newtonia's gradient instead, which it has checked.
+func TestGradientOracleReportsGorgoniasDefect(t *testing.T) {
+	r, p, tp, w0 := setUp(t, "logreg")
+	for k, g := range tp.grads {
+		two := G.NewConstant(2.0)
+		d, err := G.Mul(two, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tp.grads[k] = d
+	}
+	oracle := gradientOracle(r, tp.m, tp, p, w0, tols[f64])
+	out := strings.Join(r.lines, "\n")
+	if oracle == nil || len(r.fails) > 0 || !strings.Contains(out, "Gorgonia's defect") ||
+		!strings.Contains(out, "Hv oracle: central differences of newtonia's gradient") {
+		t.Fatalf("oracle %v, fails %v:\n%s", oracle != nil, r.fails, out)
+	}
+}
