@@ -119,6 +119,6 @@ func printSummary(w io.Writer, rows []*row) {
 		}
 		fmt.Fprintln(w)
 	}
-	fmt.Fprintf(w, "\n%d of %d rows pass. Optimizers: ok = loss not increased, up = increased, fb = fell back to a gradient step, err = error.\n",
+	fmt.Fprintf(w, "\n%d of %d rows pass. Optimizers: ok = loss not increased, up = increased, ok* = not increased, some blocks falling back by name (Step.Fallbacks, with the reason), err = error.\n",
 		pass, len(rows))
 }
