@@ -161,9 +161,6 @@ func matchRandom(s *Site) error {
 	if r.dist == "dropout" {
 		return nil // reads its input
 	}
-	if d := s.n.Shape().Dims(); d > 2 {
-		return fmt.Errorf("a random node of shape %v: newtonia works on scalars, vectors and matrices", s.n.Shape())
-	}
 	s.Reads()
 	return nil
 }
@@ -189,10 +186,13 @@ func translateRandom(s *Site) (*G.Node, error) {
 			shape = us.Clone()
 		}
 	}
-	if shape.IsScalar() {
+	switch {
+	case shape.IsScalar():
 		r.input = G.NewScalar(s.tr.g, tensor.Float64, G.WithName(nm))
-	} else {
+	case shape.Dims() <= 2:
 		r.input = G.NewMatrix(s.tr.g, tensor.Float64, G.WithShape(shape...), G.WithName(nm))
+	default: // a dropout of images (B, C, H, W), any rank
+		r.input = G.NewTensor(s.tr.g, tensor.Float64, shape.Dims(), G.WithShape(shape...), G.WithName(nm))
 	}
 	s.tr.t.random = append(s.tr.t.random, &r)
 	if r.dist != "dropout" {

@@ -18,6 +18,7 @@ import (
 var passingToday = []string{
 	"mlp/float64",
 	"mlp/float32",
+	"convnet/float64",
 	"dropout-mlp/float64",
 	"practitioner/float64",
 	"practitioner/float32",
