@@ -149,3 +149,141 @@ func TestKFACConverges(t *testing.T) {
 		t.Errorf("loss %.4g → %.4g after 30 steps", first, last)
 	}
 }
+
+// decayNet is a Gorgonia net x(B×in) → tanh layers of the given widths
+// (the last one linear, with biases) → output, its loss red(Σ_j (o − y)²)
+// (red: G.Sum or G.Mean over the batch) plus λ·Σ W² over every weight
+// matrix and, if decayBias, over every bias too.
+func decayNet(t *testing.T, seed uint64, B, in int, widths []int, sum bool, lambda float64, decayBias bool) (*hvp.Problem, *G.Node, *G.Node) { // the problem, x, y
+	t.Helper()
+	dt := tensor.Float64
+	rng := rand.New(rand.NewPCG(seed, 7))
+	g := G.NewGraph()
+	out := widths[len(widths)-1]
+	x := G.NewMatrix(g, dt, G.WithShape(B, in), G.WithName("x"), G.WithValue(gval(rng, dt, 1, B, in)))
+	y := G.NewMatrix(g, dt, G.WithShape(B, out), G.WithName("y"), G.WithValue(gval(rng, dt, 1, B, out)))
+	h, prev := x, in
+	var ws []*G.Node
+	var pen *G.Node
+	addPen := func(n *G.Node) {
+		s := G.Must(G.Sum(G.Must(G.Square(n))))
+		if pen == nil {
+			pen = s
+		} else {
+			pen = G.Must(G.Add(pen, s))
+		}
+	}
+	for i, w := range widths {
+		W := G.NewMatrix(g, dt, G.WithShape(prev, w), G.WithName("W"+string(rune('1'+i))), G.WithValue(gval(rng, dt, 0.6, prev, w)))
+		b := G.NewVector(g, dt, G.WithShape(w), G.WithName("b"+string(rune('1'+i))), G.WithValue(gval(rng, dt, 0.1, w)))
+		ws = append(ws, W, b)
+		addPen(W)
+		if decayBias {
+			addPen(b)
+		}
+		h = G.Must(G.BroadcastAdd(G.Must(G.Mul(h, W)), b, nil, []byte{0}))
+		if i < len(widths)-1 {
+			h = G.Must(G.Tanh(h))
+		}
+		prev = w
+	}
+	diff := G.Must(G.Square(G.Must(G.Sub(h, y))))
+	var cost *G.Node
+	if sum {
+		cost = G.Must(G.Sum(diff))
+	} else {
+		cost = G.Must(G.Mean(diff))
+	}
+	if lambda > 0 {
+		cost = G.Must(G.Add(cost, G.Must(G.Mul(gconst(dt, lambda, "lambda"), pen))))
+	}
+	p, err := hvp.New(cost, ws...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, x, y
+}
+
+// denseGGN is the Gauss–Newton matrix (with the penalties' Hessian) at the
+// bound values, column i from hvp.GGNv(e_i).
+func denseGGN(t *testing.T, p *hvp.Problem) *mat.Dense {
+	t.Helper()
+	n := p.Layout().Len()
+	out := mat.NewDense(n, n, nil)
+	for i := range n {
+		e := params.New(p.Layout())
+		e.Flat()[i] = 1
+		ge, err := p.GGNv(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.SetCol(i, ge.Flat())
+	}
+	return out
+}
+
+// One layer, one sample, one output, a summed squared error whose residual
+// r has r² = ½: then δδᵀ = 4r² = 2 = ℓ'' and A ⊗ DD is the data term's
+// Gauss–Newton matrix itself (K = 1), so undamped K-FAC's folded direction
+// −(A ⊗ DD + diag(c) ⊗ I)⁻¹g is the Gauss–Newton step −(G_data + diag(c))⁻¹g
+// and α = 1: the step equals the dense solve of the GGN built column by
+// column from GGNv (the penalty's 2λ included), and K is measured as 1.
+// With a decayed bias c is uniform (the elementwise eigenbasis solve);
+// undecayed, its row has c = 0 (the Sherman–Morrison correction).
+func TestKFACFoldIsGaussNewtonWhereFactorsAreExact(t *testing.T) {
+	for _, decayBias := range []bool{true, false} {
+		const lambda = 0.3
+		p, x, y := decayNet(t, 3, 1, 4, []int{1}, true, lambda, decayBias)
+		// The residual r = o − y set to 1/√2: y = o − 1/√2 at the bound
+		// weights, o = x·W + b computed here.
+		xs := x.Value().Data().([]float64)
+		w, err := p.Current()
+		if err != nil {
+			t.Fatal(err)
+		}
+		wf := w.Flat() // W (4×1), then b
+		oy := floats.Dot(xs, wf[:4]) + wf[4]
+		if err := G.Let(y, tensor.New(tensor.WithShape(1, 1), tensor.WithBacking([]float64{oy - 1/math.Sqrt2}))); err != nil {
+			t.Fatal(err)
+		}
+		_, g, err := p.Gradient()
+		if err != nil {
+			t.Fatal(err)
+		}
+		gn := denseGGN(t, p)
+		var want mat.VecDense
+		if err := want.SolveVec(gn, mat.NewVecDense(g.Len(), append([]float64(nil), g.Flat()...))); err != nil {
+			t.Fatal(err)
+		}
+		want.ScaleVec(-1, &want)
+		w0, err := p.Current()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, det, err := kfacStep(p, &solver.KFACSettings{FactorDamping: solver.NoDamping})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w1, err := p.Current()
+		if err != nil {
+			t.Fatal(err)
+		}
+		step := w1.Flat()
+		floats.Sub(step, w0.Flat())
+		// A 5×5 system of condition ≲ 1e2, eigen- and LU-solved: 1e-10.
+		if diff := flatRelDiff(step, want.RawVector().Data); !(diff < 1e-10) || math.Abs(rec.StepSize-1) > 1e-10 {
+			t.Errorf("decayed bias %v: step differs from the dense Gauss–Newton step by %.3g (α = %g, want 1)", decayBias, diff, rec.StepSize)
+		}
+		if len(det.Folds) != 1 || math.Abs(det.Folds[0].K-1) > 1e-10 || math.Abs(det.KMeasured-1) > 1e-10 || len(rec.Fallbacks) != 0 {
+			t.Errorf("decayed bias %v: record %+v, detail %+v", decayBias, rec, det)
+		}
+		wantC := []float64{2 * lambda, 2 * lambda, 2 * lambda, 2 * lambda, 0}
+		if decayBias {
+			wantC[4] = 2 * lambda
+		}
+		// c is hvp's probe of the penalty's Hessian: rounding, 1e-12.
+		if len(det.Folds) == 1 && !floats.EqualApprox(det.Folds[0].Penalty, wantC, 1e-12) {
+			t.Errorf("decayed bias %v: folded c %v, want %v", decayBias, det.Folds[0].Penalty, wantC)
+		}
+	}
+}
