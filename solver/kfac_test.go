@@ -3,6 +3,7 @@ package solver_test
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/newtonia/newtonia/hvp"
@@ -156,6 +157,14 @@ func TestKFACConverges(t *testing.T) {
 // matrix and, if decayBias, over every bias too.
 func decayNet(t *testing.T, seed uint64, B, in int, widths []int, sum bool, lambda float64, decayBias bool) (*hvp.Problem, *G.Node, *G.Node) { // the problem, x, y
 	t.Helper()
+	return penaltyNet(t, seed, B, in, widths, sum, lambda, decayBias, func(int, *G.Node) *G.Node { return nil })
+}
+
+// penaltyNet is decayNet, layer i's weights penalised by λ·Σ pen(i, W)
+// instead of λ·Σ W² where pen returns a node (nil: W²).
+func penaltyNet(t *testing.T, seed uint64, B, in int, widths []int, sum bool, lambda float64, decayBias bool,
+	pen func(i int, w *G.Node) *G.Node) (*hvp.Problem, *G.Node, *G.Node) {
+	t.Helper()
 	dt := tensor.Float64
 	rng := rand.New(rand.NewPCG(seed, 7))
 	g := G.NewGraph()
@@ -164,22 +173,26 @@ func decayNet(t *testing.T, seed uint64, B, in int, widths []int, sum bool, lamb
 	y := G.NewMatrix(g, dt, G.WithShape(B, out), G.WithName("y"), G.WithValue(gval(rng, dt, 1, B, out)))
 	h, prev := x, in
 	var ws []*G.Node
-	var pen *G.Node
-	addPen := func(n *G.Node) {
-		s := G.Must(G.Sum(G.Must(G.Square(n))))
-		if pen == nil {
-			pen = s
+	var total *G.Node
+	addPen := func(i int, n *G.Node) {
+		e := pen(i, n)
+		if e == nil {
+			e = G.Must(G.Square(n))
+		}
+		s := G.Must(G.Sum(e))
+		if total == nil {
+			total = s
 		} else {
-			pen = G.Must(G.Add(pen, s))
+			total = G.Must(G.Add(total, s))
 		}
 	}
 	for i, w := range widths {
 		W := G.NewMatrix(g, dt, G.WithShape(prev, w), G.WithName("W"+string(rune('1'+i))), G.WithValue(gval(rng, dt, 0.6, prev, w)))
 		b := G.NewVector(g, dt, G.WithShape(w), G.WithName("b"+string(rune('1'+i))), G.WithValue(gval(rng, dt, 0.1, w)))
 		ws = append(ws, W, b)
-		addPen(W)
+		addPen(i, W)
 		if decayBias {
-			addPen(b)
+			addPen(i, b)
 		}
 		h = G.Must(G.BroadcastAdd(G.Must(G.Mul(h, W)), b, nil, []byte{0}))
 		if i < len(widths)-1 {
@@ -195,7 +208,7 @@ func decayNet(t *testing.T, seed uint64, B, in int, widths []int, sum bool, lamb
 		cost = G.Must(G.Mean(diff))
 	}
 	if lambda > 0 {
-		cost = G.Must(G.Add(cost, G.Must(G.Mul(gconst(dt, lambda, "lambda"), pen))))
+		cost = G.Must(G.Add(cost, G.Must(G.Mul(gconst(dt, lambda, "lambda"), total))))
 	}
 	p, err := hvp.New(cost, ws...)
 	if err != nil {
@@ -223,7 +236,7 @@ func denseGGN(t *testing.T, p *hvp.Problem) *mat.Dense {
 }
 
 // One layer, one sample, one output, a summed squared error whose residual
-// r has r² = ½: then δδᵀ = 4r² = 2 = ℓ'' and A ⊗ DD is the data term's
+// r has r² = ½: then δδᵀ = 4r² = 2 = ℓ” and A ⊗ DD is the data term's
 // Gauss–Newton matrix itself (K = 1), so undamped K-FAC's folded direction
 // −(A ⊗ DD + diag(c) ⊗ I)⁻¹g is the Gauss–Newton step −(G_data + diag(c))⁻¹g
 // and α = 1: the step equals the dense solve of the GGN built column by
@@ -465,5 +478,41 @@ func TestKFACFoldDescends(t *testing.T) {
 			}
 			t.Logf("damping %g, fold %v: loss %.5g → %.5g after 30 steps; K every 5 steps %.3g", damping, fold, first, last, ks)
 		}
+	}
+}
+
+// A penalty that is not L2 (λ·Σ|W1| on the first layer, weight decay on
+// the second) is not folded, and not silently: the record's Note names
+// the first block and says its penalty is not folded, Folds holds the
+// second block alone, no block falls back, and the steps lower the loss.
+func TestKFACNonL2PenaltyNotFolded(t *testing.T) {
+	p, _, _ := penaltyNet(t, 13, 16, 5, []int{6, 3}, false, 1e-2, false, func(i int, w *G.Node) *G.Node {
+		if i == 0 {
+			return G.Must(G.Abs(w))
+		}
+		return nil
+	})
+	k, err := solver.NewKFAC(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first, last float64
+	for it := range 10 {
+		rec, det, err := kfacNext(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if it == 0 {
+			first = rec.LossBefore
+		}
+		last = rec.LossBefore
+		name := p.Block(0).Name()
+		if !strings.Contains(det.Note, "block 0 ("+name+")") || !strings.Contains(det.Note, "not folded") ||
+			len(det.Folds) != 1 || det.Folds[0].Block != 1 || len(rec.Fallbacks) != 0 {
+			t.Fatalf("step %d: record %+v, detail %+v", it, rec, det)
+		}
+	}
+	if !(last < first) {
+		t.Errorf("loss %.5g → %.5g after 10 steps", first, last)
 	}
 }
