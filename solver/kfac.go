@@ -19,7 +19,9 @@ type KFACSettings struct {
 	// diagonal, (A + √λ·tr A/n_A·I) ⊗ (DD + √λ·tr DD/n_D·I), so that the
 	// damping is relative and the unknown constant between A ⊗ DD and the
 	// Gauss–Newton matrix (hvp.Factors) does not matter (0: 1; on MNIST the
-	// loss after a pass is within 5% of the best from 0.3 to 30, README).
+	// loss after a pass is within 5% of the best from 0.3 to 30, README);
+	// an L2 penalty folded into the direction is absolute, and K-FAC
+	// measures that constant for it (KFAC's doc).
 	// NoDamping: the factors undamped, (A ⊗ DD)⁻¹ itself; a factor that is
 	// not positive definite is then an error naming its block.
 	FactorDamping float64
@@ -33,8 +35,8 @@ type KFACSettings struct {
 	// (0: no cap, the default).
 	MaxRadius float64
 	// AllowGradientFallback lets a step in which every block takes the
-	// plain gradient −g_l (no block has Kronecker factors: e.g. weight
-	// decay in the loss uses each weight twice, or the net has no layer
+	// plain gradient −g_l (no block has Kronecker factors: e.g. tied
+	// weights, used twice by the data term, or the net has no layer
 	// structure) proceed, as gradient descent with the exact Gauss–Newton
 	// step length. Without it such a step is an *errs.ConditionError that
 	// names every block and why, returned before anything moves. Some
@@ -96,7 +98,7 @@ func (det *KFACDetail) addNote(s string) {
 // Cholesky, refreshed every Refresh steps), and its length from the exact
 // Gauss–Newton quadratic model along it: α = −⟨g, d⟩ / ⟨d, G d⟩ with one
 // hvp.GGNv per step. A step costs a gradient and a Gauss–Newton product
-// over the batch; nothing is certified exact — the factors are K-FAC's
+// over the batch (the first step that folds a penalty: two products); nothing is certified exact — the factors are K-FAC's
 // approximation of the curvature (with the data's targets bound, of the
 // empirical Fisher), only the step length uses the exact G.
 //
@@ -667,8 +669,13 @@ func (fb *foldBlock) solve(x *mat.Dense, gr *mat.Dense, K float64) (string, erro
 				den += w[a] * w[a] * (K*fb.la[a]*fb.ls[j] + fb.c[r]) / m
 			}
 			if !(den > 1e-14) {
-				return "", fmt.Errorf("K·Ã ⊗ D̃ + diag(c) ⊗ I is not positive definite (column %d: Sherman–Morrison denominator %.3g; "+
-					"the factors undamped, KFACSettings.FactorDamping = NoDamping, and row %d's penalty constant %g); set a damping", j, den, r, fb.c[r])
+				row := fmt.Sprintf("row %d of W̃", r)
+				if r == k-1 {
+					row += " (its bias)"
+				}
+				return "", fmt.Errorf("K·Ã ⊗ D̃ + diag(c) ⊗ I is not positive definite (column %d of W̃ in D̃'s eigenbasis: Sherman–Morrison "+
+					"denominator %.3g; the factors undamped, KFACSettings.FactorDamping = NoDamping, and %s has penalty constant %g); set a damping",
+					j, den, row, fb.c[r])
 			}
 			s := beta * wz / den
 			for a := range k {

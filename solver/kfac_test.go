@@ -1,11 +1,13 @@
 package solver_test
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
 
+	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/hvp"
 	"github.com/newtonia/newtonia/nets"
 	"github.com/newtonia/newtonia/ops"
@@ -514,5 +516,36 @@ func TestKFACNonL2PenaltyNotFolded(t *testing.T) {
 	}
 	if !(last < first) {
 		t.Errorf("loss %.5g → %.5g after 10 steps", first, last)
+	}
+}
+
+// Undamped, one sample, two outputs: DD = δδᵀ is singular, so on its null
+// column K·Ã ⊗ D̃ + diag(c) ⊗ I is diag(c), and an undecayed bias (c = 0
+// on its row) leaves it singular: the step is an *errs.ConditionError
+// naming the block and the remedy, the weights unchanged; decayed biases
+// keep it positive definite and the step is taken.
+func TestKFACFoldUndampedSingular(t *testing.T) {
+	for _, decayBias := range []bool{false, true} {
+		p, _, _ := decayNet(t, 17, 1, 3, []int{2}, true, 0.1, decayBias)
+		w0, err := p.Current()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, _, err := kfacStep(p, &solver.KFACSettings{FactorDamping: solver.NoDamping})
+		w1, werr := p.Current()
+		if werr != nil {
+			t.Fatal(werr)
+		}
+		var ce *errs.ConditionError
+		switch {
+		case decayBias && err != nil:
+			t.Errorf("decayed bias: %v", err)
+		case decayBias && !(rec.StepSize > 0):
+			t.Errorf("decayed bias: no step, %+v", rec)
+		case !decayBias && (!errors.As(err, &ce) || ce.Weight != p.Block(0).Name() || !strings.Contains(err.Error(), "set a damping")):
+			t.Errorf("undecayed bias: error %v, want a ConditionError naming %s", err, p.Block(0).Name())
+		case !decayBias && !floats.Equal(w0.Flat(), w1.Flat()):
+			t.Errorf("undecayed bias: the weights moved on error")
+		}
 	}
 }
