@@ -98,9 +98,10 @@ func (det *KFACDetail) addNote(s string) {
 // Cholesky, refreshed every Refresh steps), and its length from the exact
 // Gauss–Newton quadratic model along it: α = −⟨g, d⟩ / ⟨d, G d⟩ with one
 // hvp.GGNv per step. A step costs a gradient and a Gauss–Newton product
-// over the batch (the first step that folds a penalty: two products); nothing is certified exact — the factors are K-FAC's
-// approximation of the curvature (with the data's targets bound, of the
-// empirical Fisher), only the step length uses the exact G.
+// over the batch (the first step that folds a penalty: two products);
+// nothing is certified exact — the factors are K-FAC's approximation of
+// the curvature (with the data's targets bound, of the empirical Fisher),
+// only the step length uses the exact G.
 //
 // A block whose weights an L2 penalty reads (hvp.Factors.Penalty: c_a on
 // row a of W̃, 2λ for λ·Σ W²) has the penalty's exact Hessian
@@ -122,9 +123,14 @@ func (det *KFACDetail) addNote(s string) {
 // with factors (the moving averages, undamped), with G_data d = G d − c⊙d
 // from the step's own hvp.GGNv (no extra product), used by the next step;
 // the first step measures it along the gradient (one extra GGNv, once).
-// Where A ⊗ DD is G_data's block (one sample, a sum, a loss whose δδᵀ is
-// its Gauss–Newton matrix) K = 1 and, undamped, the direction is the
-// exact Gauss–Newton step. A measurement that is not positive (G_data is
+// Where A ⊗ DD is G_data itself (one layer, one sample or a sum, a loss
+// whose δδᵀ is its Gauss–Newton matrix ℓ'') K = 1 and, undamped, the
+// direction is the exact Gauss–Newton step. With the data's targets DD is
+// the empirical Fisher's, which shrinks with the residuals while G_data
+// does not, so K drifts as the loss falls (on a mean-reduced MLP, B = 32:
+// from 24 to over 100 in 30 steps): measuring it each step tracks that.
+// The eigendecompositions cost more than Cholesky (measured on this
+// 2-core machine: 0.65 s against 0.08 s at 785×785), once per refresh. A measurement that is not positive (G_data is
 // only semi-definite, or the loss not convex in the output) keeps the
 // previous K (1 at first) and says so in Note. A penalty that is not L2
 // (hvp.Factors.PenaltyErr) is not folded: Note names it.
