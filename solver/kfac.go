@@ -124,7 +124,7 @@ func (det *KFACDetail) addNote(s string) {
 // from the step's own hvp.GGNv (no extra product), used by the next step;
 // the first step measures it along the gradient (one extra GGNv, once).
 // Where A ⊗ DD is G_data itself (one layer, one sample or a sum, a loss
-// whose δδᵀ is its Gauss–Newton matrix ℓ”) K = 1 and, undamped, the
+// whose δδᵀ is its Hessian in the output) K = 1 and, undamped, the
 // direction is the exact Gauss–Newton step. With the data's targets DD is
 // the empirical Fisher's, which shrinks with the residuals while G_data
 // does not, so K drifts as the loss falls (on a mean-reduced MLP, B = 32:
