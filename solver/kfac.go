@@ -113,8 +113,8 @@ func (det *KFACDetail) addNote(s string) {
 // Ã, D̃ the damped factors, solved exactly in their eigenbases (Ã = VΛVᵀ,
 // D̃ = USUᵀ: elementwise division by K·λ_a·s_j + c when every row has the
 // same c; a bias row with another constant, an undecayed one's 0, is one
-// Sherman–Morrison correction per column of W̃, also exact; more than one
-// row off the largest c is not something hvp reports, and would be folded
+// Sherman–Morrison correction per column of W̃, also exact; c differing
+// on more than one row is not something hvp reports, and would be folded
 // with the mean c, said in Note). K is the constant between A ⊗ DD and the
 // data term's Gauss–Newton matrix G_data (1 for a sum reduction, B for a
 // mean; hvp.Factors), which damping relative to the factors need not know
@@ -637,21 +637,14 @@ func (k *KFAC) direction(g *params.Vector, fall []BlockFallback, det *KFACDetail
 //
 // its denominator Σ_a w_a²·(K·λ_a·s_j + c_r)/(K·λ_a·s_j + c₀) (Σ w_a² = 1),
 // which must be positive (the system positive definite). More rows off c₀
-// fold the mean c instead, which the returned note says.
+// (offRow) fold the mean c instead, which the returned note says.
 func (fb *foldBlock) solve(x *mat.Dense, gr *mat.Dense, K float64) (string, error) {
 	k, n := len(fb.la), len(fb.ls)
-	c0 := slices.Max(fb.c)
-	r, note := -1, ""
-	for a, c := range fb.c {
-		if c == c0 {
-			continue
-		}
-		if r >= 0 {
-			c0, r = floats.Sum(fb.c)/float64(k), -1
-			note = fmt.Sprintf("its penalty's constants take more than two values: the mean, %.3g, folded on every row", c0)
-			break
-		}
-		r = a
+	c0, r := offRow(fb.c)
+	note := ""
+	if r == -2 {
+		c0, r = floats.Sum(fb.c)/float64(k), -1
+		note = fmt.Sprintf("its penalty's constants differ on more than one row: their mean, %.3g, folded on every row", c0)
 	}
 	var t, z mat.Dense
 	t.Mul(fb.v.T(), gr)
@@ -670,6 +663,10 @@ func (fb *foldBlock) solve(x *mat.Dense, gr *mat.Dense, K float64) (string, erro
 			wz, den := 0.0, 0.0
 			for a := range k {
 				m := K*fb.la[a]*fb.ls[j] + c0
+				if !(m > 0) { // c₀ = 0 (only row r decayed) on undamped singular factors
+					return "", fmt.Errorf("K·Ã ⊗ D̃ + c₀I is singular (c₀ = %g on every row of W̃ but %d; the factors undamped, "+
+						"KFACSettings.FactorDamping = NoDamping); set a damping", c0, r)
+				}
 				zr.Data[a*zr.Stride+j] /= m
 				wz += w[a] * zr.Data[a*zr.Stride+j]
 				den += w[a] * w[a] * (K*fb.la[a]*fb.ls[j] + fb.c[r]) / m
@@ -692,6 +689,36 @@ func (fb *foldBlock) solve(x *mat.Dense, gr *mat.Dense, K float64) (string, erro
 	t.Mul(fb.v, &z)
 	x.Mul(&t, fb.u.T())
 	return note, nil
+}
+
+// offRow returns the constant c₀ on every row of c but at most one, and
+// that row r (−1: none, c uniform); r = −2 when c differs on more rows.
+// Two rows of two values: c₀ the larger (M_j then positive definite).
+func offRow(c []float64) (c0 float64, r int) {
+	c0, r = slices.Max(c), -1
+	var off []int
+	for a, x := range c {
+		if x != c0 {
+			off = append(off, a)
+		}
+	}
+	switch {
+	case len(off) == 0:
+		return c0, -1
+	case len(off) == 1:
+		return c0, off[0]
+	}
+	// c₀ on one row, another value on every other: that row is r.
+	lo := c[off[0]]
+	for _, a := range off {
+		if c[a] != lo {
+			return c0, -2
+		}
+	}
+	if len(off) == len(c)-1 {
+		return lo, slices.Index(c, c0)
+	}
+	return c0, -2
 }
 
 func scaledSym(c float64, m *mat.SymDense) *mat.SymDense {
