@@ -128,7 +128,10 @@ func (det *KFACDetail) addNote(s string) {
 // direction is the exact Gauss–Newton step. With the data's targets DD is
 // the empirical Fisher's, which shrinks with the residuals while G_data
 // does not, so K drifts as the loss falls (on a mean-reduced MLP, B = 32:
-// from 24 to over 100 in 30 steps): measuring it each step tracks that.
+// from 24 to over 100 in 30 steps): measuring it each step tracks that,
+// and needs no knowledge of the reduction (on that MLP, 3 seeds, the loss
+// after 30 steps is within 0.5% of the one with K = B fixed; K = 1, a
+// sum's constant, leaves it 30–90% higher, worse than not folding).
 // The eigendecompositions cost more than Cholesky (measured on this
 // 2-core machine: 0.65 s against 0.08 s at 785×785), once per refresh. A measurement that is not positive (G_data is
 // only semi-definite, or the loss not convex in the output) keeps the
