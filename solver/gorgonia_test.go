@@ -343,3 +343,41 @@ func TestKFACWithWeightDecay(t *testing.T) {
 		t.Errorf("KFAC with weight decay: fallbacks %v, loss %g → %g", rec.Fallbacks, before, after)
 	}
 }
+
+// A vector weight (linear regression x·θ, Gorgonia's iris example's
+// form: matrix × vector, one output) is a K-FAC layer of one output: its
+// DD is 1×1, so A ⊗ DD is A times a scalar and the undamped K-FAC
+// direction is a multiple of (XᵀX)⁻¹g, the Newton direction of the
+// least-squares loss; with the exact Gauss–Newton step length (= the
+// Hessian's, the loss being quadratic) one step lands on the minimum.
+// Oracle: the gradient there, against the gradient at the start (1e-8:
+// a 5×5 eigen-solve and a step length in float64, cond(XᵀX) ≈ 10).
+func TestKFACVectorWeight(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	dt := tensor.Float64
+	g := G.NewGraph()
+	B, k := 30, 5
+	x := G.NewMatrix(g, dt, G.WithShape(B, k), G.WithName("x"), G.WithValue(gval(rng, dt, 1, B, k)))
+	y := G.NewVector(g, dt, G.WithShape(B), G.WithName("y"), G.WithValue(gval(rng, dt, 1, B)))
+	theta := G.NewVector(g, dt, G.WithShape(k), G.WithName("theta"), G.WithValue(gval(rng, dt, 1, k)))
+	cost := G.Must(G.Mean(G.Must(G.Square(G.Must(G.Sub(G.Must(G.Mul(x, theta)), y))))))
+	p, err := hvp.New(cost, theta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, g0, err := p.Gradient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, _, err := kfacStep(p, &solver.KFACSettings{FactorDamping: solver.NoDamping})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, g1, err := p.Gradient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.Fallbacks) != 0 || g1.Norm() > 1e-8*g0.Norm() {
+		t.Errorf("K-FAC on x·θ: fallbacks %v, ‖g‖ %g → %g, want one step to the minimum", rec.Fallbacks, g0.Norm(), g1.Norm())
+	}
+}

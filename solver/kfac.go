@@ -530,9 +530,9 @@ func (k *KFAC) fallbacks(fs []*hvp.Factors, g *params.Vector) []BlockFallback {
 		name := p.Block(l).Name()
 		if fs[l] == nil {
 			err = k.noFactors(l)
-		} else if s := lay.Shape(ws[0]); len(s) != 2 {
+		} else if s := kfacShape(lay.Shape(ws[0])); len(s) != 2 {
 			err = &errs.ConditionError{Block: l, Weight: name,
-				Reason: fmt.Sprintf("K-FAC's direction needs the block's weight as a matrix, and %s has shape %v", p.Weights()[ws[0]].Name(), s)}
+				Reason: fmt.Sprintf("K-FAC's direction needs the block's weight as a matrix (or a vector, one output), and %s has shape %v", p.Weights()[ws[0]].Name(), s)}
 		} else {
 			size := lay.Block(l).Len()
 			if ka, kd := fs[l].A.SymmetricDim(), fs[l].DD.SymmetricDim(); ka*kd != size || s[1] != kd {
@@ -595,7 +595,7 @@ func (k *KFAC) direction(g *params.Vector, fall []BlockFallback, det *KFACDetail
 		}
 		ws := lay.BlockWeights(l)
 		stacked := append([]float64(nil), g.Block(l).Flat()...)
-		cols := lay.Shape(ws[0])[1]
+		cols := kfacShape(lay.Shape(ws[0]))[1]
 		rows := len(stacked) / cols
 		var y mat.Dense
 		if fb := k.fold[l]; fb != nil {
@@ -729,4 +729,14 @@ func scaledSym(c float64, m *mat.SymDense) *mat.SymDense {
 	var out mat.SymDense
 	out.ScaleSym(c, m)
 	return &out
+}
+
+// kfacShape is the matrix shape K-FAC's factors see a weight in: a matrix
+// as it is, a vector w of a layer x·w (one output, hvp.Factors' DD 1×1)
+// as the column it multiplies by, (k, 1).
+func kfacShape(s []int) []int {
+	if len(s) == 1 {
+		return []int{s[0], 1}
+	}
+	return s
 }

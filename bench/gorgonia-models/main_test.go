@@ -18,6 +18,8 @@ import (
 var passingToday = []string{
 	"mlp/float64",
 	"mlp/float32",
+	"logreg/float64",
+	"logreg/float32",
 	"convnet/float64",
 	"dropout-mlp/float64",
 	"practitioner/float64",
