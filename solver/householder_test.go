@@ -207,3 +207,55 @@ func TestHouseholderArguments(t *testing.T) {
 		t.Errorf("Orders of two errors: %v, want none", o)
 	}
 }
+
+// BlockNewton with Degree 2 takes Halley's (or Chebyshev's) step on every
+// block: on the writeup's x₁x₂x₃ − ⟨c, x⟩ (one block, so the subspace
+// coefficient is 1 and the line search takes full steps near the
+// solution) it reaches ‖g‖ ≤ 1e-12 in fewer steps than Degree 1, and
+// records the degree used. Degree 3 is refused, naming the field.
+func TestBlockNewtonDegree(t *testing.T) {
+	steps := map[string]int{}
+	for _, c := range []struct {
+		name string
+		s    solver.BlockNewtonSettings
+	}{
+		{"newton", solver.BlockNewtonSettings{}},
+		{"halley", solver.BlockNewtonSettings{Degree: 2}},
+		{"chebyshev", solver.BlockNewtonSettings{Degree: 2, Chebyshev: true}},
+	} {
+		p := cubicProblem(t, ops.Product, []float64{2.2, 1.1, 0.5}, []float64{1, 2, 4})
+		o, err := solver.NewBlockNewton(p, &c.s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k := 0; k < 20; k++ {
+			_, g, err := p.Gradient()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g.Norm() <= 1e-12 {
+				steps[c.name] = k
+				break
+			}
+			_, det, err := newtonStep(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := max(c.s.Degree, 1); det.Blocks[0].Degree != want {
+				t.Errorf("%s, step %d: degree %d (%s), want %d", c.name, k, det.Blocks[0].Degree, det.Blocks[0].Householder, want)
+			}
+		}
+		if steps[c.name] == 0 {
+			t.Fatalf("%s: not converged in 20 steps", c.name)
+		}
+	}
+	t.Logf("steps to ‖g‖ ≤ 1e-12: %v", steps)
+	if steps["halley"] >= steps["newton"] || steps["chebyshev"] >= steps["newton"] {
+		t.Errorf("steps %v: want fewer for Halley and Chebyshev than for Newton", steps)
+	}
+	p := cubicProblem(t, ops.Product, []float64{2.2, 1.1, 0.5}, []float64{1, 2, 4})
+	var ae *errs.ArgumentError
+	if _, err := solver.NewBlockNewton(p, &solver.BlockNewtonSettings{Degree: 3}); !errors.As(err, &ae) || ae.What != "BlockNewtonSettings.Degree" {
+		t.Errorf("Degree 3: %v", err)
+	}
+}
