@@ -278,3 +278,36 @@ func TestThirdBadDirections(t *testing.T) {
 		t.Errorf("NaN v: %v, want a NotFiniteError naming direction v for x", err)
 	}
 }
+
+// A model written with Gorgonia's own ops (translated, package native):
+// the third-order pass runs on its translation and matches Richardson
+// differences of the exact Hv to 1e-8, as above; a piecewise-linear
+// model's too, away from kinks (the loss is a polynomial in the weights
+// between them, and r = 1e-3 crosses none at these points, or the O(r²)
+// ratio check of TestGorgoniaHvAgainstGrad would fail there too).
+func TestThirdOfGorgoniaModels(t *testing.T) {
+	for _, s := range gnets {
+		t.Run(s.name, func(t *testing.T) {
+			n := s.build(t, tensor.Float64, 1)
+			p, err := hvp.New(n.loss, n.weights...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rng := rand.New(rand.NewPCG(23, 4))
+			u, v := randomLike(rng, p), randomLike(rng, p)
+			got, err := p.Third(u, v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const r = 1e-3
+			d1, d2 := centralHv(t, p, u, v, r), centralHv(t, p, u, v, r/2)
+			rich := make([]float64, len(d1))
+			for i := range rich {
+				rich[i] = (4*d2[i] - d1[i]) / 3
+			}
+			if e := flatRelDiff(got.Flat(), rich); e > 1e-8 {
+				t.Errorf("T[u, v] vs Richardson differences of Hv: rel. %.1e", e)
+			}
+		})
+	}
+}
