@@ -32,9 +32,8 @@ import (
 // Chebyshev's step) contracts only while ‖½ H⁻¹ T[u]‖ < 1, which fails
 // away from the solution; GMRES needs only the system to be regular, and
 // near a solution, where ½ H⁻¹ T[u] = O(‖u‖), it takes one or two
-// iterations. The Householder step of
-// degree 3 (quartic) needs ∇⁴J, which the ops' rules do not give: it is
-// not offered.
+// iterations. The Householder step of degree 3 (quartic) needs ∇⁴J, which
+// the ops' rules do not give: it is not offered.
 type Householder int
 
 const (
@@ -111,7 +110,9 @@ type HouseholderStep struct {
 	Residual   float64
 	Certified  bool // every B-pass certified and Residual ≤ Checks.Tol
 	Iterations int  // Halley's GMRES iterations (1 for Chebyshev, 0 for Newton)
-	Flops      float64
+	// Flops are those of the step's B-passes (hvp.Result.Flops); its
+	// Third and Hv products are counted in the Problem's Stats.
+	Flops float64
 }
 
 // BlockHouseholder returns block l's step of method m for g_l = ∇_l J = 0
