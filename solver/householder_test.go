@@ -259,3 +259,35 @@ func TestBlockNewtonDegree(t *testing.T) {
 		t.Errorf("Degree 3: %v", err)
 	}
 }
+
+// On a two-block tanh net (CombineSubspace, the line search) Degree 2
+// steps never raise the loss, every block takes Halley's step where it is
+// certified, and why it did not is said otherwise.
+func TestBlockNewtonDegreeTwoBlocks(t *testing.T) {
+	p, _ := tanhBlockProblem(t, rand.New(rand.NewPCG(23, 23)), ops.TanhFunc{}, 0.15)
+	o, err := solver.NewBlockNewton(p, &solver.BlockNewtonSettings{Degree: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	halley := 0
+	for k := 0; k < 5; k++ {
+		rec, det, err := newtonStep(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.LossAfter > rec.LossBefore {
+			t.Errorf("step %d: loss %.6g → %.6g", k, rec.LossBefore, rec.LossAfter)
+		}
+		for l, b := range det.Blocks {
+			switch {
+			case b.Degree == 2:
+				halley++
+			case b.Direction == solver.DirectionBPass && b.Householder == "":
+				t.Errorf("step %d, block %d: degree %d with no reason", k, l, b.Degree)
+			}
+		}
+	}
+	if halley == 0 {
+		t.Errorf("no block took Halley's step")
+	}
+}
