@@ -20,6 +20,8 @@
 //	Problem.GGNv          J_zᵀ (∂²J/∂z²) J_z v (+ penalties' Hessian)  exact
 //	Problem.InvHvAll      every block's InvHv in one program
 //	Block.Hv              H_ll v_l                                 exact
+//	Problem.Third         ∇³J[u, v], the derivative of H v along u (a JVP of the R-pass)   exact
+//	Block.Third           T_ll[u, v], block l's part                exact
 //	Block.InvHv           H_ll⁻¹ v_l = B{W_l}, or (H_ll + λ h̃ᵀh̃⊗I)⁻¹ v_l   exact under method.md §4 / §9 / §11, certified
 //	Block.Certify         the residual and checks of a result computed another way
 //	Block.Curvature       H_ll = Σ_i h̃_iᵀh̃_i ⊗ M_i (+ an L2 penalty's diagonal), for a dense solve

@@ -58,7 +58,8 @@ type core struct {
 	mu     sync.Mutex // guards the graph while blocks are built, blocks and progs
 	blocks []*block   // their routes built on first use
 	progs  map[string]*graph.Program
-	ggn    *ggn // the Gauss–Newton pass, on first use
+	ggn    *ggn   // the Gauss–Newton pass, on first use
+	third  *third // the third-order pass (third.go), on first use
 }
 
 // New builds, in loss's graph, the gradient pass and the R-pass for loss

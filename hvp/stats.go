@@ -26,6 +26,7 @@ import "sync"
 //	Block.Curvature                 (n_l + 1)·B   the gradient pass and n_l JVP columns
 //	Block.Gram                      ⌈B/2⌉         the forward pass to the layer's input
 //	Block.FunctionalInverse         B             the forward pass and the inverse pass
+//	Third, Block.Third              4B            the gradient pass, its R-pass and their JVP
 //
 // with n_l the outputs of block l's layer. A product that runs nothing (a
 // zero direction) adds nothing.
@@ -47,7 +48,7 @@ type Stats struct {
 	Hv        int64 // R-passes: Hv, Block.Hv and the residuals InvHv and Certify compute with it
 	GGNv      int64 // GGNv
 	InvHv     int64 // blocks whose B-pass ran (InvHvAll: every block with a nonzero direction)
-	Other     int64 // Block.Curvature, Gram, FunctionalInverse
+	Other     int64 // Block.Curvature, Gram, FunctionalInverse, Third
 }
 
 // statsMu guards every Stats: updates are one per program run, far

@@ -153,6 +153,16 @@ func TestRules(t *testing.T) {
 		// Derivatives with respect to λ and the Jacobian columns are not
 		// provided (skip 0, 2, 3, 4).
 		{"row solve", ops.RowSolveOp{N: 3}, []*tensor.Dense{scalar(0.5), m(4, 3), m(4, 3), m(4, 3), m(4, 3)}, nil, []int{0, 2, 3, 4}},
+		// The third-order rules (issue 23): the Hessian products'
+		// derivatives in x and z, and the third derivatives themselves
+		// (their fourth-order derivatives are not provided: skip 0; the
+		// targets are data: skip the last).
+		{"product Hessian product in x", ops.ProductOp{Order: 2}, []*tensor.Dense{m(3, 1), m(3, 1)}, nil, nil},
+		{"product of 4 Hessian product in x", ops.ProductOp{Order: 2}, []*tensor.Dense{m(2, 2), m(2, 2)}, nil, nil},
+		{"product third derivative", ops.ProductOp{Order: 3}, []*tensor.Dense{m(3, 1), m(3, 1), m(3, 1)}, nil, []int{0}},
+		{"product of 5 third derivative", ops.ProductOp{Order: 3}, []*tensor.Dense{m(5, 1), m(5, 1), m(5, 1)}, nil, []int{0}},
+		{"softmax CE Hessian product in z", ops.SoftmaxCEOp{Order: 2}, []*tensor.Dense{m(4, 3), m(4, 3), probabilities(m(4, 3))}, nil, []int{2}},
+		{"softmax CE third derivative", ops.SoftmaxCEOp{Order: 3}, []*tensor.Dense{m(4, 3), m(4, 3), m(4, 3), probabilities(m(4, 3))}, nil, []int{0, 3}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

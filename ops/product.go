@@ -16,10 +16,15 @@ import (
 //	Order 0:  f(x)    = Π_i x_i                                 (a scalar)
 //	Order 1:  ∇f(x)_i = Π_{j≠i} x_j
 //	Order 2:  K(x, t) = H(x) t,  (H t)_i = Σ_{j≠i} t_j Π_{k≠i,j} x_k
+//	Order 3:  T(x, t, s) = ∇³f[t, s],  T_i = Σ_{j≠i} t_j (H_{−i} s_{−i})_j,
+//	          H_{−i} the Hessian of the product of the elements but i
 //
 // Rules: f̄ → x̄ = f̄·∇f;  ḟ = ⟨∇f, ẋ⟩;  ∇f's JVP and VJP are K (H is
-// symmetric); K is linear in t, its own adjoint; derivatives of K with
-// respect to x (third order) are not provided and are errors if asked.
+// symmetric); K is linear in t, its own adjoint, and its derivative in x
+// along ẋ is T(x, t, ẋ) (the third derivative is symmetric, so that is
+// its adjoint too); T is linear in t and s, symmetric in them; derivatives
+// of T with respect to x (fourth order) are not provided and are errors
+// if asked.
 // Products are taken without division, so zeros are exact.
 //
 // Inverse of the whole gradient map (ops.GradientInverter; no op-by-op
@@ -50,14 +55,9 @@ var _ interface {
 func Product(x *G.Node) (*G.Node, error) { return Apply(ProductOp{}, x) }
 
 func (o ProductOp) String() string {
-	return [...]string{"Π", "Π′", "Π″"}[min(max(o.Order, 0), 2)]
+	return [...]string{"Π", "Π′", "Π″", "Π‴"}[min(max(o.Order, 0), 3)]
 }
-func (o ProductOp) Arity() int {
-	if o.Order == 2 {
-		return 2
-	}
-	return 1
-}
+func (o ProductOp) Arity() int            { return max(o.Order, 1) }
 func (o ProductOp) WriteHash(h hash.Hash) { WriteHash(h, o) }
 func (o ProductOp) Hashcode() uint32      { return Hashcode(o) }
 
@@ -69,8 +69,8 @@ func (o ProductOp) Type() hm.Type {
 }
 
 func (o ProductOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	if o.Order < 0 || o.Order > 2 {
-		return nil, &errs.ShapeError{What: o.String(), Reason: fmt.Sprintf("order %d, want 0, 1 or 2", o.Order)}
+	if o.Order < 0 || o.Order > 3 {
+		return nil, &errs.ShapeError{What: o.String(), Reason: fmt.Sprintf("order %d, want 0, 1, 2 or 3", o.Order)}
 	}
 	s, err := EqualShapes(o, o.Arity(), in)
 	if err != nil {
@@ -106,20 +106,49 @@ func (o ProductOp) do(v ...G.Value) (G.Value, error) {
 	if len(t) != len(x) {
 		return nil, &errs.ShapeError{What: o.String(), Reason: fmt.Sprintf("shapes %v and %v", s, st)}
 	}
+	if o.Order == 2 {
+		return newValue(s, productHess(x, t)), nil
+	}
+	u, su, err := floats(v[2])
+	if err != nil {
+		return nil, err
+	}
+	if len(u) != len(x) {
+		return nil, &errs.ShapeError{What: o.String(), Reason: fmt.Sprintf("shapes %v and %v", s, su)}
+	}
+	return newValue(s, productThird(x, t, u)), nil
+}
+
+// without returns x without its element i, in rest's memory.
+func without(rest, x []float64, i int) []float64 {
+	return append(append(rest[:0], x[:i]...), x[i+1:]...)
+}
+
+// productHess returns H(x) t: (H t)_i = ⟨∇(Π_{k≠i} x_k), t_{≠i}⟩.
+func productHess(x, t []float64) []float64 {
 	out := make([]float64, len(x))
-	rest := make([]float64, 0, len(x))
-	for i := range x { // (H t)_i = ⟨∇(Π_{k≠i} x_k), t_{≠i}⟩
-		rest = append(append(rest[:0], x[:i]...), x[i+1:]...)
-		g := productGrad(rest)
-		for j, k := 0, 0; j < len(x); j++ {
-			if j == i {
-				continue
-			}
-			out[i] += t[j] * g[k]
-			k++
+	var rest, tr []float64
+	for i := range x {
+		rest = without(rest, x, i)
+		tr = without(tr, t, i)
+		for j, g := range productGrad(rest) {
+			out[i] += tr[j] * g
 		}
 	}
-	return newValue(s, out), nil
+	return out
+}
+
+// productThird returns ∇³f[t, s]: T_i = ⟨t_{≠i}, H_{−i}(x_{≠i}) s_{≠i}⟩.
+func productThird(x, t, s []float64) []float64 {
+	out := make([]float64, len(x))
+	var rest, tr, sr []float64
+	for i := range x {
+		rest, tr, sr = without(rest, x, i), without(tr, t, i), without(sr, s, i)
+		for j, h := range productHess(rest, sr) {
+			out[i] += tr[j] * h
+		}
+	}
+	return out
 }
 
 // productGrad returns ∇(Π x)_i = Π_{j≠i} x_j from prefix and suffix
@@ -146,23 +175,52 @@ func (o ProductOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node,
 		return []*G.Node{b.ScalarMul(adj, b.Apply(ProductOp{Order: 1}, in[0]))}, b.Err
 	case 1:
 		return []*G.Node{b.Apply(ProductOp{Order: 2}, in[0], adj)}, b.Err
+	case 2:
+		g := make([]*G.Node, 2)
+		if need(needs, 0) { // ⟨adj, T(x, t, ẋ)⟩ = ⟨T(x, t, adj), ẋ⟩
+			g[0] = b.Apply(ProductOp{Order: 3}, in[0], in[1], adj)
+		}
+		if need(needs, 1) {
+			g[1] = b.Apply(ProductOp{Order: 2}, in[0], adj)
+		}
+		return g, b.Err
 	}
 	if need(needs, 0) {
-		return nil, &errs.NoRuleError{Op: o, Rule: "VJP with respect to x (third order)"}
+		return nil, &errs.NoRuleError{Op: o, Rule: "VJP with respect to x (fourth order)"}
 	}
-	return []*G.Node{nil, b.Apply(ProductOp{Order: 2}, in[0], adj)}, b.Err
+	g := make([]*G.Node, 3)
+	if need(needs, 1) {
+		g[1] = b.Apply(ProductOp{Order: 3}, in[0], in[2], adj)
+	}
+	if need(needs, 2) {
+		g[2] = b.Apply(ProductOp{Order: 3}, in[0], in[1], adj)
+	}
+	return g, b.Err
 }
 
 func (o ProductOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
 	var b Builder
 	switch {
-	case o.Order == 2 && tan[0] != nil:
-		return nil, &errs.NoRuleError{Op: o, Rule: "JVP with respect to x (third order)"}
-	case o.Order == 2:
-		if tan[1] == nil {
-			return nil, nil
+	case o.Order == 3 && tan[0] != nil:
+		return nil, &errs.NoRuleError{Op: o, Rule: "JVP with respect to x (fourth order)"}
+	case o.Order == 3:
+		var r *G.Node
+		if tan[1] != nil {
+			r = b.Apply(o, in[0], tan[1], in[2])
 		}
-		return b.Apply(ProductOp{Order: 2}, in[0], tan[1]), b.Err
+		if tan[2] != nil {
+			r = b.Add(r, b.Apply(o, in[0], in[1], tan[2]))
+		}
+		return r, b.Err
+	case o.Order == 2:
+		var r *G.Node
+		if tan[0] != nil {
+			r = b.Apply(ProductOp{Order: 3}, in[0], in[1], tan[0])
+		}
+		if tan[1] != nil {
+			r = b.Add(r, b.Apply(ProductOp{Order: 2}, in[0], tan[1]))
+		}
+		return r, b.Err
 	case tan[0] == nil:
 		return nil, nil
 	case o.Order == 1:
@@ -200,5 +258,10 @@ func (o ProductOp) InverseGradientCondition(int) string {
 // RowWise: a product mixes every element, and so does H(x)t in t (each
 // (Ht)_i reads every t_j but t_i): row-wise only when nothing is marked.
 func (o ProductOp) RowWise(in []*G.Node, marked []bool) bool {
-	return !marked[0] && (o.Order != 2 || !marked[1])
+	for i := range in {
+		if marked[i] {
+			return false
+		}
+	}
+	return true
 }

@@ -19,12 +19,17 @@ import (
 //	Order 0:  J(Z, Y)    = −Σ_i Σ_j y_ij log p_ij = Σ_i (s_i lse(z_i) − y_iᵀz_i)   (a scalar)
 //	Order 1:  δ(Z, Y)    = ∂J/∂Z:  δ_i = s_i p_i − y_i
 //	Order 2:  K(Z, T, Y) = (∂δ/∂Z) T:  K_i = s_i (p_i ⊙ t_i − p_i (p_iᵀ t_i))
+//	Order 3:  L(Z, T, S, Y) = (∂K/∂Z) S:  L_i = s_i (p_i ⊙ a_i − p_i (p_iᵀ a_i)),
+//	          a_i = (t_i − p_iᵀt_i) ⊙ (s_i − p_iᵀs_i)   (s_i the row of S)
 //
 // Rules: J̄ → Z̄ = J̄·δ;  δ̄ → Z̄ = K(Z, δ̄, Y) (the per-row Jacobian
 // s(diag p − ppᵀ) is symmetric);  K is linear in T, its own adjoint;
-// δ is linear in Y: δ̇ = K(Z, Ż, Y) + δ(Z, Ẏ). Derivatives of K with
-// respect to Z or Y (third order), and the adjoint with respect to Y
-// (targets are data), are not provided and are errors if asked for.
+// δ is linear in Y: δ̇ = K(Z, Ż, Y) + δ(Z, Ẏ); K and L are linear in the
+// row sums of Y: K̇ = L(Z, T, Ż, Y) + K(Z, Ṫ, Ẏ), and K̄ → Z̄ = L(Z, T, K̄, Y)
+// (the third derivative is symmetric); L is linear in T and S, symmetric
+// in them. Derivatives of L with respect to Z (fourth order), and the
+// adjoint with respect to Y (targets are data), are not provided and are
+// errors if asked for.
 // The gradient is not injective in Z (softmax ignores a shift of a row),
 // so there is no op-by-op inverse: the per-sample route (method.md §9)
 // solves with M_i = s_i(diag p_i − p_i p_iᵀ), which is singular — a block
@@ -46,14 +51,9 @@ var _ interface {
 func SoftmaxCE(z, y *G.Node) (*G.Node, error) { return Apply(SoftmaxCEOp{}, z, y) }
 
 func (o SoftmaxCEOp) String() string {
-	return [...]string{"softmaxCE", "softmaxCE′", "softmaxCE″"}[min(max(o.Order, 0), 2)]
+	return [...]string{"softmaxCE", "softmaxCE′", "softmaxCE″", "softmaxCE‴"}[min(max(o.Order, 0), 3)]
 }
-func (o SoftmaxCEOp) Arity() int {
-	if o.Order == 2 {
-		return 3
-	}
-	return 2
-}
+func (o SoftmaxCEOp) Arity() int            { return max(o.Order, 1) + 1 }
 func (o SoftmaxCEOp) WriteHash(h hash.Hash) { WriteHash(h, o) }
 func (o SoftmaxCEOp) Hashcode() uint32      { return Hashcode(o) }
 
@@ -65,8 +65,8 @@ func (o SoftmaxCEOp) Type() hm.Type {
 }
 
 func (o SoftmaxCEOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	if o.Order < 0 || o.Order > 2 {
-		return nil, &errs.ShapeError{What: "softmaxCE", Reason: fmt.Sprintf("order %d, want 0, 1 or 2", o.Order)}
+	if o.Order < 0 || o.Order > 3 {
+		return nil, &errs.ShapeError{What: "softmaxCE", Reason: fmt.Sprintf("order %d, want 0, 1, 2 or 3", o.Order)}
 	}
 	ss, err := MatrixShapes(o, o.Arity(), in)
 	if err != nil {
@@ -97,12 +97,18 @@ func (o SoftmaxCEOp) do(v ...G.Value) (G.Value, error) {
 	if len(s) != 2 || !s.Eq(sy) {
 		return nil, &errs.ShapeError{What: o.String(), Reason: fmt.Sprintf("shapes %v and %v", s, sy)}
 	}
-	var t []float64
-	if o.Order == 2 {
+	var t, u []float64
+	if o.Order >= 2 {
 		if t, _, err = floats(v[1]); err != nil {
 			return nil, err
 		}
 	}
+	if o.Order == 3 {
+		if u, _, err = floats(v[2]); err != nil {
+			return nil, err
+		}
+	}
+	a := make([]float64, s[1])
 	r, c := s[0], s[1]
 	out := make([]float64, r*c)
 	p := make([]float64, c)
@@ -131,6 +137,20 @@ func (o SoftmaxCEOp) do(v ...G.Value) (G.Value, error) {
 			}
 			for j := range c {
 				out[i*c+j] = si * p[j] * (ti[j] - ptt)
+			}
+		case 3:
+			ti, ui := t[i*c:(i+1)*c], u[i*c:(i+1)*c]
+			var ptu, pta float64
+			for j := range c {
+				ptt += p[j] * ti[j]
+				ptu += p[j] * ui[j]
+			}
+			for j := range c {
+				a[j] = (ti[j] - ptt) * (ui[j] - ptu)
+				pta += p[j] * a[j]
+			}
+			for j := range c {
+				out[i*c+j] = si * p[j] * (a[j] - pta)
 			}
 		}
 	}
@@ -173,10 +193,20 @@ func (o SoftmaxCEOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Nod
 		}
 	case 2:
 		if need(needs, 0) {
-			return nil, o.third()
+			g[0] = b.Apply(SoftmaxCEOp{Order: 3}, in[0], in[1], adj, y)
 		}
 		if need(needs, 1) {
 			g[1] = b.Apply(o, in[0], adj, y)
+		}
+	case 3:
+		if need(needs, 0) {
+			return nil, o.fourth()
+		}
+		if need(needs, 1) {
+			g[1] = b.Apply(o, in[0], in[2], adj, y)
+		}
+		if need(needs, 2) {
+			g[2] = b.Apply(o, in[0], in[1], adj, y)
 		}
 	}
 	if need(needs, len(in)-1) {
@@ -185,8 +215,8 @@ func (o SoftmaxCEOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Nod
 	return g, b.Err
 }
 
-func (o SoftmaxCEOp) third() error {
-	return &errs.NoRuleError{Op: o, Rule: "derivative with respect to the logits (third order)"}
+func (o SoftmaxCEOp) fourth() error {
+	return &errs.NoRuleError{Op: o, Rule: "derivative with respect to the logits (fourth order)"}
 }
 
 func (o SoftmaxCEOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
@@ -209,11 +239,27 @@ func (o SoftmaxCEOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, err
 			r = b.Add(r, b.Apply(o, in[0], ty))
 		}
 	case 2:
-		if tan[0] != nil || ty != nil {
-			return nil, o.third()
+		if tan[0] != nil {
+			r = b.Apply(SoftmaxCEOp{Order: 3}, in[0], in[1], tan[0], y)
 		}
 		if tan[1] != nil {
-			r = b.Apply(o, in[0], tan[1], y)
+			r = b.Add(r, b.Apply(o, in[0], tan[1], y))
+		}
+		if ty != nil {
+			r = b.Add(r, b.Apply(o, in[0], in[1], ty))
+		}
+	case 3:
+		if tan[0] != nil {
+			return nil, o.fourth()
+		}
+		if tan[1] != nil {
+			r = b.Apply(o, in[0], tan[1], in[2], y)
+		}
+		if tan[2] != nil {
+			r = b.Add(r, b.Apply(o, in[0], in[1], tan[2], y))
+		}
+		if ty != nil {
+			r = b.Add(r, b.Apply(o, in[0], in[1], in[2], ty))
 		}
 	}
 	return r, b.Err

@@ -111,6 +111,13 @@ type BlockStep struct {
 	// reason once) and, after the last "; ", by what: "dense per-sample
 	// solve", "undamped B-pass", "conjugate gradients" or "gradient step".
 	Replaced string
+	// Degree is the Householder degree of the direction used: 1 for
+	// Newton's (and every fallback), 2 for Halley's or Chebyshev's
+	// (BlockNewtonSettings.Degree).
+	Degree int
+	// Householder is empty, or why a higher degree asked for was not
+	// taken (the block's Newton direction was kept).
+	Householder string
 }
 
 // NewtonDetail is Step.Detail of DampedNewton and BlockNewton.
@@ -234,6 +241,18 @@ type BlockNewtonSettings struct {
 	// descent directions (BlockStep.Certified false). Checks.Damping must
 	// be 0: the damping is LMDamping.
 	Checks hvp.Options
+	// Degree is the Householder degree of the block steps (0 or 1:
+	// Newton's; 2: Halley's, of cubic order, from the exact third
+	// derivatives, see Householder and BlockHouseholder). A block whose
+	// step of degree 2 fails its certificate, is not a descent direction,
+	// or is damped (LMDamping) takes its Newton direction
+	// (BlockStep.Householder says why). With CombineSubspace the
+	// coefficients t_l are those of the Newton directions, applied to the
+	// Householder ones: one block's t is 1 and its step Halley's.
+	Degree int
+	// Chebyshev takes Chebyshev's step at Degree 2 instead of Halley's
+	// (cubic too, with no inner iteration).
+	Chebyshev bool
 }
 
 // withDefaults returns s with its defaults, the damping as one λ in
@@ -288,6 +307,9 @@ func NewBlockNewton(p *hvp.Problem, settings *BlockNewtonSettings) (*BlockNewton
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
+	if s.Degree < 0 || s.Degree > 2 {
+		return nil, &errs.ArgumentError{What: "BlockNewtonSettings.Degree", Value: s.Degree, Reason: "want 0 or 1 (Newton) or 2 (Halley; Chebyshev with BlockNewtonSettings.Chebyshev); degree 3 needs fourth derivatives, which the ops do not give"}
+	}
 	s = s.withDefaults()
 	return &BlockNewton{meter: newMeter(p), s: s, name: "newton-" + s.Combine.String()}, nil
 }
@@ -318,6 +340,7 @@ func (n *BlockNewton) Step() (rec *Step, err error) {
 	checks.Damping = s.LMDamping
 	L := p.Blocks()
 	ub := make([]*params.Vector, L) // each block's step
+	hh := make([]*params.Vector, L) // each block's Householder direction (nil: Newton's)
 	for l := range L {
 		var bs BlockStep
 		gl := g.Block(l)
@@ -335,6 +358,13 @@ func (n *BlockNewton) Step() (rec *Step, err error) {
 		}
 		ub[l] = u
 		bs.Damping = s.LMDamping
+		bs.Degree = 1
+		if s.Degree >= 2 && bs.Direction == DirectionBPass {
+			hh[l], bs.Householder = n.householder(l, gl, checks)
+			if hh[l] != nil {
+				bs.Degree = 2
+			}
+		}
 		det.Blocks = append(det.Blocks, bs)
 	}
 	rec.Fallbacks = blockFallbacks(p, det.Blocks)
@@ -344,6 +374,16 @@ func (n *BlockNewton) Step() (rec *Step, err error) {
 		}
 		for l := range ub {
 			ub[l].Scale(det.Coefficients[l])
+		}
+	}
+	for l, h := range hh {
+		if h != nil {
+			t := 1.0
+			if det.Coefficients != nil {
+				t = det.Coefficients[l]
+			}
+			h.Scale(t)
+			ub[l] = h
 		}
 	}
 	u := params.New(p.Layout())
@@ -393,6 +433,28 @@ func (n *BlockNewton) Step() (rec *Step, err error) {
 		n.radius = res.T * dn / math.Max(wn, 1)
 	}
 	return st.finish(rec)
+}
+
+// householder returns block l's direction of degree 2 in the sign of
+// Newton's u (the step is −u), or nil and why Newton's is kept.
+func (n *BlockNewton) householder(l int, g *params.Vector, checks hvp.Options) (*params.Vector, string) {
+	if n.s.LMDamping > 0 {
+		return nil, "damped (LMDamping): Householder steps are of the undamped Hessian"
+	}
+	m := HouseholderHalley
+	if n.s.Chebyshev {
+		m = HouseholderChebyshev
+	}
+	st, err := BlockHouseholder(n.p, l, g, m, &HouseholderOptions{Checks: checks})
+	if err != nil {
+		return nil, err.Error()
+	}
+	d := st.S.Clone()
+	d.Scale(-1)
+	if !(g.Dot(d) > 0) {
+		return nil, fmt.Sprintf("%s direction is not a descent direction", m)
+	}
+	return d, ""
 }
 
 // subspace returns t minimising the quadratic model over span{u_l}:

@@ -1,0 +1,150 @@
+// Command householder runs Newton's, Halley's and Chebyshev's steps for ∇_l J = 0 per block
+// (solver.IterateBlock: exact B-pass and third derivatives) on the writeup's functions plus a
+// linear term, tanh and softplus nets per block and a leaky net (T = 0: Halley is Newton), and
+// prints ‖∇_l J‖ per iteration, the estimated orders, iterations and seconds to 1e-12
+// (docs/householder.md); -json prints {"problems": [{"name": …, "methods": {"newton": [e0, …],
+// …}}]}. go run ./examples/householder [-json] [-png docs/householder.png]
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+
+	"github.com/newtonia/newtonia/hvp"
+	"github.com/newtonia/newtonia/internal/plots"
+	"github.com/newtonia/newtonia/nets"
+	"github.com/newtonia/newtonia/ops"
+	"github.com/newtonia/newtonia/solver"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+type problem struct {
+	name string
+	make func() (*hvp.Problem, int) // a fresh problem and its block, the same for every method
+}
+
+func col(d []float64) *tensor.Dense {
+	return tensor.New(tensor.WithShape(3, 1), tensor.WithBacking(append([]float64(nil), d...)))
+}
+
+// cubic is f(x) − ⟨c, x⟩ for a 3×1 weight x at x0.
+func cubic(f func(*G.Node) (*G.Node, error), x0, c []float64) func() (*hvp.Problem, int) {
+	return func() (*hvp.Problem, int) {
+		g := G.NewGraph()
+		x := G.NewMatrix(g, tensor.Float64, G.WithShape(3, 1), G.WithName("x"), G.WithValue(col(x0)))
+		cn := G.NewMatrix(g, tensor.Float64, G.WithShape(3, 1), G.WithName("c"), G.WithValue(col(c)))
+		loss, err := ops.Sub(G.Must(f(x)), G.Must(ops.Inner(cn, x)))
+		check("f", err)
+		p, err := hvp.New(loss, x)
+		check("hvp.New", err)
+		return p, 0
+	}
+}
+
+// net is block l of a net 3 → h → 2 of act with biases, batch = fan-in + 1, h = 2 for W1+b1 and
+// 4 for W2+b2 (as many weights as equations: an isolated solution), targets the outputs at
+// random weights (by Gorgonia's machine), started there perturbed by scale.
+func net(act ops.ScalarFunc, l int, scale float64, seed uint64) func() (*hvp.Problem, int) {
+	return func() (*hvp.Problem, int) {
+		rng := rand.New(rand.NewPCG(23, seed))
+		batch, h := []int{4, 5}[l], []int{2, 4}[l]
+		m, err := nets.Build(nets.Spec{Batch: batch, In: 3, Layers: []nets.Layer{{Out: h, Act: act, Bias: true}, {Out: 2, Act: act, Bias: true}}})
+		check("net", err)
+		check("net", m.Randomize(rng, 0.7, 0))
+		check("targets", G.Let(m.Y, tensor.New(tensor.WithShape(batch, 2), tensor.WithBacking(make([]float64, 2*batch)))))
+		vm := G.NewTapeMachine(m.Graph)
+		check("teacher", vm.RunAll())
+		vm.Close()
+		check("targets", G.Let(m.Y, m.Out.Value().(*tensor.Dense).Clone().(*tensor.Dense)))
+		p, err := hvp.New(m.Loss, m.Params()...)
+		check("hvp.New", err)
+		w, err := p.Current()
+		check("weights", err)
+		for j, b := 0, w.Block(l).Flat(); j < len(b); j++ { // the block's own memory (its weights are contiguous)
+			b[j] += scale * rng.NormFloat64()
+		}
+		check("weights", p.SetWeights(w))
+		return p, l
+	}
+}
+
+// run returns the errors of method m on pr, and the fastest of five timed
+// runs from the same start (a first builds the passes and programs).
+func run(pr problem, m solver.Householder) ([]float64, float64) {
+	p, l := pr.make()
+	w0, err := p.Current()
+	check(pr.name, err)
+	tr, secs := (*solver.BlockTrace)(nil), math.Inf(1)
+	for k := range 6 {
+		check(pr.name, p.SetWeights(w0))
+		tr, err = solver.IterateBlock(p, l, m, 30, 1e-12, nil)
+		check(fmt.Sprintf("%s, %v", pr.name, m), err)
+		if k > 0 {
+			secs = math.Min(secs, tr.Seconds[len(tr.Seconds)-1])
+		}
+	}
+	return tr.Errors, secs
+}
+
+func main() {
+	asJSON := flag.Bool("json", false, "print one JSON object of the errors per iteration")
+	png := flag.String("png", "", "write the error curves to this PNG file (atomically)")
+	flag.Parse()
+	// Each net's seed is the first from 0 where all three methods converge from its start.
+	problems := []problem{
+		{"Σ xᵢ³ − c·x", cubic(func(x *G.Node) (*G.Node, error) { return ops.Sum(G.Must(ops.Pow(x, 3))) }, []float64{1.1, -1.3, 2.2}, []float64{3, 6.75, 12})}, // root (1, −1.5, 2)
+		{"x₁x₂x₃ − c·x", cubic(ops.Product, []float64{2.2, 1.1, 0.5}, []float64{1, 2, 4})},                                                                    // root (2√2, √2, √2/2)
+		{"tanh net, W1+b1", net(ops.TanhFunc{}, 0, 0.05, 2)}, {"tanh net, W2+b2", net(ops.TanhFunc{}, 1, 0.05, 0)},
+		{"softplus net, W1+b1", net(ops.SoftplusFunc{}, 0, 0.05, 0)}, {"softplus net, W2+b2", net(ops.SoftplusFunc{}, 1, 0.05, 0)},
+		{"leaky net, W2+b2 (T = 0)", net(ops.LeakyReLUFunc{Alpha: 0.5}, 1, 0.05, 0)},
+	}
+	var out []map[string]any
+	var panels []*plot.Plot
+	for _, pr := range problems {
+		ms := map[string][]float64{}
+		pl := plot.New()
+		pl.Title.Text, pl.X.Label.Text, pl.Y.Label.Text = pr.name, "iteration", "log10 of the gradient norm"
+		for i, m := range []solver.Householder{solver.HouseholderNewton, solver.HouseholderHalley, solver.HouseholderChebyshev} {
+			e, secs := run(pr, m)
+			ms[m.String()] = e
+			if !*asJSON {
+				fmt.Printf("%-26s %-9v %2d iterations, %.2e s   errors %.1e\n%38s orders %.2f\n", pr.name, m, len(e)-1, secs, e, "", solver.Orders(e, 1e-14))
+			}
+			xy := make(plotter.XYs, len(e))
+			for k := range e {
+				xy[k] = plotter.XY{X: float64(k), Y: math.Log10(math.Max(e[k], 1e-17))}
+			}
+			line, points, err := plotter.NewLinePoints(xy)
+			check("plot", err)
+			line.Color, line.Dashes, points.Color, points.Shape = plotutil.Color(i), plotutil.Dashes(i), plotutil.Color(i), plotutil.Shape(i)
+			pl.Add(line, points)
+			pl.Legend.Add(m.String(), line, points)
+		}
+		out, panels = append(out, map[string]any{"name": pr.name, "methods": ms}), append(panels, pl)
+	}
+	if *asJSON {
+		check("json", json.NewEncoder(os.Stdout).Encode(map[string]any{"problems": out}))
+	}
+	if *png != "" {
+		b, err := plots.PNG([][]*plot.Plot{panels[0:4], panels[4:]}, 32*vg.Centimeter, 16*vg.Centimeter)
+		check("png", err)
+		check("png", nets.WriteFile(*png, b, true)) // a temporary file renamed into place
+	}
+}
+
+// check ends the program on an error, naming what failed.
+func check(what string, err error) {
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "householder: %s: %v\n", what, err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,353 @@
+package solver
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/newtonia/newtonia/errs"
+	"github.com/newtonia/newtonia/hvp"
+	"github.com/newtonia/newtonia/params"
+)
+
+// Householder is a method of Householder's family for a block's
+// stationarity equation g_l(w) = ∇_l J(w) = 0, built from the exact
+// B-pass (u = H_ll⁻¹ v) and the exact third directional derivatives
+// T[a, b] = ∇³_lll J[a, b] (hvp.Block.Third). With u = H⁻¹g the Newton
+// direction (the Newton step is −u):
+//
+//	Newton     s = −u                                        order 2
+//	Chebyshev  s = −u − ½ H⁻¹ T[u, u]                        order 3
+//	Halley     s = −(H − ½ T[u])⁻¹ g                         order 3
+//
+// where T[u] is the matrix b ↦ T[u, b]. Halley's is written with the
+// Newton step n = −u as −(H + ½ T[n])⁻¹ g; in one dimension both are
+// x − 2gH/(2H² − gT). Its linear system is solved preconditioned by the
+// exact B-pass:
+//
+//	(I − ½ H⁻¹ T[u]) s = −u,
+//
+// by GMRES from s₀ = −u, each iteration one Third and one B-pass. Its
+// plain fixed point s ← −u + ½ H⁻¹ T[u, s] (whose first iterate is
+// Chebyshev's step) contracts only while ‖½ H⁻¹ T[u]‖ < 1, which fails
+// away from the solution; GMRES needs only the system to be regular, and
+// near a solution, where ½ H⁻¹ T[u] = O(‖u‖), it takes one or two
+// iterations. The Householder step of degree 3 (quartic) needs ∇⁴J, which
+// the ops' rules do not give: it is not offered.
+type Householder int
+
+const (
+	// HouseholderNewton is the Newton step (degree 1).
+	HouseholderNewton Householder = iota
+	// HouseholderHalley is Halley's step (degree 2).
+	HouseholderHalley
+	// HouseholderChebyshev is Chebyshev's step (cubic, like Halley's,
+	// with one Third and two B-passes and no inner iteration).
+	HouseholderChebyshev
+)
+
+var householderNames = [...]string{"newton", "halley", "chebyshev"}
+
+func (h Householder) String() string {
+	if h < 0 || int(h) >= len(householderNames) {
+		return fmt.Sprintf("Householder(%d)", int(h))
+	}
+	return householderNames[h]
+}
+
+// HouseholderOptions configure BlockHouseholder. Zero values take the
+// defaults beside them.
+type HouseholderOptions struct {
+	// Checks are the B-pass products' checks (zero: hvp.Options'
+	// defaults). Every product must be certified unless they ask for
+	// best effort, and the step's certificate, the residual of its
+	// defining equation relative to ‖g‖, must be within Checks.Tol (0:
+	// hvp.DefaultTol) too.
+	Checks hvp.Options
+	// GMRESTol is where Halley's GMRES stops: a preconditioned residual
+	// of GMRESTol·‖u‖ (0: 1e-14, near rounding, so that the step is as
+	// exact as the B-pass; a looser one limits the order near the end).
+	GMRESTol float64
+	// MaxIter caps Halley's GMRES iterations (0: 50).
+	MaxIter int
+}
+
+func (o *HouseholderOptions) withDefaults() (HouseholderOptions, error) {
+	var s HouseholderOptions
+	if o != nil {
+		s = *o
+	}
+	if s.GMRESTol == 0 {
+		s.GMRESTol = 1e-14
+	}
+	if s.MaxIter == 0 {
+		s.MaxIter = 50
+	}
+	if !(s.GMRESTol > 0 && s.GMRESTol < 1) {
+		return s, &errs.ArgumentError{What: "HouseholderOptions.GMRESTol", Value: s.GMRESTol, Reason: "want 0 < GMRESTol < 1 (0: 1e-14)"}
+	}
+	if s.Checks.Tol < 0 || math.IsNaN(s.Checks.Tol) {
+		return s, &errs.ArgumentError{What: "HouseholderOptions.Checks.Tol", Value: s.Checks.Tol, Reason: "want ≥ 0 (0: hvp.DefaultTol)"}
+	}
+	if s.MaxIter < 0 {
+		return s, &errs.ArgumentError{What: "HouseholderOptions.MaxIter", Value: s.MaxIter, Reason: "want ≥ 0 (0: 50)"}
+	}
+	return s, nil
+}
+
+// HouseholderStep is one block's step of a Householder method.
+type HouseholderStep struct {
+	Method Householder
+	S      *params.Vector // the step: w_l ← w_l + S (of the block's layout)
+	U      *hvp.Result    // the B-pass's u = H_ll⁻¹ g_l, with its certificate
+	// Residual is the certificate of S, the residual of its defining
+	// equation relative to ‖g‖:
+	//
+	//	Newton     ‖H S + g‖, the B-pass's residual of u
+	//	Chebyshev  ‖H S + g + ½ T[u, u]‖, bounded by the residuals of its
+	//	           two B-passes: ‖H u − g‖ + ½ ‖H c − T[u, u]‖, c = H⁻¹T[u, u]
+	//	Halley     ‖(H − ½ T[u]) S + g‖, by the exact Hv and Third
+	Residual   float64
+	Certified  bool // every B-pass certified and Residual ≤ Checks.Tol
+	Iterations int  // Halley's GMRES iterations (1 for Chebyshev, 0 for Newton)
+	// Flops are those of the step's B-passes (hvp.Result.Flops); its
+	// Third and Hv products are counted in the Problem's Stats.
+	Flops float64
+}
+
+// BlockHouseholder returns block l's step of method m for g_l = ∇_l J = 0
+// at the current weights, g the block's gradient (of its layout), with its
+// certificate. An uncertified step (a B-pass refused or failing its checks,
+// Halley's GMRES not converged) is an error — an
+// *errs.ConditionError naming the block — unless opt.Checks asks for best
+// effort, when it is returned with Certified false.
+func BlockHouseholder(p *hvp.Problem, l int, g *params.Vector, m Householder, opt *HouseholderOptions) (st *HouseholderStep, err error) {
+	defer errs.Recover("solver.BlockHouseholder", &err)
+	o, err := opt.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if m < HouseholderNewton || m > HouseholderChebyshev {
+		return nil, &errs.ArgumentError{What: "method", Value: m, Reason: "want HouseholderNewton, HouseholderHalley or HouseholderChebyshev"}
+	}
+	b, err := block(p, l)
+	if err != nil {
+		return nil, err
+	}
+	best := o.Checks.BestEffort
+	res, err := b.InvHv(g, &o.Checks)
+	if err != nil {
+		return nil, err
+	}
+	st = &HouseholderStep{Method: m, U: res, Flops: res.Flops, Certified: res.Certified}
+	u := res.U
+	gn := g.Norm()
+	if gn == 0 {
+		st.S = params.New(b.Layout())
+		return st, nil
+	}
+	s := u.Clone()
+	s.Scale(-1)
+	switch m {
+	case HouseholderNewton:
+		st.Residual = res.Residual // ‖H S + g‖/‖g‖ = ‖H u − g‖/‖g‖, the B-pass's certificate
+	case HouseholderChebyshev:
+		tuu, err := b.Third(u, u)
+		if err != nil {
+			return nil, err
+		}
+		c, err := b.InvHv(tuu, &o.Checks)
+		if err != nil {
+			return nil, err
+		}
+		st.Flops += c.Flops
+		st.Certified = st.Certified && c.Certified
+		s.AddScaled(-0.5, c.U)
+		// H S + g + ½T[u, u] = −(H u − g) − ½(H c − T[u, u]): bounded by
+		// the two B-pass certificates, with no further product.
+		st.Residual = res.Residual + 0.5*c.Residual*tuu.Norm()/gn
+		st.Iterations = 1
+	case HouseholderHalley:
+		if s, err = halley(b, u, &o, st); err != nil {
+			return nil, err
+		}
+		// ‖(H − ½T[u]) S + g‖/‖g‖ by the exact Hv and Third.
+		t, err := b.Third(u, s)
+		if err != nil {
+			return nil, err
+		}
+		hs, err := b.Hv(s)
+		if err != nil {
+			return nil, err
+		}
+		hs.AddScaled(-0.5, t)
+		hs.AddScaled(1, g)
+		st.Residual = hs.Norm() / gn
+	}
+	st.S = s
+	tol := o.Checks.Tol
+	if tol == 0 {
+		tol = hvp.DefaultTol
+	}
+	if !(st.Residual <= tol) {
+		st.Certified = false
+	}
+	if !st.Certified && !best {
+		return nil, &errs.ConditionError{Block: l, Weight: b.Name(), Reason: fmt.Sprintf("%s step: residual %.3g of its equation (tolerance %.3g) after %d iterations, or a B-pass not certified", m, st.Residual, tol, st.Iterations), Value: st.Residual}
+	}
+	return st, nil
+}
+
+// BlockTrace is the record of IterateBlock: ‖g_l‖ at each iterate (the
+// first at the start) and the seconds elapsed when it was reached.
+type BlockTrace struct {
+	Method  Householder
+	Errors  []float64
+	Seconds []float64
+	Steps   []*HouseholderStep // one per step taken
+}
+
+// IterateBlock solves ∇_l J = 0 for block l alone, the other weights fixed,
+// by full steps of method m from the current weights (no line search: the
+// local convergence of the method itself), until ‖g_l‖ ≤ tol or maxIter
+// steps; it leaves the weights at the last iterate. A step that fails
+// (uncertified without best effort, a B-pass refused) ends the run with
+// its error and the trace so far.
+func IterateBlock(p *hvp.Problem, l int, m Householder, maxIter int, tol float64, opt *HouseholderOptions) (tr *BlockTrace, err error) {
+	defer errs.Recover("solver.IterateBlock", &err)
+	if _, err := block(p, l); err != nil {
+		return nil, err
+	}
+	if maxIter < 0 {
+		return nil, &errs.ArgumentError{What: "maxIter", Value: maxIter, Reason: "want ≥ 0"}
+	}
+	tr = &BlockTrace{Method: m}
+	start := time.Now()
+	for k := 0; ; k++ {
+		_, g, err := p.Gradient()
+		if err != nil {
+			return tr, err
+		}
+		gl := g.Block(l).Clone()
+		e := gl.Norm()
+		tr.Errors = append(tr.Errors, e)
+		tr.Seconds = append(tr.Seconds, time.Since(start).Seconds())
+		if e <= tol || k == maxIter || math.IsNaN(e) {
+			return tr, nil
+		}
+		st, err := BlockHouseholder(p, l, gl, m, opt)
+		if err != nil {
+			return tr, err
+		}
+		tr.Steps = append(tr.Steps, st)
+		w, err := p.Current()
+		if err != nil {
+			return tr, err
+		}
+		w.Block(l).AddScaled(1, st.S)
+		if err := p.SetWeights(w); err != nil {
+			return tr, err
+		}
+	}
+}
+
+// Orders returns the estimated order of convergence at each iterate,
+// log(e_{k+1}/e_k) / log(e_k/e_{k−1}), for errors e of one run (the
+// entries where e_k is still above floor, so that rounding does not make
+// the last estimates meaningless; nil for fewer than three errors).
+func Orders(e []float64, floor float64) []float64 {
+	var out []float64
+	for k := 1; k+1 < len(e); k++ {
+		if e[k+1] <= floor || e[k] <= 0 || e[k-1] <= 0 {
+			break
+		}
+		out = append(out, math.Log(e[k+1]/e[k])/math.Log(e[k]/e[k-1]))
+	}
+	return out
+}
+
+// halley solves (I − ½ H⁻¹ T[u]) s = −u by GMRES (Arnoldi with modified
+// Gram–Schmidt, Givens rotations, no restart) from s₀ = −u, counting its
+// iterations, flops and certificates into st.
+func halley(b *hvp.Block, u *params.Vector, o *HouseholderOptions, st *HouseholderStep) (*params.Vector, error) {
+	apply := func(x *params.Vector) (*params.Vector, error) {
+		t, err := b.Third(u, x)
+		if err != nil {
+			return nil, err
+		}
+		c, err := b.InvHv(t, &o.Checks)
+		if err != nil {
+			return nil, err
+		}
+		st.Flops += c.Flops
+		st.Certified = st.Certified && c.Certified
+		out := x.Clone()
+		out.AddScaled(-0.5, c.U)
+		return out, nil
+	}
+	x0 := u.Clone()
+	x0.Scale(-1)
+	r, err := apply(x0)
+	if err != nil {
+		return nil, err
+	}
+	r.Scale(-1)
+	r.AddScaled(1, x0) // r = −u − M x0
+	beta, target := r.Norm(), o.GMRESTol*u.Norm()
+	if beta <= target {
+		return x0, nil
+	}
+	m := o.MaxIter
+	vs := []*params.Vector{r}
+	r.Scale(1 / beta)
+	h := make([][]float64, m+1) // h[i][j], the Hessenberg matrix
+	for i := range h {
+		h[i] = make([]float64, m)
+	}
+	cs, sn := make([]float64, m), make([]float64, m)
+	gv := make([]float64, m+1)
+	gv[0] = beta
+	k := 0
+	for j := 0; j < m; j++ {
+		w, err := apply(vs[j])
+		if err != nil {
+			return nil, err
+		}
+		for i := 0; i <= j; i++ {
+			h[i][j] = w.Dot(vs[i])
+			w.AddScaled(-h[i][j], vs[i])
+		}
+		h[j+1][j] = w.Norm()
+		for i := 0; i < j; i++ { // the previous rotations on column j
+			a, c := h[i][j], h[i+1][j]
+			h[i][j], h[i+1][j] = cs[i]*a+sn[i]*c, -sn[i]*a+cs[i]*c
+		}
+		d := math.Hypot(h[j][j], h[j+1][j])
+		if d == 0 {
+			break
+		}
+		cs[j], sn[j] = h[j][j]/d, h[j+1][j]/d
+		h[j][j], h[j+1][j] = d, 0
+		gv[j+1] = -sn[j] * gv[j]
+		gv[j] *= cs[j]
+		k = j + 1
+		st.Iterations = k
+		if math.Abs(gv[j+1]) <= target || w.Norm() == 0 {
+			break
+		}
+		w.Scale(1 / w.Norm())
+		vs = append(vs, w)
+	}
+	y := make([]float64, k) // R y = g by back substitution
+	for i := k - 1; i >= 0; i-- {
+		y[i] = gv[i]
+		for c := i + 1; c < k; c++ {
+			y[i] -= h[i][c] * y[c]
+		}
+		y[i] /= h[i][i]
+	}
+	for i := range y {
+		x0.AddScaled(y[i], vs[i])
+	}
+	return x0, nil
+}
