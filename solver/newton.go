@@ -307,9 +307,6 @@ func NewBlockNewton(p *hvp.Problem, settings *BlockNewtonSettings) (*BlockNewton
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
-	if s.Degree < 0 || s.Degree > 2 {
-		return nil, &errs.ArgumentError{What: "BlockNewtonSettings.Degree", Value: s.Degree, Reason: "want 0 or 1 (Newton) or 2 (Halley; Chebyshev with BlockNewtonSettings.Chebyshev); degree 3 needs fourth derivatives, which the ops do not give"}
-	}
 	s = s.withDefaults()
 	return &BlockNewton{meter: newMeter(p), s: s, name: "newton-" + s.Combine.String()}, nil
 }

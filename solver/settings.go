@@ -115,6 +115,9 @@ func (s BlockNewtonSettings) Validate() error {
 	if s.Combine < CombineSubspace || s.Combine > CombineCyclic {
 		return &errs.ArgumentError{What: p + "Combine", Value: s.Combine, Reason: "want CombineSubspace, CombineSum or CombineCyclic"}
 	}
+	if s.Degree < 0 || s.Degree > 2 {
+		return &errs.ArgumentError{What: p + "Degree", Value: s.Degree, Reason: "want 0 or 1 (Newton) or 2 (Halley; Chebyshev with BlockNewtonSettings.Chebyshev); degree 3 needs fourth derivatives, which the ops do not give"}
+	}
 	return firstErr(
 		dampingErr(p+"LMDamping", s.LMDamping),
 		positiveErr(p+"MaxStep", s.MaxStep),
