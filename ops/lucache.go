@@ -3,12 +3,16 @@ package ops
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"sync"
 	"unsafe"
 
 	"github.com/newtonia/newtonia/errs"
+	"github.com/newtonia/newtonia/fastblas"
 
+	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/lapack/lapack64"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -35,7 +39,7 @@ type cacheEntry struct {
 }
 
 var (
-	luCache   matrixCache // *luResult
+	luCache   matrixCache // *luFactors
 	pinvCache matrixCache // *pinvResult
 )
 
@@ -70,29 +74,82 @@ func (c *matrixCache) get(a *mat.Dense, f func() (any, error)) (any, error) {
 	return v, nil
 }
 
-type luResult struct {
-	lu   *mat.LU
-	cond float64
+// luFactors is the LU factorisation with partial pivoting P·A = L·U of a
+// square matrix, by fastblas's recursive Dgetrf (Dgemm-rich: gonum's
+// mat.LU factorises panels of 64 columns by rank-1 updates), and its
+// condition estimate, computed as mat.LU computes it (gonum's Dgecon in
+// mat.CondNorm).
+type luFactors struct {
+	lu   blas64.General // L below the diagonal (unit), U on and above
+	ipiv []int          // row i was interchanged with row ipiv[i]
+	ok   bool           // no pivot is exactly zero
+	cond float64        // +Inf when exactly singular
+}
+
+func factorLU(a *mat.Dense) *luFactors {
+	n, _ := a.Dims()
+	raw := a.RawMatrix()
+	f := &luFactors{lu: blas64.General{Rows: n, Cols: n, Stride: n, Data: make([]float64, n*n)}, ipiv: make([]int, n)}
+	for i := 0; i < n; i++ {
+		copy(f.lu.Data[i*n:(i+1)*n], raw.Data[i*raw.Stride:i*raw.Stride+n])
+	}
+	work := make([]float64, 4*n)
+	anorm := lapack64.Lange(mat.CondNorm, f.lu, work)
+	f.ok = fastblas.Implementation{}.Dgetrf(n, n, f.lu.Data, n, f.ipiv)
+	f.cond = math.Inf(1)
+	if f.ok {
+		f.cond = 1 / lapack64.Gecon(mat.CondNorm, f.lu, anorm, work, make([]int, n))
+	}
+	return f
+}
+
+// Cond is the condition-number estimate (mat.LU's).
+func (f *luFactors) Cond() float64 { return f.cond }
+
+// SolveTo solves A·X = B (Aᵀ·X = B with trans) into dst, as mat.LU's
+// SolveTo: dst is empty or of B's shape and must not alias B; an exactly
+// singular A, or one whose estimate exceeds mat.ConditionTolerance, also
+// returns a mat.Condition.
+func (f *luFactors) SolveTo(dst *mat.Dense, trans bool, b mat.Matrix) error {
+	n := f.lu.Rows
+	br, bc := b.Dims()
+	if br != n {
+		return mat.ErrShape
+	}
+	if !f.ok {
+		return mat.Condition(math.Inf(1))
+	}
+	if dst.IsEmpty() {
+		dst.ReuseAs(n, bc)
+	} else if r, c := dst.Dims(); r != n || c != bc {
+		return mat.ErrShape
+	}
+	dst.Copy(b)
+	t := blas.NoTrans
+	if trans {
+		t = blas.Trans
+	}
+	lapack64.Getrs(t, f.lu, dst.RawMatrix(), f.ipiv)
+	if f.cond > mat.ConditionTolerance {
+		return mat.Condition(f.cond)
+	}
+	return nil
 }
 
 // cachedLU returns the LU factorisation of the square matrix a,
 // factorising it only if no cached entry holds the same matrix. A
 // numerically singular matrix is an *errs.ConditionError (singular).
-func cachedLU(op fmt.Stringer, a *mat.Dense) (*mat.LU, error) {
+func cachedLU(op fmt.Stringer, a *mat.Dense) (*luFactors, error) {
 	r, c := a.Dims()
 	if r != c {
 		return nil, &errs.ShapeError{What: op.String(), Reason: fmt.Sprintf("matrix is %d×%d, want square", r, c)}
 	}
-	v, _ := luCache.get(a, func() (any, error) {
-		var lu mat.LU
-		lu.Factorize(a)
-		return &luResult{lu: &lu, cond: lu.Cond()}, nil
-	})
-	e := v.(*luResult)
-	if !(e.cond <= SingularCond) {
-		return nil, singular(op, e.cond)
+	v, _ := luCache.get(a, func() (any, error) { return factorLU(a), nil })
+	f := v.(*luFactors)
+	if !(f.cond <= SingularCond) {
+		return nil, singular(op, f.cond)
 	}
-	return e.lu, nil
+	return f, nil
 }
 
 func sameMatrix(a []float64, m blas64.General) bool {
