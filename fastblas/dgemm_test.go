@@ -166,7 +166,7 @@ func eachImpl(b *testing.B, f func(name string, impl blas.Float64)) {
 //
 //	go test -run '^$' -bench Dgemm -cpu 1 ./fastblas
 func BenchmarkDgemm(b *testing.B) {
-	for _, n := range []int{3, 8, 16, 64, 128, 256, 512} {
+	for _, n := range []int{3, 4, 8, 16, 32, 64, 128, 256, 512} {
 		rng := rand.New(rand.NewPCG(3, 4))
 		x, y, z := randMatrix(rng, n, n, n), randMatrix(rng, n, n, n), make([]float64, n*n)
 		eachImpl(b, func(name string, impl blas.Float64) {
