@@ -136,6 +136,63 @@ func (f *luFactors) SolveTo(dst *mat.Dense, trans bool, b mat.Matrix) error {
 	return nil
 }
 
+// SolveRightTo solves X·A = C (X·Aᵀ = C with trans) into dst, C r×n,
+// without transposing C or X: with A = P·L·U,
+//
+//	X·A = C:   Z·U = C, Y·L = Z, X = Y·Pᵀ   (columns swapped back, last first)
+//	X·Aᵀ = C:  Y = C·P (columns swapped, first first), W·Lᵀ = Y, X·Uᵀ = W
+//
+// by two right-side triangular solves in place (Dtrsm) and the column
+// interchanges row by row. dst is empty or r×n and must not alias C;
+// errors as SolveTo's.
+func (f *luFactors) SolveRightTo(dst *mat.Dense, trans bool, c *mat.Dense) error {
+	n := f.lu.Rows
+	r, cc := c.Dims()
+	if cc != n {
+		return mat.ErrShape
+	}
+	if !f.ok {
+		return mat.Condition(math.Inf(1))
+	}
+	if dst.IsEmpty() {
+		dst.ReuseAs(r, n)
+	} else if dr, dc := dst.Dims(); dr != r || dc != n {
+		return mat.ErrShape
+	}
+	dst.Copy(c)
+	x := dst.RawMatrix()
+	impl := blas64.Implementation()
+	swap := func(first bool) {
+		for i := 0; i < r; i++ {
+			row := x.Data[i*x.Stride : i*x.Stride+n]
+			if first {
+				for j, p := range f.ipiv {
+					row[j], row[p] = row[p], row[j]
+				}
+				continue
+			}
+			for j := n - 1; j >= 0; j-- {
+				p := f.ipiv[j]
+				row[j], row[p] = row[p], row[j]
+			}
+		}
+	}
+	lu := f.lu.Data
+	if !trans {
+		impl.Dtrsm(blas.Right, blas.Upper, blas.NoTrans, blas.NonUnit, r, n, 1, lu, n, x.Data, x.Stride)
+		impl.Dtrsm(blas.Right, blas.Lower, blas.NoTrans, blas.Unit, r, n, 1, lu, n, x.Data, x.Stride)
+		swap(false)
+	} else {
+		swap(true)
+		impl.Dtrsm(blas.Right, blas.Lower, blas.Trans, blas.Unit, r, n, 1, lu, n, x.Data, x.Stride)
+		impl.Dtrsm(blas.Right, blas.Upper, blas.Trans, blas.NonUnit, r, n, 1, lu, n, x.Data, x.Stride)
+	}
+	if f.cond > mat.ConditionTolerance {
+		return mat.Condition(f.cond)
+	}
+	return nil
+}
+
 // cachedLU returns the LU factorisation of the square matrix a,
 // factorising it only if no cached entry holds the same matrix. A
 // numerically singular matrix is an *errs.ConditionError (singular).

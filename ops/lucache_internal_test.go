@@ -10,7 +10,8 @@ import (
 )
 
 // The cache's factorisation (fastblas's recursive Dgetrf) solves as
-// gonum's mat.LU does: solutions of A·X = B and Aᵀ·X = B agree within the
+// gonum's mat.LU does: solutions of A·X = B and Aᵀ·X = B (and of X·A = Bᵀ
+// and X·Aᵀ = Bᵀ, on the right) agree within the
 // forward-error bound of a backward-stable solve, 2·κ·γ_{3n}·‖X‖ for the
 // two of them (Higham, Theorem 9.4 and §7.1; κ = mat.LU's estimate, which
 // is within a factor 3 of κ∞ in practice, so the bound has that factor);
@@ -52,6 +53,21 @@ func TestLUFactorsMatchGonum(t *testing.T) {
 			d.Sub(&got, &want)
 			if e := mat.Norm(&d, math.Inf(1)); e > bound {
 				t.Errorf("n=%d trans=%v: ‖X − X_gonum‖∞ = %.3g > bound %.3g", n, trans, e, bound)
+			}
+			// The right side, X·Â = C with C = Bᵀ (3×n), against gonum's
+			// Âᵀ·Xᵀ = Cᵀ: the same bound (the 1-norm of Xᵀ is X's ∞-norm).
+			var right, wantT mat.Dense
+			if err := f.SolveRightTo(&right, trans, mat.DenseCopyOf(b.T())); err != nil {
+				t.Fatalf("n=%d: right: %v", n, err)
+			}
+			if err := lu.SolveTo(&wantT, !trans, b); err != nil {
+				t.Fatalf("n=%d: gonum: %v", n, err)
+			}
+			bound = 2 * 3 * lu.Cond() * gamma * mat.Norm(&wantT, math.Inf(1))
+			var dr mat.Dense
+			dr.Sub(&right, wantT.T())
+			if e := mat.Norm(&dr, 1); e > bound {
+				t.Errorf("n=%d trans=%v: right side ‖X − X_gonum‖₁ = %.3g > bound %.3g", n, trans, e, bound)
 			}
 		}
 	}
