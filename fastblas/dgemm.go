@@ -52,8 +52,9 @@ func Kernel() string {
 }
 
 const (
-	// smallProduct: below this m·n·k plain loops beat packing (measured:
-	// packing costs ~0.5 µs a product; at n = 16 both take ~1 µs).
+	// smallProduct: below this m·n·k, products that smallKernelGemm does
+	// not take (some dimension above smallDim, e.g. 1×1000×3) run by dot
+	// products, and Dtrsm goes to gonum.
 	smallProduct = 16 * 16 * 16
 	// parallelProduct: from this m·n·k on, blocks of rows run concurrently.
 	parallelProduct = 96 * 96 * 96
@@ -84,6 +85,10 @@ func (impl Implementation) Dgemm(tA, tB blas.Transpose, m, n, k int, alpha float
 		scaleRows(m, n, beta, c, ldc)
 	}
 	if alpha == 0 || k == 0 {
+		return
+	}
+	if m*n*k < tinyProduct {
+		tinyGemm(tA != blas.NoTrans, tB != blas.NoTrans, m, n, k, alpha, a, lda, b, ldb, beta == 0, c, ldc)
 		return
 	}
 	if m <= smallDim && n <= smallDim && k <= smallDim {
@@ -210,6 +215,57 @@ var smallBuffers sync.Pool // *[2*smallPanel + maxTile]float64
 // smallPanel bounds roundUp(smallDim, r)·smallDim over the kernels' tile
 // sides r (mr and nr: 6, 8, 24).
 const smallPanel = 48 * smallDim
+
+// tinyProduct: below this m·n·k (8³), tinyGemm's loops beat the
+// micro-kernel's copies and calls.
+const tinyProduct = 8 * 8 * 8
+
+// tinyGemm is gemm by plain loops, four columns of C at a time (four sums
+// in registers, each element of op(A) loaded once per four).
+func tinyGemm(aT, bT bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, set bool, c []float64, ldc int) {
+	ai, ap, bp, bj := lda, 1, ldb, 1 // op(A)[i,p] = a[i*ai+p*ap], op(B)[p,j] = b[p*bp+j*bj]
+	if aT {
+		ai, ap = 1, lda
+	}
+	if bT {
+		bp, bj = 1, ldb
+	}
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		j := 0
+		for ; j+4 <= n; j += 4 {
+			var s0, s1, s2, s3 float64
+			for p := 0; p < k; p++ {
+				x := a[i*ai+p*ap]
+				o := p*bp + j*bj
+				s0 += x * b[o]
+				s1 += x * b[o+bj]
+				s2 += x * b[o+2*bj]
+				s3 += x * b[o+3*bj]
+			}
+			r := row[j : j+4 : j+4]
+			if set {
+				r[0], r[1], r[2], r[3] = alpha*s0, alpha*s1, alpha*s2, alpha*s3
+			} else {
+				r[0] += alpha * s0
+				r[1] += alpha * s1
+				r[2] += alpha * s2
+				r[3] += alpha * s3
+			}
+		}
+		for ; j < n; j++ {
+			s := 0.0
+			for p := 0; p < k; p++ {
+				s += a[i*ai+p*ap] * b[p*bp+j*bj]
+			}
+			if set {
+				row[j] = alpha * s
+			} else {
+				row[j] += alpha * s
+			}
+		}
+	}
+}
 
 // smallGemm is gemm by dot products, for products too small to pack.
 func smallGemm(aT, bT bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, set bool, c []float64, ldc int) {
