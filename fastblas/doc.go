@@ -26,9 +26,10 @@
 // # The LU factorisation
 //
 // Dgetrf (LAPACK's semantics, gonum's row-major layout) is recursive on
-// columns, so that nearly all its flops are in Dgemm and Dtrsm; package ops
-// factorises every matrix of its solves and inverses with it. Matrices of
-// order ≤ 64 are factorised by rank-1 updates in place, as gonum does.
+// columns, so that nearly all its flops are in Dgemm and Dtrsm; package
+// ops's LU cache (SolveOp, MatInvOp and their condition estimates) uses it.
+// Matrices of order ≤ 64 are factorised by rank-1 updates in place, as
+// gonum does.
 //
 // # The triangular solve
 //

@@ -196,9 +196,19 @@ func TestDgetrfArgumentsAsGonum(t *testing.T) {
 	}
 }
 
+// getrfPeer is another LU the benchmark times beside Dgetrf (OpenBLAS's
+// with -tags openblas).
+type getrfPeer struct {
+	name string
+	f    func(m, n int, a []float64, lda int, ipiv []int) bool
+}
+
+var getrfPeers []getrfPeer
+
 // BenchmarkDgetrf times the LU factorisation of an n×n matrix in GFlop/s
 // (2n³/3 flops), beside gonum's lapack Dgetrf (on this package's Dgemm and
-// Dtrsm, as package ops installs them):
+// Dtrsm, as package ops installs them), and with -tags openblas
+// OpenBLAS's:
 //
 //	go test -run '^$' -bench Dgetrf -cpu 1 ./fastblas
 func BenchmarkDgetrf(b *testing.B) {
@@ -209,6 +219,10 @@ func BenchmarkDgetrf(b *testing.B) {
 		rng := rand.New(rand.NewPCG(11, 12))
 		a := randMatrix(rng, n, n, n)
 		work, ipiv := make([]float64, n*n), make([]int, n)
+		var impls []struct {
+			name string
+			f    func()
+		}
 		for _, impl := range []struct {
 			name string
 			f    func()
@@ -216,6 +230,15 @@ func BenchmarkDgetrf(b *testing.B) {
 			{"recursive", func() { Implementation{}.Dgetrf(n, n, work, n, ipiv) }},
 			{"gonum", func() { lapackgonum.Implementation{}.Dgetrf(n, n, work, n, ipiv) }},
 		} {
+			impls = append(impls, impl)
+		}
+		for _, p := range getrfPeers {
+			impls = append(impls, struct {
+				name string
+				f    func()
+			}{p.name, func() { p.f(n, n, work, n, ipiv) }})
+		}
+		for _, impl := range impls {
 			b.Run(fmt.Sprintf("%s/n=%d", impl.name, n), func(b *testing.B) {
 				for b.Loop() {
 					copy(work, a)
