@@ -19,9 +19,10 @@
 // Transposes are absorbed by the packing. Blocks of rows run on
 // GOMAXPROCS goroutines when the product is large enough. Small products
 // (m, n, k ≤ 32) skip the blocking: both operands are copied once into a
-// reused buffer and the narrowest kernel (AVX2's 6×8 tile, also on AVX-512
-// CPUs) runs on every tile, with no goroutines; below m·n·k = 8³ plain Go
-// loops (four sums in registers) beat even that copy.
+// reused buffer and one kernel runs on every tile, with no goroutines: the
+// widest when n fills one of its tiles' widths, else the narrowest (AVX2's
+// 6×8 tile, also on AVX-512 CPUs); below m·n·k = 8³ plain Go loops (four
+// sums in registers) beat even that copy.
 //
 // # The LU factorisation
 //
