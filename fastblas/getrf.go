@@ -31,10 +31,13 @@ const getrfInPlace = 64
 // the factorisation is recursive on columns (Toledo 1997, LAPACK's
 // dgetrf2): the left half is factorised, its interchanges applied to the
 // right half, U₁₂ = L₁₁⁻¹A₁₂ by Dtrsm, A₂₂ −= L₂₁U₁₂ by Dgemm, and the
-// right half's lower part factorised likewise. All but O(n²·getrfBase)
-// of the 2n³/3 flops are in Dgemm and Dtrsm, against gonum's rank-1
-// updates within each panel of 64 columns. Backward error: that of any
-// partial-pivoting LU, ‖PA − LU‖ ≤ γ_n·|L||U| elementwise (Higham, Theorem 9.3).
+// right half's lower part factorised likewise. Past order getrfInPlace,
+// all but O(n²·getrfBase) of the 2n³/3 flops are in Dgemm and Dtrsm,
+// against gonum's rank-1 updates within each panel of 64 columns.
+// Backward error: that of any partial-pivoting LU, |PA − LU| ≤
+// γ_{n+1}·|L||U| elementwise (Higham, Theorem 9.3, with one rounding more
+// for scaling by the pivot's reciprocal, as LAPACK does; TestDgetrfAgainstGonum
+// checks it).
 func (impl Implementation) Dgetrf(m, n int, a []float64, lda int, ipiv []int) (ok bool) {
 	mn := min(m, n)
 	switch {
