@@ -136,15 +136,12 @@ func (f *luFactors) SolveTo(dst *mat.Dense, trans bool, b mat.Matrix) error {
 	return nil
 }
 
-// SolveRightTo solves X·A = C (X·Aᵀ = C with trans) into dst, C r×n,
-// without transposing C or X: with A = P·L·U,
-//
-//	X·A = C:   Z·U = C, Y·L = Z, X = Y·Pᵀ   (columns swapped back, last first)
-//	X·Aᵀ = C:  Y = C·P (columns swapped, first first), W·Lᵀ = Y, X·Uᵀ = W
-//
-// by two right-side triangular solves in place (Dtrsm) and the column
-// interchanges row by row. dst is empty or r×n and must not alias C;
-// errors as SolveTo's.
+// SolveRightTo solves X·A = C (X·Aᵀ = C with trans) into dst, C r×n, as
+// the left-side system Aᵀ·Xᵀ = Cᵀ (A·Xᵀ = Cᵀ): C is transposed into a
+// buffer by cache blocks, solved there (gonum's Dgetrs, on fastblas's
+// Dtrsm) and transposed into dst. (Right-side triangular solves in place
+// measured 1.2–1.3× slower at n = 64–256, reading C across its rows.)
+// dst is empty or r×n and must not alias C; errors as SolveTo's.
 func (f *luFactors) SolveRightTo(dst *mat.Dense, trans bool, c *mat.Dense) error {
 	n := f.lu.Rows
 	r, cc := c.Dims()
@@ -159,38 +156,36 @@ func (f *luFactors) SolveRightTo(dst *mat.Dense, trans bool, c *mat.Dense) error
 	} else if dr, dc := dst.Dims(); dr != r || dc != n {
 		return mat.ErrShape
 	}
-	dst.Copy(c)
-	x := dst.RawMatrix()
-	impl := blas64.Implementation()
-	swap := func(first bool) {
-		for i := 0; i < r; i++ {
-			row := x.Data[i*x.Stride : i*x.Stride+n]
-			if first {
-				for j, p := range f.ipiv {
-					row[j], row[p] = row[p], row[j]
-				}
-				continue
-			}
-			for j := n - 1; j >= 0; j-- {
-				p := f.ipiv[j]
-				row[j], row[p] = row[p], row[j]
-			}
-		}
+	t := alloc(n * r)
+	defer release(t)
+	cr, x := c.RawMatrix(), dst.RawMatrix()
+	transpose(r, n, cr.Data, cr.Stride, t, r)
+	op := blas.Trans // X·A = C ⇔ Aᵀ·Xᵀ = Cᵀ
+	if trans {
+		op = blas.NoTrans
 	}
-	lu := f.lu.Data
-	if !trans {
-		impl.Dtrsm(blas.Right, blas.Upper, blas.NoTrans, blas.NonUnit, r, n, 1, lu, n, x.Data, x.Stride)
-		impl.Dtrsm(blas.Right, blas.Lower, blas.NoTrans, blas.Unit, r, n, 1, lu, n, x.Data, x.Stride)
-		swap(false)
-	} else {
-		swap(true)
-		impl.Dtrsm(blas.Right, blas.Lower, blas.Trans, blas.Unit, r, n, 1, lu, n, x.Data, x.Stride)
-		impl.Dtrsm(blas.Right, blas.Upper, blas.Trans, blas.NonUnit, r, n, 1, lu, n, x.Data, x.Stride)
-	}
+	lapack64.Getrs(op, f.lu, blas64.General{Rows: n, Cols: r, Stride: r, Data: t}, f.ipiv)
+	transpose(n, r, t, r, x.Data, x.Stride)
 	if f.cond > mat.ConditionTolerance {
 		return mat.Condition(f.cond)
 	}
 	return nil
+}
+
+// transpose writes the r×c matrix src (stride ls) transposed into dst
+// (stride ld), by 16×16 blocks so that both sides stay in cache.
+func transpose(r, c int, src []float64, ls int, dst []float64, ld int) {
+	const bs = 16
+	for i0 := 0; i0 < r; i0 += bs {
+		for j0 := 0; j0 < c; j0 += bs {
+			for i := i0; i < min(i0+bs, r); i++ {
+				row := src[i*ls+j0 : i*ls+min(j0+bs, c)]
+				for j, v := range row {
+					dst[(j0+j)*ld+i] = v
+				}
+			}
+		}
+	}
 }
 
 // cachedLU returns the LU factorisation of the square matrix a,
