@@ -52,8 +52,9 @@ func Kernel() string {
 }
 
 const (
-	// smallProduct: below this m·n·k plain loops beat packing (measured:
-	// packing costs ~0.5 µs a product; at n = 16 both take ~1 µs).
+	// smallProduct: below this m·n·k, products that smallKernelGemm does
+	// not take (some dimension above smallDim, e.g. 1×1000×3) run by dot
+	// products, and Dtrsm goes to gonum.
 	smallProduct = 16 * 16 * 16
 	// parallelProduct: from this m·n·k on, blocks of rows run concurrently.
 	parallelProduct = 96 * 96 * 96
@@ -86,6 +87,14 @@ func (impl Implementation) Dgemm(tA, tB blas.Transpose, m, n, k int, alpha float
 	if alpha == 0 || k == 0 {
 		return
 	}
+	if m*n*k < tinyProduct {
+		tinyGemm(tA != blas.NoTrans, tB != blas.NoTrans, m, n, k, alpha, a, lda, b, ldb, beta == 0, c, ldc)
+		return
+	}
+	if m <= smallDim && n <= smallDim && k <= smallDim {
+		smallKernelGemm(smallKernel(kern, n), tA != blas.NoTrans, tB != blas.NoTrans, m, n, k, alpha, a, lda, b, ldb, beta == 0, c, ldc)
+		return
+	}
 	if m*n*k < smallProduct {
 		smallGemm(tA != blas.NoTrans, tB != blas.NoTrans, m, n, k, alpha, a, lda, b, ldb, beta == 0, c, ldc)
 		return
@@ -115,7 +124,7 @@ func gemm(kern *microKernel, aT, bT bool, m, n, k int, alpha float64, a []float6
 	defer putBuffer(bpack)
 	apacks := make([]*[]float64, workers)
 	for w := range apacks {
-		apacks[w] = getBuffer(mc * kc)
+		apacks[w] = getBuffer(mc*kc + maxTile) // and an edge tile for macro
 		defer putBuffer(apacks[w])
 	}
 	for jc := 0; jc < n; jc += nc {
@@ -125,8 +134,9 @@ func gemm(kern *microKernel, aT, bT bool, m, n, k int, alpha float64, a []float6
 			packB(bT, b, ldb, pc, jc, kcur, ncur, nr, *bpack)
 			block := func(w, ic int) {
 				mcur := min(mc, m-ic)
-				packA(aT, a, lda, ic, pc, mcur, kcur, mr, *apacks[w])
-				macro(kern, *apacks[w], *bpack, mcur, ncur, kcur, alpha, set && pc == 0, c[ic*ldc+jc:], ldc)
+				ap := *apacks[w]
+				packA(aT, a, lda, ic, pc, mcur, kcur, mr, ap)
+				macro(kern, ap, *bpack, mcur, ncur, kcur, alpha, set && pc == 0, c[ic*ldc+jc:], ldc, ap[mc*kc:])
 			}
 			if workers == 1 {
 				for ic := 0; ic < m; ic += mc {
@@ -167,6 +177,101 @@ func parallel(workers int, work func(w int)) {
 	}
 }
 
+// smallDim: products whose m, n and k are all at most this go to
+// smallKernelGemm.
+const smallDim = 32
+
+// smallKernel is the kernel for a small product n columns wide: kern when
+// n fills at least one of its tiles' widths, else the narrowest tile among
+// those the CPU runs (AVX2's 6×8 on an AVX-512 CPU, whose 8×24 tile would
+// be mostly padding). Measured on AVX-512 (BenchmarkDgemm): n = 8 and 16
+// run 1.9× and 1.15× faster on the 6×8 tile, n = 32 1.6× faster on 8×24.
+func smallKernel(kern *microKernel, n int) *microKernel {
+	if n >= kern.nr {
+		return kern
+	}
+	for i := range kernels {
+		if k := &kernels[i]; k.has && k.mr*k.nr < kern.mr*kern.nr {
+			kern = k
+		}
+	}
+	return kern
+}
+
+// smallKernelGemm is gemm for m, n, k ≤ smallDim: one slice of k, one block
+// of rows, no goroutines; the operands are copied into panels (at most
+// 2·48·32 values, in one reused buffer: the kernels' calls through function
+// values would move a stack array to the heap), then the micro-kernel runs
+// on each tile.
+func smallKernelGemm(kern *microKernel, aT, bT bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, set bool, c []float64, ldc int) {
+	buf, _ := smallBuffers.Get().(*[2*smallPanel + maxTile]float64)
+	if buf == nil {
+		buf = new([2*smallPanel + maxTile]float64)
+	}
+	ap, bp := buf[:smallPanel], buf[smallPanel:2*smallPanel]
+	packA(aT, a, lda, 0, 0, m, k, kern.mr, ap)
+	packB(bT, b, ldb, 0, 0, k, n, kern.nr, bp)
+	macro(kern, ap, bp, m, n, k, alpha, set, c, ldc, buf[2*smallPanel:])
+	smallBuffers.Put(buf)
+}
+
+var smallBuffers sync.Pool // *[2*smallPanel + maxTile]float64
+
+// smallPanel bounds roundUp(smallDim, r)·smallDim over the kernels' tile
+// sides r (mr and nr: 6, 8, 24).
+const smallPanel = 48 * smallDim
+
+// tinyProduct: below this m·n·k (8³), tinyGemm's loops beat the
+// micro-kernel's copies and calls.
+const tinyProduct = 8 * 8 * 8
+
+// tinyGemm is gemm by plain loops, four columns of C at a time (four sums
+// in registers, each element of op(A) loaded once per four).
+func tinyGemm(aT, bT bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, set bool, c []float64, ldc int) {
+	ai, ap, bp, bj := lda, 1, ldb, 1 // op(A)[i,p] = a[i*ai+p*ap], op(B)[p,j] = b[p*bp+j*bj]
+	if aT {
+		ai, ap = 1, lda
+	}
+	if bT {
+		bp, bj = 1, ldb
+	}
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		j := 0
+		for ; j+4 <= n; j += 4 {
+			var s0, s1, s2, s3 float64
+			for p := 0; p < k; p++ {
+				x := a[i*ai+p*ap]
+				o := p*bp + j*bj
+				s0 += x * b[o]
+				s1 += x * b[o+bj]
+				s2 += x * b[o+2*bj]
+				s3 += x * b[o+3*bj]
+			}
+			r := row[j : j+4 : j+4]
+			if set {
+				r[0], r[1], r[2], r[3] = alpha*s0, alpha*s1, alpha*s2, alpha*s3
+			} else {
+				r[0] += alpha * s0
+				r[1] += alpha * s1
+				r[2] += alpha * s2
+				r[3] += alpha * s3
+			}
+		}
+		for ; j < n; j++ {
+			s := 0.0
+			for p := 0; p < k; p++ {
+				s += a[i*ai+p*ap] * b[p*bp+j*bj]
+			}
+			if set {
+				row[j] = alpha * s
+			} else {
+				row[j] += alpha * s
+			}
+		}
+	}
+}
+
 // smallGemm is gemm by dot products, for products too small to pack.
 func smallGemm(aT, bT bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, set bool, c []float64, ldc int) {
 	ai, ap, bp, bj := lda, 1, ldb, 1 // op(A)[i,p] = a[i*ai+p*ap], op(B)[p,j] = b[p*bp+j*bj]
@@ -194,14 +299,15 @@ func smallGemm(aT, bT bool, m, n, k int, alpha float64, a []float64, lda int, b 
 
 // macro multiplies a packed mcur×kcur block of A by a packed kcur×ncur block
 // of B and adds the product to C, or with set stores it (c starts at the
-// block's first element).
-func macro(kern *microKernel, apack, bpack []float64, mcur, ncur, kcur int, alpha float64, set bool, c []float64, ldc int) {
+// block's first element). edge (maxTile values) holds a partial tile: a
+// local array would be moved to the heap, since the kernels are called
+// through function values.
+func macro(kern *microKernel, apack, bpack []float64, mcur, ncur, kcur int, alpha float64, set bool, c []float64, ldc int, edge []float64) {
 	mr, nr := kern.mr, kern.nr
 	run := kern.run
 	if set {
 		run = kern.set
 	}
-	var edge [maxTile]float64
 	for jr := 0; jr < ncur; jr += nr {
 		bp := &bpack[(jr/nr)*kcur*nr]
 		nn := min(nr, ncur-jr)

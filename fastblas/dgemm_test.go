@@ -144,6 +144,29 @@ func TestDgemmAgainstGonum(t *testing.T) {
 	checkGemm(t, rng, blas.Trans, blas.Trans, 513, 77, 600, 0, -1, 1)
 }
 
+// The small-product paths on every kernel, against gonum within the
+// rounding bound: plain loops below m·n·k = 8³, one tile kernel (the
+// narrowest below n = its width, else the widest) for m, n, k ≤ 32, the
+// packed path just past 32; each side at the kernels' tile sides and one
+// off them (6, 8, 24), every transpose, padded strides, alpha and beta
+// with set (beta = 0) and accumulate.
+func TestDgemmSmallAgainstGonum(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	dims := []int{1, 3, 4, 6, 7, 8, 9, 16, 23, 24, 25, 32, 33}
+	for _, tA := range transposes {
+		for _, tB := range transposes {
+			for _, m := range dims {
+				for _, n := range dims {
+					k := dims[rng.IntN(len(dims))]
+					alpha := []float64{1, -0.5, 2}[rng.IntN(3)]
+					beta := []float64{0, 1, 0.5}[rng.IntN(3)]
+					checkGemm(t, rng, tA, tB, m, n, k, rng.IntN(3), alpha, beta)
+				}
+			}
+		}
+	}
+}
+
 // peer is another BLAS the benchmarks time beside the kernels (OpenBLAS
 // with -tags openblas).
 type peer struct {
@@ -166,7 +189,7 @@ func eachImpl(b *testing.B, f func(name string, impl blas.Float64)) {
 //
 //	go test -run '^$' -bench Dgemm -cpu 1 ./fastblas
 func BenchmarkDgemm(b *testing.B) {
-	for _, n := range []int{3, 8, 16, 64, 128, 256, 512} {
+	for _, n := range []int{3, 4, 8, 16, 32, 64, 128, 256, 512} {
 		rng := rand.New(rand.NewPCG(3, 4))
 		x, y, z := randMatrix(rng, n, n, n), randMatrix(rng, n, n, n), make([]float64, n*n)
 		eachImpl(b, func(name string, impl blas.Float64) {

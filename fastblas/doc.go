@@ -17,7 +17,20 @@
 // high; the micro-kernel keeps an mr×nr tile of C in registers while it
 // streams one panel of each (kernels_amd64.s, written by internal/asmgen).
 // Transposes are absorbed by the packing. Blocks of rows run on
-// GOMAXPROCS goroutines when the product is large enough.
+// GOMAXPROCS goroutines when the product is large enough. Small products
+// (m, n, k ≤ 32) skip the blocking: both operands are copied once into a
+// reused buffer and one kernel runs on every tile, with no goroutines: the
+// widest when n fills one of its tiles' widths, else the narrowest (AVX2's
+// 6×8 tile, also on AVX-512 CPUs); below m·n·k = 8³ plain Go loops (four
+// sums in registers) beat even that copy.
+//
+// # The LU factorisation
+//
+// Dgetrf (LAPACK's semantics, gonum's row-major layout) is recursive on
+// columns, so that nearly all its flops are in Dgemm and Dtrsm; package
+// ops's LU cache (SolveOp, MatInvOp and their condition estimates) uses it.
+// Matrices of order ≤ 64 are factorised by rank-1 updates in place, as
+// gonum does.
 //
 // # The triangular solve
 //

@@ -47,6 +47,13 @@ func FuzzDgemm(f *testing.F) {
 	f.Add(uint64(4), uint8(97), uint8(97), uint8(97), uint8(9), uint8(3))
 	f.Add(uint64(5), uint8(3), uint8(3), uint8(0), uint8(0), uint8(16))     // k = 0, alpha 1, beta 0
 	f.Add(uint64(6), uint8(50), uint8(40), uint8(0), uint8(236), uint8(17)) // k = 0, alpha 2, beta 0, padded
+	// The small-product path (m, n, k ≤ 32): every transpose, padded strides,
+	// a non-finite value planted, edge tiles and full ones.
+	f.Add(uint64(7), uint8(3), uint8(3), uint8(3), uint8(0), uint8(0))       // 4×4×4
+	f.Add(uint64(8), uint8(7), uint8(7), uint8(7), uint8(129), uint8(1))     // 8×8×8, Aᵀ, padded
+	f.Add(uint64(9), uint8(15), uint8(15), uint8(15), uint8(2+32), uint8(2)) // 16×16×16, Bᵀ, beta 1
+	f.Add(uint64(10), uint8(31), uint8(31), uint8(31), uint8(131), uint8(3)) // 32×32×32, both, padded
+	f.Add(uint64(11), uint8(4), uint8(30), uint8(12), uint8(64+4), uint8(1)) // 5×31×13, beta −1.5
 	f.Fuzz(func(t *testing.T, seed uint64, mb, nb, kb, flags, poison uint8) {
 		rng := rand.New(rand.NewPCG(seed, 11))
 		m, n, k := 1+int(mb)%140, 1+int(nb)%140, 1+int(kb)%140

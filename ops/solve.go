@@ -97,13 +97,9 @@ func (o SolveOp) do(v ...G.Value) (G.Value, error) {
 		err = lu.SolveTo(x, o.Trans, c)
 		return FromMatrix(x), wrapCond(o, err)
 	}
-	// X Â = C  ⇔  Âᵀ Xᵀ = Cᵀ
-	x := mat.NewDense(cols, r, alloc(r*cols))
-	err = lu.SolveTo(x, !o.Trans, c.T())
-	xt := mat.NewDense(r, cols, alloc(r*cols))
-	xt.Copy(x.T())
-	release(x.RawMatrix().Data)
-	return FromMatrix(xt), wrapCond(o, err)
+	x := mat.NewDense(r, cols, alloc(r*cols)) // X Â = C, solved on the right
+	err = lu.SolveRightTo(x, o.Trans, c)
+	return FromMatrix(x), wrapCond(o, err)
 }
 
 // Flops: the LU factorisation of the n×n matrix, 2n³/3 (counted although

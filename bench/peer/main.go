@@ -76,6 +76,7 @@ type torchTimes struct {
 	BLASEnv        map[string]*string `json:"blas_env"`        // blasThreadVars as the script saw them
 	BLASLibrary    *string            `json:"blas_library"`    // the BLAS it loaded, if found
 	BLASThreads    *int               `json:"blas_threads"`    // openblas_get_num_threads(), for OpenBLAS
+	PeakRSS        int64              `json:"peak_rss_bytes"`  // resource.getrusage's ru_maxrss, in bytes
 	GradientS      float64            `json:"gradient_s"`
 	HvS            float64            `json:"hv_s"`
 	BlockHvS       float64            `json:"block_hv_s"`
@@ -151,9 +152,9 @@ func main() {
 	script := filepath.Join(sourceDir(), "torch_peer.py")
 	fmt.Printf("newtonia vs PyTorch, square 3-layer leaky-ReLU nets, batch = width = n, float64; v = the gradient\n")
 	fmt.Printf("best of %d runs on %d thread(s); newtonia GOMAXPROCS=%d, BLAS: %s\n\n", *reps, *threads, runtime.GOMAXPROCS(0), blas)
-	fmt.Printf("%5s | %-32s | %-29s | %-31s | %s\n", "", "PyTorch", "newtonia", "ratios", "agreement (rel. diff.)")
-	fmt.Printf("%5s | %8s %8s %14s | %8s %8s %11s | %9s %9s %11s | %8s %8s %8s\n",
-		"n", "grad", "Hv", "CG block 0", "grad", "Hv", "InvHvAll", "Inv/tgrad", "Hv/tHv", "Inv/grad", "grad", "Hv", "CG-inv")
+	fmt.Printf("%5s | %-39s | %-36s | %-31s | %s\n", "", "PyTorch", "newtonia", "ratios", "agreement (rel. diff.)")
+	fmt.Printf("%5s | %8s %8s %14s %6s | %8s %8s %11s %6s | %9s %9s %11s | %8s %8s %8s\n",
+		"n", "grad", "Hv", "CG block 0", "RSS", "grad", "Hv", "InvHvAll", "RSS", "Inv/tgrad", "Hv/tHv", "Inv/grad", "grad", "Hv", "CG-inv")
 	var tt *torchTimes
 	for _, f := range strings.Split(*sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -165,7 +166,8 @@ func main() {
 		}
 	}
 	fmt.Printf("\nInvHvAll: every block's B-pass, LU factorisations included, no residual certificate;\n" +
-		"CG block 0: PyTorch CG on H_00 u = g_0 to 1e-8 (iterations; '>' = did not converge)\n")
+		"CG block 0: PyTorch CG on H_00 u = g_0 to 1e-8 (iterations; '>' = did not converge);\n" +
+		"RSS: peak resident set size, MiB (PyTorch: its process's ru_maxrss; newtonia: VmHWM, reset before each net)\n")
 	if tt != nil {
 		fmt.Printf("PyTorch's threads, as its last run reported them (every run is checked): %s\n", tt.pinned())
 	}
@@ -203,6 +205,8 @@ func sourceDir() string {
 }
 
 func compare(n, reps int, out, python, script string, threads int, cgSeconds float64) (*torchTimes, error) {
+	runtime.GC()
+	_ = resetPeakRSS() // on failure the peak is the process's so far
 	dir := filepath.Join(out, fmt.Sprintf("n%d", n))
 	m, err := nets.NewMLP(n, n, []nets.Layer{
 		{Out: n, Act: ops.LeakyReLUFunc{Alpha: 0.5}}, {Out: n, Act: ops.LeakyReLUFunc{Alpha: 0.5}}, {Out: n, Act: ops.LeakyReLUFunc{Alpha: 0.5}}})
@@ -269,6 +273,7 @@ func compare(n, reps int, out, python, script string, threads int, cgSeconds flo
 	if err != nil {
 		return nil, err
 	}
+	rss, _ := peakRSS() // unknown (0, printed "?") off Linux
 	tt, err := runTorch(python, script, []string{"--net", path, "--out", filepath.Join(dir, "torch"),
 		"--reps", strconv.Itoa(reps), "--cg-seconds", fmt.Sprint(cgSeconds)}, threads)
 	if err != nil {
@@ -300,8 +305,8 @@ func compare(n, reps int, out, python, script string, threads int, cgSeconds flo
 		cg = ">" + cg
 	}
 	ms := func(s float64) string { return fmt.Sprintf("%.3gms", 1e3*s) }
-	fmt.Printf("%5d | %8s %8s %5s %8s | %8s %8s %11s | %9.2f %9.2f %11.2f | %8.1e %8.1e %8.1e\n",
-		n, ms(tt.GradientS), ms(tt.HvS), cg, ms(tt.CG.Seconds), ms(tg), ms(th), ms(ti),
+	fmt.Printf("%5d | %8s %8s %5s %8s %6s | %8s %8s %11s %6s | %9.2f %9.2f %11.2f | %8.1e %8.1e %8.1e\n",
+		n, ms(tt.GradientS), ms(tt.HvS), cg, ms(tt.CG.Seconds), mib(tt.PeakRSS), ms(tg), ms(th), ms(ti), mib(rss),
 		ti/tt.GradientS, th/tt.HvS, ti/tg, dg, dh, dcg)
 	return tt, nil
 }

@@ -114,6 +114,12 @@ def timed(fn, reps):
     return best, out
 
 
+def peak_rss_bytes():
+    """This process's peak resident set size in bytes (ru_maxrss is in kB on Linux)."""
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--net", required=True)
@@ -200,6 +206,7 @@ def main():
         "interop_threads": torch.get_num_interop_threads(),
         "blas_env": {var: os.environ.get(var) for var in BLAS_THREAD_VARS},
         "blas_library": blas_library, "blas_threads": blas_threads,
+        "peak_rss_bytes": peak_rss_bytes(),
         "gradient_s": t_grad, "hv_s": t_hv, "block_hv_s": t_bhv,
         "cg": {"seconds": t_cg, "iterations": it, "converged": converged,
                "reason": reason, "residual": true_res},
