@@ -111,8 +111,11 @@ const (
 	// rateSafety divides the measured rate: it falls as the matrices
 	// leave the cache, and more on a loaded machine (gonum, one core of a
 	// shared two-core machine: 5.9 ns·n³ at n = 128, 4.6 at 800, 12.8 at
-	// 1024, 13.7 at 1600; unloaded 4.2 at 128, 6.4 at 2500).
-	rateSafety = 4
+	// 1024, 13.7 at 1600; unloaded 4.2 at 128, 6.4 at 2500) and at
+	// orders whose rows alias in the cache (a power of two: 9.5 ns·n³ at
+	// n = 256 against 2.4 at 128 and 1.7 at 400, measured on an AMD EPYC
+	// with AVX-512), so it is 8: an upper bound at every order measured.
+	rateSafety = 8
 	// slowestNsPerCube is a time per n³ no machine exceeds, used to accept
 	// small solves without measuring (50 ns·n³: 3 to 10 times the
 	// measured).
@@ -126,7 +129,7 @@ var (
 
 // SolveTime estimates the time MinNormSolve takes on an n×n matrix: the
 // eigendecomposition's 9n³ flops at the rate of a 128×128 one timed once
-// per process, divided by 4 (the rate falls for larger matrices and on a
+// per process, divided by 8 (the rate falls for larger matrices and on a
 // loaded machine).
 func SolveTime(n int) time.Duration {
 	probeOnce.Do(func() {
@@ -166,7 +169,7 @@ func MinNormSolveWithin(h *mat.Dense, v []float64, what string, lim *Limits) (So
 		est = SolveTime(n)
 		if est > o.MaxTime {
 			return Solution{}, &errs.LimitError{What: what, Resource: "time", Estimate: est.Seconds(), Limit: o.MaxTime.Seconds(), Unit: "s",
-				Hint: fmt.Sprintf("the eigendecomposition of a %d×%d matrix, %d·n³ = %.3g flops at a quarter of the rate measured here (%.3g Gflop/s at n = %d)",
+				Hint: fmt.Sprintf("the eigendecomposition of a %d×%d matrix, %d·n³ = %.3g flops at an eighth of the rate measured here (%.3g Gflop/s at n = %d)",
 					n, n, solveFlops, solveFlops*math.Pow(float64(n), 3), solveFlops/probeNs, probeSize)}
 		}
 	}

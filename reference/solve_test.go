@@ -78,10 +78,11 @@ func TestMinNormSolveWithinRuns(t *testing.T) {
 }
 
 // SolveTime is an upper bound of the solve's time, not a wild one: the
-// oracle is the timed solve. A quarter of the measured rate is the margin
+// oracle is the timed solve. An eighth of the measured rate is the margin
 // built in; a loaded machine (two cores shared) can slow the timed solve
 // more than the probe, so the test allows the solve twice the estimate,
-// and the estimate 20 times the solve.
+// and the estimate 40 times the solve (five times the margin, as before
+// the margin went from 4 to 8).
 func TestSolveTimeBoundsTheSolve(t *testing.T) {
 	for _, n := range []int{256, 400} {
 		h := randSym(n, uint64(n))
@@ -92,7 +93,7 @@ func TestSolveTimeBoundsTheSolve(t *testing.T) {
 		}
 		took := time.Since(t0)
 		t.Logf("n = %d: estimate %v, took %v", n, est, took)
-		if took > 2*est || est > 20*took {
+		if took > 2*est || est > 40*took {
 			t.Errorf("n = %d: estimate %v for a solve of %v", n, est, took)
 		}
 	}
