@@ -68,6 +68,7 @@ type KFAC struct {
 	a, dd  []*mat.SymDense // moving averages, per block
 	ca, cd []*mat.Cholesky // the damped factors, factorised
 	why    map[int]error   // why a block has no factors (the graph's structure: found once)
+	kernel map[int]bool    // the block's factors are a kernel's (hvp.Factors.Transposed), this step
 }
 
 // NewKFAC returns a KFAC on p's weights (settings nil: the defaults), or
@@ -254,13 +255,20 @@ func (k *KFAC) fallbacks(fs []*hvp.Factors, g *params.Vector) []BlockFallback {
 	p := k.p
 	lay := g.Layout()
 	var out []BlockFallback
+	k.kernel = map[int]bool{}
 	for l := range p.Blocks() {
 		var err error
+		k.kernel[l] = fs[l] != nil && fs[l].Transposed
 		ws := lay.BlockWeights(l)
 		name := p.Block(l).Name()
 		if fs[l] == nil {
 			err = k.noFactors(l)
-		} else if s := lay.Shape(ws[0]); len(s) != 2 {
+		} else if s := lay.Shape(ws[0]); fs[l].Transposed { // a kernel: its values are the DD × A matrix W̃ᵀ (hvp.Factors)
+			if ka, kd := fs[l].A.SymmetricDim(), fs[l].DD.SymmetricDim(); len(ws) != 1 || ka*kd != lay.Block(l).Len() || s[0] != kd {
+				err = &errs.ConditionError{Block: l, Weight: name,
+					Reason: fmt.Sprintf("its factors (%d×%d and %d×%d) do not fit its kernel of shape %v", ka, ka, kd, kd, s)}
+			}
+		} else if len(s) != 2 {
 			err = &errs.ConditionError{Block: l, Weight: name,
 				Reason: fmt.Sprintf("K-FAC's direction needs the block's weight as a matrix, and %s has shape %v", p.Weights()[ws[0]].Name(), s)}
 		} else {
@@ -308,8 +316,9 @@ func (k *KFAC) noCurvature(curv float64) string {
 }
 
 // direction returns −Ã⁻¹∇W̃D̃⁻¹ for every block with factors (W̃: the
-// weight and its bias as one matrix, the bias its last row), −g_l for the
-// blocks that fall back.
+// weight and its bias as one matrix, the bias its last row; a kernel's
+// values are W̃ᵀ, hvp.Factors.Transposed, and get −D̃⁻¹∇Ã⁻¹), −g_l for
+// the blocks that fall back.
 func (k *KFAC) direction(g *params.Vector, fall []BlockFallback) (*params.Vector, error) {
 	p := k.p
 	lay := g.Layout()
@@ -328,12 +337,16 @@ func (k *KFAC) direction(g *params.Vector, fall []BlockFallback) (*params.Vector
 		ws := lay.BlockWeights(l)
 		stacked := append([]float64(nil), g.Block(l).Flat()...)
 		cols := lay.Shape(ws[0])[1]
+		left, right := k.ca[l], k.cd[l]
+		if k.kernel[l] { // the kernel's values are W̃ᵀ: −D̃⁻¹∇Ã⁻¹ on them
+			cols, left, right = k.ca[l].SymmetricDim(), k.cd[l], k.ca[l]
+		}
 		rows := len(stacked) / cols
 		var x, yt mat.Dense
-		if err := k.ca[l].SolveTo(&x, mat.NewDense(rows, cols, stacked)); err != nil {
+		if err := left.SolveTo(&x, mat.NewDense(rows, cols, stacked)); err != nil {
 			return nil, err
 		}
-		if err := k.cd[l].SolveTo(&yt, x.T()); err != nil { // Yᵀ = D̃⁻¹Xᵀ
+		if err := right.SolveTo(&yt, x.T()); err != nil { // Yᵀ = D̃⁻¹Xᵀ (Ã⁻¹Xᵀ for a kernel)
 			return nil, err
 		}
 		var y mat.Dense
