@@ -317,8 +317,8 @@ func (k *KFAC) noCurvature(curv float64) string {
 
 // direction returns −Ã⁻¹∇W̃D̃⁻¹ for every block with factors (W̃: the
 // weight and its bias as one matrix, the bias its last row; a kernel's
-// values are W̃ᵀ, hvp.Factors.Transposed, and get −D̃⁻¹∇Ã⁻¹), −g_l for
-// the blocks that fall back.
+// values are W̃ᵀ, hvp.Factors.Transposed, transposed to W̃ and back),
+// −g_l for the blocks that fall back.
 func (k *KFAC) direction(g *params.Vector, fall []BlockFallback) (*params.Vector, error) {
 	p := k.p
 	lay := g.Layout()
@@ -337,21 +337,24 @@ func (k *KFAC) direction(g *params.Vector, fall []BlockFallback) (*params.Vector
 		ws := lay.BlockWeights(l)
 		stacked := append([]float64(nil), g.Block(l).Flat()...)
 		cols := lay.Shape(ws[0])[1]
-		left, right := k.ca[l], k.cd[l]
-		if k.kernel[l] { // the kernel's values are W̃ᵀ: −D̃⁻¹∇Ã⁻¹ on them
-			cols, left, right = k.ca[l].SymmetricDim(), k.cd[l], k.ca[l]
+		if k.kernel[l] { // a kernel's values are W̃ᵀ (hvp.Factors.Transposed): solved on W̃
+			cols = k.dd[l].SymmetricDim()
+			stacked = transpose(stacked, cols)
 		}
 		rows := len(stacked) / cols
 		var x, yt mat.Dense
-		if err := left.SolveTo(&x, mat.NewDense(rows, cols, stacked)); err != nil {
+		if err := k.ca[l].SolveTo(&x, mat.NewDense(rows, cols, stacked)); err != nil {
 			return nil, err
 		}
-		if err := right.SolveTo(&yt, x.T()); err != nil { // Yᵀ = D̃⁻¹Xᵀ (Ã⁻¹Xᵀ for a kernel)
+		if err := k.cd[l].SolveTo(&yt, x.T()); err != nil { // Yᵀ = D̃⁻¹Xᵀ
 			return nil, err
 		}
 		var y mat.Dense
 		y.CloneFrom(yt.T())
 		u := y.RawMatrix().Data
+		if k.kernel[l] {
+			u = transpose(u, rows) // back to the kernel's order
+		}
 		off := 0
 		for _, i := range ws {
 			part := d.Weight(i)
@@ -362,6 +365,19 @@ func (k *KFAC) direction(g *params.Vector, fall []BlockFallback) (*params.Vector
 		}
 	}
 	return d, nil
+}
+
+// transpose returns the transpose of the row-major matrix x of the given
+// number of rows.
+func transpose(x []float64, rows int) []float64 {
+	cols := len(x) / rows
+	out := make([]float64, len(x))
+	for i := range rows {
+		for j := range cols {
+			out[j*rows+i] = x[i*cols+j]
+		}
+	}
+	return out
 }
 
 func scaledSym(c float64, m *mat.SymDense) *mat.SymDense {
