@@ -3,6 +3,7 @@ package hvp_test
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/newtonia/newtonia/hvp"
@@ -284,5 +285,74 @@ func TestKFACConvnetSteps(t *testing.T) {
 	t.Logf("KFAC, 10 steps: loss %.6g → %.6g", before, after)
 	if !(after < 0.9*before) {
 		t.Errorf("KFAC: loss %g → %g after 10 steps, want below 0.9× the start", before, after)
+	}
+}
+
+// Weight decay on a kernel: λ·Σ k1² adds 2λ·I to the block's Hessian, so
+// KFC's factors carry Penalty = 2λ on every row of W̃ = K̂ᵀ (the closed
+// form, to rounding: 1e-12), and the factors themselves are the data
+// term's, equal to those without the penalty; λ·Σ k1⁴, whose Hessian
+// 12λ·diag(k1²) is not a multiple of I, gets PenaltyErr naming the term
+// and no Penalty. K-FAC steps with no fallback in both.
+func TestKFCKernelPenalty(t *testing.T) {
+	const lambda = 0.01
+	plain := convnet(t, tensor.Float64, 3)
+	p0, err := hvp.New(plain.loss, plain.weights...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k0, err := p0.Kronecker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, quartic := range []bool{false, true} {
+		n := convnet(t, tensor.Float64, 3)
+		k1 := n.weights[0]
+		sq := G.Must(G.Square(k1))
+		if quartic {
+			sq = G.Must(G.Square(sq))
+		}
+		loss := G.Must(G.Add(n.loss, G.Must(G.Mul(G.NewConstant(lambda), G.Must(G.Sum(sq))))))
+		p, err := hvp.New(loss, n.weights...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kf, err := p.Kronecker()
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := kf.Factors[0]
+		if f == nil {
+			t.Fatalf("quartic %v: no factors for k1: %v", quartic, kf.Err[0])
+		}
+		if e := symDiff(f.A, k0.Factors[0].A) + symDiff(f.DD, k0.Factors[0].DD); !(e <= 1e-12) {
+			t.Errorf("quartic %v: the factors differ from the data term's by %.2e", quartic, e)
+		}
+		switch {
+		case quartic && (f.Penalty != nil || f.PenaltyErr == nil || !strings.Contains(f.PenaltyErr.Error(), "k1")):
+			t.Errorf("Σ k1⁴: Penalty %v, PenaltyErr %v; want none and an error naming k1", f.Penalty, f.PenaltyErr)
+		case !quartic && (f.PenaltyErr != nil || len(f.Penalty) != f.A.SymmetricDim()):
+			t.Errorf("λ·Σ k1²: Penalty %v (want %d values), PenaltyErr %v", f.Penalty, f.A.SymmetricDim(), f.PenaltyErr)
+		case !quartic:
+			for a, c := range f.Penalty {
+				if math.Abs(c-2*lambda) > 1e-12 {
+					t.Errorf("Penalty[%d] = %g, want 2λ = %g", a, c, 2*lambda)
+				}
+			}
+		}
+		if kf.Factors[1].Penalty != nil || kf.Factors[1].PenaltyErr != nil {
+			t.Errorf("quartic %v: k2, not decayed, has a penalty %v / %v", quartic, kf.Factors[1].Penalty, kf.Factors[1].PenaltyErr)
+		}
+		k, err := solver.NewKFAC(p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := k.Step()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rec.Fallbacks) != 0 || rec.StepSize == 0 {
+			t.Errorf("quartic %v: KFAC step %+v: want no fallback", quartic, rec)
+		}
 	}
 }

@@ -55,8 +55,9 @@ import (
 // dense layer's on the flattened images). Transposed is then true: the
 // block's values, read row-major, are K̂ = W̃ᵀ (DD's dimension × A's), and
 // K-FAC's direction on them is −D̃⁻¹∇Ã⁻¹. Positions is T (1 for a dense
-// layer). No channel bias is paired with a kernel: a bias is its own
-// block.
+// layer). A kernel's L2 penalty λ·Σ K² gives Penalty = 2λ on every row
+// of W̃. No channel bias is paired with a kernel (the translation has no
+// bias broadcast over a 4-D value yet): a bias would be its own block.
 type Factors struct {
 	A, DD      *mat.SymDense
 	Penalty    []float64
@@ -72,7 +73,8 @@ type KroneckerFactors struct {
 	Grad *params.Vector
 	// Factors holds block l's factors at l, nil for a block without a
 	// per-sample route (no layer structure, or a loss that is not
-	// row-separable), whose Err[l] says why.
+	// row-separable) or, for a weight of rank above 2, without a
+	// kernel's structure (Factors), whose Err[l] says why.
 	Factors []*Factors
 	Err     []error
 }
@@ -133,7 +135,10 @@ func (p *Problem) Kronecker() (kf *KroneckerFactors, err error) {
 		hs, ds := kl.patches.Shape(), kl.delta.Shape()
 		a := gram(hs[0], hs[1], h)
 		a.ScaleSym(1/float64(hs[0]), a)
-		kf.Factors[l] = &Factors{A: a, DD: gram(ds[0], ds[1], d), Transposed: true, Positions: kl.positions, PenaltyErr: kl.penaltyErr}
+		kf.Factors[l] = &Factors{A: a, DD: gram(ds[0], ds[1], d), Transposed: true, Positions: kl.positions}
+		if err := p.kernelPenalty(l, kl, kf.Factors[l]); err != nil {
+			return nil, err
+		}
 	}
 	for l, r := range routes {
 		if r == nil {
@@ -169,39 +174,55 @@ func (p *Problem) Kronecker() (kf *KroneckerFactors, err error) {
 
 // kernelLayer is the structure KFC reads around a convolution kernel
 // (Factors): the patches P (R × n, R = B·T), the product net = P·K̂ᵀ and
-// its adjoint δ in the gradient pass (R × k).
+// its adjoint δ in the gradient pass (R × k), and the penalty terms that
+// read the kernel, if any.
 type kernelLayer struct {
 	patches, prod, delta *G.Node
-	positions            int   // T = R/B
-	penaltyErr           error // a penalty reads the kernel (not folded into the factors)
+	positions            int // T = R/B
+	pen                  *penalty
 }
 
-// kernelLayerOf returns block l's kernel structure: nil, nil for a block
-// that is not one weight of rank above 2; an error naming the node when a
-// kernel is not used as KFC needs — once by the data term (penalties
-// aside), by a reshape into the k × n matrix K̂ (k its first dimension),
-// whose only use is its transpose, the right factor of a product P·K̂ᵀ
-// with patches P that do not depend on the kernel, whose rows are a
-// multiple of the batch B. The structure is read from the ops, whatever
-// built them (the translation of G.Conv2d is im2col, reshape, P·K̂ᵀ).
+// kernelLayerOf returns block l's kernel structure, found once: nil, nil
+// for a block that is not one weight of rank above 2; an error naming the
+// node when a kernel is not used as KFC needs — once by the data term
+// (penalties aside), by a reshape into the k × n matrix K̂ (k its first
+// dimension), whose only use is its transpose, the right factor of a
+// product P·K̂ᵀ with patches P that do not depend on the kernel, whose
+// rows are a multiple of the batch B. The structure is read from the ops,
+// whatever built them (G.Conv2d's translation and ops.Conv2d are im2col,
+// a reshape, P·K̂ᵀ).
 func (p *Problem) kernelLayerOf(l int) (*kernelLayer, error) {
 	b := p.blocks[l]
 	if len(b.params) != 1 || p.ws[b.params[0]].Dims() <= 2 {
 		return nil, nil
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !b.kernelTried {
+		b.kernelTried = true
+		b.kernel, b.kernelErr = p.findKernelLayer(b)
+		b.kernelErr = p.model.UserError(b.kernelErr)
+	}
+	return b.kernel, b.kernelErr
+}
+
+// findKernelLayer finds block b's kernel structure (p.mu held).
+func (p *Problem) findKernelLayer(b *block) (*kernelLayer, error) {
 	w := p.ws[b.params[0]]
 	s := w.Shape()
+	name := errs.Label(p.userWeights[b.params[0]])
+	rows, cols := s[0], s.TotalSize()/s[0]
 	refuse := func(n *G.Node, reason string) error {
-		return p.model.UserError(&errs.NoInverseError{Op: fmt.Sprintf("node %s (op %v)", errs.Label(n), n.Op()), Input: -1,
-			Reason: fmt.Sprintf("KFC's factors for kernel %s of shape %v: %s", errs.Label(w), s, reason)})
+		return &errs.NoInverseError{Op: fmt.Sprintf("node %s (op %v)", p.userLabel(n), n.Op()), Input: -1,
+			Reason: fmt.Sprintf("KFC's factors for kernel %s of shape %v: %s", name, s, reason)}
 	}
 	uses := graph.UsesWithout(p.loss, p.pens...)
 	if n := len(uses[w]); n != 1 {
-		return nil, refuse(w, fmt.Sprintf("used by %d nodes of the data term, want once (by a reshape into a %d × %d matrix)", n, s[0], s.TotalSize()/s[0]))
+		return nil, refuse(w, fmt.Sprintf("used by %d nodes of the data term, want once (by a reshape into a %d × %d matrix)", n, rows, cols))
 	}
 	re := uses[w][0]
-	if _, ok := re.Op().(ops.ReshapeOp); !ok || !slices.Equal(re.Shape(), []int{s[0], s.TotalSize() / s[0]}) {
-		return nil, refuse(re, fmt.Sprintf("the kernel's use is not a reshape into the %d × %d matrix K̂", s[0], s.TotalSize()/s[0]))
+	if _, ok := re.Op().(ops.ReshapeOp); !ok || !slices.Equal(re.Shape(), []int{rows, cols}) {
+		return nil, refuse(re, fmt.Sprintf("the kernel's use is not a reshape into the %d × %d matrix K̂", rows, cols))
 	}
 	if len(uses[re]) != 1 {
 		return nil, refuse(re, fmt.Sprintf("K̂ used by %d nodes, want once (transposed, as the right factor of P·K̂ᵀ)", len(uses[re])))
@@ -219,20 +240,42 @@ func (p *Problem) kernelLayerOf(l int) (*kernelLayer, error) {
 	if dependents(graph.Sorted(patches), map[*G.Node]bool{w: true})[patches] {
 		return nil, refuse(patches, "the patches depend on the kernel itself")
 	}
-	rows, batch := patches.Shape()[0], int(p.batch)
-	if rows%batch != 0 {
-		return nil, refuse(patches, fmt.Sprintf("the patches' %d rows are not a multiple of the batch B = %d (a row per sample and position)", rows, batch))
+	r, batch := patches.Shape()[0], int(p.batch)
+	if r%batch != 0 {
+		return nil, refuse(patches, fmt.Sprintf("the patches' %d rows are not a multiple of the batch B = %d (a row per sample and position)", r, batch))
 	}
 	delta := p.grad.Adjoints[prod]
 	if delta == nil {
 		return nil, refuse(prod, "no adjoint in the gradient pass")
 	}
-	kl := &kernelLayer{patches: patches, prod: prod, delta: delta, positions: rows / batch}
-	if all := graph.Uses(p.loss); len(all[w]) > 1 {
-		kl.penaltyErr = &errs.ConditionError{Block: l, Weight: b.name, Node: errs.Label(w),
-			Reason: "factors of the data term only: a penalty reads the kernel, and its curvature is not folded into KFC's factors"}
+	pen, err := p.blockPenalty(b)
+	if err != nil {
+		return nil, err
 	}
-	return kl, nil
+	return &kernelLayer{patches: patches, prod: prod, delta: delta, positions: r / batch, pen: pen}, nil
+}
+
+// kernelPenalty sets f.Penalty, or f.PenaltyErr, for kernel block l
+// whose weights penalty terms read: an L2 penalty's constant c (2λ for
+// λ·Σ K²) on every row of W̃ = K̂ᵀ, A's dimension.
+func (p *Problem) kernelPenalty(l int, kl *kernelLayer, f *Factors) error {
+	if kl.pen == nil {
+		return nil
+	}
+	pr, err := p.probePenalty(l, kl.pen)
+	if err != nil {
+		return err
+	}
+	if pr.kind != penaltyL2 {
+		f.PenaltyErr = &errs.ConditionError{Block: l, Weight: p.blocks[l].name, Node: p.penaltyNames(kl.pen),
+			Reason: "factors of the data term only: " + pr.describe(p, l, kl.pen)}
+		return nil
+	}
+	f.Penalty = make([]float64, f.A.SymmetricDim())
+	for a := range f.Penalty {
+		f.Penalty[a] = pr.c[0]
+	}
+	return nil
 }
 
 // gram returns XᵀX for the rows×cols row-major X, as a full product (on
