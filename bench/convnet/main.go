@@ -121,6 +121,9 @@ func run(c config, w io.Writer) error {
 	if c.batch < 1 || c.c1 < 1 || c.c2 < 1 || !(c.passes > 0) || len(c.seeds) == 0 || c.evalBatch < 1 {
 		return fmt.Errorf("want a batch, channels, passes, seeds and an evaluation batch ≥ 1 (have %d, %d, %d, %g, %v, %d)", c.batch, c.c1, c.c2, c.passes, c.seeds, c.evalBatch)
 	}
+	if c.testN < c.evalBatch || c.monitor < c.evalBatch {
+		return fmt.Errorf("-test %d and -monitor %d must be at least the evaluation batch %d", c.testN, c.monitor, c.evalBatch)
+	}
 	dir, err := mnistdata.Find(c.data)
 	if err != nil {
 		return err
