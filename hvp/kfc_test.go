@@ -356,3 +356,55 @@ func TestKFCKernelPenalty(t *testing.T) {
 		}
 	}
 }
+
+// A kernel KFC cannot factor is refused by name, not misread: one kernel
+// used by two convolutions (tied: G_ll sums both uses and their cross
+// terms) gets no factors and an error naming it and its two uses; KFAC
+// names the block in its record (a gradient step for it) and factors the
+// dense weight.
+func TestKFCTiedKernelRefused(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 21))
+	val := func(scale float64, shape ...int) tensor.Tensor {
+		x := make([]float64, tensor.Shape(shape).TotalSize())
+		for i := range x {
+			x[i] = scale * rng.NormFloat64()
+		}
+		return testnet.Tensor(x, shape, tensor.Float64)
+	}
+	g := G.NewGraph()
+	x := G.NewTensor(g, tensor.Float64, 4, G.WithShape(3, 2, 4, 4), G.WithName("images"), G.WithValue(val(1, 3, 2, 4, 4)))
+	y := G.NewMatrix(g, tensor.Float64, G.WithShape(3, 4), G.WithName("labels"), G.WithValue(probabilities(t, val(1, 3, 4), tensor.Float64)))
+	k := G.NewTensor(g, tensor.Float64, 4, G.WithShape(2, 2, 3, 3), G.WithName("Ktied"), G.WithValue(val(0.5, 2, 2, 3, 3)))
+	w := G.NewMatrix(g, tensor.Float64, G.WithShape(32, 4), G.WithName("W"), G.WithValue(val(0.3, 32, 4)))
+	conv := func(in *G.Node) *G.Node {
+		return G.Must(G.Tanh(G.Must(G.Conv2d(in, k, tensor.Shape{3, 3}, []int{1, 1}, []int{1, 1}, []int{1, 1}))))
+	}
+	h := conv(conv(x)) // 2 channels in, 2 out: the same kernel twice
+	logp := G.Must(G.Log(G.Must(G.SoftMax(G.Must(G.Mul(G.Must(G.Reshape(h, tensor.Shape{3, 32})), w))))))
+	loss := G.Must(G.Neg(G.Must(G.Mean(G.Must(G.Sum(G.Must(G.HadamardProd(y, logp)), 1))))))
+	p, err := hvp.New(loss, k, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kf, err := p.Kronecker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kf.Factors[0] != nil || kf.Err[0] == nil || !strings.Contains(kf.Err[0].Error(), "Ktied") || !strings.Contains(kf.Err[0].Error(), "used by 2 nodes: the kernel is tied") {
+		t.Errorf("tied kernel: factors %v, error %v; want none and an error naming Ktied and its 2 uses", kf.Factors[0], kf.Err[0])
+	}
+	if kf.Factors[1] == nil {
+		t.Errorf("W: no factors (%v)", kf.Err[1])
+	}
+	ko, err := solver.NewKFAC(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := ko.Step()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.Fallbacks) != 1 || rec.Fallbacks[0].Block != 0 || rec.Fallbacks[0].Weight != p.Block(0).Name() {
+		t.Errorf("KFAC fallbacks %+v: want block 0 (Ktied) named", rec.Fallbacks)
+	}
+}

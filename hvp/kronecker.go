@@ -217,19 +217,26 @@ func (p *Problem) findKernelLayer(b *block) (*kernelLayer, error) {
 			Reason: fmt.Sprintf("KFC's factors for kernel %s of shape %v: %s", name, s, reason)}
 	}
 	uses := graph.UsesWithout(p.loss, p.pens...)
+	tied := func(n int) string {
+		return fmt.Sprintf("used by %d nodes: the kernel is tied (its block sums the curvature of every use and their cross terms, "+
+			"which KFC's factors of one layer do not model), want one use", n)
+	}
 	if n := len(uses[w]); n != 1 {
-		return nil, refuse(w, fmt.Sprintf("used by %d nodes of the data term, want once (by a reshape into a %d × %d matrix)", n, rows, cols))
+		return nil, refuse(w, fmt.Sprintf("%s, by a reshape into the %d × %d matrix K̂", tied(n), rows, cols))
 	}
 	re := uses[w][0]
 	if _, ok := re.Op().(ops.ReshapeOp); !ok || !slices.Equal(re.Shape(), []int{rows, cols}) {
 		return nil, refuse(re, fmt.Sprintf("the kernel's use is not a reshape into the %d × %d matrix K̂", rows, cols))
 	}
-	if len(uses[re]) != 1 {
-		return nil, refuse(re, fmt.Sprintf("K̂ used by %d nodes, want once (transposed, as the right factor of P·K̂ᵀ)", len(uses[re])))
+	if n := len(uses[re]); n != 1 {
+		return nil, refuse(re, "K̂ "+tied(n)+", transposed")
 	}
 	tr := uses[re][0]
-	if _, ok := tr.Op().(ops.TransposeOp); !ok || len(uses[tr]) != 1 {
-		return nil, refuse(tr, "K̂'s use is not a transpose used once, as the right factor of a product P·K̂ᵀ")
+	if _, ok := tr.Op().(ops.TransposeOp); !ok {
+		return nil, refuse(tr, "K̂'s use is not a transpose, the right factor of a product P·K̂ᵀ")
+	}
+	if n := len(uses[tr]); n != 1 {
+		return nil, refuse(tr, "K̂ᵀ "+tied(n)+", as the right factor of a product P·K̂ᵀ")
 	}
 	prod := uses[tr][0]
 	kids := graph.Children(prod)
