@@ -21,7 +21,9 @@ import (
 // with dense, the same net with the images reshaped to (6, 18) rows and
 // the kernel as the 18×4 matrix K̂ᵀ (the kernel's values transposed):
 // the equivalent dense net, whose loss and gradient are the conv net's.
-func onePosition(t *testing.T, dense bool) (loss *G.Node, weights []*G.Node) {
+// With decay > 0 the loss adds decay·Σ (first weight)², the same penalty
+// on both.
+func onePosition(t *testing.T, dense bool, decay float64) (loss *G.Node, weights []*G.Node) {
 	t.Helper()
 	const b, c, h, k, o = 6, 2, 3, 4, 3
 	n := c * h * h
@@ -56,7 +58,11 @@ func onePosition(t *testing.T, dense bool) (loss *G.Node, weights []*G.Node) {
 		pre = G.Must(G.Reshape(conv, tensor.Shape{b, k}))
 	}
 	logp := G.Must(G.Log(G.Must(G.SoftMax(G.Must(G.Mul(G.Must(G.Tanh(pre)), w2))))))
-	return G.Must(G.Neg(G.Must(G.Mean(G.Must(G.Sum(G.Must(G.HadamardProd(y, logp)), 1)))))), []*G.Node{w1, w2}
+	loss = G.Must(G.Neg(G.Must(G.Mean(G.Must(G.Sum(G.Must(G.HadamardProd(y, logp)), 1))))))
+	if decay > 0 {
+		loss = G.Must(G.Add(loss, G.Must(G.Mul(G.NewConstant(decay), G.Must(G.Sum(G.Must(G.Square(w1))))))))
+	}
+	return loss, []*G.Node{w1, w2}
 }
 
 func symDiff(a, b *mat.SymDense) float64 {
@@ -68,82 +74,90 @@ func symDiff(a, b *mat.SymDense) float64 {
 // With one output position per sample, KFC's factors of the kernel are
 // the dense layer's K-FAC factors of the equivalent dense net (the
 // oracle, itself checked against its definition in
-// TestKroneckerFactors), and one KFAC step moves the kernel as it moves
-// the dense weight K̂ᵀ (the kernel's orientation, W̃ᵀ, handled in the
-// direction).
+// TestKroneckerFactors), and three KFAC steps move the kernel as they
+// move the dense weight K̂ᵀ (the kernel's orientation, W̃ᵀ, handled in the
+// direction); also with weight decay on the kernel and on the dense
+// weight (Penalty 2λ on both, however K-FAC uses it).
 func TestKFCOnePositionIsDense(t *testing.T) {
-	lc, wc := onePosition(t, false)
-	ld, wd := onePosition(t, true)
-	pc, err := hvp.New(lc, wc...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pd, err := hvp.New(ld, wd...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc, err := pc.Kronecker()
-	if err != nil {
-		t.Fatal(err)
-	}
-	kd, err := pd.Kronecker()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The same values by sums in another order (im2col's rows, the
-	// transposed product): rounding only, 1e-12.
-	const tol = 1e-12
-	if math.Abs(kc.Loss-kd.Loss) > tol*math.Abs(kd.Loss) {
-		t.Fatalf("losses %v and %v: the nets are not equivalent", kc.Loss, kd.Loss)
-	}
-	fc, fd := kc.Factors[0], kd.Factors[0]
-	if fc == nil || fd == nil {
-		t.Fatalf("factors: conv %v (%v), dense %v (%v)", fc, kc.Err[0], fd, kd.Err[0])
-	}
-	if !fc.Transposed || fc.Positions != 1 || fd.Transposed || fd.Positions != 1 {
-		t.Errorf("conv Transposed %v Positions %d, dense Transposed %v Positions %d", fc.Transposed, fc.Positions, fd.Transposed, fd.Positions)
-	}
-	if e := symDiff(fc.A, fd.A); !(e <= tol) {
-		t.Errorf("kernel's A differs from the dense layer's by %.2e", e)
-	}
-	if e := symDiff(fc.DD, fd.DD); !(e <= tol) {
-		t.Errorf("kernel's DD differs from the dense layer's by %.2e", e)
-	}
-	if e := symDiff(kc.Factors[1].A, kd.Factors[1].A) + symDiff(kc.Factors[1].DD, kd.Factors[1].DD); !(e <= tol) {
-		t.Errorf("W2's factors differ by %.2e", e)
-	}
-	for _, p := range []*hvp.Problem{pc, pd} {
-		k, err := solver.NewKFAC(p, nil)
+	for _, decay := range []float64{0, 0.01} {
+		lc, wc := onePosition(t, false, decay)
+		ld, wd := onePosition(t, true, decay)
+		pc, err := hvp.New(lc, wc...)
 		if err != nil {
 			t.Fatal(err)
 		}
-		rec, err := k.Step()
+		pd, err := hvp.New(ld, wd...)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(rec.Fallbacks) != 0 || rec.StepSize == 0 {
-			t.Fatalf("KFAC step %+v: want no fallback", rec)
+		kc, err := pc.Kronecker()
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	w, err := pc.Current()
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := pd.Current()
-	if err != nil {
-		t.Fatal(err)
-	}
-	kern, dense := w.Weight(0), v.Weight(0) // (4, 18) and its transpose (18, 4)
-	worst := 0.0
-	for j := range 4 {
-		for a := range 18 {
-			worst = math.Max(worst, math.Abs(kern[j*18+a]-dense[a*4+j]))
+		kd, err := pd.Kronecker()
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	// Two Cholesky solves and a step length from GGNv on equal values:
-	// rounding, 1e-10 of weights of order 1.
-	if !(worst <= 1e-10) || flatRelDiff(w.Weight(1), v.Weight(1)) > 1e-10 {
-		t.Errorf("after one KFAC step the kernel differs from the dense K̂ᵀ by %.2e, W2 by %.2e", worst, flatRelDiff(w.Weight(1), v.Weight(1)))
+		// The same values by sums in another order (im2col's rows, the
+		// transposed product): rounding only, 1e-12.
+		const tol = 1e-12
+		if math.Abs(kc.Loss-kd.Loss) > tol*math.Abs(kd.Loss) {
+			t.Fatalf("decay %g: losses %v and %v: the nets are not equivalent", decay, kc.Loss, kd.Loss)
+		}
+		fc, fd := kc.Factors[0], kd.Factors[0]
+		if fc == nil || fd == nil {
+			t.Fatalf("decay %g: factors: conv %v (%v), dense %v (%v)", decay, fc, kc.Err[0], fd, kd.Err[0])
+		}
+		if !fc.Transposed || fc.Positions != 1 || fd.Transposed || fd.Positions != 1 {
+			t.Errorf("conv Transposed %v Positions %d, dense Transposed %v Positions %d", fc.Transposed, fc.Positions, fd.Transposed, fd.Positions)
+		}
+		if e := symDiff(fc.A, fd.A); !(e <= tol) {
+			t.Errorf("decay %g: kernel's A differs from the dense layer's by %.2e", decay, e)
+		}
+		if e := symDiff(fc.DD, fd.DD); !(e <= tol) {
+			t.Errorf("decay %g: kernel's DD differs from the dense layer's by %.2e", decay, e)
+		}
+		if e := symDiff(kc.Factors[1].A, kd.Factors[1].A) + symDiff(kc.Factors[1].DD, kd.Factors[1].DD); !(e <= tol) {
+			t.Errorf("decay %g: W2's factors differ by %.2e", decay, e)
+		}
+		if len(fc.Penalty) != len(fd.Penalty) || decay > 0 && (len(fc.Penalty) != 18 || math.Abs(fc.Penalty[0]-fd.Penalty[0]) > 1e-12) {
+			t.Errorf("decay %g: Penalty %v (kernel), %v (dense)", decay, fc.Penalty, fd.Penalty)
+		}
+		for _, p := range []*hvp.Problem{pc, pd} {
+			k, err := solver.NewKFAC(p, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 3 {
+				rec, err := k.Step()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(rec.Fallbacks) != 0 || rec.StepSize == 0 {
+					t.Fatalf("decay %g: KFAC step %+v: want no fallback", decay, rec)
+				}
+			}
+		}
+		w, err := pc.Current()
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := pd.Current()
+		if err != nil {
+			t.Fatal(err)
+		}
+		kern, dense := w.Weight(0), v.Weight(0) // (4, 18) and its transpose (18, 4)
+		worst := 0.0
+		for j := range 4 {
+			for a := range 18 {
+				worst = math.Max(worst, math.Abs(kern[j*18+a]-dense[a*4+j]))
+			}
+		}
+		// Cholesky (or eigen) solves and step lengths from GGNv on equal
+		// values, three times: rounding, 1e-10 of weights of order 1.
+		if !(worst <= 1e-10) || flatRelDiff(w.Weight(1), v.Weight(1)) > 1e-10 {
+			t.Errorf("decay %g: after three KFAC steps the kernel differs from the dense K̂ᵀ by %.2e, W2 by %.2e", decay, worst, flatRelDiff(w.Weight(1), v.Weight(1)))
+		}
 	}
 }
 
