@@ -30,12 +30,14 @@
 //	kfac (damping 3)   95.78 [95.32, 96.07]  96.64 [96.17, 96.95]  97.54 [97.39, 97.75]  161 s, 3 gradient-equivalents per pass
 //	adam (lr 1e-2)     95.14 [94.05, 96.03]  96.88 [96.75, 97.13]  97.61 [97.46, 97.69]   39 s
 //	sgd (lr 0.3)       93.09 [92.14, 94.19]  94.92 [94.17, 95.90]  96.53 [95.73, 97.12]   24 s
-//	hf-ggn (10 CG)     92.12                 94.44                 92.16                 791 s, 26.7 per pass (seed 1 only)
+//	hf-ggn (10 CG)     89.22 [87.63, 92.12]  93.08 [91.55, 94.44]  91.72 [90.37, 92.62]  536 s, 26.6 gradient-equivalents per pass
 //	kfac (damping 10)  95.59 [95.28, 95.77]  96.33 [95.76, 96.64]  95.84 [93.14, 97.67]  112 s
 //	adam (lr 3e-3)     92.64 [91.64, 93.36]  95.07 [94.87, 95.18]  96.77 [96.64, 96.94]   29 s
 //
 // K-FAC (KFC's factors on both kernels, no block fallback) leads at 1/4
 // pass and ties tuned Adam after one; per second Adam is 4× faster.
+// Hessian-free, at 10 CG iterations on exact Gauss–Newton products, costs
+// 9× K-FAC's rows per pass and falls behind.
 package main
 
 import (
