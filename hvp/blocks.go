@@ -50,6 +50,10 @@ type block struct {
 	fdErr   error
 	fdRoot  *G.Node // input: a gradient value for the functional inverse
 	fd      *graph.InversePass
+
+	kernelTried bool // kronecker.go: a kernel's structure for KFC, found once
+	kernel      *kernelLayer
+	kernelErr   error
 }
 
 // groupBlocks pairs each weight with its bias when both are parameters: W

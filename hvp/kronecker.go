@@ -1,9 +1,13 @@
 package hvp
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/newtonia/newtonia/errs"
+	"github.com/newtonia/newtonia/graph"
+	"github.com/newtonia/newtonia/ops"
 	"github.com/newtonia/newtonia/params"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -32,10 +36,34 @@ import (
 // without a penalty. PenaltyErr says why Penalty is nil for a penalty
 // that is not L2 (the factors are the data term's; the penalty's
 // curvature is not among them).
+//
+// A convolution kernel K of shape (k, c, kh, kw) has KFC's factors
+// (Grosse & Martens 2016): the net computes net = P·K̂ᵀ with K̂ the kernel
+// read as the k × n matrix (n = c·kh·kw, row j output channel j's filter)
+// and P the patches, R = B·T rows, one per sample i and output position t
+// (im2col). The block's Gauss–Newton matrix, in K-FAC's orientation W̃ =
+// K̂ᵀ, is Σ_i (Σ_t a_it ⊗ δ_it)(Σ_t a_it ⊗ δ_it)ᵀ (a_it row (i, t) of P,
+// δ_it of the pre-activation's adjoint). KFC assumes the derivatives at
+// different positions uncorrelated (the cross terms t ≠ t' dropped), the
+// patches independent of the derivatives and spatially homogeneous (their
+// second moment the same at every position), which leaves
+// Ω ⊗ Σ_i Σ_t δ_itδ_itᵀ, Ω the patches' second moment. So A = PᵀP/R, the
+// mean over samples and positions, and DD = δᵀδ, the sum over samples and
+// positions: KFC's factor |T| (T positions) is inside DD, and the constant
+// left between A ⊗ DD and the Gauss–Newton matrix is the reduction's, as
+// for a dense layer (with one position, T = 1, the factors are exactly a
+// dense layer's on the flattened images). Transposed is then true: the
+// block's values, read row-major, are K̂ = W̃ᵀ (DD's dimension × A's), and
+// K-FAC's direction on them is −D̃⁻¹∇Ã⁻¹. Positions is T (1 for a dense
+// layer). A kernel's L2 penalty λ·Σ K² gives Penalty = 2λ on every row
+// of W̃. No channel bias is paired with a kernel (the translation has no
+// bias broadcast over a 4-D value yet): a bias would be its own block.
 type Factors struct {
 	A, DD      *mat.SymDense
 	Penalty    []float64
 	PenaltyErr error
+	Transposed bool
+	Positions  int
 }
 
 // KroneckerFactors are the loss, its gradient and every block's Factors
@@ -45,7 +73,8 @@ type KroneckerFactors struct {
 	Grad *params.Vector
 	// Factors holds block l's factors at l, nil for a block without a
 	// per-sample route (no layer structure, or a loss that is not
-	// row-separable), whose Err[l] says why.
+	// row-separable) or, for a weight of rank above 2, without a
+	// kernel's structure (Factors), whose Err[l] says why.
 	Factors []*Factors
 	Err     []error
 }
@@ -59,7 +88,18 @@ func (p *Problem) Kronecker() (kf *KroneckerFactors, err error) {
 	routes := make([]*route, len(p.blocks))
 	var key strings.Builder
 	key.WriteString("kronecker")
+	kernels := make([]*kernelLayer, len(p.blocks))
 	for l := range p.blocks {
+		if kl, err := p.kernelLayerOf(l); kl != nil || err != nil {
+			if err != nil {
+				kf.Err[l] = err
+				continue
+			}
+			kernels[l] = kl
+			roots = append(roots, kl.patches, kl.delta)
+			key.WriteString("/" + p.blocks[l].name)
+			continue
+		}
 		r, err := p.perSampleOf(l)
 		if err != nil {
 			kf.Err[l] = err
@@ -80,6 +120,26 @@ func (p *Problem) Kronecker() (kf *KroneckerFactors, err error) {
 		return nil, err
 	}
 	kf.Grad.Round()
+	for l, kl := range kernels {
+		if kl == nil {
+			continue
+		}
+		h, err := flatValue(vals, kl.patches)
+		if err != nil {
+			return nil, err
+		}
+		d, err := flatValue(vals, kl.delta)
+		if err != nil {
+			return nil, err
+		}
+		hs, ds := kl.patches.Shape(), kl.delta.Shape()
+		a := gram(hs[0], hs[1], h)
+		a.ScaleSym(1/float64(hs[0]), a)
+		kf.Factors[l] = &Factors{A: a, DD: gram(ds[0], ds[1], d), Transposed: true, Positions: kl.positions}
+		if err := p.kernelPenalty(l, kl, kf.Factors[l]); err != nil {
+			return nil, err
+		}
+	}
 	for l, r := range routes {
 		if r == nil {
 			continue
@@ -96,7 +156,7 @@ func (p *Problem) Kronecker() (kf *KroneckerFactors, err error) {
 		a := gram(hs[0], hs[1], h)
 		a.ScaleSym(1/float64(hs[0]), a)
 		ds := r.delta.Shape()
-		kf.Factors[l] = &Factors{A: a, DD: gram(ds[0], ds[1], d)}
+		kf.Factors[l] = &Factors{A: a, DD: gram(ds[0], ds[1], d), Positions: 1}
 		if main := p.blocks[l].main; main != nil && main.pen != nil {
 			pc, pr, err := p.penaltyReport(l, main)
 			switch {
@@ -110,6 +170,119 @@ func (p *Problem) Kronecker() (kf *KroneckerFactors, err error) {
 		}
 	}
 	return kf, nil
+}
+
+// kernelLayer is the structure KFC reads around a convolution kernel
+// (Factors): the patches P (R × n, R = B·T), the product net = P·K̂ᵀ and
+// its adjoint δ in the gradient pass (R × k), and the penalty terms that
+// read the kernel, if any.
+type kernelLayer struct {
+	patches, prod, delta *G.Node
+	positions            int // T = R/B
+	pen                  *penalty
+}
+
+// kernelLayerOf returns block l's kernel structure, found once: nil, nil
+// for a block that is not one weight of rank above 2; an error naming the
+// node when a kernel is not used as KFC needs — once by the data term
+// (penalties aside), by a reshape into the k × n matrix K̂ (k its first
+// dimension), whose only use is its transpose, the right factor of a
+// product P·K̂ᵀ with patches P that do not depend on the kernel, whose
+// rows are a multiple of the batch B. The structure is read from the ops,
+// whatever built them (G.Conv2d's translation and ops.Conv2d are im2col,
+// a reshape, P·K̂ᵀ).
+func (p *Problem) kernelLayerOf(l int) (*kernelLayer, error) {
+	b := p.blocks[l]
+	if len(b.params) != 1 || p.ws[b.params[0]].Dims() <= 2 {
+		return nil, nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !b.kernelTried {
+		b.kernelTried = true
+		b.kernel, b.kernelErr = p.findKernelLayer(b)
+		b.kernelErr = p.model.UserError(b.kernelErr)
+	}
+	return b.kernel, b.kernelErr
+}
+
+// findKernelLayer finds block b's kernel structure (p.mu held).
+func (p *Problem) findKernelLayer(b *block) (*kernelLayer, error) {
+	w := p.ws[b.params[0]]
+	s := w.Shape()
+	name := errs.Label(p.userWeights[b.params[0]])
+	rows, cols := s[0], s.TotalSize()/s[0]
+	refuse := func(n *G.Node, reason string) error {
+		return &errs.NoInverseError{Op: fmt.Sprintf("node %s (op %v)", p.userLabel(n), n.Op()), Input: -1,
+			Reason: fmt.Sprintf("KFC's factors for kernel %s of shape %v: %s", name, s, reason)}
+	}
+	uses := graph.UsesWithout(p.loss, p.pens...)
+	tied := func(n int) string {
+		return fmt.Sprintf("used by %d nodes: the kernel is tied (its block sums the curvature of every use and their cross terms, "+
+			"which KFC's factors of one layer do not model), want one use", n)
+	}
+	if n := len(uses[w]); n != 1 {
+		return nil, refuse(w, fmt.Sprintf("%s, by a reshape into the %d × %d matrix K̂", tied(n), rows, cols))
+	}
+	re := uses[w][0]
+	if _, ok := re.Op().(ops.ReshapeOp); !ok || !slices.Equal(re.Shape(), []int{rows, cols}) {
+		return nil, refuse(re, fmt.Sprintf("the kernel's use is not a reshape into the %d × %d matrix K̂", rows, cols))
+	}
+	if n := len(uses[re]); n != 1 {
+		return nil, refuse(re, "K̂ "+tied(n)+", transposed")
+	}
+	tr := uses[re][0]
+	if _, ok := tr.Op().(ops.TransposeOp); !ok {
+		return nil, refuse(tr, "K̂'s use is not a transpose, the right factor of a product P·K̂ᵀ")
+	}
+	if n := len(uses[tr]); n != 1 {
+		return nil, refuse(tr, "K̂ᵀ "+tied(n)+", as the right factor of a product P·K̂ᵀ")
+	}
+	prod := uses[tr][0]
+	kids := graph.Children(prod)
+	if _, ok := prod.Op().(ops.MatMulOp); !ok || kids[1] != tr {
+		return nil, refuse(prod, "K̂ᵀ is not the right factor of a product P·K̂ᵀ (P the patches, a row per sample and position)")
+	}
+	patches := kids[0]
+	if dependents(graph.Sorted(patches), map[*G.Node]bool{w: true})[patches] {
+		return nil, refuse(patches, "the patches depend on the kernel itself")
+	}
+	r, batch := patches.Shape()[0], int(p.batch)
+	if r%batch != 0 {
+		return nil, refuse(patches, fmt.Sprintf("the patches' %d rows are not a multiple of the batch B = %d (a row per sample and position)", r, batch))
+	}
+	delta := p.grad.Adjoints[prod]
+	if delta == nil {
+		return nil, refuse(prod, "no adjoint in the gradient pass")
+	}
+	pen, err := p.blockPenalty(b)
+	if err != nil {
+		return nil, err
+	}
+	return &kernelLayer{patches: patches, prod: prod, delta: delta, positions: r / batch, pen: pen}, nil
+}
+
+// kernelPenalty sets f.Penalty, or f.PenaltyErr, for kernel block l
+// whose weights penalty terms read: an L2 penalty's constant c (2λ for
+// λ·Σ K²) on every row of W̃ = K̂ᵀ, A's dimension.
+func (p *Problem) kernelPenalty(l int, kl *kernelLayer, f *Factors) error {
+	if kl.pen == nil {
+		return nil
+	}
+	pr, err := p.probePenalty(l, kl.pen)
+	if err != nil {
+		return err
+	}
+	if pr.kind != penaltyL2 {
+		f.PenaltyErr = &errs.ConditionError{Block: l, Weight: p.blocks[l].name, Node: p.penaltyNames(kl.pen),
+			Reason: "factors of the data term only: " + pr.describe(p, l, kl.pen)}
+		return nil
+	}
+	f.Penalty = make([]float64, f.A.SymmetricDim())
+	for a := range f.Penalty {
+		f.Penalty[a] = pr.c[0]
+	}
+	return nil
 }
 
 // gram returns XᵀX for the rows×cols row-major X, as a full product (on

@@ -149,6 +149,7 @@ type KFAC struct {
 	noFold  bool            // tests: the penalty left to the step length alone
 	unknown map[int]bool    // blocks whose penalty is not L2 (hvp.Factors.PenaltyErr)
 	why     map[int]error   // why a block has no factors (the graph's structure: found once)
+	kernel  map[int]bool    // the block's factors are a kernel's (hvp.Factors.Transposed), this step
 }
 
 // foldBlock is a block that folds its L2 penalty: c per row of W̃, and
@@ -448,6 +449,9 @@ func (k *KFAC) rayleigh(v, gv *params.Vector) (float64, string) {
 		num += floats.Dot(vb, gv.Block(l).Flat())
 		cols := k.dd[l].SymmetricDim()
 		rows := len(vb) / cols
+		if k.kernel[l] { // a kernel's values are W̃ᵀ (hvp.Factors.Transposed)
+			vb = transpose(vb, cols)
+		}
 		if f := k.fold[l]; f != nil {
 			for a := range rows {
 				r := vb[a*cols : (a+1)*cols]
@@ -524,13 +528,20 @@ func (k *KFAC) fallbacks(fs []*hvp.Factors, g *params.Vector) []BlockFallback {
 	p := k.p
 	lay := g.Layout()
 	var out []BlockFallback
+	k.kernel = map[int]bool{}
 	for l := range p.Blocks() {
 		var err error
+		k.kernel[l] = fs[l] != nil && fs[l].Transposed
 		ws := lay.BlockWeights(l)
 		name := p.Block(l).Name()
 		if fs[l] == nil {
 			err = k.noFactors(l)
-		} else if s := kfacShape(lay.Shape(ws[0])); len(s) != 2 {
+		} else if s := lay.Shape(ws[0]); fs[l].Transposed { // a kernel: its values are the DD × A matrix W̃ᵀ (hvp.Factors)
+			if ka, kd := fs[l].A.SymmetricDim(), fs[l].DD.SymmetricDim(); len(ws) != 1 || ka*kd != lay.Block(l).Len() || s[0] != kd {
+				err = &errs.ConditionError{Block: l, Weight: name,
+					Reason: fmt.Sprintf("its factors (%d×%d and %d×%d) do not fit its kernel of shape %v", ka, ka, kd, kd, s)}
+			}
+		} else if s = kfacShape(s); len(s) != 2 {
 			err = &errs.ConditionError{Block: l, Weight: name,
 				Reason: fmt.Sprintf("K-FAC's direction needs the block's weight as a matrix (or a vector, one output), and %s has shape %v", p.Weights()[ws[0]].Name(), s)}
 		} else {
@@ -578,9 +589,10 @@ func (k *KFAC) noCurvature(curv float64) string {
 }
 
 // direction returns −Ã⁻¹∇W̃D̃⁻¹ for every block with factors (W̃: the
-// weight and its bias as one matrix, the bias its last row), with an L2
-// penalty −(K·Ã ⊗ D̃ + diag(c) ⊗ I)⁻¹vec(∇W̃) (recorded in det.Folds), and
-// −g_l for the blocks that fall back.
+// weight and its bias as one matrix, the bias its last row; a kernel's
+// values are W̃ᵀ, hvp.Factors.Transposed, transposed to W̃ and back), with
+// an L2 penalty −(K·Ã ⊗ D̃ + diag(c) ⊗ I)⁻¹vec(∇W̃) (recorded in
+// det.Folds), and −g_l for the blocks that fall back.
 func (k *KFAC) direction(g *params.Vector, fall []BlockFallback, det *KFACDetail) (*params.Vector, error) {
 	p := k.p
 	lay := g.Layout()
@@ -596,6 +608,10 @@ func (k *KFAC) direction(g *params.Vector, fall []BlockFallback, det *KFACDetail
 		ws := lay.BlockWeights(l)
 		stacked := append([]float64(nil), g.Block(l).Flat()...)
 		cols := kfacShape(lay.Shape(ws[0]))[1]
+		if k.kernel[l] { // a kernel's values are W̃ᵀ (hvp.Factors.Transposed): solved on W̃
+			cols = k.dd[l].SymmetricDim()
+			stacked = transpose(stacked, cols)
+		}
 		rows := len(stacked) / cols
 		var y mat.Dense
 		if fb := k.fold[l]; fb != nil {
@@ -618,6 +634,9 @@ func (k *KFAC) direction(g *params.Vector, fall []BlockFallback, det *KFACDetail
 			y.CloneFrom(yt.T())
 		}
 		u := y.RawMatrix().Data
+		if k.kernel[l] {
+			u = transpose(u, rows) // back to the kernel's order
+		}
 		off := 0
 		for _, i := range ws {
 			part := d.Weight(i)
@@ -628,6 +647,19 @@ func (k *KFAC) direction(g *params.Vector, fall []BlockFallback, det *KFACDetail
 		}
 	}
 	return d, nil
+}
+
+// transpose returns the transpose of the row-major matrix x of the given
+// number of rows.
+func transpose(x []float64, rows int) []float64 {
+	cols := len(x) / rows
+	out := make([]float64, len(x))
+	for i := range rows {
+		for j := range cols {
+			out[j*rows+i] = x[i*cols+j]
+		}
+	}
+	return out
 }
 
 // solve sets x to the solution of K·Ã·X·D̃ + diag(c)·X = gr (row-major
