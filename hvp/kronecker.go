@@ -89,6 +89,7 @@ func (p *Problem) Kronecker() (kf *KroneckerFactors, err error) {
 	var key strings.Builder
 	key.WriteString("kronecker")
 	kernels := make([]*kernelLayer, len(p.blocks))
+	tieds := make([]*tiedLayer, len(p.blocks))
 	for l := range p.blocks {
 		if kl, err := p.kernelLayerOf(l); kl != nil || err != nil {
 			if err != nil {
@@ -102,7 +103,17 @@ func (p *Problem) Kronecker() (kf *KroneckerFactors, err error) {
 		}
 		r, err := p.perSampleOf(l)
 		if err != nil {
-			kf.Err[l] = err
+			// A tied weight (tied.go) has factors of its own; anything else
+			// keeps the per-sample route's reason.
+			if t, terr := p.tiedLayerOf(l); t != nil {
+				tieds[l] = t
+				roots = append(roots, t.roots()...)
+				key.WriteString("/" + p.blocks[l].name)
+			} else if terr != nil {
+				kf.Err[l] = terr
+			} else {
+				kf.Err[l] = err
+			}
 			continue
 		}
 		routes[l] = r
@@ -137,6 +148,14 @@ func (p *Problem) Kronecker() (kf *KroneckerFactors, err error) {
 		a.ScaleSym(1/float64(hs[0]), a)
 		kf.Factors[l] = &Factors{A: a, DD: gram(ds[0], ds[1], d), Transposed: true, Positions: kl.positions}
 		if err := p.kernelPenalty(l, kl, kf.Factors[l]); err != nil {
+			return nil, err
+		}
+	}
+	for l, t := range tieds {
+		if t == nil {
+			continue
+		}
+		if kf.Factors[l], err = t.factors(vals); err != nil {
 			return nil, err
 		}
 	}

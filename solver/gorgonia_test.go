@@ -2,6 +2,7 @@ package solver_test
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -87,7 +88,7 @@ func l2NetOf(t *testing.T, dt tensor.Dtype, decay float64, both bool) *hvp.Probl
 }
 
 // tiedNetOf is l2Net's 5-6-3 tanh net without decay, its W1 (and, if both,
-// its W2) tied: each layer computes a·W + tie·(a²·W), using W twice. Such a
+// its W2) tied: each layer computes a·W + tie·(a·(W·M)), using W twice. Such a
 // block has no per-sample route (its weight is used twice by the data, not
 // by a penalty on the weights alone), and no op-by-op inverse.
 func tiedNetOf(t *testing.T, tie float64, both bool) *hvp.Problem {
@@ -102,10 +103,14 @@ func tiedNetOf(t *testing.T, tie float64, both bool) *hvp.Problem {
 	b1 := G.NewVector(g, dt, G.WithShape(hid), G.WithName("b1"), G.WithValue(gval(rng, dt, 0.1, hid)))
 	w2 := G.NewMatrix(g, dt, G.WithShape(hid, out), G.WithName("W2"), G.WithValue(gval(rng, dt, 0.5, hid, out)))
 	b2 := G.NewVector(g, dt, G.WithShape(out), G.WithName("b2"), G.WithValue(gval(rng, dt, 0.1, out)))
-	// tied(a, w) is a·w + tie·(a²·w): w used twice (a²·w, not a·w: Gorgonia
-	// would merge a second a·w into the first), both inside the net's output.
+	// tied(a, w) is a·w + tie·(a·(w·M)), M a fixed square matrix: w used
+	// twice, as the right factor of a·w and the left factor of w·M, both
+	// inside the net's output — a tie of no form K-FAC has factors for
+	// (hvp's tied.go factors uses of one form, a·w or w·x, only).
 	tied := func(a, w *G.Node) *G.Node {
-		return G.Must(G.Add(G.Must(G.Mul(a, w)), G.Must(G.Mul(gconst(dt, tie, "tie"), G.Must(G.Mul(G.Must(G.Square(a)), w))))))
+		c := w.Shape()[1]
+		m := G.NewMatrix(g, dt, G.WithShape(c, c), G.WithName(fmt.Sprintf("M%v", w.Name())), G.WithValue(gval(rng, dt, 0.3, c, c)))
+		return G.Must(G.Add(G.Must(G.Mul(a, w)), G.Must(G.Mul(gconst(dt, tie, "tie"), G.Must(G.Mul(a, G.Must(G.Mul(w, m))))))))
 	}
 	h := G.Must(G.Tanh(G.Must(G.BroadcastAdd(tied(x, w1), b1, nil, []byte{0}))))
 	z := G.Must(G.Mul(h, w2))
