@@ -6,8 +6,8 @@ import (
 	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/graph"
 	"github.com/newtonia/newtonia/ops"
-	G "gorgonia.org/gorgonia"
 	"gonum.org/v1/gonum/mat"
+	G "gorgonia.org/gorgonia"
 )
 
 // K-FAC's factors of a tied weight (issue 21 item 5): a weight W used by

@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/newtonia/newtonia/hvp"
-	G "gorgonia.org/gorgonia"
 	"gonum.org/v1/gonum/mat"
+	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
 
