@@ -43,11 +43,23 @@ func (LogFunc) Deriv(order int, y float64) (float64, bool) {
 	case order < 0:
 		return 0, false
 	case order == 0:
-		return math.Log(y), true
+		return safeLog(y), true
 	}
 	d := 1 / y
 	for k := 2; k <= order; k++ {
 		d *= -float64(k-1) / y
 	}
 	return d, true
+}
+
+// safeLog is math.Log, right for subnormal x too: Go's math.Log on amd64
+// is wrong below the smallest normal number (math.Log(7.05e-316) gives
+// −709.09; the logarithm is −725.66), so such an x is normalised first,
+// log(m·2^e) = log m + e·log 2.
+func safeLog(x float64) float64 {
+	if x > 0 && x < 0x1p-1022 {
+		m, e := math.Frexp(x)
+		return math.Log(m) + float64(e)*math.Ln2
+	}
+	return math.Log(x)
 }

@@ -307,3 +307,20 @@ func TestDivNonFinite(t *testing.T) {
 		t.Errorf("finite quotient: %v, %v", out, err)
 	}
 }
+
+// Logarithms of subnormal values (issue found by FuzzInverseRoundTrip: σ
+// of −725.66 is 7.05e-316, and Go's math.Log on amd64 returned −709.09
+// for its logarithm, so logit ∘ σ was off by 16.6). Oracle: the
+// logarithm from the binary exponent, log m + e·log 2 (Frexp), exact to
+// rounding; 1e-15 relative.
+func TestLogOfSubnormal(t *testing.T) {
+	for _, y := range []float64{7.05261353e-316, 5e-324, 0x1p-1030, 0x1p-1022} {
+		m, e := math.Frexp(y)
+		want := math.Log(m) + float64(e)*math.Ln2
+		lg, _ := ops.LogFunc{}.Deriv(0, y)
+		lt, _ := ops.LogitFunc{}.Deriv(0, y)
+		if math.Abs(lg-want) > 1e-15*math.Abs(want) || math.Abs(lt-want) > 1e-15*math.Abs(want) {
+			t.Errorf("y = %g: log %v, logit %v, want %v", y, lg, lt, want)
+		}
+	}
+}

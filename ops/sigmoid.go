@@ -63,7 +63,7 @@ func (LogitFunc) Deriv(order int, y float64) (float64, bool) {
 	u := y * (1 - y)
 	switch order {
 	case 0:
-		return math.Log(y) - math.Log1p(-y), true
+		return safeLog(y) - math.Log1p(-y), true
 	case 1:
 		return 1 / u, true
 	case 2:

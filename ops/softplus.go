@@ -54,7 +54,7 @@ func (SoftplusInvFunc) Deriv(order int, y float64) (float64, bool) {
 	q := -1 / math.Expm1(-y)
 	switch order {
 	case 0:
-		return y + math.Log(-math.Expm1(-y)), true
+		return y + safeLog(-math.Expm1(-y)), true
 	case 1:
 		return q, true
 	case 2:
