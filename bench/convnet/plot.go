@@ -1,13 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"encoding/csv"
 	"math"
-	"os"
-	"path/filepath"
 	"strconv"
 
 	"github.com/newtonia/newtonia/internal/plots"
+	"github.com/newtonia/newtonia/nets"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
@@ -16,35 +16,19 @@ import (
 
 // writeCSV writes every evaluation, atomically (a temporary file renamed).
 func writeCSV(path string, recs []record) error {
-	return writeAtomic(path, func(f *os.File) error {
-		w := csv.NewWriter(f)
-		w.Write([]string{"method", "seed", "step", "passes", "cost_passes", "seconds", "train_loss", "test_accuracy", "fallbacks"})
-		for _, r := range recs {
-			w.Write([]string{r.method, strconv.FormatUint(r.seed, 10), strconv.Itoa(r.step), strconv.FormatFloat(r.passes, 'f', 4, 64),
-				strconv.FormatFloat(r.cost, 'f', 4, 64), strconv.FormatFloat(r.seconds, 'f', 3, 64), strconv.FormatFloat(r.loss, 'g', 6, 64),
-				strconv.FormatFloat(r.acc, 'f', 4, 64), strconv.Itoa(r.fallbacks)})
-		}
-		w.Flush()
-		return w.Error()
-	})
-}
-
-// writeAtomic writes path through a temporary file in its folder, renamed
-// into place once complete.
-func writeAtomic(path string, write func(*os.File) error) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	w.Write([]string{"method", "seed", "step", "passes", "cost_passes", "seconds", "train_loss", "test_accuracy", "fallbacks"})
+	for _, r := range recs {
+		w.Write([]string{r.method, strconv.FormatUint(r.seed, 10), strconv.Itoa(r.step), strconv.FormatFloat(r.passes, 'f', 4, 64),
+			strconv.FormatFloat(r.cost, 'f', 4, 64), strconv.FormatFloat(r.seconds, 'f', 3, 64), strconv.FormatFloat(r.loss, 'g', 6, 64),
+			strconv.FormatFloat(r.acc, 'f', 4, 64), strconv.Itoa(r.fallbacks)})
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
 		return err
 	}
-	defer os.Remove(f.Name())
-	if err := write(f); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	return nets.WriteFile(path, b.Bytes(), true) // atomic, replacing an earlier run's
 }
 
 // writePNG draws four panels for every run (a line per method and seed):
@@ -110,10 +94,7 @@ func writePNG(path string, recs []record) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(path, func(f *os.File) error {
-		_, err := f.Write(png)
-		return err
-	})
+	return nets.WriteFile(path, png, true) // atomic, replacing an earlier run's
 }
 
 func isBad(x float64) bool { return math.IsNaN(x) || math.IsInf(x, 0) }

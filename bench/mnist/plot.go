@@ -1,50 +1,34 @@
 package main
 
 import (
+	"bytes"
 	"encoding/csv"
-	"os"
-	"path/filepath"
 	"strconv"
+
+	"github.com/newtonia/newtonia/internal/plots"
+	"github.com/newtonia/newtonia/nets"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
 )
 
 // writeCSV writes every evaluation, atomically (a temporary file renamed).
 func writeCSV(path string, recs []record) error {
-	return writeAtomic(path, func(f *os.File) error {
-		w := csv.NewWriter(f)
-		w.Write([]string{"method", "step", "seconds", "passes", "train_loss", "test_accuracy", "final", "seed"})
-		for _, r := range recs {
-			w.Write([]string{r.method, strconv.Itoa(r.step), strconv.FormatFloat(r.seconds, 'f', 3, 64),
-				strconv.FormatFloat(r.passes, 'f', 4, 64), strconv.FormatFloat(r.loss, 'g', 6, 64),
-				strconv.FormatFloat(r.acc, 'f', 4, 64), strconv.FormatBool(r.final), strconv.FormatUint(r.seed, 10)})
-		}
-		w.Flush()
-		return w.Error()
-	})
-}
-
-// writeAtomic writes path through a temporary file in its folder, renamed
-// into place once complete: a reader never sees a partial file.
-func writeAtomic(path string, write func(*os.File) error) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	w.Write([]string{"method", "step", "seconds", "passes", "train_loss", "test_accuracy", "final", "seed"})
+	for _, r := range recs {
+		w.Write([]string{r.method, strconv.Itoa(r.step), strconv.FormatFloat(r.seconds, 'f', 3, 64),
+			strconv.FormatFloat(r.passes, 'f', 4, 64), strconv.FormatFloat(r.loss, 'g', 6, 64),
+			strconv.FormatFloat(r.acc, 'f', 4, 64), strconv.FormatBool(r.final), strconv.FormatUint(r.seed, 10)})
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
 		return err
 	}
-	defer os.Remove(f.Name())
-	if err := write(f); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	return nets.WriteFile(path, b.Bytes(), true) // atomic, replacing an earlier run's
 }
 
 // writePNG draws four panels: training loss and test accuracy against
@@ -99,19 +83,9 @@ func writePNG(path string, recs []record) error {
 			return err
 		}
 	}
-	img := vgimg.New(12*vg.Inch, 9*vg.Inch)
-	dc := draw.New(img)
-	tiles := draw.Tiles{Rows: 2, Cols: 2, PadX: vg.Millimeter * 6, PadY: vg.Millimeter * 6,
-		PadTop: vg.Millimeter * 4, PadBottom: vg.Millimeter * 4, PadLeft: vg.Millimeter * 4, PadRight: vg.Millimeter * 4}
-	grid := [][]*plot.Plot{{ps[0][0], ps[0][1]}, {ps[1][0], ps[1][1]}}
-	canvases := plot.Align(grid, tiles, dc)
-	for i := range grid {
-		for j := range grid[i] {
-			grid[i][j].Draw(canvases[i][j])
-		}
-	}
-	return writeAtomic(path, func(f *os.File) error {
-		_, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f)
+	png, err := plots.PNG([][]*plot.Plot{{ps[0][0], ps[0][1]}, {ps[1][0], ps[1][1]}}, 12*vg.Inch, 9*vg.Inch)
+	if err != nil {
 		return err
-	})
+	}
+	return nets.WriteFile(path, png, true) // atomic, replacing an earlier run's
 }
