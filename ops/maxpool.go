@@ -70,6 +70,31 @@ func (p Pool) check(op fmt.Stringer, s tensor.Shape) (tensor.Shape, error) {
 
 // argmax returns the pooled values of x (shape s) and the flat index into
 // x of each one's pixel (−1 for a window holding none).
+// inferShape is the pooled shape of op's one input (MaxPoolOp and
+// PoolArgmaxOp share it).
+func (p Pool) inferShape(op fmt.Stringer, in []G.DimSizer) (tensor.Shape, error) {
+	s, err := Shapes(op, 1, in)
+	if err != nil {
+		return nil, err
+	}
+	return p.check(op, s[0])
+}
+
+// pool pools the value x for op: the maxima, their argmax and the pooled
+// shape (MaxPoolOp's value, PoolArgmaxOp's pattern).
+func (p Pool) pool(op fmt.Stringer, x G.Value) ([]float64, []int, tensor.Shape, error) {
+	xs, s, err := floats(x)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	os, err := p.check(op, s)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	val, at := p.argmax(xs, s)
+	return val, at, os, nil
+}
+
 func (p Pool) argmax(x []float64, s tensor.Shape) ([]float64, []int) {
 	h, w := s[2], s[3]
 	oh, ow := p.Out(h, w)
@@ -112,25 +137,16 @@ func (o MaxPoolOp) WriteHash(h hash.Hash) { WriteHash(h, o) }
 func (o MaxPoolOp) Hashcode() uint32      { return Hashcode(o) }
 
 func (o MaxPoolOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	s, err := Shapes(o, 1, in)
-	if err != nil {
-		return nil, err
-	}
-	return o.check(o, s[0])
+	return o.inferShape(o, in)
 }
 
 func (o MaxPoolOp) Do(v ...G.Value) (G.Value, error) { return Checked(o, o.do, v) }
 
 func (o MaxPoolOp) do(v ...G.Value) (G.Value, error) {
-	x, s, err := floats(v[0])
+	val, _, os, err := o.pool(o, v[0])
 	if err != nil {
 		return nil, err
 	}
-	os, err := o.check(o, s)
-	if err != nil {
-		return nil, err
-	}
-	val, _ := o.argmax(x, s)
 	return newValue(os, val), nil
 }
 
@@ -171,25 +187,16 @@ func (o PoolArgmaxOp) WriteHash(h hash.Hash) { WriteHash(h, o) }
 func (o PoolArgmaxOp) Hashcode() uint32      { return Hashcode(o) }
 
 func (o PoolArgmaxOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	s, err := Shapes(o, 1, in)
-	if err != nil {
-		return nil, err
-	}
-	return o.check(o, s[0])
+	return o.inferShape(o, in)
 }
 
 func (o PoolArgmaxOp) Do(v ...G.Value) (G.Value, error) { return Checked(o, o.do, v) }
 
 func (o PoolArgmaxOp) do(v ...G.Value) (G.Value, error) {
-	x, s, err := floats(v[0])
+	_, at, os, err := o.pool(o, v[0])
 	if err != nil {
 		return nil, err
 	}
-	os, err := o.check(o, s)
-	if err != nil {
-		return nil, err
-	}
-	_, at := o.argmax(x, s)
 	out := make([]float64, len(at))
 	for k, i := range at {
 		out[k] = float64(i)
