@@ -24,16 +24,7 @@ func iris(b *builder) (*model, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := G.Sub(pred, Y)
-	if err != nil {
-		return nil, err
-	}
-	sq, err := G.Square(d)
-	if err != nil {
-		return nil, err
-	}
-	b.m.cost, err = G.Mean(sq)
-	return b.m, err
+	return squaredError(b, pred, Y)
 }
 
 // mlp: 20-16-4 ReLU, softmax cross-entropy, 12 rows.
@@ -198,6 +189,7 @@ func autoencVec(b *builder) (*model, error) {
 	return squaredError(b, r, X)
 }
 
+// squaredError sets the model's cost to the mean of (r − x)².
 func squaredError(b *builder, r, x *G.Node) (*model, error) {
 	d, err := G.Sub(r, x)
 	if err != nil {
