@@ -54,6 +54,10 @@ type block struct {
 	kernelTried bool // kronecker.go: a kernel's structure for KFC, found once
 	kernel      *kernelLayer
 	kernelErr   error
+
+	tiedTried bool // tied.go: a tied weight's uses for K-FAC, found once
+	tied      *tiedLayer
+	tiedErr   error
 }
 
 // groupBlocks pairs each weight with its bias when both are parameters: W

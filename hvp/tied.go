@@ -35,10 +35,22 @@ type tiedLayer struct {
 	column bool
 }
 
-// tiedLayerOf returns block l's tied structure, or why there is none;
-// nil, nil for a block that is not a single weight used more than once.
+// tiedLayerOf returns block l's tied structure, or why there is none,
+// found once; nil, nil for a block that is not a single weight used more
+// than once.
 func (p *Problem) tiedLayerOf(l int) (*tiedLayer, error) {
 	b := p.blocks[l]
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !b.tiedTried {
+		b.tiedTried = true
+		b.tied, b.tiedErr = p.findTiedLayer(b)
+	}
+	return b.tied, b.tiedErr
+}
+
+// findTiedLayer finds block b's tied structure (p.mu held).
+func (p *Problem) findTiedLayer(b *block) (*tiedLayer, error) {
 	if len(b.params) != 1 {
 		return nil, nil
 	}
