@@ -205,8 +205,10 @@ func (n *addBiasNet) forward(theta []float64) (h, z []float64) {
 // 1e-8 relative), and H_z = 2/(B·n)·I in closed form for the mean of
 // squares. Kronecker's layer finding does not share the old flaw: it runs,
 // gives W1+b1 and W2 their factors by definition (A = h̃ᵀh̃/B,
-// DD = δᵀδ with δ = ∂J/∂z = 2(z − y)/(B·n)) and b2 — no product h·W — none,
-// without claiming that the loss does not depend on it.
+// DD = δᵀδ with δ = ∂J/∂z = 2(z − y)/(B·n)) and b2 — no product h·W —
+// none when it is a B × 2 matrix, and a lone bias's A = [1], DD = δᵀδ
+// (tied.go) at B = 1, when it is a row; never claiming that the loss does
+// not depend on it.
 func TestGGNOutputBiasAddedWithAdd(t *testing.T) {
 	for _, batch := range []int{1, 4} {
 		t.Run(fmt.Sprintf("batch %d", batch), func(t *testing.T) {
@@ -284,10 +286,14 @@ func TestGGNOutputBiasAddedWithAdd(t *testing.T) {
 				case "W2":
 					wantA, wantDD = gramOf(h, 4, 1/float64(batch)), gramOf(delta, 2, 1)
 				case "b2":
-					if fs[l] != nil {
-						t.Errorf("block b2: factors %v, want none (no product h·W)", fs[l])
+					if batch > 1 { // b2 a B × 2 matrix, not a bias vector
+						if fs[l] != nil {
+							t.Errorf("block b2: factors %v, want none (no product h·W, not a vector)", fs[l])
+						}
+						continue
 					}
-					continue
+					// batch 1: b2 a 1 × 2 row added once, a lone bias (tied.go)
+					wantA, wantDD = mat.NewDense(1, 1, []float64{1}), gramOf(delta, 2, 1)
 				default:
 					t.Fatalf("block %s", name)
 				}
