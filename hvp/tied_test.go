@@ -92,3 +92,96 @@ func TestTiedFactors(t *testing.T) {
 		}
 	}
 }
+
+// K-FAC's factors of an autoencoder's tie (tied.go): H = tanh(X·W + 1bh),
+// R = H·Wᵀ + 1bv, J = ½‖R − X‖², W (m × n) used as W and as Wᵀ, the
+// biases lone. Oracle, by hand with gonum from the per-sample adjoints:
+// δ2 = R − X (each row i the adjoint of sample i's decoder product),
+// δ1 = (δ2·W) ⊙ (1 − H²) (the encoder's); the encoder's use puts xᵢ on
+// W's rows and δ1ᵢ on its columns, the decoder's δ2ᵢ on the rows and hᵢ
+// on the columns (∇W = Σᵢ xᵢᵀδ1ᵢ + δ2ᵢᵀhᵢ). So A₀ = XᵀX/B, DD₀ = δ1ᵀδ1,
+// A₁ = HᵀH/B, DD₁ = δ2ᵀδ2, π_g² = (tr A_g/dim)/(tr DD_g/dim), and
+// A = (A₀/π₀ + DD₁π₁)/2, DD = DD₀π₀ + A₁/π₁; bh: A = [1], DD = δ1ᵀδ1;
+// bv: A = [1], DD = δ2ᵀδ2. As a check that each group's balance keeps its
+// product, tr(A₀/π₀)·tr(DD₀π₀) = tr A₀·tr DD₀ by construction; the test
+// compares the matrices. 1e-12: sums of a few products in float64.
+func TestTiedTransposeFactors(t *testing.T) {
+	const B, m, n = 5, 4, 3
+	rng := rand.New(rand.NewPCG(21, 5))
+	rnd := func(k int) []float64 {
+		x := make([]float64, k)
+		for i := range x {
+			x[i] = rng.NormFloat64()
+		}
+		return x
+	}
+	xv, wv, bhv, bvv := rnd(B*m), rnd(m*n), rnd(n), rnd(m)
+	x, w := mat.NewDense(B, m, xv), mat.NewDense(m, n, wv)
+	hm := mat.NewDense(B, n, nil)
+	hm.Mul(x, w)
+	hm.Apply(func(_, j int, v float64) float64 { return math.Tanh(v + bhv[j]) }, hm)
+	var d2, d1 mat.Dense
+	d2.Mul(hm, w.T())
+	d2.Apply(func(i, j int, v float64) float64 { return v + bvv[j] - x.At(i, j) }, &d2)
+	d1.Mul(&d2, w)
+	d1.Apply(func(i, j int, v float64) float64 { return v * (1 - hm.At(i, j)*hm.At(i, j)) }, &d1)
+	gram := func(a mat.Matrix, s float64) *mat.Dense {
+		var g mat.Dense
+		g.Mul(a.T(), a)
+		g.Scale(s, &g)
+		return &g
+	}
+	a0, dd0, a1, dd1 := gram(x, 1.0/B), gram(&d1, 1), gram(hm, 1.0/B), gram(&d2, 1)
+	pi := func(a, d *mat.Dense) float64 {
+		ra, _ := a.Dims()
+		rd, _ := d.Dims()
+		return math.Sqrt((mat.Trace(a) / float64(ra)) / (mat.Trace(d) / float64(rd)))
+	}
+	p0, p1 := pi(a0, dd0), pi(a1, dd1)
+	var wantA, wantD, t1, t2 mat.Dense
+	wantA.Scale(1/p0, a0)
+	t1.Scale(p1, dd1)
+	wantA.Add(&wantA, &t1)
+	wantA.Scale(0.5, &wantA)
+	wantD.Scale(p0, dd0)
+	t2.Scale(1/p1, a1)
+	wantD.Add(&wantD, &t2)
+
+	g := G.NewGraph()
+	node := func(name string, v []float64, s ...int) *G.Node {
+		return G.NewTensor(g, tensor.Float64, len(s), G.WithShape(s...), G.WithName(name),
+			G.WithValue(tensor.New(tensor.WithShape(s...), tensor.WithBacking(append([]float64(nil), v...)))))
+	}
+	xn, wn, bh, bv := node("X", xv, B, m), node("W", wv, m, n), node("bh", bhv, n), node("bv", bvv, m)
+	hn := G.Must(G.Tanh(G.Must(G.BroadcastAdd(G.Must(G.Mul(xn, wn)), bh, nil, []byte{0}))))
+	rn := G.Must(G.BroadcastAdd(G.Must(G.Mul(hn, G.Must(G.Transpose(wn)))), bv, nil, []byte{0}))
+	cost := G.Must(G.Mul(G.Must(G.Sum(G.Must(G.Square(G.Must(G.Sub(rn, xn)))))), G.NewConstant(0.5)))
+	p, err := hvp.New(cost, wn, bh, bv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kf, err := p.Kronecker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Blocks() != 3 {
+		t.Fatalf("%d blocks, want W, bh, bv apart", p.Blocks())
+	}
+	want := []struct {
+		a, dd      *mat.Dense
+		transposed bool
+	}{{&wantA, &wantD, false}, {mat.NewDense(1, 1, []float64{1}), gram(&d1, 1), true}, {mat.NewDense(1, 1, []float64{1}), gram(&d2, 1), true}}
+	for l, w := range want {
+		f := kf.Factors[l]
+		if f == nil {
+			t.Fatalf("block %s: no factors: %v", p.Block(l).Name(), kf.Err[l])
+		}
+		if f.Transposed != w.transposed {
+			t.Errorf("block %s: Transposed %v", p.Block(l).Name(), f.Transposed)
+		}
+		if !mat.EqualApprox(f.A, w.a, 1e-12) || !mat.EqualApprox(f.DD, w.dd, 1e-12) {
+			t.Errorf("block %s: A = %v, want %v; DD = %v, want %v", p.Block(l).Name(),
+				mat.Formatted(f.A), mat.Formatted(w.a), mat.Formatted(f.DD), mat.Formatted(w.dd))
+		}
+	}
+}
