@@ -2,7 +2,6 @@ package solver_test
 
 import (
 	"errors"
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -88,10 +87,13 @@ func l2NetOf(t *testing.T, dt tensor.Dtype, decay float64, both bool) *hvp.Probl
 }
 
 // tiedNetOf is l2Net's 5-6-3 tanh net without decay, its W1 (and, if both,
-// its W2) tied: each layer computes a·W + tie·(a·(W·M)), using W twice. Such a
+// its W2) tied: each layer computes a·W + tie·(a·tanh(W)), using W twice. Such a
 // block has no per-sample route (its weight is used twice by the data, not
-// by a penalty on the weights alone), and no op-by-op inverse.
-func tiedNetOf(t *testing.T, tie float64, both bool) *hvp.Problem {
+// by a penalty on the weights alone), no op-by-op inverse, and no
+// Kronecker factors (tanh(W) is not a product's factor, hvp's tied.go).
+// Without biases, b1 and b2 are constants, not weights (a lone bias has
+// K-FAC factors of its own).
+func tiedNetOf(t *testing.T, tie float64, both, biases bool) *hvp.Problem {
 	t.Helper()
 	dt := tensor.Float64
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -103,14 +105,12 @@ func tiedNetOf(t *testing.T, tie float64, both bool) *hvp.Problem {
 	b1 := G.NewVector(g, dt, G.WithShape(hid), G.WithName("b1"), G.WithValue(gval(rng, dt, 0.1, hid)))
 	w2 := G.NewMatrix(g, dt, G.WithShape(hid, out), G.WithName("W2"), G.WithValue(gval(rng, dt, 0.5, hid, out)))
 	b2 := G.NewVector(g, dt, G.WithShape(out), G.WithName("b2"), G.WithValue(gval(rng, dt, 0.1, out)))
-	// tied(a, w) is a·w + tie·(a·(w·M)), M a fixed square matrix: w used
-	// twice, as the right factor of a·w and the left factor of w·M, both
-	// inside the net's output — a tie of no form K-FAC has factors for
-	// (hvp's tied.go factors uses of one form, a·w or w·x, only).
+	// tied(a, w) is a·w + tie·(a·tanh(w)): w used twice, as the right
+	// factor of a·w and by tanh, both inside the net's output — a tie of no
+	// form K-FAC has factors for (hvp's tied.go factors products and bias
+	// adds only).
 	tied := func(a, w *G.Node) *G.Node {
-		c := w.Shape()[1]
-		m := G.NewMatrix(g, dt, G.WithShape(c, c), G.WithName(fmt.Sprintf("M%v", w.Name())), G.WithValue(gval(rng, dt, 0.3, c, c)))
-		return G.Must(G.Add(G.Must(G.Mul(a, w)), G.Must(G.Mul(gconst(dt, tie, "tie"), G.Must(G.Mul(a, G.Must(G.Mul(w, m))))))))
+		return G.Must(G.Add(G.Must(G.Mul(a, w)), G.Must(G.Mul(gconst(dt, tie, "tie"), G.Must(G.Mul(a, G.Must(G.Tanh(w))))))))
 	}
 	h := G.Must(G.Tanh(G.Must(G.BroadcastAdd(tied(x, w1), b1, nil, []byte{0}))))
 	z := G.Must(G.Mul(h, w2))
@@ -119,7 +119,11 @@ func tiedNetOf(t *testing.T, tie float64, both bool) *hvp.Problem {
 	}
 	o := G.Must(G.BroadcastAdd(z, b2, nil, []byte{0}))
 	cost := G.Must(G.Mean(G.Must(G.Square(G.Must(G.Sub(o, y))))))
-	p, err := hvp.New(cost, w1, b1, w2, b2)
+	ws := []*G.Node{w1, w2}
+	if biases {
+		ws = []*G.Node{w1, b1, w2, b2}
+	}
+	p, err := hvp.New(cost, ws...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +138,7 @@ func tiedNetOf(t *testing.T, tie float64, both bool) *hvp.Problem {
 // per-sample route away (method.md §11), tying does.
 func TestNewtonReplacedSaysReasonOnce(t *testing.T) {
 	for _, decay := range []float64{1e-3} {
-		p := tiedNetOf(t, decay, true)
+		p := tiedNetOf(t, decay, true, true)
 		_, g, err := p.Gradient()
 		if err != nil {
 			t.Fatal(err)
@@ -193,15 +197,17 @@ func probNet(t *testing.T, dt tensor.Dtype) *hvp.Problem {
 // no block with Kronecker factors: KFAC refuses to run as gradient descent
 // unless asked (AllowGradientFallback), naming every block and why; asked,
 // its record names them with the typed errors, and the step is −α·g with
-// α = gᵀg/gᵀGg (gᵀGg from an independent GGNv call). With W1 alone tied,
-// the blocks of W1 and b1 fall back and are named, W2+b2's is not, and the
+// α = gᵀg/gᵀGg (gᵀGg from an independent GGNv call; the net without
+// biases, which would have a lone bias's factors). With W1 alone tied,
+// W1's block falls back and is named, b1's (a lone bias) and W2+b2's are
+// not, and the
 // step is no error (issue 19 item 24: "gradient-only blocks 6", with no
 // reason, was all a record said). The reasons are the errors of an
 // independent BlockCurvature call (the per-sample route K-FAC needs).
 // (Weight decay, which these tests used before method.md §11, no longer
 // takes the factors away.)
 func TestKFACNamesFallbacks(t *testing.T) {
-	p := tiedNetOf(t, 1e-3, true)
+	p := tiedNetOf(t, 1e-3, true, false)
 	why := make([]string, p.Blocks())
 	for l := range why {
 		_, err := p.Block(l).Curvature()
@@ -263,7 +269,7 @@ func TestKFACNamesFallbacks(t *testing.T) {
 		t.Errorf("gradient step vs −(gᵀg/gᵀGg)g: %.2e (α %g, want %g)", e, rec.StepSize, alpha)
 	}
 
-	p = tiedNetOf(t, 1e-3, false)
+	p = tiedNetOf(t, 1e-3, false, true)
 	rec, _, err = kfacStep(p, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -275,10 +281,20 @@ func TestKFACNamesFallbacks(t *testing.T) {
 			t.Errorf("fallback %+v: BlockCurvature says %v", f, err)
 		}
 	}
+	// A block falls back when it has no Kronecker factors (an independent
+	// Kronecker call): W1, tied by tanh; b1, a lone bias without a
+	// per-sample route, has a bias's factors (hvp's tied.go) and takes
+	// K-FAC's step.
+	kf, err := p.Kronecker()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for l := range p.Blocks() {
-		_, err := p.Block(l).Curvature()
-		if (err != nil) != named[p.Block(l).Name()] {
-			t.Errorf("block %d (%s): route error %v, named as fallen back %v", l, p.Block(l).Name(), err, named[p.Block(l).Name()])
+		if (kf.Factors[l] == nil) != named[p.Block(l).Name()] {
+			t.Errorf("block %d (%s): factors %v (%v), named as fallen back %v", l, p.Block(l).Name(), kf.Factors[l] != nil, kf.Err[l], named[p.Block(l).Name()])
+		}
+		if _, err := p.Block(l).Curvature(); p.Block(l).Name() == "b1" && (err == nil || named["b1"]) {
+			t.Errorf("b1: route error %v, fell back %v; want a lone bias without a route, not falling back", err, named["b1"])
 		}
 	}
 	if plainBlocks(rec) != len(rec.Fallbacks) || len(rec.Fallbacks) == 0 || len(rec.Fallbacks) == p.Blocks() {

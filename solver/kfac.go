@@ -48,7 +48,13 @@ type KFACSettings struct {
 // KFACDetail is Step.Detail of KFAC (the step length α is
 // Step.StepSize).
 type KFACDetail struct {
-	Model float64 // the exact quadratic model's change at the step (< 0)
+	// Model is the damped quadratic model's change at the step (< 0), and
+	// Rho the reduction ratio (LossAfter − LossBefore)/Model the step guard
+	// measured (kfacguard.go); Damping the guard's Tikhonov μ in the model
+	// that set α, and Backtracks the step lengths it rejected because the
+	// loss rose (guardTries of them: the step rejected, Note says so).
+	Model, Rho, Damping float64
+	Backtracks          int
 	// Folds lists the blocks whose L2 penalty (weight decay, method.md
 	// §11) this step's direction folded in, and what was folded (KFAC's
 	// doc); nil when no block has one.
@@ -150,6 +156,7 @@ type KFAC struct {
 	unknown map[int]bool    // blocks whose penalty is not L2 (hvp.Factors.PenaltyErr)
 	why     map[int]error   // why a block has no factors (the graph's structure: found once)
 	kernel  map[int]bool    // the block's factors are a kernel's (hvp.Factors.Transposed), this step
+	guard   kfacGuard       // the step guard's damping (kfacguard.go)
 }
 
 // foldBlock is a block that folds its L2 penalty: c per row of W̃, and
@@ -195,9 +202,11 @@ func (s KFACSettings) withDefaults() KFACSettings {
 func (k *KFAC) Name() string { return "kfac" }
 
 // Step takes one step on the inputs as bound and binds the new weights
-// (Detail: *KFACDetail). Its LossAfter is NaN when it moves: KFAC does
-// not evaluate the loss after its step (its length comes from the model,
-// Detail.Model), and measuring it would add a forward pass to its Cost.
+// (Detail: *KFACDetail). Its length comes from the exact Gauss–Newton
+// model under the step guard (kfacguard.go): LossAfter is measured (a
+// forward pass, ⌈B/2⌉ rows of Cost, more when the guard backtracks), and
+// a step that would raise the loss is shortened or rejected, as the
+// record says.
 func (k *KFAC) Step() (rec *Step, err error) {
 	defer errs.Recover("solver.KFAC.Step", &err)
 	st, err := k.start()
@@ -269,23 +278,17 @@ func (k *KFAC) Step() (rec *Step, err error) {
 		det.addNote(k.noCurvature(curv))
 		return st.finish(rec)
 	}
-	alpha := -gd / curv
 	base, err := p.Current()
 	if err != nil {
 		return nil, err
 	}
+	limit := 0.0
 	if s.MaxRadius > 0 {
-		if limit := s.MaxRadius * math.Max(base.Norm(), 1); alpha*d.Norm() > limit {
-			alpha = limit / d.Norm()
-		}
+		limit = s.MaxRadius * math.Max(base.Norm(), 1)
 	}
-	det.Model = alpha*gd + 0.5*alpha*alpha*curv
-	ws := base.Clone()
-	ws.AddScaled(alpha, d)
-	if err := p.SetWeights(ws); err != nil {
+	if err := k.guardedStep(rec, det, base, d, gd, curv, limit); err != nil { // kfacguard.go
 		return nil, err
 	}
-	rec.StepSize, rec.LossAfter = alpha, math.NaN() // not measured: it would add a forward pass to the step
 	return st.finish(rec)
 }
 
