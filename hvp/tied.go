@@ -23,6 +23,8 @@ import (
 //	z = h·Wᵀ  (h R×n):  ∇W = δᵀh     roles swapped: δᵀδ on the rows, hᵀh on the columns
 //	z = Wᵀ·x  (x m×c):  ∇W = xδᵀ     xxᵀ on the rows, δδᵀ on the columns
 //	z = X + 1b, z = x + b (b of n):  W = b as 1 × n, the input a column of ones
+//	z = W[i:j, :] (a slice, an embedding's lookup):  z = S·W, S one-hot rows, SᵀS on the rows
+//	z = W[:, i:j]:  z = W·Sᵀ, SᵀS on the columns
 //
 // (δ_u the adjoint of use u's output in the gradient pass). The block's
 // Gauss–Newton matrix sums every use's curvature and the cross terms
@@ -48,8 +50,10 @@ import (
 // factors of the two groups agree, and otherwise adds their cross
 // products — a further approximation, stated in docs/optimizers.md. A bias
 // has the input factor A = [1] (the mean of a column of ones) and
-// DD = Σ_u δ_uᵀδ_u, its empirical Fisher's block over the uses. Uses of
-// any other form (a weight of more dimensions, a slice) have no such
+// DD = Σ_u δ_uᵀδ_u, its empirical Fisher's block over the uses; an
+// embedding read by slices the input factor diag(counts)/R of the rows
+// picked (Martens, Ba & Johnson's one-hot inputs). Uses of any other
+// form (a weight of more dimensions, an elementwise op of W) have no such
 // factors: the error names the use.
 
 // tiedUse is one use of a tied weight: its input (nil for a bias: a
@@ -62,6 +66,11 @@ type tiedUse struct {
 	// rows: the input's gram lies on W's rows (h·W, Wᵀ·x, a bias), else on
 	// its columns (W·x, h·Wᵀ).
 	rows bool
+	// picked: a slice's rows (or columns) of W, an embedding's lookup
+	// S·W: its input is the selection S, one-hot rows, whose gram SᵀS is
+	// the diagonal of the picked indices (dim W's size along the axis).
+	picked []int
+	dim    int
 }
 
 // tiedLayer is what K-FAC reads around a tied weight or a lone bias.
@@ -154,6 +163,17 @@ func tiedUseOf(w, u *G.Node, bias bool, uses map[*G.Node][]*G.Node) (tiedUse, st
 			return tiedUse{in: pk[0], delta: prod}, ""
 		}
 		return tiedUse{in: pk[1], delta: prod, column: true, rows: true}, ""
+	case ops.SliceOp:
+		o := u.Op().(ops.SliceOp)
+		if bias || w.Dims() != 2 || o.Axis > 1 {
+			return tiedUse{}, "a slice of a weight that is not a matrix"
+		}
+		step := max(o.Step, 1)
+		use := tiedUse{delta: u, rows: o.Axis == 0, column: o.Axis == 1, dim: w.Shape()[o.Axis]}
+		for i := o.From; i < o.To; i += step {
+			use.picked = append(use.picked, i)
+		}
+		return use, ""
 	case ops.MatMulOp:
 		if bias || w.Dims() != 2 || kids[0] == kids[1] {
 			return tiedUse{}, "a product of a weight that is not a matrix, or of the weight by itself"
@@ -163,7 +183,7 @@ func tiedUseOf(w, u *G.Node, bias bool, uses map[*G.Node][]*G.Node) (tiedUse, st
 		}
 		return tiedUse{in: kids[1], delta: u, column: true}, ""
 	}
-	return tiedUse{}, "a use that is neither a product (h·W, W·x, h·Wᵀ, Wᵀ·x) nor a bias add"
+	return tiedUse{}, "a use that is neither a product (h·W, W·x, h·Wᵀ, Wᵀ·x), a slice nor a bias add"
 }
 
 // roots are the nodes whose values the factors need.
@@ -224,7 +244,15 @@ func (t *tiedLayer) factors(vals graph.Values) (*Factors, error) {
 		}
 		add(&dd[grp], gram(r, n, d))
 		rows[grp] += r
-		if u.in == nil {
+		switch {
+		case u.picked != nil: // S·W: SᵀS the picked indices' diagonal
+			sel := mat.NewSymDense(u.dim, nil)
+			for _, i := range u.picked {
+				sel.SetSym(i, i, sel.At(i, i)+1)
+			}
+			add(&a[grp], sel)
+			continue
+		case u.in == nil:
 			add(&a[grp], mat.NewSymDense(1, []float64{float64(r)}))
 			continue
 		}

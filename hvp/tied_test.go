@@ -1,6 +1,7 @@
 package hvp_test
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -183,5 +184,64 @@ func TestTiedTransposeFactors(t *testing.T) {
 			t.Errorf("block %s: A = %v, want %v; DD = %v, want %v", p.Block(l).Name(),
 				mat.Formatted(f.A), mat.Formatted(w.a), mat.Formatted(f.DD), mat.Formatted(w.dd))
 		}
+	}
+}
+
+// K-FAC's factors of an embedding read by slices (tied.go): e_t = E[k_t]
+// (G.Slice of a row), J = Σ_t Σ tanh(e_t) ⊙ c_t. Oracle by hand: the
+// lookup is S·E with S the one-hot rows of k_t, so A = SᵀS/T =
+// diag(counts)/T and DD = Σ_t δ_tδ_tᵀ with δ_t = (1 − tanh²(e_t)) ⊙ c_t.
+// 1e-12: sums of a few products in float64.
+func TestTiedEmbeddingFactors(t *testing.T) {
+	const vocab, k = 5, 3
+	tokens := []int{2, 0, 3}
+	rng := rand.New(rand.NewPCG(3, 4))
+	ev := make([]float64, vocab*k)
+	for i := range ev {
+		ev[i] = rng.NormFloat64()
+	}
+	g := G.NewGraph()
+	en := G.NewMatrix(g, tensor.Float64, G.WithShape(vocab, k), G.WithName("E"), G.WithValue(tensor.New(tensor.WithShape(vocab, k), tensor.WithBacking(append([]float64(nil), ev...)))))
+	wantA := mat.NewSymDense(vocab, nil)
+	wantD := mat.NewSymDense(k, nil)
+	var cost *G.Node
+	for s, tok := range tokens {
+		c := make([]float64, k)
+		for i := range c {
+			c[i] = rng.NormFloat64()
+		}
+		cn := G.NewVector(g, tensor.Float64, G.WithShape(k), G.WithName(fmt.Sprintf("c%d", s)), G.WithValue(tensor.New(tensor.WithShape(k), tensor.WithBacking(append([]float64(nil), c...)))))
+		e := G.Must(G.Slice(en, G.S(tok)))
+		l := G.Must(G.Sum(G.Must(G.HadamardProd(G.Must(G.Tanh(e)), cn))))
+		if cost == nil {
+			cost = l
+		} else {
+			cost = G.Must(G.Add(cost, l))
+		}
+		wantA.SetSym(tok, tok, wantA.At(tok, tok)+1/float64(len(tokens)))
+		d := make([]float64, k)
+		for i := range d {
+			th := math.Tanh(ev[tok*k+i])
+			d[i] = (1 - th*th) * c[i]
+		}
+		wantD.SymRankOne(wantD, 1, mat.NewVecDense(k, d))
+	}
+	p, err := hvp.New(cost, en)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kf, err := p.Kronecker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := kf.Factors[0]
+	if f == nil {
+		t.Fatalf("no factors: %v", kf.Err[0])
+	}
+	if f.Transposed || f.Positions != len(tokens) {
+		t.Errorf("Transposed %v, Positions %d", f.Transposed, f.Positions)
+	}
+	if !mat.EqualApprox(f.A, wantA, 1e-12) || !mat.EqualApprox(f.DD, wantD, 1e-12) {
+		t.Errorf("A = %v, want %v; DD = %v, want %v", mat.Formatted(f.A), mat.Formatted(wantA), mat.Formatted(f.DD), mat.Formatted(wantD))
 	}
 }
