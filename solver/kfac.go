@@ -103,8 +103,11 @@ func (det *KFACDetail) addNote(s string) {
 // −(Ã⁻¹ ∇W̃ D̃⁻¹) from moving averages of hvp.Kronecker's factors (damped,
 // Cholesky, refreshed every Refresh steps), and its length from the exact
 // Gauss–Newton quadratic model along it: α = −⟨g, d⟩ / ⟨d, G d⟩ with one
-// hvp.GGNv per step. A step costs a gradient and a Gauss–Newton product
-// over the batch (the first step that folds a penalty: two products);
+// hvp.GGNv per step, under the step guard (kfacguard.go: a Tikhonov μ
+// adapted by the reduction ratio, a step that raises the loss shortened or
+// rejected, recorded). A step costs a gradient, a Gauss–Newton product
+// and a forward pass over the batch (the first step that folds a penalty:
+// two products; each backtrack of the guard: a forward pass more);
 // nothing is certified exact — the factors are K-FAC's approximation of
 // the curvature (with the data's targets bound, of the empirical Fisher),
 // only the step length uses the exact G.

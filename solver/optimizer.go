@@ -27,8 +27,9 @@ type Step struct {
 	Iter       int     // the step's index, from 0
 	LossBefore float64 // the loss at the inputs as bound, before the step
 	// LossAfter is the loss after the step (LossBefore when the weights
-	// did not move), or NaN for the methods that do not evaluate it (KFAC,
-	// sgd, adam): measuring it would add a forward pass to their Cost.
+	// did not move), or NaN for the methods that do not evaluate it (sgd,
+	// adam): measuring it would add a forward pass to their Cost. KFAC
+	// measures it for its step guard.
 	LossAfter float64
 	// StepSize is the multiplier t on the method's direction d, the step
 	// being t·d: the line search's t, KFAC's α, 1 for DampedNewton's
