@@ -147,7 +147,7 @@ func (p *Problem) Kronecker() (kf *KroneckerFactors, err error) {
 		a := gram(hs[0], hs[1], h)
 		a.ScaleSym(1/float64(hs[0]), a)
 		kf.Factors[l] = &Factors{A: a, DD: gram(ds[0], ds[1], d), Transposed: true, Positions: kl.positions}
-		if err := p.kernelPenalty(l, kl, kf.Factors[l]); err != nil {
+		if err := p.onePenalty(l, kl.pen, kf.Factors[l]); err != nil {
 			return nil, err
 		}
 	}
@@ -156,6 +156,9 @@ func (p *Problem) Kronecker() (kf *KroneckerFactors, err error) {
 			continue
 		}
 		if kf.Factors[l], err = t.factors(vals); err != nil {
+			return nil, err
+		}
+		if err := p.onePenalty(l, t.pen, kf.Factors[l]); err != nil {
 			return nil, err
 		}
 	}
@@ -281,20 +284,21 @@ func (p *Problem) findKernelLayer(b *block) (*kernelLayer, error) {
 	return &kernelLayer{patches: patches, prod: prod, delta: delta, positions: r / batch, pen: pen}, nil
 }
 
-// kernelPenalty sets f.Penalty, or f.PenaltyErr, for kernel block l
-// whose weights penalty terms read: an L2 penalty's constant c (2λ for
-// λ·Σ K²) on every row of W̃ = K̂ᵀ, A's dimension.
-func (p *Problem) kernelPenalty(l int, kl *kernelLayer, f *Factors) error {
-	if kl.pen == nil {
+// onePenalty sets f.Penalty, or f.PenaltyErr, for block l of one weight
+// (a kernel, a tied weight) whose weight penalty terms pen read (nil:
+// none): an L2 penalty's constant c (2λ for λ·Σ K²) on every row of W̃,
+// A's dimension.
+func (p *Problem) onePenalty(l int, pen *penalty, f *Factors) error {
+	if pen == nil {
 		return nil
 	}
-	pr, err := p.probePenalty(l, kl.pen)
+	pr, err := p.probePenalty(l, pen)
 	if err != nil {
 		return err
 	}
 	if pr.kind != penaltyL2 {
-		f.PenaltyErr = &errs.ConditionError{Block: l, Weight: p.blocks[l].name, Node: p.penaltyNames(kl.pen),
-			Reason: "factors of the data term only: " + pr.describe(p, l, kl.pen)}
+		f.PenaltyErr = &errs.ConditionError{Block: l, Weight: p.blocks[l].name, Node: p.penaltyNames(pen),
+			Reason: "factors of the data term only: " + pr.describe(p, l, pen)}
 		return nil
 	}
 	f.Penalty = make([]float64, f.A.SymmetricDim())

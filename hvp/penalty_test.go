@@ -484,4 +484,23 @@ func tied(t *testing.T, decay bool) {
 	if c := p.Conditions()[0]; c.Kind != hvp.KindRefused || !strings.Contains(c.Error, "tied") {
 		t.Errorf("conditions: %s", p.Conditions())
 	}
+	// K-FAC's factors of the W/Wᵀ tie (tied.go) carry the decay's
+	// constant 2·0.01 on every row of W̃ (closed form), as a kernel's do,
+	// for K-FAC to fold; none without decay.
+	kf, err := p.Kronecker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := kf.Factors[0]
+	if f == nil {
+		t.Fatalf("tied W: no factors: %v", kf.Err[0])
+	}
+	if decay != (f.Penalty != nil) || f.PenaltyErr != nil {
+		t.Errorf("tied W, decay %v: Penalty %v, PenaltyErr %v", decay, f.Penalty, f.PenaltyErr)
+	}
+	for a, c := range f.Penalty {
+		if math.Abs(c-0.02) > 1e-12 {
+			t.Errorf("tied W: penalty constant %g on row %d, want 0.02", c, a)
+		}
+	}
 }

@@ -77,12 +77,16 @@ type tiedUse struct {
 type tiedLayer struct {
 	uses []tiedUse
 	bias bool
-	n    int // a bias's length
+	n    int      // a bias's length
+	pen  *penalty // the penalty terms that read the weight, if any (folded as a kernel's, Factors)
 }
 
 // tiedLayerOf returns block l's tied structure, or why there is none,
-// found once; nil, nil for a block that is not a single weight used more
-// than once, nor a lone bias.
+// found once (Kronecker asks when the block has no per-sample route); nil,
+// nil for a block that is not a single weight, or whose weight is used
+// once by none of the forms above (the per-sample route's reason then
+// stands). A weight used once by one of them (W·x in charRNN's column
+// convention, a lone bias) has the factors of that one use: K-FAC's own.
 func (p *Problem) tiedLayerOf(l int) (*tiedLayer, error) {
 	b := p.blocks[l]
 	p.mu.Lock()
@@ -102,9 +106,14 @@ func (p *Problem) findTiedLayer(b *block) (*tiedLayer, error) {
 	w := p.ws[b.params[0]]
 	all := graph.UsesWithout(p.loss, p.pens...)
 	uses := all[w]
+	if len(uses) == 0 {
+		return nil, nil
+	}
 	bias := isVector(w) && isAdd(uses[0])
-	if len(uses) == 0 || len(uses) == 1 && !bias {
-		return nil, nil // one use: the per-sample route's reason stands, but for a lone bias
+	if len(uses) == 1 && !bias {
+		if _, why := tiedUseOf(w, uses[0], false, all); why != "" {
+			return nil, nil // one use of no form with factors: the per-sample route's reason stands
+		}
 	}
 	name := errs.Label(p.userWeights[b.params[0]])
 	refuse := func(n *G.Node, reason string) error {
@@ -122,6 +131,11 @@ func (p *Problem) findTiedLayer(b *block) (*tiedLayer, error) {
 		}
 		t.uses = append(t.uses, use)
 	}
+	pen, err := p.blockPenalty(b)
+	if err != nil {
+		return nil, err
+	}
+	t.pen = pen
 	return t, nil
 }
 

@@ -245,3 +245,52 @@ func TestTiedEmbeddingFactors(t *testing.T) {
 		t.Errorf("A = %v, want %v; DD = %v, want %v", mat.Formatted(f.A), mat.Formatted(wantA), mat.Formatted(f.DD), mat.Formatted(wantD))
 	}
 }
+
+// A weight used once in the column convention, z = W·X (X n × B, a column
+// per sample), has no per-sample route (that needs h·W) but K-FAC's factors
+// of its one use (tied.go): A = XXᵀ/B, DD = δδᵀ with δ = Z − Y for
+// J = ½‖W·X − Y‖², in W̃ = Wᵀ's order (Transposed). Oracle by hand with
+// gonum; 1e-12: sums of a few products in float64.
+func TestColumnLayerFactors(t *testing.T) {
+	const B, n, k = 6, 4, 3
+	rng := rand.New(rand.NewPCG(6, 1))
+	rnd := func(c int) []float64 {
+		x := make([]float64, c)
+		for i := range x {
+			x[i] = rng.NormFloat64()
+		}
+		return x
+	}
+	xv, yv, wv := rnd(n*B), rnd(k*B), rnd(k*n)
+	x, y, w := mat.NewDense(n, B, xv), mat.NewDense(k, B, yv), mat.NewDense(k, n, wv)
+	var d, wantA, wantD mat.Dense
+	d.Mul(w, x)
+	d.Sub(&d, y)
+	wantA.Mul(x, x.T())
+	wantA.Scale(1.0/B, &wantA)
+	wantD.Mul(&d, d.T())
+	g := G.NewGraph()
+	m := func(name string, r, c int, v []float64) *G.Node {
+		return G.NewMatrix(g, tensor.Float64, G.WithShape(r, c), G.WithName(name), G.WithValue(tensor.New(tensor.WithShape(r, c), tensor.WithBacking(append([]float64(nil), v...)))))
+	}
+	xn, yn, wn := m("X", n, B, xv), m("Y", k, B, yv), m("W", k, n, wv)
+	cost := G.Must(G.Mul(G.Must(G.Sum(G.Must(G.Square(G.Must(G.Sub(G.Must(G.Mul(wn, xn)), yn)))))), G.NewConstant(0.5)))
+	p, err := hvp.New(cost, wn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Block(0).Curvature(); err == nil {
+		t.Fatal("W·X has a per-sample route: the test no longer tests the fallback to the use's factors")
+	}
+	kf, err := p.Kronecker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := kf.Factors[0]
+	if f == nil {
+		t.Fatalf("no factors: %v", kf.Err[0])
+	}
+	if !f.Transposed || !mat.EqualApprox(f.A, &wantA, 1e-12) || !mat.EqualApprox(f.DD, &wantD, 1e-12) {
+		t.Errorf("Transposed %v; A = %v, want %v; DD = %v, want %v", f.Transposed, mat.Formatted(f.A), mat.Formatted(&wantA), mat.Formatted(f.DD), mat.Formatted(&wantD))
+	}
+}
