@@ -1,9 +1,11 @@
 package solver
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
+	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/params"
 )
 
@@ -63,7 +65,10 @@ func (k *KFAC) guardedStep(rec *Step, det *KFACDetail, base, d *params.Vector, g
 		ws := base.Clone()
 		ws.AddScaled(alpha, d)
 		f, err := p.LossAt(ws)
-		if err != nil {
+		switch {
+		case errors.Is(err, errs.ErrNotFinite): // the step overflowed: rejected like a loss that rose
+			f = math.Inf(1)
+		case err != nil:
 			return err
 		}
 		rho := (f - f0) / model
