@@ -239,6 +239,14 @@ func (p *Problem) conditions(l int) BlockConditions {
 	if b.chain != nil && b.main != nil && b.main.method == MethodChain {
 		c.Steps = len(b.chain.Steps)
 	}
+	if b.main != nil && b.main.method == MethodDenseRoute {
+		o, _ := (*Options)(nil).withDefaults()
+		dc := p.denseCostOf(l, b.main)
+		c.Reasons = append(append([]string(nil), c.Reasons...), "dense route: "+dc.String())
+		if err := p.denseFits(l, dc, o); err != nil {
+			c.Kind, c.Reasons = KindRefused, append(c.Reasons, "above the default cap: "+err.Error())
+		}
+	}
 	if b.main != nil && b.main.pen != nil {
 		pc, pr, err := p.penaltyReport(l, b.main)
 		switch {

@@ -151,8 +151,8 @@ func (p *Problem) routeFor(l int, o Options) (*route, error) {
 	if b.err != nil {
 		return nil, b.err
 	}
-	if o.Damping == 0 || b.main.method == MethodPenalized {
-		return b.main, nil
+	if o.Damping == 0 || b.main.method == MethodPenalized || b.main.method == MethodDenseRoute && b.main.rows != nil {
+		return b.main, nil // these routes damp by their own solve
 	}
 	r, err := p.perSampleOf(l)
 	if err != nil {
@@ -185,8 +185,8 @@ func (p *Problem) invHv(blocks []int, v map[int]*params.Vector, o Options) ([]*R
 			return nil, &errs.ConditionError{Block: l, Weight: p.blocks[l].name,
 				Reason: "refused before running: " + strings.Join(r.reasons, "; ")}
 		}
-		if scale[l] = v[l].Norm(); scale[l] == 0 || r.method == MethodPenalized {
-			continue // u = 0, or solved outside the joint run (penalty.go)
+		if scale[l] = v[l].Norm(); scale[l] == 0 || r.solvedOutside() {
+			continue // u = 0, or solved outside the joint run (penalty.go, dense.go)
 		}
 		u := unitOf(v[l], scale[l])
 		for i, d := range r.dirs {
@@ -232,7 +232,7 @@ func (p *Problem) invHv(blocks []int, v map[int]*params.Vector, o Options) ([]*R
 			return nil, err
 		}
 		res.Flops = *flops
-		if scale[l] != 0 && routes[l].method != MethodPenalized {
+		if scale[l] != 0 && !routes[l].solvedOutside() {
 			res.Flops += share
 		}
 		out[i] = res
@@ -308,9 +308,12 @@ func (p *Problem) domainError(blocks []int, routes map[int]*route, re *errs.RunE
 // the residual of the rounded result measured (RoundedResidual) and
 // checked against Tol32.
 func (p *Problem) result(l int, r *route, v *params.Vector, scale float64, vals graph.Values, o Options) (res *Result, err error) {
-	if r.method == MethodPenalized {
+	switch r.method {
+	case MethodPenalized:
 		res, err = p.penalizedResult64(l, r, v, scale, o)
-	} else {
+	case MethodDenseRoute:
+		res, err = p.denseResult64(l, r, v, scale, o)
+	default:
 		res, err = p.result64(l, r, v, scale, vals, o)
 	}
 	if err != nil || p.model.Dtype() != tensor.Float32 {
