@@ -180,6 +180,10 @@ func (p *Problem) denseResult64(l int, r *route, v *params.Vector, scale float64
 	if err != nil {
 		return nil, err
 	}
+	if mat.Equal(h, mat.NewDense(c.dim, c.dim, nil)) {
+		return nil, &errs.NoInverseError{Op: fmt.Sprintf("dense route of block %d (%s)", l, b.name), Input: -1,
+			Reason: "H_ll is zero here: the block's gradient does not depend on its weights (a loss linear in them)"}
+	}
 	vu := unitOf(v, scale)
 	uf, mc, op, err := denseSolve(h, vu.Flat(), o.MaxCond)
 	if p.tally != nil {
