@@ -11,7 +11,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 )
 
-// The dense route (method.md §12) solves a block that no structured route
+// The dense route (method.md §13) solves a block that no structured route
 // inverts — batch > fan-in, a conv kernel, a tied weight, a bias read
 // through a sum — by forming H_ll as a dim × dim matrix and factorising
 // it: from the per-sample curvature Σ_i h̃_iᵀh̃_i ⊗ M_i (Block.Curvature)

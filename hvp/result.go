@@ -53,7 +53,7 @@ const (
 	// side, whichever is cheaper, under Options.MaxFlops.
 	MethodPenalized
 	// MethodDenseRoute: the route of a block no structured route inverts
-	// (batch > fan-in, a conv kernel, a tied weight; method.md §12): H_ll
+	// (batch > fan-in, a conv kernel, a tied weight; method.md §13): H_ll
 	// formed densely — from the per-sample curvature where the block has
 	// one, else from dim exact R-pass columns — and factorised (Cholesky,
 	// else LU), under Options.MaxFlops and Options.MaxBytes, certified by
