@@ -34,10 +34,10 @@ const (
 	// KindRefused: not an exact inverse product. For a B-pass: the route's
 	// B-pass is not the inverse of the block — the op-by-op inverse does
 	// not exist (a gradient-pass op loses information), or the per-sample
-	// shortcut does not apply (batch > fan-in); the block itself may be
-	// invertible (a dense solve with Block.Curvature can say), and a
-	// B-pass computed anyway is only for callers who asked for best
-	// effort. For any other Method (conjugate gradients, finite
+	// shortcut does not apply (batch > fan-in) — such blocks take the
+	// dense route (method.md §13), itself refused only above its caps or
+	// when H_ll is singular — and a B-pass computed anyway is only for
+	// callers who asked for best effort. For any other Method (conjugate gradients, finite
 	// differences, a dense solve): what every such result is, its Reasons
 	// saying why.
 	KindRefused
