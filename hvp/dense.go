@@ -195,8 +195,8 @@ func (p *Problem) denseResult64(l int, r *route, v *params.Vector, scale float64
 	res.Factorizations = []Factorization{{Node: "H_ll of " + b.name, Op: op, MatrixCondition: mc}}
 	res.Reasons = append(res.Reasons, "dense route: "+c.String())
 	if uf == nil { // singular: refused by check, naming the factorisation
-		res.U = params.New(bl)
-		res.Kind = KindRefused
+		// U = 0, whose residual ‖H·0 − v‖/‖v‖ is 1 without any product.
+		res.U, res.Kind, res.Residual = params.New(bl), KindRefused, 1
 		res.Note = "dense route: H_ll singular to the condition limit, not solved (U = 0)"
 		return res, p.check(l, res, o)
 	}
