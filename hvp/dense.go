@@ -186,8 +186,12 @@ func (p *Problem) denseResult64(l int, r *route, v *params.Vector, scale float64
 	}
 	vu := unitOf(v, scale)
 	uf, mc, op, err := denseSolve(h, vu.Flat(), o.MaxCond)
+	factor := 2 * float64(c.dim) * float64(c.dim) * float64(c.dim) / 3
 	if p.tally != nil {
-		*p.tally += 2 * float64(c.dim*c.dim*c.dim) / 3
+		*p.tally += factor
+	}
+	if p.stats != nil { // the columns' runs are counted by their own runs
+		p.stats.Add(Stats{InvHv: 1, Flops: factor})
 	}
 	if err != nil {
 		return nil, &errs.ConditionError{Block: l, Weight: b.name, Node: "H_ll of " + b.name, Op: op, Value: mc.Cond, Reason: fmt.Sprintf("%s: %v", op, err)}
