@@ -3,6 +3,8 @@ package solver
 import (
 	"fmt"
 	"math"
+	"sort"
+	"strings"
 
 	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/hvp"
@@ -144,6 +146,7 @@ func (n *DampedNewton) Step() (rec *Step, err error) {
 	det := &NewtonDetail{Rho: math.NaN(), Damping: math.NaN()}
 	rec = &Step{Iter: n.steps, LossBefore: loss, LossAfter: loss, Detail: det}
 	n.steps++
+	gd := newGuard(p)
 	L := p.Blocks()
 	if len(n.lambdas) != L {
 		n.lambdas = make([]float64, L)
@@ -230,10 +233,28 @@ func (n *DampedNewton) Step() (rec *Step, err error) {
 			c.ws, c.loss = at(c.d) // the capped sum: the step taken is the one measured and modelled
 			cands = append(cands, c)
 		}
-		bestI := -1
+		// The candidates that lower newtonia's loss, best first; the first
+		// the model's own ops accept (guard) is taken, each refused one's
+		// blocks damped 10× more.
+		var lower []int
 		for i := range cands {
-			if cands[i].loss < loss && (bestI < 0 || cands[i].loss < cands[bestI].loss) {
+			if cands[i].loss < loss {
+				lower = append(lower, i)
+			}
+		}
+		sort.SliceStable(lower, func(a, b int) bool { return cands[lower[a]].loss < cands[lower[b]].loss })
+		bestI := -1
+		for _, i := range lower {
+			why := gd.refuses(cands[i].ws, cands[i].loss)
+			if why == "" {
 				bestI = i
+				break
+			}
+			det.Refused = append(det.Refused, fmt.Sprintf("%s at try %d: %s", cands[i].name, try+1, why))
+			if !s.FixedDamping {
+				for _, l := range cands[i].blocks {
+					n.lambdas[l] = math.Min(math.Max(n.lambdas[l], minDamping)*10, maxDamping)
+				}
 			}
 		}
 		if bestI < 0 {
@@ -264,6 +285,10 @@ func (n *DampedNewton) Step() (rec *Step, err error) {
 			return nil, err
 		}
 		det.Combined, rec.LossAfter, rec.StepSize, det.Rho = c.name, c.loss, 1, rho
+		if len(det.Refused) > 0 {
+			rec.Fallbacks = append(rec.Fallbacks, BlockFallback{Block: -1, Reason: fmt.Sprintf(
+				"refused by the model's own %v ops: %s; took %s", p.Layout().Dtype(), strings.Join(det.Refused, "; "), c.name)})
+		}
 		det.Damping = 0 // the λ the step was computed with, not the next one
 		for _, l := range c.blocks {
 			det.Damping = math.Max(det.Damping, det.Blocks[l].Damping)
@@ -271,7 +296,11 @@ func (n *DampedNewton) Step() (rec *Step, err error) {
 		return st.finish(rec)
 	}
 	// No damped step lowered the loss: a gradient step, backtracking.
-	rec.Fallbacks = append(rec.Fallbacks, BlockFallback{Block: -1, Reason: "no damped step lowered the loss, nor with 10λ; gradient step"})
+	why := "no damped step lowered the loss, nor with 10λ"
+	if len(det.Refused) > 0 {
+		why += fmt.Sprintf(" (refused by the model's own %v ops: %s)", p.Layout().Dtype(), strings.Join(det.Refused, "; "))
+	}
+	rec.Fallbacks = append(rec.Fallbacks, BlockFallback{Block: -1, Reason: why + "; gradient step"})
 	gn, wn := g.Norm(), base.Norm()
 	if n.radius == 0 {
 		n.radius = s.Radius
@@ -283,6 +312,12 @@ func (n *DampedNewton) Step() (rec *Step, err error) {
 		d.Scale(-t)
 		var l float64
 		ws, l = at(d)
+		if l < loss { // a point the line search may take: the model's own ops must accept it
+			if why := gd.refuses(ws, l); why != "" {
+				det.Refused = append(det.Refused, fmt.Sprintf("gradient step t = %.3g: %s", t, why))
+				return math.Inf(1), nil
+			}
+		}
 		return l, nil
 	})
 	det.Backtracks = res.Trials - 1

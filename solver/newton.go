@@ -133,7 +133,12 @@ type NewtonDetail struct {
 	Damping    float64
 	Rho        float64 // DampedNewton: actual / predicted decrease (NaN: none)
 	Backtracks int     // the line search's backtracks (trials − 1)
-	Blocks     []BlockStep
+	// Refused are the steps that lowered newtonia's float64 loss but not
+	// the loss as the model's own ops compute it (hvp.Problem.ModelLossAt:
+	// Gorgonia's, in the model's dtype), and why: each is also named in
+	// Step.Fallbacks, with what was taken instead.
+	Refused []string
+	Blocks  []BlockStep
 	// Coefficients are CombineSubspace's t_l (nil otherwise).
 	Coefficients []float64
 }
@@ -409,12 +414,29 @@ func (n *BlockNewton) Step() (rec *Step, err error) {
 		t = capped
 	}
 	var ws *params.Vector
+	gd := newGuard(p)
 	res := s.LineSearch.Search(loss, slope, t, func(t float64) (float64, error) {
 		ws = base.Clone()
 		ws.AddScaled(-t, u)
-		return p.LossAt(ws)
+		l, err := p.LossAt(ws)
+		if err == nil && l < loss { // a point the search may take: the model's own ops must accept it
+			if why := gd.refuses(ws, l); why != "" {
+				det.Refused = append(det.Refused, fmt.Sprintf("t = %.3g: %s", t, why))
+				return math.Inf(1), nil
+			}
+		}
+		return l, err
 	})
 	det.Backtracks = res.Trials - 1
+	if len(det.Refused) > 0 {
+		why := fmt.Sprintf("%d step sizes refused by the model's own %v ops (first: %s)", len(det.Refused), p.Layout().Dtype(), det.Refused[0])
+		if res.OK {
+			why += fmt.Sprintf("; took t = %.3g", res.T)
+		} else {
+			why += "; step rejected"
+		}
+		rec.Fallbacks = append(rec.Fallbacks, BlockFallback{Block: -1, Reason: why})
+	}
 	if !res.OK {
 		n.radius /= 4 // rejected: the weights stay
 		return st.finish(rec)
