@@ -55,3 +55,16 @@ func (g *guard) refuses(ws *params.Vector, mine float64) string {
 	}
 	return ""
 }
+
+// refusedFallback is the Step.Fallbacks entry of a line search some of
+// whose step sizes the guard refused: how many, the first and why, and
+// what the search took.
+func refusedFallback(refused []string, res LineResult) BlockFallback {
+	why := fmt.Sprintf("%d step sizes refused (first: %s)", len(refused), refused[0])
+	if res.OK {
+		why += fmt.Sprintf("; took t = %.3g", res.T)
+	} else {
+		why += "; no step taken"
+	}
+	return BlockFallback{Block: -1, Reason: why}
+}

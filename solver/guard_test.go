@@ -105,7 +105,7 @@ func TestDampedNewtonGuardedByModelDtype(t *testing.T) {
 			}
 			named := false
 			for _, f := range rec.Fallbacks {
-				named = named || strings.Contains(f.Reason, "refused by the model's own float32 ops")
+				named = named || strings.Contains(f.Reason, "the loss by the model's own float32 ops is NaN")
 			}
 			if !named {
 				t.Fatalf("the refusal is not in Step.Fallbacks: %+v", rec.Fallbacks)
