@@ -194,7 +194,8 @@ func (n *DampedNewton) Step() (rec *Step, err error) {
 	for try := 0; try < 3; try++ {
 		det.Blocks = make([]BlockStep, L)
 		type cand struct {
-			name   string
+			name   string // NewtonDetail.Combined's
+			label  string // in messages: the block's weights named
 			blocks []int
 			d      *params.Vector // the step, to be added
 			ws     *params.Vector // the weights with it
@@ -220,8 +221,8 @@ func (n *DampedNewton) Step() (rec *Step, err error) {
 			d.Block(l).CopyFrom(mu)
 			d = capped(d)
 			sum.Block(l).CopyFrom(d.Block(l))
-			c := cand{name: fmt.Sprintf("block %d", l), blocks: []int{l}, d: d}
-			if c.ws, c.loss = at(d, fmt.Sprintf("%s at try %d", c.name, try+1)); !(c.loss < loss) && !s.FixedDamping {
+			c := cand{name: fmt.Sprintf("block %d", l), label: fmt.Sprintf("block %d (%s)", l, p.Block(l).Name()), blocks: []int{l}, d: d}
+			if c.ws, c.loss = at(d, fmt.Sprintf("%s at try %d", c.label, try+1)); !(c.loss < loss) && !s.FixedDamping {
 				n.lambdas[l] = math.Min(math.Max(n.lambdas[l], minDamping)*10, maxDamping)
 			}
 			cands = append(cands, c)
@@ -234,7 +235,7 @@ func (n *DampedNewton) Step() (rec *Step, err error) {
 			for l := range all {
 				all[l] = l
 			}
-			c := cand{name: "sum", blocks: all, d: capped(sum)}
+			c := cand{name: "sum", label: "sum", blocks: all, d: capped(sum)}
 			c.ws, c.loss = at(c.d, fmt.Sprintf("sum at try %d", try+1)) // the capped sum: the step taken is the one measured and modelled
 			cands = append(cands, c)
 		}
@@ -255,7 +256,7 @@ func (n *DampedNewton) Step() (rec *Step, err error) {
 				bestI = i
 				break
 			}
-			det.Refused = append(det.Refused, fmt.Sprintf("%s at try %d: %s", cands[i].name, try+1, why))
+			det.Refused = append(det.Refused, fmt.Sprintf("%s at try %d: %s", cands[i].label, try+1, why))
 			guarded = true
 			if !s.FixedDamping {
 				for _, l := range cands[i].blocks {
@@ -293,7 +294,7 @@ func (n *DampedNewton) Step() (rec *Step, err error) {
 		det.Combined, rec.LossAfter, rec.StepSize, det.Rho = c.name, c.loss, 1, rho
 		if guarded { // the step newtonia's loss preferred was not taken
 			rec.Fallbacks = append(rec.Fallbacks, BlockFallback{Block: -1, Reason: fmt.Sprintf(
-				"steps refused (%s); took %s", strings.Join(det.Refused, "; "), c.name)})
+				"steps refused (%s); took %s", strings.Join(det.Refused, "; "), c.label)})
 		}
 		det.Damping = 0 // the λ the step was computed with, not the next one
 		for _, l := range c.blocks {
