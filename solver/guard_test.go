@@ -113,3 +113,37 @@ func TestDampedNewtonGuardedByModelDtype(t *testing.T) {
 		})
 	}
 }
+
+// TestSubspaceAverageIsRecorded: on the tanh net without decay the
+// cross-block curvature over the block steps is indefinite at the start,
+// and newton-subspace takes the average of the block steps; every step
+// whose coefficients are that average must say so in Step.Fallbacks, and
+// no other step (the oracle: the coefficients themselves).
+func TestSubspaceAverageIsRecorded(t *testing.T) {
+	p := l2Net(t, tensor.Float64, 0)
+	o := newOpt(t, "newton-subspace", p, nil)
+	averaged := 0
+	for step := range 5 {
+		rec, det, err := newtonStep(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		avg := len(det.Coefficients) > 1
+		for _, c := range det.Coefficients {
+			avg = avg && c == 1/float64(len(det.Coefficients))
+		}
+		said := false
+		for _, f := range rec.Fallbacks {
+			said = said || f.Block == -1 && strings.HasPrefix(f.Reason, "subspace coefficients: ") && strings.HasSuffix(f.Reason, "the average of the block steps")
+		}
+		if avg != said {
+			t.Fatalf("step %d: coefficients %v, average %v, recorded %v: %v", step, det.Coefficients, avg, said, rec.Fallbacks)
+		}
+		if avg {
+			averaged++
+		}
+	}
+	if averaged == 0 {
+		t.Fatal("no step took the average: this net no longer exercises the record")
+	}
+}
