@@ -316,6 +316,54 @@ func Orders(e []float64, floor float64) []float64 {
 	return out
 }
 
+// StepOrder estimates method m's order of convergence on block l near a
+// solution center (the weights, of the problem's layout) by one step from
+// each start center + r·(start − center) on block l, r in radii (center
+// and start of the problem's layout, the other blocks at center's): the
+// least-squares slope of log e₁ against log e₀, e₀ = ‖∇_l J‖ at the start
+// and e₁ after the step. Unlike Orders of one run, whose few error
+// triples straddle the pre-asymptotic start and the rounding floor, every
+// point is in the asymptotic regime for small radii, and a point whose e₁
+// is at most floor (rounding's) is dropped; with fewer than two points
+// left (T = 0: one step solves the block's quadratic) the order is NaN.
+// The weights are left at center. It returns the points with the slope.
+func StepOrder(p *hvp.Problem, l int, m Householder, center, start *params.Vector, radii []float64, floor float64, opt *HouseholderOptions) (order float64, e0, e1 []float64, err error) {
+	defer errs.Recover("solver.StepOrder", &err)
+	defer func() {
+		if e := p.SetWeights(center); err == nil {
+			err = e
+		}
+	}()
+	dir := start.Block(l).Clone()
+	dir.AddScaled(-1, center.Block(l))
+	for _, r := range radii {
+		w := center.Clone()
+		w.Block(l).AddScaled(r, dir)
+		if err := p.SetWeights(w); err != nil {
+			return 0, nil, nil, err
+		}
+		tr, err := IterateBlock(p, l, m, 1, 0, opt)
+		if err != nil {
+			return 0, nil, nil, err
+		}
+		if len(tr.Errors) == 2 && tr.Errors[1] > floor {
+			e0, e1 = append(e0, tr.Errors[0]), append(e1, tr.Errors[1])
+		}
+	}
+	if len(e0) < 2 {
+		return math.NaN(), e0, e1, nil
+	}
+	var mx, my, sxy, sxx float64
+	for i := range e0 {
+		mx, my = mx+math.Log(e0[i])/float64(len(e0)), my+math.Log(e1[i])/float64(len(e0))
+	}
+	for i := range e0 {
+		dx := math.Log(e0[i]) - mx
+		sxy, sxx = sxy+dx*(math.Log(e1[i])-my), sxx+dx*dx
+	}
+	return sxy / sxx, e0, e1, nil
+}
+
 // halleyInexact runs the fixed point s_{k+1} = −u + ½ c_k, c_k =
 // H⁻¹ t_k, t_k = T[u, s_k], from s₀ = −u, for Halley's (H − ½T[u]) s =
 // −g. With r_u = H u − g and r_k = H c_k − t_k (the B-passes' residuals)

@@ -16,17 +16,17 @@ func TestRuns(t *testing.T) {
 		{"x₁x₂x₃ − c·x", cubic(ops.Product, []float64{2.2, 1.1, 0.5}, []float64{1, 2, 4})},
 		{"tanh net, W2+b2", net(ops.TanhFunc{}, 1, 0.05, 0)},
 	} {
-		newton, _ := run(pr, solver.HouseholderNewton)
+		newton, _, _ := run(pr, solver.HouseholderNewton)
 		for _, m := range []solver.Householder{solver.HouseholderHalley, solver.HouseholderChebyshev} {
-			e, _ := run(pr, m)
+			e, _, _ := run(pr, m)
 			if e[len(e)-1] > 1e-12 || len(e) >= len(newton) {
 				t.Errorf("%s, %v: errors %.2g; Newton's %.2g", pr.name, m, e, newton)
 			}
 		}
 	}
 	leaky := problem{"leaky", net(ops.LeakyReLUFunc{Alpha: 0.5}, 1, 0.05, 0)}
-	newton, _ := run(leaky, solver.HouseholderNewton)
-	halley, _ := run(leaky, solver.HouseholderHalley)
+	newton, _, _ := run(leaky, solver.HouseholderNewton)
+	halley, _, _ := run(leaky, solver.HouseholderHalley)
 	if flatRelDiff(halley, newton) > 1e-12 {
 		t.Errorf("leaky block: Halley's errors %.3g, Newton's %.3g", halley, newton)
 	}
