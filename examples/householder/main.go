@@ -78,7 +78,7 @@ func net(act ops.ScalarFunc, l int, scale float64, seed uint64) func() (*hvp.Pro
 }
 
 // run returns m's errors on pr, the fastest of 30 timed runs after one that builds the passes, and
-// solver.StepOrder's order from w* + r·(w₀ − w*), r = 2⁻²…2⁻⁶, w* the run's end (NaN: T = 0).
+// solver.StepOrder's order from w* + r·(w₀ − w*), r = 2⁻⁴…2⁻¹⁰, w* the run's end (NaN: T = 0).
 func run(pr problem, m solver.Householder) ([]float64, float64, float64) {
 	p, l := pr.make()
 	w0, err := p.Current()
@@ -94,7 +94,7 @@ func run(pr problem, m solver.Householder) ([]float64, float64, float64) {
 	}
 	ws, err := p.Current()
 	check(pr.name, err)
-	ord, _, _, err := solver.StepOrder(p, l, m, ws, w0, []float64{1. / 4, 1. / 8, 1. / 16, 1. / 32, 1. / 64}, 1e-13, nil)
+	ord, _, _, err := solver.StepOrder(p, l, m, ws, w0, []float64{0x1p-4, 0x1p-5, 0x1p-6, 0x1p-7, 0x1p-8, 0x1p-9, 0x1p-10}, 1e-13, nil)
 	check(fmt.Sprintf("%s, %v: order", pr.name, m), err)
 	return tr.Errors, secs, ord
 }
