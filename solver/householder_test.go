@@ -2,6 +2,7 @@ package solver_test
 
 import (
 	"errors"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -201,6 +202,15 @@ func TestHouseholderArguments(t *testing.T) {
 	}
 	if _, err := solver.BlockHouseholder(p, 0, g, solver.HouseholderHalley, &solver.HouseholderOptions{GMRESTol: 2}); !errors.As(err, &ae) || ae.What != "HouseholderOptions.GMRESTol" {
 		t.Errorf("GMRESTol 2: %v", err)
+	}
+	for _, o := range []solver.HouseholderOptions{{Forcing: -1}, {Forcing: math.Inf(1)}, {MaxInner: -1}} {
+		want := "HouseholderOptions.Forcing"
+		if o.MaxInner != 0 {
+			want = "HouseholderOptions.MaxInner"
+		}
+		if _, err := solver.BlockHouseholder(p, 0, g, solver.HouseholderHalley, &o); !errors.As(err, &ae) || ae.What != want {
+			t.Errorf("%+v: %v, want an ArgumentError on %s", o, err, want)
+		}
 	}
 	if _, err := solver.BlockHouseholder(p, 3, g, solver.HouseholderHalley, nil); !errors.As(err, &ae) || ae.What != "block" {
 		t.Errorf("block 3: %v", err)
@@ -407,5 +417,70 @@ func TestHalleyInexactAgainstDense(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// StepOrder's points against the closed form of Newton's step on Σ xᵢ³ −
+// ⟨c, x⟩, c = 3a²: per coordinate x' = (x² + a²)/(2x), so e₁ = ‖3x'² − c‖
+// is known exactly (to 1e-9 relative: the B-pass and the gradient round
+// at 1e-16 of values up to 3e5 times the smallest e₁, 4e-5), and the slope
+// must be 2 (within 0.05: e₁/e₀² is not constant over the radii) for
+// Newton and 3 (within 0.1) for Chebyshev and the inexact Halley. With T
+// = 0 the order is NaN.
+func TestStepOrder(t *testing.T) {
+	sumCubes := func(x *G.Node) (*G.Node, error) { return ops.Sum(G.Must(ops.Pow(x, 3))) }
+	a, x0 := []float64{1, -1.5, 2}, []float64{1.1, -1.3, 2.2}
+	c := []float64{3 * a[0] * a[0], 3 * a[1] * a[1], 3 * a[2] * a[2]}
+	radii := []float64{0x1p-2, 0x1p-3, 0x1p-4, 0x1p-5, 0x1p-6}
+	for _, m := range []solver.Householder{solver.HouseholderNewton, solver.HouseholderHalley, solver.HouseholderChebyshev} {
+		p := cubicProblem(t, sumCubes, a, c)
+		center, err := p.Current()
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := center.Clone()
+		copy(start.Flat(), x0)
+		ord, e0, e1, err := solver.StepOrder(p, 0, m, center, start, radii, 1e-13, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, tol := 3.0, 0.1
+		if m == solver.HouseholderNewton {
+			want, tol = 2, 0.05
+			for i, r := range radii {
+				var d float64
+				for k := range a {
+					x := a[k] + r*(x0[k]-a[k])
+					xn := (x*x + a[k]*a[k]) / (2 * x)
+					d += (3*xn*xn - c[k]) * (3*xn*xn - c[k])
+				}
+				if math.Abs(e1[i]-math.Sqrt(d)) > 1e-9*math.Sqrt(d) {
+					t.Errorf("r = %g: e₁ %.6g, closed form %.6g", r, e1[i], math.Sqrt(d))
+				}
+			}
+		}
+		t.Logf("%v: order %.3f from e₀ %.2g, e₁ %.2g", m, ord, e0, e1)
+		if math.Abs(ord-want) > tol {
+			t.Errorf("%v: order %.3f, want %g ± %g", m, ord, want, tol)
+		}
+		if w, err := p.Current(); err != nil || w.Block(0).Flat()[0] != a[0] {
+			t.Errorf("%v: weights not left at the center: %v", m, err)
+		}
+	}
+	rng := rand.New(rand.NewPCG(23, 24))
+	p, l := tanhBlockProblem(t, rng, ops.LeakyReLUFunc{Alpha: 0.5}, 0.05)
+	w, err := p.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := solver.IterateBlock(p, l, solver.HouseholderNewton, 5, 1e-13, nil); err != nil {
+		t.Fatal(err)
+	}
+	ws, err := p.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ord, _, _, err := solver.StepOrder(p, l, solver.HouseholderHalley, ws, w, radii, 1e-13, nil); err != nil || !math.IsNaN(ord) {
+		t.Errorf("leaky block (T = 0): order %v, %v; want NaN", ord, err)
 	}
 }
