@@ -4,7 +4,8 @@
 // (Koh & Liang's setting, the other weights fixed):
 //
 //	go run ./bench/influence                    # both problems, about a minute
-//	go run ./bench/influence -n 4000 -d 200 -hidden 80 -out-dim 5 -minibatch 200
+//	go run ./bench/influence -n 4000 -d 200 -hidden 80 -out-dim 5 -minibatch 500
+//	go run ./bench/influence -spectral 16     # issue 22's spectral targets instead (spectral.go)
 //
 // For every training row the oracle retrains the block without it, to
 // convergence: Newton's method with the exact Hessian from the optimum,
@@ -79,9 +80,17 @@ func main() {
 	flag.IntVar(&c.lissaMax, "lissa-max", 4000, "LiSSA: at most this many steps (the cap of the default run's time)")
 	flag.Float64Var(&c.tol, "tol", 1e-9, "the oracle's convergence: ‖g‖ ≤ tol")
 	flag.Uint64Var(&c.seed, "seed", 1, "seed of the data and the minibatches")
+	spec := flag.Int("spectral", 0, "if > 0: instead, issue 22's spectral targets on a tanh net of this width (16: 816 parameters)")
 	flag.StringVar(&c.out, "out", "influence-out", "folder for influence.csv and influence.png")
 	flag.Parse()
 	c.problems = strings.Split(problems, ",")
+	if *spec > 0 {
+		if err := spectralTargets(os.Stdout, *spec); err != nil {
+			fmt.Fprintln(os.Stderr, "influence -spectral:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(c, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "influence:", err)
 		os.Exit(1)

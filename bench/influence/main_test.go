@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -102,5 +103,18 @@ func TestTinyRun(t *testing.T) {
 	}
 	if err := run(config{problems: []string{"svm"}, n: 60, nt: 20, minibatch: 30, out: dir}, io.Discard); err == nil {
 		t.Error("unknown problem accepted")
+	}
+}
+
+// The spectral part runs on a small net and prints its three tables.
+func TestSpectralTargets(t *testing.T) {
+	var b strings.Builder
+	if err := spectralTargets(&b, 4); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| H |", "| block W3+b3 |", "Hutch++ on H"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("no %q in\n%s", want, b.String())
+		}
 	}
 }
