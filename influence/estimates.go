@@ -72,7 +72,9 @@ func ScoresCG(p *hvp.Problem, l int, test *params.Vector, train []*params.Vector
 	if err != nil && !errors.Is(err, errs.ErrLimit) {
 		return nil, err
 	}
-	return score(MethodCG, cg.Result, train), err
+	r = score(MethodCG, cg.Result, train)
+	r.Iterations = cg.CG.Iterations
+	return r, err
 }
 
 // LiSSAOptions configure ScoresLiSSA: the recursion's scale s (above the
@@ -116,7 +118,9 @@ func ScoresLiSSA(p *hvp.Problem, l int, test *params.Vector, train []*params.Vec
 		what = "stochastic Hv"
 	}
 	res.Note = fmt.Sprintf("%d steps on the %s, scale %.3g, damping %g", o.Iters, what, o.Scale, o.Damping)
-	return score(MethodLiSSA, res, train), nil
+	r = score(MethodLiSSA, res, train)
+	r.Iterations = o.Iters
+	return r, nil
 }
 
 // residual returns ‖(A + λI)u − v‖ / ‖v‖ (0 for v = 0 = u).

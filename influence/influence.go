@@ -35,6 +35,9 @@ import (
 type Result struct {
 	Scores []float64 // I_i, in the order of the training gradients
 	Method Method    // how u was computed: MethodExact, MethodCG, MethodLiSSA
+	// Iterations are the Hv products of an iterative method (CG's
+	// iterations, LiSSA's steps; 0 for MethodExact).
+	Iterations int
 	// Inverse is the product u ≈ H_ll⁻¹ ∇ℓ_test the scores come from,
 	// with what computed it (Method: a B-pass route, or MethodDense) and
 	// its certificate (Residual from the exact Hv).

@@ -532,7 +532,7 @@ func TestScoresCGAndLiSSA(t *testing.T) {
 	}
 	within("CG", cg)
 	capped, err := influence.ScoresCG(lr.p, 0, test, grads, &solver.CGOptions{Tol: 1e-12, MaxIter: 2})
-	if !errors.Is(err, errs.ErrLimit) || capped == nil || capped.Inverse.Certified || !strings.Contains(capped.Label(), "cap") {
+	if !errors.Is(err, errs.ErrLimit) || capped == nil || capped.Inverse.Certified || !strings.Contains(capped.Label(), "cap") || capped.Iterations != 2 {
 		t.Fatalf("capped CG: %v, %+v", err, capped)
 	}
 	within("capped CG", capped)
@@ -542,6 +542,9 @@ func TestScoresCGAndLiSSA(t *testing.T) {
 			t.Fatal(err)
 		}
 		within("LiSSA", li)
+		if li.Iterations != iters || li.Method != influence.MethodLiSSA {
+			t.Errorf("LiSSA: %d iterations, method %s", li.Iterations, li.Method)
+		}
 		t.Logf("LiSSA %d steps: %s", iters, li.Label())
 	}
 	if _, err := influence.ScoresLiSSA(lr.p, 0, test, grads, influence.LiSSAOptions{Scale: 0, Iters: 5}); !errors.Is(err, errs.ErrArgument) {

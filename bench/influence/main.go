@@ -272,7 +272,7 @@ func bench(c config, p *problem, rng *rand.Rand, w io.Writer) ([]record, []float
 		if err != nil && !errors.Is(err, errs.ErrLimit) {
 			return err
 		}
-		add("cg", setting, cgIterations(r), t0, r)
+		add("cg", setting, r.Iterations, t0, r)
 		return nil
 	}
 	if err := cgRun("tolerance 1e-10", &solver.CGOptions{Tol: 1e-10}); err != nil {
@@ -328,23 +328,13 @@ func bench(c config, p *problem, rng *rand.Rand, w io.Writer) ([]record, []float
 	floats.Sub(hu.Flat(), test.Flat())
 	cgB.Inverse.Residual = hu.Norm() / test.Norm()
 	cgB.Inverse.Note = fmt.Sprintf("one fixed minibatch of %d rows (scaled by B/n): %s", c.minibatch, cgB.Inverse.Note)
-	add("cg", fmt.Sprintf("one minibatch of %d, tolerance 1e-10", c.minibatch), cgIterations(cgB), t0, cgB)
+	add("cg", fmt.Sprintf("one minibatch of %d, tolerance 1e-10", c.minibatch), cgB.Iterations, t0, cgB)
 	return recs, actual, nil
 }
 
-// cgIterations reads CG's iteration count from its note ("… after N
-// iterations").
-func cgIterations(r *influence.Result) int {
-	var n int
-	if i := strings.LastIndex(r.Inverse.Note, "after "); i >= 0 {
-		fmt.Sscanf(r.Inverse.Note[i:], "after %d iterations", &n)
-	}
-	return n
-}
-
 // minibatch is the stochastic estimate (n/B)·H_B of the block's H_ll from
-// B random training rows, resampled at every Apply (LiSSA's use) unless
-// fixed.
+// B random training rows, resampled at every Apply (LiSSA's use; CG's
+// fixed minibatch is one sample and the net's own products).
 type minibatch struct {
 	p    *problem
 	g    *graph
