@@ -355,6 +355,16 @@ func Recover(where string, err *error) {
 	}
 }
 
+// RecoverOf is Recover for a hot path: where is formatted only if there
+// was a panic (graph.do formatted its op's name on every op it ran,
+// 15–25% of a small model's pass). Use it as
+// `defer errs.RecoverOf(func() string { return … }, &err)`.
+func RecoverOf(where func() string, err *error) {
+	if r := recover(); r != nil {
+		*err = &InternalError{Where: where(), Panic: r, Stack: string(debug.Stack())}
+	}
+}
+
 // RunError reports an op that failed while a product ran, naming its node.
 type RunError struct {
 	Product string // the product being run

@@ -350,7 +350,7 @@ func (p *Program) runParallel(bind Values) (Values, error) {
 // do applies n's op, recovering a panic; trans flags inputs to read
 // transposed (the op is then an ops.TransposeFuser).
 func do(n *G.Node, in []G.Value, trans []bool) (v G.Value, err error) {
-	defer errs.Recover(fmt.Sprintf("op %v", n.Op()), &err)
+	defer errs.RecoverOf(func() string { return fmt.Sprintf("op %v", n.Op()) }, &err)
 	if trans != nil {
 		v, err = n.Op().(ops.TransposeFuser).DoTransposed(trans, in...)
 	} else {

@@ -31,6 +31,12 @@ type route struct {
 	passes  []graph.Pass
 }
 
+// solvedOutside reports whether r's solve runs outside the joint B-pass
+// program (penalty.go, dense.go).
+func (r *route) solvedOutside() bool {
+	return r.method == MethodPenalized || r.method == MethodDenseRoute
+}
+
 // block is what was built for one block: a weight, or a weight and its
 // bias.
 type block struct {
@@ -112,7 +118,9 @@ func (p *Problem) block(l int) *block {
 
 // buildBlock chooses the route: the op-by-op chain where it exists and is
 // not refused (it is cheaper), else the per-sample route; for a block
-// with a penalty (penalty.go), the penalized route.
+// with a penalty (penalty.go), the penalized route; where none of these
+// applies (an error, or refused), the dense route (dense.go), its
+// reasons saying why the others do not.
 func (p *Problem) buildBlock(b *block) (err error) {
 	defer errs.Recover("building the inverse pass", &err)
 	if r, err := p.scalarRoute(b); r != nil || err != nil { // one parameter: v/h (scalarroute.go)
@@ -124,9 +132,34 @@ func (p *Problem) buildBlock(b *block) (err error) {
 		return err
 	}
 	if pen != nil {
-		b.main, err = p.penalizedRoute(b, pen)
-		return err
+		if b.main, err = p.penalizedRoute(b, pen); err != nil {
+			// The R-pass columns hold the penalty's Hessian: Hv is of the
+			// whole loss.
+			b.main = denseRoute([]string{p.model.UserError(err).Error()}, nil)
+		}
+		return nil
 	}
+	if err := p.structuredRoute(b); err != nil || b.main.kind == KindRefused {
+		why := b.main.reasonsOr(p.model.UserError(err))
+		ps := b.ps
+		if b.psErr != nil {
+			ps = nil
+		}
+		b.main = denseRoute(why, ps)
+	}
+	return nil
+}
+
+// reasonsOr returns r's reasons, or err's text for a block with no route.
+func (r *route) reasonsOr(err error) []string {
+	if err != nil {
+		return []string{err.Error()}
+	}
+	return r.reasons
+}
+
+// structuredRoute chooses between the chain and per-sample routes.
+func (p *Problem) structuredRoute(b *block) error {
 	var chainErr error
 	if len(b.params) == 1 {
 		b.main, chainErr = p.chainRoute(b)

@@ -34,10 +34,10 @@ const (
 	// KindRefused: not an exact inverse product. For a B-pass: the route's
 	// B-pass is not the inverse of the block — the op-by-op inverse does
 	// not exist (a gradient-pass op loses information), or the per-sample
-	// shortcut does not apply (batch > fan-in); the block itself may be
-	// invertible (a dense solve with Block.Curvature can say), and a
-	// B-pass computed anyway is only for callers who asked for best
-	// effort. For any other Method (conjugate gradients, finite
+	// shortcut does not apply (batch > fan-in) — such blocks take the
+	// dense route (method.md §13), itself refused only above its caps or
+	// when H_ll is singular — and a B-pass computed anyway is only for
+	// callers who asked for best effort. For any other Method (conjugate gradients, finite
 	// differences, a dense solve): what every such result is, its Reasons
 	// saying why.
 	KindRefused
@@ -135,7 +135,7 @@ func classify(inv *graph.InversePass) (Kind, []string) {
 //     right-hand sides X, and h̃ᵀ (k × B) is not injective: the B-pass
 //     is not the inverse of the block in general. The block itself may
 //     be invertible (for a squared-error output layer H_ll = h̃ᵀh̃ ⊗ I is
-//     nonsingular with B > k); a dense solve can say (Block.Curvature).
+//     nonsingular with B > k): the dense route solves it (dense.go).
 //
 // The rank of h̃ and of the M_i is found when the route runs
 // (Block.InvHv), which may change the kind.
@@ -156,7 +156,7 @@ func perSampleKind(batch, fanIn, n int, bias bool) (Kind, []string) {
 	default:
 		return KindRefused, []string{fmt.Sprintf("per-sample route: batch %d > %s: the per-sample shortcut needs batch ≤ fan-in (it solves with h̃ᵀ, which has more columns than rows and is not injective), "+
 			"so its B-pass is not the inverse of the block in general; the block H_ll itself may still be invertible (a squared-error output layer's H_ll = h̃ᵀh̃ ⊗ I is) — "+
-			"solve it densely (Block.Curvature, Curvature.Dense), or take the curvature on a subsample of at most %d rows", batch, k, fanIn)}
+			"so the dense route solves it (its size and cost below), or take the curvature on a subsample of at most %d rows", batch, k, fanIn)}
 	}
 	reasons = append(reasons, fmt.Sprintf("per-sample route: %s when h̃ has full rank and every M_i (%d×%d, from %d JVPs) is nonsingular; "+
 		"a rank-deficient h̃ makes it a pseudo-inverse, a singular M_i Newton-only (checked when run)", kind, n, n, n))
@@ -170,8 +170,8 @@ type BlockConditions struct {
 	Block  int    `json:"block"`
 	Weight string `json:"weight"` // the block's weights, e.g. "W1+b1"
 	// Method is the B-pass's route (MethodChain, MethodPerSample,
-	// MethodScalar, MethodPenalized), MethodNone for a block with no
-	// route (Err).
+	// MethodScalar, MethodPenalized, MethodDenseRoute), MethodNone for a
+	// block with no route (Err).
 	Method  Method   `json:"route,omitempty"`
 	Kind    Kind     `json:"kind"`
 	Reasons []string `json:"reasons,omitempty"` // what decides the kind: non-bijective steps, shapes
@@ -238,6 +238,14 @@ func (p *Problem) conditions(l int) BlockConditions {
 	}
 	if b.chain != nil && b.main != nil && b.main.method == MethodChain {
 		c.Steps = len(b.chain.Steps)
+	}
+	if b.main != nil && b.main.method == MethodDenseRoute {
+		o, _ := (*Options)(nil).withDefaults()
+		dc := p.denseCostOf(l, b.main)
+		c.Reasons = append(append([]string(nil), c.Reasons...), "dense route: "+dc.String())
+		if err := p.denseFits(l, dc, o); err != nil {
+			c.Kind, c.Reasons = KindRefused, append(c.Reasons, "above the default cap: "+err.Error())
+		}
 	}
 	if b.main != nil && b.main.pen != nil {
 		pc, pr, err := p.penaltyReport(l, b.main)

@@ -37,34 +37,43 @@ func wantCondition(t *testing.T, err error, block int, parts ...string) *errs.Co
 	return ce
 }
 
-// Batch > fan-in: refused before running, with the numbers; best effort
-// returns the (wrong) result flagged, with its O(1) residual.
+// Batch > fan-in: no B-pass inverts the blocks, so the dense route
+// (dense.go) is chosen, the report keeping why; its results match the
+// R-pass's dense block (reference.DenseBlock) solved by gonum to
+// 100·ε·cond, and a flop cap below its estimate refuses it before running.
 func TestBatchAboveFanIn(t *testing.T) {
 	rng := rand.New(rand.NewPCG(10, 10))
-	m, p := testnet.MLP(t, rng, 12, 8, []int{8, 8, 8}, testnet.Leaky())
+	_, p := testnet.MLP(t, rng, 12, 8, []int{8, 8, 8}, testnet.Leaky())
 	conds := p.Conditions()
 	for l, c := range conds {
-		if c.Kind != hvp.KindRefused {
-			t.Errorf("block %d: %v, want refused", l, c.Kind)
+		if c.Kind != hvp.KindExact || c.Method != hvp.MethodDenseRoute {
+			t.Errorf("block %d: %v, %v route, want exact, dense route", l, c.Kind, c.Method)
 		}
 	}
-	if s := conds.String(); !strings.Contains(s, "(12) than rows (8)") {
-		t.Errorf("report does not give batch 12 and fan-in 8:\n%s", s)
+	if s := conds.String(); !strings.Contains(s, "(12) than rows (8)") || !strings.Contains(s, "64×64 from") {
+		t.Errorf("report does not give batch 12, fan-in 8 and the dense size:\n%s", s)
 	}
 	_, g, err := p.Gradient()
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = p.Block(1).InvHv(g.Block(1), nil)
-	wantCondition(t, err, 1, "refused before running", "W2")
-	res, err := p.Block(1).InvHv(g.Block(1), &hvp.Options{BestEffort: true})
+	res, err := p.Block(1).InvHv(g.Block(1), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Certified || res.Kind != hvp.KindRefused || res.Residual < 1e-3 {
-		t.Errorf("best effort: certified %v, kind %v, residual %.2e; want uncertified, refused, large", res.Certified, res.Kind, res.Residual)
+	h, err := reference.DenseBlock(p, 1, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	_ = m
+	want, _, cond := testnet.PinvSolve(t, h, g.Block(1), 1e-10)
+	if e, tol := flatRelDiff(res.U.Flat(), want.Flat()), 100*testnet.Eps*cond; e > tol || !res.Certified || res.Kind != hvp.KindExact {
+		t.Errorf("dense route vs the dense reference's solve: %.2e > %.2e (certified %v, %v)", e, tol, res.Certified, res.Kind)
+	}
+	_, err = p.Block(1).InvHv(g.Block(1), &hvp.Options{MaxFlops: 1e3})
+	var le *errs.LimitError
+	if !errors.As(err, &le) || !strings.Contains(err.Error(), "W2") || !strings.Contains(err.Error(), "Options.MaxFlops") {
+		t.Errorf("under a flop cap of 1e3: %v, want an *errs.LimitError naming W2 and Options.MaxFlops", err)
+	}
 }
 
 // Widths growing after the block: the op-by-op chain is refused (a
@@ -412,11 +421,11 @@ func TestBatchAboveFanInMessage(t *testing.T) {
 		t.Fatalf("the block has rank %d of %d: this test needs a nonsingular block", rank, len(sv))
 	}
 	c := p.Conditions()
-	if c[0].Kind != hvp.KindRefused {
-		t.Fatalf("kind %v, want refused (the per-sample shortcut does not apply)", c[0].Kind)
+	if c[0].Kind != hvp.KindExact || c[0].Method != hvp.MethodDenseRoute {
+		t.Fatalf("kind %v, %v route, want exact by the dense route (the per-sample shortcut does not apply)", c[0].Kind, c[0].Method)
 	}
 	s := c.String()
-	for _, want := range []string{"batch 9 > fan-in 6", "per-sample shortcut needs batch ≤ fan-in", "may still be invertible", "Block.Curvature"} {
+	for _, want := range []string{"batch 9 > fan-in 6", "per-sample shortcut needs batch ≤ fan-in", "may still be invertible", "dense route"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("report does not say %q:\n%s", want, s)
 		}

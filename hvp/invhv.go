@@ -47,8 +47,9 @@ type Options struct {
 	// per-sample route (method.md §9): Levenberg–Marquardt damping in the
 	// metric of the layer's inputs h̃. The certificate uses the same damped
 	// operator. A block whose weights a penalty reads (weight decay) is
-	// damped by its penalized route the same way (method.md §11). A block
-	// without a per-sample route cannot be damped.
+	// damped by its penalized route the same way (method.md §11), a block
+	// on the dense route with a per-sample form by its dense solve
+	// (method.md §13). A block without a per-sample form cannot be damped.
 	Damping float64
 	Tol     float64 // largest accepted residual (0: DefaultTol)
 	// Tol32 is the largest accepted residual of a float32 graph's result
@@ -71,14 +72,18 @@ type Options struct {
 	// above it the product fails with an *errs.LimitError naming the block
 	// and the bytes. 0: the default, a quarter of physical memory. It caps
 	// the penalized route's factorised matrix too (with its per-sample
-	// pass).
+	// pass), and the dense route's matrix, factor and the values that form
+	// it (method.md §13).
 	MaxBytes int64
 	// MaxFlops caps the penalized route's solve (a block whose weight a
 	// weight decay reads, method.md §11): the dense LU of the k·n block,
 	// B·(kn)² + ⅔(kn)³ flops, or the push-through LU on the B·n side,
 	// ⅔(Bn)³, whichever is smaller, estimated before it runs; above it the
 	// product fails with an *errs.LimitError naming the block, the penalty
-	// and the estimate. 0: DefaultMaxFlops.
+	// and the estimate. It caps the dense route's solve too (method.md
+	// §13: its columns, 2·B·k²·n² from the per-sample curvature or dim Hv
+	// products, plus ⅔·dim³), refused the same way naming the block.
+	// 0: DefaultMaxFlops.
 	MaxFlops float64
 }
 
@@ -151,8 +156,8 @@ func (p *Problem) routeFor(l int, o Options) (*route, error) {
 	if b.err != nil {
 		return nil, b.err
 	}
-	if o.Damping == 0 || b.main.method == MethodPenalized {
-		return b.main, nil
+	if o.Damping == 0 || b.main.method == MethodPenalized || b.main.method == MethodDenseRoute && b.main.rows != nil {
+		return b.main, nil // these routes damp by their own solve
 	}
 	r, err := p.perSampleOf(l)
 	if err != nil {
@@ -185,8 +190,8 @@ func (p *Problem) invHv(blocks []int, v map[int]*params.Vector, o Options) ([]*R
 			return nil, &errs.ConditionError{Block: l, Weight: p.blocks[l].name,
 				Reason: "refused before running: " + strings.Join(r.reasons, "; ")}
 		}
-		if scale[l] = v[l].Norm(); scale[l] == 0 || r.method == MethodPenalized {
-			continue // u = 0, or solved outside the joint run (penalty.go)
+		if scale[l] = v[l].Norm(); scale[l] == 0 || r.solvedOutside() {
+			continue // u = 0, or solved outside the joint run (penalty.go, dense.go)
 		}
 		u := unitOf(v[l], scale[l])
 		for i, d := range r.dirs {
@@ -232,7 +237,7 @@ func (p *Problem) invHv(blocks []int, v map[int]*params.Vector, o Options) ([]*R
 			return nil, err
 		}
 		res.Flops = *flops
-		if scale[l] != 0 && routes[l].method != MethodPenalized {
+		if scale[l] != 0 && !routes[l].solvedOutside() {
 			res.Flops += share
 		}
 		out[i] = res
@@ -308,9 +313,12 @@ func (p *Problem) domainError(blocks []int, routes map[int]*route, re *errs.RunE
 // the residual of the rounded result measured (RoundedResidual) and
 // checked against Tol32.
 func (p *Problem) result(l int, r *route, v *params.Vector, scale float64, vals graph.Values, o Options) (res *Result, err error) {
-	if r.method == MethodPenalized {
+	switch r.method {
+	case MethodPenalized:
 		res, err = p.penalizedResult64(l, r, v, scale, o)
-	} else {
+	case MethodDenseRoute:
+		res, err = p.denseResult64(l, r, v, scale, o)
+	default:
 		res, err = p.result64(l, r, v, scale, vals, o)
 	}
 	if err != nil || p.model.Dtype() != tensor.Float32 {

@@ -1,14 +1,12 @@
 package hvp_test
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
 
-	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/hvp"
 	"github.com/newtonia/newtonia/internal/testnet"
 	"github.com/newtonia/newtonia/nets"
@@ -166,8 +164,12 @@ func TestPerSampleInverse(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: %v", where, err)
 			}
-			if res.Kind != c.want[l] {
-				t.Errorf("%s: kind %v (%s route), want %v; %q", where, res.Kind, res.Method, c.want[l], res.Reasons)
+			want, route := c.want[l], hvp.MethodPerSample
+			if want == rf { // batch > fan-in: no B-pass inverts it, the dense route solves it (dense.go)
+				want, route = ex, hvp.MethodDenseRoute
+			}
+			if res.Kind != want || route == hvp.MethodDenseRoute && res.Method != route {
+				t.Errorf("%s: kind %v (%s route), want %v; %q", where, res.Kind, res.Method, want, res.Reasons)
 			}
 			switch res.Kind {
 			case ex, pi:
@@ -201,7 +203,7 @@ func TestPerSampleInverse(t *testing.T) {
 			// rank B): its pseudo-inverse, and the residual is that of v's
 			// component in the range.
 			ref, _, cond := testnet.PinvSolve(t, a, v, 1e-10)
-			if e, tol := flatRelDiff(res.U.Flat(), ref.Flat()), 100*testnet.Eps*cond; e > tol || res.Method != hvp.MethodPerSample || (res.Kind == ex && res.Residual > 1e-10) {
+			if e, tol := flatRelDiff(res.U.Flat(), ref.Flat()), 100*testnet.Eps*cond; e > tol || res.Method != route || (res.Kind == ex && res.Residual > 1e-10) {
 				t.Errorf("%s damped: vs the dense solve %.2e > %.2e, route %s, residual %.2e", where, e, tol, res.Method, res.Residual)
 			}
 		}
@@ -235,14 +237,27 @@ func TestPerSampleConditions(t *testing.T) {
 	c := smoothNet{"", 7, 5, []nets.Layer{L(5, tanh, true), L(3, identity, true)}, nets.HalfSquaredError, "", nil}
 	m, p := c.build(t, rng)
 	conds := p.Conditions()
-	if len(conds) != 2 || conds[0].Weight != "W1+b1" || conds[1].Kind != hvp.KindRefused || conds[0].Kind != hvp.KindRefused {
-		t.Fatalf("batch 7 > fan-in 5 + 1: %v", conds)
+	if len(conds) != 2 || conds[0].Weight != "W1+b1" || conds[1].Method != hvp.MethodDenseRoute || conds[0].Method != hvp.MethodDenseRoute || conds[0].Kind != hvp.KindExact {
+		t.Fatalf("batch 7 > fan-in 5 + 1: the dense route expected: %v", conds)
 	}
-	if s := conds.String(); !strings.Contains(s, "batch 7 > fan-in 6 (5 inputs + 1 for the bias)") {
+	if s := conds.String(); !strings.Contains(s, "batch 7 > fan-in 6 (5 inputs + 1 for the bias)") || !strings.Contains(s, "30×30 from the per-sample curvature") {
 		t.Errorf("report:\n%s", s)
 	}
-	_, err := p.Block(0).InvHv(blockRand(rng, p, 0), nil)
-	wantCondition(t, err, 0, "refused before running", "W1+b1")
+	// Against the closed-form per-sample Hessian solved by gonum, to
+	// 100·ε·cond (a backward-stable solve).
+	v0 := blockRand(rng, p, 0)
+	res, err := p.Block(0).InvHv(v0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h0, err := m.PerSampleHessian(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _, cond := testnet.PinvSolve(t, h0, v0, 1e-10)
+	if e, tol := flatRelDiff(res.U.Flat(), want.Flat()), 100*testnet.Eps*cond; e > tol || !res.Certified || res.Method != hvp.MethodDenseRoute {
+		t.Errorf("dense route vs the closed-form block's solve: %.2e > %.2e (certified %v, %s)", e, tol, res.Certified, res.Method)
+	}
 	// W1 alone, its bias held fixed.
 	q, err := hvp.NewBlocks(m.Loss, []*G.Node{m.Weights[0]}, []*G.Node{m.Biases[0]}, []*G.Node{m.Weights[1], m.Biases[1]})
 	if err != nil {
@@ -251,8 +266,8 @@ func TestPerSampleConditions(t *testing.T) {
 	if q.Blocks() != 3 || q.Block(0).Name() != "W1" || q.Block(1).Name() != "b1" {
 		t.Errorf("blocks %d: %s, %s", q.Blocks(), q.Block(0).Name(), q.Block(1).Name())
 	}
-	if k := q.Conditions()[0].Kind; k != hvp.KindRefused {
-		t.Errorf("W1 alone, batch 7 > fan-in 5: %v", k)
+	if c := q.Conditions()[0]; c.Method != hvp.MethodDenseRoute {
+		t.Errorf("W1 alone, batch 7 > fan-in 5: %v route, want the dense route", c.Method)
 	}
 	// A loss mixing samples: the transpose is named.
 	g := G.NewGraph()
@@ -279,8 +294,24 @@ func TestPerSampleConditions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = r.Block(0).InvHv(vec(t, nets.Randn(rng, 4, 4, 0)), nil)
-	if !errors.Is(err, errs.ErrNoInverse) || !strings.Contains(err.Error(), "Aᵀ") || !strings.Contains(err.Error(), "row by row") {
-		t.Errorf("transposed loss: %v", err)
+	// No structured route: the report names the transpose, and the dense
+	// route solves the block, checked against the R-pass's dense block
+	// (reference.DenseBlock) solved by gonum, to 100·ε·cond.
+	rc := r.Conditions()[0]
+	if s := strings.Join(rc.Reasons, "; "); rc.Method != hvp.MethodDenseRoute || !strings.Contains(s, "Aᵀ") || !strings.Contains(s, "row by row") {
+		t.Errorf("transposed loss: %s route, reasons %q", rc.Method, s)
+	}
+	vt := vec(t, nets.Randn(rng, 4, 4, 0))
+	res, err = r.Block(0).InvHv(vt, nil)
+	if err != nil {
+		t.Fatalf("transposed loss: %v", err)
+	}
+	ht2, err := reference.DenseBlock(r, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _, cond = testnet.PinvSolve(t, ht2, vt, 1e-10)
+	if e, tol := flatRelDiff(res.U.Flat(), want.Flat()), 100*testnet.Eps*cond; e > tol || !res.Certified {
+		t.Errorf("transposed loss: dense route vs the dense reference's solve %.2e > %.2e (certified %v)", e, tol, res.Certified)
 	}
 }

@@ -284,17 +284,9 @@ func (p *Problem) SetWeights(w *params.Vector) error {
 	if err := p.checkVec(w, p.layout, "weights"); err != nil {
 		return err
 	}
-	ts := w.Tensors()
+	vs := userValues(p.userWeights, w)
 	for k, n := range p.userWeights {
-		var v G.Value = ts[k]
-		if n.Shape().IsScalar() {
-			if x := w.Weight(k)[0]; n.Dtype() == tensor.Float32 {
-				v = G.NewF32(float32(x))
-			} else {
-				v = G.NewF64(x)
-			}
-		}
-		if err := G.Let(n, v); err != nil {
+		if err := G.Let(n, vs[k]); err != nil {
 			return &errs.ShapeError{What: "weight " + errs.Name(n), Reason: err.Error()}
 		}
 	}

@@ -52,9 +52,16 @@ const (
 	// dense LU of the k·n block or by the push-through form on the B·n
 	// side, whichever is cheaper, under Options.MaxFlops.
 	MethodPenalized
+	// MethodDenseRoute: the route of a block no structured route inverts
+	// (batch > fan-in, a conv kernel, a tied weight; method.md §13): H_ll
+	// formed densely — from the per-sample curvature where the block has
+	// one, else from dim exact R-pass columns — and factorised (Cholesky,
+	// else LU), under Options.MaxFlops and Options.MaxBytes, certified by
+	// its residual like every route.
+	MethodDenseRoute
 )
 
-var methodNames = [...]string{"none", "chain", "per-sample", "scalar", "conjugate gradients", "finite differences", "dense solve", "penalized"}
+var methodNames = [...]string{"none", "chain", "per-sample", "scalar", "conjugate gradients", "finite differences", "dense solve", "penalized", "dense"}
 
 // String names the method: for a B-pass, its route ("chain",
 // "per-sample", "scalar").
@@ -80,10 +87,10 @@ func (m *Method) UnmarshalText(b []byte) error {
 }
 
 // BPass reports whether m is a route of a block's inverse product
-// (MethodChain, MethodPerSample, MethodScalar, MethodPenalized): the
-// methods whose results can be exact.
+// (MethodChain, MethodPerSample, MethodScalar, MethodPenalized,
+// MethodDenseRoute): the methods whose results can be exact.
 func (m Method) BPass() bool {
-	return m == MethodChain || m == MethodPerSample || m == MethodScalar || m == MethodPenalized
+	return m == MethodChain || m == MethodPerSample || m == MethodScalar || m == MethodPenalized || m == MethodDenseRoute
 }
 
 // description says how m computes, for Label.
@@ -91,6 +98,8 @@ func (m Method) description() string {
 	switch {
 	case m == MethodPenalized:
 		return "penalized route: data curvature plus the penalty's, solved by LU"
+	case m == MethodDenseRoute:
+		return "dense route: H_ll formed and factorised"
 	case m.BPass():
 		return "B-pass, " + m.String() + " route"
 	case m == MethodFiniteDifference:

@@ -13,9 +13,9 @@
 // The inverse product is the block's exact B-pass where it is exact
 // (hvp.Block.InvHv, certified), else a dense solve of the block's
 // per-sample curvature (hvp.Block.Curvature, exact up to rounding, under the
-// memory cap). CG and LiSSA (Agarwal, Bullins & Hazan 2017), the estimates
-// the Python tools use, are beside it for comparison on any
-// spectral.Operator.
+// memory cap). CG (ScoresCG, on the exact Hv) and LiSSA (ScoresLiSSA;
+// Agarwal, Bullins & Hazan 2017), the estimates the Python tools use, are
+// beside it, each labelled with its residual (Result.Label).
 package influence
 
 import (
@@ -34,6 +34,10 @@ import (
 // Result is the influence of each training point on a test loss.
 type Result struct {
 	Scores []float64 // I_i, in the order of the training gradients
+	Method Method    // how u was computed: MethodExact, MethodCG, MethodLiSSA
+	// Iterations are the Hv products of an iterative method (CG's
+	// iterations, LiSSA's steps; 0 for MethodExact).
+	Iterations int
 	// Inverse is the product u ≈ H_ll⁻¹ ∇ℓ_test the scores come from,
 	// with what computed it (Method: a B-pass route, or MethodDense) and
 	// its certificate (Residual from the exact Hv).
@@ -50,6 +54,20 @@ type Result struct {
 // for a block that is singular or indefinite away from an optimum).
 func Scores(p *hvp.Problem, l int, test *params.Vector, train []*params.Vector, opt *hvp.Options) (r *Result, err error) {
 	defer errs.Recover("influence.Scores", &err)
+	b, err := check(p, l, test, train)
+	if err != nil {
+		return nil, err
+	}
+	u, err := inverse(b, test, opt)
+	if err != nil {
+		return nil, err
+	}
+	return score(MethodExact, u, train), nil
+}
+
+// check returns block l of p after checking that test and every train
+// gradient are of its layout.
+func check(p *hvp.Problem, l int, test *params.Vector, train []*params.Vector) (*hvp.Block, error) {
 	if l < 0 || l >= p.Blocks() {
 		return nil, &errs.ArgumentError{What: "block", Value: l, Reason: fmt.Sprintf("must be in [0, %d)", p.Blocks())}
 	}
@@ -64,15 +82,7 @@ func Scores(p *hvp.Problem, l int, test *params.Vector, train []*params.Vector, 
 			return nil, &errs.ShapeError{What: what + " for block " + b.Name(), Reason: "must be of the block's layout " + lay.String()}
 		}
 	}
-	u, err := inverse(b, test, opt)
-	if err != nil {
-		return nil, err
-	}
-	r = &Result{Inverse: u, Scores: make([]float64, len(train))}
-	for i, g := range train {
-		r.Scores[i] = -u.U.Dot(g)
-	}
-	return r, nil
+	return b, nil
 }
 
 // inverse returns H_ll⁻¹ v by the exact B-pass, else by a dense solve.

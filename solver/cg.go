@@ -269,7 +269,7 @@ func cg(apply func([]float64) ([]float64, error), b []float64, o *CGOptions) ([]
 }
 
 // InvHv is exact-else-CG: block l's certified B-pass product when it
-// passes the checks of opt, else conjugate gradients on the exact Hv with
+// passes the checks of opt (and fits its caps), else conjugate gradients on the exact Hv with
 // cgOpt (hvp.MethodCG), the result saying in Note why it fell back.
 func InvHv(p *hvp.Problem, l int, v *params.Vector, opt *hvp.Options, cgOpt *CGOptions) (*hvp.Result, error) {
 	b, err := block(p, l)
@@ -280,7 +280,7 @@ func InvHv(p *hvp.Problem, l int, v *params.Vector, opt *hvp.Options, cgOpt *CGO
 	if err == nil && res.Certified {
 		return res, nil
 	}
-	if err != nil && !errors.Is(err, errs.ErrCondition) && !errors.Is(err, errs.ErrNoInverse) {
+	if err != nil && !errors.Is(err, errs.ErrCondition) && !errors.Is(err, errs.ErrNoInverse) && !errors.Is(err, errs.ErrLimit) {
 		return nil, err
 	}
 	why := "the exact result is not certified"

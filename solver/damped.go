@@ -3,6 +3,8 @@ package solver
 import (
 	"fmt"
 	"math"
+	"sort"
+	"strings"
 
 	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/hvp"
@@ -144,6 +146,7 @@ func (n *DampedNewton) Step() (rec *Step, err error) {
 	det := &NewtonDetail{Rho: math.NaN(), Damping: math.NaN()}
 	rec = &Step{Iter: n.steps, LossBefore: loss, LossAfter: loss, Detail: det}
 	n.steps++
+	gd, guarded := newGuard(p), false // guarded: the guard refused a step
 	L := p.Blocks()
 	if len(n.lambdas) != L {
 		n.lambdas = make([]float64, L)
@@ -160,12 +163,17 @@ func (n *DampedNewton) Step() (rec *Step, err error) {
 		return st.finish(rec)
 	}
 	// at returns the weights w + d and the loss there.
-	at := func(d *params.Vector) (*params.Vector, float64) {
+	at := func(d *params.Vector, name string) (*params.Vector, float64) {
 		ws := base.Clone()
 		ws.AddScaled(1, d)
 		l, err := p.LossAt(ws)
-		if err != nil || math.IsNaN(l) {
-			return ws, math.Inf(1) // outside the domain: not a candidate
+		if err != nil || math.IsNaN(l) { // outside the domain: not a candidate, and said so
+			why := "NaN"
+			if err != nil {
+				why = err.Error()
+			}
+			det.Refused = append(det.Refused, fmt.Sprintf("%s: newtonia's loss there: %s", name, why))
+			return ws, math.Inf(1)
 		}
 		return ws, l
 	}
@@ -186,7 +194,8 @@ func (n *DampedNewton) Step() (rec *Step, err error) {
 	for try := 0; try < 3; try++ {
 		det.Blocks = make([]BlockStep, L)
 		type cand struct {
-			name   string
+			name   string // NewtonDetail.Combined's
+			label  string // in messages: the block's weights named
 			blocks []int
 			d      *params.Vector // the step, to be added
 			ws     *params.Vector // the weights with it
@@ -212,8 +221,8 @@ func (n *DampedNewton) Step() (rec *Step, err error) {
 			d.Block(l).CopyFrom(mu)
 			d = capped(d)
 			sum.Block(l).CopyFrom(d.Block(l))
-			c := cand{name: fmt.Sprintf("block %d", l), blocks: []int{l}, d: d}
-			if c.ws, c.loss = at(d); !(c.loss < loss) && !s.FixedDamping {
+			c := cand{name: fmt.Sprintf("block %d", l), label: fmt.Sprintf("block %d (%s)", l, p.Block(l).Name()), blocks: []int{l}, d: d}
+			if c.ws, c.loss = at(d, fmt.Sprintf("%s at try %d", c.label, try+1)); !(c.loss < loss) && !s.FixedDamping {
 				n.lambdas[l] = math.Min(math.Max(n.lambdas[l], minDamping)*10, maxDamping)
 			}
 			cands = append(cands, c)
@@ -226,14 +235,33 @@ func (n *DampedNewton) Step() (rec *Step, err error) {
 			for l := range all {
 				all[l] = l
 			}
-			c := cand{name: "sum", blocks: all, d: capped(sum)}
-			c.ws, c.loss = at(c.d) // the capped sum: the step taken is the one measured and modelled
+			c := cand{name: "sum", label: "sum", blocks: all, d: capped(sum)}
+			c.ws, c.loss = at(c.d, fmt.Sprintf("sum at try %d", try+1)) // the capped sum: the step taken is the one measured and modelled
 			cands = append(cands, c)
 		}
-		bestI := -1
+		// The candidates that lower newtonia's loss, best first; the first
+		// the model's own ops accept (guard) is taken, each refused one's
+		// blocks damped 10× more.
+		var lower []int
 		for i := range cands {
-			if cands[i].loss < loss && (bestI < 0 || cands[i].loss < cands[bestI].loss) {
+			if cands[i].loss < loss {
+				lower = append(lower, i)
+			}
+		}
+		sort.SliceStable(lower, func(a, b int) bool { return cands[lower[a]].loss < cands[lower[b]].loss })
+		bestI := -1
+		for _, i := range lower {
+			why := gd.refuses(cands[i].ws, cands[i].loss)
+			if why == "" {
 				bestI = i
+				break
+			}
+			det.Refused = append(det.Refused, fmt.Sprintf("%s at try %d: %s", cands[i].label, try+1, why))
+			guarded = true
+			if !s.FixedDamping {
+				for _, l := range cands[i].blocks {
+					n.lambdas[l] = math.Min(math.Max(n.lambdas[l], minDamping)*10, maxDamping)
+				}
 			}
 		}
 		if bestI < 0 {
@@ -264,6 +292,10 @@ func (n *DampedNewton) Step() (rec *Step, err error) {
 			return nil, err
 		}
 		det.Combined, rec.LossAfter, rec.StepSize, det.Rho = c.name, c.loss, 1, rho
+		if guarded { // the step newtonia's loss preferred was not taken
+			rec.Fallbacks = append(rec.Fallbacks, BlockFallback{Block: -1, Reason: fmt.Sprintf(
+				"steps refused (%s); took %s", strings.Join(det.Refused, "; "), c.label)})
+		}
 		det.Damping = 0 // the λ the step was computed with, not the next one
 		for _, l := range c.blocks {
 			det.Damping = math.Max(det.Damping, det.Blocks[l].Damping)
@@ -271,7 +303,11 @@ func (n *DampedNewton) Step() (rec *Step, err error) {
 		return st.finish(rec)
 	}
 	// No damped step lowered the loss: a gradient step, backtracking.
-	rec.Fallbacks = append(rec.Fallbacks, BlockFallback{Block: -1, Reason: "no damped step lowered the loss, nor with 10λ; gradient step"})
+	why := "no damped step lowered the loss, nor with 10λ"
+	if len(det.Refused) > 0 {
+		why += fmt.Sprintf(" (steps refused: %s)", strings.Join(det.Refused, "; "))
+	}
+	rec.Fallbacks = append(rec.Fallbacks, BlockFallback{Block: -1, Reason: why + "; gradient step"})
 	gn, wn := g.Norm(), base.Norm()
 	if n.radius == 0 {
 		n.radius = s.Radius
@@ -282,7 +318,14 @@ func (n *DampedNewton) Step() (rec *Step, err error) {
 		d := g.Clone()
 		d.Scale(-t)
 		var l float64
-		ws, l = at(d)
+		ws, l = at(d, fmt.Sprintf("gradient step t = %.3g", t))
+		if l < loss { // a point the line search may take: the model's own ops must accept it
+			if why := gd.refuses(ws, l); why != "" {
+				det.Refused = append(det.Refused, fmt.Sprintf("gradient step t = %.3g: %s", t, why))
+				guarded = true
+				return math.Inf(1), nil
+			}
+		}
 		return l, nil
 	})
 	det.Backtracks = res.Trials - 1
@@ -316,11 +359,15 @@ func dampedDirection(p *hvp.Problem, l int, gl *params.Vector, lambda float64, o
 	default:
 		return res.U, BlockStep{Direction: DirectionBPass, Kind: res.Kind, Residual: res.Residual, Slope: gl.Dot(res.U), Certified: res.Certified}, nil
 	}
-	if u, ok := denseStep(p, l, gl, lambda); ok {
+	u, noDense := denseStep(p, l, gl, lambda)
+	if noDense == "" {
 		return u, BlockStep{Direction: DirectionDense, Kind: hvp.KindRefused, Residual: math.NaN(), Slope: gl.Dot(u),
 			Replaced: "damped B-pass: " + why + "; dense per-sample solve"}, nil
 	}
-	replaced := "damped B-pass: " + why
+	replaced := "damped B-pass: " + why + "; no dense solve: " + noDense
+	if noDense == why { // each reason once
+		replaced = "damped B-pass, and a dense solve: " + why
+	}
 	if lambda > 0 { // undamped, the B-pass may take another route
 		o.Damping = 0
 		u, bs, why0 := exactStep(p, l, gl, o, f.exactOnly)
@@ -341,33 +388,37 @@ func dampedDirection(p *hvp.Problem, l int, gl *params.Vector, lambda float64, o
 const maxDenseFlops = 4e8
 
 // denseStep solves (H_ll + λ·h̃ᵀh̃ ⊗ I) u = g_l with the block's per-sample
-// curvature formed densely, when that is cheap; ok is false otherwise, or
-// when the solve fails or u is not a descent direction.
-func denseStep(p *hvp.Problem, l int, g *params.Vector, lambda float64) (*params.Vector, bool) {
+// curvature formed densely, when that is cheap; else it returns why not
+// (above the cap, no per-sample curvature, a failed solve, not a descent
+// direction).
+func denseStep(p *hvp.Problem, l int, g *params.Vector, lambda float64) (*params.Vector, string) {
 	size := g.Len()
 	if float64(size)*float64(size)*float64(size) > maxDenseFlops {
-		return nil, false
+		return nil, fmt.Sprintf("%d weights, factorising costs more than %.0e flops", size, maxDenseFlops)
 	}
 	c, err := p.Block(l).Curvature()
 	if err != nil {
-		return nil, false
+		return nil, err.Error()
 	}
 	bsz, k := c.Rows.Dims()
 	nn, _ := c.M[0].Dims()
-	if k*nn != size || 2*float64(bsz)*float64(k*k)*float64(nn*nn) > maxDenseFlops {
-		return nil, false
+	if k*nn != size {
+		return nil, fmt.Sprintf("the per-sample curvature is of %d weights, the block has %d", k*nn, size)
+	}
+	if f := 2 * float64(bsz) * float64(k*k) * float64(nn*nn); f > maxDenseFlops {
+		return nil, fmt.Sprintf("forming it costs %.2g flops, more than %.0e", f, maxDenseFlops)
 	}
 	h, err := c.Dense(lambda)
 	if err != nil {
-		return nil, false
+		return nil, err.Error()
 	}
 	var u mat.VecDense
 	if err := u.SolveVec(h, mat.NewVecDense(size, append([]float64(nil), g.Flat()...))); err != nil {
-		return nil, false
+		return nil, "LU solve: " + err.Error()
 	}
 	us := params.FromFlat(g.Layout(), u.RawVector().Data)
 	if !(g.Dot(us) > 0) {
-		return nil, false
+		return nil, "its solution is not a descent direction"
 	}
-	return us, true
+	return us, ""
 }

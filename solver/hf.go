@@ -1,6 +1,7 @@
 package solver
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/newtonia/newtonia/errs"
@@ -77,6 +78,10 @@ type HFDetail struct {
 	CGIterations int
 	Chosen       int // the CG iterate taken (CG backtracking)
 	Backtracks   int // the line search's backtracks (trials − 1)
+	// Refused are the step sizes whose loss by newtonia's float64 passes
+	// was lower but not as the model's own ops compute it
+	// (hvp.Problem.ModelLossAt), and why; also named in Step.Fallbacks.
+	Refused []string
 }
 
 // HF is Hessian-free optimisation as in Martens (2010): each step solves
@@ -274,16 +279,27 @@ func (h *HF) Step() (rec *Step, err error) {
 		return st.finish(rec)
 	}
 	var xt []float64
+	guard := newGuard(p)
 	res := s.LineSearch.Search(loss, slope, 1, func(a float64) (float64, error) {
 		scaledStep := append([]float64(nil), step...)
 		floats.Scale(a, scaledStep)
 		xt = trial(scaledStep)
-		if a == 1 {
-			return bestLoss, nil // already evaluated
+		l := bestLoss // a = 1: already evaluated
+		if a != 1 {
+			l = lossAt(xt)
 		}
-		return lossAt(xt), nil
+		if l < loss { // a point the search may take: the model's own ops must accept it
+			if why := guard.refuses(params.FromFlat(p.Layout(), xt), l); why != "" {
+				det.Refused = append(det.Refused, fmt.Sprintf("t = %.3g: %s", a, why))
+				return math.Inf(1), nil
+			}
+		}
+		return l, nil
 	})
 	det.Backtracks = res.Trials - 1
+	if len(det.Refused) > 0 {
+		rec.Fallbacks = append(rec.Fallbacks, refusedFallback(det.Refused, res))
+	}
 	if res.OK {
 		if err := p.SetWeights(params.FromFlat(p.Layout(), xt)); err != nil {
 			return nil, err

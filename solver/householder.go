@@ -27,13 +27,17 @@ import (
 //
 //	(I − ½ H⁻¹ T[u]) s = −u,
 //
-// by GMRES from s₀ = −u, each iteration one Third and one B-pass. Its
-// plain fixed point s ← −u + ½ H⁻¹ T[u, s] (whose first iterate is
-// Chebyshev's step) contracts only while ‖½ H⁻¹ T[u]‖ < 1, which fails
-// away from the solution; GMRES needs only the system to be regular, and
-// near a solution, where ½ H⁻¹ T[u] = O(‖u‖), it takes one or two
-// iterations. The Householder step of degree 3 (quartic) needs ∇⁴J, which
-// the ops' rules do not give: it is not offered.
+// by default inexactly, by its fixed point s ← −u + ½ H⁻¹ T[u, s] from
+// s₀ = −u (each iteration one B-pass and one Third; the first iterate is
+// Chebyshev's step), stopped by a forcing term that keeps order 3: the
+// residual ≤ κ·min(θ², 1)·‖g‖, θ = ‖s₁ − s₀‖/‖u‖ = O(‖u‖) the relative
+// size of the cubic correction (halleyInexact). The fixed point contracts
+// only while ‖½ H⁻¹ T[u]‖ < 1, which fails away from the solution: there
+// the step falls back to GMRES from s₀ = −u, and says so. With
+// HouseholderOptions.ExactHalley GMRES solves the system to GMRESTol
+// (each iteration one Third and one B-pass). The Householder step of
+// degree 3 (quartic) needs ∇⁴J, which the ops' rules do not give: it is
+// not offered.
 type Householder int
 
 const (
@@ -70,6 +74,16 @@ type HouseholderOptions struct {
 	GMRESTol float64
 	// MaxIter caps Halley's GMRES iterations (0: 50).
 	MaxIter int
+	// ExactHalley solves Halley's system by GMRES to GMRESTol (the exact
+	// step) instead of the inexact fixed point.
+	ExactHalley bool
+	// Forcing is κ of the inexact Halley step: its fixed point stops at a
+	// residual ≤ κ·min(θ², 1) relative to ‖g‖ (0: 1). Any κ keeps order
+	// 3; at κ ≥ 1 the first iterate (Chebyshev's step) usually passes.
+	Forcing float64
+	// MaxInner caps the inexact step's fixed-point iterations before it
+	// falls back to GMRES (0: 4).
+	MaxInner int
 }
 
 func (o *HouseholderOptions) withDefaults() (HouseholderOptions, error) {
@@ -82,6 +96,18 @@ func (o *HouseholderOptions) withDefaults() (HouseholderOptions, error) {
 	}
 	if s.MaxIter == 0 {
 		s.MaxIter = 50
+	}
+	if s.Forcing == 0 {
+		s.Forcing = 1
+	}
+	if s.MaxInner == 0 {
+		s.MaxInner = 4
+	}
+	if !(s.Forcing > 0) || math.IsInf(s.Forcing, 0) {
+		return s, &errs.ArgumentError{What: "HouseholderOptions.Forcing", Value: s.Forcing, Reason: "want a finite κ > 0 (0: 1)"}
+	}
+	if s.MaxInner < 0 {
+		return s, &errs.ArgumentError{What: "HouseholderOptions.MaxInner", Value: s.MaxInner, Reason: "want ≥ 0 (0: 4)"}
 	}
 	if !(s.GMRESTol > 0 && s.GMRESTol < 1) {
 		return s, &errs.ArgumentError{What: "HouseholderOptions.GMRESTol", Value: s.GMRESTol, Reason: "want 0 < GMRESTol < 1 (0: 1e-14)"}
@@ -106,10 +132,22 @@ type HouseholderStep struct {
 	//	Newton     ‖H S + g‖, the B-pass's residual of u
 	//	Chebyshev  ‖H S + g + ½ T[u, u]‖, bounded by the residuals of its
 	//	           two B-passes: ‖H u − g‖ + ½ ‖H c − T[u, u]‖, c = H⁻¹T[u, u]
-	//	Halley     ‖(H − ½ T[u]) S + g‖, by the exact Hv and Third
-	Residual   float64
-	Certified  bool // every B-pass certified and Residual ≤ Checks.Tol
-	Iterations int  // Halley's GMRES iterations (1 for Chebyshev, 0 for Newton)
+	//	Halley     ‖(H − ½ T[u]) S + g‖: exact, by one Hv and one Third,
+	//	           after GMRES; bounded by the B-pass residuals and the
+	//	           last two Thirds after the fixed point (halleyInexact)
+	Residual  float64
+	Certified bool // every B-pass certified and Residual ≤ max(Checks.Tol, Forcing)
+	// Iterations are Halley's inner iterations, one B-pass and one Third
+	// each: the fixed point's, plus GMRES's after a fallback (1 for
+	// Chebyshev, 0 for Newton).
+	Iterations int
+	// Solve says how Halley's system was solved: "gmres" (ExactHalley),
+	// "fixed point", or "gmres after the fixed point …" and why it fell
+	// back ("" for Newton and Chebyshev).
+	Solve string
+	// Forcing is the inexact Halley step's target κ·min(θ², 1) for its
+	// relative residual (0 when GMRES solved it to GMRESTol).
+	Forcing float64
 	// Flops are those of the step's B-passes (hvp.Result.Flops); its
 	// Third and Hv products are counted in the Problem's Stats.
 	Flops float64
@@ -168,6 +206,18 @@ func BlockHouseholder(p *hvp.Problem, l int, g *params.Vector, m Householder, op
 		st.Residual = res.Residual + 0.5*c.Residual*tuu.Norm()/gn
 		st.Iterations = 1
 	case HouseholderHalley:
+		if !o.ExactHalley {
+			ok, err := halleyInexact(b, g, res, &o, st)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				s = st.S
+				break
+			}
+		} else {
+			st.Solve = "gmres"
+		}
 		if s, err = halley(b, u, &o, st); err != nil {
 			return nil, err
 		}
@@ -189,7 +239,7 @@ func BlockHouseholder(p *hvp.Problem, l int, g *params.Vector, m Householder, op
 	if tol == 0 {
 		tol = hvp.DefaultTol
 	}
-	if !(st.Residual <= tol) {
+	if !(st.Residual <= math.Max(tol, st.Forcing)) {
 		st.Certified = false
 	}
 	if !st.Certified && !best {
@@ -266,6 +316,117 @@ func Orders(e []float64, floor float64) []float64 {
 	return out
 }
 
+// StepOrder estimates method m's order of convergence on block l near a
+// solution center (the weights, of the problem's layout) by one step from
+// each start center + r·(start − center) on block l, r in radii (center
+// and start of the problem's layout, the other blocks at center's): the
+// least-squares slope of log e₁ against log e₀, e₀ = ‖∇_l J‖ at the start
+// and e₁ after the step. Unlike Orders of one run, whose few error
+// triples straddle the pre-asymptotic start and the rounding floor, every
+// point is in the asymptotic regime for small radii, and a point whose e₁
+// is at most floor (rounding's) is dropped; with fewer than two points
+// left (T = 0: one step solves the block's quadratic) the order is NaN.
+// The weights are left at center. It returns the points with the slope.
+func StepOrder(p *hvp.Problem, l int, m Householder, center, start *params.Vector, radii []float64, floor float64, opt *HouseholderOptions) (order float64, e0, e1 []float64, err error) {
+	defer errs.Recover("solver.StepOrder", &err)
+	defer func() {
+		if e := p.SetWeights(center); err == nil {
+			err = e
+		}
+	}()
+	dir := start.Block(l).Clone()
+	dir.AddScaled(-1, center.Block(l))
+	for _, r := range radii {
+		w := center.Clone()
+		w.Block(l).AddScaled(r, dir)
+		if err := p.SetWeights(w); err != nil {
+			return 0, nil, nil, err
+		}
+		tr, err := IterateBlock(p, l, m, 1, 0, opt)
+		if err != nil {
+			return 0, nil, nil, err
+		}
+		if len(tr.Errors) == 2 && tr.Errors[1] > floor {
+			e0, e1 = append(e0, tr.Errors[0]), append(e1, tr.Errors[1])
+		}
+	}
+	if len(e0) < 2 {
+		return math.NaN(), e0, e1, nil
+	}
+	var mx, my, sxy, sxx float64
+	for i := range e0 {
+		mx, my = mx+math.Log(e0[i])/float64(len(e0)), my+math.Log(e1[i])/float64(len(e0))
+	}
+	for i := range e0 {
+		dx := math.Log(e0[i]) - mx
+		sxy, sxx = sxy+dx*(math.Log(e1[i])-my), sxx+dx*dx
+	}
+	return sxy / sxx, e0, e1, nil
+}
+
+// halleyInexact runs the fixed point s_{k+1} = −u + ½ c_k, c_k =
+// H⁻¹ t_k, t_k = T[u, s_k], from s₀ = −u, for Halley's (H − ½T[u]) s =
+// −g. With r_u = H u − g and r_k = H c_k − t_k (the B-passes' residuals)
+// its residual is
+//
+//	(H − ½T[u]) s_{k+1} + g = −r_u + ½ r_k + ½ (t_k − t_{k+1}),
+//
+// so each Third t_{k+1}, needed for the next iterate anyway, certifies
+// s_{k+1} with no Hv. It stops at the first s_{k+1} whose iteration term
+// ½‖t_k − t_{k+1}‖/‖g‖ is within η = κ·min(θ², 1) (or rounding, 2⁻⁵²):
+// an error O(θ²‖u‖) = O(‖u‖³) in the step, which keeps order 3 (the
+// forcing term of inexact Newton methods, one order up). It stores the
+// step, its residual bound and its record in st and returns true; false
+// (st.Solve saying why) when the fixed point stops contracting or reaches
+// MaxInner first, for GMRES to solve the system instead.
+func halleyInexact(b *hvp.Block, g *params.Vector, res *hvp.Result, o *HouseholderOptions, st *HouseholderStep) (bool, error) {
+	u, gn := res.U, g.Norm()
+	s := u.Clone()
+	s.Scale(-1)
+	t, err := b.Third(u, s)
+	if err != nil {
+		return false, err
+	}
+	last := math.Inf(1) // the previous iteration term
+	for k := 0; k < o.MaxInner; k++ {
+		c, err := b.InvHv(t, &o.Checks)
+		if err != nil {
+			return false, err
+		}
+		st.Flops += c.Flops
+		st.Certified = st.Certified && c.Certified
+		st.Iterations++
+		next := u.Clone()
+		next.Scale(-1)
+		next.AddScaled(0.5, c.U)
+		if k == 0 {
+			theta := 0.5 * c.U.Norm() / u.Norm()
+			st.Forcing = math.Max(o.Forcing*math.Min(theta*theta, 1), 0x1p-52)
+		}
+		tn, err := b.Third(u, next)
+		if err != nil {
+			return false, err
+		}
+		d := t.Clone()
+		d.AddScaled(-1, tn)
+		iter := 0.5 * d.Norm() / gn
+		if iter <= st.Forcing {
+			st.S, st.Solve = next, "fixed point"
+			st.Residual = res.Residual + 0.5*c.Residual*t.Norm()/gn + iter
+			return true, nil
+		}
+		if iter >= last {
+			st.Solve = fmt.Sprintf("gmres after the fixed point stopped contracting (iteration %d: %.3g after %.3g, target %.3g)", k+1, iter, last, st.Forcing)
+			st.Forcing = 0
+			return false, nil
+		}
+		t, last = tn, iter
+	}
+	st.Solve = fmt.Sprintf("gmres after the fixed point's %d iterations (MaxInner) left %.3g, target %.3g", o.MaxInner, last, st.Forcing)
+	st.Forcing = 0
+	return false, nil
+}
+
 // halley solves (I − ½ H⁻¹ T[u]) s = −u by GMRES (Arnoldi with modified
 // Gram–Schmidt, Givens rotations, no restart) from s₀ = −u, counting its
 // iterations, flops and certificates into st.
@@ -307,7 +468,7 @@ func halley(b *hvp.Block, u *params.Vector, o *HouseholderOptions, st *Household
 	cs, sn := make([]float64, m), make([]float64, m)
 	gv := make([]float64, m+1)
 	gv[0] = beta
-	k := 0
+	k, before := 0, st.Iterations // the fixed point's, after a fallback
 	for j := 0; j < m; j++ {
 		w, err := apply(vs[j])
 		if err != nil {
@@ -331,7 +492,7 @@ func halley(b *hvp.Block, u *params.Vector, o *HouseholderOptions, st *Household
 		gv[j+1] = -sn[j] * gv[j]
 		gv[j] *= cs[j]
 		k = j + 1
-		st.Iterations = k
+		st.Iterations = before + k
 		if math.Abs(gv[j+1]) <= target || w.Norm() == 0 {
 			break
 		}

@@ -2,7 +2,9 @@ package solver_test
 
 import (
 	"errors"
+	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/newtonia/newtonia/errs"
@@ -11,6 +13,7 @@ import (
 	"github.com/newtonia/newtonia/ops"
 	"github.com/newtonia/newtonia/params"
 	"github.com/newtonia/newtonia/solver"
+	"gonum.org/v1/gonum/mat"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -200,6 +203,15 @@ func TestHouseholderArguments(t *testing.T) {
 	if _, err := solver.BlockHouseholder(p, 0, g, solver.HouseholderHalley, &solver.HouseholderOptions{GMRESTol: 2}); !errors.As(err, &ae) || ae.What != "HouseholderOptions.GMRESTol" {
 		t.Errorf("GMRESTol 2: %v", err)
 	}
+	for _, o := range []solver.HouseholderOptions{{Forcing: -1}, {Forcing: math.Inf(1)}, {MaxInner: -1}} {
+		want := "HouseholderOptions.Forcing"
+		if o.MaxInner != 0 {
+			want = "HouseholderOptions.MaxInner"
+		}
+		if _, err := solver.BlockHouseholder(p, 0, g, solver.HouseholderHalley, &o); !errors.As(err, &ae) || ae.What != want {
+			t.Errorf("%+v: %v, want an ArgumentError on %s", o, err, want)
+		}
+	}
 	if _, err := solver.BlockHouseholder(p, 3, g, solver.HouseholderHalley, nil); !errors.As(err, &ae) || ae.What != "block" {
 		t.Errorf("block 3: %v", err)
 	}
@@ -289,5 +301,186 @@ func TestBlockNewtonDegreeTwoBlocks(t *testing.T) {
 	}
 	if halley == 0 {
 		t.Errorf("no block took Halley's step")
+	}
+}
+
+// halleyDense is the exact Halley step −(H − ½T[u])⁻¹g, u = H⁻¹g, of f(x) −
+// ⟨c, x⟩ at x from the closed forms of f's Hessian H(x) and third
+// derivative (T[u])_kj = Σ_i ∂³f/∂x_k∂x_i∂x_j u_i, by dense LU; with ‖g‖
+// and ‖(H − ½T[u])⁻¹‖₂, which turns a residual into an error bound.
+func halleyDense(t *testing.T, g []float64, h *mat.Dense, tu func(u []float64) *mat.Dense) (s *mat.VecDense, gn, invNorm float64) {
+	t.Helper()
+	gv := mat.NewVecDense(3, g)
+	var u mat.VecDense
+	if err := u.SolveVec(h, gv); err != nil {
+		t.Fatal(err)
+	}
+	var half, a, ainv mat.Dense
+	half.Scale(0.5, tu(u.RawVector().Data))
+	a.Sub(h, &half) // A = H − ½T[u]
+	if err := ainv.Inverse(&a); err != nil {
+		t.Fatal(err)
+	}
+	s = mat.NewVecDense(3, nil)
+	s.MulVec(&ainv, gv)
+	s.ScaleVec(-1, s)
+	return s, mat.Norm(gv, 2), mat.Norm(&ainv, 2)
+}
+
+// The inexact Halley step (the default) and the exact one (ExactHalley,
+// GMRES) against the dense Halley step from the closed forms of x₁x₂x₃ and
+// Σ xᵢ³, at the writeup runs' starts and at a far start where the fixed
+// point does not contract (then GMRES, and the record says so). The exact
+// step must match to 1e-10 relative (GMRES stops at 1e-14·‖u‖; A's
+// condition here is below 1e3). The inexact step's claim is checked, not
+// restated: its certified residual ρ bounds its error, ‖S − S*‖ ≤
+// ‖A⁻¹‖·ρ·‖g‖ (plus 1e-13·‖S*‖ of rounding), and ρ is within its forcing
+// term κ·min(θ², 1).
+func TestHalleyInexactAgainstDense(t *testing.T) {
+	prod := struct {
+		h, tu func(x, u []float64) *mat.Dense
+	}{
+		func(x, _ []float64) *mat.Dense {
+			return mat.NewDense(3, 3, []float64{0, x[2], x[1], x[2], 0, x[0], x[1], x[0], 0})
+		},
+		func(_, u []float64) *mat.Dense {
+			return mat.NewDense(3, 3, []float64{0, u[2], u[1], u[2], 0, u[0], u[1], u[0], 0})
+		},
+	}
+	cube := struct {
+		h, tu func(x, u []float64) *mat.Dense
+	}{
+		func(x, _ []float64) *mat.Dense {
+			return mat.NewDense(3, 3, []float64{6 * x[0], 0, 0, 0, 6 * x[1], 0, 0, 0, 6 * x[2]})
+		},
+		func(_, u []float64) *mat.Dense {
+			return mat.NewDense(3, 3, []float64{6 * u[0], 0, 0, 0, 6 * u[1], 0, 0, 0, 6 * u[2]})
+		},
+	}
+	sumCubes := func(x *G.Node) (*G.Node, error) { return ops.Sum(G.Must(ops.Pow(x, 3))) }
+	cs := []struct {
+		name  string
+		f     func(*G.Node) (*G.Node, error)
+		forms struct {
+			h, tu func(x, u []float64) *mat.Dense
+		}
+		grad     func(x, c []float64) []float64
+		x0, c    []float64
+		fallback bool
+	}{
+		{"x₁x₂x₃", ops.Product, prod, func(x, c []float64) []float64 {
+			return []float64{x[1]*x[2] - c[0], x[0]*x[2] - c[1], x[0]*x[1] - c[2]}
+		}, []float64{2.2, 1.1, 0.5}, []float64{1, 2, 4}, false},
+		{"x₁x₂x₃ near", ops.Product, prod, func(x, c []float64) []float64 {
+			return []float64{x[1]*x[2] - c[0], x[0]*x[2] - c[1], x[0]*x[1] - c[2]}
+		}, []float64{2.85, 1.4, 0.71}, []float64{1, 2, 4}, false},
+		{"Σ xᵢ³", sumCubes, cube, func(x, c []float64) []float64 {
+			return []float64{3*x[0]*x[0] - c[0], 3*x[1]*x[1] - c[1], 3*x[2]*x[2] - c[2]}
+		}, []float64{1.1, -1.3, 2.2}, []float64{3, 6.75, 12}, false},
+		{"Σ xᵢ³ far", sumCubes, cube, func(x, c []float64) []float64 {
+			return []float64{3*x[0]*x[0] - c[0], 3*x[1]*x[1] - c[1], 3*x[2]*x[2] - c[2]}
+		}, []float64{0.4, -0.5, 0.6}, []float64{3, 6.75, 12}, true},
+	}
+	for _, c := range cs {
+		g := c.grad(c.x0, c.c)
+		want, gn, invNorm := halleyDense(t, g, c.forms.h(c.x0, nil), func(u []float64) *mat.Dense { return c.forms.tu(nil, u) })
+		for _, exact := range []bool{false, true} {
+			p := cubicProblem(t, c.f, c.x0, c.c)
+			_, gp, err := p.Gradient()
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := solver.BlockHouseholder(p, 0, gp.Block(0).Clone(), solver.HouseholderHalley, &solver.HouseholderOptions{ExactHalley: exact})
+			if err != nil {
+				t.Fatalf("%s, exact %v: %v", c.name, exact, err)
+			}
+			d := mat.NewVecDense(3, append([]float64(nil), st.S.Flat()...))
+			d.SubVec(d, want)
+			errNorm, wn := mat.Norm(d, 2), mat.Norm(want, 2)
+			t.Logf("%s, exact %v: %s, %d inner iterations, residual %.2g (forcing %.2g), error %.2g of %.2g", c.name, exact, st.Solve, st.Iterations, st.Residual, st.Forcing, errNorm, wn)
+			switch {
+			case !st.Certified:
+				t.Errorf("%s, exact %v: not certified", c.name, exact)
+			case exact || c.fallback:
+				if errNorm > 1e-10*wn {
+					t.Errorf("%s, exact %v: step off the dense Halley step by %.3g of %.3g", c.name, exact, errNorm, wn)
+				}
+				if got := strings.HasPrefix(st.Solve, "gmres"); !got || st.Forcing != 0 {
+					t.Errorf("%s, exact %v: solved by %q (forcing %g), want GMRES", c.name, exact, st.Solve, st.Forcing)
+				}
+			default:
+				if st.Solve != "fixed point" || st.Residual > st.Forcing {
+					t.Errorf("%s: %q with residual %.3g, want the fixed point within its forcing %.3g", c.name, st.Solve, st.Residual, st.Forcing)
+				}
+				if errNorm > invNorm*st.Residual*gn+1e-13*wn {
+					t.Errorf("%s: error %.3g above the residual's bound %.3g", c.name, errNorm, invNorm*st.Residual*gn)
+				}
+			}
+		}
+	}
+}
+
+// StepOrder's points against the closed form of Newton's step on Σ xᵢ³ −
+// ⟨c, x⟩, c = 3a²: per coordinate x' = (x² + a²)/(2x), so e₁ = ‖3x'² − c‖
+// is known exactly (to 1e-9 relative: the B-pass and the gradient round
+// at 1e-16 of values up to 3e5 times the smallest e₁, 4e-5), and the slope
+// must be 2 (within 0.05: e₁/e₀² is not constant over the radii) for
+// Newton and 3 (within 0.1) for Chebyshev and the inexact Halley. With T
+// = 0 the order is NaN.
+func TestStepOrder(t *testing.T) {
+	sumCubes := func(x *G.Node) (*G.Node, error) { return ops.Sum(G.Must(ops.Pow(x, 3))) }
+	a, x0 := []float64{1, -1.5, 2}, []float64{1.1, -1.3, 2.2}
+	c := []float64{3 * a[0] * a[0], 3 * a[1] * a[1], 3 * a[2] * a[2]}
+	radii := []float64{0x1p-2, 0x1p-3, 0x1p-4, 0x1p-5, 0x1p-6}
+	for _, m := range []solver.Householder{solver.HouseholderNewton, solver.HouseholderHalley, solver.HouseholderChebyshev} {
+		p := cubicProblem(t, sumCubes, a, c)
+		center, err := p.Current()
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := center.Clone()
+		copy(start.Flat(), x0)
+		ord, e0, e1, err := solver.StepOrder(p, 0, m, center, start, radii, 1e-13, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, tol := 3.0, 0.1
+		if m == solver.HouseholderNewton {
+			want, tol = 2, 0.05
+			for i, r := range radii {
+				var d float64
+				for k := range a {
+					x := a[k] + r*(x0[k]-a[k])
+					xn := (x*x + a[k]*a[k]) / (2 * x)
+					d += (3*xn*xn - c[k]) * (3*xn*xn - c[k])
+				}
+				if math.Abs(e1[i]-math.Sqrt(d)) > 1e-9*math.Sqrt(d) {
+					t.Errorf("r = %g: e₁ %.6g, closed form %.6g", r, e1[i], math.Sqrt(d))
+				}
+			}
+		}
+		t.Logf("%v: order %.3f from e₀ %.2g, e₁ %.2g", m, ord, e0, e1)
+		if math.Abs(ord-want) > tol {
+			t.Errorf("%v: order %.3f, want %g ± %g", m, ord, want, tol)
+		}
+		if w, err := p.Current(); err != nil || w.Block(0).Flat()[0] != a[0] {
+			t.Errorf("%v: weights not left at the center: %v", m, err)
+		}
+	}
+	rng := rand.New(rand.NewPCG(23, 24))
+	p, l := tanhBlockProblem(t, rng, ops.LeakyReLUFunc{Alpha: 0.5}, 0.05)
+	w, err := p.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := solver.IterateBlock(p, l, solver.HouseholderNewton, 5, 1e-13, nil); err != nil {
+		t.Fatal(err)
+	}
+	ws, err := p.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ord, _, _, err := solver.StepOrder(p, l, solver.HouseholderHalley, ws, w, radii, 1e-13, nil); err != nil || !math.IsNaN(ord) {
+		t.Errorf("leaky block (T = 0): order %v, %v; want NaN", ord, err)
 	}
 }

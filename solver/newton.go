@@ -133,7 +133,12 @@ type NewtonDetail struct {
 	Damping    float64
 	Rho        float64 // DampedNewton: actual / predicted decrease (NaN: none)
 	Backtracks int     // the line search's backtracks (trials − 1)
-	Blocks     []BlockStep
+	// Refused are the steps that lowered newtonia's float64 loss but not
+	// the loss as the model's own ops compute it (hvp.Problem.ModelLossAt:
+	// Gorgonia's, in the model's dtype), and why: each is also named in
+	// Step.Fallbacks, with what was taken instead.
+	Refused []string
+	Blocks  []BlockStep
 	// Coefficients are CombineSubspace's t_l (nil otherwise).
 	Coefficients []float64
 }
@@ -163,7 +168,7 @@ type fallbackSettings struct {
 func exactStep(p *hvp.Problem, l int, g *params.Vector, o hvp.Options, exactOnly bool) (*params.Vector, BlockStep, string) {
 	res, err := p.Block(l).InvHv(g, &o)
 	if err == nil && exactOnly && res.Kind == hvp.KindNewtonOnly {
-		res, err = nil, fmt.Errorf("block %d is Newton-only and ExactOnly is set", l)
+		res, err = nil, fmt.Errorf("block %d (%s) is Newton-only and ExactOnly is set", l, p.Block(l).Name())
 	}
 	if err != nil {
 		return nil, BlockStep{}, err.Error()
@@ -187,13 +192,18 @@ func fallbackStep(p *hvp.Problem, l int, g *params.Vector, f fallbackSettings, w
 			cg.Tikhonov = tikhonov
 		}
 		// An unconverged CG iterate is still a descent direction of the
-		// damped model: its error is ignored when it comes with a result.
-		if res, _ := InvHvCG(p, l, g, &cg); res != nil {
-			if sl := g.Dot(res.U); sl > 0 {
-				bs.Direction, bs.Kind, bs.Residual, bs.Slope, bs.Certified = DirectionCG, res.Kind, res.Residual, sl, res.Certified
-				bs.Replaced += "; conjugate gradients"
-				return res.U, bs, nil
-			}
+		// damped model: taken when it comes with a result (Certified false),
+		// and CG's failure said when it does not.
+		res, err := InvHvCG(p, l, g, &cg)
+		switch {
+		case res == nil:
+			bs.Replaced += "; conjugate gradients: " + err.Error()
+		case !(g.Dot(res.U) > 0):
+			bs.Replaced += "; conjugate gradients: not a descent direction"
+		default:
+			bs.Direction, bs.Kind, bs.Residual, bs.Slope, bs.Certified = DirectionCG, res.Kind, res.Residual, g.Dot(res.U), res.Certified
+			bs.Replaced += "; conjugate gradients"
+			return res.U, bs, nil
 		}
 	}
 	u := g.Clone()
@@ -366,8 +376,12 @@ func (n *BlockNewton) Step() (rec *Step, err error) {
 	}
 	rec.Fallbacks = blockFallbacks(p, det.Blocks)
 	if s.Combine == CombineSubspace {
-		if det.Coefficients, err = n.subspace(g, ub); err != nil {
+		var why string
+		if det.Coefficients, why, err = n.subspace(g, ub); err != nil {
 			return nil, err
+		}
+		if why != "" {
+			rec.Fallbacks = append(rec.Fallbacks, BlockFallback{Block: -1, Reason: "subspace coefficients: " + why + "; the average of the block steps"})
 		}
 		for l := range ub {
 			ub[l].Scale(det.Coefficients[l])
@@ -409,12 +423,23 @@ func (n *BlockNewton) Step() (rec *Step, err error) {
 		t = capped
 	}
 	var ws *params.Vector
+	gd := newGuard(p)
 	res := s.LineSearch.Search(loss, slope, t, func(t float64) (float64, error) {
 		ws = base.Clone()
 		ws.AddScaled(-t, u)
-		return p.LossAt(ws)
+		l, err := p.LossAt(ws)
+		if err == nil && l < loss { // a point the search may take: the model's own ops must accept it
+			if why := gd.refuses(ws, l); why != "" {
+				det.Refused = append(det.Refused, fmt.Sprintf("t = %.3g: %s", t, why))
+				return math.Inf(1), nil
+			}
+		}
+		return l, err
 	})
 	det.Backtracks = res.Trials - 1
+	if len(det.Refused) > 0 {
+		rec.Fallbacks = append(rec.Fallbacks, refusedFallback(det.Refused, res))
+	}
 	if !res.OK {
 		n.radius /= 4 // rejected: the weights stay
 		return st.finish(rec)
@@ -457,8 +482,9 @@ func (n *BlockNewton) householder(l int, g *params.Vector, checks hvp.Options) (
 // subspace returns t minimising the quadratic model over span{u_l}:
 // M t = b with M_kl = u_kᵀ (H (0, …, u_l, …, 0))_k, b_l = ⟨g_l, u_l⟩; all
 // the average t_l = 1/L if M is not positive definite (the loss is not
-// convex on the span: every block's step alone may already fit the batch).
-func (n *BlockNewton) subspace(g *params.Vector, u []*params.Vector) ([]float64, error) {
+// convex on the span: every block's step alone may already fit the batch)
+// or a t_l is not positive, and why.
+func (n *BlockNewton) subspace(g *params.Vector, u []*params.Vector) ([]float64, string, error) {
 	L := len(u)
 	m := mat.NewSymDense(L, nil)
 	b := mat.NewVecDense(L, nil)
@@ -470,7 +496,7 @@ func (n *BlockNewton) subspace(g *params.Vector, u []*params.Vector) ([]float64,
 		ul.Block(l).CopyFrom(u[l])
 		hu, err := n.p.Hv(ul)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		for k := 0; k <= l; k++ {
 			m.SetSym(k, l, u[k].Dot(hu.Block(k)))
@@ -478,18 +504,18 @@ func (n *BlockNewton) subspace(g *params.Vector, u []*params.Vector) ([]float64,
 	}
 	var chol mat.Cholesky
 	if !chol.Factorize(m) {
-		return ones, nil
+		return ones, "the cross-block curvature M is not positive definite", nil
 	}
 	var t mat.VecDense
 	if err := chol.SolveVecTo(&t, b); err != nil {
-		return ones, nil
+		return ones, "solving M t = b: " + err.Error(), nil
 	}
-	for _, x := range t.RawVector().Data {
+	for l, x := range t.RawVector().Data {
 		if !(x > 0) || math.IsInf(x, 0) { // keep each block's step a descent step
-			return ones, nil
+			return ones, fmt.Sprintf("t_%d = %.3g is not a positive step", l, x), nil
 		}
 	}
-	return t.RawVector().Data, nil
+	return t.RawVector().Data, "", nil
 }
 
 // joinReasons is the text of fallbacks for error messages.

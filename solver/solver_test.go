@@ -88,20 +88,21 @@ func TestNewtonMatchesDenseStep(t *testing.T) {
 	}
 }
 
-// A refused block (batch > fan-in) falls back — by default to the dense
-// per-sample solve, with the subspace combination to CG — and it is
-// counted and explained.
+// A refused block (batch > fan-in, its dense route above a flop cap of 1,
+// Checks.MaxFlops) falls back — by default to the dense per-sample solve,
+// with the subspace combination to CG — and it is counted and explained.
 func TestNewtonFallback(t *testing.T) {
 	rng := rand.New(rand.NewPCG(32, 32))
 	_, p := testnet.MLP(t, rng, 8, 3, []int{3, 3}, testnet.Leaky())
-	rec, det, err := newtonStep(newOpt(t, "newton", p, nil))
+	capped := hvp.Options{MaxFlops: 1}
+	rec, det, err := newtonStep(newOpt(t, "newton", p, &solver.DampedNewtonSettings{Checks: capped}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(rec.Fallbacks) == 0 || !strings.Contains(det.Blocks[0].Replaced, "dense per-sample solve") || !(rec.LossAfter < rec.LossBefore) {
 		t.Fatalf("default: %+v", rec)
 	}
-	rec, det, err = newtonStep(newOpt(t, "newton-subspace", p, nil))
+	rec, det, err = newtonStep(newOpt(t, "newton-subspace", p, &solver.BlockNewtonSettings{Checks: capped}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,14 +111,14 @@ func TestNewtonFallback(t *testing.T) {
 		t.Fatalf("no fallback counted: %+v", rec)
 	}
 	b := det.Blocks[0]
-	if b.Direction != solver.DirectionCG || !strings.Contains(b.Replaced, "refused") || !(b.Slope > 0) {
+	if b.Direction != solver.DirectionCG || !strings.Contains(b.Replaced, "Options.MaxFlops") || !(b.Slope > 0) {
 		t.Errorf("block 0: %+v", b)
 	}
 	if !(rec.LossAfter < rec.LossBefore) {
 		t.Errorf("loss %.6g → %.6g", rec.LossBefore, rec.LossAfter)
 	}
 	// With the gradient fallback the step is a gradient step on that block.
-	_, det, err = newtonStep(newOpt(t, "newton-subspace", p, &solver.BlockNewtonSettings{Fallback: solver.FallbackGradient}))
+	_, det, err = newtonStep(newOpt(t, "newton-subspace", p, &solver.BlockNewtonSettings{Fallback: solver.FallbackGradient, Checks: capped}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,14 +191,15 @@ func TestGonumProblem(t *testing.T) {
 	}
 }
 
-// Exact-else-CG: a refused block is solved by CG on the exact Hv, and the
-// result says so. The block of a batch > fan-in net is positive definite
+// Exact-else-CG: a refused block (here batch > fan-in with its dense route
+// above a flop cap of 1) is solved by CG on the exact Hv, and the result
+// says so. The block of a batch > fan-in net is positive definite
 // (H_ll = J_lᵀJ_l with J_l of full column rank), so CG converges.
 func TestFallbackToCG(t *testing.T) {
 	rng := rand.New(rand.NewPCG(19, 19))
 	m, p := testnet.MLP(t, rng, 8, 3, []int{3, 3}, testnet.Leaky())
 	v := testnet.RandLike(rng, m)
-	res, err := solver.InvHv(p, 0, v.Block(0), nil, &solver.CGOptions{Tol: 1e-10})
+	res, err := solver.InvHv(p, 0, v.Block(0), &hvp.Options{MaxFlops: 1}, &solver.CGOptions{Tol: 1e-10})
 	if err != nil {
 		t.Fatal(err)
 	}

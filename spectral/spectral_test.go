@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/newtonia/newtonia/errs"
@@ -266,7 +267,8 @@ func TestShiftInvertRefusals(t *testing.T) {
 		t.Errorf("MaxBytes 100: %v, want ErrLimit", err)
 	}
 	// Widths shrinking 6-4-4-4 at batch 6: blocks 1 and 2 have fan-in 4 <
-	// batch, refused before running.
+	// batch and take the dense route, refused before running under a flop
+	// cap below its estimate, naming the block.
 	tanh := ops.TanhFunc{}
 	m, err := nets.Build(nets.Spec{Batch: 6, In: 6, Layers: []nets.Layer{{Out: 4, Act: ops.SoftplusFunc{}}, {Out: 4, Act: tanh}, {Out: 4, Act: ops.IdentityFunc{}}}})
 	if err != nil {
@@ -279,9 +281,9 @@ func TestShiftInvertRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ce *errs.ConditionError
-	if _, err := spectral.ShiftInvert(q.Block(1), 2, 0, nil, nil); !errors.As(err, &ce) || ce.Block != 1 {
-		t.Errorf("refused block: %v, want a ConditionError naming block 1", err)
+	var le *errs.LimitError
+	if _, err := spectral.ShiftInvert(q.Block(1), 2, 0, nil, &hvp.Options{MaxFlops: 1}); !errors.As(err, &le) || !strings.Contains(err.Error(), "block 1 (W2)") {
+		t.Errorf("refused block: %v, want a LimitError naming block 1 (W2)", err)
 	}
 }
 

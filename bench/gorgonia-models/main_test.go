@@ -16,16 +16,18 @@ import (
 // waits for lands (issue 21; the report of `go run ./bench/gorgonia-models`
 // says, per row, what fails).
 var passingToday = []string{
+	"iris/float64",
+	"iris/float32",
 	"mlp/float64",
 	"mlp/float32",
 	"logreg/float64",
 	"logreg/float32",
 	"convnet/float64",
+	"convnet/float32",
 	"autoenc-vec/float64",
-	"autoenc-tied/float64",
-	"autoenc-tied/float32",
-	"lstm/float64",
-	"lstm/float32",
+	// autoenc-tied and lstm: every optimizer step passes (K-FAC's tied
+	// factors and step guard), but the dense route's InvHv of their tied
+	// blocks fails the bench's central-difference residual check.
 	"dropout-mlp/float64",
 	"practitioner/float64",
 	"practitioner/float32",

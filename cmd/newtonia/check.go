@@ -56,7 +56,7 @@ func refusedExit(conds hvp.Conditions, stderr io.Writer) int {
 	code := exitOK
 	for _, c := range conds {
 		if c.Kind == hvp.KindRefused {
-			fmt.Fprintf(stderr, "newtonia: block %d (%s): exact inverse refused: its B-pass is refused before running (the report says why); H_ll itself may be invertible (products solves it densely up to -dense-max parameters)\n", c.Block, c.Weight)
+			fmt.Fprintf(stderr, "newtonia: block %d (%s): exact inverse refused before running (the report says why: a non-L2 penalty, or a dense route above its cap); H_ll itself may be invertible (products solves it densely up to -dense-max parameters)\n", c.Block, c.Weight)
 			code = exitRefused
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/newtonia/newtonia/nets"
 	"github.com/newtonia/newtonia/reference"
+	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -101,6 +102,35 @@ func TestInfluenceCommand(t *testing.T) {
 	if scale := math.Abs(want) + maxAbsOf(scores.Float64s()); math.Abs(sum-want) > 1e-9*scale {
 		t.Errorf("Σ scores = %.15g, −∇ℓ_testᵀ H⁻¹ ∇ℓ_train = %.15g", sum, want)
 	}
+	// The three methods as columns: exact as above; CG and LiSSA within
+	// their residuals r of it — ‖u − H⁻¹v‖ ≤ r‖v‖/λ_min(H_ll) (λ_min from
+	// the dense block), so |Σ_i I_i − want| ≤ ‖∇ℓ_train‖·r‖v‖/λ_min.
+	out3 := filepath.Join(dir, "three.npy")
+	code, stdout, stderr = runCmd(t, "influence", "-train-x", tx, "-train-y", ty, "-test-x", sx, "-test-y", sy, "-out", out3,
+		"-method", "exact,cg,lissa", "-lissa-iters", "300", "-json", example)
+	var rep3 influenceReport
+	if code != exitOK || json.Unmarshal([]byte(stdout), &rep3) != nil || len(rep3.Methods) != 3 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	three, err := nets.ReadNpy(out3)
+	if err != nil || three.Shape()[0] != 40 || three.Shape()[1] != 3 {
+		t.Fatalf("%v %v", err, three.Shape())
+	}
+	var eig mat.EigenSym
+	if !eig.Factorize(symOf(h), false) {
+		t.Fatal("eigendecomposition failed")
+	}
+	lmin := eig.Values(nil)[0]
+	for c, m := range rep3.Methods {
+		s := 0.0
+		for i := range 40 {
+			s += three.Float64s()[3*i+c]
+		}
+		bound := floats.Norm(gTrain, 2) * m.Residual * floats.Norm(gTest, 2) / lmin
+		if math.Abs(s-want) > bound+1e-9*(math.Abs(want)+maxAbsOf(scores.Float64s())) {
+			t.Errorf("%s: Σ scores = %.15g, want %.15g (bound %.2g; %s)", m.Method, s, want, bound, m.Inverse)
+		}
+	}
 	// Refusals: a missing flag, a bad block (usage, 2); rows of the wrong
 	// width, an existing -out (input, 1).
 	for _, c := range []struct {
@@ -110,6 +140,8 @@ func TestInfluenceCommand(t *testing.T) {
 	}{
 		{[]string{"influence", "-train-x", tx, "-train-y", ty, "-test-x", sx, example}, exitUsage, "-test-y is required"},
 		{[]string{"influence", "-train-x", tx, "-train-y", ty, "-test-x", sx, "-test-y", sy, "-block", "7", example}, exitUsage, "-block 7"},
+		{[]string{"influence", "-train-x", tx, "-train-y", ty, "-test-x", sx, "-test-y", sy, "-method", "exact,newton", example}, exitUsage, "newton"},
+		{[]string{"influence", "-train-x", tx, "-train-y", ty, "-test-x", sx, "-test-y", sy, "-method", "cg,cg", example}, exitUsage, "twice"},
 		{[]string{"influence", "-train-x", write("bad.npy", 40, 5), "-train-y", ty, "-test-x", sx, "-test-y", sy, "-out", filepath.Join(dir, "x.npy"), example}, exitError, "training rows"},
 		{[]string{"influence", "-train-x", tx, "-train-y", ty, "-test-x", sx, "-test-y", sy, "-out", out, example}, exitError, "exists"},
 	} {
@@ -126,4 +158,16 @@ func maxAbsOf(x []float64) float64 {
 		m = math.Max(m, math.Abs(v))
 	}
 	return m
+}
+
+// symOf returns the symmetric part of a square matrix.
+func symOf(a mat.Matrix) *mat.SymDense {
+	n, _ := a.Dims()
+	s := mat.NewSymDense(n, nil)
+	for i := range n {
+		for j := i; j < n; j++ {
+			s.SetSym(i, j, (a.At(i, j)+a.At(j, i))/2)
+		}
+	}
+	return s
 }

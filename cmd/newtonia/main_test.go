@@ -283,7 +283,9 @@ func TestBadInput(t *testing.T) {
 // named, and the exit code says so.
 func TestRefusedBlock(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out")
-	code, table, errs := runCmd(t, "products", "-random", "4,4,4", "-batch", "7", "-out", out)
+	// Batch 7 > fan-in 4 with a zero input feature: W1's dense block is
+	// singular, refused when run.
+	code, table, errs := runCmd(t, "products", "-out", out, saveNet(t, 7, 4, []int{4, 4}, zeroFeature, false))
 	if code != exitRefused {
 		t.Fatalf("exit %d, want %d\n%s\n%s", code, exitRefused, table, errs)
 	}

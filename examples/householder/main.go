@@ -77,14 +77,14 @@ func net(act ops.ScalarFunc, l int, scale float64, seed uint64) func() (*hvp.Pro
 	}
 }
 
-// run returns the errors of method m on pr, and the fastest of five timed
-// runs from the same start (a first builds the passes and programs).
-func run(pr problem, m solver.Householder) ([]float64, float64) {
+// run returns m's errors on pr, the fastest of 30 timed runs after one that builds the passes, and
+// solver.StepOrder's order from w* + r·(w₀ − w*), r = 2⁻⁴…2⁻¹⁰, w* the run's end (NaN: T = 0).
+func run(pr problem, m solver.Householder) ([]float64, float64, float64) {
 	p, l := pr.make()
 	w0, err := p.Current()
 	check(pr.name, err)
 	tr, secs := (*solver.BlockTrace)(nil), math.Inf(1)
-	for k := range 6 {
+	for k := range 31 {
 		check(pr.name, p.SetWeights(w0))
 		tr, err = solver.IterateBlock(p, l, m, 30, 1e-12, nil)
 		check(fmt.Sprintf("%s, %v", pr.name, m), err)
@@ -92,7 +92,11 @@ func run(pr problem, m solver.Householder) ([]float64, float64) {
 			secs = math.Min(secs, tr.Seconds[len(tr.Seconds)-1])
 		}
 	}
-	return tr.Errors, secs
+	ws, err := p.Current()
+	check(pr.name, err)
+	ord, _, _, err := solver.StepOrder(p, l, m, ws, w0, []float64{0x1p-4, 0x1p-5, 0x1p-6, 0x1p-7, 0x1p-8, 0x1p-9, 0x1p-10}, 1e-13, nil)
+	check(fmt.Sprintf("%s, %v: order", pr.name, m), err)
+	return tr.Errors, secs, ord
 }
 
 func main() {
@@ -103,32 +107,28 @@ func main() {
 	problems := []problem{
 		{"Σ xᵢ³ − c·x", cubic(func(x *G.Node) (*G.Node, error) { return ops.Sum(G.Must(ops.Pow(x, 3))) }, []float64{1.1, -1.3, 2.2}, []float64{3, 6.75, 12})}, // root (1, −1.5, 2)
 		{"x₁x₂x₃ − c·x", cubic(ops.Product, []float64{2.2, 1.1, 0.5}, []float64{1, 2, 4})},                                                                    // root (2√2, √2, √2/2)
-		{"tanh net, W1+b1", net(ops.TanhFunc{}, 0, 0.05, 2)}, {"tanh net, W2+b2", net(ops.TanhFunc{}, 1, 0.05, 0)},
-		{"softplus net, W1+b1", net(ops.SoftplusFunc{}, 0, 0.05, 0)}, {"softplus net, W2+b2", net(ops.SoftplusFunc{}, 1, 0.05, 0)},
-		{"leaky net, W2+b2 (T = 0)", net(ops.LeakyReLUFunc{Alpha: 0.5}, 1, 0.05, 0)},
+		{"tanh net, W1+b1", net(ops.TanhFunc{}, 0, 0.05, 2)}, {"tanh net, W2+b2", net(ops.TanhFunc{}, 1, 0.05, 0)}, {"softplus net, W1+b1", net(ops.SoftplusFunc{}, 0, 0.05, 0)},
+		{"softplus net, W2+b2", net(ops.SoftplusFunc{}, 1, 0.05, 0)}, {"leaky net, W2+b2 (T = 0)", net(ops.LeakyReLUFunc{Alpha: 0.5}, 1, 0.05, 0)},
 	}
 	var out []map[string]any
 	var panels []*plot.Plot
 	for _, pr := range problems {
-		ms := map[string][]float64{}
+		ms, series := map[string][]float64{}, []any{} // series: name, points, … for plotutil
 		pl := plot.New()
 		pl.Title.Text, pl.X.Label.Text, pl.Y.Label.Text = pr.name, "iteration", "log10 of the gradient norm"
-		for i, m := range []solver.Householder{solver.HouseholderNewton, solver.HouseholderHalley, solver.HouseholderChebyshev} {
-			e, secs := run(pr, m)
+		for _, m := range []solver.Householder{solver.HouseholderNewton, solver.HouseholderHalley, solver.HouseholderChebyshev} {
+			e, secs, ord := run(pr, m)
 			ms[m.String()] = e
 			if !*asJSON {
-				fmt.Printf("%-26s %-9v %2d iterations, %.2e s   errors %.1e\n%38s orders %.2f\n", pr.name, m, len(e)-1, secs, e, "", solver.Orders(e, 1e-14))
+				fmt.Printf("%-26s %-9v %2d iterations, %.2e s   errors %.1e\n%38s step order %.2f; run's orders %.2f\n", pr.name, m, len(e)-1, secs, e, "", ord, solver.Orders(e, 1e-14))
 			}
 			xy := make(plotter.XYs, len(e))
 			for k := range e {
 				xy[k] = plotter.XY{X: float64(k), Y: math.Log10(math.Max(e[k], 1e-17))}
 			}
-			line, points, err := plotter.NewLinePoints(xy)
-			check("plot", err)
-			line.Color, line.Dashes, points.Color, points.Shape = plotutil.Color(i), plotutil.Dashes(i), plotutil.Color(i), plotutil.Shape(i)
-			pl.Add(line, points)
-			pl.Legend.Add(m.String(), line, points)
+			series = append(series, m.String(), xy)
 		}
+		check("plot", plotutil.AddLinePoints(pl, series...))
 		out, panels = append(out, map[string]any{"name": pr.name, "methods": ms}), append(panels, pl)
 	}
 	if *asJSON {
