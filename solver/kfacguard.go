@@ -26,7 +26,11 @@ import (
 // product: ⟨g, d⟩, ⟨d, G d⟩ and ‖d‖ are kept), up to guardTries times; each
 // rejection is counted in KFACDetail.Backtracks and said in Note, and if
 // none decreases the loss, the weights are left unchanged (StepSize 0,
-// Note says so). Departure from Martens & Grosse: μ enters the model that
+// Note says so). On a translated graph a step must also pass guard.go's
+// check of the model's own loss (Gorgonia's ops in the model's dtype,
+// hvp.Problem.ModelLossAt: finite, not above the loss before), like
+// newton's and HF's; a step it refuses is rejected the same way, and Note
+// says why. Departure from Martens & Grosse: μ enters the model that
 // sets α, not the factors, whose damping stays relative (FactorDamping):
 // the direction is not changed by the guard, only its length.
 //
@@ -54,6 +58,7 @@ type kfacGuard struct {
 // cap).
 func (k *KFAC) guardedStep(rec *Step, det *KFACDetail, base, d *params.Vector, gd, curv, limit float64) error {
 	p, gu := k.p, &k.guard
+	model := newGuard(p) // the model's own loss (guard.go), on a translated graph
 	dn := d.Norm()
 	f0 := rec.LossBefore
 	for try := 0; ; try++ {
@@ -61,7 +66,7 @@ func (k *KFAC) guardedStep(rec *Step, det *KFACDetail, base, d *params.Vector, g
 		if limit > 0 && alpha*dn > limit {
 			alpha = limit / dn
 		}
-		model := alpha*gd + 0.5*alpha*alpha*(curv+gu.mu*dn*dn)
+		m := alpha*gd + 0.5*alpha*alpha*(curv+gu.mu*dn*dn)
 		ws := base.Clone()
 		ws.AddScaled(alpha, d)
 		f, err := p.LossAt(ws)
@@ -71,9 +76,16 @@ func (k *KFAC) guardedStep(rec *Step, det *KFACDetail, base, d *params.Vector, g
 		case err != nil:
 			return err
 		}
-		rho := (f - f0) / model
-		det.Model, det.Rho, det.Damping = model, rho, gu.mu
-		if f <= f0 && !math.IsNaN(rho) { // accepted
+		rho := (f - f0) / m
+		det.Model, det.Rho, det.Damping = m, rho, gu.mu
+		why := ""
+		if f <= f0 && !math.IsNaN(rho) {
+			why = model.refuses(ws, f)
+		}
+		if why != "" {
+			det.addNote(fmt.Sprintf("α = %.3g refused: %s", alpha, why))
+		}
+		if f <= f0 && !math.IsNaN(rho) && why == "" { // accepted
 			switch {
 			case rho < 0.25:
 				gu.raise(1.5, curv/(dn*dn))
@@ -92,7 +104,7 @@ func (k *KFAC) guardedStep(rec *Step, det *KFACDetail, base, d *params.Vector, g
 		det.Backtracks++
 		if try+1 == guardTries {
 			det.addNote(fmt.Sprintf("step rejected by the guard: the loss did not fall at any of %d step lengths (the last α = %.3g: loss %.6g → %.6g, "+
-				"the model's change %.3g, μ = %.3g); the weights are unchanged", guardTries, alpha, f0, f, model, gu.mu))
+				"the model's change %.3g, μ = %.3g); the weights are unchanged", guardTries, alpha, f0, f, m, gu.mu))
 			rec.StepSize, rec.LossAfter = 0, f0
 			return p.SetWeights(base)
 		}
