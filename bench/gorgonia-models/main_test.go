@@ -26,9 +26,10 @@ var passingToday = []string{
 	"convnet/float64",
 	"convnet/float32",
 	"autoenc-vec/float64",
-	// autoenc-tied and lstm: every optimizer step passes (K-FAC's tied
-	// factors and step guard), but the dense route's InvHv of their tied
-	// blocks fails the bench's central-difference residual check.
+	"autoenc-tied/float64",
+	"autoenc-tied/float32",
+	"lstm/float64",
+	"lstm/float32",
 	"dropout-mlp/float64",
 	"practitioner/float64",
 	"practitioner/float32",
