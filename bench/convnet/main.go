@@ -1,6 +1,6 @@
 // Command convnet trains a small convnet in Gorgonia's idiom on MNIST
-// (model.go: Conv2d–Rectify–MaxPool2D twice, a dense layer, softmax
-// cross-entropy; no Dropout, which newtonia refuses) with newtonia's K-FAC
+// (model.go: Conv2d–Rectify–MaxPool2D–Dropout twice, a dense layer, softmax
+// cross-entropy) with newtonia's K-FAC
 // (KFC factors for the kernels) and Hessian-free (solver.HF on exact
 // Gauss–Newton products), and with Gorgonia's own Adam and SGD, all built
 // by solver.New, on the same net, data, initial weights and minibatch
@@ -65,6 +65,7 @@ import (
 
 type config struct {
 	batch, c1, c2 int
+	dropout       float64
 	passes        float64 // training length, in passes over the training set
 	seeds         []uint64
 	methods       []string
@@ -92,6 +93,7 @@ func main() {
 	flag.IntVar(&c.batch, "batch", 128, "minibatch")
 	flag.IntVar(&c.c1, "c1", 4, "channels of the first convolution")
 	flag.IntVar(&c.c2, "c2", 8, "channels of the second convolution")
+	flag.Float64Var(&c.dropout, "dropout", 0.2, "G.Dropout's probability after each max-pool (0: none), as in Gorgonia's example")
 	flag.Float64Var(&c.passes, "passes", 1, "passes over the training set per run")
 	flag.StringVar(&seeds, "seeds", "1,2,3", "seeds, comma-separated (initial weights and minibatch order)")
 	flag.StringVar(&methods, "methods", "kfac,hf-ggn,adam,sgd", "methods (solver.New's names), comma-separated")
@@ -162,8 +164,8 @@ func run(c config, w io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(w, "convnet: Conv2d 3×3 pad 1 to %d channels, Rectify, MaxPool2D 2×2; Conv2d 3×3 pad 1 to %d channels, Rectify, MaxPool2D 2×2; "+
-		"dense %d×10; softmax cross-entropy averaged over the batch; batch %d, %d steps per pass; no Dropout (newtonia refuses random nodes)\n",
-		c.c1, c.c2, 49*c.c2, c.batch, e.stepsPerPass())
+		"G.Dropout(%g) after each pool (masks redrawn before each step); dense %d×10; softmax cross-entropy averaged over the batch; batch %d, %d steps per pass\n",
+		c.c1, c.c2, c.dropout, 49*c.c2, c.batch, e.stepsPerPass())
 	if c.tune {
 		if err := e.tune(w); err != nil {
 			return err
@@ -203,12 +205,13 @@ type experiment struct {
 	p           *hvp.Problem
 	eval        *evaluator
 	rng         *rand.Rand
+	drops       *rand.Rand // the dropout masks' draws
 	order       []int
 	pos         int
 }
 
 func newExperiment(c config, train, test *mnistdata.Set) (*experiment, error) {
-	e := &experiment{c: c, train: train, test: test, m: buildModel(c.batch, c.c1, c.c2), eval: newEvaluator(c.evalBatch, c.c1, c.c2)}
+	e := &experiment{c: c, train: train, test: test, m: buildModel(c.batch, c.c1, c.c2, c.dropout), eval: newEvaluator(c.evalBatch, c.c1, c.c2)}
 	if err := e.reset(c.seeds[0]); err != nil { // the passes are built on bound values
 		return nil, err
 	}
@@ -224,6 +227,7 @@ func (e *experiment) stepsPerPass() int { return e.train.N() / e.c.batch }
 // reset starts a run of seed: its initial weights and minibatch order.
 func (e *experiment) reset(seed uint64) error {
 	e.rng, e.order, e.pos = rand.New(rand.NewPCG(seed, 0x6d6e)), nil, 0
+	e.drops = rand.New(rand.NewPCG(seed, 0x64726f70))
 	if err := e.m.setWeights(initialWeights(seed, e.c.c1, e.c.c2)); err != nil {
 		return err
 	}
@@ -311,6 +315,9 @@ func (e *experiment) runMethod(method string, seed uint64, passes float64) ([]re
 			if err := e.nextBatch(); err != nil {
 				return nil, err
 			}
+		}
+		if err := e.p.Redraw(e.drops); err != nil { // new dropout masks, fixed for this step's products
+			return nil, err
 		}
 		rec, err := o.Step()
 		trained += time.Since(t0)

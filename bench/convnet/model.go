@@ -15,10 +15,12 @@ import (
 // G.MaxPool2D(2×2, stride 2) → 14×14 → G.Conv2d(3×3, pad 1) to c2
 // channels → G.Rectify → G.MaxPool2D(2×2, stride 2) → 7×7 → G.Reshape to
 // (B, 49·c2) → G.Mul by the dense (49·c2) × 10 matrix W → logits →
-// G.SoftMax → the mean cross-entropy −mean_i Σ_j y_ij log p_ij. No
-// Dropout: newtonia refuses Gorgonia's random nodes (drawn anew on every
-// run, they cannot be held fixed across the products of one step yet), and
-// no biases (Gorgonia's example has none).
+// G.SoftMax → the mean cross-entropy −mean_i Σ_j y_ij log p_ij, with
+// G.Dropout(drop) after each max-pool as in Gorgonia's example (drop = 0
+// leaves it out: the evaluation model). newtonia holds the dropout masks at
+// one draw for every product of a step (Martens' fixed masks) and the
+// training loop redraws them before each step (Problem.Redraw). No biases
+// (Gorgonia's example has none).
 type model struct {
 	g             *G.ExprGraph
 	x, y          *G.Node
@@ -28,7 +30,7 @@ type model struct {
 	params        []*G.Node // k1, k2, W
 }
 
-func buildModel(batch, c1, c2 int) *model {
+func buildModel(batch, c1, c2 int, drop float64) *model {
 	g := G.NewGraph()
 	m := &model{g: g, batch: batch, c1: c1, c2: c2}
 	m.x = G.NewTensor(g, tensor.Float64, 4, G.WithShape(batch, 1, mnistdata.Side, mnistdata.Side), G.WithName("x"),
@@ -41,7 +43,11 @@ func buildModel(batch, c1, c2 int) *model {
 	m.params = []*G.Node{m.k1, m.k2, m.w}
 	layer := func(in, k *G.Node) *G.Node {
 		c := G.Must(G.Conv2d(in, k, tensor.Shape{3, 3}, []int{1, 1}, []int{1, 1}, []int{1, 1}))
-		return G.Must(G.MaxPool2D(G.Must(G.Rectify(c)), tensor.Shape{2, 2}, []int{0, 0}, []int{2, 2}))
+		pooled := G.Must(G.MaxPool2D(G.Must(G.Rectify(c)), tensor.Shape{2, 2}, []int{0, 0}, []int{2, 2}))
+		if drop > 0 {
+			pooled = G.Must(G.Dropout(pooled, drop))
+		}
+		return pooled
 	}
 	h := layer(layer(m.x, m.k1), m.k2)
 	m.logits = G.Must(G.Mul(G.Must(G.Reshape(h, tensor.Shape{batch, 49 * c2})), m.w))
@@ -92,7 +98,7 @@ type evaluator struct {
 }
 
 func newEvaluator(batch, c1, c2 int) *evaluator {
-	m := buildModel(batch, c1, c2)
+	m := buildModel(batch, c1, c2, 0) // no dropout at evaluation
 	return &evaluator{m: m, vm: G.NewTapeMachine(m.g)}
 }
 
