@@ -28,9 +28,15 @@ type KFACSettings struct {
 	// Decay, in [0, 1), of the factors' moving averages across steps (0:
 	// 0.95; the first step takes its own factors).
 	Decay float64
-	// Refresh is the number of steps between refactorisations of the
-	// damped factors (0: 10).
+	// Refresh, T_inv, is the number of steps between inversions of the
+	// damped factors; the steps between apply the last inverses as two
+	// matrix products (kfac_amortize.go) (0: 10).
 	Refresh int
+	// StatsEvery, T_stats, is the number of steps between gatherings of
+	// the factors' statistics (hvp.Kronecker, folded into the moving
+	// averages); the steps between compute only the gradient (0: 1, every
+	// step).
+	StatsEvery int
 	// MaxRadius, if positive, caps every step at MaxRadius·max(‖w‖, 1)
 	// (0: no cap, the default).
 	MaxRadius float64
@@ -100,8 +106,9 @@ func (det *KFACDetail) addNote(s string) {
 
 // KFAC is the Kronecker-factored natural-gradient method of Martens and
 // Grosse (2015) on newtonia's exact products: per block the direction
-// −(Ã⁻¹ ∇W̃ D̃⁻¹) from moving averages of hvp.Kronecker's factors (damped,
-// Cholesky, refreshed every Refresh steps), and its length from the exact
+// −(Ã⁻¹ ∇W̃ D̃⁻¹) from moving averages of hvp.Kronecker's factors (gathered
+// every StatsEvery steps; damped, inverted every Refresh steps and applied
+// as two matrix products: kfac_amortize.go), and its length from the exact
 // Gauss–Newton quadratic model along it: α = −⟨g, d⟩ / ⟨d, G d⟩ with one
 // hvp.GGNv per step, under the step guard (kfacguard.go: a Tikhonov μ
 // adapted by the reduction ratio, a step that raises the loss shortened or
@@ -152,7 +159,8 @@ type KFAC struct {
 	s       KFACSettings // with defaults
 	steps   int
 	a, dd   []*mat.SymDense // moving averages, per block
-	ca, cd  []*mat.Cholesky // the damped factors, factorised (blocks that fold no penalty)
+	ia, id  []*mat.Dense    // the damped factors' inverses (blocks that fold no penalty; kfac_amortize.go)
+	last    []*hvp.Factors  // the factors last gathered (kfac_amortize.go)
 	fold    []*foldBlock    // the blocks that fold an L2 penalty, their damped factors' eigenbases
 	k       float64         // the measured K (0: not yet)
 	noFold  bool            // tests: the penalty left to the step length alone
@@ -198,6 +206,9 @@ func (s KFACSettings) withDefaults() KFACSettings {
 	if s.Refresh == 0 {
 		s.Refresh = 10
 	}
+	if s.StatsEvery == 0 {
+		s.StatsEvery = 1
+	}
 	return s
 }
 
@@ -217,11 +228,10 @@ func (k *KFAC) Step() (rec *Step, err error) {
 		return nil, err
 	}
 	s, p := k.s, k.p
-	kf, err := p.Kronecker()
+	loss, g, fs, stats, err := k.gather() // kfac_amortize.go
 	if err != nil {
 		return nil, err
 	}
-	loss, g, fs := kf.Loss, kf.Grad, kf.Factors
 	det := &KFACDetail{}
 	rec = &Step{Iter: k.steps, LossBefore: loss, LossAfter: loss, Fallbacks: k.fallbacks(fs, g), Detail: det}
 	if len(rec.Fallbacks) == p.Blocks() && !s.AllowGradientFallback {
@@ -230,7 +240,7 @@ func (k *KFAC) Step() (rec *Step, err error) {
 			joinReasons(rec.Fallbacks))}
 	}
 	k.penaltyNotes(fs, det)
-	if err := k.update(fs, s, rec.Fallbacks); err != nil {
+	if err := k.update(fs, s, rec.Fallbacks, stats); err != nil {
 		return nil, err
 	}
 	k.steps++
@@ -298,16 +308,16 @@ func (k *KFAC) Step() (rec *Step, err error) {
 // update folds this step's factors into the moving averages and, when
 // due, refactorises the damped factors: Cholesky for a block without an L2
 // penalty, the eigenbases for one that folds its penalty (KFAC's doc).
-func (k *KFAC) update(fs []*hvp.Factors, s KFACSettings, fall []BlockFallback) error {
+func (k *KFAC) update(fs []*hvp.Factors, s KFACSettings, fall []BlockFallback, stats bool) error {
 	if len(k.a) != len(fs) {
 		k.a, k.dd = make([]*mat.SymDense, len(fs)), make([]*mat.SymDense, len(fs))
-		k.ca, k.cd = make([]*mat.Cholesky, len(fs)), make([]*mat.Cholesky, len(fs))
+		k.ia, k.id = make([]*mat.Dense, len(fs)), make([]*mat.Dense, len(fs))
 		k.fold = make([]*foldBlock, len(fs))
 	}
 	plain := plainSet(fall)
 	refresh := k.steps%s.Refresh == 0
 	for l, f := range fs {
-		if f == nil {
+		if f == nil || !stats {
 			continue
 		}
 		if k.a[l] == nil {
@@ -325,7 +335,7 @@ func (k *KFAC) update(fs []*hvp.Factors, s KFACSettings, fall []BlockFallback) e
 		if k.a[l] == nil {
 			continue
 		}
-		k.fold[l], k.ca[l], k.cd[l] = nil, nil, nil
+		k.fold[l], k.ia[l], k.id[l] = nil, nil, nil
 		if c := foldable(fs[l]); c != nil && !k.noFold && !plain[l] {
 			fb, err := k.eigenFactors(l, c, root)
 			if err != nil {
@@ -335,10 +345,10 @@ func (k *KFAC) update(fs []*hvp.Factors, s KFACSettings, fall []BlockFallback) e
 			continue
 		}
 		var reason string
-		if k.ca[l], reason = dampedCholesky(k.a[l], root); reason != "" {
+		if k.ia[l], reason = dampedInverse(k.a[l], root); reason != "" {
 			return &errs.ConditionError{Block: l, Weight: k.p.Block(l).Name(), Reason: "input factor A: " + reason}
 		}
-		if k.cd[l], reason = dampedCholesky(k.dd[l], root); reason != "" {
+		if k.id[l], reason = dampedInverse(k.dd[l], root); reason != "" {
 			return &errs.ConditionError{Block: l, Weight: k.p.Block(l).Name(), Reason: "adjoint factor DD: " + reason}
 		}
 	}
@@ -606,7 +616,7 @@ func (k *KFAC) direction(g *params.Vector, fall []BlockFallback, det *KFACDetail
 	d := params.New(lay)
 	for l := range p.Blocks() {
 		db := d.Block(l)
-		if plain[l] || k.ca[l] == nil && k.fold[l] == nil {
+		if plain[l] || k.ia[l] == nil && k.fold[l] == nil {
 			db.CopyFrom(g.Block(l))
 			db.Scale(-1)
 			continue
@@ -630,14 +640,7 @@ func (k *KFAC) direction(g *params.Vector, fall []BlockFallback, det *KFACDetail
 			}
 			det.Folds = append(det.Folds, KFACFold{Block: l, Weight: p.Block(l).Name(), Penalty: fb.c, K: k.k})
 		} else {
-			var x, yt mat.Dense
-			if err := k.ca[l].SolveTo(&x, mat.NewDense(rows, cols, stacked)); err != nil {
-				return nil, err
-			}
-			if err := k.cd[l].SolveTo(&yt, x.T()); err != nil { // Yᵀ = D̃⁻¹Xᵀ
-				return nil, err
-			}
-			y.CloneFrom(yt.T())
+			y = *applyInverses(k.ia[l], k.id[l], mat.NewDense(rows, cols, stacked))
 		}
 		u := y.RawMatrix().Data
 		if k.kernel[l] {

@@ -153,6 +153,7 @@ func (s KFACSettings) Validate() error {
 	if err := firstErr(
 		dampingErr("KFACSettings.FactorDamping", s.FactorDamping),
 		countErr("KFACSettings.Refresh", s.Refresh),
+		countErr("KFACSettings.StatsEvery", s.StatsEvery),
 	); err != nil {
 		return err
 	}
