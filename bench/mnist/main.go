@@ -61,6 +61,8 @@ type config struct {
 	net           string        // "ce" (biases, ReLU-type, softmax cross-entropy) or "sse" (no biases, half squared error)
 	hfCG          int           // CG iterations per step of hf-ggn and hf-kron
 	kfacDamping   float64       // kfac's relative damping (0: the solver's default)
+	kfacRefresh   int           // kfac's T_inv (0: the solver's default)
+	kfacStats     int           // kfac's T_stats (0: the solver's default)
 	methods       []string
 	out, data     string
 	trainN, testN int // examples used (0: all)
@@ -100,6 +102,8 @@ func main() {
 	flag.StringVar(&c.net, "net", "ce", "ce: 784-h-h-10 with biases, leaky ReLU (-slope) and softmax cross-entropy averaged over the batch; sse: no biases, identity output, half squared error on one-hot targets (the earlier example)")
 	flag.IntVar(&c.hfCG, "hf-cg", 50, "CG iterations per step of hf-ggn and hf-kron")
 	flag.Float64Var(&c.kfacDamping, "kfac-damping", 0, "kfac's relative damping λ (0: solver.KFAC's default)")
+	flag.IntVar(&c.kfacRefresh, "kfac-refresh", 0, "kfac's steps between inversions of the factors, T_inv (0: solver.KFAC's default)")
+	flag.IntVar(&c.kfacStats, "kfac-stats", 0, "kfac's steps between gatherings of the factors' statistics, T_stats (0: solver.KFAC's default)")
 	flag.StringVar(&methods, "methods", "kfac,newton,newton-exact,sgd,adam,hf-ggn,hf-kron,lbfgs", "methods to run, comma-separated")
 	flag.StringVar(&c.out, "out", "mnist-out", "folder for mnist.csv and mnist.png")
 	flag.StringVar(&c.data, "data", "", "folder with the four MNIST .gz files (default: the GoMNIST module's)")
@@ -532,7 +536,7 @@ func (e *experiment) optimizer(name string) (solver.Optimizer, error) {
 	case "adam":
 		return solver.New(name, e.p, &solver.GorgoniaSettings{LearnRate: e.c.adamLR, BatchSize: e.summed()})
 	case "kfac":
-		return solver.New(name, e.p, &solver.KFACSettings{FactorDamping: e.c.kfacDamping})
+		return solver.New(name, e.p, &solver.KFACSettings{FactorDamping: e.c.kfacDamping, Refresh: e.c.kfacRefresh, StatsEvery: e.c.kfacStats})
 	case "hf-ggn", "hf-kron":
 		return solver.New(name, e.p, &solver.HFSettings{MaxCG: e.c.hfCG})
 	}
