@@ -323,8 +323,8 @@ func (k *KFAC) update(fs []*hvp.Factors, s KFACSettings, fall []BlockFallback, s
 		if k.a[l] == nil {
 			k.a[l], k.dd[l], refresh = f.A, f.DD, true
 		} else {
-			k.a[l].AddSym(scaledSym(s.Decay, k.a[l]), scaledSym(1-s.Decay, f.A))
-			k.dd[l].AddSym(scaledSym(s.Decay, k.dd[l]), scaledSym(1-s.Decay, f.DD))
+			emaSym(k.a[l], f.A, s.Decay) // kfac_amortize.go
+			emaSym(k.dd[l], f.DD, s.Decay)
 		}
 	}
 	if !refresh {
@@ -764,12 +764,6 @@ func offRow(c []float64) (c0 float64, r int) {
 		return lo, slices.Index(c, c0)
 	}
 	return c0, -2
-}
-
-func scaledSym(c float64, m *mat.SymDense) *mat.SymDense {
-	var out mat.SymDense
-	out.ScaleSym(c, m)
-	return &out
 }
 
 // kfacShape is the matrix shape K-FAC's factors see a weight in: a matrix

@@ -40,11 +40,28 @@ func dampedInverse(m *mat.SymDense, c float64) (*mat.Dense, string) {
 	if reason != "" {
 		return nil, reason
 	}
-	var inv mat.SymDense
-	if err := ch.InverseTo(&inv); err != nil {
+	n := m.SymmetricDim()
+	eye := mat.NewDense(n, n, nil)
+	for i := range n {
+		eye.Set(i, i, 1)
+	}
+	var inv mat.Dense // two triangular solves (Dtrsm on fastblas): at 785×785 several times faster than Cholesky.InverseTo's Potri
+	if err := ch.SolveTo(&inv, eye); err != nil {
 		return nil, "its inverse: " + err.Error()
 	}
-	return mat.DenseCopyOf(&inv), ""
+	return &inv, ""
+}
+
+// emaSym sets avg to decay·avg + (1 − decay)·f in place (both symmetric,
+// of one size; the upper triangles, which SymDense stores).
+func emaSym(avg, f *mat.SymDense, decay float64) {
+	a, b := avg.RawSymmetric(), f.RawSymmetric()
+	for i := range a.N {
+		ra, rb := a.Data[i*a.Stride+i:i*a.Stride+a.N], b.Data[i*b.Stride+i:i*b.Stride+b.N]
+		for j := range ra {
+			ra[j] = decay*ra[j] + (1-decay)*rb[j]
+		}
+	}
 }
 
 // applyInverses returns Ã⁻¹·gr·D̃⁻¹, the row-major vec of
