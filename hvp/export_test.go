@@ -20,3 +20,11 @@ func ForceSolve(form string) func() {
 	forceSolve = form
 	return func() { forceSolve = old }
 }
+
+// ForgetReuse drops every B-pass's reused values: the next B-pass runs in
+// full, the uncached oracle of the reuse tests.
+func (p *Problem) ForgetReuse() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.reuse, p.dense = nil, nil
+}

@@ -145,3 +145,55 @@ func equalBits(a, b [][]uint64) bool {
 	}
 	return true
 }
+
+// denseReused is a dense route's factorisation with the inputs and
+// damping it was formed at.
+type denseReused struct {
+	snap          [][]uint64
+	damp, maxCond float64
+	factor        *denseFactor
+}
+
+// denseFactorOf returns block l's dense factorisation at the current
+// inputs and o.Damping: the last one when every input of the loss and its
+// gradient is bitwise unchanged and the damping equal (fresh false), else
+// formed and factorised anew (fresh true).
+func (p *Problem) denseFactorOf(l int, r *route, c denseCost, o Options) (*denseFactor, bool, error) {
+	bind := graph.Values{}
+	if err := p.model.Prepare(bind); err != nil {
+		return nil, false, err
+	}
+	roots := append([]*G.Node{p.loss}, p.grad.Grads...)
+	ins := p.program("gradient", roots, p.frozen...).Inputs()
+	snap := make([][]uint64, len(ins))
+	ok := true
+	for i, n := range ins {
+		v := bind[n]
+		if v == nil {
+			v = n.Value()
+		}
+		if snap[i], ok = bitsOf(v); !ok {
+			break
+		}
+	}
+	p.mu.Lock()
+	d := p.dense[l]
+	p.mu.Unlock()
+	if ok && d != nil && math.Float64bits(d.damp) == math.Float64bits(o.Damping) && equalBits(d.snap, snap) && d.maxCond == o.MaxCond {
+		return d.factor, false, nil
+	}
+	h, err := p.denseMatrix(l, r, c, o)
+	if err != nil {
+		return nil, false, err
+	}
+	f := factorDense(h, o.MaxCond)
+	if ok {
+		p.mu.Lock()
+		if p.dense == nil {
+			p.dense = map[int]*denseReused{}
+		}
+		p.dense[l] = &denseReused{snap: snap, damp: o.Damping, maxCond: o.MaxCond, factor: f}
+		p.mu.Unlock()
+	}
+	return f, true, nil
+}
