@@ -21,10 +21,14 @@ func ForceSolve(form string) func() {
 	return func() { forceSolve = old }
 }
 
-// ForgetReuse drops every B-pass's reused values: the next B-pass runs in
-// full, the uncached oracle of the reuse tests.
+// ForgetReuse drops every B-pass's reused values (keeping the compiled
+// programs): the next B-pass runs in full, the uncached oracle of the
+// reuse tests.
 func (p *Problem) ForgetReuse() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.reuse, p.dense = nil, nil
+	for _, r := range p.reuse {
+		r.snap, r.vals = nil, nil
+	}
+	p.dense = nil
 }
