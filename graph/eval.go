@@ -44,6 +44,7 @@ type Program struct {
 	last    []int    // the last node reading each value; -1: kept
 	readers [][]int  // per node, the nodes reading it (once per reading)
 	recycle []bool   // per node, its value is Released after its last reading
+	cut     []bool   // per node, an op node taken from bind as an input (CompileCut); nil: none
 	work    int      // Σ of the nodes' sizes: a proxy for the cost of a run
 	flops   float64  // the floating-point operations of a run (ops.FlopCounter)
 }
@@ -56,6 +57,11 @@ const parallelWork = 1 << 16
 // Compile returns the program computing roots; the values of keep (nodes
 // among the roots' ancestors) are also returned by Run.
 func Compile(name string, roots []*G.Node, keep ...*G.Node) *Program {
+	return compile(name, roots, nil, keep)
+}
+
+// compile is Compile with the nodes of cut read from bind as inputs.
+func compile(name string, roots []*G.Node, cut map[*G.Node]bool, keep []*G.Node) *Program {
 	order := topo(roots...)
 	index := make(map[*G.Node]int, len(order))
 	for i, n := range order {
@@ -64,6 +70,9 @@ func Compile(name string, roots []*G.Node, keep ...*G.Node) *Program {
 	args := make([][]int, len(order))
 	trans := make([][]bool, len(order))
 	for i, n := range order {
+		if cut[n] {
+			continue // an input of this program: no arguments
+		}
 		kids := Children(n)
 		args[i] = make([]int, len(kids))
 		_, fuses := n.Op().(ops.TransposeFuser)
@@ -108,6 +117,9 @@ func Compile(name string, roots []*G.Node, keep ...*G.Node) *Program {
 		}
 		p.args = append(p.args, a)
 		p.trans = append(p.trans, trans[i])
+		if cut != nil {
+			p.cut = append(p.cut, cut[n])
+		}
 	}
 	p.last = make([]int, len(p.nodes))
 	p.readers = make([][]int, len(p.nodes))
@@ -117,6 +129,9 @@ func Compile(name string, roots []*G.Node, keep ...*G.Node) *Program {
 			p.readers[k] = append(p.readers[k], i)
 		}
 		n := p.nodes[i]
+		if p.cut != nil && p.cut[i] {
+			continue // computed by another program
+		}
 		p.work += n.Shape().TotalSize()
 		if fc, ok := n.Op().(ops.FlopCounter); ok {
 			var shapes []tensor.Shape
@@ -135,7 +150,7 @@ func Compile(name string, roots []*G.Node, keep ...*G.Node) *Program {
 	}
 	p.recycle = make([]bool, len(p.nodes))
 	for k, n := range p.nodes {
-		r := p.last[k] != -1 && ops.Recyclable(n.Op())
+		r := p.last[k] != -1 && !p.isInput(k) && ops.Recyclable(n.Op())
 		for _, i := range p.readers[k] {
 			r = r && ops.Recyclable(p.nodes[i].Op())
 		}
@@ -200,6 +215,12 @@ func (p *Program) eval(i int, vals []G.Value, bind Values) error {
 		vals[i] = v
 		return nil
 	}
+	if p.isInput(i) {
+		if vals[i] = bind[n]; vals[i] == nil {
+			return &errs.RunError{Product: p.Name, Node: n, Err: fmt.Errorf("cut node has no bound value")}
+		}
+		return nil
+	}
 	in := make([]G.Value, len(p.args[i]))
 	for j, k := range p.args[i] {
 		in[j] = vals[k]
@@ -247,17 +268,17 @@ func (p *Program) own(out Values, bind Values) Values {
 		return span{t.Uintptr(), t.Uintptr() + t.MemSize()}, true
 	}
 	var taken []span
-	for _, n := range p.nodes {
-		if n.Op() != nil {
+	for i, n := range p.nodes {
+		if !p.isInput(i) {
 			continue
 		}
 		if s, ok := spanOf(input(n, bind)); ok {
 			taken = append(taken, s)
 		}
 	}
-	for _, n := range p.nodes { // in program order: deterministic
+	for i, n := range p.nodes { // in program order: deterministic
 		v, ok := out[n]
-		if !ok || n.Op() == nil {
+		if !ok || p.isInput(i) {
 			continue
 		}
 		s, ok := spanOf(v)

@@ -108,46 +108,70 @@ func (p *Problem) denseMatrix(l int, r *route, c denseCost, o Options) (*mat.Den
 	return h, nil
 }
 
-// denseSolve factorises h (Cholesky of its symmetric part where positive
-// definite, else LU) and solves h u = v; it returns u and what the
-// factorisation found. For a condition estimate above maxCond the rank is
-// the numerical rank of an SVD, and u is nil.
-func denseSolve(h *mat.Dense, v []float64, maxCond float64) ([]float64, ops.MatrixCondition, string, error) {
+// denseFactor is a factorisation of a dense H_ll: Cholesky of its
+// symmetric part where positive definite, else LU; neither when the
+// condition estimate is above the limit (then Rank is an SVD's numerical
+// rank). One factorisation solves for every further direction (reuse.go).
+type denseFactor struct {
+	h    *mat.Dense
+	chol *mat.Cholesky
+	lu   *mat.LU
+	mc   ops.MatrixCondition
+	op   string
+}
+
+// factorDense factorises h (Cholesky of its symmetric part where positive
+// definite, else LU) and reports what the factorisation found. For a
+// condition estimate above maxCond the rank is the numerical rank of an
+// SVD, and the factor solves nothing.
+func factorDense(h *mat.Dense, maxCond float64) *denseFactor {
 	dim, _ := h.Dims()
-	mc := ops.MatrixCondition{Rows: dim, Cols: dim, Rank: dim}
+	f := &denseFactor{h: h, mc: ops.MatrixCondition{Rows: dim, Cols: dim, Rank: dim}, op: "dense Cholesky of H_ll"}
 	sym := mat.NewSymDense(dim, nil)
 	for i := range dim {
 		for j := i; j < dim; j++ {
 			sym.SetSym(i, j, (h.At(i, j)+h.At(j, i))/2)
 		}
 	}
-	u := mat.NewVecDense(dim, nil)
-	rhs := mat.NewVecDense(dim, append([]float64(nil), v...))
 	var chol mat.Cholesky
 	if chol.Factorize(sym) {
-		mc.Cond, mc.Method = chol.Cond(), "Cholesky (2-norm estimate)"
-		if mc.Cond <= maxCond {
-			err := chol.SolveVecTo(u, rhs)
-			return u.RawVector().Data, mc, "dense Cholesky of H_ll", ignoreCondition(err)
+		f.mc.Cond, f.mc.Method = chol.Cond(), "Cholesky (2-norm estimate)"
+		if f.mc.Cond <= maxCond {
+			f.chol = &chol
+			return f
 		}
 	} else {
 		var lu mat.LU
 		lu.Factorize(h)
-		mc.Cond, mc.Method = lu.Cond(), "LU (1-norm estimate)"
-		if mc.Cond <= maxCond {
-			err := lu.SolveVecTo(u, false, rhs)
-			return u.RawVector().Data, mc, "dense LU of H_ll", ignoreCondition(err)
+		f.mc.Cond, f.mc.Method, f.op = lu.Cond(), "LU (1-norm estimate)", "dense LU of H_ll"
+		if f.mc.Cond <= maxCond {
+			f.lu = &lu
+			return f
 		}
-	}
-	op := "dense Cholesky of H_ll"
-	if mc.Method[0] == 'L' {
-		op = "dense LU of H_ll"
 	}
 	var svd mat.SVD
 	if svd.Factorize(h, mat.SVDNone) {
-		mc.Rank = svd.Rank(float64(dim) * 0x1p-52)
+		f.mc.Rank = svd.Rank(float64(dim) * 0x1p-52)
 	}
-	return nil, mc, op, nil
+	return f
+}
+
+// solve returns h⁻¹ v by the factorisation; nil when h was singular to
+// the condition limit.
+func (f *denseFactor) solve(v []float64) ([]float64, error) {
+	dim := len(v)
+	u := mat.NewVecDense(dim, nil)
+	rhs := mat.NewVecDense(dim, append([]float64(nil), v...))
+	var err error
+	switch {
+	case f.chol != nil:
+		err = f.chol.SolveVecTo(u, rhs)
+	case f.lu != nil:
+		err = f.lu.SolveVecTo(u, false, rhs)
+	default:
+		return nil, nil
+	}
+	return u.RawVector().Data, ignoreCondition(err)
 }
 
 // ignoreCondition drops gonum's warning of a large condition number: the
@@ -176,22 +200,26 @@ func (p *Problem) denseResult64(l int, r *route, v *params.Vector, scale float64
 	if err := p.denseFits(l, c, o); err != nil {
 		return nil, err
 	}
-	h, err := p.denseMatrix(l, r, c, o)
+	fd, fresh, err := p.denseFactorOf(l, r, c, o)
 	if err != nil {
 		return nil, err
 	}
-	if mat.Equal(h, mat.NewDense(c.dim, c.dim, nil)) {
+	if mat.Equal(fd.h, mat.NewDense(c.dim, c.dim, nil)) {
 		return nil, &errs.NoInverseError{Op: fmt.Sprintf("dense route of block %d (%s)", l, b.name), Input: -1,
 			Reason: "H_ll is zero here: the block's gradient does not depend on its weights (a loss linear in them)"}
 	}
 	vu := unitOf(v, scale)
-	uf, mc, op, err := denseSolve(h, vu.Flat(), o.MaxCond)
-	factor := 2 * float64(c.dim) * float64(c.dim) * float64(c.dim) / 3
+	uf, err := fd.solve(vu.Flat())
+	mc, op := fd.mc, fd.op
+	flops := 2 * float64(c.dim) * float64(c.dim) // the two triangular solves
+	if fresh {
+		flops += 2 * float64(c.dim) * float64(c.dim) * float64(c.dim) / 3
+	}
 	if p.tally != nil {
-		*p.tally += factor
+		*p.tally += flops
 	}
 	if p.stats != nil { // the columns' runs are counted by their own runs
-		p.stats.Add(Stats{InvHv: 1, Flops: factor})
+		p.stats.Add(Stats{InvHv: 1, Flops: flops})
 	}
 	if err != nil {
 		return nil, &errs.ConditionError{Block: l, Weight: b.name, Node: "H_ll of " + b.name, Op: op, Value: mc.Cond, Reason: fmt.Sprintf("%s: %v", op, err)}

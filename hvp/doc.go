@@ -85,6 +85,18 @@
 // bytes; the penalized route's flops are capped by Options.MaxFlops. Building a route
 // (New, Conditions) allocates nothing of that size.
 //
+// # Reuse at the same weights
+//
+// A B-pass keeps, per program, the values that do not depend on its
+// direction (the forward and gradient passes, the inverse pass's values;
+// the dense route's formed H_ll and its factorisation), with the bits of
+// every other input they came from: weights, data, random draws, λ. A
+// later B-pass at bitwise equal inputs evaluates only what depends on the
+// direction and returns bit for bit what a full run returns; any change
+// (SetWeights, gorgonia.Let, Redraw, another damping) runs in full. The
+// kept values (about one run's forward values per B-pass program) stay
+// with the Problem and are not counted by Options.MaxBytes.
+//
 // # Vectorisation
 //
 // Dense Hessians index parameters in params.Vector's flat order: weight

@@ -20,3 +20,15 @@ func ForceSolve(form string) func() {
 	forceSolve = form
 	return func() { forceSolve = old }
 }
+
+// ForgetReuse drops every B-pass's reused values (keeping the compiled
+// programs): the next B-pass runs in full, the uncached oracle of the
+// reuse tests.
+func (p *Problem) ForgetReuse() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, r := range p.reuse {
+		r.snap, r.vals = nil, nil
+	}
+	p.dense = nil
+}

@@ -172,7 +172,7 @@ func (p *Problem) routeFor(l int, o Options) (*route, error) {
 // unit norm for the run and the result scaled back (the product is linear
 // in v).
 func (p *Problem) invHv(blocks []int, v map[int]*params.Vector, o Options) ([]*Result, error) {
-	var roots, keep []*G.Node
+	var roots, keep, vary []*G.Node
 	var ran []int // the blocks whose B-pass runs
 	var rows int64
 	bind := graph.Values{}
@@ -197,6 +197,7 @@ func (p *Problem) invHv(blocks []int, v map[int]*params.Vector, o Options) ([]*R
 		for i, d := range r.dirs {
 			bind[d] = valueOf(d, u.Weight(i))
 		}
+		vary = append(vary, r.dirs...)
 		if r.lambda != nil {
 			bind[r.lambda] = G.NewF64(o.Damping)
 		}
@@ -222,7 +223,7 @@ func (p *Problem) invHv(blocks []int, v map[int]*params.Vector, o Options) ([]*R
 	if len(roots) > 0 {
 		q, flops := p.counting()
 		var err error
-		if vals, err = q.run(key.String(), roots, bind, cost{rows: p.batch + rows, invhv: int64(len(ran))}, keep...); err != nil {
+		if vals, err = q.runReusing(key.String(), roots, vary, bind, cost{rows: p.batch + rows, invhv: int64(len(ran))}, keep...); err != nil {
 			return nil, p.model.UserError(p.blockError(blocks, routes, err))
 		}
 		share = *flops / float64(len(ran))

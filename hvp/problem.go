@@ -58,8 +58,10 @@ type core struct {
 	mu     sync.Mutex // guards the graph while blocks are built, blocks and progs
 	blocks []*block   // their routes built on first use
 	progs  map[string]*graph.Program
-	ggn    *ggn   // the Gauss–Newton pass, on first use
-	third  *third // the third-order pass (third.go), on first use
+	reuse  map[string]*reused   // B-pass values kept for further directions (reuse.go)
+	dense  map[int]*denseReused // dense routes' factorisations, by block (reuse.go)
+	ggn    *ggn                 // the Gauss–Newton pass, on first use
+	third  *third               // the third-order pass (third.go), on first use
 }
 
 // New builds, in loss's graph, the gradient pass and the R-pass for loss

@@ -86,10 +86,16 @@ type luFactors struct {
 	cond float64        // +Inf when exactly singular
 }
 
-func factorLU(a *mat.Dense) *luFactors {
+func factorLU(a *mat.Dense) *luFactors { return factorLUTo(nil, a) }
+
+// factorLUTo is factorLU into f's storage when f is non-nil and of a's
+// size (the per-sample solves factor thousands of equal-sized matrices).
+func factorLUTo(f *luFactors, a *mat.Dense) *luFactors {
 	n, _ := a.Dims()
 	raw := a.RawMatrix()
-	f := &luFactors{lu: blas64.General{Rows: n, Cols: n, Stride: n, Data: make([]float64, n*n)}, ipiv: make([]int, n)}
+	if f == nil || f.lu.Rows != n {
+		f = &luFactors{lu: blas64.General{Rows: n, Cols: n, Stride: n, Data: make([]float64, n*n)}, ipiv: make([]int, n)}
+	}
 	for i := 0; i < n; i++ {
 		copy(f.lu.Data[i*n:(i+1)*n], raw.Data[i*raw.Stride:i*raw.Stride+n])
 	}

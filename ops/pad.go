@@ -61,7 +61,8 @@ func (o PadOp) Do(v ...G.Value) (G.Value, error) {
 		return newValue(tensor.Shape{r + o.Before + o.After, c}, out), nil
 	}
 	w := c + o.Before + o.After
-	out := make([]float64, r*w)
+	out := alloc(r * w) // a recycled buffer (the per-sample route pads n seeds a run)
+	clear(out)
 	for i := 0; i < r; i++ {
 		copy(out[i*w+o.Before:], x[i*c:(i+1)*c])
 	}

@@ -9,6 +9,9 @@ import (
 
 	"github.com/chewxy/hm"
 	"github.com/newtonia/newtonia/errs"
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/lapack/lapack64"
 	"gonum.org/v1/gonum/mat"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -80,12 +83,13 @@ func (o RowSolveOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return x.Clone(), nil
 }
 
-// systems calls f with each sample's symmetrised, damped matrix and its
-// row of X. Samples are independent: with several CPUs they are split into
-// contiguous ranges solved concurrently (f must be safe for distinct i); an
-// error is that of the first failing sample, as a serial loop would
-// report, and a panic in a worker is recovered into an error.
-func (o RowSolveOp) systems(v []G.Value, f func(i int, m *mat.SymDense, x []float64) error) error {
+// systems calls f with each sample's symmetrised, damped matrix (n×n,
+// row-major, both triangles) and its row of X. Samples are independent:
+// with several CPUs they are split into contiguous ranges solved
+// concurrently (f must be safe for distinct i); an error is that of the
+// first failing sample, as a serial loop would report, and a panic in a
+// worker is recovered into an error.
+func (o RowSolveOp) systems(v []G.Value, f func(ws *sampleWork, i int, m *mat.Dense, x []float64) error) error {
 	lambda, err := scalar(v[0])
 	if err != nil {
 		return err
@@ -106,18 +110,22 @@ func (o RowSolveOp) systems(v []G.Value, f func(i int, m *mat.SymDense, x []floa
 	}
 	solve := func(lo, hi int) (err error) {
 		defer errs.Recover(o.String(), &err)
-		m := mat.NewSymDense(n, nil)
+		t := make([]float64, n*n) // Mᵢᵀ: row j is row i of R_j, a contiguous copy
+		m := mat.NewDense(n, n, nil)
+		md := m.RawMatrix().Data
+		ws := new(sampleWork)
 		for i := lo; i < hi; i++ {
-			for a := 0; a < n; a++ {
-				for b := a; b < n; b++ {
-					mab := (cols[b][i*n+a] + cols[a][i*n+b]) / 2
-					if a == b {
-						mab += lambda
-					}
-					m.SetSym(a, b, mab)
-				}
+			for j := range n {
+				copy(t[j*n:(j+1)*n], cols[j][i*n:(i+1)*n])
 			}
-			if err := f(i, m, x[i*n:(i+1)*n]); err != nil {
+			for a := range n {
+				for b := a; b < n; b++ {
+					mab := (t[b*n+a] + t[a*n+b]) / 2
+					md[a*n+b], md[b*n+a] = mab, mab
+				}
+				md[a*n+a] += lambda
+			}
+			if err := f(ws, i, m, x[i*n:(i+1)*n]); err != nil {
 				return err
 			}
 		}
@@ -145,6 +153,9 @@ func (o RowSolveOp) systems(v []G.Value, f func(i int, m *mat.SymDense, x []floa
 	}
 	return nil
 }
+
+// sampleWork is one worker's storage for the per-sample factorisations.
+type sampleWork struct{ lu *luFactors }
 
 // parallelFlops: the per-sample solves run concurrently from about this
 // many flops (B·n³) on.
@@ -175,19 +186,20 @@ func eig(m *mat.SymDense, vectors bool) ([]float64, *mat.Dense, float64, error) 
 const luCond = 1e8
 
 // solveSample solves (M + λI) y = x for one sample into y and returns the
-// rank and the condition number it found.
-func solveSample(m *mat.SymDense, x, y []float64) (rank int, cond float64, err error) {
+// rank and the condition number it found, factoring into ws's storage
+// (one per worker); m holds M + λI, symmetric, in
+// both triangles, and is not changed. The LU is factorLU's (fastblas's
+// Dgetrf on a row-major copy, gonum's 1-norm estimate).
+func solveSample(ws *sampleWork, m *mat.Dense, x, y []float64) (rank int, cond float64, err error) {
 	n := len(x)
-	var lu mat.LU
-	lu.Factorize(m)
-	if c := lu.Cond(); c < luCond {
-		var sol mat.VecDense
-		if err := lu.SolveVecTo(&sol, false, mat.NewVecDense(n, x)); err == nil {
-			copy(y, sol.RawVector().Data)
-			return n, c, nil
-		}
+	ws.lu = factorLUTo(ws.lu, m)
+	lu := ws.lu
+	if c := lu.Cond(); lu.ok && c < luCond {
+		copy(y, x)
+		lapack64.Getrs(blas.NoTrans, lu.lu, blas64.General{Rows: n, Cols: 1, Stride: 1, Data: y}, lu.ipiv)
+		return n, c, nil
 	}
-	vals, q, tol, err := eig(m, true)
+	vals, q, tol, err := eig(mat.NewSymDense(n, m.RawMatrix().Data), true)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -223,35 +235,59 @@ func (o RowSolveOp) do(v ...G.Value) (G.Value, error) {
 	}
 	out := make([]float64, len(x))
 	n := o.N
-	err = o.systems(v, func(i int, m *mat.SymDense, xi []float64) error {
-		_, _, err := solveSample(m, xi, out[i*n:(i+1)*n])
+	mc := o.emptyCondition()
+	var mu sync.Mutex
+	err = o.systems(v, func(ws *sampleWork, i int, m *mat.Dense, xi []float64) error {
+		rank, cond, err := solveSample(ws, m, xi, out[i*n:(i+1)*n])
+		if err == nil {
+			mu.Lock()
+			mc.add(rank, cond)
+			mu.Unlock()
+		}
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	rowConditions.put(v, mc)
 	return newValue(s, out), nil
+}
+
+func (o RowSolveOp) emptyCondition() MatrixCondition {
+	return MatrixCondition{Rows: o.N, Cols: o.N, Rank: o.N, Cond: 1, Method: "per-sample LU (1-norm estimate), or eigendecomposition (2-norm) past 1e8"}
+}
+
+// add counts one sample of rank and condition number cond.
+func (mc *MatrixCondition) add(rank int, cond float64) {
+	mc.Samples++
+	mc.Rank = min(mc.Rank, rank)
+	mc.Cond = math.Max(mc.Cond, cond)
 }
 
 // Condition reports the smallest rank and the largest condition number
 // (the LU's 1-norm estimate, or |μ|_max/|μ|_min over the eigenvalues kept
 // for a sample solved by eigendecomposition) among the per-sample matrices
-// M_i + λI.
+// M_i + λI. A solve of the same λ and columns (rowConditions) found them
+// already: they are not factorised again.
 func (o RowSolveOp) Condition(in []G.Value) (MatrixCondition, error) {
-	mc := MatrixCondition{Rows: o.N, Cols: o.N, Rank: o.N, Cond: 1, Method: "per-sample LU (1-norm estimate), or eigendecomposition (2-norm) past 1e8"}
+	if mc, ok := rowConditions.get(in); ok {
+		return mc, nil
+	}
+	mc := o.emptyCondition()
 	var mu sync.Mutex
-	err := o.systems(in, func(i int, m *mat.SymDense, x []float64) error {
-		rank, cond, err := solveSample(m, x, make([]float64, o.N))
+	err := o.systems(in, func(ws *sampleWork, i int, m *mat.Dense, x []float64) error {
+		rank, cond, err := solveSample(ws, m, x, make([]float64, o.N))
 		if err != nil {
 			return err
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		mc.Samples++
-		mc.Rank = min(mc.Rank, rank)
-		mc.Cond = math.Max(mc.Cond, cond)
+		mc.add(rank, cond)
 		return nil
 	})
+	if err == nil {
+		rowConditions.put(in, mc)
+	}
 	return mc, err
 }
 

@@ -1,0 +1,199 @@
+package hvp
+
+import (
+	"math"
+
+	"github.com/newtonia/newtonia/graph"
+	G "gorgonia.org/gorgonia"
+)
+
+// reused holds, for one B-pass program, the values that do not depend on
+// the direction — the forward and gradient passes, the inverse pass's
+// values, the factorisations (M_i's LU, the chain route's op-by-op
+// inverses) — from the last run, with the inputs they were computed from.
+// A later run whose every other input (weights, data, random draws, the
+// damping λ) is bitwise equal to those evaluates only the nodes that
+// depend on the direction (graph.Split); any change, by SetWeights,
+// gorgonia.Let, Redraw or a new λ, recomputes everything. The comparison
+// is of the values bound at run time, so invalidation needs no hook and
+// cannot be missed.
+type reused struct {
+	split  *graph.Split
+	inputs []*G.Node  // the fixed program's inputs, vary excluded
+	snap   [][]uint64 // their bits at the last full run (nil: none yet)
+	vals   graph.Values
+}
+
+// runReusing is run for a program whose roots depend on the inputs vary
+// (the B-pass's directions): at inputs equal to the last run's it reuses
+// the values computed without vary (see reused). The results are those
+// of run, op for op.
+func (p *Problem) runReusing(key string, roots, vary []*G.Node, bind graph.Values, c cost, keep ...*G.Node) (graph.Values, error) {
+	if err := p.model.Prepare(bind); err != nil {
+		return nil, err
+	}
+	r := p.reusedFor(key, roots, vary, keep)
+	snap := make([][]uint64, len(r.inputs))
+	ok := true
+	for i, n := range r.inputs {
+		v := bind[n]
+		if v == nil {
+			v = n.Value()
+		}
+		if snap[i], ok = bitsOf(v); !ok {
+			break
+		}
+	}
+	p.mu.Lock()
+	hit := ok && r.snap != nil && equalBits(r.snap, snap)
+	cached := r.vals
+	p.mu.Unlock()
+	if hit {
+		b := graph.Values{}
+		for n, v := range bind {
+			b[n] = v
+		}
+		for _, n := range r.split.Frontier {
+			b[n] = cached[n]
+		}
+		vals, err := r.split.Cut.Run(b)
+		p.add(c, r.split.Cut.Flops())
+		return vals, p.model.UserError(err)
+	}
+	vals, err := r.split.Fixed.Run(bind)
+	p.add(c, r.split.Fixed.Flops())
+	if err != nil {
+		return nil, p.model.UserError(err)
+	}
+	if ok {
+		keepVals := graph.Values{}
+		for _, n := range r.split.Frontier {
+			keepVals[n] = vals[n]
+		}
+		p.mu.Lock()
+		r.snap, r.vals = snap, keepVals
+		p.mu.Unlock()
+	}
+	return vals, nil
+}
+
+// reusedFor returns key's reuse entry, splitting its program on first use.
+func (p *Problem) reusedFor(key string, roots, vary []*G.Node, keep []*G.Node) *reused {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.reuse == nil {
+		p.reuse = map[string]*reused{}
+	}
+	r, ok := p.reuse[key]
+	if !ok {
+		s := graph.NewSplit(key, roots, vary, keep...)
+		skip := map[*G.Node]bool{}
+		for _, n := range vary {
+			skip[n] = true
+		}
+		r = &reused{split: s}
+		for _, n := range s.Fixed.Inputs() {
+			if !skip[n] {
+				r.inputs = append(r.inputs, n)
+			}
+		}
+		p.reuse[key] = r
+	}
+	return r
+}
+
+// bitsOf returns the bits of a value's numbers, exactly (−0 and NaNs
+// distinct); false for a kind of value it does not know, never reused.
+func bitsOf(v G.Value) ([]uint64, bool) {
+	if v == nil {
+		return nil, false
+	}
+	switch d := v.Data().(type) {
+	case []float64:
+		out := make([]uint64, len(d))
+		for i, x := range d {
+			out[i] = math.Float64bits(x)
+		}
+		return out, true
+	case []float32:
+		out := make([]uint64, len(d))
+		for i, x := range d {
+			out[i] = uint64(math.Float32bits(x))
+		}
+		return out, true
+	case float64:
+		return []uint64{math.Float64bits(d)}, true
+	case float32:
+		return []uint64{uint64(math.Float32bits(d))}, true
+	}
+	return nil, false
+}
+
+func equalBits(a, b [][]uint64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if len(a[i]) != len(b[i]) {
+			return false
+		}
+		for j := range a[i] {
+			if a[i][j] != b[i][j] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// denseReused is a dense route's factorisation with the inputs and
+// damping it was formed at.
+type denseReused struct {
+	snap          [][]uint64
+	damp, maxCond float64
+	factor        *denseFactor
+}
+
+// denseFactorOf returns block l's dense factorisation at the current
+// inputs and o.Damping: the last one when every input of the loss and its
+// gradient is bitwise unchanged and the damping equal (fresh false), else
+// formed and factorised anew (fresh true).
+func (p *Problem) denseFactorOf(l int, r *route, c denseCost, o Options) (*denseFactor, bool, error) {
+	bind := graph.Values{}
+	if err := p.model.Prepare(bind); err != nil {
+		return nil, false, err
+	}
+	roots := append([]*G.Node{p.loss}, p.grad.Grads...)
+	ins := p.program("gradient", roots, p.frozen...).Inputs()
+	snap := make([][]uint64, len(ins))
+	ok := true
+	for i, n := range ins {
+		v := bind[n]
+		if v == nil {
+			v = n.Value()
+		}
+		if snap[i], ok = bitsOf(v); !ok {
+			break
+		}
+	}
+	p.mu.Lock()
+	d := p.dense[l]
+	p.mu.Unlock()
+	if ok && d != nil && math.Float64bits(d.damp) == math.Float64bits(o.Damping) && equalBits(d.snap, snap) && d.maxCond == o.MaxCond {
+		return d.factor, false, nil
+	}
+	h, err := p.denseMatrix(l, r, c, o)
+	if err != nil {
+		return nil, false, err
+	}
+	f := factorDense(h, o.MaxCond)
+	if ok {
+		p.mu.Lock()
+		if p.dense == nil {
+			p.dense = map[int]*denseReused{}
+		}
+		p.dense[l] = &denseReused{snap: snap, damp: o.Damping, maxCond: o.MaxCond, factor: f}
+		p.mu.Unlock()
+	}
+	return f, true, nil
+}
