@@ -305,9 +305,10 @@ func (k *KFAC) Step() (rec *Step, err error) {
 	return st.finish(rec)
 }
 
-// update folds this step's factors into the moving averages and, when
-// due, refactorises the damped factors: Cholesky for a block without an L2
-// penalty, the eigenbases for one that folds its penalty (KFAC's doc).
+// update folds this step's factors into the moving averages (stats: they
+// are this step's own, kfac_amortize.go) and, when due, refactorises the
+// damped factors: their inverses for a block without an L2 penalty, the
+// eigenbases for one that folds its penalty (KFAC's doc).
 func (k *KFAC) update(fs []*hvp.Factors, s KFACSettings, fall []BlockFallback, stats bool) error {
 	if len(k.a) != len(fs) {
 		k.a, k.dd = make([]*mat.SymDense, len(fs)), make([]*mat.SymDense, len(fs))
