@@ -232,9 +232,16 @@ func (p *Problem) denseResult64(l int, r *route, v *params.Vector, scale float64
 		res.Note = "dense route: H_ll singular to the condition limit, not solved (U = 0)"
 		return res, p.check(l, res, o)
 	}
-	u := params.FromFlat(bl, uf)
+	return p.certifySolved(l, params.FromFlat(bl, uf), vu, scale, res, o)
+}
+
+// certifySolved finishes a route that solved H_ll u = vu as one matrix (the
+// dense and penalized routes): res.U is u at the caller's scale (checked
+// finite), and its residual is certified by the exact R-pass unless
+// o.NoCertificate.
+func (p *Problem) certifySolved(l int, u, vu *params.Vector, scale float64, res *Result, o Options) (*Result, error) {
 	res.U = u.Clone()
-	if err := scaledFinite(scale, res.U, func(int) string { return "H⁻¹v for " + b.name }); err != nil {
+	if err := scaledFinite(scale, res.U, func(int) string { return "H⁻¹v for " + p.blocks[l].name }); err != nil {
 		return nil, err
 	}
 	if o.NoCertificate {

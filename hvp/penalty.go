@@ -746,17 +746,5 @@ func (p *Problem) penalizedResult64(l int, r *route, v *params.Vector, scale flo
 			Reason: fmt.Sprintf("%s: the %d×%d matrix is singular (condition estimate %.3g): H_data + H_pen is singular here", op, s.dim, s.dim, cond)}
 	}
 	res.Factorizations = []Factorization{{Node: pc.Node, Op: op, MatrixCondition: ops.MatrixCondition{Rows: s.dim, Cols: s.dim, Rank: s.dim, Cond: cond, Method: "LU (1-norm estimate)"}}}
-	u := params.FromFlat(bl, uf)
-	res.U = u.Clone()
-	if err := scaledFinite(scale, res.U, func(int) string { return "H⁻¹v for " + b.name }); err != nil {
-		return nil, err
-	}
-	if o.NoCertificate {
-		return res, p.check(l, res, o)
-	}
-	hu, err := p.dampedHv(l, u, o.Damping)
-	if err != nil {
-		return nil, err
-	}
-	return res, p.settle(l, u, hu, vu, res, o)
+	return p.certifySolved(l, params.FromFlat(bl, uf), vu, scale, res, o)
 }

