@@ -31,7 +31,7 @@
 //	kfac (damping 3)   95.75 [95.05, 96.35]  96.65 [96.22, 96.98]  96.68 [95.99, 97.26]  100 s, 4 gradient-equivalents per pass
 //	adam (lr 1e-2)     94.15 [93.75, 94.40]  96.11 [95.82, 96.63]  97.17 [96.91, 97.31]   32 s
 //	sgd (lr 0.3)       91.90 [90.50, 92.68]  94.33 [92.90, 95.31]  96.08 [95.82, 96.54]   33 s
-//	hf-ggn (10 CG)     seed 1 only: 95.25 after one pass, 599 s
+//	hf-ggn (10 CG)     90.72 [89.27, 92.16]  93.72 [92.96, 94.47]  94.81 [94.40, 95.25]  425 s (1/4, 1/2: seeds 2–3)
 //
 // K-FAC (KFC's factors on both kernels, no block fallback) leads at 1/4
 // and 1/2 pass; Adam leads after one and is 3× faster per second.
