@@ -28,7 +28,7 @@ type rowCondKey struct {
 
 type rowCondCache struct {
 	sync.Mutex
-	seed    maphash.Seed // set once
+	seed    maphash.Seed   // set once
 	entries []rowCondEntry // most recent first, at most cacheSize
 }
 
