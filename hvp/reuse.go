@@ -33,17 +33,7 @@ func (p *Problem) runReusing(key string, roots, vary []*G.Node, bind graph.Value
 		return nil, err
 	}
 	r := p.reusedFor(key, roots, vary, keep)
-	snap := make([][]uint64, len(r.inputs))
-	ok := true
-	for i, n := range r.inputs {
-		v := bind[n]
-		if v == nil {
-			v = n.Value()
-		}
-		if snap[i], ok = bitsOf(v); !ok {
-			break
-		}
-	}
+	snap, ok := snapshot(r.inputs, bind)
 	p.mu.Lock()
 	hit := ok && r.snap != nil && equalBits(r.snap, snap)
 	cached := r.vals
@@ -165,17 +155,7 @@ func (p *Problem) denseFactorOf(l int, r *route, c denseCost, o Options) (*dense
 	}
 	roots := append([]*G.Node{p.loss}, p.grad.Grads...)
 	ins := p.program("gradient", roots, p.frozen...).Inputs()
-	snap := make([][]uint64, len(ins))
-	ok := true
-	for i, n := range ins {
-		v := bind[n]
-		if v == nil {
-			v = n.Value()
-		}
-		if snap[i], ok = bitsOf(v); !ok {
-			break
-		}
-	}
+	snap, ok := snapshot(ins, bind)
 	p.mu.Lock()
 	d := p.dense[l]
 	p.mu.Unlock()
@@ -196,4 +176,21 @@ func (p *Problem) denseFactorOf(l int, r *route, c denseCost, o Options) (*dense
 		p.mu.Unlock()
 	}
 	return f, true, nil
+}
+
+// snapshot returns the bits of each input's value as bound for a run (bind,
+// else the node's own value); ok is false if one cannot be read as bits,
+// and such a run is never reused.
+func snapshot(inputs []*G.Node, bind graph.Values) (snap [][]uint64, ok bool) {
+	snap = make([][]uint64, len(inputs))
+	for i, n := range inputs {
+		v := bind[n]
+		if v == nil {
+			v = n.Value()
+		}
+		if snap[i], ok = bitsOf(v); !ok {
+			return nil, false
+		}
+	}
+	return snap, true
 }
