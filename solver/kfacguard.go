@@ -78,14 +78,14 @@ func (k *KFAC) guardedStep(rec *Step, det *KFACDetail, base, d *params.Vector, g
 		}
 		rho := (f - f0) / m
 		det.Model, det.Rho, det.Damping = m, rho, gu.mu
-		why := ""
-		if f <= f0 && !math.IsNaN(rho) {
+		falls, why := f <= f0 && !math.IsNaN(rho), ""
+		if falls {
 			why = model.refuses(ws, f)
 		}
 		if why != "" {
 			det.addNote(fmt.Sprintf("α = %.3g refused: %s", alpha, why))
 		}
-		if f <= f0 && !math.IsNaN(rho) && why == "" { // accepted
+		if falls && why == "" { // accepted
 			switch {
 			case rho < 0.25:
 				gu.raise(1.5, curv/(dn*dn))
