@@ -84,6 +84,16 @@ type HouseholderOptions struct {
 	// MaxInner caps the inexact step's fixed-point iterations before it
 	// falls back to GMRES (0: 4).
 	MaxInner int
+	// FullSteps turns off IterateBlock's rule that takes the Newton step
+	// where the cubic correction cannot matter (skipCorrection): every
+	// step is then the method's own.
+	FullSteps bool
+	// SkipSafety is the factor by which that rule inflates its prediction
+	// of the Newton step's error before comparing it with the tolerance
+	// (0: 100; it must be ≥ 1 to be conservative, but any finite
+	// value > 0 is accepted so that tests can show what an optimistic
+	// one does).
+	SkipSafety float64
 }
 
 func (o *HouseholderOptions) withDefaults() (HouseholderOptions, error) {
@@ -102,6 +112,12 @@ func (o *HouseholderOptions) withDefaults() (HouseholderOptions, error) {
 	}
 	if s.MaxInner == 0 {
 		s.MaxInner = 4
+	}
+	if s.SkipSafety == 0 {
+		s.SkipSafety = 100
+	}
+	if !(s.SkipSafety > 0) || math.IsInf(s.SkipSafety, 0) {
+		return s, &errs.ArgumentError{What: "HouseholderOptions.SkipSafety", Value: s.SkipSafety, Reason: "want a finite factor > 0 (0: 100)"}
 	}
 	if !(s.Forcing > 0) || math.IsInf(s.Forcing, 0) {
 		return s, &errs.ArgumentError{What: "HouseholderOptions.Forcing", Value: s.Forcing, Reason: "want a finite κ > 0 (0: 1)"}
@@ -151,6 +167,16 @@ type HouseholderStep struct {
 	// Flops are those of the step's B-passes (hvp.Result.Flops); its
 	// Third and Hv products are counted in the Problem's Stats.
 	Flops float64
+	// Correction is ‖½ T[u, u]‖, the size of the cubic term that
+	// Chebyshev's and the inexact Halley step correct for (the leading
+	// term of the gradient after the Newton step −u); 0 for Newton's,
+	// exact Halley's and skipped steps.
+	Correction float64
+	// Skipped, when not empty, says why IterateBlock took the Newton
+	// step instead of the method's (Method is then HouseholderNewton),
+	// e.g. "correction skipped: predicted ‖½T[u,u]‖ 3.1e-16, times safety
+	// 100, plus ‖Hu − g‖ 2e-17: 3.1e-14 ≤ tol 1e-12".
+	Skipped string
 }
 
 // BlockHouseholder returns block l's step of method m for g_l = ∇_l J = 0
@@ -165,6 +191,14 @@ func BlockHouseholder(p *hvp.Problem, l int, g *params.Vector, m Householder, op
 	if err != nil {
 		return nil, err
 	}
+	return blockHouseholder(p, l, g, m, o, nil)
+}
+
+// blockHouseholder is BlockHouseholder with options already defaulted;
+// skip, when not nil, is asked after the B-pass whether to take the
+// Newton step instead of m's (a non-empty reason: yes, recorded in
+// Skipped).
+func blockHouseholder(p *hvp.Problem, l int, g *params.Vector, m Householder, o HouseholderOptions, skip func(res *hvp.Result, gn float64) string) (st *HouseholderStep, err error) {
 	if m < HouseholderNewton || m > HouseholderChebyshev {
 		return nil, &errs.ArgumentError{What: "method", Value: m, Reason: "want HouseholderNewton, HouseholderHalley or HouseholderChebyshev"}
 	}
@@ -186,6 +220,11 @@ func BlockHouseholder(p *hvp.Problem, l int, g *params.Vector, m Householder, op
 	}
 	s := u.Clone()
 	s.Scale(-1)
+	if m != HouseholderNewton && skip != nil {
+		if why := skip(res, gn); why != "" {
+			m, st.Method, st.Skipped = HouseholderNewton, HouseholderNewton, why
+		}
+	}
 	switch m {
 	case HouseholderNewton:
 		st.Residual = res.Residual // ‖H S + g‖/‖g‖ = ‖H u − g‖/‖g‖, the B-pass's certificate
@@ -200,6 +239,7 @@ func BlockHouseholder(p *hvp.Problem, l int, g *params.Vector, m Householder, op
 		}
 		st.Flops += c.Flops
 		st.Certified = st.Certified && c.Certified
+		st.Correction = 0.5 * tuu.Norm()
 		s.AddScaled(-0.5, c.U)
 		// H S + g + ½T[u, u] = −(H u − g) − ½(H c − T[u, u]): bounded by
 		// the two B-pass certificates, with no further product.
@@ -260,7 +300,10 @@ type BlockTrace struct {
 // IterateBlock solves ∇_l J = 0 for block l alone, the other weights fixed,
 // by full steps of method m from the current weights (no line search: the
 // local convergence of the method itself), until ‖g_l‖ ≤ tol or maxIter
-// steps; it leaves the weights at the last iterate. A step that fails
+// steps; it leaves the weights at the last iterate. Unless
+// opt.FullSteps, a Chebyshev or Halley step whose Newton step is
+// predicted to reach tol by itself takes the Newton step (skipCorrection;
+// HouseholderStep.Skipped says so). A step that fails
 // (uncertified without best effort, a B-pass refused) ends the run with
 // its error and the trace so far.
 func IterateBlock(p *hvp.Problem, l int, m Householder, maxIter int, tol float64, opt *HouseholderOptions) (tr *BlockTrace, err error) {
@@ -271,7 +314,15 @@ func IterateBlock(p *hvp.Problem, l int, m Householder, maxIter int, tol float64
 	if maxIter < 0 {
 		return nil, &errs.ArgumentError{What: "maxIter", Value: maxIter, Reason: "want ≥ 0"}
 	}
+	o, err := opt.withDefaults()
+	if err != nil {
+		return nil, err
+	}
 	tr = &BlockTrace{Method: m}
+	var skip func(*hvp.Result, float64) string
+	if !o.FullSteps && tol > 0 {
+		skip = (&skipCorrection{tol: tol, safety: o.SkipSafety, trace: tr}).decide
+	}
 	start := time.Now()
 	for k := 0; ; k++ {
 		_, g, err := p.Gradient()
@@ -285,7 +336,7 @@ func IterateBlock(p *hvp.Problem, l int, m Householder, maxIter int, tol float64
 		if e <= tol || k == maxIter || math.IsNaN(e) {
 			return tr, nil
 		}
-		st, err := BlockHouseholder(p, l, gl, m, opt)
+		st, err := blockHouseholder(p, l, gl, m, o, skip)
 		if err != nil {
 			return tr, err
 		}
@@ -387,7 +438,8 @@ func halleyInexact(b *hvp.Block, g *params.Vector, res *hvp.Result, o *Household
 	if err != nil {
 		return false, err
 	}
-	last := math.Inf(1) // the previous iteration term
+	st.Correction = 0.5 * t.Norm() // T[u, −u] = −T[u, u]
+	last := math.Inf(1)            // the previous iteration term
 	for k := 0; k < o.MaxInner; k++ {
 		c, err := b.InvHv(t, &o.Checks)
 		if err != nil {
@@ -511,4 +563,44 @@ func halley(b *hvp.Block, u *params.Vector, o *HouseholderOptions, st *Household
 		x0.AddScaled(y[i], vs[i])
 	}
 	return x0, nil
+}
+
+// skipCorrection is IterateBlock's rule for the last step of a cubic
+// method: after a Newton step −u the gradient is ½T[u, u] − r_u + O(‖u‖³),
+// r_u = H u − g the B-pass's residual, so when that is below the
+// tolerance the cubic correction cannot change whether the run ends — it
+// would only cost its Third and second B-pass. ‖½T[u, u]‖ is predicted,
+// before it is computed, from the steps taken: ρ‖u‖², ρ the largest
+// ratio ‖½T[u_j, u_j]‖/‖u_j‖² of the run's full steps (T varies slowly
+// near the solution; the maximum over the directions met guards against a
+// direction of larger curvature), and inflated by a safety factor. The
+// Newton step is taken when
+//
+//	safety·ρ·‖u‖² + ‖r_u‖ ≤ tol.
+//
+// Before the first full step there is no ρ and no skip. The prediction
+// is not a bound: a direction whose ratio exceeds ρ·safety would make the
+// skipped step miss tol, and the run would take one more step (the
+// tolerance is always tested on the true gradient). A skipped step is
+// Newton's, certified as Newton's.
+type skipCorrection struct {
+	tol, safety float64
+	trace       *BlockTrace
+}
+
+func (r *skipCorrection) decide(res *hvp.Result, gn float64) string {
+	rho := 0.0
+	for _, st := range r.trace.Steps {
+		if st.Skipped == "" && st.Correction > 0 {
+			if un := st.U.U.Norm(); un > 0 {
+				rho = math.Max(rho, st.Correction/(un*un))
+			}
+		}
+	}
+	un := res.U.Norm()
+	pred := r.safety*rho*un*un + res.Residual*gn
+	if rho == 0 || !(pred <= r.tol) {
+		return ""
+	}
+	return fmt.Sprintf("correction skipped: predicted ‖½T[u,u]‖ %.3g, times safety %g, plus ‖Hu − g‖ %.3g: %.3g ≤ tol %.3g", rho*un*un, r.safety, res.Residual*gn, pred, r.tol)
 }
