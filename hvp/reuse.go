@@ -67,6 +67,34 @@ func (p *Problem) runReusing(key string, roots, vary []*G.Node, bind graph.Value
 	return vals, nil
 }
 
+// runSeeding runs in full a program computing extra besides key's roots
+// (another product at the same inputs: InvHvThird's third derivative) and
+// keeps key's direction-independent values from it, as runReusing's full
+// run would, so that key's next run at these inputs reuses them. The
+// values of roots are those of run, op for op.
+func (p *Problem) runSeeding(key string, roots, vary, extra []*G.Node, bind graph.Values, c cost, keep ...*G.Node) (graph.Values, error) {
+	if err := p.model.Prepare(bind); err != nil {
+		return nil, err
+	}
+	r := p.reusedFor(key, roots, vary, keep)
+	prog := p.program(key+"+extra", append(append([]*G.Node{}, roots...), extra...), append(append([]*G.Node{}, keep...), r.split.Frontier...)...)
+	vals, err := prog.Run(bind)
+	p.add(c, prog.Flops())
+	if err != nil {
+		return nil, p.model.UserError(err)
+	}
+	if snap, ok := snapshot(r.inputs, bind); ok {
+		kept := graph.Values{}
+		for _, n := range r.split.Frontier {
+			kept[n] = vals[n]
+		}
+		p.mu.Lock()
+		r.snap, r.vals = snap, kept
+		p.mu.Unlock()
+	}
+	return vals, nil
+}
+
 // reusedFor returns key's reuse entry, splitting its program on first use.
 func (p *Problem) reusedFor(key string, roots, vary []*G.Node, keep []*G.Node) *reused {
 	p.mu.Lock()
