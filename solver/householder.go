@@ -88,11 +88,11 @@ type HouseholderOptions struct {
 	// where the cubic correction cannot matter (skipCorrection): every
 	// step is then the method's own.
 	FullSteps bool
-	// SkipSafety is the factor by which that rule inflates its prediction
-	// of the Newton step's error before comparing it with the tolerance
-	// (0: 100; it must be ≥ 1 to be conservative, but any finite
-	// value > 0 is accepted so that tests can show what an optimistic
-	// one does).
+	// SkipSafety is the factor by which that rule inflates ‖½T[u, u]‖,
+	// the leading term of the gradient after the Newton step, before
+	// comparing it with the tolerance (0: 100; it must be ≥ 1 to be
+	// conservative, but any finite value > 0 is accepted so that tests
+	// can show what an optimistic one does).
 	SkipSafety float64
 }
 
@@ -169,13 +169,14 @@ type HouseholderStep struct {
 	Flops float64
 	// Correction is ‖½ T[u, u]‖, the size of the cubic term that
 	// Chebyshev's and the inexact Halley step correct for (the leading
-	// term of the gradient after the Newton step −u); 0 for Newton's,
-	// exact Halley's and skipped steps.
+	// term of the gradient after the Newton step −u): computed with u for
+	// those methods (hvp.Block.InvHvThird), skipped or not; 0 for
+	// Newton's and exact Halley's steps.
 	Correction float64
 	// Skipped, when not empty, says why IterateBlock took the Newton
 	// step instead of the method's (Method is then HouseholderNewton),
-	// e.g. "correction skipped: predicted ‖½T[u,u]‖ 3.1e-16, times safety
-	// 100, plus ‖Hu − g‖ 2e-17: 3.1e-14 ≤ tol 1e-12".
+	// e.g. "correction skipped: ‖½T[u,u]‖ 3.1e-16 times safety 100,
+	// plus ‖Hu − g‖ 2e-17: 3.1e-14 ≤ tol 1e-12".
 	Skipped string
 }
 
@@ -191,14 +192,14 @@ func BlockHouseholder(p *hvp.Problem, l int, g *params.Vector, m Householder, op
 	if err != nil {
 		return nil, err
 	}
-	return blockHouseholder(p, l, g, m, o, nil)
+	return blockHouseholder(p, l, g, m, o, 0)
 }
 
 // blockHouseholder is BlockHouseholder with options already defaulted;
-// skip, when not nil, is asked after the B-pass whether to take the
-// Newton step instead of m's (a non-empty reason: yes, recorded in
-// Skipped).
-func blockHouseholder(p *hvp.Problem, l int, g *params.Vector, m Householder, o HouseholderOptions, skip func(res *hvp.Result, gn float64) string) (st *HouseholderStep, err error) {
+// with skipTol > 0 a Chebyshev or inexact Halley step takes the Newton
+// step instead where skipCorrection says its correction cannot matter
+// for reaching skipTol (recorded in Skipped).
+func blockHouseholder(p *hvp.Problem, l int, g *params.Vector, m Householder, o HouseholderOptions, skipTol float64) (st *HouseholderStep, err error) {
 	if m < HouseholderNewton || m > HouseholderChebyshev {
 		return nil, &errs.ArgumentError{What: "method", Value: m, Reason: "want HouseholderNewton, HouseholderHalley or HouseholderChebyshev"}
 	}
@@ -207,7 +208,15 @@ func blockHouseholder(p *hvp.Problem, l int, g *params.Vector, m Householder, o 
 		return nil, err
 	}
 	best := o.Checks.BestEffort
-	res, err := b.InvHv(g, &o.Checks)
+	// Chebyshev's and the inexact Halley step need T[u, u]: it comes with
+	// u from one run (InvHvThird).
+	var res *hvp.Result
+	var tuu *params.Vector
+	if m == HouseholderChebyshev || m == HouseholderHalley && !o.ExactHalley {
+		res, tuu, err = b.InvHvThird(g, &o.Checks)
+	} else {
+		res, err = b.InvHv(g, &o.Checks)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -220,8 +229,9 @@ func blockHouseholder(p *hvp.Problem, l int, g *params.Vector, m Householder, o 
 	}
 	s := u.Clone()
 	s.Scale(-1)
-	if m != HouseholderNewton && skip != nil {
-		if why := skip(res, gn); why != "" {
+	if tuu != nil {
+		st.Correction = 0.5 * tuu.Norm()
+		if why := skipCorrection(res, st.Correction, gn, skipTol, o.SkipSafety); why != "" {
 			m, st.Method, st.Skipped = HouseholderNewton, HouseholderNewton, why
 		}
 	}
@@ -229,17 +239,12 @@ func blockHouseholder(p *hvp.Problem, l int, g *params.Vector, m Householder, o 
 	case HouseholderNewton:
 		st.Residual = res.Residual // ‖H S + g‖/‖g‖ = ‖H u − g‖/‖g‖, the B-pass's certificate
 	case HouseholderChebyshev:
-		tuu, err := b.Third(u, u)
-		if err != nil {
-			return nil, err
-		}
 		c, err := b.InvHv(tuu, &o.Checks)
 		if err != nil {
 			return nil, err
 		}
 		st.Flops += c.Flops
 		st.Certified = st.Certified && c.Certified
-		st.Correction = 0.5 * tuu.Norm()
 		s.AddScaled(-0.5, c.U)
 		// H S + g + ½T[u, u] = −(H u − g) − ½(H c − T[u, u]): bounded by
 		// the two B-pass certificates, with no further product.
@@ -247,7 +252,7 @@ func blockHouseholder(p *hvp.Problem, l int, g *params.Vector, m Householder, o 
 		st.Iterations = 1
 	case HouseholderHalley:
 		if !o.ExactHalley {
-			ok, err := halleyInexact(b, g, res, &o, st)
+			ok, err := halleyInexact(b, g, res, tuu, &o, st)
 			if err != nil {
 				return nil, err
 			}
@@ -319,9 +324,9 @@ func IterateBlock(p *hvp.Problem, l int, m Householder, maxIter int, tol float64
 		return nil, err
 	}
 	tr = &BlockTrace{Method: m}
-	var skip func(*hvp.Result, float64) string
-	if !o.FullSteps && tol > 0 {
-		skip = (&skipCorrection{tol: tol, safety: o.SkipSafety, trace: tr}).decide
+	skipTol := tol
+	if o.FullSteps {
+		skipTol = 0
 	}
 	start := time.Now()
 	for k := 0; ; k++ {
@@ -336,7 +341,7 @@ func IterateBlock(p *hvp.Problem, l int, m Householder, maxIter int, tol float64
 		if e <= tol || k == maxIter || math.IsNaN(e) {
 			return tr, nil
 		}
-		st, err := blockHouseholder(p, l, gl, m, o, skip)
+		st, err := blockHouseholder(p, l, gl, m, o, skipTol)
 		if err != nil {
 			return tr, err
 		}
@@ -430,16 +435,11 @@ func StepOrder(p *hvp.Problem, l int, m Householder, center, start *params.Vecto
 // step, its residual bound and its record in st and returns true; false
 // (st.Solve saying why) when the fixed point stops contracting or reaches
 // MaxInner first, for GMRES to solve the system instead.
-func halleyInexact(b *hvp.Block, g *params.Vector, res *hvp.Result, o *HouseholderOptions, st *HouseholderStep) (bool, error) {
+func halleyInexact(b *hvp.Block, g *params.Vector, res *hvp.Result, tuu *params.Vector, o *HouseholderOptions, st *HouseholderStep) (bool, error) {
 	u, gn := res.U, g.Norm()
-	s := u.Clone()
-	s.Scale(-1)
-	t, err := b.Third(u, s)
-	if err != nil {
-		return false, err
-	}
-	st.Correction = 0.5 * t.Norm() // T[u, −u] = −T[u, u]
-	last := math.Inf(1)            // the previous iteration term
+	t := tuu.Clone() // t₀ = T[u, s₀] = T[u, −u]
+	t.Scale(-1)
+	last := math.Inf(1) // the previous iteration term
 	for k := 0; k < o.MaxInner; k++ {
 		c, err := b.InvHv(t, &o.Checks)
 		if err != nil {
@@ -566,41 +566,26 @@ func halley(b *hvp.Block, u *params.Vector, o *HouseholderOptions, st *Household
 }
 
 // skipCorrection is IterateBlock's rule for the last step of a cubic
-// method: after a Newton step −u the gradient is ½T[u, u] − r_u + O(‖u‖³),
-// r_u = H u − g the B-pass's residual, so when that is below the
-// tolerance the cubic correction cannot change whether the run ends — it
-// would only cost its Third and second B-pass. ‖½T[u, u]‖ is predicted,
-// before it is computed, from the steps taken: ρ‖u‖², ρ the largest
-// ratio ‖½T[u_j, u_j]‖/‖u_j‖² of the run's full steps (T varies slowly
-// near the solution; the maximum over the directions met guards against a
-// direction of larger curvature), and inflated by a safety factor. The
-// Newton step is taken when
+// method. After the Newton step −u the gradient is
 //
-//	safety·ρ·‖u‖² + ‖r_u‖ ≤ tol.
+//	g(w − u) = ½T[u, u] − r_u + O(‖u‖³),   r_u = H u − g,
 //
-// Before the first full step there is no ρ and no skip. The prediction
-// is not a bound: a direction whose ratio exceeds ρ·safety would make the
-// skipped step miss tol, and the run would take one more step (the
-// tolerance is always tested on the true gradient). A skipped step is
-// Newton's, certified as Newton's.
-type skipCorrection struct {
-	tol, safety float64
-	trace       *BlockTrace
-}
-
-func (r *skipCorrection) decide(res *hvp.Result, gn float64) string {
-	rho := 0.0
-	for _, st := range r.trace.Steps {
-		if st.Skipped == "" && st.Correction > 0 {
-			if un := st.U.U.Norm(); un > 0 {
-				rho = math.Max(rho, st.Correction/(un*un))
-			}
-		}
-	}
-	un := res.U.Norm()
-	pred := r.safety*rho*un*un + res.Residual*gn
-	if rho == 0 || !(pred <= r.tol) {
+// the B-pass's residual, and ½T[u, u] is at hand: it came with u
+// (hvp.Block.InvHvThird). When safety·‖½T[u, u]‖ + ‖r_u‖ ≤ tol, the
+// Newton step reaches tol by itself and the cubic correction cannot
+// change whether the run ends: the step is Newton's (certified as
+// Newton's), saving the correction's B-pass (Chebyshev) or fixed point
+// (Halley). The safety factor covers the O(‖u‖³) terms; where it does
+// not, the skipped step misses tol and the run takes one more step (the
+// tolerance is always tested on the true gradient). It returns the
+// record of a skip, "" for none (tol 0: never).
+func skipCorrection(res *hvp.Result, corr, gn, tol, safety float64) string {
+	if !(tol > 0) {
 		return ""
 	}
-	return fmt.Sprintf("correction skipped: predicted ‖½T[u,u]‖ %.3g, times safety %g, plus ‖Hu − g‖ %.3g: %.3g ≤ tol %.3g", rho*un*un, r.safety, res.Residual*gn, pred, r.tol)
+	ru := res.Residual * gn // NaN without a certificate: no skip
+	if pred := safety*corr + ru; pred <= tol {
+		return fmt.Sprintf("correction skipped: ‖½T[u,u]‖ %.3g times safety %g, plus ‖Hu − g‖ %.3g: %.3g ≤ tol %.3g", corr, safety, ru, pred, tol)
+	}
+	return ""
 }
