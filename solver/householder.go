@@ -302,6 +302,17 @@ type BlockTrace struct {
 	Steps   []*HouseholderStep // one per step taken
 }
 
+// Skipped returns how many of the trace's steps took the Newton step
+// instead of the method's (HouseholderStep.Skipped).
+func (tr *BlockTrace) Skipped() (n int) {
+	for _, st := range tr.Steps {
+		if st.Skipped != "" {
+			n++
+		}
+	}
+	return n
+}
+
 // IterateBlock solves ∇_l J = 0 for block l alone, the other weights fixed,
 // by full steps of method m from the current weights (no line search: the
 // local convergence of the method itself), until ‖g_l‖ ≤ tol or maxIter
