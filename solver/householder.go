@@ -46,7 +46,8 @@ const (
 	// HouseholderHalley is Halley's step (degree 2).
 	HouseholderHalley
 	// HouseholderChebyshev is Chebyshev's step (cubic, like Halley's,
-	// with one Third and two B-passes and no inner iteration).
+	// with u and T[u, u] from one run, hvp.Block.InvHvThird, then one
+	// repeated B-pass, and no inner iteration).
 	HouseholderChebyshev
 )
 
