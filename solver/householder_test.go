@@ -498,7 +498,7 @@ func TestStepOrder(t *testing.T) {
 // take more steps than with FullSteps. The check is shown to bite: with
 // an optimistic safety factor (1e-6: the prediction a millionth of
 // itself) the same sweep skips a step whose Newton step misses tol (on
-// x₁x₂x₃ from e = 6.9e-6 Newton reaches 2.6e-12, not 1e-12), which the
+// x₁x₂x₃ from e = 6.9e-6 the Newton step leaves ‖½T[u,u]‖ ≈ 2.4e-12 > 1e-12), which the
 // default factor (100) does not. Each skipped step is also checked to be
 // Newton's: equal to a BlockHouseholder Newton step at the same weights.
 func TestSkipCorrection(t *testing.T) {
