@@ -37,6 +37,12 @@ type KFACSettings struct {
 	// averages); the steps between compute only the gradient (0: 1, every
 	// step).
 	StatsEvery int
+	// Momentum makes the update α·d + β·δ₀, δ₀ the previous step's update,
+	// with α and β the minimum of the exact Gauss–Newton model (with the
+	// guard's Tikhonov μ) over the plane of d and δ₀, solved in closed
+	// form (Martens & Grosse 2015 §7; kfac_momentum.go). It costs one
+	// hvp.GGNv more a step (G δ₀, 2B rows). false: the 1-D step α·d.
+	Momentum bool
 	// MaxRadius, if positive, caps every step at MaxRadius·max(‖w‖, 1)
 	// (0: no cap, the default).
 	MaxRadius float64
@@ -61,6 +67,10 @@ type KFACDetail struct {
 	// loss rose (guardTries of them: the step rejected, Note says so).
 	Model, Rho, Damping float64
 	Backtracks          int
+	// Momentum is β, the previous update's coefficient in the step
+	// α·d + β·δ₀ (KFACSettings.Momentum; 0 without it, on the first step,
+	// after a rejected one, or when Note says the plane degenerated).
+	Momentum float64
 	// Folds lists the blocks whose L2 penalty (weight decay, method.md
 	// §11) this step's direction folded in, and what was folded (KFAC's
 	// doc); nil when no block has one.
@@ -114,7 +124,9 @@ func (det *KFACDetail) addNote(s string) {
 // adapted by the reduction ratio, a step that raises the loss shortened or
 // rejected, recorded). A step costs a gradient, a Gauss–Newton product
 // and a forward pass over the batch (the first step that folds a penalty:
-// two products; each backtrack of the guard: a forward pass more);
+// two products; each backtrack of the guard: a forward pass more; with
+// Momentum, α·d + β·δ₀ from the model over the plane of d and the last
+// update δ₀, a product more, kfac_momentum.go);
 // nothing is certified exact — the factors are K-FAC's approximation of
 // the curvature (with the data's targets bound, of the empirical Fisher),
 // only the step length uses the exact G.
@@ -168,6 +180,7 @@ type KFAC struct {
 	why     map[int]error   // why a block has no factors (the graph's structure: found once)
 	kernel  map[int]bool    // the block's factors are a kernel's (hvp.Factors.Transposed), this step
 	guard   kfacGuard       // the step guard's damping (kfacguard.go)
+	prev    *params.Vector  // δ₀, the last update (KFACSettings.Momentum; nil: none)
 }
 
 // foldBlock is a block that folds its L2 penalty: c per row of W̃, and
@@ -273,6 +286,7 @@ func (k *KFAC) Step() (rec *Step, err error) {
 	}
 	if gd == 0 {
 		det.addNote("no step: the gradient is zero")
+		k.prev = nil // no update: the next step has no δ₀
 		return st.finish(rec)
 	}
 	gdd, err := p.GGNv(d)
@@ -289,6 +303,7 @@ func (k *KFAC) Step() (rec *Step, err error) {
 	curv := d.Dot(gdd)
 	if !(curv > 0) { // no minimum of the model along d: no step length
 		det.addNote(k.noCurvature(curv))
+		k.prev = nil
 		return st.finish(rec)
 	}
 	base, err := p.Current()
@@ -299,7 +314,18 @@ func (k *KFAC) Step() (rec *Step, err error) {
 	if s.MaxRadius > 0 {
 		limit = s.MaxRadius * math.Max(base.Norm(), 1)
 	}
-	if err := k.guardedStep(rec, det, base, d, gd, curv, limit); err != nil { // kfacguard.go
+	sub := line(d, gd, curv)
+	if s.Momentum && k.prev != nil { // the plane of d and δ₀ (kfac_momentum.go)
+		gp, err := p.GGNv(k.prev)
+		if err != nil {
+			return nil, err
+		}
+		var why string
+		if sub, why = sub.plane(g, k.prev, gdd, gp); why != "" {
+			det.addNote(why)
+		}
+	}
+	if err := k.guardedStep(rec, det, base, sub, limit); err != nil { // kfacguard.go
 		return nil, err
 	}
 	return st.finish(rec)

@@ -12,7 +12,7 @@
 // Nets: -net ce (default: biases, leaky ReLU, softmax cross-entropy averaged
 // over the batch) or sse (no biases, identity output, half squared error).
 // Methods are built by solver.New (the registry's names, solver.Names):
-// kfac, newton (-newton-combine: the damped default "best",
+// kfac (kfac-momentum: with solver.KFACSettings.Momentum), newton (-newton-combine: the damped default "best",
 // solver.DampedNewton, or subspace, sum, cyclic: solver.BlockNewton; steps
 // capped at -newton-radius·‖w‖), newton-exact (blocks that are only
 // Newton-only take a gradient step), sgd and adam (Gorgonia's solvers,
@@ -535,8 +535,9 @@ func (e *experiment) optimizer(name string) (solver.Optimizer, error) {
 		return solver.New(name, e.p, &solver.GorgoniaSettings{LearnRate: e.c.sgdLR, BatchSize: e.summed()})
 	case "adam":
 		return solver.New(name, e.p, &solver.GorgoniaSettings{LearnRate: e.c.adamLR, BatchSize: e.summed()})
-	case "kfac":
-		return solver.New(name, e.p, &solver.KFACSettings{FactorDamping: e.c.kfacDamping, Refresh: e.c.kfacRefresh, StatsEvery: e.c.kfacStats})
+	case "kfac", "kfac-momentum": // kfac-momentum: solver.KFACSettings.Momentum
+		return solver.New("kfac", e.p, &solver.KFACSettings{FactorDamping: e.c.kfacDamping, Refresh: e.c.kfacRefresh, StatsEvery: e.c.kfacStats,
+			Momentum: name == "kfac-momentum"})
 	case "hf-ggn", "hf-kron":
 		return solver.New(name, e.p, &solver.HFSettings{MaxCG: e.c.hfCG})
 	}
