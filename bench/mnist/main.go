@@ -556,7 +556,7 @@ func logStep(w io.Writer, method string, rec *solver.Step) {
 	case *solver.HFDetail:
 		fmt.Fprintf(w, ", λ %.3g, ρ %.3g, CG %d (took %d)", d.Tikhonov, d.Rho, d.CGIterations, d.Chosen)
 	case *solver.KFACDetail:
-		fmt.Fprintf(w, ", model %.3g %s", d.Model, d.Note)
+		fmt.Fprintf(w, ", model %.3g, ρ %.3g, μ %.3g, β %.3g %s", d.Model, d.Rho, d.Damping, d.Momentum, d.Note)
 	}
 	for _, f := range rec.Fallbacks {
 		fmt.Fprintf(w, "; fallback %v", f)
