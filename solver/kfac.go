@@ -306,10 +306,7 @@ func (k *KFAC) Step() (rec *Step, err error) {
 		k.prev = nil
 		return st.finish(rec)
 	}
-	base, err := p.Current()
-	if err != nil {
-		return nil, err
-	}
+	base := st.w0 // the weights at the start: nothing has moved them
 	limit := 0.0
 	if s.MaxRadius > 0 {
 		limit = s.MaxRadius * math.Max(base.Norm(), 1)
