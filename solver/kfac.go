@@ -37,6 +37,11 @@ type KFACSettings struct {
 	// averages); the steps between compute only the gradient (0: 1, every
 	// step).
 	StatsEvery int
+	// StatsSamples, if positive, gathers the dense layers' statistics
+	// from the batch's first StatsSamples samples
+	// (hvp.Problem.KroneckerSample: K-FAC's statistics on a subset of the
+	// minibatch), the gradient still the whole batch's (0: every sample).
+	StatsSamples int
 	// Momentum makes the update α·d + β·δ₀, δ₀ the previous step's update,
 	// with α and β the minimum of the exact Gauss–Newton model (with the
 	// guard's Tikhonov μ) over the plane of d and δ₀, solved in closed

@@ -230,3 +230,43 @@ func TestKFACAmortisedDescends(t *testing.T) {
 		t.Errorf("loss %.4g → %.4g after 30 steps", first, last)
 	}
 }
+
+// With StatsSamples = m (Refresh 1, no memory) a step's direction is the
+// Kronecker-factored one of hvp.KroneckerSample(m)'s factors (that
+// function checked against a net of the first m samples in hvp), with the
+// whole batch's gradient, and not the one of the whole batch's factors.
+func TestKFACStatsSamples(t *testing.T) {
+	_, p := kfacNet(t, 5)
+	const lambda, m = 0.1, 5
+	k, err := solver.NewKFAC(p, &solver.KFACSettings{FactorDamping: lambda, Decay: 1e-300, Refresh: 1, StatsSamples: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for step := range 2 {
+		direction := func(kf *hvp.KroneckerFactors) []float64 {
+			var as, ds []*mat.Dense
+			for _, f := range kf.Factors {
+				as, ds = append(as, damped(f.A, lambda)), append(ds, damped(f.DD, lambda))
+			}
+			return kroneckerDirection(t, p, kf.Grad, as, ds)
+		}
+		sub, err := p.KroneckerSample(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all, err := p.Kronecker()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, whole := direction(sub), direction(all)
+		got := stepDirection(t, p, k)
+		// As TestKFACAmortisedEveryStepIsDirectSolve: 1e-10; the whole
+		// batch's factors give another direction (checked: > 1e-3).
+		if diff := flatRelDiff(got, want); !(diff < 1e-10) {
+			t.Errorf("step %d: direction differs from the %d-sample factors' by %.3g", step, m, diff)
+		}
+		if diff := flatRelDiff(whole, want); !(diff > 1e-3) {
+			t.Errorf("step %d: the %d-sample direction equals the batch's (%.3g): the test cannot tell", step, m, diff)
+		}
+	}
+}

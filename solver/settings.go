@@ -154,6 +154,7 @@ func (s KFACSettings) Validate() error {
 		dampingErr("KFACSettings.FactorDamping", s.FactorDamping),
 		countErr("KFACSettings.Refresh", s.Refresh),
 		countErr("KFACSettings.StatsEvery", s.StatsEvery),
+		countErr("KFACSettings.StatsSamples", s.StatsSamples),
 	); err != nil {
 		return err
 	}

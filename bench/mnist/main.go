@@ -63,6 +63,7 @@ type config struct {
 	kfacDamping   float64       // kfac's relative damping (0: the solver's default)
 	kfacRefresh   int           // kfac's T_inv (0: the solver's default)
 	kfacStats     int           // kfac's T_stats (0: the solver's default)
+	kfacSamples   int           // kfac's samples of a batch its statistics use (0: all)
 	methods       []string
 	out, data     string
 	trainN, testN int // examples used (0: all)
@@ -76,8 +77,8 @@ type config struct {
 	radius        float64
 	tune          bool
 	warmup        time.Duration // untimed run of every method before the measured ones
-	progress      io.Writer // the progress bar's terminal (io.Discard: none)
-	lines         io.Writer // if set, a plain line per finished run (for logs)
+	progress      io.Writer     // the progress bar's terminal (io.Discard: none)
+	lines         io.Writer     // if set, a plain line per finished run (for logs)
 }
 
 // The learning rates of the default run, chosen by -tune (a grid over
@@ -105,6 +106,7 @@ func main() {
 	flag.Float64Var(&c.kfacDamping, "kfac-damping", 0, "kfac's relative damping λ (0: solver.KFAC's default)")
 	flag.IntVar(&c.kfacRefresh, "kfac-refresh", 0, "kfac's steps between inversions of the factors, T_inv (0: solver.KFAC's default)")
 	flag.IntVar(&c.kfacStats, "kfac-stats", 0, "kfac's steps between gatherings of the factors' statistics, T_stats (0: solver.KFAC's default)")
+	flag.IntVar(&c.kfacSamples, "kfac-stats-samples", 0, "kfac's samples of each batch its factors' statistics use, solver.KFACSettings.StatsSamples (0: all)")
 	flag.StringVar(&methods, "methods", "kfac,newton,newton-exact,sgd,adam,hf-ggn,hf-kron,lbfgs", "methods to run, comma-separated")
 	flag.StringVar(&c.out, "out", "mnist-out", "folder for mnist.csv and mnist.png")
 	flag.StringVar(&c.data, "data", "", "folder with the four MNIST .gz files (default: the GoMNIST module's)")
@@ -542,7 +544,7 @@ func (e *experiment) optimizer(name string) (solver.Optimizer, error) {
 		return solver.New(name, e.p, &solver.GorgoniaSettings{LearnRate: e.c.adamLR, BatchSize: e.summed()})
 	case "kfac", "kfac-momentum": // kfac-momentum: solver.KFACSettings.Momentum
 		return solver.New("kfac", e.p, &solver.KFACSettings{FactorDamping: e.c.kfacDamping, Refresh: e.c.kfacRefresh, StatsEvery: e.c.kfacStats,
-			Momentum: name == "kfac-momentum"})
+			StatsSamples: e.c.kfacSamples, Momentum: name == "kfac-momentum"})
 	case "hf-ggn", "hf-kron":
 		return solver.New(name, e.p, &solver.HFSettings{MaxCG: e.c.hfCG})
 	}
