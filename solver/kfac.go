@@ -48,6 +48,14 @@ type KFACSettings struct {
 	// form (Martens & Grosse 2015 §7; kfac_momentum.go). It costs one
 	// hvp.GGNv more a step (G δ₀, 2B rows). false: the 1-D step α·d.
 	Momentum bool
+	// LearnRate, if positive, fixes the step at LearnRate·d: no
+	// Gauss–Newton product and no step guard (kfac-jax's fixed
+	// learning_rate), so a step costs a gradient with the factors alone,
+	// and its loss after is not measured (Step.LossAfter NaN); a penalty's
+	// K (KFAC's doc) keeps the first step's measurement. Not with
+	// Momentum, whose (α, β) the model sets. 0: the exact Gauss–Newton
+	// step length under the guard.
+	LearnRate float64
 	// MaxRadius, if positive, caps every step at MaxRadius·max(‖w‖, 1)
 	// (0: no cap, the default).
 	MaxRadius float64
@@ -294,6 +302,9 @@ func (k *KFAC) Step() (rec *Step, err error) {
 		k.prev = nil // no update: the next step has no δ₀
 		return st.finish(rec)
 	}
+	if s.LearnRate > 0 {
+		return k.fixedStep(st, rec, d)
+	}
 	gdd, err := p.GGNv(d)
 	if err != nil {
 		return nil, err
@@ -330,6 +341,28 @@ func (k *KFAC) Step() (rec *Step, err error) {
 	if err := k.guardedStep(rec, det, base, sub, limit); err != nil { // kfacguard.go
 		return nil, err
 	}
+	return st.finish(rec)
+}
+
+// fixedStep takes the step LearnRate·d from the weights at the start
+// (capped by MaxRadius), unguarded and with no product: the loss after it
+// is not measured (LossAfter NaN). A non-finite step is an
+// *errs.NotFiniteError naming the weight, before anything moves.
+func (k *KFAC) fixedStep(st stepStart, rec *Step, d *params.Vector) (*Step, error) {
+	alpha, dn := k.s.LearnRate, d.Norm()
+	if r := k.s.MaxRadius; r > 0 && alpha*dn > r*math.Max(st.w0.Norm(), 1) {
+		alpha = r * math.Max(st.w0.Norm(), 1) / dn
+	}
+	ws := st.w0.Clone()
+	ws.AddScaled(alpha, d)
+	if w, i, bad := ws.FirstNonFinite(); bad {
+		return nil, &errs.NotFiniteError{What: fmt.Sprintf("KFAC's step (KFACSettings.LearnRate = %g): weight %s", k.s.LearnRate, k.p.Weights()[w].Name()),
+			Index: i, Value: ws.Weight(w)[i]}
+	}
+	if err := k.p.SetWeights(ws); err != nil {
+		return nil, err
+	}
+	rec.StepSize, rec.LossAfter = alpha, math.NaN()
 	return st.finish(rec)
 }
 

@@ -64,6 +64,7 @@ type config struct {
 	kfacRefresh   int           // kfac's T_inv (0: the solver's default)
 	kfacStats     int           // kfac's T_stats (0: the solver's default)
 	kfacSamples   int           // kfac's samples of a batch its statistics use (0: all)
+	kfacLR        float64       // kfac's fixed step length (0: the exact Gauss–Newton one)
 	methods       []string
 	out, data     string
 	trainN, testN int // examples used (0: all)
@@ -106,6 +107,7 @@ func main() {
 	flag.Float64Var(&c.kfacDamping, "kfac-damping", 0, "kfac's relative damping λ (0: solver.KFAC's default)")
 	flag.IntVar(&c.kfacRefresh, "kfac-refresh", 0, "kfac's steps between inversions of the factors, T_inv (0: solver.KFAC's default)")
 	flag.IntVar(&c.kfacStats, "kfac-stats", 0, "kfac's steps between gatherings of the factors' statistics, T_stats (0: solver.KFAC's default)")
+	flag.Float64Var(&c.kfacLR, "kfac-lr", 0, "kfac's fixed step length, solver.KFACSettings.LearnRate (0: the exact Gauss–Newton step length under the guard)")
 	flag.IntVar(&c.kfacSamples, "kfac-stats-samples", 0, "kfac's samples of each batch its factors' statistics use, solver.KFACSettings.StatsSamples (0: all)")
 	flag.StringVar(&methods, "methods", "kfac,newton,newton-exact,sgd,adam,hf-ggn,hf-kron,lbfgs", "methods to run, comma-separated")
 	flag.StringVar(&c.out, "out", "mnist-out", "folder for mnist.csv and mnist.png")
@@ -544,7 +546,7 @@ func (e *experiment) optimizer(name string) (solver.Optimizer, error) {
 		return solver.New(name, e.p, &solver.GorgoniaSettings{LearnRate: e.c.adamLR, BatchSize: e.summed()})
 	case "kfac", "kfac-momentum": // kfac-momentum: solver.KFACSettings.Momentum
 		return solver.New("kfac", e.p, &solver.KFACSettings{FactorDamping: e.c.kfacDamping, Refresh: e.c.kfacRefresh, StatsEvery: e.c.kfacStats,
-			StatsSamples: e.c.kfacSamples, Momentum: name == "kfac-momentum"})
+			StatsSamples: e.c.kfacSamples, LearnRate: e.c.kfacLR, Momentum: name == "kfac-momentum"})
 	case "hf-ggn", "hf-kron":
 		return solver.New(name, e.p, &solver.HFSettings{MaxCG: e.c.hfCG})
 	}
