@@ -83,6 +83,8 @@ func TestSettingsValidated(t *testing.T) {
 		named("KFACSettings.Refresh", kf(solver.KFACSettings{Refresh: -1})),
 		named("KFACSettings.StatsEvery", kf(solver.KFACSettings{StatsEvery: -1})),
 		named("KFACSettings.StatsSamples", kf(solver.KFACSettings{StatsSamples: -1})),
+		named("KFACSettings.LearnRate", kf(solver.KFACSettings{LearnRate: -1})),
+		named("KFACSettings.LearnRate", kf(solver.KFACSettings{LearnRate: 1e-3, Momentum: true})),
 		named("KFACSettings.MaxRadius", kf(solver.KFACSettings{MaxRadius: nan})),
 		named("GorgoniaSettings.LearnRate", gg(solver.GorgoniaSettings{LearnRate: -1})),
 		named("GorgoniaSettings.BatchSize", gg(solver.GorgoniaSettings{BatchSize: nan})),
