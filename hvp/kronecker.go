@@ -197,16 +197,13 @@ func (p *Problem) kronecker(m int) (kf *KroneckerFactors, err error) {
 		if err != nil {
 			return nil, err
 		}
-		hs, ds := r.rows.Shape(), r.delta.Shape()
-		n := hs[0] // B: a row per sample
-		if m > 0 && m < n {
-			n = m
-		}
-		a := gram(n, hs[1], h[:n*hs[1]])
-		a.ScaleSym(1/float64(n), a)
-		dd := gram(n, ds[1], d[:n*ds[1]])
-		if n < hs[0] {
-			dd.ScaleSym(float64(hs[0])/float64(n), dd)
+		hs, ds := r.rows.Shape(), r.delta.Shape() // B rows each, a row per sample
+		na, nd := sampled(hs[0], m), sampled(ds[0], m)
+		a := gram(na, hs[1], h[:na*hs[1]])
+		a.ScaleSym(1/float64(na), a)
+		dd := gram(nd, ds[1], d[:nd*ds[1]])
+		if nd < ds[0] {
+			dd.ScaleSym(float64(ds[0])/float64(nd), dd)
 		}
 		kf.Factors[l] = &Factors{A: a, DD: dd, Positions: 1}
 		if main := p.blocks[l].main; main != nil && main.pen != nil {
@@ -222,6 +219,15 @@ func (p *Problem) kronecker(m int) (kf *KroneckerFactors, err error) {
 		}
 	}
 	return kf, nil
+}
+
+// sampled returns the rows of n that statistics on m samples use: m, or
+// all n when m is 0 or at least n.
+func sampled(n, m int) int {
+	if m > 0 && m < n {
+		return m
+	}
+	return n
 }
 
 // kernelLayer is the structure KFC reads around a convolution kernel
