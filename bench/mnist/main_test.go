@@ -270,3 +270,13 @@ func TestReach(t *testing.T) {
 		t.Errorf("row %q: want two '—'", lines[4])
 	}
 }
+
+// A diverged run's last evaluation (loss +Inf, accuracy NaN, as runMethod
+// records it) does not stop the plot (gonum/plot refuses infinite points).
+func TestPlotDiverged(t *testing.T) {
+	recs := []record{{method: "a", seed: 1, loss: 2.3, acc: 0.1}, {method: "a", seed: 1, step: 5, seconds: 1, passes: 0.1, loss: 0.5, acc: 0.9},
+		{method: "a", seed: 1, step: 9, seconds: 2, passes: 0.2, loss: math.Inf(1), acc: math.NaN(), final: true}}
+	if err := writePNG(filepath.Join(t.TempDir(), "p.png"), recs); err != nil {
+		t.Fatal(err)
+	}
+}
