@@ -14,7 +14,9 @@ package solver
 // μ the step guard's Tikhonov damping (kfacguard.go). With c_ij =
 // ⟨v_i, G v_j⟩, n_ij = ⟨v_i, v_j⟩ and b_i = ⟨g, v_i⟩ for v = (d, δ₀) that
 // is the 2×2 system (C + μN) x = −b, solved in closed form; at its
-// minimum M = ½⟨b, x⟩. It needs G δ₀ at the new point and batch: one
+// minimum M = ½⟨b, x⟩ (kfac-jax's quadratic model is the same, its A =
+// VᵀCV, D = VᵀV, b = Vᵀg for V = (d, δ₀); ρ here uses the damped model,
+// as Martens & Grosse's). It needs G δ₀ at the new point and batch: one
 // hvp.GGNv more per step (2B rows in Step.Cost). The plane degenerates
 // when δ₀ is (nearly) parallel to d or the 2×2 matrix is not positive
 // definite (G only semi-definite, μ = 0): the step is then the 1-D one,
