@@ -61,15 +61,16 @@ func (c *matrixCache) get(a *mat.Dense, f func() (any, error)) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	data := make([]float64, r*cols)
+	data := alloc(r * cols) // the key: read only under the lock, so pooled
 	for i := 0; i < r; i++ {
 		copy(data[i*cols:(i+1)*cols], raw.Data[i*raw.Stride:i*raw.Stride+cols])
 	}
 	c.Lock()
 	c.entries = append([]*cacheEntry{{rows: r, cols: cols, a: data, val: v}}, c.entries...)
-	if len(c.entries) > cacheSize {
-		c.entries = c.entries[:cacheSize]
+	for _, e := range c.entries[min(len(c.entries), cacheSize):] {
+		release(e.a) // the value may still be in use: only the key goes back
 	}
+	c.entries = c.entries[:min(len(c.entries), cacheSize)]
 	c.Unlock()
 	return v, nil
 }
