@@ -19,12 +19,12 @@ import (
 // gonum's Dgecon solves through Dlatrs, which guards against overflow by
 // scaling; its growth bound is so conservative that for LU factors of
 // n ≥ 256 it takes the scaled path, column by column across the row-major
-// factors (strided Ddot and Daxpy): 0.9 ms at n = 256 and 4.2 ms at 512,
-// more than the factorisation itself (0.37 and 2.1 ms, AMD EPYC, one
-// thread). Unscaled, the solves give the same numbers up to rounding
-// (summation order); they can only differ where a solve overflows, which
-// leaves a non-finite value (an Inf stays Inf or becomes NaN through the
-// rest of the solve). Then the estimate is Dgecon's own, recomputed from
+// factors (strided Ddot and Daxpy): 1.14 ms at n = 256 and 4.43 ms at 512,
+// more than the factorisation itself (Dgetrf 0.48 and 1.97 ms); this takes
+// 0.13 and 0.27 ms (AMD EPYC, one thread, docs/benchmarks.md). Unscaled,
+// the solves give the same numbers up to rounding (summation order); they
+// can only differ where a solve overflows, which leaves a non-finite value
+// (an Inf stays Inf or becomes NaN through the rest of the solve). Then the estimate is Dgecon's own, recomputed from
 // the start: the overflow-safe path for the same quantity.
 func luRcond(lu blas64.General, anorm float64) float64 {
 	n := lu.Rows
