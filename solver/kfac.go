@@ -349,9 +349,11 @@ func (k *KFAC) Step() (rec *Step, err error) {
 // is not measured (LossAfter NaN). A non-finite step is an
 // *errs.NotFiniteError naming the weight, before anything moves.
 func (k *KFAC) fixedStep(st stepStart, rec *Step, d *params.Vector) (*Step, error) {
-	alpha, dn := k.s.LearnRate, d.Norm()
-	if r := k.s.MaxRadius; r > 0 && alpha*dn > r*math.Max(st.w0.Norm(), 1) {
-		alpha = r * math.Max(st.w0.Norm(), 1) / dn
+	alpha := k.s.LearnRate
+	if r := k.s.MaxRadius; r > 0 {
+		if dn := d.Norm(); alpha*dn > r*math.Max(st.w0.Norm(), 1) {
+			alpha = r * math.Max(st.w0.Norm(), 1) / dn
+		}
 	}
 	ws := st.w0.Clone()
 	ws.AddScaled(alpha, d)
@@ -363,7 +365,7 @@ func (k *KFAC) fixedStep(st stepStart, rec *Step, d *params.Vector) (*Step, erro
 		return nil, err
 	}
 	rec.StepSize, rec.LossAfter = alpha, math.NaN()
-	return st.finish(rec)
+	return st.finishAt(rec, ws), nil // ws is bound (copied into new tensors) and needed no more
 }
 
 // update folds this step's factors into the moving averages (stats: they
