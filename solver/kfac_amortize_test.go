@@ -305,6 +305,12 @@ func TestKFACLearnRate(t *testing.T) {
 		if diff := flatRelDiff(got, want); !(diff < 1e-10) || rec.StepSize != eta {
 			t.Errorf("step %d: the update differs from η·d by %.3g (step size %g)", step, diff, rec.StepSize)
 		}
+		// The record's ‖Δw‖ (finishAt, from the vector it bound) against
+		// the weights read back: the same values, two norm routines, so
+		// rounding alone: 1e-14.
+		if n := floats.Norm(got, 2); !(math.Abs(rec.Norm-n) <= 1e-14*n) {
+			t.Errorf("step %d: recorded ‖Δw‖ %.17g, the weights moved %.17g", step, rec.Norm, n)
+		}
 		if rec.Cost != B || !math.IsNaN(rec.LossAfter) {
 			t.Errorf("step %d: cost %d rows (want %d), loss after %g (want NaN: not measured)", step, rec.Cost, B, rec.LossAfter)
 		}
