@@ -58,8 +58,17 @@ import (
 // layer). A kernel's L2 penalty λ·Σ K² gives Penalty = 2λ on every row
 // of W̃. No channel bias is paired with a kernel (the translation has no
 // bias broadcast over a 4-D value yet): a bias would be its own block.
+//
+// A dense layer's Factors also hold Rows = h̃ and Delta = δ, the whole
+// batch's B rows (copies, whatever StatsSamples the factors use), so that
+// its data term's gradient is h̃ᵀδ: a caller can apply (Ã ⊗ D̃)⁻¹ to it
+// as (Ã⁻¹h̃ᵀ)(δD̃⁻¹), cheaper than to the n_A × n_D gradient when B is
+// small beside n_A and n_D (solver.KFAC). nil for kernels and tied
+// weights.
 type Factors struct {
 	A, DD      *mat.SymDense
+	Rows       *mat.Dense // h̃, B × n_A (dense layers; nil otherwise)
+	Delta      *mat.Dense // δ, B × n_D (dense layers; nil otherwise)
 	Penalty    []float64
 	PenaltyErr error
 	Transposed bool
@@ -205,7 +214,9 @@ func (p *Problem) kronecker(m int) (kf *KroneckerFactors, err error) {
 		if nd < ds[0] {
 			dd.ScaleSym(float64(ds[0])/float64(nd), dd)
 		}
-		kf.Factors[l] = &Factors{A: a, DD: dd, Positions: 1}
+		rows := mat.NewDense(hs[0], hs[1], append([]float64(nil), h...))
+		delta := mat.NewDense(ds[0], ds[1], append([]float64(nil), d...))
+		kf.Factors[l] = &Factors{A: a, DD: dd, Rows: rows, Delta: delta, Positions: 1}
 		if main := p.blocks[l].main; main != nil && main.pen != nil {
 			pc, pr, err := p.penaltyReport(l, main)
 			switch {
