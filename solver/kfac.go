@@ -194,6 +194,7 @@ type KFAC struct {
 	kernel  map[int]bool    // the block's factors are a kernel's (hvp.Factors.Transposed), this step
 	guard   kfacGuard       // the step guard's damping (kfacguard.go)
 	prev    *params.Vector  // δ₀, the last update (KFACSettings.Momentum; nil: none)
+	fresh   []*hvp.Factors  // this step's own factors (a statistics step), whose Rows give the gradient (kfac_amortize.go); nil otherwise
 }
 
 // foldBlock is a block that folds its L2 penalty: c per row of W̃, and
@@ -257,6 +258,10 @@ func (k *KFAC) Step() (rec *Step, err error) {
 	loss, g, fs, stats, err := k.gather() // kfac_amortize.go
 	if err != nil {
 		return nil, err
+	}
+	k.fresh = nil
+	if stats {
+		k.fresh = fs
 	}
 	det := &KFACDetail{}
 	rec = &Step{Iter: k.steps, LossBefore: loss, LossAfter: loss, Fallbacks: k.fallbacks(fs, g), Detail: det}
@@ -703,6 +708,8 @@ func (k *KFAC) direction(g *params.Vector, fall []BlockFallback, det *KFACDetail
 				det.addNote(fmt.Sprintf("block %d (%s): %s", l, p.Block(l).Name(), note))
 			}
 			det.Folds = append(det.Folds, KFACFold{Block: l, Weight: p.Block(l).Name(), Penalty: fb.c, K: k.k})
+		} else if f := k.rowsOf(l); f != nil && rowsCheaper(f, rows, cols) { // (Ã⁻¹h̃ᵀ)(δD̃⁻¹): kfac_amortize.go
+			y = *applyInversesRows(k.ia[l], k.id[l], f.Rows, f.Delta)
 		} else {
 			y = *applyInverses(k.ia[l], k.id[l], mat.NewDense(rows, cols, stacked))
 		}

@@ -72,3 +72,40 @@ func applyInverses(ia, id, gr *mat.Dense) *mat.Dense {
 	y.Mul(&t, id)
 	return &y
 }
+
+// rowsOf returns block l's factors of this step when their rows give its
+// gradient as h̃ᵀδ (hvp.Factors.Rows: a dense layer, the factors
+// gathered this step; no penalty, whose gradient h̃ᵀδ leaves out), else
+// nil.
+func (k *KFAC) rowsOf(l int) *hvp.Factors {
+	if k.fresh == nil {
+		return nil
+	}
+	f := k.fresh[l]
+	if f == nil || f.Rows == nil || f.Delta == nil || f.Transposed || f.Penalty != nil || f.PenaltyErr != nil {
+		return nil
+	}
+	return f
+}
+
+// rowsCheaper reports whether (Ã⁻¹h̃ᵀ)(δD̃⁻¹), B·(n_A² + n_D² + n_A·n_D)
+// multiply-adds, costs fewer than Ã⁻¹·∇W̃·D̃⁻¹'s n_A·n_D·(n_A + n_D) for
+// the n_A × n_D gradient (on MNIST's first layer, B = 128, n_A = 785,
+// n_D = 256: 113 million against 209).
+func rowsCheaper(f *hvp.Factors, nA, nD int) bool {
+	b, ra := f.Rows.Dims()
+	if bd, rd := f.Delta.Dims(); bd != b || ra != nA || rd != nD {
+		return false
+	}
+	return b*(nA*nA+nD*nD+nA*nD) < nA*nD*(nA+nD)
+}
+
+// applyInversesRows returns Ã⁻¹·h̃ᵀδ·D̃⁻¹ = (Ã⁻¹h̃ᵀ)(δD̃⁻¹), which is
+// applyInverses on the gradient h̃ᵀδ up to rounding.
+func applyInversesRows(ia, id, rows, delta *mat.Dense) *mat.Dense {
+	var ah, dd, y mat.Dense
+	ah.Mul(ia, rows.T())
+	dd.Mul(delta, id)
+	y.Mul(&ah, &dd)
+	return &y
+}

@@ -2,9 +2,12 @@ package solver_test
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/newtonia/newtonia/hvp"
+	"github.com/newtonia/newtonia/nets"
+	"github.com/newtonia/newtonia/ops"
 	"github.com/newtonia/newtonia/params"
 	"github.com/newtonia/newtonia/solver"
 	"gonum.org/v1/gonum/floats"
@@ -313,6 +316,65 @@ func TestKFACLearnRate(t *testing.T) {
 		}
 		if rec.Cost != B || !math.IsNaN(rec.LossAfter) {
 			t.Errorf("step %d: cost %d rows (want %d), loss after %g (want NaN: not measured)", step, rec.Cost, B, rec.LossAfter)
+		}
+	}
+}
+
+// Where B is small beside the layer's width the direction is
+// (Ã⁻¹h̃ᵀ)(δD̃⁻¹) from the batch's rows (here the first layer: B = 4,
+// 61 inputs with the bias; the second, 7 × 3, keeps Ã⁻¹∇W̃D̃⁻¹): against
+// the Kronecker product LU-solved on the gradient, on a statistics step
+// every step (Refresh 1, no memory, the fixed step η·d), and with
+// StatsEvery 2, whose steps between use the gradient (no rows of their
+// own) with the last factors.
+func TestKFACDirectionFromRows(t *testing.T) {
+	for _, every := range []int{1, 2} {
+		m, err := nets.Build(nets.Spec{Batch: 4, In: 60, Loss: nets.SoftmaxCrossEntropy, Reduction: nets.ReductionMean,
+			Layers: []nets.Layer{{Out: 6, Act: ops.TanhFunc{}, Bias: true}, {Out: 3, Act: ops.IdentityFunc{}, Bias: true}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Randomize(rand.New(rand.NewPCG(3, 9)), 0.3, 0); err != nil {
+			t.Fatal(err)
+		}
+		p, err := hvp.New(m.Loss, m.Params()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const lambda, eta = 0.1, 0.05
+		k, err := solver.NewKFAC(p, &solver.KFACSettings{FactorDamping: lambda, Decay: 1e-300, Refresh: 1, StatsEvery: every, LearnRate: eta})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var as, ds []*mat.Dense
+		for step := range 3 {
+			stats := step%every == 0
+			kf, err := p.Kronecker()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if stats {
+				as, ds = nil, nil
+				for _, f := range kf.Factors {
+					as, ds = append(as, damped(f.A, lambda)), append(ds, damped(f.DD, lambda))
+				}
+			}
+			want := kroneckerDirection(t, p, kf.Grad, as, ds)
+			floats.Scale(eta, want)
+			w0, _ := p.Current()
+			if _, _, err := kfacNext(k); err != nil {
+				t.Fatal(err)
+			}
+			if k.UsesRows(0) != stats || k.UsesRows(1) {
+				t.Errorf("every %d, step %d: rows used on blocks 0, 1: %v, %v (want %v, false)", every, step, k.UsesRows(0), k.UsesRows(1), stats)
+			}
+			w1, _ := p.Current()
+			got := w1.Flat()
+			floats.Sub(got, w0.Flat())
+			// As TestKFACLearnRate: 1e-10 (h̃ᵀδ is the gradient up to rounding).
+			if diff := flatRelDiff(got, want); !(diff < 1e-10) {
+				t.Errorf("every %d, step %d: the update differs from η·d by %.3g", every, step, diff)
+			}
 		}
 	}
 }
