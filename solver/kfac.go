@@ -360,8 +360,9 @@ func (k *KFAC) fixedStep(st stepStart, rec *Step, d *params.Vector) (*Step, erro
 			alpha = r * math.Max(st.w0.Norm(), 1) / dn
 		}
 	}
-	ws := st.w0.Clone()
-	ws.AddScaled(alpha, d)
+	ws := d // w0 + α·d in d's memory (no one reads d after): the sum of α·d and w0, as w0.AddScaled(α, d) rounds it
+	ws.Scale(alpha)
+	ws.AddScaled(1, st.w0)
 	if w, i, bad := ws.FirstNonFinite(); bad {
 		return nil, &errs.NotFiniteError{What: fmt.Sprintf("KFAC's step (KFACSettings.LearnRate = %g): weight %s", k.s.LearnRate, k.p.Weights()[w].Name()),
 			Index: i, Value: ws.Weight(w)[i]}
@@ -691,7 +692,7 @@ func (k *KFAC) direction(g *params.Vector, fall []BlockFallback, det *KFACDetail
 			continue
 		}
 		ws := lay.BlockWeights(l)
-		stacked := append([]float64(nil), g.Block(l).Flat()...)
+		stacked := g.Block(l).Flat() // g's memory, only read: transpose copies, the solves read
 		cols := kfacShape(lay.Shape(ws[0]))[1]
 		if k.kernel[l] { // a kernel's values are W̃ᵀ (hvp.Factors.Transposed): solved on W̃
 			cols = k.dd[l].SymmetricDim()

@@ -3,7 +3,9 @@ package solver_test
 import (
 	"math"
 	"math/rand/v2"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/newtonia/newtonia/hvp"
 	"github.com/newtonia/newtonia/nets"
@@ -15,7 +17,8 @@ import (
 // leaky ReLU, biases, softmax cross-entropy averaged over a batch of 128;
 // random inputs, He-scaled weights) with the moonshot's settings (damping
 // 3, StatsSamples 32, Refresh 20; LearnRate 1e-6, as 6e-5 diverges on random data), for profiles of where a
-// step's time goes (docs/optimizers.md):
+// step's time goes (docs/optimizers.md); cpu-ns/op is the process's CPU
+// time a step:
 //
 //	go test ./solver -run '^$' -bench KFACStep -benchtime 200x -cpuprofile /tmp/kfac.prof
 func BenchmarkKFACStep(b *testing.B) {
@@ -42,10 +45,23 @@ func BenchmarkKFACStep(b *testing.B) {
 		}
 	}
 	b.ReportAllocs()
+	c0 := cpuTime()
 	b.ResetTimer()
 	for range b.N {
 		if _, err := k.Step(); err != nil {
 			b.Fatal(err)
 		}
 	}
+	b.ReportMetric(float64(cpuTime()-c0)/float64(b.N), "cpu-ns/op")
+}
+
+// cpuTime is the process's user and system CPU time: on a machine shared
+// with other work it moves less than the wall time (the garbage
+// collector's and Dgemm's goroutines included).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
