@@ -343,8 +343,12 @@ func (k *KFAC) Step() (rec *Step, err error) {
 			det.addNote(why)
 		}
 	}
-	if err := k.guardedStep(rec, det, base, sub, limit); err != nil { // kfacguard.go
+	ws, err := k.guardedStep(rec, det, base, sub, limit) // kfacguard.go
+	if err != nil {
 		return nil, err
+	}
+	if ws != nil { // the accepted step's weights, bound and needed no more
+		return st.finishAt(rec, ws), nil
 	}
 	return st.finish(rec)
 }
