@@ -86,7 +86,8 @@ func TestKroneckerFactors(t *testing.T) {
 }
 
 // A dense layer's Rows and Delta give its gradient, h̃ᵀδ = ∇W̃ (the
-// oracle: Gradient's reverse pass), and Rows' first layer is [X, 1]; on a
+// oracle: Gradient's reverse pass; KroneckerRows gives the same rows and
+// no grams), and Rows' first layer is [X, 1]; on a
 // softmax cross-entropy averaged over the batch (δ carries the 1/B) with
 // statistics on 3 of the 7 samples (Rows and Delta are still the whole
 // batch's).
@@ -112,8 +113,16 @@ func TestKroneckerRowsGiveGradient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	kr, err := p.KroneckerRows(3) // the same rows, no grams
+	if err != nil {
+		t.Fatal(err)
+	}
 	x := m.X.Value().(*tensor.Dense).Float64s()
 	for l, f := range kf.Factors {
+		if r := kr.Factors[l]; r == nil || r.A != nil || r.DD != nil || r.Samples != 3 || f.Samples != 3 ||
+			!mat.Equal(r.Rows, f.Rows) || !mat.Equal(r.Delta, f.Delta) {
+			t.Errorf("block %d: KroneckerRows' factors are not KroneckerSample's rows without grams", l)
+		}
 		if f == nil || f.Rows == nil || f.Delta == nil {
 			t.Fatalf("block %d: no rows (%v)", l, kf.Err[l])
 		}

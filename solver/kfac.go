@@ -394,7 +394,10 @@ func (k *KFAC) update(fs []*hvp.Factors, s KFACSettings, fall []BlockFallback, s
 		if f == nil || !stats {
 			continue
 		}
-		if k.a[l] == nil {
+		if f.A == nil { // a dense layer's rows (hvp.Problem.KroneckerRows): folded by one Dgemm each
+			refresh = refresh || k.a[l] == nil
+			k.a[l], k.dd[l] = emaRows(k.a[l], k.dd[l], f, s.Decay)
+		} else if k.a[l] == nil {
 			k.a[l], k.dd[l], refresh = f.A, f.DD, true
 		} else {
 			emaSym(k.a[l], f.A, s.Decay) // kfac_amortize.go
@@ -627,7 +630,7 @@ func (k *KFAC) fallbacks(fs []*hvp.Factors, g *params.Vector) []BlockFallback {
 		if fs[l] == nil {
 			err = k.noFactors(l)
 		} else if s := lay.Shape(ws[0]); fs[l].Transposed { // a kernel: its values are the DD × A matrix W̃ᵀ (hvp.Factors)
-			if ka, kd := fs[l].A.SymmetricDim(), fs[l].DD.SymmetricDim(); len(ws) != 1 || ka*kd != lay.Block(l).Len() || s[0] != kd {
+			if ka, kd := factorDims(fs[l]); len(ws) != 1 || ka*kd != lay.Block(l).Len() || s[0] != kd {
 				err = &errs.ConditionError{Block: l, Weight: name,
 					Reason: fmt.Sprintf("its factors (%d×%d and %d×%d) do not fit its kernel of shape %v", ka, ka, kd, kd, s)}
 			}
@@ -636,7 +639,7 @@ func (k *KFAC) fallbacks(fs []*hvp.Factors, g *params.Vector) []BlockFallback {
 				Reason: fmt.Sprintf("K-FAC's direction needs the block's weight as a matrix (or a vector, one output), and %s has shape %v", p.Weights()[ws[0]].Name(), s)}
 		} else {
 			size := lay.Block(l).Len()
-			if ka, kd := fs[l].A.SymmetricDim(), fs[l].DD.SymmetricDim(); ka*kd != size || s[1] != kd {
+			if ka, kd := factorDims(fs[l]); ka*kd != size || s[1] != kd {
 				err = &errs.ConditionError{Block: l, Weight: name,
 					Reason: fmt.Sprintf("its factors (%d×%d and %d×%d) do not fit its weights (%d values, %d columns)", ka, ka, kd, kd, size, s[1])}
 			}

@@ -378,3 +378,46 @@ func TestKFACDirectionFromRows(t *testing.T) {
 		}
 	}
 }
+
+// The moving averages folded from the rows (hvp.Problem.KroneckerRows,
+// one Dgemm with β = Decay) against the EMA computed here of
+// hvp.KroneckerSample's factors (hvp's own grams), both A and DD, with
+// statistics on 5 of the 12 samples (DD's scale B/m) over three steps.
+func TestKFACAveragesFromRows(t *testing.T) {
+	_, p := kfacNet(t, 7)
+	const decay, m = 0.6, 5
+	k, err := solver.NewKFAC(p, &solver.KFACSettings{FactorDamping: 0.1, Decay: decay, Refresh: 1, StatsSamples: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := p.Blocks()
+	wantA, wantD := make([]*mat.Dense, n), make([]*mat.Dense, n)
+	for step := range 3 {
+		kf, err := p.KroneckerSample(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stepDirection(t, p, k)
+		for l := range n {
+			fa, fd := mat.DenseCopyOf(kf.Factors[l].A), mat.DenseCopyOf(kf.Factors[l].DD)
+			if step == 0 {
+				wantA[l], wantD[l] = fa, fd
+			} else {
+				fa.Scale(1-decay, fa)
+				fd.Scale(1-decay, fd)
+				wantA[l].Scale(decay, wantA[l])
+				wantA[l].Add(wantA[l], fa)
+				wantD[l].Scale(decay, wantD[l])
+				wantD[l].Add(wantD[l], fd)
+			}
+			a, dd, _, _ := k.Amortised(l)
+			// Sums of a few products in another order: 1e-12.
+			if e := flatRelDiff(mat.DenseCopyOf(a).RawMatrix().Data, wantA[l].RawMatrix().Data); !(e < 1e-12) {
+				t.Errorf("step %d, block %d: input average off by %.3g", step, l, e)
+			}
+			if e := flatRelDiff(mat.DenseCopyOf(dd).RawMatrix().Data, wantD[l].RawMatrix().Data); !(e < 1e-12) {
+				t.Errorf("step %d, block %d: adjoint average off by %.3g", step, l, e)
+			}
+		}
+	}
+}
