@@ -1,0 +1,51 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/newtonia/newtonia/internal/mnistdata"
+)
+
+// benchFor builds newtonia's side on the first 1280 training images, at
+// the default sizes, or skips without the data.
+func benchFor(tb testing.TB) *bench {
+	dir, err := mnistdata.Find("")
+	if err != nil {
+		tb.Skip(err)
+	}
+	train, _, err := mnistdata.Load(dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	b, err := newBench(config{batch: 128, hidden: 256, slope: 0.01, lr: 1e-3, seed: 1}, train.Head(1280))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// BenchmarkGradient times one gradient of the default net on a minibatch:
+//
+//	go test -run '^$' -bench . -cpu 1 ./bench/mnist-peer
+func BenchmarkGradient(b *testing.B) {
+	nb := benchFor(b)
+	for b.Loop() {
+		if _, _, err := nb.p.Gradient(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAdamStep times one Adam step (gradient and update).
+func BenchmarkAdamStep(b *testing.B) {
+	nb := benchFor(b)
+	adam, err := nb.adam()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := adam.Step(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

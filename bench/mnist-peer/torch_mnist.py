@@ -1,0 +1,144 @@
+#!/usr/bin/python3
+"""PyTorch side of bench/mnist-peer: bench/mnist's net (784-h-h-10, biases,
+leaky ReLU, softmax cross-entropy averaged over the batch), float64, trained
+by torch.optim.Adam on the same MNIST files, initial weights and minibatch
+order as newtonia's side (written by main.go as .npy into --init).
+
+Times, best and median of --reps: one gradient (forward + backward) and one
+Adam step (zero_grad, forward, backward, step) on the first minibatch, each
+the mean of --inner calls, and one pass of Adam over the order (slicing
+every minibatch out of the training set included). Writes the gradient at
+the initial weights and the weights after the pass as .npy into --out and
+prints the timings as JSON on stdout.
+
+Thread pinning and the BLAS report are torch_peer.py's (bench/peer), which
+this script imports: pin_threads runs before torch is imported.
+"""
+import argparse
+import gzip
+import json
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "peer"))
+import torch_peer  # noqa: E402  (imports neither torch nor numpy itself)
+
+
+def read_idx(path, header):
+    """The bytes of an MNIST idx file after its header, as uint8."""
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    return torch_peer.np.frombuffer(raw, dtype=torch_peer.np.uint8, offset=header)
+
+
+def times(fn, reps, inner):
+    """Best and median over reps of the mean time of inner calls of fn."""
+    fn()  # warm up
+    ts = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        ts.append((time.perf_counter() - t0) / inner)
+    return {"best": min(ts), "median": statistics.median(ts)}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--init", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--layers", type=int, default=3)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--slope", type=float, default=0.01)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--inner", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=1)
+    a = ap.parse_args()
+    if a.threads < 1:
+        sys.exit(f"torch_mnist: --threads {a.threads}: want at least 1")
+    torch_peer.pin_threads(a.threads)
+    torch_peer.import_torch()
+    np, torch = torch_peer.np, torch_peer.torch
+    torch.set_num_threads(a.threads)
+    try:
+        torch.set_num_interop_threads(a.threads)
+    except RuntimeError:  # already started: reported below as it is
+        pass
+    blas_library, blas_threads = torch_peer.blas_in_use()
+
+    x = torch.from_numpy(read_idx(os.path.join(a.data, "train-images-idx3-ubyte.gz"), 16)
+                         .reshape(-1, 784).astype(np.float64) / 255)
+    labels = torch.from_numpy(read_idx(os.path.join(a.data, "train-labels-idx1-ubyte.gz"), 8).astype(np.int64))
+    load = lambda name: torch.from_numpy(np.load(os.path.join(a.init, name + ".npy")))
+    order = load("order").reshape(-1).to(torch.int64)
+    init = [load(f"{kind}{k+1}") for k in range(a.layers) for kind in ("W", "b")]
+    ps = [t.clone().requires_grad_(True) for t in init]
+    steps = order.numel() // a.batch
+
+    def loss_of(xb, yb):
+        h = xb
+        for k in range(a.layers):
+            h = h @ ps[2 * k] + ps[2 * k + 1]
+            if k < a.layers - 1:
+                h = torch.nn.functional.leaky_relu(h, a.slope)
+        return torch.nn.functional.cross_entropy(h, yb)
+
+    def batch(s):
+        idx = order[s * a.batch:(s + 1) * a.batch]
+        return x[idx], labels[idx]
+
+    xb0, yb0 = batch(0)
+
+    def gradient():
+        for p in ps:
+            p.grad = None
+        loss_of(xb0, yb0).backward()
+
+    t_grad = times(gradient, a.reps, a.inner)
+    grads = [p.grad.detach().clone() for p in ps]
+
+    opt = torch.optim.Adam(ps, lr=a.lr)
+
+    def step(xb, yb):
+        opt.zero_grad(set_to_none=True)
+        loss = loss_of(xb, yb)
+        loss.backward()
+        opt.step()
+        return loss
+
+    t_step = times(lambda: step(xb0, yb0), a.reps, a.inner)
+
+    def one_pass():
+        nonlocal opt
+        with torch.no_grad():
+            for p, t in zip(ps, init):
+                p.copy_(t)
+        opt = torch.optim.Adam(ps, lr=a.lr)
+        for s in range(steps):
+            step(*batch(s))
+
+    t_pass = times(one_pass, a.reps, 1)
+    with torch.no_grad():
+        loss_after = float(loss_of(xb0, yb0))
+
+    os.makedirs(a.out, exist_ok=True)
+    names = [f"{kind}{k+1}" for k in range(a.layers) for kind in ("W", "b")]
+    for name, g, p in zip(names, grads, ps):
+        np.save(os.path.join(a.out, f"grad.{name}.npy"), g.numpy())
+        np.save(os.path.join(a.out, f"after.{name}.npy"), p.detach().numpy())
+    json.dump({
+        "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "interop_threads": torch.get_num_interop_threads(),
+        "blas_env": {var: os.environ.get(var) for var in torch_peer.BLAS_THREAD_VARS},
+        "blas_library": blas_library, "blas_threads": blas_threads,
+        "gradient_s": t_grad, "step_s": t_step, "pass_s": t_pass, "steps": steps,
+        "loss_after": loss_after,
+    }, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
