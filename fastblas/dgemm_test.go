@@ -203,6 +203,34 @@ func BenchmarkDgemm(b *testing.B) {
 	}
 }
 
+// BenchmarkDgemmShapes times the non-square products of an MLP's
+// gradient with a 10-wide output (bench/mnist's 784-256-256-10 net, batch
+// 128), in GFlop/s (2mnk flops), with the transposes the gradient uses:
+// h·W₃ (m=128, k=256, n=10), δ·W₃ᵀ (128×10 by 10×256) and h₂ᵀ·δ
+// (256×128 by 128×10):
+//
+//	go test -run '^$' -bench DgemmShapes -cpu 1 ./fastblas
+func BenchmarkDgemmShapes(b *testing.B) {
+	for _, s := range []struct {
+		ops     string // "N" or "T" for op(A), op(B)
+		tA, tB  blas.Transpose
+		m, n, k int
+	}{{"NN", blas.NoTrans, blas.NoTrans, 128, 10, 256}, {"NT", blas.NoTrans, blas.Trans, 128, 256, 10}, {"TN", blas.Trans, blas.NoTrans, 256, 10, 128}} {
+		rng := rand.New(rand.NewPCG(3, 4))
+		ar, ac, br, bc := operandDims(s.tA, s.tB, s.m, s.n, s.k)
+		x, y, z := randMatrix(rng, ar, ac, ac), randMatrix(rng, br, bc, bc), make([]float64, s.m*s.n)
+		name := fmt.Sprintf("%s/m=%d,n=%d,k=%d", s.ops, s.m, s.n, s.k)
+		eachImpl(b, func(impl string, f blas.Float64) {
+			b.Run(impl+"/"+name, func(b *testing.B) {
+				for b.Loop() {
+					f.Dgemm(s.tA, s.tB, s.m, s.n, s.k, 1, x, ac, y, bc, 0, z, s.n)
+				}
+				b.ReportMetric(2*float64(s.m*s.n*s.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFlop/s")
+			})
+		})
+	}
+}
+
 // A panic in a worker goroutine reaches the caller, where it can be
 // recovered, instead of ending the program.
 func TestParallelPanicReachesCaller(t *testing.T) {

@@ -24,27 +24,37 @@ func benchFor(tb testing.TB) *bench {
 	return b
 }
 
-// BenchmarkGradient times one gradient of the default net on a minibatch:
+// BenchmarkGradient times one gradient of the default net on a minibatch,
+// after warmUp:
 //
 //	go test -run '^$' -bench . -cpu 1 ./bench/mnist-peer
 func BenchmarkGradient(b *testing.B) {
 	nb := benchFor(b)
+	grad := func() error { _, _, err := nb.p.Gradient(); return err }
+	if err := warmUp(grad); err != nil {
+		b.Fatal(err)
+	}
 	for b.Loop() {
-		if _, _, err := nb.p.Gradient(); err != nil {
+		if err := grad(); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
-// BenchmarkAdamStep times one Adam step (gradient and update).
+// BenchmarkAdamStep times one Adam step (gradient and update), after
+// warmUp.
 func BenchmarkAdamStep(b *testing.B) {
 	nb := benchFor(b)
 	adam, err := nb.adam()
 	if err != nil {
 		b.Fatal(err)
 	}
+	step := func() error { _, err := adam.Step(); return err }
+	if err := warmUp(step); err != nil {
+		b.Fatal(err)
+	}
 	for b.Loop() {
-		if _, err := adam.Step(); err != nil {
+		if err := step(); err != nil {
 			b.Fatal(err)
 		}
 	}

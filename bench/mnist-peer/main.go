@@ -27,7 +27,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"sort"
 	"strconv"
 	"time"
 
@@ -38,21 +37,26 @@ import (
 	"github.com/newtonia/newtonia/ops"
 	"github.com/newtonia/newtonia/params"
 	"github.com/newtonia/newtonia/solver"
+	"golang.org/x/sys/unix"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
 
 type config struct {
 	batch, hidden, reps, inner, threads, trainN int
-	slope, lr                                    float64
-	seed                                         uint64
-	data, out, python                            string
+	slope, lr                                   float64
+	seed                                        uint64
+	data, out, python                           string
 }
 
-// spread is the best and the median of a timing's repetitions, in seconds.
+// spread is the best and the median of a timing's repetitions, in
+// seconds: wall clock, and the process's CPU time (CLOCK_PROCESS_CPUTIME_ID
+// on both sides), which other jobs on the machine move less.
 type spread struct {
-	Best   float64 `json:"best"`
-	Median float64 `json:"median"`
+	Best      float64 `json:"best"`
+	Median    float64 `json:"median"`
+	CPUBest   float64 `json:"cpu_best"`
+	CPUMedian float64 `json:"cpu_median"`
 }
 
 // torchTimes is what torch_mnist.py prints.
@@ -62,6 +66,7 @@ type torchTimes struct {
 	Step      spread  `json:"step_s"`
 	Pass      spread  `json:"pass_s"`
 	Steps     int     `json:"steps"`
+	BLASCore  *string `json:"blas_core"` // openblas_get_corename(), for OpenBLAS
 	LossAfter float64 `json:"loss_after"`
 }
 
@@ -154,10 +159,11 @@ func run(c config) error {
 	fmt.Printf("%d thread(s) each; newtonia GOMAXPROCS=%d, BLAS: %s\n", c.threads, runtime.GOMAXPROCS(0), blas)
 	fmt.Printf("best / median of %d; gradient and step: mean of %d calls on the first minibatch; pass: %d steps over %d images\n\n",
 		c.reps, c.inner, b.steps, train.N())
-	fmt.Printf("%-12s | %-21s | %-21s | %s\n", "", "PyTorch", "newtonia", "newtonia / PyTorch")
-	ms := func(s spread) string { return fmt.Sprintf("%.4g / %.4g ms", 1e3*s.Best, 1e3*s.Median) }
+	fmt.Printf("%-10s | %-31s | %-31s | %s\n", "", "PyTorch (best / median)", "newtonia (best / median)", "newtonia / PyTorch (best, median)")
+	ms := func(a, b float64) string { return fmt.Sprintf("%.4g / %.4g ms", 1e3*a, 1e3*b) }
 	row := func(name string, t, n spread) {
-		fmt.Printf("%-12s | %-21s | %-21s | %.2f (best), %.2f (median)\n", name, ms(t), ms(n), n.Best/t.Best, n.Median/t.Median)
+		fmt.Printf("%-10s | wall %-26s | wall %-26s | wall %.2f, %.2f\n", name, ms(t.Best, t.Median), ms(n.Best, n.Median), n.Best/t.Best, n.Median/t.Median)
+		fmt.Printf("%-10s | CPU  %-26s | CPU  %-26s | CPU  %.2f, %.2f\n", "", ms(t.CPUBest, t.CPUMedian), ms(n.CPUBest, n.CPUMedian), n.CPUBest/t.CPUBest, n.CPUMedian/t.CPUMedian)
 	}
 	row("gradient", tt.Gradient, nt.grad)
 	row("Adam step", tt.Step, nt.step)
@@ -165,7 +171,7 @@ func run(c config) error {
 	fmt.Printf("\nagreement (relative difference): gradient at the initial weights %.1e; weights after the pass %.1e; "+
 		"loss on the first minibatch after the pass: newtonia %.6g, PyTorch %.6g\n",
 		params.RelDiff(g, tg), params.RelDiff(after, ta), lossAfter, tt.LossAfter)
-	fmt.Printf("PyTorch's threads: %s\n", tt.Pinned())
+	fmt.Printf("PyTorch's threads: %s; OpenBLAS kernels: %s\n", tt.Pinned(), torchrun.Show(tt.BLASCore))
 	return nil
 }
 
@@ -279,27 +285,67 @@ func (b *bench) readTorch(dir, prefix string) (*params.Vector, error) {
 }
 
 // times returns the best and median over reps of the mean time of inner
-// calls of f, after one call to warm up.
+// calls of f, after warming up: calls until the garbage collector has
+// finished a cycle (at most maxWarmup). Before the first cycle after the
+// data are loaded (a heap of 376 MB, which may double before it runs),
+// every allocation is memory new to the process and faulted in page by
+// page: a gradient cost 17 ms of CPU time then and 3.2–3.4 ms after it
+// (measured, docs/benchmarks.md), which is the cost of the pass's later
+// steps and of every step of a longer run.
 func times(reps, inner int, f func() error) (spread, error) {
-	if err := f(); err != nil {
+	if err := warmUp(f); err != nil {
 		return spread{}, err
 	}
-	ts := make([]float64, reps)
+	ts, cs := make([]float64, reps), make([]float64, reps)
 	for r := range ts {
-		t0 := time.Now()
+		t0, c0 := time.Now(), cpuTime()
 		for range inner {
 			if err := f(); err != nil {
 				return spread{}, err
 			}
 		}
 		ts[r] = time.Since(t0).Seconds() / float64(inner)
+		cs[r] = (cpuTime() - c0) / float64(inner)
 	}
-	sort.Float64s(ts)
-	med := ts[reps/2]
-	if reps%2 == 0 {
-		med = (ts[reps/2-1] + ts[reps/2]) / 2
+	best, med := bestMedian(ts)
+	cbest, cmed := bestMedian(cs)
+	return spread{Best: best, Median: med, CPUBest: cbest, CPUMedian: cmed}, nil
+}
+
+// warmUp calls f until the garbage collector has finished a cycle, at
+// most maxWarmup times (see times).
+func warmUp(f func() error) error {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	for gc0, i := ms.NumGC, 0; i == 0 || ms.NumGC == gc0 && i < maxWarmup; i++ {
+		if err := f(); err != nil {
+			return err
+		}
+		runtime.ReadMemStats(&ms)
 	}
-	return spread{Best: ts[0], Median: med}, nil
+	return nil
+}
+
+// maxWarmup bounds warmUp's calls.
+const maxWarmup = 500
+
+func bestMedian(ts []float64) (best, median float64) {
+	ts = slices.Sorted(slices.Values(ts))
+	n := len(ts)
+	if n%2 == 0 {
+		return ts[0], (ts[n/2-1] + ts[n/2]) / 2
+	}
+	return ts[0], ts[n/2]
+}
+
+// cpuTime is the process's CPU time in seconds (every thread's: the Go
+// runtime's garbage collector included).
+func cpuTime() float64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_PROCESS_CPUTIME_ID, &ts); err != nil {
+		return math.NaN()
+	}
+	return float64(ts.Sec) + 1e-9*float64(ts.Nsec)
 }
 
 // time times the gradient and Adam's step on the first minibatch and a pass

@@ -4,7 +4,7 @@ leaky ReLU, softmax cross-entropy averaged over the batch), float64, trained
 by torch.optim.Adam on the same MNIST files, initial weights and minibatch
 order as newtonia's side (written by main.go as .npy into --init).
 
-Times, best and median of --reps: one gradient (forward + backward) and one
+Times, best and median of --reps (wall clock and CPU time): one gradient (forward + backward) and one
 Adam step (zero_grad, forward, backward, step) on the first minibatch, each
 the mean of --inner calls, and one pass of Adam over the order (slicing
 every minibatch out of the training set included). Writes the gradient at
@@ -15,6 +15,7 @@ Thread pinning and the BLAS report are torch_peer.py's (bench/peer), which
 this script imports: pin_threads runs before torch is imported.
 """
 import argparse
+import ctypes
 import gzip
 import json
 import os
@@ -33,16 +34,31 @@ def read_idx(path, header):
     return torch_peer.np.frombuffer(raw, dtype=torch_peer.np.uint8, offset=header)
 
 
+def openblas_core(path):
+    """OpenBLAS's kernel family (openblas_get_corename), or None."""
+    try:
+        f = ctypes.CDLL(path).openblas_get_corename
+    except (OSError, AttributeError, TypeError):
+        return None
+    f.restype = ctypes.c_char_p
+    return f().decode()
+
+
 def times(fn, reps, inner):
-    """Best and median over reps of the mean time of inner calls of fn."""
+    """Best and median over reps of the mean time of inner calls of fn: wall
+    clock ("best", "median") and the process's CPU time ("cpu_best",
+    "cpu_median": time.process_time, CLOCK_PROCESS_CPUTIME_ID, as
+    newtonia's side measures it; robust to other jobs on the machine)."""
     fn()  # warm up
-    ts = []
+    ts, cs = [], []
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(inner):
             fn()
         ts.append((time.perf_counter() - t0) / inner)
-    return {"best": min(ts), "median": statistics.median(ts)}
+        cs.append((time.process_time() - c0) / inner)
+    return {"best": min(ts), "median": statistics.median(ts),
+            "cpu_best": min(cs), "cpu_median": statistics.median(cs)}
 
 
 def main():
@@ -69,6 +85,7 @@ def main():
     except RuntimeError:  # already started: reported below as it is
         pass
     blas_library, blas_threads = torch_peer.blas_in_use()
+    blas_core = openblas_core(blas_library)
 
     x = torch.from_numpy(read_idx(os.path.join(a.data, "train-images-idx3-ubyte.gz"), 16)
                          .reshape(-1, 784).astype(np.float64) / 255)
@@ -134,7 +151,7 @@ def main():
         "torch": torch.__version__, "threads": torch.get_num_threads(),
         "interop_threads": torch.get_num_interop_threads(),
         "blas_env": {var: os.environ.get(var) for var in torch_peer.BLAS_THREAD_VARS},
-        "blas_library": blas_library, "blas_threads": blas_threads,
+        "blas_library": blas_library, "blas_threads": blas_threads, "blas_core": blas_core,
         "gradient_s": t_grad, "step_s": t_step, "pass_s": t_pass, "steps": steps,
         "loss_after": loss_after,
     }, sys.stdout)

@@ -72,7 +72,7 @@ func main() {
 		fail(fmt.Errorf("-threads %d: want at least 1", *threads))
 	}
 	runtime.GOMAXPROCS(*threads)
-	blas, err := pinBLAS(*threads)
+	blas, err := torchrun.PinBLAS(*threads)
 	if err != nil {
 		fail(err)
 	}
