@@ -1,6 +1,8 @@
-// Package torchrun runs the PyTorch side of the peer benchmarks
-// (bench/peer, bench/mnist-peer) on a pinned number of threads and checks
-// that its run had them.
+// Package torchrun pins both sides of the peer benchmarks (bench/peer,
+// bench/mnist-peer) to a number of threads: it runs the PyTorch side and
+// checks that its run had them (Run), and sets or checks newtonia's BLAS
+// (PinBLAS: fastblas's workers are GOMAXPROCS; with -tags openblas,
+// openblas_set_num_threads).
 //
 // Threads: torch.set_num_threads does not limit the BLAS's own pool
 // (Debian's torch runs its matmuls on OpenBLAS, which starts one thread per
