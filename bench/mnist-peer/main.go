@@ -20,6 +20,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -44,6 +45,7 @@ import (
 
 type config struct {
 	batch, hidden, reps, inner, threads, trainN int
+	warmup                                      int // the most calls warmUp makes
 	slope, lr                                   float64
 	seed                                        uint64
 	data, out, python                           string
@@ -81,11 +83,12 @@ func main() {
 	flag.IntVar(&c.inner, "inner", 10, "calls per repetition of the gradient and the step (their mean)")
 	flag.IntVar(&c.trainN, "train", 0, "training examples in the pass (0: all 60000)")
 	flag.IntVar(&c.threads, "threads", 1, "threads of each side")
+	flag.IntVar(&c.warmup, "warmup", 500, "the most warm-up calls before each timing (they stop after a garbage-collection cycle)")
 	flag.StringVar(&c.data, "data", "", "folder with the four MNIST .gz files (default: the GoMNIST module's)")
 	flag.StringVar(&c.out, "out", "mnist-peer-out", "folder for the shared inputs and PyTorch's results")
 	flag.StringVar(&c.python, "python", "/usr/bin/python3", "the Python with Debian's torch and numpy")
 	flag.Parse()
-	if err := run(c); err != nil {
+	if _, err := run(c, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "mnist-peer:", err)
 		os.Exit(1)
 	}
@@ -94,85 +97,90 @@ func main() {
 // side is one side's timings.
 type side struct{ grad, step, pass spread }
 
-func run(c config) error {
+// agreement is how far PyTorch's results are from newtonia's (relative
+// differences).
+type agreement struct{ grad, after float64 }
+
+// run times both sides, prints the table on w and returns their agreement.
+func run(c config, w io.Writer) (*agreement, error) {
 	if c.threads < 1 || c.reps < 1 || c.inner < 1 || c.batch < 1 {
-		return fmt.Errorf("-threads %d, -reps %d, -inner %d, -batch %d: want each ≥ 1", c.threads, c.reps, c.inner, c.batch)
+		return nil, fmt.Errorf("-threads %d, -reps %d, -inner %d, -batch %d: want each ≥ 1", c.threads, c.reps, c.inner, c.batch)
 	}
 	runtime.GOMAXPROCS(c.threads)
 	blas, err := torchrun.PinBLAS(c.threads)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if _, err := exec.LookPath(c.python); err != nil {
-		return fmt.Errorf("%s not found: install Debian's python3, python3-torch and python3-numpy", c.python)
+		return nil, fmt.Errorf("%s not found: install Debian's python3, python3-torch and python3-numpy", c.python)
 	}
 	dir, err := mnistdata.Find(c.data)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	train, _, err := mnistdata.Load(dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	train = train.Head(c.trainN)
 	b, err := newBench(c, train)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	initDir := filepath.Join(c.out, "init")
 	if err := b.writeInputs(initDir); err != nil {
-		return err
+		return nil, err
 	}
 	var g *params.Vector
 	var nt side
 	if nt, g, err = b.time(); err != nil {
-		return err
+		return nil, err
 	}
 	after, err := b.p.Current()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	lossAfter, err := b.lossOnFirst()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var tt torchTimes
 	torchOut := filepath.Join(c.out, "torch")
 	args := []string{"--data", dir, "--init", initDir, "--out", torchOut, "--batch", strconv.Itoa(c.batch),
 		"--slope", fmt.Sprint(c.slope), "--lr", fmt.Sprint(c.lr), "--reps", strconv.Itoa(c.reps), "--inner", strconv.Itoa(c.inner)}
 	if err := torchrun.Run(c.python, filepath.Join(sourceDir(), "torch_mnist.py"), args, c.threads, &tt); err != nil {
-		return err
+		return nil, err
 	}
 	if tt.Steps != b.steps {
-		return fmt.Errorf("PyTorch's pass made %d steps, newtonia's %d", tt.Steps, b.steps)
+		return nil, fmt.Errorf("PyTorch's pass made %d steps, newtonia's %d", tt.Steps, b.steps)
 	}
 	tg, err := b.readTorch(torchOut, "grad")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ta, err := b.readTorch(torchOut, "after")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	fmt.Printf("MNIST 784-%d-%d-10, biases, leaky ReLU %g, softmax cross-entropy (mean), batch %d, float64, Adam lr %g\n",
+	fmt.Fprintf(w, "MNIST 784-%d-%d-10, biases, leaky ReLU %g, softmax cross-entropy (mean), batch %d, float64, Adam lr %g\n",
 		c.hidden, c.hidden, c.slope, c.batch, c.lr)
-	fmt.Printf("%d thread(s) each; newtonia GOMAXPROCS=%d, BLAS: %s\n", c.threads, runtime.GOMAXPROCS(0), blas)
-	fmt.Printf("best / median of %d; gradient and step: mean of %d calls on the first minibatch; pass: %d steps over %d images\n\n",
+	fmt.Fprintf(w, "%d thread(s) each; newtonia GOMAXPROCS=%d, BLAS: %s\n", c.threads, runtime.GOMAXPROCS(0), blas)
+	fmt.Fprintf(w, "best / median of %d; gradient and step: mean of %d calls on the first minibatch; pass: %d steps over %d images\n\n",
 		c.reps, c.inner, b.steps, train.N())
-	fmt.Printf("%-10s | %-31s | %-31s | %s\n", "", "PyTorch (best / median)", "newtonia (best / median)", "newtonia / PyTorch (best, median)")
+	fmt.Fprintf(w, "%-10s | %-31s | %-31s | %s\n", "", "PyTorch (best / median)", "newtonia (best / median)", "newtonia / PyTorch (best, median)")
 	ms := func(a, b float64) string { return fmt.Sprintf("%.4g / %.4g ms", 1e3*a, 1e3*b) }
 	row := func(name string, t, n spread) {
-		fmt.Printf("%-10s | wall %-26s | wall %-26s | wall %.2f, %.2f\n", name, ms(t.Best, t.Median), ms(n.Best, n.Median), n.Best/t.Best, n.Median/t.Median)
-		fmt.Printf("%-10s | CPU  %-26s | CPU  %-26s | CPU  %.2f, %.2f\n", "", ms(t.CPUBest, t.CPUMedian), ms(n.CPUBest, n.CPUMedian), n.CPUBest/t.CPUBest, n.CPUMedian/t.CPUMedian)
+		fmt.Fprintf(w, "%-10s | wall %-26s | wall %-26s | wall %.2f, %.2f\n", name, ms(t.Best, t.Median), ms(n.Best, n.Median), n.Best/t.Best, n.Median/t.Median)
+		fmt.Fprintf(w, "%-10s | CPU  %-26s | CPU  %-26s | CPU  %.2f, %.2f\n", "", ms(t.CPUBest, t.CPUMedian), ms(n.CPUBest, n.CPUMedian), n.CPUBest/t.CPUBest, n.CPUMedian/t.CPUMedian)
 	}
 	row("gradient", tt.Gradient, nt.grad)
 	row("Adam step", tt.Step, nt.step)
 	row("Adam pass", tt.Pass, nt.pass)
-	fmt.Printf("\nagreement (relative difference): gradient at the initial weights %.1e; weights after the pass %.1e; "+
-		"loss on the first minibatch after the pass: newtonia %.6g, PyTorch %.6g\n",
-		params.RelDiff(g, tg), params.RelDiff(after, ta), lossAfter, tt.LossAfter)
-	fmt.Printf("PyTorch's threads: %s; OpenBLAS kernels: %s\n", tt.Pinned(), torchrun.Show(tt.BLASCore))
-	return nil
+	agree := &agreement{grad: params.RelDiff(g, tg), after: params.RelDiff(after, ta)}
+	fmt.Fprintf(w, "\nagreement (relative difference): gradient at the initial weights %.1e; weights after the pass %.1e; "+
+		"loss on the first minibatch after the pass: newtonia %.6g, PyTorch %.6g\n", agree.grad, agree.after, lossAfter, tt.LossAfter)
+	fmt.Fprintf(w, "PyTorch's threads: %s; OpenBLAS kernels: %s\n", tt.Pinned(), torchrun.Show(tt.BLASCore))
+	return agree, nil
 }
 
 // bench is newtonia's side: bench/mnist's training net on a batch.
@@ -292,8 +300,8 @@ func (b *bench) readTorch(dir, prefix string) (*params.Vector, error) {
 // page: a gradient cost 17 ms of CPU time then and 3.2–3.4 ms after it
 // (measured, docs/benchmarks.md), which is the cost of the pass's later
 // steps and of every step of a longer run.
-func times(reps, inner int, f func() error) (spread, error) {
-	if err := warmUp(f); err != nil {
+func times(reps, inner, warmup int, f func() error) (spread, error) {
+	if err := warmUp(f, warmup); err != nil {
 		return spread{}, err
 	}
 	ts, cs := make([]float64, reps), make([]float64, reps)
@@ -313,11 +321,11 @@ func times(reps, inner int, f func() error) (spread, error) {
 }
 
 // warmUp calls f until the garbage collector has finished a cycle, at
-// most maxWarmup times (see times).
-func warmUp(f func() error) error {
+// least once and at most max times (see times).
+func warmUp(f func() error, max int) error {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	for gc0, i := ms.NumGC, 0; i == 0 || ms.NumGC == gc0 && i < maxWarmup; i++ {
+	for gc0, i := ms.NumGC, 0; i == 0 || ms.NumGC == gc0 && i < max; i++ {
 		if err := f(); err != nil {
 			return err
 		}
@@ -325,9 +333,6 @@ func warmUp(f func() error) error {
 	}
 	return nil
 }
-
-// maxWarmup bounds warmUp's calls.
-const maxWarmup = 500
 
 func bestMedian(ts []float64) (best, median float64) {
 	ts = slices.Sorted(slices.Values(ts))
@@ -352,17 +357,17 @@ func cpuTime() float64 {
 // of Adam from the initial weights (the weights bound after it are the
 // pass's), and returns the gradient at the initial weights.
 func (b *bench) time() (t side, g *params.Vector, err error) {
-	if t.grad, err = times(b.c.reps, b.c.inner, func() error { _, g, err = b.p.Gradient(); return err }); err != nil {
+	if t.grad, err = times(b.c.reps, b.c.inner, b.c.warmup, func() error { _, g, err = b.p.Gradient(); return err }); err != nil {
 		return t, nil, err
 	}
 	adam, err := b.adam()
 	if err != nil {
 		return t, nil, err
 	}
-	if t.step, err = times(b.c.reps, b.c.inner, func() error { _, err := adam.Step(); return err }); err != nil {
+	if t.step, err = times(b.c.reps, b.c.inner, b.c.warmup, func() error { _, err := adam.Step(); return err }); err != nil {
 		return t, nil, err
 	}
-	t.pass, err = times(b.c.reps, 1, func() error {
+	t.pass, err = times(b.c.reps, 1, b.c.warmup, func() error {
 		if err := b.reset(); err != nil {
 			return err
 		}
