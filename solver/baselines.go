@@ -15,7 +15,8 @@ import (
 )
 
 // GorgoniaSettings configure sgd and adam, Gorgonia's VanillaSolver and
-// AdamSolver (their updates, fused: gorgoniaOpt) on newtonia's gradients. Every zero value means
+// AdamSolver (their updates, computed as they compute them and fused in
+// place) on newtonia's gradients. Every zero value means
 // the default beside it.
 type GorgoniaSettings struct {
 	LearnRate float64 // (0: 0.01 for sgd, 1e-3 for adam)
@@ -80,37 +81,33 @@ func (o *gorgoniaOpt) Step() (rec *Step, err error) {
 	if err != nil {
 		return nil, err
 	}
+	for k := range o.ws { // every weight checked before any is updated
+		if err := o.check(k, len(g.Weight(k))); err != nil {
+			return nil, err
+		}
+	}
 	o.steps++ // Gorgonia's iteration count: 1 at the first step
 	var sq float64
 	for k, w := range o.ws {
-		var d float64
 		switch v := w.Value().(type) {
 		case *tensor.Dense:
-			switch v.Dtype() {
-			case tensor.Float64:
-				d, err = update(o, k, v.Float64s(), g.Weight(k))
-			case tensor.Float32:
-				d, err = update(o, k, v.Float32s(), g.Weight(k))
-			default:
-				err = &errs.ShapeError{What: "weight " + errs.Name(w), Reason: fmt.Sprintf("dtype %v: want float64 or float32", v.Dtype())}
+			if v.Dtype() == tensor.Float64 {
+				sq += update(o, k, v.Float64s(), g.Weight(k))
+			} else {
+				sq += update(o, k, v.Float32s(), g.Weight(k))
 			}
 		case *G.F64:
 			x := []float64{float64(*v)}
-			if d, err = update(o, k, x, g.Weight(k)); err == nil {
-				err = G.Let(w, G.NewF64(x[0]))
-			}
+			sq += update(o, k, x, g.Weight(k))
+			err = G.Let(w, G.NewF64(x[0]))
 		case *G.F32:
 			x := []float32{float32(*v)}
-			if d, err = update(o, k, x, g.Weight(k)); err == nil {
-				err = G.Let(w, G.NewF32(x[0]))
-			}
-		default:
-			err = &errs.ShapeError{What: "weight " + errs.Name(w), Reason: fmt.Sprintf("no tensor value (got %T)", w.Value())}
+			sq += update(o, k, x, g.Weight(k))
+			err = G.Let(w, G.NewF32(x[0]))
 		}
 		if err != nil {
 			return nil, err
 		}
-		sq += d
 	}
 	rec = &Step{Iter: o.steps - 1, LossBefore: loss, LossAfter: math.NaN(), StepSize: 1}
 	return st.finishNorm(rec, math.Sqrt(sq)), nil
@@ -123,17 +120,35 @@ type float interface{ float32 | float64 }
 // squares, in its dtype.
 type moments[T float] struct{ m, v []T }
 
-// update applies step o.steps of o to weight k's values w (in place) with
-// its gradient g, and returns Σ(Δw)² in float64.
-func update[T float](o *gorgoniaOpt, k int, w []T, g []float64) (float64, error) {
-	if len(w) != len(g) {
-		return 0, &errs.ShapeError{What: "weight " + errs.Name(o.ws[k]), Reason: fmt.Sprintf("%d values for a gradient of %d", len(w), len(g))}
+// check says why weight k's value cannot take an update of n values, if
+// it cannot: a float64 or float32 tensor of n values, or a scalar (n = 1).
+func (o *gorgoniaOpt) check(k, n int) error {
+	w := o.ws[k]
+	size := 1
+	switch v := w.Value().(type) {
+	case *tensor.Dense:
+		if dt := v.Dtype(); dt != tensor.Float64 && dt != tensor.Float32 {
+			return &errs.ShapeError{What: "weight " + errs.Name(w), Reason: fmt.Sprintf("dtype %v: want float64 or float32", dt)}
+		}
+		size = v.DataSize()
+	case *G.F64, *G.F32:
+	default:
+		return &errs.ShapeError{What: "weight " + errs.Name(w), Reason: fmt.Sprintf("no tensor value (got %T)", w.Value())}
 	}
+	if size != n {
+		return &errs.ShapeError{What: "weight " + errs.Name(w), Reason: fmt.Sprintf("%d values for a gradient of %d", size, n)}
+	}
+	return nil
+}
+
+// update applies step o.steps of o to weight k's values w (in place) with
+// its gradient g (of w's length: check), and returns Σ(Δw)² in float64.
+func update[T float](o *gorgoniaOpt, k int, w []T, g []float64) float64 {
 	s := o.s
 	onePerBatch, scale := T(1)/T(s.BatchSize), s.BatchSize > 1
 	negEta := -T(s.LearnRate)
 	if o.name == "sgd" {
-		return sgdUpdate(w, g, negEta, onePerBatch, scale), nil
+		return sgdUpdate(w, g, negEta, onePerBatch, scale)
 	}
 	st, _ := o.state[k].(*moments[T])
 	if st == nil {
@@ -144,7 +159,7 @@ func update[T float](o *gorgoniaOpt, k int, w []T, g []float64) (float64, error)
 	const beta1, beta2, eps = 0.9, 0.999, 1e-8
 	c1 := T(1) / T(1-math.Pow(beta1, float64(o.steps)))
 	c2 := T(1) / T(1-math.Pow(beta2, float64(o.steps)))
-	return adamUpdate(w, g, st.m, st.v, adamConsts[T]{T(beta1), T(beta2), T(1) - T(beta1), T(1) - T(beta2), T(eps), negEta, onePerBatch, c1, c2}, scale), nil
+	return adamUpdate(w, g, st.m, st.v, adamConsts[T]{T(beta1), T(beta2), T(1) - T(beta1), T(1) - T(beta2), T(eps), negEta, onePerBatch, c1, c2}, scale)
 }
 
 // sgdUpdate is VanillaSolver's w += −η·(g/B), the division as a product
