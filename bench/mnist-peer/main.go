@@ -66,6 +66,7 @@ type torchTimes struct {
 	torchrun.Threads
 	Gradient  spread  `json:"gradient_s"`
 	Step      spread  `json:"step_s"`
+	StepEach  spread  `json:"step_foreach_s"` // torch.optim.Adam(foreach=True)
 	Pass      spread  `json:"pass_s"`
 	Steps     int     `json:"steps"`
 	BLASCore  *string `json:"blas_core"` // openblas_get_corename(), for OpenBLAS
@@ -175,7 +176,9 @@ func run(c config, w io.Writer) (*agreement, error) {
 	}
 	row("gradient", tt.Gradient, nt.grad)
 	row("Adam step", tt.Step, nt.step)
+	row("  foreach", tt.StepEach, nt.step)
 	row("Adam pass", tt.Pass, nt.pass)
+	fmt.Fprintf(w, "(foreach: PyTorch's step with torch.optim.Adam(foreach=True), its multi-tensor update, beside newtonia's same step)\n")
 	agree := &agreement{grad: params.RelDiff(g, tg), after: params.RelDiff(after, ta)}
 	fmt.Fprintf(w, "\nagreement (relative difference): gradient at the initial weights %.1e; weights after the pass %.1e; "+
 		"loss on the first minibatch after the pass: newtonia %.6g, PyTorch %.6g\n", agree.grad, agree.after, lossAfter, tt.LossAfter)

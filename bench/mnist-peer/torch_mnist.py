@@ -5,7 +5,7 @@ by torch.optim.Adam on the same MNIST files, initial weights and minibatch
 order as newtonia's side (written by main.go as .npy into --init).
 
 Times, best and median of --reps (wall clock and CPU time): one gradient (forward + backward) and one
-Adam step (zero_grad, forward, backward, step) on the first minibatch, each
+Adam step (zero_grad, forward, backward, step; also with foreach=True) on the first minibatch, each
 the mean of --inner calls, and one pass of Adam over the order (slicing
 every minibatch out of the training set included). Writes the gradient at
 the initial weights and the weights after the pass as .npy into --out and
@@ -129,6 +129,14 @@ def main():
 
     t_step = times(lambda: step(xb0, yb0), a.reps, a.inner)
 
+    # The same step with torch.optim.Adam(foreach=True), PyTorch 1.13's
+    # multi-tensor update (not its CPU default), from the same weights.
+    with torch.no_grad():
+        for p, t in zip(ps, init):
+            p.copy_(t)
+    opt = torch.optim.Adam(ps, lr=a.lr, foreach=True)
+    t_step_foreach = times(lambda: step(xb0, yb0), a.reps, a.inner)
+
     def one_pass():
         nonlocal opt
         with torch.no_grad():
@@ -152,7 +160,7 @@ def main():
         "interop_threads": torch.get_num_interop_threads(),
         "blas_env": {var: os.environ.get(var) for var in torch_peer.BLAS_THREAD_VARS},
         "blas_library": blas_library, "blas_threads": blas_threads, "blas_core": blas_core,
-        "gradient_s": t_grad, "step_s": t_step, "pass_s": t_pass, "steps": steps,
+        "gradient_s": t_grad, "step_s": t_step, "step_foreach_s": t_step_foreach, "pass_s": t_pass, "steps": steps,
         "loss_after": loss_after,
     }, sys.stdout)
 
