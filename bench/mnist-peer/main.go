@@ -45,7 +45,8 @@ import (
 
 type config struct {
 	batch, hidden, reps, inner, threads, trainN int
-	warmup                                      int // the most calls warmUp makes
+	warmup                                      int     // the most calls warmUp makes
+	torchWarmup                                 float64 // PyTorch's warm-up, seconds per timing
 	slope, lr                                   float64
 	seed                                        uint64
 	data, out, python                           string
@@ -68,6 +69,7 @@ type torchTimes struct {
 	Step      spread  `json:"step_s"`
 	StepEach  spread  `json:"step_foreach_s"` // torch.optim.Adam(foreach=True)
 	Pass      spread  `json:"pass_s"`
+	PassEach  spread  `json:"pass_foreach_s"`
 	Steps     int     `json:"steps"`
 	BLASCore  *string `json:"blas_core"` // openblas_get_corename(), for OpenBLAS
 	LossAfter float64 `json:"loss_after"`
@@ -84,7 +86,8 @@ func main() {
 	flag.IntVar(&c.inner, "inner", 10, "calls per repetition of the gradient and the step (their mean)")
 	flag.IntVar(&c.trainN, "train", 0, "training examples in the pass (0: all 60000)")
 	flag.IntVar(&c.threads, "threads", 1, "threads of each side")
-	flag.IntVar(&c.warmup, "warmup", 500, "the most warm-up calls before each timing (they stop after a garbage-collection cycle)")
+	flag.IntVar(&c.warmup, "warmup", 500, "newtonia: the most warm-up calls before each timing (they stop after a garbage-collection cycle)")
+	flag.Float64Var(&c.torchWarmup, "torch-warmup", 2, "PyTorch: seconds of warm-up calls before each timing (at most 500 calls)")
 	flag.StringVar(&c.data, "data", "", "folder with the four MNIST .gz files (default: the GoMNIST module's)")
 	flag.StringVar(&c.out, "out", "mnist-peer-out", "folder for the shared inputs and PyTorch's results")
 	flag.StringVar(&c.python, "python", "/usr/bin/python3", "the Python with Debian's torch and numpy")
@@ -148,7 +151,8 @@ func run(c config, w io.Writer) (*agreement, error) {
 	var tt torchTimes
 	torchOut := filepath.Join(c.out, "torch")
 	args := []string{"--data", dir, "--init", initDir, "--out", torchOut, "--batch", strconv.Itoa(c.batch),
-		"--slope", fmt.Sprint(c.slope), "--lr", fmt.Sprint(c.lr), "--reps", strconv.Itoa(c.reps), "--inner", strconv.Itoa(c.inner)}
+		"--slope", fmt.Sprint(c.slope), "--lr", fmt.Sprint(c.lr), "--reps", strconv.Itoa(c.reps), "--inner", strconv.Itoa(c.inner),
+		"--warmup-seconds", fmt.Sprint(c.torchWarmup)}
 	if err := torchrun.Run(c.python, filepath.Join(sourceDir(), "torch_mnist.py"), args, c.threads, &tt); err != nil {
 		return nil, err
 	}
@@ -178,7 +182,8 @@ func run(c config, w io.Writer) (*agreement, error) {
 	row("Adam step", tt.Step, nt.step)
 	row("  foreach", tt.StepEach, nt.step)
 	row("Adam pass", tt.Pass, nt.pass)
-	fmt.Fprintf(w, "(foreach: PyTorch's step with torch.optim.Adam(foreach=True), its multi-tensor update, beside newtonia's same step)\n")
+	row("  foreach", tt.PassEach, nt.pass)
+	fmt.Fprintf(w, "(foreach: PyTorch's step and pass with torch.optim.Adam(foreach=True), its multi-tensor update, beside newtonia's same ones)\n")
 	agree := &agreement{grad: params.RelDiff(g, tg), after: params.RelDiff(after, ta)}
 	fmt.Fprintf(w, "\nagreement (relative difference): gradient at the initial weights %.1e; weights after the pass %.1e; "+
 		"loss on the first minibatch after the pass: newtonia %.6g, PyTorch %.6g\n", agree.grad, agree.after, lossAfter, tt.LossAfter)

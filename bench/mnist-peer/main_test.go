@@ -31,7 +31,7 @@ func TestBothSidesAgree(t *testing.T) {
 		t.Skip(err)
 	}
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
-	c := config{batch: 128, hidden: 64, slope: 0.01, lr: 1e-3, seed: 1, reps: 1, inner: 1, warmup: 1, threads: 1, trainN: 512,
+	c := config{batch: 128, hidden: 64, slope: 0.01, lr: 1e-3, seed: 1, reps: 1, inner: 1, warmup: 1, torchWarmup: 0, threads: 1, trainN: 512,
 		out: t.TempDir(), python: python}
 	agree, err := run(c, io.Discard)
 	if err != nil {
