@@ -31,6 +31,11 @@ type PerSample struct {
 	Rows   *G.Node   // h̃: h, or [h, 1] with a bias (B × k)
 	Delta  *G.Node   // ∂J/∂net in the gradient pass
 	Cols   []*G.Node // R_j{δ} along 1e_jᵀ: column j of every M_i
+	// Columns says how the Cols were formed: by JVPs over replicated rows
+	// (ReplayRows, Chunk columns a pass) or, when that replay is refused,
+	// one JVP a column, and why.
+	Columns string
+	Chunk   int // columns of M per replayed JVP; 0: one JVP a column
 	Lambda *G.Node   // input: the damping λ, a scalar (bind 0 for none)
 	Dirs   []*G.Node // inputs: the direction, one per parameter
 	U      []*G.Node // the B-pass, one per parameter
@@ -153,24 +158,8 @@ func (ps *PerSample) build(g *G.ExprGraph, h *G.Node, s tensor.Shape) error {
 	if bias {
 		ps.FanIn++
 	}
-	// Column j of every M_i: the JVP of δ along 1e_jᵀ at net. The seed
-	// 1e_jᵀ is made when the pass runs, as the column of ones 1 = fill(h's
-	// first column above) padded with j zero columns before it and n−1−j after:
-	// building the route allocates nothing of size B·n (n seeds would be
-	// B·n² values), and a run holds a seed only while its JVP reads it.
-	for j := range n {
-		seed := b.Apply(ops.PadOp{Axis: 1, Before: j, After: n - 1 - j}, ones)
-		if b.Err != nil {
-			return b.Err
-		}
-		col, _, err := JVP(fmt.Sprintf("M column %d", j), []*G.Node{ps.Delta}, map[*G.Node]*G.Node{ps.Net: seed})
-		if err != nil {
-			return err
-		}
-		if col[0] == nil { // δ does not depend on net: M = 0
-			col[0] = b.Apply(ops.FillOp{C: 0}, ps.Delta)
-		}
-		ps.Cols = append(ps.Cols, col[0])
+	if err := ps.columns(&b, ones, n); err != nil {
+		return err
 	}
 	ps.Lambda = G.NewScalar(g, tensor.Float64, G.WithName("newtonia.λ["+ps.Params[0].Name()+"]"))
 	for _, p := range ps.Params {
@@ -193,4 +182,110 @@ func (ps *PerSample) build(g *G.ExprGraph, h *G.Node, s tensor.Shape) error {
 	}
 	ps.U, ps.Damp = split(u), split(damp)
 	return b.Err
+}
+
+// ChunkBytes is the size a replayed JVP's values aim at (each B·c × n_l):
+// c = ChunkBytes / (8·B·n_l) columns per pass, at least 1, at most n_l.
+// Larger chunks mean fewer, taller passes; smaller ones keep each value in
+// cache. The default was measured (docs/benchmarks.md, "The per-sample
+// route").
+var ChunkBytes = 1 << 20
+
+// columns builds Cols: column j of every M_i is the JVP of δ along 1e_jᵀ
+// at net. One such JVP (column 0) is built by the ops' rules and replayed
+// (ReplayRows) on c·B rows for each chunk of c columns, its seed the c
+// seeds 1e_jᵀ stacked; Cols[j] is then rows t·B … (t+1)·B − 1 of its
+// chunk's result. Where the replay is refused the columns are n_l JVPs and
+// Columns says why. Each seed 1e_jᵀ is made when the pass runs, as the
+// column of ones 1 (B × 1) padded with j zero columns before it and
+// n−1−j after: building the route allocates nothing of size B·n.
+func (ps *PerSample) columns(b *ops.Builder, ones *G.Node, n int) error {
+	seed := func(j int) *G.Node { return b.Apply(ops.PadOp{Axis: 1, Before: j, After: n - 1 - j}, ones) }
+	jvp := func(j int) (*G.Node, error) {
+		s := seed(j)
+		if b.Err != nil {
+			return nil, b.Err
+		}
+		col, _, err := JVP(fmt.Sprintf("M column %d", j), []*G.Node{ps.Delta}, map[*G.Node]*G.Node{ps.Net: s})
+		if err != nil {
+			return nil, err
+		}
+		return col[0], nil
+	}
+	col0, err := jvp(0)
+	if err != nil {
+		return err
+	}
+	if col0 == nil { // δ does not depend on net: M = 0
+		z := b.Apply(ops.FillOp{C: 0}, ps.Delta)
+		for range n {
+			ps.Cols = append(ps.Cols, z)
+		}
+		ps.Columns = "the M_i are 0: δ does not depend on the pre-activation"
+		return b.Err
+	}
+	rows := ps.Batch
+	c := min(max(ChunkBytes/(8*rows*n), 1), n)
+	why := "a single column"
+	if n > 1 {
+		why = fmt.Sprintf("two columns a pass (%d bytes a value) would exceed graph.ChunkBytes = %d", 16*rows*n, ChunkBytes)
+	}
+	if c > 1 {
+		cols, err := ps.replayed(b, seed, col0, c, n)
+		if err == nil {
+			ps.Cols, ps.Chunk = cols, c
+			passes := (n + c - 1) / c
+			ps.Columns = fmt.Sprintf("the %d columns of the M_i by JVPs replayed on replicated rows: %d columns (%d rows) a pass, %d pass", n, c, c*rows, passes)
+			if passes > 1 {
+				ps.Columns += "es"
+			}
+			return nil
+		}
+		why = fmt.Sprintf("the replay on replicated rows is refused: %v", err)
+	}
+	ps.Columns = fmt.Sprintf("the %d columns of the M_i by %d JVPs, one a column: %s", n, n, why)
+	if n == 1 {
+		ps.Columns = "the 1×1 M_i by one JVP"
+	}
+	ps.Cols = []*G.Node{col0}
+	for j := 1; j < n; j++ {
+		col, err := jvp(j)
+		if err != nil {
+			return err
+		}
+		ps.Cols = append(ps.Cols, col)
+	}
+	return nil
+}
+
+// replayed returns the n columns of M from col0, the JVP along seed(0),
+// replayed on c·B rows per chunk of c columns (the last chunk may be
+// shorter).
+func (ps *PerSample) replayed(b *ops.Builder, seed func(int) *G.Node, col0 *G.Node, c, n int) ([]*G.Node, error) {
+	rows := ps.Batch
+	s0 := seed(0)
+	reps := map[int]map[*G.Node]*G.Node{} // by chunk length
+	var cols []*G.Node
+	for j0 := 0; j0 < n; j0 += c {
+		k := min(c, n-j0)
+		seeds := make([]*G.Node, k)
+		for t := range seeds {
+			seeds[t] = seed(j0 + t)
+		}
+		tiled := b.Apply(ops.ConcatOp{Axis: 0, N: k}, seeds...)
+		if b.Err != nil {
+			return nil, b.Err
+		}
+		if reps[k] == nil {
+			reps[k] = map[*G.Node]*G.Node{}
+		}
+		out, err := ReplayRows(col0, s0, tiled, k, reps[k])
+		if err != nil {
+			return nil, err
+		}
+		for t := range k {
+			cols = append(cols, b.Apply(ops.SliceOp{Axis: 0, From: t * rows, To: (t + 1) * rows}, out))
+		}
+	}
+	return cols, b.Err
 }
