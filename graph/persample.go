@@ -35,15 +35,15 @@ type PerSample struct {
 	// (ReplayRows, Chunk columns a pass) or, when that replay is refused,
 	// one JVP a column, and why.
 	Columns string
-	Chunk   int // columns of M per replayed JVP; 0: one JVP a column
-	Lambda *G.Node   // input: the damping λ, a scalar (bind 0 for none)
-	Dirs   []*G.Node // inputs: the direction, one per parameter
-	U      []*G.Node // the B-pass, one per parameter
-	Damp   []*G.Node // (h̃ᵀh̃ ⊗ I) U, one per parameter: the damping term of the certificate
-	Solve  *G.Node   // the per-sample solve (its Condition describes the M_i)
-	Pinv   *G.Node   // h̃⁺ (its Condition describes h̃)
-	Batch  int       // B, the rows of net
-	FanIn  int       // k, the columns of h̃
+	Chunk   int       // columns of M per replayed JVP; 0: one JVP a column
+	Lambda  *G.Node   // input: the damping λ, a scalar (bind 0 for none)
+	Dirs    []*G.Node // inputs: the direction, one per parameter
+	U       []*G.Node // the B-pass, one per parameter
+	Damp    []*G.Node // (h̃ᵀh̃ ⊗ I) U, one per parameter: the damping term of the certificate
+	Solve   *G.Node   // the per-sample solve (its Condition describes the M_i)
+	Pinv    *G.Node   // h̃⁺ (its Condition describes h̃)
+	Batch   int       // B, the rows of net
+	FanIn   int       // k, the columns of h̃
 }
 
 // BuildPerSample builds the per-sample route for params (a weight W used
