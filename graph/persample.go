@@ -196,11 +196,10 @@ var ChunkBytes = 1 << 20
 // (ReplayRows) on c·B rows for each chunk of c columns, its seed the c
 // seeds 1e_jᵀ stacked; Cols[j] is then rows t·B … (t+1)·B − 1 of its
 // chunk's result. Where the replay is refused the columns are n_l JVPs and
-// Columns says why. Each seed 1e_jᵀ is made when the pass runs, as the
-// column of ones 1 (B × 1) padded with j zero columns before it and
-// n−1−j after: building the route allocates nothing of size B·n.
+// Columns says why. The seeds are made when the pass runs
+// (ops.OneHotRowsOp): building the route allocates nothing of size B·n.
 func (ps *PerSample) columns(b *ops.Builder, ones *G.Node, n int) error {
-	seed := func(j int) *G.Node { return b.Apply(ops.PadOp{Axis: 1, Before: j, After: n - 1 - j}, ones) }
+	seed := func(j int) *G.Node { return b.Apply(ops.OneHotRowsOp{N: n, From: j, Copies: 1}, ones) }
 	jvp := func(j int) (*G.Node, error) {
 		s := seed(j)
 		if b.Err != nil {
@@ -231,7 +230,7 @@ func (ps *PerSample) columns(b *ops.Builder, ones *G.Node, n int) error {
 		why = fmt.Sprintf("two columns a pass (%d bytes a value) would exceed graph.ChunkBytes = %d", 16*rows*n, ChunkBytes)
 	}
 	if c > 1 {
-		cols, err := ps.replayed(b, seed, col0, c, n)
+		cols, err := ps.replayed(b, ones, seed(0), col0, c, n)
 		if err == nil {
 			ps.Cols, ps.Chunk = cols, c
 			passes := (n + c - 1) / c
@@ -258,21 +257,16 @@ func (ps *PerSample) columns(b *ops.Builder, ones *G.Node, n int) error {
 	return nil
 }
 
-// replayed returns the n columns of M from col0, the JVP along seed(0),
+// replayed returns the n columns of M from col0, the JVP along s0 = 1e_0ᵀ,
 // replayed on c·B rows per chunk of c columns (the last chunk may be
 // shorter).
-func (ps *PerSample) replayed(b *ops.Builder, seed func(int) *G.Node, col0 *G.Node, c, n int) ([]*G.Node, error) {
+func (ps *PerSample) replayed(b *ops.Builder, ones, s0, col0 *G.Node, c, n int) ([]*G.Node, error) {
 	rows := ps.Batch
-	s0 := seed(0)
 	reps := map[int]map[*G.Node]*G.Node{} // by chunk length
 	var cols []*G.Node
 	for j0 := 0; j0 < n; j0 += c {
 		k := min(c, n-j0)
-		seeds := make([]*G.Node, k)
-		for t := range seeds {
-			seeds[t] = seed(j0 + t)
-		}
-		tiled := b.Apply(ops.ConcatOp{Axis: 0, N: k}, seeds...)
+		tiled := b.Apply(ops.OneHotRowsOp{N: n, From: j0, Copies: k}, ones)
 		if b.Err != nil {
 			return nil, b.Err
 		}
