@@ -10,7 +10,7 @@ import (
 // The stacked seeds against their definition, entry by entry, from a
 // recycled buffer full of garbage (the op must clear it).
 func TestOneHotRows(t *testing.T) {
-	const b, n = 3, 5
+	const b, n = 5, 5 // 75 entries: pooled buffers hold ≥ 64
 	o := ops.OneHotRowsOp{N: n, From: 1, Copies: 3}
 	garbage := make([]float64, 3*b*n)
 	for i := range garbage {
