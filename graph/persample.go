@@ -36,6 +36,7 @@ type PerSample struct {
 	// one JVP a column, and why.
 	Columns string
 	Chunk   int       // columns of M per replayed JVP; 0: one JVP a column
+	Stacked []*G.Node // with Chunk > 0: the replayed JVPs, Chunk columns each (ops.RowSolveOp's layout)
 	Lambda  *G.Node   // input: the damping λ, a scalar (bind 0 for none)
 	Dirs    []*G.Node // inputs: the direction, one per parameter
 	U       []*G.Node // the B-pass, one per parameter
@@ -171,7 +172,11 @@ func (ps *PerSample) build(g *G.ExprGraph, h *G.Node, s tensor.Shape) error {
 	}
 	ps.Pinv = b.Apply(ops.PInvOp{}, ps.Rows)
 	x := b.Apply(ops.MatMulOp{}, b.Apply(ops.TransposeOp{}, ps.Pinv), v)
-	ps.Solve = b.Apply(ops.RowSolveOp{N: n}, append([]*G.Node{ps.Lambda, x}, ps.Cols...)...)
+	cols := ps.Cols
+	if ps.Chunk > 1 {
+		cols = ps.Stacked
+	}
+	ps.Solve = b.Apply(ops.RowSolveOp{N: n, Chunk: ps.Chunk}, append([]*G.Node{ps.Lambda, x}, cols...)...)
 	u := b.Apply(ops.MatMulOp{}, ps.Pinv, ps.Solve)
 	damp := b.Apply(ops.MatMulOp{}, b.Apply(ops.TransposeOp{}, ps.Rows), b.Apply(ops.MatMulOp{}, ps.Rows, u))
 	split := func(x *G.Node) []*G.Node {
@@ -195,7 +200,8 @@ var ChunkBytes = 1 << 20
 // at net. One such JVP (column 0) is built by the ops' rules and replayed
 // (ReplayRows) on c·B rows for each chunk of c columns, its seed the c
 // seeds 1e_jᵀ stacked; Cols[j] is then rows t·B … (t+1)·B − 1 of its
-// chunk's result. Where the replay is refused the columns are n_l JVPs and
+// chunk's result (Stacked, which the solve reads directly; the Cols
+// are for other readers, and cost nothing unless one asks for them). Where the replay is refused the columns are n_l JVPs and
 // Columns says why. The seeds are made when the pass runs
 // (ops.OneHotRowsOp): building the route allocates nothing of size B·n.
 func (ps *PerSample) columns(b *ops.Builder, ones *G.Node, n int) error {
@@ -230,9 +236,9 @@ func (ps *PerSample) columns(b *ops.Builder, ones *G.Node, n int) error {
 		why = fmt.Sprintf("two columns a pass (%d bytes a value) would exceed graph.ChunkBytes = %d", 16*rows*n, ChunkBytes)
 	}
 	if c > 1 {
-		cols, err := ps.replayed(b, ones, seed(0), col0, c, n)
+		stacked, cols, err := ps.replayed(b, ones, seed(0), col0, c, n)
 		if err == nil {
-			ps.Cols, ps.Chunk = cols, c
+			ps.Cols, ps.Stacked, ps.Chunk = cols, stacked, c
 			passes := (n + c - 1) / c
 			ps.Columns = fmt.Sprintf("the %d columns of the M_i by JVPs replayed on replicated rows: %d columns (%d rows) a pass, %d pass", n, c, c*rows, passes)
 			if passes > 1 {
@@ -260,26 +266,26 @@ func (ps *PerSample) columns(b *ops.Builder, ones *G.Node, n int) error {
 // replayed returns the n columns of M from col0, the JVP along s0 = 1e_0ᵀ,
 // replayed on c·B rows per chunk of c columns (the last chunk may be
 // shorter).
-func (ps *PerSample) replayed(b *ops.Builder, ones, s0, col0 *G.Node, c, n int) ([]*G.Node, error) {
+func (ps *PerSample) replayed(b *ops.Builder, ones, s0, col0 *G.Node, c, n int) (stacked, cols []*G.Node, err error) {
 	rows := ps.Batch
 	reps := map[int]map[*G.Node]*G.Node{} // by chunk length
-	var cols []*G.Node
 	for j0 := 0; j0 < n; j0 += c {
 		k := min(c, n-j0)
 		tiled := b.Apply(ops.OneHotRowsOp{N: n, From: j0, Copies: k}, ones)
 		if b.Err != nil {
-			return nil, b.Err
+			return nil, nil, b.Err
 		}
 		if reps[k] == nil {
 			reps[k] = map[*G.Node]*G.Node{}
 		}
 		out, err := ReplayRows(col0, s0, tiled, k, reps[k])
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
+		stacked = append(stacked, out)
 		for t := range k {
 			cols = append(cols, b.Apply(ops.SliceOp{Axis: 0, From: t * rows, To: (t + 1) * rows}, out))
 		}
 	}
-	return cols, b.Err
+	return stacked, cols, b.Err
 }

@@ -34,9 +34,21 @@ import (
 //	backward:  X̄_i = (M_i + λI)⁺ Ȳ_i    (symmetric)
 //	JVP:       Ẏ_i = (M_i + λI)⁺ Ẋ_i;   derivatives with respect to λ and
 //	           the R_j are not provided (an error if asked for)
+//
+// With Chunk = c > 1 the columns come stacked, c to an input (the JVPs
+// replayed on replicated rows, graph.ReplayRows): inputs (λ, X, T_1, …,
+// T_⌈N/c⌉), T_t of c·B rows (the last of fewer when c does not divide
+// N), R_j being rows r·B … (r+1)·B − 1 of T_t for j = (t−1)·c + r.
 type RowSolveOp struct {
 	Pure
-	N int
+	N     int
+	Chunk int // columns an input; 0 or 1: one
+}
+
+// inputs is the number of column inputs: N, or ⌈N/Chunk⌉.
+func (o RowSolveOp) inputs() int {
+	c := max(o.Chunk, 1)
+	return (o.N + c - 1) / c
 }
 
 var _ interface {
@@ -53,21 +65,26 @@ func RowSolve(lambda, x *G.Node, cols ...*G.Node) (*G.Node, error) {
 	return Apply(RowSolveOp{N: len(cols)}, append([]*G.Node{lambda, x}, cols...)...)
 }
 
-func (o RowSolveOp) String() string        { return fmt.Sprintf("rowsolve%d", o.N) }
-func (o RowSolveOp) Arity() int            { return o.N + 2 }
+func (o RowSolveOp) String() string {
+	if o.Chunk > 1 {
+		return fmt.Sprintf("rowsolve%d/%d", o.N, o.Chunk)
+	}
+	return fmt.Sprintf("rowsolve%d", o.N)
+}
+func (o RowSolveOp) Arity() int            { return o.inputs() + 2 }
 func (o RowSolveOp) WriteHash(h hash.Hash) { WriteHash(h, o) }
 func (o RowSolveOp) Hashcode() uint32      { return Hashcode(o) }
 
 func (o RowSolveOp) Type() hm.Type {
 	ts := []hm.Type{tensor.Float64}
-	for i := 0; i <= o.N; i++ {
+	for i := 0; i <= o.inputs(); i++ {
 		ts = append(ts, tvA)
 	}
 	return hm.NewFnType(append(ts, tvA)...)
 }
 
 func (o RowSolveOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	ss, err := Shapes(o, o.N+2, in)
+	ss, err := Shapes(o, o.inputs()+2, in)
 	if err != nil {
 		return nil, err
 	}
@@ -76,8 +93,8 @@ func (o RowSolveOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 		return nil, &errs.ShapeError{What: o.String(), Reason: fmt.Sprintf("X has shape %v, want (B, %d)", x, o.N)}
 	}
 	for i, s := range ss[2:] {
-		if !s.Eq(x) {
-			return nil, &errs.ShapeError{What: o.String(), Reason: fmt.Sprintf("column %d has shape %v, X has %v", i, s, x)}
+		if want := (tensor.Shape{o.stacked(i) * x[0], o.N}); !s.Eq(want) {
+			return nil, &errs.ShapeError{What: o.String(), Reason: fmt.Sprintf("column input %d has shape %v, want %v (X has %v)", i, s, want, x)}
 		}
 	}
 	return x.Clone(), nil
@@ -98,15 +115,23 @@ func (o RowSolveOp) systems(v []G.Value, f func(ws *sampleWork, i int, m *mat.De
 	if err != nil {
 		return err
 	}
-	n := o.N
-	if len(s) != 2 || s[1] != n || len(v) != n+2 {
-		return &errs.ShapeError{What: o.String(), Reason: fmt.Sprintf("X of shape %v with %d columns", s, len(v)-2)}
+	n, c := o.N, max(o.Chunk, 1)
+	if len(s) != 2 || s[1] != n || len(v) != o.inputs()+2 {
+		return &errs.ShapeError{What: o.String(), Reason: fmt.Sprintf("X of shape %v with %d column inputs", s, len(v)-2)}
 	}
-	cols := make([][]float64, n)
-	for j := range cols {
-		if cols[j], _, err = floats(v[j+2]); err != nil {
+	samples := s[0]
+	ins := make([][]float64, o.inputs())
+	for t := range ins {
+		if ins[t], _, err = floats(v[t+2]); err != nil {
 			return err
 		}
+		if len(ins[t]) != o.stacked(t)*samples*n {
+			return &errs.ShapeError{What: o.String(), Reason: fmt.Sprintf("column input %d of %d values, want %d", t, len(ins[t]), o.stacked(t)*samples*n)}
+		}
+	}
+	col := func(j, i int) []float64 { // row i of R_j
+		at := ((j%c)*samples + i) * n
+		return ins[j/c][at : at+n]
 	}
 	solve := func(lo, hi int) (err error) {
 		defer errs.Recover(o.String(), &err)
@@ -116,7 +141,7 @@ func (o RowSolveOp) systems(v []G.Value, f func(ws *sampleWork, i int, m *mat.De
 		ws := new(sampleWork)
 		for i := lo; i < hi; i++ {
 			for j := range n {
-				copy(t[j*n:(j+1)*n], cols[j][i*n:(i+1)*n])
+				copy(t[j*n:(j+1)*n], col(j, i))
 			}
 			for a := range n {
 				for b := a; b < n; b++ {
@@ -131,7 +156,6 @@ func (o RowSolveOp) systems(v []G.Value, f func(ws *sampleWork, i int, m *mat.De
 		}
 		return nil
 	}
-	samples := s[0]
 	workers := min(runtime.GOMAXPROCS(0), samples, max(1, samples*n*n*n/parallelFlops))
 	if workers <= 1 {
 		return solve(0, samples)
@@ -334,5 +358,22 @@ func (o RowSolveOp) Flops(in []tensor.Shape) float64 {
 }
 
 // RowWise: sample i's output row depends on sample i's rows only, when λ
-// is a constant (a λ depending on every sample changes every row).
-func (RowSolveOp) RowWise(in []*G.Node, marked []bool) bool { return !marked[0] }
+// is a constant (a λ depending on every sample changes every row) and the
+// columns, if stacked (Chunk > 1), are constants too (row i of the output
+// reads rows r·B + i of theirs).
+func (o RowSolveOp) RowWise(in []*G.Node, marked []bool) bool {
+	if o.Chunk > 1 {
+		for _, m := range marked[2:] {
+			if m {
+				return false
+			}
+		}
+	}
+	return !marked[0]
+}
+
+// stacked is the number of columns input t (from 0) of the columns holds.
+func (o RowSolveOp) stacked(t int) int {
+	c := max(o.Chunk, 1)
+	return min(c, o.N-t*c)
+}
