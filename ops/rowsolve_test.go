@@ -101,7 +101,9 @@ func TestRowSolveStacked(t *testing.T) {
 		}
 		return d
 	}
-	val := func(rows int, d []float64) G.Value { return tensor.New(tensor.WithShape(rows, n), tensor.WithBacking(d)) }
+	val := func(rows int, d []float64) G.Value {
+		return tensor.New(tensor.WithShape(rows, n), tensor.WithBacking(d))
+	}
 	lambda := tensor.New(tensor.WithBacking([]float64{0.5}))
 	x := val(b, rnd(b*n))
 	cols := make([][]float64, n)
