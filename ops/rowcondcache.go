@@ -6,12 +6,15 @@ import (
 	"sync"
 	"unsafe"
 
+	"github.com/newtonia/newtonia/internal/budget"
 	G "gorgonia.org/gorgonia"
 )
 
 // rowConditions holds the per-sample ranks and condition numbers that
 // RowSolveOp's solves found, so that Condition, asked after a run about
-// the same inputs, does not factorise every M_i a second time. An entry
+// the same inputs, does not factorise every M_i a second time — and, up
+// to rowFactorBytes, the factorisations themselves, so that a solve of
+// the same λ and columns with another right-hand side does not either. An entry
 // is keyed by λ's bits, the columns' backing arrays (their addresses and
 // lengths) and a 64-bit hash of the columns' contents: a column changed in
 // place, or another column at the same address, misses (a stale hit needs
@@ -35,7 +38,17 @@ type rowCondCache struct {
 type rowCondEntry struct {
 	key rowCondKey
 	mc  MatrixCondition
+	fs  []sampleFactor // each sample's factorisation; nil: not kept
+	mem int            // their bytes
 }
+
+// rowFactorBytes caps the factorisations the cache keeps (a sixteenth of
+// budget.DefaultBytes, the cap of one allocation): at inputs a solve saw
+// before — a B-pass repeated at one point with another direction, as
+// shift-invert Lanczos makes (spectral.ShiftInvert) — the solve is then
+// only triangular solves. The oldest entries lose their factors first; an
+// entry above the cap alone keeps none.
+var rowFactorBytes = int(budget.DefaultBytes() / 16)
 
 // key returns the key of RowSolveOp's inputs v (λ, X, R_1, …, R_N), or
 // false when they are not float64 values.
@@ -82,12 +95,46 @@ func (c *rowCondCache) get(v []G.Value) (MatrixCondition, bool) {
 	return MatrixCondition{}, false
 }
 
-func (c *rowCondCache) put(v []G.Value, mc MatrixCondition) {
+// factors returns the factorisations kept for inputs v, if any.
+func (c *rowCondCache) factors(v []G.Value) ([]sampleFactor, bool) {
+	k, ok := c.key(v)
+	if !ok {
+		return nil, false
+	}
+	c.Lock()
+	defer c.Unlock()
+	for _, e := range c.entries {
+		if e.key == k && e.fs != nil {
+			return e.fs, true
+		}
+	}
+	return nil, false
+}
+
+// put records the conditions mc, and the factorisations fs if not nil,
+// of inputs v.
+func (c *rowCondCache) put(v []G.Value, mc MatrixCondition, fs []sampleFactor) {
 	k, ok := c.key(v)
 	if !ok {
 		return
 	}
+	e := rowCondEntry{key: k, mc: mc}
+	for i := range fs {
+		e.mem += fs[i].bytes()
+	}
+	if fs != nil && e.mem <= rowFactorBytes {
+		e.fs = fs
+	}
 	c.Lock()
 	defer c.Unlock()
-	c.entries = append([]rowCondEntry{{k, mc}}, c.entries[:min(len(c.entries), cacheSize-1)]...)
+	c.entries = append([]rowCondEntry{e}, c.entries[:min(len(c.entries), cacheSize-1)]...)
+	total := 0
+	for i := range c.entries {
+		if c.entries[i].fs == nil {
+			continue
+		}
+		if total += c.entries[i].mem; total > rowFactorBytes {
+			c.entries[i].fs, total = nil, total-c.entries[i].mem
+		}
+	}
 }

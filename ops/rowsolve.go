@@ -178,7 +178,8 @@ func (o RowSolveOp) systems(v []G.Value, f func(ws *sampleWork, i int, m *mat.De
 	return nil
 }
 
-// sampleWork is one worker's storage for the per-sample factorisations.
+// sampleWork is one worker's storage for the per-sample factorisations
+// (Condition's, which keeps none).
 type sampleWork struct{ lu *luFactors }
 
 // parallelFlops: the per-sample solves run concurrently from about this
@@ -209,45 +210,82 @@ func eig(m *mat.SymDense, vectors bool) ([]float64, *mat.Dense, float64, error) 
 // which finds the rank (≈ 9n³ flops).
 const luCond = 1e8
 
-// solveSample solves (M + λI) y = x for one sample into y and returns the
-// rank and the condition number it found, factoring into ws's storage
-// (one per worker); m holds M + λI, symmetric, in
-// both triangles, and is not changed. The LU is factorLU's (fastblas's
-// Dgetrf on a row-major copy, gonum's 1-norm estimate).
-func solveSample(ws *sampleWork, m *mat.Dense, x, y []float64) (rank int, cond float64, err error) {
-	n := len(x)
-	ws.lu = factorLUTo(ws.lu, m)
-	lu := ws.lu
+// sampleFactor is one sample's factorisation of M + λI: its LU where
+// the condition estimate is below luCond, else its eigendecomposition
+// (vals ascending, q's columns the vectors, row-major) with the tolerance
+// below which an eigenvalue counts as zero. rank and cond are what
+// Condition reports for the sample.
+type sampleFactor struct {
+	lu   *luFactors // nil: solved by eigendecomposition
+	vals []float64
+	q    []float64
+	tol  float64
+	rank int
+	cond float64
+}
+
+// factorSample factorises M + λI (m: symmetric, both triangles, not
+// changed) into f, its LU into lu's storage when lu is non-nil and of m's
+// size (fastblas's Dgetrf on a row-major copy, gonum's 1-norm estimate);
+// it returns the LU storage used.
+func factorSample(f *sampleFactor, lu *luFactors, m *mat.Dense) (*luFactors, error) {
+	n, _ := m.Dims()
+	lu = factorLUTo(lu, m)
 	if c := lu.Cond(); lu.ok && c < luCond {
-		copy(y, x)
-		lapack64.Getrs(blas.NoTrans, lu.lu, blas64.General{Rows: n, Cols: 1, Stride: 1, Data: y}, lu.ipiv)
-		return n, c, nil
+		*f = sampleFactor{lu: lu, rank: n, cond: c}
+		return lu, nil
 	}
 	vals, q, tol, err := eig(mat.NewSymDense(n, m.RawMatrix().Data), true)
 	if err != nil {
-		return 0, 0, err
+		return lu, err
+	}
+	*f = sampleFactor{vals: vals, q: q.RawMatrix().Data, tol: tol}
+	lo, hi := math.Inf(1), 0.0
+	for _, l := range vals {
+		if math.Abs(l) > tol {
+			f.rank++
+			lo, hi = math.Min(lo, math.Abs(l)), math.Max(hi, math.Abs(l))
+		}
+	}
+	f.cond = math.Inf(1)
+	if f.rank > 0 {
+		f.cond = hi / lo
+	}
+	return lu, nil
+}
+
+// solve writes (M + λI)⁺ x into y: by the LU's triangular solves, or
+// from the eigenvalues kept (the minimum-norm solution when some are
+// dropped).
+func (f *sampleFactor) solve(x, y []float64) {
+	n := len(x)
+	if f.lu != nil {
+		copy(y, x)
+		lapack64.Getrs(blas.NoTrans, f.lu.lu, blas64.General{Rows: n, Cols: 1, Stride: 1, Data: y}, f.lu.ipiv)
+		return
 	}
 	clear(y)
-	lo, hi := math.Inf(1), 0.0
-	for k, l := range vals {
-		if !(math.Abs(l) > tol) {
+	for k, l := range f.vals {
+		if !(math.Abs(l) > f.tol) {
 			continue
 		}
-		rank++
-		lo, hi = math.Min(lo, math.Abs(l)), math.Max(hi, math.Abs(l))
 		var c float64
 		for a := range n {
-			c += q.At(a, k) * x[a]
+			c += f.q[a*n+k] * x[a]
 		}
 		c /= l
 		for a := range n {
-			y[a] += c * q.At(a, k)
+			y[a] += c * f.q[a*n+k]
 		}
 	}
-	if rank == 0 {
-		return 0, math.Inf(1), nil
+}
+
+// bytes is the memory f holds.
+func (f *sampleFactor) bytes() int {
+	if f.lu != nil {
+		return 8*len(f.lu.lu.Data) + 8*len(f.lu.ipiv)
 	}
-	return rank, hi / lo, nil
+	return 8 * (len(f.vals) + len(f.q))
 }
 
 func (o RowSolveOp) Do(v ...G.Value) (G.Value, error) { return Checked(o, o.do, v) }
@@ -259,21 +297,33 @@ func (o RowSolveOp) do(v ...G.Value) (G.Value, error) {
 	}
 	out := make([]float64, len(x))
 	n := o.N
+	if fs, ok := rowConditions.factors(v); ok && len(fs)*n == len(x) {
+		// The same λ and columns as a solve before: its factors serve.
+		for i := range fs {
+			fs[i].solve(x[i*n:(i+1)*n], out[i*n:(i+1)*n])
+		}
+		return newValue(s, out), nil
+	}
+	b := s[0]
+	fs := make([]sampleFactor, b)
+	slab, piv := make([]float64, b*n*n), make([]int, b*n) // every sample's LU, kept for a later solve
 	mc := o.emptyCondition()
 	var mu sync.Mutex
-	err = o.systems(v, func(ws *sampleWork, i int, m *mat.Dense, xi []float64) error {
-		rank, cond, err := solveSample(ws, m, xi, out[i*n:(i+1)*n])
-		if err == nil {
-			mu.Lock()
-			mc.add(rank, cond)
-			mu.Unlock()
+	err = o.systems(v, func(_ *sampleWork, i int, m *mat.Dense, xi []float64) error {
+		lu := &luFactors{lu: blas64.General{Rows: n, Cols: n, Stride: n, Data: slab[i*n*n : (i+1)*n*n]}, ipiv: piv[i*n : (i+1)*n]}
+		if _, err := factorSample(&fs[i], lu, m); err != nil {
+			return err
 		}
-		return err
+		fs[i].solve(xi, out[i*n:(i+1)*n])
+		mu.Lock()
+		mc.add(fs[i].rank, fs[i].cond)
+		mu.Unlock()
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	rowConditions.put(v, mc)
+	rowConditions.put(v, mc, fs)
 	return newValue(s, out), nil
 }
 
@@ -300,17 +350,18 @@ func (o RowSolveOp) Condition(in []G.Value) (MatrixCondition, error) {
 	mc := o.emptyCondition()
 	var mu sync.Mutex
 	err := o.systems(in, func(ws *sampleWork, i int, m *mat.Dense, x []float64) error {
-		rank, cond, err := solveSample(ws, m, x, make([]float64, o.N))
-		if err != nil {
+		var f sampleFactor
+		var err error
+		if ws.lu, err = factorSample(&f, ws.lu, m); err != nil {
 			return err
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		mc.add(rank, cond)
+		mc.add(f.rank, f.cond)
 		return nil
 	})
 	if err == nil {
-		rowConditions.put(in, mc)
+		rowConditions.put(in, mc, nil)
 	}
 	return mc, err
 }
