@@ -30,9 +30,10 @@ type rowCondKey struct {
 }
 
 type rowCondCache struct {
-	sync.Mutex
-	seed    maphash.Seed   // set once
-	entries []rowCondEntry // most recent first, at most cacheSize
+	sync.RWMutex                // read-held while kept factors solve: put may recycle their store
+	seed         maphash.Seed   // set once
+	entries      []rowCondEntry // most recent first, at most cacheSize
+	free         []*factorStore // stores no entry uses, at most factorEntries
 }
 
 type rowCondEntry struct {
@@ -40,7 +41,22 @@ type rowCondEntry struct {
 	mc  MatrixCondition
 	fs  []sampleFactor // each sample's factorisation; nil: not kept
 	mem int            // their bytes
+	st  *factorStore   // the LU storage fs points into
 }
+
+// factorStore is the storage of every sample's LU of one solve. Freed
+// stores are reused (factorEntries of them): fresh memory costs a page
+// fault a page, which on this virtual machine made a solve's first touch
+// of its factors 70 ms at n = 128 — more than the factorisations.
+type factorStore struct {
+	lu   []float64
+	ipiv []int
+}
+
+// factorEntries is the number of entries that keep factorisations: the
+// blocks of a net's one B-pass at a point, as shift-invert Lanczos
+// repeats it on a block.
+const factorEntries = 4
 
 // rowFactorBytes caps the factorisations the cache keeps (a sixteenth of
 // budget.DefaultBytes, the cap of one allocation): at inputs a solve saw
@@ -95,46 +111,100 @@ func (c *rowCondCache) get(v []G.Value) (MatrixCondition, bool) {
 	return MatrixCondition{}, false
 }
 
-// factors returns the factorisations kept for inputs v, if any.
-func (c *rowCondCache) factors(v []G.Value) ([]sampleFactor, bool) {
+// solveKept solves sample i's system for x_i into out_i (n values each)
+// with the factorisations kept for inputs v, and reports whether there
+// were any (for as many samples as x has).
+func (c *rowCondCache) solveKept(v []G.Value, n int, x, out []float64) bool {
 	k, ok := c.key(v)
 	if !ok {
-		return nil, false
+		return false
 	}
-	c.Lock()
-	defer c.Unlock()
+	c.RLock()
+	defer c.RUnlock()
 	for _, e := range c.entries {
-		if e.key == k && e.fs != nil {
-			return e.fs, true
+		if e.key == k && e.fs != nil && len(e.fs)*n == len(x) {
+			for i := range e.fs {
+				e.fs[i].solve(x[i*n:(i+1)*n], out[i*n:(i+1)*n])
+			}
+			return true
 		}
 	}
-	return nil, false
+	return false
 }
 
-// put records the conditions mc, and the factorisations fs if not nil,
-// of inputs v.
-func (c *rowCondCache) put(v []G.Value, mc MatrixCondition, fs []sampleFactor) {
+// kept reports whether factorisations are kept for inputs v.
+func (c *rowCondCache) kept(v []G.Value) bool {
 	k, ok := c.key(v)
-	if !ok {
-		return
+	c.RLock()
+	defer c.RUnlock()
+	for _, e := range c.entries {
+		if ok && e.key == k && e.fs != nil {
+			return true
+		}
 	}
-	e := rowCondEntry{key: k, mc: mc}
+	return false
+}
+
+// store returns LU storage for b samples of n × n: a freed store of that
+// size, or a new one.
+func (c *rowCondCache) store(b, n int) *factorStore {
+	c.Lock()
+	defer c.Unlock()
+	for i, st := range c.free {
+		if len(st.lu) == b*n*n && len(st.ipiv) == b*n {
+			c.free = append(c.free[:i], c.free[i+1:]...)
+			return st
+		}
+	}
+	return &factorStore{lu: make([]float64, b*n*n), ipiv: make([]int, b*n)}
+}
+
+// put records the conditions mc, and the factorisations fs (in store st)
+// if not nil, of inputs v.
+func (c *rowCondCache) put(v []G.Value, mc MatrixCondition, fs []sampleFactor, st *factorStore) {
+	k, ok := c.key(v)
+	e := rowCondEntry{key: k, mc: mc, st: st}
 	for i := range fs {
 		e.mem += fs[i].bytes()
 	}
-	if fs != nil && e.mem <= rowFactorBytes {
+	if ok && fs != nil && e.mem <= rowFactorBytes {
 		e.fs = fs
 	}
 	c.Lock()
 	defer c.Unlock()
+	if !ok || e.fs == nil {
+		c.release(st)
+		if !ok {
+			return
+		}
+	}
+	if len(c.entries) == cacheSize {
+		c.release(c.entries[cacheSize-1].drop())
+	}
 	c.entries = append([]rowCondEntry{e}, c.entries[:min(len(c.entries), cacheSize-1)]...)
-	total := 0
+	total, kept := 0, 0
 	for i := range c.entries {
 		if c.entries[i].fs == nil {
 			continue
 		}
-		if total += c.entries[i].mem; total > rowFactorBytes {
-			c.entries[i].fs, total = nil, total-c.entries[i].mem
+		total += c.entries[i].mem
+		if kept++; total > rowFactorBytes || kept > factorEntries {
+			total -= c.entries[i].mem
+			c.release(c.entries[i].drop())
 		}
+	}
+}
+
+// drop forgets e's factorisations and returns their store.
+func (e *rowCondEntry) drop() *factorStore {
+	st := e.st
+	e.fs, e.st = nil, nil
+	return st
+}
+
+// release keeps st for a later solve (c held).
+func (c *rowCondCache) release(st *factorStore) {
+	if st != nil && len(c.free) < factorEntries {
+		c.free = append(c.free, st)
 	}
 }

@@ -297,16 +297,13 @@ func (o RowSolveOp) do(v ...G.Value) (G.Value, error) {
 	}
 	out := make([]float64, len(x))
 	n := o.N
-	if fs, ok := rowConditions.factors(v); ok && len(fs)*n == len(x) {
-		// The same λ and columns as a solve before: its factors serve.
-		for i := range fs {
-			fs[i].solve(x[i*n:(i+1)*n], out[i*n:(i+1)*n])
-		}
+	if rowConditions.solveKept(v, n, x, out) { // the same λ and columns as a solve before
 		return newValue(s, out), nil
 	}
 	b := s[0]
 	fs := make([]sampleFactor, b)
-	slab, piv := make([]float64, b*n*n), make([]int, b*n) // every sample's LU, kept for a later solve
+	st := rowConditions.store(b, n) // every sample's LU, kept for a later solve
+	slab, piv := st.lu, st.ipiv
 	mc := o.emptyCondition()
 	var mu sync.Mutex
 	err = o.systems(v, func(_ *sampleWork, i int, m *mat.Dense, xi []float64) error {
@@ -321,9 +318,10 @@ func (o RowSolveOp) do(v ...G.Value) (G.Value, error) {
 		return nil
 	})
 	if err != nil {
+		rowConditions.put(nil, mc, nil, st) // only gives st back
 		return nil, err
 	}
-	rowConditions.put(v, mc, fs)
+	rowConditions.put(v, mc, fs, st)
 	return newValue(s, out), nil
 }
 
@@ -361,7 +359,7 @@ func (o RowSolveOp) Condition(in []G.Value) (MatrixCondition, error) {
 		return nil
 	})
 	if err == nil {
-		rowConditions.put(in, mc, nil)
+		rowConditions.put(in, mc, nil, nil)
 	}
 	return mc, err
 }
