@@ -32,19 +32,20 @@ type PerSample struct {
 	Delta  *G.Node   // ∂J/∂net in the gradient pass
 	Cols   []*G.Node // R_j{δ} along 1e_jᵀ: column j of every M_i
 	// Columns says how the Cols were formed: by JVPs over replicated rows
-	// (ReplayRows, Chunk columns a pass) or, when that replay is refused,
-	// one JVP a column, and why.
-	Columns string
-	Chunk   int       // columns of M per replayed JVP; 0: one JVP a column
-	Stacked []*G.Node // with Chunk > 0: the replayed JVPs, Chunk columns each (ops.RowSolveOp's layout)
-	Lambda  *G.Node   // input: the damping λ, a scalar (bind 0 for none)
-	Dirs    []*G.Node // inputs: the direction, one per parameter
-	U       []*G.Node // the B-pass, one per parameter
-	Damp    []*G.Node // (h̃ᵀh̃ ⊗ I) U, one per parameter: the damping term of the certificate
-	Solve   *G.Node   // the per-sample solve (its Condition describes the M_i)
-	Pinv    *G.Node   // h̃⁺ (its Condition describes h̃)
-	Batch   int       // B, the rows of net
-	FanIn   int       // k, the columns of h̃
+	// (ReplayRows, Chunk columns a pass) or one JVP a column, and why;
+	// Fallback, when the replay was asked for (ChunkBytes > 0) and
+	// refused, says why (and is a line of the block's conditions).
+	Columns, Fallback string
+	Chunk             int       // columns of M per replayed JVP; 0: one JVP a column
+	Stacked           []*G.Node // with Chunk > 0: the replayed JVPs, Chunk columns each (ops.RowSolveOp's layout)
+	Lambda            *G.Node   // input: the damping λ, a scalar (bind 0 for none)
+	Dirs              []*G.Node // inputs: the direction, one per parameter
+	U                 []*G.Node // the B-pass, one per parameter
+	Damp              []*G.Node // (h̃ᵀh̃ ⊗ I) U, one per parameter: the damping term of the certificate
+	Solve             *G.Node   // the per-sample solve (its Condition describes the M_i)
+	Pinv              *G.Node   // h̃⁺ (its Condition describes h̃)
+	Batch             int       // B, the rows of net
+	FanIn             int       // k, the columns of h̃
 }
 
 // BuildPerSample builds the per-sample route for params (a weight W used
@@ -190,11 +191,12 @@ func (ps *PerSample) build(g *G.ExprGraph, h *G.Node, s tensor.Shape) error {
 }
 
 // ChunkBytes is the size a replayed JVP's values aim at (each B·c × n_l):
-// c = ChunkBytes / (8·B·n_l) columns per pass, at least 1, at most n_l.
-// Larger chunks mean fewer, taller passes; smaller ones keep each value in
-// cache. The default was measured (docs/benchmarks.md, "The per-sample
-// route").
-var ChunkBytes = 1 << 20
+// c = ChunkBytes / (8·B·n_l) columns per pass, at most n_l; below 2, one
+// JVP a column. The default, 0, is one JVP a column: the replay measured
+// no cheaper (docs/benchmarks.md, "The per-sample route": the elementwise
+// work is the same either way, and the loop's B × n_l values stay in
+// cache).
+var ChunkBytes = 0
 
 // columns builds Cols: column j of every M_i is the JVP of δ along 1e_jᵀ
 // at net. One such JVP (column 0) is built by the ops' rules and replayed
@@ -231,8 +233,8 @@ func (ps *PerSample) columns(b *ops.Builder, ones *G.Node, n int) error {
 	}
 	rows := ps.Batch
 	c := min(max(ChunkBytes/(8*rows*n), 1), n)
-	why := "a single column"
-	if n > 1 {
+	why := "graph.ChunkBytes = 0, the default: the replay on replicated rows measured no cheaper"
+	if ChunkBytes > 0 {
 		why = fmt.Sprintf("two columns a pass (%d bytes a value) would exceed graph.ChunkBytes = %d", 16*rows*n, ChunkBytes)
 	}
 	if c > 1 {
@@ -247,6 +249,7 @@ func (ps *PerSample) columns(b *ops.Builder, ones *G.Node, n int) error {
 			return nil
 		}
 		why = fmt.Sprintf("the replay on replicated rows is refused: %v", err)
+		ps.Fallback = "per-sample route: the M_i's columns by one JVP each, not replayed on replicated rows as graph.ChunkBytes asks: " + err.Error()
 	}
 	ps.Columns = fmt.Sprintf("the %d columns of the M_i by %d JVPs, one a column: %s", n, n, why)
 	if n == 1 {

@@ -101,11 +101,9 @@ func ExampleProblem_Conditions() {
 	// block 0 (W1+b1, per-sample route): exact inverse — InvHv gives H_ll⁻¹ v
 	//     per-sample route: batch 3 = fan-in 3 (2 inputs + 1 for the bias): h̃ is square
 	//     per-sample route: exact inverse when h̃ has full rank and every M_i (2×2, from 2 JVPs) is nonsingular; a rank-deficient h̃ makes it a pseudo-inverse, a singular M_i Newton-only (checked when run)
-	//     per-sample route: the 2 columns of the M_i by JVPs replayed on replicated rows: 2 columns (6 rows) a pass, 1 pass
 	// block 1 (W2, dense route): exact inverse — InvHv gives H_ll⁻¹ v
 	//     chain route: node newtonia's square⁽1⁾(%c - false(%b, %1 y)): inverse rule of op square⁽1⁾ failed: op square⁽1⁾ has no inverse with respect to input 0: a derivative of an activation is not inverted
 	//     per-sample route: batch 3 > fan-in 2: the per-sample shortcut needs batch ≤ fan-in (it solves with h̃ᵀ, which has more columns than rows and is not injective), so its B-pass is not the inverse of the block in general; the block H_ll itself may still be invertible (a squared-error output layer's H_ll = h̃ᵀh̃ ⊗ I is) — so the dense route solves it (its size and cost below), or take the curvature on a subsample of at most 2 rows
-	//     per-sample route: the 1×1 M_i by one JVP
 	//     dense route: no structured route inverts this block, so H_ll is formed as a dense matrix and factorised (Cholesky where positive definite, else LU): exact up to the factorisation's rounding, certified by its residual; refused above Options.MaxFlops or Options.MaxBytes before running, or above Options.MaxCond when run
 	//     dense route: 2×2 from the per-sample curvature, est. 29.3 flops, 488 B
 }
