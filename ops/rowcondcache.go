@@ -54,13 +54,16 @@ type factorStore struct {
 }
 
 // factorEntries is the number of entries that keep factorisations: the
-// blocks of a net's one B-pass at a point, as shift-invert Lanczos
-// repeats it on a block.
-const factorEntries = 4
+// last solve's, which a B-pass repeated on one block at one point (as
+// shift-invert Lanczos makes) reuses. Keeping 4 (a net's blocks) held
+// 136 MB at n = 128 and made the gradient and the first B-passes 1.3–1.7×
+// slower (CPU time, docs/benchmarks.md), so a repeated B-pass of every
+// block reuses only the last block's.
+const factorEntries = 1
 
 // rowFactorBytes caps the factorisations the cache keeps (a sixteenth of
-// budget.DefaultBytes, the cap of one allocation): at inputs a solve saw
-// before — a B-pass repeated at one point with another direction, as
+// budget.DefaultBytes, the cap of one allocation; factorEntries entries
+// at most): at inputs a solve saw before — a B-pass repeated at one point with another direction, as
 // shift-invert Lanczos makes (spectral.ShiftInvert) — the solve is then
 // only triangular solves. The oldest entries lose their factors first; an
 // entry above the cap alone keeps none.
