@@ -115,13 +115,9 @@ func (c *rowCondCache) get(v []G.Value) (MatrixCondition, bool) {
 }
 
 // solveKept solves sample i's system for x_i into out_i (n values each)
-// with the factorisations kept for inputs v, and reports whether there
-// were any (for as many samples as x has).
-func (c *rowCondCache) solveKept(v []G.Value, n int, x, out []float64) bool {
-	k, ok := c.key(v)
-	if !ok {
-		return false
-	}
+// with the factorisations kept for inputs of key k, and reports whether
+// there were any (for as many samples as x has).
+func (c *rowCondCache) solveKept(k rowCondKey, n int, x, out []float64) bool {
 	c.RLock()
 	defer c.RUnlock()
 	for _, e := range c.entries {
@@ -166,6 +162,11 @@ func (c *rowCondCache) store(b, n int) *factorStore {
 // if not nil, of inputs v.
 func (c *rowCondCache) put(v []G.Value, mc MatrixCondition, fs []sampleFactor, st *factorStore) {
 	k, ok := c.key(v)
+	c.putKey(k, ok, mc, fs, st)
+}
+
+// putKey is put for inputs of key k (ok: v had a key).
+func (c *rowCondCache) putKey(k rowCondKey, ok bool, mc MatrixCondition, fs []sampleFactor, st *factorStore) {
 	e := rowCondEntry{key: k, mc: mc, st: st}
 	for i := range fs {
 		e.mem += fs[i].bytes()

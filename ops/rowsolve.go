@@ -297,7 +297,8 @@ func (o RowSolveOp) do(v ...G.Value) (G.Value, error) {
 	}
 	out := make([]float64, len(x))
 	n := o.N
-	if rowConditions.solveKept(v, n, x, out) { // the same λ and columns as a solve before
+	key, keyed := rowConditions.key(v)                    // hashes the columns once for the lookup and the record
+	if keyed && rowConditions.solveKept(key, n, x, out) { // the same λ and columns as a solve before
 		return newValue(s, out), nil
 	}
 	b := s[0]
@@ -318,10 +319,10 @@ func (o RowSolveOp) do(v ...G.Value) (G.Value, error) {
 		return nil
 	})
 	if err != nil {
-		rowConditions.put(nil, mc, nil, st) // only gives st back
+		rowConditions.putKey(key, false, mc, nil, st) // only gives st back
 		return nil, err
 	}
-	rowConditions.put(v, mc, fs, st)
+	rowConditions.putKey(key, keyed, mc, fs, st)
 	return newValue(s, out), nil
 }
 
