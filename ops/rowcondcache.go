@@ -55,7 +55,10 @@ type factorStore struct {
 
 // factorEntries is the number of entries that keep factorisations: the
 // last solve's, which a B-pass repeated on one block at one point (as
-// shift-invert Lanczos makes) reuses. Keeping 4 (a net's blocks) held
+// shift-invert Lanczos makes) reuses. Factors are kept from the second
+// solve of the same inputs on: keeping the first's too cost a single
+// B-pass 25–35% at n = 128 (the copy of B·n² values into storage out of
+// cache), for nothing when no second comes. Keeping 4 (a net's blocks) held
 // 136 MB at n = 128 and made the gradient and the first B-passes 1.3–1.7×
 // slower (CPU time, docs/benchmarks.md), so a repeated B-pass of every
 // block reuses only the last block's.
@@ -125,6 +128,19 @@ func (c *rowCondCache) solveKept(k rowCondKey, n int, x, out []float64) bool {
 			for i := range e.fs {
 				e.fs[i].solve(x[i*n:(i+1)*n], out[i*n:(i+1)*n])
 			}
+			return true
+		}
+	}
+	return false
+}
+
+// seen reports whether inputs of key k were solved (or their conditions
+// asked for) before.
+func (c *rowCondCache) seen(k rowCondKey) bool {
+	c.RLock()
+	defer c.RUnlock()
+	for _, e := range c.entries {
+		if e.key == k {
 			return true
 		}
 	}

@@ -301,14 +301,31 @@ func (o RowSolveOp) do(v ...G.Value) (G.Value, error) {
 	if keyed && rowConditions.solveKept(key, n, x, out) { // the same λ and columns as a solve before
 		return newValue(s, out), nil
 	}
+	// Inputs solved before are solved again: keep this solve's factors
+	// (in a store) for the next. A first solve factorises into each
+	// worker's storage, which stays in cache, and keeps nothing.
 	b := s[0]
-	fs := make([]sampleFactor, b)
-	st := rowConditions.store(b, n) // every sample's LU, kept for a later solve
-	slab, piv := st.lu, st.ipiv
+	var fs []sampleFactor
+	var st *factorStore
+	if keyed && rowConditions.seen(key) {
+		fs, st = make([]sampleFactor, b), rowConditions.store(b, n)
+	}
 	mc := o.emptyCondition()
 	var mu sync.Mutex
-	err = o.systems(v, func(_ *sampleWork, i int, m *mat.Dense, xi []float64) error {
-		lu := &luFactors{lu: blas64.General{Rows: n, Cols: n, Stride: n, Data: slab[i*n*n : (i+1)*n*n]}, ipiv: piv[i*n : (i+1)*n]}
+	err = o.systems(v, func(ws *sampleWork, i int, m *mat.Dense, xi []float64) error {
+		var f sampleFactor
+		if st == nil {
+			var err error
+			if ws.lu, err = factorSample(&f, ws.lu, m); err != nil {
+				return err
+			}
+			f.solve(xi, out[i*n:(i+1)*n])
+			mu.Lock()
+			mc.add(f.rank, f.cond)
+			mu.Unlock()
+			return nil
+		}
+		lu := &luFactors{lu: blas64.General{Rows: n, Cols: n, Stride: n, Data: st.lu[i*n*n : (i+1)*n*n]}, ipiv: st.ipiv[i*n : (i+1)*n]}
 		if _, err := factorSample(&fs[i], lu, m); err != nil {
 			return err
 		}
