@@ -29,6 +29,9 @@ type route struct {
 	factors []*G.Node // nodes that factorise a matrix
 	keep    []*G.Node // their inputs, whose values the condition estimates read
 	passes  []graph.Pass
+
+	third    []*G.Node // T[u, u] over the certificate (third_bpass.go), on first use
+	thirdErr error
 }
 
 // solvedOutside reports whether r's solve runs outside the joint B-pass

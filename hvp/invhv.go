@@ -210,7 +210,7 @@ func (p *Problem) invHv(blocks []int, v map[int]*params.Vector, o Options) ([]*R
 		}
 		keep = append(keep, r.keep...)
 		ran = append(ran, l)
-		fmt.Fprintf(&key, "/%d%s", l, r.method)
+		key.WriteString(strings.TrimPrefix(invKey(l, r), "inv"))
 	}
 	if err := p.fitsRun(ran, routes, 0, o.MaxBytes, "Options.MaxBytes"); err != nil {
 		return nil, err
@@ -245,6 +245,10 @@ func (p *Problem) invHv(blocks []int, v map[int]*params.Vector, o Options) ([]*R
 	}
 	return out, nil
 }
+
+// invKey is the key of block l's B-pass program by route r alone ("inv"
+// then, per block of a joint run, this without its "inv").
+func invKey(l int, r *route) string { return fmt.Sprintf("inv/%d%s", l, r.method) }
 
 // blockError turns a failed run into the *errs.ConditionError of the block
 // whose factorisation failed, when it is one.

@@ -33,13 +33,12 @@ func (p *Problem) runReusing(key string, roots, vary []*G.Node, bind graph.Value
 		return nil, err
 	}
 	r := p.reusedFor(key, roots, vary, keep)
-	snap, ok := snapshot(r.inputs, bind)
 	p.mu.Lock()
-	hit := ok && r.snap != nil && equalBits(r.snap, snap)
+	hit := r.snap != nil && sameBits(r.snap, r.inputs, bind)
 	cached := r.vals
 	p.mu.Unlock()
 	if hit {
-		b := graph.Values{}
+		b := make(graph.Values, len(bind)+len(r.split.Frontier))
 		for n, v := range bind {
 			b[n] = v
 		}
@@ -50,6 +49,7 @@ func (p *Problem) runReusing(key string, roots, vary []*G.Node, bind graph.Value
 		p.add(c, r.split.Cut.Flops())
 		return vals, p.model.UserError(err)
 	}
+	snap, ok := snapshot(r.inputs, bind)
 	vals, err := r.split.Fixed.Run(bind)
 	p.add(c, r.split.Fixed.Flops())
 	if err != nil {
@@ -62,6 +62,34 @@ func (p *Problem) runReusing(key string, roots, vary []*G.Node, bind graph.Value
 		}
 		p.mu.Lock()
 		r.snap, r.vals = snap, keepVals
+		p.mu.Unlock()
+	}
+	return vals, nil
+}
+
+// runSeeding runs in full a program computing extra besides key's roots
+// (another product at the same inputs: InvHvThird's third derivative) and
+// keeps key's direction-independent values from it, as runReusing's full
+// run would, so that key's next run at these inputs reuses them. The
+// values of roots are those of run, op for op.
+func (p *Problem) runSeeding(key string, roots, vary, extra []*G.Node, bind graph.Values, c cost, keep ...*G.Node) (graph.Values, error) {
+	if err := p.model.Prepare(bind); err != nil {
+		return nil, err
+	}
+	r := p.reusedFor(key, roots, vary, keep)
+	prog := p.program(key+"+extra", append(append([]*G.Node{}, roots...), extra...), append(append([]*G.Node{}, keep...), r.split.Frontier...)...)
+	vals, err := prog.Run(bind)
+	p.add(c, prog.Flops())
+	if err != nil {
+		return nil, p.model.UserError(err)
+	}
+	if snap, ok := snapshot(r.inputs, bind); ok {
+		kept := graph.Values{}
+		for _, n := range r.split.Frontier {
+			kept[n] = vals[n]
+		}
+		p.mu.Lock()
+		r.snap, r.vals = snap, kept
 		p.mu.Unlock()
 	}
 	return vals, nil
@@ -117,6 +145,56 @@ func bitsOf(v G.Value) ([]uint64, bool) {
 		return []uint64{uint64(math.Float32bits(d))}, true
 	}
 	return nil, false
+}
+
+// sameBits reports whether the inputs' values as bound for a run (bind,
+// else the node's own value) have exactly the bits of snap, reading them
+// in place: runReusing's test for a hit, with no copy.
+func sameBits(snap [][]uint64, inputs []*G.Node, bind graph.Values) bool {
+	if len(snap) != len(inputs) {
+		return false
+	}
+	for i, n := range inputs {
+		v := bind[n]
+		if v == nil {
+			v = n.Value()
+		}
+		if v == nil {
+			return false
+		}
+		s := snap[i]
+		switch d := v.Data().(type) {
+		case []float64:
+			if len(d) != len(s) {
+				return false
+			}
+			for j, x := range d {
+				if math.Float64bits(x) != s[j] {
+					return false
+				}
+			}
+		case []float32:
+			if len(d) != len(s) {
+				return false
+			}
+			for j, x := range d {
+				if uint64(math.Float32bits(x)) != s[j] {
+					return false
+				}
+			}
+		case float64:
+			if len(s) != 1 || math.Float64bits(d) != s[0] {
+				return false
+			}
+		case float32:
+			if len(s) != 1 || uint64(math.Float32bits(d)) != s[0] {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func equalBits(a, b [][]uint64) bool {

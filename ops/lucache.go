@@ -61,15 +61,16 @@ func (c *matrixCache) get(a *mat.Dense, f func() (any, error)) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	data := make([]float64, r*cols)
+	data := alloc(r * cols) // the key: read only under the lock, so pooled
 	for i := 0; i < r; i++ {
 		copy(data[i*cols:(i+1)*cols], raw.Data[i*raw.Stride:i*raw.Stride+cols])
 	}
 	c.Lock()
 	c.entries = append([]*cacheEntry{{rows: r, cols: cols, a: data, val: v}}, c.entries...)
-	if len(c.entries) > cacheSize {
-		c.entries = c.entries[:cacheSize]
+	for _, e := range c.entries[min(len(c.entries), cacheSize):] {
+		release(e.a) // the value may still be in use: only the key goes back
 	}
+	c.entries = c.entries[:min(len(c.entries), cacheSize)]
 	c.Unlock()
 	return v, nil
 }
@@ -77,8 +78,8 @@ func (c *matrixCache) get(a *mat.Dense, f func() (any, error)) (any, error) {
 // luFactors is the LU factorisation with partial pivoting P·A = L·U of a
 // square matrix, by fastblas's recursive Dgetrf (Dgemm-rich: gonum's
 // mat.LU factorises panels of 64 columns by rank-1 updates), and its
-// condition estimate, computed as mat.LU computes it (gonum's Dgecon in
-// mat.CondNorm).
+// condition estimate, computed as mat.LU computes it (Dgecon in
+// mat.CondNorm, by luRcond).
 type luFactors struct {
 	lu   blas64.General // L below the diagonal (unit), U on and above
 	ipiv []int          // row i was interchanged with row ipiv[i]
@@ -104,7 +105,7 @@ func factorLUTo(f *luFactors, a *mat.Dense) *luFactors {
 	f.ok = fastblas.Implementation{}.Dgetrf(n, n, f.lu.Data, n, f.ipiv)
 	f.cond = math.Inf(1)
 	if f.ok {
-		f.cond = 1 / lapack64.Gecon(mat.CondNorm, f.lu, anorm, work, make([]int, n))
+		f.cond = 1 / luRcond(f.lu, anorm)
 	}
 	return f
 }

@@ -19,6 +19,9 @@ import (
 //	           X̄ = Ȳ / s  (Divide) s̄ = −⟨Ȳ, Y⟩ / s
 //	JVP:       Ẏ = ṡ·X + s·Ẋ       Ẏ = (Ẋ − ṡ·Y) / s  (Divide)
 //	inverse:   X = Y / s  (s ≠ 0),  X = s·Y  (Divide); none for s
+//
+// For a constant s = 1 (the loss's seed), the inverse and the JVP along X
+// are X and Ẋ themselves: no op is added.
 type ScalarMulOp struct {
 	Binary
 	Divide bool
@@ -115,10 +118,13 @@ func (o ScalarMulOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Nod
 }
 
 func (o ScalarMulOp) JVP(in []*G.Node, out *G.Node, tan []*G.Node) (*G.Node, error) {
+	ds, dx := tan[0], tan[1]
+	if ds == nil && isOne(in[0]) { // 1·Ẋ = Ẋ / 1 = Ẋ, bit for bit
+		return dx, nil
+	}
 	if !o.Divide {
 		return scalarMulRule.JVP(in, out, tan)
 	}
-	ds, dx := tan[0], tan[1]
 	if ds == nil && dx == nil {
 		return nil, nil
 	}
@@ -134,8 +140,23 @@ func (o ScalarMulOp) Inverse(wrt int, in []*G.Node, out *G.Node) (*G.Node, error
 	if wrt != 1 {
 		return nil, noInverse(o, wrt, "a scalar factor is not determined by a tensor product (it would need a least-squares fit)")
 	}
+	if isOne(in[0]) { // 1·X = X / 1 = X, bit for bit (NaNs too): no op
+		return out, nil
+	}
 	var b Builder
 	return b.Apply(ScalarMulOp{Divide: !o.Divide}, in[0], out), b.Err
+}
+
+// isOne reports whether n is a constant scalar equal to 1 (the loss's seed
+// ∂J/∂J of graph.Gradient): multiplying or dividing by it is the identity
+// exactly, in every rounding.
+func isOne(n *G.Node) bool {
+	c, ok := n.Op().(interface{ Value() G.Value })
+	if !ok || n.Op().Arity() != 0 {
+		return false
+	}
+	s, err := scalar(c.Value())
+	return err == nil && s == 1
 }
 
 func (o ScalarMulOp) InverseCondition(wrt int) string {

@@ -46,7 +46,8 @@ const (
 	// HouseholderHalley is Halley's step (degree 2).
 	HouseholderHalley
 	// HouseholderChebyshev is Chebyshev's step (cubic, like Halley's,
-	// with one Third and two B-passes and no inner iteration).
+	// with u and T[u, u] from one run, hvp.Block.InvHvThird, then one
+	// repeated B-pass, and no inner iteration).
 	HouseholderChebyshev
 )
 
@@ -84,6 +85,16 @@ type HouseholderOptions struct {
 	// MaxInner caps the inexact step's fixed-point iterations before it
 	// falls back to GMRES (0: 4).
 	MaxInner int
+	// FullSteps turns off IterateBlock's rule that takes the Newton step
+	// where the cubic correction cannot matter (skipCorrection): every
+	// step is then the method's own.
+	FullSteps bool
+	// SkipSafety is the factor by which that rule inflates ‖½T[u, u]‖,
+	// the leading term of the gradient after the Newton step, before
+	// comparing it with the tolerance (0: 100; it must be ≥ 1 to be
+	// conservative, but any finite value > 0 is accepted so that tests
+	// can show what an optimistic one does).
+	SkipSafety float64
 }
 
 func (o *HouseholderOptions) withDefaults() (HouseholderOptions, error) {
@@ -102,6 +113,12 @@ func (o *HouseholderOptions) withDefaults() (HouseholderOptions, error) {
 	}
 	if s.MaxInner == 0 {
 		s.MaxInner = 4
+	}
+	if s.SkipSafety == 0 {
+		s.SkipSafety = 100
+	}
+	if !(s.SkipSafety > 0) || math.IsInf(s.SkipSafety, 0) {
+		return s, &errs.ArgumentError{What: "HouseholderOptions.SkipSafety", Value: s.SkipSafety, Reason: "want a finite factor > 0 (0: 100)"}
 	}
 	if !(s.Forcing > 0) || math.IsInf(s.Forcing, 0) {
 		return s, &errs.ArgumentError{What: "HouseholderOptions.Forcing", Value: s.Forcing, Reason: "want a finite κ > 0 (0: 1)"}
@@ -151,6 +168,17 @@ type HouseholderStep struct {
 	// Flops are those of the step's B-passes (hvp.Result.Flops); its
 	// Third and Hv products are counted in the Problem's Stats.
 	Flops float64
+	// Correction is ‖½ T[u, u]‖, the size of the cubic term that
+	// Chebyshev's and the inexact Halley step correct for (the leading
+	// term of the gradient after the Newton step −u): computed with u for
+	// those methods (hvp.Block.InvHvThird), skipped or not; 0 for
+	// Newton's and exact Halley's steps.
+	Correction float64
+	// Skipped, when not empty, says why IterateBlock took the Newton
+	// step instead of the method's (Method is then HouseholderNewton),
+	// e.g. "correction skipped: ‖½T[u,u]‖ 3.1e-16 times safety 100,
+	// plus ‖Hu − g‖ 2e-17: 3.1e-14 ≤ tol 1e-12".
+	Skipped string
 }
 
 // BlockHouseholder returns block l's step of method m for g_l = ∇_l J = 0
@@ -165,6 +193,14 @@ func BlockHouseholder(p *hvp.Problem, l int, g *params.Vector, m Householder, op
 	if err != nil {
 		return nil, err
 	}
+	return blockHouseholder(p, l, g, m, o, 0)
+}
+
+// blockHouseholder is BlockHouseholder with options already defaulted;
+// with skipTol > 0 a Chebyshev or inexact Halley step takes the Newton
+// step instead where skipCorrection says its correction cannot matter
+// for reaching skipTol (recorded in Skipped).
+func blockHouseholder(p *hvp.Problem, l int, g *params.Vector, m Householder, o HouseholderOptions, skipTol float64) (st *HouseholderStep, err error) {
 	if m < HouseholderNewton || m > HouseholderChebyshev {
 		return nil, &errs.ArgumentError{What: "method", Value: m, Reason: "want HouseholderNewton, HouseholderHalley or HouseholderChebyshev"}
 	}
@@ -173,7 +209,15 @@ func BlockHouseholder(p *hvp.Problem, l int, g *params.Vector, m Householder, op
 		return nil, err
 	}
 	best := o.Checks.BestEffort
-	res, err := b.InvHv(g, &o.Checks)
+	// Chebyshev's and the inexact Halley step need T[u, u]: it comes with
+	// u from one run (InvHvThird).
+	var res *hvp.Result
+	var tuu *params.Vector
+	if m == HouseholderChebyshev || m == HouseholderHalley && !o.ExactHalley {
+		res, tuu, err = b.InvHvThird(g, &o.Checks)
+	} else {
+		res, err = b.InvHv(g, &o.Checks)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -186,14 +230,16 @@ func BlockHouseholder(p *hvp.Problem, l int, g *params.Vector, m Householder, op
 	}
 	s := u.Clone()
 	s.Scale(-1)
+	if tuu != nil {
+		st.Correction = 0.5 * tuu.Norm()
+		if why := skipCorrection(res, st.Correction, gn, skipTol, o.SkipSafety); why != "" {
+			m, st.Method, st.Skipped = HouseholderNewton, HouseholderNewton, why
+		}
+	}
 	switch m {
 	case HouseholderNewton:
 		st.Residual = res.Residual // ‖H S + g‖/‖g‖ = ‖H u − g‖/‖g‖, the B-pass's certificate
 	case HouseholderChebyshev:
-		tuu, err := b.Third(u, u)
-		if err != nil {
-			return nil, err
-		}
 		c, err := b.InvHv(tuu, &o.Checks)
 		if err != nil {
 			return nil, err
@@ -207,7 +253,7 @@ func BlockHouseholder(p *hvp.Problem, l int, g *params.Vector, m Householder, op
 		st.Iterations = 1
 	case HouseholderHalley:
 		if !o.ExactHalley {
-			ok, err := halleyInexact(b, g, res, &o, st)
+			ok, err := halleyInexact(b, g, res, tuu, &o, st)
 			if err != nil {
 				return nil, err
 			}
@@ -257,10 +303,24 @@ type BlockTrace struct {
 	Steps   []*HouseholderStep // one per step taken
 }
 
+// Skipped returns how many of the trace's steps took the Newton step
+// instead of the method's (HouseholderStep.Skipped).
+func (tr *BlockTrace) Skipped() (n int) {
+	for _, st := range tr.Steps {
+		if st.Skipped != "" {
+			n++
+		}
+	}
+	return n
+}
+
 // IterateBlock solves ∇_l J = 0 for block l alone, the other weights fixed,
 // by full steps of method m from the current weights (no line search: the
 // local convergence of the method itself), until ‖g_l‖ ≤ tol or maxIter
-// steps; it leaves the weights at the last iterate. A step that fails
+// steps; it leaves the weights at the last iterate. Unless
+// opt.FullSteps, a Chebyshev or Halley step whose Newton step is
+// predicted to reach tol by itself takes the Newton step (skipCorrection;
+// HouseholderStep.Skipped says so). A step that fails
 // (uncertified without best effort, a B-pass refused) ends the run with
 // its error and the trace so far.
 func IterateBlock(p *hvp.Problem, l int, m Householder, maxIter int, tol float64, opt *HouseholderOptions) (tr *BlockTrace, err error) {
@@ -271,7 +331,15 @@ func IterateBlock(p *hvp.Problem, l int, m Householder, maxIter int, tol float64
 	if maxIter < 0 {
 		return nil, &errs.ArgumentError{What: "maxIter", Value: maxIter, Reason: "want ≥ 0"}
 	}
+	o, err := opt.withDefaults()
+	if err != nil {
+		return nil, err
+	}
 	tr = &BlockTrace{Method: m}
+	skipTol := tol
+	if o.FullSteps {
+		skipTol = 0
+	}
 	start := time.Now()
 	for k := 0; ; k++ {
 		_, g, err := p.Gradient()
@@ -285,7 +353,7 @@ func IterateBlock(p *hvp.Problem, l int, m Householder, maxIter int, tol float64
 		if e <= tol || k == maxIter || math.IsNaN(e) {
 			return tr, nil
 		}
-		st, err := BlockHouseholder(p, l, gl, m, opt)
+		st, err := blockHouseholder(p, l, gl, m, o, skipTol)
 		if err != nil {
 			return tr, err
 		}
@@ -379,14 +447,10 @@ func StepOrder(p *hvp.Problem, l int, m Householder, center, start *params.Vecto
 // step, its residual bound and its record in st and returns true; false
 // (st.Solve saying why) when the fixed point stops contracting or reaches
 // MaxInner first, for GMRES to solve the system instead.
-func halleyInexact(b *hvp.Block, g *params.Vector, res *hvp.Result, o *HouseholderOptions, st *HouseholderStep) (bool, error) {
+func halleyInexact(b *hvp.Block, g *params.Vector, res *hvp.Result, tuu *params.Vector, o *HouseholderOptions, st *HouseholderStep) (bool, error) {
 	u, gn := res.U, g.Norm()
-	s := u.Clone()
-	s.Scale(-1)
-	t, err := b.Third(u, s)
-	if err != nil {
-		return false, err
-	}
+	t := tuu.Clone() // t₀ = T[u, s₀] = T[u, −u]
+	t.Scale(-1)
 	last := math.Inf(1) // the previous iteration term
 	for k := 0; k < o.MaxInner; k++ {
 		c, err := b.InvHv(t, &o.Checks)
@@ -511,4 +575,29 @@ func halley(b *hvp.Block, u *params.Vector, o *HouseholderOptions, st *Household
 		x0.AddScaled(y[i], vs[i])
 	}
 	return x0, nil
+}
+
+// skipCorrection is IterateBlock's rule for the last step of a cubic
+// method. After the Newton step −u the gradient is
+//
+//	g(w − u) = ½T[u, u] − r_u + O(‖u‖³),   r_u = H u − g,
+//
+// the B-pass's residual, and ½T[u, u] is at hand: it came with u
+// (hvp.Block.InvHvThird). When safety·‖½T[u, u]‖ + ‖r_u‖ ≤ tol, the
+// Newton step reaches tol by itself and the cubic correction cannot
+// change whether the run ends: the step is Newton's (certified as
+// Newton's), saving the correction's B-pass (Chebyshev) or fixed point
+// (Halley). The safety factor covers the O(‖u‖³) terms; where it does
+// not, the skipped step misses tol and the run takes one more step (the
+// tolerance is always tested on the true gradient). It returns the
+// record of a skip, "" for none (tol 0: never).
+func skipCorrection(res *hvp.Result, corr, gn, tol, safety float64) string {
+	if !(tol > 0) {
+		return ""
+	}
+	ru := res.Residual * gn // NaN without a certificate: no skip
+	if pred := safety*corr + ru; pred <= tol {
+		return fmt.Sprintf("correction skipped: ‖½T[u,u]‖ %.3g times safety %g, plus ‖Hu − g‖ %.3g: %.3g ≤ tol %.3g", corr, safety, ru, pred, tol)
+	}
+	return ""
 }

@@ -20,7 +20,7 @@ import (
 
 // cubicProblem returns f(x) − ⟨c, x⟩ for x a 3×1 weight at x0: the
 // writeup's functions made to have a regular stationary point.
-func cubicProblem(t *testing.T, f func(*G.Node) (*G.Node, error), x0, c []float64) *hvp.Problem {
+func cubicProblem(t testing.TB, f func(*G.Node) (*G.Node, error), x0, c []float64) *hvp.Problem {
 	t.Helper()
 	g := G.NewGraph()
 	col := func(d []float64) *tensor.Dense {
@@ -210,6 +210,11 @@ func TestHouseholderArguments(t *testing.T) {
 		}
 		if _, err := solver.BlockHouseholder(p, 0, g, solver.HouseholderHalley, &o); !errors.As(err, &ae) || ae.What != want {
 			t.Errorf("%+v: %v, want an ArgumentError on %s", o, err, want)
+		}
+	}
+	for _, v := range []float64{-1, math.Inf(1), math.NaN()} {
+		if _, err := solver.IterateBlock(p, 0, solver.HouseholderChebyshev, 3, 1e-12, &solver.HouseholderOptions{SkipSafety: v}); !errors.As(err, &ae) || ae.What != "HouseholderOptions.SkipSafety" {
+			t.Errorf("SkipSafety %g: %v", v, err)
 		}
 	}
 	if _, err := solver.BlockHouseholder(p, 3, g, solver.HouseholderHalley, nil); !errors.As(err, &ae) || ae.What != "block" {
@@ -482,5 +487,130 @@ func TestStepOrder(t *testing.T) {
 	}
 	if ord, _, _, err := solver.StepOrder(p, l, solver.HouseholderHalley, ws, w, radii, 1e-13, nil); err != nil || !math.IsNaN(ord) {
 		t.Errorf("leaky block (T = 0): order %v, %v; want NaN", ord, err)
+	}
+}
+
+// IterateBlock's rule (skipCorrection: safety·‖½T[u,u]‖ + ‖Hu − g‖ ≤
+// tol) takes the Newton step only where the cubic correction cannot
+// matter: over the writeup's functions and a
+// tanh block, Halley and Chebyshev, tolerances 1e-4…1e-12, every skipped
+// step must end the run (its Newton step reached tol), and no run may
+// take more steps than with FullSteps. The check is shown to bite: with
+// an optimistic safety factor (1e-6: the prediction a millionth of
+// itself) the same sweep skips a step whose Newton step misses tol (on
+// x₁x₂x₃ from e = 6.9e-6 the Newton step leaves ‖½T[u,u]‖ ≈ 2.4e-12 > 1e-12), which the
+// default factor (100) does not. Each skipped step is also checked to be
+// Newton's: equal to a BlockHouseholder Newton step at the same weights.
+func TestSkipCorrection(t *testing.T) {
+	sumCubes := func(x *G.Node) (*G.Node, error) { return ops.Sum(G.Must(ops.Pow(x, 3))) }
+	problems := []struct {
+		name string
+		make func() (*hvp.Problem, int)
+	}{
+		{"Σ xᵢ³", func() (*hvp.Problem, int) {
+			return cubicProblem(t, sumCubes, []float64{1.1, -1.3, 2.2}, []float64{3, 6.75, 12}), 0
+		}},
+		{"x₁x₂x₃", func() (*hvp.Problem, int) {
+			return cubicProblem(t, ops.Product, []float64{2.2, 1.1, 0.5}, []float64{1, 2, 4}), 0
+		}},
+		{"tanh block", func() (*hvp.Problem, int) {
+			return tanhBlockProblem(t, rand.New(rand.NewPCG(23, 23)), ops.TanhFunc{}, 0.15)
+		}},
+	}
+	// sweep returns the number of skipped steps and of those whose run did
+	// not end after them, at safety factor safety (0: the default).
+	sweep := func(safety float64) (skips, wrong int) {
+		for _, pr := range problems {
+			for _, m := range []solver.Householder{solver.HouseholderHalley, solver.HouseholderChebyshev} {
+				for _, tol := range []float64{1e-4, 1e-6, 1e-8, 1e-10, 1e-12} {
+					p, l := pr.make()
+					w0, err := p.Current()
+					if err != nil {
+						t.Fatal(err)
+					}
+					full, err := solver.IterateBlock(p, l, m, 30, tol, &solver.HouseholderOptions{FullSteps: true})
+					if err != nil {
+						t.Fatalf("%s, %v, tol %g, full steps: %v", pr.name, m, tol, err)
+					}
+					if err := p.SetWeights(w0); err != nil {
+						t.Fatal(err)
+					}
+					tr, err := solver.IterateBlock(p, l, m, 30, tol, &solver.HouseholderOptions{SkipSafety: safety})
+					if err != nil {
+						t.Fatalf("%s, %v, tol %g: %v", pr.name, m, tol, err)
+					}
+					for k, st := range tr.Steps {
+						if st.Skipped == "" {
+							continue
+						}
+						skips++
+						if st.Method != solver.HouseholderNewton || !(st.Correction > 0) {
+							t.Errorf("%s, %v, tol %g, step %d: skipped but method %v, correction %g", pr.name, m, tol, k, st.Method, st.Correction)
+						}
+						if tr.Errors[k+1] > tol {
+							wrong++
+							if safety == 0 {
+								t.Errorf("%s, %v, tol %g: step %d skipped (%s) but reached %.3g", pr.name, m, tol, k, st.Skipped, tr.Errors[k+1])
+							}
+						}
+					}
+					if safety == 0 && len(tr.Steps) > len(full.Steps) {
+						t.Errorf("%s, %v, tol %g: %d steps with the rule, %d without", pr.name, m, tol, len(tr.Steps), len(full.Steps))
+					}
+					if e := tr.Errors[len(tr.Errors)-1]; e > tol {
+						t.Errorf("%s, %v, tol %g: ended at %.3g", pr.name, m, tol, e)
+					}
+				}
+			}
+		}
+		return skips, wrong
+	}
+	skips, _ := sweep(0)
+	if skips == 0 {
+		t.Fatal("the rule skipped no step of the sweep: nothing was tested")
+	}
+	if _, wrong := sweep(1e-6); wrong == 0 {
+		t.Error("an optimistic safety factor made no wrong skip: the sweep cannot tell a wrong skip")
+	}
+	t.Logf("default safety: %d skipped steps, none wrong", skips)
+
+	// A skipped step is the Newton step at its weights, bit for bit.
+	p, l := problems[0].make()
+	w0, err := p.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := solver.IterateBlock(p, l, solver.HouseholderChebyshev, 30, 1e-12, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.SetWeights(w0); err != nil {
+		t.Fatal(err)
+	}
+	if last := tr.Steps[len(tr.Steps)-1]; last.Skipped == "" {
+		t.Fatalf("Σ xᵢ³ to 1e-12: the last step was not skipped (errors %.3g): nothing to compare", tr.Errors)
+	}
+	for k, st := range tr.Steps {
+		_, g, err := p.Gradient()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Skipped != "" {
+			nt, err := solver.BlockHouseholder(p, l, g.Block(l).Clone(), solver.HouseholderNewton, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := flatRelDiff(nt.S.Flat(), st.S.Flat()); d != 0 {
+				t.Errorf("step %d skipped: differs from the Newton step by %.3g", k, d)
+			}
+		}
+		w, err := p.Current()
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Block(l).AddScaled(1, st.S)
+		if err := p.SetWeights(w); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

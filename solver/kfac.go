@@ -37,6 +37,25 @@ type KFACSettings struct {
 	// averages); the steps between compute only the gradient (0: 1, every
 	// step).
 	StatsEvery int
+	// StatsSamples, if positive, gathers the dense layers' statistics
+	// from the batch's first StatsSamples samples
+	// (hvp.Problem.KroneckerSample: K-FAC's statistics on a subset of the
+	// minibatch), the gradient still the whole batch's (0: every sample).
+	StatsSamples int
+	// Momentum makes the update α·d + β·δ₀, δ₀ the previous step's update,
+	// with α and β the minimum of the exact Gauss–Newton model (with the
+	// guard's Tikhonov μ) over the plane of d and δ₀, solved in closed
+	// form (Martens & Grosse 2015 §7; kfac_momentum.go). It costs one
+	// hvp.GGNv more a step (G δ₀, 2B rows). false: the 1-D step α·d.
+	Momentum bool
+	// LearnRate, if positive, fixes the step at LearnRate·d: no
+	// Gauss–Newton product and no step guard (kfac-jax's fixed
+	// learning_rate), so a step costs a gradient with the factors alone,
+	// and its loss after is not measured (Step.LossAfter NaN); a penalty's
+	// K (KFAC's doc) keeps the first step's measurement. Not with
+	// Momentum, whose (α, β) the model sets. 0: the exact Gauss–Newton
+	// step length under the guard.
+	LearnRate float64
 	// MaxRadius, if positive, caps every step at MaxRadius·max(‖w‖, 1)
 	// (0: no cap, the default).
 	MaxRadius float64
@@ -61,6 +80,10 @@ type KFACDetail struct {
 	// loss rose (guardTries of them: the step rejected, Note says so).
 	Model, Rho, Damping float64
 	Backtracks          int
+	// Momentum is β, the previous update's coefficient in the step
+	// α·d + β·δ₀ (KFACSettings.Momentum; 0 without it, on the first step,
+	// after a rejected one, or when Note says the plane degenerated).
+	Momentum float64
 	// Folds lists the blocks whose L2 penalty (weight decay, method.md
 	// §11) this step's direction folded in, and what was folded (KFAC's
 	// doc); nil when no block has one.
@@ -114,7 +137,9 @@ func (det *KFACDetail) addNote(s string) {
 // adapted by the reduction ratio, a step that raises the loss shortened or
 // rejected, recorded). A step costs a gradient, a Gauss–Newton product
 // and a forward pass over the batch (the first step that folds a penalty:
-// two products; each backtrack of the guard: a forward pass more);
+// two products; each backtrack of the guard: a forward pass more; with
+// Momentum, α·d + β·δ₀ from the model over the plane of d and the last
+// update δ₀, a product more, kfac_momentum.go);
 // nothing is certified exact — the factors are K-FAC's approximation of
 // the curvature (with the data's targets bound, of the empirical Fisher),
 // only the step length uses the exact G.
@@ -168,6 +193,7 @@ type KFAC struct {
 	why     map[int]error   // why a block has no factors (the graph's structure: found once)
 	kernel  map[int]bool    // the block's factors are a kernel's (hvp.Factors.Transposed), this step
 	guard   kfacGuard       // the step guard's damping (kfacguard.go)
+	prev    *params.Vector  // δ₀, the last update (KFACSettings.Momentum; nil: none)
 }
 
 // foldBlock is a block that folds its L2 penalty: c per row of W̃, and
@@ -273,7 +299,11 @@ func (k *KFAC) Step() (rec *Step, err error) {
 	}
 	if gd == 0 {
 		det.addNote("no step: the gradient is zero")
+		k.prev = nil // no update: the next step has no δ₀
 		return st.finish(rec)
+	}
+	if s.LearnRate > 0 {
+		return k.fixedStep(st, rec, d)
 	}
 	gdd, err := p.GGNv(d)
 	if err != nil {
@@ -289,19 +319,50 @@ func (k *KFAC) Step() (rec *Step, err error) {
 	curv := d.Dot(gdd)
 	if !(curv > 0) { // no minimum of the model along d: no step length
 		det.addNote(k.noCurvature(curv))
+		k.prev = nil
 		return st.finish(rec)
 	}
-	base, err := p.Current()
-	if err != nil {
-		return nil, err
-	}
+	base := st.w0 // the weights at the start: nothing has moved them
 	limit := 0.0
 	if s.MaxRadius > 0 {
 		limit = s.MaxRadius * math.Max(base.Norm(), 1)
 	}
-	if err := k.guardedStep(rec, det, base, d, gd, curv, limit); err != nil { // kfacguard.go
+	sub := line(d, gd, curv)
+	if s.Momentum && k.prev != nil { // the plane of d and δ₀ (kfac_momentum.go)
+		gp, err := p.GGNv(k.prev)
+		if err != nil {
+			return nil, err
+		}
+		var why string
+		if sub, why = sub.plane(g, k.prev, gdd, gp); why != "" {
+			det.addNote(why)
+		}
+	}
+	if err := k.guardedStep(rec, det, base, sub, limit); err != nil { // kfacguard.go
 		return nil, err
 	}
+	return st.finish(rec)
+}
+
+// fixedStep takes the step LearnRate·d from the weights at the start
+// (capped by MaxRadius), unguarded and with no product: the loss after it
+// is not measured (LossAfter NaN). A non-finite step is an
+// *errs.NotFiniteError naming the weight, before anything moves.
+func (k *KFAC) fixedStep(st stepStart, rec *Step, d *params.Vector) (*Step, error) {
+	alpha, dn := k.s.LearnRate, d.Norm()
+	if r := k.s.MaxRadius; r > 0 && alpha*dn > r*math.Max(st.w0.Norm(), 1) {
+		alpha = r * math.Max(st.w0.Norm(), 1) / dn
+	}
+	ws := st.w0.Clone()
+	ws.AddScaled(alpha, d)
+	if w, i, bad := ws.FirstNonFinite(); bad {
+		return nil, &errs.NotFiniteError{What: fmt.Sprintf("KFAC's step (KFACSettings.LearnRate = %g): weight %s", k.s.LearnRate, k.p.Weights()[w].Name()),
+			Index: i, Value: ws.Weight(w)[i]}
+	}
+	if err := k.p.SetWeights(ws); err != nil {
+		return nil, err
+	}
+	rec.StepSize, rec.LossAfter = alpha, math.NaN()
 	return st.finish(rec)
 }
 

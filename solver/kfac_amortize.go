@@ -21,7 +21,7 @@ import (
 // folded into the moving averages.
 func (k *KFAC) gather() (loss float64, g *params.Vector, fs []*hvp.Factors, stats bool, err error) {
 	if k.last == nil || k.steps%k.s.StatsEvery == 0 {
-		kf, err := k.p.Kronecker()
+		kf, err := k.p.KroneckerSample(k.s.StatsSamples)
 		if err != nil {
 			return 0, nil, nil, false, err
 		}

@@ -230,3 +230,83 @@ func TestKFACAmortisedDescends(t *testing.T) {
 		t.Errorf("loss %.4g → %.4g after 30 steps", first, last)
 	}
 }
+
+// With StatsSamples = m (Refresh 1, no memory) a step's direction is the
+// Kronecker-factored one of hvp.KroneckerSample(m)'s factors (that
+// function checked against a net of the first m samples in hvp), with the
+// whole batch's gradient, and not the one of the whole batch's factors.
+func TestKFACStatsSamples(t *testing.T) {
+	_, p := kfacNet(t, 5)
+	const lambda, m = 0.1, 5
+	k, err := solver.NewKFAC(p, &solver.KFACSettings{FactorDamping: lambda, Decay: 1e-300, Refresh: 1, StatsSamples: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for step := range 2 {
+		direction := func(kf *hvp.KroneckerFactors) []float64 {
+			var as, ds []*mat.Dense
+			for _, f := range kf.Factors {
+				as, ds = append(as, damped(f.A, lambda)), append(ds, damped(f.DD, lambda))
+			}
+			return kroneckerDirection(t, p, kf.Grad, as, ds)
+		}
+		sub, err := p.KroneckerSample(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all, err := p.Kronecker()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, whole := direction(sub), direction(all)
+		got := stepDirection(t, p, k)
+		// As TestKFACAmortisedEveryStepIsDirectSolve: 1e-10; the whole
+		// batch's factors give another direction (checked: > 1e-3).
+		if diff := flatRelDiff(got, want); !(diff < 1e-10) {
+			t.Errorf("step %d: direction differs from the %d-sample factors' by %.3g", step, m, diff)
+		}
+		if diff := flatRelDiff(whole, want); !(diff > 1e-3) {
+			t.Errorf("step %d: the %d-sample direction equals the batch's (%.3g): the test cannot tell", step, m, diff)
+		}
+	}
+}
+
+// With LearnRate η (Refresh 1, no memory) a step is η·d, d the
+// Kronecker-factored direction of the step's own factors (LU-solved
+// here), with no Gauss–Newton product and no guard: its cost is the
+// gradient pass's B rows alone, its loss after not measured (NaN).
+func TestKFACLearnRate(t *testing.T) {
+	_, p := kfacNet(t, 6)
+	const lambda, eta, B = 0.1, 0.05, 12
+	k, err := solver.NewKFAC(p, &solver.KFACSettings{FactorDamping: lambda, Decay: 1e-300, Refresh: 1, LearnRate: eta})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for step := range 2 {
+		kf, err := p.Kronecker()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var as, ds []*mat.Dense
+		for _, f := range kf.Factors {
+			as, ds = append(as, damped(f.A, lambda)), append(ds, damped(f.DD, lambda))
+		}
+		want := kroneckerDirection(t, p, kf.Grad, as, ds)
+		floats.Scale(eta, want)
+		w0, _ := p.Current()
+		rec, _, err := kfacNext(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w1, _ := p.Current()
+		got := w1.Flat()
+		floats.Sub(got, w0.Flat())
+		// As TestKFACAmortisedEveryStepIsDirectSolve: 1e-10.
+		if diff := flatRelDiff(got, want); !(diff < 1e-10) || rec.StepSize != eta {
+			t.Errorf("step %d: the update differs from η·d by %.3g (step size %g)", step, diff, rec.StepSize)
+		}
+		if rec.Cost != B || !math.IsNaN(rec.LossAfter) {
+			t.Errorf("step %d: cost %d rows (want %d), loss after %g (want NaN: not measured)", step, rec.Cost, B, rec.LossAfter)
+		}
+	}
+}

@@ -23,7 +23,8 @@ import (
 // from 0 starts at ⟨d, G d⟩/‖d‖², G's own curvature along d, which halves
 // α. When the loss does not fall (ρ ≤ 0, or not finite) the step is
 // rejected: μ is quadrupled and α recomputed along the same d (no new
-// product: ⟨g, d⟩, ⟨d, G d⟩ and ‖d‖ are kept), up to guardTries times; each
+// product: ⟨g, d⟩, ⟨d, G d⟩ and ‖d‖ are kept; with KFACSettings.Momentum
+// α and β are recomputed from the same 2×2 model, kfac_momentum.go), up to guardTries times; each
 // rejection is counted in KFACDetail.Backtracks and said in Note, and if
 // none decreases the loss, the weights are left unchanged (StepSize 0,
 // Note says so). On a translated graph a step must also pass guard.go's
@@ -52,23 +53,30 @@ type kfacGuard struct {
 	mu float64
 }
 
-// guardedStep takes the step base + α·d under the guard (the comment
-// above), binding the weights it accepts, and fills rec and det. gd is
-// ⟨g, d⟩ < 0, curv = ⟨d, G d⟩ > 0, limit the MaxRadius cap on ‖αd‖ (0: no
-// cap).
-func (k *KFAC) guardedStep(rec *Step, det *KFACDetail, base, d *params.Vector, gd, curv, limit float64) error {
+// guardedStep takes the step base + Σ x_i v_i of the model sub (the line
+// along d, or with momentum the plane of d and δ₀: kfac_momentum.go)
+// under the guard (the comment above), binding the weights it accepts,
+// and fills rec and det. limit is the MaxRadius cap on the update's norm
+// (0: no cap).
+func (k *KFAC) guardedStep(rec *Step, det *KFACDetail, base *params.Vector, sub *subspace, limit float64) error {
 	p, gu := k.p, &k.guard
 	model := newGuard(p) // the model's own loss (guard.go), on a translated graph
-	dn := d.Norm()
 	f0 := rec.LossBefore
+	dropped := ""
 	for try := 0; ; try++ {
-		alpha := -gd / (curv + gu.mu*dn*dn)
-		if limit > 0 && alpha*dn > limit {
-			alpha = limit / dn
+		x, why := sub.solve(gu.mu)
+		if why != "" {
+			dropped = why
 		}
-		m := alpha*gd + 0.5*alpha*alpha*(curv+gu.mu*dn*dn)
+		if n := sub.norm(x); limit > 0 && n > limit {
+			for i := range x {
+				x[i] *= limit / n
+			}
+		}
+		m := sub.model(x, gu.mu)
+		step := sub.update(x)
 		ws := base.Clone()
-		ws.AddScaled(alpha, d)
+		ws.AddScaled(1, step)
 		f, err := p.LossAt(ws)
 		switch {
 		case errors.Is(err, errs.ErrNotFinite): // the step overflowed: rejected like a loss that rose
@@ -83,32 +91,42 @@ func (k *KFAC) guardedStep(rec *Step, det *KFACDetail, base, d *params.Vector, g
 			why = model.refuses(ws, f)
 		}
 		if why != "" {
-			det.addNote(fmt.Sprintf("α = %.3g refused: %s", alpha, why))
+			det.addNote(fmt.Sprintf("α = %.3g refused: %s", x[0], why))
 		}
 		if falls && why == "" { // accepted
 			switch {
 			case rho < 0.25:
-				gu.raise(1.5, curv/(dn*dn))
+				gu.raise(1.5, sub.curvature())
 			case rho > 0.75:
 				gu.mu *= 2.0 / 3
 			}
 			if err := p.SetWeights(ws); err != nil {
 				return err
 			}
-			rec.StepSize, rec.LossAfter = alpha, f
+			rec.StepSize, rec.LossAfter = x[0], f
+			if len(x) > 1 {
+				det.Momentum = x[1]
+			}
+			if dropped != "" {
+				det.addNote(dropped)
+			}
+			if k.s.Momentum {
+				k.prev = step
+			}
 			if try > 0 {
-				det.addNote(fmt.Sprintf("the step guard backtracked %d times (the loss rose; Tikhonov damping raised to μ = %.3g): α = %.3g", try, det.Damping, alpha))
+				det.addNote(fmt.Sprintf("the step guard backtracked %d times (the loss rose; Tikhonov damping raised to μ = %.3g): α = %.3g", try, det.Damping, x[0]))
 			}
 			return nil
 		}
 		det.Backtracks++
 		if try+1 == guardTries {
 			det.addNote(fmt.Sprintf("step rejected by the guard: the loss did not fall at any of %d step lengths (the last α = %.3g: loss %.6g → %.6g, "+
-				"the model's change %.3g, μ = %.3g); the weights are unchanged", guardTries, alpha, f0, f, m, gu.mu))
+				"the model's change %.3g, μ = %.3g); the weights are unchanged", guardTries, x[0], f0, f, m, gu.mu))
 			rec.StepSize, rec.LossAfter = 0, f0
+			k.prev = nil // no update: the next step has no δ₀
 			return p.SetWeights(base)
 		}
-		gu.raise(4, curv/(dn*dn))
+		gu.raise(4, sub.curvature())
 	}
 }
 

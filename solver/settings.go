@@ -154,6 +154,8 @@ func (s KFACSettings) Validate() error {
 		dampingErr("KFACSettings.FactorDamping", s.FactorDamping),
 		countErr("KFACSettings.Refresh", s.Refresh),
 		countErr("KFACSettings.StatsEvery", s.StatsEvery),
+		countErr("KFACSettings.StatsSamples", s.StatsSamples),
+		positiveErr("KFACSettings.LearnRate", s.LearnRate),
 	); err != nil {
 		return err
 	}
@@ -162,6 +164,9 @@ func (s KFACSettings) Validate() error {
 		return &errs.ArgumentError{What: "KFACSettings.Decay", Value: s.Decay, Reason: "want 0 ≤ Decay < 1 (0: the default)"}
 	case !(s.MaxRadius >= 0): // +Inf: no cap
 		return &errs.ArgumentError{What: "KFACSettings.MaxRadius", Value: s.MaxRadius, Reason: "want a radius ≥ 0 (0: no cap)"}
+	case s.Momentum && s.LearnRate > 0:
+		return &errs.ArgumentError{What: "KFACSettings.LearnRate", Value: s.LearnRate,
+			Reason: "a fixed step length cannot be combined with KFACSettings.Momentum, whose (α, β) the Gauss–Newton model sets; set one of them"}
 	}
 	return nil
 }

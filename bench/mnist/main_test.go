@@ -84,7 +84,7 @@ func TestShortRunSeeds(t *testing.T) {
 	}
 	out := t.TempDir()
 	c := config{batch: 32, hidden: 32, budget: time.Hour, maxSteps: 20, maxPasses: 2, evals: 4, seeds: []uint64{1, 2},
-		methods: []string{"adam", "kfac", "hf-ggn", "newton"}, out: out, trainN: 2000, testN: 1000, monitor: 1000, net: "ce", hfCG: 10,
+		methods: []string{"adam", "kfac", "kfac-momentum", "hf-ggn", "newton"}, out: out, trainN: 2000, testN: 1000, monitor: 1000, net: "ce", hfCG: 10,
 		sgdLR: 0.3, adamLR: 3e-3, slope: 0.01, combine: "best", radius: 0.03, progress: io.Discard}
 	var w bytes.Buffer
 	if err := run(c, &w); err != nil {
@@ -234,4 +234,49 @@ func logitSpread(t *testing.T, e *experiment, d *dataset, n int) (variance, labe
 		}
 	}
 	return variance / float64(n), label / float64(n)
+}
+
+// reach's cells, computed by hand: seed 1's reference has 90% after one
+// pass at 4 s, which b first matches at 3 s (91%) and c never; seed 2's
+// reference did not finish a pass.
+func TestReach(t *testing.T) {
+	rec := func(m string, seed uint64, passes, acc, secs float64) record {
+		return record{method: m, seed: seed, passes: passes, acc: acc, seconds: secs}
+	}
+	runs := map[string][]record{
+		"a/1": {rec("a", 1, 0, 0.1, 0), rec("a", 1, 0.5, 0.8, 2), rec("a", 1, 1, 0.9, 4), rec("a", 1, 1.5, 0.95, 6)},
+		"b/1": {rec("b", 1, 0, 0.1, 0), rec("b", 1, 0.3, 0.85, 1), rec("b", 1, 0.6, 0.91, 3), rec("b", 1, 1, 0.97, 5)},
+		"c/1": {rec("c", 1, 0, 0.1, 0), rec("c", 1, 1, 0.89, 1)},
+		"a/2": {rec("a", 2, 0, 0.1, 0), rec("a", 2, 0.5, 0.8, 2)},
+		"b/2": {rec("b", 2, 0, 0.1, 0), rec("b", 2, 1, 0.99, 2)},
+		"c/2": {rec("c", 2, 0, 0.1, 0)},
+	}
+	var w bytes.Buffer
+	reach(&w, []string{"a", "b", "c"}, []uint64{1, 2}, func(m string, s uint64) []record { return runs[m+"/"+strconv.FormatUint(s, 10)] })
+	lines := strings.Split(strings.TrimSpace(w.String()), "\n")
+	want := [][]string{{"a", "90.00% in 4.0 s", "—"}, {"b", "3.0 s (91.00%)", "—"}, {"c", "—", "—"}}
+	if len(lines) != 5 {
+		t.Fatalf("output:\n%s", w.String())
+	}
+	for i, cells := range want {
+		line := lines[2+i]
+		for _, c := range cells {
+			if !strings.Contains(line, c) {
+				t.Errorf("row %q: no %q", line, c)
+			}
+		}
+	}
+	if strings.Count(lines[4], "—") != 2 {
+		t.Errorf("row %q: want two '—'", lines[4])
+	}
+}
+
+// A diverged run's last evaluation (loss +Inf, accuracy NaN, as runMethod
+// records it) does not stop the plot (gonum/plot refuses infinite points).
+func TestPlotDiverged(t *testing.T) {
+	recs := []record{{method: "a", seed: 1, loss: 2.3, acc: 0.1}, {method: "a", seed: 1, step: 5, seconds: 1, passes: 0.1, loss: 0.5, acc: 0.9},
+		{method: "a", seed: 1, step: 9, seconds: 2, passes: 0.2, loss: math.Inf(1), acc: math.NaN(), final: true}}
+	if err := writePNG(filepath.Join(t.TempDir(), "p.png"), recs); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/csv"
+	"math"
 	"strconv"
 
 	"github.com/newtonia/newtonia/internal/plots"
@@ -53,9 +54,11 @@ func writePNG(path string, recs []record) error {
 		}
 		var args []any
 		for _, m := range order {
-			xys := make(plotter.XYs, len(by[m]))
-			for i, r := range by[m] {
-				xys[i].X, xys[i].Y = x(r), y(r)
+			var xys plotter.XYs
+			for _, r := range by[m] { // a diverged run's last evaluation (loss +Inf, accuracy NaN) is in the CSV, not drawn
+				if px, py := x(r), y(r); !math.IsInf(px, 0) && !math.IsNaN(px) && !math.IsInf(py, 0) && !math.IsNaN(py) {
+					xys = append(xys, plotter.XY{X: px, Y: py})
+				}
 			}
 			args = append(args, m, xys)
 		}

@@ -1,9 +1,8 @@
-// Command householder runs Newton's, Halley's and Chebyshev's steps for ∇_l J = 0 per block
-// (solver.IterateBlock: exact B-pass and third derivatives) on the writeup's functions plus a
-// linear term, tanh and softplus nets per block and a leaky net (T = 0: Halley is Newton), and
-// prints ‖∇_l J‖ per iteration, the estimated orders, iterations and seconds to 1e-12
-// (docs/householder.md); -json prints {"problems": [{"name": …, "methods": {"newton": [e0, …],
-// …}}]}. go run ./examples/householder [-json] [-png docs/householder.png]
+// Command householder runs Newton's, Halley's and Chebyshev's steps for ∇_l J = 0 per block (solver.IterateBlock)
+// on the writeup's functions plus a linear term, tanh and softplus nets per block and a leaky net (T = 0), and
+// prints ‖∇_l J‖ per iteration, the orders, iterations and seconds to 1e-12 (fastest and median of -reps
+// interleaved runs; docs/householder.md); -json prints {"problems": [{"name": …, "methods": {"newton": [e0, …],
+// …}}]}. go run ./examples/householder [-json] [-full] [-reps 300] [-png docs/householder.png]
 package main
 
 import (
@@ -13,6 +12,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"slices"
 
 	"github.com/newtonia/newtonia/hvp"
 	"github.com/newtonia/newtonia/internal/plots"
@@ -32,16 +32,12 @@ type problem struct {
 	make func() (*hvp.Problem, int) // a fresh problem and its block, the same for every method
 }
 
-func col(d []float64) *tensor.Dense {
-	return tensor.New(tensor.WithShape(3, 1), tensor.WithBacking(append([]float64(nil), d...)))
-}
-
 // cubic is f(x) − ⟨c, x⟩ for a 3×1 weight x at x0.
 func cubic(f func(*G.Node) (*G.Node, error), x0, c []float64) func() (*hvp.Problem, int) {
 	return func() (*hvp.Problem, int) {
 		g := G.NewGraph()
-		x := G.NewMatrix(g, tensor.Float64, G.WithShape(3, 1), G.WithName("x"), G.WithValue(col(x0)))
-		cn := G.NewMatrix(g, tensor.Float64, G.WithShape(3, 1), G.WithName("c"), G.WithValue(col(c)))
+		x := G.NewMatrix(g, tensor.Float64, G.WithShape(3, 1), G.WithName("x"), G.WithValue(tensor.New(tensor.WithShape(3, 1), tensor.WithBacking(slices.Clone(x0)))))
+		cn := G.NewMatrix(g, tensor.Float64, G.WithShape(3, 1), G.WithName("c"), G.WithValue(tensor.New(tensor.WithShape(3, 1), tensor.WithBacking(slices.Clone(c)))))
 		loss, err := ops.Sub(G.Must(f(x)), G.Must(ops.Inner(cn, x)))
 		check("f", err)
 		p, err := hvp.New(loss, x)
@@ -50,9 +46,8 @@ func cubic(f func(*G.Node) (*G.Node, error), x0, c []float64) func() (*hvp.Probl
 	}
 }
 
-// net is block l of a net 3 → h → 2 of act with biases, batch = fan-in + 1, h = 2 for W1+b1 and
-// 4 for W2+b2 (as many weights as equations: an isolated solution), targets the outputs at
-// random weights (by Gorgonia's machine), started there perturbed by scale.
+// net is block l of a net 3 → h → 2 of act with biases, batch = fan-in + 1, h = 2 for W1+b1 and 4 for W2+b2 (an
+// isolated solution), targets the outputs at random weights (by Gorgonia's machine), started there perturbed by scale.
 func net(act ops.ScalarFunc, l int, scale float64, seed uint64) func() (*hvp.Problem, int) {
 	return func() (*hvp.Problem, int) {
 		rng := rand.New(rand.NewPCG(23, seed))
@@ -77,31 +72,44 @@ func net(act ops.ScalarFunc, l int, scale float64, seed uint64) func() (*hvp.Pro
 	}
 }
 
-// run returns m's errors on pr, the fastest of 30 timed runs after one that builds the passes, and
-// solver.StepOrder's order from w* + r·(w₀ − w*), r = 2⁻⁴…2⁻¹⁰, w* the run's end (NaN: T = 0).
-func run(pr problem, m solver.Householder) ([]float64, float64, float64) {
+var methods = []solver.Householder{solver.HouseholderNewton, solver.HouseholderHalley, solver.HouseholderChebyshev}
+
+// runs times the methods on pr, interleaved (the load weighs on each alike), reps runs each after one that builds
+// the passes; it returns their traces, seconds and step orders from w* + r·(w₀ − w*), r = 2⁻⁴…2⁻¹⁰ (NaN: T = 0).
+func runs(pr problem, opt *solver.HouseholderOptions, reps int) (trs []*solver.BlockTrace, secs [][]float64, ords []float64) {
 	p, l := pr.make()
 	w0, err := p.Current()
 	check(pr.name, err)
-	tr, secs := (*solver.BlockTrace)(nil), math.Inf(1)
-	for k := range 31 {
+	secs = make([][]float64, len(methods))
+	run := func(m solver.Householder) *solver.BlockTrace {
 		check(pr.name, p.SetWeights(w0))
-		tr, err = solver.IterateBlock(p, l, m, 30, 1e-12, nil)
+		tr, err := solver.IterateBlock(p, l, m, 30, 1e-12, opt)
 		check(fmt.Sprintf("%s, %v", pr.name, m), err)
-		if k > 0 {
-			secs = math.Min(secs, tr.Seconds[len(tr.Seconds)-1])
+		return tr
+	}
+	for k := 0; k <= reps; k++ {
+		for i, m := range methods {
+			if tr := run(m); k > 0 {
+				secs[i] = append(secs[i], tr.Seconds[len(tr.Seconds)-1])
+			}
 		}
 	}
-	ws, err := p.Current()
-	check(pr.name, err)
-	ord, _, _, err := solver.StepOrder(p, l, m, ws, w0, []float64{0x1p-4, 0x1p-5, 0x1p-6, 0x1p-7, 0x1p-8, 0x1p-9, 0x1p-10}, 1e-13, nil)
-	check(fmt.Sprintf("%s, %v: order", pr.name, m), err)
-	return tr.Errors, secs, ord
+	for _, m := range methods {
+		tr := run(m)
+		ws, err := p.Current()
+		check(pr.name, err)
+		ord, _, _, err := solver.StepOrder(p, l, m, ws, w0, []float64{0x1p-4, 0x1p-5, 0x1p-6, 0x1p-7, 0x1p-8, 0x1p-9, 0x1p-10}, 1e-13, nil)
+		check(fmt.Sprintf("%s, %v: order", pr.name, m), err)
+		trs, ords = append(trs, tr), append(ords, ord)
+	}
+	return trs, secs, ords
 }
 
 func main() {
 	asJSON := flag.Bool("json", false, "print one JSON object of the errors per iteration")
 	png := flag.String("png", "", "write the error curves to this PNG file (atomically)")
+	full := flag.Bool("full", false, "full steps only: without IterateBlock's rule skipping a correction that cannot matter")
+	reps := flag.Int("reps", 300, "timed runs of each method, interleaved, after one that builds the passes")
 	flag.Parse()
 	// Each net's seed is the first from 0 where all three methods converge from its start.
 	problems := []problem{
@@ -110,17 +118,17 @@ func main() {
 		{"tanh net, W1+b1", net(ops.TanhFunc{}, 0, 0.05, 2)}, {"tanh net, W2+b2", net(ops.TanhFunc{}, 1, 0.05, 0)}, {"softplus net, W1+b1", net(ops.SoftplusFunc{}, 0, 0.05, 0)},
 		{"softplus net, W2+b2", net(ops.SoftplusFunc{}, 1, 0.05, 0)}, {"leaky net, W2+b2 (T = 0)", net(ops.LeakyReLUFunc{Alpha: 0.5}, 1, 0.05, 0)},
 	}
-	var out []map[string]any
-	var panels []*plot.Plot
+	out, panels := []map[string]any{}, []*plot.Plot{}
 	for _, pr := range problems {
 		ms, series := map[string][]float64{}, []any{} // series: name, points, … for plotutil
 		pl := plot.New()
 		pl.Title.Text, pl.X.Label.Text, pl.Y.Label.Text = pr.name, "iteration", "log10 of the gradient norm"
-		for _, m := range []solver.Householder{solver.HouseholderNewton, solver.HouseholderHalley, solver.HouseholderChebyshev} {
-			e, secs, ord := run(pr, m)
-			ms[m.String()] = e
-			if !*asJSON {
-				fmt.Printf("%-26s %-9v %2d iterations, %.2e s   errors %.1e\n%38s step order %.2f; run's orders %.2f\n", pr.name, m, len(e)-1, secs, e, "", ord, solver.Orders(e, 1e-14))
+		trs, secs, ords := runs(pr, &solver.HouseholderOptions{FullSteps: *full}, *reps)
+		for i, m := range methods {
+			e, s := trs[i].Errors, slices.Sorted(slices.Values(secs[i]))
+			if ms[m.String()] = e; !*asJSON {
+				fmt.Printf("%-26s %-9v %2d iterations, %.2e s (median %.2e), %d skipped   errors %.1e\n%38s step order %.2f; run's orders %.2f\n",
+					pr.name, m, len(e)-1, s[0], s[len(s)/2], trs[i].Skipped(), e, "", ords[i], solver.Orders(e, 1e-14))
 			}
 			xy := make(plotter.XYs, len(e))
 			for k := range e {
