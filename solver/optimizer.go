@@ -99,6 +99,12 @@ func (m meter) start() (stepStart, error) {
 	return stepStart{m: m, t0: time.Now(), r0: m.rows(), w0: w0}, err
 }
 
+// startNoCopy is start for a method that knows its step's length: no
+// copy of the weights (w0 is nil; finish it with finishNorm).
+func (m meter) startNoCopy() stepStart {
+	return stepStart{m: m, t0: time.Now(), r0: m.rows()}
+}
+
 // finish completes rec: Norm (from the weights bound now), Cost and
 // Duration.
 func (s stepStart) finish(rec *Step) (*Step, error) {
@@ -115,7 +121,12 @@ func (s stepStart) finish(rec *Step) (*Step, error) {
 func (s stepStart) finishAt(rec *Step, w *params.Vector) *Step {
 	w.Round() // the values bound (a float32 layout's rounded to nearest)
 	w.AddScaled(-1, s.w0)
-	rec.Norm = w.Norm()
+	return s.finishNorm(rec, w.Norm())
+}
+
+// finishNorm completes rec with Norm = norm, Cost and Duration.
+func (s stepStart) finishNorm(rec *Step, norm float64) *Step {
+	rec.Norm = norm
 	rec.Cost = s.m.rows() - s.r0
 	rec.Duration = time.Since(s.t0)
 	return rec
