@@ -58,8 +58,18 @@ import (
 // layer). A kernel's L2 penalty λ·Σ K² gives Penalty = 2λ on every row
 // of W̃. No channel bias is paired with a kernel (the translation has no
 // bias broadcast over a 4-D value yet): a bias would be its own block.
+//
+// A dense layer's Factors also hold Rows = h̃ and Delta = δ, the whole
+// batch's B rows (copies, whatever StatsSamples the factors use), so that
+// its data term's gradient is h̃ᵀδ: a caller can apply (Ã ⊗ D̃)⁻¹ to it
+// as (Ã⁻¹h̃ᵀ)(δD̃⁻¹), cheaper than to the n_A × n_D gradient when B is
+// small beside n_A and n_D (solver.KFAC). nil for kernels and tied
+// weights.
 type Factors struct {
 	A, DD      *mat.SymDense
+	Rows       *mat.Dense // h̃, B × n_A (dense layers; nil otherwise)
+	Delta      *mat.Dense // δ, B × n_D (dense layers; nil otherwise)
+	Samples    int        // the rows of Rows and Delta that A and DD use (dense layers; StatsSamples, or B)
 	Penalty    []float64
 	PenaltyErr error
 	Transposed bool
@@ -83,7 +93,7 @@ type KroneckerFactors struct {
 // Factors from one run of the gradient pass at the inputs as bound.
 func (p *Problem) Kronecker() (kf *KroneckerFactors, err error) {
 	defer errs.Recover("hvp.Kronecker", &err)
-	return p.kronecker(0)
+	return p.kronecker(0, true)
 }
 
 // KroneckerSample is Kronecker with a dense layer's factors from the
@@ -100,12 +110,26 @@ func (p *Problem) KroneckerSample(m int) (kf *KroneckerFactors, err error) {
 	if m < 0 {
 		return nil, &errs.ArgumentError{What: "hvp.KroneckerSample's m", Value: m, Reason: "want the samples the statistics use, ≥ 0 (0: all)"}
 	}
-	return p.kronecker(m)
+	return p.kronecker(m, true)
+}
+
+// KroneckerRows is KroneckerSample(m) without a dense layer's grams: its
+// Factors have A and DD nil, and Rows, Delta and Samples, the rows A and
+// DD would use (A = h̃_sᵀh̃_s/s, DD = (B/s)·δ_sᵀδ_s for the first s =
+// Samples rows), for a caller that folds them into its own statistics
+// (solver.KFAC's moving averages, one Dgemm each); kernels and tied
+// weights keep theirs. m < 0 is an *errs.ArgumentError.
+func (p *Problem) KroneckerRows(m int) (kf *KroneckerFactors, err error) {
+	defer errs.Recover("hvp.KroneckerRows", &err)
+	if m < 0 {
+		return nil, &errs.ArgumentError{What: "hvp.KroneckerRows's m", Value: m, Reason: "want the samples the statistics use, ≥ 0 (0: all)"}
+	}
+	return p.kronecker(m, false)
 }
 
 // kronecker is Kronecker with the dense layers' statistics on the first m
-// samples (0: all).
-func (p *Problem) kronecker(m int) (kf *KroneckerFactors, err error) {
+// samples (0: all), and their grams only if grams.
+func (p *Problem) kronecker(m int, grams bool) (kf *KroneckerFactors, err error) {
 	kf = &KroneckerFactors{Factors: make([]*Factors, len(p.blocks)), Err: make([]error, len(p.blocks))}
 	roots := append([]*G.Node{p.loss}, p.grad.Grads...)
 	routes := make([]*route, len(p.blocks))
@@ -199,13 +223,18 @@ func (p *Problem) kronecker(m int) (kf *KroneckerFactors, err error) {
 		}
 		hs, ds := r.rows.Shape(), r.delta.Shape() // B rows each, a row per sample
 		na, nd := sampled(hs[0], m), sampled(ds[0], m)
-		a := gram(na, hs[1], h[:na*hs[1]])
-		a.ScaleSym(1/float64(na), a)
-		dd := gram(nd, ds[1], d[:nd*ds[1]])
-		if nd < ds[0] {
-			dd.ScaleSym(float64(ds[0])/float64(nd), dd)
+		rows := mat.NewDense(hs[0], hs[1], append([]float64(nil), h...))
+		delta := mat.NewDense(ds[0], ds[1], append([]float64(nil), d...))
+		kf.Factors[l] = &Factors{Rows: rows, Delta: delta, Samples: na, Positions: 1}
+		if grams {
+			a := gram(na, hs[1], h[:na*hs[1]])
+			a.ScaleSym(1/float64(na), a)
+			dd := gram(nd, ds[1], d[:nd*ds[1]])
+			if nd < ds[0] {
+				dd.ScaleSym(float64(ds[0])/float64(nd), dd)
+			}
+			kf.Factors[l].A, kf.Factors[l].DD = a, dd
 		}
-		kf.Factors[l] = &Factors{A: a, DD: dd, Positions: 1}
 		if main := p.blocks[l].main; main != nil && main.pen != nil {
 			pc, pr, err := p.penaltyReport(l, main)
 			switch {

@@ -9,6 +9,7 @@ import (
 	"github.com/newtonia/newtonia/hvp"
 	"github.com/newtonia/newtonia/nets"
 	"github.com/newtonia/newtonia/ops"
+	"gonum.org/v1/gonum/mat"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -81,5 +82,69 @@ func TestKroneckerFactors(t *testing.T) {
 	}
 	if worst > 1e-13 { // the same sums in another order: rounding only
 		t.Errorf("factors differ from their definitions by %.3g", worst)
+	}
+}
+
+// A dense layer's Rows and Delta give its gradient, h̃ᵀδ = ∇W̃ (the
+// oracle: Gradient's reverse pass; KroneckerRows gives the same rows and
+// no grams), and Rows' first layer is [X, 1]; on a
+// softmax cross-entropy averaged over the batch (δ carries the 1/B) with
+// statistics on 3 of the 7 samples (Rows and Delta are still the whole
+// batch's).
+func TestKroneckerRowsGiveGradient(t *testing.T) {
+	const batch, in, hidden, out = 7, 4, 5, 3
+	m, err := nets.Build(nets.Spec{Batch: batch, In: in, Loss: nets.SoftmaxCrossEntropy, Reduction: nets.ReductionMean, Layers: []nets.Layer{
+		{Out: hidden, Act: ops.TanhFunc{}, Bias: true}, {Out: out, Act: ops.IdentityFunc{}, Bias: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Randomize(rand.New(rand.NewPCG(5, 4)), 0.7, 1); err != nil {
+		t.Fatal(err)
+	}
+	p, err := hvp.New(m.Loss, m.Params()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kf, err := p.KroneckerSample(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, g, err := p.Gradient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr, err := p.KroneckerRows(3) // the same rows, no grams
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := m.X.Value().(*tensor.Dense).Float64s()
+	for l, f := range kf.Factors {
+		if r := kr.Factors[l]; r == nil || r.A != nil || r.DD != nil || r.Samples != 3 || f.Samples != 3 ||
+			!mat.Equal(r.Rows, f.Rows) || !mat.Equal(r.Delta, f.Delta) {
+			t.Errorf("block %d: KroneckerRows' factors are not KroneckerSample's rows without grams", l)
+		}
+		if f == nil || f.Rows == nil || f.Delta == nil {
+			t.Fatalf("block %d: no rows (%v)", l, kf.Err[l])
+		}
+		if r, _ := f.Rows.Dims(); r != batch {
+			t.Errorf("block %d: %d rows, want the batch's %d", l, r, batch)
+		}
+		var gw mat.Dense
+		gw.Mul(f.Rows.T(), f.Delta)
+		// The same sums in another order: rounding only, 1e-13.
+		if diff := flatRelDiff(gw.RawMatrix().Data, g.Block(l).Flat()); !(diff < 1e-13) {
+			t.Errorf("block %d: h̃ᵀδ differs from the gradient by %.3g", l, diff)
+		}
+	}
+	for r := range batch {
+		for j := 0; j <= in; j++ {
+			want := 1.0 // the bias's column
+			if j < in {
+				want = x[r*in+j]
+			}
+			if got := kf.Factors[0].Rows.At(r, j); got != want {
+				t.Errorf("Rows[%d, %d] = %g, want the input's %g", r, j, got, want)
+			}
+		}
 	}
 }

@@ -7,3 +7,10 @@ import "gonum.org/v1/gonum/mat"
 func (k *KFAC) Amortised(l int) (a, dd *mat.SymDense, ia, id *mat.Dense) {
 	return k.a[l], k.dd[l], k.ia[l], k.id[l]
 }
+
+// UsesRows reports whether block l's last direction was (Ã⁻¹h̃ᵀ)(δD̃⁻¹)
+// from the step's rows (tests of kfac_amortize.go).
+func (k *KFAC) UsesRows(l int) bool {
+	f := k.rowsOf(l)
+	return f != nil && rowsCheaper(f, k.a[l].SymmetricDim(), k.dd[l].SymmetricDim())
+}

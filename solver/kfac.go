@@ -194,6 +194,7 @@ type KFAC struct {
 	kernel  map[int]bool    // the block's factors are a kernel's (hvp.Factors.Transposed), this step
 	guard   kfacGuard       // the step guard's damping (kfacguard.go)
 	prev    *params.Vector  // δ₀, the last update (KFACSettings.Momentum; nil: none)
+	fresh   []*hvp.Factors  // this step's own factors (a statistics step), whose Rows give the gradient (kfac_amortize.go); nil otherwise
 }
 
 // foldBlock is a block that folds its L2 penalty: c per row of W̃, and
@@ -257,6 +258,10 @@ func (k *KFAC) Step() (rec *Step, err error) {
 	loss, g, fs, stats, err := k.gather() // kfac_amortize.go
 	if err != nil {
 		return nil, err
+	}
+	k.fresh = nil
+	if stats {
+		k.fresh = fs
 	}
 	det := &KFACDetail{}
 	rec = &Step{Iter: k.steps, LossBefore: loss, LossAfter: loss, Fallbacks: k.fallbacks(fs, g), Detail: det}
@@ -338,8 +343,12 @@ func (k *KFAC) Step() (rec *Step, err error) {
 			det.addNote(why)
 		}
 	}
-	if err := k.guardedStep(rec, det, base, sub, limit); err != nil { // kfacguard.go
+	ws, err := k.guardedStep(rec, det, base, sub, limit) // kfacguard.go
+	if err != nil {
 		return nil, err
+	}
+	if ws != nil { // the accepted step's weights, bound and needed no more
+		return st.finishAt(rec, ws), nil
 	}
 	return st.finish(rec)
 }
@@ -349,12 +358,15 @@ func (k *KFAC) Step() (rec *Step, err error) {
 // is not measured (LossAfter NaN). A non-finite step is an
 // *errs.NotFiniteError naming the weight, before anything moves.
 func (k *KFAC) fixedStep(st stepStart, rec *Step, d *params.Vector) (*Step, error) {
-	alpha, dn := k.s.LearnRate, d.Norm()
-	if r := k.s.MaxRadius; r > 0 && alpha*dn > r*math.Max(st.w0.Norm(), 1) {
-		alpha = r * math.Max(st.w0.Norm(), 1) / dn
+	alpha := k.s.LearnRate
+	if r := k.s.MaxRadius; r > 0 {
+		if dn := d.Norm(); alpha*dn > r*math.Max(st.w0.Norm(), 1) {
+			alpha = r * math.Max(st.w0.Norm(), 1) / dn
+		}
 	}
-	ws := st.w0.Clone()
-	ws.AddScaled(alpha, d)
+	ws := d // w0 + α·d in d's memory (no one reads d after): the sum of α·d and w0, as w0.AddScaled(α, d) rounds it
+	ws.Scale(alpha)
+	ws.AddScaled(1, st.w0)
 	if w, i, bad := ws.FirstNonFinite(); bad {
 		return nil, &errs.NotFiniteError{What: fmt.Sprintf("KFAC's step (KFACSettings.LearnRate = %g): weight %s", k.s.LearnRate, k.p.Weights()[w].Name()),
 			Index: i, Value: ws.Weight(w)[i]}
@@ -363,7 +375,7 @@ func (k *KFAC) fixedStep(st stepStart, rec *Step, d *params.Vector) (*Step, erro
 		return nil, err
 	}
 	rec.StepSize, rec.LossAfter = alpha, math.NaN()
-	return st.finish(rec)
+	return st.finishAt(rec, ws), nil // ws is bound (copied into new tensors) and needed no more
 }
 
 // update folds this step's factors into the moving averages (stats: they
@@ -382,7 +394,10 @@ func (k *KFAC) update(fs []*hvp.Factors, s KFACSettings, fall []BlockFallback, s
 		if f == nil || !stats {
 			continue
 		}
-		if k.a[l] == nil {
+		if f.A == nil { // a dense layer's rows (hvp.Problem.KroneckerRows): folded by one Dgemm each
+			refresh = refresh || k.a[l] == nil
+			k.a[l], k.dd[l] = emaRows(k.a[l], k.dd[l], f, s.Decay)
+		} else if k.a[l] == nil {
 			k.a[l], k.dd[l], refresh = f.A, f.DD, true
 		} else {
 			emaSym(k.a[l], f.A, s.Decay) // kfac_amortize.go
@@ -615,7 +630,7 @@ func (k *KFAC) fallbacks(fs []*hvp.Factors, g *params.Vector) []BlockFallback {
 		if fs[l] == nil {
 			err = k.noFactors(l)
 		} else if s := lay.Shape(ws[0]); fs[l].Transposed { // a kernel: its values are the DD × A matrix W̃ᵀ (hvp.Factors)
-			if ka, kd := fs[l].A.SymmetricDim(), fs[l].DD.SymmetricDim(); len(ws) != 1 || ka*kd != lay.Block(l).Len() || s[0] != kd {
+			if ka, kd := factorDims(fs[l]); len(ws) != 1 || ka*kd != lay.Block(l).Len() || s[0] != kd {
 				err = &errs.ConditionError{Block: l, Weight: name,
 					Reason: fmt.Sprintf("its factors (%d×%d and %d×%d) do not fit its kernel of shape %v", ka, ka, kd, kd, s)}
 			}
@@ -624,7 +639,7 @@ func (k *KFAC) fallbacks(fs []*hvp.Factors, g *params.Vector) []BlockFallback {
 				Reason: fmt.Sprintf("K-FAC's direction needs the block's weight as a matrix (or a vector, one output), and %s has shape %v", p.Weights()[ws[0]].Name(), s)}
 		} else {
 			size := lay.Block(l).Len()
-			if ka, kd := fs[l].A.SymmetricDim(), fs[l].DD.SymmetricDim(); ka*kd != size || s[1] != kd {
+			if ka, kd := factorDims(fs[l]); ka*kd != size || s[1] != kd {
 				err = &errs.ConditionError{Block: l, Weight: name,
 					Reason: fmt.Sprintf("its factors (%d×%d and %d×%d) do not fit its weights (%d values, %d columns)", ka, ka, kd, kd, size, s[1])}
 			}
@@ -684,7 +699,7 @@ func (k *KFAC) direction(g *params.Vector, fall []BlockFallback, det *KFACDetail
 			continue
 		}
 		ws := lay.BlockWeights(l)
-		stacked := append([]float64(nil), g.Block(l).Flat()...)
+		stacked := g.Block(l).Flat() // g's memory, only read: transpose copies, the solves read
 		cols := kfacShape(lay.Shape(ws[0]))[1]
 		if k.kernel[l] { // a kernel's values are W̃ᵀ (hvp.Factors.Transposed): solved on W̃
 			cols = k.dd[l].SymmetricDim()
@@ -701,6 +716,8 @@ func (k *KFAC) direction(g *params.Vector, fall []BlockFallback, det *KFACDetail
 				det.addNote(fmt.Sprintf("block %d (%s): %s", l, p.Block(l).Name(), note))
 			}
 			det.Folds = append(det.Folds, KFACFold{Block: l, Weight: p.Block(l).Name(), Penalty: fb.c, K: k.k})
+		} else if f := k.rowsOf(l); f != nil && rowsCheaper(f, rows, cols) { // (Ã⁻¹h̃ᵀ)(δD̃⁻¹): kfac_amortize.go
+			y = *applyInversesRows(k.ia[l], k.id[l], f.Rows, f.Delta)
 		} else {
 			y = *applyInverses(k.ia[l], k.id[l], mat.NewDense(rows, cols, stacked))
 		}

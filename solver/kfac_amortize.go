@@ -10,6 +10,8 @@ package solver
 import (
 	"github.com/newtonia/newtonia/hvp"
 	"github.com/newtonia/newtonia/params"
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -21,7 +23,7 @@ import (
 // folded into the moving averages.
 func (k *KFAC) gather() (loss float64, g *params.Vector, fs []*hvp.Factors, stats bool, err error) {
 	if k.last == nil || k.steps%k.s.StatsEvery == 0 {
-		kf, err := k.p.KroneckerSample(k.s.StatsSamples)
+		kf, err := k.p.KroneckerRows(k.s.StatsSamples) // a dense layer's grams folded by update (emaRows)
 		if err != nil {
 			return 0, nil, nil, false, err
 		}
@@ -71,4 +73,86 @@ func applyInverses(ia, id, gr *mat.Dense) *mat.Dense {
 	t.Mul(ia, gr)
 	y.Mul(&t, id)
 	return &y
+}
+
+// rowsOf returns block l's factors of this step when their rows give its
+// gradient as h̃ᵀδ (hvp.Factors.Rows: a dense layer, the factors
+// gathered this step; no penalty, whose gradient h̃ᵀδ leaves out), else
+// nil.
+func (k *KFAC) rowsOf(l int) *hvp.Factors {
+	if k.fresh == nil {
+		return nil
+	}
+	f := k.fresh[l]
+	if f == nil || f.Rows == nil || f.Delta == nil || f.Transposed || f.Penalty != nil || f.PenaltyErr != nil {
+		return nil
+	}
+	return f
+}
+
+// rowsCheaper reports whether (Ã⁻¹h̃ᵀ)(δD̃⁻¹), B·(n_A² + n_D² + n_A·n_D)
+// multiply-adds, costs fewer than Ã⁻¹·∇W̃·D̃⁻¹'s n_A·n_D·(n_A + n_D) for
+// the n_A × n_D gradient (on MNIST's first layer, B = 128, n_A = 785,
+// n_D = 256: 113 million against 209).
+func rowsCheaper(f *hvp.Factors, nA, nD int) bool {
+	b, ra := f.Rows.Dims()
+	if bd, rd := f.Delta.Dims(); bd != b || ra != nA || rd != nD {
+		return false
+	}
+	return b*(nA*nA+nD*nD+nA*nD) < nA*nD*(nA+nD)
+}
+
+// applyInversesRows returns Ã⁻¹·h̃ᵀδ·D̃⁻¹ = (Ã⁻¹h̃ᵀ)(δD̃⁻¹), which is
+// applyInverses on the gradient h̃ᵀδ up to rounding.
+func applyInversesRows(ia, id, rows, delta *mat.Dense) *mat.Dense {
+	var ah, dd, y mat.Dense
+	ah.Mul(ia, rows.T())
+	dd.Mul(delta, id)
+	y.Mul(&ah, &dd)
+	return &y
+}
+
+// factorDims returns the sizes of f's factors: A's and DD's, or for a
+// dense layer's rows without grams (hvp.Problem.KroneckerRows) the
+// columns of Rows and Delta.
+func factorDims(f *hvp.Factors) (nA, nD int) {
+	if f.A == nil {
+		_, nA = f.Rows.Dims()
+		_, nD = f.Delta.Dims()
+		return nA, nD
+	}
+	return f.A.SymmetricDim(), f.DD.SymmetricDim()
+}
+
+// emaRows folds a dense layer's statistics from its rows into the moving
+// averages, avg ← decay·avg + (1 − decay)·X_sᵀX_s·scale for the first s
+// = f.Samples rows (A: X = h̃, scale 1/s; DD: X = δ, scale B/s, 1 for
+// s = B: hvp.KroneckerSample's factors), one Dgemm with β = decay each and
+// no gram of its own; a nil average (the first statistics) is the
+// factor itself. It returns the averages.
+func emaRows(a, dd *mat.SymDense, f *hvp.Factors, decay float64) (*mat.SymDense, *mat.SymDense) {
+	b, _ := f.Rows.Dims()
+	s := f.Samples
+	ddScale := 1.0
+	if s < b {
+		ddScale = float64(b) / float64(s)
+	}
+	return emaGram(a, f.Rows, s, 1/float64(s), decay), emaGram(dd, f.Delta, s, ddScale, decay)
+}
+
+// emaGram returns avg updated to decay·avg + (1 − decay)·scale·X_sᵀX_s, X_s
+// the first s rows of x (nil avg: scale·X_sᵀX_s, a new matrix), written
+// whole (both triangles) by one Dgemm, as hvp's grams are.
+func emaGram(avg *mat.SymDense, x *mat.Dense, s int, scale, decay float64) *mat.SymDense {
+	raw := x.RawMatrix()
+	xs := blas64.General{Rows: s, Cols: raw.Cols, Stride: raw.Stride, Data: raw.Data[:(s-1)*raw.Stride+raw.Cols]}
+	alpha, beta := (1-decay)*scale, decay
+	if avg == nil {
+		avg = mat.NewSymDense(raw.Cols, nil)
+		alpha, beta = scale, 0
+	}
+	rs := avg.RawSymmetric()
+	out := blas64.General{Rows: rs.N, Cols: rs.N, Stride: rs.Stride, Data: rs.Data}
+	blas64.Gemm(blas.Trans, blas.NoTrans, alpha, xs, xs, beta, out)
+	return avg
 }

@@ -57,8 +57,9 @@ type kfacGuard struct {
 // along d, or with momentum the plane of d and δ₀: kfac_momentum.go)
 // under the guard (the comment above), binding the weights it accepts,
 // and fills rec and det. limit is the MaxRadius cap on the update's norm
-// (0: no cap).
-func (k *KFAC) guardedStep(rec *Step, det *KFACDetail, base *params.Vector, sub *subspace, limit float64) error {
+// (0: no cap). It returns the weights it bound (a vector of its own, for
+// stepStart.finishAt), nil when it rejected the step and bound base.
+func (k *KFAC) guardedStep(rec *Step, det *KFACDetail, base *params.Vector, sub *subspace, limit float64) (*params.Vector, error) {
 	p, gu := k.p, &k.guard
 	model := newGuard(p) // the model's own loss (guard.go), on a translated graph
 	f0 := rec.LossBefore
@@ -82,7 +83,7 @@ func (k *KFAC) guardedStep(rec *Step, det *KFACDetail, base *params.Vector, sub 
 		case errors.Is(err, errs.ErrNotFinite): // the step overflowed: rejected like a loss that rose
 			f = math.Inf(1)
 		case err != nil:
-			return err
+			return nil, err
 		}
 		rho := (f - f0) / m
 		det.Model, det.Rho, det.Damping = m, rho, gu.mu
@@ -101,7 +102,7 @@ func (k *KFAC) guardedStep(rec *Step, det *KFACDetail, base *params.Vector, sub 
 				gu.mu *= 2.0 / 3
 			}
 			if err := p.SetWeights(ws); err != nil {
-				return err
+				return nil, err
 			}
 			rec.StepSize, rec.LossAfter = x[0], f
 			if len(x) > 1 {
@@ -116,7 +117,7 @@ func (k *KFAC) guardedStep(rec *Step, det *KFACDetail, base *params.Vector, sub 
 			if try > 0 {
 				det.addNote(fmt.Sprintf("the step guard backtracked %d times (the loss rose; Tikhonov damping raised to μ = %.3g): α = %.3g", try, det.Damping, x[0]))
 			}
-			return nil
+			return ws, nil
 		}
 		det.Backtracks++
 		if try+1 == guardTries {
@@ -124,7 +125,7 @@ func (k *KFAC) guardedStep(rec *Step, det *KFACDetail, base *params.Vector, sub 
 				"the model's change %.3g, μ = %.3g); the weights are unchanged", guardTries, x[0], f0, f, m, gu.mu))
 			rec.StepSize, rec.LossAfter = 0, f0
 			k.prev = nil // no update: the next step has no δ₀
-			return p.SetWeights(base)
+			return nil, p.SetWeights(base)
 		}
 		gu.raise(4, sub.curvature())
 	}

@@ -108,13 +108,20 @@ func (m meter) startNoCopy() stepStart {
 // finish completes rec: Norm (from the weights bound now), Cost and
 // Duration.
 func (s stepStart) finish(rec *Step) (*Step, error) {
-	w, err := s.m.p.Current()
+	w, err := s.m.p.Current() // a copy: ours to overwrite
 	if err != nil {
 		return nil, err
 	}
-	d := w.Clone()
-	d.AddScaled(-1, s.w0)
-	return s.finishNorm(rec, d.Norm()), nil
+	return s.finishAt(rec, w), nil
+}
+
+// finishAt is finish for a step that bound w with hvp.Problem.SetWeights
+// and no longer needs it: w is overwritten (rounded as SetWeights binds
+// it, then w − w0), so that the record reads no copy of the weights.
+func (s stepStart) finishAt(rec *Step, w *params.Vector) *Step {
+	w.Round() // the values bound (a float32 layout's rounded to nearest)
+	w.AddScaled(-1, s.w0)
+	return s.finishNorm(rec, w.Norm())
 }
 
 // finishNorm completes rec with Norm = norm, Cost and Duration.
