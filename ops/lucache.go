@@ -45,6 +45,16 @@ var (
 
 // get returns the value cached for a, or computes it with f and caches it.
 func (c *matrixCache) get(a *mat.Dense, f func() (any, error)) (any, error) {
+	return c.getHeld(a, f, nil)
+}
+
+// evicter is a cached value told when its entry leaves the cache (under
+// the cache's lock).
+type evicter interface{ evict() }
+
+// getHeld is get, calling hold (when non-nil) on the value under the
+// cache's lock, before any other goroutine can evict it.
+func (c *matrixCache) getHeld(a *mat.Dense, f func() (any, error), hold func(any)) (any, error) {
 	r, cols := a.Dims()
 	raw := a.RawMatrix()
 	c.Lock()
@@ -52,6 +62,9 @@ func (c *matrixCache) get(a *mat.Dense, f func() (any, error)) (any, error) {
 		if e.rows == r && e.cols == cols && sameMatrix(e.a, raw) {
 			copy(c.entries[1:i+1], c.entries[:i])
 			c.entries[0] = e
+			if hold != nil {
+				hold(e.val)
+			}
 			c.Unlock()
 			return e.val, nil
 		}
@@ -66,9 +79,15 @@ func (c *matrixCache) get(a *mat.Dense, f func() (any, error)) (any, error) {
 		copy(data[i*cols:(i+1)*cols], raw.Data[i*raw.Stride:i*raw.Stride+cols])
 	}
 	c.Lock()
+	if hold != nil {
+		hold(v)
+	}
 	c.entries = append([]*cacheEntry{{rows: r, cols: cols, a: data, val: v}}, c.entries...)
 	for _, e := range c.entries[min(len(c.entries), cacheSize):] {
-		release(e.a) // the value may still be in use: only the key goes back
+		release(e.a) // the value may still be in use: it decides (evicter)
+		if ev, ok := e.val.(evicter); ok {
+			ev.evict()
+		}
 	}
 	c.entries = c.entries[:min(len(c.entries), cacheSize)]
 	c.Unlock()
@@ -85,9 +104,42 @@ type luFactors struct {
 	ipiv []int          // row i was interchanged with row ipiv[i]
 	ok   bool           // no pivot is exactly zero
 	cond float64        // +Inf when exactly singular
+
+	// Guarded by luCache's lock: the factors' storage goes back to the
+	// buffer pool once they have left the cache and no solve holds them
+	// (heldLU); never if any caller took them by cachedLU, which does not
+	// say when it is done (pinned).
+	users           int
+	evicted, pinned bool
 }
 
-func factorLU(a *mat.Dense) *luFactors { return factorLUTo(nil, a) }
+// evict is called when the factors leave luCache (under its lock).
+func (f *luFactors) evict() {
+	f.evicted = true
+	f.recycle()
+}
+
+// recycle returns the storage of unused, evicted factors to the pool.
+func (f *luFactors) recycle() {
+	if f.evicted && f.users == 0 && !f.pinned && f.lu.Data != nil {
+		release(f.lu.Data)
+		f.lu.Data = nil // a use after this is a panic, not a wrong result
+	}
+}
+
+// done ends a use of factors taken by heldLU.
+func (f *luFactors) done() {
+	luCache.Lock()
+	f.users--
+	f.recycle()
+	luCache.Unlock()
+}
+
+func factorLU(a *mat.Dense) *luFactors {
+	n, _ := a.Dims()
+	f := &luFactors{lu: blas64.General{Rows: n, Cols: n, Stride: n, Data: alloc(n * n)}, ipiv: make([]int, n)}
+	return factorLUTo(f, a)
+}
 
 // factorLUTo is factorLU into f's storage when f is non-nil and of a's
 // size (the per-sample solves factor thousands of equal-sized matrices).
@@ -236,14 +288,38 @@ func transpose(r, c int, src []float64, ls int, dst []float64, ld int) {
 // factorising it only if no cached entry holds the same matrix. A
 // numerically singular matrix is an *errs.ConditionError (singular).
 func cachedLU(op fmt.Stringer, a *mat.Dense) (*luFactors, error) {
+	f, err := lookupLU(op, a, func(f *luFactors) { f.pinned = true })
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// heldLU is cachedLU for a caller that calls the factors' done when it
+// has finished with them (on success), so that their storage can be
+// reused after eviction.
+func heldLU(op fmt.Stringer, a *mat.Dense) (*luFactors, error) {
+	f, err := lookupLU(op, a, func(f *luFactors) { f.users++ })
+	if err != nil && f != nil {
+		f.done()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// lookupLU is cachedLU, calling hold on the factors under the cache's
+// lock; on a singular matrix it returns them with the error.
+func lookupLU(op fmt.Stringer, a *mat.Dense, hold func(*luFactors)) (*luFactors, error) {
 	r, c := a.Dims()
 	if r != c {
 		return nil, &errs.ShapeError{What: op.String(), Reason: fmt.Sprintf("matrix is %d×%d, want square", r, c)}
 	}
-	v, _ := luCache.get(a, func() (any, error) { return factorLU(a), nil })
+	v, _ := luCache.getHeld(a, func() (any, error) { return factorLU(a), nil }, func(v any) { hold(v.(*luFactors)) })
 	f := v.(*luFactors)
 	if !(f.cond <= SingularCond) {
-		return nil, singular(op, f.cond)
+		return f, singular(op, f.cond)
 	}
 	return f, nil
 }

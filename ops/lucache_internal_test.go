@@ -150,3 +150,61 @@ func BenchmarkFactorLU(b *testing.B) {
 		})
 	}
 }
+
+// Factors held by a solve survive their eviction and still solve as
+// gonum's mat.LU does (oracle; same tolerance argument as
+// TestLUFactorsMatchGonum: two backward-stable solves, κ ≈ 10², agree to
+// far better than 1e-10 relative); their storage goes back to the pool
+// only after done, and never for factors taken by cachedLU (pinned).
+func TestHeldLUSurvivesEviction(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	const n = 70
+	random := func() *mat.Dense {
+		a := mat.NewDense(n, n, nil)
+		for i := 0; i < n; i++ {
+			for j := 0; j < n; j++ {
+				a.Set(i, j, rng.NormFloat64())
+			}
+		}
+		return a
+	}
+	a, p := random(), random()
+	held, err := heldLU(SolveOp{}, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pinned, err := cachedLU(SolveOp{}, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range cacheSize + 2 { // evicts a and p
+		f, err := heldLU(SolveOp{}, random())
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.done()
+	}
+	if held.lu.Data == nil || !held.evicted {
+		t.Fatalf("held factors: evicted %v, storage recycled %v; want evicted, kept", held.evicted, held.lu.Data == nil)
+	}
+	b := random()
+	var got, want mat.Dense
+	if err := held.SolveTo(&got, false, b); err != nil {
+		t.Fatal(err)
+	}
+	var lu mat.LU
+	lu.Factorize(a)
+	if err := lu.SolveTo(&want, false, b); err != nil {
+		t.Fatal(err)
+	}
+	if !mat.EqualApprox(&got, &want, 1e-10) {
+		t.Errorf("evicted held factors solve differently from mat.LU")
+	}
+	held.done()
+	if held.lu.Data != nil {
+		t.Errorf("evicted factors kept their storage after done")
+	}
+	if !pinned.evicted || pinned.lu.Data == nil {
+		t.Errorf("pinned factors: evicted %v, storage recycled %v; want evicted, kept", pinned.evicted, pinned.lu.Data == nil)
+	}
+}
