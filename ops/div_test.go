@@ -26,7 +26,7 @@ func TestDivFoldedCheck(t *testing.T) {
 		func(x, y []float64, i int) { x[i] = math.NaN() },
 		func(x, y []float64, i int) { y[i] = math.Inf(1); x[i] = math.Inf(-1) },
 	}
-	for _, n := range []int{1, 2, 7, 64, 1000} {
+	for _, n := range []int{1, 2, 7, 8, 13, 64, 1003} {
 		for trial := -1; trial < len(bad); trial++ {
 			x, y := make([]float64, n), make([]float64, n)
 			for i := range x {
