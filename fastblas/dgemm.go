@@ -28,6 +28,7 @@ type microKernel struct {
 	run, set       func(k int, a, b, c *float64, ldc int, alpha float64)
 	trsm           func(k int, a, b, c *float64, ldc int, d, x *float64) // see packedTrsm
 	has            bool                                                  // the CPU can run it
+	index          int                                                   // its place in kernels
 }
 
 // active is the fastest kernel this CPU runs; nil means gonum's code.
@@ -92,7 +93,7 @@ func (impl Implementation) Dgemm(tA, tB blas.Transpose, m, n, k int, alpha float
 		return
 	}
 	if m <= smallDim && n <= smallDim && k <= smallDim {
-		smallKernelGemm(smallKernel(kern, n), tA != blas.NoTrans, tB != blas.NoTrans, m, n, k, alpha, a, lda, b, ldb, beta == 0, c, ldc)
+		smallKernelGemm(smallKernel(kern, m, n), tA != blas.NoTrans, tB != blas.NoTrans, m, n, k, alpha, a, lda, b, ldb, beta == 0, c, ldc)
 		return
 	}
 	if m*n*k < smallProduct {
@@ -181,21 +182,25 @@ func parallel(workers int, work func(w int)) {
 // smallKernelGemm.
 const smallDim = 32
 
-// smallKernel is the kernel for a small product n columns wide: kern when
-// n fills at least one of its tiles' widths, else the narrowest tile among
-// those the CPU runs (AVX2's 6×8 on an AVX-512 CPU, whose 8×24 tile would
-// be mostly padding). Measured on AVX-512 (BenchmarkDgemm): n = 8 and 16
-// run 1.9× and 1.15× faster on the 6×8 tile, n = 32 1.6× faster on 8×24.
-func smallKernel(kern *microKernel, n int) *microKernel {
-	if n >= kern.nr {
-		return kern
-	}
+// smallKernel is the kernel for a small m×n product: among kern and the
+// kernels listed after it that the CPU runs, the one whose tiles cover the
+// product with the least padding (the smallest roundUp(m, mr)·roundUp(n,
+// nr); a tie keeps the one listed first). On AVX-512: 8×16 at n = 16 and
+// 32, AVX2's 6×8 at n = 8 (8×24 would be two-thirds padding). Measured
+// on AVX-512 (BenchmarkDgemm, CPU time): n = 8 runs 1.9× faster on 6×8
+// than on 8×24; n = 16 2.7× faster on 8×16 than on 6×8, n = 32 1.45×
+// faster on 8×16 than on 8×24 (docs/benchmarks.md).
+func smallKernel(kern *microKernel, m, n int) *microKernel {
+	best, area := kern, roundUp(m, kern.mr)*roundUp(n, kern.nr)
 	for i := range kernels {
-		if k := &kernels[i]; k.has && k.mr*k.nr < kern.mr*kern.nr {
-			kern = k
+		k := &kernels[i]
+		if k.has && k.index > kern.index {
+			if a := roundUp(m, k.mr) * roundUp(n, k.nr); a < area {
+				best, area = k, a
+			}
 		}
 	}
-	return kern
+	return best
 }
 
 // smallKernelGemm is gemm for m, n, k ≤ smallDim: one slice of k, one block

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"golang.org/x/sys/unix"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
 )
@@ -194,13 +195,61 @@ func BenchmarkDgemm(b *testing.B) {
 		x, y, z := randMatrix(rng, n, n, n), randMatrix(rng, n, n, n), make([]float64, n*n)
 		eachImpl(b, func(name string, impl blas.Float64) {
 			b.Run(fmt.Sprintf("%s/n=%d", name, n), func(b *testing.B) {
+				c0 := cpuSeconds()
 				for b.Loop() {
 					impl.Dgemm(blas.NoTrans, blas.NoTrans, n, n, n, 1, x, n, y, n, 0, z, n)
 				}
-				b.ReportMetric(2*float64(n*n*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFlop/s")
+				reportFlops(b, 2*float64(n*n*n), c0)
 			})
 		})
 	}
+}
+
+// BenchmarkDgemmShapes times the non-square products of an MLP's
+// gradient with a 10-wide output (bench/mnist's 784-256-256-10 net, batch
+// 128), in GFlop/s (2mnk flops), with the transposes the gradient uses:
+// h·W₃ (m=128, k=256, n=10), δ·W₃ᵀ (128×10 by 10×256) and h₂ᵀ·δ
+// (256×128 by 128×10):
+//
+//	go test -run '^$' -bench DgemmShapes -cpu 1 ./fastblas
+func BenchmarkDgemmShapes(b *testing.B) {
+	for _, s := range []struct {
+		ops     string // "N" or "T" for op(A), op(B)
+		tA, tB  blas.Transpose
+		m, n, k int
+	}{{"NN", blas.NoTrans, blas.NoTrans, 128, 10, 256}, {"NT", blas.NoTrans, blas.Trans, 128, 256, 10}, {"TN", blas.Trans, blas.NoTrans, 256, 10, 128}} {
+		rng := rand.New(rand.NewPCG(3, 4))
+		ar, ac, br, bc := operandDims(s.tA, s.tB, s.m, s.n, s.k)
+		x, y, z := randMatrix(rng, ar, ac, ac), randMatrix(rng, br, bc, bc), make([]float64, s.m*s.n)
+		name := fmt.Sprintf("%s/m=%d,n=%d,k=%d", s.ops, s.m, s.n, s.k)
+		eachImpl(b, func(impl string, f blas.Float64) {
+			b.Run(impl+"/"+name, func(b *testing.B) {
+				c0 := cpuSeconds()
+				for b.Loop() {
+					f.Dgemm(s.tA, s.tB, s.m, s.n, s.k, 1, x, ac, y, bc, 0, z, s.n)
+				}
+				reportFlops(b, 2*float64(s.m*s.n*s.k), c0)
+			})
+		})
+	}
+}
+
+// reportFlops reports flops per call as GFlop/s of wall clock and, as
+// cpu-GFlop/s, of the process's CPU time since c0 (cpuSeconds): on a
+// machine shared with other jobs the wall clock counts the time this one
+// waited for a core, the CPU time does not.
+func reportFlops(b *testing.B, flops, c0 float64) {
+	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFlop/s")
+	b.ReportMetric(flops*float64(b.N)/(cpuSeconds()-c0)/1e9, "cpu-GFlop/s")
+}
+
+// cpuSeconds is the process's CPU time (CLOCK_PROCESS_CPUTIME_ID).
+func cpuSeconds() float64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_PROCESS_CPUTIME_ID, &ts); err != nil {
+		return math.NaN()
+	}
+	return float64(ts.Sec) + 1e-9*float64(ts.Nsec)
 }
 
 // A panic in a worker goroutine reaches the caller, where it can be

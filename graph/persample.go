@@ -31,14 +31,21 @@ type PerSample struct {
 	Rows   *G.Node   // h̃: h, or [h, 1] with a bias (B × k)
 	Delta  *G.Node   // ∂J/∂net in the gradient pass
 	Cols   []*G.Node // R_j{δ} along 1e_jᵀ: column j of every M_i
-	Lambda *G.Node   // input: the damping λ, a scalar (bind 0 for none)
-	Dirs   []*G.Node // inputs: the direction, one per parameter
-	U      []*G.Node // the B-pass, one per parameter
-	Damp   []*G.Node // (h̃ᵀh̃ ⊗ I) U, one per parameter: the damping term of the certificate
-	Solve  *G.Node   // the per-sample solve (its Condition describes the M_i)
-	Pinv   *G.Node   // h̃⁺ (its Condition describes h̃)
-	Batch  int       // B, the rows of net
-	FanIn  int       // k, the columns of h̃
+	// Columns says how the Cols were formed: by JVPs over replicated rows
+	// (ReplayRows, Chunk columns a pass) or one JVP a column, and why;
+	// Fallback, when the replay was asked for (ChunkBytes > 0) and
+	// refused, says why (and is a line of the block's conditions).
+	Columns, Fallback string
+	Chunk             int       // columns of M per replayed JVP; 0: one JVP a column
+	Stacked           []*G.Node // with Chunk > 0: the replayed JVPs, Chunk columns each (ops.RowSolveOp's layout)
+	Lambda            *G.Node   // input: the damping λ, a scalar (bind 0 for none)
+	Dirs              []*G.Node // inputs: the direction, one per parameter
+	U                 []*G.Node // the B-pass, one per parameter
+	Damp              []*G.Node // (h̃ᵀh̃ ⊗ I) U, one per parameter: the damping term of the certificate
+	Solve             *G.Node   // the per-sample solve (its Condition describes the M_i)
+	Pinv              *G.Node   // h̃⁺ (its Condition describes h̃)
+	Batch             int       // B, the rows of net
+	FanIn             int       // k, the columns of h̃
 }
 
 // BuildPerSample builds the per-sample route for params (a weight W used
@@ -153,24 +160,8 @@ func (ps *PerSample) build(g *G.ExprGraph, h *G.Node, s tensor.Shape) error {
 	if bias {
 		ps.FanIn++
 	}
-	// Column j of every M_i: the JVP of δ along 1e_jᵀ at net. The seed
-	// 1e_jᵀ is made when the pass runs, as the column of ones 1 = fill(h's
-	// first column above) padded with j zero columns before it and n−1−j after:
-	// building the route allocates nothing of size B·n (n seeds would be
-	// B·n² values), and a run holds a seed only while its JVP reads it.
-	for j := range n {
-		seed := b.Apply(ops.PadOp{Axis: 1, Before: j, After: n - 1 - j}, ones)
-		if b.Err != nil {
-			return b.Err
-		}
-		col, _, err := JVP(fmt.Sprintf("M column %d", j), []*G.Node{ps.Delta}, map[*G.Node]*G.Node{ps.Net: seed})
-		if err != nil {
-			return err
-		}
-		if col[0] == nil { // δ does not depend on net: M = 0
-			col[0] = b.Apply(ops.FillOp{C: 0}, ps.Delta)
-		}
-		ps.Cols = append(ps.Cols, col[0])
+	if err := ps.columns(&b, ones, n); err != nil {
+		return err
 	}
 	ps.Lambda = G.NewScalar(g, tensor.Float64, G.WithName("newtonia.λ["+ps.Params[0].Name()+"]"))
 	for _, p := range ps.Params {
@@ -182,7 +173,11 @@ func (ps *PerSample) build(g *G.ExprGraph, h *G.Node, s tensor.Shape) error {
 	}
 	ps.Pinv = b.Apply(ops.PInvOp{}, ps.Rows)
 	x := b.Apply(ops.MatMulOp{}, b.Apply(ops.TransposeOp{}, ps.Pinv), v)
-	ps.Solve = b.Apply(ops.RowSolveOp{N: n}, append([]*G.Node{ps.Lambda, x}, ps.Cols...)...)
+	cols := ps.Cols
+	if ps.Chunk > 1 {
+		cols = ps.Stacked
+	}
+	ps.Solve = b.Apply(ops.RowSolveOp{N: n, Chunk: ps.Chunk}, append([]*G.Node{ps.Lambda, x}, cols...)...)
 	u := b.Apply(ops.MatMulOp{}, ps.Pinv, ps.Solve)
 	damp := b.Apply(ops.MatMulOp{}, b.Apply(ops.TransposeOp{}, ps.Rows), b.Apply(ops.MatMulOp{}, ps.Rows, u))
 	split := func(x *G.Node) []*G.Node {
@@ -193,4 +188,107 @@ func (ps *PerSample) build(g *G.ExprGraph, h *G.Node, s tensor.Shape) error {
 	}
 	ps.U, ps.Damp = split(u), split(damp)
 	return b.Err
+}
+
+// ChunkBytes is the size a replayed JVP's values aim at (each B·c × n_l):
+// c = ChunkBytes / (8·B·n_l) columns per pass, at most n_l; below 2, one
+// JVP a column. The default, 0, is one JVP a column: the replay measured
+// no cheaper (docs/benchmarks.md, "The per-sample route": the elementwise
+// work is the same either way, and the loop's B × n_l values stay in
+// cache).
+var ChunkBytes = 0
+
+// columns builds Cols: column j of every M_i is the JVP of δ along 1e_jᵀ
+// at net. One such JVP (column 0) is built by the ops' rules and replayed
+// (ReplayRows) on c·B rows for each chunk of c columns, its seed the c
+// seeds 1e_jᵀ stacked; Cols[j] is then rows t·B … (t+1)·B − 1 of its
+// chunk's result (Stacked, which the solve reads directly; the Cols
+// are for other readers, and cost nothing unless one asks for them). Where the replay is refused the columns are n_l JVPs and
+// Columns says why. The seeds are made when the pass runs
+// (ops.OneHotRowsOp): building the route allocates nothing of size B·n.
+func (ps *PerSample) columns(b *ops.Builder, ones *G.Node, n int) error {
+	seed := func(j int) *G.Node { return b.Apply(ops.OneHotRowsOp{N: n, From: j, Copies: 1}, ones) }
+	jvp := func(j int) (*G.Node, error) {
+		s := seed(j)
+		if b.Err != nil {
+			return nil, b.Err
+		}
+		col, _, err := JVP(fmt.Sprintf("M column %d", j), []*G.Node{ps.Delta}, map[*G.Node]*G.Node{ps.Net: s})
+		if err != nil {
+			return nil, err
+		}
+		return col[0], nil
+	}
+	col0, err := jvp(0)
+	if err != nil {
+		return err
+	}
+	if col0 == nil { // δ does not depend on net: M = 0
+		z := b.Apply(ops.FillOp{C: 0}, ps.Delta)
+		for range n {
+			ps.Cols = append(ps.Cols, z)
+		}
+		ps.Columns = "the M_i are 0: δ does not depend on the pre-activation"
+		return b.Err
+	}
+	rows := ps.Batch
+	c := min(max(ChunkBytes/(8*rows*n), 1), n)
+	why := "graph.ChunkBytes = 0, the default: the replay on replicated rows measured no cheaper"
+	if ChunkBytes > 0 {
+		why = fmt.Sprintf("two columns a pass (%d bytes a value) would exceed graph.ChunkBytes = %d", 16*rows*n, ChunkBytes)
+	}
+	if c > 1 {
+		stacked, cols, err := ps.replayed(b, ones, seed(0), col0, c, n)
+		if err == nil {
+			ps.Cols, ps.Stacked, ps.Chunk = cols, stacked, c
+			passes := (n + c - 1) / c
+			ps.Columns = fmt.Sprintf("the %d columns of the M_i by JVPs replayed on replicated rows: %d columns (%d rows) a pass, %d pass", n, c, c*rows, passes)
+			if passes > 1 {
+				ps.Columns += "es"
+			}
+			return nil
+		}
+		why = fmt.Sprintf("the replay on replicated rows is refused: %v", err)
+		ps.Fallback = "per-sample route: the M_i's columns by one JVP each, not replayed on replicated rows as graph.ChunkBytes asks: " + err.Error()
+	}
+	ps.Columns = fmt.Sprintf("the %d columns of the M_i by %d JVPs, one a column: %s", n, n, why)
+	if n == 1 {
+		ps.Columns = "the 1×1 M_i by one JVP"
+	}
+	ps.Cols = []*G.Node{col0}
+	for j := 1; j < n; j++ {
+		col, err := jvp(j)
+		if err != nil {
+			return err
+		}
+		ps.Cols = append(ps.Cols, col)
+	}
+	return nil
+}
+
+// replayed returns the n columns of M from col0, the JVP along s0 = 1e_0ᵀ,
+// replayed on c·B rows per chunk of c columns (the last chunk may be
+// shorter).
+func (ps *PerSample) replayed(b *ops.Builder, ones, s0, col0 *G.Node, c, n int) (stacked, cols []*G.Node, err error) {
+	rows := ps.Batch
+	reps := map[int]map[*G.Node]*G.Node{} // by chunk length
+	for j0 := 0; j0 < n; j0 += c {
+		k := min(c, n-j0)
+		tiled := b.Apply(ops.OneHotRowsOp{N: n, From: j0, Copies: k}, ones)
+		if b.Err != nil {
+			return nil, nil, b.Err
+		}
+		if reps[k] == nil {
+			reps[k] = map[*G.Node]*G.Node{}
+		}
+		out, err := ReplayRows(col0, s0, tiled, k, reps[k])
+		if err != nil {
+			return nil, nil, err
+		}
+		stacked = append(stacked, out)
+		for t := range k {
+			cols = append(cols, b.Apply(ops.SliceOp{Axis: 0, From: t * rows, To: (t + 1) * rows}, out))
+		}
+	}
+	return stacked, cols, b.Err
 }

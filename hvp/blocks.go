@@ -249,6 +249,9 @@ func (p *Problem) perSampleRoute(b *block) (*route, error) {
 	r := &route{method: MethodPerSample, dirs: ps.Dirs, u: ps.U, damp: ps.Damp, lambda: ps.Lambda, rows: ps.Rows, delta: ps.Delta, cols: ps.Cols, passes: []graph.Pass{ps.Pass},
 		bytes: passBytes(ps.Pass)}
 	r.kind, r.reasons = perSampleKind(ps.Batch, ps.FanIn, len(ps.Cols), len(params) == 2)
+	if ps.Fallback != "" {
+		r.reasons = append(r.reasons, ps.Fallback)
+	}
 	if err := p.certificate(b, r, ps.Pass.Nodes); err != nil {
 		b.psErr = err
 		return nil, err

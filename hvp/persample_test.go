@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/newtonia/newtonia/graph"
 	"github.com/newtonia/newtonia/hvp"
 	"github.com/newtonia/newtonia/internal/testnet"
 	"github.com/newtonia/newtonia/nets"
@@ -144,7 +145,18 @@ func blockRand(rng *rand.Rand, p *hvp.Problem, l int) *params.Vector {
 // Newton-only block (softmax cross-entropy's M_i is singular; leaky ReLU
 // with shrinking widths) H u = g to 1e-9; with damping λ,
 // (H + λ·h̃ᵀh̃ ⊗ I)⁻¹v, h̃ from nets.MLP.LayerInput, to 100·ε·cond.
+//
+// Twice: the M_i's columns by one JVP each (the default), and by JVPs
+// replayed on replicated rows (graph.ReplayRows), 2–4 columns a pass.
 func TestPerSampleInverse(t *testing.T) {
+	defer func(c int) { graph.ChunkBytes = c }(graph.ChunkBytes)
+	for _, cb := range []int{0, 8 * 2 * 7 * 6} { // B·n ≤ 42 on these nets: c ≥ 2
+		graph.ChunkBytes = cb
+		t.Run(fmt.Sprintf("ChunkBytes=%d", cb), perSampleInverse)
+	}
+}
+
+func perSampleInverse(t *testing.T) {
 	rng := rand.New(rand.NewPCG(62, 62))
 	worst := 0.0
 	for _, c := range smoothNets {

@@ -84,7 +84,7 @@ func (o ConcatOp) do(v ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]float64, s.TotalSize())
+	out := alloc(s.TotalSize()) // every entry written below
 	if o.Axis == 0 {
 		at := 0
 		for _, x := range xs {

@@ -6,12 +6,15 @@ import (
 	"sync"
 	"unsafe"
 
+	"github.com/newtonia/newtonia/internal/budget"
 	G "gorgonia.org/gorgonia"
 )
 
 // rowConditions holds the per-sample ranks and condition numbers that
 // RowSolveOp's solves found, so that Condition, asked after a run about
-// the same inputs, does not factorise every M_i a second time. An entry
+// the same inputs, does not factorise every M_i a second time — and, up
+// to rowFactorBytes, the factorisations themselves, so that a solve of
+// the same λ and columns with another right-hand side does not either. An entry
 // is keyed by λ's bits, the columns' backing arrays (their addresses and
 // lengths) and a 64-bit hash of the columns' contents: a column changed in
 // place, or another column at the same address, misses (a stale hit needs
@@ -27,15 +30,47 @@ type rowCondKey struct {
 }
 
 type rowCondCache struct {
-	sync.Mutex
-	seed    maphash.Seed   // set once
-	entries []rowCondEntry // most recent first, at most cacheSize
+	sync.RWMutex                // read-held while kept factors solve: put may recycle their store
+	seed         maphash.Seed   // set once
+	entries      []rowCondEntry // most recent first, at most cacheSize
+	free         []*factorStore // stores no entry uses, at most factorEntries
 }
 
 type rowCondEntry struct {
 	key rowCondKey
 	mc  MatrixCondition
+	fs  []sampleFactor // each sample's factorisation; nil: not kept
+	mem int            // their bytes
+	st  *factorStore   // the LU storage fs points into
 }
+
+// factorStore is the storage of every sample's LU of one solve. Freed
+// stores are reused (factorEntries of them): fresh memory costs a page
+// fault a page, which on this virtual machine made a solve's first touch
+// of its factors 70 ms at n = 128 — more than the factorisations.
+type factorStore struct {
+	lu   []float64
+	ipiv []int
+}
+
+// factorEntries is the number of entries that keep factorisations: the
+// last solve's, which a B-pass repeated on one block at one point (as
+// shift-invert Lanczos makes) reuses. Factors are kept from the second
+// solve of the same inputs on: keeping the first's too cost a single
+// B-pass 25–35% at n = 128 (the copy of B·n² values into storage out of
+// cache), for nothing when no second comes. Keeping 4 (a net's blocks) held
+// 136 MB at n = 128 and made the gradient and the first B-passes 1.3–1.7×
+// slower (CPU time, docs/benchmarks.md), so a repeated B-pass of every
+// block reuses only the last block's.
+const factorEntries = 1
+
+// rowFactorBytes caps the factorisations the cache keeps (a sixteenth of
+// budget.DefaultBytes, the cap of one allocation; factorEntries entries
+// at most): at inputs a solve saw before — a B-pass repeated at one point with another direction, as
+// shift-invert Lanczos makes (spectral.ShiftInvert) — the solve is then
+// only triangular solves. The oldest entries lose their factors first; an
+// entry above the cap alone keeps none.
+var rowFactorBytes = int(budget.DefaultBytes() / 16)
 
 // key returns the key of RowSolveOp's inputs v (λ, X, R_1, …, R_N), or
 // false when they are not float64 values.
@@ -82,12 +117,114 @@ func (c *rowCondCache) get(v []G.Value) (MatrixCondition, bool) {
 	return MatrixCondition{}, false
 }
 
-func (c *rowCondCache) put(v []G.Value, mc MatrixCondition) {
+// solveKept solves sample i's system for x_i into out_i (n values each)
+// with the factorisations kept for inputs of key k, and reports whether
+// there were any (for as many samples as x has).
+func (c *rowCondCache) solveKept(k rowCondKey, n int, x, out []float64) bool {
+	c.RLock()
+	defer c.RUnlock()
+	for _, e := range c.entries {
+		if e.key == k && e.fs != nil && len(e.fs)*n == len(x) {
+			for i := range e.fs {
+				e.fs[i].solve(x[i*n:(i+1)*n], out[i*n:(i+1)*n])
+			}
+			return true
+		}
+	}
+	return false
+}
+
+// seen reports whether inputs of key k were solved (or their conditions
+// asked for) before.
+func (c *rowCondCache) seen(k rowCondKey) bool {
+	c.RLock()
+	defer c.RUnlock()
+	for _, e := range c.entries {
+		if e.key == k {
+			return true
+		}
+	}
+	return false
+}
+
+// kept reports whether factorisations are kept for inputs v.
+func (c *rowCondCache) kept(v []G.Value) bool {
 	k, ok := c.key(v)
-	if !ok {
-		return
+	c.RLock()
+	defer c.RUnlock()
+	for _, e := range c.entries {
+		if ok && e.key == k && e.fs != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// store returns LU storage for b samples of n × n: a freed store of that
+// size, or a new one.
+func (c *rowCondCache) store(b, n int) *factorStore {
+	c.Lock()
+	defer c.Unlock()
+	for i, st := range c.free {
+		if len(st.lu) == b*n*n && len(st.ipiv) == b*n {
+			c.free = append(c.free[:i], c.free[i+1:]...)
+			return st
+		}
+	}
+	return &factorStore{lu: make([]float64, b*n*n), ipiv: make([]int, b*n)}
+}
+
+// put records the conditions mc, and the factorisations fs (in store st)
+// if not nil, of inputs v.
+func (c *rowCondCache) put(v []G.Value, mc MatrixCondition, fs []sampleFactor, st *factorStore) {
+	k, ok := c.key(v)
+	c.putKey(k, ok, mc, fs, st)
+}
+
+// putKey is put for inputs of key k (ok: v had a key).
+func (c *rowCondCache) putKey(k rowCondKey, ok bool, mc MatrixCondition, fs []sampleFactor, st *factorStore) {
+	e := rowCondEntry{key: k, mc: mc, st: st}
+	for i := range fs {
+		e.mem += fs[i].bytes()
+	}
+	if ok && fs != nil && e.mem <= rowFactorBytes {
+		e.fs = fs
 	}
 	c.Lock()
 	defer c.Unlock()
-	c.entries = append([]rowCondEntry{{k, mc}}, c.entries[:min(len(c.entries), cacheSize-1)]...)
+	if !ok || e.fs == nil {
+		c.release(st)
+		if !ok {
+			return
+		}
+	}
+	if len(c.entries) == cacheSize {
+		c.release(c.entries[cacheSize-1].drop())
+	}
+	c.entries = append([]rowCondEntry{e}, c.entries[:min(len(c.entries), cacheSize-1)]...)
+	total, kept := 0, 0
+	for i := range c.entries {
+		if c.entries[i].fs == nil {
+			continue
+		}
+		total += c.entries[i].mem
+		if kept++; total > rowFactorBytes || kept > factorEntries {
+			total -= c.entries[i].mem
+			c.release(c.entries[i].drop())
+		}
+	}
+}
+
+// drop forgets e's factorisations and returns their store.
+func (e *rowCondEntry) drop() *factorStore {
+	st := e.st
+	e.fs, e.st = nil, nil
+	return st
+}
+
+// release keeps st for a later solve (c held).
+func (c *rowCondCache) release(st *factorStore) {
+	if st != nil && len(c.free) < factorEntries {
+		c.free = append(c.free, st)
+	}
 }

@@ -34,9 +34,21 @@ import (
 //	backward:  X̄_i = (M_i + λI)⁺ Ȳ_i    (symmetric)
 //	JVP:       Ẏ_i = (M_i + λI)⁺ Ẋ_i;   derivatives with respect to λ and
 //	           the R_j are not provided (an error if asked for)
+//
+// With Chunk = c > 1 the columns come stacked, c to an input (the JVPs
+// replayed on replicated rows, graph.ReplayRows): inputs (λ, X, T_1, …,
+// T_⌈N/c⌉), T_t of c·B rows (the last of fewer when c does not divide
+// N), R_j being rows r·B … (r+1)·B − 1 of T_t for j = (t−1)·c + r.
 type RowSolveOp struct {
 	Pure
-	N int
+	N     int
+	Chunk int // columns an input; 0 or 1: one
+}
+
+// inputs is the number of column inputs: N, or ⌈N/Chunk⌉.
+func (o RowSolveOp) inputs() int {
+	c := max(o.Chunk, 1)
+	return (o.N + c - 1) / c
 }
 
 var _ interface {
@@ -53,21 +65,26 @@ func RowSolve(lambda, x *G.Node, cols ...*G.Node) (*G.Node, error) {
 	return Apply(RowSolveOp{N: len(cols)}, append([]*G.Node{lambda, x}, cols...)...)
 }
 
-func (o RowSolveOp) String() string        { return fmt.Sprintf("rowsolve%d", o.N) }
-func (o RowSolveOp) Arity() int            { return o.N + 2 }
+func (o RowSolveOp) String() string {
+	if o.Chunk > 1 {
+		return fmt.Sprintf("rowsolve%d/%d", o.N, o.Chunk)
+	}
+	return fmt.Sprintf("rowsolve%d", o.N)
+}
+func (o RowSolveOp) Arity() int            { return o.inputs() + 2 }
 func (o RowSolveOp) WriteHash(h hash.Hash) { WriteHash(h, o) }
 func (o RowSolveOp) Hashcode() uint32      { return Hashcode(o) }
 
 func (o RowSolveOp) Type() hm.Type {
 	ts := []hm.Type{tensor.Float64}
-	for i := 0; i <= o.N; i++ {
+	for i := 0; i <= o.inputs(); i++ {
 		ts = append(ts, tvA)
 	}
 	return hm.NewFnType(append(ts, tvA)...)
 }
 
 func (o RowSolveOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	ss, err := Shapes(o, o.N+2, in)
+	ss, err := Shapes(o, o.inputs()+2, in)
 	if err != nil {
 		return nil, err
 	}
@@ -76,8 +93,8 @@ func (o RowSolveOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 		return nil, &errs.ShapeError{What: o.String(), Reason: fmt.Sprintf("X has shape %v, want (B, %d)", x, o.N)}
 	}
 	for i, s := range ss[2:] {
-		if !s.Eq(x) {
-			return nil, &errs.ShapeError{What: o.String(), Reason: fmt.Sprintf("column %d has shape %v, X has %v", i, s, x)}
+		if want := (tensor.Shape{o.stacked(i) * x[0], o.N}); !s.Eq(want) {
+			return nil, &errs.ShapeError{What: o.String(), Reason: fmt.Sprintf("column input %d has shape %v, want %v (X has %v)", i, s, want, x)}
 		}
 	}
 	return x.Clone(), nil
@@ -98,15 +115,23 @@ func (o RowSolveOp) systems(v []G.Value, f func(ws *sampleWork, i int, m *mat.De
 	if err != nil {
 		return err
 	}
-	n := o.N
-	if len(s) != 2 || s[1] != n || len(v) != n+2 {
-		return &errs.ShapeError{What: o.String(), Reason: fmt.Sprintf("X of shape %v with %d columns", s, len(v)-2)}
+	n, c := o.N, max(o.Chunk, 1)
+	if len(s) != 2 || s[1] != n || len(v) != o.inputs()+2 {
+		return &errs.ShapeError{What: o.String(), Reason: fmt.Sprintf("X of shape %v with %d column inputs", s, len(v)-2)}
 	}
-	cols := make([][]float64, n)
-	for j := range cols {
-		if cols[j], _, err = floats(v[j+2]); err != nil {
+	samples := s[0]
+	ins := make([][]float64, o.inputs())
+	for t := range ins {
+		if ins[t], _, err = floats(v[t+2]); err != nil {
 			return err
 		}
+		if len(ins[t]) != o.stacked(t)*samples*n {
+			return &errs.ShapeError{What: o.String(), Reason: fmt.Sprintf("column input %d of %d values, want %d", t, len(ins[t]), o.stacked(t)*samples*n)}
+		}
+	}
+	col := func(j, i int) []float64 { // row i of R_j
+		at := ((j%c)*samples + i) * n
+		return ins[j/c][at : at+n]
 	}
 	solve := func(lo, hi int) (err error) {
 		defer errs.Recover(o.String(), &err)
@@ -116,7 +141,7 @@ func (o RowSolveOp) systems(v []G.Value, f func(ws *sampleWork, i int, m *mat.De
 		ws := new(sampleWork)
 		for i := lo; i < hi; i++ {
 			for j := range n {
-				copy(t[j*n:(j+1)*n], cols[j][i*n:(i+1)*n])
+				copy(t[j*n:(j+1)*n], col(j, i))
 			}
 			for a := range n {
 				for b := a; b < n; b++ {
@@ -131,7 +156,6 @@ func (o RowSolveOp) systems(v []G.Value, f func(ws *sampleWork, i int, m *mat.De
 		}
 		return nil
 	}
-	samples := s[0]
 	workers := min(runtime.GOMAXPROCS(0), samples, max(1, samples*n*n*n/parallelFlops))
 	if workers <= 1 {
 		return solve(0, samples)
@@ -154,7 +178,8 @@ func (o RowSolveOp) systems(v []G.Value, f func(ws *sampleWork, i int, m *mat.De
 	return nil
 }
 
-// sampleWork is one worker's storage for the per-sample factorisations.
+// sampleWork is one worker's storage for the per-sample factorisations
+// (Condition's, which keeps none).
 type sampleWork struct{ lu *luFactors }
 
 // parallelFlops: the per-sample solves run concurrently from about this
@@ -185,45 +210,82 @@ func eig(m *mat.SymDense, vectors bool) ([]float64, *mat.Dense, float64, error) 
 // which finds the rank (≈ 9n³ flops).
 const luCond = 1e8
 
-// solveSample solves (M + λI) y = x for one sample into y and returns the
-// rank and the condition number it found, factoring into ws's storage
-// (one per worker); m holds M + λI, symmetric, in
-// both triangles, and is not changed. The LU is factorLU's (fastblas's
-// Dgetrf on a row-major copy, gonum's 1-norm estimate).
-func solveSample(ws *sampleWork, m *mat.Dense, x, y []float64) (rank int, cond float64, err error) {
-	n := len(x)
-	ws.lu = factorLUTo(ws.lu, m)
-	lu := ws.lu
+// sampleFactor is one sample's factorisation of M + λI: its LU where
+// the condition estimate is below luCond, else its eigendecomposition
+// (vals ascending, q's columns the vectors, row-major) with the tolerance
+// below which an eigenvalue counts as zero. rank and cond are what
+// Condition reports for the sample.
+type sampleFactor struct {
+	lu   *luFactors // nil: solved by eigendecomposition
+	vals []float64
+	q    []float64
+	tol  float64
+	rank int
+	cond float64
+}
+
+// factorSample factorises M + λI (m: symmetric, both triangles, not
+// changed) into f, its LU into lu's storage when lu is non-nil and of m's
+// size (fastblas's Dgetrf on a row-major copy, gonum's 1-norm estimate);
+// it returns the LU storage used.
+func factorSample(f *sampleFactor, lu *luFactors, m *mat.Dense) (*luFactors, error) {
+	n, _ := m.Dims()
+	lu = factorLUTo(lu, m)
 	if c := lu.Cond(); lu.ok && c < luCond {
-		copy(y, x)
-		lapack64.Getrs(blas.NoTrans, lu.lu, blas64.General{Rows: n, Cols: 1, Stride: 1, Data: y}, lu.ipiv)
-		return n, c, nil
+		*f = sampleFactor{lu: lu, rank: n, cond: c}
+		return lu, nil
 	}
 	vals, q, tol, err := eig(mat.NewSymDense(n, m.RawMatrix().Data), true)
 	if err != nil {
-		return 0, 0, err
+		return lu, err
+	}
+	*f = sampleFactor{vals: vals, q: q.RawMatrix().Data, tol: tol}
+	lo, hi := math.Inf(1), 0.0
+	for _, l := range vals {
+		if math.Abs(l) > tol {
+			f.rank++
+			lo, hi = math.Min(lo, math.Abs(l)), math.Max(hi, math.Abs(l))
+		}
+	}
+	f.cond = math.Inf(1)
+	if f.rank > 0 {
+		f.cond = hi / lo
+	}
+	return lu, nil
+}
+
+// solve writes (M + λI)⁺ x into y: by the LU's triangular solves, or
+// from the eigenvalues kept (the minimum-norm solution when some are
+// dropped).
+func (f *sampleFactor) solve(x, y []float64) {
+	n := len(x)
+	if f.lu != nil {
+		copy(y, x)
+		lapack64.Getrs(blas.NoTrans, f.lu.lu, blas64.General{Rows: n, Cols: 1, Stride: 1, Data: y}, f.lu.ipiv)
+		return
 	}
 	clear(y)
-	lo, hi := math.Inf(1), 0.0
-	for k, l := range vals {
-		if !(math.Abs(l) > tol) {
+	for k, l := range f.vals {
+		if !(math.Abs(l) > f.tol) {
 			continue
 		}
-		rank++
-		lo, hi = math.Min(lo, math.Abs(l)), math.Max(hi, math.Abs(l))
 		var c float64
 		for a := range n {
-			c += q.At(a, k) * x[a]
+			c += f.q[a*n+k] * x[a]
 		}
 		c /= l
 		for a := range n {
-			y[a] += c * q.At(a, k)
+			y[a] += c * f.q[a*n+k]
 		}
 	}
-	if rank == 0 {
-		return 0, math.Inf(1), nil
+}
+
+// bytes is the memory f holds.
+func (f *sampleFactor) bytes() int {
+	if f.lu != nil {
+		return 8*len(f.lu.lu.Data) + 8*len(f.lu.ipiv)
 	}
-	return rank, hi / lo, nil
+	return 8 * (len(f.vals) + len(f.q))
 }
 
 func (o RowSolveOp) Do(v ...G.Value) (G.Value, error) { return Checked(o, o.do, v) }
@@ -235,21 +297,49 @@ func (o RowSolveOp) do(v ...G.Value) (G.Value, error) {
 	}
 	out := make([]float64, len(x))
 	n := o.N
+	key, keyed := rowConditions.key(v)                    // hashes the columns once for the lookup and the record
+	if keyed && rowConditions.solveKept(key, n, x, out) { // the same λ and columns as a solve before
+		return newValue(s, out), nil
+	}
+	// Inputs solved before are solved again: keep this solve's factors
+	// (in a store) for the next. A first solve factorises into each
+	// worker's storage, which stays in cache, and keeps nothing.
+	b := s[0]
+	var fs []sampleFactor
+	var st *factorStore
+	if keyed && rowConditions.seen(key) {
+		fs, st = make([]sampleFactor, b), rowConditions.store(b, n)
+	}
 	mc := o.emptyCondition()
 	var mu sync.Mutex
 	err = o.systems(v, func(ws *sampleWork, i int, m *mat.Dense, xi []float64) error {
-		rank, cond, err := solveSample(ws, m, xi, out[i*n:(i+1)*n])
-		if err == nil {
+		var f sampleFactor
+		if st == nil {
+			var err error
+			if ws.lu, err = factorSample(&f, ws.lu, m); err != nil {
+				return err
+			}
+			f.solve(xi, out[i*n:(i+1)*n])
 			mu.Lock()
-			mc.add(rank, cond)
+			mc.add(f.rank, f.cond)
 			mu.Unlock()
+			return nil
 		}
-		return err
+		lu := &luFactors{lu: blas64.General{Rows: n, Cols: n, Stride: n, Data: st.lu[i*n*n : (i+1)*n*n]}, ipiv: st.ipiv[i*n : (i+1)*n]}
+		if _, err := factorSample(&fs[i], lu, m); err != nil {
+			return err
+		}
+		fs[i].solve(xi, out[i*n:(i+1)*n])
+		mu.Lock()
+		mc.add(fs[i].rank, fs[i].cond)
+		mu.Unlock()
+		return nil
 	})
 	if err != nil {
+		rowConditions.putKey(key, false, mc, nil, st) // only gives st back
 		return nil, err
 	}
-	rowConditions.put(v, mc)
+	rowConditions.putKey(key, keyed, mc, fs, st)
 	return newValue(s, out), nil
 }
 
@@ -276,17 +366,18 @@ func (o RowSolveOp) Condition(in []G.Value) (MatrixCondition, error) {
 	mc := o.emptyCondition()
 	var mu sync.Mutex
 	err := o.systems(in, func(ws *sampleWork, i int, m *mat.Dense, x []float64) error {
-		rank, cond, err := solveSample(ws, m, x, make([]float64, o.N))
-		if err != nil {
+		var f sampleFactor
+		var err error
+		if ws.lu, err = factorSample(&f, ws.lu, m); err != nil {
 			return err
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		mc.add(rank, cond)
+		mc.add(f.rank, f.cond)
 		return nil
 	})
 	if err == nil {
-		rowConditions.put(in, mc)
+		rowConditions.put(in, mc, nil, nil)
 	}
 	return mc, err
 }
@@ -334,5 +425,22 @@ func (o RowSolveOp) Flops(in []tensor.Shape) float64 {
 }
 
 // RowWise: sample i's output row depends on sample i's rows only, when λ
-// is a constant (a λ depending on every sample changes every row).
-func (RowSolveOp) RowWise(in []*G.Node, marked []bool) bool { return !marked[0] }
+// is a constant (a λ depending on every sample changes every row) and the
+// columns, if stacked (Chunk > 1), are constants too (row i of the output
+// reads rows r·B + i of theirs).
+func (o RowSolveOp) RowWise(in []*G.Node, marked []bool) bool {
+	if o.Chunk > 1 {
+		for _, m := range marked[2:] {
+			if m {
+				return false
+			}
+		}
+	}
+	return !marked[0]
+}
+
+// stacked is the number of columns input t (from 0) of the columns holds.
+func (o RowSolveOp) stacked(t int) int {
+	c := max(o.Chunk, 1)
+	return min(c, o.N-t*c)
+}

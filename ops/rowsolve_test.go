@@ -87,3 +87,58 @@ func TestRowSolveCondition(t *testing.T) {
 		t.Errorf("condition after M_0 changed in place: rank %d, want %d", mc.Rank, n-1)
 	}
 }
+
+// The columns stacked two to an input (Chunk = 2, N = 5: inputs of 2, 2
+// and 1 columns) against the same columns one to an input: the same
+// matrices reach the same factorisation, so the solves agree exactly.
+func TestRowSolveStacked(t *testing.T) {
+	const b, n, c = 4, 5, 2
+	rng := rand.New(rand.NewPCG(5, 2))
+	rnd := func(k int) []float64 {
+		d := make([]float64, k)
+		for i := range d {
+			d[i] = rng.NormFloat64()
+		}
+		return d
+	}
+	val := func(rows int, d []float64) G.Value {
+		return tensor.New(tensor.WithShape(rows, n), tensor.WithBacking(d))
+	}
+	lambda := tensor.New(tensor.WithBacking([]float64{0.5}))
+	x := val(b, rnd(b*n))
+	cols := make([][]float64, n)
+	one := []G.Value{lambda, x}
+	for j := range cols {
+		cols[j] = rnd(b * n)
+		one = append(one, val(b, cols[j]))
+	}
+	stacked := []G.Value{lambda, x}
+	for j0 := 0; j0 < n; j0 += c {
+		var d []float64
+		for j := j0; j < min(j0+c, n); j++ {
+			d = append(d, cols[j]...)
+		}
+		stacked = append(stacked, val(len(d)/n, d))
+	}
+	want, err := ops.RowSolveOp{N: n}.Do(one...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := ops.RowSolveOp{N: n, Chunk: c}
+	if op.Arity() != len(stacked) {
+		t.Fatalf("arity %d, want %d", op.Arity(), len(stacked))
+	}
+	got, err := op.Do(stacked...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, w := got.Data().([]float64), want.Data().([]float64)
+	for i := range w {
+		if g[i] != w[i] {
+			t.Fatalf("entry %d: stacked %v, one a column %v", i, g[i], w[i])
+		}
+	}
+	if _, err := op.Do(stacked[:len(stacked)-1]...); err == nil {
+		t.Fatal("a missing column input accepted")
+	}
+}

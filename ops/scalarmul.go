@@ -69,9 +69,30 @@ func (o ScalarMulOp) do(v ...G.Value) (G.Value, error) {
 		if s == 0 {
 			return nil, &errs.NotFiniteError{What: o.String() + ": division by zero", Index: -1}
 		}
-		return mapValue(v[1], func(x float64) (float64, error) { return x / s, nil })
+		return scaled(v[1], s, true)
 	}
-	return mapValue(v[1], func(x float64) (float64, error) { return s * x, nil })
+	return scaled(v[1], s, false)
+}
+
+// scaled returns s·x, or x/s, in one loop the compiler keeps tight:
+// mapValue's call a value made s·X 22% of the per-sample route's run
+// (issue 24).
+func scaled(v G.Value, s float64, divide bool) (G.Value, error) {
+	x, sh, err := floats(v)
+	if err != nil {
+		return nil, err
+	}
+	out := alloc(len(x))
+	if divide {
+		for i, xi := range x {
+			out[i] = xi / s
+		}
+	} else {
+		for i, xi := range x {
+			out[i] = s * xi
+		}
+	}
+	return newValue(sh, out), nil
 }
 
 // scalarMulRule (s·X, bilinear): Ẏ = ṡ·X + s·Ẋ;  s̄ = ⟨Ȳ, X⟩,  X̄ = s·Ȳ.

@@ -73,14 +73,14 @@ func (o SliceOp) Do(v ...G.Value) (G.Value, error) {
 	}
 	r, c, k, st := s[0], s[1], o.Count(), o.step()
 	if o.Axis == 0 {
-		out := make([]float64, k*c)
+		out := alloc(k * c) // every entry written below
 		for j := range k {
 			i := o.From + j*st
 			copy(out[j*c:(j+1)*c], x[i*c:(i+1)*c])
 		}
 		return newValue(tensor.Shape{k, c}, out), nil
 	}
-	out := make([]float64, r*k)
+	out := alloc(r * k) // every entry written below
 	for i := 0; i < r; i++ {
 		for j := range k {
 			out[i*k+j] = x[i*c+o.From+j*st]

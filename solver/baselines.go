@@ -1,6 +1,7 @@
 package solver
 
 import (
+	"fmt"
 	"math"
 	"slices"
 
@@ -10,10 +11,12 @@ import (
 	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/optimize"
 	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
 )
 
 // GorgoniaSettings configure sgd and adam, Gorgonia's VanillaSolver and
-// AdamSolver on newtonia's gradients (ValueGrads). Every zero value means
+// AdamSolver (their updates, computed as they compute them and fused in
+// place) on newtonia's gradients. Every zero value means
 // the default beside it.
 type GorgoniaSettings struct {
 	LearnRate float64 // (0: 0.01 for sgd, 1e-3 for adam)
@@ -39,12 +42,21 @@ func (s GorgoniaSettings) Validate() error {
 	return firstErr(positiveErr("GorgoniaSettings.LearnRate", s.LearnRate), positiveErr("GorgoniaSettings.BatchSize", s.BatchSize))
 }
 
-// gorgoniaOpt is a Gorgonia solver as an Optimizer: a step is one
-// gradient and one update of the weights' value tensors in place.
+// gorgoniaOpt is sgd or adam: Gorgonia's VanillaSolver and AdamSolver
+// updates (v0.9.18, without their unused regularisers and clipping),
+// computed as they compute them — the same operations in the same order,
+// in the weights' dtype — so the weights are bit for bit theirs (tested
+// against them), but fused into one loop over each weight's values, in
+// place, with no tensors allocated. (Gorgonia's Adam clones the gradient
+// four times per weight and step: on the 784-256-256-10 MNIST net that
+// was more time than the gradient; docs/benchmarks.md.) A scalar weight
+// (a *gorgonia.F64 or F32 value) is bound anew after its update.
 type gorgoniaOpt struct {
 	meter
 	name  string
-	g     G.Solver
+	s     GorgoniaSettings
+	ws    []*G.Node
+	state []any // per weight, adam's moments: *moments[float32] or [float64]
 	steps int
 }
 
@@ -52,14 +64,8 @@ func newGorgonia(name string, p *hvp.Problem, s GorgoniaSettings) (Optimizer, er
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
-	s = s.withDefaults(name)
-	opts := []G.SolverOpt{G.WithLearnRate(s.LearnRate), G.WithBatchSize(s.BatchSize)}
-	o := &gorgoniaOpt{meter: newMeter(p), name: name}
-	if name == "adam" {
-		o.g = G.NewAdamSolver(opts...)
-	} else {
-		o.g = G.NewVanillaSolver(opts...)
-	}
+	o := &gorgoniaOpt{meter: newMeter(p), name: name, s: s.withDefaults(name), ws: p.Weights()}
+	o.state = make([]any, len(o.ws))
 	return o, nil
 }
 
@@ -70,24 +76,137 @@ func (o *gorgoniaOpt) Name() string { return o.name }
 // update being the solver's direction.
 func (o *gorgoniaOpt) Step() (rec *Step, err error) {
 	defer errs.Recover("solver."+o.name+".Step", &err)
-	st, err := o.start()
-	if err != nil {
-		return nil, err
-	}
+	st := o.startNoCopy()
 	loss, g, err := o.p.Gradient()
 	if err != nil {
 		return nil, err
 	}
-	model, err := ValueGrads(o.p, g)
-	if err != nil {
-		return nil, err
+	for k := range o.ws { // every weight checked before any is updated
+		if err := o.check(k, len(g.Weight(k))); err != nil {
+			return nil, err
+		}
 	}
-	if err := o.g.Step(model); err != nil {
-		return nil, err
+	o.steps++ // Gorgonia's iteration count: 1 at the first step
+	var sq float64
+	for k, w := range o.ws {
+		switch v := w.Value().(type) {
+		case *tensor.Dense:
+			if v.Dtype() == tensor.Float64 {
+				sq += update(o, k, v.Float64s(), g.Weight(k))
+			} else {
+				sq += update(o, k, v.Float32s(), g.Weight(k))
+			}
+		case *G.F64:
+			x := []float64{float64(*v)}
+			sq += update(o, k, x, g.Weight(k))
+			err = G.Let(w, G.NewF64(x[0]))
+		case *G.F32:
+			x := []float32{float32(*v)}
+			sq += update(o, k, x, g.Weight(k))
+			err = G.Let(w, G.NewF32(x[0]))
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	rec = &Step{Iter: o.steps, LossBefore: loss, LossAfter: math.NaN(), StepSize: 1}
-	o.steps++
-	return st.finish(rec)
+	rec = &Step{Iter: o.steps - 1, LossBefore: loss, LossAfter: math.NaN(), StepSize: 1}
+	return st.finishNorm(rec, math.Sqrt(sq)), nil
+}
+
+// float is a weight's dtype.
+type float interface{ float32 | float64 }
+
+// moments are Adam's running means of a weight's gradients and of their
+// squares, in its dtype.
+type moments[T float] struct{ m, v []T }
+
+// check says why weight k's value cannot take an update of n values, if
+// it cannot: a float64 or float32 tensor of n values, or a scalar (n = 1).
+func (o *gorgoniaOpt) check(k, n int) error {
+	w := o.ws[k]
+	size := 1
+	switch v := w.Value().(type) {
+	case *tensor.Dense:
+		if dt := v.Dtype(); dt != tensor.Float64 && dt != tensor.Float32 {
+			return &errs.ShapeError{What: "weight " + errs.Name(w), Reason: fmt.Sprintf("dtype %v: want float64 or float32", dt)}
+		}
+		size = v.DataSize()
+	case *G.F64, *G.F32:
+	default:
+		return &errs.ShapeError{What: "weight " + errs.Name(w), Reason: fmt.Sprintf("no tensor value (got %T)", w.Value())}
+	}
+	if size != n {
+		return &errs.ShapeError{What: "weight " + errs.Name(w), Reason: fmt.Sprintf("%d values for a gradient of %d", size, n)}
+	}
+	return nil
+}
+
+// update applies step o.steps of o to weight k's values w (in place) with
+// its gradient g (of w's length: check), and returns Σ(Δw)² in float64.
+func update[T float](o *gorgoniaOpt, k int, w []T, g []float64) float64 {
+	s := o.s
+	onePerBatch, scale := T(1)/T(s.BatchSize), s.BatchSize > 1
+	negEta := -T(s.LearnRate)
+	if o.name == "sgd" {
+		return sgdUpdate(w, g, negEta, onePerBatch, scale)
+	}
+	st, _ := o.state[k].(*moments[T])
+	if st == nil {
+		st = &moments[T]{m: make([]T, len(w)), v: make([]T, len(w))}
+		o.state[k] = st
+	}
+	// Gorgonia's constants, as it computes them (corrections in float64).
+	const beta1, beta2, eps = 0.9, 0.999, 1e-8
+	c1 := T(1) / T(1-math.Pow(beta1, float64(o.steps)))
+	c2 := T(1) / T(1-math.Pow(beta2, float64(o.steps)))
+	return adamUpdate(w, g, st.m, st.v, adamConsts[T]{T(beta1), T(beta2), T(1) - T(beta1), T(1) - T(beta2), T(eps), negEta, onePerBatch, c1, c2}, scale)
+}
+
+// sgdUpdate is VanillaSolver's w += −η·(g/B), the division as a product
+// by 1/B done only when B > 1.
+func sgdUpdate[T float](w []T, g []float64, negEta, onePerBatch T, scale bool) (sq float64) {
+	for i, gi := range g {
+		x := T(gi)
+		if scale {
+			x *= onePerBatch
+		}
+		x *= negEta
+		old := w[i]
+		w[i] += x
+		d := float64(w[i]) - float64(old)
+		sq += d * d
+	}
+	return sq
+}
+
+type adamConsts[T float] struct{ b1, b2, omb1, omb2, eps, negEta, onePerBatch, c1, c2 T }
+
+// adamUpdate is AdamSolver's update of one weight, element by element in
+// its order of tensor operations: g/B; m ← β₁m + (1−β₁)g; v ← β₂v +
+// (1−β₂)g²; w += (−η·m·c₁) / (√(v·c₂) + ε), c_i = 1/(1−β_iᵗ).
+func adamUpdate[T float](w []T, g []float64, m, v []T, c adamConsts[T], scale bool) (sq float64) {
+	for i, gi := range g {
+		x := T(gi)
+		if scale {
+			x *= c.onePerBatch
+		}
+		t1 := x * c.omb1
+		x *= x
+		x *= c.omb2
+		t1 += m[i] * c.b1
+		x += v[i] * c.b2
+		m[i], v[i] = t1, x
+		mh, vh := t1*c.c1, x*c.c2
+		vh = T(math.Sqrt(float64(vh)))
+		vh += c.eps
+		mh *= c.negEta
+		mh /= vh
+		old := w[i]
+		w[i] += mh
+		d := float64(w[i]) - float64(old)
+		sq += d * d
+	}
+	return sq
 }
 
 // GonumSettings configure lbfgs and bfgs, gonum's methods on newtonia's

@@ -99,6 +99,12 @@ func (m meter) start() (stepStart, error) {
 	return stepStart{m: m, t0: time.Now(), r0: m.rows(), w0: w0}, err
 }
 
+// startNoCopy is start for a method that knows its step's length: no
+// copy of the weights (w0 is nil; finish it with finishNorm).
+func (m meter) startNoCopy() stepStart {
+	return stepStart{m: m, t0: time.Now(), r0: m.rows()}
+}
+
 // finish completes rec: Norm (from the weights bound now), Cost and
 // Duration.
 func (s stepStart) finish(rec *Step) (*Step, error) {
@@ -108,10 +114,15 @@ func (s stepStart) finish(rec *Step) (*Step, error) {
 	}
 	d := w.Clone()
 	d.AddScaled(-1, s.w0)
-	rec.Norm = d.Norm()
+	return s.finishNorm(rec, d.Norm()), nil
+}
+
+// finishNorm completes rec with Norm = norm, Cost and Duration.
+func (s stepStart) finishNorm(rec *Step, norm float64) *Step {
+	rec.Norm = norm
 	rec.Cost = s.m.rows() - s.r0
 	rec.Duration = time.Since(s.t0)
-	return rec, nil
+	return rec
 }
 
 // AsSolver returns o as a gorgonia.Solver for the weights of p, the

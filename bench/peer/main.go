@@ -22,8 +22,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"math"
@@ -32,11 +30,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/newtonia/newtonia/hvp"
+	"github.com/newtonia/newtonia/internal/torchrun"
 	"github.com/newtonia/newtonia/nets"
 	"github.com/newtonia/newtonia/ops"
 	"github.com/newtonia/newtonia/params"
@@ -44,89 +42,21 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// blasThreadVars are the variables the BLAS libraries PyTorch may load
-// (OpenBLAS, GotoBLAS, OpenMP, MKL) read for their thread count when they
-// are loaded; torch_peer.py's BLAS_THREAD_VARS is the same list.
-var blasThreadVars = []string{"OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"}
-
-// childEnv returns the environment of the Python process: base with each of
-// blasThreadVars set to threads (earlier settings of them dropped, every
-// other entry kept in order). base is not modified.
-func childEnv(base []string, threads int) []string {
-	env := make([]string, 0, len(base)+len(blasThreadVars))
-	for _, kv := range base {
-		name, _, _ := strings.Cut(kv, "=")
-		if !slices.Contains(blasThreadVars, name) {
-			env = append(env, kv)
-		}
-	}
-	for _, v := range blasThreadVars {
-		env = append(env, v+"="+strconv.Itoa(threads))
-	}
-	return env
-}
-
 // torchTimes is what torch_peer.py prints: its timings and the threads its
 // run had.
 type torchTimes struct {
-	Torch          string             `json:"torch"`
-	Threads        int                `json:"threads"`         // torch.get_num_threads()
-	InteropThreads int                `json:"interop_threads"` // torch.get_num_interop_threads()
-	BLASEnv        map[string]*string `json:"blas_env"`        // blasThreadVars as the script saw them
-	BLASLibrary    *string            `json:"blas_library"`    // the BLAS it loaded, if found
-	BLASThreads    *int               `json:"blas_threads"`    // openblas_get_num_threads(), for OpenBLAS
-	PeakRSS        int64              `json:"peak_rss_bytes"`  // resource.getrusage's ru_maxrss, in bytes
-	GradientS      float64            `json:"gradient_s"`
-	HvS            float64            `json:"hv_s"`
-	BlockHvS       float64            `json:"block_hv_s"`
-	CG             struct {
+	torchrun.Threads
+	PeakRSS   int64   `json:"peak_rss_bytes"` // resource.getrusage's ru_maxrss, in bytes
+	GradientS float64 `json:"gradient_s"`
+	HvS       float64 `json:"hv_s"`
+	BlockHvS  float64 `json:"block_hv_s"`
+	CG        struct {
 		Seconds    float64 `json:"seconds"`
 		Iterations int     `json:"iterations"`
 		Converged  bool    `json:"converged"`
 		Reason     string  `json:"reason"`
 		Residual   float64 `json:"residual"`
 	} `json:"cg"`
-}
-
-// checkPinned says how the run's threads differ from threads, if they do.
-func (tt *torchTimes) checkPinned(threads int) error {
-	var off []string
-	if tt.Threads != threads {
-		off = append(off, fmt.Sprintf("torch.get_num_threads() = %d", tt.Threads))
-	}
-	for _, v := range blasThreadVars {
-		if got := tt.BLASEnv[v]; got == nil || *got != strconv.Itoa(threads) {
-			off = append(off, v+" = "+show(got))
-		}
-	}
-	if tt.BLASThreads != nil && *tt.BLASThreads != threads {
-		off = append(off, fmt.Sprintf("openblas_get_num_threads() = %d", *tt.BLASThreads))
-	}
-	if off != nil {
-		return fmt.Errorf("PyTorch's run was not pinned to %d thread(s): %s", threads, strings.Join(off, ", "))
-	}
-	return nil
-}
-
-// pinned describes the run's threads in one line.
-func (tt *torchTimes) pinned() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "torch %s: torch.get_num_threads() = %d, interop %d;", tt.Torch, tt.Threads, tt.InteropThreads)
-	for _, v := range blasThreadVars {
-		fmt.Fprintf(&b, " %s=%s", v, show(tt.BLASEnv[v]))
-	}
-	fmt.Fprintf(&b, "; BLAS %s", show(tt.BLASLibrary))
-	if tt.BLASThreads != nil {
-		fmt.Fprintf(&b, ", openblas_get_num_threads() = %d", *tt.BLASThreads)
-	}
-	return b.String()
-}
-
-func show[T any](p *T) string {
-	if p == nil {
-		return "(unset)"
-	}
-	return fmt.Sprint(*p)
 }
 
 func main() {
@@ -146,7 +76,7 @@ func main() {
 		fail(fmt.Errorf("-threads %d: want at least 1", *threads))
 	}
 	runtime.GOMAXPROCS(*threads)
-	blas, err := pinBLAS(*threads)
+	blas, err := torchrun.PinBLAS(*threads)
 	if err != nil {
 		fail(err)
 	}
@@ -173,26 +103,16 @@ func main() {
 		"CG block 0: PyTorch CG on H_00 u = g_0 to 1e-8 (iterations; '>' = did not converge);\n" +
 		"RSS: peak resident set size, MiB (PyTorch: its process's ru_maxrss; newtonia: VmHWM, reset before each net)\n")
 	if tt != nil {
-		fmt.Printf("PyTorch's threads, as its last run reported them (every run is checked): %s\n", tt.pinned())
+		fmt.Printf("PyTorch's threads, as its last run reported them (every run is checked): %s\n", tt.Pinned())
 	}
 }
 
-// runTorch runs torch_peer.py with args on threads threads (its environment
-// from childEnv) and returns what it printed, or an error if its run had
+// runTorch runs torch_peer.py with args on threads threads
+// (torchrun.Run) and returns what it printed, or an error if its run had
 // other thread counts.
 func runTorch(python, script string, args []string, threads int) (*torchTimes, error) {
-	cmd := exec.Command(python, append([]string{script, "--threads", strconv.Itoa(threads)}, args...)...)
-	cmd.Env = childEnv(os.Environ(), threads)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("%s: %v: %s", script, err, stderr.String())
-	}
 	var tt torchTimes
-	if err := json.Unmarshal(stdout.Bytes(), &tt); err != nil {
-		return nil, fmt.Errorf("reading PyTorch's timings: %v (%q)", err, stdout.String())
-	}
-	if err := tt.checkPinned(threads); err != nil {
+	if err := torchrun.Run(python, script, args, threads, &tt); err != nil {
 		return nil, err
 	}
 	return &tt, nil

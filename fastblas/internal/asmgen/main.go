@@ -36,6 +36,8 @@ func (k kernel) acc(i, v int) string { return fmt.Sprintf("%s%d", k.reg, k.first
 var kernels = []kernel{
 	{name: "kernelAVX2", isa: "AVX2 and FMA", mr: 6, nv: 2, w: 4, reg: "Y", zero: "VXORPD", nbc: 2, first: 4},
 	{name: "kernelAVX512", isa: "AVX-512F", mr: 8, nv: 3, w: 8, reg: "Z", zero: "VPXORQ", nbc: 5, first: 8},
+	// 8×16, for small products 16 to 23 columns wide (no padding at n = 16).
+	{name: "kernelAVX512x16", isa: "AVX-512F", mr: 8, nv: 2, w: 8, reg: "Z", zero: "VPXORQ", nbc: 6, first: 8},
 }
 
 const unroll = 4

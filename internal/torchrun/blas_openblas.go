@@ -1,6 +1,6 @@
 //go:build openblas
 
-package main
+package torchrun
 
 // #cgo LDFLAGS: -lopenblas
 // void openblas_set_num_threads(int);
@@ -9,10 +9,10 @@ import "C"
 
 import "fmt"
 
-// pinBLAS sets OpenBLAS's thread pool (newtonia's BLAS with -tags openblas)
+// PinBLAS sets OpenBLAS's thread pool (newtonia's BLAS with -tags openblas)
 // to threads, whatever OPENBLAS_NUM_THREADS said when it was loaded, and
 // describes it.
-func pinBLAS(threads int) (string, error) {
+func PinBLAS(threads int) (string, error) {
 	C.openblas_set_num_threads(C.int(threads))
 	if got := int(C.openblas_get_num_threads()); got != threads {
 		return "", fmt.Errorf("OpenBLAS runs %d threads after openblas_set_num_threads(%d)", got, threads)

@@ -1,6 +1,6 @@
 //go:build !openblas
 
-package main
+package torchrun
 
 import (
 	"fmt"
@@ -9,9 +9,9 @@ import (
 	"github.com/newtonia/newtonia/fastblas"
 )
 
-// pinBLAS describes newtonia's BLAS on threads threads: fastblas runs its
-// blocks on GOMAXPROCS goroutines, which main has set to threads.
-func pinBLAS(threads int) (string, error) {
+// PinBLAS describes newtonia's BLAS on threads threads: fastblas runs its
+// blocks on GOMAXPROCS goroutines, which the caller has set to threads (an error if it has not).
+func PinBLAS(threads int) (string, error) {
 	if p := runtime.GOMAXPROCS(0); p != threads {
 		return "", fmt.Errorf("GOMAXPROCS is %d, not -threads %d", p, threads)
 	}

@@ -1,0 +1,79 @@
+package ops
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// From the second solve of the same λ and columns on, the factorisations
+// are kept, and a solve at those columns takes them: its
+// result equals, to the bit, a fresh solve of the same numbers in other
+// buffers (which misses the cache); a column changed in place, or a cap
+// too small for the factors, makes the solve factorise afresh.
+func TestRowSolveKeepsFactors(t *testing.T) {
+	const b, n = 6, 4
+	rng := rand.New(rand.NewPCG(7, 7))
+	rnd := func() []float64 {
+		d := make([]float64, b*n)
+		for i := range d {
+			d[i] = rng.NormFloat64()
+		}
+		return d
+	}
+	val := func(d []float64) G.Value { return tensor.New(tensor.WithShape(b, n), tensor.WithBacking(d)) }
+	lambda := tensor.New(tensor.WithBacking([]float64{0.25}))
+	cols := make([][]float64, n)
+	for j := range cols {
+		cols[j] = rnd()
+	}
+	in := func(x []float64, copies bool) []G.Value {
+		v := []G.Value{lambda, val(x)}
+		for _, c := range cols {
+			if copies {
+				c = slices.Clone(c)
+			}
+			v = append(v, val(c))
+		}
+		return v
+	}
+	op := RowSolveOp{N: n}
+	solve := func(v []G.Value) []float64 {
+		t.Helper()
+		y, err := op.Do(v...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return y.Data().([]float64)
+	}
+	x1, x2 := rnd(), rnd()
+	solve(in(x1, false))
+	if rowConditions.kept(in(x2, false)) {
+		t.Fatal("factors kept after a first solve")
+	}
+	solve(in(x1, false))
+	if !rowConditions.kept(in(x2, false)) {
+		t.Fatal("after a second solve: no factors kept")
+	}
+	if got, want := solve(in(x2, false)), solve(in(x2, true)); !slices.Equal(got, want) {
+		t.Fatalf("with the kept factors %v, afresh %v", got, want)
+	}
+	cols[1][5] += 1 // sample 1's M_1, in place
+	if rowConditions.kept(in(x2, false)) {
+		t.Fatal("a column changed in place still served the kept factors")
+	}
+	if got, want := solve(in(x2, false)), solve(in(x2, true)); !slices.Equal(got, want) {
+		t.Fatalf("after the change %v, afresh %v", got, want)
+	}
+	defer func(c int) { rowFactorBytes = c }(rowFactorBytes)
+	rowFactorBytes = 8 * n * n // less than b samples' factors
+	cols[2][0] += 1
+	solve(in(x1, false))
+	solve(in(x1, false))
+	if rowConditions.kept(in(x1, false)) {
+		t.Fatal("factors above the cap kept")
+	}
+}
