@@ -87,10 +87,11 @@ func (o SolveOp) do(v ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	lu, err := cachedLU(o, a)
+	lu, err := heldLU(o, a)
 	if err != nil {
 		return nil, err
 	}
+	defer lu.done()
 	r, cols := c.Dims()
 	if !o.Right { // SolveTo copies C into X, then solves in place
 		x := mat.NewDense(r, cols, alloc(r*cols))
@@ -196,7 +197,7 @@ func luCondition(op fmt.Stringer, v G.Value) (MatrixCondition, error) {
 	}
 	r, c := a.Dims()
 	mc := MatrixCondition{Rows: r, Cols: c, Rank: r, Method: "LU (1-norm estimate)"}
-	lu, err := cachedLU(op, a)
+	lu, err := heldLU(op, a)
 	var s *errs.ConditionError
 	if errors.As(err, &s) {
 		mc.Cond, mc.Rank = s.Value, r-1 // at most: the estimate says singular
@@ -206,5 +207,6 @@ func luCondition(op fmt.Stringer, v G.Value) (MatrixCondition, error) {
 		return mc, err
 	}
 	mc.Cond = lu.Cond()
+	lu.done()
 	return mc, nil
 }
