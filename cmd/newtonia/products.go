@@ -238,14 +238,19 @@ func generate(spec nets.Spec, seed uint64, dir string) (string, error) {
 }
 
 // runBytes estimates the memory of a products run on a net of spec with
-// the given number of finite-difference steps, in bytes: the net's arrays
-// (parameters, x and y); the results kept until written, one value the
-// size of the block per method and product (8 + 3·steps per parameter);
-// and the products' working memory, about 24 values per parameter and 16
-// per activation (the forward, R-, gradient and B-passes each keep the
-// batch's activations). Measured peaks on -random nets of widths 256 to
-// 1024 are 60–90% of it. Dense references are bounded apart (-dense-max,
-// -dense-mem).
+// the given number of finite-difference steps, in bytes: the process
+// itself (processBytes); the net's arrays (parameters, x and y); the
+// results kept until written, one value the size of the block per method
+// and product (8 + 3·steps per parameter); and the products' working
+// memory, about 24 values per parameter and 16 per activation (the
+// forward, R-, gradient and B-passes each keep the batch's activations),
+// the arrays' part taken 1.25 times for the collector's overshoot: with
+// GOGC = 100 the heap may grow past its live data before a cycle ends,
+// and more so while other work slows the cycle (a full test run measured
+// peaks 4% above the live-data estimate at width 512). Measured peaks on
+// -random nets (square, widths 8 to 1024, batch = width; one 1024-256-1024)
+// are 51–73% of it with the machine idle (the process alone: 17 MB).
+// Dense references are bounded apart (-dense-max, -dense-mem).
 func runBytes(spec nets.Spec, steps int) float64 {
 	batch := float64(spec.Batch)
 	params, acts := 0.0, batch*float64(spec.In)
@@ -259,8 +264,13 @@ func runBytes(spec nets.Spec, steps int) float64 {
 		acts += batch * float64(l.Out)
 		in = l.Out
 	}
-	return 8 * (params + acts + float64(8+3*steps)*params + 24*params + 16*acts)
+	return processBytes + 1.25*8*(params+acts+float64(8+3*steps)*params+24*params+16*acts)
 }
+
+// processBytes is a products run's memory besides its arrays: the binary,
+// the Go runtime and Gorgonia's initialisation (measured: a run on -random
+// 8,8,8 peaks at 17 MB).
+const processBytes = 32 << 20
 
 // memoryCheck refuses a run whose estimated memory (runBytes) exceeds
 // -mem, naming what (the -random flag or the net's file), before anything
