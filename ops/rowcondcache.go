@@ -193,7 +193,10 @@ func (c *rowCondCache) putKey(k rowCondKey, ok bool, mc MatrixCondition, fs []sa
 	c.Lock()
 	defer c.Unlock()
 	if !ok || e.fs == nil {
+		// The store goes back now and so leaves the entry: released again
+		// at its eviction, it could be handed to two solves at once.
 		c.release(st)
+		e.st = nil
 		if !ok {
 			return
 		}

@@ -1,6 +1,8 @@
 package ops
 
 import (
+	"fmt"
+	"hash/maphash"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -75,5 +77,33 @@ func TestRowSolveKeepsFactors(t *testing.T) {
 	solve(in(x1, false))
 	if rowConditions.kept(in(x1, false)) {
 		t.Fatal("factors above the cap kept")
+	}
+}
+
+// A store released because its factors are too big to keep leaves the
+// entry: evicting the entry later must not release it a second time while
+// another solve holds it from store() (found in review: two solves then
+// factorised into the same memory, silently).
+func TestRowFactorStoreReleasedOnce(t *testing.T) {
+	c := &rowCondCache{seed: maphash.MakeSeed()}
+	saved := rowFactorBytes
+	rowFactorBytes = 1 // every factor set too big to keep
+	defer func() { rowFactorBytes = saved }()
+	const b, n = 2, 3
+	st := c.store(b, n)
+	fs := make([]sampleFactor, b)
+	for i := range fs {
+		fs[i] = sampleFactor{vals: make([]float64, n), q: make([]float64, n*n)}
+	}
+	c.putKey(rowCondKey{addrs: "A"}, true, MatrixCondition{}, fs, st) // st back to the free list
+	held := c.store(b, n)                                             // another solve takes it
+	if held != st {
+		t.Fatal("setup: the released store was not reused")
+	}
+	for i := 0; i < cacheSize; i++ { // evict A while that solve holds st
+		c.putKey(rowCondKey{addrs: fmt.Sprint("k", i)}, true, MatrixCondition{}, nil, nil)
+	}
+	if again := c.store(b, n); again == held {
+		t.Fatalf("store handed out %p twice", held)
 	}
 }
