@@ -308,7 +308,7 @@ func (k *KFAC) Step() (rec *Step, err error) {
 		return st.finish(rec)
 	}
 	if s.LearnRate > 0 {
-		return k.fixedStep(st, rec, d)
+		return k.fixedStep(st, rec, det, d)
 	}
 	gdd, err := p.GGNv(d)
 	if err != nil {
@@ -357,11 +357,12 @@ func (k *KFAC) Step() (rec *Step, err error) {
 // (capped by MaxRadius), unguarded and with no product: the loss after it
 // is not measured (LossAfter NaN). A non-finite step is an
 // *errs.NotFiniteError naming the weight, before anything moves.
-func (k *KFAC) fixedStep(st stepStart, rec *Step, d *params.Vector) (*Step, error) {
+func (k *KFAC) fixedStep(st stepStart, rec *Step, det *KFACDetail, d *params.Vector) (*Step, error) {
 	alpha := k.s.LearnRate
 	if r := k.s.MaxRadius; r > 0 {
 		if dn := d.Norm(); alpha*dn > r*math.Max(st.w0.Norm(), 1) {
 			alpha = r * math.Max(st.w0.Norm(), 1) / dn
+			det.addNote(fmt.Sprintf("step capped by MaxRadius: α %.3g → %.3g", k.s.LearnRate, alpha))
 		}
 	}
 	ws := d // w0 + α·d in d's memory (no one reads d after): the sum of α·d and w0, as w0.AddScaled(α, d) rounds it

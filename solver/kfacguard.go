@@ -66,10 +66,10 @@ func (k *KFAC) guardedStep(rec *Step, det *KFACDetail, base *params.Vector, sub 
 	dropped := ""
 	for try := 0; ; try++ {
 		x, why := sub.solve(gu.mu)
-		if why != "" {
-			dropped = why
-		}
+		dropped = why // of the try that is taken: a later μ may keep the plane
+		capped := ""
 		if n := sub.norm(x); limit > 0 && n > limit {
+			capped = fmt.Sprintf("step capped by MaxRadius: ‖Δw‖ %.3g → %.3g (α %.3g → %.3g)", n, limit, x[0], x[0]*limit/n)
 			for i := range x {
 				x[i] *= limit / n
 			}
@@ -110,6 +110,9 @@ func (k *KFAC) guardedStep(rec *Step, det *KFACDetail, base *params.Vector, sub 
 			}
 			if dropped != "" {
 				det.addNote(dropped)
+			}
+			if capped != "" {
+				det.addNote(capped)
 			}
 			if k.s.Momentum {
 				k.prev = step
