@@ -2,8 +2,9 @@
 
 package ops
 
-// hasScanAVX512 is false without amd64 assembly.
-const hasScanAVX512 = false
+// hasScanAVX512 is false without amd64 assembly (a var so that the tests
+// can set it as on amd64).
+var hasScanAVX512 = false
 
 // scanVector scans nothing without amd64 assembly: FirstNonFinite's loop
 // does it all.
