@@ -195,7 +195,8 @@ func (ps *PerSample) build(g *G.ExprGraph, h *G.Node, s tensor.Shape) error {
 // JVP a column. The default, 0, is one JVP a column: the replay measured
 // no cheaper (docs/benchmarks.md, "The per-sample route": the elementwise
 // work is the same either way, and the loop's B × n_l values stay in
-// cache).
+// cache). Set it before building problems, never while another goroutine
+// builds one (it is read, unsynchronised, when a route is built).
 var ChunkBytes = 0
 
 // columns builds Cols: column j of every M_i is the JVP of δ along 1e_jᵀ
@@ -236,6 +237,9 @@ func (ps *PerSample) columns(b *ops.Builder, ones *G.Node, n int) error {
 	why := "graph.ChunkBytes = 0, the default: the replay on replicated rows measured no cheaper"
 	if ChunkBytes > 0 {
 		why = fmt.Sprintf("two columns a pass (%d bytes a value) would exceed graph.ChunkBytes = %d", 16*rows*n, ChunkBytes)
+		if c <= 1 { // asked for and not done: said where fallbacks are read
+			ps.Fallback = "per-sample route: the M_i's columns by one JVP each, not replayed on replicated rows as graph.ChunkBytes asks: " + why
+		}
 	}
 	if c > 1 {
 		stacked, cols, err := ps.replayed(b, ones, seed(0), col0, c, n)

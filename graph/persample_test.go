@@ -67,6 +67,18 @@ func TestPerSampleReplayedColumns(t *testing.T) {
 			if rep.Chunk != 2 || loop.Chunk != 0 || !strings.Contains(loop.Columns, "ChunkBytes") {
 				t.Fatalf("%s, block %d: chunks %d (%s) and %d (%s), want 2 and 0", c.name, l, rep.Chunk, rep.Columns, loop.Chunk, loop.Columns)
 			}
+			if rep.Fallback != "" || loop.Fallback != "" { // the default loop is no fallback
+				t.Fatalf("%s, block %d: fallbacks %q, %q", c.name, l, rep.Fallback, loop.Fallback)
+			}
+			graph.ChunkBytes = 8 * c.batch * n // asked for, but one column a chunk: a recorded fallback
+			small, err := graph.BuildPerSample(gp, params)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n > 1 && (small.Chunk != 0 || !strings.Contains(small.Fallback, "ChunkBytes")) {
+				t.Fatalf("%s, block %d: ChunkBytes too small for two columns: chunk %d, fallback %q", c.name, l, small.Chunk, small.Fallback)
+			}
+			graph.ChunkBytes = 0
 			// The solves too (λ = 0.5, one direction for both): the
 			// replayed route's reads its columns stacked.
 			bind := graph.Values{}
