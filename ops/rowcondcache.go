@@ -25,6 +25,7 @@ var rowConditions = rowCondCache{seed: maphash.MakeSeed()}
 
 type rowCondKey struct {
 	lambda uint64
+	layout uint64 // RowSolveOp.layout: N and Chunk, how the columns are read
 	addrs  string // the columns' addresses and lengths
 	sum    uint64
 }
@@ -72,9 +73,9 @@ const factorEntries = 1
 // entry above the cap alone keeps none.
 var rowFactorBytes = int(budget.DefaultBytes() / 16)
 
-// key returns the key of RowSolveOp's inputs v (λ, X, R_1, …, R_N), or
-// false when they are not float64 values.
-func (c *rowCondCache) key(v []G.Value) (rowCondKey, bool) {
+// key returns the key of the inputs v (λ, X, R_1, …, R_N) of a RowSolveOp
+// of the given layout, or false when they are not float64 values.
+func (c *rowCondCache) key(v []G.Value, layout uint64) (rowCondKey, bool) {
 	if len(v) < 2 {
 		return rowCondKey{}, false
 	}
@@ -99,11 +100,11 @@ func (c *rowCondCache) key(v []G.Value) (rowCondKey, bool) {
 		n := uint64(len(x))
 		addrs = append(addrs, unsafe.Slice((*byte)(unsafe.Pointer(&n)), 8)...)
 	}
-	return rowCondKey{lambda: math.Float64bits(lambda), addrs: string(addrs), sum: h.Sum64()}, true
+	return rowCondKey{lambda: math.Float64bits(lambda), layout: layout, addrs: string(addrs), sum: h.Sum64()}, true
 }
 
-func (c *rowCondCache) get(v []G.Value) (MatrixCondition, bool) {
-	k, ok := c.key(v)
+func (c *rowCondCache) get(v []G.Value, layout uint64) (MatrixCondition, bool) {
+	k, ok := c.key(v, layout)
 	if !ok {
 		return MatrixCondition{}, false
 	}
@@ -147,9 +148,10 @@ func (c *rowCondCache) seen(k rowCondKey) bool {
 	return false
 }
 
-// kept reports whether factorisations are kept for inputs v.
-func (c *rowCondCache) kept(v []G.Value) bool {
-	k, ok := c.key(v)
+// kept reports whether factorisations are kept for inputs v (of a
+// RowSolveOp of the given layout).
+func (c *rowCondCache) kept(v []G.Value, layout uint64) bool {
+	k, ok := c.key(v, layout)
 	c.RLock()
 	defer c.RUnlock()
 	for _, e := range c.entries {
@@ -176,8 +178,8 @@ func (c *rowCondCache) store(b, n int) *factorStore {
 
 // put records the conditions mc, and the factorisations fs (in store st)
 // if not nil, of inputs v.
-func (c *rowCondCache) put(v []G.Value, mc MatrixCondition, fs []sampleFactor, st *factorStore) {
-	k, ok := c.key(v)
+func (c *rowCondCache) put(v []G.Value, layout uint64, mc MatrixCondition, fs []sampleFactor, st *factorStore) {
+	k, ok := c.key(v, layout)
 	c.putKey(k, ok, mc, fs, st)
 }
 

@@ -53,18 +53,18 @@ func TestRowSolveKeepsFactors(t *testing.T) {
 	}
 	x1, x2 := rnd(), rnd()
 	solve(in(x1, false))
-	if rowConditions.kept(in(x2, false)) {
+	if rowConditions.kept(in(x2, false), op.layout()) {
 		t.Fatal("factors kept after a first solve")
 	}
 	solve(in(x1, false))
-	if !rowConditions.kept(in(x2, false)) {
+	if !rowConditions.kept(in(x2, false), op.layout()) {
 		t.Fatal("after a second solve: no factors kept")
 	}
 	if got, want := solve(in(x2, false)), solve(in(x2, true)); !slices.Equal(got, want) {
 		t.Fatalf("with the kept factors %v, afresh %v", got, want)
 	}
 	cols[1][5] += 1 // sample 1's M_1, in place
-	if rowConditions.kept(in(x2, false)) {
+	if rowConditions.kept(in(x2, false), op.layout()) {
 		t.Fatal("a column changed in place still served the kept factors")
 	}
 	if got, want := solve(in(x2, false)), solve(in(x2, true)); !slices.Equal(got, want) {
@@ -75,7 +75,7 @@ func TestRowSolveKeepsFactors(t *testing.T) {
 	cols[2][0] += 1
 	solve(in(x1, false))
 	solve(in(x1, false))
-	if rowConditions.kept(in(x1, false)) {
+	if rowConditions.kept(in(x1, false), op.layout()) {
 		t.Fatal("factors above the cap kept")
 	}
 }
@@ -105,5 +105,22 @@ func TestRowFactorStoreReleasedOnce(t *testing.T) {
 	}
 	if again := c.store(b, n); again == held {
 		t.Fatalf("store handed out %p twice", held)
+	}
+}
+
+// The conditions' cache keys the op's layout (N, Chunk) beside the
+// buffers: the same buffers read by a RowSolveOp of another layout are
+// other systems and must miss (found in review).
+func TestRowCondKeyHasLayout(t *testing.T) {
+	c := &rowCondCache{seed: maphash.MakeSeed()}
+	val := func(x []float64, s ...int) G.Value { return tensor.New(tensor.WithShape(s...), tensor.WithBacking(x)) }
+	v := []G.Value{val([]float64{0.5}), val(make([]float64, 8), 4, 2), val(make([]float64, 8), 4, 2), val(make([]float64, 8), 4, 2)}
+	a, b := RowSolveOp{N: 2, Chunk: 2}, RowSolveOp{N: 4, Chunk: 2}
+	c.put(v, a.layout(), MatrixCondition{Rank: 2}, nil, nil)
+	if mc, ok := c.get(v, a.layout()); !ok || mc.Rank != 2 {
+		t.Fatalf("same layout: %v, %v", mc, ok)
+	}
+	if _, ok := c.get(v, b.layout()); ok {
+		t.Fatal("another layout hit the entry of the same buffers")
 	}
 }

@@ -45,6 +45,11 @@ type RowSolveOp struct {
 	Chunk int // columns an input; 0 or 1: one
 }
 
+// layout is how the op reads its columns (N, Chunk), part of its inputs'
+// key in the conditions' cache: the same buffers read as another layout
+// are other systems.
+func (o RowSolveOp) layout() uint64 { return uint64(o.N)<<32 | uint64(max(o.Chunk, 1)) }
+
 // inputs is the number of column inputs: N, or ⌈N/Chunk⌉.
 func (o RowSolveOp) inputs() int {
 	c := max(o.Chunk, 1)
@@ -297,7 +302,7 @@ func (o RowSolveOp) do(v ...G.Value) (G.Value, error) {
 	}
 	out := make([]float64, len(x))
 	n := o.N
-	key, keyed := rowConditions.key(v)                    // hashes the columns once for the lookup and the record
+	key, keyed := rowConditions.key(v, o.layout())        // hashes the columns once for the lookup and the record
 	if keyed && rowConditions.solveKept(key, n, x, out) { // the same λ and columns as a solve before
 		return newValue(s, out), nil
 	}
@@ -360,7 +365,7 @@ func (mc *MatrixCondition) add(rank int, cond float64) {
 // M_i + λI. A solve of the same λ and columns (rowConditions) found them
 // already: they are not factorised again.
 func (o RowSolveOp) Condition(in []G.Value) (MatrixCondition, error) {
-	if mc, ok := rowConditions.get(in); ok {
+	if mc, ok := rowConditions.get(in, o.layout()); ok {
 		return mc, nil
 	}
 	mc := o.emptyCondition()
@@ -377,7 +382,7 @@ func (o RowSolveOp) Condition(in []G.Value) (MatrixCondition, error) {
 		return nil
 	})
 	if err == nil {
-		rowConditions.put(in, mc, nil, nil)
+		rowConditions.put(in, o.layout(), mc, nil, nil)
 	}
 	return mc, err
 }
