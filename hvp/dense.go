@@ -114,6 +114,7 @@ func (p *Problem) denseMatrix(l int, r *route, c denseCost, o Options) (*mat.Den
 // rank). One factorisation solves for every further direction (reuse.go).
 type denseFactor struct {
 	h    *mat.Dense
+	zero bool // every entry of h is 0
 	chol *mat.Cholesky
 	lu   *mat.LU
 	mc   ops.MatrixCondition
@@ -126,9 +127,12 @@ type denseFactor struct {
 // SVD, and the factor solves nothing.
 func factorDense(h *mat.Dense, maxCond float64) *denseFactor {
 	dim, _ := h.Dims()
-	f := &denseFactor{h: h, mc: ops.MatrixCondition{Rows: dim, Cols: dim, Rank: dim}, op: "dense Cholesky of H_ll"}
+	f := &denseFactor{h: h, zero: true, mc: ops.MatrixCondition{Rows: dim, Cols: dim, Rank: dim}, op: "dense Cholesky of H_ll"}
 	sym := mat.NewSymDense(dim, nil)
 	for i := range dim {
+		for j := range dim {
+			f.zero = f.zero && h.At(i, j) == 0
+		}
 		for j := i; j < dim; j++ {
 			sym.SetSym(i, j, (h.At(i, j)+h.At(j, i))/2)
 		}
@@ -190,11 +194,7 @@ func (p *Problem) denseResult64(l int, r *route, v *params.Vector, scale float64
 	bl := p.layout.Block(l)
 	res := &Result{Kind: r.kind, Method: MethodDenseRoute, Damping: o.Damping, Residual: math.NaN(), Reasons: append([]string(nil), r.reasons...)}
 	if scale == 0 {
-		res.U, res.Residual = params.New(bl), 0
-		if o.NoCertificate {
-			res.Residual = math.NaN()
-		}
-		return res, p.check(l, res, o)
+		return p.zeroResult(l, res, o)
 	}
 	c := p.denseCostOf(l, r)
 	if err := p.denseFits(l, c, o); err != nil {
@@ -204,7 +204,7 @@ func (p *Problem) denseResult64(l int, r *route, v *params.Vector, scale float64
 	if err != nil {
 		return nil, err
 	}
-	if mat.Equal(fd.h, mat.NewDense(c.dim, c.dim, nil)) {
+	if fd.zero {
 		return nil, &errs.NoInverseError{Op: fmt.Sprintf("dense route of block %d (%s)", l, b.name), Input: -1,
 			Reason: "H_ll is zero here: the block's gradient does not depend on its weights (a loss linear in them)"}
 	}

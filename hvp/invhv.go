@@ -386,6 +386,16 @@ func (p *Problem) round32(l int, v *params.Vector, res *Result, o Options) error
 	return nil
 }
 
+// zeroResult completes res for a zero direction: U = 0, its residual 0
+// (NaN without a certificate), checked as every result is.
+func (p *Problem) zeroResult(l int, res *Result, o Options) (*Result, error) {
+	res.U, res.Residual = params.New(p.layout.Block(l)), 0
+	if o.NoCertificate {
+		res.Residual = math.NaN()
+	}
+	return res, p.check(l, res, o)
+}
+
 // result64 builds and certifies block l's result from a run's values.
 func (p *Problem) result64(l int, r *route, v *params.Vector, scale float64, vals graph.Values, o Options) (*Result, error) {
 	bl := p.layout.Block(l)
@@ -394,11 +404,7 @@ func (p *Problem) result64(l int, r *route, v *params.Vector, scale float64, val
 		res.Damping = 0
 	}
 	if scale == 0 {
-		res.U, res.Residual = params.New(bl), 0
-		if o.NoCertificate {
-			res.Residual = math.NaN()
-		}
-		return res, p.check(l, res, o)
+		return p.zeroResult(l, res, o)
 	}
 	u, err := p.vector(bl, vals, r.u) // of the unit direction
 	if err != nil {

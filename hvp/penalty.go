@@ -674,11 +674,7 @@ func (p *Problem) penalizedResult64(l int, r *route, v *params.Vector, scale flo
 		}
 	}
 	if scale == 0 {
-		res.U, res.Residual = params.New(bl), 0
-		if o.NoCertificate {
-			res.Residual = math.NaN()
-		}
-		return res, p.check(l, res, o)
+		return p.zeroResult(l, res, o)
 	}
 	rs := r.rows.Shape()
 	bsz, k, n := rs[0], rs[1], len(r.cols)

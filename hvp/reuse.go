@@ -56,15 +56,21 @@ func (p *Problem) runReusing(key string, roots, vary []*G.Node, bind graph.Value
 		return nil, p.model.UserError(err)
 	}
 	if ok {
-		keepVals := graph.Values{}
-		for _, n := range r.split.Frontier {
-			keepVals[n] = vals[n]
-		}
-		p.mu.Lock()
-		r.snap, r.vals = snap, keepVals
-		p.mu.Unlock()
+		p.keepFrontier(r, snap, vals)
 	}
 	return vals, nil
+}
+
+// keepFrontier keeps, for r's next run at the inputs of snap, the values
+// of a full run (vals) that do not depend on the direction.
+func (p *Problem) keepFrontier(r *reused, snap [][]uint64, vals graph.Values) {
+	kept := graph.Values{}
+	for _, n := range r.split.Frontier {
+		kept[n] = vals[n]
+	}
+	p.mu.Lock()
+	r.snap, r.vals = snap, kept
+	p.mu.Unlock()
 }
 
 // runSeeding runs in full a program computing extra besides key's roots
@@ -84,13 +90,7 @@ func (p *Problem) runSeeding(key string, roots, vary, extra []*G.Node, bind grap
 		return nil, p.model.UserError(err)
 	}
 	if snap, ok := snapshot(r.inputs, bind); ok {
-		kept := graph.Values{}
-		for _, n := range r.split.Frontier {
-			kept[n] = vals[n]
-		}
-		p.mu.Lock()
-		r.snap, r.vals = snap, kept
-		p.mu.Unlock()
+		p.keepFrontier(r, snap, vals)
 	}
 	return vals, nil
 }
@@ -197,23 +197,6 @@ func sameBits(snap [][]uint64, inputs []*G.Node, bind graph.Values) bool {
 	return true
 }
 
-func equalBits(a, b [][]uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if len(a[i]) != len(b[i]) {
-			return false
-		}
-		for j := range a[i] {
-			if a[i][j] != b[i][j] {
-				return false
-			}
-		}
-	}
-	return true
-}
-
 // denseReused is a dense route's factorisation with the inputs and
 // damping it was formed at.
 type denseReused struct {
@@ -233,13 +216,13 @@ func (p *Problem) denseFactorOf(l int, r *route, c denseCost, o Options) (*dense
 	}
 	roots := append([]*G.Node{p.loss}, p.grad.Grads...)
 	ins := p.program("gradient", roots, p.frozen...).Inputs()
-	snap, ok := snapshot(ins, bind)
 	p.mu.Lock()
 	d := p.dense[l]
 	p.mu.Unlock()
-	if ok && d != nil && math.Float64bits(d.damp) == math.Float64bits(o.Damping) && equalBits(d.snap, snap) && d.maxCond == o.MaxCond {
+	if d != nil && math.Float64bits(d.damp) == math.Float64bits(o.Damping) && d.maxCond == o.MaxCond && sameBits(d.snap, ins, bind) {
 		return d.factor, false, nil
 	}
+	snap, ok := snapshot(ins, bind) // a miss: the inputs' bits, kept with the new factor
 	h, err := p.denseMatrix(l, r, c, o)
 	if err != nil {
 		return nil, false, err
