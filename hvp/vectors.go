@@ -6,7 +6,6 @@ import (
 	"github.com/newtonia/newtonia/errs"
 	"github.com/newtonia/newtonia/graph"
 	"github.com/newtonia/newtonia/native"
-	"github.com/newtonia/newtonia/ops"
 	"github.com/newtonia/newtonia/params"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -86,22 +85,10 @@ func unitOf(v *params.Vector, s float64) *params.Vector {
 // *errs.NotFiniteError whose What is what(k) for weight k.
 func scaledFinite(a float64, v *params.Vector, what func(k int) string) error {
 	v.Scale(a)
-	if k, i, bad := firstNonFinite(v); bad {
+	if k, i, bad := v.FirstNonFinite(); bad {
 		return &errs.NotFiniteError{What: what(k), Index: i, Value: v.Weight(k)[i]}
 	}
 	return nil
-}
-
-// firstNonFinite is v.FirstNonFinite by ops.FirstNonFinite's scan of each
-// weight (AVX-512 where the CPU has it): the weight and index of v's first
-// NaN or ±Inf, or bad false.
-func firstNonFinite(v *params.Vector) (weight, index int, bad bool) {
-	for k := range v.Layout().Weights() {
-		if i := ops.FirstNonFinite(v.Weight(k)); i >= 0 {
-			return k, i, true
-		}
-	}
-	return 0, 0, false
 }
 
 // checkVec validates v, values given for layout want (what names them in
@@ -123,7 +110,7 @@ func (p *Problem) checkVec(v *params.Vector, want *params.Layout, what string) e
 			}
 		}
 	}
-	if k, i, bad := firstNonFinite(v); bad {
+	if k, i, bad := v.FirstNonFinite(); bad {
 		return &errs.NotFiniteError{What: what + " for " + want.Name(k), Index: i, Value: v.Weight(k)[i]}
 	}
 	return nil
