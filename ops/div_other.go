@@ -2,9 +2,6 @@
 
 package ops
 
-// hasDivideAVX512 is false without amd64 assembly.
-const hasDivideAVX512 = false
-
 // divideVector divides nothing without amd64 assembly: divide's loop does
 // it all.
 func divideVector(out, x, y []float64, acc *[8]float64) int { return 0 }

@@ -28,8 +28,9 @@ import (
 // the start: the overflow-safe path for the same quantity.
 func luRcond(lu blas64.General, anorm float64) float64 {
 	n := lu.Rows
+	gecon := func() float64 { return lapack64.Gecon(mat.CondNorm, lu, anorm, make([]float64, 4*n), make([]int, n)) }
 	if n == 0 || anorm == 0 || math.IsNaN(anorm) || math.IsInf(anorm, 1) {
-		return lapack64.Gecon(mat.CondNorm, lu, anorm, make([]float64, 4*n), make([]int, n))
+		return gecon()
 	}
 	x, v := make([]float64, n), make([]float64, n)
 	isgn := make([]int, n)
@@ -57,7 +58,7 @@ func luRcond(lu blas64.General, anorm float64) float64 {
 			luSolveVecT(lu, x)
 		}
 		if s := blas64.Implementation().Dasum(n, x, 1); math.IsNaN(s) || math.IsInf(s, 0) {
-			return lapack64.Gecon(mat.CondNorm, lu, anorm, make([]float64, 4*n), make([]int, n))
+			return gecon()
 		}
 	}
 }

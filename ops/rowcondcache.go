@@ -103,13 +103,11 @@ func (c *rowCondCache) key(v []G.Value, layout uint64) (rowCondKey, bool) {
 	return rowCondKey{lambda: math.Float64bits(lambda), layout: layout, addrs: string(addrs), sum: h.Sum64()}, true
 }
 
-func (c *rowCondCache) get(v []G.Value, layout uint64) (MatrixCondition, bool) {
-	k, ok := c.key(v, layout)
-	if !ok {
-		return MatrixCondition{}, false
-	}
-	c.Lock()
-	defer c.Unlock()
+// lookup returns the conditions recorded for inputs of key k, if any
+// (a solve's or a Condition's).
+func (c *rowCondCache) lookup(k rowCondKey) (MatrixCondition, bool) {
+	c.RLock()
+	defer c.RUnlock()
 	for _, e := range c.entries {
 		if e.key == k {
 			return e.mc, true
@@ -135,33 +133,6 @@ func (c *rowCondCache) solveKept(k rowCondKey, n int, x, out []float64) bool {
 	return false
 }
 
-// seen reports whether inputs of key k were solved (or their conditions
-// asked for) before.
-func (c *rowCondCache) seen(k rowCondKey) bool {
-	c.RLock()
-	defer c.RUnlock()
-	for _, e := range c.entries {
-		if e.key == k {
-			return true
-		}
-	}
-	return false
-}
-
-// kept reports whether factorisations are kept for inputs v (of a
-// RowSolveOp of the given layout).
-func (c *rowCondCache) kept(v []G.Value, layout uint64) bool {
-	k, ok := c.key(v, layout)
-	c.RLock()
-	defer c.RUnlock()
-	for _, e := range c.entries {
-		if ok && e.key == k && e.fs != nil {
-			return true
-		}
-	}
-	return false
-}
-
 // store returns LU storage for b samples of n × n: a freed store of that
 // size, or a new one.
 func (c *rowCondCache) store(b, n int) *factorStore {
@@ -176,14 +147,9 @@ func (c *rowCondCache) store(b, n int) *factorStore {
 	return &factorStore{lu: make([]float64, b*n*n), ipiv: make([]int, b*n)}
 }
 
-// put records the conditions mc, and the factorisations fs (in store st)
-// if not nil, of inputs v.
-func (c *rowCondCache) put(v []G.Value, layout uint64, mc MatrixCondition, fs []sampleFactor, st *factorStore) {
-	k, ok := c.key(v, layout)
-	c.putKey(k, ok, mc, fs, st)
-}
-
-// putKey is put for inputs of key k (ok: v had a key).
+// putKey records the conditions mc, and the factorisations fs (in store
+// st) if not nil, of inputs of key k (ok: they had a key; else st only
+// goes back).
 func (c *rowCondCache) putKey(k rowCondKey, ok bool, mc MatrixCondition, fs []sampleFactor, st *factorStore) {
 	e := rowCondEntry{key: k, mc: mc, st: st}
 	for i := range fs {

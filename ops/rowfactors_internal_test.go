@@ -116,11 +116,27 @@ func TestRowCondKeyHasLayout(t *testing.T) {
 	val := func(x []float64, s ...int) G.Value { return tensor.New(tensor.WithShape(s...), tensor.WithBacking(x)) }
 	v := []G.Value{val([]float64{0.5}), val(make([]float64, 8), 4, 2), val(make([]float64, 8), 4, 2), val(make([]float64, 8), 4, 2)}
 	a, b := RowSolveOp{N: 2, Chunk: 2}, RowSolveOp{N: 4, Chunk: 2}
-	c.put(v, a.layout(), MatrixCondition{Rank: 2}, nil, nil)
-	if mc, ok := c.get(v, a.layout()); !ok || mc.Rank != 2 {
+	ka, _ := c.key(v, a.layout())
+	kb, _ := c.key(v, b.layout())
+	c.putKey(ka, true, MatrixCondition{Rank: 2}, nil, nil)
+	if mc, ok := c.lookup(ka); !ok || mc.Rank != 2 {
 		t.Fatalf("same layout: %v, %v", mc, ok)
 	}
-	if _, ok := c.get(v, b.layout()); ok {
+	if _, ok := c.lookup(kb); ok {
 		t.Fatal("another layout hit the entry of the same buffers")
 	}
+}
+
+// kept reports whether factorisations are kept for inputs v (of a
+// RowSolveOp of the given layout).
+func (c *rowCondCache) kept(v []G.Value, layout uint64) bool {
+	k, ok := c.key(v, layout)
+	c.RLock()
+	defer c.RUnlock()
+	for _, e := range c.entries {
+		if ok && e.key == k && e.fs != nil {
+			return true
+		}
+	}
+	return false
 }

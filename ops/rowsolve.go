@@ -312,7 +312,7 @@ func (o RowSolveOp) do(v ...G.Value) (G.Value, error) {
 	b := s[0]
 	var fs []sampleFactor
 	var st *factorStore
-	if keyed && rowConditions.seen(key) {
+	if _, seen := rowConditions.lookup(key); seen && keyed {
 		fs, st = make([]sampleFactor, b), rowConditions.store(b, n)
 	}
 	mc := o.emptyCondition()
@@ -365,8 +365,11 @@ func (mc *MatrixCondition) add(rank int, cond float64) {
 // M_i + λI. A solve of the same λ and columns (rowConditions) found them
 // already: they are not factorised again.
 func (o RowSolveOp) Condition(in []G.Value) (MatrixCondition, error) {
-	if mc, ok := rowConditions.get(in, o.layout()); ok {
-		return mc, nil
+	key, keyed := rowConditions.key(in, o.layout()) // the columns hashed once for the lookup and the record
+	if keyed {
+		if mc, ok := rowConditions.lookup(key); ok {
+			return mc, nil
+		}
 	}
 	mc := o.emptyCondition()
 	var mu sync.Mutex
@@ -382,7 +385,7 @@ func (o RowSolveOp) Condition(in []G.Value) (MatrixCondition, error) {
 		return nil
 	})
 	if err == nil {
-		rowConditions.put(in, o.layout(), mc, nil, nil)
+		rowConditions.putKey(key, keyed, mc, nil, nil)
 	}
 	return mc, err
 }

@@ -37,7 +37,7 @@ func (o ScaleOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) { return Equ
 func (o ScaleOp) Do(v ...G.Value) (G.Value, error) { return Checked(o, o.do, v) }
 
 func (o ScaleOp) do(v ...G.Value) (G.Value, error) {
-	return mapValue(v[0], func(x float64) (float64, error) { return o.C * x, nil })
+	return scaled(v[0], o.C, false)
 }
 
 func (o ScaleOp) VJP(in []*G.Node, out, adj *G.Node, needs []bool) ([]*G.Node, error) {
