@@ -190,6 +190,10 @@ func (ps *PerSample) build(g *G.ExprGraph, h *G.Node, s tensor.Shape) error {
 	return b.Err
 }
 
+// notReplayed begins the Fallback of a route whose replay ChunkBytes asked
+// for and did not get.
+const notReplayed = "per-sample route: the M_i's columns by one JVP each, not replayed on replicated rows as graph.ChunkBytes asks: "
+
 // ChunkBytes is the size a replayed JVP's values aim at (each B·c × n_l):
 // c = ChunkBytes / (8·B·n_l) columns per pass, at most n_l; below 2, one
 // JVP a column. The default, 0, is one JVP a column: the replay measured
@@ -209,18 +213,17 @@ var ChunkBytes = 0
 // (ops.OneHotRowsOp): building the route allocates nothing of size B·n.
 func (ps *PerSample) columns(b *ops.Builder, ones *G.Node, n int) error {
 	seed := func(j int) *G.Node { return b.Apply(ops.OneHotRowsOp{N: n, From: j, Copies: 1}, ones) }
-	jvp := func(j int) (*G.Node, error) {
-		s := seed(j)
-		if b.Err != nil {
-			return nil, b.Err
+	jvp := func(j int) (col, s *G.Node, err error) { // column j and its seed
+		if s = seed(j); b.Err != nil {
+			return nil, nil, b.Err
 		}
-		col, _, err := JVP(fmt.Sprintf("M column %d", j), []*G.Node{ps.Delta}, map[*G.Node]*G.Node{ps.Net: s})
+		cols, _, err := JVP(fmt.Sprintf("M column %d", j), []*G.Node{ps.Delta}, map[*G.Node]*G.Node{ps.Net: s})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return col[0], nil
+		return cols[0], s, nil
 	}
-	col0, err := jvp(0)
+	col0, seed0, err := jvp(0)
 	if err != nil {
 		return err
 	}
@@ -238,11 +241,11 @@ func (ps *PerSample) columns(b *ops.Builder, ones *G.Node, n int) error {
 	if ChunkBytes > 0 {
 		why = fmt.Sprintf("two columns a pass (%d bytes a value) would exceed graph.ChunkBytes = %d", 16*rows*n, ChunkBytes)
 		if c <= 1 { // asked for and not done: said where fallbacks are read
-			ps.Fallback = "per-sample route: the M_i's columns by one JVP each, not replayed on replicated rows as graph.ChunkBytes asks: " + why
+			ps.Fallback = notReplayed + why
 		}
 	}
 	if c > 1 {
-		stacked, cols, err := ps.replayed(b, ones, seed(0), col0, c, n)
+		stacked, cols, err := ps.replayed(b, ones, seed0, col0, c, n)
 		if err == nil {
 			ps.Cols, ps.Stacked, ps.Chunk = cols, stacked, c
 			passes := (n + c - 1) / c
@@ -253,7 +256,7 @@ func (ps *PerSample) columns(b *ops.Builder, ones *G.Node, n int) error {
 			return nil
 		}
 		why = fmt.Sprintf("the replay on replicated rows is refused: %v", err)
-		ps.Fallback = "per-sample route: the M_i's columns by one JVP each, not replayed on replicated rows as graph.ChunkBytes asks: " + err.Error()
+		ps.Fallback = notReplayed + err.Error()
 	}
 	ps.Columns = fmt.Sprintf("the %d columns of the M_i by %d JVPs, one a column: %s", n, n, why)
 	if n == 1 {
@@ -261,7 +264,7 @@ func (ps *PerSample) columns(b *ops.Builder, ones *G.Node, n int) error {
 	}
 	ps.Cols = []*G.Node{col0}
 	for j := 1; j < n; j++ {
-		col, err := jvp(j)
+		col, _, err := jvp(j)
 		if err != nil {
 			return err
 		}
