@@ -223,7 +223,7 @@ func (n *DampedNewton) Step() (rec *Step, err error) {
 			sum.Block(l).CopyFrom(d.Block(l))
 			c := cand{name: fmt.Sprintf("block %d", l), label: fmt.Sprintf("block %d (%s)", l, p.Block(l).Name()), blocks: []int{l}, d: d}
 			if c.ws, c.loss = at(d, fmt.Sprintf("%s at try %d", c.label, try+1)); !(c.loss < loss) && !s.FixedDamping {
-				n.lambdas[l] = math.Min(math.Max(n.lambdas[l], minDamping)*10, maxDamping)
+				n.raise(l, 10)
 			}
 			cands = append(cands, c)
 		}
@@ -260,7 +260,7 @@ func (n *DampedNewton) Step() (rec *Step, err error) {
 			guarded = true
 			if !s.FixedDamping {
 				for _, l := range cands[i].blocks {
-					n.lambdas[l] = math.Min(math.Max(n.lambdas[l], minDamping)*10, maxDamping)
+					n.raise(l, 10)
 				}
 			}
 		}
@@ -282,7 +282,7 @@ func (n *DampedNewton) Step() (rec *Step, err error) {
 			for _, l := range c.blocks {
 				switch {
 				case !(rho > 0.25):
-					n.lambdas[l] = math.Min(math.Max(n.lambdas[l], minDamping)*3, maxDamping)
+					n.raise(l, 3)
 				case rho > 0.75:
 					n.lambdas[l] /= 5
 				}
@@ -421,4 +421,10 @@ func denseStep(p *hvp.Problem, l int, g *params.Vector, lambda float64) (*params
 		return nil, "its solution is not a descent direction"
 	}
 	return us, ""
+}
+
+// raise multiplies block l's damping by c, from minDamping at least and up
+// to maxDamping.
+func (n *DampedNewton) raise(l int, c float64) {
+	n.lambdas[l] = math.Min(math.Max(n.lambdas[l], minDamping)*c, maxDamping)
 }

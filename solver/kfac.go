@@ -360,8 +360,8 @@ func (k *KFAC) Step() (rec *Step, err error) {
 func (k *KFAC) fixedStep(st stepStart, rec *Step, det *KFACDetail, d *params.Vector) (*Step, error) {
 	alpha := k.s.LearnRate
 	if r := k.s.MaxRadius; r > 0 {
-		if dn := d.Norm(); alpha*dn > r*math.Max(st.w0.Norm(), 1) {
-			alpha = r * math.Max(st.w0.Norm(), 1) / dn
+		if dn, limit := d.Norm(), r*math.Max(st.w0.Norm(), 1); alpha*dn > limit {
+			alpha = limit / dn
 			det.addNote(fmt.Sprintf("step capped by MaxRadius: α %.3g → %.3g", k.s.LearnRate, alpha))
 		}
 	}
